@@ -1,0 +1,1 @@
+//! pn-benches: benchmarks live in benches/benches; this library is empty.

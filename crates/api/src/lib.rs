@@ -1,0 +1,1 @@
+//! pn-api: the provisioning API.

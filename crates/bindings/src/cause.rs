@@ -1,0 +1,47 @@
+//! The reference's call `stateCode`s (§6.1) that a route decision or a call can end with.
+
+use serde::{Deserialize, Serialize};
+
+/// A call outcome code from the reference (§6.1): `0` is a normal hang-up, 7xxx/8xxx are failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cause(pub u16);
+
+impl Cause {
+    /// 0: normal hang-up after answer.
+    pub const NORMAL: Cause = Cause(0);
+    /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
+    pub const CALLER_LEFT_BEFORE_FORWARD: Cause = Cause(7516);
+    /// 8010: max call duration reached.
+    pub const MAX_DURATION: Cause = Cause(8010);
+    /// 8013: AX binding exists but no (live) temporary callee.
+    pub const NO_TEMP_CALLEE: Cause = Cause(8013);
+    /// 8014: no binding for this caller on this X (AXB), or a bad number.
+    pub const NO_BINDING: Cause = Cause(8014);
+    /// 8016: the binding does not allow this call direction.
+    pub const DIRECTION_NOT_ALLOWED: Cause = Cause(8016);
+    /// 8019: AXE A dialed X but there is no live callback record.
+    pub const NO_CALLBACK_RECORD: Cause = Cause(8019);
+    /// 8022: AXE binding absent or expired.
+    pub const AXE_BINDING_EXPIRED: Cause = Cause(8022);
+    /// 8023: a fixed-line number cannot be the caller through X.
+    pub const FIXED_LINE_CALLER: Cause = Cause(8023);
+    /// 8025: the called X does not exist.
+    pub const UNKNOWN_X: Cause = Cause(8025);
+    /// 8030: AXYB binding absent.
+    pub const AXYB_NO_BINDING: Cause = Cause(8030);
+    /// 8032: AXYB user dialed their own privacy number.
+    pub const AXYB_OWN_NUMBER: Cause = Cause(8032);
+    /// 8033: empty extension received.
+    pub const EMPTY_EXTENSION: Cause = Cause(8033);
+    /// 8035: platform connect timeout (~90 s after forward).
+    pub const FORWARD_TIMEOUT: Cause = Cause(8035);
+    /// 8042: international inbound calls are restricted.
+    pub const INTERNATIONAL_IN: Cause = Cause(8042);
+    /// 8043: international outbound calls are restricted.
+    pub const INTERNATIONAL_OUT: Cause = Cause(8043);
+    /// 8055: X is unavailable (paused or out of service).
+    pub const X_UNAVAILABLE: Cause = Cause(8055);
+    /// 8104: callee unreachable (used for AX `turnFlag=off`).
+    pub const CALLEE_UNREACHABLE: Cause = Cause(8104);
+}

@@ -1,0 +1,11 @@
+//! pn-bindings: who is bound to which privacy number, and where a call to X goes.
+//!
+//! I/O contract: sans-IO. Time enters as [`UnixTime`] arguments; nothing here reads the clock, owns a socket,
+//! sleeps or spawns. The [`model`] types are the durable truth (stored by pn-store, served by pn-api); the
+//! routing table is the in-memory index built from them; `decide` is the one pure function a call asks.
+
+pub mod cause;
+pub mod model;
+
+pub use cause::Cause;
+pub use model::*;

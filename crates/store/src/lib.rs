@@ -1,0 +1,1 @@
+//! pn-store: durable state behind one trait.
