@@ -1,1 +1,183 @@
-//! pn-store: durable state behind one trait.
+//! pn-store: pnswitch's durable state behind one trait.
+//!
+//! I/O contract: synchronous, blocking calls (run them on a dedicated thread or `spawn_blocking`). A
+//! [`WriteTx`] is one atomic transaction: nothing it wrote is visible or durable until [`WriteTx::commit`]
+//! returns `Ok`, and dropping it uncommitted rolls everything back. Savepoints let one transaction carry many
+//! independent API writes (group commit) while a failed write leaves nothing half-applied.
+//!
+//! Backends: [`sqlite::SqliteStore`] (embedded default, WAL, in the data directory). A PostgreSQL backend
+//! implements the same traits.
+
+use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, Mode, TempCallee, UnixTime, XNumber};
+use pn_numbers::E164;
+
+pub mod sqlite;
+
+/// Errors of the durable store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The SQLite backend failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row could not be decoded (corruption or a schema from a newer version).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The data directory or database file could not be used.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database schema is newer than this binary understands.
+    #[error("schema version {found} is newer than supported {supported}")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: u32,
+        /// Highest version this binary migrates to.
+        supported: u32,
+    },
+}
+
+/// A 1-based page of query results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based page index.
+    pub index: u32,
+    /// Rows per page.
+    pub size: u32,
+}
+
+/// Which bindings a query returns. Every set field must match; `app` always restricts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindingFilter {
+    /// Only this app's bindings.
+    pub app: Option<AppId>,
+    /// Only bindings of this mode (AXYB includes its Y–B relations).
+    pub mode: Option<Mode>,
+    /// Exact `subscriptionId`.
+    pub subscription_id: Option<String>,
+    /// The privacy number X (for a Y–B relation: its parent's X).
+    pub x: Option<E164>,
+    /// The A number (AXB callerNum, AX/AXYB origNum, AXE bindNum).
+    pub a: Option<E164>,
+    /// The B number (AXB calleeNum, Y–B relation's B).
+    pub b: Option<E164>,
+    /// Either A or B equals this number.
+    pub party: Option<E164>,
+    /// AXYB relation's Y.
+    pub y: Option<E164>,
+    /// AXE extension.
+    pub extension: Option<String>,
+    /// Y–B relations of this AXYB binding.
+    pub parent: Option<BindingId>,
+    /// Only bindings still live at this time (not expired).
+    pub live_at: Option<UnixTime>,
+}
+
+/// What an outbox entry carries to pn-notify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// A call event (`callin`, `callout`, `alerting`, `answer`, `disconnect`, `collectInfo`).
+    CallEvent,
+    /// A CDR (`fee`).
+    Cdr,
+    /// An SMS notification.
+    Sms,
+    /// An X-number status notification.
+    NumberStatus,
+}
+
+/// One undelivered outbox entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Monotonic id (delivery order).
+    pub id: u64,
+    /// Kind of payload.
+    pub kind: OutboxKind,
+    /// App to deliver to.
+    pub app: AppId,
+    /// JSON payload as it will be pushed.
+    pub payload: String,
+    /// When it was written.
+    pub created_at: UnixTime,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}
+
+/// A durable store: one writer at a time, many readers.
+pub trait Store: Send + Sync + 'static {
+    /// Starts the (single) write transaction; blocks while another writer holds it.
+    fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
+    /// A read view (a snapshot while it lives); many may be open at once, alongside the writer.
+    fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+}
+
+/// Reads of the durable state.
+pub trait ReadTx {
+    /// All apps.
+    fn apps(&mut self) -> Result<Vec<App>, StoreError>;
+    /// The app with this id.
+    fn app(&mut self, id: AppId) -> Result<Option<App>, StoreError>;
+    /// The app with this `app_key`.
+    fn app_by_key(&mut self, app_key: &str) -> Result<Option<App>, StoreError>;
+    /// Highest app id in use (0 when none).
+    fn max_app_id(&mut self) -> Result<u32, StoreError>;
+    /// Pool numbers, all or one app's.
+    fn numbers(&mut self, app: Option<AppId>) -> Result<Vec<XNumber>, StoreError>;
+    /// One pool number.
+    fn number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError>;
+    /// A binding by internal id.
+    fn binding(&mut self, id: BindingId) -> Result<Option<Binding>, StoreError>;
+    /// A binding by `subscriptionId`.
+    fn binding_by_subscription(&mut self, subscription_id: &str) -> Result<Option<Binding>, StoreError>;
+    /// Bindings matching `filter`, ordered by id, one page; also the total count of matches.
+    fn query_bindings(&mut self, filter: &BindingFilter, page: Page) -> Result<(u64, Vec<Binding>), StoreError>;
+    /// Highest binding id in use (0 when none).
+    fn max_binding_id(&mut self) -> Result<u64, StoreError>;
+    /// Calls `f` for every stored binding (startup load of the routing table), in id order.
+    fn for_each_binding(&mut self, f: &mut dyn FnMut(Binding)) -> Result<(), StoreError>;
+    /// The temporary callee of an AX binding.
+    fn temp_callee(&mut self, binding: BindingId) -> Result<Option<TempCallee>, StoreError>;
+    /// All temporary callees (startup load).
+    fn temp_callees(&mut self) -> Result<Vec<TempCallee>, StoreError>;
+    /// All callback records (startup load).
+    fn callback_records(&mut self) -> Result<Vec<CallbackRecord>, StoreError>;
+    /// Bindings whose `expires_at` is at or before `now`, oldest first, at most `limit`.
+    fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError>;
+    /// Undelivered outbox entries in id order, at most `limit`.
+    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+}
+
+/// One atomic write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
+pub trait WriteTx: ReadTx {
+    /// Opens a savepoint; writes after it can be undone alone with [`WriteTx::rollback_savepoint`].
+    fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Undoes every write since the last open savepoint and closes it.
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Keeps the writes since the last open savepoint and closes it.
+    fn release_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Inserts or replaces an app.
+    fn put_app(&mut self, app: &App) -> Result<(), StoreError>;
+    /// Inserts or replaces a pool number.
+    fn put_number(&mut self, number: &XNumber) -> Result<(), StoreError>;
+    /// Removes a pool number.
+    fn delete_number(&mut self, number: E164) -> Result<(), StoreError>;
+    /// Inserts or replaces a binding (by id).
+    fn put_binding(&mut self, binding: &Binding) -> Result<(), StoreError>;
+    /// Deletes a binding, its temp callee and its callback records. Returns whether it existed.
+    fn delete_binding(&mut self, id: BindingId) -> Result<bool, StoreError>;
+    /// Sets (replaces) the temporary callee of an AX binding.
+    fn put_temp_callee(&mut self, callee: &TempCallee) -> Result<(), StoreError>;
+    /// Inserts or replaces the callback record of (X, A).
+    fn put_callback_record(&mut self, record: &CallbackRecord) -> Result<(), StoreError>;
+    /// Appends an outbox entry; returns its id.
+    fn append_outbox(
+        &mut self,
+        kind: OutboxKind,
+        app: AppId,
+        payload: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError>;
+    /// Marks outbox entries delivered (removes them).
+    fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError>;
+    /// Makes every write of this transaction durable (fsync per the backend's policy) and visible.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
