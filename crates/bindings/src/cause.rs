@@ -10,6 +10,8 @@ pub struct Cause(pub u16);
 impl Cause {
     /// 0: normal hang-up after answer.
     pub const NORMAL: Cause = Cause(0);
+    /// 7100: the called number's app is not found.
+    pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
     pub const CALLER_LEFT_BEFORE_FORWARD: Cause = Cause(7516);
     /// 8010: max call duration reached.

@@ -5,7 +5,11 @@
 //! routing table is the in-memory index built from them; `decide` is the one pure function a call asks.
 
 pub mod cause;
+pub mod decide;
 pub mod model;
+pub mod table;
 
 pub use cause::Cause;
+pub use decide::{CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, decide};
 pub use model::*;
+pub use table::BindingTable;

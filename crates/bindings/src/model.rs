@@ -19,7 +19,7 @@ impl UnixTime {
     }
 }
 
-/// An application (app_key): one mode, its credentials, push URLs and options.
+/// An application (`app_key`): one mode, its credentials, push URLs and options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AppId(pub u32);
@@ -385,7 +385,7 @@ impl Binding {
     }
 }
 
-/// AX temporary callee: where A's next call through X goes (reference §2.2, SetAXTemporaryCallee).
+/// AX temporary callee: where A's next call through X goes (reference §2.2, `SetAXTemporaryCallee`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TempCallee {
     /// The AX binding it belongs to.

@@ -49,30 +49,46 @@ impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let api_requests = IntCounterVec::new(
-            Opts::new("pn_api_requests_total", "Provisioning API requests by path, method and resultcode"),
+            Opts::new(
+                "pn_api_requests_total",
+                "Provisioning API requests by path, method and resultcode",
+            ),
             &["path", "method", "resultcode"],
         )?;
         let api_latency = HistogramVec::new(
-            HistogramOpts::new("pn_api_request_duration_seconds", "Provisioning API request latency")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "pn_api_request_duration_seconds",
+                "Provisioning API request latency",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["path", "method"],
         )?;
-        let bindings =
-            IntGaugeVec::new(Opts::new("pn_bindings", "Live bindings by mode and app"), &["mode", "app"])?;
+        let bindings = IntGaugeVec::new(
+            Opts::new("pn_bindings", "Live bindings by mode and app"),
+            &["mode", "app"],
+        )?;
         let lookups = IntCounterVec::new(
             Opts::new("pn_route_lookups_total", "Route decisions by outcome"),
             &["outcome"],
         )?;
         let store_commit_latency = Histogram::with_opts(
-            HistogramOpts::new("pn_store_commit_duration_seconds", "Duration of one durable store commit")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "pn_store_commit_duration_seconds",
+                "Duration of one durable store commit",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         let store_batch_size = Histogram::with_opts(
-            HistogramOpts::new("pn_store_commit_batch_size", "Writes acknowledged by one store commit")
-                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+            HistogramOpts::new(
+                "pn_store_commit_batch_size",
+                "Writes acknowledged by one store commit",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
         )?;
-        let outbox_pending =
-            IntGauge::with_opts(Opts::new("pn_store_outbox_pending", "Outbox entries not yet delivered"))?;
+        let outbox_pending = IntGauge::with_opts(Opts::new(
+            "pn_store_outbox_pending",
+            "Outbox entries not yet delivered",
+        ))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;

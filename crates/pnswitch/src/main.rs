@@ -1,1 +1,73 @@
-fn main() {}
+//! pnswitch: the privacy-number softswitch binary.
+//!
+//! `pnswitch serve` runs the switch (embedded defaults need no config file); `pnswitch admin …` manages apps
+//! and privacy numbers through the running instance's admin API; `pnswitch config` prints the effective
+//! configuration. See `pnswitch --help` and README.md.
+
+mod admin;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// pnswitch: binds real phone numbers to privacy numbers and serves the provisioning API.
+#[derive(Parser, Debug)]
+#[command(name = "pnswitch", version, about, long_about = None)]
+struct Cli {
+    /// TOML configuration file (optional: every setting has an embedded default).
+    #[arg(long, global = true, env = "PNSWITCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, generated admin token); overrides the config file.
+    #[arg(long, global = true, env = "PNSWITCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP listen address for the API, admin API and /metrics; overrides the config file.
+    #[arg(long, global = true, env = "PNSWITCH_HTTP_LISTEN")]
+    http_listen: Option<std::net::SocketAddr>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the switch: open the store, load the routing table, serve HTTP until SIGINT/SIGTERM.
+    Serve,
+    /// Manage apps and privacy numbers of a running instance (through its admin API).
+    Admin(admin::AdminArgs),
+    /// Print the effective configuration (defaults, file, environment and flags merged) as TOML-like text.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pnswitch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(listen) = cli.http_listen {
+        config.http.listen = listen;
+    }
+    let result = match cli.command {
+        Command::Serve => serve::run(config),
+        Command::Admin(args) => admin::run(&config, args),
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pnswitch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! returns `Ok`, and dropping it uncommitted rolls everything back. Savepoints let one transaction carry many
 //! independent API writes (group commit) while a failed write leaves nothing half-applied.
 //!
-//! Backends: [`sqlite::SqliteStore`] (embedded default, WAL, in the data directory). A PostgreSQL backend
+//! Backends: [`sqlite::SqliteStore`] (embedded default, WAL, in the data directory). A `PostgreSQL` backend
 //! implements the same traits.
 
 use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, Mode, TempCallee, UnixTime, XNumber};
@@ -17,7 +17,7 @@ pub mod sqlite;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The SQLite backend failed.
+    /// The `SQLite` backend failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A stored row could not be decoded (corruption or a schema from a newer version).
@@ -129,7 +129,11 @@ pub trait ReadTx {
     /// A binding by `subscriptionId`.
     fn binding_by_subscription(&mut self, subscription_id: &str) -> Result<Option<Binding>, StoreError>;
     /// Bindings matching `filter`, ordered by id, one page; also the total count of matches.
-    fn query_bindings(&mut self, filter: &BindingFilter, page: Page) -> Result<(u64, Vec<Binding>), StoreError>;
+    fn query_bindings(
+        &mut self,
+        filter: &BindingFilter,
+        page: Page,
+    ) -> Result<(u64, Vec<Binding>), StoreError>;
     /// Highest binding id in use (0 when none).
     fn max_binding_id(&mut self) -> Result<u64, StoreError>;
     /// Calls `f` for every stored binding (startup load of the routing table), in id order.

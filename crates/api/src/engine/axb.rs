@@ -1,0 +1,317 @@
+//! AXB writes: bind, modify, unbind (reference §2.1).
+
+use pn_bindings::{
+    App, AxbBinding, Binding, BindingKind, CallControls, CallDirection, PreVoice, RecordSettings,
+};
+use pn_numbers::E164;
+use pn_store::BindingFilter;
+use serde_json::json;
+
+use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use crate::result::{ApiFailure, ResultCode};
+use crate::validate::invalid;
+
+/// AXB bind request, field-validated.
+#[derive(Debug)]
+pub(crate) struct Bind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// relationNum or areaCode.
+    pub(crate) x: XSelect,
+    /// callerNum.
+    pub(crate) a: E164,
+    /// calleeNum.
+    pub(crate) b: E164,
+    /// callDirection.
+    pub(crate) direction: CallDirection,
+    /// duration (0/None = permanent).
+    pub(crate) duration: Option<u32>,
+    /// recordFlag / recordHintTone.
+    pub(crate) record: RecordSettings,
+    /// maxDuration, lastMinVoice, privateSms, preVoice.
+    pub(crate) controls: CallControls,
+    /// userData.
+    pub(crate) user_data: Option<String>,
+}
+
+/// AXB modify request: `None` = unchanged.
+#[derive(Debug)]
+pub(crate) struct Modify {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// subscriptionId.
+    pub(crate) subscription_id: String,
+    /// callerNum.
+    pub(crate) a: Option<E164>,
+    /// calleeNum.
+    pub(crate) b: Option<E164>,
+    /// callDirection.
+    pub(crate) direction: Option<CallDirection>,
+    /// duration (restarts the lifetime now).
+    pub(crate) duration: Option<u32>,
+    /// recordFlag.
+    pub(crate) record: Option<bool>,
+    /// recordHintTone.
+    pub(crate) record_hint_tone: Option<String>,
+    /// maxDuration.
+    pub(crate) max_duration: Option<u16>,
+    /// lastMinVoice.
+    pub(crate) last_min_voice: Option<String>,
+    /// privateSms.
+    pub(crate) private_sms: Option<bool>,
+    /// preVoice.callerHintTone.
+    pub(crate) caller_hint_tone: Option<String>,
+    /// preVoice.calleeHintTone.
+    pub(crate) callee_hint_tone: Option<String>,
+    /// userData.
+    pub(crate) user_data: Option<String>,
+}
+
+/// AXB unbind request.
+#[derive(Debug)]
+pub(crate) struct Unbind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// subscriptionId (wins) or relationNum.
+    pub(crate) by: UnbindBy,
+}
+
+/// What an unbind names.
+#[derive(Debug)]
+pub(crate) enum UnbindBy {
+    /// One binding.
+    Subscription(String),
+    /// Every binding of the app on this X.
+    Number(E164),
+}
+
+fn party_filter(x: E164, n: E164) -> BindingFilter {
+    BindingFilter {
+        x: Some(x),
+        party: Some(n),
+        mode: Some(pn_bindings::Mode::Axb),
+        ..BindingFilter::default()
+    }
+}
+
+fn already_bound(n: E164, x: E164) -> Fail {
+    ApiFailure::new(
+        ResultCode::NUMBER_ALREADY_BOUND,
+        format!("The number {n} has been bound on {x}"),
+    )
+    .into()
+}
+
+/// Checks that `n` is not yet a party of a live AXB binding on `x` (other than `except`).
+fn check_party_free(
+    ctx: &mut Ctx<'_, '_>,
+    x: E164,
+    n: E164,
+    except: Option<pn_bindings::BindingId>,
+) -> Result<(), Fail> {
+    let f = party_filter(x, n);
+    ctx.purge_expired(&f)?;
+    if ctx.live_all(f)?.iter().any(|b| Some(b.id) != except) {
+        return Err(already_bound(n, x));
+    }
+    Ok(())
+}
+
+/// Binds A–X–B.
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+    let app = &req.app;
+    let cap = u64::from(ctx.config.max_pairs_per_x);
+    let x = match &req.x {
+        XSelect::Number(x) => {
+            ctx.bindable_number(app, *x, "relationNum")?;
+            check_party_free(ctx, *x, req.a, None)?;
+            check_party_free(ctx, *x, req.b, None)?;
+            let pairs = ctx.count(BindingFilter {
+                x: Some(*x),
+                mode: Some(pn_bindings::Mode::Axb),
+                ..BindingFilter::default()
+            })?;
+            if pairs >= cap {
+                return Err(ApiFailure::new(
+                    ResultCode::INSUFFICIENT_RESOURCES,
+                    format!("Insufficient number of resources: {x} already carries {pairs} pairs"),
+                )
+                .into());
+            }
+            *x
+        }
+        XSelect::Area { code, widen } => {
+            let (a, b) = (req.a, req.b);
+            ctx.allocate(app, code, *widen, |ctx, n| {
+                let x = n.number;
+                for party in [a, b] {
+                    let f = party_filter(x, party);
+                    ctx.purge_expired(&f)?;
+                    if ctx.count(f)? > 0 {
+                        return Ok(false);
+                    }
+                }
+                let pairs = ctx.count(BindingFilter {
+                    x: Some(x),
+                    mode: Some(pn_bindings::Mode::Axb),
+                    ..BindingFilter::default()
+                })?;
+                Ok(pairs < cap)
+            })?
+            .number
+        }
+    };
+    let id = ctx.new_binding_id();
+    let binding = Binding {
+        id,
+        subscription_id: new_subscription_id(),
+        app: app.id,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        expires_at: req
+            .duration
+            .filter(|d| *d > 0)
+            .map(|d| ctx.now.plus_secs(i64::from(d))),
+        duration_secs: req.duration,
+        record: req.record.clone(),
+        user_data: req.user_data.clone(),
+        kind: BindingKind::Axb(AxbBinding {
+            x,
+            a: req.a,
+            b: req.b,
+            direction: req.direction,
+            controls: req.controls.clone(),
+        }),
+    };
+    let out = json!({
+        "subscriptionId": binding.subscription_id,
+        "relationNum": x.to_string(),
+        "callerNum": req.a.to_string(),
+        "calleeNum": req.b.to_string(),
+    });
+    ctx.insert(binding)?;
+    Ok(out)
+}
+
+/// Modifies an AXB binding.
+pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
+    let app = &req.app;
+    let Some(old) = ctx.by_subscription(app, &req.subscription_id)? else {
+        return Err(not_found());
+    };
+    let BindingKind::Axb(axb) = &old.kind else {
+        return Err(not_found());
+    };
+    let mut new_axb = axb.clone();
+    let mut new = old.clone();
+    if let Some(a) = req.a {
+        new_axb.a = a;
+    }
+    if let Some(b) = req.b {
+        new_axb.b = b;
+    }
+    if new_axb.a == new_axb.b {
+        return Err(invalid("calleeNum", "must differ from callerNum").into());
+    }
+    if new_axb.a != axb.a && new_axb.a != axb.b {
+        check_party_free(ctx, axb.x, new_axb.a, Some(old.id))?;
+    }
+    if new_axb.b != axb.b && new_axb.b != axb.a {
+        check_party_free(ctx, axb.x, new_axb.b, Some(old.id))?;
+    }
+    if let Some(d) = req.direction {
+        new_axb.direction = d;
+    }
+    if let Some(m) = req.max_duration {
+        new_axb.controls.max_duration_min = m;
+    }
+    if let Some(v) = &req.last_min_voice {
+        new_axb.controls.last_min_voice = Some(v.clone()).filter(|s| !s.is_empty());
+    }
+    if let Some(s) = req.private_sms {
+        new_axb.controls.private_sms = s;
+    }
+    merge_pre_voice(
+        &mut new_axb.controls.pre_voice,
+        req.caller_hint_tone.as_ref(),
+        req.callee_hint_tone.as_ref(),
+    );
+    if new_axb.controls.last_min_voice.is_some() && new_axb.controls.max_duration_min == 0 {
+        return Err(invalid("lastMinVoice", "needs maxDuration other than 0").into());
+    }
+    apply_record(&mut new.record, app, req.record, req.record_hint_tone.as_ref())?;
+    if let Some(d) = req.duration {
+        new.duration_secs = Some(d);
+        new.expires_at = (d > 0).then(|| ctx.now.plus_secs(i64::from(d)));
+    }
+    if let Some(u) = &req.user_data {
+        new.user_data = Some(u.clone()).filter(|s| !s.is_empty());
+    }
+    new.updated_at = ctx.now;
+    new.kind = BindingKind::Axb(new_axb);
+    let out = json!({ "subscriptionId": new.subscription_id });
+    ctx.replace(old, new)?;
+    Ok(out)
+}
+
+/// Merges `preVoice` changes (an empty string clears a tone).
+pub(crate) fn merge_pre_voice(pv: &mut PreVoice, a_dials: Option<&String>, b_dials: Option<&String>) {
+    if let Some(t) = a_dials {
+        pv.caller_hint_tone = Some(t.clone()).filter(|s| !s.is_empty());
+    }
+    if let Some(t) = b_dials {
+        pv.callee_hint_tone = Some(t.clone()).filter(|s| !s.is_empty());
+    }
+}
+
+/// Applies `recordFlag`/`recordHintTone` changes and checks the result against the app.
+pub(crate) fn apply_record(
+    record: &mut RecordSettings,
+    app: &App,
+    flag: Option<bool>,
+    hint: Option<&String>,
+) -> Result<(), Fail> {
+    if let Some(f) = flag {
+        record.record = f;
+        if !f {
+            record.hint_tone = None;
+        }
+    }
+    if let Some(h) = hint {
+        record.hint_tone = Some(h.clone()).filter(|s| !s.is_empty());
+    }
+    if record.record && !app.record_enabled {
+        return Err(invalid("recordFlag", "is true but recording is not enabled for the app").into());
+    }
+    if record.hint_tone.is_some() && !record.record {
+        return Err(invalid("recordHintTone", "needs recordFlag true").into());
+    }
+    Ok(())
+}
+
+/// Unbinds one AXB binding or every binding of the app on an X.
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+    let app = &req.app;
+    let victims = match &req.by {
+        UnbindBy::Subscription(sub) => vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?],
+        UnbindBy::Number(x) => {
+            ctx.owned_number(app, *x, "relationNum")?;
+            let list = ctx.live_all(BindingFilter {
+                x: Some(*x),
+                ..Ctx::app_filter(app)
+            })?;
+            if list.is_empty() {
+                return Err(ApiFailure::new(
+                    ResultCode::NUMBER_NOT_BOUND,
+                    format!("The number {x} is not applied for binding"),
+                )
+                .into());
+            }
+            list
+        }
+    };
+    for b in &victims {
+        ctx.remove(b)?;
+    }
+    Ok(json!({}))
+}

@@ -1,0 +1,265 @@
+//! AXE writes: bind (with extension assignment), modify, unbind (reference §2.3).
+
+use std::collections::HashSet;
+
+use pn_bindings::{
+    App, AxeBinding, AxeFallback, Binding, BindingKind, Mode, RecordSettings, TimeUnit, UnixTime,
+};
+use pn_numbers::E164;
+use pn_store::BindingFilter;
+use serde_json::json;
+
+use super::axb::apply_record;
+use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use crate::result::{ApiFailure, ResultCode};
+
+/// AXE bind request, field-validated.
+#[derive(Debug)]
+pub(crate) struct Bind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// virtualNum or areaCode.
+    pub(crate) x: XSelect,
+    /// bindNum.
+    pub(crate) a: E164,
+    /// extendNum (already checked to have the app's digit count); None = assign the lowest free one.
+    pub(crate) extension: Option<String>,
+    /// recordFlag / recordHintTone.
+    pub(crate) record: RecordSettings,
+    /// callbackTone / callbackNum.
+    pub(crate) fallback: AxeFallback,
+    /// timeUnit.
+    pub(crate) time_unit: TimeUnit,
+    /// bindExpiredTime (0/None = permanent).
+    pub(crate) expired_time: Option<u32>,
+    /// callbackExpiredTime.
+    pub(crate) callback_expired_time: Option<u32>,
+    /// userData.
+    pub(crate) user_data: Option<String>,
+}
+
+/// Which AXE binding a request names: subscriptionId wins over virtualNum+extendNum.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// subscriptionId.
+    Subscription(String),
+    /// virtualNum + extendNum.
+    Extension(E164, String),
+}
+
+/// AXE modify request: `None` = unchanged.
+#[derive(Debug)]
+pub(crate) struct Modify {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// The binding.
+    pub(crate) target: Target,
+    /// bindNum.
+    pub(crate) a: Option<E164>,
+    /// recordFlag.
+    pub(crate) record: Option<bool>,
+    /// recordHintTone.
+    pub(crate) record_hint_tone: Option<String>,
+    /// callbackTone / callbackNum.
+    pub(crate) fallback: Option<AxeFallback>,
+    /// timeUnit of this request's times.
+    pub(crate) time_unit: Option<TimeUnit>,
+    /// bindExpiredTime (restarts the lifetime now; 0 = permanent).
+    pub(crate) bind_expired_time: Option<u32>,
+    /// callbackExpiredTime.
+    pub(crate) callback_expired_time: Option<u32>,
+    /// userData.
+    pub(crate) user_data: Option<String>,
+}
+
+/// AXE unbind request.
+#[derive(Debug)]
+pub(crate) struct Unbind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// The binding.
+    pub(crate) target: Target,
+}
+
+fn ext_filter(x: E164, ext: &str) -> BindingFilter {
+    BindingFilter {
+        x: Some(x),
+        extension: Some(ext.to_owned()),
+        mode: Some(Mode::Axe),
+        ..BindingFilter::default()
+    }
+}
+
+/// The lowest free extension on `x` (1 … 10^digits − 1, zero-padded), if any.
+fn lowest_free(ctx: &mut Ctx<'_, '_>, x: E164, digits: u8) -> Result<Option<String>, Fail> {
+    let used: HashSet<String> = ctx
+        .live_all(BindingFilter {
+            x: Some(x),
+            mode: Some(Mode::Axe),
+            ..BindingFilter::default()
+        })?
+        .into_iter()
+        .filter_map(|b| match b.kind {
+            BindingKind::Axe(e) => Some(e.extension),
+            _ => None,
+        })
+        .collect();
+    let width = usize::from(digits);
+    let max = 10u32.pow(u32::from(digits));
+    for n in 1..max {
+        let ext = format!("{n:0width$}");
+        if !used.contains(&ext) {
+            // An expired binding may still hold it until the sweep: clear it now.
+            ctx.purge_expired(&ext_filter(x, &ext))?;
+            return Ok(Some(ext));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `ext` is free on `x` (expired holders are removed).
+fn ext_free(ctx: &mut Ctx<'_, '_>, x: E164, ext: &str) -> Result<bool, Fail> {
+    ctx.purge_expired(&ext_filter(x, ext))?;
+    Ok(ctx.count(ext_filter(x, ext))? == 0)
+}
+
+/// `now + t × unit`, or None for 0/None (permanent).
+fn expiry(now: UnixTime, t: Option<u32>, unit: TimeUnit) -> Option<UnixTime> {
+    t.filter(|t| *t > 0)
+        .map(|t| now.plus_secs(i64::from(t).saturating_mul(unit.seconds())))
+}
+
+/// Binds A to X with an extension.
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+    let app = &req.app;
+    let digits = app.extension_digits.clamp(1, 4);
+    let (x, ext) = match &req.x {
+        XSelect::Number(x) => {
+            ctx.bindable_number(app, *x, "virtualNum")?;
+            let ext = match &req.extension {
+                Some(ext) => {
+                    if !ext_free(ctx, *x, ext)? {
+                        return Err(ApiFailure::new(
+                            ResultCode::NUMBER_ALREADY_BOUND,
+                            format!("The number {x} extension {ext} has been bound"),
+                        )
+                        .into());
+                    }
+                    ext.clone()
+                }
+                None => lowest_free(ctx, *x, digits)?.ok_or_else(|| {
+                    Fail::Api(ApiFailure::new(
+                        ResultCode::NO_IDLE_EXTENSION,
+                        format!("No idle extend number on {x}"),
+                    ))
+                })?,
+            };
+            (*x, ext)
+        }
+        XSelect::Area { code, widen } => {
+            let mut chosen = None;
+            let wanted = req.extension.clone();
+            let n = ctx.allocate(app, code, *widen, |ctx, n| {
+                chosen = match &wanted {
+                    Some(ext) => ext_free(ctx, n.number, ext)?.then(|| ext.clone()),
+                    None => lowest_free(ctx, n.number, digits)?,
+                };
+                Ok(chosen.is_some())
+            })?;
+            (n.number, chosen.unwrap_or_default())
+        }
+    };
+    let binding = Binding {
+        id: ctx.new_binding_id(),
+        subscription_id: new_subscription_id(),
+        app: app.id,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        expires_at: expiry(ctx.now, req.expired_time, req.time_unit),
+        duration_secs: None,
+        record: req.record.clone(),
+        user_data: req.user_data.clone(),
+        kind: BindingKind::Axe(AxeBinding {
+            x,
+            extension: ext.clone(),
+            a: req.a,
+            fallback: req.fallback.clone(),
+            time_unit: req.time_unit,
+            bind_expired_time: req.expired_time,
+            callback_expired_time: req.callback_expired_time,
+        }),
+    };
+    let out = json!({
+        "subscriptionId": binding.subscription_id,
+        "virtualNum": x.to_string(),
+        "extendNum": ext,
+        "bindNum": req.a.to_string(),
+    });
+    ctx.insert(binding)?;
+    Ok(out)
+}
+
+fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &Target) -> Result<Binding, Fail> {
+    match target {
+        Target::Subscription(sub) => ctx.by_subscription(app, sub)?.ok_or_else(not_found),
+        Target::Extension(x, ext) => {
+            ctx.owned_number(app, *x, "virtualNum")?;
+            ctx.live_one(BindingFilter {
+                x: Some(*x),
+                extension: Some(ext.clone()),
+                ..Ctx::app_filter(app)
+            })?
+            .ok_or_else(not_found)
+        }
+    }
+}
+
+/// Converts a time given in `from` units to the binding's `to` units (minutes → hours rounds up).
+fn convert(t: u32, from: TimeUnit, to: TimeUnit) -> u32 {
+    match (from, to) {
+        (TimeUnit::Minutes, TimeUnit::Hours) => t.div_ceil(60),
+        (TimeUnit::Hours, TimeUnit::Minutes) => t.saturating_mul(60),
+        _ => t,
+    }
+}
+
+/// Modifies an AXE binding. The stored `timeUnit`/`bindExpiredTime` stay the bind-time values (the query
+/// shows those); the effective expiry restarts now.
+pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
+    let app = &req.app;
+    let old = find(ctx, app, &req.target)?;
+    let BindingKind::Axe(axe) = &old.kind else {
+        return Err(not_found());
+    };
+    let mut new_axe = axe.clone();
+    let mut new = old.clone();
+    let unit = req.time_unit.unwrap_or(axe.time_unit);
+    if let Some(a) = req.a {
+        new_axe.a = a;
+    }
+    if let Some(f) = &req.fallback {
+        new_axe.fallback = f.clone();
+    }
+    if let Some(t) = req.bind_expired_time {
+        new.expires_at = expiry(ctx.now, Some(t), unit);
+    }
+    if let Some(t) = req.callback_expired_time {
+        new_axe.callback_expired_time = Some(convert(t, unit, axe.time_unit)).filter(|t| *t > 0);
+    }
+    apply_record(&mut new.record, app, req.record, req.record_hint_tone.as_ref())?;
+    if let Some(u) = &req.user_data {
+        new.user_data = Some(u.clone()).filter(|s| !s.is_empty());
+    }
+    new.updated_at = ctx.now;
+    new.kind = BindingKind::Axe(new_axe);
+    let out = json!({ "subscriptionId": new.subscription_id });
+    ctx.replace(old, new)?;
+    Ok(out)
+}
+
+/// Unbinds an AXE binding.
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+    let b = find(ctx, &req.app, &req.target)?;
+    ctx.remove(&b)?;
+    Ok(json!({}))
+}

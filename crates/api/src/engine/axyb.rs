@@ -1,0 +1,281 @@
+//! AXYB writes: the A–X binding, Y–B relations (with Y allocation), unbind (reference §2.4).
+
+use pn_bindings::{
+    App, AxybBinding, Binding, BindingKind, CallDirection, Mode, RecordSettings, XNumber, YbRelation,
+};
+use pn_numbers::E164;
+use pn_store::BindingFilter;
+use serde_json::{Value, json};
+
+use super::ax::check_x_per_a;
+use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use crate::result::{ApiFailure, ResultCode};
+use crate::validate::invalid;
+
+/// AXYB first step, field-validated.
+#[derive(Debug)]
+pub(crate) struct Bind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// relationNum or areaCode.
+    pub(crate) x: XSelect,
+    /// origNum.
+    pub(crate) a: E164,
+    /// callDirection.
+    pub(crate) direction: CallDirection,
+    /// duration (0/None = permanent).
+    pub(crate) duration: Option<u32>,
+    /// ybDuration (0/None = as long as the A–X part).
+    pub(crate) yb_duration: Option<u32>,
+    /// recordFlag / recordHintTone.
+    pub(crate) record: RecordSettings,
+    /// preVoiceX.
+    pub(crate) pre_voice_x: Option<String>,
+    /// preVoiceY.
+    pub(crate) pre_voice_y: Option<String>,
+    /// userData.
+    pub(crate) user_data: Option<String>,
+    /// calleeNum/numB: also create a first Y–B relation.
+    pub(crate) b: Option<E164>,
+}
+
+/// AXYB second step: a Y–B relation under an existing binding.
+#[derive(Debug)]
+pub(crate) struct Relation {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// The A–X binding's subscriptionId.
+    pub(crate) subscription_id: String,
+    /// B.
+    pub(crate) b: E164,
+}
+
+/// AXYB unbind request.
+#[derive(Debug)]
+pub(crate) struct Unbind {
+    /// The authenticated app.
+    pub(crate) app: App,
+    /// subscriptionId (of the A–X part or of one relation); wins over `x`.
+    pub(crate) subscription_id: Option<String>,
+    /// relationNum: every AXYB binding of the app on this X.
+    pub(crate) x: Option<E164>,
+}
+
+fn axyb_on(x: E164) -> BindingFilter {
+    BindingFilter {
+        x: Some(x),
+        mode: Some(Mode::Axyb),
+        ..BindingFilter::default()
+    }
+}
+
+/// Whether `n` serves as the X of an A–X binding or as some relation's Y (live).
+fn x_in_use(ctx: &mut Ctx<'_, '_>, n: E164) -> Result<bool, Fail> {
+    ctx.purge_expired(&axyb_on(n))?;
+    let as_x = ctx
+        .live_all(axyb_on(n))?
+        .iter()
+        .any(|b| matches!(b.kind, BindingKind::Axyb(_)));
+    Ok(as_x
+        || ctx.count(BindingFilter {
+            y: Some(n),
+            ..BindingFilter::default()
+        })? > 0)
+}
+
+/// Binds A–X (and, with B, a first relation).
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+    let app = &req.app;
+    let x = match &req.x {
+        XSelect::Number(x) => {
+            ctx.bindable_number(app, *x, "relationNum")?;
+            if x_in_use(ctx, *x)? {
+                return Err(
+                    ApiFailure::new(ResultCode::ALREADY_ALLOCATED, "Resources have been allocated").into(),
+                );
+            }
+            check_x_per_a(ctx, app, req.a)?;
+            *x
+        }
+        XSelect::Area { code, widen } => {
+            check_x_per_a(ctx, app, req.a)?;
+            ctx.allocate(app, code, *widen, |ctx, n| Ok(!x_in_use(ctx, n.number)?))?
+                .number
+        }
+    };
+    let binding = Binding {
+        id: ctx.new_binding_id(),
+        subscription_id: new_subscription_id(),
+        app: app.id,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        expires_at: req
+            .duration
+            .filter(|d| *d > 0)
+            .map(|d| ctx.now.plus_secs(i64::from(d))),
+        duration_secs: req.duration,
+        record: req.record.clone(),
+        user_data: req.user_data.clone(),
+        kind: BindingKind::Axyb(AxybBinding {
+            x,
+            a: req.a,
+            direction: req.direction,
+            yb_duration_secs: req.yb_duration.filter(|d| *d > 0),
+            pre_voice_x: req.pre_voice_x.clone(),
+            pre_voice_y: req.pre_voice_y.clone(),
+        }),
+    };
+    let mut out = json!({ "subscriptionId": binding.subscription_id, "relationNumber": x.to_string() });
+    let parent = binding.clone();
+    ctx.insert(binding)?;
+    if let Some(b) = req.b {
+        let rel = add_relation(ctx, app, &parent, b)?;
+        merge(&mut out, rel);
+    }
+    Ok(out)
+}
+
+/// Adds a Y–B relation under an existing A–X binding.
+pub(crate) fn relation(ctx: &mut Ctx<'_, '_>, req: &Relation) -> OpResult {
+    let parent = ctx
+        .by_subscription(&req.app, &req.subscription_id)?
+        .ok_or_else(not_found)?;
+    let BindingKind::Axyb(axyb) = &parent.kind else {
+        return Err(not_found());
+    };
+    let mut out = json!({ "subscriptionId": parent.subscription_id, "relationNumber": axyb.x.to_string() });
+    let rel = add_relation(ctx, &req.app, &parent, req.b)?;
+    merge(&mut out, rel);
+    Ok(out)
+}
+
+fn merge(out: &mut Value, extra: Value) {
+    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
+}
+
+fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> OpResult {
+    let BindingKind::Axyb(axyb) = &parent.kind else {
+        return Err(not_found());
+    };
+    if b == axyb.a {
+        return Err(invalid("calleeNum", "must differ from origNum").into());
+    }
+    let existing = ctx.live_all(BindingFilter {
+        parent: Some(parent.id),
+        b: Some(b),
+        ..BindingFilter::default()
+    })?;
+    if !existing.is_empty() {
+        return Err(ApiFailure::new(
+            ResultCode::NUMBER_ALREADY_BOUND,
+            format!("The number {b} has been bound under this subscriptionId"),
+        )
+        .into());
+    }
+    let y = allocate_y(ctx, app, axyb.x, axyb.a)?;
+    let expires_at = match (axyb.yb_duration_secs, parent.expires_at) {
+        (Some(d), Some(p)) => Some(ctx.now.plus_secs(i64::from(d)).min(p)),
+        (Some(d), None) => Some(ctx.now.plus_secs(i64::from(d))),
+        (None, p) => p,
+    };
+    let rel = Binding {
+        id: ctx.new_binding_id(),
+        subscription_id: new_subscription_id(),
+        app: app.id,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        expires_at,
+        duration_secs: axyb.yb_duration_secs,
+        record: parent.record.clone(),
+        user_data: parent.user_data.clone(),
+        kind: BindingKind::Yb(YbRelation {
+            parent: parent.id,
+            x: axyb.x,
+            a: axyb.a,
+            y: y.number,
+            b,
+        }),
+    };
+    let out = json!({ "bindId": rel.subscription_id, "numY": y.number.to_string(), "numB": b.to_string() });
+    ctx.insert(rel)?;
+    Ok(out)
+}
+
+/// A Y for A: a bindable number of the app other than X, not an A–X binding's X, with fewer than
+/// `max_relations_per_y` relations, and not yet used for this A.
+fn allocate_y(ctx: &mut Ctx<'_, '_>, app: &App, x: E164, a: E164) -> Result<XNumber, Fail> {
+    let cap = u64::from(ctx.config.max_relations_per_y);
+    let pool: Vec<XNumber> = ctx.tx.numbers(Some(app.id))?;
+    for n in pool
+        .into_iter()
+        .filter(|n| n.number != x && n.status.accepts_binds())
+    {
+        let y = n.number;
+        let as_x = ctx
+            .live_all(axyb_on(y))?
+            .iter()
+            .any(|b| matches!(b.kind, BindingKind::Axyb(_)));
+        if as_x {
+            continue;
+        }
+        ctx.purge_expired(&BindingFilter {
+            y: Some(y),
+            a: Some(a),
+            ..BindingFilter::default()
+        })?;
+        if ctx.count(BindingFilter {
+            y: Some(y),
+            a: Some(a),
+            ..BindingFilter::default()
+        })? > 0
+        {
+            continue;
+        }
+        if ctx.count(BindingFilter {
+            y: Some(y),
+            ..BindingFilter::default()
+        })? < cap
+        {
+            return Ok(n);
+        }
+    }
+    Err(ApiFailure::new(
+        ResultCode::INSUFFICIENT_RESOURCES,
+        "Insufficient number of resources: no idle Y number",
+    )
+    .into())
+}
+
+/// Unbinds an A–X binding with its relations, one relation, or every AXYB binding on an X.
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+    let app = &req.app;
+    let victims = if let Some(sub) = &req.subscription_id {
+        vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?]
+    } else if let Some(x) = req.x {
+        ctx.owned_number(app, x, "relationNum")?;
+        let list: Vec<Binding> = ctx
+            .live_all(BindingFilter {
+                x: Some(x),
+                ..Ctx::app_filter(app)
+            })?
+            .into_iter()
+            .filter(|b| matches!(b.kind, BindingKind::Axyb(_)))
+            .collect();
+        if list.is_empty() {
+            return Err(ApiFailure::new(
+                ResultCode::NUMBER_NOT_BOUND,
+                format!("The number {x} is not applied for binding"),
+            )
+            .into());
+        }
+        list
+    } else {
+        return Err(not_found());
+    };
+    for b in &victims {
+        ctx.remove(b)?;
+    }
+    Ok(json!({}))
+}

@@ -1,0 +1,333 @@
+//! The per-command view of a batch: reads and writes through the batch's write transaction (so a command
+//! sees every earlier successful command of the same batch), and the effects to apply to the routing table
+//! once the batch is committed.
+
+use pn_bindings::{
+    App, AppId, Binding, BindingId, BindingKind, Mode, NumberStatus, TempCallee, UnixTime, XNumber,
+};
+use pn_numbers::E164;
+use pn_store::{BindingFilter, Page, StoreError, WriteTx};
+use std::fmt::Write as _;
+
+use rand::Rng;
+use serde_json::Value;
+
+use super::EngineConfig;
+use crate::result::{ApiFailure, ResultCode};
+
+/// Why a command failed: the client's mistake (rolled back alone) or the store's (1010001).
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// A refusal with its reference code.
+    Api(ApiFailure),
+    /// The store failed during the command.
+    Store(StoreError),
+}
+
+impl From<ApiFailure> for Fail {
+    fn from(f: ApiFailure) -> Self {
+        Fail::Api(f)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+/// A command's outcome: extra response fields (a JSON object) or why it failed.
+pub(crate) type OpResult = Result<Value, Fail>;
+
+/// A change to apply to the routing table after the commit.
+#[derive(Clone, Debug)]
+pub(crate) enum Effect {
+    /// A new binding.
+    Insert(Binding),
+    /// A modified binding (old, new).
+    Replace(Box<(Binding, Binding)>),
+    /// A removed binding.
+    Remove(Binding),
+    /// A new or replaced AX temporary callee.
+    TempCallee(TempCallee),
+    /// A new or changed app.
+    App(App),
+    /// A new or changed pool number.
+    Number(XNumber),
+    /// A retired pool number.
+    RemoveNumber(E164),
+}
+
+/// Id counters owned by the engine thread.
+#[derive(Debug)]
+pub(crate) struct Ids {
+    /// Next binding id.
+    pub(crate) next_binding: u64,
+    /// Next app id.
+    pub(crate) next_app: u32,
+}
+
+/// How a bind picks its privacy number.
+#[derive(Clone, Debug)]
+pub(crate) enum XSelect {
+    /// The client named it (`relationNum`, `privateNum`, `virtualNum`).
+    Number(E164),
+    /// Any free number of the app in this area (`areaCode`), `areaMatchMode` 1 = same province, then any.
+    Area {
+        /// Area code with its leading 0.
+        code: String,
+        /// `areaMatchMode=1`.
+        widen: bool,
+    },
+}
+
+/// Rows fetched per page when a command needs every matching binding.
+const SCAN_PAGE: u32 = 1000;
+
+/// One command's view of the batch.
+pub(crate) struct Ctx<'a, 't> {
+    /// The batch's write transaction.
+    pub(crate) tx: &'a mut (dyn WriteTx + 't),
+    /// Limits.
+    pub(crate) config: &'a EngineConfig,
+    /// Id counters.
+    pub(crate) ids: &'a mut Ids,
+    /// The command's time.
+    pub(crate) now: UnixTime,
+    /// Table effects of this command (applied only if the batch commits).
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl Ctx<'_, '_> {
+    /// The live-bindings version of a filter.
+    fn live(&self, mut filter: BindingFilter) -> BindingFilter {
+        filter.live_at = Some(self.now);
+        filter
+    }
+
+    /// How many live bindings match.
+    pub(crate) fn count(&mut self, filter: BindingFilter) -> Result<u64, Fail> {
+        let f = self.live(filter);
+        Ok(self.tx.query_bindings(&f, Page { index: 1, size: 0 })?.0)
+    }
+
+    /// Every binding matching the filter as given (callers set `live_at` or not).
+    pub(crate) fn scan(&mut self, filter: &BindingFilter) -> Result<Vec<Binding>, Fail> {
+        let mut out = Vec::new();
+        let mut index = 1;
+        loop {
+            let (total, page) = self.tx.query_bindings(
+                filter,
+                Page {
+                    index,
+                    size: SCAN_PAGE,
+                },
+            )?;
+            let done = page.is_empty() || out.len() + page.len() >= total as usize;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+            index += 1;
+        }
+    }
+
+    /// Every live binding matching.
+    pub(crate) fn live_all(&mut self, filter: BindingFilter) -> Result<Vec<Binding>, Fail> {
+        let f = self.live(filter);
+        self.scan(&f)
+    }
+
+    /// The first live binding matching.
+    pub(crate) fn live_one(&mut self, filter: BindingFilter) -> Result<Option<Binding>, Fail> {
+        let f = self.live(filter);
+        Ok(self
+            .tx
+            .query_bindings(&f, Page { index: 1, size: 1 })?
+            .1
+            .into_iter()
+            .next())
+    }
+
+    /// Removes the expired bindings matching `filter`, so a new binding never shadows a stale one.
+    pub(crate) fn purge_expired(&mut self, filter: &BindingFilter) -> Result<(), Fail> {
+        for b in self.scan(filter)? {
+            if b.is_expired(self.now) {
+                self.remove(&b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The live binding with this `subscriptionId`, if it belongs to `app` and `mode` (never leaks others).
+    pub(crate) fn by_subscription(&mut self, app: &App, sub: &str) -> Result<Option<Binding>, Fail> {
+        Ok(self
+            .tx
+            .binding_by_subscription(sub)?
+            .filter(|b| b.app == app.id && b.kind.mode() == app.mode && !b.is_expired(self.now)))
+    }
+
+    /// The pool number `x` if the app owns it (1011001 otherwise).
+    pub(crate) fn owned_number(&mut self, app: &App, x: E164, field: &str) -> Result<XNumber, Fail> {
+        match self.tx.number(x)? {
+            Some(n) if n.app == app.id => Ok(n),
+            _ => Err(ApiFailure::new(
+                ResultCode::NUMBER_NOT_OWNED,
+                format!("{field} {x} does not exist in the app's number pool"),
+            )
+            .into()),
+        }
+    }
+
+    /// The pool number `x` if the app owns it and it accepts new bindings.
+    pub(crate) fn bindable_number(&mut self, app: &App, x: E164, field: &str) -> Result<XNumber, Fail> {
+        let n = self.owned_number(app, x, field)?;
+        if n.status.accepts_binds() {
+            Ok(n)
+        } else {
+            Err(ApiFailure::new(
+                ResultCode::NUMBER_STATUS_ABNORMAL,
+                format!("The number status is abnormal: {x} is {}", status_name(n.status)),
+            )
+            .into())
+        }
+    }
+
+    /// Picks the first of the app's bindable numbers in the area (and, widened, the province, then any) that
+    /// `fits`. None fits → 1011002.
+    pub(crate) fn allocate(
+        &mut self,
+        app: &App,
+        code: &str,
+        widen: bool,
+        mut fits: impl FnMut(&mut Self, &XNumber) -> Result<bool, Fail>,
+    ) -> Result<XNumber, Fail> {
+        let pool: Vec<XNumber> = self
+            .tx
+            .numbers(Some(app.id))?
+            .into_iter()
+            .filter(|n| n.status.accepts_binds())
+            .collect();
+        let province = pool
+            .iter()
+            .find(|n| n.area_code == code)
+            .and_then(|n| n.province.clone());
+        let mut tiers: Vec<Vec<&XNumber>> = vec![pool.iter().filter(|n| n.area_code == code).collect()];
+        if widen {
+            if let Some(p) = &province {
+                tiers.push(
+                    pool.iter()
+                        .filter(|n| n.area_code != code && n.province.as_deref() == Some(p.as_str()))
+                        .collect(),
+                );
+            }
+            tiers.push(
+                pool.iter()
+                    .filter(|n| n.area_code != code && (province.is_none() || n.province != province))
+                    .collect(),
+            );
+        }
+        for tier in tiers {
+            for n in tier {
+                if fits(self, n)? {
+                    return Ok(n.clone());
+                }
+            }
+        }
+        Err(ApiFailure::new(
+            ResultCode::INSUFFICIENT_RESOURCES,
+            format!("Insufficient number of resources: no idle number in areaCode {code}"),
+        )
+        .into())
+    }
+
+    /// A fresh binding id.
+    pub(crate) fn new_binding_id(&mut self) -> BindingId {
+        let id = BindingId(self.ids.next_binding);
+        self.ids.next_binding += 1;
+        id
+    }
+
+    /// A fresh app id.
+    pub(crate) fn new_app_id(&mut self) -> AppId {
+        let id = AppId(self.ids.next_app);
+        self.ids.next_app += 1;
+        id
+    }
+
+    /// Stores a new binding.
+    pub(crate) fn insert(&mut self, b: Binding) -> Result<(), Fail> {
+        self.tx.put_binding(&b)?;
+        self.effects.push(Effect::Insert(b));
+        Ok(())
+    }
+
+    /// Stores a modified binding.
+    pub(crate) fn replace(&mut self, old: Binding, new: Binding) -> Result<(), Fail> {
+        self.tx.put_binding(&new)?;
+        self.effects.push(Effect::Replace(Box::new((old, new))));
+        Ok(())
+    }
+
+    /// Deletes a binding (an AXYB binding with its Y–B relations).
+    pub(crate) fn remove(&mut self, b: &Binding) -> Result<(), Fail> {
+        if matches!(b.kind, BindingKind::Axyb(_)) {
+            let children = self.scan(&BindingFilter {
+                parent: Some(b.id),
+                ..BindingFilter::default()
+            })?;
+            for child in children {
+                self.tx.delete_binding(child.id)?;
+                self.effects.push(Effect::Remove(child));
+            }
+        }
+        self.tx.delete_binding(b.id)?;
+        self.effects.push(Effect::Remove(b.clone()));
+        Ok(())
+    }
+
+    /// A filter on one app's bindings of its mode.
+    pub(crate) fn app_filter(app: &App) -> BindingFilter {
+        BindingFilter {
+            app: Some(app.id),
+            mode: Some(app.mode),
+            ..BindingFilter::default()
+        }
+    }
+}
+
+/// A new random `subscriptionId`: 32 lowercase hex characters.
+pub(crate) fn new_subscription_id() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The admin API's name of a number status.
+pub(crate) const fn status_name(s: NumberStatus) -> &'static str {
+    match s {
+        NumberStatus::Normal => "normal",
+        NumberStatus::Paused => "paused",
+        NumberStatus::Unavailable => "unavailable",
+        NumberStatus::FrozenForNewBinds => "frozen",
+    }
+}
+
+/// A not-found failure for modify/unbind (1012007).
+pub(crate) fn not_found() -> Fail {
+    ApiFailure::new(ResultCode::RECORD_NOT_FOUND, "The record does not exist").into()
+}
+
+/// The mode check every mode API starts with (1010040).
+pub(crate) fn require_mode(app: &App, mode: Mode) -> Result<(), ApiFailure> {
+    if app.mode == mode {
+        Ok(())
+    } else {
+        Err(ApiFailure::new(
+            ResultCode::WRONG_MODE,
+            "The app_key is not allowed to invoke the API",
+        ))
+    }
+}

@@ -1,0 +1,396 @@
+//! The single writer: every provisioning write runs on one thread, validated against the batch's write
+//! transaction and committed in groups (group commit).
+//!
+//! The thread blocks for the first command, drains up to `max_batch` more without waiting, runs each inside
+//! its own savepoint (a failed command is rolled back alone and answered with its code), commits once, and
+//! only after the commit succeeds applies the batch's effects to the routing table and answers (acknowledged
+//! = committed). If the commit fails, every command of the batch gets 1010001 and the table is untouched.
+//! Later commands of a batch see earlier ones because every check reads through the same write transaction.
+
+pub(crate) mod admin;
+pub(crate) mod ax;
+pub(crate) mod axb;
+pub(crate) mod axe;
+pub(crate) mod axyb;
+mod ctx;
+mod load;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use pn_bindings::{App, BindingTable, UnixTime};
+use pn_metrics::Metrics;
+use pn_store::{Store, StoreError, WriteTx};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use ctx::{
+    Ctx, Effect, Fail, OpResult, XSelect, new_subscription_id, not_found, require_mode, status_name,
+};
+pub use load::{LoadStats, load_table};
+
+use crate::ApiError;
+use crate::result::{ApiFailure, ResultCode};
+
+/// Limits and batching of the write engine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Most commands committed together (the first one plus those already waiting).
+    pub max_batch: usize,
+    /// AXB: pairs per X (reference: 5000).
+    pub max_pairs_per_x: u32,
+    /// AX/AXYB: X numbers per A (reference: 5).
+    pub max_x_per_a: u32,
+    /// AXYB: relations per Y (reference: 1000).
+    pub max_relations_per_y: u32,
+    /// Most expired bindings one sweep deletes.
+    pub sweep_limit: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            max_pairs_per_x: 5000,
+            max_x_per_a: 5,
+            max_relations_per_y: 1000,
+            sweep_limit: 1000,
+        }
+    }
+}
+
+/// One write the engine performs.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// AXB bind.
+    AxbBind(axb::Bind),
+    /// AXB modify.
+    AxbModify(axb::Modify),
+    /// AXB unbind.
+    AxbUnbind(axb::Unbind),
+    /// AX bind.
+    AxBind(ax::Bind),
+    /// AX modify.
+    AxModify(ax::Modify),
+    /// AX unbind.
+    AxUnbind(ax::Unbind),
+    /// AX temporary callee.
+    AxTempCallee(ax::TempCalleeSet),
+    /// AXE bind.
+    AxeBind(axe::Bind),
+    /// AXE modify.
+    AxeModify(axe::Modify),
+    /// AXE unbind.
+    AxeUnbind(axe::Unbind),
+    /// AXYB first step (A–X, optionally with a first Y–B relation).
+    AxybBind(axyb::Bind),
+    /// AXYB second step (a Y–B relation).
+    AxybRelation(axyb::Relation),
+    /// AXYB unbind.
+    AxybUnbind(axyb::Unbind),
+    /// Admin: create an app.
+    CreateApp(admin::CreateApp),
+    /// Admin: change an app.
+    UpdateApp(admin::UpdateApp),
+    /// Admin: import numbers.
+    ImportNumbers(admin::ImportNumbers),
+    /// Admin: change a number's status.
+    SetNumber(admin::SetNumber),
+    /// Admin: retire a number.
+    RetireNumber(admin::RetireNumber),
+    /// Delete expired bindings.
+    Sweep,
+}
+
+struct Command {
+    op: Op,
+    now: UnixTime,
+    reply: oneshot::Sender<Result<Value, ApiFailure>>,
+}
+
+/// Apps by `app_key`, as last committed (the authenticator's lookup).
+type AppDirectory = Arc<RwLock<HashMap<String, App>>>;
+
+/// A handle to the engine thread; clone it freely.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    apps: AppDirectory,
+}
+
+impl EngineHandle {
+    /// Runs one write and waits until it is committed (or refused).
+    pub(crate) async fn submit(&self, op: Op, now: UnixTime) -> Result<Value, ApiFailure> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command { op, now, reply }).is_err() {
+            return Err(stopped());
+        }
+        rx.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Deletes up to `sweep_limit` bindings expired at `now` (with their AXYB relations); returns how many.
+    pub async fn sweep(&self, now: UnixTime) -> Result<u64, ApiFailure> {
+        let v = self.submit(Op::Sweep, now).await?;
+        Ok(v.get("removed").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// Whether the engine thread is still accepting writes.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// The committed app with this key.
+    pub fn app_by_key(&self, app_key: &str) -> Option<App> {
+        self.apps.read().get(app_key).cloned()
+    }
+}
+
+fn stopped() -> ApiFailure {
+    ApiFailure::new(
+        ResultCode::INTERNAL,
+        "Internal system error: the provisioning engine has stopped",
+    )
+}
+
+/// Starts the engine thread.
+pub struct Provisioner;
+
+impl Provisioner {
+    /// Spawns the one writer thread over `store`, keeping `table` (already loaded) and the bindings gauge in step.
+    pub fn start(
+        store: Arc<dyn Store>,
+        table: Arc<BindingTable>,
+        metrics: Metrics,
+        config: EngineConfig,
+    ) -> Result<EngineHandle, ApiError> {
+        let (ids, apps) = {
+            let mut r = store.reader()?;
+            let ids = ctx::Ids {
+                next_binding: r.max_binding_id()? + 1,
+                next_app: r.max_app_id()? + 1,
+            };
+            let apps: HashMap<String, App> = r.apps()?.into_iter().map(|a| (a.app_key.clone(), a)).collect();
+            (ids, apps)
+        };
+        let apps: AppDirectory = Arc::new(RwLock::new(apps));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut engine = Engine {
+            store,
+            table,
+            metrics,
+            config,
+            ids,
+            apps: apps.clone(),
+        };
+        std::thread::Builder::new()
+            .name("pn-provisioner".into())
+            .spawn(move || engine.run(rx))?;
+        Ok(EngineHandle { tx, apps })
+    }
+}
+
+/// Runs [`EngineHandle::sweep`] every `every` on the tokio runtime (until the engine stops).
+pub fn spawn_sweeper(handle: EngineHandle, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match handle.sweep(crate::time::system_now()).await {
+                Ok(_) => {}
+                Err(f) if f.code == ResultCode::INTERNAL && handle.tx.is_closed() => return,
+                Err(f) => tracing::warn!(desc = %f.desc, "expiry sweep failed"),
+            }
+        }
+    })
+}
+
+struct Engine {
+    store: Arc<dyn Store>,
+    table: Arc<BindingTable>,
+    metrics: Metrics,
+    config: EngineConfig,
+    ids: ctx::Ids,
+    apps: AppDirectory,
+}
+
+type Outcome = (
+    oneshot::Sender<Result<Value, ApiFailure>>,
+    Result<(Value, Vec<Effect>), ApiFailure>,
+);
+
+impl Engine {
+    fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let max = self.config.max_batch.max(1);
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Command>) {
+        let store = self.store.clone();
+        let mut tx = match store.begin() {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch.into_iter().map(|c| c.reply), &e),
+        };
+        let saved_ids = (self.ids.next_binding, self.ids.next_app);
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+        let mut pending = batch.into_iter();
+        while let Some(cmd) = pending.next() {
+            match self.run_one(&mut *tx, &cmd.op, cmd.now) {
+                Ok(result) => outcomes.push((cmd.reply, result)),
+                Err(e) => {
+                    // The transaction itself is unusable: nothing of this batch is committed.
+                    drop(tx);
+                    (self.ids.next_binding, self.ids.next_app) = saved_ids;
+                    let replies = outcomes
+                        .into_iter()
+                        .map(|o| o.0)
+                        .chain(std::iter::once(cmd.reply));
+                    return fail_all(replies.chain(pending.map(|c| c.reply)), &e);
+                }
+            }
+        }
+        let started = Instant::now();
+        let committed = tx.commit();
+        self.metrics
+            .store_commit_latency
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(e) = committed {
+            (self.ids.next_binding, self.ids.next_app) = saved_ids;
+            return fail_all(outcomes.into_iter().map(|o| o.0), &e);
+        }
+        self.metrics.store_batch_size.observe(outcomes.len() as f64);
+        for (reply, result) in outcomes {
+            let answer = result.map(|(value, effects)| {
+                for effect in &effects {
+                    self.apply(effect);
+                }
+                value
+            });
+            // The caller may have gone away; the write stands either way.
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Runs one command in its own savepoint. `Err` only when the transaction can no longer be used.
+    fn run_one(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        op: &Op,
+        now: UnixTime,
+    ) -> Result<Result<(Value, Vec<Effect>), ApiFailure>, StoreError> {
+        tx.savepoint()?;
+        let mut ctx = Ctx {
+            tx: &mut *tx,
+            config: &self.config,
+            ids: &mut self.ids,
+            now,
+            effects: Vec::new(),
+        };
+        let result = execute(&mut ctx, op);
+        let effects = std::mem::take(&mut ctx.effects);
+        match result {
+            Ok(value) => {
+                tx.release_savepoint()?;
+                Ok(Ok((value, effects)))
+            }
+            Err(fail) => {
+                tx.rollback_savepoint()?;
+                Ok(Err(match fail {
+                    Fail::Api(f) => f,
+                    Fail::Store(e) => {
+                        tracing::error!(error = %e, "store failed during a provisioning write");
+                        internal()
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Applies one committed effect to the routing table, the app directory and the gauge.
+    fn apply(&self, effect: &Effect) {
+        match effect {
+            Effect::Insert(b) => {
+                self.table.insert_binding(b);
+                self.gauge(b, 1);
+            }
+            Effect::Replace(pair) => self.table.replace_binding(&pair.0, &pair.1),
+            Effect::Remove(b) => {
+                self.table.remove_binding(b);
+                if matches!(b.kind, pn_bindings::BindingKind::Ax(_)) {
+                    self.table.clear_temp_callee(b.kind.x());
+                }
+                self.gauge(b, -1);
+            }
+            Effect::TempCallee(t) => self.table.set_temp_callee(t),
+            Effect::App(app) => {
+                self.table.upsert_app(app);
+                self.apps.write().insert(app.app_key.clone(), app.clone());
+            }
+            Effect::Number(n) => self.table.upsert_number(n),
+            Effect::RemoveNumber(x) => self.table.remove_number(*x),
+        }
+    }
+
+    fn gauge(&self, b: &pn_bindings::Binding, delta: i64) {
+        let app = self
+            .table
+            .app(b.app)
+            .map_or_else(|| b.app.0.to_string(), |a| a.app_key);
+        self.metrics
+            .bindings
+            .with_label_values(&[load::kind_label(&b.kind), app.as_str()])
+            .add(delta);
+    }
+}
+
+/// Dispatches one op.
+fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
+    match op {
+        Op::AxbBind(o) => axb::bind(ctx, o),
+        Op::AxbModify(o) => axb::modify(ctx, o),
+        Op::AxbUnbind(o) => axb::unbind(ctx, o),
+        Op::AxBind(o) => ax::bind(ctx, o),
+        Op::AxModify(o) => ax::modify(ctx, o),
+        Op::AxUnbind(o) => ax::unbind(ctx, o),
+        Op::AxTempCallee(o) => ax::temp_callee(ctx, o),
+        Op::AxeBind(o) => axe::bind(ctx, o),
+        Op::AxeModify(o) => axe::modify(ctx, o),
+        Op::AxeUnbind(o) => axe::unbind(ctx, o),
+        Op::AxybBind(o) => axyb::bind(ctx, o),
+        Op::AxybRelation(o) => axyb::relation(ctx, o),
+        Op::AxybUnbind(o) => axyb::unbind(ctx, o),
+        Op::CreateApp(o) => admin::create_app(ctx, o),
+        Op::UpdateApp(o) => admin::update_app(ctx, o),
+        Op::ImportNumbers(o) => admin::import_numbers(ctx, o),
+        Op::SetNumber(o) => admin::set_number(ctx, o),
+        Op::RetireNumber(o) => admin::retire_number(ctx, o),
+        Op::Sweep => load::sweep(ctx),
+    }
+}
+
+fn internal() -> ApiFailure {
+    ApiFailure::new(ResultCode::INTERNAL, "Internal system error")
+}
+
+fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Value, ApiFailure>>>, e: &StoreError) {
+    tracing::error!(error = %e, "store transaction failed; the whole batch is refused");
+    for reply in replies {
+        let _ = reply.send(Err(internal()));
+    }
+}
+
+#[cfg(test)]
+mod tests;

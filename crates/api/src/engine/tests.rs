@@ -1,0 +1,312 @@
+//! Engine tests that need exact batch boundaries: several commands in one batch, and a failing commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pn_bindings::{
+    App, AppId, Binding, BindingId, BindingTable, CallDirection, CallbackRecord, Mode, RecordSettings,
+    TempCallee, UnixTime, XNumber,
+};
+use pn_metrics::Metrics;
+use pn_numbers::E164;
+use pn_store::sqlite::{SqliteOptions, SqliteStore};
+use pn_store::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, Store, StoreError, WriteTx};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::admin::{CreateApp, ImportEntry, ImportNumbers};
+use super::{Command, Engine, EngineConfig, Op, XSelect, axb, ctx};
+use crate::result::ApiFailure;
+
+/// A store whose commits fail while `fail` is set.
+struct Flaky {
+    inner: SqliteStore,
+    fail: Arc<AtomicBool>,
+}
+
+struct FlakyTx<'a> {
+    inner: Box<dyn WriteTx + 'a>,
+    fail: bool,
+}
+
+impl Store for Flaky {
+    fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+        Ok(Box::new(FlakyTx {
+            inner: self.inner.begin()?,
+            fail: self.fail.load(Ordering::SeqCst),
+        }))
+    }
+    fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        self.inner.reader()
+    }
+}
+
+impl ReadTx for FlakyTx<'_> {
+    fn apps(&mut self) -> Result<Vec<App>, StoreError> {
+        self.inner.apps()
+    }
+    fn app(&mut self, id: AppId) -> Result<Option<App>, StoreError> {
+        self.inner.app(id)
+    }
+    fn app_by_key(&mut self, k: &str) -> Result<Option<App>, StoreError> {
+        self.inner.app_by_key(k)
+    }
+    fn max_app_id(&mut self) -> Result<u32, StoreError> {
+        self.inner.max_app_id()
+    }
+    fn numbers(&mut self, app: Option<AppId>) -> Result<Vec<XNumber>, StoreError> {
+        self.inner.numbers(app)
+    }
+    fn number(&mut self, n: E164) -> Result<Option<XNumber>, StoreError> {
+        self.inner.number(n)
+    }
+    fn binding(&mut self, id: BindingId) -> Result<Option<Binding>, StoreError> {
+        self.inner.binding(id)
+    }
+    fn binding_by_subscription(&mut self, s: &str) -> Result<Option<Binding>, StoreError> {
+        self.inner.binding_by_subscription(s)
+    }
+    fn query_bindings(&mut self, f: &BindingFilter, p: Page) -> Result<(u64, Vec<Binding>), StoreError> {
+        self.inner.query_bindings(f, p)
+    }
+    fn max_binding_id(&mut self) -> Result<u64, StoreError> {
+        self.inner.max_binding_id()
+    }
+    fn for_each_binding(&mut self, f: &mut dyn FnMut(Binding)) -> Result<(), StoreError> {
+        self.inner.for_each_binding(f)
+    }
+    fn temp_callee(&mut self, b: BindingId) -> Result<Option<TempCallee>, StoreError> {
+        self.inner.temp_callee(b)
+    }
+    fn temp_callees(&mut self) -> Result<Vec<TempCallee>, StoreError> {
+        self.inner.temp_callees()
+    }
+    fn callback_records(&mut self) -> Result<Vec<CallbackRecord>, StoreError> {
+        self.inner.callback_records()
+    }
+    fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError> {
+        self.inner.expired_bindings(now, limit)
+    }
+    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox_pending(limit)
+    }
+}
+
+impl WriteTx for FlakyTx<'_> {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.inner.savepoint()
+    }
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        self.inner.rollback_savepoint()
+    }
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.inner.release_savepoint()
+    }
+    fn put_app(&mut self, a: &App) -> Result<(), StoreError> {
+        self.inner.put_app(a)
+    }
+    fn put_number(&mut self, n: &XNumber) -> Result<(), StoreError> {
+        self.inner.put_number(n)
+    }
+    fn delete_number(&mut self, n: E164) -> Result<(), StoreError> {
+        self.inner.delete_number(n)
+    }
+    fn put_binding(&mut self, b: &Binding) -> Result<(), StoreError> {
+        self.inner.put_binding(b)
+    }
+    fn delete_binding(&mut self, id: BindingId) -> Result<bool, StoreError> {
+        self.inner.delete_binding(id)
+    }
+    fn put_temp_callee(&mut self, c: &TempCallee) -> Result<(), StoreError> {
+        self.inner.put_temp_callee(c)
+    }
+    fn put_callback_record(&mut self, r: &CallbackRecord) -> Result<(), StoreError> {
+        self.inner.put_callback_record(r)
+    }
+    fn append_outbox(&mut self, k: OutboxKind, a: AppId, p: &str, now: UnixTime) -> Result<u64, StoreError> {
+        self.inner.append_outbox(k, a, p, now)
+    }
+    fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
+        self.inner.ack_outbox(ids)
+    }
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        if self.fail {
+            return Err(StoreError::Corrupt("injected commit failure".into()));
+        }
+        self.inner.commit()
+    }
+}
+
+struct Rig {
+    engine: Engine,
+    table: Arc<BindingTable>,
+    store: Arc<dyn Store>,
+    fail: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+fn rig() -> Rig {
+    let dir = tempfile::TempDir::new().unwrap();
+    let fail = Arc::new(AtomicBool::new(false));
+    let inner = SqliteStore::open(
+        dir.path(),
+        SqliteOptions {
+            synchronous_full: false,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    let store: Arc<dyn Store> = Arc::new(Flaky {
+        inner,
+        fail: fail.clone(),
+    });
+    let table = Arc::new(BindingTable::new());
+    let engine = Engine {
+        store: store.clone(),
+        table: table.clone(),
+        metrics: Metrics::new().unwrap(),
+        config: EngineConfig::default(),
+        ids: ctx::Ids {
+            next_binding: 1,
+            next_app: 1,
+        },
+        apps: Arc::default(),
+    };
+    Rig {
+        engine,
+        table,
+        store,
+        fail,
+        _dir: dir,
+    }
+}
+
+type Reply = oneshot::Receiver<Result<Value, ApiFailure>>;
+
+fn cmd(op: Op) -> (Command, Reply) {
+    let (reply, rx) = oneshot::channel();
+    (
+        Command {
+            op,
+            now: UnixTime(1_000),
+            reply,
+        },
+        rx,
+    )
+}
+
+fn run(engine: &mut Engine, ops: Vec<Op>) -> Vec<Result<Value, ApiFailure>> {
+    let (cmds, rxs): (Vec<_>, Vec<_>) = ops.into_iter().map(cmd).unzip();
+    engine.process(cmds);
+    rxs.into_iter().map(|mut rx| rx.try_recv().unwrap()).collect()
+}
+
+fn x() -> E164 {
+    pn_numbers::normalize("+8617010000001").unwrap()
+}
+
+fn setup(r: &mut Rig) -> App {
+    let create = Op::CreateApp(CreateApp {
+        name: "t".into(),
+        mode: Mode::Axb,
+        app_key: Some("k".into()),
+        app_secret: Some("secretsecret".into()),
+        call_status_url: None,
+        cdr_url: None,
+        sms_url: None,
+        record_enabled: false,
+        sms_enabled: false,
+        extension_digits: 4,
+        collect_repeat: 3,
+    });
+    let import = Op::ImportNumbers(ImportNumbers {
+        app_key: "k".into(),
+        entries: vec![ImportEntry {
+            given: "x".into(),
+            number: Ok(x()),
+            area_code: "0755".into(),
+            province: None,
+        }],
+    });
+    // App and its numbers in the same batch: the import sees the app created just before it.
+    let out = run(&mut r.engine, vec![create, import]);
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    r.engine.apps.read().get("k").cloned().unwrap()
+}
+
+fn bind(app: &App, a: &str, b: &str) -> Op {
+    Op::AxbBind(axb::Bind {
+        app: app.clone(),
+        x: XSelect::Number(x()),
+        a: pn_numbers::normalize(a).unwrap(),
+        b: pn_numbers::normalize(b).unwrap(),
+        direction: CallDirection::Both,
+        duration: None,
+        record: RecordSettings::default(),
+        controls: pn_bindings::CallControls::default(),
+        user_data: None,
+    })
+}
+
+#[test]
+fn later_commands_of_a_batch_see_earlier_ones() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    let out = run(
+        &mut r.engine,
+        vec![
+            bind(&app, "+8613800000001", "+8613800000002"),
+            bind(&app, "+8613800000001", "+8613800000003"),
+            bind(&app, "+8613800000004", "+8613800000002"),
+            bind(&app, "+8613800000005", "+8613800000006"),
+        ],
+    );
+    let codes: Vec<&str> = out
+        .iter()
+        .map(|o| o.as_ref().map_or_else(|f| f.code.code, |_| "0"))
+        .collect();
+    assert_eq!(codes, ["0", "1012010", "1012010", "0"]);
+    assert_eq!(r.table.len(), 2);
+    let mut reader = r.store.reader().unwrap();
+    let all = reader
+        .query_bindings(&BindingFilter::default(), Page { index: 1, size: 10 })
+        .unwrap();
+    assert_eq!(all.0, 2);
+}
+
+#[test]
+fn a_failed_commit_refuses_the_whole_batch_and_leaves_the_table_alone() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    r.fail.store(true, Ordering::SeqCst);
+    let out = run(
+        &mut r.engine,
+        vec![
+            bind(&app, "+8613800000001", "+8613800000002"),
+            bind(&app, "+8613800000003", "+8613800000004"),
+        ],
+    );
+    assert!(
+        out.iter()
+            .all(|o| o.as_ref().is_err_and(|f| f.code.code == "1010001")),
+        "{out:?}"
+    );
+    assert_eq!(r.table.len(), 0);
+    r.fail.store(false, Ordering::SeqCst);
+    let mut reader = r.store.reader().unwrap();
+    assert_eq!(
+        reader
+            .query_bindings(&BindingFilter::default(), Page { index: 1, size: 10 })
+            .unwrap()
+            .0,
+        0
+    );
+    drop(reader);
+    // The engine recovers: the same binds succeed afterwards.
+    let out = run(
+        &mut r.engine,
+        vec![bind(&app, "+8613800000001", "+8613800000002")],
+    );
+    assert!(out[0].is_ok());
+    assert_eq!(r.table.len(), 1);
+}

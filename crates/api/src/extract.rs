@@ -1,0 +1,129 @@
+//! Request plumbing shared by every handler: bodies, query strings, authentication, reads, responses.
+//!
+//! Nothing here lets axum's plain-text rejections through: a bad body, an oversized body or a malformed query
+//! string becomes a JSON 1020001 answer.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pn_bindings::{App, Mode};
+use pn_store::ReadTx;
+use serde_json::{Map, Value};
+
+use crate::engine::require_mode;
+use crate::result::{ApiFailure, ResultCode};
+use crate::state::ApiState;
+use crate::validate::Fields;
+
+/// The `resultcode` of a response, for the request counter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResultTag(pub(crate) &'static str);
+
+/// A handler's outcome: extra success fields, or a failure.
+pub(crate) type Outcome = Result<Value, ApiFailure>;
+
+/// Turns an outcome into the reference's JSON answer, tagged with its resultcode.
+pub(crate) fn respond(outcome: Outcome) -> Response {
+    match outcome {
+        Ok(extra) => {
+            let mut body = Map::new();
+            body.insert("resultcode".into(), ResultCode::SUCCESS.code.into());
+            body.insert("resultdesc".into(), "Success".into());
+            if let Value::Object(fields) = extra {
+                body.extend(fields);
+            }
+            let mut resp = (StatusCode::OK, Json(Value::Object(body))).into_response();
+            resp.extensions_mut().insert(ResultTag(ResultCode::SUCCESS.code));
+            resp
+        }
+        Err(f) => failure(f),
+    }
+}
+
+/// A failure answer, tagged.
+pub(crate) fn failure(f: ApiFailure) -> Response {
+    let code = f.code.code;
+    let mut resp = f.into_response();
+    resp.extensions_mut().insert(ResultTag(code));
+    resp
+}
+
+/// The JSON fields of a request body.
+pub(crate) fn body_fields(body: Result<Bytes, BytesRejection>) -> Result<Fields, ApiFailure> {
+    match body {
+        Ok(bytes) => Fields::from_json(&bytes),
+        Err(rejection) => {
+            let status = rejection.status();
+            let desc = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "Parameter error: the request body is too large".to_owned()
+            } else {
+                "Parameter error: the request body could not be read".to_owned()
+            };
+            Err(ApiFailure::new(
+                ResultCode {
+                    code: ResultCode::PARAMETER_ERROR.code,
+                    http: status,
+                },
+                desc,
+            ))
+        }
+    }
+}
+
+/// The fields of a query string.
+pub(crate) fn query_fields(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Fields, ApiFailure> {
+    match query {
+        Ok(Query(map)) => Ok(Fields::from_query(map)),
+        Err(_) => Err(ApiFailure::new(
+            ResultCode::PARAMETER_ERROR,
+            "Parameter error: malformed query string",
+        )),
+    }
+}
+
+/// Authenticates the request and checks that the app is enabled and serves `mode`.
+pub(crate) fn authenticate(state: &ApiState, headers: &HeaderMap, mode: Mode) -> Result<App, ApiFailure> {
+    let app = state
+        .authenticator()
+        .authenticate(headers, state.now(), |key| state.app_by_key(key))?;
+    if !app.enabled {
+        return Err(ApiFailure::new(
+            ResultCode::APP_KEY_UNAVAILABLE,
+            "Status of app_key is unavailable",
+        ));
+    }
+    require_mode(&app, mode)?;
+    Ok(app)
+}
+
+/// Runs a read on a store read transaction, off the async runtime.
+pub(crate) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiFailure>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn ReadTx) -> Result<T, ApiFailure> + Send + 'static,
+{
+    let store = state.store().clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut r = store.reader().map_err(store_failure)?;
+        f(&mut *r)
+    })
+    .await;
+    joined.unwrap_or_else(|_| Err(ApiFailure::new(ResultCode::INTERNAL, "Internal system error")))
+}
+
+/// A store failure during a read: 1010001 (logged).
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "shaped for `map_err(store_failure)`"
+)]
+pub(crate) fn store_failure(e: pn_store::StoreError) -> ApiFailure {
+    tracing::error!(error = %e, "store read failed");
+    ApiFailure::new(ResultCode::INTERNAL, "Internal system error")
+}

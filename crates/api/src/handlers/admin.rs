@@ -1,0 +1,322 @@
+//! Admin API (`Authorization: Bearer <admin_token>`): apps and the number pool. Disabled (403) when no token
+//! is configured. Writes go through the engine like every other write.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use pn_bindings::{Mode, NumberStatus};
+use pn_numbers::E164;
+use serde_json::{Value, json};
+
+use crate::dto::app_json;
+use crate::engine::Op;
+use crate::engine::admin::{
+    CreateApp, ImportEntry, ImportNumbers, RetireNumber, SetNumber, UpdateApp, number_json,
+};
+use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
+use crate::result::{ApiFailure, ResultCode};
+use crate::state::ApiState;
+use crate::validate::{Fields, param_error};
+
+type Body = Result<Bytes, BytesRejection>;
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+type PathParam = Result<Path<String>, PathRejection>;
+
+/// Most numbers one import may carry.
+const MAX_IMPORT: usize = 10_000;
+
+/// Checks the admin bearer token.
+fn check_admin(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let Some(expected) = s.config().admin_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(ApiFailure::new(
+            ResultCode::ADMIN_DISABLED,
+            "The admin API is disabled (no admin_token configured)",
+        ));
+    };
+    let presented = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if crate::auth::verify_admin_token(expected, presented) {
+        Ok(())
+    } else {
+        Err(ApiFailure::new(
+            ResultCode::ADMIN_UNAUTHORIZED,
+            "Authentication failed: bad or missing admin bearer token",
+        ))
+    }
+}
+
+fn path(p: PathParam) -> Result<String, ApiFailure> {
+    p.map(|Path(v)| v)
+        .map_err(|_| param_error("path", "is malformed"))
+}
+
+fn mode(f: &Fields) -> Result<Option<Mode>, ApiFailure> {
+    Ok(f.enum_str("mode", &["AXB", "AX", "AXE", "AXYB"])?
+        .map(|m| match m.as_str() {
+            "AX" => Mode::Ax,
+            "AXE" => Mode::Axe,
+            "AXYB" => Mode::Axyb,
+            _ => Mode::Axb,
+        }))
+}
+
+fn app_key(f: &Fields) -> Result<Option<String>, ApiFailure> {
+    let key = f.str_opt("appKey", 1, 64)?;
+    if key.as_ref().is_some_and(|k| {
+        !k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    }) {
+        return Err(param_error("appKey", "must be letters, digits, - or _"));
+    }
+    Ok(key)
+}
+
+fn url(f: &Fields, name: &str) -> Result<Option<String>, ApiFailure> {
+    let u = f.str_opt(name, 1, 1024)?;
+    if u.as_ref()
+        .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+    {
+        return Err(param_error(name, "must be an http:// or https:// URL"));
+    }
+    Ok(u)
+}
+
+fn small(f: &Fields, name: &str, lo: i64, hi: i64) -> Result<Option<u8>, ApiFailure> {
+    Ok(f.int_range(name, lo, hi)?.map(|v| v as u8))
+}
+
+fn pool_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
+    pn_numbers::normalize(text).map_err(|_| param_error(field, "is not a valid number"))
+}
+
+/// POST /admin/v1/apps.
+pub(crate) async fn create_app(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(create_app_inner(&s, &headers, body).await)
+}
+
+async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    check_admin(s, headers)?;
+    let f = body_fields(body)?;
+    let op = CreateApp {
+        name: f.str_req("name", 1, 128)?,
+        mode: mode(&f)?.ok_or_else(|| param_error("mode", "is required"))?,
+        app_key: app_key(&f)?,
+        app_secret: f.str_opt("appSecret", 8, 128)?,
+        call_status_url: url(&f, "callStatusUrl")?,
+        cdr_url: url(&f, "cdrUrl")?,
+        sms_url: url(&f, "smsUrl")?,
+        record_enabled: f.flag("recordEnabled")?.unwrap_or(false),
+        sms_enabled: f.flag("smsEnabled")?.unwrap_or(false),
+        extension_digits: small(&f, "extensionDigits", 1, 4)?.unwrap_or(4),
+        collect_repeat: small(&f, "collectRepeat", 1, 9)?.unwrap_or(3),
+    };
+    s.engine().submit(Op::CreateApp(op), s.now()).await
+}
+
+/// GET /admin/v1/apps.
+pub(crate) async fn list_apps(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    respond(list_apps_inner(&s, &headers).await)
+}
+
+async fn list_apps_inner(s: &ApiState, headers: &HeaderMap) -> Outcome {
+    check_admin(s, headers)?;
+    let apps = read(s, |r| r.apps().map_err(store_failure)).await?;
+    Ok(json!({ "apps": apps.iter().map(app_json).collect::<Vec<_>>() }))
+}
+
+/// GET /admin/v1/apps/{appKey}.
+pub(crate) async fn get_app(State(s): State<ApiState>, headers: HeaderMap, key: PathParam) -> Response {
+    respond(get_app_inner(&s, &headers, key).await)
+}
+
+async fn get_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam) -> Outcome {
+    check_admin(s, headers)?;
+    let key = path(key)?;
+    let app = read(s, move |r| r.app_by_key(&key).map_err(store_failure)).await?;
+    let app = app.ok_or_else(|| ApiFailure::new(ResultCode::QUERY_NOT_FOUND, "The record does not exist"))?;
+    Ok(json!({ "app": app_json(&app) }))
+}
+
+/// PUT /admin/v1/apps/{appKey}.
+pub(crate) async fn update_app(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    key: PathParam,
+    body: Body,
+) -> Response {
+    respond(update_app_inner(&s, &headers, key, body).await)
+}
+
+async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, body: Body) -> Outcome {
+    check_admin(s, headers)?;
+    let key = path(key)?;
+    let f = body_fields(body)?;
+    // An empty URL clears it.
+    let clearable = |name: &str| -> Result<Option<String>, ApiFailure> {
+        if f.str_opt(name, 0, 1024)?.is_some_and(|u| u.is_empty()) {
+            return Ok(Some(String::new()));
+        }
+        url(&f, name)
+    };
+    let op = UpdateApp {
+        app_key: key,
+        name: f.str_opt("name", 1, 128)?,
+        app_secret: f.str_opt("appSecret", 8, 128)?,
+        call_status_url: clearable("callStatusUrl")?,
+        cdr_url: clearable("cdrUrl")?,
+        sms_url: clearable("smsUrl")?,
+        record_enabled: f.flag("recordEnabled")?,
+        sms_enabled: f.flag("smsEnabled")?,
+        collect_repeat: small(&f, "collectRepeat", 1, 9)?,
+        enabled: f.flag("enabled")?,
+        mode: mode(&f)?,
+        extension_digits: small(&f, "extensionDigits", 1, 4)?,
+    };
+    s.engine().submit(Op::UpdateApp(op), s.now()).await
+}
+
+/// POST /admin/v1/numbers: import numbers into an app's pool (per-number results).
+pub(crate) async fn import_numbers(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(import_numbers_inner(&s, &headers, body).await)
+}
+
+async fn import_numbers_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    check_admin(s, headers)?;
+    let f = body_fields(body)?;
+    let app_key = f.str_req("appKey", 1, 64)?;
+    let items = f.objects("numbers")?;
+    if items.is_empty() || items.len() > MAX_IMPORT {
+        return Err(param_error(
+            "numbers",
+            &format!("must hold 1-{MAX_IMPORT} entries"),
+        ));
+    }
+    let mut entries = Vec::with_capacity(items.len());
+    for item in &items {
+        let given = item.str_req("number", 1, 32)?;
+        let area_code = item.str_req("areaCode", 1, 8)?;
+        if !area_code.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(param_error("areaCode", "must be digits"));
+        }
+        let area_code = if area_code.starts_with('0') {
+            area_code
+        } else {
+            format!("0{area_code}")
+        };
+        entries.push(ImportEntry {
+            number: pool_number("number", &given),
+            given,
+            area_code,
+            province: item.str_opt("province", 1, 64)?,
+        });
+    }
+    s.engine()
+        .submit(Op::ImportNumbers(ImportNumbers { app_key, entries }), s.now())
+        .await
+}
+
+/// GET /admin/v1/numbers?appKey=.
+pub(crate) async fn list_numbers(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Response {
+    respond(list_numbers_inner(&s, &headers, query).await)
+}
+
+async fn list_numbers_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    check_admin(s, headers)?;
+    let q = query_fields(query)?;
+    let key = q.str_opt("appKey", 1, 64)?;
+    read(s, move |r| {
+        let apps = r.apps().map_err(store_failure)?;
+        let filter = match &key {
+            Some(k) => Some(
+                apps.iter()
+                    .find(|a| &a.app_key == k)
+                    .map(|a| a.id)
+                    .ok_or_else(|| {
+                        ApiFailure::new(ResultCode::QUERY_NOT_FOUND, "The record does not exist")
+                    })?,
+            ),
+            None => None,
+        };
+        let numbers = r.numbers(filter).map_err(store_failure)?;
+        let list: Vec<Value> = numbers
+            .iter()
+            .map(|n| {
+                let mut v = number_json(n);
+                if let (Some(o), Some(a)) = (v.as_object_mut(), apps.iter().find(|a| a.id == n.app)) {
+                    o.insert("appKey".into(), a.app_key.clone().into());
+                }
+                v
+            })
+            .collect();
+        Ok(json!({ "numbers": list }))
+    })
+    .await
+}
+
+/// PUT /admin/v1/numbers/{number}: status (normal/paused/unavailable/frozen), areaCode, province.
+pub(crate) async fn set_number(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    number: PathParam,
+    body: Body,
+) -> Response {
+    respond(set_number_inner(&s, &headers, number, body).await)
+}
+
+async fn set_number_inner(s: &ApiState, headers: &HeaderMap, number: PathParam, body: Body) -> Outcome {
+    check_admin(s, headers)?;
+    let number = pool_number("number", &path(number)?)?;
+    let f = body_fields(body)?;
+    let status = f
+        .enum_str("status", &["normal", "paused", "unavailable", "frozen"])?
+        .map(|v| match v.as_str() {
+            "paused" => NumberStatus::Paused,
+            "unavailable" => NumberStatus::Unavailable,
+            "frozen" => NumberStatus::FrozenForNewBinds,
+            _ => NumberStatus::Normal,
+        });
+    let area_code = f.str_opt("areaCode", 1, 8)?;
+    let province = f.str_opt("province", 0, 64)?;
+    s.engine()
+        .submit(
+            Op::SetNumber(SetNumber {
+                number,
+                status,
+                area_code,
+                province,
+            }),
+            s.now(),
+        )
+        .await
+}
+
+/// DELETE /admin/v1/numbers/{number}[?force=true]: retire a number.
+pub(crate) async fn retire_number(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    number: PathParam,
+    query: QueryParams,
+) -> Response {
+    respond(retire_number_inner(&s, &headers, number, query).await)
+}
+
+async fn retire_number_inner(
+    s: &ApiState,
+    headers: &HeaderMap,
+    number: PathParam,
+    query: QueryParams,
+) -> Outcome {
+    check_admin(s, headers)?;
+    let number = pool_number("number", &path(number)?)?;
+    let force = query_fields(query)?.flag("force")?.unwrap_or(false);
+    s.engine()
+        .submit(Op::RetireNumber(RetireNumber { number, force }), s.now())
+        .await
+}

@@ -1,0 +1,207 @@
+//! AX: `/rest/provision/caas/privatenumber/v1.0` (POST bind, PUT modify, DELETE unbind, GET query) and
+//! `/rest/caas/privatenumber/calleenumber/v1.0` (PUT temporary callee).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use pn_bindings::{CallDirection, Mode};
+use pn_store::BindingFilter;
+use serde_json::json;
+
+use super::{
+    call_controls, max_duration, pre_voice_changes, query_not_found, query_number, record_settings, visible,
+    x_select,
+};
+use crate::engine::Op;
+use crate::engine::ax::{Bind, Modify, Target, TempCalleeSet, Unbind};
+use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
+use crate::result::ApiFailure;
+use crate::state::ApiState;
+use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+
+type Body = Result<Bytes, BytesRejection>;
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// `turnFlag` "on"/"off".
+fn turn_flag(f: &Fields) -> Result<Option<bool>, ApiFailure> {
+    Ok(f.enum_str("turnFlag", &["on", "off"])?.map(|t| t == "on"))
+}
+
+/// `calleeNumDisplay`: only "0" (X) is allowed.
+fn check_display(f: &Fields) -> Result<(), ApiFailure> {
+    match f.enum_str("calleeNumDisplay", &["0", "1"])?.as_deref() {
+        Some("1") => Err(invalid(
+            "calleeNumDisplay",
+            "must be 0: the carrier requires X as the caller ID",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// subscriptionId (wins) or privateNum (+origNum).
+fn target(f: &Fields) -> Result<Target, ApiFailure> {
+    if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        return Ok(Target::Subscription(sub));
+    }
+    let Some(x) = f.str_opt("privateNum", 1, 32)? else {
+        return Err(param_error("subscriptionId", "or privateNum is required"));
+    };
+    let a = match f.str_opt("origNum", 1, 32)? {
+        Some(a) => {
+            Some(pn_numbers::normalize(&a).map_err(|_| param_error("origNum", "is not a valid number"))?)
+        }
+        None => None,
+    };
+    Ok(Target::Number(privacy_number("privateNum", &x)?, a))
+}
+
+/// POST: bind A–X.
+pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(bind_inner(&s, &headers, body).await)
+}
+
+async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    let app = authenticate(s, headers, Mode::Ax)?;
+    let f = body_fields(body)?;
+    check_display(&f)?;
+    f.str_opt("privateNumType", 0, 32)?;
+    let op = Bind {
+        x: x_select(&f, "privateNum")?,
+        a: user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?,
+        direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
+        turn_on: turn_flag(&f)?.unwrap_or(true),
+        record: record_settings(&f, &app)?,
+        controls: call_controls(&f)?,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxBind(op), s.now()).await
+}
+
+/// PUT: modify an AX binding.
+pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(modify_inner(&s, &headers, body).await)
+}
+
+async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    let app = authenticate(s, headers, Mode::Ax)?;
+    let f = body_fields(body)?;
+    check_display(&f)?;
+    // origNum identifies the new A here, not the binding: the binding is subscriptionId or privateNum.
+    let target = match f.str_opt("subscriptionId", 1, 64)? {
+        Some(sub) => Target::Subscription(sub),
+        None => match f.str_opt("privateNum", 1, 32)? {
+            Some(x) => Target::Number(privacy_number("privateNum", &x)?, None),
+            None => return Err(param_error("subscriptionId", "is required")),
+        },
+    };
+    let pre_voice = pre_voice_changes(&f)?;
+    let op = Modify {
+        target,
+        a: f.str_opt("origNum", 1, 32)?
+            .map(|t| user_number("origNum", &t, UserKind::Subscriber))
+            .transpose()?,
+        direction: f.call_direction("callDirection")?,
+        turn_on: turn_flag(&f)?,
+        record: f.flag("recordFlag")?,
+        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
+        max_duration: max_duration(&f)?,
+        last_min_voice: f.str_opt("lastMinVoice", 0, 128)?,
+        private_sms: f.flag("privateSms")?,
+        caller_hint_tone: pre_voice.0,
+        callee_hint_tone: pre_voice.1,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxModify(op), s.now()).await
+}
+
+/// DELETE: unbind by subscriptionId, privateNum, or origNum+privateNum.
+pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(unbind_inner(&s, &headers, query).await)
+}
+
+async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let app = authenticate(s, headers, Mode::Ax)?;
+    let f = query_fields(query)?;
+    let target = target(&f)?;
+    s.engine()
+        .submit(Op::AxUnbind(Unbind { app, target }), s.now())
+        .await
+}
+
+/// GET: query by subscriptionId > origNum > privateNum.
+pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(query_inner(&s, &headers, query).await)
+}
+
+async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let app = authenticate(s, headers, Mode::Ax)?;
+    let f = query_fields(query)?;
+    let now = s.now();
+    let list = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        let found = read(s, move |r| r.binding_by_subscription(&sub).map_err(store_failure)).await?;
+        found.filter(|b| visible(b, &app, now)).into_iter().collect()
+    } else {
+        let mut filter = BindingFilter {
+            app: Some(app.id),
+            mode: Some(Mode::Ax),
+            live_at: Some(now),
+            ..BindingFilter::default()
+        };
+        if let Some(a) = query_number(&f, "origNum")? {
+            filter.a = Some(a);
+        } else if let Some(x) = query_number(&f, "privateNum")? {
+            filter.x = Some(x);
+        } else {
+            return Err(param_error(
+                "subscriptionId",
+                "or origNum or privateNum is required",
+            ));
+        }
+        let page = pn_store::Page { index: 1, size: 100 };
+        read(s, move |r| r.query_bindings(&filter, page).map_err(store_failure))
+            .await?
+            .1
+    };
+    if list.is_empty() {
+        return Err(query_not_found());
+    }
+    let entries: Vec<_> = list.iter().map(crate::dto::ax_entry).collect();
+    Ok(json!({ "privateNumList": entries }))
+}
+
+/// PUT calleenumber: set the temporary callee.
+pub(crate) async fn temp_callee(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(temp_callee_inner(&s, &headers, body).await)
+}
+
+async fn temp_callee_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    let app = authenticate(s, headers, Mode::Ax)?;
+    let f = body_fields(body)?;
+    let target = match f.str_opt("subscriptionId", 1, 64)? {
+        Some(sub) => Target::Subscription(sub),
+        None => match f.str_opt("privateNum", 1, 32)? {
+            Some(x) => Target::Number(privacy_number("privateNum", &x)?, None),
+            None => return Err(param_error("subscriptionId", "or privateNum is required")),
+        },
+    };
+    let callee = user_number(
+        "calleeNum",
+        &f.str_req("calleeNum", 1, 32)?,
+        UserKind::AnyDomestic,
+    )?;
+    let duration = f.int_range("duration", 1, 259_200)?.unwrap_or(60) as u32;
+    let op = TempCalleeSet {
+        target,
+        callee,
+        duration,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxTempCallee(op), s.now()).await
+}

@@ -1,0 +1,179 @@
+//! AXB: `/rest/caas/relationnumber/partners/v1.0` (POST bind, PUT modify, DELETE unbind, GET query).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use pn_bindings::{App, CallDirection, Mode};
+use pn_store::BindingFilter;
+use serde_json::json;
+
+use super::{
+    call_controls, max_duration, page, pre_voice_changes, query_not_found, query_number, record_settings,
+    visible, x_select,
+};
+use crate::engine::Op;
+use crate::engine::axb::{Bind, Modify, Unbind, UnbindBy};
+use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
+use crate::state::ApiState;
+use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+
+/// POST: bind A–X–B.
+pub(crate) async fn bind(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    respond(bind_inner(&s, &headers, body).await)
+}
+
+async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axb)?;
+    let f = body_fields(body)?;
+    let op = parse_bind(&f, app)?;
+    s.engine().submit(Op::AxbBind(op), s.now()).await
+}
+
+fn parse_bind(f: &Fields, app: App) -> Result<Bind, crate::ApiFailure> {
+    let x = x_select(f, "relationNum")?;
+    let a = user_number("callerNum", &f.str_req("callerNum", 1, 32)?, UserKind::Subscriber)?;
+    let b = user_number("calleeNum", &f.str_req("calleeNum", 1, 32)?, UserKind::Subscriber)?;
+    if a == b {
+        return Err(invalid("calleeNum", "must differ from callerNum"));
+    }
+    Ok(Bind {
+        x,
+        a,
+        b,
+        direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
+        duration: f.duration_secs("duration")?,
+        record: record_settings(f, &app)?,
+        controls: call_controls(f)?,
+        user_data: f.user_data("userData")?,
+        app,
+    })
+}
+
+/// PUT: modify a binding.
+pub(crate) async fn modify(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    respond(modify_inner(&s, &headers, body).await)
+}
+
+async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axb)?;
+    let f = body_fields(body)?;
+    let user = |name: &str| -> Result<_, crate::ApiFailure> {
+        f.str_opt(name, 1, 32)?
+            .map(|t| user_number(name, &t, UserKind::Subscriber))
+            .transpose()
+    };
+    let pre_voice = pre_voice_changes(&f)?;
+    let duration = match f.int_opt("duration")? {
+        None => None,
+        Some(d) if (0..=7_776_000).contains(&d) => Some(d as u32),
+        Some(_) => return Err(param_error("duration", "must be in 0-7776000")),
+    };
+    let op = Modify {
+        subscription_id: f.str_req("subscriptionId", 1, 64)?,
+        a: user("callerNum")?,
+        b: user("calleeNum")?,
+        direction: f.call_direction("callDirection")?,
+        duration,
+        record: f.flag("recordFlag")?,
+        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
+        max_duration: max_duration(&f)?,
+        last_min_voice: f.str_opt("lastMinVoice", 0, 128)?,
+        private_sms: f.flag("privateSms")?,
+        caller_hint_tone: pre_voice.0,
+        callee_hint_tone: pre_voice.1,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxbModify(op), s.now()).await
+}
+
+/// DELETE: unbind by subscriptionId or relationNum (query string).
+pub(crate) async fn unbind(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    respond(unbind_inner(&s, &headers, query).await)
+}
+
+async fn unbind_inner(
+    s: &ApiState,
+    headers: &HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axb)?;
+    let f = query_fields(query)?;
+    let by = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        UnbindBy::Subscription(sub)
+    } else if let Some(x) = f.str_opt("relationNum", 1, 32)? {
+        UnbindBy::Number(privacy_number("relationNum", &x)?)
+    } else {
+        return Err(param_error("subscriptionId", "or relationNum is required"));
+    };
+    s.engine()
+        .submit(Op::AxbUnbind(Unbind { app, by }), s.now())
+        .await
+}
+
+/// GET: query by subscriptionId, or relationNum (+callerNum/calleeNum), with paging.
+pub(crate) async fn query(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Response {
+    respond(query_inner(&s, &headers, query).await)
+}
+
+async fn query_inner(
+    s: &ApiState,
+    headers: &HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axb)?;
+    let f = query_fields(query)?;
+    let now = s.now();
+    let pg = page(&f)?;
+    if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        let found = read(s, move |r| r.binding_by_subscription(&sub).map_err(store_failure)).await?;
+        let b = found
+            .filter(|b| visible(b, &app, now))
+            .ok_or_else(query_not_found)?;
+        return Ok(json!({
+            "totalCount": 1, "pageIndex": 1, "pageSize": pg.size,
+            "relationNumList": [crate::dto::axb_entry(&b)],
+        }));
+    }
+    let relation = query_number(&f, "relationNum")?;
+    let party_a = query_number(&f, "callerNum")?;
+    let party_b = query_number(&f, "calleeNum")?;
+    if relation.is_none() && party_a.is_none() && party_b.is_none() {
+        return Err(param_error("subscriptionId", "or relationNum is required"));
+    }
+    let filter = BindingFilter {
+        app: Some(app.id),
+        mode: Some(Mode::Axb),
+        x: relation,
+        a: party_a,
+        b: party_b,
+        live_at: Some(now),
+        ..BindingFilter::default()
+    };
+    let (total, list) = read(s, move |r| r.query_bindings(&filter, pg).map_err(store_failure)).await?;
+    if total == 0 {
+        return Err(query_not_found());
+    }
+    let entries: Vec<_> = list.iter().map(crate::dto::axb_entry).collect();
+    Ok(json!({ "totalCount": total, "pageIndex": pg.index, "pageSize": pg.size, "relationNumList": entries }))
+}

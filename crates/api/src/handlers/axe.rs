@@ -1,0 +1,213 @@
+//! AXE: `/rest/caas/extendnumber/v1.0` (POST bind, PUT modify, DELETE unbind, GET query).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use pn_bindings::{App, AxeFallback, Mode, TimeUnit};
+use pn_store::BindingFilter;
+use serde_json::{Value, json};
+
+use super::{page, query_not_found, record_settings, visible, x_select};
+use crate::engine::Op;
+use crate::engine::axe::{Bind, Modify, Target, Unbind};
+use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
+use crate::result::ApiFailure;
+use crate::state::ApiState;
+use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+
+type Body = Result<Bytes, BytesRejection>;
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// `extendNum`: exactly the app's digit count, digits only, not all zeros.
+fn extension(f: &Fields, app: &App) -> Result<Option<String>, ApiFailure> {
+    let Some(ext) = f.str_opt("extendNum", 0, 4)?.filter(|e| !e.is_empty()) else {
+        return Ok(None);
+    };
+    let digits = usize::from(app.extension_digits.clamp(1, 4));
+    if ext.len() != digits || !ext.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(param_error("extendNum", &format!("must be {digits} digits")));
+    }
+    if ext.bytes().all(|c| c == b'0') {
+        return Err(param_error("extendNum", "must not be all zeros"));
+    }
+    Ok(Some(ext))
+}
+
+/// `displayNumMode`: only "0" (X) is allowed.
+fn check_display(f: &Fields) -> Result<(), ApiFailure> {
+    let Ok(mode) = f.enum_str("displayNumMode", &["0", "1"]) else {
+        return Err(invalid("displayNumMode", "must be 0"));
+    };
+    if mode.as_deref() == Some("1") {
+        return Err(invalid(
+            "displayNumMode",
+            "must be 0: the carrier requires X as the caller ID",
+        ));
+    }
+    Ok(())
+}
+
+/// `timeUnit` "0" hours / "1" minutes (anything else is 1010002, as the reference says).
+fn time_unit(f: &Fields) -> Result<Option<TimeUnit>, ApiFailure> {
+    match f.enum_str("timeUnit", &["0", "1"]) {
+        Ok(None) => Ok(None),
+        Ok(Some(u)) => Ok(Some(if u == "1" {
+            TimeUnit::Minutes
+        } else {
+            TimeUnit::Hours
+        })),
+        Err(_) => Err(invalid("timeUnit", "must be 0 (hours) or 1 (minutes)")),
+    }
+}
+
+/// A non-negative expiry time in `timeUnit` units.
+fn expiry_time(f: &Fields, name: &str) -> Result<Option<u32>, ApiFailure> {
+    Ok(f.int_range(name, 0, i64::from(u32::MAX))?.map(|v| v as u32))
+}
+
+/// `callbackTone` xor `callbackNum`.
+fn fallback(f: &Fields) -> Result<Option<AxeFallback>, ApiFailure> {
+    let tone = f.tone("callbackTone")?;
+    let num = f.str_opt("callbackNum", 1, 32)?;
+    match (tone, num) {
+        (Some(_), Some(_)) => Err(invalid("callbackTone", "and callbackNum are mutually exclusive")),
+        (Some(t), None) => Ok(Some(AxeFallback::Tone(t))),
+        (None, Some(n)) => Ok(Some(AxeFallback::Forward(user_number(
+            "callbackNum",
+            &n,
+            UserKind::Subscriber,
+        )?))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// subscriptionId (wins) or virtualNum+extendNum.
+fn target(f: &Fields, app: &App) -> Result<Target, ApiFailure> {
+    if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        return Ok(Target::Subscription(sub));
+    }
+    match (f.str_opt("virtualNum", 1, 32)?, extension(f, app)?) {
+        (Some(x), Some(ext)) => Ok(Target::Extension(privacy_number("virtualNum", &x)?, ext)),
+        _ => Err(param_error(
+            "subscriptionId",
+            "or virtualNum+extendNum is required",
+        )),
+    }
+}
+
+/// POST: bind A to X+E.
+pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(bind_inner(&s, &headers, body).await)
+}
+
+async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axe)?;
+    let f = body_fields(body)?;
+    check_display(&f)?;
+    let op = Bind {
+        x: x_select(&f, "virtualNum")?,
+        a: user_number("bindNum", &f.str_req("bindNum", 1, 32)?, UserKind::Subscriber)?,
+        extension: extension(&f, &app)?,
+        record: record_settings(&f, &app)?,
+        fallback: fallback(&f)?.unwrap_or_default(),
+        time_unit: time_unit(&f)?.unwrap_or_default(),
+        expired_time: expiry_time(&f, "bindExpiredTime")?,
+        callback_expired_time: expiry_time(&f, "callbackExpiredTime")?,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxeBind(op), s.now()).await
+}
+
+/// PUT: modify an AXE binding.
+pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
+    respond(modify_inner(&s, &headers, body).await)
+}
+
+async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axe)?;
+    let f = body_fields(body)?;
+    check_display(&f)?;
+    let op = Modify {
+        target: target(&f, &app)?,
+        a: f.str_opt("bindNum", 1, 32)?
+            .map(|t| user_number("bindNum", &t, UserKind::Subscriber))
+            .transpose()?,
+        record: f.flag("recordFlag")?,
+        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
+        fallback: fallback(&f)?,
+        time_unit: time_unit(&f)?,
+        bind_expired_time: expiry_time(&f, "bindExpiredTime")?,
+        callback_expired_time: expiry_time(&f, "callbackExpiredTime")?,
+        user_data: f.user_data("userData")?,
+        app,
+    };
+    s.engine().submit(Op::AxeModify(op), s.now()).await
+}
+
+/// DELETE: unbind by subscriptionId or virtualNum+extendNum.
+pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(unbind_inner(&s, &headers, query).await)
+}
+
+async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axe)?;
+    let f = query_fields(query)?;
+    let target = target(&f, &app)?;
+    s.engine()
+        .submit(Op::AxeUnbind(Unbind { app, target }), s.now())
+        .await
+}
+
+/// GET: one binding (subscriptionId or virtualNum+extendNum, flat fields) or every extension of a
+/// virtualNum (paged `extendNumList`).
+pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(query_inner(&s, &headers, query).await)
+}
+
+async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let app = authenticate(s, headers, Mode::Axe)?;
+    let f = query_fields(query)?;
+    let now = s.now();
+    if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        let found = read(s, move |r| r.binding_by_subscription(&sub).map_err(store_failure)).await?;
+        let b = found
+            .filter(|b| visible(b, &app, now))
+            .ok_or_else(query_not_found)?;
+        return Ok(Value::Object(crate::dto::axe_fields(&b)));
+    }
+    let Some(x) = f.str_opt("virtualNum", 1, 32)? else {
+        return Err(param_error("subscriptionId", "or virtualNum is required"));
+    };
+    let x = pn_numbers::normalize(&x).map_err(|_| query_not_found())?;
+    let ext = extension(&f, &app)?;
+    let pg = page(&f)?;
+    let single = ext.is_some();
+    let filter = BindingFilter {
+        app: Some(app.id),
+        mode: Some(Mode::Axe),
+        x: Some(x),
+        extension: ext,
+        live_at: Some(now),
+        ..BindingFilter::default()
+    };
+    let (total, list) = read(s, move |r| r.query_bindings(&filter, pg).map_err(store_failure)).await?;
+    if total == 0 {
+        return Err(query_not_found());
+    }
+    if single {
+        return list
+            .first()
+            .map(|b| Value::Object(crate::dto::axe_fields(b)))
+            .ok_or_else(query_not_found);
+    }
+    let entries: Vec<Value> = list
+        .iter()
+        .map(|b| Value::Object(crate::dto::axe_fields(b)))
+        .collect();
+    Ok(json!({ "totalCount": total, "pageIndex": pg.index, "pageSize": pg.size, "extendNumList": entries }))
+}

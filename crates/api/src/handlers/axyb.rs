@@ -1,0 +1,203 @@
+//! AXYB: `/rest/omp/xyrelationnumber/v1.0` (POST bind / add relation, DELETE unbind, GET query).
+//! `?app_key=` may be present on every call; when it is, it must name the authenticated app (else 1010003).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use pn_bindings::{App, Binding, BindingKind, CallDirection, Mode};
+use pn_store::{BindingFilter, Page};
+use serde_json::json;
+
+use super::{query_not_found, query_number, record_settings, visible, x_select};
+use crate::engine::Op;
+use crate::engine::axyb::{Bind, Relation, Unbind};
+use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
+use crate::result::{ApiFailure, ResultCode};
+use crate::state::ApiState;
+use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+
+type Body = Result<Bytes, BytesRejection>;
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// Most entries one query returns.
+const MAX_ENTRIES: u32 = 1000;
+
+/// Authenticates and checks `?app_key=` against the authenticated app.
+fn auth(s: &ApiState, headers: &HeaderMap, q: &Fields) -> Result<App, ApiFailure> {
+    let app = authenticate(s, headers, Mode::Axyb)?;
+    match q.str_opt("app_key", 1, 128)? {
+        Some(k) if k != app.app_key => Err(ApiFailure::new(ResultCode::INVALID_APP_KEY, "Invalid app_key")),
+        _ => Ok(app),
+    }
+}
+
+/// POST: first step (A–X, optional first B) or, with subscriptionId, a Y–B relation.
+pub(crate) async fn bind(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    query: QueryParams,
+    body: Body,
+) -> Response {
+    respond(bind_inner(&s, &headers, query, body).await)
+}
+
+async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body: Body) -> Outcome {
+    let q = query_fields(query)?;
+    let app = auth(s, headers, &q)?;
+    let f = body_fields(body)?;
+    let party_b = match f.str_opt("calleeNum", 1, 32)?.or(f.str_opt("numB", 1, 32)?) {
+        Some(t) => Some(user_number("calleeNum", &t, UserKind::Subscriber)?),
+        None => None,
+    };
+    if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
+        let Some(b) = party_b else {
+            return Err(param_error("calleeNum", "is required with subscriptionId"));
+        };
+        return s
+            .engine()
+            .submit(
+                Op::AxybRelation(Relation {
+                    app,
+                    subscription_id: sub,
+                    b,
+                }),
+                s.now(),
+            )
+            .await;
+    }
+    let party_a = user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?;
+    if party_b == Some(party_a) {
+        return Err(invalid("calleeNum", "must differ from origNum"));
+    }
+    let duration = f.duration_secs("duration")?;
+    let yb_duration = f.duration_secs("ybDuration")?;
+    if let (Some(d), Some(yb)) = (duration.filter(|d| *d > 0), yb_duration) {
+        if yb > d {
+            return Err(invalid("ybDuration", "must not exceed duration"));
+        }
+    }
+    let op = Bind {
+        x: x_select(&f, "relationNum")?,
+        a: party_a,
+        direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
+        duration,
+        yb_duration,
+        record: record_settings(&f, &app)?,
+        pre_voice_x: f.tone("preVoiceX")?,
+        pre_voice_y: f.tone("preVoiceY")?,
+        user_data: f.user_data("userData")?,
+        b: party_b,
+        app,
+    };
+    s.engine().submit(Op::AxybBind(op), s.now()).await
+}
+
+/// DELETE: subscriptionId (A–X part with its relations, or one relation) or relationNum.
+pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(unbind_inner(&s, &headers, query).await)
+}
+
+async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let q = query_fields(query)?;
+    let app = auth(s, headers, &q)?;
+    let subscription_id = q.str_opt("subscriptionId", 1, 64)?;
+    let x = match (&subscription_id, q.str_opt("relationNum", 1, 32)?) {
+        (None, Some(x)) => Some(privacy_number("relationNum", &x)?),
+        (None, None) => return Err(param_error("subscriptionId", "or relationNum is required")),
+        _ => None,
+    };
+    s.engine()
+        .submit(
+            Op::AxybUnbind(Unbind {
+                app,
+                subscription_id,
+                x,
+            }),
+            s.now(),
+        )
+        .await
+}
+
+/// GET: `xyRelationNumList` by subscriptionId or relationNum.
+pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
+    respond(query_inner(&s, &headers, query).await)
+}
+
+/// Entries of A–X parts and their relations: one per relation, or one for a part without relations.
+fn entries(parents: &[Binding], relations: &[Binding]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for p in parents {
+        let mine: Vec<&Binding> = relations
+            .iter()
+            .filter(|r| matches!(&r.kind, BindingKind::Yb(y) if y.parent == p.id))
+            .collect();
+        if mine.is_empty() {
+            out.push(crate::dto::axyb_entry(p, None));
+        } else {
+            out.extend(mine.into_iter().map(|r| crate::dto::axyb_entry(p, Some(r))));
+        }
+    }
+    out
+}
+
+async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    let q = query_fields(query)?;
+    let app = auth(s, headers, &q)?;
+    let now = s.now();
+    let page = Page {
+        index: 1,
+        size: MAX_ENTRIES,
+    };
+    let list = if let Some(sub) = q.str_opt("subscriptionId", 1, 64)? {
+        let app2 = app.clone();
+        read(s, move |r| {
+            let Some(b) = r
+                .binding_by_subscription(&sub)
+                .map_err(store_failure)?
+                .filter(|b| visible(b, &app2, now))
+            else {
+                return Ok(Vec::new());
+            };
+            if let BindingKind::Yb(y) = &b.kind {
+                let parent = r.binding(y.parent).map_err(store_failure)?;
+                Ok(parent
+                    .map(|p| vec![crate::dto::axyb_entry(&p, Some(&b))])
+                    .unwrap_or_default())
+            } else {
+                let f = BindingFilter {
+                    parent: Some(b.id),
+                    live_at: Some(now),
+                    ..BindingFilter::default()
+                };
+                let rels = r.query_bindings(&f, page).map_err(store_failure)?.1;
+                Ok(entries(std::slice::from_ref(&b), &rels))
+            }
+        })
+        .await?
+    } else if let Some(x) = query_number(&q, "relationNum")? {
+        let f = BindingFilter {
+            app: Some(app.id),
+            mode: Some(Mode::Axyb),
+            x: Some(x),
+            live_at: Some(now),
+            ..BindingFilter::default()
+        };
+        let all = read(s, move |r| r.query_bindings(&f, page).map_err(store_failure))
+            .await?
+            .1;
+        let (parents, rels): (Vec<Binding>, Vec<Binding>) = all
+            .into_iter()
+            .partition(|b| matches!(b.kind, BindingKind::Axyb(_)));
+        entries(&parents, &rels)
+    } else {
+        return Err(param_error("subscriptionId", "or relationNum is required"));
+    };
+    if list.is_empty() {
+        return Err(query_not_found());
+    }
+    Ok(json!({ "xyRelationNumList": list }))
+}

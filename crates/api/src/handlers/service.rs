@@ -1,0 +1,51 @@
+//! Service endpoints: `/healthz`, `/metrics`, `/openapi.json`, and the JSON 404/405 fallbacks.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::extract::failure;
+use crate::result::{ApiFailure, ResultCode};
+use crate::state::ApiState;
+
+/// GET /healthz: the process is up and its engine thread is alive.
+pub(crate) async fn healthz(State(s): State<ApiState>) -> Response {
+    if s.engine().is_running() {
+        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+    } else {
+        failure(ApiFailure::new(
+            ResultCode::INTERNAL,
+            "the provisioning engine has stopped",
+        ))
+    }
+}
+
+/// GET /metrics: Prometheus text exposition.
+pub(crate) async fn metrics(State(s): State<ApiState>) -> Response {
+    match s.metrics().encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => failure(ApiFailure::new(ResultCode::INTERNAL, format!("metrics: {e}"))),
+    }
+}
+
+/// GET /openapi.json.
+pub(crate) async fn openapi() -> Response {
+    Json(crate::openapi::document()).into_response()
+}
+
+/// Any unknown path: 404 with resultcode 1020001.
+pub(crate) async fn not_found() -> Response {
+    failure(ApiFailure::new(
+        ResultCode::ROUTE_NOT_FOUND,
+        "Parameter error: no such API",
+    ))
+}
+
+/// A known path with a method it does not serve: 405 with resultcode 1020001.
+pub(crate) async fn method_not_allowed() -> Response {
+    failure(ApiFailure::new(
+        ResultCode::METHOD_NOT_ALLOWED,
+        "Parameter error: method not allowed for this API",
+    ))
+}

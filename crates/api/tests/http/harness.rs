@@ -1,0 +1,252 @@
+//! A test server: router + engine + `SQLite` store in a temp dir, a controllable clock, a signing client.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use pn_api::auth::{aksk_headers, format_created};
+use pn_api::engine::load_table;
+use pn_api::{ApiConfig, ApiState, EngineConfig, EngineHandle, LoadStats, Provisioner};
+use pn_bindings::{BindingTable, UnixTime};
+use pn_metrics::Metrics;
+use pn_store::Store;
+use pn_store::sqlite::{SqliteOptions, SqliteStore};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The admin token every test server uses.
+pub const ADMIN: &str = "test-admin-token";
+/// The tests' starting clock (2023-11-14 22:13:20 UTC).
+pub const T0: i64 = 1_700_000_000;
+
+/// An app created through the admin API.
+#[derive(Clone, Debug)]
+pub struct TestApp {
+    pub key: String,
+    pub secret: String,
+}
+
+/// A running server.
+pub struct Server {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub engine: EngineHandle,
+    pub table: Arc<BindingTable>,
+    pub metrics: Metrics,
+    pub loaded: LoadStats,
+    clock: Arc<AtomicI64>,
+    nonce: AtomicU64,
+    task: tokio::task::JoinHandle<()>,
+    dir: PathBuf,
+    tmp: Option<Arc<TempDir>>,
+}
+
+impl Server {
+    /// A fresh server with default limits.
+    pub async fn start() -> Self {
+        Self::start_with(EngineConfig::default()).await
+    }
+
+    /// A fresh server with these limits.
+    pub async fn start_with(engine: EngineConfig) -> Self {
+        let tmp = Arc::new(TempDir::new().unwrap());
+        let dir = tmp.path().to_owned();
+        Self::open(&dir, engine, Some(tmp), T0, Some(ADMIN)).await
+    }
+
+    /// A fresh server without an admin token.
+    pub async fn start_without_admin() -> Self {
+        let tmp = Arc::new(TempDir::new().unwrap());
+        let dir = tmp.path().to_owned();
+        Self::open(&dir, EngineConfig::default(), Some(tmp), T0, None).await
+    }
+
+    /// Opens (or reopens) a server on `dir`.
+    pub async fn open(
+        dir: &Path,
+        engine: EngineConfig,
+        tmp: Option<Arc<TempDir>>,
+        now: i64,
+        admin: Option<&str>,
+    ) -> Self {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(
+                dir,
+                SqliteOptions {
+                    synchronous_full: false,
+                    ..SqliteOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let table = Arc::new(BindingTable::new());
+        let metrics = Metrics::new().unwrap();
+        let loaded = load_table(&*store, &table, &metrics, UnixTime(now)).unwrap();
+        let handle =
+            Provisioner::start(store.clone(), table.clone(), metrics.clone(), engine.clone()).unwrap();
+        let config = ApiConfig {
+            admin_token: admin.map(str::to_owned),
+            engine,
+            ..ApiConfig::default()
+        };
+        let clock = Arc::new(AtomicI64::new(now));
+        let c = clock.clone();
+        let state = ApiState::new(config, store, table.clone(), metrics.clone(), handle.clone())
+            .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = pn_api::router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            engine: handle,
+            table,
+            metrics,
+            loaded,
+            clock,
+            nonce: AtomicU64::new(0),
+            task,
+            dir: dir.to_owned(),
+            tmp,
+        }
+    }
+
+    /// Stops serving and reopens the same data directory (a restart).
+    pub async fn restart(self) -> Self {
+        let now = self.now();
+        let dir = self.dir.clone();
+        let tmp = self.tmp.clone();
+        self.task.abort();
+        drop(self.engine);
+        Self::open(&dir, EngineConfig::default(), tmp, now, Some(ADMIN)).await
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// A raw request.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json;charset=UTF-8")
+                .body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, value)
+    }
+
+    /// Fresh signing headers for `app`.
+    pub fn sign(&self, app: &TestApp) -> Vec<(&'static str, String)> {
+        let n = self.nonce.fetch_add(1, Ordering::SeqCst);
+        let nonce = format!("N{n}R{}", rand_suffix());
+        aksk_headers(
+            &app.key,
+            &app.secret,
+            &nonce,
+            &format_created(UnixTime(self.now())),
+        )
+        .to_vec()
+    }
+
+    /// A signed API call.
+    pub async fn call(&self, app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let headers = self.sign(app);
+        self.raw(method, path, &headers, body.map(|b| b.to_string()))
+            .await
+    }
+
+    /// An admin call.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.raw(
+            method,
+            path,
+            &[("Authorization", format!("Bearer {ADMIN}"))],
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// Creates an app of `mode` with extra fields.
+    pub async fn app(&self, mode: &str, extra: Value) -> TestApp {
+        let mut body = json!({"name": format!("{mode} app"), "mode": mode});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, v) = self.admin(Method::POST, "/admin/v1/apps", Some(body)).await;
+        assert_eq!((status, v["resultcode"].as_str()), (200, Some("0")), "{v}");
+        TestApp {
+            key: v["app"]["appKey"].as_str().unwrap().to_owned(),
+            secret: v["app"]["appSecret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Imports numbers (number, areaCode) into an app's pool; all must succeed.
+    pub async fn numbers(&self, app: &TestApp, numbers: &[(&str, &str)]) {
+        let list: Vec<Value> = numbers
+            .iter()
+            .map(|(n, a)| json!({"number": n, "areaCode": a, "province": "GD"}))
+            .collect();
+        let (status, v) = self
+            .admin(
+                Method::POST,
+                "/admin/v1/numbers",
+                Some(json!({"appKey": app.key, "numbers": list})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        for r in v["results"].as_array().unwrap() {
+            assert_eq!(r["resultcode"], "0", "{v}");
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(7);
+    h.finish()
+}
+
+/// Asserts a failure's code and that its description names `field`.
+#[track_caller]
+pub fn assert_code(resp: &(u16, Value), code: &str, field: &str) {
+    assert_eq!(resp.1["resultcode"], code, "{resp:?}");
+    assert_ne!(resp.0, 500, "{resp:?}");
+    assert!(
+        resp.1["resultdesc"].as_str().unwrap().contains(field),
+        "resultdesc should name {field}: {resp:?}"
+    );
+}
+
+/// Asserts success.
+#[track_caller]
+pub fn assert_ok(resp: &(u16, Value)) {
+    assert_eq!(
+        (resp.0, resp.1["resultcode"].as_str()),
+        (200, Some("0")),
+        "{resp:?}"
+    );
+    assert_eq!(resp.1["resultdesc"], "Success");
+}

@@ -1,0 +1,368 @@
+//! The in-memory routing table: everything a call needs to find where it goes, readable without locks.
+//!
+//! [`BindingTable`] is filled from the durable model (pn-store is the truth; the table is rebuilt from it at
+//! start and updated after each committed write). Readers ([`crate::decide`], on every call, from any thread)
+//! never take a lock. Writers serialise among themselves on one mutex.
+//!
+//! Layout:
+//! - AXB pairs, the one structure that reaches ten million entries, live in [`axb::AxbIndex`]: a hand-written
+//!   open-addressing index of `AtomicU64` slots over a seqlocked record arena (see that module).
+//! - Apps, the number pool, AX/AXE/AXYB bindings, Y–B relations, temporary callees, callback records and the
+//!   capacity counters live in `papaya` lock-free hash maps: they are at most pool-sized or per-X-bounded.
+//!
+//! Only what routing needs is indexed (numbers, ids, flags, expiry); full binding records stay in pn-store.
+//! Expiry is lazy: entries are kept until the provisioning engine removes them, and [`crate::decide`] ignores an
+//! entry whose `expires_at <= now`. Capacity questions count live and not-yet-swept entries alike.
+
+mod arena;
+mod axb;
+mod hash;
+mod raw;
+mod read;
+mod write;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pn_numbers::E164;
+
+use crate::model::{
+    App, AppId, AxeFallback, Binding, BindingId, CallDirection, CallbackRecord, Mode, TempCallee, UnixTime,
+    XNumber,
+};
+use axb::AxbIndex;
+pub(crate) use axb::AxbRoute;
+use hash::FoldHash;
+
+type Map<K, V> = papaya::HashMap<K, V, FoldHash>;
+
+/// Routing-relevant app settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AppRoute {
+    pub mode: Mode,
+    pub enabled: bool,
+    pub extension_digits: u8,
+    pub collect_repeat: u8,
+}
+
+/// What a call needs from an AX binding, or from the A–X part of an AXYB binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AxRoute {
+    pub id: BindingId,
+    pub app: AppId,
+    pub x: E164,
+    pub a: E164,
+    pub direction: CallDirection,
+    pub turn_on: bool,
+    pub record: bool,
+    pub max_duration_min: u16,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// What a call through an extension needs from an AXE binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AxeHit {
+    pub id: BindingId,
+    pub app: AppId,
+    pub x: E164,
+    pub a: E164,
+    pub record: bool,
+    /// Lifetime of a callback record created by a call through this binding (None = never expires).
+    pub callback_ttl_secs: Option<i64>,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// An indexed AXE binding: the call-path part and A's callback fallback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AxeRoute {
+    pub hit: AxeHit,
+    pub fallback: AxeFallback,
+}
+
+/// What a call needs from a Y–B relation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct YbRoute {
+    pub id: BindingId,
+    pub app: AppId,
+    pub parent: BindingId,
+    pub x: E164,
+    pub a: E164,
+    pub y: E164,
+    pub b: E164,
+    pub record: bool,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// A live temporary callee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TempRoute {
+    pub binding: BindingId,
+    pub callee: E164,
+    pub expires_at: UnixTime,
+}
+
+/// Whether an optional expiry has passed (`expires_at <= now` does not route).
+#[inline]
+pub(crate) fn expired(expires_at: Option<UnixTime>, now: UnixTime) -> bool {
+    expires_at.is_some_and(|t| now >= t)
+}
+
+/// An AXE extension as a fixed-size key: up to 7 bytes plus the length (so `"07"` ≠ `"7"`).
+fn ext_key(ext: &str) -> Option<u64> {
+    let bytes = ext.as_bytes();
+    if bytes.len() > 7 {
+        return None;
+    }
+    let mut word = [0u8; 8];
+    word[..bytes.len()].copy_from_slice(bytes);
+    word[7] = bytes.len() as u8;
+    Some(u64::from_le_bytes(word))
+}
+
+/// The lock-free routing table shared by the call path and the provisioning engine (`Arc<BindingTable>`).
+pub struct BindingTable {
+    /// Serialises writers; readers never touch it.
+    write: Mutex<()>,
+    apps: Map<AppId, App>,
+    numbers: Map<E164, XNumber>,
+    axb: AxbIndex,
+    ax: Map<E164, AxRoute>,
+    axyb: Map<E164, AxRoute>,
+    axe: Map<(E164, u64), AxeRoute>,
+    /// AXE bindings of one A on one X (an A may hold several extensions).
+    axe_of_a: Map<(E164, E164), Vec<AxeRoute>>,
+    /// Y–B relations by (X, B): B dials X.
+    yb_by_xb: Map<(E164, E164), YbRoute>,
+    /// Y–B relations by (Y, A): A dials Y.
+    yb_by_ya: Map<(E164, E164), YbRoute>,
+    temp_callees: Map<E164, TempRoute>,
+    callbacks: Map<(E164, E164), CallbackRecord>,
+    pairs_on_x: Map<E164, u32>,
+    x_count_of_a: Map<E164, u32>,
+    extensions_on_x: Map<E164, u32>,
+    relations_on_y: Map<E164, u32>,
+    len: AtomicUsize,
+}
+
+impl Default for BindingTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for BindingTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingTable")
+            .field("bindings", &self.len())
+            .field("numbers", &self.numbers.len())
+            .field("apps", &self.apps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn map<K, V>() -> Map<K, V> {
+    papaya::HashMap::with_hasher(FoldHash)
+}
+
+/// Adds `delta` to a counter (writers only; they are serialised).
+fn bump(counters: &Map<E164, u32>, key: E164, delta: i32) {
+    let counters = counters.pin();
+    let old = counters.get(&key).copied().unwrap_or(0);
+    let new = old.saturating_add_signed(delta);
+    if new == 0 {
+        counters.remove(&key);
+    } else {
+        counters.insert(key, new);
+    }
+}
+
+impl BindingTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty table whose AXB index is pre-sized for `bindings` AXB bindings (no growth below that).
+    pub fn with_capacity(bindings: usize) -> Self {
+        Self {
+            write: Mutex::new(()),
+            apps: map(),
+            numbers: map(),
+            axb: AxbIndex::with_capacity(bindings),
+            ax: map(),
+            axyb: map(),
+            axe: map(),
+            axe_of_a: map(),
+            yb_by_xb: map(),
+            yb_by_ya: map(),
+            temp_callees: map(),
+            callbacks: map(),
+            pairs_on_x: map(),
+            x_count_of_a: map(),
+            extensions_on_x: map(),
+            relations_on_y: map(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds or updates an app (only its routing settings matter here: mode, extension digits, repeat, enabled).
+    pub fn upsert_app(&self, app: &App) {
+        let _w = self.lock();
+        self.apps.pin().insert(app.id, app.clone());
+    }
+
+    /// The app as last upserted.
+    pub fn app(&self, id: AppId) -> Option<App> {
+        self.apps.pin().get(&id).cloned()
+    }
+
+    /// Adds or updates a pool number (X or Y) with its app, area and status.
+    pub fn upsert_number(&self, number: &XNumber) {
+        let _w = self.lock();
+        self.numbers.pin().insert(number.number, number.clone());
+    }
+
+    /// Removes a number from the pool; calls to it then fail with 8025.
+    pub fn remove_number(&self, number: E164) {
+        let _w = self.lock();
+        self.numbers.pin().remove(&number);
+    }
+
+    /// The pool entry of a number.
+    pub fn number(&self, number: E164) -> Option<XNumber> {
+        self.numbers.pin().get(&number).cloned()
+    }
+
+    /// A snapshot of the whole pool (unordered).
+    pub fn numbers(&self) -> Vec<XNumber> {
+        self.numbers.pin().values().cloned().collect()
+    }
+
+    /// Makes a binding's routes visible to calls.
+    ///
+    /// Inserting a binding whose primary key is already held by the same binding id updates it in place.
+    pub fn insert_binding(&self, binding: &Binding) {
+        let _w = self.lock();
+        if self.index(binding) {
+            self.count(binding, 1);
+        }
+    }
+
+    /// Swaps a binding's routes for new ones (a modify): for a key both versions share, readers see either the
+    /// old or the new route, never neither; keys only the new version has appear before keys only the old
+    /// version had disappear.
+    pub fn replace_binding(&self, old: &Binding, new: &Binding) {
+        let _w = self.lock();
+        let old_present = self.holds(old);
+        let created = if self.swap_axb(old, new) {
+            false
+        } else {
+            let created = self.index(new);
+            self.unindex_stale(old, new);
+            created
+        };
+        if old_present {
+            self.count(old, -1);
+            self.count(new, 1);
+        } else if created {
+            self.count(new, 1);
+        }
+    }
+
+    /// Removes a binding's routes (calls through it then fail as if it never existed).
+    pub fn remove_binding(&self, binding: &Binding) {
+        let _w = self.lock();
+        if self.holds(binding) {
+            self.unindex(binding);
+            self.count(binding, -1);
+        }
+    }
+
+    /// Sets (overwrites) the AX temporary callee of X.
+    pub fn set_temp_callee(&self, callee: &TempCallee) {
+        let _w = self.lock();
+        self.temp_callees.pin().insert(
+            callee.x,
+            TempRoute {
+                binding: callee.binding,
+                callee: callee.callee,
+                expires_at: callee.expires_at,
+            },
+        );
+    }
+
+    /// Clears the AX temporary callee of X.
+    pub fn clear_temp_callee(&self, x: E164) {
+        let _w = self.lock();
+        self.temp_callees.pin().remove(&x);
+    }
+
+    /// Stores (overwrites) the AXE callback record of (X, A).
+    pub fn set_callback_record(&self, record: &CallbackRecord) {
+        let _w = self.lock();
+        self.callbacks.pin().insert((record.x, record.a), record.clone());
+    }
+
+    /// AXB bindings on X (rule: ≤ 5000 per X).
+    pub fn pairs_on_x(&self, x: E164) -> u32 {
+        self.pairs_on_x.pin().get(&x).copied().unwrap_or(0)
+    }
+
+    /// Whether `n` is the A or the B of an AXB binding on X (rule: a user number once per X).
+    pub fn is_party_on_x(&self, x: E164, n: E164) -> bool {
+        self.axb.get(x, n).is_some()
+    }
+
+    /// The AX binding, or the A–X part of an AXYB binding, holding X (one X ↔ one A).
+    pub fn ax_binding_on_x(&self, x: E164) -> Option<BindingId> {
+        if let Some(route) = self.ax.pin().get(&x) {
+            return Some(route.id);
+        }
+        self.axyb.pin().get(&x).map(|r| r.id)
+    }
+
+    /// AX and AXYB bindings held by A (rule: ≤ 5).
+    pub fn x_count_of_a(&self, a: E164) -> u32 {
+        self.x_count_of_a.pin().get(&a).copied().unwrap_or(0)
+    }
+
+    /// The AXE binding behind extension `ext` on X.
+    pub fn extension_binding(&self, x: E164, ext: &str) -> Option<BindingId> {
+        let key = ext_key(ext)?;
+        self.axe.pin().get(&(x, key)).map(|r| r.hit.id)
+    }
+
+    /// AXE extensions bound on X.
+    pub fn extensions_on_x(&self, x: E164) -> u32 {
+        self.extensions_on_x.pin().get(&x).copied().unwrap_or(0)
+    }
+
+    /// AXYB Y–B relations using Y (rule: ≤ 1000 per Y).
+    pub fn relations_on_y(&self, y: E164) -> u32 {
+        self.relations_on_y.pin().get(&y).copied().unwrap_or(0)
+    }
+
+    /// The Y–B relation through which A already uses Y, if any.
+    pub fn y_relation(&self, y: E164, a: E164) -> Option<BindingId> {
+        self.yb_by_ya.pin().get(&(y, a)).map(|r| r.id)
+    }
+
+    /// Bindings indexed (all modes, Y–B relations included; expired but not yet removed ones too).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether no binding is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests;

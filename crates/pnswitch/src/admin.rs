@@ -1,0 +1,314 @@
+//! `pnswitch admin …`: a thin client of the running instance's admin API (`/admin/v1/…`).
+//!
+//! It never touches the database directly: every change goes through the same single writer as the
+//! provisioning API, so the routing table and the store stay in step.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::serve::ADMIN_TOKEN_FILE;
+
+/// Options shared by every admin command.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Base URL of the running instance (default: http://<http.listen> from the configuration).
+    #[arg(long, env = "PNSWITCH_ADMIN_URL")]
+    url: Option<String>,
+    /// Admin token (default: `api.admin_token`, else the `admin.token` file in the data directory).
+    #[arg(long, env = "PNSWITCH_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Apps (one mode each, with app_key/app_secret and push URLs).
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Privacy numbers (X/Y) in an app's pool.
+    #[command(subcommand)]
+    Numbers(NumbersCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCommand {
+    /// Create an app; prints it with its app_key and app_secret.
+    Create(AppCreate),
+    /// List apps.
+    List,
+    /// Show one app.
+    Show {
+        /// The app's app_key.
+        app_key: String,
+    },
+    /// Change an app's URLs or flags (mode and extension digits are fixed).
+    Set(AppSet),
+}
+
+#[derive(Args, Debug)]
+struct AppCreate {
+    /// Human name.
+    #[arg(long)]
+    name: String,
+    /// Mode: AXB, AX, AXE or AXYB.
+    #[arg(long)]
+    mode: String,
+    /// app_key (generated when absent).
+    #[arg(long)]
+    app_key: Option<String>,
+    /// app_secret (generated when absent).
+    #[arg(long)]
+    app_secret: Option<String>,
+    /// Call-status (event) push URL.
+    #[arg(long)]
+    call_status_url: Option<String>,
+    /// CDR push URL.
+    #[arg(long)]
+    cdr_url: Option<String>,
+    /// SMS notify URL.
+    #[arg(long)]
+    sms_url: Option<String>,
+    /// Enable recording for the app.
+    #[arg(long)]
+    record: bool,
+    /// Enable SMS for the app.
+    #[arg(long)]
+    sms: bool,
+    /// AXE: extension digits (1–4).
+    #[arg(long)]
+    extension_digits: Option<u8>,
+    /// AXE: digit-collection repeat count.
+    #[arg(long)]
+    collect_repeat: Option<u8>,
+}
+
+#[derive(Args, Debug)]
+struct AppSet {
+    /// The app's app_key.
+    app_key: String,
+    /// Enable or disable the app.
+    #[arg(long)]
+    enabled: Option<bool>,
+    /// Call-status (event) push URL.
+    #[arg(long)]
+    call_status_url: Option<String>,
+    /// CDR push URL.
+    #[arg(long)]
+    cdr_url: Option<String>,
+    /// SMS notify URL.
+    #[arg(long)]
+    sms_url: Option<String>,
+    /// Recording enabled.
+    #[arg(long)]
+    record: Option<bool>,
+    /// SMS enabled.
+    #[arg(long)]
+    sms: Option<bool>,
+}
+
+#[derive(Subcommand, Debug)]
+enum NumbersCommand {
+    /// Import numbers into an app's pool.
+    Import {
+        /// The owning app's app_key.
+        #[arg(long)]
+        app_key: String,
+        /// Area code with its leading 0, e.g. 0755.
+        #[arg(long)]
+        area_code: String,
+        /// Province, for areaMatchMode=1.
+        #[arg(long)]
+        province: Option<String>,
+        /// A file with one number per line (in addition to the arguments).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Numbers to import.
+        numbers: Vec<String>,
+    },
+    /// List pool numbers (all, or one app's).
+    List {
+        /// Only this app's numbers.
+        #[arg(long)]
+        app_key: Option<String>,
+    },
+    /// Set a number's status: normal, paused, unavailable or frozen.
+    Status {
+        /// The number.
+        number: String,
+        /// New status.
+        status: String,
+    },
+    /// Retire a number from the pool (refused while bindings use it, unless --force).
+    Retire {
+        /// The number.
+        number: String,
+        /// Also unbind every binding on it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Runs one admin command against the instance described by `config`.
+pub fn run(config: &Config, args: AdminArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let base = args.url.clone().unwrap_or_else(|| {
+        let mut addr = config.http.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    });
+    let token = match (args.token.clone(), config.api.admin_token.clone()) {
+        (Some(t), _) | (None, Some(t)) => t,
+        (None, None) => {
+            let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("no admin token given and cannot read {}: {e}", path.display()))?
+                .trim()
+                .to_owned()
+        }
+    };
+    let (method, path, body) = request_for(args.command)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, answer) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        Ok::<_, reqwest::Error>((status, text))
+    })?;
+    match serde_json::from_str::<Value>(&answer) {
+        Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+        Err(_) => println!("{answer}"),
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("admin API answered HTTP {status}").into())
+    }
+}
+
+type Request = (reqwest::Method, String, Option<Value>);
+
+fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Error>> {
+    use reqwest::Method;
+    Ok(match command {
+        AdminCommand::App(AppCommand::Create(c)) => {
+            let mut body = json!({
+                "name": c.name, "mode": c.mode.to_ascii_uppercase(),
+                "recordEnabled": c.record, "smsEnabled": c.sms,
+            });
+            put_opt(&mut body, "appKey", c.app_key.map(Value::from));
+            put_opt(&mut body, "appSecret", c.app_secret.map(Value::from));
+            put_opt(&mut body, "callStatusUrl", c.call_status_url.map(Value::from));
+            put_opt(&mut body, "cdrUrl", c.cdr_url.map(Value::from));
+            put_opt(&mut body, "smsUrl", c.sms_url.map(Value::from));
+            put_opt(&mut body, "extensionDigits", c.extension_digits.map(Value::from));
+            put_opt(&mut body, "collectRepeat", c.collect_repeat.map(Value::from));
+            (Method::POST, "/admin/v1/apps".to_owned(), Some(body))
+        }
+        AdminCommand::App(AppCommand::List) => (Method::GET, "/admin/v1/apps".to_owned(), None),
+        AdminCommand::App(AppCommand::Show { app_key }) => {
+            (Method::GET, format!("/admin/v1/apps/{}", encode(&app_key)), None)
+        }
+        AdminCommand::App(AppCommand::Set(s)) => {
+            let mut body = json!({});
+            put_opt(&mut body, "enabled", s.enabled.map(Value::from));
+            put_opt(&mut body, "callStatusUrl", s.call_status_url.map(Value::from));
+            put_opt(&mut body, "cdrUrl", s.cdr_url.map(Value::from));
+            put_opt(&mut body, "smsUrl", s.sms_url.map(Value::from));
+            put_opt(&mut body, "recordEnabled", s.record.map(Value::from));
+            put_opt(&mut body, "smsEnabled", s.sms.map(Value::from));
+            (
+                Method::PUT,
+                format!("/admin/v1/apps/{}", encode(&s.app_key)),
+                Some(body),
+            )
+        }
+        AdminCommand::Numbers(NumbersCommand::Import {
+            app_key,
+            area_code,
+            province,
+            file,
+            mut numbers,
+        }) => {
+            if let Some(file) = file {
+                let text = std::fs::read_to_string(&file)?;
+                numbers.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(String::from),
+                );
+            }
+            let entries: Vec<Value> = numbers
+                .iter()
+                .map(|n| json!({"number": n, "areaCode": area_code, "province": province}))
+                .collect();
+            (
+                Method::POST,
+                "/admin/v1/numbers".to_owned(),
+                Some(json!({"appKey": app_key, "numbers": entries})),
+            )
+        }
+        AdminCommand::Numbers(NumbersCommand::List { app_key }) => {
+            let query = app_key
+                .map(|k| format!("?appKey={}", encode(&k)))
+                .unwrap_or_default();
+            (Method::GET, format!("/admin/v1/numbers{query}"), None)
+        }
+        AdminCommand::Numbers(NumbersCommand::Status { number, status }) => (
+            Method::PUT,
+            format!("/admin/v1/numbers/{}", encode(&number)),
+            Some(json!({"status": status})),
+        ),
+        AdminCommand::Numbers(NumbersCommand::Retire { number, force }) => {
+            let query = if force { "?force=true" } else { "" };
+            (
+                Method::DELETE,
+                format!("/admin/v1/numbers/{}{query}", encode(&number)),
+                None,
+            )
+        }
+    })
+}
+
+fn put_opt(body: &mut Value, key: &str, value: Option<Value>) {
+    if let (Some(v), Some(map)) = (value, body.as_object_mut()) {
+        map.insert(key.to_owned(), v);
+    }
+}
+
+/// Percent-encodes a path or query component (`+` in numbers must travel as `%2B`).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_plus_and_spaces() {
+        assert_eq!(encode("+86 138"), "%2B86%20138");
+    }
+}

@@ -1,0 +1,155 @@
+//! `pnswitch serve`: open the store, load the routing table, start the writer, serve HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pn_api::{ApiState, Provisioner};
+use pn_bindings::BindingTable;
+use pn_metrics::Metrics;
+use pn_store::Store;
+use pn_store::sqlite::{SqliteOptions, SqliteStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+/// Name of the file in the data directory that holds the generated admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// Errors that stop `serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Data directory, token file or socket trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The store could not be opened or loaded.
+    #[error("store: {0}")]
+    Store(#[from] pn_store::StoreError),
+    /// The API could not start.
+    #[error("api: {0}")]
+    Api(#[from] pn_api::ApiError),
+    /// Metrics registry failure.
+    #[error("metrics: {0}")]
+    Metrics(#[from] pn_metrics::MetricsError),
+}
+
+/// Runs the switch until SIGINT or SIGTERM.
+pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    std::fs::create_dir_all(&config.data_dir)?;
+    if config.api.admin_token.is_none() {
+        config.api.admin_token = Some(admin_token(&config.data_dir)?);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(config)).map_err(Into::into)
+}
+
+async fn serve(config: Config) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let metrics = Metrics::new()?;
+    let options = SqliteOptions {
+        synchronous_full: config.store.synchronous_full,
+        read_connections: config.store.read_connections,
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir, options)?);
+    let table = Arc::new(BindingTable::with_capacity(config.routing.capacity_hint));
+    let load_store = Arc::clone(&store);
+    let load_table = Arc::clone(&table);
+    let load_metrics = metrics.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        pn_api::engine::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
+    })
+        .await
+        .map_err(std::io::Error::other)??;
+    tracing::info!(
+        ?loaded,
+        elapsed_ms = started.elapsed().as_millis(),
+        "routing table loaded"
+    );
+
+    let engine = Provisioner::start(
+        Arc::clone(&store),
+        Arc::clone(&table),
+        metrics.clone(),
+        config.api.engine.clone(),
+    )?;
+    let sweeper = pn_api::engine::spawn_sweeper(
+        engine.clone(),
+        Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
+    );
+    let state = ApiState::new(config.api.clone(), store, table, metrics, engine);
+    let app = pn_api::router(state);
+    let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
+    let local = listener.local_addr()?;
+    // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
+    println!("pnswitch: http listening on {local}");
+    println!("pnswitch: data directory {}", config.data_dir.display());
+    tracing::info!(%local, "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).
+fn unix_now() -> pn_bindings::UnixTime {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Reads the admin token from the data directory, creating a random one (mode 0600) on first start.
+pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let token: String = {
+        use rand::Rng;
+        use rand::distr::Alphanumeric;
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect()
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(token.as_bytes())?;
+    file.sync_all()?;
+    eprintln!("pnswitch: generated admin token in {}", path.display());
+    Ok(token)
+}

@@ -1,1 +1,0 @@
-//! SQLite backend (placeholder until the store helper lands it).

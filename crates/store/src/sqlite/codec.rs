@@ -1,0 +1,123 @@
+//! Mapping between model values and rows: the JSON `body` and the query columns derived from it.
+
+use pn_bindings::{Binding, BindingKind, NumberStatus};
+use pn_numbers::E164;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{OutboxKind, StoreError};
+
+/// The query columns of a `bindings` row, derived from the binding.
+pub(crate) struct BindingColumns<'a> {
+    /// `kind` column: the kind's name (`AXYB` for the A–X part, `YB` for a Y–B relation).
+    pub kind: &'static str,
+    /// `x`.
+    pub x: i64,
+    /// `a`.
+    pub a: Option<i64>,
+    /// `b`.
+    pub b: Option<i64>,
+    /// `y`.
+    pub y: Option<i64>,
+    /// `extension`.
+    pub extension: Option<&'a str>,
+    /// `parent`.
+    pub parent: Option<i64>,
+}
+
+/// A number as stored: its digits (at most 15, so always a positive `i64`).
+pub(crate) const fn num(n: E164) -> i64 {
+    n.digits() as i64
+}
+
+/// A binding id as stored. The `u64` ↔ `i64` cast is a bijection, so every id round-trips ([`id_from_sql`]);
+/// ids are allocated sequentially from 1, so they stay positive and `ORDER BY id` is id order.
+pub(crate) const fn id_sql(id: u64) -> i64 {
+    id as i64
+}
+
+/// A binding id (or other `u64` counter) read back from its stored `i64`.
+pub(crate) const fn id_from_sql(value: i64) -> u64 {
+    value as u64
+}
+
+/// Derives the query columns: Axb → a, b; Ax → a; Axe → a, extension; Axyb → a; Yb → a, b, y, parent.
+pub(crate) fn binding_columns(binding: &Binding) -> BindingColumns<'_> {
+    let mut cols = BindingColumns {
+        kind: "",
+        x: num(binding.kind.x()),
+        a: None,
+        b: None,
+        y: None,
+        extension: None,
+        parent: None,
+    };
+    match &binding.kind {
+        BindingKind::Axb(k) => {
+            cols.kind = "AXB";
+            cols.a = Some(num(k.a));
+            cols.b = Some(num(k.b));
+        }
+        BindingKind::Ax(k) => {
+            cols.kind = "AX";
+            cols.a = Some(num(k.a));
+        }
+        BindingKind::Axe(k) => {
+            cols.kind = "AXE";
+            cols.a = Some(num(k.a));
+            cols.extension = Some(&k.extension);
+        }
+        BindingKind::Axyb(k) => {
+            cols.kind = "AXYB";
+            cols.a = Some(num(k.a));
+        }
+        BindingKind::Yb(k) => {
+            cols.kind = "YB";
+            cols.a = Some(num(k.a));
+            cols.b = Some(num(k.b));
+            cols.y = Some(num(k.y));
+            cols.parent = Some(id_sql(k.parent.0));
+        }
+    }
+    cols
+}
+
+/// The `numbers.status` column: the reference's status code as text (`"5"`, `"9"`, `"10"`, `"11"`).
+pub(crate) fn status_column(status: NumberStatus) -> String {
+    status.code().to_string()
+}
+
+/// The `outbox.kind` column.
+pub(crate) const fn outbox_kind_str(kind: OutboxKind) -> &'static str {
+    match kind {
+        OutboxKind::CallEvent => "call_event",
+        OutboxKind::Cdr => "cdr",
+        OutboxKind::Sms => "sms",
+        OutboxKind::NumberStatus => "number_status",
+    }
+}
+
+/// Parses the `outbox.kind` column.
+pub(crate) fn outbox_kind_from(text: &str) -> Result<OutboxKind, StoreError> {
+    match text {
+        "call_event" => Ok(OutboxKind::CallEvent),
+        "cdr" => Ok(OutboxKind::Cdr),
+        "sms" => Ok(OutboxKind::Sms),
+        "number_status" => Ok(OutboxKind::NumberStatus),
+        other => Err(StoreError::Corrupt(format!("unknown outbox kind {other:?}"))),
+    }
+}
+
+/// Serialises a model value as its `body`.
+pub(crate) fn to_body<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)).into())
+}
+
+/// Decodes a `body` column value (`table` names the source in the error).
+pub(crate) fn from_body<T: DeserializeOwned>(value: ValueRef<'_>, table: &str) -> Result<T, StoreError> {
+    let text = value
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("{table}: body is not text: {e}")))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{table}: {e}")))
+}

@@ -1,0 +1,159 @@
+//! Connection setup and schema migrations.
+//!
+//! The schema version is `PRAGMA user_version`: the number of entries of [`MIGRATIONS`] applied. Opening
+//! applies the missing ones, in order, in one `BEGIN IMMEDIATE` transaction (so two processes opening the
+//! same directory cannot both migrate), and refuses a database whose version is newer than this binary's.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::StoreError;
+
+/// How long a connection waits on another process's lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection (the dynamic `query_bindings` shapes need more than the default 16).
+const STATEMENT_CACHE: usize = 64;
+
+/// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Append only, never edit.
+///
+/// Every table keeps the full model value as `body` (`serde_json`); the other columns are derived from it
+/// for querying. Numbers are stored as their E.164 digits.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    "
+    CREATE TABLE apps (
+        id      INTEGER PRIMARY KEY,
+        app_key TEXT UNIQUE NOT NULL,
+        body    TEXT NOT NULL
+    );
+    CREATE TABLE numbers (
+        number    INTEGER PRIMARY KEY,
+        app_id    INTEGER NOT NULL,
+        area_code TEXT,
+        status    TEXT,
+        body      TEXT NOT NULL
+    );
+    CREATE INDEX numbers_app ON numbers(app_id);
+    CREATE TABLE bindings (
+        id              INTEGER PRIMARY KEY,
+        subscription_id TEXT UNIQUE NOT NULL,
+        app_id          INTEGER NOT NULL,
+        mode            TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        x               INTEGER NOT NULL,
+        a               INTEGER,
+        b               INTEGER,
+        y               INTEGER,
+        extension       TEXT,
+        parent          INTEGER,
+        expires_at      INTEGER,
+        body            TEXT NOT NULL
+    );
+    CREATE INDEX bindings_x ON bindings(x);
+    CREATE INDEX bindings_a ON bindings(a);
+    CREATE INDEX bindings_b ON bindings(b);
+    CREATE INDEX bindings_y ON bindings(y);
+    CREATE INDEX bindings_parent ON bindings(parent);
+    CREATE INDEX bindings_expires_at ON bindings(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE INDEX bindings_app ON bindings(app_id, id);
+    CREATE TABLE temp_callees (
+        binding_id INTEGER PRIMARY KEY,
+        x          INTEGER,
+        body       TEXT
+    );
+    CREATE TABLE callback_records (
+        x          INTEGER,
+        a          INTEGER,
+        binding_id INTEGER,
+        expires_at INTEGER,
+        body       TEXT,
+        PRIMARY KEY (x, a)
+    );
+    CREATE INDEX callback_records_binding ON callback_records(binding_id);
+    CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind       TEXT,
+        app_id     INTEGER,
+        payload    TEXT,
+        created_at INTEGER,
+        attempts   INTEGER DEFAULT 0
+    );
+    ",
+];
+
+/// The schema version this binary migrates to.
+pub(crate) fn supported_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Opens the write connection: WAL, the requested `synchronous` level, foreign keys, busy timeout.
+pub(crate) fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "could not enable WAL (journal_mode is {mode})"
+        )));
+    }
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if synchronous_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// Opens a read connection (`query_only`, so a reader can never write).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// Brings the schema to [`supported_version`] in one transaction.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match apply_missing(conn) {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback.
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Applies the migrations after the stored version (inside the caller's transaction).
+fn apply_missing(conn: &Connection) -> Result<(), StoreError> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let supported = supported_version();
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for sql in &MIGRATIONS[found as usize..] {
+        conn.execute_batch(sql)?;
+    }
+    if found < supported {
+        conn.pragma_update(None, "user_version", supported)?;
+    }
+    Ok(())
+}

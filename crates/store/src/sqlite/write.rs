@@ -1,0 +1,137 @@
+//! Writes, run on the write connection inside its open transaction.
+
+use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, UnixTime, XNumber};
+use pn_numbers::E164;
+use rusqlite::{Connection, params};
+
+use super::codec::{binding_columns, id_from_sql, id_sql, num, outbox_kind_str, status_column, to_body};
+use crate::{OutboxKind, StoreError};
+
+/// Inserts or replaces an app.
+pub(crate) fn put_app(conn: &Connection, app: &App) -> Result<(), StoreError> {
+    let body = to_body(app)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO apps (id, app_key, body) VALUES (?1, ?2, ?3)")?;
+    stmt.execute(params![app.id.0, app.app_key, body])?;
+    Ok(())
+}
+
+/// Inserts or replaces a pool number.
+pub(crate) fn put_number(conn: &Connection, number: &XNumber) -> Result<(), StoreError> {
+    let body = to_body(number)?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO numbers (number, app_id, area_code, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    stmt.execute(params![
+        num(number.number),
+        number.app.0,
+        number.area_code,
+        status_column(number.status),
+        body
+    ])?;
+    Ok(())
+}
+
+/// Removes a pool number.
+pub(crate) fn delete_number(conn: &Connection, number: E164) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("DELETE FROM numbers WHERE number = ?1")?;
+    stmt.execute([num(number)])?;
+    Ok(())
+}
+
+/// Inserts or replaces a binding by id.
+///
+/// `INSERT OR REPLACE` also replaces a *different* binding holding the same `subscription_id` (the column is
+/// unique); pn-api never reuses a live subscription id.
+pub(crate) fn put_binding(conn: &Connection, binding: &Binding) -> Result<(), StoreError> {
+    let body = to_body(binding)?;
+    let cols = binding_columns(binding);
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO bindings \
+         (id, subscription_id, app_id, mode, kind, x, a, b, y, extension, parent, expires_at, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    stmt.execute(params![
+        id_sql(binding.id.0),
+        binding.subscription_id,
+        binding.app.0,
+        binding.kind.mode().as_str(),
+        cols.kind,
+        cols.x,
+        cols.a,
+        cols.b,
+        cols.y,
+        cols.extension,
+        cols.parent,
+        binding.expires_at.map(|t| t.0),
+        body
+    ])?;
+    Ok(())
+}
+
+/// Deletes a binding with its temp callee and callback records; for an AXYB A–X binding also its Y–B
+/// relations (the bindings whose `parent` is `id`). Returns whether the binding itself existed; the
+/// dependent rows are removed either way (no orphans survive).
+pub(crate) fn delete_binding(conn: &Connection, id: BindingId) -> Result<bool, StoreError> {
+    let existed = conn
+        .prepare_cached("DELETE FROM bindings WHERE id = ?1")?
+        .execute([id_sql(id.0)])?
+        > 0;
+    conn.prepare_cached("DELETE FROM bindings WHERE parent = ?1")?
+        .execute([id_sql(id.0)])?;
+    conn.prepare_cached("DELETE FROM temp_callees WHERE binding_id = ?1")?
+        .execute([id_sql(id.0)])?;
+    conn.prepare_cached("DELETE FROM callback_records WHERE binding_id = ?1")?
+        .execute([id_sql(id.0)])?;
+    Ok(existed)
+}
+
+/// Sets (replaces) the temporary callee of an AX binding.
+pub(crate) fn put_temp_callee(conn: &Connection, callee: &TempCallee) -> Result<(), StoreError> {
+    let body = to_body(callee)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO temp_callees (binding_id, x, body) VALUES (?1, ?2, ?3)")?;
+    stmt.execute(params![id_sql(callee.binding.0), num(callee.x), body])?;
+    Ok(())
+}
+
+/// Inserts or replaces the callback record of (X, A).
+pub(crate) fn put_callback_record(conn: &Connection, record: &CallbackRecord) -> Result<(), StoreError> {
+    let body = to_body(record)?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO callback_records (x, a, binding_id, expires_at, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    stmt.execute(params![
+        num(record.x),
+        num(record.a),
+        id_sql(record.binding.0),
+        record.expires_at.map(|t| t.0),
+        body
+    ])?;
+    Ok(())
+}
+
+/// Appends an outbox entry; returns its id.
+pub(crate) fn append_outbox(
+    conn: &Connection,
+    kind: OutboxKind,
+    app: AppId,
+    payload: &str,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts) VALUES (?1, ?2, ?3, ?4, 0)",
+    )?;
+    stmt.execute(params![outbox_kind_str(kind), app.0, payload, now.0])?;
+    Ok(id_from_sql(conn.last_insert_rowid()))
+}
+
+/// Removes delivered outbox entries.
+pub(crate) fn ack_outbox(conn: &Connection, ids: &[u64]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+    for &id in ids {
+        stmt.execute([id_sql(id)])?;
+    }
+    Ok(())
+}
