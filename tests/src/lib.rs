@@ -176,7 +176,7 @@ impl Switch {
         (status, resp.json().unwrap_or(Value::Null))
     }
 
-    /// Creates an app of `mode` and returns (app_key, app_secret).
+    /// Creates an app of `mode` and returns (`app_key`, `app_secret`).
     pub fn create_app(&self, name: &str, mode: &str) -> (String, String) {
         let (status, body) = self.admin(
             reqwest::Method::POST,
@@ -245,8 +245,7 @@ pub fn aksk_headers(app_key: &str, app_secret: &str) -> [(&'static str, String);
         COUNTER.fetch_add(1, Ordering::Relaxed),
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
+            .map_or(0, |d| d.subsec_nanos())
     );
     let created = utc_created(SystemTime::now());
     let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("hmac key");
@@ -267,7 +266,8 @@ pub fn aksk_headers(app_key: &str, app_secret: &str) -> [(&'static str, String);
     ]
 }
 
-/// `yyyy-MM-ddTHH:mm:ssZ` in UTC (Howard Hinnant's civil-from-days).
+/// `yyyy-MM-ddTHH:mm:ssZ` in UTC (Howard Hinnant's civil-from-days), written independently of pn-api's.
+#[allow(clippy::many_single_char_names)] // the algorithm's published names
 pub fn utc_created(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

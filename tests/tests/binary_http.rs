@@ -1,6 +1,8 @@
 //! The binary as an operator and an integration see it: `--help`, `config`, the admin CLI, the HTTP surface
 //! (/healthz, /openapi.json, /metrics) and a signed AXB bind/query/unbind round trip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
 use std::process::Command;
 
 use pn_e2e::{Switch, mobile, pnswitch_bin};

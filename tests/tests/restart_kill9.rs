@@ -1,6 +1,8 @@
 //! Durability through the real binary: 10,000 binds acknowledged over HTTP survive `kill -9`, and so does
 //! every bind acknowledged while the process is being killed mid-burst.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
 use std::thread;
 use std::time::Duration;
 

@@ -13,10 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 struct Args {
     binary: String,
@@ -41,7 +38,7 @@ fn parse_args() -> Result<Args, String> {
             "--binary" => args.binary = value()?,
             "--binds" => args.binds = value()?.parse().map_err(|e| format!("--binds: {e}"))?,
             "--concurrency" => {
-                args.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?
+                args.concurrency = value()?.parse().map_err(|e| format!("--concurrency: {e}"))?;
             }
             "--x-numbers" => args.x_numbers = value()?.parse().map_err(|e| format!("--x-numbers: {e}"))?,
             "--no-fsync" => args.sync_full = false,
@@ -54,34 +51,14 @@ fn parse_args() -> Result<Args, String> {
 fn created_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+        .map_or(0, |d| d.as_secs());
+    pn_api::auth::format_created(pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX)))
 }
 
-fn sign(key: &str, secret: &str, nonce: &str) -> Result<String, String> {
-    let created = created_now();
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
-    mac.update(nonce.as_bytes());
-    mac.update(created.as_bytes());
-    let digest = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    Ok(format!(
-        r#"UsernameToken Username="{key}",PasswordDigest="{digest}",Nonce="{nonce}",Created="{created}""#
-    ))
+/// The `X-AKSK` header value for one request (the server's own signer: this is a load tool, not a test).
+fn sign(key: &str, secret: &str, nonce: &str) -> String {
+    let [_, (_, x_aksk)] = pn_api::auth::aksk_headers(key, secret, nonce, &created_now());
+    x_aksk
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -127,10 +104,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     result
 }
 
-async fn run(args: &Args, base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+/// Creates the AXB app and imports the X numbers; returns (`app_key`, `app_secret`, X numbers).
+async fn set_up(
+    client: &reqwest::Client,
+    args: &Args,
+    base: &str,
+    token: &str,
+) -> Result<(String, String, Vec<String>), Box<dyn std::error::Error>> {
     let app: Value = client
         .post(format!("{base}/admin/v1/apps"))
         .bearer_auth(token)
@@ -156,6 +136,14 @@ async fn run(args: &Args, base: &str, token: &str) -> Result<(), Box<dyn std::er
     if !imported.status().is_success() {
         return Err(format!("import failed: {}", imported.text().await?).into());
     }
+    Ok((key, secret, xs))
+}
+
+async fn run(args: &Args, base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let (key, secret, xs) = set_up(&client, args, base, token).await?;
 
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -184,10 +172,7 @@ async fn run(args: &Args, base: &str, token: &str) -> Result<(), Box<dyn std::er
                     "callDirection": 0,
                 });
                 let nonce = format!("w{worker}n{i}");
-                let Ok(x_aksk) = sign(&key, &secret, &nonce) else {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
+                let x_aksk = sign(&key, &secret, &nonce);
                 let t0 = Instant::now();
                 let resp = client
                     .post(&url)

@@ -11,7 +11,7 @@
 //!
 //! The binary builds it like this:
 //!
-//! ```ignore
+//! ```text
 //! let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, SqliteOptions::default())?);
 //! let table = Arc::new(BindingTable::new());
 //! pn_api::engine::load_table(&*store, &table, &metrics, now)?;

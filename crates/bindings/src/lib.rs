@@ -2,7 +2,9 @@
 //!
 //! I/O contract: sans-IO. Time enters as [`UnixTime`] arguments; nothing here reads the clock, owns a socket,
 //! sleeps or spawns. The [`model`] types are the durable truth (stored by pn-store, served by pn-api); the
-//! routing table is the in-memory index built from them; `decide` is the one pure function a call asks.
+//! routing table ([`BindingTable`], lock-free for readers) is the in-memory index built from them; [`decide()`]
+//! is the one pure function a call asks. The table is `Send + Sync` and meant to be shared as
+//! `Arc<BindingTable>`: the provisioning engine writes it after each committed store write; calls read it.
 
 pub mod cause;
 pub mod decide;

@@ -22,7 +22,7 @@ mod validate;
 pub use classify::{NumberKind, area_code_string, classify};
 pub use error::NumberError;
 pub use normalize::normalize;
-pub use validate::{Number, validate};
+pub use validate::{Number, validate, validate_with_metadata};
 
 use std::fmt;
 

@@ -1,7 +1,8 @@
-//! The call path (`classify(normalize(x))`) and the API path (`validate(x)`) agree on every corpus entry,
+//! The call path (`classify(normalize(x))`), the metadata path (`validate_with_metadata(x)`) and the API path
+//! (`validate(x)`) agree on every corpus entry,
 //! and both agree with the entry's label.
 
-use pn_numbers::{E164, NumberKind, classify, normalize, validate};
+use pn_numbers::{E164, NumberKind, classify, normalize, validate, validate_with_metadata};
 
 /// The kind a corpus label stands for (`None` for `invalid`).
 fn expected(label: &str) -> Result<Option<NumberKind>, String> {
@@ -50,7 +51,12 @@ fn call_path_and_api_path_agree() {
     let mut failures = Vec::new();
     for (line, label, input) in corpus() {
         let call = normalize(input).map_or(NumberKind::Invalid, classify);
-        let api = validate(input).map(|n| n.kind);
+        let api = validate_with_metadata(input).map(|n| n.kind);
+        assert_eq!(
+            validate(input).map(|n| n.kind).ok(),
+            api.clone().ok(),
+            "line {line}: validate and the metadata differ"
+        );
         match expected(label) {
             Err(e) => failures.push(format!("line {line}: {e}")),
             Ok(Some(kind)) => {
@@ -115,7 +121,7 @@ fn random_china_numbers_agree() {
         let nsn = lead * 10u64.pow(tail_len) + tail;
         let e164 = E164::from_digits(86 * 10u64.pow(len) + nsn).unwrap();
         let call = classify(e164);
-        let api = validate(&e164.to_string()).map_or(NumberKind::Invalid, |n| n.kind);
+        let api = validate_with_metadata(&e164.to_string()).map_or(NumberKind::Invalid, |n| n.kind);
         if call != api {
             failures.push(format!("{e164}: classify {call:?}, validate {api:?}"));
         }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use std::fmt::Write as _;
+
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -26,7 +28,7 @@ pub struct AdminArgs {
 
 #[derive(Subcommand, Debug)]
 enum AdminCommand {
-    /// Apps (one mode each, with app_key/app_secret and push URLs).
+    /// Apps (one mode each, with an app key, a secret and push URLs).
     #[command(subcommand)]
     App(AppCommand),
     /// Privacy numbers (X/Y) in an app's pool.
@@ -36,13 +38,13 @@ enum AdminCommand {
 
 #[derive(Subcommand, Debug)]
 enum AppCommand {
-    /// Create an app; prints it with its app_key and app_secret.
+    /// Create an app; prints it with its app key and secret.
     Create(AppCreate),
     /// List apps.
     List,
     /// Show one app.
     Show {
-        /// The app's app_key.
+        /// The app key.
         app_key: String,
     },
     /// Change an app's URLs or flags (mode and extension digits are fixed).
@@ -57,10 +59,10 @@ struct AppCreate {
     /// Mode: AXB, AX, AXE or AXYB.
     #[arg(long)]
     mode: String,
-    /// app_key (generated when absent).
+    /// App key (generated when absent).
     #[arg(long)]
     app_key: Option<String>,
-    /// app_secret (generated when absent).
+    /// App secret (generated when absent).
     #[arg(long)]
     app_secret: Option<String>,
     /// Call-status (event) push URL.
@@ -88,7 +90,7 @@ struct AppCreate {
 
 #[derive(Args, Debug)]
 struct AppSet {
-    /// The app's app_key.
+    /// The app key.
     app_key: String,
     /// Enable or disable the app.
     #[arg(long)]
@@ -114,7 +116,7 @@ struct AppSet {
 enum NumbersCommand {
     /// Import numbers into an app's pool.
     Import {
-        /// The owning app's app_key.
+        /// The owning app key.
         #[arg(long)]
         app_key: String,
         /// Area code with its leading 0, e.g. 0755.
@@ -297,7 +299,7 @@ fn encode(text: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

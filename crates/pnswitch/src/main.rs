@@ -35,7 +35,7 @@ enum Command {
     /// Run the switch: open the store, load the routing table, serve HTTP until SIGINT/SIGTERM.
     Serve,
     /// Manage apps and privacy numbers of a running instance (through its admin API).
-    Admin(admin::AdminArgs),
+    Admin(Box<admin::AdminArgs>),
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML-like text.
     Config,
 }
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve => serve::run(config),
-        Command::Admin(args) => admin::run(&config, args),
+        Command::Admin(args) => admin::run(&config, *args),
         Command::Config => {
             println!("{config:#?}");
             Ok(())

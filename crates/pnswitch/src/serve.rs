@@ -63,8 +63,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     let loaded = tokio::task::spawn_blocking(move || {
         pn_api::engine::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
     })
-        .await
-        .map_err(std::io::Error::other)??;
+    .await
+    .map_err(std::io::Error::other)??;
     tracing::info!(
         ?loaded,
         elapsed_ms = started.elapsed().as_millis(),
@@ -99,7 +99,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
 
 /// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).
 fn unix_now() -> pn_bindings::UnixTime {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 

@@ -94,6 +94,22 @@ fn party_filter(x: E164, n: E164) -> BindingFilter {
     }
 }
 
+fn pairs_filter(x: E164) -> BindingFilter {
+    BindingFilter {
+        x: Some(x),
+        mode: Some(pn_bindings::Mode::Axb),
+        ..BindingFilter::default()
+    }
+}
+
+/// Whether X carries `cap` live pairs or more: the table's upper bound first, SQL only when it is reached.
+fn pairs_at_cap(ctx: &mut Ctx<'_, '_>, x: E164, cap: u64) -> Result<bool, Fail> {
+    if ctx.overlay.max_pairs(ctx.table, x) < cap {
+        return Ok(false);
+    }
+    Ok(ctx.count(pairs_filter(x))? >= cap)
+}
+
 fn already_bound(n: E164, x: E164) -> Fail {
     ApiFailure::new(
         ResultCode::NUMBER_ALREADY_BOUND,
@@ -109,6 +125,9 @@ fn check_party_free(
     n: E164,
     except: Option<pn_bindings::BindingId>,
 ) -> Result<(), Fail> {
+    if !ctx.overlay.maybe_party(ctx.table, x, n) {
+        return Ok(());
+    }
     let f = party_filter(x, n);
     ctx.purge_expired(&f)?;
     if ctx.live_all(f)?.iter().any(|b| Some(b.id) != except) {
@@ -126,12 +145,8 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             ctx.bindable_number(app, *x, "relationNum")?;
             check_party_free(ctx, *x, req.a, None)?;
             check_party_free(ctx, *x, req.b, None)?;
-            let pairs = ctx.count(BindingFilter {
-                x: Some(*x),
-                mode: Some(pn_bindings::Mode::Axb),
-                ..BindingFilter::default()
-            })?;
-            if pairs >= cap {
+            if pairs_at_cap(ctx, *x, cap)? {
+                let pairs = ctx.count(pairs_filter(*x))?;
                 return Err(ApiFailure::new(
                     ResultCode::INSUFFICIENT_RESOURCES,
                     format!("Insufficient number of resources: {x} already carries {pairs} pairs"),
@@ -145,18 +160,16 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             ctx.allocate(app, code, *widen, |ctx, n| {
                 let x = n.number;
                 for party in [a, b] {
+                    if !ctx.overlay.maybe_party(ctx.table, x, party) {
+                        continue;
+                    }
                     let f = party_filter(x, party);
                     ctx.purge_expired(&f)?;
                     if ctx.count(f)? > 0 {
                         return Ok(false);
                     }
                 }
-                let pairs = ctx.count(BindingFilter {
-                    x: Some(x),
-                    mode: Some(pn_bindings::Mode::Axb),
-                    ..BindingFilter::default()
-                })?;
-                Ok(pairs < cap)
+                Ok(!pairs_at_cap(ctx, x, cap)?)
             })?
             .number
         }

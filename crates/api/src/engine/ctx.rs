@@ -3,7 +3,8 @@
 //! once the batch is committed.
 
 use pn_bindings::{
-    App, AppId, Binding, BindingId, BindingKind, Mode, NumberStatus, TempCallee, UnixTime, XNumber,
+    App, AppId, Binding, BindingId, BindingKind, BindingTable, Mode, NumberStatus, TempCallee, UnixTime,
+    XNumber,
 };
 use pn_numbers::E164;
 use pn_store::{BindingFilter, Page, StoreError, WriteTx};
@@ -13,6 +14,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::EngineConfig;
+use super::overlay::BatchOverlay;
 use crate::result::{ApiFailure, ResultCode};
 
 /// Why a command failed: the client's mistake (rolled back alone) or the store's (1010001).
@@ -92,6 +94,10 @@ pub(crate) struct Ctx<'a, 't> {
     pub(crate) config: &'a EngineConfig,
     /// Id counters.
     pub(crate) ids: &'a mut Ids,
+    /// The committed routing table (read-only here: effects apply after the commit).
+    pub(crate) table: &'a BindingTable,
+    /// This batch's AXB effects not yet in the table.
+    pub(crate) overlay: &'a BatchOverlay,
     /// The command's time.
     pub(crate) now: UnixTime,
     /// Table effects of this command (applied only if the batch commits).
@@ -297,8 +303,16 @@ impl Ctx<'_, '_> {
 }
 
 /// A new random `subscriptionId`: 32 lowercase hex characters.
+///
+/// Laid out like a `UUIDv7`: 48 bits of milliseconds since the epoch, then 80 random bits. Ids made later sort
+/// later, so the store's unique index on `subscription_id` grows at its end instead of dirtying a random page
+/// per bind; the random part keeps ids unguessable.
 pub(crate) fn new_subscription_id() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut bytes: [u8; 16] = rand::rng().random();
+    bytes[..6].copy_from_slice(&(millis as u64).to_be_bytes()[2..]);
     bytes.iter().fold(String::with_capacity(32), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

@@ -14,6 +14,7 @@ pub(crate) mod axe;
 pub(crate) mod axyb;
 mod ctx;
 mod load;
+mod overlay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,6 +186,7 @@ impl Provisioner {
             config,
             ids,
             apps: apps.clone(),
+            overlay: overlay::BatchOverlay::default(),
         };
         std::thread::Builder::new()
             .name("pn-provisioner".into())
@@ -216,6 +218,7 @@ struct Engine {
     config: EngineConfig,
     ids: ctx::Ids,
     apps: AppDirectory,
+    overlay: overlay::BatchOverlay,
 }
 
 type Outcome = (
@@ -246,6 +249,7 @@ impl Engine {
         };
         let saved_ids = (self.ids.next_binding, self.ids.next_app);
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+        self.overlay.clear();
         let mut pending = batch.into_iter();
         while let Some(cmd) = pending.next() {
             match self.run_one(&mut *tx, &cmd.op, cmd.now) {
@@ -296,6 +300,8 @@ impl Engine {
             tx: &mut *tx,
             config: &self.config,
             ids: &mut self.ids,
+            table: &self.table,
+            overlay: &self.overlay,
             now,
             effects: Vec::new(),
         };
@@ -304,6 +310,7 @@ impl Engine {
         match result {
             Ok(value) => {
                 tx.release_savepoint()?;
+                self.overlay.record(&effects);
                 Ok(Ok((value, effects)))
             }
             Err(fail) => {

@@ -171,6 +171,7 @@ fn rig() -> Rig {
             next_app: 1,
         },
         apps: Arc::default(),
+        overlay: super::overlay::BatchOverlay::default(),
     };
     Rig {
         engine,

@@ -3,6 +3,12 @@
 //! [`decide`] is pure: it reads the [`BindingTable`] (lock-free), the [`RoutePolicy`] and the time it is given,
 //! and returns a [`RouteDecision`]. Expiry is lazy: a binding, relation, temporary callee or callback record whose
 //! `expires_at <= now` does not route, whether or not it has been swept yet.
+//!
+//! Order of checks: called number in the pool (8025), its status and app (8055; 7100 if the app is unknown),
+//! international caller (8042), then the app's mode; the chosen callee is checked last (8043). An anonymous or
+//! invalid caller is refused (8014) except in AX (anyone may reach A) and in AXE digit collection (anyone may
+//! key E; such a call leaves no callback record). A fixed-line *bound party* calling through X (AXB A or B, AX
+//! A, AXE A calling back, AXYB A or B) is refused with 8023 when [`RoutePolicy::reject_fixed_line_caller`].
 
 // `caller`/`called` and `caller`/`callee` are the telephony terms; renaming them would only obscure.
 #![allow(clippy::similar_names)]

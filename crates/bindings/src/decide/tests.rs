@@ -560,7 +560,10 @@ fn axe_extension_reaches_a_and_leaves_a_callback_record() {
         }
     );
     assert_eq!(connected(go(&t, None, x(3), Some("007"))).callback, None);
-    assert_eq!(connected(go(&t, Some(n(INVALID)), x(3), Some("007"))).callback, None);
+    assert_eq!(
+        connected(go(&t, Some(n(INVALID)), x(3), Some("007"))).callback,
+        None
+    );
     assert_eq!(cause(&go(&t, Some(m(5)), x(3), Some("7"))), 8022);
 }
 

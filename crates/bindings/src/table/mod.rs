@@ -1,17 +1,17 @@
 //! The in-memory routing table: everything a call needs to find where it goes, readable without locks.
 //!
 //! [`BindingTable`] is filled from the durable model (pn-store is the truth; the table is rebuilt from it at
-//! start and updated after each committed write). Readers ([`crate::decide`], on every call, from any thread)
+//! start and updated after each committed write). Readers ([`crate::decide()`], on every call, from any thread)
 //! never take a lock. Writers serialise among themselves on one mutex.
 //!
 //! Layout:
-//! - AXB pairs, the one structure that reaches ten million entries, live in [`axb::AxbIndex`]: a hand-written
+//! - AXB pairs, the one structure that reaches ten million entries, live in `axb::AxbIndex`: a hand-written
 //!   open-addressing index of `AtomicU64` slots over a seqlocked record arena (see that module).
 //! - Apps, the number pool, AX/AXE/AXYB bindings, Y–B relations, temporary callees, callback records and the
 //!   capacity counters live in `papaya` lock-free hash maps: they are at most pool-sized or per-X-bounded.
 //!
 //! Only what routing needs is indexed (numbers, ids, flags, expiry); full binding records stay in pn-store.
-//! Expiry is lazy: entries are kept until the provisioning engine removes them, and [`crate::decide`] ignores an
+//! Expiry is lazy: entries are kept until the provisioning engine removes them, and [`crate::decide()`] ignores an
 //! entry whose `expires_at <= now`. Capacity questions count live and not-yet-swept entries alike.
 
 mod arena;

@@ -1,4 +1,4 @@
-//! The read side of [`BindingTable`] used by [`crate::decide`]: small copies out of the lock-free maps.
+//! The read side of [`BindingTable`] used by [`crate::decide()`]: small copies out of the lock-free maps.
 
 use pn_numbers::E164;
 

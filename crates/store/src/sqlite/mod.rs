@@ -63,6 +63,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     /// Pool size bound.
     read_connections: usize,
+    /// Dropping this stops the checkpointer thread.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -82,11 +84,13 @@ impl SqliteStore {
         let path = dir.join(DB_FILE);
         let writer = schema::open_writer(&path, options.synchronous_full)?;
         schema::migrate(&writer)?;
+        let checkpointer = spawn_checkpointer(schema::open_checkpointer(&path)?)?;
         Ok(Self {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -115,6 +119,27 @@ impl SqliteStore {
             pool.push(conn);
         }
     }
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_EVERY`] on its own thread until the returned
+/// sender is dropped. PASSIVE never blocks the writer or readers; durability does not depend on it (a
+/// committed transaction is already fsynced in the WAL), it only bounds the WAL's size.
+fn spawn_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("pn-sqlite-ckpt".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })?;
+    Ok(stop)
 }
 
 impl Store for SqliteStore {
