@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-# Tools the test suite uses (curl for the demo check; SIPp etc. join here as the SIP tests land).
-for tool in curl; do
-    command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("$tool")
+# Tools the test suite uses, as tool:Debian package: curl for the demo check, sipp (Debian's sip-tester) for the
+# SIP end-to-end tests (tests/tests/sipp_*.rs fail, never skip, without it).
+for tool_pkg in curl:curl sipp:sip-tester; do
+    tool=${tool_pkg%%:*}
+    command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("${tool_pkg#*:}")
 done
 if ((${#need_pkgs[@]})); then
     echo "== installing ${need_pkgs[*]}"

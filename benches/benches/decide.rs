@@ -215,8 +215,52 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Times `decide` one call at a time and in batches; prints percentiles.
-fn percentiles(label: &str, table: &BindingTable, n: u64) {
+/// The memory-latency floor of this machine for a structure of `bytes`: one random read, and two dependent
+/// random reads (what any index → record lookup costs), timed one at a time exactly like `decide` below.
+/// The array is advised onto transparent huge pages like the table's. Returns the two-read (p50, p99).
+#[allow(unsafe_code)]
+fn floor(label: &str, bytes: u64) -> (f64, f64) {
+    let len = (bytes / 8).max(1 << 20) as usize;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut cells: Vec<u64> = Vec::with_capacity(len);
+    let range = cells.as_ptr() as usize..cells.as_ptr() as usize + len * 8;
+    // SAFETY: madvise only changes how the kernel backs these (owned, allocated) pages, never their contents.
+    let _ = unsafe {
+        libc::madvise(
+            (range.start & !4095) as *mut libc::c_void,
+            range.end - (range.start & !4095),
+            libc::MADV_HUGEPAGE,
+        )
+    };
+    cells.extend((0..len).map(|_| rng.next() % len as u64));
+    let mut one = Vec::with_capacity(SAMPLES);
+    let mut two = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let i = (rng.next() % len as u64) as usize;
+        let t0 = Instant::now();
+        black_box(cells[black_box(i)]);
+        one.push(t0.elapsed().as_nanos() as f64);
+        let j = (rng.next() % len as u64) as usize;
+        let t0 = Instant::now();
+        let next = cells[black_box(j)] as usize;
+        black_box(cells[next]);
+        two.push(t0.elapsed().as_nanos() as f64);
+    }
+    one.sort_by(f64::total_cmp);
+    two.sort_by(f64::total_cmp);
+    println!(
+        "{label} memory floor over {} MiB: one random read p50 {:.0} p99 {:.0} ns; two dependent reads p50 {:.0} p99 {:.0} ns",
+        (len * 8) >> 20,
+        pct(&one, 0.5),
+        pct(&one, 0.99),
+        pct(&two, 0.5),
+        pct(&two, 0.99),
+    );
+    (pct(&two, 0.5), pct(&two, 0.99))
+}
+
+/// Times `decide` one call at a time and in batches; prints percentiles; returns the single-call (p50, p99).
+fn percentiles(label: &str, table: &BindingTable, n: u64) -> (f64, f64) {
     let policy = RoutePolicy::default();
     let mut rng = Rng(0x1234_5678_9abc_def1);
     let mut connected = 0usize;
@@ -264,6 +308,7 @@ fn percentiles(label: &str, table: &BindingTable, n: u64) {
         pct(&batched, 0.99),
         connected as f64 * 100.0 / SAMPLES as f64,
     );
+    (pct(&single, 0.5), pct(&single, 0.99))
 }
 
 fn bench_size(c: &mut Criterion, n: u64, rate: u64) {
@@ -283,7 +328,13 @@ fn bench_size(c: &mut Criterion, n: u64, rate: u64) {
     );
     let policy = RoutePolicy::default();
 
-    percentiles(&format!("{n} read-only"), &table, n);
+    let (floor50, floor99) = floor(&format!("{n}"), after.saturating_sub(before));
+    let (p50, p99) = percentiles(&format!("{n} read-only"), &table, n);
+    println!(
+        "{n} read-only vs floor: p50 {:.2}x p99 {:.2}x",
+        p50 / floor50,
+        p99 / floor99
+    );
     let mut rng = Rng(42);
     c.bench_function(&format!("decide/axb/{n}/read-only"), |b| {
         b.iter_batched(
@@ -300,7 +351,12 @@ fn bench_size(c: &mut Criterion, n: u64, rate: u64) {
         std::thread::spawn(move || writer(&table, n, rate, &stop))
     };
     std::thread::sleep(Duration::from_millis(200));
-    percentiles(&format!("{n} with writer"), &table, n);
+    let (p50, p99) = percentiles(&format!("{n} with writer"), &table, n);
+    println!(
+        "{n} with writer vs floor: p50 {:.2}x p99 {:.2}x",
+        p50 / floor50,
+        p99 / floor99
+    );
     c.bench_function(&format!("decide/axb/{n}/with-writer"), |b| {
         b.iter_batched(
             || rng.key(n),

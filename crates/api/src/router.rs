@@ -40,6 +40,7 @@ fn handler(id: RouteId) -> MethodRouter<ApiState> {
         RouteId::AdminListNumbers => get(admin::list_numbers),
         RouteId::AdminSetNumber => put(admin::set_number),
         RouteId::AdminRetireNumber => delete(admin::retire_number),
+        RouteId::AdminRouteTrace => get(admin::route_trace),
         RouteId::OpenApi => get(service::openapi),
         RouteId::Metrics => get(service::metrics),
         RouteId::Healthz => get(service::healthz),

@@ -27,6 +27,7 @@ pub(crate) enum RouteId {
     AdminListNumbers,
     AdminSetNumber,
     AdminRetireNumber,
+    AdminRouteTrace,
     OpenApi,
     Metrics,
     Healthz,
@@ -680,6 +681,20 @@ pub(crate) const ROUTES: &[RouteDef] = &[
         input: Input::Query,
         security: Security::Admin,
         fields: &[("force", "boolean", false, "also unbind live bindings")],
+        codes: ADMIN_CODES,
+    },
+    RouteDef {
+        method: "GET",
+        path: "/admin/v1/route",
+        id: RouteId::AdminRouteTrace,
+        summary: "Route trace: where a call from caller to called would go now (runs the call path's decide)",
+        input: Input::Query,
+        security: Security::Admin,
+        fields: &[
+            ("caller", "string", false, "calling number (absent = anonymous)"),
+            ("called", "string", true, "dialled number (X or Y)"),
+            ("extension", "string", false, "AXE extension keyed by DTMF"),
+        ],
         codes: ADMIN_CODES,
     },
     RouteDef {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pn_bindings::{App, BindingTable, UnixTime};
+use pn_bindings::{App, BindingTable, RoutePolicy, UnixTime};
 use pn_metrics::Metrics;
 use pn_store::Store;
 
@@ -27,6 +27,7 @@ struct Inner {
     engine: EngineHandle,
     authenticator: Authenticator,
     clock: Clock,
+    route_policy: RoutePolicy,
 }
 
 impl ApiState {
@@ -48,6 +49,7 @@ impl ApiState {
                 engine,
                 authenticator,
                 clock: Arc::new(crate::time::system_now),
+                route_policy: RoutePolicy::default(),
             }),
         }
     }
@@ -63,10 +65,37 @@ impl ApiState {
             engine: shared.engine.clone(),
             authenticator: Authenticator::new(shared.config.auth.clone()),
             clock: shared.clock.clone(),
+            route_policy: shared.route_policy,
         });
         Self {
             inner: Arc::new(Inner { clock, ..inner }),
         }
+    }
+
+    /// The same state with the call path's routing policy (used by the admin route trace).
+    #[must_use]
+    pub fn with_route_policy(self, route_policy: RoutePolicy) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            config: shared.config.clone(),
+            store: shared.store.clone(),
+            table: shared.table.clone(),
+            metrics: shared.metrics.clone(),
+            engine: shared.engine.clone(),
+            authenticator: Authenticator::new(shared.config.auth.clone()),
+            clock: shared.clock.clone(),
+            route_policy: shared.route_policy,
+        });
+        Self {
+            inner: Arc::new(Inner {
+                route_policy,
+                ..inner
+            }),
+        }
+    }
+
+    /// The call path's routing policy.
+    pub fn route_policy(&self) -> &RoutePolicy {
+        &self.inner.route_policy
     }
 
     /// The current time, from the configured clock.

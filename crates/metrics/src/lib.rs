@@ -4,8 +4,8 @@
 //! [`Metrics::encode`] renders the text exposition format served at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// All pnswitch metrics and the registry that holds them.
@@ -26,6 +26,98 @@ pub struct Metrics {
     pub store_batch_size: Histogram,
     /// `pn_store_outbox_pending`: outbox entries not yet delivered.
     pub outbox_pending: IntGauge,
+    /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_dropped_total`).
+    pub sip: SipMetrics,
+}
+
+/// The SIP runtime's metrics: filled by pnswitch from the B2BUA's facts and statistics.
+#[derive(Clone)]
+pub struct SipMetrics {
+    /// `pn_sip_calls_total{outcome,cause}`: finished calls by outcome (answered, rejected, failed,
+    /// cancelled…) and stateCode cause.
+    pub calls: IntCounterVec,
+    /// `pn_sip_active_calls`: calls in progress (all shards).
+    pub active_calls: IntGauge,
+    /// `pn_sip_setup_seconds`: from the caller's INVITE to the callee's first answer (ringing or answer).
+    pub setup_latency: Histogram,
+    /// `pn_sip_transactions_total`: SIP transactions created (client and server).
+    pub transactions: IntCounter,
+    /// `pn_sip_retransmissions_total`: SIP messages retransmitted on timers.
+    pub retransmissions: IntCounter,
+    /// `pn_sip_parse_errors_total{transport}`: received bytes that were not a SIP message.
+    pub parse_errors: IntCounterVec,
+    /// `pn_sip_acl_rejects_total`: INVITEs refused with 403 because the source is not a trusted peer.
+    pub acl_rejects: IntCounter,
+    /// `pn_outbox_dropped_total`: call facts dropped because the outbox queue was full or the write failed.
+    pub outbox_dropped: IntCounter,
+    /// `pn_sip_overload_drops_total`: received messages dropped because their shard's queue was full.
+    pub overload_drops: IntCounter,
+}
+
+const SETUP_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl SipMetrics {
+    fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        let calls = IntCounterVec::new(
+            Opts::new("pn_sip_calls_total", "Finished calls by outcome and cause"),
+            &["outcome", "cause"],
+        )?;
+        let active_calls = IntGauge::with_opts(Opts::new("pn_sip_active_calls", "Calls in progress"))?;
+        let setup_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "pn_sip_setup_seconds",
+                "Call setup latency: caller INVITE to the callee's first ringing or answer",
+            )
+            .buckets(SETUP_BUCKETS.to_vec()),
+        )?;
+        let transactions =
+            IntCounter::with_opts(Opts::new("pn_sip_transactions_total", "SIP transactions created"))?;
+        let retransmissions = IntCounter::with_opts(Opts::new(
+            "pn_sip_retransmissions_total",
+            "SIP messages retransmitted",
+        ))?;
+        let parse_errors = IntCounterVec::new(
+            Opts::new(
+                "pn_sip_parse_errors_total",
+                "Received SIP bytes that did not parse",
+            ),
+            &["transport"],
+        )?;
+        let acl_rejects = IntCounter::with_opts(Opts::new(
+            "pn_sip_acl_rejects_total",
+            "INVITEs refused because the source is not a trusted peer",
+        ))?;
+        let outbox_dropped = IntCounter::with_opts(Opts::new(
+            "pn_outbox_dropped_total",
+            "Call facts dropped before reaching the outbox",
+        ))?;
+        registry.register(Box::new(calls.clone()))?;
+        registry.register(Box::new(active_calls.clone()))?;
+        registry.register(Box::new(setup_latency.clone()))?;
+        registry.register(Box::new(transactions.clone()))?;
+        registry.register(Box::new(retransmissions.clone()))?;
+        registry.register(Box::new(parse_errors.clone()))?;
+        registry.register(Box::new(acl_rejects.clone()))?;
+        let overload_drops = IntCounter::with_opts(Opts::new(
+            "pn_sip_overload_drops_total",
+            "Received SIP messages dropped because their shard's queue was full",
+        ))?;
+        registry.register(Box::new(outbox_dropped.clone()))?;
+        registry.register(Box::new(overload_drops.clone()))?;
+        Ok(Self {
+            calls,
+            active_calls,
+            setup_latency,
+            transactions,
+            retransmissions,
+            parse_errors,
+            acl_rejects,
+            outbox_dropped,
+            overload_drops,
+        })
+    }
 }
 
 /// Errors while building or encoding metrics.
@@ -96,6 +188,7 @@ impl Metrics {
         registry.register(Box::new(store_commit_latency.clone()))?;
         registry.register(Box::new(store_batch_size.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
+        let sip = SipMetrics::new(&registry)?;
         Ok(Self {
             registry,
             api_requests,
@@ -105,6 +198,7 @@ impl Metrics {
             store_commit_latency,
             store_batch_size,
             outbox_pending,
+            sip,
         })
     }
 
@@ -128,5 +222,21 @@ mod tests {
         let text = m.encode().unwrap();
         assert!(text.contains("pn_api_requests_total{method=\"POST\",path=\"/x\",resultcode=\"0\"} 1"));
         assert!(text.contains("pn_store_commit_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn sip_metrics_are_registered() {
+        let m = Metrics::new().unwrap();
+        m.sip.calls.with_label_values(&["answered", "0"]).inc();
+        m.sip.acl_rejects.inc();
+        m.sip.setup_latency.observe(0.01);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("pn_sip_calls_total{cause=\"0\",outcome=\"answered\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("pn_sip_acl_rejects_total 1"));
+        assert!(text.contains("pn_sip_setup_seconds_count 1"));
+        assert!(text.contains("pn_outbox_dropped_total 0"));
     }
 }

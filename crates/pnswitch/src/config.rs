@@ -42,6 +42,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Routing settings.
     pub routing: RoutingConfig,
+    /// SIP transports, sharding and the B2BUA (trunks, timers).
+    pub sip: SipConfig,
     /// Logging settings.
     pub log: LogConfig,
 }
@@ -54,6 +56,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             store: StoreConfig::default(),
             routing: RoutingConfig::default(),
+            sip: SipConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -128,18 +131,80 @@ impl Default for RoutingConfig {
     }
 }
 
+/// SIP transports, sharding and the B2BUA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Addresses to listen on; each gets a UDP socket and a TCP listener (IPv4 or IPv6). Default
+    /// `["127.0.0.1:5060"]`; one address may be given as a plain string. Port 0 picks a free port (the same
+    /// one for UDP and TCP when possible); the bound addresses are printed on stdout.
+    #[serde(deserialize_with = "one_or_many")]
+    pub listen: Vec<SocketAddr>,
+    /// Call shards (one thread each, calls spread by Call-ID); 0 or absent = one per available core.
+    pub shards: usize,
+    /// Largest SIP message accepted (UDP datagram or TCP-framed message), in bytes.
+    pub max_message_bytes: usize,
+    /// Messages waiting in one shard's queue before new ones are dropped (`pn_sip_overload_drops_total`).
+    pub shard_queue: usize,
+    /// Call facts waiting for the outbox writer before new ones are dropped (`pn_outbox_dropped_total`).
+    pub outbox_queue: usize,
+    /// The B2BUA: trunks (`egress`, `trusted_peers`), timers, `local_host` (default: the first listen
+    /// address).
+    pub b2bua: pn_b2bua::B2buaConfig,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            shards: 0,
+            max_message_bytes: 65_535,
+            shard_queue: 65_536,
+            outbox_queue: 65_536,
+            b2bua: pn_b2bua::B2buaConfig::default(),
+        }
+    }
+}
+
+impl SipConfig {
+    /// The shard count to run: `shards`, or one per available core when 0.
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            return self.shards.min(usize::from(u16::MAX));
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+}
+
+/// Accepts `"addr"` or `["addr", …]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(SocketAddr),
+        Many(Vec<SocketAddr>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(v) => v,
+    })
+}
+
 /// Logging settings.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `pn_api=debug,info` (`RUST_LOG` wins when set).
     pub filter: String,
+    /// Show phone numbers in logs in full; `false` (default) masks their middle digits (`+86138****0001`).
+    pub show_numbers: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             filter: "info".to_owned(),
+            show_numbers: false,
         }
     }
 }
@@ -234,6 +299,28 @@ mod tests {
         let env = vec![("PNSWITCH__HTTP__LISTNE".to_owned(), "127.0.0.1:2".to_owned())];
         let err = Config::load(None, env).unwrap_err();
         assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn sip_section_defaults_and_overrides() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(c.sip.listen, vec![SocketAddr::from(([127, 0, 0, 1], 5060))]);
+        assert!(c.sip.shard_count() >= 1);
+        assert!(!c.log.show_numbers);
+        let env = vec![
+            ("PNSWITCH__SIP__LISTEN".to_owned(), "[::1]:5070".to_owned()),
+            ("PNSWITCH__SIP__SHARDS".to_owned(), "3".to_owned()),
+            ("PNSWITCH__LOG__SHOW_NUMBERS".to_owned(), "true".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.sip.listen, vec!["[::1]:5070".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.sip.shard_count(), 3);
+        assert!(c.log.show_numbers);
+        let env = vec![(
+            "PNSWITCH__SIP__LISTEN".to_owned(),
+            r#"["127.0.0.1:5060", "[::1]:5060"]"#.to_owned(),
+        )];
+        assert_eq!(Config::load(None, env).unwrap().sip.listen.len(), 2);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 mod admin;
 mod config;
+mod demo;
 mod serve;
+mod sip;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ struct Cli {
     /// HTTP listen address for the API, admin API and /metrics; overrides the config file.
     #[arg(long, global = true, env = "PNSWITCH_HTTP_LISTEN")]
     http_listen: Option<std::net::SocketAddr>,
+    /// SIP listen address (UDP and TCP); repeat the flag or separate with commas for several; overrides
+    /// the config file's `[sip] listen`. Port 0 picks a free port (printed on stdout).
+    #[arg(long, global = true, env = "PNSWITCH_SIP_LISTEN", value_delimiter = ',')]
+    sip_listen: Vec<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +42,8 @@ enum Command {
     Serve,
     /// Manage apps and privacy numbers of a running instance (through its admin API).
     Admin(Box<admin::AdminArgs>),
+    /// Show it working: start `serve` on embedded defaults, provision a binding over the API, trace calls, stop.
+    Demo,
     /// Print the effective configuration (defaults, file, environment and flags merged) as TOML-like text.
     Config,
 }
@@ -55,9 +63,13 @@ fn main() -> ExitCode {
     if let Some(listen) = cli.http_listen {
         config.http.listen = listen;
     }
+    if !cli.sip_listen.is_empty() {
+        config.sip.listen = cli.sip_listen;
+    }
     let result = match cli.command {
         Command::Serve => serve::run(config),
         Command::Admin(args) => admin::run(&config, *args),
+        Command::Demo => demo::run(),
         Command::Config => {
             println!("{config:#?}");
             Ok(())

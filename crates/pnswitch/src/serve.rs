@@ -40,6 +40,7 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    crate::sip::mask::set_show_numbers(config.log.show_numbers);
     std::fs::create_dir_all(&config.data_dir)?;
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
@@ -81,7 +82,19 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         engine.clone(),
         Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
     );
-    let state = ApiState::new(config.api.clone(), store, table, metrics, engine);
+    let sip = crate::sip::start(
+        &config.sip,
+        crate::sip::SipDeps {
+            table: Arc::clone(&table),
+            policy: config.routing.policy,
+            engine: engine.clone(),
+            store: Arc::clone(&store),
+            metrics: metrics.clone(),
+        },
+    )
+    .await?;
+    let state = ApiState::new(config.api.clone(), store, table, metrics, engine)
+        .with_route_policy(config.routing.policy);
     let app = pn_api::router(state);
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
@@ -92,13 +105,14 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    sip.shutdown().await;
     sweeper.abort();
     tracing::info!("stopped");
     Ok(())
 }
 
 /// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).
-fn unix_now() -> pn_bindings::UnixTime {
+pub(crate) fn unix_now() -> pn_bindings::UnixTime {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

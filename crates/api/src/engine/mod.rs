@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use pn_bindings::{App, BindingTable, UnixTime};
+use pn_bindings::{App, AppId, BindingTable, UnixTime};
 use pn_metrics::Metrics;
-use pn_store::{Store, StoreError, WriteTx};
+use pn_store::{OutboxKind, Store, StoreError, WriteTx};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +105,8 @@ pub(crate) enum Op {
     RetireNumber(admin::RetireNumber),
     /// Delete expired bindings.
     Sweep,
+    /// Append call facts (or other notifications) to the outbox: `(kind, app, JSON payload)`.
+    AppendOutbox(Vec<(OutboxKind, AppId, String)>),
 }
 
 struct Command {
@@ -137,6 +139,29 @@ impl EngineHandle {
     pub async fn sweep(&self, now: UnixTime) -> Result<u64, ApiFailure> {
         let v = self.submit(Op::Sweep, now).await?;
         Ok(v.get("removed").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// Appends `entries` (`(kind, app, JSON payload)`) to the store's outbox in the same group-commit path as
+    /// provisioning writes; resolves once they are committed (durable) or refused. All or nothing.
+    pub fn append_outbox(
+        &self,
+        entries: Vec<(OutboxKind, AppId, String)>,
+    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .send(Command {
+                op: Op::AppendOutbox(entries),
+                now: crate::time::system_now(),
+                reply,
+            })
+            .is_ok();
+        async move {
+            if !sent {
+                return Err(stopped());
+            }
+            rx.await.unwrap_or_else(|_| Err(stopped())).map(|_| ())
+        }
     }
 
     /// Whether the engine thread is still accepting writes.
@@ -385,6 +410,12 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
         Op::SetNumber(o) => admin::set_number(ctx, o),
         Op::RetireNumber(o) => admin::retire_number(ctx, o),
         Op::Sweep => load::sweep(ctx),
+        Op::AppendOutbox(entries) => {
+            for (kind, app, payload) in entries {
+                ctx.tx.append_outbox(*kind, *app, payload, ctx.now)?;
+            }
+            Ok(serde_json::json!({ "appended": entries.len() }))
+        }
     }
 }
 

@@ -311,3 +311,41 @@ fn a_failed_commit_refuses_the_whole_batch_and_leaves_the_table_alone() {
     assert!(out[0].is_ok());
     assert_eq!(r.table.len(), 1);
 }
+
+#[test]
+fn outbox_appends_commit_with_the_batch() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    let out = run(
+        &mut r.engine,
+        vec![
+            Op::AppendOutbox(vec![
+                (OutboxKind::CallEvent, app.id, "{\"event\":\"callin\"}".into()),
+                (OutboxKind::Cdr, AppId(0), "{\"cdr\":1}".into()),
+            ]),
+            bind(&app, "+8613800000001", "+8613800000002"),
+        ],
+    );
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    let pending = r.store.reader().unwrap().outbox_pending(10).unwrap();
+    let got: Vec<(OutboxKind, AppId, &str)> = pending
+        .iter()
+        .map(|e| (e.kind, e.app, e.payload.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (OutboxKind::CallEvent, app.id, "{\"event\":\"callin\"}"),
+            (OutboxKind::Cdr, AppId(0), "{\"cdr\":1}"),
+        ]
+    );
+    // A failed commit writes none of them.
+    r.fail.store(true, Ordering::SeqCst);
+    let out = run(
+        &mut r.engine,
+        vec![Op::AppendOutbox(vec![(OutboxKind::Cdr, app.id, "{}".into())])],
+    );
+    assert!(out[0].is_err());
+    r.fail.store(false, Ordering::SeqCst);
+    assert_eq!(r.store.reader().unwrap().outbox_pending(10).unwrap().len(), 2);
+}

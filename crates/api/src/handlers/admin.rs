@@ -320,3 +320,55 @@ async fn retire_number_inner(
         .submit(Op::RetireNumber(RetireNumber { number, force }), s.now())
         .await
 }
+
+/// GET /admin/v1/route?caller=&called=&extension=: the route decision a call would get right now.
+pub(crate) async fn route_trace(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Response {
+    respond(route_trace_inner(&s, &headers, query))
+}
+
+fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
+    use pn_bindings::RouteDecision;
+    check_admin(s, headers)?;
+    let q = query_fields(query)?;
+    let dialled = pool_number("called", &q.str_req("called", 1, 64)?)?;
+    let calling = match q.str_opt("caller", 1, 64)? {
+        Some(text) => Some(pool_number("caller", &text)?),
+        None => None,
+    };
+    let extension = q.str_opt("extension", 0, 8)?;
+    let decision = pn_bindings::decide(
+        s.table(),
+        s.route_policy(),
+        calling,
+        dialled,
+        extension.as_deref(),
+        s.now(),
+    );
+    Ok(match decision {
+        RouteDecision::Connect(c) => json!({
+            "decision": "connect",
+            "callee": c.callee.to_string(),
+            "display": c.display.to_string(),
+            "maxDurationSecs": c.max_duration_secs,
+            "record": c.record,
+            "bindingId": c.binding.0,
+            "mode": c.mode.as_str(),
+            "direction": c.direction.code(),
+        }),
+        RouteDecision::CollectDigits(d) => json!({
+            "decision": "collectDigits",
+            "digits": d.digits,
+            "repeat": d.repeat,
+        }),
+        RouteDecision::Reject(r) => json!({
+            "decision": "reject",
+            "stateCode": r.cause.0,
+            "bindingId": r.binding.map(|b| b.0),
+            "prompt": r.prompt,
+        }),
+    })
+}

@@ -1,0 +1,423 @@
+//! One call: set-up (route decision, the B-leg INVITE built from scratch), B's responses relayed to
+//! A, call timers (forward timeout, max duration, last-minute hook) and the end of the call with
+//! its facts.
+
+use std::time::{Duration, Instant};
+
+use pn_bindings::{AppId, BindingId, Cause, Connect, Reject, RouteDecision, UnixTime};
+use pn_numbers::normalize;
+use pn_sip::{Headers, Method, NameAddr, Request, Uri};
+
+use crate::dialog::{Leg, Side};
+use crate::engine::Clock;
+use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo, compact_time};
+use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body};
+use crate::tables::{reject_mapping, state_desc};
+use crate::transactions::{ClientRole, Id};
+use crate::{B2bua, Peer, RouteLookup, Subscription};
+
+/// How far the B leg got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// INVITE sent, no provisional response yet.
+    Calling,
+    /// A provisional response arrived.
+    Early,
+    /// B answered.
+    Answered,
+}
+
+/// A 2xx to an INVITE relayed one way, waiting for the ACK to relay the other way.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingAck {
+    /// CSeq number of the INVITE the ACK acknowledges (on the receiving leg).
+    pub cseq: u32,
+    /// That INVITE's client transaction (keeps the ACK for 2xx retransmissions).
+    pub client: Id,
+    /// The server transaction that sent the 2xx (the ACK stops its retransmissions).
+    pub server: Id,
+}
+
+/// What the facts of a call are made from.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub session_id: String,
+    pub caller: String,
+    pub called: String,
+    pub callee: Option<String>,
+    pub display: Option<String>,
+    pub direction: u8,
+    pub recorded: bool,
+    pub app: Option<AppId>,
+    pub binding: Option<BindingId>,
+    pub subscription: Option<Subscription>,
+    pub call_in: UnixTime,
+    pub fwd_start: Option<UnixTime>,
+    pub fwd_alerting: Option<UnixTime>,
+    pub fwd_answer: Option<UnixTime>,
+}
+
+impl Record {
+    pub(crate) fn event(&self, kind: EventType, wall: UnixTime, state_code: Option<u16>) -> CallFact {
+        let second_leg = matches!(kind, EventType::Callout | EventType::Alerting | EventType::Answer);
+        let (caller, called) = match (&self.display, &self.callee) {
+            (Some(d), Some(c)) if second_leg => (d.clone(), c.clone()),
+            _ => (self.caller.clone(), self.called.clone()),
+        };
+        CallFact::Event(CallEvent {
+            event_type: kind,
+            status_info: StatusInfo {
+                timestamp: wall,
+                session_id: self.session_id.clone(),
+                caller,
+                called,
+                subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
+                user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
+                state_code,
+                state_desc: state_code.map(|c| state_desc(c).to_owned()),
+                binding: self.binding,
+            },
+            app: self.app,
+        })
+    }
+
+    pub(crate) fn cdr(
+        &self,
+        host: &str,
+        end: UnixTime,
+        state_code: u16,
+        sip_status: u16,
+        q850: u16,
+    ) -> CallFact {
+        CallFact::Cdr(Cdr {
+            direction: self.direction,
+            bind_num: self.called.clone(),
+            session_id: self.session_id.clone(),
+            subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
+            caller_num: self.caller.clone(),
+            callee_num: self.called.clone(),
+            fwd_display_num: self.display.clone(),
+            fwd_dst_num: self.callee.clone(),
+            call_in_time: self.call_in,
+            fwd_start_time: self.fwd_start,
+            fwd_alerting_time: self.fwd_alerting,
+            fwd_answer_time: self.fwd_answer,
+            call_end_time: end,
+            fail_time: self.fwd_answer.is_none().then_some(end),
+            fwd_unasw_rsn: if self.fwd_answer.is_some() { 0 } else { q850 },
+            ul_fail_reason: state_code,
+            sip_status_code: sip_status,
+            record_flag: u8::from(self.recorded),
+            host_name: host.to_owned(),
+            user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
+            app: self.app,
+            binding: self.binding,
+        })
+    }
+}
+
+/// A connected (forwarded) call: both legs and their progress.
+#[derive(Debug)]
+#[allow(clippy::struct_excessive_bools)] // independent protocol flags, not a state machine
+pub(crate) struct Call {
+    pub a: Leg,
+    pub b: Leg,
+    /// A's INVITE (responses to it are built from it).
+    pub a_invite: Request,
+    pub a_tx: Id,
+    pub b_tx: Id,
+    pub phase: Phase,
+    pub ended: bool,
+    /// B sent a provisional response (a CANCEL may be sent).
+    pub b_provisional: bool,
+    /// CANCEL B as soon as it sends a provisional response.
+    pub cancel_b: bool,
+    /// By receiving side: a 2xx waiting for its ACK.
+    pub pending_ack: [Option<PendingAck>; 2],
+    /// By side: a BYE went to or came from that side.
+    pub bye_done: [bool; 2],
+    pub started: Instant,
+    pub latency_recorded: bool,
+    pub max_duration: Duration,
+    pub forward_deadline: Option<Instant>,
+    pub max_deadline: Option<Instant>,
+    pub last_minute: Option<Instant>,
+    pub scheduled: Option<Instant>,
+    /// Transactions still referring to this call.
+    pub live_tx: u32,
+    pub record: Record,
+}
+
+impl Call {
+    pub(crate) fn leg(&self, side: Side) -> &Leg {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    pub(crate) fn leg_mut(&mut self, side: Side) -> &mut Leg {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        if self.ended {
+            return None;
+        }
+        [self.forward_deadline, self.max_deadline, self.last_minute]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// `user` of a header's URI, unescaped.
+fn user_of(n: &NameAddr) -> Option<String> {
+    n.uri().user_unescaped()
+}
+
+/// A URI host for an address (IPv6 bracketed).
+fn host_of(addr: std::net::SocketAddr) -> String {
+    match addr {
+        std::net::SocketAddr::V4(a) => a.ip().to_string(),
+        std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+impl B2bua {
+    /// A new INVITE from a trusted trunk.
+    pub(crate) fn on_new_invite(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
+        let h = r.headers();
+        let hops = h.max_forwards().ok().flatten().unwrap_or(70);
+        if hops == 0 {
+            self.stats.validation_rejects += 1;
+            let b = self.response_to(c, &r, 483);
+            self.reply(c, from, r, b);
+            return;
+        }
+        if h.call_id().is_ok_and(|id| self.dialogs.contains_key(id)) {
+            let b = self.response_to(c, &r, 482);
+            self.reply(c, from, r, b);
+            return;
+        }
+        let called_raw = r.uri().user_unescaped().unwrap_or_default();
+        let called = normalize(&called_raw).ok();
+        let caller_raw = h
+            .asserted_identities()
+            .ok()
+            .and_then(|ids| ids.first().and_then(user_of))
+            .or_else(|| h.from().ok().as_ref().and_then(user_of))
+            .unwrap_or_default();
+        let caller = normalize(&caller_raw).ok();
+        let Some(a_tx) = self.new_server_tx(c, from, r.clone(), None, true) else {
+            return;
+        };
+        let id = self.next_id();
+        let mut record = Record {
+            session_id: format!(
+                "{}_{}_{}@{}",
+                self.shard.index,
+                id,
+                compact_time(c.wall),
+                self.config.host_name
+            ),
+            caller: caller.map_or(caller_raw, |n| n.to_string()),
+            called: called.map_or(called_raw, |n| n.to_string()),
+            callee: None,
+            display: None,
+            direction: 2,
+            recorded: false,
+            app: None,
+            binding: None,
+            subscription: None,
+            call_in: c.wall,
+            fwd_start: None,
+            fwd_alerting: None,
+            fwd_answer: None,
+        };
+        let decision = match called {
+            Some(called) => router.decide(caller, called, None, c.wall),
+            None => RouteDecision::Reject(Reject {
+                cause: Cause::NO_BINDING,
+                app: None,
+                binding: None,
+                prompt: None,
+            }),
+        };
+        let (cause, app, binding) = match decision {
+            RouteDecision::Connect(conn) => {
+                record.app = Some(conn.app);
+                record.binding = Some(conn.binding);
+                record.subscription = router.subscription(conn.binding);
+                match self.egress {
+                    Some(egress) => {
+                        self.fact(record.event(EventType::Callin, c.wall, None));
+                        self.connect(c, id, (from, a_tx), r, record, &conn, egress, hops - 1);
+                        return;
+                    }
+                    None => (Cause(7508), Some(conn.app), Some(conn.binding)),
+                }
+            }
+            // AXE digit collection needs media (a later issue): refused as "play and collect failed".
+            RouteDecision::CollectDigits(d) => (Cause(8008), Some(d.app), None),
+            RouteDecision::Reject(rj) => (rj.cause, rj.app, rj.binding),
+        };
+        record.app = app;
+        record.binding = binding;
+        if record.subscription.is_none() {
+            record.subscription = binding.and_then(|b| router.subscription(b));
+        }
+        self.fact(record.event(EventType::Callin, c.wall, None));
+        self.reject(c, a_tx, &r, &record, cause);
+    }
+
+    /// Answers a refused call from the rejection table and reports it.
+    fn reject(&mut self, c: Clock, a_tx: Id, r: &Request, record: &Record, cause: Cause) {
+        let m = reject_mapping(cause);
+        let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
+        let response = self
+            .response_to(c, r, m.status)
+            .reason(m.reason)
+            .header("Reason", &reason)
+            .build();
+        self.respond(c, a_tx, response);
+        self.stats.calls_rejected += 1;
+        self.stats.ended(cause.0);
+        self.fact(record.event(EventType::Disconnect, c.wall, Some(cause.0)));
+        let cdr = record.cdr(&self.config.host_name, c.wall, cause.0, m.status, m.q850);
+        self.fact(cdr);
+    }
+
+    /// Places the B leg for a Connect decision.
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)] // one linear recipe: the B-leg INVITE
+    fn connect(
+        &mut self,
+        c: Clock,
+        id: Id,
+        (from, a_tx): (Peer, Id),
+        r: Request,
+        mut record: Record,
+        conn: &Connect,
+        egress: Peer,
+        hops: u8,
+    ) {
+        let h = r.headers();
+        let (Ok(a_from), Ok(a_to), Ok(a_call_id)) = (h.from(), h.to(), h.call_id()) else {
+            return; // validated already
+        };
+        let origin_host = self.local_host.trim_matches(['[', ']']).to_owned();
+        let mut a_remote = NameAddr::new(a_from.uri().clone());
+        if let Some(name) = a_from.display_name() {
+            a_remote = a_remote.with_display_name(name);
+        }
+        let a = Leg {
+            peer: from,
+            call_id: a_call_id.to_owned(),
+            local_tag: self.new_tag(c),
+            remote_tag: a_from.tag().map(str::to_owned),
+            local_uri: NameAddr::new(a_to.uri().clone()),
+            remote_uri: a_remote,
+            remote_target: h
+                .contacts()
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map_or_else(|| a_from.uri().clone(), |n| n.uri().clone()),
+            route_set: h.get_list("Record-Route").map(str::to_owned).collect(),
+            local_cseq: 0,
+            sdp: SdpOrigin {
+                address: origin_host.clone(),
+                session_id: (u64::from(self.shard.index) << 40) | (id << 1),
+                version: 0,
+            },
+        };
+        let ruri = Uri::sip(
+            Some(&conn.callee.to_string()),
+            &host_of(egress.addr),
+            Some(egress.addr.port()),
+        );
+        let mut b = Leg {
+            peer: egress,
+            call_id: self.new_call_id(c),
+            local_tag: self.new_tag(c),
+            remote_tag: None,
+            local_uri: NameAddr::new(Uri::sip(
+                Some(&conn.display.to_string()),
+                &self.local_host,
+                self.local_port,
+            )),
+            remote_uri: NameAddr::new(ruri.clone()),
+            remote_target: ruri,
+            route_set: Vec::new(),
+            local_cseq: 0,
+            sdp: SdpOrigin {
+                address: origin_host,
+                session_id: (u64::from(self.shard.index) << 40) | (id << 1) | 1,
+                version: 0,
+            },
+        };
+        let via = self.new_via(c, egress.transport);
+        let mut builder = b
+            .request(Method::Invite, &via, None)
+            .max_forwards(hops)
+            .contact(&self.contact(egress.transport));
+        let mut extra = Headers::new();
+        copy_whitelisted(h, &mut extra);
+        for header in &extra {
+            builder = builder.header(header.name(), header.value());
+        }
+        if let Some((ct, body)) = rewrite_body(h, r.body(), &mut b.sdp, false) {
+            builder = builder.body(&ct, body);
+        }
+        let Ok(invite) = builder.build() else {
+            return;
+        };
+        record.callee = Some(conn.callee.to_string());
+        record.display = Some(conn.display.to_string());
+        record.direction = conn.direction.code();
+        record.recorded = conn.record;
+        record.fwd_start = Some(c.wall);
+        let callout = record.event(EventType::Callout, c.wall, None);
+        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
+        self.dialogs.insert(b.call_id.clone(), (id, Side::B));
+        self.calls.insert(
+            id,
+            Call {
+                a,
+                b,
+                a_invite: r,
+                a_tx,
+                b_tx: 0,
+                phase: Phase::Calling,
+                ended: false,
+                b_provisional: false,
+                cancel_b: false,
+                pending_ack: [None, None],
+                bye_done: [false, false],
+                started: c.now,
+                latency_recorded: false,
+                max_duration: Duration::from_secs(conn.max_duration_secs.into()),
+                forward_deadline: c
+                    .now
+                    .checked_add(Duration::from_secs(self.config.forward_timeout_secs)),
+                max_deadline: None,
+                last_minute: None,
+                scheduled: None,
+                live_tx: 1, // A's INVITE transaction
+                record,
+            },
+        );
+        self.active += 1;
+        if let Some(e) = self.txs.servers.get_mut(&a_tx) {
+            e.call = Some((id, Side::A));
+        }
+        self.fact(callout);
+        let b_tx = self.new_client_tx(c, egress, invite, Some((id, Side::B)), ClientRole::Invite);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.b_tx = b_tx.unwrap_or(0);
+        }
+        self.schedule_call(id);
+    }
+}

@@ -1,0 +1,92 @@
+//! The B2BUA's configuration (the binary embeds it as `[sip.b2bua]`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// B2BUA settings: transaction timers, the forward timeout, trunks and names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct B2buaConfig {
+    /// RFC 3261 T1 in milliseconds (RTT estimate; default 500).
+    pub t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds (default 4000).
+    pub t2_ms: u64,
+    /// RFC 3261 T4 in milliseconds (default 5000).
+    pub t4_ms: u64,
+    /// Seconds from the B-leg INVITE to its answer before the call fails with 8035 (default 90).
+    pub forward_timeout_secs: u64,
+    /// `host[:port]` pnswitch writes in its Via and Contact (the runtime fills it from the listen address).
+    pub local_host: String,
+    /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
+    pub egress: Vec<SocketAddr>,
+    /// Ingress ACL: requests from other addresses get 403 and are not routed (egress addresses are trusted too).
+    pub trusted_peers: Vec<IpAddr>,
+    /// The CDR `hostName` and the domain of `sessionId`s.
+    pub host_name: String,
+}
+
+impl Default for B2buaConfig {
+    fn default() -> Self {
+        Self {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            forward_timeout_secs: 90,
+            local_host: "127.0.0.1:5060".to_owned(),
+            egress: Vec::new(),
+            trusted_peers: Vec::new(),
+            host_name: "pnswitch".to_owned(),
+        }
+    }
+}
+
+impl B2buaConfig {
+    /// The transaction timer values.
+    pub(crate) fn timers(&self) -> pn_sip::transaction::TimerConfig {
+        pn_sip::transaction::TimerConfig {
+            t1: Duration::from_millis(self.t1_ms.max(1)),
+            t2: Duration::from_millis(self.t2_ms.max(1)),
+            t4: Duration::from_millis(self.t4_ms),
+            auto_trying: true,
+            retransmit_2xx: true,
+        }
+    }
+
+    /// `local_host` split into host and port (IPv6 kept in brackets).
+    pub(crate) fn local_host_port(&self) -> (String, Option<u16>) {
+        let s = self.local_host.trim();
+        if let Some(rest) = s.strip_prefix('[') {
+            if let Some((host, after)) = rest.split_once(']') {
+                let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+                return (format!("[{host}]"), port);
+            }
+        }
+        match s.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().ok()),
+            _ if s.contains(':') => (format!("[{s}]"), None),
+            _ => (s.to_owned(), None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_toml() {
+        let c: B2buaConfig =
+            toml::from_str("egress = [\"192.0.2.9:5060\"]\nlocal_host = \"[2001:db8::1]:5070\"").unwrap();
+        assert_eq!(c.t1_ms, 500);
+        assert_eq!(c.forward_timeout_secs, 90);
+        assert_eq!(c.local_host_port(), ("[2001:db8::1]".to_owned(), Some(5070)));
+        assert!(toml::from_str::<B2buaConfig>("bogus = 1").is_err());
+        let c = B2buaConfig {
+            local_host: "pn.example:5062".into(),
+            ..B2buaConfig::default()
+        };
+        assert_eq!(c.local_host_port(), ("pn.example".to_owned(), Some(5062)));
+    }
+}

@@ -1,0 +1,512 @@
+//! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
+//! flows themselves live in `call` (set-up, the B-leg INVITE), `outcome` (B's responses, timers,
+//! the end of a call) and `relay` (in-dialog requests).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use pn_bindings::UnixTime;
+use pn_sip::transaction::{self, ClientTransaction, Input, ServerTransaction, TimerConfig, TransactionKey};
+use pn_sip::validate::{ValidationPolicy, validate_request, validate_response};
+use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, Uri, Via};
+
+use crate::call::Call;
+use crate::dialog::Side;
+use crate::transactions::{ClientEntry, ClientRole, Deadlines, Id, ServerEntry, Slot, Transactions};
+use crate::{B2buaConfig, BRANCH_PREFIX, CALL_ID_PREFIX, Output, Peer, RouteLookup, Shard, Stats, Transport};
+
+/// The time of one input: monotonic for timers, wall-clock for call facts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub now: Instant,
+    pub wall: UnixTime,
+}
+
+/// The methods pnswitch handles (its `Allow`).
+pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+
+/// One shard of the B2BUA: every call whose messages [`crate::shard_for`] maps here.
+#[derive(Debug)]
+pub struct B2bua {
+    pub(crate) config: B2buaConfig,
+    pub(crate) shard: Shard,
+    timers: TimerConfig,
+    quiet_timers: TimerConfig,
+    policy: ValidationPolicy,
+    pub(crate) local_host: String,
+    pub(crate) local_port: Option<u16>,
+    pub(crate) egress: Option<Peer>,
+    pub(crate) txs: Transactions,
+    pub(crate) calls: HashMap<Id, Call>,
+    pub(crate) dialogs: HashMap<String, (Id, Side)>,
+    pub(crate) deadlines: Deadlines,
+    outputs: VecDeque<Output>,
+    pub(crate) stats: Stats,
+    next_id: u64,
+    pub(crate) active: usize,
+}
+
+impl B2bua {
+    /// A shard with `config`.
+    pub fn new(config: B2buaConfig, shard: Shard) -> Self {
+        let timers = config.timers();
+        let quiet_timers = TimerConfig {
+            auto_trying: false,
+            ..timers.clone()
+        };
+        let (local_host, local_port) = config.local_host_port();
+        let egress = config.egress.first().map(|&addr| Peer {
+            addr,
+            transport: Transport::Udp,
+        });
+        Self {
+            config,
+            shard,
+            timers,
+            quiet_timers,
+            policy: ValidationPolicy {
+                supported_extensions: crate::privacy::OPTION_TAGS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                ..ValidationPolicy::default()
+            },
+            local_host,
+            local_port,
+            egress,
+            txs: Transactions::default(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            deadlines: Deadlines::default(),
+            outputs: VecDeque::new(),
+            stats: Stats::default(),
+            next_id: 1,
+            active: 0,
+        }
+    }
+
+    /// Handles one received message (`from`: its source; responses to requests go back there).
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        wall: UnixTime,
+        from: Peer,
+        message: SipMessage,
+        router: &dyn RouteLookup,
+    ) {
+        let c = Clock { now, wall };
+        match message {
+            SipMessage::Request(r) => self.on_request(c, from, r, router),
+            SipMessage::Response(r) => self.on_response(c, r),
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, wall: UnixTime) {
+        let c = Clock { now, wall };
+        while let Some(slot) = self.deadlines.pop_due(now) {
+            match slot {
+                Slot::Server(id) => {
+                    if let Some(e) = self.txs.servers.get_mut(&id) {
+                        e.scheduled = None;
+                    }
+                    self.drive_server(c, id, Input::Timeout);
+                }
+                Slot::Client(id) => {
+                    if let Some(e) = self.txs.clients.get_mut(&id) {
+                        e.scheduled = None;
+                    }
+                    self.drive_client(c, id, Input::Timeout);
+                }
+                Slot::Call(id) => {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.scheduled = None;
+                    }
+                    self.on_call_timer(c, id);
+                }
+            }
+        }
+    }
+
+    /// The next output, until `None`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`B2bua::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first()
+    }
+
+    /// Calls in progress (not yet ended).
+    pub fn active_calls(&self) -> usize {
+        self.active
+    }
+
+    /// The shard's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Takes the setup-latency samples collected since the last drain.
+    pub fn drain_setup_latencies(&mut self) -> Vec<Duration> {
+        std::mem::take(&mut self.stats.setup_latencies)
+    }
+
+    // ---- ids, Via, Contact -------------------------------------------------------------------
+
+    pub(crate) fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub(crate) fn new_tag(&mut self, c: Clock) -> String {
+        let id = self.next_id();
+        format!("pn{:x}{:x}", c.wall.0, id)
+    }
+
+    pub(crate) fn new_call_id(&mut self, c: Clock) -> String {
+        let id = self.next_id();
+        format!(
+            "{CALL_ID_PREFIX}{}-{:x}-{:x}@{}",
+            self.shard.index, c.wall.0, id, self.local_host
+        )
+    }
+
+    pub(crate) fn new_via(&mut self, c: Clock, transport: Transport) -> Via {
+        let id = self.next_id();
+        let branch = format!("{BRANCH_PREFIX}{}-{:x}.{:x}", self.shard.index, c.wall.0, id);
+        let mut via = Via::new(transport.as_str(), &self.local_host, self.local_port, &branch);
+        via.set_param("rport", None);
+        via
+    }
+
+    /// pnswitch's Contact on a leg of `transport`.
+    pub(crate) fn contact(&self, transport: Transport) -> NameAddr {
+        let mut uri = Uri::sip(None, &self.local_host, self.local_port);
+        if transport == Transport::Tcp {
+            uri.set_param("transport", Some("tcp"));
+        }
+        NameAddr::new(uri)
+    }
+
+    pub(crate) fn send(&mut self, to: Peer, message: SipMessage) {
+        self.outputs.push_back(Output::Send { to, message });
+    }
+
+    pub(crate) fn fact(&mut self, fact: crate::CallFact) {
+        self.outputs.push_back(Output::Fact(fact));
+    }
+
+    fn trusted(&self, addr: SocketAddr) -> bool {
+        let ip: IpAddr = addr.ip();
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        self.config.trusted_peers.contains(&ip) || self.config.egress.iter().any(|e| e.ip() == ip)
+    }
+
+    // ---- transactions ------------------------------------------------------------------------
+
+    /// Starts a server transaction for `request` (`trying`: INVITEs get `100 Trying` at once).
+    pub(crate) fn new_server_tx(
+        &mut self,
+        c: Clock,
+        peer: Peer,
+        request: Request,
+        call: Option<(Id, Side)>,
+        trying: bool,
+    ) -> Option<Id> {
+        let key = TransactionKey::for_request(&request).ok()?;
+        let config = if trying { &self.timers } else { &self.quiet_timers };
+        let tx = ServerTransaction::new(request, peer.transport.is_reliable(), config, c.now).ok()?;
+        let id = self.next_id();
+        self.stats.server_transactions += 1;
+        if let Some((call, _)) = call {
+            if let Some(call) = self.calls.get_mut(&call) {
+                call.live_tx += 1;
+            }
+        }
+        self.txs.insert_server(
+            id,
+            ServerEntry {
+                tx,
+                key,
+                peer,
+                call,
+                scheduled: None,
+            },
+        );
+        self.flush_server(c, id, false);
+        Some(id)
+    }
+
+    /// Sends a response through a server transaction.
+    pub(crate) fn respond(&mut self, c: Clock, id: Id, response: Response) {
+        self.drive_server(c, id, Input::Respond(response));
+    }
+
+    /// Answers `request` at once with `builder`'s response in a fresh server transaction.
+    pub(crate) fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
+        let response = builder.build();
+        if let Some(id) = self.new_server_tx(c, peer, request, None, false) {
+            self.respond(c, id, response);
+        }
+    }
+
+    /// Builds the response to `request` with status `status` and a To tag.
+    pub(crate) fn response_to(&mut self, c: Clock, request: &Request, status: u16) -> ResponseBuilder {
+        let tag = self.new_tag(c);
+        Response::for_request(request, status).to_tag(&tag)
+    }
+
+    pub(crate) fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
+        let retransmitting = matches!(input, Input::Timeout | Input::Received(_));
+        let Some(e) = self.txs.servers.get_mut(&id) else {
+            return;
+        };
+        // An input the state does not allow (a second final response after a CANCEL race) sends nothing.
+        let _ = e.tx.handle_input(c.now, input);
+        self.flush_server(c, id, retransmitting);
+    }
+
+    fn flush_server(&mut self, c: Clock, id: Id, retransmitting: bool) {
+        let Some(e) = self.txs.servers.get_mut(&id) else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        while let Some(o) = e.tx.poll_output() {
+            outputs.push(o);
+        }
+        let peer = e.peer;
+        let call = e.call;
+        let next = e.tx.poll_timeout();
+        self.deadlines.update(Slot::Server(id), &mut e.scheduled, next);
+        for o in outputs {
+            match o {
+                transaction::Output::Transmit(m) => {
+                    if retransmitting {
+                        self.stats.retransmissions_sent += 1;
+                    }
+                    self.send(peer, m);
+                }
+                transaction::Output::Timeout => self.on_server_timeout(c, id, call),
+                transaction::Output::Terminated => self.remove_server(id),
+                transaction::Output::Response(_) | transaction::Output::Ack(_) => {}
+            }
+        }
+    }
+
+    fn remove_server(&mut self, id: Id) {
+        if let Some(mut e) = self.txs.remove_server(id) {
+            self.deadlines.update(Slot::Server(id), &mut e.scheduled, None);
+            if let Some((call, _)) = e.call {
+                self.release_tx(call);
+            }
+        }
+    }
+
+    /// Starts a client transaction sending `request` to `peer`.
+    pub(crate) fn new_client_tx(
+        &mut self,
+        c: Clock,
+        peer: Peer,
+        request: Request,
+        call: Option<(Id, Side)>,
+        role: ClientRole,
+    ) -> Option<Id> {
+        let branch = request.headers().top_via().ok()?.branch()?.to_owned();
+        let key = (branch, request.method().clone());
+        let tx = ClientTransaction::new(request, peer.transport.is_reliable(), &self.timers, c.now).ok()?;
+        let id = self.next_id();
+        self.stats.client_transactions += 1;
+        if let Some((call, _)) = call {
+            if let Some(call) = self.calls.get_mut(&call) {
+                call.live_tx += 1;
+            }
+        }
+        self.txs.insert_client(
+            id,
+            ClientEntry {
+                tx,
+                key,
+                peer,
+                call,
+                role,
+                ack: None,
+                answered: false,
+                scheduled: None,
+            },
+        );
+        self.drive_client_outputs(c, id, false);
+        Some(id)
+    }
+
+    pub(crate) fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
+        let timer = matches!(input, Input::Timeout);
+        let Some(e) = self.txs.clients.get_mut(&id) else {
+            return;
+        };
+        let _ = e.tx.handle_input(c.now, input);
+        self.drive_client_outputs(c, id, timer);
+    }
+
+    fn drive_client_outputs(&mut self, c: Clock, id: Id, timer: bool) {
+        let Some(e) = self.txs.clients.get_mut(&id) else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        while let Some(o) = e.tx.poll_output() {
+            outputs.push(o);
+        }
+        let (peer, call, role) = (e.peer, e.call, e.role);
+        let next = e.tx.poll_timeout();
+        self.deadlines.update(Slot::Client(id), &mut e.scheduled, next);
+        for o in outputs {
+            match o {
+                transaction::Output::Transmit(m) => {
+                    if timer {
+                        self.stats.retransmissions_sent += 1;
+                    }
+                    self.send(peer, m);
+                }
+                transaction::Output::Response(r) => self.on_client_response(c, id, call, role, &r),
+                transaction::Output::Timeout => self.on_client_timeout(c, id, call, role),
+                transaction::Output::Terminated => self.remove_client(id),
+                transaction::Output::Ack(_) => {}
+            }
+        }
+    }
+
+    fn remove_client(&mut self, id: Id) {
+        if let Some(mut e) = self.txs.remove_client(id) {
+            self.deadlines.update(Slot::Client(id), &mut e.scheduled, None);
+            if let Some((call, _)) = e.call {
+                self.release_tx(call);
+            }
+        }
+    }
+
+    /// A transaction of `call` is gone: an ended call without transactions is dropped.
+    fn release_tx(&mut self, call: Id) {
+        if let Some(state) = self.calls.get_mut(&call) {
+            state.live_tx = state.live_tx.saturating_sub(1);
+        }
+        self.maybe_remove_call(call);
+    }
+
+    // ---- dispatch ----------------------------------------------------------------------------
+
+    fn on_response(&mut self, c: Clock, r: Response) {
+        if validate_response(&r).is_err() {
+            self.stats.stray_responses += 1;
+            return;
+        }
+        let id = match (r.headers().top_via(), r.headers().cseq()) {
+            (Ok(via), Ok(cseq)) => via
+                .branch()
+                .and_then(|b| self.txs.client_keys.get(&(b.to_owned(), cseq.method)).copied()),
+            _ => None,
+        };
+        match id {
+            Some(id) => self.drive_client(c, id, Input::Received(SipMessage::Response(r))),
+            None => self.stats.stray_responses += 1,
+        }
+    }
+
+    fn on_request(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
+        let is_ack = *r.method() == Method::Ack;
+        if let Err(rejection) = validate_request(&r, &self.policy) {
+            self.stats.validation_rejects += 1;
+            if !is_ack {
+                let mut b = self.response_to(c, &r, rejection.status).reason(rejection.reason);
+                if !rejection.unsupported.is_empty() {
+                    b = b.header("Unsupported", &rejection.unsupported.join(", "));
+                }
+                self.reply(c, from, r, b);
+            }
+            return;
+        }
+        // Retransmissions and non-2xx ACKs belong to an existing server transaction.
+        if let Some(id) = TransactionKey::for_request(&r)
+            .ok()
+            .and_then(|k| self.txs.server_keys.get(&k).copied())
+        {
+            let absorbed = !is_ack
+                || self
+                    .txs
+                    .servers
+                    .get(&id)
+                    .is_some_and(|e| e.tx.state() == transaction::State::Completed);
+            if absorbed {
+                if !is_ack {
+                    self.stats.retransmissions_received += 1;
+                }
+                self.drive_server(c, id, Input::Received(SipMessage::Request(r)));
+                return;
+            }
+        }
+        if is_ack {
+            self.on_ack(c, &r);
+            return;
+        }
+        if !self.trusted(from.addr) {
+            self.stats.acl_rejects += 1;
+            let b = self
+                .response_to(c, &r, 403)
+                .header("Reason", "Q.850;cause=21;text=\"source not trusted\"");
+            self.reply(c, from, r, b);
+            return;
+        }
+        let in_dialog = r.headers().to().ok().is_some_and(|t| t.tag().is_some());
+        match r.method() {
+            Method::Cancel => self.on_cancel(c, from, r),
+            _ if in_dialog => self.on_in_dialog(c, from, r),
+            Method::Invite => self.on_new_invite(c, from, r, router),
+            Method::Options => {
+                let b = self
+                    .response_to(c, &r, 200)
+                    .header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", "timer");
+                self.reply(c, from, r, b);
+            }
+            Method::Bye | Method::Update | Method::Info | Method::Prack => {
+                self.stats.unmatched_requests += 1;
+                let b = self.response_to(c, &r, 481);
+                self.reply(c, from, r, b);
+            }
+            _ => {
+                let b = self.response_to(c, &r, 405).header("Allow", ALLOW);
+                self.reply(c, from, r, b);
+            }
+        }
+    }
+
+    /// Reschedules a call's timer slot.
+    pub(crate) fn schedule_call(&mut self, id: Id) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            let next = call.next_deadline();
+            self.deadlines.update(Slot::Call(id), &mut call.scheduled, next);
+        }
+    }
+
+    /// Drops an ended call once its last transaction is gone.
+    pub(crate) fn maybe_remove_call(&mut self, id: Id) {
+        let done = self.calls.get(&id).is_some_and(|c| c.ended && c.live_tx == 0);
+        if !done {
+            return;
+        }
+        if let Some(mut call) = self.calls.remove(&id) {
+            self.deadlines.update(Slot::Call(id), &mut call.scheduled, None);
+            for call_id in [&call.a.call_id, &call.b.call_id] {
+                if self.dialogs.get(call_id).is_some_and(|(c, _)| *c == id) {
+                    self.dialogs.remove(call_id);
+                }
+            }
+        }
+    }
+}

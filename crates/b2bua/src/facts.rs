@@ -1,0 +1,232 @@
+//! Call facts: the call events (reference §3) and the one CDR (reference §4) every call produces.
+//!
+//! JSON uses the reference's field names. Times are UTC `yyyy-MM-dd HH:mm:ss`; a time that did not
+//! happen (no alerting, no answer, no failure) is omitted, as are absent optional strings.
+//! `app` and `binding` are for the outbox (which app's URL, which binding's `subscriptionId`) and
+//! are never serialised.
+//!
+//! Event `caller`/`called`: `callin` and `disconnect` describe the first leg (A → X); `callout`,
+//! `alerting` and `answer` describe the forwarded leg (display number → callee).
+
+use pn_bindings::{AppId, BindingId, UnixTime};
+use serde::{Serialize, Serializer};
+
+/// A call fact for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum CallFact {
+    /// A call event (`callin`, `callout`, `alerting`, `answer`, `disconnect`).
+    Event(CallEvent),
+    /// The call's CDR (`FeeInfo`), exactly one per call.
+    Cdr(Cdr),
+}
+
+/// The call event types (reference §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// The caller reached X.
+    Callin,
+    /// The platform dials the real callee.
+    Callout,
+    /// The callee is ringing.
+    Alerting,
+    /// The callee answered.
+    Answer,
+    /// The call ended (with a `stateCode`).
+    Disconnect,
+}
+
+/// A call event: `{"eventType": …, "statusInfo": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallEvent {
+    /// The event type.
+    #[serde(rename = "eventType")]
+    pub event_type: EventType,
+    /// The details.
+    #[serde(rename = "statusInfo")]
+    pub status_info: StatusInfo,
+    /// The app of the called X, when known (selects the push URL; not serialised).
+    #[serde(skip)]
+    pub app: Option<AppId>,
+}
+
+/// The `statusInfo` of a call event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusInfo {
+    /// When it happened.
+    #[serde(serialize_with = "ser_time")]
+    pub timestamp: UnixTime,
+    /// The call's id, the same in every event and the CDR.
+    pub session_id: String,
+    /// Calling number (`+86…`, or the raw user part when it is not a number; empty when anonymous).
+    pub caller: String,
+    /// Called number.
+    pub called: String,
+    /// The binding's `subscriptionId`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// The binding's `userData`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// `disconnect`: the reference's stateCode (§6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_code: Option<u16>,
+    /// `disconnect`: its description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_desc: Option<String>,
+    /// The binding that routed the call (not serialised; the outbox resolves `subscriptionId` from it).
+    #[serde(skip)]
+    pub binding: Option<BindingId>,
+}
+
+/// The CDR (`FeeInfo`, reference §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cdr {
+    /// 0 = B→A, 1 = A→B, 2 = abnormal (e.g. no binding).
+    pub direction: u8,
+    /// The privacy number called (X).
+    pub bind_num: String,
+    /// Same as the events.
+    pub session_id: String,
+    /// The binding's `subscriptionId`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// First-leg caller.
+    pub caller_num: String,
+    /// First-leg callee (X).
+    pub callee_num: String,
+    /// Display number on the forwarded leg.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fwd_display_num: Option<String>,
+    /// The real forwarded-to number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fwd_dst_num: Option<String>,
+    /// First-leg arrival.
+    #[serde(serialize_with = "ser_time")]
+    pub call_in_time: UnixTime,
+    /// Forwarded leg start.
+    #[serde(serialize_with = "ser_opt_time", skip_serializing_if = "Option::is_none")]
+    pub fwd_start_time: Option<UnixTime>,
+    /// Forwarded leg ringing.
+    #[serde(serialize_with = "ser_opt_time", skip_serializing_if = "Option::is_none")]
+    pub fwd_alerting_time: Option<UnixTime>,
+    /// Forwarded leg answer.
+    #[serde(serialize_with = "ser_opt_time", skip_serializing_if = "Option::is_none")]
+    pub fwd_answer_time: Option<UnixTime>,
+    /// End of the call.
+    #[serde(serialize_with = "ser_time")]
+    pub call_end_time: UnixTime,
+    /// When the call failed (unanswered calls only).
+    #[serde(serialize_with = "ser_opt_time", skip_serializing_if = "Option::is_none")]
+    pub fail_time: Option<UnixTime>,
+    /// Q.850 cause of a forward failure (0 when none).
+    pub fwd_unasw_rsn: u16,
+    /// Release point: the stateCode (0 = normal).
+    pub ul_fail_reason: u16,
+    /// SIP status of the failure (0 when none).
+    pub sip_status_code: u16,
+    /// 1 when the call is recorded.
+    pub record_flag: u8,
+    /// The generating host.
+    pub host_name: String,
+    /// The binding's `userData`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// The app (not serialised).
+    #[serde(skip)]
+    pub app: Option<AppId>,
+    /// The binding (not serialised).
+    #[serde(skip)]
+    pub binding: Option<BindingId>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with signature
+fn ser_time<S: Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*t))
+}
+
+#[allow(clippy::ref_option)] // serde's serialize_with signature
+fn ser_opt_time<S: Serializer>(t: &Option<UnixTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_time(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in UTC.
+pub fn format_time(t: UnixTime) -> String {
+    let (y, m, d, hh, mm, ss) = civil(t.0);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+}
+
+/// `yyyyMMddHHmmss` in UTC (for session ids).
+pub(crate) fn compact_time(t: UnixTime) -> String {
+    let (y, m, d, hh, mm, ss) = civil(t.0);
+    format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}")
+}
+
+/// Seconds since the epoch → (year, month, day, hour, minute, second), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time(UnixTime(0)), "1970-01-01 00:00:00");
+        assert_eq!(format_time(UnixTime(1_548_297_003)), "2019-01-24 02:30:03");
+        assert_eq!(format_time(UnixTime(951_782_400)), "2000-02-29 00:00:00");
+        assert_eq!(compact_time(UnixTime(1_548_297_003)), "20190124023003");
+    }
+
+    #[test]
+    fn json_field_names() {
+        let e = CallFact::Event(CallEvent {
+            event_type: EventType::Disconnect,
+            status_info: StatusInfo {
+                timestamp: UnixTime(0),
+                session_id: "s".into(),
+                caller: "+8613800000001".into(),
+                called: "+8617000000000".into(),
+                subscription_id: Some("sub".into()),
+                user_data: None,
+                state_code: Some(0),
+                state_desc: Some("The user releases the call.".into()),
+                binding: Some(BindingId(3)),
+            },
+            app: Some(AppId(1)),
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["eventType"], "disconnect");
+        assert_eq!(v["statusInfo"]["stateCode"], 0);
+        assert_eq!(v["statusInfo"]["subscriptionId"], "sub");
+        assert_eq!(v["statusInfo"]["timestamp"], "1970-01-01 00:00:00");
+        assert!(v.get("app").is_none() && v["statusInfo"].get("binding").is_none());
+        assert!(v["statusInfo"].get("userData").is_none());
+    }
+}

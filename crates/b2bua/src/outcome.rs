@@ -1,0 +1,383 @@
+//! How a forwarded call progresses and ends: B's responses to the INVITE relayed to A, the call
+//! timers, caller abandonment (CANCEL, including the CANCEL/2xx race) and the end of the call.
+
+use pn_sip::{Headers, Method, Response, SipMessage};
+
+use crate::B2bua;
+use crate::call::{PendingAck, Phase};
+use crate::dialog::Side;
+use crate::engine::Clock;
+use crate::facts::EventType;
+use crate::privacy::{copy_whitelisted, rewrite_body};
+use crate::tables::{FORWARD_TIMEOUT, FailureMapping, failure_status};
+use crate::transactions::{ClientRole, Id};
+
+/// Q.850 16: normal call clearing.
+const NORMAL_CLEARING: u16 = 16;
+
+impl B2bua {
+    /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
+    fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
+        let transport = self.calls.get(&id)?.a.peer.transport;
+        let contact = self.contact(transport);
+        let call = self.calls.get_mut(&id)?;
+        let mut b = Response::for_request(&call.a_invite, status).to_tag(&call.a.local_tag);
+        if (101..300).contains(&status) {
+            b = b.contact(&contact);
+        }
+        if let Some(r) = from_b {
+            let mut extra = Headers::new();
+            copy_whitelisted(r.headers(), &mut extra);
+            for h in &extra {
+                b = b.header(h.name(), h.value());
+            }
+            if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut call.a.sdp, false) {
+                b = b.body(&ct, body);
+            }
+        }
+        Some(b.build())
+    }
+
+    /// A response from B to the B-leg INVITE.
+    pub(crate) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
+        let status = r.status();
+        if (200..300).contains(&status) {
+            if let Some(e) = self.txs.clients.get_mut(&tx) {
+                if e.answered {
+                    // A retransmitted 2xx: re-send our ACK, if A has acknowledged already.
+                    if let Some(ack) = e.ack.clone() {
+                        let peer = e.peer;
+                        self.send(peer, SipMessage::Request(ack));
+                    }
+                    return;
+                }
+                e.answered = true;
+            }
+        }
+        let Some((id, _)) = call else {
+            return;
+        };
+        let Some(state) = self.calls.get_mut(&id) else {
+            return;
+        };
+        state.b.learn_from_response(r.headers());
+        if status < 200 {
+            state.b_provisional = true;
+        }
+        if state.ended {
+            if status < 200 && state.cancel_b {
+                self.cancel_b(c, id);
+            } else if (200..300).contains(&status) {
+                // The CANCEL/2xx race (or a timeout): B answered a call A no longer wants.
+                self.ack_b_directly(c, id, tx);
+                self.send_bye(c, id, Side::B);
+            }
+            return;
+        }
+        match status {
+            100 => {}
+            101..=199 => self.b_provisional_response(c, id, status, r),
+            200..=299 => self.b_answered(c, id, tx, r),
+            _ => {
+                let m = failure_status(status);
+                self.fail_forward(c, id, m, status, Some(r));
+            }
+        }
+    }
+
+    fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.phase = Phase::Early;
+        let alerting = (status == 180 || status == 183) && call.record.fwd_alerting.is_none();
+        if alerting {
+            call.record.fwd_alerting = Some(c.wall);
+        }
+        let event = alerting.then(|| call.record.event(EventType::Alerting, c.wall, None));
+        self.record_latency(c, id);
+        if let Some(event) = event {
+            self.fact(event);
+        }
+        if let Some(response) = self.a_response(id, status, Some(r)) {
+            let a_tx = self.calls.get(&id).map_or(0, |call| call.a_tx);
+            self.respond(c, a_tx, response);
+        }
+    }
+
+    fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.phase = Phase::Answered;
+        call.record.fwd_answer = Some(c.wall);
+        call.forward_deadline = None;
+        if !call.max_duration.is_zero() {
+            call.max_deadline = c.now.checked_add(call.max_duration);
+            call.last_minute = call
+                .max_duration
+                .checked_sub(std::time::Duration::from_secs(60))
+                .filter(|d| !d.is_zero())
+                .and_then(|d| c.now.checked_add(d));
+        }
+        let a_tx = call.a_tx;
+        let b_cseq = r.headers().cseq().map_or(1, |s| s.seq);
+        call.pending_ack[Side::B.index()] = Some(PendingAck {
+            cseq: b_cseq,
+            client: tx,
+            server: a_tx,
+        });
+        let event = call.record.event(EventType::Answer, c.wall, None);
+        self.stats.calls_answered += 1;
+        self.record_latency(c, id);
+        self.fact(event);
+        if let Some(response) = self.a_response(id, 200, Some(r)) {
+            self.respond(c, a_tx, response);
+        }
+        self.schedule_call(id);
+    }
+
+    fn record_latency(&mut self, c: Clock, id: Id) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            if !call.latency_recorded {
+                call.latency_recorded = true;
+                let d = c.now.saturating_duration_since(call.started);
+                self.stats.latency(d);
+            }
+        }
+    }
+
+    /// The B leg failed before answer: A gets the mapped status with a Q.850 Reason.
+    pub(crate) fn fail_forward(
+        &mut self,
+        c: Clock,
+        id: Id,
+        m: FailureMapping,
+        b_status: u16,
+        r: Option<&Response>,
+    ) {
+        let Some(mut response) = self.a_response(id, m.status, None) else {
+            return;
+        };
+        let text = crate::tables::state_desc(m.state_code).trim_end_matches('.');
+        response.headers_mut().push(
+            "Reason",
+            format!("Q.850;cause={};text=\"{} {text}\"", m.q850, m.state_code),
+        );
+        if let Some(min_se) = r
+            .and_then(|r| r.headers().get("Min-SE"))
+            .filter(|_| m.status == 422)
+        {
+            let mut h = Headers::new();
+            h.push("Min-SE", min_se);
+            let mut clean = Headers::new();
+            copy_whitelisted(&h, &mut clean);
+            if let Some(v) = clean.get("Min-SE") {
+                response.headers_mut().push("Min-SE", v);
+            }
+        }
+        let a_tx = self.calls.get(&id).map_or(0, |call| call.a_tx);
+        self.respond(c, a_tx, response);
+        self.stats.calls_failed += 1;
+        self.finish(c, id, m.state_code, b_status, m.q850);
+    }
+
+    /// A gave up before answer (CANCEL, or a BYE on an unanswered call): 487 to A's INVITE, CANCEL B.
+    pub(crate) fn abandon(&mut self, c: Clock, id: Id) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.ended || call.phase == Phase::Answered {
+            return;
+        }
+        let cause = if call.record.fwd_alerting.is_some() {
+            7502
+        } else {
+            7501
+        };
+        let a_tx = call.a_tx;
+        if let Some(response) = self.a_response(id, 487, None) {
+            self.respond(c, a_tx, response);
+        }
+        self.cancel_b(c, id);
+        self.stats.calls_failed += 1;
+        self.finish(c, id, cause, 487, NORMAL_CLEARING);
+    }
+
+    /// Cancels B's INVITE (at once if B sent a provisional response, else as soon as it does).
+    pub(crate) fn cancel_b(&mut self, c: Clock, id: Id) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !call.b_provisional {
+            call.cancel_b = true;
+            return;
+        }
+        call.cancel_b = false;
+        let (b_tx, peer) = (call.b_tx, call.b.peer);
+        let Some(cancel) = self.txs.clients.get(&b_tx).map(|e| e.tx.request().cancel()) else {
+            return;
+        };
+        self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
+    }
+
+    /// ACKs B's 2xx ourselves (nobody on A's side will).
+    fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
+        let via = self.new_via(c, crate::Transport::Udp);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let peer = call.b.peer;
+        let Ok(ack) = call.b.request(Method::Ack, &via, Some(1)).build() else {
+            return;
+        };
+        if let Some(e) = self.txs.clients.get_mut(&tx) {
+            e.ack = Some(ack.clone());
+        }
+        self.send(peer, SipMessage::Request(ack));
+    }
+
+    /// Sends a BYE on `side` (once).
+    pub(crate) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
+        let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
+            return;
+        };
+        let via = self.new_via(c, transport);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.bye_done[side.index()] {
+            return;
+        }
+        call.bye_done[side.index()] = true;
+        let leg = call.leg_mut(side);
+        let peer = leg.peer;
+        let Ok(bye) = leg.request(Method::Bye, &via, None).build() else {
+            return;
+        };
+        self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
+    }
+
+    /// A call timer is due.
+    pub(crate) fn on_call_timer(&mut self, c: Clock, id: Id) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let due = |t: Option<std::time::Instant>| t.is_some_and(|t| t <= c.now);
+        if due(call.forward_deadline) {
+            call.forward_deadline = None;
+            if call.phase != Phase::Answered && !call.ended {
+                self.cancel_b(c, id);
+                self.fail_forward(c, id, FORWARD_TIMEOUT, 0, None);
+            }
+        } else if due(call.max_deadline) {
+            call.max_deadline = None;
+            call.last_minute = None;
+            self.send_bye(c, id, Side::A);
+            self.send_bye(c, id, Side::B);
+            self.finish(c, id, 8010, 0, NORMAL_CLEARING);
+        } else if due(call.last_minute) {
+            call.last_minute = None;
+            self.last_minute(id);
+        }
+        self.schedule_call(id);
+    }
+
+    /// The last-minute hook (T−60 s before the max duration). The media issue plays the
+    /// `lastMinVoice` prompt here; for now it is counted.
+    fn last_minute(&mut self, _id: Id) {
+        self.stats.last_minute_hooks += 1;
+    }
+
+    /// A client transaction timed out.
+    pub(crate) fn on_client_timeout(
+        &mut self,
+        c: Clock,
+        _tx: Id,
+        call: Option<(Id, Side)>,
+        role: ClientRole,
+    ) {
+        let Some((id, _)) = call else {
+            return;
+        };
+        match role {
+            ClientRole::Invite => {
+                let unanswered = self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|call| !call.ended && call.phase != Phase::Answered);
+                if unanswered {
+                    self.fail_forward(c, id, failure_status(408), 408, None);
+                }
+            }
+            ClientRole::Relay { server } => {
+                let response = self
+                    .txs
+                    .servers
+                    .get(&server)
+                    .map(|e| Response::for_request(e.tx.request(), 408).build());
+                if let Some(response) = response {
+                    self.respond(c, server, response);
+                }
+            }
+            ClientRole::Local => {}
+        }
+    }
+
+    /// A server transaction timed out: A never acknowledged our 2xx → release both legs.
+    pub(crate) fn on_server_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>) {
+        let Some((id, _)) = call else {
+            return;
+        };
+        let unacked = self.calls.get(&id).is_some_and(|call| {
+            call.a_tx == tx && !call.ended && call.pending_ack[Side::B.index()].is_some()
+        });
+        if unacked {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.pending_ack[Side::B.index()] = None;
+            }
+            let b_tx = self.calls.get(&id).map_or(0, |call| call.b_tx);
+            self.ack_b_directly(c, id, b_tx);
+            self.send_bye(c, id, Side::A);
+            self.send_bye(c, id, Side::B);
+            self.finish(c, id, 7505, 0, 41);
+        }
+    }
+
+    /// Ends a call: disconnect event and the CDR, exactly once.
+    pub(crate) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.ended {
+            return;
+        }
+        call.ended = true;
+        let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
+        let cdr = call
+            .record
+            .cdr(&self.config.host_name, c.wall, state_code, sip_status, q850);
+        self.active = self.active.saturating_sub(1);
+        self.stats.ended(state_code);
+        self.fact(event);
+        self.fact(cdr);
+        self.schedule_call(id);
+        self.maybe_remove_call(id);
+    }
+
+    /// Dispatches a response from a client transaction.
+    pub(crate) fn on_client_response(
+        &mut self,
+        c: Clock,
+        tx: Id,
+        call: Option<(Id, Side)>,
+        role: ClientRole,
+        r: &Response,
+    ) {
+        match role {
+            ClientRole::Invite => self.on_b_invite_response(c, tx, call, r),
+            ClientRole::Relay { server } => self.relay_response(c, tx, call, server, r),
+            ClientRole::Local => {}
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Privacy rewriting: what of one leg's message may appear in the other leg's message.
+//!
+//! Every message is built from scratch from the target leg's dialog state; the only things taken
+//! from the other leg are:
+//!
+//! - the headers of [`WHITELIST`], each *re-validated* (a value that is not what the header's
+//!   grammar allows, e.g. a Session-Expires of `13800138000`, is dropped);
+//! - an `application/sdp` body, parsed and re-printed with o= (username `-`, this leg's session id
+//!   and version, pnswitch's host), s= (`-`) regenerated and i=, u=, e=, p= removed (session and
+//!   media level); any other body type is dropped, except DTMF bodies of INFO;
+//! - the status code (never the reason phrase: responses carry the standard phrase).
+//!
+//! Never copied: P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID, Diversion,
+//! History-Info, Privacy, Referred-By, Contact, Call-ID, Via, Record-Route, Route, User-Agent,
+//! Server, Subject, Organization, Call-Info, Warning, Reason, unknown (X-) headers — everything not
+//! in [`WHITELIST`].
+
+use pn_sip::Headers;
+use pn_sip::sdp::SessionDescription;
+
+/// The headers copied across legs (after validation of their values).
+pub const WHITELIST: [&str; 7] = [
+    "Allow",
+    "Supported",
+    "Require",
+    "Accept",
+    "Session-Expires",
+    "Min-SE",
+    "Content-Disposition",
+];
+
+/// Methods an `Allow` may list across legs.
+const METHODS: [&str; 10] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "PRACK", "MESSAGE", "NOTIFY",
+];
+
+/// Option tags pnswitch relays end-to-end (RFC 4028 session timers).
+pub const OPTION_TAGS: [&str; 1] = ["timer"];
+
+const ACCEPT: [&str; 4] = [
+    "application/sdp",
+    "application/dtmf-relay",
+    "application/dtmf",
+    "multipart/mixed",
+];
+
+/// Body types of INFO requests relayed verbatim (RFC 2976 DTMF relay), at most 256 bytes.
+const DTMF_TYPES: [&str; 2] = ["application/dtmf-relay", "application/dtmf"];
+
+/// Appends the whitelisted headers of `from` to `to`, values re-validated.
+pub fn copy_whitelisted(from: &Headers, to: &mut Headers) {
+    for name in WHITELIST {
+        if let Some(value) = sanitised(from, name) {
+            to.push(name, value);
+        }
+    }
+}
+
+/// The validated value of one whitelisted header, or `None`.
+fn sanitised(from: &Headers, name: &str) -> Option<String> {
+    let items: Vec<&str> = from.get_list(name).filter(|v| !v.is_empty()).collect();
+    if items.is_empty() {
+        return None;
+    }
+    let join = |v: Vec<&str>| (!v.is_empty()).then(|| v.join(", "));
+    match name {
+        "Allow" => join(items.into_iter().filter(|m| METHODS.contains(m)).collect()),
+        "Supported" | "Require" => join(
+            items
+                .into_iter()
+                .filter(|t| OPTION_TAGS.iter().any(|k| k.eq_ignore_ascii_case(t)))
+                .collect(),
+        ),
+        "Accept" => join(
+            items
+                .into_iter()
+                .filter(|t| ACCEPT.iter().any(|a| a.eq_ignore_ascii_case(t.trim())))
+                .collect(),
+        ),
+        "Session-Expires" => session_expires(items.first()?),
+        "Min-SE" => delta_seconds(items.first()?.split(';').next()?).map(|d| d.to_string()),
+        "Content-Disposition" => {
+            let v = items.first()?.split(';').next()?.trim().to_ascii_lowercase();
+            matches!(v.as_str(), "session" | "render" | "early-session").then_some(v)
+        }
+        _ => None,
+    }
+}
+
+/// `delta-seconds` between 1 and 86400.
+fn delta_seconds(s: &str) -> Option<u32> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|d| (1..=86_400).contains(d))
+}
+
+/// `Session-Expires: delta[;refresher=uac|uas]`.
+fn session_expires(v: &str) -> Option<String> {
+    let mut parts = v.split(';');
+    let delta = delta_seconds(parts.next()?)?;
+    let refresher = parts.find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        (n.trim().eq_ignore_ascii_case("refresher")).then(|| v.trim().to_ascii_lowercase())
+    });
+    Some(match refresher.as_deref() {
+        Some(r @ ("uac" | "uas")) => format!("{delta};refresher={r}"),
+        _ => delta.to_string(),
+    })
+}
+
+/// Session-level identity of the SDP one leg receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdpOrigin {
+    /// The o= address (pnswitch's host).
+    pub address: String,
+    /// The o= session id (stable per leg).
+    pub session_id: u64,
+    /// The o= version (incremented for every SDP sent on the leg).
+    pub version: u64,
+}
+
+/// Rewrites a body for the other leg: SDP is anonymised with `origin`, INFO DTMF bodies are kept
+/// (`allow_dtmf`), anything else is dropped. Returns `(content type, body)`.
+pub fn rewrite_body(
+    headers: &Headers,
+    body: &[u8],
+    origin: &mut SdpOrigin,
+    allow_dtmf: bool,
+) -> Option<(String, Vec<u8>)> {
+    if body.is_empty() {
+        return None;
+    }
+    let ct = headers.content_type()?;
+    if ct == "application/sdp" {
+        let mut sdp = SessionDescription::parse(body).ok()?;
+        origin.version += 1;
+        sdp.anonymise(&origin.address, origin.session_id, origin.version);
+        return Some((ct, sdp.to_bytes()));
+    }
+    if allow_dtmf && DTMF_TYPES.contains(&ct.as_str()) && body.len() <= 256 {
+        return Some((ct, body.to_vec()));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_revalidated() {
+        let mut h = Headers::new();
+        h.push("Allow", "INVITE, ACK, X13800138000, BYE");
+        h.push("Supported", "timer, 100rel, x13800138000");
+        h.push("Session-Expires", "13800138000;refresher=uac");
+        h.push("Min-SE", "90");
+        h.push("Accept", "application/sdp, text/13800138000");
+        h.push("P-Asserted-Identity", "<sip:+8613800138000@a>");
+        h.push("Content-Disposition", "session;handling=required");
+        let mut out = Headers::new();
+        copy_whitelisted(&h, &mut out);
+        let printed: Vec<String> = out
+            .iter()
+            .map(|h| format!("{}: {}", h.name(), h.value()))
+            .collect();
+        assert_eq!(
+            printed,
+            [
+                "Allow: INVITE, ACK, BYE",
+                "Supported: timer",
+                "Accept: application/sdp",
+                "Min-SE: 90",
+                "Content-Disposition: session"
+            ]
+        );
+        assert_eq!(
+            session_expires("1800 ; refresher = UAS"),
+            Some("1800;refresher=uas".into())
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! In-dialog traffic: ACK for 2xx (relayed end-to-end as a new ACK on the other dialog), BYE from
+//! either side (200 to the sender, a new BYE to the other), CANCEL, and the requests relayed as new
+//! requests on the other leg (re-INVITE, UPDATE, INFO) with their responses relayed back.
+//! In-dialog OPTIONS are answered locally; other methods get 405; unknown dialogs 481.
+
+use pn_sip::transaction::{Input, TransactionKey};
+use pn_sip::{Headers, Method, Request, Response, SipMessage};
+
+use crate::call::{PendingAck, Phase};
+use crate::dialog::Side;
+use crate::engine::{ALLOW, Clock};
+use crate::privacy::{copy_whitelisted, rewrite_body};
+use crate::transactions::{ClientRole, Id};
+use crate::{B2bua, Peer};
+
+impl B2bua {
+    /// The call and side an in-dialog request belongs to (Call-ID, then our tag in To).
+    fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
+        let call_id = r.headers().call_id().ok()?;
+        let &(id, side) = self.dialogs.get(call_id)?;
+        let to_tag = r.headers().to().ok()?.tag()?.to_owned();
+        let call = self.calls.get(&id)?;
+        (call.leg(side).local_tag == to_tag).then_some((id, side))
+    }
+
+    /// An ACK that matched no server transaction: the ACK for a 2xx.
+    pub(crate) fn on_ack(&mut self, c: Clock, r: &Request) {
+        let Some((id, side)) = self.dialog_of(r) else {
+            return; // stray ACK: dropped
+        };
+        let target = side.other();
+        let Some(pending) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|call| call.pending_ack[target.index()].take())
+        else {
+            return; // retransmitted ACK
+        };
+        self.drive_server(c, pending.server, Input::Received(SipMessage::Request(r.clone())));
+        let Some(transport) = self.calls.get(&id).map(|call| call.leg(target).peer.transport) else {
+            return;
+        };
+        let via = self.new_via(c, transport);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let leg = call.leg_mut(target);
+        let peer = leg.peer;
+        let mut builder = leg.request(Method::Ack, &via, Some(pending.cseq));
+        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut leg.sdp, false) {
+            builder = builder.body(&ct, body);
+        }
+        let Ok(ack) = builder.build() else {
+            return;
+        };
+        if let Some(e) = self.txs.clients.get_mut(&pending.client) {
+            e.ack = Some(ack.clone());
+        }
+        self.send(peer, SipMessage::Request(ack));
+    }
+
+    /// CANCEL: 200 to it; if it cancels A's pending INVITE, 487 to that INVITE and CANCEL to B.
+    pub(crate) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
+        let invite = TransactionKey::for_request(&r).ok().and_then(|mut key| {
+            key.method = Method::Invite;
+            self.txs.server_keys.get(&key).copied()
+        });
+        let Some(invite) = invite else {
+            self.stats.unmatched_requests += 1;
+            let b = self.response_to(c, &r, 481);
+            self.reply(c, from, r, b);
+            return;
+        };
+        let call = self.txs.servers.get(&invite).and_then(|e| e.call);
+        let b = Response::for_request(&r, 200);
+        self.reply(c, from, r, b);
+        if let Some((id, Side::A)) = call {
+            if self.calls.get(&id).is_some_and(|call| call.a_tx == invite) {
+                self.abandon(c, id);
+            }
+        }
+    }
+
+    /// A request with a To tag.
+    pub(crate) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request) {
+        let Some((id, side)) = self.dialog_of(&r) else {
+            self.stats.unmatched_requests += 1;
+            let b = self.response_to(c, &r, 481);
+            self.reply(c, from, r, b);
+            return;
+        };
+        match r.method() {
+            Method::Bye => self.on_bye(c, from, &r, id, side),
+            Method::Invite | Method::Update | Method::Info => self.relay_request(c, from, &r, id, side),
+            Method::Options => {
+                let b = Response::for_request(&r, 200)
+                    .header("Allow", ALLOW)
+                    .header("Accept", "application/sdp");
+                self.reply(c, from, r, b);
+            }
+            Method::Prack => {
+                // pnswitch does not offer 100rel, so no PRACK can be expected.
+                self.stats.unmatched_requests += 1;
+                let b = Response::for_request(&r, 481);
+                self.reply(c, from, r, b);
+            }
+            _ => {
+                let b = Response::for_request(&r, 405).header("Allow", ALLOW);
+                self.reply(c, from, r, b);
+            }
+        }
+    }
+
+    /// BYE: 200 to the sender; the other leg gets a BYE (answered call) or the call fails.
+    fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
+            return;
+        };
+        self.respond(c, stx, Response::for_request(r, 200).build());
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.bye_done[side.index()] = true;
+        if call.ended {
+            return;
+        }
+        match (call.phase, side) {
+            (Phase::Answered, _) => {
+                self.send_bye(c, id, side.other());
+                self.finish(c, id, 0, 0, 16);
+            }
+            (_, Side::A) => self.abandon(c, id),
+            (_, Side::B) => {
+                // B released an early dialog: its INVITE transaction ends on its own.
+                let m = crate::tables::failure_status(480);
+                self.fail_forward(c, id, m, 0, None);
+            }
+        }
+    }
+
+    /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.
+    fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+        let invite = *r.method() == Method::Invite;
+        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
+            return;
+        };
+        let target = side.other();
+        let usable = self
+            .calls
+            .get(&id)
+            .is_some_and(|call| !call.ended && call.leg(target).remote_tag.is_some());
+        if !usable {
+            self.respond(c, stx, Response::for_request(r, 481).build());
+            return;
+        }
+        let Some(transport) = self.calls.get(&id).map(|call| call.leg(target).peer.transport) else {
+            return;
+        };
+        let via = self.new_via(c, transport);
+        let contact = self.contact(transport);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let leg = call.leg_mut(target);
+        let peer = leg.peer;
+        let mut builder = leg.request(r.method().clone(), &via, None);
+        if invite || *r.method() == Method::Update {
+            builder = builder.contact(&contact);
+        }
+        let mut extra = Headers::new();
+        copy_whitelisted(r.headers(), &mut extra);
+        for h in &extra {
+            builder = builder.header(h.name(), h.value());
+        }
+        let dtmf = *r.method() == Method::Info;
+        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut leg.sdp, dtmf) {
+            builder = builder.body(&ct, body);
+        }
+        let Ok(request) = builder.build() else {
+            self.respond(c, stx, Response::for_request(r, 500).build());
+            return;
+        };
+        self.new_client_tx(
+            c,
+            peer,
+            request,
+            Some((id, target)),
+            ClientRole::Relay { server: stx },
+        );
+    }
+
+    /// A response to a relayed request: relayed back (status, whitelisted headers, SDP).
+    pub(crate) fn relay_response(
+        &mut self,
+        c: Clock,
+        tx: Id,
+        call: Option<(Id, Side)>,
+        server: Id,
+        r: &Response,
+    ) {
+        let status = r.status();
+        if status == 100 {
+            return;
+        }
+        let Some((id, target)) = call else {
+            return;
+        };
+        let Some(cseq) = r.headers().cseq().ok() else {
+            return;
+        };
+        let invite_2xx = cseq.method == Method::Invite && (200..300).contains(&status);
+        if invite_2xx {
+            if let Some(e) = self.txs.clients.get_mut(&tx) {
+                if e.answered {
+                    if let Some(ack) = e.ack.clone() {
+                        let peer = e.peer;
+                        self.send(peer, SipMessage::Request(ack));
+                    }
+                    return;
+                }
+                e.answered = true;
+            }
+        }
+        let Some(request) = self.txs.servers.get(&server).map(|e| e.tx.request().clone()) else {
+            return;
+        };
+        let origin = target.other();
+        let Some(transport) = self.calls.get(&id).map(|call| call.leg(origin).peer.transport) else {
+            return;
+        };
+        let contact = self.contact(transport);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if invite_2xx {
+            if let Some(target_uri) = r.headers().contacts().ok().and_then(|v| v.into_iter().next()) {
+                call.leg_mut(target).remote_target = target_uri.uri().clone();
+            }
+            call.pending_ack[target.index()] = Some(PendingAck {
+                cseq: cseq.seq,
+                client: tx,
+                server,
+            });
+        }
+        let mut b = Response::for_request(&request, status);
+        if (101..300).contains(&status) && matches!(cseq.method, Method::Invite | Method::Update) {
+            b = b.contact(&contact);
+        }
+        let mut extra = Headers::new();
+        copy_whitelisted(r.headers(), &mut extra);
+        for h in &extra {
+            b = b.header(h.name(), h.value());
+        }
+        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut call.leg_mut(origin).sdp, false) {
+            b = b.body(&ct, body);
+        }
+        self.respond(c, server, b.build());
+    }
+}

@@ -1,0 +1,53 @@
+//! Counters the runtime exports as metrics (pn-metrics defines them; this crate only counts).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Cumulative counters of one shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls that ended, by stateCode (0 = answered and released normally).
+    pub calls_by_cause: BTreeMap<u16, u64>,
+    /// Calls that were answered.
+    pub calls_answered: u64,
+    /// Calls refused by the route decision.
+    pub calls_rejected: u64,
+    /// Calls forwarded but not answered (busy, no answer, cancelled, timeout…).
+    pub calls_failed: u64,
+    /// Server transactions created.
+    pub server_transactions: u64,
+    /// Client transactions created.
+    pub client_transactions: u64,
+    /// Messages retransmitted by timers (requests and responses).
+    pub retransmissions_sent: u64,
+    /// Retransmitted requests absorbed by an existing server transaction.
+    pub retransmissions_received: u64,
+    /// Requests from untrusted sources refused with 403.
+    pub acl_rejects: u64,
+    /// Requests refused because they failed validation (400, 416, 420, 483, 505…).
+    pub validation_rejects: u64,
+    /// Responses that matched no transaction (dropped).
+    pub stray_responses: u64,
+    /// In-dialog requests that matched no dialog (481).
+    pub unmatched_requests: u64,
+    /// Last-minute hooks fired (T−60 s before the max duration).
+    pub last_minute_hooks: u64,
+    /// Setup latency samples (A's INVITE in → B's first ringing or answer relayed to A), drained by
+    /// [`crate::B2bua::drain_setup_latencies`]; capped at [`Stats::MAX_LATENCY_SAMPLES`].
+    pub setup_latencies: Vec<Duration>,
+}
+
+impl Stats {
+    /// The most setup-latency samples kept between drains.
+    pub const MAX_LATENCY_SAMPLES: usize = 4096;
+
+    pub(crate) fn ended(&mut self, cause: u16) {
+        *self.calls_by_cause.entry(cause).or_default() += 1;
+    }
+
+    pub(crate) fn latency(&mut self, d: Duration) {
+        if self.setup_latencies.len() < Self::MAX_LATENCY_SAMPLES {
+            self.setup_latencies.push(d);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The mapping tables, each in one place: route rejections → SIP ([`reject_mapping`]), B-leg
+//! failures → the status sent to A and the call's stateCode ([`failure_status`]), and stateCode
+//! descriptions ([`state_desc`]).
+//!
+//! Rejections (cause → status, Q.850 cause in `Reason: Q.850;cause=<q850>;text="<cause> <text>"`):
+//!
+//! | cause | SIP | Q.850 | text |
+//! |---|---|---|---|
+//! | 7100 | 404 Not Found | 1 | App not found |
+//! | 7508 | 503 Service Unavailable | 38 | Routing failure |
+//! | 8008 | 500 Server Internal Error | 41 | Play and collect failed |
+//! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
+//! | 8014 | 404 Not Found | 1 | Invalid call: no binding |
+//! | 8016 | 403 Forbidden | 21 | Call direction not allowed |
+//! | 8019 | 404 Not Found | 1 | No callback record |
+//! | 8022 | 404 Not Found | 1 | Binding absent or expired |
+//! | 8023 | 403 Forbidden | 21 | Fixed line cannot be caller |
+//! | 8025 | 404 Not Found | 1 | Called number does not exist |
+//! | 8030 | 404 Not Found | 1 | AXYB binding absent |
+//! | 8032 | 403 Forbidden | 21 | Dialed own privacy number |
+//! | 8033 | 484 Address Incomplete | 28 | Empty extension |
+//! | 8042 | 403 Forbidden | 21 | International inbound restricted |
+//! | 8043 | 403 Forbidden | 21 | International outbound restricted |
+//! | 8055 | 480 Temporarily Unavailable | 41 | Privacy number unavailable |
+//! | 8104 | 480 Temporarily Unavailable | 20 | Callee unreachable |
+//! | other | 500 Server Internal Error | 41 | Call rejected |
+//!
+//! B-leg failures (B's final status → status to A, stateCode, Q.850):
+//!
+//! | B | to A | stateCode | Q.850 |
+//! |---|---|---|---|
+//! | 404, 604 | 404 | 8100 callee does not exist | 1 |
+//! | 410 | 404 | 8100 | 22 |
+//! | 403 | 403 | 7504 rejected | 21 |
+//! | 408, no response (Timer B) | 480 | 8101 no answer | 18 |
+//! | 480 | 480 | 8104 unreachable | 20 |
+//! | 484 | 484 | 7506 callee network error | 28 |
+//! | 486, 600 | 486 | 8102 busy | 17 |
+//! | 488, 606 | 488 | 7506 | 88 |
+//! | 422 | 422 (Min-SE relayed) | 7506 | 127 |
+//! | 3xx (redirects are not followed) | 480 | 7508 routing failure | 127 |
+//! | other 4xx | 480 | 7506 | 127 |
+//! | 5xx | 502 | 7506 | 38 |
+//! | 603, other 6xx | 603 | 7503 callee rejected | 21 |
+//! | forward timeout (8035) | 480 | 8035 | 19 |
+
+use pn_bindings::Cause;
+
+/// How a route rejection is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RejectMapping {
+    /// SIP status.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'static str,
+    /// Q.850 cause for the Reason header and the CDR's `fwdUnaswRsn`.
+    pub q850: u16,
+    /// Description, in the Reason header's text after the cause code.
+    pub text: &'static str,
+}
+
+const NOT_FOUND: (u16, &str) = (404, "Not Found");
+const FORBIDDEN: (u16, &str) = (403, "Forbidden");
+const UNAVAILABLE: (u16, &str) = (480, "Temporarily Unavailable");
+
+/// The rejection table (see the module docs).
+pub fn reject_mapping(cause: Cause) -> RejectMapping {
+    let ((status, reason), q850, text) = match cause.0 {
+        7100 => (NOT_FOUND, 1, "App not found"),
+        7508 => ((503, "Service Unavailable"), 38, "Routing failure"),
+        8008 => ((500, "Server Internal Error"), 41, "Play and collect failed"),
+        8013 => (UNAVAILABLE, 20, "No temporary callee"),
+        8014 => (NOT_FOUND, 1, "Invalid call: no binding"),
+        8016 => (FORBIDDEN, 21, "Call direction not allowed"),
+        8019 => (NOT_FOUND, 1, "No callback record"),
+        8022 => (NOT_FOUND, 1, "Binding absent or expired"),
+        8023 => (FORBIDDEN, 21, "Fixed line cannot be caller"),
+        8025 => (NOT_FOUND, 1, "Called number does not exist"),
+        8030 => (NOT_FOUND, 1, "AXYB binding absent"),
+        8032 => (FORBIDDEN, 21, "Dialed own privacy number"),
+        8033 => ((484, "Address Incomplete"), 28, "Empty extension"),
+        8042 => (FORBIDDEN, 21, "International inbound restricted"),
+        8043 => (FORBIDDEN, 21, "International outbound restricted"),
+        8055 => (UNAVAILABLE, 41, "Privacy number unavailable"),
+        8104 => (UNAVAILABLE, 20, "Callee unreachable"),
+        _ => ((500, "Server Internal Error"), 41, "Call rejected"),
+    };
+    RejectMapping {
+        status,
+        reason,
+        q850,
+        text,
+    }
+}
+
+/// The SIP status and reason phrase for a route rejection (see the module docs).
+pub fn reject_status(cause: Cause) -> (u16, &'static str) {
+    let m = reject_mapping(cause);
+    (m.status, m.reason)
+}
+
+/// How a B-leg failure is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureMapping {
+    /// Status sent to A.
+    pub status: u16,
+    /// The call's stateCode.
+    pub state_code: u16,
+    /// Q.850 cause (`fwdUnaswRsn`).
+    pub q850: u16,
+}
+
+/// The B-leg failure table: B's final status (408 also for no response at all) → what A gets.
+pub fn failure_status(b_status: u16) -> FailureMapping {
+    let (status, state_code, q850) = match b_status {
+        404 | 604 => (404, 8100, 1),
+        410 => (404, 8100, 22),
+        403 => (403, 7504, 21),
+        408 => (480, 8101, 18),
+        480 => (480, 8104, 20),
+        484 => (484, 7506, 28),
+        486 | 600 => (486, 8102, 17),
+        488 | 606 => (488, 7506, 88),
+        422 => (422, 7506, 127),
+        300..=399 => (480, 7508, 127),
+        500..=599 => (502, 7506, 38),
+        600..=699 => (603, 7503, 21),
+        _ => (480, 7506, 127),
+    };
+    FailureMapping {
+        status,
+        state_code,
+        q850,
+    }
+}
+
+/// The forward timeout (8035): what A gets.
+pub const FORWARD_TIMEOUT: FailureMapping = FailureMapping {
+    status: 480,
+    state_code: 8035,
+    q850: 19,
+};
+
+/// The description of a stateCode (reference §6.1), for `stateDesc`.
+pub fn state_desc(code: u16) -> &'static str {
+    match code {
+        0 => "The user releases the call.",
+        7501 => "The caller hung up before the callee rang.",
+        7502 => "The caller hung up while the callee was ringing.",
+        7503 => "The callee rejected the call.",
+        7504 => "The call was rejected.",
+        7505 => "Caller-side network error.",
+        7506 => "Callee-side network error.",
+        7508 => "Routing failure.",
+        7100 => "The app is not found.",
+        8008 => "Play and collect failed.",
+        8010 => "The maximum call duration was reached.",
+        8013 => "No temporary callee is set.",
+        8014 => "Invalid call: no binding.",
+        8016 => "The call direction is not allowed.",
+        8019 => "No callback record.",
+        8022 => "The binding is absent or expired.",
+        8023 => "A fixed-line number cannot be the caller.",
+        8025 => "The called number does not exist.",
+        8030 => "The AXYB binding is absent.",
+        8032 => "The user dialed their own privacy number.",
+        8033 => "Empty extension received.",
+        8035 => "The platform connect timed out.",
+        8042 => "International inbound calls are restricted.",
+        8043 => "International outbound calls are restricted.",
+        8055 => "The privacy number is unavailable.",
+        8100 => "The callee does not exist.",
+        8101 => "The callee did not answer.",
+        8102 => "The callee is busy.",
+        8104 => "The callee is unreachable.",
+        _ => "The call failed.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_rows() {
+        for (cause, status) in [
+            (8023, 403),
+            (8014, 404),
+            (8016, 403),
+            (8013, 480),
+            (8019, 404),
+            (8022, 404),
+            (8025, 404),
+            (8030, 404),
+            (8032, 403),
+            (8042, 403),
+            (8043, 403),
+            (8055, 480),
+            (8104, 480),
+            (8031, 500),
+        ] {
+            assert_eq!(reject_status(Cause(cause)).0, status, "{cause}");
+        }
+        assert_eq!(failure_status(486).status, 486);
+        assert_eq!(failure_status(408).status, 480);
+        assert_eq!(failure_status(503).status, 502);
+        assert_eq!(failure_status(302).status, 480);
+    }
+}

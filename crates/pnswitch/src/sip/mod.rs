@@ -1,0 +1,229 @@
+//! The SIP runtime: binds UDP sockets and TCP listeners, parses what arrives, hands each message to its
+//! call shard (by Call-ID, [`pn_b2bua::shard_for`]), and runs the shards: one thread each, one
+//! [`pn_b2bua::B2bua`] each, no lock shared on the call path. Call facts go to the store's outbox through the
+//! provisioning engine's single writer.
+//!
+//! ```text
+//! UDP recv tasks ─┐                       ┌─ shard 0 thread: B2bua ─┬─ SIP → UDP socket / TCP hub
+//! TCP conn tasks ─┴─ parse, shard_for ────┼─ shard 1 thread: B2bua ─┤
+//!                    (bounded queues)     └─ …                      └─ facts → outbox task → engine
+//! ```
+//!
+//! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
+//! handed to the core is the datagram's or connection's source; the core does the Via handling.
+
+mod dispatch;
+mod malformed;
+pub mod mask;
+mod outbox;
+mod route;
+mod shard;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pn_api::EngineHandle;
+use pn_b2bua::{B2buaConfig, Shard};
+use pn_bindings::{BindingTable, RoutePolicy};
+use pn_metrics::Metrics;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::SipConfig;
+use dispatch::Dispatch;
+
+pub(crate) use crate::serve::unix_now;
+
+/// UDP receive tasks per socket at most (they parse in parallel on the runtime's workers).
+const MAX_RECEIVERS_PER_SOCKET: usize = 4;
+
+/// What the SIP runtime needs from the rest of the binary.
+pub struct SipDeps {
+    /// The routing table (shared with the provisioning engine, lock-free reads).
+    pub table: Arc<BindingTable>,
+    /// Call-path policy.
+    pub policy: RoutePolicy,
+    /// The single writer, for call facts.
+    pub engine: EngineHandle,
+    /// The store, to resolve the bindings named by call facts (off the call path).
+    pub store: Arc<dyn pn_store::Store>,
+    /// The metrics registry.
+    pub metrics: Metrics,
+}
+
+/// The running SIP side; [`SipRuntime::shutdown`] stops it and flushes call facts.
+pub struct SipRuntime {
+    tasks: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    dispatch: Dispatch,
+    outbox: JoinHandle<()>,
+}
+
+/// Binds every configured address (UDP and TCP), prints `pnswitch: sip listening on udp|tcp ADDR` for each,
+/// starts the shards, the outbox writer and the receive loops. Must run inside the tokio runtime.
+pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRuntime> {
+    let mut sockets = Vec::new();
+    let mut listeners = Vec::new();
+    for addr in &config.listen {
+        let socket = UdpSocket::bind(addr).await?;
+        let udp_local = socket.local_addr()?;
+        // Port 0: take the same free port for TCP when it is free too.
+        let listener = if addr.port() == 0 {
+            match TcpListener::bind(udp_local).await {
+                Ok(l) => l,
+                Err(_) => TcpListener::bind(addr).await?,
+            }
+        } else {
+            TcpListener::bind(addr).await?
+        };
+        let tcp_local = listener.local_addr()?;
+        // Tests and operators read these lines to learn the bound ports.
+        println!("pnswitch: sip listening on udp {udp_local}");
+        println!("pnswitch: sip listening on tcp {tcp_local}");
+        sockets.push(Arc::new(socket));
+        listeners.push(listener);
+    }
+    let mut b2bua = config.b2bua.clone();
+    if let Some(first) = sockets.first().and_then(|s| s.local_addr().ok()) {
+        resolve_local_host(&mut b2bua, first);
+    }
+    tracing::info!(local_host = %b2bua.local_host, egress = ?b2bua.egress, trusted = ?b2bua.trusted_peers, "sip");
+
+    let metrics = deps.metrics.sip.clone();
+    let count = config.shard_count();
+    let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
+    let (facts, outbox) = outbox::start(
+        deps.engine,
+        deps.store,
+        config.outbox_queue,
+        metrics.outbox_dropped.clone(),
+    );
+    let mut senders = Vec::with_capacity(count);
+    let mut receivers = Vec::with_capacity(count);
+    for _ in 0..shard_count {
+        let (tx, rx) = mpsc::channel(config.shard_queue.max(16));
+        senders.push(tx);
+        receivers.push(rx);
+    }
+    let dispatch = Dispatch::new(senders, metrics.overload_drops.clone());
+    let udp_errors = metrics.parse_errors.with_label_values(&["udp"]);
+    let tcp_errors = metrics.parse_errors.with_label_values(&["tcp"]);
+    let (hub, hub_task) = tcp::start_hub(dispatch.clone(), config.max_message_bytes, tcp_errors.clone());
+    let mut udp_sockets = udp::UdpSockets::default();
+    for s in &sockets {
+        udp_sockets.push(Arc::clone(s))?;
+    }
+
+    let mut threads = Vec::with_capacity(count);
+    for (index, rx) in (0..shard_count).zip(receivers) {
+        let parts = shard::ShardParts {
+            shard: Shard {
+                index,
+                count: shard_count,
+            },
+            config: b2bua.clone(),
+            router: route::TableRouter::new(Arc::clone(&deps.table), deps.policy, deps.metrics.clone()),
+            udp: udp_sockets.clone(),
+            tcp: hub.clone(),
+            facts: facts.clone(),
+            metrics: metrics.clone(),
+        };
+        threads.push(shard::spawn(parts, rx)?);
+    }
+    drop(facts);
+
+    let mut tasks = vec![hub_task];
+    let receivers_per_socket = count.clamp(1, MAX_RECEIVERS_PER_SOCKET);
+    for socket in &sockets {
+        for _ in 0..receivers_per_socket {
+            tasks.push(tokio::spawn(udp::receive(
+                Arc::clone(socket),
+                dispatch.clone(),
+                config.max_message_bytes,
+                udp_errors.clone(),
+            )));
+        }
+    }
+    for listener in listeners {
+        tasks.push(tokio::spawn(tcp::accept(
+            listener,
+            hub.clone(),
+            dispatch.clone(),
+            config.max_message_bytes,
+            tcp_errors.clone(),
+        )));
+    }
+    tracing::info!(shards = count, "sip runtime started");
+    Ok(SipRuntime {
+        tasks,
+        threads,
+        dispatch,
+        outbox,
+    })
+}
+
+/// `local_host` when not configured (empty or the embedded default): the first bound address. An
+/// unspecified address (`0.0.0.0`, `::`) cannot be reached by peers, so it is kept but warned about.
+fn resolve_local_host(config: &mut B2buaConfig, first: SocketAddr) {
+    let configured = config.local_host.trim();
+    if !configured.is_empty() && configured != B2buaConfig::default().local_host {
+        return;
+    }
+    if first.ip().is_unspecified() {
+        tracing::warn!(%first, "listening on an unspecified address: set [sip.b2bua] local_host to the address peers reach");
+    }
+    config.local_host = first.to_string();
+}
+
+impl SipRuntime {
+    /// Stops receiving, lets every shard finish its queue, and waits (up to 5 s) until the call facts
+    /// produced so far are committed to the outbox. Calls still up are abandoned.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.dispatch.stop().await;
+        drop(self.dispatch);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+        if tokio::time::timeout(Duration::from_secs(5), self.outbox)
+            .await
+            .is_err()
+        {
+            tracing::warn!("call facts still queued at shutdown were not all written");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_host_defaults_to_the_first_listen_address() {
+        let mut c = B2buaConfig::default();
+        resolve_local_host(&mut c, "127.0.0.1:40000".parse().unwrap());
+        assert_eq!(c.local_host, "127.0.0.1:40000");
+        let mut c = B2buaConfig {
+            local_host: String::new(),
+            ..B2buaConfig::default()
+        };
+        resolve_local_host(&mut c, "[::1]:5070".parse().unwrap());
+        assert_eq!(c.local_host, "[::1]:5070");
+        let mut c = B2buaConfig {
+            local_host: "sbc.example:5060".into(),
+            ..B2buaConfig::default()
+        };
+        resolve_local_host(&mut c, "127.0.0.1:40000".parse().unwrap());
+        assert_eq!(c.local_host, "sbc.example:5060");
+    }
+}

@@ -1,0 +1,595 @@
+//! The SIP runtime end to end: the real binary with `--sip-listen 127.0.0.1:0`, an AXB binding provisioned
+//! over the admin and signed APIs, and UDP sockets owned by the test playing the caller A (ingress trunk) and
+//! the callee B (egress trunk). Checks the B leg (From = X), the answer relayed to A, ACK and BYE across, the
+//! CDR in the outbox, OPTIONS answered locally, an untrusted source refused with 403, and a garbage request
+//! answered with 400.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+const X: &str = "+8617000000001";
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const AXB: &str = "/rest/caas/relationnumber/partners/v1.0";
+
+struct Switch {
+    child: Child,
+    http: SocketAddr,
+    /// The first UDP address.
+    sip: SocketAddr,
+    /// Every `(transport, address)` printed.
+    listening: Vec<(String, SocketAddr)>,
+    token: String,
+}
+
+impl Switch {
+    fn bound(&self, transport: &str, v6: bool) -> SocketAddr {
+        self.listening
+            .iter()
+            .find(|(t, a)| t == transport && a.is_ipv6() == v6)
+            .map_or_else(
+                || panic!("no {transport} listener (v6: {v6}) in {:?}", self.listening),
+                |(_, a)| *a,
+            )
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &std::path::Path, egress: SocketAddr, listen: &str) -> Switch {
+    let config = dir.join("pnswitch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nsynchronous_full = false\n[sip]\nshards = 2\n[sip.b2bua]\negress = [\"{egress}\"]\n\
+             trusted_peers = [\"127.0.0.1\", \"::1\"]\nt1_ms = 100\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pnswitch"))
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            listen,
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut http = None;
+    let mut listening = Vec::new();
+    // The SIP lines come first: SIP is up before the HTTP listener.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("pnswitch: http listening on ") {
+            http = Some(a.parse().unwrap());
+            break;
+        } else if let Some(rest) = line.strip_prefix("pnswitch: sip listening on ") {
+            let (transport, addr) = rest.split_once(' ').unwrap();
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_ne!(addr.port(), 0, "the real port is printed: {line}");
+            listening.push((transport.to_owned(), addr));
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let sip = listening
+        .iter()
+        .find(|(t, _)| t == "udp")
+        .map(|(_, a)| *a)
+        .expect("sip udp line");
+    let token = std::fs::read_to_string(dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Switch {
+        child,
+        http: http.expect("http line"),
+        sip,
+        listening,
+        token,
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        let _ = write!(req, "{k}: {v}\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let (_, body) = resp.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Provisions app, X and an AXB binding A–X–B; returns its `subscriptionId`.
+fn provision(sw: &Switch) -> String {
+    let admin = [("Authorization", format!("Bearer {}", sw.token))];
+    let (status, body) = http(
+        sw.http,
+        "POST",
+        "/admin/v1/apps",
+        &admin,
+        Some(&json!({"name": "sip", "mode": "AXB"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let app = body.get("app").unwrap_or(&body);
+    let key = app["appKey"].as_str().unwrap().to_owned();
+    let secret = app["appSecret"].as_str().unwrap().to_owned();
+    let (status, body) = http(
+        sw.http,
+        "POST",
+        "/admin/v1/numbers",
+        &admin,
+        Some(&json!({"appKey": key, "numbers": [{"number": X, "areaCode": "0755"}]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let created = pn_api::auth::format_created(pn_bindings::UnixTime(now as i64));
+    let signed: Vec<(&str, String)> = pn_api::auth::aksk_headers(&key, &secret, &format!("n{now}"), &created)
+        .into_iter()
+        .collect();
+    let (status, body) = http(
+        sw.http,
+        "POST",
+        AXB,
+        &signed,
+        Some(
+            &json!({"relationNum": X, "callerNum": A, "calleeNum": B, "callDirection": 0, "userData": "u-42"}),
+        ),
+    );
+    assert_eq!((status, body["resultcode"].as_str()), (200, Some("0")), "{body}");
+    body["subscriptionId"].as_str().unwrap().to_owned()
+}
+
+fn socket(ip: &str) -> UdpSocket {
+    let s = UdpSocket::bind(format!("{ip}:0")).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s
+}
+
+/// The next SIP message on `s` (skipping `100 Trying`), within 5 s.
+fn recv(s: &UdpSocket) -> (String, SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < deadline {
+        if let Ok((n, from)) = s.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("SIP/2.0 100 ") {
+                return (text, from);
+            }
+        }
+    }
+    panic!("no SIP message on {:?} within 5 s", s.local_addr());
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    let head = msg.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+fn first(msg: &str, name: &str) -> String {
+    header(msg, name)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no {name} in\n{msg}"))
+        .to_owned()
+}
+
+/// A response to `request` (Via, From, To with `tag`, `Call-ID`, `CSeq` copied), with optional SDP.
+fn response(request: &str, status: &str, tag: &str, contact: SocketAddr, sdp: Option<&str>) -> String {
+    let mut r = format!("SIP/2.0 {status}\r\n");
+    for via in header(request, "Via") {
+        let _ = write!(r, "Via: {via}\r\n");
+    }
+    let to = first(request, "To");
+    let to = if to.contains("tag=") {
+        to
+    } else {
+        format!("{to};tag={tag}")
+    };
+    let _ = write!(
+        r,
+        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:b@{contact}>\r\n",
+        first(request, "From"),
+        first(request, "Call-ID"),
+        first(request, "CSeq")
+    );
+    match sdp {
+        Some(body) => {
+            let _ = write!(
+                r,
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        None => r.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    r
+}
+
+fn sdp(user: &str, ip: &str) -> String {
+    format!(
+        "v=0\r\no={user} 1 1 IN IP4 {ip}\r\ns=call\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    )
+}
+
+fn request(
+    method: &str,
+    to_switch: SocketAddr,
+    me: SocketAddr,
+    call_id: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    body: Option<&str>,
+) -> String {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let mut r = format!(
+        "{method} sip:{X}@{to_switch};user=phone SIP/2.0\r\nVia: SIP/2.0/UDP {me};rport;branch=z9hG4bK-{call_id}-{cseq}-{method}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{A}@{me};user=phone>;tag=a-tag\r\nTo: <sip:{X}@{to_switch};user=phone>{to_tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:a@{me}>\r\n"
+    );
+    match body {
+        Some(b) => {
+            let _ = write!(
+                r,
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            );
+        }
+        None => r.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    r
+}
+
+fn outbox_rows(dir: &std::path::Path) -> Vec<(String, String)> {
+    let db = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .expect("a database file in the data directory");
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT kind, payload FROM outbox ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The A side of a call: over UDP or TCP.
+trait Leg {
+    /// Sends one message to the switch.
+    fn send(&mut self, msg: &str);
+    /// The next message from the switch other than `100 Trying` (within 5 s).
+    fn recv(&mut self) -> String;
+    /// This side's address.
+    fn me(&self) -> SocketAddr;
+    /// Rewrites a UDP request for this transport.
+    fn adapt(&self, msg: String) -> String {
+        msg
+    }
+}
+
+struct UdpLeg {
+    socket: UdpSocket,
+    switch: SocketAddr,
+}
+
+impl Leg for UdpLeg {
+    fn send(&mut self, msg: &str) {
+        self.socket.send_to(msg.as_bytes(), self.switch).unwrap();
+    }
+    fn recv(&mut self) -> String {
+        let (msg, from) = recv(&self.socket);
+        assert_eq!(from, self.switch, "answered from the address the request went to");
+        msg
+    }
+    fn me(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+}
+
+struct TcpLeg {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Leg for TcpLeg {
+    fn send(&mut self, msg: &str) {
+        self.stream.write_all(msg.as_bytes()).unwrap();
+    }
+    fn recv(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            while self.buf.starts_with(b"\r\n") {
+                self.buf.drain(..2);
+            }
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                let len: usize = header(&format!("{head}\r\n\r\n"), "Content-Length")
+                    .first()
+                    .map_or(0, |v| v.parse().unwrap());
+                if self.buf.len() >= end + 4 + len {
+                    let msg: Vec<u8> = self.buf.drain(..end + 4 + len).collect();
+                    let msg = String::from_utf8_lossy(&msg).into_owned();
+                    if msg.starts_with("SIP/2.0 100 ") {
+                        continue;
+                    }
+                    return msg;
+                }
+            }
+            assert!(Instant::now() < deadline, "no SIP message over TCP within 5 s");
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the switch closed the TCP connection"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+    fn me(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+    fn adapt(&self, msg: String) -> String {
+        msg.replacen("SIP/2.0/UDP", "SIP/2.0/TCP", 1)
+    }
+}
+
+/// A whole AXB call A → X → B: B sees From = X and nothing of A; A gets 180 and 200 and nothing of B;
+/// ACK and BYE go across.
+fn call(switch: SocketAddr, a: &mut dyn Leg, b: &UdpSocket, call_id: &str) {
+    let b_addr = b.local_addr().unwrap();
+    let me = a.me();
+    let a_sdp = sdp("alice", "127.0.0.1");
+    let invite = a.adapt(request("INVITE", switch, me, call_id, 1, None, Some(&a_sdp)));
+    a.send(&invite);
+    let (invite, _) = recv(b);
+    assert!(invite.starts_with("INVITE "), "{invite}");
+    let from_b = first(&invite, "From");
+    assert!(from_b.contains(&X[1..]), "B sees X as the caller: {from_b}");
+    assert!(!invite.contains(&A[3..]), "A's number leaked to B:\n{invite}");
+    assert!(!invite.contains(call_id), "A's Call-ID leaked to B:\n{invite}");
+    assert!(first(&invite, "To").contains(&B[1..]), "{invite}");
+
+    // B rings and answers.
+    b.send_to(
+        response(&invite, "180 Ringing", "b-tag", b_addr, None).as_bytes(),
+        switch,
+    )
+    .unwrap();
+    let ringing = a.recv();
+    assert!(ringing.starts_with("SIP/2.0 180 "), "{ringing}");
+    let b_sdp = sdp("bob", "127.0.0.1");
+    b.send_to(
+        response(&invite, "200 OK", "b-tag", b_addr, Some(&b_sdp)).as_bytes(),
+        switch,
+    )
+    .unwrap();
+    let ok = a.recv();
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    assert!(!ok.contains(&B[3..]), "B's number leaked to A:\n{ok}");
+    let to_tag = first(&ok, "To");
+    let to_tag = to_tag
+        .split("tag=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // ACK and BYE from A reach B.
+    let ack = a.adapt(request("ACK", switch, me, call_id, 1, Some(&to_tag), None));
+    a.send(&ack);
+    let (ack, _) = recv(b);
+    assert!(ack.starts_with("ACK "), "{ack}");
+    let bye = a.adapt(request("BYE", switch, me, call_id, 2, Some(&to_tag), None));
+    a.send(&bye);
+    let (bye, _) = recv(b);
+    assert!(bye.starts_with("BYE "), "{bye}");
+    b.send_to(response(&bye, "200 OK", "b-tag", b_addr, None).as_bytes(), switch)
+        .unwrap();
+    let bye_ok = a.recv();
+    assert!(
+        bye_ok.starts_with("SIP/2.0 200 ") && bye_ok.contains("BYE"),
+        "{bye_ok}"
+    );
+}
+
+fn metrics(sw: &Switch) -> String {
+    let mut s = TcpStream::connect(sw.http).unwrap();
+    s.write_all(
+        format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            sw.http
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn axb_call_through_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let sw = start(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0");
+    let subscription = provision(&sw);
+    let mut a = UdpLeg {
+        socket: socket("127.0.0.1"),
+        switch: sw.sip,
+    };
+
+    // OPTIONS keepalive from a trunk: answered locally.
+    let options = request("OPTIONS", sw.sip, a.me(), "opt-1", 1, None, None);
+    a.send(&options);
+    let resp = a.recv();
+    assert!(resp.starts_with("SIP/2.0 200 "), "{resp}");
+
+    call(sw.sip, &mut a, &b, "call-1");
+
+    // The CDR (and the call events) are durable in the outbox.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rows = loop {
+        let rows = outbox_rows(dir.path());
+        if rows.iter().any(|(k, _)| k == "cdr") || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cdr = rows
+        .iter()
+        .find(|(k, _)| k == "cdr")
+        .map(|(_, p)| p)
+        .expect("a CDR row");
+    let cdr: Value = serde_json::from_str(cdr).unwrap();
+    assert_eq!(
+        cdr["bindNum"].as_str().map(|s| s.contains(&X[1..])),
+        Some(true),
+        "{cdr}"
+    );
+    assert!(cdr["fwdAnswerTime"].is_string(), "{cdr}");
+    assert_eq!(cdr["subscriptionId"], subscription.as_str(), "{cdr}");
+    assert_eq!(cdr["userData"], "u-42", "{cdr}");
+    assert!(rows.iter().any(|(k, _)| k == "call_event"), "{rows:?}");
+
+    // Metrics saw the call.
+    let metrics = metrics(&sw);
+    assert!(
+        metrics.contains("pn_sip_calls_total{cause=\"0\",outcome=\"answered\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pn_route_lookups_total{outcome=\"connect\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pn_sip_active_calls 0"), "{metrics}");
+    assert!(metrics.contains("pn_sip_setup_seconds_count 1"), "{metrics}");
+}
+
+#[test]
+fn tcp_and_ipv6_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let sw = start(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0,[::1]:0");
+    provision(&sw);
+
+    // A call whose A leg is TCP (B leg: the UDP egress trunk).
+    let tcp = sw.bound("tcp", false);
+    let stream = TcpStream::connect(tcp).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut a = TcpLeg {
+        stream,
+        buf: Vec::new(),
+    };
+    call(tcp, &mut a, &b, "tcp-call-1");
+
+    // IPv6: UDP and TCP.
+    let udp6 = sw.bound("udp", true);
+    let socket6 = UdpSocket::bind("[::1]:0").unwrap();
+    socket6
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut a6 = UdpLeg {
+        socket: socket6,
+        switch: udp6,
+    };
+    let options = request("OPTIONS", udp6, a6.me(), "opt-6", 1, None, None);
+    a6.send(&options);
+    let resp = a6.recv();
+    assert!(resp.starts_with("SIP/2.0 200 "), "{resp}");
+    let tcp6 = sw.bound("tcp", true);
+    let stream = TcpStream::connect(tcp6).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut a6 = TcpLeg {
+        stream,
+        buf: Vec::new(),
+    };
+    let options = a6.adapt(request("OPTIONS", tcp6, a6.me(), "opt-6t", 1, None, None));
+    a6.send(&options);
+    let resp = a6.recv();
+    assert!(resp.starts_with("SIP/2.0 200 "), "{resp}");
+}
+
+#[test]
+fn untrusted_sources_and_garbage_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let sw = start(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0");
+    // 127.0.0.2 is loopback too, but not a trusted peer.
+    let stranger = socket("127.0.0.2");
+    let me = stranger.local_addr().unwrap();
+    let body = sdp("eve", "127.0.0.2");
+    stranger
+        .send_to(
+            request("INVITE", sw.sip, me, "call-x", 1, None, Some(&body)).as_bytes(),
+            sw.sip,
+        )
+        .unwrap();
+    let (resp, from) = recv(&stranger);
+    assert!(resp.starts_with("SIP/2.0 403 "), "{resp}");
+    assert_eq!(from, sw.sip, "answered from the switch's address");
+    // Nothing reached the egress trunk.
+    let mut buf = [0u8; 2048];
+    assert!(b.recv_from(&mut buf).is_err(), "an untrusted INVITE was routed");
+
+    // A request that does not parse gets a 400 when its headers can be found.
+    let a = socket("127.0.0.1");
+    let me = a.local_addr().unwrap();
+    let broken = format!(
+        "INVITE sip:{X}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-bad\r\nFrom: <sip:{A}@{me}>;tag=1\r\n\
+         To: <sip:{X}@{}>\r\nCall-ID: bad-1\r\nCSeq: 1 INVITE\r\nContent-Length: 99999\r\n\r\n",
+        sw.sip, sw.sip
+    );
+    a.send_to(broken.as_bytes(), sw.sip).unwrap();
+    let (resp, _) = recv(&a);
+    assert!(resp.starts_with("SIP/2.0 400 "), "{resp}");
+    assert!(resp.contains("Call-ID: bad-1"), "{resp}");
+}

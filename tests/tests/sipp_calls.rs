@@ -1,0 +1,386 @@
+//! Real SIP calls through the real binary: a `SIPp` UAC plays the ingress trunk (A or B calling X), a `SIPp` UAS
+//! plays the egress trunk (the party the switch calls). One test per path of issue 3: AXB both ways, a direction
+//! violation, AX with and without a temporary callee, AXYB both ways, a fixed-line caller, no binding, CANCEL
+//! before answer, callee busy, no answer, BYE from each side, re-INVITE and max duration. Each test provisions
+//! through the admin and signed provisioning APIs, then asserts on what each side sent and received.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+#![allow(clippy::similar_names)] // caller/callee, uac/uas are the domain's names
+
+use std::time::{Duration, Instant};
+
+use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, AXYB_PATH, Rig, SippRun, Traced, national_digits, ok};
+use reqwest::Method;
+use serde_json::json;
+
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const C: &str = "+8613700000003";
+const X: &str = "+8617000000001";
+const Y: &str = "+8617000000002";
+/// A Shenzhen fixed line.
+const FIXED: &str = "+8675512345678";
+
+/// How long a UAS may take to finish after its UAC did.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The user part of a SIP header value or Request-URI (`"d" <sip:+86…@h;p>;tag=…` → `+86…`).
+fn user_of(value: &str) -> &str {
+    let uri = value.split_once('<').map_or(value, |(_, r)| r);
+    let uri = uri
+        .trim_start_matches("sip:")
+        .trim_start_matches("sips:")
+        .trim_start_matches("tel:");
+    uri.split(['@', ';', '>']).next().unwrap_or("")
+}
+
+/// Asserts what B received as the new call: Request-URI and To are `callee`, From is `display`, and the other
+/// party's number (`hidden`) appears nowhere.
+fn assert_b_leg(b_side: &SippRun, callee: &str, display: &str, hidden: &str) {
+    let invite = b_side.first_request("INVITE");
+    let ruri = invite.start_line().split(' ').nth(1).unwrap_or("");
+    assert!(
+        user_of(ruri).ends_with(national_digits(callee)),
+        "Request-URI is not {callee}:\n{}",
+        invite.text
+    );
+    let to = invite.header("To").unwrap_or_default();
+    assert!(
+        user_of(&to).ends_with(national_digits(callee)),
+        "To is not {callee}:\n{}",
+        invite.text
+    );
+    let from = invite.header("From").unwrap_or_default();
+    assert!(
+        user_of(&from).ends_with(national_digits(display)),
+        "From is not the display number {display}:\n{}",
+        invite.text
+    );
+    pn_e2e::sipp::assert_absent(
+        &b_side.received_text(),
+        national_digits(hidden),
+        "what B received",
+    );
+}
+
+/// The Reason header(s) of a response, joined.
+fn reason(m: &Traced) -> String {
+    m.headers("Reason").join(" | ")
+}
+
+/// A call from `caller` to `called` that the switch must refuse with `status` and a Reason carrying `cause`;
+/// nothing may reach the egress trunk.
+fn assert_rejected(rig: &Rig, caller: &str, called: &str, status: u16, cause: &str) {
+    let b_side = rig.uas("uas_answer").spawn();
+    let a_side = rig.uac("uac_expect_reject").inject(&[&[caller, called]]).run_ok();
+    let b_side = b_side.stop();
+    let fin = a_side.final_invite_response();
+    assert_eq!(fin.status(), Some(status), "{}", fin.text);
+    let why = reason(&fin);
+    assert!(why.contains(cause), "Reason lacks {cause}: {why:?}\n{}", fin.text);
+    assert!(
+        why.to_ascii_lowercase().contains("q.850"),
+        "Reason lacks the Q.850 cause: {why:?}"
+    );
+    assert!(
+        b_side.received().is_empty(),
+        "a refused call reached the egress trunk:\n{}",
+        b_side.received_text()
+    );
+}
+
+/// An AXB rig with X bound to A ↔ B (plus `extra` bind fields).
+fn axb_rig(extra: &serde_json::Value, env: &[(&str, &str)]) -> Rig {
+    let rig = Rig::start(env);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, extra);
+    rig
+}
+
+#[test]
+fn axb_a_calls_x_reaches_b_from_x() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_answer").spawn();
+    let a_side = rig.uac("uac_basic").pause_ms(200).inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_b_leg(&b_side, B, X, A);
+    assert_eq!(a_side.final_invite_response().status(), Some(200));
+    pn_e2e::sipp::assert_absent(&a_side.received_text(), national_digits(B), "what A received");
+}
+
+#[test]
+fn axb_b_calls_x_reaches_a_from_x() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_answer").spawn();
+    let a_side = rig.uac("uac_basic").pause_ms(200).inject(&[&[B, X]]).run_ok();
+    let a_leg = b_side.finish_ok(SETTLE);
+    // Here B is the caller: the callee the switch calls is A.
+    assert_b_leg(&a_leg, A, X, B);
+    pn_e2e::sipp::assert_absent(&a_side.received_text(), national_digits(A), "what B received");
+}
+
+#[test]
+fn axb_direction_violation_is_403_8016() {
+    // callDirection 1: only A (callerNum) may call B through X.
+    let rig = axb_rig(&json!({"callDirection": 1}), &[]);
+    assert_rejected(&rig, B, X, 403, "8016");
+}
+
+#[test]
+fn fixed_line_caller_is_403_8023() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, FIXED, B, &json!({}));
+    assert_rejected(&rig, FIXED, X, 403, "8023");
+}
+
+#[test]
+fn no_binding_is_404_8014() {
+    let rig = axb_rig(&json!({}), &[]);
+    // C is bound to nothing on X.
+    assert_rejected(&rig, C, X, 404, "8014");
+}
+
+#[test]
+fn ax_with_temporary_callee_reaches_it_from_x() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AX", &[X]);
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &app,
+        Some(&json!({"origNum": A, "privateNum": X, "calleeNumDisplay": "0"})),
+    ));
+    ok(&rig.switch.signed(
+        Method::PUT,
+        AX_CALLEE_PATH,
+        &app,
+        Some(&json!({"privateNum": X, "calleeNum": B, "duration": 600})),
+    ));
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(200).inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_b_leg(&b_side, B, X, A);
+}
+
+#[test]
+fn ax_without_temporary_callee_is_refused_8013() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AX", &[X]);
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &app,
+        Some(&json!({"origNum": A, "privateNum": X, "calleeNumDisplay": "0"})),
+    ));
+    let b_side = rig.uas("uas_answer").spawn();
+    let a_side = rig.uac("uac_expect_reject").inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.stop();
+    let fin = a_side.final_invite_response();
+    assert!(
+        fin.status().is_some_and(|s| (400..700).contains(&s)),
+        "{}",
+        fin.text
+    );
+    assert!(reason(&fin).contains("8013"), "{}", fin.text);
+    assert!(b_side.received().is_empty(), "{}", b_side.received_text());
+}
+
+#[test]
+fn ax_anyone_calling_x_reaches_a() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AX", &[X]);
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &app,
+        Some(&json!({"origNum": A, "privateNum": X, "calleeNumDisplay": "0"})),
+    ));
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(200).inject(&[&[C, X]]).run_ok();
+    let a_leg = b_side.finish_ok(SETTLE);
+    assert_b_leg(&a_leg, A, X, C);
+}
+
+/// An AXYB rig: A bound to X, with a Y–B relation; returns (rig, Y).
+fn axyb_rig() -> (Rig, String) {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AXYB", &[X, Y]);
+    let bound = rig.switch.signed(
+        Method::POST,
+        AXYB_PATH,
+        &app,
+        Some(&json!({"origNum": A, "relationNum": X, "calleeNum": B})),
+    );
+    let y = ok(&bound)["numY"].as_str().expect("numY").to_owned();
+    (rig, y)
+}
+
+#[test]
+fn axyb_a_calls_y_reaches_b_from_x() {
+    let (rig, y) = axyb_rig();
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic")
+        .pause_ms(200)
+        .inject(&[&[A, y.as_str()]])
+        .run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_b_leg(&b_side, B, X, A);
+}
+
+#[test]
+fn axyb_b_calls_x_reaches_a_from_y() {
+    let (rig, y) = axyb_rig();
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(200).inject(&[&[B, X]]).run_ok();
+    let a_leg = b_side.finish_ok(SETTLE);
+    assert_b_leg(&a_leg, A, &y, B);
+}
+
+#[test]
+fn cancel_before_answer_reaches_b_and_a_gets_487() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_noanswer").spawn();
+    let a_side = rig.uac("uac_cancel").inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_eq!(a_side.final_invite_response().status(), Some(487));
+    assert_eq!(
+        b_side.received_requests("CANCEL").len(),
+        1,
+        "{}",
+        b_side.received_text()
+    );
+    assert!(
+        a_side.received_statuses().contains(&180),
+        "A did not hear B ringing: {:?}",
+        a_side.received_statuses()
+    );
+}
+
+#[test]
+fn callee_busy_is_486_at_a() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_busy").spawn();
+    let a_side = rig.uac("uac_expect_reject").inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_eq!(a_side.final_invite_response().status(), Some(486));
+    assert_eq!(
+        b_side.received_requests("ACK").len(),
+        1,
+        "B's 486 was not acknowledged"
+    );
+}
+
+#[test]
+fn no_answer_times_out_with_8035_and_cancels_b() {
+    let rig = axb_rig(&json!({}), &[("PNSWITCH__SIP__B2BUA__FORWARD_TIMEOUT_SECS", "3")]);
+    let b_side = rig.uas("uas_noanswer").spawn();
+    let started = Instant::now();
+    let a_side = rig
+        .uac("uac_expect_reject")
+        .timeout_secs(20)
+        .inject(&[&[A, X]])
+        .run_ok();
+    let took = started.elapsed();
+    let b_side = b_side.finish_ok(SETTLE);
+    let fin = a_side.final_invite_response();
+    assert!(
+        fin.status().is_some_and(|s| (400..700).contains(&s)),
+        "{}",
+        fin.text
+    );
+    assert!(reason(&fin).contains("8035"), "{}", fin.text);
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(12),
+        "forward timeout of 3 s took {took:?}"
+    );
+    assert_eq!(
+        b_side.received_requests("CANCEL").len(),
+        1,
+        "{}",
+        b_side.received_text()
+    );
+}
+
+#[test]
+fn bye_from_caller_reaches_callee() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(300).inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    let bye = b_side.first_request("BYE");
+    let invite = b_side.first_request("INVITE");
+    assert_eq!(bye.header("Call-ID"), invite.header("Call-ID"), "{}", bye.text);
+    pn_e2e::sipp::assert_absent(&bye.text, national_digits(A), "B's BYE");
+}
+
+#[test]
+fn bye_from_callee_reaches_caller() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_bye").pause_ms(300).spawn();
+    let a_side = rig.uac("uac_wait_bye").inject(&[&[A, X]]).run_ok();
+    b_side.finish_ok(SETTLE);
+    let bye = a_side.first_request("BYE");
+    assert!(
+        user_of(&bye.header("From").unwrap_or_default()).ends_with(national_digits(X)),
+        "A's BYE is not from X:\n{}",
+        bye.text
+    );
+    pn_e2e::sipp::assert_absent(&a_side.received_text(), national_digits(B), "what A received");
+}
+
+#[test]
+fn reinvite_is_relayed_within_the_call() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_reinvite").spawn();
+    let a_side = rig.uac("uac_reinvite").inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    let invites = b_side.received_requests("INVITE");
+    assert_eq!(invites.len(), 2, "{}", b_side.received_text());
+    assert_eq!(invites[0].header("Call-ID"), invites[1].header("Call-ID"));
+    assert!(
+        invites[1].body().contains("a=sendonly"),
+        "the re-INVITE's offer was not relayed:\n{}",
+        invites[1].text
+    );
+    // A got the answer of B's 200 to the re-INVITE (recvonly).
+    let answers: Vec<Traced> = a_side
+        .received()
+        .into_iter()
+        .filter(|m| m.status() == Some(200) && m.cseq_method().as_deref() == Some("INVITE"))
+        .collect();
+    assert!(
+        answers.iter().any(|m| m.body().contains("a=recvonly")),
+        "B's answer to the re-INVITE did not reach A:\n{}",
+        a_side.received_text()
+    );
+}
+
+/// `maxDuration` is in minutes (1 is the smallest non-zero value) and the switch has no test override, so
+/// this test waits a real minute.
+#[test]
+fn max_duration_reached_hangs_up_both_legs() {
+    let rig = axb_rig(&json!({"maxDuration": 1}), &[]);
+    let b_side = rig.uas("uas_answer").timeout_secs(120).spawn();
+    let started = Instant::now();
+    let a_side = rig
+        .uac("uac_wait_bye")
+        .timeout_secs(100)
+        .inject(&[&[A, X]])
+        .run_ok();
+    let took = started.elapsed();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert!(
+        took >= Duration::from_secs(59) && took < Duration::from_secs(80),
+        "a 1-minute max duration ended the call after {took:?}"
+    );
+    let to_a = a_side.first_request("BYE");
+    let to_b = b_side.first_request("BYE");
+    for bye in [&to_a, &to_b] {
+        assert!(
+            reason(bye).contains("8010"),
+            "max-duration BYE without cause 8010:\n{}",
+            bye.text
+        );
+    }
+}
