@@ -112,12 +112,20 @@ impl Switch {
     /// Like [`Switch::start`], with extra environment variables (e.g. `PNSWITCH__…` overrides).
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Switch {
         let mut cmd = Command::new(pnswitch_bin());
-        cmd.args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        // A free SIP port too: tests run in parallel and must never collide on the default 5060.
+        cmd.args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }

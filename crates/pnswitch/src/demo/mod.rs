@@ -1,6 +1,9 @@
-//! `pnswitch demo`: starts this binary's `serve` on its embedded defaults (a fresh data directory, a free
-//! loopback port), provisions an AXB binding through the admin and signed provisioning APIs, shows where
-//! calls would go, and stops. Everything it prints came back from the running switch.
+//! `pnswitch demo`: starts this binary's `serve` on its embedded defaults (a fresh data directory, free
+//! loopback ports), provisions an AXB binding through the admin and signed provisioning APIs, shows where
+//! calls would go, places a real SIP call A → X → B over loopback UDP (the demo plays A and B), shows what B
+//! saw and the CDR the switch wrote, and stops. Everything it prints came back from the running switch.
+
+mod call;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +15,19 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     base: String,
+    sip: std::net::SocketAddr,
     data_dir: std::path::PathBuf,
+}
+
+impl Server {
+    /// Stops the switch with SIGTERM (it flushes pending call facts) and waits for it.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Server {
@@ -23,22 +38,35 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Result<Server, Box<dyn std::error::Error>> {
+/// Starts `serve` with its B-leg egress pointing at `egress` (the demo's B).
+fn start_server(egress: std::net::SocketAddr) -> Result<Server, Box<dyn std::error::Error>> {
     let data_dir = std::env::temp_dir().join(format!("pnswitch-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--http-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data_dir)
         .env("RUST_LOG", "warn")
+        .env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
+        .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout from serve")?;
     let mut lines = BufReader::new(stdout).lines();
-    let mut base = None;
+    let (mut base, mut sip) = (None, None);
     for line in lines.by_ref() {
         let line = line?;
         println!("  | {line}");
+        if let Some(addr) = line.strip_prefix("pnswitch: sip listening on udp ") {
+            sip = Some(addr.parse()?);
+        }
         if let Some(addr) = line.strip_prefix("pnswitch: http listening on ") {
             base = Some(format!("http://{addr}"));
             break;
@@ -46,9 +74,11 @@ fn start_server() -> Result<Server, Box<dyn std::error::Error>> {
     }
     std::thread::spawn(move || lines.for_each(drop));
     let base = base.ok_or("serve exited before listening")?;
+    let sip = sip.ok_or("serve printed no sip udp listener")?;
     Ok(Server {
         child,
         base,
+        sip,
         data_dir,
     })
 }
@@ -62,15 +92,21 @@ fn now() -> pn_bindings::UnixTime {
 
 /// Runs the demo; returns an error if any step does not answer as expected.
 pub fn run() -> Result<(), Box<dyn std::error::Error>> {
-    println!("== starting `pnswitch serve` on embedded defaults (temporary data directory, free port)");
-    let server = start_server()?;
+    println!("== starting `pnswitch serve` on embedded defaults (temporary data directory, free ports)");
+    let b_leg = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let mut server = start_server(b_leg.local_addr()?)?;
     let token = std::fs::read_to_string(server.data_dir.join("admin.token"))?
         .trim()
         .to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(script(&server.base, &token))
+    runtime.block_on(script(&server.base, &token))?;
+    call::place(server.sip, &b_leg)?;
+    server.stop();
+    call::show_facts(&server.data_dir)?;
+    println!("\n== done: the switch is stopped and its temporary data directory removed");
+    Ok(())
 }
 
 async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
@@ -159,7 +195,6 @@ async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error
 
     trace_calls(&http, base, token, (a, b, x)).await?;
     show_metrics(&http, base).await?;
-    println!("\n== done: the switch is stopped and its temporary data directory removed");
     Ok(())
 }
 
