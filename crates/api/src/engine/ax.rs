@@ -7,8 +7,9 @@ use pn_numbers::E164;
 use pn_store::BindingFilter;
 use serde_json::json;
 
-use super::axb::{apply_record, merge_pre_voice};
-use super::{Ctx, Effect, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use super::axb::ControlsPatch;
+use super::ctx::not_bound;
+use super::{Ctx, Effect, Fail, OpResult, XSelect, not_found};
 use crate::result::{ApiFailure, ResultCode};
 use crate::validate::invalid;
 
@@ -55,22 +56,8 @@ pub(crate) struct Modify {
     pub(crate) direction: Option<CallDirection>,
     /// turnFlag.
     pub(crate) turn_on: Option<bool>,
-    /// recordFlag.
-    pub(crate) record: Option<bool>,
-    /// recordHintTone.
-    pub(crate) record_hint_tone: Option<String>,
-    /// maxDuration.
-    pub(crate) max_duration: Option<u16>,
-    /// lastMinVoice.
-    pub(crate) last_min_voice: Option<String>,
-    /// privateSms.
-    pub(crate) private_sms: Option<bool>,
-    /// preVoice.callerHintTone.
-    pub(crate) caller_hint_tone: Option<String>,
-    /// preVoice.calleeHintTone.
-    pub(crate) callee_hint_tone: Option<String>,
-    /// userData.
-    pub(crate) user_data: Option<String>,
+    /// Recording, call controls, userData.
+    pub(crate) patch: ControlsPatch,
 }
 
 /// AX unbind request.
@@ -137,13 +124,7 @@ fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &Target) -> Result<Binding, Fa
                 ..Ctx::app_filter(app)
             })?;
             match (b, a) {
-                (None, None) => {
-                    return Err(ApiFailure::new(
-                        ResultCode::NUMBER_NOT_BOUND,
-                        format!("The number {x} is not applied for binding"),
-                    )
-                    .into());
-                }
+                (None, None) => return Err(not_bound(*x)),
                 (Some(b), Some(a)) if matches!(&b.kind, BindingKind::Ax(ax) if ax.a != *a) => None,
                 (b, _) => b,
             }
@@ -181,22 +162,18 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
         }
     };
     let binding = Binding {
-        id: ctx.new_binding_id(),
-        subscription_id: new_subscription_id(),
-        app: app.id,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        expires_at: None,
-        duration_secs: None,
         record: req.record.clone(),
         user_data: req.user_data.clone(),
-        kind: BindingKind::Ax(AxBinding {
-            x,
-            a: req.a,
-            direction: req.direction,
-            turn_on: req.turn_on,
-            controls: req.controls.clone(),
-        }),
+        ..ctx.new_binding(
+            app,
+            BindingKind::Ax(AxBinding {
+                x,
+                a: req.a,
+                direction: req.direction,
+                turn_on: req.turn_on,
+                controls: req.controls.clone(),
+            }),
+        )
     };
     let out = json!({
         "origNum": req.a.to_string(),
@@ -226,32 +203,9 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
     if let Some(t) = req.turn_on {
         new_ax.turn_on = t;
     }
-    if let Some(m) = req.max_duration {
-        new_ax.controls.max_duration_min = m;
-    }
-    if let Some(v) = &req.last_min_voice {
-        new_ax.controls.last_min_voice = Some(v.clone()).filter(|s| !s.is_empty());
-    }
-    if let Some(s) = req.private_sms {
-        new_ax.controls.private_sms = s;
-    }
-    merge_pre_voice(
-        &mut new_ax.controls.pre_voice,
-        req.caller_hint_tone.as_ref(),
-        req.callee_hint_tone.as_ref(),
-    );
-    if new_ax.controls.last_min_voice.is_some() && new_ax.controls.max_duration_min == 0 {
-        return Err(invalid("lastMinVoice", "needs maxDuration other than 0").into());
-    }
-    apply_record(&mut new.record, app, req.record, req.record_hint_tone.as_ref())?;
-    if let Some(u) = &req.user_data {
-        new.user_data = Some(u.clone()).filter(|s| !s.is_empty());
-    }
-    new.updated_at = ctx.now;
+    req.patch.apply(app, &mut new, &mut new_ax.controls)?;
     new.kind = BindingKind::Ax(new_ax);
-    let out = json!({ "subscriptionId": new.subscription_id });
-    ctx.replace(old, new)?;
-    Ok(out)
+    ctx.save_modified(old, new)
 }
 
 /// Unbinds an AX binding.

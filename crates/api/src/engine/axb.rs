@@ -1,13 +1,11 @@
 //! AXB writes: bind, modify, unbind (reference §2.1).
 
-use pn_bindings::{
-    App, AxbBinding, Binding, BindingKind, CallControls, CallDirection, PreVoice, RecordSettings,
-};
+use pn_bindings::{App, AxbBinding, Binding, BindingKind, CallControls, CallDirection, RecordSettings};
 use pn_numbers::E164;
 use pn_store::BindingFilter;
 use serde_json::json;
 
-use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
 use crate::result::{ApiFailure, ResultCode};
 use crate::validate::invalid;
 
@@ -49,6 +47,13 @@ pub(crate) struct Modify {
     pub(crate) direction: Option<CallDirection>,
     /// duration (restarts the lifetime now).
     pub(crate) duration: Option<u32>,
+    /// Recording, call controls, userData.
+    pub(crate) patch: ControlsPatch,
+}
+
+/// The modify-time changes AX and AXB share (`None` = unchanged, an empty string clears).
+#[derive(Debug)]
+pub(crate) struct ControlsPatch {
     /// recordFlag.
     pub(crate) record: Option<bool>,
     /// recordHintTone.
@@ -65,6 +70,51 @@ pub(crate) struct Modify {
     pub(crate) callee_hint_tone: Option<String>,
     /// userData.
     pub(crate) user_data: Option<String>,
+}
+
+impl ControlsPatch {
+    /// Patches the mode's `controls` and the binding's recording and `userData`, checking the result against
+    /// the app.
+    pub(crate) fn apply(
+        &self,
+        app: &App,
+        binding: &mut Binding,
+        controls: &mut CallControls,
+    ) -> Result<(), Fail> {
+        if let Some(m) = self.max_duration {
+            controls.max_duration_min = m;
+        }
+        set_or_clear(&mut controls.last_min_voice, self.last_min_voice.as_ref());
+        if let Some(s) = self.private_sms {
+            controls.private_sms = s;
+        }
+        set_or_clear(
+            &mut controls.pre_voice.caller_hint_tone,
+            self.caller_hint_tone.as_ref(),
+        );
+        set_or_clear(
+            &mut controls.pre_voice.callee_hint_tone,
+            self.callee_hint_tone.as_ref(),
+        );
+        if controls.last_min_voice.is_some() && controls.max_duration_min == 0 {
+            return Err(invalid("lastMinVoice", "needs maxDuration other than 0").into());
+        }
+        apply_record(
+            &mut binding.record,
+            app,
+            self.record,
+            self.record_hint_tone.as_ref(),
+        )?;
+        set_or_clear(&mut binding.user_data, self.user_data.as_ref());
+        Ok(())
+    }
+}
+
+/// Sets an optional text to `value` (an empty string clears it); `None` leaves it unchanged.
+pub(crate) fn set_or_clear(slot: &mut Option<String>, value: Option<&String>) {
+    if let Some(v) = value {
+        *slot = Some(v.clone()).filter(|s| !s.is_empty());
+    }
 }
 
 /// AXB unbind request.
@@ -174,27 +224,21 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             .number
         }
     };
-    let id = ctx.new_binding_id();
     let binding = Binding {
-        id,
-        subscription_id: new_subscription_id(),
-        app: app.id,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        expires_at: req
-            .duration
-            .filter(|d| *d > 0)
-            .map(|d| ctx.now.plus_secs(i64::from(d))),
+        expires_at: ctx.expiry_after(req.duration),
         duration_secs: req.duration,
         record: req.record.clone(),
         user_data: req.user_data.clone(),
-        kind: BindingKind::Axb(AxbBinding {
-            x,
-            a: req.a,
-            b: req.b,
-            direction: req.direction,
-            controls: req.controls.clone(),
-        }),
+        ..ctx.new_binding(
+            app,
+            BindingKind::Axb(AxbBinding {
+                x,
+                a: req.a,
+                b: req.b,
+                direction: req.direction,
+                controls: req.controls.clone(),
+            }),
+        )
     };
     let out = json!({
         "subscriptionId": binding.subscription_id,
@@ -235,46 +279,13 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
     if let Some(d) = req.direction {
         new_axb.direction = d;
     }
-    if let Some(m) = req.max_duration {
-        new_axb.controls.max_duration_min = m;
-    }
-    if let Some(v) = &req.last_min_voice {
-        new_axb.controls.last_min_voice = Some(v.clone()).filter(|s| !s.is_empty());
-    }
-    if let Some(s) = req.private_sms {
-        new_axb.controls.private_sms = s;
-    }
-    merge_pre_voice(
-        &mut new_axb.controls.pre_voice,
-        req.caller_hint_tone.as_ref(),
-        req.callee_hint_tone.as_ref(),
-    );
-    if new_axb.controls.last_min_voice.is_some() && new_axb.controls.max_duration_min == 0 {
-        return Err(invalid("lastMinVoice", "needs maxDuration other than 0").into());
-    }
-    apply_record(&mut new.record, app, req.record, req.record_hint_tone.as_ref())?;
+    req.patch.apply(app, &mut new, &mut new_axb.controls)?;
     if let Some(d) = req.duration {
         new.duration_secs = Some(d);
-        new.expires_at = (d > 0).then(|| ctx.now.plus_secs(i64::from(d)));
+        new.expires_at = ctx.expiry_after(Some(d));
     }
-    if let Some(u) = &req.user_data {
-        new.user_data = Some(u.clone()).filter(|s| !s.is_empty());
-    }
-    new.updated_at = ctx.now;
     new.kind = BindingKind::Axb(new_axb);
-    let out = json!({ "subscriptionId": new.subscription_id });
-    ctx.replace(old, new)?;
-    Ok(out)
-}
-
-/// Merges `preVoice` changes (an empty string clears a tone).
-pub(crate) fn merge_pre_voice(pv: &mut PreVoice, a_dials: Option<&String>, b_dials: Option<&String>) {
-    if let Some(t) = a_dials {
-        pv.caller_hint_tone = Some(t.clone()).filter(|s| !s.is_empty());
-    }
-    if let Some(t) = b_dials {
-        pv.callee_hint_tone = Some(t.clone()).filter(|s| !s.is_empty());
-    }
+    ctx.save_modified(old, new)
 }
 
 /// Applies `recordFlag`/`recordHintTone` changes and checks the result against the app.
@@ -290,9 +301,7 @@ pub(crate) fn apply_record(
             record.hint_tone = None;
         }
     }
-    if let Some(h) = hint {
-        record.hint_tone = Some(h.clone()).filter(|s| !s.is_empty());
-    }
+    set_or_clear(&mut record.hint_tone, hint);
     if record.record && !app.record_enabled {
         return Err(invalid("recordFlag", "is true but recording is not enabled for the app").into());
     }
@@ -307,21 +316,7 @@ pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
     let app = &req.app;
     let victims = match &req.by {
         UnbindBy::Subscription(sub) => vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?],
-        UnbindBy::Number(x) => {
-            ctx.owned_number(app, *x, "relationNum")?;
-            let list = ctx.live_all(BindingFilter {
-                x: Some(*x),
-                ..Ctx::app_filter(app)
-            })?;
-            if list.is_empty() {
-                return Err(ApiFailure::new(
-                    ResultCode::NUMBER_NOT_BOUND,
-                    format!("The number {x} is not applied for binding"),
-                )
-                .into());
-            }
-            list
-        }
+        UnbindBy::Number(x) => ctx.bound_on(app, *x, "relationNum", |_| true)?,
     };
     for b in &victims {
         ctx.remove(b)?;

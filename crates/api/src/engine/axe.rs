@@ -9,8 +9,8 @@ use pn_numbers::E164;
 use pn_store::BindingFilter;
 use serde_json::json;
 
-use super::axb::apply_record;
-use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use super::axb::{apply_record, set_or_clear};
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
 use crate::result::{ApiFailure, ResultCode};
 
 /// AXE bind request, field-validated.
@@ -170,24 +170,21 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
         }
     };
     let binding = Binding {
-        id: ctx.new_binding_id(),
-        subscription_id: new_subscription_id(),
-        app: app.id,
-        created_at: ctx.now,
-        updated_at: ctx.now,
         expires_at: expiry(ctx.now, req.expired_time, req.time_unit),
-        duration_secs: None,
         record: req.record.clone(),
         user_data: req.user_data.clone(),
-        kind: BindingKind::Axe(AxeBinding {
-            x,
-            extension: ext.clone(),
-            a: req.a,
-            fallback: req.fallback.clone(),
-            time_unit: req.time_unit,
-            bind_expired_time: req.expired_time,
-            callback_expired_time: req.callback_expired_time,
-        }),
+        ..ctx.new_binding(
+            app,
+            BindingKind::Axe(AxeBinding {
+                x,
+                extension: ext.clone(),
+                a: req.a,
+                fallback: req.fallback.clone(),
+                time_unit: req.time_unit,
+                bind_expired_time: req.expired_time,
+                callback_expired_time: req.callback_expired_time,
+            }),
+        )
     };
     let out = json!({
         "subscriptionId": binding.subscription_id,
@@ -247,14 +244,9 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
         new_axe.callback_expired_time = Some(convert(t, unit, axe.time_unit)).filter(|t| *t > 0);
     }
     apply_record(&mut new.record, app, req.record, req.record_hint_tone.as_ref())?;
-    if let Some(u) = &req.user_data {
-        new.user_data = Some(u.clone()).filter(|s| !s.is_empty());
-    }
-    new.updated_at = ctx.now;
+    set_or_clear(&mut new.user_data, req.user_data.as_ref());
     new.kind = BindingKind::Axe(new_axe);
-    let out = json!({ "subscriptionId": new.subscription_id });
-    ctx.replace(old, new)?;
-    Ok(out)
+    ctx.save_modified(old, new)
 }
 
 /// Unbinds an AXE binding.

@@ -8,7 +8,7 @@ use pn_store::BindingFilter;
 use serde_json::{Value, json};
 
 use super::ax::check_x_per_a;
-use super::{Ctx, Fail, OpResult, XSelect, new_subscription_id, not_found};
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
 use crate::result::{ApiFailure, ResultCode};
 use crate::validate::invalid;
 
@@ -104,26 +104,21 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
         }
     };
     let binding = Binding {
-        id: ctx.new_binding_id(),
-        subscription_id: new_subscription_id(),
-        app: app.id,
-        created_at: ctx.now,
-        updated_at: ctx.now,
-        expires_at: req
-            .duration
-            .filter(|d| *d > 0)
-            .map(|d| ctx.now.plus_secs(i64::from(d))),
+        expires_at: ctx.expiry_after(req.duration),
         duration_secs: req.duration,
         record: req.record.clone(),
         user_data: req.user_data.clone(),
-        kind: BindingKind::Axyb(AxybBinding {
-            x,
-            a: req.a,
-            direction: req.direction,
-            yb_duration_secs: req.yb_duration.filter(|d| *d > 0),
-            pre_voice_x: req.pre_voice_x.clone(),
-            pre_voice_y: req.pre_voice_y.clone(),
-        }),
+        ..ctx.new_binding(
+            app,
+            BindingKind::Axyb(AxybBinding {
+                x,
+                a: req.a,
+                direction: req.direction,
+                yb_duration_secs: req.yb_duration.filter(|d| *d > 0),
+                pre_voice_x: req.pre_voice_x.clone(),
+                pre_voice_y: req.pre_voice_y.clone(),
+            }),
+        )
     };
     let mut out = json!({ "subscriptionId": binding.subscription_id, "relationNumber": x.to_string() });
     let parent = binding.clone();
@@ -181,22 +176,20 @@ fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> 
         (None, p) => p,
     };
     let rel = Binding {
-        id: ctx.new_binding_id(),
-        subscription_id: new_subscription_id(),
-        app: app.id,
-        created_at: ctx.now,
-        updated_at: ctx.now,
         expires_at,
         duration_secs: axyb.yb_duration_secs,
         record: parent.record.clone(),
         user_data: parent.user_data.clone(),
-        kind: BindingKind::Yb(YbRelation {
-            parent: parent.id,
-            x: axyb.x,
-            a: axyb.a,
-            y: y.number,
-            b,
-        }),
+        ..ctx.new_binding(
+            app,
+            BindingKind::Yb(YbRelation {
+                parent: parent.id,
+                x: axyb.x,
+                a: axyb.a,
+                y: y.number,
+                b,
+            }),
+        )
     };
     let out = json!({ "bindId": rel.subscription_id, "numY": y.number.to_string(), "numB": b.to_string() });
     ctx.insert(rel)?;
@@ -254,23 +247,7 @@ pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
     let victims = if let Some(sub) = &req.subscription_id {
         vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?]
     } else if let Some(x) = req.x {
-        ctx.owned_number(app, x, "relationNum")?;
-        let list: Vec<Binding> = ctx
-            .live_all(BindingFilter {
-                x: Some(x),
-                ..Ctx::app_filter(app)
-            })?
-            .into_iter()
-            .filter(|b| matches!(b.kind, BindingKind::Axyb(_)))
-            .collect();
-        if list.is_empty() {
-            return Err(ApiFailure::new(
-                ResultCode::NUMBER_NOT_BOUND,
-                format!("The number {x} is not applied for binding"),
-            )
-            .into());
-        }
-        list
+        ctx.bound_on(app, x, "relationNum", |b| matches!(b.kind, BindingKind::Axyb(_)))?
     } else {
         return Err(not_found());
     };

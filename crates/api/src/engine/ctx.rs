@@ -3,15 +3,15 @@
 //! once the batch is committed.
 
 use pn_bindings::{
-    App, AppId, Binding, BindingId, BindingKind, BindingTable, Mode, NumberStatus, TempCallee, UnixTime,
-    XNumber,
+    App, AppId, Binding, BindingId, BindingKind, BindingTable, Mode, NumberStatus, RecordSettings,
+    TempCallee, UnixTime, XNumber,
 };
 use pn_numbers::E164;
 use pn_store::{BindingFilter, Page, StoreError, WriteTx};
 use std::fmt::Write as _;
 
 use rand::Rng;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::EngineConfig;
 use super::overlay::BatchOverlay;
@@ -199,6 +199,29 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// The app's live bindings on its pool number `x` that `keep` accepts; none → 1011004.
+    pub(crate) fn bound_on(
+        &mut self,
+        app: &App,
+        x: E164,
+        field: &str,
+        keep: impl Fn(&Binding) -> bool,
+    ) -> Result<Vec<Binding>, Fail> {
+        self.owned_number(app, x, field)?;
+        let list: Vec<Binding> = self
+            .live_all(BindingFilter {
+                x: Some(x),
+                ..Self::app_filter(app)
+            })?
+            .into_iter()
+            .filter(|b| keep(b))
+            .collect();
+        if list.is_empty() {
+            return Err(not_bound(x));
+        }
+        Ok(list)
+    }
+
     /// Picks the first of the app's bindable numbers in the area (and, widened, the province, then any) that
     /// `fits`. None fits → 1011002.
     pub(crate) fn allocate(
@@ -254,6 +277,28 @@ impl Ctx<'_, '_> {
         id
     }
 
+    /// `now + secs`, or None for 0/None (permanent).
+    pub(crate) fn expiry_after(&self, secs: Option<u32>) -> Option<UnixTime> {
+        secs.filter(|d| *d > 0).map(|d| self.now.plus_secs(i64::from(d)))
+    }
+
+    /// A new binding of `app` made now with a fresh id and subscriptionId: permanent, not recorded, without
+    /// userData (callers override those with struct update syntax).
+    pub(crate) fn new_binding(&mut self, app: &App, kind: BindingKind) -> Binding {
+        Binding {
+            id: self.new_binding_id(),
+            subscription_id: new_subscription_id(),
+            app: app.id,
+            created_at: self.now,
+            updated_at: self.now,
+            expires_at: None,
+            duration_secs: None,
+            record: RecordSettings::default(),
+            user_data: None,
+            kind,
+        }
+    }
+
     /// A fresh app id.
     pub(crate) fn new_app_id(&mut self) -> AppId {
         let id = AppId(self.ids.next_app);
@@ -273,6 +318,14 @@ impl Ctx<'_, '_> {
         self.tx.put_binding(&new)?;
         self.effects.push(Effect::Replace(Box::new((old, new))));
         Ok(())
+    }
+
+    /// Stores a modified binding stamped now; answers its `subscriptionId`.
+    pub(crate) fn save_modified(&mut self, old: Binding, mut new: Binding) -> OpResult {
+        new.updated_at = self.now;
+        let out = json!({ "subscriptionId": new.subscription_id });
+        self.replace(old, new)?;
+        Ok(out)
     }
 
     /// Deletes a binding (an AXYB binding with its Y–B relations).
@@ -307,7 +360,7 @@ impl Ctx<'_, '_> {
 /// Laid out like a `UUIDv7`: 48 bits of milliseconds since the epoch, then 80 random bits. Ids made later sort
 /// later, so the store's unique index on `subscription_id` grows at its end instead of dirtying a random page
 /// per bind; the random part keeps ids unguessable.
-pub(crate) fn new_subscription_id() -> String {
+fn new_subscription_id() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -332,6 +385,15 @@ pub(crate) const fn status_name(s: NumberStatus) -> &'static str {
 /// A not-found failure for modify/unbind (1012007).
 pub(crate) fn not_found() -> Fail {
     ApiFailure::new(ResultCode::RECORD_NOT_FOUND, "The record does not exist").into()
+}
+
+/// X carries no binding of the app (1011004).
+pub(crate) fn not_bound(x: E164) -> Fail {
+    ApiFailure::new(
+        ResultCode::NUMBER_NOT_BOUND,
+        format!("The number {x} is not applied for binding"),
+    )
+    .into()
 }
 
 /// The mode check every mode API starts with (1010040).

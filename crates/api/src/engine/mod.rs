@@ -28,9 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use ctx::{
-    Ctx, Effect, Fail, OpResult, XSelect, new_subscription_id, not_found, require_mode, status_name,
-};
+pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, XSelect, not_found, require_mode, status_name};
 pub use load::{LoadStats, load_table};
 
 use crate::ApiError;

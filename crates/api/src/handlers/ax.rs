@@ -12,9 +12,9 @@ use pn_bindings::{CallDirection, Mode};
 use pn_store::BindingFilter;
 use serde_json::json;
 
+use super::axb::{controls_patch, subscriber_opt};
 use super::{
-    call_controls, max_duration, pre_voice_changes, query_not_found, query_number, record_settings, visible,
-    x_select,
+    call_controls, pre_voice_changes, query_not_found, query_number, record_settings, visible, x_select,
 };
 use crate::engine::Op;
 use crate::engine::ax::{Bind, Modify, Target, TempCalleeSet, Unbind};
@@ -59,6 +59,17 @@ fn target(f: &Fields) -> Result<Target, ApiFailure> {
     Ok(Target::Number(privacy_number("privateNum", &x)?, a))
 }
 
+/// subscriptionId (wins) or privateNum, without an origNum check; neither → 1020001 `subscriptionId {missing}`.
+fn x_target(f: &Fields, missing: &str) -> Result<Target, ApiFailure> {
+    match f.str_opt("subscriptionId", 1, 64)? {
+        Some(sub) => Ok(Target::Subscription(sub)),
+        None => match f.str_opt("privateNum", 1, 32)? {
+            Some(x) => Ok(Target::Number(privacy_number("privateNum", &x)?, None)),
+            None => Err(param_error("subscriptionId", missing)),
+        },
+    }
+}
+
 /// POST: bind A–X.
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
@@ -92,29 +103,14 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     let f = body_fields(body)?;
     check_display(&f)?;
     // origNum identifies the new A here, not the binding: the binding is subscriptionId or privateNum.
-    let target = match f.str_opt("subscriptionId", 1, 64)? {
-        Some(sub) => Target::Subscription(sub),
-        None => match f.str_opt("privateNum", 1, 32)? {
-            Some(x) => Target::Number(privacy_number("privateNum", &x)?, None),
-            None => return Err(param_error("subscriptionId", "is required")),
-        },
-    };
+    let target = x_target(&f, "is required")?;
     let pre_voice = pre_voice_changes(&f)?;
     let op = Modify {
         target,
-        a: f.str_opt("origNum", 1, 32)?
-            .map(|t| user_number("origNum", &t, UserKind::Subscriber))
-            .transpose()?,
+        a: subscriber_opt(&f, "origNum")?,
         direction: f.call_direction("callDirection")?,
         turn_on: turn_flag(&f)?,
-        record: f.flag("recordFlag")?,
-        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
-        max_duration: max_duration(&f)?,
-        last_min_voice: f.str_opt("lastMinVoice", 0, 128)?,
-        private_sms: f.flag("privateSms")?,
-        caller_hint_tone: pre_voice.0,
-        callee_hint_tone: pre_voice.1,
-        user_data: f.user_data("userData")?,
+        patch: controls_patch(&f, pre_voice)?,
         app,
     };
     s.engine().submit(Op::AxModify(op), s.now()).await
@@ -183,13 +179,7 @@ pub(crate) async fn temp_callee(State(s): State<ApiState>, headers: HeaderMap, b
 async fn temp_callee_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
     let f = body_fields(body)?;
-    let target = match f.str_opt("subscriptionId", 1, 64)? {
-        Some(sub) => Target::Subscription(sub),
-        None => match f.str_opt("privateNum", 1, 32)? {
-            Some(x) => Target::Number(privacy_number("privateNum", &x)?, None),
-            None => return Err(param_error("subscriptionId", "or privateNum is required")),
-        },
-    };
+    let target = x_target(&f, "or privateNum is required")?;
     let callee = user_number(
         "calleeNum",
         &f.str_req("calleeNum", 1, 32)?,

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, CallDirection, Mode};
+use pn_numbers::E164;
 use pn_store::BindingFilter;
 use serde_json::json;
 
@@ -16,28 +17,53 @@ use super::{
     visible, x_select,
 };
 use crate::engine::Op;
-use crate::engine::axb::{Bind, Modify, Unbind, UnbindBy};
+use crate::engine::axb::{Bind, ControlsPatch, Modify, Unbind, UnbindBy};
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
+use crate::result::ApiFailure;
 use crate::state::ApiState;
 use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
 
+type Body = Result<Bytes, BytesRejection>;
+type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// An optional subscriber number (`callerNum`, `origNum`, `bindNum`, …) of a modify.
+pub(super) fn subscriber_opt(f: &Fields, name: &str) -> Result<Option<E164>, ApiFailure> {
+    f.str_opt(name, 1, 32)?
+        .map(|t| user_number(name, &t, UserKind::Subscriber))
+        .transpose()
+}
+
+/// The modify fields AX and AXB share, read after the mode's own; `pre_voice` ([`pre_voice_changes`]) is read
+/// before them, so a bad `preVoice` is reported first.
+pub(super) fn controls_patch(
+    f: &Fields,
+    pre_voice: (Option<String>, Option<String>),
+) -> Result<ControlsPatch, ApiFailure> {
+    Ok(ControlsPatch {
+        record: f.flag("recordFlag")?,
+        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
+        max_duration: max_duration(f)?,
+        last_min_voice: f.str_opt("lastMinVoice", 0, 128)?,
+        private_sms: f.flag("privateSms")?,
+        caller_hint_tone: pre_voice.0,
+        callee_hint_tone: pre_voice.1,
+        user_data: f.user_data("userData")?,
+    })
+}
+
 /// POST: bind A–X–B.
-pub(crate) async fn bind(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
 }
 
-async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Outcome {
+async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = body_fields(body)?;
     let op = parse_bind(&f, app)?;
     s.engine().submit(Op::AxbBind(op), s.now()).await
 }
 
-fn parse_bind(f: &Fields, app: App) -> Result<Bind, crate::ApiFailure> {
+fn parse_bind(f: &Fields, app: App) -> Result<Bind, ApiFailure> {
     let x = x_select(f, "relationNum")?;
     let a = user_number("callerNum", &f.str_req("callerNum", 1, 32)?, UserKind::Subscriber)?;
     let b = user_number("calleeNum", &f.str_req("calleeNum", 1, 32)?, UserKind::Subscriber)?;
@@ -58,61 +84,33 @@ fn parse_bind(f: &Fields, app: App) -> Result<Bind, crate::ApiFailure> {
 }
 
 /// PUT: modify a binding.
-pub(crate) async fn modify(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
 }
 
-async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Outcome {
+async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = body_fields(body)?;
-    let user = |name: &str| -> Result<_, crate::ApiFailure> {
-        f.str_opt(name, 1, 32)?
-            .map(|t| user_number(name, &t, UserKind::Subscriber))
-            .transpose()
-    };
     let pre_voice = pre_voice_changes(&f)?;
-    let duration = match f.int_opt("duration")? {
-        None => None,
-        Some(d) if (0..=7_776_000).contains(&d) => Some(d as u32),
-        Some(_) => return Err(param_error("duration", "must be in 0-7776000")),
-    };
+    let duration = f.int_range("duration", 0, 7_776_000)?.map(|d| d as u32);
     let op = Modify {
         subscription_id: f.str_req("subscriptionId", 1, 64)?,
-        a: user("callerNum")?,
-        b: user("calleeNum")?,
+        a: subscriber_opt(&f, "callerNum")?,
+        b: subscriber_opt(&f, "calleeNum")?,
         direction: f.call_direction("callDirection")?,
         duration,
-        record: f.flag("recordFlag")?,
-        record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
-        max_duration: max_duration(&f)?,
-        last_min_voice: f.str_opt("lastMinVoice", 0, 128)?,
-        private_sms: f.flag("privateSms")?,
-        caller_hint_tone: pre_voice.0,
-        callee_hint_tone: pre_voice.1,
-        user_data: f.user_data("userData")?,
+        patch: controls_patch(&f, pre_voice)?,
         app,
     };
     s.engine().submit(Op::AxbModify(op), s.now()).await
 }
 
 /// DELETE: unbind by subscriptionId or relationNum (query string).
-pub(crate) async fn unbind(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
+pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
 }
 
-async fn unbind_inner(
-    s: &ApiState,
-    headers: &HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Outcome {
+async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = query_fields(query)?;
     let by = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
@@ -128,19 +126,11 @@ async fn unbind_inner(
 }
 
 /// GET: query by subscriptionId, or relationNum (+callerNum/calleeNum), with paging.
-pub(crate) async fn query(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Response {
+pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
 }
 
-async fn query_inner(
-    s: &ApiState,
-    headers: &HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Outcome {
+async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = query_fields(query)?;
     let now = s.now();

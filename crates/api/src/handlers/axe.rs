@@ -11,6 +11,7 @@ use pn_bindings::{App, AxeFallback, Mode, TimeUnit};
 use pn_store::BindingFilter;
 use serde_json::{Value, json};
 
+use super::axb::subscriber_opt;
 use super::{page, query_not_found, record_settings, visible, x_select};
 use crate::engine::Op;
 use crate::engine::axe::{Bind, Modify, Target, Unbind};
@@ -134,9 +135,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     check_display(&f)?;
     let op = Modify {
         target: target(&f, &app)?,
-        a: f.str_opt("bindNum", 1, 32)?
-            .map(|t| user_number("bindNum", &t, UserKind::Subscriber))
-            .transpose()?,
+        a: subscriber_opt(&f, "bindNum")?,
         record: f.flag("recordFlag")?,
         record_hint_tone: f.str_opt("recordHintTone", 0, 128)?,
         fallback: fallback(&f)?,
