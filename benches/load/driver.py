@@ -2,7 +2,8 @@
 """SIP load harness: pnswitch against Kamailio on the same machine, same SIPp scenarios, same bindings.
 
 For AXB calls (A calls X, the switch calls B from X) it ramps the SIPp UAC call rate in bounded steps and
-reports, for each system, the highest calls per second with < 0.1 % failed calls, the call-setup latency
+reports, for each system, the highest calls per second with < 0.1 % failed calls at a sustained offered rate
+(the step finishes within 25 % + 2 s of its planned length), the call-setup latency
 (INVITE -> 200, SIPp -trace_rtt) p50/p99 at that rate, and for pnswitch the memory per active call (RSS
 growth at a plateau of long concurrent calls / active calls). Then it prints pnswitch / Kamailio.
 
@@ -377,11 +378,16 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
         "successful": ok, "failed": failed, "sipp_exit": code, "elapsed_s": round(elapsed, 1),
         "retransmissions": stats.get("Retransmissions(C)"),
         "setup_p50_ms": percentile(rtts, 50), "setup_p99_ms": percentile(rtts, 99), "rtt_samples": len(rtts),
-        "passed": ok >= calls * (1 - FAIL_BUDGET) and failed < calls * FAIL_BUDGET,
+        # Passed: < 0.1 % failed calls, and the offered rate was sustained (SIPp placed every call and the
+        # step ended within 25 % + 2 s of its planned length: calls / rate + hold).
+        "sustained": elapsed <= (calls / rate) * 1.25 + hold_ms / 1000 + 2.0,
+        "passed": ok >= calls * (1 - FAIL_BUDGET) and failed < calls * FAIL_BUDGET
+        and elapsed <= (calls / rate) * 1.25 + hold_ms / 1000 + 2.0,
         "sample": sample,
     }
     log(f"   {system.name:8} {label:>10}: {rate:5} cps x {calls:6} calls -> ok {ok}, failed {failed}, "
-        f"p50 {result['setup_p50_ms']:.0f} ms, p99 {result['setup_p99_ms']:.0f} ms, {elapsed:.1f} s "
+        f"p50 {result['setup_p50_ms']:.0f} ms, p99 {result['setup_p99_ms']:.0f} ms, "
+        f"{result['retransmissions']} retrans, {elapsed:.1f} s{'' if result['sustained'] else ' (rate not sustained)'} "
         f"{'PASS' if result['passed'] else 'FAIL'}")
     return result
 

@@ -375,6 +375,15 @@ fn max_duration_reached_hangs_up_both_legs() {
     );
     pn_e2e::sipp::assert_absent(&to_a.text, national_digits(B), "A's BYE");
     pn_e2e::sipp::assert_absent(&to_b.text, national_digits(A), "B's BYE");
+    // Both BYEs say why: the reference's stateCode 8010 in a Q.850 Reason.
+    for (side, bye) in [("A", &to_a), ("B", &to_b)] {
+        let reason = bye.headers("Reason").join(" | ");
+        assert!(
+            reason.contains("Q.850") && reason.contains("8010"),
+            "the max-duration BYE to {side} has no Reason with cause 8010:\n{}",
+            bye.text
+        );
+    }
 }
 
 /// An AXB call with `maxDuration` 1 (minute) that both sides keep up until the switch hangs up; returns both

@@ -15,6 +15,13 @@ use crate::transactions::{ClientRole, Id};
 /// Q.850 16: normal call clearing.
 const NORMAL_CLEARING: u16 = 16;
 
+/// The `Reason` header value pnswitch sends when it ends or refuses a call: the Q.850 cause, and the
+/// reference's stateCode with its description in the text.
+pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
+    let text = crate::tables::state_desc(state_code).trim_end_matches('.');
+    format!("Q.850;cause={q850};text=\"{state_code} {text}\"")
+}
+
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
     fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
@@ -159,11 +166,9 @@ impl B2bua {
         let Some(mut response) = self.a_response(id, m.status, None) else {
             return;
         };
-        let text = crate::tables::state_desc(m.state_code).trim_end_matches('.');
-        response.headers_mut().push(
-            "Reason",
-            format!("Q.850;cause={};text=\"{} {text}\"", m.q850, m.state_code),
-        );
+        response
+            .headers_mut()
+            .push("Reason", reason_value(m.q850, m.state_code));
         if let Some(min_se) = r
             .and_then(|r| r.headers().get("Min-SE"))
             .filter(|_| m.status == 422)
@@ -239,6 +244,11 @@ impl B2bua {
 
     /// Sends a BYE on `side` (once).
     pub(crate) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
+        self.send_bye_because(c, id, side, None);
+    }
+
+    /// Sends a BYE to `side` carrying `reason` (a `Reason` header value) when the switch itself ends the call.
+    pub(crate) fn send_bye_because(&mut self, c: Clock, id: Id, side: Side, reason: Option<&str>) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };
@@ -252,9 +262,12 @@ impl B2bua {
         call.bye_done[side.index()] = true;
         let leg = call.leg_mut(side);
         let peer = leg.peer;
-        let Ok(bye) = leg.request(Method::Bye, &via, None).build() else {
+        let Ok(mut bye) = leg.request(Method::Bye, &via, None).build() else {
             return;
         };
+        if let Some(reason) = reason {
+            bye.headers_mut().push("Reason", reason.to_owned());
+        }
         self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
     }
 
@@ -273,8 +286,9 @@ impl B2bua {
         } else if due(call.max_deadline) {
             call.max_deadline = None;
             call.last_minute = None;
-            self.send_bye(c, id, Side::A);
-            self.send_bye(c, id, Side::B);
+            let reason = reason_value(NORMAL_CLEARING, 8010);
+            self.send_bye_because(c, id, Side::A, Some(&reason));
+            self.send_bye_because(c, id, Side::B, Some(&reason));
             self.finish(c, id, 8010, 0, NORMAL_CLEARING);
         } else if due(call.last_minute) {
             call.last_minute = None;
@@ -338,8 +352,9 @@ impl B2bua {
             }
             let b_tx = self.calls.get(&id).map_or(0, |call| call.b_tx);
             self.ack_b_directly(c, id, b_tx);
-            self.send_bye(c, id, Side::A);
-            self.send_bye(c, id, Side::B);
+            let reason = reason_value(41, 7505);
+            self.send_bye_because(c, id, Side::A, Some(&reason));
+            self.send_bye_because(c, id, Side::B, Some(&reason));
             self.finish(c, id, 7505, 0, 41);
         }
     }

@@ -393,6 +393,10 @@ fn max_duration_releases_both_legs() {
     assert_eq!(sim.b2b.stats().last_minute_hooks, 1);
     let sent = sim.advance(Duration::from_secs(60));
     assert_eq!(summary(&sent), ["A<-BYE", "B<-BYE"]);
+    for (_, bye) in &sent {
+        let reason = bye.headers().get("Reason").unwrap_or_default();
+        assert!(reason.starts_with("Q.850;cause=16;text=\"8010 "), "{reason}");
+    }
     assert_eq!(sim.disconnect_code(), Some(8010));
     let cdr = sim.cdrs()[0].clone();
     assert_eq!(cdr.ul_fail_reason, 8010);
