@@ -25,4 +25,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build the binary the e2e tests drive"
 cargo build --locked -p pnswitch
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run (cargo's own last line is a crate's doc-tests, often "0 passed").
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
