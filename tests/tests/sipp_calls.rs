@@ -401,3 +401,59 @@ fn max_duration_call() -> (SippRun, SippRun, Duration) {
     let b_side = b_side.finish_ok(SETTLE);
     (a_side, b_side, took)
 }
+
+/// RFC 3262 end to end: A offers 100rel, B answers with a reliable 180 (`RSeq` 1). A gets its own reliable
+/// 180 (Require: 100rel, an `RSeq` of A's dialog) and acknowledges it with a PRACK; the switch relays a fresh
+/// PRACK to B with B's `RSeq` in `RAck` (`uas_100rel` checks `RAck: 1 1 INVITE`), B's 200 to the PRACK comes
+/// back to A, then the call is answered and released normally. (RFC 4028 session expiry is only unit-tested:
+/// RFC 4028 forbids intervals under 90 s.)
+#[test]
+fn axb_100rel_call_prack_relayed() {
+    let rig = axb_rig(&json!({}), &[]);
+    let b_side = rig.uas("uas_100rel").spawn();
+    let a_side = rig.uac("uac_100rel").pause_ms(200).inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_b_leg(&b_side, B, X, A);
+    // B was offered 100rel on the fresh INVITE and got a PRACK on its own dialog.
+    let invite = b_side.first_request("INVITE");
+    assert!(
+        invite.headers("Supported").iter().any(|s| s.contains("100rel")),
+        "the B-leg INVITE does not offer 100rel:\n{}",
+        invite.text
+    );
+    let prack = b_side.first_request("PRACK");
+    assert_eq!(
+        prack.header("RAck").as_deref(),
+        Some("1 1 INVITE"),
+        "{}",
+        prack.text
+    );
+    assert_eq!(
+        prack.header("Call-ID"),
+        invite.header("Call-ID"),
+        "{}",
+        prack.text
+    );
+    // A got a reliable 180 with its own RSeq, a 200 for its PRACK and the 200 for the INVITE.
+    let received = a_side.received();
+    let ringing = received
+        .iter()
+        .find(|m| m.status() == Some(180))
+        .unwrap_or_else(|| panic!("no 180 at A:\n{}", a_side.received_text()));
+    assert!(
+        ringing.headers("Require").iter().any(|r| r.contains("100rel")),
+        "A's 180 is not reliable:\n{}",
+        ringing.text
+    );
+    let rseq: u32 = ringing.header("RSeq").and_then(|r| r.parse().ok()).unwrap_or(0);
+    assert!(rseq >= 1, "A's 180 has no RSeq:\n{}", ringing.text);
+    assert!(
+        received
+            .iter()
+            .any(|m| m.status() == Some(200) && m.cseq_method().as_deref() == Some("PRACK")),
+        "A's PRACK was not answered 200:\n{}",
+        a_side.received_text()
+    );
+    assert_eq!(a_side.final_invite_response().status(), Some(200));
+    pn_e2e::sipp::assert_absent(&a_side.received_text(), national_digits(B), "what A received");
+}

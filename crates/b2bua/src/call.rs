@@ -11,7 +11,9 @@ use pn_sip::{Headers, Method, NameAddr, Request, Uri};
 use crate::dialog::{Leg, Side};
 use crate::engine::Clock;
 use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo, compact_time};
+use crate::prack::{Rel, Reliable, TAG_100REL, initial_rseq};
 use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body};
+use crate::session_timer::SessionTimer;
 use crate::tables::{reject_mapping, state_desc};
 use crate::transactions::{ClientRole, Id};
 use crate::{B2bua, Peer, RouteLookup, Subscription};
@@ -145,6 +147,16 @@ pub(crate) struct Call {
     pub scheduled: Option<Instant>,
     /// Transactions still referring to this call.
     pub live_tx: u32,
+    /// What A's INVITE said about 100rel.
+    pub a_rel: Rel,
+    /// The last `RSeq` used on A's dialog.
+    pub a_rseq: u32,
+    /// The reliable provisional sent to A awaiting its PRACK.
+    pub a_reliable: Option<Reliable>,
+    /// The last `RSeq` received from B.
+    pub b_rseq: Option<u32>,
+    /// The negotiated session timer (RFC 4028), once answered.
+    pub session: Option<SessionTimer>,
     pub record: Record,
 }
 
@@ -167,10 +179,16 @@ impl Call {
         if self.ended {
             return None;
         }
-        [self.forward_deadline, self.max_deadline, self.last_minute]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.forward_deadline,
+            self.max_deadline,
+            self.last_minute,
+            self.a_reliable.as_ref().map(|r| r.next),
+            self.session.map(|s| s.deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -365,6 +383,15 @@ impl B2bua {
             .contact(&self.contact(egress.transport));
         let mut extra = Headers::new();
         copy_whitelisted(h, &mut extra);
+        let a_rel = Rel::of(h);
+        if a_rel != Rel::No {
+            // One fresh Supported: 100rel first, then the relayed tags (timer).
+            let tags: Vec<String> = std::iter::once(TAG_100REL.to_owned())
+                .chain(extra.get_list("Supported").map(str::to_owned))
+                .collect();
+            extra.remove("Supported");
+            extra.push("Supported", tags.join(", "));
+        }
         for header in &extra {
             builder = builder.header(header.name(), header.value());
         }
@@ -380,6 +407,7 @@ impl B2bua {
         record.recorded = conn.record;
         record.fwd_start = Some(c.wall);
         let callout = record.event(EventType::Callout, c.wall, None);
+        let a_local_tag = a.local_tag.clone();
         self.dialogs.insert(a.call_id.clone(), (id, Side::A));
         self.dialogs.insert(b.call_id.clone(), (id, Side::B));
         self.calls.insert(
@@ -406,6 +434,11 @@ impl B2bua {
                 last_minute: None,
                 scheduled: None,
                 live_tx: 1, // A's INVITE transaction
+                a_rseq: initial_rseq(&a_local_tag),
+                a_rel,
+                a_reliable: None,
+                b_rseq: None,
+                session: None,
                 record,
             },
         );

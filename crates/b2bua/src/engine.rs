@@ -31,7 +31,7 @@ pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
 pub struct B2bua {
     pub(crate) config: B2buaConfig,
     pub(crate) shard: Shard,
-    timers: TimerConfig,
+    pub(crate) timers: TimerConfig,
     quiet_timers: TimerConfig,
     policy: ValidationPolicy,
     pub(crate) local_host: String,
@@ -66,7 +66,7 @@ impl B2bua {
             timers,
             quiet_timers,
             policy: ValidationPolicy {
-                supported_extensions: crate::privacy::OPTION_TAGS
+                supported_extensions: crate::privacy::ACCEPTED_REQUIRE
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
@@ -471,7 +471,7 @@ impl B2bua {
                     .response_to(c, &r, 200)
                     .header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
-                    .header("Supported", "timer");
+                    .header("Supported", "100rel, timer");
                 self.reply(c, from, r, b);
             }
             Method::Bye | Method::Update | Method::Info | Method::Prack => {

@@ -27,6 +27,12 @@
 //! Route rejections map to SIP through [`reject_status`]; failures of the B leg map to the status
 //! sent to A through [`failure_status`] (both in [`tables`]).
 //!
+//! # Extensions
+//!
+//! RFC 3262 reliable provisional responses are relayed with a per-leg `RSeq` mapping (module
+//! `prack`); RFC 4028 session timers are relayed and watched, not originated (module
+//! `session_timer`): a session that is not refreshed in time is released on both legs.
+//!
 //! # Hooks
 //!
 //! The last-minute tone (reference §7: a prompt at T−60 s before the max duration) is an internal
@@ -43,8 +49,10 @@ mod engine;
 mod error;
 pub mod facts;
 mod outcome;
+mod prack;
 pub mod privacy;
 mod relay;
+mod session_timer;
 mod stats;
 pub mod tables;
 mod transactions;

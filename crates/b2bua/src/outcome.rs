@@ -24,7 +24,7 @@ pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
 
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
-    fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
+    pub(crate) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
         let transport = self.calls.get(&id)?.a.peer.transport;
         let contact = self.contact(transport);
         let call = self.calls.get_mut(&id)?;
@@ -106,10 +106,7 @@ impl B2bua {
         if let Some(event) = event {
             self.fact(event);
         }
-        if let Some(response) = self.a_response(id, status, Some(r)) {
-            let a_tx = self.calls.get(&id).map_or(0, |call| call.a_tx);
-            self.respond(c, a_tx, response);
-        }
+        self.relay_provisional(c, id, status, r);
     }
 
     fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
@@ -119,6 +116,8 @@ impl B2bua {
         call.phase = Phase::Answered;
         call.record.fwd_answer = Some(c.wall);
         call.forward_deadline = None;
+        // The final response ends the retransmissions of an unacknowledged reliable provisional.
+        call.a_reliable = None;
         if !call.max_duration.is_zero() {
             call.max_deadline = c.now.checked_add(call.max_duration);
             call.last_minute = call
@@ -141,6 +140,7 @@ impl B2bua {
         if let Some(response) = self.a_response(id, 200, Some(r)) {
             self.respond(c, a_tx, response);
         }
+        self.session_refreshed(c, id, Side::A, r);
         self.schedule_call(id);
     }
 
@@ -293,6 +293,10 @@ impl B2bua {
         } else if due(call.last_minute) {
             call.last_minute = None;
             self.last_minute(id);
+        } else if due(call.a_reliable.as_ref().map(|r| r.next)) {
+            self.retransmit_reliable(c, id);
+        } else if due(call.session.map(|s| s.deadline)) {
+            self.session_expired(c, id);
         }
         self.schedule_call(id);
     }

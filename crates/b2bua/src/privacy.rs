@@ -34,8 +34,13 @@ const METHODS: [&str; 10] = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "PRACK", "MESSAGE", "NOTIFY",
 ];
 
-/// Option tags pnswitch relays end-to-end (RFC 4028 session timers).
+/// Option tags pnswitch relays end-to-end (RFC 4028 session timers). `100rel` is not copied but
+/// handled per leg (see the `prack` module): a `Require: 100rel` is accepted, and each leg's
+/// `Supported`/`Require: 100rel` is written fresh.
 pub const OPTION_TAGS: [&str; 1] = ["timer"];
+
+/// Option tags a request's `Require` may name without a 420.
+pub const ACCEPTED_REQUIRE: [&str; 2] = ["timer", "100rel"];
 
 const ACCEPT: [&str; 4] = [
     "application/sdp",
@@ -98,16 +103,28 @@ fn delta_seconds(s: &str) -> Option<u32> {
 
 /// `Session-Expires: delta[;refresher=uac|uas]`.
 fn session_expires(v: &str) -> Option<String> {
+    let (delta, refresher) = parse_session_expires(v)?;
+    Some(match refresher {
+        Some(r) => format!("{delta};refresher={r}"),
+        None => delta.to_string(),
+    })
+}
+
+/// Parses `Session-Expires: delta[;refresher=uac|uas]` (RFC 4028 §4): the interval and the
+/// refresher (`"uac"` or `"uas"`; any other value is ignored).
+pub(crate) fn parse_session_expires(v: &str) -> Option<(u32, Option<&'static str>)> {
     let mut parts = v.split(';');
     let delta = delta_seconds(parts.next()?)?;
     let refresher = parts.find_map(|p| {
         let (n, v) = p.split_once('=')?;
         (n.trim().eq_ignore_ascii_case("refresher")).then(|| v.trim().to_ascii_lowercase())
     });
-    Some(match refresher.as_deref() {
-        Some(r @ ("uac" | "uas")) => format!("{delta};refresher={r}"),
-        _ => delta.to_string(),
-    })
+    let refresher = match refresher.as_deref() {
+        Some("uac") => Some("uac"),
+        Some("uas") => Some("uas"),
+        _ => None,
+    };
+    Some((delta, refresher))
 }
 
 /// Session-level identity of the SDP one leg receives.

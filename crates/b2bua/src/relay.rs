@@ -1,7 +1,8 @@
 //! In-dialog traffic: ACK for 2xx (relayed end-to-end as a new ACK on the other dialog), BYE from
 //! either side (200 to the sender, a new BYE to the other), CANCEL, and the requests relayed as new
 //! requests on the other leg (re-INVITE, UPDATE, INFO) with their responses relayed back.
-//! In-dialog OPTIONS are answered locally; other methods get 405; unknown dialogs 481.
+//! In-dialog OPTIONS are answered locally; PRACK goes to the `prack` module (RFC 3262); other methods
+//! get 405; unknown dialogs 481. A 2xx to a relayed re-INVITE or UPDATE refreshes the session timer.
 
 use pn_sip::transaction::{Input, TransactionKey};
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
@@ -98,12 +99,7 @@ impl B2bua {
                     .header("Accept", "application/sdp");
                 self.reply(c, from, r, b);
             }
-            Method::Prack => {
-                // pnswitch does not offer 100rel, so no PRACK can be expected.
-                self.stats.unmatched_requests += 1;
-                let b = Response::for_request(&r, 481);
-                self.reply(c, from, r, b);
-            }
+            Method::Prack => self.on_prack(c, from, r, id, side),
             _ => {
                 let b = Response::for_request(&r, 405).header("Allow", ALLOW);
                 self.reply(c, from, r, b);
@@ -140,6 +136,20 @@ impl B2bua {
 
     /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.
     fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+        self.relay_request_with(c, from, r, id, side, &[]);
+    }
+
+    /// Relays `r` as a new request on the other leg, with `own` headers added (built here, e.g. a
+    /// PRACK's mapped `RAck`).
+    pub(crate) fn relay_request_with(
+        &mut self,
+        c: Clock,
+        from: Peer,
+        r: &Request,
+        id: Id,
+        side: Side,
+        own: &[(&str, &str)],
+    ) {
         let invite = *r.method() == Method::Invite;
         let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
             return;
@@ -166,6 +176,9 @@ impl B2bua {
         let mut builder = leg.request(r.method().clone(), &via, None);
         if invite || *r.method() == Method::Update {
             builder = builder.contact(&contact);
+        }
+        for (name, value) in own {
+            builder = builder.header(name, value);
         }
         let mut extra = Headers::new();
         copy_whitelisted(r.headers(), &mut extra);
@@ -255,5 +268,9 @@ impl B2bua {
             b = b.body(&ct, body);
         }
         self.respond(c, server, b.build());
+        let refresh = matches!(cseq.method, Method::Invite | Method::Update) && (200..300).contains(&status);
+        if refresh {
+            self.session_refreshed(c, id, origin, r);
+        }
     }
 }

@@ -43,6 +43,16 @@
 //! | 5xx | 502 | 7506 | 38 |
 //! | 603, other 6xx | 603 | 7503 callee rejected | 21 |
 //! | forward timeout (8035) | 480 | 8035 | 19 |
+//! | no PRACK from A for a reliable provisional within 64·T1 (RFC 3262 §3; B is cancelled) | 504 | 7505 | 41 |
+//!
+//! Calls released by pnswitch after answer:
+//!
+//! | why | BYE `Reason` Q.850 | stateCode |
+//! |---|---|---|
+//! | max duration reached | 16 | 8010 |
+//! | A never ACKed the 2xx | 41 | 7505 |
+//! | RFC 4028 session expired without refresh, A the refresher | 102 | 7505 caller-side network error |
+//! | RFC 4028 session expired without refresh, B the refresher | 102 | 7506 callee-side network error |
 
 use pn_bindings::Cause;
 
@@ -139,6 +149,13 @@ pub const FORWARD_TIMEOUT: FailureMapping = FailureMapping {
     status: 480,
     state_code: 8035,
     q850: 19,
+};
+
+/// No PRACK from A for a reliable provisional (RFC 3262 §3): what A gets.
+pub const PRACK_TIMEOUT: FailureMapping = FailureMapping {
+    status: 504,
+    state_code: 7505,
+    q850: 41,
 };
 
 /// The description of a stateCode (reference §6.1), for `stateDesc`.

@@ -1,5 +1,6 @@
 //! Scenario tests on a virtual clock: a fake trunk A, a fake callee trunk B, a fake route lookup.
 
+mod extensions;
 mod privacy;
 mod scenarios;
 
