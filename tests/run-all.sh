@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-# Tools the test suite uses, as tool:Debian package: curl for the demo check, sipp (Debian's sip-tester) for the
-# SIP end-to-end tests (tests/tests/sipp_*.rs fail, never skip, without it).
-for tool_pkg in curl:curl sipp:sip-tester; do
+# Tools the test suite uses, as tool:Debian package: sipp (Debian's sip-tester) for the SIP end-to-end tests
+# (tests/tests/sipp_*.rs fail, never skip, without it).
+for tool_pkg in sipp:sip-tester; do
     tool=${tool_pkg%%:*}
     command -v "$tool" >/dev/null 2>&1 || need_pkgs+=("${tool_pkg#*:}")
 done
