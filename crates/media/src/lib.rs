@@ -1,0 +1,35 @@
+//! pn-media: the media plane's sans-IO core — RTP/RTCP parsing, the per-call relay, DTMF detection, G.711 and WAV.
+//!
+//! I/O contract: sans-IO. Nothing here reads the clock, owns a socket, sleeps or spawns. Time enters as
+//! `now: Instant` arguments; packets enter as borrowed byte slices and leave as borrowed byte slices (the relay
+//! forwards the very bytes it was handed, with a destination address and the local port to send from).
+//! Ports are handed out by [`PortAllocator`] as numbers; the runtime binds the sockets. Each stateful core
+//! follows the house shape: `handle_*(now, …)`, then drain `poll_*()` until it returns the next deadline
+//! (see [`RelaySession::poll_output`]). Every parser returns [`MediaError`] values on bad input; nothing panics
+//! on network input.
+//!
+//! Modules:
+//! - [`rtp`]: RTP (RFC 3550) header view, RTCP compound walk, RFC 5761 RTP/RTCP demux.
+//! - [`relay`]: port-pair allocation and the two-leg relay session with symmetric latching and dead-media detection.
+//! - [`dtmf`]: RFC 4733 telephone-events, SIP INFO bodies, in-band Goertzel detection for G.711.
+//! - [`g711`]: ITU-T G.711 A-law and µ-law encode/decode.
+//! - [`wav`]: 8 kHz mono A-law/µ-law WAV reading (with prompt validation) and writing.
+
+pub mod dtmf;
+pub mod error;
+pub mod g711;
+pub mod relay;
+pub mod rtp;
+pub mod wav;
+
+pub use dtmf::{
+    DtmfDigit, InbandConfig, InbandDetector, InfoDtmf, Rfc4733Detector, TelephoneEvent, parse_info_body,
+};
+pub use error::MediaError;
+pub use g711::G711Law;
+pub use relay::{
+    Channel, DropReason, Forward, Leg, MediaDirection, PortAllocator, PortPair, RelayConfig, RelayEvent,
+    RelayOutcome, RelayOutput, RelaySession, RemoteMedia, StreamCounters,
+};
+pub use rtp::{RtcpCompound, RtcpPacket, RtcpType, RtpHeader, RtpPacket, is_rtcp};
+pub use wav::{WavAudio, parse_prompt, parse_wav, write_wav};
