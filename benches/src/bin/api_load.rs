@@ -73,7 +73,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let dir = tempfile::tempdir()?;
     let mut child = Command::new(&args.binary)
-        .args(["serve", "--http-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .env(

@@ -124,8 +124,9 @@ impl Record {
 pub(crate) struct Call {
     pub a: Leg,
     pub b: Leg,
-    /// A's INVITE (responses to it are built from it).
-    pub a_invite: Request,
+    /// The CSeq number of A's INVITE (its responses are built from the request its server
+    /// transaction `a_tx` keeps until the final response).
+    pub a_invite_cseq: u32,
     pub a_tx: Id,
     pub b_tx: Id,
     pub phase: Phase,
@@ -152,7 +153,7 @@ pub(crate) struct Call {
     /// The last `RSeq` used on A's dialog.
     pub a_rseq: u32,
     /// The reliable provisional sent to A awaiting its PRACK.
-    pub a_reliable: Option<Reliable>,
+    pub a_reliable: Option<Box<Reliable>>,
     /// The last `RSeq` received from B.
     pub b_rseq: Option<u32>,
     /// The negotiated session timer (RFC 4028), once answered.
@@ -273,7 +274,7 @@ impl B2bua {
                 match self.egress {
                     Some(egress) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
-                        self.connect(c, id, (from, a_tx), r, record, &conn, egress, hops - 1);
+                        self.connect(c, id, (from, a_tx), &r, record, &conn, egress, hops - 1);
                         return;
                     }
                     None => (Cause(7508), Some(conn.app), Some(conn.binding)),
@@ -316,7 +317,7 @@ impl B2bua {
         c: Clock,
         id: Id,
         (from, a_tx): (Peer, Id),
-        r: Request,
+        r: &Request,
         mut record: Record,
         conn: &Connect,
         egress: Peer,
@@ -408,14 +409,15 @@ impl B2bua {
         record.fwd_start = Some(c.wall);
         let callout = record.event(EventType::Callout, c.wall, None);
         let a_local_tag = a.local_tag.clone();
+        let a_invite_cseq = h.cseq().map_or(1, |s| s.seq);
         self.dialogs.insert(a.call_id.clone(), (id, Side::A));
         self.dialogs.insert(b.call_id.clone(), (id, Side::B));
         self.calls.insert(
             id,
-            Call {
+            Box::new(Call {
                 a,
                 b,
-                a_invite: r,
+                a_invite_cseq,
                 a_tx,
                 b_tx: 0,
                 phase: Phase::Calling,
@@ -440,7 +442,7 @@ impl B2bua {
                 b_rseq: None,
                 session: None,
                 record,
-            },
+            }),
         );
         self.active += 1;
         if let Some(e) = self.txs.servers.get_mut(&a_tx) {

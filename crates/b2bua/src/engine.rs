@@ -13,7 +13,9 @@ use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, U
 
 use crate::call::Call;
 use crate::dialog::Side;
-use crate::transactions::{ClientEntry, ClientRole, Deadlines, Id, ServerEntry, Slot, Transactions};
+use crate::transactions::{
+    ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
+};
 use crate::{B2buaConfig, BRANCH_PREFIX, CALL_ID_PREFIX, Output, Peer, RouteLookup, Shard, Stats, Transport};
 
 /// The time of one input: monotonic for timers, wall-clock for call facts.
@@ -38,7 +40,7 @@ pub struct B2bua {
     pub(crate) local_port: Option<u16>,
     pub(crate) egress: Option<Peer>,
     pub(crate) txs: Transactions,
-    pub(crate) calls: HashMap<Id, Call>,
+    pub(crate) calls: HashMap<Id, Box<Call>>,
     pub(crate) dialogs: HashMap<String, (Id, Side)>,
     pub(crate) deadlines: Deadlines,
     outputs: VecDeque<Output>,
@@ -233,7 +235,7 @@ impl B2bua {
         self.txs.insert_server(
             id,
             ServerEntry {
-                tx,
+                tx: ServerTx::Live(Box::new(tx)),
                 key,
                 peer,
                 call,
@@ -331,7 +333,7 @@ impl B2bua {
         self.txs.insert_client(
             id,
             ClientEntry {
-                tx,
+                tx: ClientTx::Live(Box::new(tx)),
                 key,
                 peer,
                 call,
@@ -378,6 +380,10 @@ impl B2bua {
                 transaction::Output::Terminated => self.remove_client(id),
                 transaction::Output::Ack(_) => {}
             }
+        }
+        // An INVITE that got its 2xx only waits for retransmissions of it (Timer M): drop the request.
+        if let Some(e) = self.txs.clients.get_mut(&id) {
+            e.tx.settle();
         }
     }
 

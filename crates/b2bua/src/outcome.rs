@@ -1,7 +1,7 @@
 //! How a forwarded call progresses and ends: B's responses to the INVITE relayed to A, the call
 //! timers, caller abandonment (CANCEL, including the CANCEL/2xx race) and the end of the call.
 
-use pn_sip::{Headers, Method, Response, SipMessage};
+use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
 use crate::B2bua;
 use crate::call::{PendingAck, Phase};
@@ -25,10 +25,14 @@ pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
     pub(crate) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
-        let transport = self.calls.get(&id)?.a.peer.transport;
+        let (transport, a_tx) = self
+            .calls
+            .get(&id)
+            .map(|call| (call.a.peer.transport, call.a_tx))?;
         let contact = self.contact(transport);
         let call = self.calls.get_mut(&id)?;
-        let mut b = Response::for_request(&call.a_invite, status).to_tag(&call.a.local_tag);
+        let a_invite = self.txs.servers.get(&a_tx)?.tx.request()?;
+        let mut b = Response::for_request(a_invite, status).to_tag(&call.a.local_tag);
         if (101..300).contains(&status) {
             b = b.contact(&contact);
         }
@@ -220,7 +224,12 @@ impl B2bua {
         }
         call.cancel_b = false;
         let (b_tx, peer) = (call.b_tx, call.b.peer);
-        let Some(cancel) = self.txs.clients.get(&b_tx).map(|e| e.tx.request().cancel()) else {
+        let Some(cancel) = self
+            .txs
+            .clients
+            .get(&b_tx)
+            .and_then(|e| e.tx.request().map(Request::cancel))
+        else {
             return;
         };
         self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
@@ -333,7 +342,8 @@ impl B2bua {
                     .txs
                     .servers
                     .get(&server)
-                    .map(|e| Response::for_request(e.tx.request(), 408).build());
+                    .and_then(|e| e.tx.request())
+                    .map(|request| Response::for_request(request, 408).build());
                 if let Some(response) = response {
                     self.respond(c, server, response);
                 }

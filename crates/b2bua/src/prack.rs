@@ -155,14 +155,14 @@ impl B2bua {
             let rseq = call.a_rseq;
             response.headers_mut().push("Require", TAG_100REL);
             response.headers_mut().push("RSeq", rseq.to_string());
-            call.a_reliable = Some(Reliable {
+            call.a_reliable = Some(Box::new(Reliable {
                 response: response.clone(),
                 rseq,
                 b_rack: b_rseq.map(|s| (s, b_cseq)),
                 next: c.now + t1,
                 interval: t1,
                 give_up: c.now + t1 * 64,
-            });
+            }));
         }
         let a_tx = call.a_tx;
         self.respond(c, a_tx, response);
@@ -219,7 +219,7 @@ impl B2bua {
         let matched = self.calls.get(&id).and_then(|call| {
             let rel = call.a_reliable.as_ref()?;
             let (rseq, cseq, method) = rack?;
-            let invite_cseq = call.a_invite.headers().cseq().ok()?.seq;
+            let invite_cseq = call.a_invite_cseq;
             (side == Side::A && rseq == rel.rseq && cseq == invite_cseq && method == "INVITE")
                 .then_some(rel.b_rack)
         });

@@ -38,6 +38,10 @@ impl B2bua {
             return; // retransmitted ACK
         };
         self.drive_server(c, pending.server, Input::Received(SipMessage::Request(r.clone())));
+        // Acknowledged: the 2xx's transaction only waits out Timer L now, without its messages.
+        if let Some(e) = self.txs.servers.get_mut(&pending.server) {
+            e.tx.settle();
+        }
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(target).peer.transport) else {
             return;
         };
@@ -234,7 +238,12 @@ impl B2bua {
                 e.answered = true;
             }
         }
-        let Some(request) = self.txs.servers.get(&server).map(|e| e.tx.request().clone()) else {
+        let Some(request) = self
+            .txs
+            .servers
+            .get(&server)
+            .and_then(|e| e.tx.request().cloned())
+        else {
             return;
         };
         let origin = target.other();

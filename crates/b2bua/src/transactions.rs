@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use pn_sip::transaction::{ClientTransaction, ServerTransaction, TransactionKey};
-use pn_sip::{Method, Request};
+use pn_sip::transaction::{ClientTransaction, Input, Output, ServerTransaction, State, TransactionKey};
+use pn_sip::{Method, Request, SipMessage};
 
 use crate::Peer;
 use crate::dialog::Side;
@@ -56,10 +56,188 @@ impl Deadlines {
     }
 }
 
+/// An INVITE transaction in its RFC 6026 `Accepted` wait once nothing is left to send: it keeps no
+/// message, only the end of the wait (Timer L for a server transaction whose 2xx was acknowledged,
+/// Timer M for a client transaction that received a 2xx). A call spends most of that wait answered,
+/// so the full transaction (request, last response, output queue) would otherwise stay per call.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    /// When the wait ends (the transaction terminates).
+    until: Instant,
+    /// A 2xx retransmission received (client), for the transaction user.
+    response: Option<pn_sip::Response>,
+    /// The wait is over: `Terminated` is to be reported (`Some(false)`) or was (`Some(true)`).
+    terminated: Option<bool>,
+}
+
+impl Waiting {
+    fn new(until: Instant) -> Self {
+        Self {
+            until,
+            response: None,
+            terminated: None,
+        }
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        if self.terminated.is_none() && now >= self.until {
+            self.terminated = Some(false);
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        if let Some(r) = self.response.take() {
+            return Some(Output::Response(r));
+        }
+        if self.terminated == Some(false) {
+            self.terminated = Some(true);
+            return Some(Output::Terminated);
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.terminated.is_none().then_some(self.until)
+    }
+
+    fn state(&self) -> State {
+        if self.terminated.is_some() {
+            State::Terminated
+        } else {
+            State::Accepted
+        }
+    }
+}
+
+/// A server transaction, or its acknowledged `Accepted` wait ([`Waiting`]): that absorbs INVITE
+/// retransmissions (and sends nothing) until Timer L, as the full transaction would.
+#[derive(Debug)]
+pub(crate) enum ServerTx {
+    Live(Box<ServerTransaction>),
+    Waiting(Waiting),
+}
+
+impl ServerTx {
+    pub(crate) fn handle_input(&mut self, now: Instant, input: Input) -> pn_sip::Result<()> {
+        match self {
+            ServerTx::Live(tx) => tx.handle_input(now, input),
+            ServerTx::Waiting(w) => {
+                match input {
+                    Input::Timeout => w.timeout(now),
+                    Input::Received(_) | Input::Respond(_) => {} // absorbed / nothing more to send
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        match self {
+            ServerTx::Live(tx) => tx.poll_output(),
+            ServerTx::Waiting(w) => w.poll_output(),
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            ServerTx::Live(tx) => tx.poll_timeout(),
+            ServerTx::Waiting(w) => w.poll_timeout(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        match self {
+            ServerTx::Live(tx) => tx.state(),
+            ServerTx::Waiting(w) => w.state(),
+        }
+    }
+
+    /// The request that created the transaction (gone once it only waits).
+    pub(crate) fn request(&self) -> Option<&Request> {
+        match self {
+            ServerTx::Live(tx) => Some(tx.request()),
+            ServerTx::Waiting(_) => None,
+        }
+    }
+
+    /// After the ACK for its 2xx: an INVITE transaction in `Accepted` with nothing queued keeps only
+    /// its Timer L.
+    pub(crate) fn settle(&mut self) {
+        if let ServerTx::Live(tx) = self {
+            if tx.state() == State::Accepted {
+                if let Some(until) = tx.poll_timeout() {
+                    *self = ServerTx::Waiting(Waiting::new(until));
+                }
+            }
+        }
+    }
+}
+
+/// A client transaction, or its `Accepted` wait ([`Waiting`]): 2xx retransmissions go to the
+/// transaction user (which re-sends its ACK), anything else is absorbed, until Timer M.
+#[derive(Debug)]
+pub(crate) enum ClientTx {
+    Live(Box<ClientTransaction>),
+    Waiting(Waiting),
+}
+
+impl ClientTx {
+    pub(crate) fn handle_input(&mut self, now: Instant, input: Input) -> pn_sip::Result<()> {
+        match self {
+            ClientTx::Live(tx) => tx.handle_input(now, input),
+            ClientTx::Waiting(w) => {
+                match input {
+                    Input::Timeout => w.timeout(now),
+                    Input::Received(SipMessage::Response(r))
+                        if w.terminated.is_none() && (200..300).contains(&r.status()) =>
+                    {
+                        w.response = Some(r);
+                    }
+                    Input::Received(_) | Input::Respond(_) => {}
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        match self {
+            ClientTx::Live(tx) => tx.poll_output(),
+            ClientTx::Waiting(w) => w.poll_output(),
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            ClientTx::Live(tx) => tx.poll_timeout(),
+            ClientTx::Waiting(w) => w.poll_timeout(),
+        }
+    }
+
+    /// The request this transaction sends (gone once it only waits).
+    pub(crate) fn request(&self) -> Option<&Request> {
+        match self {
+            ClientTx::Live(tx) => Some(tx.request()),
+            ClientTx::Waiting(_) => None,
+        }
+    }
+
+    /// Once its outputs are drained: an INVITE transaction in `Accepted` keeps only its Timer M.
+    pub(crate) fn settle(&mut self) {
+        if let ClientTx::Live(tx) = self {
+            if tx.state() == State::Accepted {
+                if let Some(until) = tx.poll_timeout() {
+                    *self = ClientTx::Waiting(Waiting::new(until));
+                }
+            }
+        }
+    }
+}
+
 /// A server transaction and what it belongs to.
 #[derive(Debug)]
 pub(crate) struct ServerEntry {
-    pub tx: ServerTransaction,
+    pub tx: ServerTx,
     pub key: TransactionKey,
     pub peer: Peer,
     /// The call (and leg) it belongs to; `None` for requests answered locally.
@@ -81,7 +259,7 @@ pub(crate) enum ClientRole {
 /// A client transaction and what it belongs to.
 #[derive(Debug)]
 pub(crate) struct ClientEntry {
-    pub tx: ClientTransaction,
+    pub tx: ClientTx,
     pub key: (String, Method),
     pub peer: Peer,
     pub call: Option<(Id, Side)>,
