@@ -11,8 +11,9 @@ use pn_sip::{Headers, Method, NameAddr, Request, Uri};
 use crate::dialog::{Leg, Side};
 use crate::engine::Clock;
 use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo, compact_time};
+use crate::media::{MediaCall, MediaCommand, PortPair};
 use crate::prack::{Rel, Reliable, TAG_100REL, initial_rseq};
-use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body};
+use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body_media};
 use crate::session_timer::SessionTimer;
 use crate::tables::{reject_mapping, state_desc};
 use crate::transactions::{ClientRole, Id};
@@ -158,6 +159,8 @@ pub(crate) struct Call {
     pub b_rseq: Option<u32>,
     /// The negotiated session timer (RFC 4028), once answered.
     pub session: Option<SessionTimer>,
+    /// Relay mode: the port pairs facing A and B (released when the call ends).
+    pub media: Option<[PortPair; 2]>,
     pub record: Record,
 }
 
@@ -271,13 +274,24 @@ impl B2bua {
                 record.app = Some(conn.app);
                 record.binding = Some(conn.binding);
                 record.subscription = router.subscription(conn.binding);
-                match self.egress {
-                    Some(egress) => {
+                match (self.egress, self.allocate_media()) {
+                    (Some(egress), Ok(media)) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
-                        self.connect(c, id, (from, a_tx), &r, record, &conn, egress, hops - 1);
+                        self.connect(c, id, (from, a_tx), &r, record, &conn, (egress, media), hops - 1);
                         return;
                     }
-                    None => (Cause(7508), Some(conn.app), Some(conn.binding)),
+                    // No egress, or relay mode without a free port pair: a routing failure.
+                    (None, media) => {
+                        if let Ok(Some(pairs)) = media {
+                            if let Some(plane) = self.media.as_mut() {
+                                for pair in pairs {
+                                    plane.ports.release(pair);
+                                }
+                            }
+                        }
+                        (Cause(7508), Some(conn.app), Some(conn.binding))
+                    }
+                    (Some(_), Err(())) => (Cause(7508), Some(conn.app), Some(conn.binding)),
                 }
             }
             // AXE digit collection needs media (a later issue): refused as "play and collect failed".
@@ -320,7 +334,7 @@ impl B2bua {
         r: &Request,
         mut record: Record,
         conn: &Connect,
-        egress: Peer,
+        (egress, media): (Peer, Option<[PortPair; 2]>),
         hops: u8,
     ) {
         let h = r.headers();
@@ -350,6 +364,7 @@ impl B2bua {
                 address: origin_host.clone(),
                 session_id: (u64::from(self.shard.index) << 40) | (id << 1),
                 version: 0,
+                anchor: self.anchor(media.map(|m| m[0])),
             },
         };
         let ruri = Uri::sip(
@@ -375,6 +390,7 @@ impl B2bua {
                 address: origin_host,
                 session_id: (u64::from(self.shard.index) << 40) | (id << 1) | 1,
                 version: 0,
+                anchor: self.anchor(media.map(|m| m[1])),
             },
         };
         let via = self.new_via(c, egress.transport);
@@ -396,10 +412,16 @@ impl B2bua {
         for header in &extra {
             builder = builder.header(header.name(), header.value());
         }
-        if let Some((ct, body)) = rewrite_body(h, r.body(), &mut b.sdp, false) {
+        let (body, offer) = rewrite_body_media(h, r.body(), &mut b.sdp, false);
+        if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }
         let Ok(invite) = builder.build() else {
+            if let (Some(pairs), Some(plane)) = (media, self.media.as_mut()) {
+                for pair in pairs {
+                    plane.ports.release(pair);
+                }
+            }
             return;
         };
         record.callee = Some(conn.callee.to_string());
@@ -441,9 +463,18 @@ impl B2bua {
                 a_reliable: None,
                 b_rseq: None,
                 session: None,
+                media,
                 record,
             }),
         );
+        if let Some([a, b]) = media {
+            self.media_command(MediaCommand::Open {
+                call: MediaCall(id),
+                a,
+                b,
+            });
+            self.media_remote(id, Side::A, offer);
+        }
         self.active += 1;
         if let Some(e) = self.txs.servers.get_mut(&a_tx) {
             e.call = Some((id, Side::A));

@@ -47,6 +47,8 @@ pub struct B2bua {
     pub(crate) stats: Stats,
     next_id: u64,
     pub(crate) active: usize,
+    /// Relay mode (`None`: bypass).
+    pub(crate) media: Option<crate::media::MediaPlane>,
 }
 
 impl B2bua {
@@ -85,6 +87,7 @@ impl B2bua {
             stats: Stats::default(),
             next_id: 1,
             active: 0,
+            media: None,
         }
     }
 
@@ -192,6 +195,10 @@ impl B2bua {
             uri.set_param("transport", Some("tcp"));
         }
         NameAddr::new(uri)
+    }
+
+    pub(crate) fn push_output(&mut self, output: Output) {
+        self.outputs.push_back(output);
     }
 
     pub(crate) fn send(&mut self, to: Peer, message: SipMessage) {

@@ -10,7 +10,9 @@
 //!    and `wall` (UTC seconds, for call facts), the sending [`Peer`] and a [`RouteLookup`];
 //! 2. calls [`B2bua::handle_timeout`] once the instant from [`B2bua::poll_timeout`] has passed;
 //! 3. after every call drains [`B2bua::poll_output`] until `None`: [`Output::Send`] messages go to
-//!    their peer, [`Output::Fact`]s go to the store's outbox.
+//!    their peer, [`Output::Fact`]s go to the store's outbox, [`Output::Media`] commands (relay
+//!    mode only) to the shard's media relay, whose dead-media timeouts come back through
+//!    [`B2bua::handle_media_timeout`].
 //!
 //! One `B2bua` is one shard: single-threaded, no locks. [`shard_for`] tells the runtime which shard
 //! a received message belongs to (B-leg Call-IDs and every Via branch this crate creates embed the
@@ -20,7 +22,9 @@
 //!
 //! Every message sent to one leg is built from scratch from that leg's own dialog state. Only the
 //! whitelisted headers of [`privacy`] are copied across, SDP bodies are re-printed with o=, s=, i=,
-//! u=, e= and p= regenerated, and reason phrases are the standard ones. See [`privacy`].
+//! u=, e= and p= regenerated, and reason phrases are the standard ones. See [`privacy`]. In relay
+//! mode ([`media`]) the SDP's `c=`/`m=` are also rewritten to the switch's port pair of the leg, so
+//! neither party learns the other's media address.
 //!
 //! # Tables
 //!
@@ -48,6 +52,7 @@ mod dialog;
 mod engine;
 mod error;
 pub mod facts;
+pub mod media;
 mod outcome;
 mod prack;
 pub mod privacy;
@@ -66,6 +71,7 @@ pub use config::B2buaConfig;
 pub use engine::B2bua;
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
+pub use media::{MediaAnchor, MediaCall, MediaCommand};
 pub use stats::Stats;
 pub use tables::{FailureMapping, RejectMapping, failure_status, reject_mapping, reject_status};
 
@@ -155,6 +161,8 @@ pub enum Output {
     },
     /// A call fact for the outbox.
     Fact(CallFact),
+    /// Relay mode only: a command for the call's media relay (see [`media`]).
+    Media(MediaCommand),
 }
 
 /// Prefix of Via branches made here: `z9hG4bK` + `-pn<shard>-`.

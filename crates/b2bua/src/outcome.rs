@@ -8,7 +8,7 @@ use crate::call::{PendingAck, Phase};
 use crate::dialog::Side;
 use crate::engine::Clock;
 use crate::facts::EventType;
-use crate::privacy::{copy_whitelisted, rewrite_body};
+use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::tables::{FORWARD_TIMEOUT, FailureMapping, failure_status};
 use crate::transactions::{ClientRole, Id};
 
@@ -42,9 +42,13 @@ impl B2bua {
             for h in &extra {
                 b = b.header(h.name(), h.value());
             }
-            if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut call.a.sdp, false) {
+            let (body, media) = rewrite_body_media(r.headers(), r.body(), &mut call.a.sdp, false);
+            if let Some((ct, body)) = body {
                 b = b.body(&ct, body);
             }
+            let response = b.build();
+            self.media_remote(id, Side::B, media);
+            return Some(response);
         }
         Some(b.build())
     }
@@ -141,6 +145,7 @@ impl B2bua {
         self.stats.calls_answered += 1;
         self.record_latency(c, id);
         self.fact(event);
+        self.media_answered(id);
         if let Some(response) = self.a_response(id, 200, Some(r)) {
             self.respond(c, a_tx, response);
         }
@@ -390,6 +395,7 @@ impl B2bua {
         self.stats.ended(state_code);
         self.fact(event);
         self.fact(cdr);
+        self.media_close(id);
         self.schedule_call(id);
         self.maybe_remove_call(id);
     }

@@ -136,6 +136,9 @@ pub struct SdpOrigin {
     pub session_id: u64,
     /// The o= version (incremented for every SDP sent on the leg).
     pub version: u64,
+    /// Relay mode: the switch's media address for this leg; `c=`/`m=` (and `a=rtcp`, ICE candidates) of
+    /// every SDP sent on the leg are rewritten to it (see [`crate::media`]). `None`: bypass, media lines kept.
+    pub anchor: Option<crate::media::MediaAnchor>,
 }
 
 /// Rewrites a body for the other leg: SDP is anonymised with `origin`, INFO DTMF bodies are kept
@@ -146,20 +149,39 @@ pub fn rewrite_body(
     origin: &mut SdpOrigin,
     allow_dtmf: bool,
 ) -> Option<(String, Vec<u8>)> {
+    rewrite_body_media(headers, body, origin, allow_dtmf).0
+}
+
+/// [`rewrite_body`], also answering (when `origin` has an anchor and the body is SDP) the real media
+/// address and direction the sending party declared, for the relay.
+pub(crate) fn rewrite_body_media(
+    headers: &Headers,
+    body: &[u8],
+    origin: &mut SdpOrigin,
+    allow_dtmf: bool,
+) -> (Option<(String, Vec<u8>)>, Option<crate::media::SdpMedia>) {
     if body.is_empty() {
-        return None;
+        return (None, None);
     }
-    let ct = headers.content_type()?;
+    let Some(ct) = headers.content_type() else {
+        return (None, None);
+    };
     if ct == "application/sdp" {
-        let mut sdp = SessionDescription::parse(body).ok()?;
+        let Ok(mut sdp) = SessionDescription::parse(body) else {
+            return (None, None);
+        };
         origin.version += 1;
         sdp.anonymise(&origin.address, origin.session_id, origin.version);
-        return Some((ct, sdp.to_bytes()));
+        let media = origin
+            .anchor
+            .as_ref()
+            .map(|anchor| crate::media::anchor_sdp(&mut sdp, anchor));
+        return (Some((ct, sdp.to_bytes())), media);
     }
     if allow_dtmf && DTMF_TYPES.contains(&ct.as_str()) && body.len() <= 256 {
-        return Some((ct, body.to_vec()));
+        return (Some((ct, body.to_vec())), None);
     }
-    None
+    (None, None)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use pn_sip::{Headers, Method, Request, Response, SipMessage};
 use crate::call::{PendingAck, Phase};
 use crate::dialog::Side;
 use crate::engine::{ALLOW, Clock};
-use crate::privacy::{copy_whitelisted, rewrite_body};
+use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::transactions::{ClientRole, Id};
 use crate::{B2bua, Peer};
 
@@ -52,9 +52,11 @@ impl B2bua {
         let leg = call.leg_mut(target);
         let peer = leg.peer;
         let mut builder = leg.request(Method::Ack, &via, Some(pending.cseq));
-        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut leg.sdp, false) {
+        let (body, media) = rewrite_body_media(r.headers(), r.body(), &mut leg.sdp, false);
+        if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }
+        self.media_remote(id, side, media);
         let Ok(ack) = builder.build() else {
             return;
         };
@@ -190,9 +192,11 @@ impl B2bua {
             builder = builder.header(h.name(), h.value());
         }
         let dtmf = *r.method() == Method::Info;
-        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut leg.sdp, dtmf) {
+        let (body, media) = rewrite_body_media(r.headers(), r.body(), &mut leg.sdp, dtmf);
+        if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }
+        self.media_remote(id, side, media);
         let Ok(request) = builder.build() else {
             self.respond(c, stx, Response::for_request(r, 500).build());
             return;
@@ -273,9 +277,11 @@ impl B2bua {
         for h in &extra {
             b = b.header(h.name(), h.value());
         }
-        if let Some((ct, body)) = rewrite_body(r.headers(), r.body(), &mut call.leg_mut(origin).sdp, false) {
+        let (body, media) = rewrite_body_media(r.headers(), r.body(), &mut call.leg_mut(origin).sdp, false);
+        if let Some((ct, body)) = body {
             b = b.body(&ct, body);
         }
+        self.media_remote(id, target, media);
         self.respond(c, server, b.build());
         let refresh = matches!(cseq.method, Method::Invite | Method::Update) && (200..300).contains(&status);
         if refresh {

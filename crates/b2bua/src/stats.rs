@@ -32,6 +32,8 @@ pub struct Stats {
     pub unmatched_requests: u64,
     /// Calls ended because their RFC 4028 session timer expired without a refresh.
     pub session_timer_expiries: u64,
+    /// Calls ended because the relay saw no RTP from a party (relay mode only).
+    pub media_timeouts: u64,
     /// Last-minute hooks fired (T−60 s before the max duration).
     pub last_minute_hooks: u64,
     /// Setup latency samples (A's INVITE in → B's first ringing or answer relayed to A), drained by

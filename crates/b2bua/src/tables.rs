@@ -53,6 +53,8 @@
 //! | A never ACKed the 2xx | 41 | 7505 |
 //! | RFC 4028 session expired without refresh, A the refresher | 102 | 7505 caller-side network error |
 //! | RFC 4028 session expired without refresh, B the refresher | 102 | 7506 callee-side network error |
+//! | relay mode: no RTP from A for the media timeout (see [`crate::media`]) | 102 | 7505 |
+//! | relay mode: no RTP from B for the media timeout | 102 | 7506 |
 
 use pn_bindings::Cause;
 

@@ -5,7 +5,7 @@
 //! `PNSWITCH__API__AUTH__MAX_SKEW_SECS=120`. Values are parsed as TOML (`true`, `42`, `"text"`), falling back
 //! to a plain string.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use pn_api::ApiConfig;
@@ -44,6 +44,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// SIP transports, sharding and the B2BUA (trunks, timers).
     pub sip: SipConfig,
+    /// The media plane: bypass (SDP passthrough) or relay (RTP anchored at the switch).
+    pub media: MediaConfig,
     /// Logging settings.
     pub log: LogConfig,
 }
@@ -57,6 +59,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             routing: RoutingConfig::default(),
             sip: SipConfig::default(),
+            media: MediaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -151,6 +154,9 @@ pub struct SipConfig {
     /// The B2BUA: trunks (`egress`, `trusted_peers`), timers, `local_host` (default: the first listen
     /// address).
     pub b2bua: pn_b2bua::B2buaConfig,
+    /// A copy of the top-level `[media]` section (filled by [`Config::load`]; not a `[sip]` key).
+    #[serde(skip)]
+    pub media: MediaConfig,
 }
 
 impl Default for SipConfig {
@@ -162,6 +168,7 @@ impl Default for SipConfig {
             shard_queue: 65_536,
             outbox_queue: 65_536,
             b2bua: pn_b2bua::B2buaConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -173,6 +180,45 @@ impl SipConfig {
             return self.shards.min(usize::from(u16::MAX));
         }
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+}
+
+/// How media flows.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaMode {
+    /// SDP passthrough: the parties send RTP to each other (default for now; the media issue flips it).
+    #[default]
+    Bypass,
+    /// RTP/RTCP anchored at the switch: SDP `c=`/`m=` rewritten to per-call port pairs, relayed by the shards.
+    Relay,
+}
+
+/// The `[media]` section.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `bypass` (default) or `relay`.
+    pub mode: MediaMode,
+    /// First port of the RTP/RTCP range (relay mode; default 30000).
+    pub port_min: u16,
+    /// Last port of the range (default 39999); split evenly between the shards.
+    pub port_max: u16,
+    /// Seconds without RTP from a party (while it should send) before the call is released; 0 = never (default 60).
+    pub timeout_secs: u64,
+    /// The address written into `c=` (default: the IP of the first SIP listen address).
+    pub public_ip: Option<IpAddr>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            mode: MediaMode::Bypass,
+            port_min: 30_000,
+            port_max: 39_999,
+            timeout_secs: 60,
+            public_ip: None,
+        }
     }
 }
 
@@ -231,9 +277,17 @@ impl Config {
                 apply_override(&mut table, path, &value)?;
             }
         }
-        toml::Value::Table(table)
+        let mut config: Self = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        if config.media.port_min > config.media.port_max {
+            return Err(ConfigError::Invalid(format!(
+                "[media] port_min {} is above port_max {}",
+                config.media.port_min, config.media.port_max
+            )));
+        }
+        config.sip.media = config.media.clone();
+        Ok(config)
     }
 }
 
@@ -321,6 +375,25 @@ mod tests {
             r#"["127.0.0.1:5060", "[::1]:5060"]"#.to_owned(),
         )];
         assert_eq!(Config::load(None, env).unwrap().sip.listen.len(), 2);
+    }
+
+    #[test]
+    fn media_section_defaults_and_overrides() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(c.media.mode, MediaMode::Bypass);
+        assert_eq!(
+            (c.media.port_min, c.media.port_max, c.media.timeout_secs),
+            (30_000, 39_999, 60)
+        );
+        let env = vec![
+            ("PNSWITCH__MEDIA__MODE".to_owned(), "relay".to_owned()),
+            ("PNSWITCH__MEDIA__PUBLIC_IP".to_owned(), "192.0.2.7".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.sip.media.mode, MediaMode::Relay);
+        assert_eq!(c.sip.media.public_ip, Some("192.0.2.7".parse().unwrap()));
+        let env = vec![("PNSWITCH__MEDIA__PORT_MIN".to_owned(), "40000".to_owned())];
+        assert!(Config::load(None, env).is_err());
     }
 
     #[test]

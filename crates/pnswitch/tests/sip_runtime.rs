@@ -2,9 +2,11 @@
 //! over the admin and signed APIs, and UDP sockets owned by the test playing the caller A (ingress trunk) and
 //! the callee B (egress trunk). Checks the B leg (From = X), the answer relayed to A, ACK and BYE across, the
 //! CDR in the outbox, OPTIONS answered locally, an untrusted source refused with 403, and a garbage request
-//! answered with 400.
+//! answered with 400. With `PNSWITCH__MEDIA__MODE=relay`, RTP and RTCP flow through the switch's ports
+//! unchanged and dead media releases the call.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+#![allow(clippy::similar_names)] // rtp/rtcp of each party
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,6 +51,11 @@ impl Drop for Switch {
 }
 
 fn start(dir: &std::path::Path, egress: SocketAddr, listen: &str) -> Switch {
+    start_with(dir, egress, listen, &[])
+}
+
+/// [`start`] with extra `PNSWITCH__…` environment overrides.
+fn start_with(dir: &std::path::Path, egress: SocketAddr, listen: &str, env: &[(&str, String)]) -> Switch {
     let config = dir.join("pnswitch.toml");
     std::fs::write(
         &config,
@@ -71,6 +78,7 @@ fn start(dir: &std::path::Path, egress: SocketAddr, listen: &str) -> Switch {
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -592,4 +600,150 @@ fn untrusted_sources_and_garbage_are_refused() {
     let (resp, _) = recv(&a);
     assert!(resp.starts_with("SIP/2.0 400 "), "{resp}");
     assert!(resp.contains("Call-ID: bad-1"), "{resp}");
+}
+
+/// `(address, RTP port)` of an SDP body's `c=` and first `m=`.
+fn sdp_media(msg: &str) -> SocketAddr {
+    let body = msg.split_once("\r\n\r\n").unwrap().1;
+    let ip = body
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .unwrap_or_else(|| panic!("no c= in\n{msg}"));
+    let port = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split(' ').next())
+        .unwrap_or_else(|| panic!("no m= in\n{msg}"));
+    format!("{}:{port}", ip.trim()).parse().unwrap()
+}
+
+fn media_sdp(user: &str, rtp: SocketAddr, rtcp: SocketAddr) -> String {
+    format!(
+        "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=call\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtcp:{} IN IP4 127.0.0.1\r\na=sendrecv\r\n",
+        rtp.port(),
+        rtcp.port()
+    )
+}
+
+fn rtp_packet(seq: u16, ts: u32, ssrc: u32, fill: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend((0..160u8).map(|i| i.wrapping_mul(fill)));
+    p
+}
+
+fn rtcp_sr(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 200, 0x00, 0x06];
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[7u8; 20]);
+    p
+}
+
+/// Sends `bytes` from `from` to `to` and expects them, byte for byte, at `at` from `via`.
+fn relayed(from: &UdpSocket, to: SocketAddr, at: &UdpSocket, via: SocketAddr, bytes: &[u8]) {
+    from.send_to(bytes, to).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, src) = at
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("nothing relayed from {to} to {:?}: {e}", at.local_addr()));
+    assert_eq!(&buf[..n], bytes, "relayed unchanged");
+    assert_eq!(src, via, "sent from the switch's port of that leg");
+}
+
+#[test]
+fn relay_mode_anchors_rtp_and_rtcp_and_releases_dead_media() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let base = 41_000 + (std::process::id() % 400) * 40;
+    let env = [
+        ("PNSWITCH__MEDIA__MODE", "relay".to_owned()),
+        ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
+        ("PNSWITCH__MEDIA__PORT_MAX", (base + 39).to_string()),
+        ("PNSWITCH__MEDIA__TIMEOUT_SECS", "2".to_owned()),
+    ];
+    let sw = start_with(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0", &env);
+    provision(&sw);
+    let mut a = UdpLeg {
+        socket: socket("127.0.0.1"),
+        switch: sw.sip,
+    };
+    let (a_rtp, a_rtcp, b_rtp, b_rtcp) = (
+        socket("127.0.0.1"),
+        socket("127.0.0.1"),
+        socket("127.0.0.1"),
+        socket("127.0.0.1"),
+    );
+    for s in [&a_rtp, &a_rtcp, &b_rtp, &b_rtcp] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    }
+    let addr = |s: &UdpSocket| s.local_addr().unwrap();
+
+    let a_sdp = media_sdp("alice", addr(&a_rtp), addr(&a_rtcp));
+    let me = a.me();
+    a.send(&request("INVITE", sw.sip, me, "media-1", 1, None, Some(&a_sdp)));
+    let (invite, _) = recv(&b);
+    let switch_b = sdp_media(&invite);
+    assert_ne!(switch_b.port(), addr(&a_rtp).port(), "{invite}");
+    assert!(
+        !invite.contains("a=rtcp:"),
+        "A's RTCP address leaked to B:\n{invite}"
+    );
+    let b_addr = b.local_addr().unwrap();
+    let b_sdp = media_sdp("bob", addr(&b_rtp), addr(&b_rtcp));
+    b.send_to(
+        response(&invite, "200 OK", "b-tag", b_addr, Some(&b_sdp)).as_bytes(),
+        sw.sip,
+    )
+    .unwrap();
+    let ok = a.recv();
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    let switch_a = sdp_media(&ok);
+    assert_ne!(switch_a.port(), addr(&b_rtp).port(), "{ok}");
+    assert!(!ok.contains("a=rtcp:"), "B's RTCP address leaked to A:\n{ok}");
+    let to_tag = first(&ok, "To").split("tag=").nth(1).unwrap().to_owned();
+    a.send(&request("ACK", sw.sip, me, "media-1", 1, Some(&to_tag), None));
+    let (ack, _) = recv(&b);
+    assert!(ack.starts_with("ACK "), "{ack}");
+
+    let rtcp_of = |mut s: SocketAddr| {
+        s.set_port(s.port() + 1);
+        s
+    };
+    // A -> B and B -> A: RTP, then RTCP, byte for byte.
+    for i in 0..3u16 {
+        let p = rtp_packet(1000 + i, 8000 + u32::from(i) * 160, 0x1122_3344, 3);
+        relayed(&a_rtp, switch_a, &b_rtp, switch_b, &p);
+        let p = rtp_packet(5000 + i, 16_000 + u32::from(i) * 160, 0x5566_7788, 5);
+        relayed(&b_rtp, switch_b, &a_rtp, switch_a, &p);
+    }
+    relayed(
+        &a_rtcp,
+        rtcp_of(switch_a),
+        &b_rtcp,
+        rtcp_of(switch_b),
+        &rtcp_sr(0x1122_3344),
+    );
+    relayed(
+        &b_rtcp,
+        rtcp_of(switch_b),
+        &a_rtcp,
+        rtcp_of(switch_a),
+        &rtcp_sr(0x5566_7788),
+    );
+
+    // Silence: after 2 s without RTP both legs get a BYE with Q.850 cause 102.
+    let (bye_b, _) = recv(&b);
+    assert!(bye_b.starts_with("BYE "), "{bye_b}");
+    assert!(first(&bye_b, "Reason").contains("cause=102"), "{bye_b}");
+    b.send_to(
+        response(&bye_b, "200 OK", "b-tag", b_addr, None).as_bytes(),
+        sw.sip,
+    )
+    .unwrap();
+    let bye_a = a.recv();
+    assert!(bye_a.starts_with("BYE "), "{bye_a}");
+    assert!(first(&bye_a, "Reason").contains("cause=102"), "{bye_a}");
 }

@@ -1,6 +1,7 @@
 //! Scenario tests on a virtual clock: a fake trunk A, a fake callee trunk B, a fake route lookup.
 
 mod extensions;
+mod media;
 mod privacy;
 mod scenarios;
 
@@ -117,6 +118,8 @@ pub(crate) struct Sim {
     pub now: Instant,
     pub wall: UnixTime,
     pub facts: Vec<CallFact>,
+    /// Media commands (relay mode).
+    pub media: Vec<crate::MediaCommand>,
 }
 
 impl Sim {
@@ -129,6 +132,7 @@ impl Sim {
             now,
             wall: UnixTime(1_700_000_000),
             facts: Vec::new(),
+            media: Vec::new(),
         }
     }
 
@@ -175,6 +179,7 @@ impl Sim {
                     sent.push((to, message));
                 }
                 Output::Fact(f) => self.facts.push(f),
+                Output::Media(m) => self.media.push(m),
             }
         }
         sent

@@ -15,11 +15,23 @@ fn assert_clean(sent: &[(Peer, SipMessage)], to: Peer, digits: &str) {
     }
 }
 
+/// Media address and port of each party's SDP (distinct, to probe media privacy in relay mode).
+fn media_of(d: &str) -> (&'static str, u16) {
+    if d == A_DIGITS {
+        ("198.51.100.1", 49170)
+    } else {
+        ("203.0.113.5", 35_000)
+    }
+}
+
 fn leaky_sdp(d: &str) -> String {
+    let (ip, port) = media_of(d);
+    let rtcp = port + 1;
     format!(
-        "v=0\r\no={d} {d} {d} IN IP4 198.51.100.1\r\ns={d}\r\ni={d}\r\nu=http://example.com/{d}\r\n\
-e={d}@example.com\r\np=+86{d}\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 8\r\ni={d}\r\n\
-a=rtpmap:8 PCMA/8000\r\n"
+        "v=0\r\no={d} {d} {d} IN IP4 {ip}\r\ns={d}\r\ni={d}\r\nu=http://example.com/{d}\r\n\
+e={d}@example.com\r\np=+86{d}\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\ni={d}\r\n\
+a=rtpmap:8 PCMA/8000\r\na=rtcp:{rtcp} IN IP4 {ip}\r\na=candidate:1 1 UDP 2130706431 {ip} {port} typ host\r\n\
+m=video {rtcp}0 RTP/AVP 96\r\nc=IN IP4 {ip}\r\n"
     )
 }
 
@@ -89,6 +101,33 @@ fn leaky_response(request: &Request, status: u16) -> Response {
 #[test]
 fn caller_digits_never_reach_b_and_callee_digits_never_reach_a() {
     let mut sim = Sim::new(FakeRouter::connect(0));
+    privacy_flow(&mut sim);
+    assert!(sim.media.is_empty(), "bypass mode emits no media commands");
+}
+
+/// Relay mode: on top of the digits, neither party's media address or ports reach the other.
+#[test]
+fn relay_mode_hides_media_addresses_both_ways() {
+    let mut sim = Sim::new(FakeRouter::connect(0));
+    sim.b2b.enable_media_relay(
+        "192.0.2.10".parse().unwrap(),
+        pn_media::PortAllocator::new(40_000, 40_099).unwrap(),
+    );
+    let all = privacy_flow(&mut sim);
+    for (to, d) in [(b_peer(), A_DIGITS), (a_peer(), B_DIGITS)] {
+        let (ip, port) = media_of(d);
+        for probe in [ip.to_owned(), port.to_string(), (port + 1).to_string()] {
+            assert_clean(&all, to, &probe);
+        }
+    }
+    assert!(matches!(
+        sim.media.last(),
+        Some(crate::MediaCommand::Close { .. })
+    ));
+}
+
+/// The leak-probe call (INVITE, 183, 200, ACK with SDP, re-INVITE, BYE from B); answers all it sent.
+fn privacy_flow(sim: &mut Sim) -> Vec<(Peer, SipMessage)> {
     let mut all = Vec::new();
     let sent = sim.send_a(leaky_invite());
     // The caller was taken from P-Asserted-Identity.
@@ -131,6 +170,7 @@ fn caller_digits_never_reach_b_and_callee_digits_never_reach_a() {
     assert_clean(&all, b_peer(), A_DIGITS);
     assert_clean(&all, a_peer(), B_DIGITS);
     assert_eq!(sim.disconnect_code(), Some(0));
+    all
 }
 
 #[test]

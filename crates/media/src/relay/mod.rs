@@ -319,6 +319,15 @@ impl RelaySession {
         }
     }
 
+    /// Restarts the dead-media timers of both legs from `now` (e.g. when the call is answered: ringing without
+    /// early media is not dead media).
+    pub fn restart_timers(&mut self, now: Instant) {
+        for state in &mut self.legs {
+            state.last_rtp = now;
+            state.timed_out = false;
+        }
+    }
+
     /// The direction last set for `leg`.
     pub fn direction(&self, leg: Leg) -> MediaDirection {
         self.legs[leg.idx()].direction

@@ -15,6 +15,7 @@
 mod dispatch;
 mod malformed;
 pub mod mask;
+mod media;
 mod outbox;
 mod route;
 mod shard;
@@ -33,7 +34,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::SipConfig;
+use crate::config::{MediaMode, SipConfig};
 use dispatch::Dispatch;
 
 pub(crate) use crate::serve::unix_now;
@@ -118,8 +119,11 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         udp_sockets.push(Arc::clone(s))?;
     }
 
+    let media_bind = sockets.first().and_then(|s| s.local_addr().ok()).map(|a| a.ip());
+    let media_bind = media_bind.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let mut threads = Vec::with_capacity(count);
     for (index, rx) in (0..shard_count).zip(receivers) {
+        let media = media_parts(config, media_bind, index, shard_count)?;
         let parts = shard::ShardParts {
             shard: Shard {
                 index,
@@ -131,6 +135,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             tcp: hub.clone(),
             facts: facts.clone(),
             metrics: metrics.clone(),
+            media,
         };
         threads.push(shard::spawn(parts, rx)?);
     }
@@ -164,6 +169,35 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         dispatch,
         outbox,
     })
+}
+
+/// Relay mode: shard `index`'s slice of the media ports and the relay settings (`None` in bypass mode).
+fn media_parts(
+    config: &SipConfig,
+    bind_ip: std::net::IpAddr,
+    index: u16,
+    count: u16,
+) -> std::io::Result<Option<shard::MediaParts>> {
+    let m = &config.media;
+    if m.mode != MediaMode::Relay {
+        return Ok(None);
+    }
+    let public_ip = m.public_ip.unwrap_or(bind_ip);
+    if index == 0 {
+        if public_ip.is_unspecified() {
+            tracing::warn!(%public_ip, "media relay on an unspecified address: set [media] public_ip");
+        }
+        tracing::info!(%public_ip, port_min = m.port_min, port_max = m.port_max, "media relay");
+    }
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    let (first, last) = media::shard_ports(m.port_min, m.port_max, index, count)
+        .ok_or_else(|| invalid("[media] port range too small for the shards".to_owned()))?;
+    Ok(Some(shard::MediaParts {
+        public_ip,
+        bind_ip,
+        ports: pn_media::PortAllocator::new(first, last).map_err(|e| invalid(e.to_string()))?,
+        timeout: Duration::from_secs(m.timeout_secs),
+    }))
 }
 
 /// `local_host` when not configured (empty or the embedded default): the first bound address. An

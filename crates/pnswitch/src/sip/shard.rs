@@ -5,9 +5,11 @@
 //! shard.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use pn_b2bua::{B2bua, B2buaConfig, CallFact, Cdr, Output, Shard, Stats, Transport};
+use pn_media::{Leg, PortAllocator};
 use pn_metrics::SipMetrics;
 use pn_sip::SipMessage;
 use prometheus::IntCounter;
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::dispatch::Inbound;
 use super::mask::mask;
+use super::media::{MEDIA_QUEUE, Packet, Relays};
 use super::outbox::FactSink;
 use super::route::TableRouter;
 use super::tcp::TcpHub;
@@ -39,6 +42,20 @@ pub(crate) struct ShardParts {
     pub(crate) facts: FactSink,
     /// Call-path metrics.
     pub(crate) metrics: SipMetrics,
+    /// Relay mode (`None`: bypass).
+    pub(crate) media: Option<MediaParts>,
+}
+
+/// A shard's share of the media relay.
+pub(crate) struct MediaParts {
+    /// The `c=` address.
+    pub(crate) public_ip: IpAddr,
+    /// Where the relay sockets bind.
+    pub(crate) bind_ip: IpAddr,
+    /// This shard's slice of the port range.
+    pub(crate) ports: PortAllocator,
+    /// Dead-media timeout (zero: off).
+    pub(crate) timeout: Duration,
 }
 
 /// Starts the shard's thread, which runs until it receives [`Inbound::Stop`] or its queue closes.
@@ -71,38 +88,77 @@ struct Runner {
     active: i64,
     /// `pn_sip_calls_total` children, resolved once per (outcome, cause).
     calls: HashMap<(&'static str, u16), IntCounter>,
+    /// Relay mode: the calls' media relays.
+    relays: Option<Relays>,
+    /// Relay mode: where relay sockets bind and the dead-media timeout.
+    media: Option<(IpAddr, Duration)>,
+    /// Dead-media timeouts waiting for the core.
+    media_timeouts: Vec<(pn_b2bua::MediaCall, Leg)>,
+}
+
+/// What woke the loop.
+enum Wake {
+    Sip(Option<Inbound>),
+    Media(Option<Packet>),
+    Timer,
 }
 
 impl Runner {
-    fn new(parts: ShardParts) -> Self {
+    fn new(mut parts: ShardParts) -> Self {
+        let mut b2bua = B2bua::new(parts.config.clone(), parts.shard);
+        let media = parts.media.take().map(|media| {
+            b2bua.enable_media_relay(media.public_ip, media.ports);
+            (media.bind_ip, media.timeout)
+        });
         Self {
-            b2bua: B2bua::new(parts.config.clone(), parts.shard),
+            b2bua,
             parts,
             seen: Stats::default(),
             active: 0,
             calls: HashMap::new(),
+            relays: None,
+            media,
+            media_timeouts: Vec::new(),
         }
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
+        let (media_tx, mut media_rx) = mpsc::channel(MEDIA_QUEUE);
+        if let Some((bind_ip, timeout)) = self.media {
+            self.relays = Some(Relays::new(bind_ip, timeout, media_tx));
+        } else {
+            drop(media_tx);
+        }
         loop {
-            if self.b2bua.poll_timeout().is_some_and(|at| at <= Instant::now()) {
-                self.b2bua.handle_timeout(Instant::now(), super::unix_now());
-                self.flush().await;
-            }
-            let next = match self.b2bua.poll_timeout() {
-                Some(at) => {
-                    tokio::select! {
-                        m = rx.recv() => Some(m),
-                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => None,
-                    }
-                }
-                None => Some(rx.recv().await),
+            self.fire_timers().await;
+            let deadline = [
+                self.b2bua.poll_timeout(),
+                self.relays.as_ref().and_then(Relays::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let media_on = self.relays.is_some();
+            let wake = tokio::select! {
+                m = rx.recv() => Wake::Sip(m),
+                p = media_rx.recv(), if media_on => Wake::Media(p),
+                () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
             };
-            match next {
-                None => self.b2bua.handle_timeout(Instant::now(), super::unix_now()),
-                Some(None | Some(Inbound::Stop)) => break,
-                Some(Some(Inbound::Message { from, message })) => {
+            match wake {
+                Wake::Timer => {}
+                Wake::Media(None) => self.relays = None,
+                Wake::Media(Some(packet)) => {
+                    self.media_packet(&packet);
+                    for _ in 1..BURST {
+                        match media_rx.try_recv() {
+                            Ok(packet) => self.media_packet(&packet),
+                            Err(_) => break,
+                        }
+                    }
+                    self.deliver_media_timeouts();
+                }
+                Wake::Sip(None | Some(Inbound::Stop)) => break,
+                Wake::Sip(Some(Inbound::Message { from, message })) => {
                     self.handle(from, message);
                     let mut stop = false;
                     for _ in 1..BURST {
@@ -125,6 +181,37 @@ impl Runner {
         }
         self.sync_stats();
         self.parts.metrics.active_calls.sub(self.active);
+    }
+
+    /// Fires the core's and the relays' due timers.
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        if self.b2bua.poll_timeout().is_some_and(|at| at <= now) {
+            self.b2bua.handle_timeout(now, super::unix_now());
+            self.flush().await;
+        }
+        if let Some(relays) = &mut self.relays {
+            if relays.poll_timeout().is_some_and(|at| at <= now) {
+                relays.handle_timeout(now, &mut self.media_timeouts);
+                self.deliver_media_timeouts();
+                self.flush().await;
+            }
+        }
+    }
+
+    fn media_packet(&mut self, packet: &Packet) {
+        if let Some(relays) = &mut self.relays {
+            relays.packet(Instant::now(), packet, &mut self.media_timeouts);
+        }
+    }
+
+    /// Hands dead-media timeouts to the core.
+    fn deliver_media_timeouts(&mut self) {
+        for (call, leg) in std::mem::take(&mut self.media_timeouts) {
+            tracing::info!(?call, ?leg, "dead media: releasing the call");
+            self.b2bua
+                .handle_media_timeout(Instant::now(), super::unix_now(), call, leg);
+        }
     }
 
     fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage) {
@@ -162,6 +249,12 @@ impl Runner {
                         self.count_call(cdr);
                     }
                     self.parts.facts.push(fact);
+                }
+                Output::Media(command) => {
+                    if let Some(relays) = &mut self.relays {
+                        relays.command(Instant::now(), command);
+                        tracing::trace!(relays = relays.len(), "media command");
+                    }
                 }
             }
         }
@@ -217,6 +310,14 @@ impl Runner {
         seen.client_transactions = s.client_transactions;
         seen.retransmissions_sent = s.retransmissions_sent;
         seen.acl_rejects = s.acl_rejects;
+    }
+}
+
+/// Sleeps until `at` (forever when `None`; the branch is disabled then).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,304 @@
+//! Media anchoring ("relay" mode): the B2BUA rewrites SDP so both parties send their media to the
+//! switch, and tells the runtime, through [`Output::Media`], which relay to run.
+//!
+//! # Contract
+//!
+//! Relay mode is off unless the runtime calls [`B2bua::enable_media_relay`] (the binary's
+//! `[media] mode = "relay"`); in bypass mode no [`MediaCommand`] is ever emitted and SDP keeps its
+//! `c=`/`m=` lines. In relay mode:
+//!
+//! - when A's INVITE is routed, the core allocates one [`PortPair`] per leg from its
+//!   [`PortAllocator`] (the runtime gives each shard its own slice of the port range) and emits
+//!   [`MediaCommand::Open`] *before* the B-leg INVITE. No free pair: the call is refused with
+//!   stateCode 7508 (503), like a routing failure.
+//! - every SDP sent to a leg (INVITE, 18x, 2xx, re-INVITE/UPDATE offers and answers, ACK and PRACK
+//!   bodies) gets that leg's pair: `c=` (session and media level) becomes the public IP, the first
+//!   `m=` with a non-zero port gets the RTP port, further `m=` sections are disabled (port 0),
+//!   `a=rtcp` and ICE attributes (`a=candidate`, `a=remote-candidates`) are removed, so no address
+//!   of one party reaches the other.
+//! - the real address and direction the sending party declared are reported as
+//!   [`MediaCommand::Remote`] (the relay's initial destination, [`RemoteMedia::from_sdp`] or
+//!   [`RemoteMedia::muxed`]; `None` for a `c=0.0.0.0` hold or an unparseable address).
+//! - when B answers, [`MediaCommand::Answered`]: the runtime restarts the dead-media timers
+//!   ([`pn_media::RelaySession::restart_timers`]) so a long ring is not dead media.
+//! - the runtime owns the sockets and the [`pn_media::RelaySession`]; on its
+//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`]: an answered
+//!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
+//!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
+//! - when the call ends, [`MediaCommand::Close`]: the ports return to the pool.
+
+use std::net::{IpAddr, SocketAddr};
+
+use pn_bindings::UnixTime;
+pub use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
+use pn_sip::sdp::{Connection, SessionDescription};
+
+use crate::call::Phase;
+use crate::dialog::Side;
+use crate::engine::Clock;
+use crate::outcome::reason_value;
+use crate::transactions::Id;
+use crate::{B2bua, Output};
+
+/// Q.850 102 (recovery on timer expiry), the cause of a dead-media release.
+pub const MEDIA_TIMEOUT_Q850: u16 = 102;
+
+/// A call's handle in media commands (stable for the call's life, unique within the shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MediaCall(pub u64);
+
+/// What the runtime's relay should do (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Bind the sockets of both pairs and start a relay for `call`.
+    Open {
+        /// The call.
+        call: MediaCall,
+        /// The pair facing A (what A's SDP names).
+        a: PortPair,
+        /// The pair facing B.
+        b: PortPair,
+    },
+    /// `leg`'s party declared this media address and direction in SDP.
+    Remote {
+        /// The call.
+        call: MediaCall,
+        /// The party's leg.
+        leg: Leg,
+        /// Where it wants media (`None`: no usable address, e.g. a `c=0.0.0.0` hold).
+        remote: Option<RemoteMedia>,
+        /// Its `a=sendrecv|sendonly|recvonly|inactive`.
+        direction: MediaDirection,
+    },
+    /// B answered: restart the dead-media timers.
+    Answered {
+        /// The call.
+        call: MediaCall,
+    },
+    /// The call ended: close the sockets and drop the relay.
+    Close {
+        /// The call.
+        call: MediaCall,
+    },
+}
+
+/// The switch's media address on one leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaAnchor {
+    /// The `c=` address (the public IP).
+    pub address: String,
+    /// The local ports.
+    pub ports: PortPair,
+}
+
+/// What a party declared in its SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SdpMedia {
+    pub remote: Option<RemoteMedia>,
+    pub direction: MediaDirection,
+}
+
+/// Relay-mode state of a shard.
+#[derive(Debug)]
+pub(crate) struct MediaPlane {
+    pub public_ip: String,
+    pub ports: PortAllocator,
+}
+
+fn parse_ip(address: &str) -> Option<IpAddr> {
+    let address = address.split('/').next()?.trim();
+    address.trim_matches(['[', ']']).parse().ok()
+}
+
+/// Reads the first active media section's address and direction, then rewrites `sdp` to `anchor`.
+pub(crate) fn anchor_sdp(sdp: &mut SessionDescription, anchor: &MediaAnchor) -> SdpMedia {
+    let session_ip = sdp
+        .connection()
+        .and_then(Result::ok)
+        .and_then(|c| parse_ip(&c.address));
+    let session_dir = sdp
+        .attributes()
+        .find_map(|(n, _)| MediaDirection::from_sdp_attribute(n));
+    let mut found: Option<SdpMedia> = None;
+    let conn = Connection::new(&anchor.address);
+    if sdp.connection().is_some() {
+        sdp.set_connection(&conn);
+    }
+    for m in sdp.media_mut() {
+        let Ok(line) = m.media_line() else {
+            continue;
+        };
+        let rtcp_attr = m.attribute("rtcp").map(str::to_owned);
+        for attr in ["rtcp", "candidate", "remote-candidates"] {
+            m.remove_attribute(attr);
+        }
+        if line.port == 0 {
+            if m.connection().is_some() {
+                m.set_connection(&conn);
+            }
+            continue;
+        }
+        if found.is_some() {
+            // One pair per leg: further streams are declined.
+            let _ = m.set_port(0);
+            m.set_connection(&conn);
+            continue;
+        }
+        let ip = m
+            .connection()
+            .and_then(Result::ok)
+            .and_then(|c| parse_ip(&c.address))
+            .or(session_ip);
+        let mux = m.has_attribute("rtcp-mux");
+        let mut direction = m
+            .direction()
+            .and_then(MediaDirection::from_sdp_attribute)
+            .or(session_dir)
+            .unwrap_or_default();
+        let remote = match ip {
+            Some(ip) if !ip.is_unspecified() => {
+                let rtp = SocketAddr::new(ip, line.port);
+                Some(if mux {
+                    RemoteMedia::muxed(rtp)
+                } else {
+                    let mut r = RemoteMedia::from_sdp(rtp);
+                    if let Some(port) = rtcp_attr
+                        .as_deref()
+                        .and_then(|v| v.split_ascii_whitespace().next())
+                        .and_then(|p| p.parse::<u16>().ok())
+                    {
+                        r.rtcp.set_port(port);
+                    }
+                    r
+                })
+            }
+            _ => {
+                direction = MediaDirection::Inactive;
+                None
+            }
+        };
+        found = Some(SdpMedia { remote, direction });
+        let _ = m.set_port(anchor.ports.rtp);
+        m.set_connection(&conn);
+    }
+    found.unwrap_or(SdpMedia {
+        remote: None,
+        direction: MediaDirection::Inactive,
+    })
+}
+
+impl From<Side> for Leg {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::A => Leg::A,
+            Side::B => Leg::B,
+        }
+    }
+}
+
+impl B2bua {
+    /// Turns relay mode on: every new call gets a port pair per leg from `ports` and SDP anchored at
+    /// `public_ip` (see [`crate::media`]). Without it the core runs in bypass mode.
+    pub fn enable_media_relay(&mut self, public_ip: IpAddr, ports: PortAllocator) {
+        self.media = Some(MediaPlane {
+            public_ip: public_ip.to_string(),
+            ports,
+        });
+    }
+
+    /// Whether relay mode is on.
+    pub fn media_relay_enabled(&self) -> bool {
+        self.media.is_some()
+    }
+
+    /// The relay of `call` saw no RTP from `leg`'s party for the configured time: an answered call is
+    /// released (BYE both legs, Q.850 102, stateCode 7505 for A, 7506 for B); otherwise nothing happens.
+    pub fn handle_media_timeout(
+        &mut self,
+        now: std::time::Instant,
+        wall: UnixTime,
+        call: MediaCall,
+        leg: Leg,
+    ) {
+        let c = Clock { now, wall };
+        let id: Id = call.0;
+        let live = self
+            .calls
+            .get(&id)
+            .is_some_and(|call| !call.ended && call.phase == Phase::Answered);
+        if !live {
+            return;
+        }
+        let code = match leg {
+            Leg::A => 7505,
+            Leg::B => 7506,
+        };
+        let reason = reason_value(MEDIA_TIMEOUT_Q850, code);
+        self.stats.media_timeouts += 1;
+        self.send_bye_because(c, id, Side::A, Some(&reason));
+        self.send_bye_because(c, id, Side::B, Some(&reason));
+        self.finish(c, id, code, 0, MEDIA_TIMEOUT_Q850);
+    }
+
+    /// Two pairs for a new call: `Ok(None)` in bypass mode, `Err` when the pool is exhausted.
+    pub(crate) fn allocate_media(&mut self) -> Result<Option<[PortPair; 2]>, ()> {
+        let Some(plane) = self.media.as_mut() else {
+            return Ok(None);
+        };
+        let a = plane.ports.allocate().map_err(|_| ())?;
+        if let Ok(b) = plane.ports.allocate() {
+            Ok(Some([a, b]))
+        } else {
+            plane.ports.release(a);
+            Err(())
+        }
+    }
+
+    /// The anchor of a leg using `ports`.
+    pub(crate) fn anchor(&self, ports: Option<PortPair>) -> Option<MediaAnchor> {
+        let plane = self.media.as_ref()?;
+        Some(MediaAnchor {
+            address: plane.public_ip.clone(),
+            ports: ports?,
+        })
+    }
+
+    /// Reports what `source`'s party declared in an SDP just relayed.
+    pub(crate) fn media_remote(&mut self, id: Id, source: Side, media: Option<SdpMedia>) {
+        let Some(media) = media else {
+            return;
+        };
+        if self.calls.get(&id).is_some_and(|call| call.media.is_some()) {
+            self.media_command(MediaCommand::Remote {
+                call: MediaCall(id),
+                leg: source.into(),
+                remote: media.remote,
+                direction: media.direction,
+            });
+        }
+    }
+
+    /// `B answered` for a relayed call.
+    pub(crate) fn media_answered(&mut self, id: Id) {
+        if self.calls.get(&id).is_some_and(|call| call.media.is_some()) {
+            self.media_command(MediaCommand::Answered { call: MediaCall(id) });
+        }
+    }
+
+    /// Releases the call's pairs and closes its relay (once).
+    pub(crate) fn media_close(&mut self, id: Id) {
+        let Some(pairs) = self.calls.get_mut(&id).and_then(|call| call.media.take()) else {
+            return;
+        };
+        if let Some(plane) = self.media.as_mut() {
+            for pair in pairs {
+                plane.ports.release(pair);
+            }
+        }
+        self.media_command(MediaCommand::Close { call: MediaCall(id) });
+    }
+
+    pub(crate) fn media_command(&mut self, command: MediaCommand) {
+        self.push_output(Output::Media(command));
+    }
+}
