@@ -6,7 +6,8 @@
 //! `(call, leg)` pairs for [`pn_b2bua::B2bua::handle_media_timeout`]. Everything for a call lives on the
 //! call's shard thread: no locks.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,8 @@ struct CallRelay {
     /// By leg (A, B), then channel (RTP, RTCP).
     sockets: [[Arc<UdpSocket>; 2]; 2],
     tasks: Vec<JoinHandle<()>>,
+    /// The deadline this call has in [`Relays::deadlines`] (`None`: none pushed).
+    scheduled: Option<Instant>,
 }
 
 impl Drop for CallRelay {
@@ -53,7 +56,25 @@ pub(crate) struct Relays {
     bind_ip: IpAddr,
     config: RelayConfig,
     calls: HashMap<MediaCall, CallRelay>,
+    /// Dead-media deadlines, earliest first. Lazy: an entry is current only while it equals its call's
+    /// `scheduled`; RTP re-arming moves a call's deadline later without a push, so a packet costs O(1) here
+    /// and the heap never grows per packet (a stale entry only causes one early wake-up).
+    deadlines: BinaryHeap<Reverse<(Instant, MediaCall)>>,
     tx: mpsc::Sender<Packet>,
+}
+
+/// Pushes `relay`'s deadline when it is earlier than the one already scheduled.
+fn reschedule(
+    deadlines: &mut BinaryHeap<Reverse<(Instant, MediaCall)>>,
+    call: MediaCall,
+    relay: &mut CallRelay,
+) {
+    if let Some(at) = relay.session.poll_timeout()
+        && relay.scheduled.is_none_or(|s| at < s)
+    {
+        deadlines.push(Reverse((at, call)));
+        relay.scheduled = Some(at);
+    }
 }
 
 fn leg_idx(leg: Leg) -> usize {
@@ -80,6 +101,7 @@ impl Relays {
                 ..RelayConfig::default()
             },
             calls: HashMap::new(),
+            deadlines: BinaryHeap::new(),
             tx,
         }
     }
@@ -88,7 +110,8 @@ impl Relays {
     pub(crate) fn command(&mut self, now: Instant, command: MediaCommand) {
         match command {
             MediaCommand::Open { call, a, b } => match self.open(now, call, a, b) {
-                Ok(relay) => {
+                Ok(mut relay) => {
+                    reschedule(&mut self.deadlines, call, &mut relay);
                     self.calls.insert(call, relay);
                 }
                 Err(e) => {
@@ -106,11 +129,13 @@ impl Relays {
                         relay.session.set_remote(leg, remote);
                     }
                     relay.session.set_direction(now, leg, direction);
+                    reschedule(&mut self.deadlines, call, relay);
                 }
             }
             MediaCommand::Answered { call } => {
                 if let Some(relay) = self.calls.get_mut(&call) {
                     relay.session.restart_timers(now);
+                    reschedule(&mut self.deadlines, call, relay);
                 }
             }
             MediaCommand::Close { call } => {
@@ -142,6 +167,7 @@ impl Relays {
             session: RelaySession::new(now, self.config, a, b),
             sockets,
             tasks,
+            scheduled: None,
         })
     }
 
@@ -161,20 +187,34 @@ impl Relays {
             }
         }
         drain_events(packet.call, &mut relay.session, timeouts);
+        reschedule(&mut self.deadlines, packet.call, relay);
     }
 
-    /// The next dead-media deadline of any call.
+    /// The earliest scheduled dead-media deadline (possibly a stale, earlier one: see `deadlines`).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.calls.values().filter_map(|r| r.session.poll_timeout()).min()
+        self.deadlines.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Fires due dead-media timers; the calls whose media died are pushed to `timeouts`.
+    /// Fires due dead-media timers; the calls whose media died are pushed to `timeouts`. Only the calls whose
+    /// scheduled deadline has passed are visited.
     pub(crate) fn handle_timeout(&mut self, now: Instant, timeouts: &mut Vec<(MediaCall, Leg)>) {
-        for (call, relay) in &mut self.calls {
-            if relay.session.poll_timeout().is_some_and(|at| at <= now) {
+        while let Some(&Reverse((at, call))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(relay) = self.calls.get_mut(&call) else {
+                continue;
+            };
+            if relay.scheduled != Some(at) {
+                continue;
+            }
+            relay.scheduled = None;
+            if relay.session.poll_timeout().is_some_and(|due| due <= now) {
                 relay.session.handle_timeout(now);
             }
-            drain_events(*call, &mut relay.session, timeouts);
+            drain_events(call, &mut relay.session, timeouts);
+            reschedule(&mut self.deadlines, call, relay);
         }
     }
 
