@@ -13,11 +13,13 @@
 //! - [`relay`]: port-pair allocation and the two-leg relay session with symmetric latching and dead-media detection.
 //! - [`dtmf`]: RFC 4733 telephone-events, SIP INFO bodies, in-band Goertzel detection for G.711.
 //! - [`g711`]: ITU-T G.711 A-law and µ-law encode/decode.
+//! - [`prompts`]: the shipped default prompts (spoken, A-law WAV).
 //! - [`wav`]: 8 kHz mono A-law/µ-law WAV reading (with prompt validation) and writing.
 
 pub mod dtmf;
 pub mod error;
 pub mod g711;
+pub mod prompts;
 pub mod relay;
 pub mod rtp;
 pub mod wav;
