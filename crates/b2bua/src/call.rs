@@ -14,14 +14,17 @@ use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo, compact_time
 use crate::media::{MediaCall, MediaCommand, PortPair};
 use crate::prack::{Rel, Reliable, TAG_100REL, initial_rseq};
 use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body_media};
+use crate::prompts::CallPrompts;
 use crate::session_timer::SessionTimer;
 use crate::tables::{reject_mapping, state_desc};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, Peer, RouteLookup, Subscription};
+use crate::{B2bua, Output, Peer, RouteLookup, Subscription};
 
 /// How far the B leg got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// The switch itself answers A (prompt, digit collection); no B leg yet (see `ivr`).
+    Ivr,
     /// INVITE sent, no provisional response yet.
     Calling,
     /// A provisional response arrived.
@@ -58,6 +61,12 @@ pub(crate) struct Record {
     pub fwd_start: Option<UnixTime>,
     pub fwd_alerting: Option<UnixTime>,
     pub fwd_answer: Option<UnixTime>,
+    /// AXE: the digits collected (the `collectInfo` event's `digitInfo`).
+    pub digits: Option<String>,
+    /// When recording started, and its file name.
+    pub recording: Option<(UnixTime, String)>,
+    /// The recording is kept (at least 3 s): the CDR names it.
+    pub recording_kept: bool,
 }
 
 impl Record {
@@ -78,6 +87,7 @@ impl Record {
                 user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
                 state_code,
                 state_desc: state_code.map(|c| state_desc(c).to_owned()),
+                digit_info: (kind == EventType::CollectInfo).then(|| self.digits.clone().unwrap_or_default()),
                 binding: self.binding,
             },
             app: self.app,
@@ -110,7 +120,19 @@ impl Record {
             fwd_unasw_rsn: if self.fwd_answer.is_some() { 0 } else { q850 },
             ul_fail_reason: state_code,
             sip_status_code: sip_status,
-            record_flag: u8::from(self.recorded),
+            record_flag: u8::from(self.recorded && self.recording_kept),
+            record_start_time: self
+                .recording
+                .as_ref()
+                .filter(|_| self.recording_kept)
+                .map(|r| r.0),
+            record_object_name: self
+                .recording
+                .as_ref()
+                .filter(|_| self.recording_kept)
+                .map(|r| r.1.clone()),
+            record_domain: None,
+            record_file_download_url: None,
             host_name: host.to_owned(),
             user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
             app: self.app,
@@ -161,6 +183,22 @@ pub(crate) struct Call {
     pub session: Option<SessionTimer>,
     /// Relay mode: the port pairs facing A and B (released when the call ends).
     pub media: Option<[PortPair; 2]>,
+    /// The G.711 payload type last negotiated (what prompts are sent as).
+    pub codec: Option<u8>,
+    /// The B leg exists (false while the switch answers A itself).
+    pub b_placed: bool,
+    /// The switch answers A itself: AXE digit collection, or a prompt before a rejection.
+    pub ivr: Option<Box<crate::ivr::Ivr>>,
+    /// Relay mode: the binding's prompts (hint tones, recording notice, last-minute voice).
+    pub prompts: Option<Box<crate::prompts::CallPrompts>>,
+    /// Relay mode: the call is to be recorded once the recording notice has played.
+    pub record_pending: bool,
+    /// Recording notices still playing (recording starts when none is).
+    pub record_hints_playing: u8,
+    /// The caller hint tone plays to A (stopped when B answers).
+    pub caller_hint_playing: bool,
+    /// A recording in progress.
+    pub recording: Option<crate::tones::Recording>,
     pub record: Record,
 }
 
@@ -189,6 +227,7 @@ impl Call {
             self.last_minute,
             self.a_reliable.as_ref().map(|r| r.next),
             self.session.map(|s| s.deadline),
+            self.ivr.as_ref().and_then(|ivr| ivr.deadline),
         ]
         .into_iter()
         .flatten()
@@ -211,6 +250,7 @@ fn host_of(addr: std::net::SocketAddr) -> String {
 
 impl B2bua {
     /// A new INVITE from a trusted trunk.
+    #[allow(clippy::too_many_lines)] // one decision, one match: the three ways a call starts
     pub(crate) fn on_new_invite(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let h = r.headers();
         let hops = h.max_forwards().ok().flatten().unwrap_or(70);
@@ -259,6 +299,9 @@ impl B2bua {
             fwd_start: None,
             fwd_alerting: None,
             fwd_answer: None,
+            digits: None,
+            recording: None,
+            recording_kept: false,
         };
         let decision = match called {
             Some(called) => router.decide(caller, called, None, c.wall),
@@ -269,7 +312,7 @@ impl B2bua {
                 prompt: None,
             }),
         };
-        let (cause, app, binding) = match decision {
+        let (cause, app, binding, prompt) = match decision {
             RouteDecision::Connect(conn) => {
                 record.app = Some(conn.app);
                 record.binding = Some(conn.binding);
@@ -277,26 +320,43 @@ impl B2bua {
                 match (self.egress, self.allocate_media()) {
                     (Some(egress), Ok(media)) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
-                        self.connect(c, id, (from, a_tx), &r, record, &conn, (egress, media), hops - 1);
+                        let place = Placement {
+                            conn: &conn,
+                            egress,
+                            hops: hops - 1,
+                        };
+                        self.connect(c, id, (from, a_tx), &r, record, media, &place, router);
                         return;
                     }
                     // No egress, or relay mode without a free port pair: a routing failure.
                     (None, media) => {
                         if let Ok(Some(pairs)) = media {
-                            if let Some(plane) = self.media.as_mut() {
-                                for pair in pairs {
-                                    plane.ports.release(pair);
-                                }
-                            }
+                            self.release_pairs(pairs);
                         }
-                        (Cause(7508), Some(conn.app), Some(conn.binding))
+                        (Cause(7508), Some(conn.app), Some(conn.binding), None)
                     }
-                    (Some(_), Err(())) => (Cause(7508), Some(conn.app), Some(conn.binding)),
+                    (Some(_), Err(())) => (Cause(7508), Some(conn.app), Some(conn.binding), None),
                 }
             }
-            // AXE digit collection needs media (a later issue): refused as "play and collect failed".
-            RouteDecision::CollectDigits(d) => (Cause(8008), Some(d.app), None),
-            RouteDecision::Reject(rj) => (rj.cause, rj.app, rj.binding),
+            RouteDecision::CollectDigits(d) => {
+                record.app = Some(d.app);
+                self.fact(record.event(EventType::Callin, c.wall, None));
+                let settings = router.app_prompts(d.app);
+                let collect = crate::ivr::Collect {
+                    x: d.x,
+                    caller,
+                    digits: d.digits,
+                    repeat: d.repeat,
+                };
+                let purpose = crate::ivr::Purpose::Collect(collect);
+                // No media plane, no port pair or no G.711 offer: digits cannot be collected.
+                if let Err(rec) = self.start_ivr(c, id, (from, a_tx), &r, record, purpose, settings, hops - 1)
+                {
+                    self.reject(c, a_tx, &r, &rec, Cause(8008));
+                }
+                return;
+            }
+            RouteDecision::Reject(rj) => (rj.cause, rj.app, rj.binding, rj.prompt),
         };
         record.app = app;
         record.binding = binding;
@@ -304,7 +364,44 @@ impl B2bua {
             record.subscription = binding.and_then(|b| router.subscription(b));
         }
         self.fact(record.event(EventType::Callin, c.wall, None));
-        self.reject(c, a_tx, &r, &record, cause);
+        self.refuse_new(c, id, (from, a_tx), &r, record, (cause, prompt), router);
+    }
+
+    /// Refuses a new call with `cause`, first playing `prompt` (or the app's prompt for the cause) when
+    /// the call can have media.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse_new(
+        &mut self,
+        c: Clock,
+        id: Id,
+        (from, a_tx): (Peer, Id),
+        r: &Request,
+        record: Record,
+        (cause, prompt): (Cause, Option<String>),
+        router: &dyn RouteLookup,
+    ) {
+        let settings = record.app.map(|a| router.app_prompts(a));
+        let prompt = prompt.or_else(|| {
+            settings
+                .as_ref()
+                .and_then(|s| s.for_rejection(cause.0))
+                .map(str::to_owned)
+        });
+        if let (Some(prompt), Some(settings)) = (prompt, settings) {
+            let purpose = crate::ivr::Purpose::Announce { cause, prompt };
+            let hops = r
+                .headers()
+                .max_forwards()
+                .ok()
+                .flatten()
+                .unwrap_or(70)
+                .saturating_sub(1);
+            if let Err(rec) = self.start_ivr(c, id, (from, a_tx), r, record, purpose, settings, hops) {
+                self.reject(c, a_tx, r, &rec, cause);
+            }
+            return;
+        }
+        self.reject(c, a_tx, r, &record, cause);
     }
 
     /// Answers a refused call from the rejection table and reports it.
@@ -324,29 +421,34 @@ impl B2bua {
         self.fact(cdr);
     }
 
-    /// Places the B leg for a Connect decision.
-    #[allow(clippy::too_many_arguments, clippy::too_many_lines)] // one linear recipe: the B-leg INVITE
-    fn connect(
+    /// Returns two port pairs to the pool.
+    pub(crate) fn release_pairs(&mut self, pairs: [PortPair; 2]) {
+        if let Some(plane) = self.media.as_mut() {
+            for pair in pairs {
+                plane.ports.release(pair);
+            }
+        }
+    }
+
+    /// A's leg of a new call (its dialog state from A's INVITE).
+    pub(crate) fn new_a_leg(
         &mut self,
         c: Clock,
         id: Id,
-        (from, a_tx): (Peer, Id),
+        from: Peer,
         r: &Request,
-        mut record: Record,
-        conn: &Connect,
-        (egress, media): (Peer, Option<[PortPair; 2]>),
-        hops: u8,
-    ) {
+        media: Option<[PortPair; 2]>,
+    ) -> Option<Leg> {
         let h = r.headers();
         let (Ok(a_from), Ok(a_to), Ok(a_call_id)) = (h.from(), h.to(), h.call_id()) else {
-            return; // validated already
+            return None; // validated already
         };
         let origin_host = self.local_host.trim_matches(['[', ']']).to_owned();
         let mut a_remote = NameAddr::new(a_from.uri().clone());
         if let Some(name) = a_from.display_name() {
             a_remote = a_remote.with_display_name(name);
         }
-        let a = Leg {
+        Some(Leg {
             peer: from,
             call_id: a_call_id.to_owned(),
             local_tag: self.new_tag(c),
@@ -361,12 +463,128 @@ impl B2bua {
             route_set: h.get_list("Record-Route").map(str::to_owned).collect(),
             local_cseq: 0,
             sdp: SdpOrigin {
-                address: origin_host.clone(),
+                address: origin_host,
                 session_id: (u64::from(self.shard.index) << 40) | (id << 1),
                 version: 0,
                 anchor: self.anchor(media.map(|m| m[0])),
             },
+        })
+    }
+
+    /// Registers a new call with A's leg (the B leg comes with [`B2bua::place_b`]); opens its relay.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_call(
+        &mut self,
+        c: Clock,
+        id: Id,
+        a_tx: Id,
+        r: &Request,
+        a: Leg,
+        record: Record,
+        media: Option<[PortPair; 2]>,
+        phase: Phase,
+    ) {
+        let a_local_tag = a.local_tag.clone();
+        let a_invite_cseq = r.headers().cseq().map_or(1, |s| s.seq);
+        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
+        // Until the B leg is placed, `b` is a copy of A's leg that nothing sends to (`b_placed`).
+        let b = Leg {
+            call_id: String::new(),
+            ..a.clone()
         };
+        self.calls.insert(
+            id,
+            Box::new(Call {
+                a,
+                b,
+                a_invite_cseq,
+                a_tx,
+                b_tx: 0,
+                phase,
+                ended: false,
+                b_provisional: false,
+                cancel_b: false,
+                pending_ack: [None, None],
+                bye_done: [false, true],
+                started: c.now,
+                latency_recorded: false,
+                max_duration: Duration::ZERO,
+                forward_deadline: None,
+                max_deadline: None,
+                last_minute: None,
+                scheduled: None,
+                live_tx: 1, // A's INVITE transaction
+                a_rseq: initial_rseq(&a_local_tag),
+                a_rel: Rel::of(r.headers()),
+                a_reliable: None,
+                b_rseq: None,
+                session: None,
+                media,
+                codec: None,
+                b_placed: false,
+                ivr: None,
+                prompts: None,
+                record_pending: false,
+                record_hints_playing: 0,
+                caller_hint_playing: false,
+                recording: None,
+                record,
+            }),
+        );
+        if let Some([a, b]) = media {
+            self.media_command(MediaCommand::Open {
+                call: MediaCall(id),
+                a,
+                b,
+            });
+        }
+        self.active += 1;
+        if let Some(e) = self.txs.servers.get_mut(&a_tx) {
+            e.call = Some((id, Side::A));
+        }
+    }
+
+    /// Starts a routed call: A's leg, then the B leg.
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &mut self,
+        c: Clock,
+        id: Id,
+        (from, a_tx): (Peer, Id),
+        r: &Request,
+        record: Record,
+        media: Option<[PortPair; 2]>,
+        place: &Placement<'_>,
+        router: &dyn RouteLookup,
+    ) {
+        let Some(a) = self.new_a_leg(c, id, from, r, media) else {
+            if let Some(pairs) = media {
+                self.release_pairs(pairs);
+            }
+            return;
+        };
+        self.insert_call(c, id, a_tx, r, a, record, media, Phase::Calling);
+        self.place_b(c, id, r, place, None, router);
+    }
+
+    /// Places the B leg of call `id` for a Connect decision: a fresh INVITE built from A's INVITE `r`
+    /// (`restrict`: offer B only this codec and telephone-event, the ones A already hears from the switch).
+    #[allow(clippy::too_many_lines)] // one linear recipe: the B-leg INVITE
+    pub(crate) fn place_b(
+        &mut self,
+        c: Clock,
+        id: Id,
+        r: &Request,
+        place: &Placement<'_>,
+        restrict: Option<(u8, Option<u8>)>,
+        router: &dyn RouteLookup,
+    ) {
+        let Placement { conn, egress, hops } = *place;
+        let Some(media) = self.calls.get(&id).map(|call| call.media) else {
+            return;
+        };
+        let h = r.headers();
+        let origin_host = self.local_host.trim_matches(['[', ']']).to_owned();
         let ruri = Uri::sip(
             Some(&conn.callee.to_string()),
             &host_of(egress.addr),
@@ -412,78 +630,67 @@ impl B2bua {
         for header in &extra {
             builder = builder.header(header.name(), header.value());
         }
-        let (body, offer) = rewrite_body_media(h, r.body(), &mut b.sdp, false);
+        let restricted = restrict.and_then(|(codec, te)| crate::ivr::restrict_offer(r.body(), codec, te));
+        let body = restricted.as_deref().unwrap_or(r.body());
+        let (body, offer) = rewrite_body_media(h, body, &mut b.sdp, false);
         if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }
         let Ok(invite) = builder.build() else {
-            if let (Some(pairs), Some(plane)) = (media, self.media.as_mut()) {
-                for pair in pairs {
-                    plane.ports.release(pair);
-                }
-            }
+            self.refuse_call(c, id, Cause(7508));
             return;
         };
-        record.callee = Some(conn.callee.to_string());
-        record.display = Some(conn.display.to_string());
-        record.direction = conn.direction.code();
-        record.recorded = conn.record;
-        record.fwd_start = Some(c.wall);
-        let callout = record.event(EventType::Callout, c.wall, None);
-        let a_local_tag = a.local_tag.clone();
-        let a_invite_cseq = h.cseq().map_or(1, |s| s.seq);
-        self.dialogs.insert(a.call_id.clone(), (id, Side::A));
-        self.dialogs.insert(b.call_id.clone(), (id, Side::B));
-        self.calls.insert(
-            id,
-            Box::new(Call {
-                a,
-                b,
-                a_invite_cseq,
-                a_tx,
-                b_tx: 0,
-                phase: Phase::Calling,
-                ended: false,
-                b_provisional: false,
-                cancel_b: false,
-                pending_ack: [None, None],
-                bye_done: [false, false],
-                started: c.now,
-                latency_recorded: false,
-                max_duration: Duration::from_secs(conn.max_duration_secs.into()),
-                forward_deadline: c
-                    .now
-                    .checked_add(Duration::from_secs(self.config.forward_timeout_secs)),
-                max_deadline: None,
-                last_minute: None,
-                scheduled: None,
-                live_tx: 1, // A's INVITE transaction
-                a_rseq: initial_rseq(&a_local_tag),
-                a_rel,
-                a_reliable: None,
-                b_rseq: None,
-                session: None,
-                media,
-                record,
-            }),
-        );
-        if let Some([a, b]) = media {
-            self.media_command(MediaCommand::Open {
-                call: MediaCall(id),
-                a,
-                b,
-            });
+        let prompts = media.map(|_| router.call_prompts(conn));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.record.callee = Some(conn.callee.to_string());
+        call.record.display = Some(conn.display.to_string());
+        call.record.direction = conn.direction.code();
+        call.record.recorded = conn.record;
+        call.record.fwd_start = Some(c.wall);
+        if call.record.binding != Some(conn.binding) {
+            call.record.binding = Some(conn.binding);
+            call.record.subscription = router.subscription(conn.binding);
+        }
+        call.record.app = Some(conn.app);
+        call.max_duration = Duration::from_secs(conn.max_duration_secs.into());
+        call.forward_deadline = c
+            .now
+            .checked_add(Duration::from_secs(self.config.forward_timeout_secs));
+        call.phase = Phase::Calling;
+        call.b_placed = true;
+        call.bye_done[Side::B.index()] = false;
+        call.record_pending = conn.record && media.is_some();
+        call.prompts = prompts.filter(|p| *p != CallPrompts::default()).map(Box::new);
+        call.b = b;
+        let callout = call.record.event(EventType::Callout, c.wall, None);
+        let b_call_id = call.b.call_id.clone();
+        let from_ivr = call.ivr.take().is_some();
+        self.dialogs.insert(b_call_id, (id, Side::B));
+        if media.is_some() && !from_ivr {
             self.media_remote(id, Side::A, offer);
         }
-        self.active += 1;
-        if let Some(e) = self.txs.servers.get_mut(&a_tx) {
-            e.call = Some((id, Side::A));
-        }
         self.fact(callout);
+        if let Some(record) = conn.callback.clone() {
+            self.push_output(Output::Callback(record));
+        }
         let b_tx = self.new_client_tx(c, egress, invite, Some((id, Side::B)), ClientRole::Invite);
         if let Some(call) = self.calls.get_mut(&id) {
             call.b_tx = b_tx.unwrap_or(0);
         }
+        self.caller_hint(c, id, r, from_ivr);
         self.schedule_call(id);
     }
+}
+
+/// Where the B leg of a Connect decision goes.
+#[derive(Clone, Copy)]
+pub(crate) struct Placement<'a> {
+    /// The decision.
+    pub conn: &'a Connect,
+    /// The egress trunk.
+    pub egress: Peer,
+    /// Max-Forwards for the B leg.
+    pub hops: u8,
 }

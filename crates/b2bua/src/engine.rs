@@ -107,8 +107,8 @@ impl B2bua {
         }
     }
 
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant, wall: UnixTime) {
+    /// Fires every timer due at `now` (`router`: an AXE digit timeout ends collection and routes).
+    pub fn handle_timeout(&mut self, now: Instant, wall: UnixTime, router: &dyn RouteLookup) {
         let c = Clock { now, wall };
         while let Some(slot) = self.deadlines.pop_due(now) {
             match slot {
@@ -128,7 +128,7 @@ impl B2bua {
                     if let Some(call) = self.calls.get_mut(&id) {
                         call.scheduled = None;
                     }
-                    self.on_call_timer(c, id);
+                    self.on_call_timer(c, id, router);
                 }
             }
         }
@@ -477,7 +477,7 @@ impl B2bua {
         let in_dialog = r.headers().to().ok().is_some_and(|t| t.tag().is_some());
         match r.method() {
             Method::Cancel => self.on_cancel(c, from, r),
-            _ if in_dialog => self.on_in_dialog(c, from, r),
+            _ if in_dialog => self.on_in_dialog(c, from, r, router),
             Method::Invite => self.on_new_invite(c, from, r, router),
             Method::Options => {
                 let b = self

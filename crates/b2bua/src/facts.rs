@@ -35,6 +35,9 @@ pub enum EventType {
     Answer,
     /// The call ended (with a `stateCode`).
     Disconnect,
+    /// AXE: the extension digits were collected (`digitInfo`).
+    #[serde(rename = "collectInfo")]
+    CollectInfo,
 }
 
 /// A call event: `{"eventType": …, "statusInfo": {…}}`.
@@ -76,6 +79,9 @@ pub struct StatusInfo {
     /// `disconnect`: its description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_desc: Option<String>,
+    /// `collectInfo`: the DTMF digits collected (empty when none were keyed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digit_info: Option<String>,
     /// The binding that routed the call (not serialised; the outbox resolves `subscriptionId` from it).
     #[serde(skip)]
     pub binding: Option<BindingId>,
@@ -128,8 +134,20 @@ pub struct Cdr {
     pub ul_fail_reason: u16,
     /// SIP status of the failure (0 when none).
     pub sip_status_code: u16,
-    /// 1 when the call is recorded.
+    /// 1 when the call was recorded and its file kept (recordings under 3 s keep none).
     pub record_flag: u8,
+    /// When recording started.
+    #[serde(serialize_with = "ser_opt_time", skip_serializing_if = "Option::is_none")]
+    pub record_start_time: Option<UnixTime>,
+    /// The recording's file name (the download API's `fileName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_object_name: Option<String>,
+    /// The download API's `recordDomain` (filled in by the runtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_domain: Option<String>,
+    /// A signed direct download URL (filled in by the runtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_file_download_url: Option<String>,
     /// The generating host.
     pub host_name: String,
     /// The binding's `userData`, when known.
@@ -217,6 +235,7 @@ mod tests {
                 user_data: None,
                 state_code: Some(0),
                 state_desc: Some("The user releases the call.".into()),
+                digit_info: None,
                 binding: Some(BindingId(3)),
             },
             app: Some(AppId(1)),
@@ -228,5 +247,14 @@ mod tests {
         assert_eq!(v["statusInfo"]["timestamp"], "1970-01-01 00:00:00");
         assert!(v.get("app").is_none() && v["statusInfo"].get("binding").is_none());
         assert!(v["statusInfo"].get("userData").is_none());
+        assert!(v["statusInfo"].get("digitInfo").is_none());
+        let mut collect = e.clone();
+        if let CallFact::Event(ev) = &mut collect {
+            ev.event_type = EventType::CollectInfo;
+            ev.status_info.digit_info = Some("12".into());
+        }
+        let v = serde_json::to_value(&collect).unwrap();
+        assert_eq!(v["eventType"], "collectInfo");
+        assert_eq!(v["statusInfo"]["digitInfo"], "12");
     }
 }

@@ -8,11 +8,12 @@
 //!
 //! 1. parses bytes into a [`SipMessage`] and calls [`B2bua::handle_message`] with `now` (monotonic)
 //!    and `wall` (UTC seconds, for call facts), the sending [`Peer`] and a [`RouteLookup`];
-//! 2. calls [`B2bua::handle_timeout`] once the instant from [`B2bua::poll_timeout`] has passed;
+//! 2. calls [`B2bua::handle_timeout`] once the instant from [`B2bua::poll_timeout`] has passed
+//!    (with the same [`RouteLookup`]: an AXE digit timeout decides a route);
 //! 3. after every call drains [`B2bua::poll_output`] until `None`: [`Output::Send`] messages go to
 //!    their peer, [`Output::Fact`]s go to the store's outbox, [`Output::Media`] commands (relay
-//!    mode only) to the shard's media relay, whose dead-media timeouts come back through
-//!    [`B2bua::handle_media_timeout`].
+//!    mode only) to the shard's media relay, whose reports (dead media, DTMF digits, prompts played)
+//!    come back through [`B2bua::handle_media_event`]; [`Output::Callback`] records go to the store.
 //!
 //! One `B2bua` is one shard: single-threaded, no locks. [`shard_for`] tells the runtime which shard
 //! a received message belongs to (B-leg Call-IDs and every Via branch this crate creates embed the
@@ -52,14 +53,17 @@ mod dialog;
 mod engine;
 mod error;
 pub mod facts;
+mod ivr;
 pub mod media;
 mod outcome;
 mod prack;
 pub mod privacy;
+pub mod prompts;
 mod relay;
 mod session_timer;
 mod stats;
 pub mod tables;
+mod tones;
 mod transactions;
 
 #[cfg(test)]
@@ -71,11 +75,12 @@ pub use config::B2buaConfig;
 pub use engine::B2bua;
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
-pub use media::{MediaAnchor, MediaCall, MediaCommand};
+pub use media::{MediaAnchor, MediaCall, MediaCommand, MediaEvent, PromptRef};
+pub use prompts::{AppPrompts, CallPrompts};
 pub use stats::Stats;
 pub use tables::{FailureMapping, RejectMapping, failure_status, reject_mapping, reject_status};
 
-use pn_bindings::{BindingId, RouteDecision, UnixTime};
+use pn_bindings::{AppId, BindingId, CallbackRecord, Connect, RouteDecision, UnixTime};
 use pn_numbers::E164;
 use pn_sip::SipMessage;
 
@@ -147,6 +152,19 @@ pub trait RouteLookup {
         let _ = binding;
         None
     }
+
+    /// The prompts of a connected call (relay mode): the binding's, chosen for the decision's
+    /// direction. The default has none.
+    fn call_prompts(&self, connect: &Connect) -> CallPrompts {
+        let _ = connect;
+        CallPrompts::default()
+    }
+
+    /// An app's rejection prompts and AXE collection settings. The default is [`AppPrompts::default`].
+    fn app_prompts(&self, app: AppId) -> AppPrompts {
+        let _ = app;
+        AppPrompts::default()
+    }
 }
 
 /// What the B2BUA wants done.
@@ -163,6 +181,9 @@ pub enum Output {
     Fact(CallFact),
     /// Relay mode only: a command for the call's media relay (see [`media`]).
     Media(MediaCommand),
+    /// AXE: a call through an extension was forwarded; A dialing X calls this caller back until the
+    /// record expires. The runtime stores it (durably) and puts it in the routing table.
+    Callback(CallbackRecord),
 }
 
 /// Prefix of Via branches made here: `z9hG4bK` + `-pn<shard>-`.

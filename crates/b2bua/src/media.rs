@@ -29,7 +29,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use pn_bindings::UnixTime;
+use pn_bindings::{AppId, UnixTime};
 pub use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
 use pn_sip::sdp::{Connection, SessionDescription};
 
@@ -43,12 +43,24 @@ use crate::{B2bua, Output};
 /// Q.850 102 (recovery on timer expiry), the cause of a dead-media release.
 pub const MEDIA_TIMEOUT_Q850: u16 = 102;
 
+/// Recordings shorter than this keep no file (reference §5).
+pub const MIN_RECORDING: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A call's handle in media commands (stable for the call's life, unique within the shard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MediaCall(pub u64);
 
+/// A prompt to play: a file name, looked up first among `app`'s uploads, then among the shipped defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PromptRef {
+    /// The app whose uploads are searched (`None`: shipped defaults only).
+    pub app: Option<AppId>,
+    /// The file name (`enter_extension.wav`, …).
+    pub name: String,
+}
+
 /// What the runtime's relay should do (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCommand {
     /// Bind the sockets of both pairs and start a relay for `call`.
     Open {
@@ -75,10 +87,111 @@ pub enum MediaCommand {
         /// The call.
         call: MediaCall,
     },
+    /// Play a prompt to `leg`'s party, after anything already queued for that leg. While the switch plays
+    /// to a leg, media relayed from the other party to it is dropped. When it has played `loops` times
+    /// (or is stopped), the runtime reports [`MediaEvent::PlayDone`] with `tag`.
+    Play {
+        /// The call.
+        call: MediaCall,
+        /// Who hears it.
+        leg: Leg,
+        /// What to play.
+        prompt: PromptRef,
+        /// The RTP payload type to send: 0 (PCMU) or 8 (PCMA), as negotiated on that leg.
+        payload_type: u8,
+        /// How many times to play it back to back (at least 1).
+        loops: u32,
+        /// Echoed in [`MediaEvent::PlayDone`].
+        tag: u32,
+    },
+    /// Stop what plays to `leg` and drop its queue (each stopped play still reports `PlayDone`).
+    StopPlay {
+        /// The call.
+        call: MediaCall,
+        /// The leg.
+        leg: Leg,
+    },
+    /// Detect DTMF in the RTP `leg`'s party sends and report [`MediaEvent::Digit`]s.
+    Detect {
+        /// The call.
+        call: MediaCall,
+        /// The leg.
+        leg: Leg,
+        /// The RFC 4733 telephone-event payload type negotiated in SDP (`None`: none offered).
+        telephone_event: Option<u8>,
+        /// Also detect in-band (Goertzel) tones in G.711 audio.
+        inband: bool,
+    },
+    /// Stop detecting DTMF on `leg`.
+    StopDetect {
+        /// The call.
+        call: MediaCall,
+        /// The leg.
+        leg: Leg,
+    },
+    /// Start recording both parties of `call` into `object` (an 8 kHz A-law WAV of the app).
+    Record {
+        /// The call.
+        call: MediaCall,
+        /// Whose recording it is.
+        app: AppId,
+        /// The file name (the CDR's `recordObjectName`).
+        object: String,
+    },
     /// The call ended: close the sockets and drop the relay.
     Close {
         /// The call.
         call: MediaCall,
+        /// A recording in progress is kept (written to its file) rather than discarded (a recording
+        /// under 3 s keeps no file).
+        keep_recording: bool,
+    },
+}
+
+impl MediaCommand {
+    /// The call the command is about.
+    pub fn call(&self) -> MediaCall {
+        match self {
+            MediaCommand::Open { call, .. }
+            | MediaCommand::Remote { call, .. }
+            | MediaCommand::Answered { call }
+            | MediaCommand::Play { call, .. }
+            | MediaCommand::StopPlay { call, .. }
+            | MediaCommand::Detect { call, .. }
+            | MediaCommand::StopDetect { call, .. }
+            | MediaCommand::Record { call, .. }
+            | MediaCommand::Close { call, .. } => *call,
+        }
+    }
+}
+
+/// What the runtime's relay reports back ([`B2bua::handle_media_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// No RTP from `leg`'s party for the configured time.
+    Timeout {
+        /// The call.
+        call: MediaCall,
+        /// The silent party.
+        leg: Leg,
+    },
+    /// A DTMF digit detected in `leg`'s RTP (RFC 4733 or in-band), once per key press.
+    Digit {
+        /// The call.
+        call: MediaCall,
+        /// The leg it came from.
+        leg: Leg,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+    },
+    /// A [`MediaCommand::Play`] finished (played out, stopped, or the prompt could not be found).
+    PlayDone {
+        /// The call.
+        call: MediaCall,
+        /// The leg.
+        leg: Leg,
+        /// The command's tag.
+        tag: u32,
     },
 }
 
@@ -96,6 +209,8 @@ pub struct MediaAnchor {
 pub(crate) struct SdpMedia {
     pub remote: Option<RemoteMedia>,
     pub direction: MediaDirection,
+    /// The first G.711 payload type (0 or 8) of the active audio stream.
+    pub codec: Option<u8>,
 }
 
 /// Relay-mode state of a shard.
@@ -177,14 +292,33 @@ pub(crate) fn anchor_sdp(sdp: &mut SessionDescription, anchor: &MediaAnchor) -> 
                 None
             }
         };
-        found = Some(SdpMedia { remote, direction });
+        let codec = line.formats.iter().find_map(|f| match f.as_str() {
+            "0" => Some(0),
+            "8" => Some(8),
+            _ => None,
+        });
+        found = Some(SdpMedia {
+            remote,
+            direction,
+            codec,
+        });
         let _ = m.set_port(anchor.ports.rtp);
         m.set_connection(&conn);
     }
     found.unwrap_or(SdpMedia {
         remote: None,
         direction: MediaDirection::Inactive,
+        codec: None,
     })
+}
+
+impl From<Leg> for Side {
+    fn from(leg: Leg) -> Self {
+        match leg {
+            Leg::A => Side::A,
+            Leg::B => Side::B,
+        }
+    }
 }
 
 impl From<Side> for Leg {
@@ -209,6 +343,27 @@ impl B2bua {
     /// Whether relay mode is on.
     pub fn media_relay_enabled(&self) -> bool {
         self.media.is_some()
+    }
+
+    /// Something the relay reports: a dead-media timeout, a DTMF digit, the end of a prompt.
+    pub fn handle_media_event(
+        &mut self,
+        now: std::time::Instant,
+        wall: UnixTime,
+        event: MediaEvent,
+        router: &dyn crate::RouteLookup,
+    ) {
+        match event {
+            MediaEvent::Timeout { call, leg } => self.handle_media_timeout(now, wall, call, leg),
+            MediaEvent::Digit { call, leg, digit } => {
+                let c = Clock { now, wall };
+                self.ivr_digit(c, call.0, leg.into(), digit, router);
+            }
+            MediaEvent::PlayDone { call, leg, tag } => {
+                let c = Clock { now, wall };
+                self.play_done(c, call.0, leg.into(), tag, router);
+            }
+        }
     }
 
     /// The relay of `call` saw no RTP from `leg`'s party for the configured time: an answered call is
@@ -268,7 +423,10 @@ impl B2bua {
         let Some(media) = media else {
             return;
         };
-        if self.calls.get(&id).is_some_and(|call| call.media.is_some()) {
+        if let Some(call) = self.calls.get_mut(&id).filter(|call| call.media.is_some()) {
+            if media.codec.is_some() {
+                call.codec = media.codec;
+            }
             self.media_command(MediaCommand::Remote {
                 call: MediaCall(id),
                 leg: source.into(),
@@ -285,9 +443,17 @@ impl B2bua {
         }
     }
 
-    /// Releases the call's pairs and closes its relay (once).
-    pub(crate) fn media_close(&mut self, id: Id) {
-        let Some(pairs) = self.calls.get_mut(&id).and_then(|call| call.media.take()) else {
+    /// Releases the call's pairs and closes its relay (once); a recording of at least
+    /// [`MIN_RECORDING`] is kept.
+    pub(crate) fn media_close(&mut self, now: std::time::Instant, id: Id) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let keep_recording = call
+            .recording
+            .as_ref()
+            .is_some_and(|r| now.saturating_duration_since(r.started) >= MIN_RECORDING);
+        let Some(pairs) = call.media.take() else {
             return;
         };
         if let Some(plane) = self.media.as_mut() {
@@ -295,7 +461,10 @@ impl B2bua {
                 plane.ports.release(pair);
             }
         }
-        self.media_command(MediaCommand::Close { call: MediaCall(id) });
+        self.media_command(MediaCommand::Close {
+            call: MediaCall(id),
+            keep_recording,
+        });
     }
 
     pub(crate) fn media_command(&mut self, command: MediaCommand) {

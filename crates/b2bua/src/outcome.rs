@@ -3,7 +3,6 @@
 
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
-use crate::B2bua;
 use crate::call::{PendingAck, Phase};
 use crate::dialog::Side;
 use crate::engine::Clock;
@@ -11,6 +10,7 @@ use crate::facts::EventType;
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::tables::{FORWARD_TIMEOUT, FailureMapping, failure_status};
 use crate::transactions::{ClientRole, Id};
+use crate::{B2bua, RouteLookup};
 
 /// Q.850 16: normal call clearing.
 const NORMAL_CLEARING: u16 = 16;
@@ -149,6 +149,7 @@ impl B2bua {
         if let Some(response) = self.a_response(id, 200, Some(r)) {
             self.respond(c, a_tx, response);
         }
+        self.answered_tones(c, id);
         self.session_refreshed(c, id, Side::A, r);
         self.schedule_call(id);
     }
@@ -204,7 +205,9 @@ impl B2bua {
         if call.ended || call.phase == Phase::Answered {
             return;
         }
-        let cause = if call.record.fwd_alerting.is_some() {
+        let cause = if let Some(ivr) = call.ivr.as_ref() {
+            ivr.abandon_cause()
+        } else if call.record.fwd_alerting.is_some() {
             7502
         } else {
             7501
@@ -286,12 +289,16 @@ impl B2bua {
     }
 
     /// A call timer is due.
-    pub(crate) fn on_call_timer(&mut self, c: Clock, id: Id) {
+    pub(crate) fn on_call_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let due = |t: Option<std::time::Instant>| t.is_some_and(|t| t <= c.now);
-        if due(call.forward_deadline) {
+        if due(call.ivr.as_ref().and_then(|ivr| ivr.deadline)) {
+            if !call.ended {
+                self.ivr_timer(c, id, router);
+            }
+        } else if due(call.forward_deadline) {
             call.forward_deadline = None;
             if call.phase != Phase::Answered && !call.ended {
                 self.cancel_b(c, id);
@@ -313,12 +320,6 @@ impl B2bua {
             self.session_expired(c, id);
         }
         self.schedule_call(id);
-    }
-
-    /// The last-minute hook (T−60 s before the max duration). The media issue plays the
-    /// `lastMinVoice` prompt here; for now it is counted.
-    fn last_minute(&mut self, _id: Id) {
-        self.stats.last_minute_hooks += 1;
     }
 
     /// A client transaction timed out.
@@ -387,6 +388,9 @@ impl B2bua {
             return;
         }
         call.ended = true;
+        call.record.recording_kept = call
+            .recording
+            .is_some_and(|r| c.now.saturating_duration_since(r.started) >= crate::media::MIN_RECORDING);
         let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
         let cdr = call
             .record
@@ -395,7 +399,7 @@ impl B2bua {
         self.stats.ended(state_code);
         self.fact(event);
         self.fact(cdr);
-        self.media_close(id);
+        self.media_close(c.now, id);
         self.schedule_call(id);
         self.maybe_remove_call(id);
     }

@@ -12,7 +12,7 @@ use crate::dialog::Side;
 use crate::engine::{ALLOW, Clock};
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, Peer};
+use crate::{B2bua, Peer, RouteLookup};
 
 impl B2bua {
     /// The call and side an in-dialog request belongs to (Call-ID, then our tag in To).
@@ -89,13 +89,21 @@ impl B2bua {
     }
 
     /// A request with a To tag.
-    pub(crate) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request) {
+    pub(crate) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let Some((id, side)) = self.dialog_of(&r) else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);
             self.reply(c, from, r, b);
             return;
         };
+        let ivr = self
+            .calls
+            .get(&id)
+            .is_some_and(|call| call.phase == Phase::Ivr && !call.ended);
+        if ivr && *r.method() != Method::Bye {
+            self.ivr_request(c, from, r, id, side, router);
+            return;
+        }
         match r.method() {
             Method::Bye => self.on_bye(c, from, &r, id, side),
             Method::Invite | Method::Update | Method::Info => self.relay_request(c, from, &r, id, side),

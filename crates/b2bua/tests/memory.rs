@@ -240,7 +240,7 @@ fn heap_per_answered_call() {
     // After the INVITE transactions' Accepted wait (64·T1) only the calls remain.
     let mut sim_now = sim.now + Duration::from_secs(40);
     std::mem::swap(&mut sim.now, &mut sim_now);
-    sim.b2b.handle_timeout(sim.now, sim.wall);
+    sim.b2b.handle_timeout(sim.now, sim.wall, &Router);
     while sim.b2b.poll_output().is_some() {}
     let settled = snapshot();
     println!(

@@ -48,4 +48,10 @@ pub enum MediaError {
         /// Allowed size.
         limit: usize,
     },
+    /// A payload type the operation cannot produce (the prompt player speaks PCMU 0 and PCMA 8 only).
+    #[error("unsupported payload type {0}")]
+    UnsupportedPayloadType(u8),
+    /// Playback parameters that cannot make a stream (empty audio, zero loops).
+    #[error("invalid playback: {0}")]
+    BadPlayback(&'static str),
 }

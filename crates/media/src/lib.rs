@@ -12,23 +12,32 @@
 //! - [`rtp`]: RTP (RFC 3550) header view, RTCP compound walk, RFC 5761 RTP/RTCP demux.
 //! - [`relay`]: port-pair allocation and the two-leg relay session with symmetric latching and dead-media detection.
 //! - [`dtmf`]: RFC 4733 telephone-events, SIP INFO bodies, in-band Goertzel detection for G.711.
+//! - [`detector`]: one leg's DTMF from its RTP, RFC 4733 and in-band combined (a key sent both ways counts once).
+//! - [`player`]: prompt playback, G.711 audio out as a paced 20 ms RTP stream (transcoding, loops, catch-up).
+//! - [`recorder`]: call recording, both parties placed by RTP timestamp, mixed (and per party) as A-law.
 //! - [`g711`]: ITU-T G.711 A-law and µ-law encode/decode.
 //! - [`prompts`]: the shipped default prompts (spoken, A-law WAV).
 //! - [`wav`]: 8 kHz mono A-law/µ-law WAV reading (with prompt validation) and writing.
 
+pub mod detector;
 pub mod dtmf;
 pub mod error;
 pub mod g711;
+pub mod player;
 pub mod prompts;
+pub mod recorder;
 pub mod relay;
 pub mod rtp;
 pub mod wav;
 
+pub use detector::DigitDetector;
 pub use dtmf::{
     DtmfDigit, InbandConfig, InbandDetector, InfoDtmf, Rfc4733Detector, TelephoneEvent, parse_info_body,
 };
 pub use error::MediaError;
 pub use g711::G711Law;
+pub use player::PromptPlayer;
+pub use recorder::{RecordChunk, Recorder, RecorderConfig};
 pub use relay::{
     Channel, DropReason, Forward, Leg, MediaDirection, PortAllocator, PortPair, RelayConfig, RelayEvent,
     RelayOutcome, RelayOutput, RelaySession, RemoteMedia, StreamCounters,

@@ -6,13 +6,28 @@
 
 /// The shipped prompts: `(file name, WAV bytes)`.
 pub const DEFAULT_PROMPTS: &[(&str, &[u8])] = &[
-    ("enter_extension.wav", include_bytes!("../prompts/enter_extension.wav")),
-    ("invalid_extension.wav", include_bytes!("../prompts/invalid_extension.wav")),
+    (
+        "enter_extension.wav",
+        include_bytes!("../prompts/enter_extension.wav"),
+    ),
+    (
+        "invalid_extension.wav",
+        include_bytes!("../prompts/invalid_extension.wav"),
+    ),
     ("no_binding.wav", include_bytes!("../prompts/no_binding.wav")),
-    ("no_permission.wav", include_bytes!("../prompts/no_permission.wav")),
-    ("service_error.wav", include_bytes!("../prompts/service_error.wav")),
+    (
+        "no_permission.wav",
+        include_bytes!("../prompts/no_permission.wav"),
+    ),
+    (
+        "service_error.wav",
+        include_bytes!("../prompts/service_error.wav"),
+    ),
     ("please_wait.wav", include_bytes!("../prompts/please_wait.wav")),
-    ("record_notice.wav", include_bytes!("../prompts/record_notice.wav")),
+    (
+        "record_notice.wav",
+        include_bytes!("../prompts/record_notice.wav"),
+    ),
     ("last_minute.wav", include_bytes!("../prompts/last_minute.wav")),
     ("no_callback.wav", include_bytes!("../prompts/no_callback.wav")),
 ];
@@ -38,7 +53,10 @@ pub const NO_CALLBACK: &str = "no_callback.wav";
 
 /// The shipped file called `name`, if any.
 pub fn default_prompt(name: &str) -> Option<&'static [u8]> {
-    DEFAULT_PROMPTS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    DEFAULT_PROMPTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 #[cfg(test)]
@@ -52,7 +70,10 @@ mod tests {
             let audio = parse_prompt(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(audio.law, G711Law::ALaw, "{name}");
             assert!(audio.duration_ms() > 1000 && audio.duration_ms() < 8000, "{name}");
-            assert!(audio.samples.iter().any(|&s| s != G711Law::ALaw.silence()), "{name} is silent");
+            assert!(
+                audio.samples.iter().any(|&s| s != G711Law::ALaw.silence()),
+                "{name} is silent"
+            );
         }
         for name in [
             ENTER_EXTENSION,

@@ -187,10 +187,12 @@ impl SipConfig {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaMode {
-    /// SDP passthrough: the parties send RTP to each other (default for now; the media issue flips it).
-    #[default]
+    /// SDP passthrough: the parties send RTP to each other; features that need media (AXE, recording,
+    /// prompts) are refused at bind time.
     Bypass,
-    /// RTP/RTCP anchored at the switch: SDP `c=`/`m=` rewritten to per-call port pairs, relayed by the shards.
+    /// RTP/RTCP anchored at the switch (default): SDP `c=`/`m=` rewritten to per-call port pairs, relayed by
+    /// the shards, which also play prompts, detect DTMF and record.
+    #[default]
     Relay,
 }
 
@@ -198,7 +200,7 @@ pub enum MediaMode {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
-    /// `bypass` (default) or `relay`.
+    /// `relay` (default) or `bypass`.
     pub mode: MediaMode,
     /// First port of the RTP/RTCP range (relay mode; default 30000).
     pub port_min: u16,
@@ -208,16 +210,19 @@ pub struct MediaConfig {
     pub timeout_secs: u64,
     /// The address written into `c=` (default: the IP of the first SIP listen address).
     pub public_ip: Option<IpAddr>,
+    /// Besides the mono mix, write one recording file per party (`<name>_a.wav`, `<name>_b.wav`; default false).
+    pub record_per_party: bool,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
-            mode: MediaMode::Bypass,
+            mode: MediaMode::Relay,
             port_min: 30_000,
             port_max: 39_999,
             timeout_secs: 60,
             public_ip: None,
+            record_per_party: false,
         }
     }
 }
@@ -380,17 +385,18 @@ mod tests {
     #[test]
     fn media_section_defaults_and_overrides() {
         let c = Config::load(None, Vec::new()).unwrap();
-        assert_eq!(c.media.mode, MediaMode::Bypass);
+        assert_eq!(c.media.mode, MediaMode::Relay);
+        assert!(!c.media.record_per_party);
         assert_eq!(
             (c.media.port_min, c.media.port_max, c.media.timeout_secs),
             (30_000, 39_999, 60)
         );
         let env = vec![
-            ("PNSWITCH__MEDIA__MODE".to_owned(), "relay".to_owned()),
+            ("PNSWITCH__MEDIA__MODE".to_owned(), "bypass".to_owned()),
             ("PNSWITCH__MEDIA__PUBLIC_IP".to_owned(), "192.0.2.7".to_owned()),
         ];
         let c = Config::load(None, env).unwrap();
-        assert_eq!(c.sip.media.mode, MediaMode::Relay);
+        assert_eq!(c.sip.media.mode, MediaMode::Bypass);
         assert_eq!(c.sip.media.public_ip, Some("192.0.2.7".parse().unwrap()));
         let env = vec![("PNSWITCH__MEDIA__PORT_MIN".to_owned(), "40000".to_owned())];
         assert!(Config::load(None, env).is_err());

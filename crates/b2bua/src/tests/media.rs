@@ -79,7 +79,7 @@ fn relay_mode_rewrites_sdp_and_drives_the_relay() {
         remote: Some(b_remote),
         direction: MediaDirection::SendRecv,
     };
-    assert_eq!(sim.media[2..], [b_update]);
+    assert_eq!(sim.media[2..], *std::slice::from_ref(&b_update));
     // Dead media before the answer is ignored.
     sim.b2b.handle_media_timeout(sim.now, sim.wall, call, Leg::B);
     assert!(sim.b2b.poll_output().is_none());
@@ -121,7 +121,13 @@ fn relay_mode_rewrites_sdp_and_drives_the_relay() {
         assert_eq!(reason, "Q.850;cause=102;text=\"7506 Callee-side network error\"");
     }
     assert_eq!(sim.disconnect_code(), Some(7506));
-    assert_eq!(sim.media.last(), Some(&MediaCommand::Close { call }));
+    assert_eq!(
+        sim.media.last(),
+        Some(&MediaCommand::Close {
+            call,
+            keep_recording: false
+        })
+    );
     assert_eq!(sim.b2b.stats().media_timeouts, 1);
 }
 

@@ -1,6 +1,7 @@
 //! Scenario tests on a virtual clock: a fake trunk A, a fake callee trunk B, a fake route lookup.
 
 mod extensions;
+mod ivr;
 mod media;
 mod privacy;
 mod scenarios;
@@ -47,6 +48,12 @@ pub(crate) fn e164(s: &str) -> E164 {
 pub(crate) struct FakeRouter {
     pub decision: RouteDecision,
     pub asked: RefCell<Vec<(Option<E164>, E164)>>,
+    /// Decisions for calls with an extension (others: 8022).
+    pub extensions: Vec<(String, RouteDecision)>,
+    /// What `call_prompts` answers.
+    pub prompts: crate::CallPrompts,
+    /// What `app_prompts` answers.
+    pub app: crate::AppPrompts,
 }
 
 impl FakeRouter {
@@ -77,20 +84,38 @@ impl FakeRouter {
         Self {
             decision,
             asked: RefCell::new(Vec::new()),
+            extensions: Vec::new(),
+            prompts: crate::CallPrompts::default(),
+            app: crate::AppPrompts::default(),
         }
     }
 }
 
 impl RouteLookup for FakeRouter {
-    fn decide(
-        &self,
-        caller: Option<E164>,
-        called: E164,
-        _ext: Option<&str>,
-        _now: UnixTime,
-    ) -> RouteDecision {
+    fn decide(&self, caller: Option<E164>, called: E164, ext: Option<&str>, _now: UnixTime) -> RouteDecision {
         self.asked.borrow_mut().push((caller, called));
-        self.decision.clone()
+        let Some(ext) = ext else {
+            return self.decision.clone();
+        };
+        self.extensions.iter().find(|(e, _)| e == ext).map_or_else(
+            || {
+                RouteDecision::Reject(Reject {
+                    cause: pn_bindings::Cause(8022),
+                    app: Some(AppId(1)),
+                    binding: None,
+                    prompt: None,
+                })
+            },
+            |(_, d)| d.clone(),
+        )
+    }
+
+    fn call_prompts(&self, _connect: &Connect) -> crate::CallPrompts {
+        self.prompts.clone()
+    }
+
+    fn app_prompts(&self, _app: AppId) -> crate::AppPrompts {
+        self.app.clone()
     }
 
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
@@ -120,6 +145,8 @@ pub(crate) struct Sim {
     pub facts: Vec<CallFact>,
     /// Media commands (relay mode).
     pub media: Vec<crate::MediaCommand>,
+    /// AXE callback records handed out.
+    pub callbacks: Vec<pn_bindings::CallbackRecord>,
 }
 
 impl Sim {
@@ -133,6 +160,7 @@ impl Sim {
             wall: UnixTime(1_700_000_000),
             facts: Vec::new(),
             media: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 
@@ -160,7 +188,7 @@ impl Sim {
             let t = t.max(self.now);
             self.wall = UnixTime(self.wall.0 + (t - self.now).as_secs() as i64);
             self.now = t;
-            self.b2b.handle_timeout(self.now, self.wall);
+            self.b2b.handle_timeout(self.now, self.wall, &self.router);
             sent.extend(self.drain());
         }
         self.wall = UnixTime(self.wall.0 + (target - self.now).as_secs() as i64);
@@ -168,7 +196,7 @@ impl Sim {
         sent
     }
 
-    fn drain(&mut self) -> Vec<(Peer, SipMessage)> {
+    pub(crate) fn drain(&mut self) -> Vec<(Peer, SipMessage)> {
         let mut sent = Vec::new();
         while let Some(o) = self.b2b.poll_output() {
             match o {
@@ -180,6 +208,7 @@ impl Sim {
                 }
                 Output::Fact(f) => self.facts.push(f),
                 Output::Media(m) => self.media.push(m),
+                Output::Callback(r) => self.callbacks.push(r),
             }
         }
         sent

@@ -338,6 +338,13 @@ impl RelaySession {
         self.legs[leg.idx()].latch[channel.idx()].map(|l| l.addr)
     }
 
+    /// Where RTP for `leg`'s party goes: its latched source, else the address its SDP declared (the
+    /// destination of prompts the switch plays to it).
+    pub fn rtp_destination(&self, leg: Leg) -> Option<SocketAddr> {
+        let state = &self.legs[leg.idx()];
+        state.latch[0].map(|l| l.addr).or(state.remote.map(|r| r.rtp))
+    }
+
     /// Counters of the stream from `leg`'s party.
     pub fn counters(&self, leg: Leg) -> StreamCounters {
         self.legs[leg.idx()].counters

@@ -1,28 +1,40 @@
-//! The media relay of one shard (`[media] mode = "relay"`): the shard's [`B2bua`](pn_b2bua::B2bua)
-//! emits [`MediaCommand`]s; this owns, per call, the four UDP sockets of the two port pairs and the
-//! sans-IO [`RelaySession`]. Receive tasks (on the shard's own event loop) hand datagrams to the shard
-//! loop through a bounded queue (full: the datagram is dropped); the loop feeds them to the call's
-//! session and sends what it forwards from the other leg's socket. Dead-media timeouts come back as
-//! `(call, leg)` pairs for [`pn_b2bua::B2bua::handle_media_timeout`]. Everything for a call lives on the
-//! call's shard thread: no locks.
+//! The media plane of one shard (`[media] mode = "relay"`): the shard's [`B2bua`](pn_b2bua::B2bua) emits
+//! [`MediaCommand`]s; this owns, per call, the four UDP sockets of the two port pairs, the sans-IO
+//! [`RelaySession`], and the switch's own media on each leg: prompt players ([`PromptPlayer`], queued per
+//! leg; while one plays to a party, what the other party sends it is dropped), DTMF detectors
+//! ([`DigitDetector`]) and the call's [`Recorder`] (its finalised audio goes to the recording writer thread,
+//! [`RecordingSink`]). Receive tasks (on the shard's own event loop) hand datagrams to the shard loop
+//! through a bounded queue (full: the datagram is dropped); the loop feeds them to the call's session and
+//! sends what it forwards from the other leg's socket. Reports for the core (dead media, digits, prompts
+//! played) come back as [`MediaEvent`]s for [`pn_b2bua::B2bua::handle_media_event`]. Everything for a call
+//! lives on the call's shard thread: no locks.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pn_b2bua::{MediaCall, MediaCommand};
-use pn_media::{Channel, Leg, PortPair, RelayConfig, RelayEvent, RelayOutcome, RelaySession};
+use pn_api::PromptLibrary;
+use pn_b2bua::{MediaCall, MediaCommand, MediaEvent, PromptRef};
+use pn_media::{
+    Channel, DigitDetector, G711Law, Leg, PortPair, PromptPlayer, RecordChunk, Recorder, RecorderConfig,
+    RelayConfig, RelayEvent, RelayOutcome, RelaySession, RtpPacket,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use super::record::RecordingSink;
 
 /// Datagrams waiting for the shard loop before new ones are dropped.
 pub(crate) const MEDIA_QUEUE: usize = 8192;
 
 /// Largest datagram relayed.
 const MAX_DATAGRAM: usize = 2048;
+
+/// How often a recording's finalised audio is handed to the writer.
+const RECORD_FLUSH: Duration = Duration::from_millis(100);
 
 /// A datagram read on one of a call's sockets.
 pub(crate) struct Packet {
@@ -33,6 +45,55 @@ pub(crate) struct Packet {
     bytes: Vec<u8>,
 }
 
+/// What the shard's media plane needs besides sockets: prompt files and the recording writer.
+#[derive(Clone)]
+pub(crate) struct MediaServices {
+    /// The apps' prompts (`None`: only the shipped defaults).
+    pub(crate) prompts: Option<Arc<PromptLibrary>>,
+    /// Where recordings go (`None`: record commands are refused, logged).
+    pub(crate) recordings: Option<RecordingSink>,
+    /// Also write one file per party.
+    pub(crate) per_party: bool,
+}
+
+/// A prompt waiting for its turn on a leg.
+struct Queued {
+    prompt: PromptRef,
+    payload_type: u8,
+    loops: u32,
+    tag: u32,
+}
+
+/// The switch's own media towards one party.
+struct LegMedia {
+    queue: VecDeque<Queued>,
+    playing: Option<(PromptPlayer, u32)>,
+    /// The SSRC, next sequence number and timestamp of the switch's stream to this party.
+    ssrc: u32,
+    position: (u16, u32),
+    detector: Option<DigitDetector>,
+}
+
+impl LegMedia {
+    fn new(seed: u64) -> Self {
+        let h = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self {
+            queue: VecDeque::new(),
+            playing: None,
+            ssrc: (h >> 32) as u32 | 1,
+            position: (h as u16, (h >> 16) as u32),
+            detector: None,
+        }
+    }
+}
+
+/// A recording in progress.
+struct Recording {
+    recorder: Recorder,
+    key: u64,
+    next_flush: Instant,
+}
+
 /// One call's relay.
 struct CallRelay {
     session: RelaySession,
@@ -41,6 +102,8 @@ struct CallRelay {
     tasks: Vec<JoinHandle<()>>,
     /// The deadline this call has in [`Relays::deadlines`] (`None`: none pushed).
     scheduled: Option<Instant>,
+    legs: [LegMedia; 2],
+    recording: Option<Recording>,
 }
 
 impl Drop for CallRelay {
@@ -51,16 +114,39 @@ impl Drop for CallRelay {
     }
 }
 
+impl CallRelay {
+    /// The earliest instant this call has work: dead media, a prompt frame, a recording flush.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let players = self
+            .legs
+            .iter()
+            .filter_map(|l| l.playing.as_ref().and_then(|(p, _)| p.poll_timeout()));
+        self.session
+            .poll_timeout()
+            .into_iter()
+            .chain(players)
+            .chain(self.recording.as_ref().map(|r| r.next_flush))
+            .min()
+    }
+}
+
 /// The relays of one shard.
 pub(crate) struct Relays {
     bind_ip: IpAddr,
     config: RelayConfig,
     calls: HashMap<MediaCall, CallRelay>,
-    /// Dead-media deadlines, earliest first. Lazy: an entry is current only while it equals its call's
-    /// `scheduled`; RTP re-arming moves a call's deadline later without a push, so a packet costs O(1) here
-    /// and the heap never grows per packet (a stale entry only causes one early wake-up).
+    /// Deadlines, earliest first. Lazy: an entry is current only while it equals its call's `scheduled`;
+    /// RTP re-arming moves a call's deadline later without a push, so a packet costs O(1) here and the heap
+    /// never grows per packet (a stale entry only causes one early wake-up).
     deadlines: BinaryHeap<Reverse<(Instant, MediaCall)>>,
     tx: mpsc::Sender<Packet>,
+    services: MediaServices,
+    /// Shipped prompts, decoded once.
+    defaults: HashMap<String, Option<(G711Law, Arc<[u8]>)>>,
+    /// Makes recording keys unique across shards.
+    shard: u16,
+    /// Scratch buffer for prompt packets.
+    frame: Vec<u8>,
 }
 
 /// Pushes `relay`'s deadline when it is earlier than the one already scheduled.
@@ -69,7 +155,7 @@ fn reschedule(
     call: MediaCall,
     relay: &mut CallRelay,
 ) {
-    if let Some(at) = relay.session.poll_timeout()
+    if let Some(at) = relay.poll_timeout()
         && relay.scheduled.is_none_or(|s| at < s)
     {
         deadlines.push(Reverse((at, call)));
@@ -93,7 +179,13 @@ fn channel_idx(channel: Channel) -> usize {
 
 impl Relays {
     /// Relays binding on `bind_ip`, with dead-media timeout `timeout` (zero: off).
-    pub(crate) fn new(bind_ip: IpAddr, timeout: Duration, tx: mpsc::Sender<Packet>) -> Self {
+    pub(crate) fn new(
+        bind_ip: IpAddr,
+        timeout: Duration,
+        tx: mpsc::Sender<Packet>,
+        services: MediaServices,
+        shard: u16,
+    ) -> Self {
         Self {
             bind_ip,
             config: RelayConfig {
@@ -103,44 +195,122 @@ impl Relays {
             calls: HashMap::new(),
             deadlines: BinaryHeap::new(),
             tx,
+            services,
+            defaults: HashMap::new(),
+            shard,
+            frame: Vec::with_capacity(256),
         }
     }
 
-    /// Carries out one command of the core.
-    pub(crate) fn command(&mut self, now: Instant, command: MediaCommand) {
+    /// Carries out one command of the core; reports (a prompt that cannot play) go to `events`.
+    pub(crate) fn command(&mut self, now: Instant, command: MediaCommand, events: &mut Vec<MediaEvent>) {
+        let call = command.call();
         match command {
             MediaCommand::Open { call, a, b } => match self.open(now, call, a, b) {
-                Ok(mut relay) => {
-                    reschedule(&mut self.deadlines, call, &mut relay);
+                Ok(relay) => {
                     self.calls.insert(call, relay);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: no media relay for it");
                 }
             },
+            MediaCommand::Close { call, keep_recording } => {
+                if let Some(mut relay) = self.calls.remove(&call) {
+                    self.stop_recording(now, &mut relay, keep_recording);
+                }
+                return;
+            }
+            other => {
+                let Some(mut relay) = self.calls.remove(&call) else {
+                    if let MediaCommand::Play { call, leg, tag, .. } = other {
+                        events.push(MediaEvent::PlayDone { call, leg, tag });
+                    }
+                    return;
+                };
+                self.apply(now, call, &mut relay, other, events);
+                self.calls.insert(call, relay);
+            }
+        }
+        self.service(now, call, events);
+    }
+
+    fn apply(
+        &mut self,
+        now: Instant,
+        call: MediaCall,
+        relay: &mut CallRelay,
+        command: MediaCommand,
+        events: &mut Vec<MediaEvent>,
+    ) {
+        match command {
             MediaCommand::Remote {
-                call,
                 leg,
                 remote,
                 direction,
+                ..
             } => {
-                if let Some(relay) = self.calls.get_mut(&call) {
-                    if let Some(remote) = remote {
-                        relay.session.set_remote(leg, remote);
-                    }
-                    relay.session.set_direction(now, leg, direction);
-                    reschedule(&mut self.deadlines, call, relay);
+                if let Some(remote) = remote {
+                    relay.session.set_remote(leg, remote);
+                }
+                relay.session.set_direction(now, leg, direction);
+            }
+            MediaCommand::Answered { .. } => relay.session.restart_timers(now),
+            MediaCommand::Play {
+                leg,
+                prompt,
+                payload_type,
+                loops,
+                tag,
+                ..
+            } => {
+                relay.legs[leg_idx(leg)].queue.push_back(Queued {
+                    prompt,
+                    payload_type,
+                    loops,
+                    tag,
+                });
+            }
+            MediaCommand::StopPlay { leg, .. } => {
+                let state = &mut relay.legs[leg_idx(leg)];
+                if let Some((player, tag)) = state.playing.take() {
+                    state.position = player.position();
+                    events.push(MediaEvent::PlayDone { call, leg, tag });
+                }
+                for q in state.queue.drain(..) {
+                    events.push(MediaEvent::PlayDone {
+                        call,
+                        leg,
+                        tag: q.tag,
+                    });
                 }
             }
-            MediaCommand::Answered { call } => {
-                if let Some(relay) = self.calls.get_mut(&call) {
-                    relay.session.restart_timers(now);
-                    reschedule(&mut self.deadlines, call, relay);
+            MediaCommand::Detect {
+                leg,
+                telephone_event,
+                inband,
+                ..
+            } => relay.legs[leg_idx(leg)].detector = Some(DigitDetector::new(telephone_event, inband)),
+            MediaCommand::StopDetect { leg, .. } => relay.legs[leg_idx(leg)].detector = None,
+            MediaCommand::Record { app, object, .. } => match &self.services.recordings {
+                Some(sink) if relay.recording.is_none() => {
+                    let key = (u64::from(self.shard) << 48) | (call.0 & ((1 << 48) - 1));
+                    sink.open(key, app, object, self.services.per_party);
+                    relay.recording = Some(Recording {
+                        recorder: Recorder::new(
+                            now,
+                            RecorderConfig {
+                                per_party: self.services.per_party,
+                                ..RecorderConfig::default()
+                            },
+                        ),
+                        key,
+                        next_flush: now + RECORD_FLUSH,
+                    });
                 }
-            }
-            MediaCommand::Close { call } => {
-                self.calls.remove(&call);
-            }
+                Some(_) => {}
+                None => tracing::warn!(%object, "recording requested but no recording store is configured"),
+            },
+            MediaCommand::Open { .. } | MediaCommand::Close { .. } => {}
         }
     }
 
@@ -163,16 +333,20 @@ impl Relays {
                 )));
             }
         }
+        let seed = (u64::from(self.shard) << 48) ^ call.0 ^ u64::from(a.rtp) << 20;
         Ok(CallRelay {
             session: RelaySession::new(now, self.config, a, b),
             sockets,
             tasks,
             scheduled: None,
+            legs: [LegMedia::new(seed), LegMedia::new(seed ^ 0x5555)],
+            recording: None,
         })
     }
 
-    /// A datagram from a call's socket: forwarded unchanged, or dropped.
-    pub(crate) fn packet(&mut self, now: Instant, packet: &Packet, timeouts: &mut Vec<(MediaCall, Leg)>) {
+    /// A datagram from a call's socket: forwarded unchanged (unless the switch plays to the receiving party),
+    /// watched for DTMF and recorded; or dropped.
+    pub(crate) fn packet(&mut self, now: Instant, packet: &Packet, events: &mut Vec<MediaEvent>) {
         let Some(relay) = self.calls.get_mut(&packet.call) else {
             return;
         };
@@ -180,24 +354,57 @@ impl Relays {
             relay
                 .session
                 .handle_packet(now, packet.leg, packet.channel, packet.from, &packet.bytes);
+        // What the session accepted from the party (even with nowhere to forward it yet) is watched.
+        let latched = matches!(
+            outcome,
+            RelayOutcome::Forward(_) | RelayOutcome::Dropped(pn_media::DropReason::NoDestination)
+        );
         if let RelayOutcome::Forward(f) = outcome {
-            let socket = &relay.sockets[leg_idx(f.leg)][channel_idx(f.channel)];
-            if let Err(e) = socket.try_send_to(f.bytes, f.to) {
-                tracing::trace!(to = %f.to, error = %e, "media send failed");
+            let muted = f.channel == Channel::Rtp && relay.legs[leg_idx(f.leg)].playing.is_some();
+            if !muted {
+                let socket = &relay.sockets[leg_idx(f.leg)][channel_idx(f.channel)];
+                if let Err(e) = socket.try_send_to(f.bytes, f.to) {
+                    tracing::trace!(to = %f.to, error = %e, "media send failed");
+                }
             }
         }
-        drain_events(packet.call, &mut relay.session, timeouts);
+        let source = &mut relay.legs[leg_idx(packet.leg)];
+        let watch = source.detector.is_some() || relay.recording.is_some();
+        if latched && watch && packet.channel == Channel::Rtp && !pn_media::is_rtcp(&packet.bytes) {
+            if let Ok(rtp) = RtpPacket::parse(&packet.bytes) {
+                if let Some(detector) = source.detector.as_mut() {
+                    if let Some(digit) = detector.handle_rtp(&rtp) {
+                        events.push(MediaEvent::Digit {
+                            call: packet.call,
+                            leg: packet.leg,
+                            digit: digit.as_char(),
+                        });
+                    }
+                    while let Some(digit) = detector.poll_digit() {
+                        events.push(MediaEvent::Digit {
+                            call: packet.call,
+                            leg: packet.leg,
+                            digit: digit.as_char(),
+                        });
+                    }
+                }
+                if let Some(rec) = relay.recording.as_mut() {
+                    rec.recorder.handle_rtp(now, packet.leg, &rtp);
+                }
+            }
+        }
+        drain_events(packet.call, &mut relay.session, events);
         reschedule(&mut self.deadlines, packet.call, relay);
     }
 
-    /// The earliest scheduled dead-media deadline (possibly a stale, earlier one: see `deadlines`).
+    /// The earliest scheduled deadline (possibly a stale, earlier one: see `deadlines`).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Fires due dead-media timers; the calls whose media died are pushed to `timeouts`. Only the calls whose
-    /// scheduled deadline has passed are visited.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, timeouts: &mut Vec<(MediaCall, Leg)>) {
+    /// Runs due work: dead-media timers, prompt frames, recording flushes. Only the calls whose scheduled
+    /// deadline has passed are visited.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, events: &mut Vec<MediaEvent>) {
         while let Some(&Reverse((at, call))) = self.deadlines.peek() {
             if at > now {
                 break;
@@ -210,11 +417,133 @@ impl Relays {
                 continue;
             }
             relay.scheduled = None;
-            if relay.session.poll_timeout().is_some_and(|due| due <= now) {
-                relay.session.handle_timeout(now);
+            self.service(now, call, events);
+        }
+    }
+
+    /// Does whatever `call` has due at `now`, then schedules its next deadline.
+    fn service(&mut self, now: Instant, call: MediaCall, events: &mut Vec<MediaEvent>) {
+        let Some(mut relay) = self.calls.remove(&call) else {
+            return;
+        };
+        if relay.session.poll_timeout().is_some_and(|due| due <= now) {
+            relay.session.handle_timeout(now);
+        }
+        for leg in [Leg::A, Leg::B] {
+            self.play(now, call, &mut relay, leg, events);
+        }
+        if let Some(rec) = relay.recording.as_mut()
+            && rec.next_flush <= now
+        {
+            rec.next_flush = now + RECORD_FLUSH;
+            let mut chunk = RecordChunk::default();
+            rec.recorder.take_ready(now, &mut chunk);
+            if let Some(sink) = &self.services.recordings {
+                sink.append(rec.key, chunk.mix, chunk.a, chunk.b);
             }
-            drain_events(call, &mut relay.session, timeouts);
-            reschedule(&mut self.deadlines, call, relay);
+        }
+        drain_events(call, &mut relay.session, events);
+        relay.scheduled = None;
+        reschedule(&mut self.deadlines, call, &mut relay);
+        self.calls.insert(call, relay);
+    }
+
+    /// Sends the due frames of what plays to `leg`, moving on through its queue.
+    fn play(
+        &mut self,
+        now: Instant,
+        call: MediaCall,
+        relay: &mut CallRelay,
+        leg: Leg,
+        events: &mut Vec<MediaEvent>,
+    ) {
+        loop {
+            let state = &mut relay.legs[leg_idx(leg)];
+            if state.playing.is_none() {
+                let Some(next) = state.queue.pop_front() else {
+                    return;
+                };
+                let (seq, ts) = state.position;
+                let ssrc = state.ssrc;
+                let player = self.load(&next.prompt).and_then(|(law, audio)| {
+                    PromptPlayer::new(
+                        now,
+                        audio,
+                        law,
+                        next.payload_type,
+                        ssrc,
+                        seq,
+                        ts,
+                        next.loops.max(1),
+                    )
+                    .map_err(|e| tracing::warn!(prompt = %next.prompt.name, error = %e, "prompt cannot play"))
+                    .ok()
+                });
+                let state = &mut relay.legs[leg_idx(leg)];
+                match player {
+                    Some(player) => state.playing = Some((player, next.tag)),
+                    None => {
+                        events.push(MediaEvent::PlayDone {
+                            call,
+                            leg,
+                            tag: next.tag,
+                        });
+                        continue;
+                    }
+                }
+            }
+            let destination = relay.session.rtp_destination(leg);
+            let socket = Arc::clone(&relay.sockets[leg_idx(leg)][0]);
+            let state = &mut relay.legs[leg_idx(leg)];
+            let Some((player, tag)) = state.playing.as_mut() else {
+                return;
+            };
+            while player.poll_packet(now, &mut self.frame) {
+                if let Some(to) = destination
+                    && let Err(e) = socket.try_send_to(&self.frame, to)
+                {
+                    tracing::trace!(%to, error = %e, "prompt send failed");
+                }
+            }
+            if !player.is_finished() {
+                return;
+            }
+            let tag = *tag;
+            state.position = player.position();
+            state.playing = None;
+            events.push(MediaEvent::PlayDone { call, leg, tag });
+        }
+    }
+
+    /// The audio of a prompt: the app's upload or the shipped default of that name.
+    fn load(&mut self, prompt: &PromptRef) -> Option<(G711Law, Arc<[u8]>)> {
+        if let (Some(library), Some(app)) = (&self.services.prompts, prompt.app) {
+            let found = library.get(app, &prompt.name);
+            if found.is_none() {
+                tracing::warn!(prompt = %prompt.name, app = app.0, "prompt not found");
+            }
+            return found.map(|p| (p.law, Arc::clone(&p.samples)));
+        }
+        self.defaults
+            .entry(prompt.name.clone())
+            .or_insert_with(|| {
+                let bytes = pn_media::prompts::default_prompt(&prompt.name)?;
+                let audio = pn_media::parse_prompt(bytes).ok()?;
+                Some((audio.law, Arc::from(audio.samples)))
+            })
+            .clone()
+    }
+
+    /// Ends a call's recording: the rest of its audio, then the file kept or discarded.
+    fn stop_recording(&self, now: Instant, relay: &mut CallRelay, keep: bool) {
+        let Some(mut rec) = relay.recording.take() else {
+            return;
+        };
+        let mut chunk = RecordChunk::default();
+        rec.recorder.finish(now, &mut chunk);
+        if let Some(sink) = &self.services.recordings {
+            sink.append(rec.key, chunk.mix, chunk.a, chunk.b);
+            sink.close(rec.key, keep);
         }
     }
 
@@ -224,10 +553,10 @@ impl Relays {
     }
 }
 
-fn drain_events(call: MediaCall, session: &mut RelaySession, timeouts: &mut Vec<(MediaCall, Leg)>) {
+fn drain_events(call: MediaCall, session: &mut RelaySession, events: &mut Vec<MediaEvent>) {
     while let Some(event) = session.poll_event() {
         match event {
-            RelayEvent::MediaTimeout { leg } => timeouts.push((call, leg)),
+            RelayEvent::MediaTimeout { leg } => events.push(MediaEvent::Timeout { call, leg }),
             RelayEvent::Latched { leg, channel, addr } => {
                 tracing::debug!(?call, ?leg, ?channel, %addr, "media latched");
             }

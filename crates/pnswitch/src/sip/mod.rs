@@ -17,6 +17,7 @@ mod malformed;
 pub mod mask;
 mod media;
 mod outbox;
+mod record;
 mod route;
 mod shard;
 mod tcp;
@@ -54,6 +55,10 @@ pub struct SipDeps {
     pub store: Arc<dyn pn_store::Store>,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// The apps' prompts (relay mode plays them; `None`: shipped defaults only).
+    pub prompts: Option<Arc<pn_api::PromptLibrary>>,
+    /// Where recordings are written and how their download URLs are made (`None`: no recording).
+    pub recordings: Option<Arc<pn_api::RecordingStore>>,
 }
 
 /// The running SIP side; [`SipRuntime::shutdown`] stops it and flushes call facts.
@@ -98,8 +103,9 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let count = config.shard_count();
     let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
     let (facts, outbox) = outbox::start(
-        deps.engine,
+        deps.engine.clone(),
         deps.store,
+        deps.recordings.clone(),
         config.outbox_queue,
         metrics.outbox_dropped.clone(),
     );
@@ -121,9 +127,17 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
 
     let media_bind = sockets.first().and_then(|s| s.local_addr().ok()).map(|a| a.ip());
     let media_bind = media_bind.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let services = media::MediaServices {
+        prompts: deps.prompts.clone(),
+        recordings: match (&deps.recordings, config.media.mode) {
+            (Some(store), MediaMode::Relay) => Some(record::RecordingSink::start(Arc::clone(store))?),
+            _ => None,
+        },
+        per_party: config.media.record_per_party,
+    };
     let mut threads = Vec::with_capacity(count);
     for (index, rx) in (0..shard_count).zip(receivers) {
-        let media = media_parts(config, media_bind, index, shard_count)?;
+        let media = media_parts(config, media_bind, index, shard_count, &services)?;
         let parts = shard::ShardParts {
             shard: Shard {
                 index,
@@ -136,6 +150,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             facts: facts.clone(),
             metrics: metrics.clone(),
             media,
+            engine: deps.engine.clone(),
         };
         threads.push(shard::spawn(parts, rx)?);
     }
@@ -177,6 +192,7 @@ fn media_parts(
     bind_ip: std::net::IpAddr,
     index: u16,
     count: u16,
+    services: &media::MediaServices,
 ) -> std::io::Result<Option<shard::MediaParts>> {
     let m = &config.media;
     if m.mode != MediaMode::Relay {
@@ -197,6 +213,7 @@ fn media_parts(
         bind_ip,
         ports: pn_media::PortAllocator::new(first, last).map_err(|e| invalid(e.to_string()))?,
         timeout: Duration::from_secs(m.timeout_secs),
+        services: services.clone(),
     }))
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pn_api::EngineHandle;
+use pn_api::{EngineHandle, RecordingStore};
 use pn_b2bua::CallFact;
 use pn_bindings::{AppId, BindingId};
 use pn_store::{OutboxKind, Store};
@@ -68,17 +68,19 @@ fn entry_for(fact: &CallFact) -> Option<Entry> {
 pub(crate) fn start(
     engine: EngineHandle,
     store: Arc<dyn Store>,
+    recordings: Option<Arc<RecordingStore>>,
     capacity: usize,
     dropped: IntCounter,
 ) -> (FactSink, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(MAX_BATCH));
-    let task = tokio::spawn(write_batches(engine, store, rx, dropped.clone()));
+    let task = tokio::spawn(write_batches(engine, store, recordings, rx, dropped.clone()));
     (FactSink { tx, dropped }, task)
 }
 
 async fn write_batches(
     engine: EngineHandle,
     store: Arc<dyn Store>,
+    recordings: Option<Arc<RecordingStore>>,
     mut rx: mpsc::Receiver<CallFact>,
     dropped: IntCounter,
 ) {
@@ -109,6 +111,9 @@ async fn write_batches(
                 continue;
             }
         };
+        if let Some(recordings) = &recordings {
+            fill_recordings(recordings, &mut facts);
+        }
         let entries: Vec<Entry> = facts.iter().filter_map(entry_for).collect();
         let n = entries.len();
         dropped.inc_by((total - n) as u64);
@@ -118,6 +123,19 @@ async fn write_batches(
         if let Err(f) = engine.append_outbox(entries).await {
             dropped.inc_by(n as u64);
             tracing::error!(desc = %f.desc, facts = n, "call facts could not be written to the outbox");
+        }
+    }
+}
+
+/// Fills the download fields of CDRs that name a recording: `recordDomain` and a signed
+/// `recordFileDownloadUrl` valid for the store's URL lifetime from the call's end.
+fn fill_recordings(recordings: &RecordingStore, facts: &mut [CallFact]) {
+    for fact in facts {
+        if let CallFact::Cdr(cdr) = fact
+            && let (Some(object), Some(app)) = (cdr.record_object_name.as_deref(), cdr.app)
+        {
+            cdr.record_domain = Some(recordings.record_domain().to_owned());
+            cdr.record_file_download_url = Some(recordings.download_url(app, object, cdr.call_end_time));
         }
     }
 }

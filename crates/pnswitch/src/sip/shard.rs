@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use pn_b2bua::MediaEvent;
 use pn_b2bua::{B2bua, B2buaConfig, CallFact, Cdr, Output, Shard, Stats, Transport};
-use pn_media::{Leg, PortAllocator};
+use pn_media::PortAllocator;
 use pn_metrics::SipMetrics;
 use pn_sip::SipMessage;
 use prometheus::IntCounter;
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::dispatch::Inbound;
 use super::mask::mask;
-use super::media::{MEDIA_QUEUE, Packet, Relays};
+use super::media::{MEDIA_QUEUE, MediaServices, Packet, Relays};
 use super::outbox::FactSink;
 use super::route::TableRouter;
 use super::tcp::TcpHub;
@@ -44,6 +45,8 @@ pub(crate) struct ShardParts {
     pub(crate) metrics: SipMetrics,
     /// Relay mode (`None`: bypass).
     pub(crate) media: Option<MediaParts>,
+    /// The single writer: AXE callback records are stored through it.
+    pub(crate) engine: pn_api::EngineHandle,
 }
 
 /// A shard's share of the media relay.
@@ -56,6 +59,8 @@ pub(crate) struct MediaParts {
     pub(crate) ports: PortAllocator,
     /// Dead-media timeout (zero: off).
     pub(crate) timeout: Duration,
+    /// Prompts and the recording writer.
+    pub(crate) services: MediaServices,
 }
 
 /// Starts the shard's thread, which runs until it receives [`Inbound::Stop`] or its queue closes.
@@ -90,10 +95,10 @@ struct Runner {
     calls: HashMap<(&'static str, u16), IntCounter>,
     /// Relay mode: the calls' media relays.
     relays: Option<Relays>,
-    /// Relay mode: where relay sockets bind and the dead-media timeout.
-    media: Option<(IpAddr, Duration)>,
-    /// Dead-media timeouts waiting for the core.
-    media_timeouts: Vec<(pn_b2bua::MediaCall, Leg)>,
+    /// Relay mode: where relay sockets bind, the dead-media timeout, prompts and recordings.
+    media: Option<(IpAddr, Duration, MediaServices)>,
+    /// Media reports (dead media, digits, prompts played) waiting for the core.
+    media_events: Vec<MediaEvent>,
 }
 
 /// What woke the loop.
@@ -108,7 +113,7 @@ impl Runner {
         let mut b2bua = B2bua::new(parts.config.clone(), parts.shard);
         let media = parts.media.take().map(|media| {
             b2bua.enable_media_relay(media.public_ip, media.ports);
-            (media.bind_ip, media.timeout)
+            (media.bind_ip, media.timeout, media.services)
         });
         Self {
             b2bua,
@@ -118,14 +123,15 @@ impl Runner {
             calls: HashMap::new(),
             relays: None,
             media,
-            media_timeouts: Vec::new(),
+            media_events: Vec::new(),
         }
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
         let (media_tx, mut media_rx) = mpsc::channel(MEDIA_QUEUE);
-        if let Some((bind_ip, timeout)) = self.media {
-            self.relays = Some(Relays::new(bind_ip, timeout, media_tx));
+        if let Some((bind_ip, timeout, services)) = self.media.take() {
+            let shard = self.parts.shard.index;
+            self.relays = Some(Relays::new(bind_ip, timeout, media_tx, services, shard));
         } else {
             drop(media_tx);
         }
@@ -155,7 +161,7 @@ impl Runner {
                             Err(_) => break,
                         }
                     }
-                    self.deliver_media_timeouts();
+                    self.deliver_media_events();
                 }
                 Wake::Sip(None | Some(Inbound::Stop)) => break,
                 Wake::Sip(Some(Inbound::Message { from, message })) => {
@@ -187,13 +193,14 @@ impl Runner {
     async fn fire_timers(&mut self) {
         let now = Instant::now();
         if self.b2bua.poll_timeout().is_some_and(|at| at <= now) {
-            self.b2bua.handle_timeout(now, super::unix_now());
+            self.b2bua
+                .handle_timeout(now, super::unix_now(), &self.parts.router);
             self.flush().await;
         }
         if let Some(relays) = &mut self.relays {
             if relays.poll_timeout().is_some_and(|at| at <= now) {
-                relays.handle_timeout(now, &mut self.media_timeouts);
-                self.deliver_media_timeouts();
+                relays.handle_timeout(now, &mut self.media_events);
+                self.deliver_media_events();
                 self.flush().await;
             }
         }
@@ -201,16 +208,22 @@ impl Runner {
 
     fn media_packet(&mut self, packet: &Packet) {
         if let Some(relays) = &mut self.relays {
-            relays.packet(Instant::now(), packet, &mut self.media_timeouts);
+            relays.packet(Instant::now(), packet, &mut self.media_events);
         }
     }
 
-    /// Hands dead-media timeouts to the core.
-    fn deliver_media_timeouts(&mut self) {
-        for (call, leg) in std::mem::take(&mut self.media_timeouts) {
-            tracing::info!(?call, ?leg, "dead media: releasing the call");
+    /// Hands the relay's reports to the core.
+    fn deliver_media_events(&mut self) {
+        for event in std::mem::take(&mut self.media_events) {
+            match event {
+                MediaEvent::Timeout { call, leg } => {
+                    tracing::info!(?call, ?leg, "dead media: releasing the call");
+                }
+                MediaEvent::Digit { call, leg, .. } => tracing::debug!(?call, ?leg, "DTMF digit"),
+                MediaEvent::PlayDone { .. } => {}
+            }
             self.b2bua
-                .handle_media_timeout(Instant::now(), super::unix_now(), call, leg);
+                .handle_media_event(Instant::now(), super::unix_now(), event, &self.parts.router);
         }
     }
 
@@ -235,6 +248,18 @@ impl Runner {
 
     /// Sends every pending output, then exports the core's counters.
     async fn flush(&mut self) {
+        loop {
+            self.flush_outputs().await;
+            if self.media_events.is_empty() {
+                break;
+            }
+            self.deliver_media_events();
+        }
+        self.sync_stats();
+    }
+
+    /// Sends every pending output of the core.
+    async fn flush_outputs(&mut self) {
         while let Some(output) = self.b2bua.poll_output() {
             match output {
                 Output::Send { to, message } => {
@@ -252,13 +277,20 @@ impl Runner {
                 }
                 Output::Media(command) => {
                     if let Some(relays) = &mut self.relays {
-                        relays.command(Instant::now(), command);
+                        relays.command(Instant::now(), command, &mut self.media_events);
                         tracing::trace!(relays = relays.len(), "media command");
                     }
                 }
+                Output::Callback(record) => {
+                    let stored = self.parts.engine.put_callback_record(record);
+                    tokio::spawn(async move {
+                        if let Err(e) = stored.await {
+                            tracing::warn!(error = ?e, "AXE callback record not stored");
+                        }
+                    });
+                }
             }
         }
-        self.sync_stats();
     }
 
     /// One finished call: `pn_sip_calls_total{outcome,cause}` and its log line (numbers masked).
