@@ -197,4 +197,9 @@ fn readme_demo_runs() {
         text.contains("reject with stateCode 8014") && text.contains("reject with stateCode 8023"),
         "{text}"
     );
+    // The media part: a recorded call downloadable through the API (the demo itself checks both parties'
+    // tones are in the file and fails otherwise), and an AXE call whose digits were collected.
+    assert!(text.contains("-> 301 Location: http://"), "{text}");
+    assert!(text.contains("AXE collectInfo digitInfo: \"1234\""), "{text}");
+    assert!(text.contains("\"recordObjectName\""), "{text}");
 }

@@ -389,7 +389,9 @@ fn max_duration_reached_hangs_up_both_legs() {
 /// An AXB call with `maxDuration` 1 (minute) that both sides keep up until the switch hangs up; returns both
 /// runs and how long the caller's side took.
 fn max_duration_call() -> (SippRun, SippRun, Duration) {
-    let rig = axb_rig(&json!({"maxDuration": 1}), &[]);
+    // These SIPp scenarios send no RTP: the relay's dead-media release (60 s by default) would race the
+    // max-duration release, so it is pushed out of the way.
+    let rig = axb_rig(&json!({"maxDuration": 1}), &[("PNSWITCH__MEDIA__TIMEOUT_SECS", "300")]);
     let b_side = rig.uas("uas_answer").timeout_secs(120).spawn();
     let started = Instant::now();
     let a_side = rig

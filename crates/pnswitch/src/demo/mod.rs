@@ -4,6 +4,7 @@
 //! saw and the CDR the switch wrote, and stops. Everything it prints came back from the running switch.
 
 mod call;
+mod media;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -101,15 +102,22 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(script(&server.base, &token))?;
+    let keys = runtime.block_on(script(&server.base, &token))?;
     call::place(server.sip, &b_leg)?;
+    runtime.block_on(call::download_recording(&server.base, &server.data_dir, &keys))?;
+    call::axe_call(server.sip, &b_leg)?;
     server.stop();
     call::show_facts(&server.data_dir)?;
     println!("\n== done: the switch is stopped and its temporary data directory removed");
     Ok(())
 }
 
-async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// The demo apps' keys: (appKey, appSecret) of the AXB app.
+pub(super) struct Keys {
+    pub(super) axb: (String, String),
+}
+
+async fn script(base: &str, token: &str) -> Result<Keys, Box<dyn std::error::Error>> {
     let http = reqwest::Client::new();
     let admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut req = http.request(method, format!("{base}{path}")).bearer_auth(token);
@@ -123,7 +131,7 @@ async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error
     let app: Value = admin(
         reqwest::Method::POST,
         "/admin/v1/apps",
-        Some(json!({"name": "rides", "mode": "AXB"})),
+        Some(json!({"name": "rides", "mode": "AXB", "recordEnabled": true})),
     )
     .send()
     .await?
@@ -159,7 +167,8 @@ async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error
     let (a, b, x) = ("+8613800000001", "+8613900000002", "+8617010000001");
     println!("\n== provisioning API (X-AKSK signed): bind A={a} and B={b} to X={x}");
     let body = json!({"relationNum": x, "callerNum": a, "calleeNum": b, "callDirection": 0,
-                      "duration": 86400, "maxDuration": 60, "recordFlag": "false", "userData": "order-42"});
+                      "duration": 86400, "maxDuration": 60, "recordFlag": "true",
+                      "recordHintTone": "record_notice.wav", "userData": "order-42"});
     println!("   POST {axb}\n   {body}");
     let bound: Value = signed(reqwest::Method::POST, axb.clone(), "demo1")
         .json(&body)
@@ -194,7 +203,52 @@ async fn script(base: &str, token: &str) -> Result<(), Box<dyn std::error::Error
     println!("   -> {queried}");
 
     trace_calls(&http, base, token, (a, b, x)).await?;
+    axe_setup(&http, base, token).await?;
     show_metrics(&http, base).await?;
+    Ok(Keys { axb: (key, secret) })
+}
+
+/// An AXE app, its X and A's extension 1234.
+async fn axe_setup(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== AXE: an app whose callers key A's extension (4 digits) after a prompt");
+    let app: Value = http
+        .post(format!("{base}/admin/v1/apps"))
+        .bearer_auth(token)
+        .json(&json!({"name": "shop", "mode": "AXE", "extensionDigits": 4}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let app = app.get("app").cloned().unwrap_or(app);
+    let key = app["appKey"].as_str().ok_or("no appKey")?.to_owned();
+    let secret = app["appSecret"].as_str().ok_or("no appSecret")?.to_owned();
+    http.post(format!("{base}/admin/v1/numbers"))
+        .bearer_auth(token)
+        .json(&json!({"appKey": key, "numbers": [{"number": call::AXE_X, "areaCode": "0755"}]}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let created = pn_api::auth::format_created(now());
+    let mut req = http.post(format!("{base}/rest/caas/extendnumber/v1.0"));
+    for (name, value) in pn_api::auth::aksk_headers(&key, &secret, "demoaxe", &created) {
+        req = req.header(name, value);
+    }
+    let body = json!({"bindNum": call::AXE_A, "virtualNum": call::AXE_X, "extendNum": "1234",
+                      "callbackExpiredTime": 24, "timeUnit": "0"});
+    let bound: Value = req.json(&body).send().await?.json().await?;
+    println!(
+        "   bind A={} on X={} with extension 1234 -> resultcode {}",
+        call::AXE_A,
+        call::AXE_X,
+        bound["resultcode"]
+    );
+    if bound["resultcode"] != "0" {
+        return Err(format!("AXE bind failed: {bound}").into());
+    }
     Ok(())
 }
 

@@ -56,6 +56,9 @@ pub(crate) struct MediaServices {
     pub(crate) per_party: bool,
 }
 
+/// Decoded prompt audio: its law and G.711 bytes.
+type Audio = (G711Law, Arc<[u8]>);
+
 /// A prompt waiting for its turn on a leg.
 struct Queued {
     prompt: PromptRef,
@@ -142,7 +145,7 @@ pub(crate) struct Relays {
     tx: mpsc::Sender<Packet>,
     services: MediaServices,
     /// Shipped prompts, decoded once.
-    defaults: HashMap<String, Option<(G711Law, Arc<[u8]>)>>,
+    defaults: HashMap<String, Option<Audio>>,
     /// Makes recording keys unique across shards.
     shard: u16,
     /// Scratch buffer for prompt packets.
@@ -480,17 +483,15 @@ impl Relays {
                     .ok()
                 });
                 let state = &mut relay.legs[leg_idx(leg)];
-                match player {
-                    Some(player) => state.playing = Some((player, next.tag)),
-                    None => {
-                        events.push(MediaEvent::PlayDone {
-                            call,
-                            leg,
-                            tag: next.tag,
-                        });
-                        continue;
-                    }
-                }
+                let Some(player) = player else {
+                    events.push(MediaEvent::PlayDone {
+                        call,
+                        leg,
+                        tag: next.tag,
+                    });
+                    continue;
+                };
+                state.playing = Some((player, next.tag));
             }
             let destination = relay.session.rtp_destination(leg);
             let socket = Arc::clone(&relay.sockets[leg_idx(leg)][0]);
@@ -516,7 +517,7 @@ impl Relays {
     }
 
     /// The audio of a prompt: the app's upload or the shipped default of that name.
-    fn load(&mut self, prompt: &PromptRef) -> Option<(G711Law, Arc<[u8]>)> {
+    fn load(&mut self, prompt: &PromptRef) -> Option<Audio> {
         if let (Some(library), Some(app)) = (&self.services.prompts, prompt.app) {
             let found = library.get(app, &prompt.name);
             if found.is_none() {

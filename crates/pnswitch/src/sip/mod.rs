@@ -71,6 +71,7 @@ pub struct SipRuntime {
 
 /// Binds every configured address (UDP and TCP), prints `pnswitch: sip listening on udp|tcp ADDR` for each,
 /// starts the shards, the outbox writer and the receive loops. Must run inside the tokio runtime.
+#[allow(clippy::too_many_lines)] // the start-up sequence, in order
 pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRuntime> {
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
