@@ -153,6 +153,7 @@ fn build(n: u64) -> BindingTable {
         collect_repeat: 0,
         enabled: true,
         created_at: NOW,
+        media: pn_bindings::AppMedia::default(),
     });
     for i in 0..X_NUMBERS {
         table.upsert_number(&XNumber {

@@ -161,5 +161,15 @@ pub(crate) fn app_json(app: &App) -> Value {
         "collectRepeat": app.collect_repeat,
         "enabled": app.enabled,
         "createdAt": format_datetime(app.created_at),
+        "noBindingPrompt": app.media.no_binding_prompt,
+        "noPermissionPrompt": app.media.no_permission_prompt,
+        "serviceErrorPrompt": app.media.service_error_prompt,
+        "extensionPrompt": app.media.extension_prompt,
+        "invalidExtensionPrompt": app.media.invalid_extension_prompt,
+        "firstDigitTimeoutMs": app.media.first_digit_timeout_ms,
+        "interDigitTimeoutMs": app.media.inter_digit_timeout_ms,
+        "digitTerminator": app.media.digit_terminator.map(String::from).unwrap_or_default(),
+        "inbandDtmf": app.media.inband_dtmf,
+        "answerBeforeCollect": app.media.answer_before_collect,
     })
 }

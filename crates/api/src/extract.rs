@@ -53,26 +53,28 @@ pub(crate) fn failure(f: ApiFailure) -> Response {
     resp
 }
 
+/// The raw bytes of a request body (an oversized or unreadable body is 1020001 with 413/400).
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiFailure> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let desc = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "Parameter error: the request body is too large"
+        } else {
+            "Parameter error: the request body could not be read"
+        };
+        ApiFailure::new(
+            ResultCode {
+                code: ResultCode::PARAMETER_ERROR.code,
+                http: status,
+            },
+            desc,
+        )
+    })
+}
+
 /// The JSON fields of a request body.
 pub(crate) fn body_fields(body: Result<Bytes, BytesRejection>) -> Result<Fields, ApiFailure> {
-    match body {
-        Ok(bytes) => Fields::from_json(&bytes),
-        Err(rejection) => {
-            let status = rejection.status();
-            let desc = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "Parameter error: the request body is too large".to_owned()
-            } else {
-                "Parameter error: the request body could not be read".to_owned()
-            };
-            Err(ApiFailure::new(
-                ResultCode {
-                    code: ResultCode::PARAMETER_ERROR.code,
-                    http: status,
-                },
-                desc,
-            ))
-        }
-    }
+    Fields::from_json(&body_bytes(body)?)
 }
 
 /// The fields of a query string.
@@ -90,6 +92,13 @@ pub(crate) fn query_fields(
 
 /// Authenticates the request and checks that the app is enabled and serves `mode`.
 pub(crate) fn authenticate(state: &ApiState, headers: &HeaderMap, mode: Mode) -> Result<App, ApiFailure> {
+    let app = authenticate_any(state, headers)?;
+    require_mode(&app, mode)?;
+    Ok(app)
+}
+
+/// Authenticates the request and checks that the app is enabled (APIs every mode may call).
+pub(crate) fn authenticate_any(state: &ApiState, headers: &HeaderMap) -> Result<App, ApiFailure> {
     let app = state
         .authenticator()
         .authenticate(headers, state.now(), |key| state.app_by_key(key))?;
@@ -99,8 +108,13 @@ pub(crate) fn authenticate(state: &ApiState, headers: &HeaderMap, mode: Mode) ->
             "Status of app_key is unavailable",
         ));
     }
-    require_mode(&app, mode)?;
     Ok(app)
+}
+
+/// Tags a non-JSON (or non-200) success response with resultcode 0 for the request counter.
+pub(crate) fn tagged_ok(mut resp: Response) -> Response {
+    resp.extensions_mut().insert(ResultTag(ResultCode::SUCCESS.code));
+    resp
 }
 
 /// Runs a read on a store read transaction, off the async runtime.

@@ -17,7 +17,14 @@
 //! pn_api::engine::load_table(&*store, &table, &metrics, now)?;
 //! let engine = Provisioner::start(store.clone(), table.clone(), metrics.clone(), config.engine.clone())?;
 //! pn_api::engine::spawn_sweeper(engine.clone(), Duration::from_secs(1));
-//! let app = pn_api::router(ApiState::new(config, store, table, metrics, engine));
+//! let prompts = Arc::new(PromptLibrary::open(data_dir.join("prompts"))?);
+//! let recordings = Arc::new(RecordingStore::open(data_dir.join("recordings"), &key_file, base, keep, ttl)?);
+//! pn_api::media::spawn_purger(recordings.clone(), Duration::from_secs(3600));
+//! let state = ApiState::new(config, store, table, metrics, engine)
+//!     .with_prompts(prompts)
+//!     .with_recordings(recordings)
+//!     .with_media_relay(relay);
+//! let app = pn_api::router(state);
 //! axum::serve(listener, app).await?;
 //! ```
 
@@ -26,6 +33,7 @@ mod dto;
 pub mod engine;
 mod extract;
 mod handlers;
+pub mod media;
 pub mod openapi;
 pub mod result;
 mod router;
@@ -37,6 +45,7 @@ mod validate;
 use serde::Deserialize;
 
 pub use engine::{EngineConfig, EngineHandle, LoadStats, Provisioner};
+pub use media::{Prompt, PromptInfo, PromptLibrary, RecordingStore};
 pub use result::{ApiFailure, ResultCode};
 pub use router::router;
 pub use state::{ApiState, Clock};
@@ -53,6 +62,14 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// The write engine.
     pub engine: EngineConfig,
+    /// Base URL clients reach this server at, for recording download URLs and the CDR's `recordDomain`
+    /// (e.g. `https://pn.example.com`); `None`: `http://<the HTTP listen address>`.
+    pub public_url: Option<String>,
+    /// Days a call recording is kept (file age), after which downloads answer 1012007 (default 7, as the
+    /// reference).
+    pub record_retention_days: u32,
+    /// Seconds a recording download URL stays valid (default 259200 = 3 days, as the reference).
+    pub record_url_ttl_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +79,9 @@ impl Default for ApiConfig {
             admin_token: None,
             max_body_bytes: 64 * 1024,
             engine: EngineConfig::default(),
+            public_url: None,
+            record_retention_days: 7,
+            record_url_ttl_secs: 259_200,
         }
     }
 }
@@ -79,4 +99,15 @@ pub enum ApiError {
     /// The engine thread has stopped; no more writes are possible.
     #[error("the provisioning engine has stopped")]
     EngineStopped,
+    /// A media file or name was refused (prompt upload, recording name, key file); the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// A media file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
 }

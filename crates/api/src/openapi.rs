@@ -73,6 +73,12 @@ fn operation(route: &RouteDef) -> Value {
                     "type": "object", "properties": props, "required": required}}}}),
             );
         }
+        Input::Wav => {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}}),
+            );
+        }
         Input::None => {}
     }
     if !params.is_empty() {
@@ -91,16 +97,17 @@ fn operation(route: &RouteDef) -> Value {
         Security::Open => {}
     }
     op.insert("x-resultcodes".into(), json!(codes));
-    op.insert(
-        "responses".into(),
-        json!({
+    let mut responses = json!({
             "200": {"description": "resultcode 0 (and business refusals that the reference answers with 200)",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
             "400": {"description": "parameter or authentication error"},
             "403": {"description": "refused (1010002, 1010003, 1010004, 1010040)"},
             "500": {"description": "1010001 internal error"},
-        }),
-    );
+    });
+    if route.id == crate::routes::RouteId::RecordUrl {
+        responses["301"] = json!({"description": "resultcode 0: the signed download URL is in Location"});
+    }
+    op.insert("responses".into(), responses);
     Value::Object(op)
 }
 

@@ -93,6 +93,12 @@ codes! {
     ADMIN_DISABLED = "1010040", FORBIDDEN;
     /// 1020176 with 401: missing or wrong admin bearer token.
     ADMIN_UNAUTHORIZED = "1020176", UNAUTHORIZED;
+    /// 1010002 with 400: an uploaded prompt file or its name is refused (format, size, name).
+    INVALID_FILE = "1010002", BAD_REQUEST;
+    /// 1020176 with 403: a recording download URL whose signature is wrong or whose time has passed.
+    URL_DENIED = "1020176", FORBIDDEN;
+    /// 1012007 with 404: the file behind a download URL (or a prompt) does not exist (never was, or purged).
+    FILE_NOT_FOUND = "1012007", NOT_FOUND;
 }
 
 /// A failed API call: the code, and a `resultdesc` that says what was wrong.

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::extract::ResultTag;
-use crate::handlers::{admin, ax, axb, axe, axyb, service};
+use crate::handlers::{admin, ax, axb, axe, axyb, media, service};
 use crate::routes::{ROUTES, RouteId};
 use crate::state::ApiState;
 
@@ -41,6 +41,14 @@ fn handler(id: RouteId) -> MethodRouter<ApiState> {
         RouteId::AdminSetNumber => put(admin::set_number),
         RouteId::AdminRetireNumber => delete(admin::retire_number),
         RouteId::AdminRouteTrace => get(admin::route_trace),
+        RouteId::AdminPutPrompt => {
+            put(media::put_prompt).layer(DefaultBodyLimit::max(media::PROMPT_BODY_LIMIT))
+        }
+        RouteId::AdminListPrompts => get(media::list_prompts),
+        RouteId::AdminGetPrompt => get(media::get_prompt),
+        RouteId::AdminDeletePrompt => delete(media::delete_prompt),
+        RouteId::RecordUrl => get(media::record_url),
+        RouteId::RecordFile => get(media::record_file),
         RouteId::OpenApi => get(service::openapi),
         RouteId::Metrics => get(service::metrics),
         RouteId::Healthz => get(service::healthz),

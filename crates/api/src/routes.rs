@@ -28,6 +28,12 @@ pub(crate) enum RouteId {
     AdminSetNumber,
     AdminRetireNumber,
     AdminRouteTrace,
+    AdminPutPrompt,
+    AdminListPrompts,
+    AdminGetPrompt,
+    AdminDeletePrompt,
+    RecordUrl,
+    RecordFile,
     OpenApi,
     Metrics,
     Healthz,
@@ -40,6 +46,8 @@ pub(crate) enum Input {
     Body,
     /// Query string.
     Query,
+    /// A raw file body (`audio/wav`).
+    Wav,
     /// Nothing.
     None,
 }
@@ -398,6 +406,16 @@ const APP_CREATE: &[FieldSpec] = &[
         false,
         "AXE digit-collection repeats 1-9, default 3",
     ),
+    APP_MEDIA[0],
+    APP_MEDIA[1],
+    APP_MEDIA[2],
+    APP_MEDIA[3],
+    APP_MEDIA[4],
+    APP_MEDIA[5],
+    APP_MEDIA[6],
+    APP_MEDIA[7],
+    APP_MEDIA[8],
+    APP_MEDIA[9],
 ];
 const APP_UPDATE: &[FieldSpec] = &[
     ("name", "string", false, "human name"),
@@ -409,6 +427,80 @@ const APP_UPDATE: &[FieldSpec] = &[
     ("smsEnabled", "boolean", false, ""),
     ("collectRepeat", "integer", false, "1-9"),
     ("enabled", "boolean", false, "a disabled app's key gets 1010004"),
+    APP_MEDIA[0],
+    APP_MEDIA[1],
+    APP_MEDIA[2],
+    APP_MEDIA[3],
+    APP_MEDIA[4],
+    APP_MEDIA[5],
+    APP_MEDIA[6],
+    APP_MEDIA[7],
+    APP_MEDIA[8],
+    APP_MEDIA[9],
+];
+/// The app media fields of create and update (`""` clears a prompt; the AXE prompts then return to the
+/// shipped default).
+const APP_MEDIA: [FieldSpec; 10] = [
+    (
+        "noBindingPrompt",
+        "string",
+        false,
+        "played before refusing a call with no binding (8013/8014/8030); default none",
+    ),
+    (
+        "noPermissionPrompt",
+        "string",
+        false,
+        "played before refusing a caller without permission (8016/8023/8042/8043); default no_permission.wav",
+    ),
+    (
+        "serviceErrorPrompt",
+        "string",
+        false,
+        "played before refusing on a service error; default none",
+    ),
+    (
+        "extensionPrompt",
+        "string",
+        false,
+        "AXE: enter the extension; default enter_extension.wav",
+    ),
+    (
+        "invalidExtensionPrompt",
+        "string",
+        false,
+        "AXE: invalid extension; default invalid_extension.wav",
+    ),
+    (
+        "firstDigitTimeoutMs",
+        "integer",
+        false,
+        "AXE first-digit timeout 1000-60000 ms, default 10000",
+    ),
+    (
+        "interDigitTimeoutMs",
+        "integer",
+        false,
+        "AXE inter-digit timeout 1000-30000 ms, default 5000",
+    ),
+    (
+        "digitTerminator",
+        "string",
+        false,
+        "AXE terminator key: \"#\" (default), \"*\" or \"\" (none)",
+    ),
+    (
+        "inbandDtmf",
+        "boolean",
+        false,
+        "also detect in-band DTMF on G.711 audio (default false)",
+    ),
+    (
+        "answerBeforeCollect",
+        "boolean",
+        false,
+        "AXE: answer (200) before collecting instead of early media (default false)",
+    ),
 ];
 const NUMBERS_IMPORT: &[FieldSpec] = &[
     ("appKey", "string", true, "owning app"),
@@ -433,6 +525,9 @@ const QUERY_CODES: &[&str] = &["1010040", "1016001", "1020001"];
 const ADMIN_CODES: &[&str] = &[
     "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010",
 ];
+const PROMPT_CODES: &[&str] = &["1010002", "1010040", "1020176", "1020001", "1012007", "1016001"];
+const PROMPT_PATH: &str = "/admin/v1/apps/{appKey}/prompts/{name}";
+const RECORD_URL: &str = "/rest/provision/voice/record/v1.0";
 
 /// Every route pnswitch serves.
 pub(crate) const ROUTES: &[RouteDef] = &[
@@ -696,6 +791,84 @@ pub(crate) const ROUTES: &[RouteDef] = &[
             ("extension", "string", false, "AXE extension keyed by DTMF"),
         ],
         codes: ADMIN_CODES,
+    },
+    RouteDef {
+        method: "PUT",
+        path: PROMPT_PATH,
+        id: RouteId::AdminPutPrompt,
+        summary: "Upload (or replace) a prompt of the app: the body is the WAV file (8 kHz mono A-law or µ-law, \
+                  ≤ 2 MB); name [A-Za-z0-9_.-]{1,64}.wav",
+        input: Input::Wav,
+        security: Security::Admin,
+        fields: &[],
+        codes: PROMPT_CODES,
+    },
+    RouteDef {
+        method: "GET",
+        path: "/admin/v1/apps/{appKey}/prompts",
+        id: RouteId::AdminListPrompts,
+        summary: "List the app's prompts: its uploads, then the shipped defaults (shipped: true)",
+        input: Input::None,
+        security: Security::Admin,
+        fields: &[],
+        codes: PROMPT_CODES,
+    },
+    RouteDef {
+        method: "GET",
+        path: PROMPT_PATH,
+        id: RouteId::AdminGetPrompt,
+        summary: "Download a prompt (the app's upload, else the shipped default): audio/wav",
+        input: Input::None,
+        security: Security::Admin,
+        fields: &[],
+        codes: PROMPT_CODES,
+    },
+    RouteDef {
+        method: "DELETE",
+        path: PROMPT_PATH,
+        id: RouteId::AdminDeletePrompt,
+        summary: "Delete the app's upload (a shipped default of that name applies again)",
+        input: Input::None,
+        security: Security::Admin,
+        fields: &[],
+        codes: PROMPT_CODES,
+    },
+    RouteDef {
+        method: "GET",
+        path: RECORD_URL,
+        id: RouteId::RecordUrl,
+        summary: "Recording download: HTTP 301 with the signed file URL in Location (reference §5)",
+        input: Input::Query,
+        security: Security::AkSk,
+        fields: &[
+            ("fileName", "string", true, "the CDR's recordObjectName"),
+            (
+                "recordDomain",
+                "string",
+                false,
+                "the CDR's recordDomain (accepted, not compared)",
+            ),
+        ],
+        codes: &["1012007", "1020001"],
+    },
+    RouteDef {
+        method: "GET",
+        path: "/rest/provision/voice/record/v1.0/file/{app}/{object}",
+        id: RouteId::RecordFile,
+        summary: "A signed recording URL (from the 301): audio/wav; 403 1020176 bad or expired signature, \
+                  404 1012007 gone",
+        input: Input::Query,
+        security: Security::Open,
+        fields: &[
+            ("expires", "integer", true, "Unix time the URL stops working"),
+            (
+                "signature",
+                "string",
+                true,
+                "hex HMAC-SHA256 of app/object/expires",
+            ),
+        ],
+        codes: &["1020176", "1012007"],
     },
     RouteDef {
         method: "GET",

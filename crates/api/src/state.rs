@@ -9,6 +9,7 @@ use pn_store::Store;
 use crate::ApiConfig;
 use crate::auth::Authenticator;
 use crate::engine::EngineHandle;
+use crate::media::{PromptLibrary, RecordingStore};
 
 /// The clock the API reads (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
@@ -28,10 +29,15 @@ struct Inner {
     authenticator: Authenticator,
     clock: Clock,
     route_policy: RoutePolicy,
+    media_relay: bool,
+    prompts: Option<Arc<PromptLibrary>>,
+    recordings: Option<Arc<RecordingStore>>,
 }
 
 impl ApiState {
-    /// Builds the state; the clock is the system clock (see [`ApiState::with_clock`]).
+    /// Builds the state; the clock is the system clock (see [`ApiState::with_clock`]). Media relay is assumed
+    /// on ([`ApiState::with_media_relay`]); without [`ApiState::with_prompts`] only the shipped prompts exist,
+    /// without [`ApiState::with_recordings`] every recording is "does not exist".
     pub fn new(
         config: ApiConfig,
         store: Arc<dyn Store>,
@@ -50,46 +56,86 @@ impl ApiState {
                 authenticator,
                 clock: Arc::new(crate::time::system_now),
                 route_policy: RoutePolicy::default(),
+                media_relay: true,
+                prompts: None,
+                recordings: None,
             }),
+        }
+    }
+
+    /// The same state with one setting changed (builders run before serving, so the state is not shared
+    /// yet; if it is, the copy gets a fresh authenticator).
+    fn map(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            config: shared.config.clone(),
+            store: shared.store.clone(),
+            table: shared.table.clone(),
+            metrics: shared.metrics.clone(),
+            engine: shared.engine.clone(),
+            authenticator: Authenticator::new(shared.config.auth.clone()),
+            clock: shared.clock.clone(),
+            route_policy: shared.route_policy,
+            media_relay: shared.media_relay,
+            prompts: shared.prompts.clone(),
+            recordings: shared.recordings.clone(),
+        });
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
     /// The same state reading time from `clock` (tests inject a fixed or stepping clock).
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            config: shared.config.clone(),
-            store: shared.store.clone(),
-            table: shared.table.clone(),
-            metrics: shared.metrics.clone(),
-            engine: shared.engine.clone(),
-            authenticator: Authenticator::new(shared.config.auth.clone()),
-            clock: shared.clock.clone(),
-            route_policy: shared.route_policy,
-        });
-        Self {
-            inner: Arc::new(Inner { clock, ..inner }),
-        }
+        self.map(|i| i.clock = clock)
     }
 
     /// The same state with the call path's routing policy (used by the admin route trace).
     #[must_use]
     pub fn with_route_policy(self, route_policy: RoutePolicy) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            config: shared.config.clone(),
-            store: shared.store.clone(),
-            table: shared.table.clone(),
-            metrics: shared.metrics.clone(),
-            engine: shared.engine.clone(),
-            authenticator: Authenticator::new(shared.config.auth.clone()),
-            clock: shared.clock.clone(),
-            route_policy: shared.route_policy,
-        });
-        Self {
-            inner: Arc::new(Inner {
-                route_policy,
-                ..inner
-            }),
+        self.map(|i| i.route_policy = route_policy)
+    }
+
+    /// Whether the switch anchors media (`[media] mode = "relay"`). When false (bypass: no media plane),
+    /// binds and modifies that need media (AXE, recording, any prompt) are refused with 1010002.
+    #[must_use]
+    pub fn with_media_relay(self, media_relay: bool) -> Self {
+        self.map(|i| i.media_relay = media_relay)
+    }
+
+    /// The prompt library (admin prompt endpoints, bind-time prompt checks).
+    #[must_use]
+    pub fn with_prompts(self, prompts: Arc<PromptLibrary>) -> Self {
+        self.map(|i| i.prompts = Some(prompts))
+    }
+
+    /// The recording store (recording download).
+    #[must_use]
+    pub fn with_recordings(self, recordings: Arc<RecordingStore>) -> Self {
+        self.map(|i| i.recordings = Some(recordings))
+    }
+
+    /// Whether media is relayed (see [`ApiState::with_media_relay`]).
+    pub fn media_relay(&self) -> bool {
+        self.inner.media_relay
+    }
+
+    /// The prompt library, when configured.
+    pub fn prompts(&self) -> Option<&Arc<PromptLibrary>> {
+        self.inner.prompts.as_ref()
+    }
+
+    /// The recording store, when configured.
+    pub fn recordings(&self) -> Option<&Arc<RecordingStore>> {
+        self.inner.recordings.as_ref()
+    }
+
+    /// Whether prompt `name` exists for `app`: its upload or a shipped default.
+    pub(crate) fn prompt_exists(&self, app: pn_bindings::AppId, name: &str) -> bool {
+        match self.prompts() {
+            Some(lib) => lib.exists(app, name),
+            None => pn_media::prompts::default_prompt(name).is_some(),
         }
     }
 

@@ -59,6 +59,7 @@ fn app(key: &str, secret: &str) -> App {
         collect_repeat: 3,
         enabled: true,
         created_at: UnixTime(0),
+        media: pn_bindings::AppMedia::default(),
     }
 }
 

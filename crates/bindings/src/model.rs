@@ -86,6 +86,63 @@ pub struct App {
     pub enabled: bool,
     /// Creation time.
     pub created_at: UnixTime,
+    /// Prompts and digit-collection settings the call path uses for this app (absent in old rows: defaults).
+    #[serde(default)]
+    pub media: AppMedia,
+}
+
+/// Default [`AppMedia::no_permission_prompt`]: the shipped `no_permission.wav` (`pn_media::prompts::NO_PERMISSION`).
+pub const DEFAULT_NO_PERMISSION_PROMPT: &str = "no_permission.wav";
+/// Default [`AppMedia::extension_prompt`]: the shipped `enter_extension.wav` (`pn_media::prompts::ENTER_EXTENSION`).
+pub const DEFAULT_EXTENSION_PROMPT: &str = "enter_extension.wav";
+/// Default [`AppMedia::invalid_extension_prompt`]: the shipped `invalid_extension.wav`
+/// (`pn_media::prompts::INVALID_EXTENSION`).
+pub const DEFAULT_INVALID_EXTENSION_PROMPT: &str = "invalid_extension.wav";
+
+/// An app's prompts and AXE digit-collection settings (reference §0.2 prompt files, §1.1, §1.2).
+///
+/// Prompt names are file names of the app's uploaded prompts, or of a shipped default of that name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppMedia {
+    /// Played before refusing a call with no binding (8014, 8013, 8030): None = release without prompt (default).
+    pub no_binding_prompt: Option<String>,
+    /// Played before refusing a caller without permission (8016 direction, 8023 fixed line, 8042/8043
+    /// international): default `Some("no_permission.wav")`.
+    pub no_permission_prompt: Option<String>,
+    /// Played before refusing on a service error (7508, 8008, 8055, 8104 ...): default None.
+    pub service_error_prompt: Option<String>,
+    /// AXE "enter the extension" prompt: default `enter_extension.wav`.
+    pub extension_prompt: String,
+    /// AXE "invalid extension" prompt: default `invalid_extension.wav`.
+    pub invalid_extension_prompt: String,
+    /// AXE first-digit timeout, ms (default 10000).
+    pub first_digit_timeout_ms: u32,
+    /// AXE inter-digit timeout, ms (default 5000).
+    pub inter_digit_timeout_ms: u32,
+    /// AXE terminator key: `Some('#')` default, `Some('*')`, or None.
+    pub digit_terminator: Option<char>,
+    /// Detect in-band (Goertzel) DTMF on G.711 audio as well as RFC 4733 and SIP INFO (default false).
+    pub inband_dtmf: bool,
+    /// AXE: answer the caller (200) before collecting the extension instead of early media (183, default false).
+    pub answer_before_collect: bool,
+}
+
+impl Default for AppMedia {
+    fn default() -> Self {
+        Self {
+            no_binding_prompt: None,
+            no_permission_prompt: Some(DEFAULT_NO_PERMISSION_PROMPT.to_owned()),
+            service_error_prompt: None,
+            extension_prompt: DEFAULT_EXTENSION_PROMPT.to_owned(),
+            invalid_extension_prompt: DEFAULT_INVALID_EXTENSION_PROMPT.to_owned(),
+            first_digit_timeout_ms: 10_000,
+            inter_digit_timeout_ms: 5_000,
+            digit_terminator: Some('#'),
+            inband_dtmf: false,
+            answer_before_collect: false,
+        }
+    }
 }
 
 /// Status of an X number in the pool (reference §7.2 codes).
@@ -171,12 +228,12 @@ impl CallDirection {
     }
 }
 
-/// `preVoice`: ringback tones heard while the far side is being reached.
+/// `preVoice` (AXB, AX): prompt names; how the call path plays them is [`BindingMedia`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PreVoice {
-    /// Heard when A dials X.
+    /// `callerHintTone`: played to the caller (A or the other party) while the callee is reached.
     pub caller_hint_tone: Option<String>,
-    /// Heard when B (or anyone else) dials X.
+    /// `calleeHintTone`: played to the callee once it answers, before the parties talk.
     pub callee_hint_tone: Option<String>,
 }
 
@@ -413,4 +470,76 @@ pub struct CallbackRecord {
     pub last_caller: E164,
     /// None = never expires.
     pub expires_at: Option<UnixTime>,
+}
+
+/// The prompt names a call through a binding may play (only bindings with at least one are kept in the table).
+///
+/// Derived from the binding by [`BindingMedia::of`]; a Y–B relation takes its caller hints from its AXYB parent
+/// ([`BindingMedia::of_relation`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BindingMedia {
+    /// Played to the caller while the callee is reached, when the bound A (AXB: A; AX: A; AXYB: A calling Y)
+    /// calls: AXB/AX `preVoice.callerHintTone`, AXYB `preVoiceY`.
+    pub caller_hint_from_a: Option<String>,
+    /// Same when the other party calls (AXB: B; AX/AXE: anyone; AXYB: B calling X): AXB/AX
+    /// `preVoice.callerHintTone`, AXYB `preVoiceX`.
+    pub caller_hint_to_a: Option<String>,
+    /// `preVoice.calleeHintTone`: played to the callee once it answers, before the parties talk.
+    pub callee_hint: Option<String>,
+    /// `recordHintTone`: played to both parties before recording starts (only while `recordFlag` is true).
+    pub record_hint: Option<String>,
+    /// `lastMinVoice`: played to both parties at maxDuration − 60 s (only while maxDuration ≠ 0).
+    pub last_min_voice: Option<String>,
+}
+
+impl BindingMedia {
+    /// The prompts of `binding`. A Y–B relation gets only its `record_hint` here: its caller hints live on the
+    /// parent (see [`BindingMedia::of_relation`]).
+    pub fn of(binding: &Binding) -> Self {
+        let record_hint = binding.record.hint_tone.clone().filter(|_| binding.record.record);
+        let controls = |c: &CallControls| Self {
+            caller_hint_from_a: c.pre_voice.caller_hint_tone.clone(),
+            caller_hint_to_a: c.pre_voice.caller_hint_tone.clone(),
+            callee_hint: c.pre_voice.callee_hint_tone.clone(),
+            record_hint: record_hint.clone(),
+            last_min_voice: c.last_min_voice.clone().filter(|_| c.max_duration_min > 0),
+        };
+        match &binding.kind {
+            BindingKind::Axb(b) => controls(&b.controls),
+            BindingKind::Ax(b) => controls(&b.controls),
+            BindingKind::Axyb(b) => Self {
+                caller_hint_from_a: b.pre_voice_y.clone(),
+                caller_hint_to_a: b.pre_voice_x.clone(),
+                record_hint,
+                ..Self::default()
+            },
+            BindingKind::Axe(_) | BindingKind::Yb(_) => Self {
+                record_hint,
+                ..Self::default()
+            },
+        }
+    }
+
+    /// The prompts of a Y–B relation: its own `record_hint`, the caller hints of its AXYB parent's media
+    /// (`parent`, as [`BindingMedia::of`] gives them for the parent).
+    pub fn of_relation(relation: &Binding, parent: Option<&BindingMedia>) -> Self {
+        let own = Self::of(relation);
+        match parent {
+            Some(p) => Self {
+                caller_hint_from_a: p.caller_hint_from_a.clone(),
+                caller_hint_to_a: p.caller_hint_to_a.clone(),
+                ..own
+            },
+            None => own,
+        }
+    }
+
+    /// Whether no prompt is named.
+    pub fn is_empty(&self) -> bool {
+        self.caller_hint_from_a.is_none()
+            && self.caller_hint_to_a.is_none()
+            && self.callee_hint.is_none()
+            && self.record_hint.is_none()
+            && self.last_min_voice.is_none()
+    }
 }

@@ -34,6 +34,49 @@ enum AdminCommand {
     /// Privacy numbers (X/Y) in an app's pool.
     #[command(subcommand)]
     Numbers(NumbersCommand),
+    /// Prompt files of an app (8 kHz mono A-law or µ-law WAV, at most 2 MB).
+    #[command(subcommand)]
+    Prompts(PromptsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PromptsCommand {
+    /// Upload (or replace) a prompt file.
+    Put {
+        /// The app key.
+        #[arg(long)]
+        app_key: String,
+        /// Name bindings use (`[A-Za-z0-9_.-]{1,64}.wav`; default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The WAV file.
+        file: PathBuf,
+    },
+    /// List an app's prompts: its uploads, then the shipped defaults.
+    List {
+        /// The app key.
+        #[arg(long)]
+        app_key: String,
+    },
+    /// Download a prompt (the app's upload, else the shipped default) into a file.
+    Get {
+        /// The app key.
+        #[arg(long)]
+        app_key: String,
+        /// The prompt name.
+        name: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete an uploaded prompt (a shipped default of that name applies again).
+    Delete {
+        /// The app key.
+        #[arg(long)]
+        app_key: String,
+        /// The prompt name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,7 +216,12 @@ pub fn run(config: &Config, args: AdminArgs) -> Result<(), Box<dyn std::error::E
                 .to_owned()
         }
     };
-    let (method, path, body) = request_for(args.command)?;
+    let Request {
+        method,
+        path,
+        body,
+        save_to,
+    } = request_for(args.command)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -182,14 +230,22 @@ pub fn run(config: &Config, args: AdminArgs) -> Result<(), Box<dyn std::error::E
         let mut req = client
             .request(method, format!("{base}{path}"))
             .bearer_auth(&token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
+        req = match body {
+            Some(Body::Json(v)) => req.json(&v),
+            Some(Body::Wav(bytes)) => req.header("Content-Type", "audio/wav").body(bytes),
+            None => req,
+        };
         let resp = req.send().await?;
         let status = resp.status();
-        let text = resp.text().await?;
-        Ok::<_, reqwest::Error>((status, text))
+        let bytes = resp.bytes().await?;
+        Ok::<_, reqwest::Error>((status, bytes))
     })?;
+    if let (Some(out), true) = (&save_to, status.is_success()) {
+        std::fs::write(out, &answer)?;
+        println!("wrote {} bytes to {}", answer.len(), out.display());
+        return Ok(());
+    }
+    let answer = String::from_utf8_lossy(&answer);
     match serde_json::from_str::<Value>(&answer) {
         Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
         Err(_) => println!("{answer}"),
@@ -201,11 +257,75 @@ pub fn run(config: &Config, args: AdminArgs) -> Result<(), Box<dyn std::error::E
     }
 }
 
-type Request = (reqwest::Method, String, Option<Value>);
+/// What an admin request sends.
+enum Body {
+    /// A JSON body.
+    Json(Value),
+    /// A WAV file.
+    Wav(Vec<u8>),
+}
+
+/// One admin API request.
+struct Request {
+    method: reqwest::Method,
+    path: String,
+    body: Option<Body>,
+    /// Write a successful answer's bytes here instead of printing them.
+    save_to: Option<PathBuf>,
+}
+
+impl Request {
+    fn new(method: reqwest::Method, path: String, body: Option<Value>) -> Self {
+        Self {
+            method,
+            path,
+            body: body.map(Body::Json),
+            save_to: None,
+        }
+    }
+}
+
+/// The admin path of an app's prompt.
+fn prompt_path(app_key: &str, name: &str) -> String {
+    format!("/admin/v1/apps/{}/prompts/{}", encode(app_key), encode(name))
+}
+
+fn prompts_request(command: PromptsCommand) -> Result<Request, Box<dyn std::error::Error>> {
+    use reqwest::Method;
+    Ok(match command {
+        PromptsCommand::Put { app_key, name, file } => {
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or("give --name: the file has no usable name")?
+                    .to_owned(),
+            };
+            Request {
+                body: Some(Body::Wav(std::fs::read(&file)?)),
+                ..Request::new(Method::PUT, prompt_path(&app_key, &name), None)
+            }
+        }
+        PromptsCommand::List { app_key } => Request::new(
+            Method::GET,
+            format!("/admin/v1/apps/{}/prompts", encode(&app_key)),
+            None,
+        ),
+        PromptsCommand::Get { app_key, name, out } => Request {
+            save_to: Some(out),
+            ..Request::new(Method::GET, prompt_path(&app_key, &name), None)
+        },
+        PromptsCommand::Delete { app_key, name } => {
+            Request::new(Method::DELETE, prompt_path(&app_key, &name), None)
+        }
+    })
+}
 
 fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Error>> {
     use reqwest::Method;
-    Ok(match command {
+    let (method, path, body) = match command {
+        AdminCommand::Prompts(p) => return prompts_request(p),
         AdminCommand::App(AppCommand::Create(c)) => {
             let mut body = json!({
                 "name": c.name, "mode": c.mode.to_ascii_uppercase(),
@@ -283,7 +403,8 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
                 None,
             )
         }
-    })
+    };
+    Ok(Request::new(method, path, body))
 }
 
 fn put_opt(body: &mut Value, key: &str, value: Option<Value>) {

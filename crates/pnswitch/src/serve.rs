@@ -4,17 +4,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pn_api::{ApiState, Provisioner};
+use pn_api::{ApiState, PromptLibrary, Provisioner, RecordingStore};
 use pn_bindings::BindingTable;
 use pn_metrics::Metrics;
 use pn_store::Store;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, MediaMode};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Name of the file in the data directory that holds the recording-URL signing key.
+pub const RECORD_KEY_FILE: &str = "record-url.key";
+/// How often expired recordings are deleted (also once at start).
+const RECORDING_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Errors that stop `serve`.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,11 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         engine.clone(),
         Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
     );
+    // The HTTP listener is bound before the media stores: the recording URLs default to its address.
+    let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
+    let local = listener.local_addr()?;
+    let (prompts, recordings) = media_stores(&config, local)?;
+    let purger = pn_api::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
     let sip = crate::sip::start(
         &config.sip,
         crate::sip::SipDeps {
@@ -90,14 +99,17 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             engine: engine.clone(),
             store: Arc::clone(&store),
             metrics: metrics.clone(),
+            prompts: Some(Arc::clone(&prompts)),
+            recordings: Some(Arc::clone(&recordings)),
         },
     )
     .await?;
     let state = ApiState::new(config.api.clone(), store, table, metrics, engine)
-        .with_route_policy(config.routing.policy);
+        .with_route_policy(config.routing.policy)
+        .with_media_relay(config.media.mode == MediaMode::Relay)
+        .with_prompts(prompts)
+        .with_recordings(recordings);
     let app = pn_api::router(state);
-    let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
-    let local = listener.local_addr()?;
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
     println!("pnswitch: data directory {}", config.data_dir.display());
@@ -107,8 +119,32 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         .await?;
     sip.shutdown().await;
     sweeper.abort();
+    purger.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the prompt library (`data_dir/prompts`) and the recording store (`data_dir/recordings`, URLs signed
+/// with `data_dir/record-url.key`, based at `api.public_url` or `http://<local>`).
+fn media_stores(
+    config: &Config,
+    local: std::net::SocketAddr,
+) -> Result<(Arc<PromptLibrary>, Arc<RecordingStore>), ServeError> {
+    let prompts = Arc::new(PromptLibrary::open(config.data_dir.join("prompts"))?);
+    let public_base = config.api.public_url.clone().unwrap_or_else(|| {
+        if local.ip().is_unspecified() {
+            tracing::warn!(%local, "api.public_url is not set: recording URLs name an unspecified address");
+        }
+        format!("http://{local}")
+    });
+    let recordings = Arc::new(RecordingStore::open(
+        config.data_dir.join("recordings"),
+        &config.data_dir.join(RECORD_KEY_FILE),
+        public_base,
+        Duration::from_secs(u64::from(config.api.record_retention_days) * 86_400),
+        Duration::from_secs(config.api.record_url_ttl_secs),
+    )?);
+    Ok((prompts, recordings))
 }
 
 /// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).

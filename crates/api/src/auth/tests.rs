@@ -27,6 +27,7 @@ fn app(enabled: bool) -> App {
         collect_repeat: 3,
         enabled,
         created_at: UnixTime(0),
+        media: pn_bindings::AppMedia::default(),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Admin writes: apps and the number pool. They go through the engine like every other write.
 
-use pn_bindings::{App, Binding, Mode, NumberStatus, XNumber};
+use pn_bindings::{
+    App, AppMedia, Binding, DEFAULT_EXTENSION_PROMPT, DEFAULT_INVALID_EXTENSION_PROMPT, Mode, NumberStatus,
+    XNumber,
+};
 use pn_numbers::E164;
 use pn_store::BindingFilter;
 use rand::Rng;
@@ -37,6 +40,95 @@ pub(crate) struct CreateApp {
     pub(crate) extension_digits: u8,
     /// collectRepeat.
     pub(crate) collect_repeat: u8,
+    /// Media settings given (the rest default).
+    pub(crate) media: AppMediaPatch,
+}
+
+/// One field of a patch: leave it, clear it (for the AXE prompts: back to the shipped default), or set it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) enum Change<T> {
+    /// Absent: unchanged.
+    #[default]
+    Keep,
+    /// `""`: cleared.
+    Clear,
+    /// A new value.
+    Set(T),
+}
+
+impl<T: Clone> Change<T> {
+    /// Applies the change to an optional setting.
+    fn apply(&self, slot: &mut Option<T>) {
+        match self {
+            Change::Keep => {}
+            Change::Clear => *slot = None,
+            Change::Set(v) => *slot = Some(v.clone()),
+        }
+    }
+}
+
+/// Changes to an app's media settings (on create: changes from the default).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct AppMediaPatch {
+    /// noBindingPrompt.
+    pub(crate) no_binding_prompt: Change<String>,
+    /// noPermissionPrompt.
+    pub(crate) no_permission_prompt: Change<String>,
+    /// serviceErrorPrompt.
+    pub(crate) service_error_prompt: Change<String>,
+    /// extensionPrompt (cleared: the shipped default).
+    pub(crate) extension_prompt: Change<String>,
+    /// invalidExtensionPrompt (cleared: the shipped default).
+    pub(crate) invalid_extension_prompt: Change<String>,
+    /// firstDigitTimeoutMs.
+    pub(crate) first_digit_timeout_ms: Option<u32>,
+    /// interDigitTimeoutMs.
+    pub(crate) inter_digit_timeout_ms: Option<u32>,
+    /// digitTerminator (cleared: no terminator).
+    pub(crate) digit_terminator: Change<char>,
+    /// inbandDtmf.
+    pub(crate) inband_dtmf: Option<bool>,
+    /// answerBeforeCollect.
+    pub(crate) answer_before_collect: Option<bool>,
+}
+
+impl AppMediaPatch {
+    /// Applies the given changes to `media`.
+    pub(crate) fn apply(&self, media: &mut AppMedia) {
+        fn required(change: &Change<String>, slot: &mut String, default: &str) {
+            match change {
+                Change::Keep => {}
+                Change::Clear => default.clone_into(slot),
+                Change::Set(v) => slot.clone_from(v),
+            }
+        }
+        self.no_binding_prompt.apply(&mut media.no_binding_prompt);
+        self.no_permission_prompt.apply(&mut media.no_permission_prompt);
+        self.service_error_prompt.apply(&mut media.service_error_prompt);
+        required(
+            &self.extension_prompt,
+            &mut media.extension_prompt,
+            DEFAULT_EXTENSION_PROMPT,
+        );
+        required(
+            &self.invalid_extension_prompt,
+            &mut media.invalid_extension_prompt,
+            DEFAULT_INVALID_EXTENSION_PROMPT,
+        );
+        if let Some(v) = self.first_digit_timeout_ms {
+            media.first_digit_timeout_ms = v;
+        }
+        if let Some(v) = self.inter_digit_timeout_ms {
+            media.inter_digit_timeout_ms = v;
+        }
+        self.digit_terminator.apply(&mut media.digit_terminator);
+        if let Some(v) = self.inband_dtmf {
+            media.inband_dtmf = v;
+        }
+        if let Some(v) = self.answer_before_collect {
+            media.answer_before_collect = v;
+        }
+    }
 }
 
 /// Change an app: `None` = unchanged; an empty URL clears it.
@@ -66,6 +158,8 @@ pub(crate) struct UpdateApp {
     pub(crate) mode: Option<Mode>,
     /// extensionDigits, if given (must equal the app's).
     pub(crate) extension_digits: Option<u8>,
+    /// Media settings.
+    pub(crate) media: AppMediaPatch,
 }
 
 /// One number to import.
@@ -162,6 +256,11 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult {
         collect_repeat: req.collect_repeat,
         enabled: true,
         created_at: ctx.now,
+        media: {
+            let mut media = AppMedia::default();
+            req.media.apply(&mut media);
+            media
+        },
     };
     ctx.tx.put_app(&app)?;
     let out = json!({ "app": app_json(&app) });
@@ -208,6 +307,7 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult {
     if let Some(v) = req.enabled {
         app.enabled = v;
     }
+    req.media.apply(&mut app.media);
     ctx.tx.put_app(&app)?;
     let out = json!({ "app": app_json(&app) });
     ctx.effects.push(Effect::App(app));

@@ -3,8 +3,8 @@
 //! once the batch is committed.
 
 use pn_bindings::{
-    App, AppId, Binding, BindingId, BindingKind, BindingTable, Mode, NumberStatus, RecordSettings,
-    TempCallee, UnixTime, XNumber,
+    App, AppId, Binding, BindingId, BindingKind, BindingTable, CallbackRecord, Mode, NumberStatus,
+    RecordSettings, TempCallee, UnixTime, XNumber,
 };
 use pn_numbers::E164;
 use pn_store::{BindingFilter, Page, StoreError, WriteTx};
@@ -52,6 +52,8 @@ pub(crate) enum Effect {
     Remove(Binding),
     /// A new or replaced AX temporary callee.
     TempCallee(TempCallee),
+    /// A new or replaced AXE callback record.
+    Callback(CallbackRecord),
     /// A new or changed app.
     App(App),
     /// A new or changed pool number.

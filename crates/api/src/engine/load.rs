@@ -23,6 +23,8 @@ pub struct LoadStats {
     pub temp_callees: usize,
     /// Live callback records loaded.
     pub callback_records: usize,
+    /// Bindings that name at least one prompt (their [`pn_bindings::BindingMedia`] is in the table).
+    pub with_media: usize,
 }
 
 /// The `mode` label of the bindings gauge: `AXB`, `AX`, `AXE`, `AXYB` (A–X parts) or `YB` (relations).
@@ -60,6 +62,8 @@ pub fn load_table(
             return;
         }
         table.insert_binding(&b);
+        // Bindings stream in id order, so an AXYB parent precedes its relations.
+        super::set_media(table, &b);
         stats.bindings += 1;
         let app = apps
             .iter()
@@ -70,6 +74,7 @@ pub fn load_table(
     for ((mode, app), n) in counts {
         metrics.bindings.with_label_values(&[mode, app.as_str()]).set(n);
     }
+    stats.with_media = table.media_entries();
     for t in r.temp_callees()? {
         if t.expires_at > now {
             table.set_temp_callee(&t);

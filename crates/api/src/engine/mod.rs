@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use pn_bindings::{App, AppId, BindingTable, UnixTime};
+use pn_bindings::{App, AppId, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime};
 use pn_metrics::Metrics;
 use pn_store::{OutboxKind, Store, StoreError, WriteTx};
 use serde::Deserialize;
@@ -105,6 +105,8 @@ pub(crate) enum Op {
     Sweep,
     /// Append call facts (or other notifications) to the outbox: `(kind, app, JSON payload)`.
     AppendOutbox(Vec<(OutboxKind, AppId, String)>),
+    /// Store an AXE callback record made by a connected call.
+    PutCallbackRecord(CallbackRecord),
 }
 
 struct Command {
@@ -150,6 +152,31 @@ impl EngineHandle {
             .tx
             .send(Command {
                 op: Op::AppendOutbox(entries),
+                now: crate::time::system_now(),
+                reply,
+            })
+            .is_ok();
+        async move {
+            if !sent {
+                return Err(stopped());
+            }
+            rx.await.unwrap_or_else(|_| Err(stopped())).map(|_| ())
+        }
+    }
+
+    /// Stores the AXE callback record of a connected call (A dialing X then reaches `last_caller`) through the
+    /// same group-commit path as provisioning writes: resolves once it is committed and visible in the routing
+    /// table, or refused. Refused with 1012007 when the record's binding no longer exists (unbound meanwhile)
+    /// or is not the AXE binding of that X and A.
+    pub fn put_callback_record(
+        &self,
+        record: CallbackRecord,
+    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .send(Command {
+                op: Op::PutCallbackRecord(record),
                 now: crate::time::system_now(),
                 reply,
             })
@@ -354,17 +381,26 @@ impl Engine {
         match effect {
             Effect::Insert(b) => {
                 self.table.insert_binding(b);
+                set_media(&self.table, b);
                 self.gauge(b, 1);
             }
-            Effect::Replace(pair) => self.table.replace_binding(&pair.0, &pair.1),
+            Effect::Replace(pair) => {
+                self.table.replace_binding(&pair.0, &pair.1);
+                if pair.0.id != pair.1.id {
+                    self.table.set_binding_media(pair.0.id, None);
+                }
+                set_media(&self.table, &pair.1);
+            }
             Effect::Remove(b) => {
                 self.table.remove_binding(b);
-                if matches!(b.kind, pn_bindings::BindingKind::Ax(_)) {
+                self.table.set_binding_media(b.id, None);
+                if matches!(b.kind, BindingKind::Ax(_)) {
                     self.table.clear_temp_callee(b.kind.x());
                 }
                 self.gauge(b, -1);
             }
             Effect::TempCallee(t) => self.table.set_temp_callee(t),
+            Effect::Callback(c) => self.table.set_callback_record(c),
             Effect::App(app) => {
                 self.table.upsert_app(app);
                 self.apps.write().insert(app.app_key.clone(), app.clone());
@@ -414,7 +450,32 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
             }
             Ok(serde_json::json!({ "appended": entries.len() }))
         }
+        Op::PutCallbackRecord(record) => put_callback_record(ctx, record),
     }
+}
+
+/// Stores a callback record if its AXE binding still exists with that X and A.
+fn put_callback_record(ctx: &mut Ctx<'_, '_>, record: &CallbackRecord) -> OpResult {
+    let current = ctx.tx.binding(record.binding)?;
+    let matches = current
+        .as_ref()
+        .is_some_and(|b| matches!(&b.kind, BindingKind::Axe(k) if k.x == record.x && k.a == record.a));
+    if !matches {
+        return Err(not_found());
+    }
+    ctx.tx.put_callback_record(record)?;
+    ctx.effects.push(Effect::Callback(record.clone()));
+    Ok(serde_json::json!({}))
+}
+
+/// Keeps the routing table's prompt names of `b` in step with it (a Y–B relation takes its caller hints from
+/// its parent, which is always indexed before it).
+pub(crate) fn set_media(table: &BindingTable, b: &Binding) {
+    let media = match &b.kind {
+        BindingKind::Yb(r) => BindingMedia::of_relation(b, table.binding_media(r.parent).as_deref()),
+        _ => BindingMedia::of(b),
+    };
+    table.set_binding_media(b.id, Some(media));
 }
 
 fn internal() -> ApiFailure {

@@ -219,6 +219,7 @@ fn setup(r: &mut Rig) -> App {
         sms_enabled: false,
         extension_digits: 4,
         collect_repeat: 3,
+        media: crate::engine::admin::AppMediaPatch::default(),
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "k".into(),

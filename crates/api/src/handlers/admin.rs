@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use crate::dto::app_json;
 use crate::engine::Op;
 use crate::engine::admin::{
-    CreateApp, ImportEntry, ImportNumbers, RetireNumber, SetNumber, UpdateApp, number_json,
+    AppMediaPatch, Change, CreateApp, ImportEntry, ImportNumbers, RetireNumber, SetNumber, UpdateApp,
+    number_json,
 };
 use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
+use crate::media::prompt_name_ok;
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::{Fields, param_error};
@@ -30,7 +32,7 @@ type PathParam = Result<Path<String>, PathRejection>;
 const MAX_IMPORT: usize = 10_000;
 
 /// Checks the admin bearer token.
-fn check_admin(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiFailure> {
+pub(crate) fn check_admin(s: &ApiState, headers: &HeaderMap) -> Result<(), ApiFailure> {
     let Some(expected) = s.config().admin_token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(ApiFailure::new(
             ResultCode::ADMIN_DISABLED,
@@ -88,6 +90,51 @@ fn small(f: &Fields, name: &str, lo: i64, hi: i64) -> Result<Option<u8>, ApiFail
     Ok(f.int_range(name, lo, hi)?.map(|v| v as u8))
 }
 
+/// A prompt-name field of the app settings: absent → keep, `""` → clear, a valid name → set.
+fn prompt_field(f: &Fields, name: &str) -> Result<Change<String>, ApiFailure> {
+    match f.str_opt(name, 0, 128)? {
+        None => Ok(Change::Keep),
+        Some(v) if v.is_empty() => Ok(Change::Clear),
+        Some(v) if prompt_name_ok(&v) => Ok(Change::Set(v)),
+        Some(_) => Err(param_error(
+            name,
+            "must be a prompt file name: 1-64 characters of A-Z a-z 0-9 _ . - followed by .wav",
+        )),
+    }
+}
+
+/// The app media fields of a create or update body.
+pub(crate) fn media_patch(f: &Fields) -> Result<AppMediaPatch, ApiFailure> {
+    let terminator = match f.str_opt("digitTerminator", 0, 1)?.as_deref() {
+        None => Change::Keep,
+        Some("") => Change::Clear,
+        Some("#") => Change::Set('#'),
+        Some("*") => Change::Set('*'),
+        Some(_) => {
+            return Err(param_error(
+                "digitTerminator",
+                "must be \"#\", \"*\" or \"\" (none)",
+            ));
+        }
+    };
+    Ok(AppMediaPatch {
+        no_binding_prompt: prompt_field(f, "noBindingPrompt")?,
+        no_permission_prompt: prompt_field(f, "noPermissionPrompt")?,
+        service_error_prompt: prompt_field(f, "serviceErrorPrompt")?,
+        extension_prompt: prompt_field(f, "extensionPrompt")?,
+        invalid_extension_prompt: prompt_field(f, "invalidExtensionPrompt")?,
+        first_digit_timeout_ms: f
+            .int_range("firstDigitTimeoutMs", 1000, 60_000)?
+            .map(|v| v as u32),
+        inter_digit_timeout_ms: f
+            .int_range("interDigitTimeoutMs", 1000, 30_000)?
+            .map(|v| v as u32),
+        digit_terminator: terminator,
+        inband_dtmf: f.flag("inbandDtmf")?,
+        answer_before_collect: f.flag("answerBeforeCollect")?,
+    })
+}
+
 fn pool_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
     pn_numbers::normalize(text).map_err(|_| param_error(field, "is not a valid number"))
 }
@@ -112,6 +159,7 @@ async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outc
         sms_enabled: f.flag("smsEnabled")?.unwrap_or(false),
         extension_digits: small(&f, "extensionDigits", 1, 4)?.unwrap_or(4),
         collect_repeat: small(&f, "collectRepeat", 1, 9)?.unwrap_or(3),
+        media: media_patch(&f)?,
     };
     s.engine().submit(Op::CreateApp(op), s.now()).await
 }
@@ -174,6 +222,7 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         enabled: f.flag("enabled")?,
         mode: mode(&f)?,
         extension_digits: small(&f, "extensionDigits", 1, 4)?,
+        media: media_patch(&f)?,
     };
     s.engine().submit(Op::UpdateApp(op), s.now()).await
 }

@@ -12,9 +12,10 @@ use pn_bindings::{CallDirection, Mode};
 use pn_store::BindingFilter;
 use serde_json::json;
 
-use super::axb::{controls_patch, subscriber_opt};
+use super::axb::{controls_patch, patch_media, subscriber_opt};
 use super::{
-    call_controls, pre_voice_changes, query_not_found, query_number, record_settings, visible, x_select,
+    call_controls, check_media, controls_media, pre_voice_changes, query_not_found, query_number,
+    record_settings, visible, x_select,
 };
 use crate::engine::Op;
 use crate::engine::ax::{Bind, Modify, Target, TempCalleeSet, Unbind};
@@ -90,6 +91,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
         user_data: f.user_data("userData")?,
         app,
     };
+    check_media(s, &op.app, &controls_media(&op.record, &op.controls))?;
     s.engine().submit(Op::AxBind(op), s.now()).await
 }
 
@@ -113,6 +115,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
         patch: controls_patch(&f, pre_voice)?,
         app,
     };
+    check_media(s, &op.app, &patch_media(&op.patch))?;
     s.engine().submit(Op::AxModify(op), s.now()).await
 }
 

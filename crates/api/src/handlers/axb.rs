@@ -13,8 +13,8 @@ use pn_store::BindingFilter;
 use serde_json::json;
 
 use super::{
-    call_controls, max_duration, page, pre_voice_changes, query_not_found, query_number, record_settings,
-    visible, x_select,
+    MediaUse, call_controls, check_media, controls_media, max_duration, page, pre_voice_changes,
+    query_not_found, query_number, record_settings, visible, x_select,
 };
 use crate::engine::Op;
 use crate::engine::axb::{Bind, ControlsPatch, Modify, Unbind, UnbindBy};
@@ -51,6 +51,18 @@ pub(super) fn controls_patch(
     })
 }
 
+/// The media use of a modify's shared fields (recordFlag set true, prompt names given).
+pub(super) fn patch_media(p: &ControlsPatch) -> MediaUse<'_> {
+    MediaUse {
+        record: p.record == Some(true),
+        ..MediaUse::default()
+    }
+    .prompt("recordHintTone", p.record_hint_tone.as_ref())
+    .prompt("lastMinVoice", p.last_min_voice.as_ref())
+    .prompt("preVoice.callerHintTone", p.caller_hint_tone.as_ref())
+    .prompt("preVoice.calleeHintTone", p.callee_hint_tone.as_ref())
+}
+
 /// POST: bind A–X–B.
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
@@ -60,6 +72,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = body_fields(body)?;
     let op = parse_bind(&f, app)?;
+    check_media(s, &op.app, &controls_media(&op.record, &op.controls))?;
     s.engine().submit(Op::AxbBind(op), s.now()).await
 }
 
@@ -102,6 +115,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
         patch: controls_patch(&f, pre_voice)?,
         app,
     };
+    check_media(s, &op.app, &patch_media(&op.patch))?;
     s.engine().submit(Op::AxbModify(op), s.now()).await
 }
 

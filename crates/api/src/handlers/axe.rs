@@ -12,7 +12,7 @@ use pn_store::BindingFilter;
 use serde_json::{Value, json};
 
 use super::axb::subscriber_opt;
-use super::{page, query_not_found, record_settings, visible, x_select};
+use super::{MediaUse, check_media, page, query_not_found, record_settings, visible, x_select};
 use crate::engine::Op;
 use crate::engine::axe::{Bind, Modify, Target, Unbind};
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
@@ -86,6 +86,14 @@ fn fallback(f: &Fields) -> Result<Option<AxeFallback>, ApiFailure> {
     }
 }
 
+/// The prompt name of a `callbackTone` fallback.
+fn callback_tone(f: Option<&AxeFallback>) -> Option<&String> {
+    match f {
+        Some(AxeFallback::Tone(t)) => Some(t),
+        _ => None,
+    }
+}
+
 /// subscriptionId (wins) or virtualNum+extendNum.
 fn target(f: &Fields, app: &App) -> Result<Target, ApiFailure> {
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
@@ -121,6 +129,14 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
         user_data: f.user_data("userData")?,
         app,
     };
+    let uses = MediaUse {
+        record: op.record.record,
+        always: Some("AXE"),
+        ..MediaUse::default()
+    }
+    .prompt("recordHintTone", op.record.hint_tone.as_ref())
+    .prompt("callbackTone", callback_tone(Some(&op.fallback)));
+    check_media(s, &op.app, &uses)?;
     s.engine().submit(Op::AxeBind(op), s.now()).await
 }
 
@@ -145,6 +161,13 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
         user_data: f.user_data("userData")?,
         app,
     };
+    let uses = MediaUse {
+        record: op.record == Some(true),
+        ..MediaUse::default()
+    }
+    .prompt("recordHintTone", op.record_hint_tone.as_ref())
+    .prompt("callbackTone", callback_tone(op.fallback.as_ref()));
+    check_media(s, &op.app, &uses)?;
     s.engine().submit(Op::AxeModify(op), s.now()).await
 }
 

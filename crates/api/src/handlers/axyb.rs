@@ -12,7 +12,7 @@ use pn_bindings::{App, Binding, BindingKind, CallDirection, Mode};
 use pn_store::{BindingFilter, Page};
 use serde_json::json;
 
-use super::{query_not_found, query_number, record_settings, visible, x_select};
+use super::{MediaUse, check_media, query_not_found, query_number, record_settings, visible, x_select};
 use crate::engine::Op;
 use crate::engine::axyb::{Bind, Relation, Unbind};
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
@@ -93,6 +93,14 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
         b: party_b,
         app,
     };
+    let uses = MediaUse {
+        record: op.record.record,
+        ..MediaUse::default()
+    }
+    .prompt("recordHintTone", op.record.hint_tone.as_ref())
+    .prompt("preVoiceX", op.pre_voice_x.as_ref())
+    .prompt("preVoiceY", op.pre_voice_y.as_ref());
+    check_media(s, &op.app, &uses)?;
     s.engine().submit(Op::AxybBind(op), s.now()).await
 }
 

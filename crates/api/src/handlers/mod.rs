@@ -8,6 +8,7 @@ pub(crate) mod ax;
 pub(crate) mod axb;
 pub(crate) mod axe;
 pub(crate) mod axyb;
+pub(crate) mod media;
 pub(crate) mod service;
 
 use pn_bindings::{App, Binding, CallControls, PreVoice, RecordSettings, UnixTime};
@@ -16,6 +17,7 @@ use pn_store::Page;
 
 use crate::engine::XSelect;
 use crate::result::{ApiFailure, ResultCode};
+use crate::state::ApiState;
 use crate::validate::{Fields, invalid, param_error, privacy_number};
 
 /// `relationNum`-style X or `areaCode` (+`areaMatchMode`).
@@ -90,6 +92,77 @@ pub(crate) fn call_controls(f: &Fields) -> Result<CallControls, ApiFailure> {
             callee_hint_tone: b_dials.filter(|s| !s.is_empty()),
         },
     })
+}
+
+/// A bind or modify that needs the media plane, refused in bypass mode.
+fn needs_relay(what: &str) -> ApiFailure {
+    ApiFailure::new(
+        ResultCode::INVALID_REQUEST,
+        format!("Invalid request. {what} needs the media relay ([media] mode = \"relay\")"),
+    )
+}
+
+/// What a bind or modify asks of the media plane: the prompt names it sets and whether it turns recording on.
+#[derive(Default)]
+pub(crate) struct MediaUse<'a> {
+    /// `(field, prompt name)` of every prompt-name field given (an empty name, which clears, is skipped).
+    pub(crate) prompts: Vec<(&'static str, &'a str)>,
+    /// `recordFlag` is (set) true.
+    pub(crate) record: bool,
+    /// The whole request needs media whatever its fields (AXE bind: digit collection), named like this.
+    pub(crate) always: Option<&'static str>,
+}
+
+impl<'a> MediaUse<'a> {
+    /// Adds a prompt-name field if given and not empty.
+    pub(crate) fn prompt(mut self, field: &'static str, name: Option<&'a String>) -> Self {
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            self.prompts.push((field, n.as_str()));
+        }
+        self
+    }
+}
+
+/// Bind/modify-time media checks: in bypass mode anything that needs media is refused (1010002 naming the
+/// field); otherwise every prompt name must exist for the app (its upload or a shipped default), else
+/// 1010002 `Invalid request.<name> does not exist.` as the reference words it.
+pub(crate) fn check_media(s: &ApiState, app: &App, uses: &MediaUse<'_>) -> Result<(), ApiFailure> {
+    if !s.media_relay() {
+        if let Some(what) = uses.always {
+            return Err(needs_relay(what));
+        }
+        if uses.record {
+            return Err(needs_relay("recordFlag"));
+        }
+        if let Some((field, _)) = uses.prompts.first() {
+            return Err(needs_relay(field));
+        }
+        return Ok(());
+    }
+    for (_, name) in &uses.prompts {
+        if !s.prompt_exists(app.id, name) {
+            return Err(crate::validate::invalid(name, "does not exist."));
+        }
+    }
+    Ok(())
+}
+
+/// The media use of AXB/AX bind fields.
+pub(crate) fn controls_media<'a>(record: &'a RecordSettings, controls: &'a CallControls) -> MediaUse<'a> {
+    MediaUse {
+        record: record.record,
+        ..MediaUse::default()
+    }
+    .prompt("recordHintTone", record.hint_tone.as_ref())
+    .prompt("lastMinVoice", controls.last_min_voice.as_ref())
+    .prompt(
+        "preVoice.callerHintTone",
+        controls.pre_voice.caller_hint_tone.as_ref(),
+    )
+    .prompt(
+        "preVoice.calleeHintTone",
+        controls.pre_voice.callee_hint_tone.as_ref(),
+    )
 }
 
 /// `pageIndex` (≥ 1, default 1) and `pageSize` (10–100; absent or out of range → 50, as the reference does).

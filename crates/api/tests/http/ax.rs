@@ -34,7 +34,7 @@ async fn ax_lifecycle_and_rules() {
             AX,
             Some(
                 json!({"origNum": "+8613800000001", "privateNum": "+8617010000001",
-        "calleeNumDisplay": "0", "maxDuration": 30, "lastMinVoice": "last.wav", "turnFlag": "on"}),
+        "calleeNumDisplay": "0", "maxDuration": 30, "lastMinVoice": "last_minute.wav", "turnFlag": "on"}),
             ),
         )
         .await;
@@ -117,7 +117,7 @@ async fn ax_lifecycle_and_rules() {
         .await;
     assert_eq!(q.1["privateNumList"].as_array().unwrap().len(), 1);
     assert_eq!(q.1["privateNumList"][0]["maxDuration"], 30);
-    assert_eq!(q.1["privateNumList"][0]["lastMinVoice"], "last.wav");
+    assert_eq!(q.1["privateNumList"][0]["lastMinVoice"], "last_minute.wav");
     let q = s
         .call(
             &app,

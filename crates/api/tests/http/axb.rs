@@ -83,7 +83,7 @@ async fn reference_example_lifecycle() {
             AXB,
             Some(
                 json!({"subscriptionId": sub, "calleeNum": "13800000003", "duration": 600,
-            "preVoice": {"callerHintTone": "wait.wav"}, "recordFlag": "true", "recordHintTone": "rec.wav"}),
+            "preVoice": {"callerHintTone": "please_wait.wav"}, "recordFlag": "true", "recordHintTone": "record_notice.wav"}),
             ),
         )
         .await;
@@ -94,9 +94,9 @@ async fn reference_example_lifecycle() {
     let e = &q.1["relationNumList"][0];
     assert_eq!(e["calleeNum"], "+8613800000003");
     assert_eq!(e["duration"], 600);
-    assert_eq!(e["preVoice"]["callerHintTone"], "wait.wav");
+    assert_eq!(e["preVoice"]["callerHintTone"], "please_wait.wav");
     assert_eq!(e["recordFlag"], "true");
-    assert_eq!(e["recordHintTone"], "rec.wav");
+    assert_eq!(e["recordHintTone"], "record_notice.wav");
     assert_eq!(e["expireTime"], pn_time(s.now() + 600));
 
     // Unbind; then everything is gone.
@@ -386,7 +386,7 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::PUT,
             AXB,
-            Some(json!({"subscriptionId": sub, "lastMinVoice": "last.wav"})),
+            Some(json!({"subscriptionId": sub, "lastMinVoice": "last_minute.wav"})),
         )
         .await;
     assert_code(&r, "1010002", "lastMinVoice");
@@ -436,12 +436,12 @@ async fn bad_fields_name_the_field_and_never_500() {
         (without("calleeNum"), "1020001", "calleeNum"),
         (without("relationNum"), "1020001", "relationNum"),
         (
-            with("recordHintTone", json!("r.wav")),
+            with("recordHintTone", json!("record_notice.wav")),
             "1010002",
             "recordHintTone",
         ),
         (
-            with("lastMinVoice", json!("l.wav"))
+            with("lastMinVoice", json!("last_minute.wav"))
                 .as_object()
                 .map(|o| {
                     let mut o = o.clone();

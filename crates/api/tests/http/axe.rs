@@ -30,7 +30,7 @@ async fn axe_lifecycle_and_rules() {
     explicit["extendNum"] = json!("05");
     explicit["timeUnit"] = json!("1");
     explicit["bindExpiredTime"] = json!(30);
-    explicit["callbackTone"] = json!("cb.wav");
+    explicit["callbackTone"] = json!("no_callback.wav");
     explicit["callbackExpiredTime"] = json!(10);
     assert_ok(&s.call(&app, Method::POST, AXE, Some(explicit.clone())).await);
     explicit["bindNum"] = json!("+8613800000004");
@@ -52,7 +52,7 @@ async fn axe_lifecycle_and_rules() {
         "extendNum",
     );
     let mut b = bind("+8613800000005");
-    b["callbackTone"] = json!("t.wav");
+    b["callbackTone"] = json!("no_callback.wav");
     b["callbackNum"] = json!("+8613900000001");
     assert_code(
         &s.call(&app, Method::POST, AXE, Some(b)).await,
@@ -94,7 +94,7 @@ async fn axe_lifecycle_and_rules() {
     assert_eq!(q.1["bindNum"], "+8613800000003");
     assert_eq!(q.1["timeUnit"], "1");
     assert_eq!(q.1["bindExpiredTime"], 30);
-    assert_eq!(q.1["callbackTone"], "cb.wav");
+    assert_eq!(q.1["callbackTone"], "no_callback.wav");
     assert_eq!(q.1["displayNumMode"], "0");
     let sub05 = q.1["subscriptionId"].as_str().unwrap().to_owned();
     let r = s.call(&app, Method::PUT, AXE, Some(json!({"subscriptionId": sub05, "timeUnit": "0", "bindExpiredTime": 2, "callbackNum": "+8613900000001"}))).await;

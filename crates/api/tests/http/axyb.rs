@@ -23,7 +23,7 @@ async fn axyb_lifecycle() {
     let path = format!("{AXYB}?app_key={}", app.key);
 
     let r = s.call(&app, Method::POST, &path, Some(json!({"origNum": "+8613800000001", "relationNum": "+8617010000001",
-        "duration": 3600, "ybDuration": 600, "callDirection": 0, "preVoiceX": "x.wav", "calleeNum": "+8613900000001"}))).await;
+        "duration": 3600, "ybDuration": 600, "callDirection": 0, "preVoiceX": "please_wait.wav", "calleeNum": "+8613900000001"}))).await;
     assert_ok(&r);
     assert_eq!(r.1["relationNumber"], "+8617010000001");
     let sub = r.1["subscriptionId"].as_str().unwrap().to_owned();
@@ -122,7 +122,7 @@ async fn axyb_lifecycle() {
     assert_eq!(first["numB"], "+8613900000001");
     assert_eq!(first["duration"], "3600");
     assert_eq!(first["ybDuration"], "600");
-    assert_eq!(first["preVoiceX"], "x.wav");
+    assert_eq!(first["preVoiceX"], "please_wait.wav");
     assert_eq!(first["recordFlag"], "false");
     assert_eq!(first["subscribeTime"], "2023-11-14 22:13:20");
     let q = s

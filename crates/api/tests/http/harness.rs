@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use pn_api::auth::{aksk_headers, format_created};
 use pn_api::engine::load_table;
-use pn_api::{ApiConfig, ApiState, EngineConfig, EngineHandle, LoadStats, Provisioner};
+use pn_api::{
+    ApiConfig, ApiState, EngineConfig, EngineHandle, LoadStats, PromptLibrary, Provisioner, RecordingStore,
+};
 use pn_bindings::{BindingTable, UnixTime};
 use pn_metrics::Metrics;
 use pn_store::Store;
@@ -35,12 +37,20 @@ pub struct Server {
     pub table: Arc<BindingTable>,
     pub metrics: Metrics,
     pub loaded: LoadStats,
+    pub prompts: Arc<PromptLibrary>,
+    pub recordings: Arc<RecordingStore>,
     clock: Arc<AtomicI64>,
     nonce: AtomicU64,
     task: tokio::task::JoinHandle<()>,
     dir: PathBuf,
     tmp: Option<Arc<TempDir>>,
+    relay: bool,
 }
+
+/// How long test recordings are kept.
+pub const RETENTION_SECS: u64 = 7 * 86_400;
+/// How long test recording URLs are valid.
+pub const URL_TTL_SECS: u64 = 600;
 
 impl Server {
     /// A fresh server with default limits.
@@ -62,13 +72,32 @@ impl Server {
         Self::open(&dir, EngineConfig::default(), Some(tmp), T0, None).await
     }
 
-    /// Opens (or reopens) a server on `dir`.
+    /// A fresh server in media bypass mode (`[media] mode = "bypass"`: no media plane).
+    pub async fn start_bypass() -> Self {
+        let tmp = Arc::new(TempDir::new().unwrap());
+        let dir = tmp.path().to_owned();
+        Self::open_with(&dir, EngineConfig::default(), Some(tmp), T0, Some(ADMIN), false).await
+    }
+
+    /// Opens (or reopens) a server on `dir` (media relay on).
     pub async fn open(
         dir: &Path,
         engine: EngineConfig,
         tmp: Option<Arc<TempDir>>,
         now: i64,
         admin: Option<&str>,
+    ) -> Self {
+        Self::open_with(dir, engine, tmp, now, admin, true).await
+    }
+
+    /// Opens (or reopens) a server on `dir`, with media relay on or off.
+    pub async fn open_with(
+        dir: &Path,
+        engine: EngineConfig,
+        tmp: Option<Arc<TempDir>>,
+        now: i64,
+        admin: Option<&str>,
+        relay: bool,
     ) -> Self {
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(
@@ -92,26 +121,47 @@ impl Server {
         };
         let clock = Arc::new(AtomicI64::new(now));
         let c = clock.clone();
-        let state = ApiState::new(config, store, table.clone(), metrics.clone(), handle.clone())
-            .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let prompts = Arc::new(PromptLibrary::open(dir.join("prompts")).unwrap());
+        let recordings = Arc::new(
+            RecordingStore::open(
+                dir.join("recordings"),
+                &dir.join("record-url.key"),
+                format!("http://{addr}"),
+                std::time::Duration::from_secs(RETENTION_SECS),
+                std::time::Duration::from_secs(URL_TTL_SECS),
+            )
+            .unwrap(),
+        );
+        let state = ApiState::new(config, store, table.clone(), metrics.clone(), handle.clone())
+            .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))))
+            .with_media_relay(relay)
+            .with_prompts(prompts.clone())
+            .with_recordings(recordings.clone());
         let app = pn_api::router(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         Self {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            // As the reference tells clients: do not follow the recording download's 301.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             engine: handle,
             table,
             metrics,
             loaded,
+            prompts,
+            recordings,
             clock,
             nonce: AtomicU64::new(0),
             task,
             dir: dir.to_owned(),
             tmp,
+            relay,
         }
     }
 
@@ -122,7 +172,7 @@ impl Server {
         let tmp = self.tmp.clone();
         self.task.abort();
         drop(self.engine);
-        Self::open(&dir, EngineConfig::default(), tmp, now, Some(ADMIN)).await
+        Self::open_with(&dir, EngineConfig::default(), tmp, now, Some(ADMIN), self.relay).await
     }
 
     pub fn now(&self) -> i64 {
@@ -155,6 +205,48 @@ impl Server {
         let text = resp.text().await.unwrap();
         let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, value)
+    }
+
+    /// A raw request with a byte body; the whole response (status, headers, bytes).
+    pub async fn bytes(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        let mut req = self.client.request(method, url);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// An admin call with a byte body and a byte answer.
+    pub async fn admin_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        self.bytes(
+            method,
+            path,
+            &[("Authorization", format!("Bearer {ADMIN}"))],
+            body,
+        )
+        .await
     }
 
     /// Fresh signing headers for `app`.

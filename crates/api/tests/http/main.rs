@@ -16,5 +16,6 @@ mod axb;
 mod axe;
 mod axyb;
 mod harness;
+mod media;
 mod security;
 mod service;

@@ -18,7 +18,10 @@ async fn every_documented_route_is_served() {
     for (path, ops) in paths {
         let concrete = path
             .replace("{appKey}", "k")
-            .replace("{number}", "+8617010000001");
+            .replace("{number}", "+8617010000001")
+            .replace("{name}", "p.wav")
+            .replace("{app}", "1")
+            .replace("{object}", "r.wav");
         for method in ops.as_object().unwrap().keys() {
             let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
             let resp = s
@@ -32,7 +35,7 @@ async fn every_documented_route_is_served() {
             checked += 1;
         }
     }
-    assert!(checked >= 27, "{checked}");
+    assert!(checked >= 33, "{checked}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,7 @@ fn app(id: u32, mode: Mode) -> App {
         collect_repeat: 2,
         enabled: true,
         created_at: UnixTime(0),
+        media: crate::model::AppMedia::default(),
     }
 }
 

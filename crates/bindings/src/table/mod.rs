@@ -9,6 +9,9 @@
 //!   open-addressing index of `AtomicU64` slots over a seqlocked record arena (see that module).
 //! - Apps, the number pool, AX/AXE/AXYB bindings, Y–B relations, temporary callees, callback records and the
 //!   capacity counters live in `papaya` lock-free hash maps: they are at most pool-sized or per-X-bounded.
+//! - Media: each app's [`AppMedia`] and, for the bindings that name at least one prompt, their
+//!   [`BindingMedia`] (both behind `Arc`, so a call takes a cheap clone) live in `papaya` maps too; the
+//!   provisioning engine keeps the binding entries in step with every write ([`BindingTable::set_binding_media`]).
 //!
 //! Only what routing needs is indexed (numbers, ids, flags, expiry); full binding records stay in pn-store.
 //! Expiry is lazy: entries are kept until the provisioning engine removes them, and [`crate::decide()`] ignores an
@@ -21,14 +24,14 @@ mod raw;
 mod read;
 mod write;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pn_numbers::E164;
 
 use crate::model::{
-    App, AppId, AxeFallback, Binding, BindingId, CallDirection, CallbackRecord, Mode, TempCallee, UnixTime,
-    XNumber,
+    App, AppId, AppMedia, AxeFallback, Binding, BindingId, BindingMedia, CallDirection, CallbackRecord, Mode,
+    TempCallee, UnixTime, XNumber,
 };
 use axb::AxbIndex;
 pub(crate) use axb::AxbRoute;
@@ -124,6 +127,8 @@ pub struct BindingTable {
     /// Serialises writers; readers never touch it.
     write: Mutex<()>,
     apps: Map<AppId, App>,
+    /// Each app's media settings (set with the app).
+    app_media: Map<AppId, Arc<AppMedia>>,
     numbers: Map<E164, XNumber>,
     axb: AxbIndex,
     ax: Map<E164, AxRoute>,
@@ -137,6 +142,8 @@ pub struct BindingTable {
     yb_by_ya: Map<(E164, E164), YbRoute>,
     temp_callees: Map<E164, TempRoute>,
     callbacks: Map<(E164, E164), CallbackRecord>,
+    /// Prompt names per binding, only for bindings that name at least one (kept by the provisioning engine).
+    media: Map<BindingId, Arc<BindingMedia>>,
     pairs_on_x: Map<E164, u32>,
     x_count_of_a: Map<E164, u32>,
     extensions_on_x: Map<E164, u32>,
@@ -187,6 +194,7 @@ impl BindingTable {
         Self {
             write: Mutex::new(()),
             apps: map(),
+            app_media: map(),
             numbers: map(),
             axb: AxbIndex::with_capacity(bindings),
             ax: map(),
@@ -197,6 +205,7 @@ impl BindingTable {
             yb_by_ya: map(),
             temp_callees: map(),
             callbacks: map(),
+            media: map(),
             pairs_on_x: map(),
             x_count_of_a: map(),
             extensions_on_x: map(),
@@ -211,10 +220,41 @@ impl BindingTable {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds or updates an app (only its routing settings matter here: mode, extension digits, repeat, enabled).
+    /// Adds or updates an app (routing reads its mode, extension digits, repeat and enabled flag) and its media
+    /// settings ([`BindingTable::app_media`]).
     pub fn upsert_app(&self, app: &App) {
         let _w = self.lock();
+        self.app_media.pin().insert(app.id, Arc::new(app.media.clone()));
         self.apps.pin().insert(app.id, app.clone());
+    }
+
+    /// The app's media settings (prompts, digit collection), as last upserted with the app.
+    pub fn app_media(&self, app: AppId) -> Option<Arc<AppMedia>> {
+        self.app_media.pin().get(&app).cloned()
+    }
+
+    /// Sets the prompt names of binding `id` (`None` or an empty [`BindingMedia`] removes the entry). The
+    /// provisioning engine calls it on every bind, modify, unbind and expiry removal, and at startup load.
+    pub fn set_binding_media(&self, id: BindingId, media: Option<BindingMedia>) {
+        let _w = self.lock();
+        match media.filter(|m| !m.is_empty()) {
+            Some(m) => {
+                self.media.pin().insert(id, Arc::new(m));
+            }
+            None => {
+                self.media.pin().remove(&id);
+            }
+        }
+    }
+
+    /// The prompt names of binding (or Y–B relation) `id`; None when it names none (or is unknown).
+    pub fn binding_media(&self, id: BindingId) -> Option<Arc<BindingMedia>> {
+        self.media.pin().get(&id).cloned()
+    }
+
+    /// How many bindings name at least one prompt.
+    pub fn media_entries(&self) -> usize {
+        self.media.len()
     }
 
     /// The app as last upserted.

@@ -406,3 +406,126 @@ fn table_is_send_and_sync() {
     shared::<BindingTable>();
     shared::<Arc<BindingTable>>();
 }
+
+#[test]
+fn binding_media_per_mode_and_setter() {
+    use crate::model::{AxBinding, BindingMedia, PreVoice};
+    let t = BindingTable::new();
+    // AXB: callerHintTone both ways, calleeHintTone to the callee, lastMinVoice only with maxDuration, record
+    // hint only while recording.
+    let mut b = axb(1, 1, m(1), m(2), 5);
+    if let BindingKind::Axb(k) = &mut b.kind {
+        k.controls.pre_voice = PreVoice {
+            caller_hint_tone: Some("wait.wav".into()),
+            callee_hint_tone: Some("answer.wav".into()),
+        };
+        k.controls.last_min_voice = Some("last.wav".into());
+    }
+    b.record = RecordSettings {
+        record: true,
+        hint_tone: Some("rec.wav".into()),
+    };
+    let media = BindingMedia::of(&b);
+    assert_eq!(
+        media,
+        BindingMedia {
+            caller_hint_from_a: Some("wait.wav".into()),
+            caller_hint_to_a: Some("wait.wav".into()),
+            callee_hint: Some("answer.wav".into()),
+            record_hint: Some("rec.wav".into()),
+            last_min_voice: Some("last.wav".into()),
+        }
+    );
+    b.record.record = false;
+    if let BindingKind::Axb(k) = &mut b.kind {
+        k.controls.max_duration_min = 0;
+    }
+    let media = BindingMedia::of(&b);
+    assert_eq!((media.record_hint, media.last_min_voice), (None, None));
+
+    // AX without prompts: empty, not kept.
+    let ax = binding(
+        2,
+        BindingKind::Ax(AxBinding {
+            x: x(2),
+            a: m(3),
+            direction: CallDirection::Both,
+            turn_on: true,
+            controls: CallControls::default(),
+        }),
+    );
+    assert!(BindingMedia::of(&ax).is_empty());
+    t.set_binding_media(ax.id, Some(BindingMedia::of(&ax)));
+    assert_eq!((t.binding_media(ax.id), t.media_entries()), (None, 0));
+
+    // AXYB: preVoiceY when A calls Y, preVoiceX when B calls X; a relation inherits them.
+    let parent = binding(
+        3,
+        BindingKind::Axyb(AxybBinding {
+            x: x(3),
+            a: m(4),
+            direction: CallDirection::Both,
+            yb_duration_secs: None,
+            pre_voice_x: Some("px.wav".into()),
+            pre_voice_y: Some("py.wav".into()),
+        }),
+    );
+    let pm = BindingMedia::of(&parent);
+    assert_eq!(
+        (pm.caller_hint_from_a.as_deref(), pm.caller_hint_to_a.as_deref()),
+        (Some("py.wav"), Some("px.wav"))
+    );
+    t.set_binding_media(parent.id, Some(pm.clone()));
+    let rel = binding(
+        4,
+        BindingKind::Yb(YbRelation {
+            parent: parent.id,
+            x: x(3),
+            a: m(4),
+            y: x(4),
+            b: m(5),
+        }),
+    );
+    let rm = BindingMedia::of_relation(&rel, t.binding_media(parent.id).as_deref());
+    assert_eq!(rm.caller_hint_from_a.as_deref(), Some("py.wav"));
+    assert!(BindingMedia::of(&rel).is_empty());
+    t.set_binding_media(rel.id, Some(rm));
+    assert_eq!(t.media_entries(), 2);
+    t.set_binding_media(rel.id, None);
+    assert_eq!(t.binding_media(rel.id), None);
+    assert!(t.binding_media(parent.id).is_some());
+}
+
+#[test]
+fn app_media_follows_the_app() {
+    use crate::model::{App, AppMedia, Mode};
+    let t = BindingTable::new();
+    let mut app = App {
+        id: AppId(7),
+        name: "a".into(),
+        mode: Mode::Axe,
+        app_key: "k".into(),
+        app_secret: "s".into(),
+        call_status_url: None,
+        cdr_url: None,
+        sms_url: None,
+        record_enabled: false,
+        sms_enabled: false,
+        extension_digits: 4,
+        collect_repeat: 3,
+        enabled: true,
+        created_at: UnixTime(0),
+        media: AppMedia::default(),
+    };
+    assert_eq!(t.app_media(AppId(7)), None);
+    t.upsert_app(&app);
+    assert_eq!(t.app_media(AppId(7)).as_deref(), Some(&AppMedia::default()));
+    app.media.digit_terminator = None;
+    app.media.no_binding_prompt = Some("nb.wav".into());
+    t.upsert_app(&app);
+    let m = t.app_media(AppId(7)).unwrap();
+    assert_eq!(
+        (m.digit_terminator, m.no_binding_prompt.as_deref()),
+        (None, Some("nb.wav"))
+    );
+}

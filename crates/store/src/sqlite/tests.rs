@@ -38,6 +38,7 @@ fn app(id: u32, mode: Mode) -> App {
         collect_repeat: 3,
         enabled: true,
         created_at: UnixTime(1_700_000_000),
+        media: pn_bindings::AppMedia::default(),
     }
 }
 
@@ -567,6 +568,52 @@ fn reopen_finds_committed_state_and_migrations_are_idempotent() {
             .unwrap();
         assert_eq!(mode, "wal");
     }
+}
+
+#[test]
+fn migration_2_gives_old_apps_default_media() {
+    // The JSON the migration writes is the model's default.
+    let written: pn_bindings::AppMedia = serde_json::from_str(super::schema::MIGRATION_2_APP_MEDIA).unwrap();
+    assert_eq!(written, pn_bindings::AppMedia::default());
+    assert!(super::schema::MIGRATIONS[1].contains(super::schema::MIGRATION_2_APP_MEDIA));
+
+    // A version-1 database whose app body has no `media`.
+    let dir = TempDir::new().unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join(super::DB_FILE)).unwrap();
+    raw.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
+    raw.pragma_update(None, "user_version", 1).unwrap();
+    let mut old = serde_json::to_value(app(1, Mode::Axe)).unwrap();
+    old.as_object_mut().unwrap().remove("media");
+    raw.execute(
+        "INSERT INTO apps (id, app_key, body) VALUES (1, 'key-1', ?1)",
+        [old.to_string()],
+    )
+    .unwrap();
+    drop(raw);
+
+    let store = open(&dir);
+    let mut r = store.reader().unwrap();
+    assert_eq!(r.app(AppId(1)).unwrap(), Some(app(1, Mode::Axe)));
+    drop(r);
+    let raw = rusqlite::Connection::open(store.path()).unwrap();
+    let body: String = raw
+        .query_row("SELECT body FROM apps WHERE id = 1", [], |row| row.get(0))
+        .unwrap();
+    assert!(body.contains("\"media\""), "{body}");
+    let version: u32 = raw
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    // A changed media setting round-trips.
+    let mut custom = app(2, Mode::Axe);
+    custom.media.digit_terminator = Some('*');
+    custom.media.no_binding_prompt = Some("nb.wav".into());
+    custom.media.inband_dtmf = true;
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&custom).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().app(AppId(2)).unwrap(), Some(custom));
 }
 
 #[test]
