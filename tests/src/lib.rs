@@ -19,6 +19,8 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+pub mod axe;
+pub mod rtp;
 pub mod sipp;
 
 /// The workspace root.

@@ -391,7 +391,10 @@ fn max_duration_reached_hangs_up_both_legs() {
 fn max_duration_call() -> (SippRun, SippRun, Duration) {
     // These SIPp scenarios send no RTP: the relay's dead-media release (60 s by default) would race the
     // max-duration release, so it is pushed out of the way.
-    let rig = axb_rig(&json!({"maxDuration": 1}), &[("PNSWITCH__MEDIA__TIMEOUT_SECS", "300")]);
+    let rig = axb_rig(
+        &json!({"maxDuration": 1}),
+        &[("PNSWITCH__MEDIA__TIMEOUT_SECS", "300")],
+    );
     let b_side = rig.uas("uas_answer").timeout_secs(120).spawn();
     let started = Instant::now();
     let a_side = rig

@@ -100,8 +100,10 @@ struct Recording {
 /// One call's relay.
 struct CallRelay {
     session: RelaySession,
-    /// By leg (A, B), then channel (RTP, RTCP).
-    sockets: [[Arc<UdpSocket>; 2]; 2],
+    /// The call's sockets for sending (by leg, then channel): plain non-blocking sends, because tokio's
+    /// `try_send_to` answers `WouldBlock` until the reactor has first seen a socket writable, which lost the
+    /// first frames sent in the same turn as the call's relay was opened (a prompt before a rejection, AXE).
+    senders: [[std::net::UdpSocket; 2]; 2],
     tasks: Vec<JoinHandle<()>>,
     /// The deadline this call has in [`Relays::deadlines`] (`None`: none pushed).
     scheduled: Option<Instant>,
@@ -318,12 +320,15 @@ impl Relays {
     }
 
     fn open(&self, now: Instant, call: MediaCall, a: PortPair, b: PortPair) -> std::io::Result<CallRelay> {
-        let bind = |port: u16| -> std::io::Result<Arc<UdpSocket>> {
+        let bind = |port: u16| -> std::io::Result<(Arc<UdpSocket>, std::net::UdpSocket)> {
             let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
             socket.set_nonblocking(true)?;
-            Ok(Arc::new(UdpSocket::from_std(socket)?))
+            let sender = socket.try_clone()?;
+            Ok((Arc::new(UdpSocket::from_std(socket)?), sender))
         };
-        let sockets = [[bind(a.rtp)?, bind(a.rtcp)?], [bind(b.rtp)?, bind(b.rtcp)?]];
+        let (a_rtp, a_rtcp, b_rtp, b_rtcp) = (bind(a.rtp)?, bind(a.rtcp)?, bind(b.rtp)?, bind(b.rtcp)?);
+        let sockets = [[a_rtp.0, a_rtcp.0], [b_rtp.0, b_rtcp.0]];
+        let senders = [[a_rtp.1, a_rtcp.1], [b_rtp.1, b_rtcp.1]];
         let mut tasks = Vec::with_capacity(4);
         for (leg, pair) in [(Leg::A, &sockets[0]), (Leg::B, &sockets[1])] {
             for (channel, socket) in [(Channel::Rtp, &pair[0]), (Channel::Rtcp, &pair[1])] {
@@ -339,7 +344,7 @@ impl Relays {
         let seed = (u64::from(self.shard) << 48) ^ call.0 ^ u64::from(a.rtp) << 20;
         Ok(CallRelay {
             session: RelaySession::new(now, self.config, a, b),
-            sockets,
+            senders,
             tasks,
             scheduled: None,
             legs: [LegMedia::new(seed), LegMedia::new(seed ^ 0x5555)],
@@ -365,8 +370,8 @@ impl Relays {
         if let RelayOutcome::Forward(f) = outcome {
             let muted = f.channel == Channel::Rtp && relay.legs[leg_idx(f.leg)].playing.is_some();
             if !muted {
-                let socket = &relay.sockets[leg_idx(f.leg)][channel_idx(f.channel)];
-                if let Err(e) = socket.try_send_to(f.bytes, f.to) {
+                let socket = &relay.senders[leg_idx(f.leg)][channel_idx(f.channel)];
+                if let Err(e) = socket.send_to(f.bytes, f.to) {
                     tracing::trace!(to = %f.to, error = %e, "media send failed");
                 }
             }
@@ -494,14 +499,14 @@ impl Relays {
                 state.playing = Some((player, next.tag));
             }
             let destination = relay.session.rtp_destination(leg);
-            let socket = Arc::clone(&relay.sockets[leg_idx(leg)][0]);
+            let socket = &relay.senders[leg_idx(leg)][0];
             let state = &mut relay.legs[leg_idx(leg)];
             let Some((player, tag)) = state.playing.as_mut() else {
                 return;
             };
             while player.poll_packet(now, &mut self.frame) {
                 if let Some(to) = destination
-                    && let Err(e) = socket.try_send_to(&self.frame, to)
+                    && let Err(e) = socket.send_to(&self.frame, to)
                 {
                     tracing::trace!(%to, error = %e, "prompt send failed");
                 }

@@ -1,0 +1,367 @@
+//! Media support for the `SIPp` end-to-end tests: RTP sockets the test owns (named in a party's SDP, so the
+//! test receives what the switch sends that party), pcap files for `SIPp`'s `play_pcap_audio`, G.711 audio
+//! analysis (Goertzel tone power, exact A-law matching), the CDRs and events of the outbox, and the signed
+//! recording download.
+
+// Test support: failing loudly on a broken environment is the point (allowed for the whole crate in lib.rs).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pn_media::{G711Law, RtpHeader, RtpPacket};
+use serde_json::Value;
+
+use crate::{Switch, aksk_headers};
+
+/// One RTP packet received by an [`RtpSink`].
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// When it arrived.
+    pub at: Instant,
+    /// Who sent it.
+    pub from: SocketAddr,
+    /// Marker bit.
+    pub marker: bool,
+    /// Payload type.
+    pub payload_type: u8,
+    /// Sequence number.
+    pub sequence: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// SSRC.
+    pub ssrc: u32,
+    /// Payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// A loopback UDP socket owned by the test: its port goes into a party's SDP, and a thread records every RTP
+/// packet that arrives (RTCP and garbage are ignored). Optionally it sends a silent A-law stream back to
+/// whoever last sent it something (so the switch never sees dead media from this party).
+pub struct RtpSink {
+    socket: Arc<UdpSocket>,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RtpSink {
+    /// Binds `127.0.0.1:0` and starts receiving.
+    pub fn bind() -> RtpSink {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("bind an RTP socket"));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("read timeout");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (socket, received, stop) = (Arc::clone(&socket), Arc::clone(&received), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    if pn_media::is_rtcp(&buf[..n]) {
+                        continue;
+                    }
+                    let Ok(p) = RtpPacket::parse(&buf[..n]) else {
+                        continue;
+                    };
+                    received.lock().expect("lock").push(Received {
+                        at: Instant::now(),
+                        from,
+                        marker: p.marker,
+                        payload_type: p.payload_type,
+                        sequence: p.sequence,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        payload: p.payload().to_vec(),
+                    });
+                }
+            })
+        };
+        RtpSink {
+            socket,
+            received,
+            stop,
+            threads: vec![thread],
+        }
+    }
+
+    /// Its port (what goes in the SDP's `m=audio`).
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().expect("local addr").port()
+    }
+
+    /// Sends 20 ms A-law silence frames every 20 ms to `to` until dropped (a party that keeps talking).
+    pub fn keep_sending(&mut self, to: SocketAddr) {
+        let (socket, stop) = (Arc::clone(&self.socket), Arc::clone(&self.stop));
+        let ssrc = u32::from(self.port()).wrapping_mul(2_654_435_761) | 1;
+        self.threads.push(std::thread::spawn(move || {
+            let payload = [G711Law::ALaw.silence(); 160];
+            let (mut seq, mut ts) = (1u16, 0u32);
+            let mut out = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                out.clear();
+                RtpHeader {
+                    marker: seq == 1,
+                    payload_type: 8,
+                    sequence: seq,
+                    timestamp: ts,
+                    ssrc,
+                }
+                .write(&payload, &mut out);
+                let _ = socket.send_to(&out, to);
+                seq = seq.wrapping_add(1);
+                ts = ts.wrapping_add(160);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+
+    /// Everything received so far.
+    pub fn packets(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// Waits up to `limit` until `done(packets)` holds; returns the packets either way.
+    pub fn wait_until(&self, limit: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let packets = self.packets();
+            if done(&packets) || Instant::now() >= deadline {
+                return packets;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for RtpSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The payloads of `packets`, concatenated in arrival order.
+pub fn concat_payloads(packets: &[Received]) -> Vec<u8> {
+    packets.iter().flat_map(|p| p.payload.iter().copied()).collect()
+}
+
+/// Where `needle` first occurs in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `secs` seconds of a `freq` Hz sine at about −6 dBFS, A-law, 8 kHz.
+pub fn alaw_tone(freq: f64, secs: f64) -> Vec<u8> {
+    let n = (secs * 8000.0) as usize;
+    (0..n)
+        .map(|i| {
+            let s = (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin() * 16_000.0;
+            G711Law::ALaw.encode(s as i16)
+        })
+        .collect()
+}
+
+/// Writes a classic libpcap file (Ethernet / IPv4 / UDP 127.0.0.1:4000 → 127.0.0.1:4002) of RTP packets
+/// carrying `payload` in 20 ms (160-byte) frames with payload type `pt`, one every 20 ms of capture time:
+/// what `SIPp`'s `play_pcap_audio` plays.
+pub fn write_rtp_pcap(path: &Path, payload: &[u8], pt: u8) {
+    let mut out = Vec::new();
+    // Global header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, linktype 1 (Ethernet).
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut rtp = Vec::new();
+    for (i, frame) in payload.chunks(160).enumerate() {
+        rtp.clear();
+        RtpHeader {
+            marker: i == 0,
+            payload_type: pt,
+            sequence: 1000u16.wrapping_add(i as u16),
+            timestamp: 8000u32.wrapping_add(160 * i as u32),
+            ssrc: 0x1234_5678,
+        }
+        .write(frame, &mut rtp);
+        let udp_len = 8 + rtp.len();
+        let ip_len = 20 + udp_len;
+        let mut pkt = Vec::with_capacity(14 + ip_len);
+        pkt.extend_from_slice(&[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x00]);
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        let sum = ip_checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        pkt.extend_from_slice(&ip);
+        pkt.extend_from_slice(&4000u16.to_be_bytes());
+        pkt.extend_from_slice(&4002u16.to_be_bytes());
+        pkt.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pkt.extend_from_slice(&0u16.to_be_bytes()); // no UDP checksum
+        pkt.extend_from_slice(&rtp);
+        let usec = i as u32 * 20_000;
+        out.extend_from_slice(&(1_700_000_000 + usec / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(usec % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        out.extend_from_slice(&pkt);
+    }
+    std::fs::write(path, out).expect("write pcap");
+}
+
+fn ip_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// The RTP packets (Ethernet/IPv4/UDP) of a classic little-endian libpcap file, as (sequence, timestamp,
+/// payload type, payload).
+pub fn read_pcap_rtp(path: &Path) -> Vec<(u16, u32, u8, Vec<u8>)> {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(&data[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().expect("4 bytes")) as usize;
+        let pkt = &data[off + 16..(off + 16 + incl).min(data.len())];
+        off += 16 + incl;
+        if pkt.len() < 14 + 20 + 8 || pkt[12..14] != [0x08, 0x00] || pkt[14 + 9] != 17 {
+            continue;
+        }
+        let ihl = usize::from(pkt[14] & 0x0f) * 4;
+        let udp = &pkt[14 + ihl..];
+        let Ok(p) = RtpPacket::parse(&udp[8..]) else {
+            continue;
+        };
+        out.push((p.sequence, p.timestamp, p.payload_type, p.payload().to_vec()));
+    }
+    out
+}
+
+/// Decodes A-law bytes.
+pub fn decode_alaw(bytes: &[u8]) -> Vec<i16> {
+    let mut out = Vec::with_capacity(bytes.len());
+    G711Law::ALaw.decode_into(bytes, &mut out);
+    out
+}
+
+/// The share (0–1) of the energy of `samples` (8 kHz) at `freq` Hz (Goertzel), relative to their total
+/// energy; 0 for silence.
+pub fn tone_share(samples: &[i16], freq: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coeff = 2.0 * (2.0 * std::f64::consts::PI * freq / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut total = 0.0f64;
+    for &x in samples {
+        let x = f64::from(x);
+        total += x * x;
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    if total < 1.0 {
+        return 0.0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    // A pure tone of N samples gives power ≈ total · N / 2.
+    (power * 2.0 / (n * total)).min(1.0)
+}
+
+/// Mean absolute amplitude.
+pub fn level(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.iter().map(|&s| f64::from(s).abs()).sum::<f64>() / samples.len() as f64
+}
+
+/// The rows of the switch's outbox (`kind`, parsed JSON payload), oldest first.
+pub fn outbox(data_dir: &Path) -> Vec<(String, Value)> {
+    let db = std::fs::read_dir(data_dir)
+        .expect("read data dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .expect("a database file in the data directory");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database");
+    let mut stmt = conn
+        .prepare("SELECT kind, payload FROM outbox ORDER BY id")
+        .expect("query the outbox");
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("outbox rows")
+        .map(|r| {
+            let (kind, payload) = r.expect("outbox row");
+            (
+                kind,
+                serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+            )
+        })
+        .collect()
+}
+
+/// Waits up to 10 s for `count` CDRs in the outbox; returns them (fewer on timeout).
+pub fn wait_cdrs(data_dir: &Path, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cdrs: Vec<Value> = outbox(data_dir)
+            .into_iter()
+            .filter(|(k, _)| k == "cdr")
+            .map(|(_, v)| v)
+            .collect();
+        if cdrs.len() >= count || Instant::now() >= deadline {
+            return cdrs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET /rest/provision/voice/record/v1.0?fileName=&recordDomain=` signed with the app's AKSK, redirects not
+/// followed: returns (HTTP status, `Location`, body text).
+pub fn record_download(
+    switch: &Switch,
+    app: &(String, String),
+    file_name: &str,
+    domain: &str,
+) -> (u16, Option<String>, String) {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut req = client
+        .get(format!("{}/rest/provision/voice/record/v1.0", switch.base))
+        .query(&[("fileName", file_name), ("recordDomain", domain)]);
+    for (name, value) in aksk_headers(&app.0, &app.1) {
+        req = req.header(name, value);
+    }
+    let resp = req.send().expect("record download request");
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, location, resp.text().unwrap_or_default())
+}
