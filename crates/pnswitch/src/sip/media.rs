@@ -326,9 +326,9 @@ impl Relays {
             let sender = socket.try_clone()?;
             Ok((Arc::new(UdpSocket::from_std(socket)?), sender))
         };
-        let (a_rtp, a_rtcp, b_rtp, b_rtcp) = (bind(a.rtp)?, bind(a.rtcp)?, bind(b.rtp)?, bind(b.rtcp)?);
-        let sockets = [[a_rtp.0, a_rtcp.0], [b_rtp.0, b_rtcp.0]];
-        let senders = [[a_rtp.1, a_rtcp.1], [b_rtp.1, b_rtcp.1]];
+        let [[ar, ac], [br, bc]] = [[bind(a.rtp)?, bind(a.rtcp)?], [bind(b.rtp)?, bind(b.rtcp)?]];
+        let sockets = [[ar.0, ac.0], [br.0, bc.0]];
+        let senders = [[ar.1, ac.1], [br.1, bc.1]];
         let mut tasks = Vec::with_capacity(4);
         for (leg, pair) in [(Leg::A, &sockets[0]), (Leg::B, &sockets[1])] {
             for (channel, socket) in [(Channel::Rtp, &pair[0]), (Channel::Rtcp, &pair[1])] {
