@@ -105,6 +105,19 @@ pub struct Switch {
     client: reqwest::blocking::Client,
 }
 
+/// A relay port range of its own for each switch a test starts (`PNSWITCH__MEDIA__PORT_MIN/MAX`; a test's own
+/// overrides win): switches of tests running in parallel must not compete for the default 30000–39999. 100
+/// ports in 60000–64999.
+pub fn media_ports() -> [(&'static str, String); 2] {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5;
+    let min = 60_000 + (std::process::id() % 10) * 500 + n * 100;
+    [
+        ("PNSWITCH__MEDIA__PORT_MIN", min.to_string()),
+        ("PNSWITCH__MEDIA__PORT_MAX", (min + 99).to_string()),
+    ]
+}
+
 impl Switch {
     /// Starts `pnswitch serve` on a free loopback port with `data_dir`, waiting until it listens.
     pub fn start(data_dir: &Path) -> Switch {
@@ -125,6 +138,7 @@ impl Switch {
         ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .envs(media_ports())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

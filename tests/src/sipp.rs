@@ -56,6 +56,16 @@ pub fn scenario(name: &str) -> PathBuf {
     path
 }
 
+/// A media port of its own for each `SIPp` run (its RTP socket, and the source of `play_pcap_audio`): `SIPp`'s
+/// default 6000 would be shared by every `SIPp` of tests running in parallel. Even ports in 12000–19999, below
+/// the relay ranges the tests give the switch and the kernel's ephemeral range.
+fn media_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
+    let slot = std::process::id() % 40;
+    u16::try_from(12_000 + slot * 200 + n * 4).unwrap_or(12_000)
+}
+
 /// A loopback UDP port that was free a moment ago (the kernel's ephemeral pick, released at once).
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -95,6 +105,7 @@ impl SipSwitch {
         ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .envs(crate::media_ports())
         .env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
         .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]")
         .stdin(Stdio::null())
@@ -382,6 +393,8 @@ impl Sipp {
             .arg(&self.scenario)
             .args(["-i", "127.0.0.1", "-bind_local", "-p"])
             .arg(self.port.to_string())
+            .arg("-mp")
+            .arg(media_port().to_string())
             .args(["-t", "u1", "-nostdin", "-m"])
             .arg(self.calls.to_string())
             .arg("-timeout")

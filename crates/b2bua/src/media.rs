@@ -184,6 +184,12 @@ pub enum MediaEvent {
         /// `0`–`9`, `*`, `#`, `A`–`D`.
         digit: char,
     },
+    /// The sockets of [`MediaCommand::Open`] could not be bound (a port of the range is held by another
+    /// process): the call cannot have media and is released with 7508 (503 before answer).
+    OpenFailed {
+        /// The call.
+        call: MediaCall,
+    },
     /// A [`MediaCommand::Play`] finished (played out, stopped, or the prompt could not be found).
     PlayDone {
         /// The call.
@@ -362,6 +368,37 @@ impl B2bua {
             MediaEvent::PlayDone { call, leg, tag } => {
                 let c = Clock { now, wall };
                 self.play_done(c, call.0, leg.into(), tag, router);
+            }
+            MediaEvent::OpenFailed { call } => {
+                let c = Clock { now, wall };
+                self.media_open_failed(c, call.0);
+            }
+        }
+    }
+
+    /// The relay of a call could not be opened: the call is released with 7508 (a routing failure), 503 to
+    /// an unanswered A (B is cancelled), BYE to both legs of an answered call.
+    fn media_open_failed(&mut self, c: Clock, id: Id) {
+        let Some(call) = self.calls.get(&id).filter(|call| !call.ended) else {
+            return;
+        };
+        self.stats.media_open_failures += 1;
+        match call.phase {
+            Phase::Ivr => self.refuse_call(c, id, pn_bindings::Cause(7508)),
+            Phase::Calling | Phase::Early => {
+                self.cancel_b(c, id);
+                let m = crate::tables::FailureMapping {
+                    status: 503,
+                    state_code: 7508,
+                    q850: 38,
+                };
+                self.fail_forward(c, id, m, 0, None);
+            }
+            Phase::Answered => {
+                let reason = reason_value(38, 7508);
+                self.send_bye_because(c, id, Side::A, Some(&reason));
+                self.send_bye_because(c, id, Side::B, Some(&reason));
+                self.finish(c, id, 7508, 0, 38);
             }
         }
     }

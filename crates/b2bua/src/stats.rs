@@ -34,6 +34,8 @@ pub struct Stats {
     pub session_timer_expiries: u64,
     /// Calls ended because the relay saw no RTP from a party (relay mode only).
     pub media_timeouts: u64,
+    /// Calls released because their relay's sockets could not be bound (relay mode only).
+    pub media_open_failures: u64,
     /// Last-minute hooks fired (T−60 s before the max duration).
     pub last_minute_hooks: u64,
     /// Setup latency samples (A's INVITE in → B's first ringing or answer relayed to A), drained by

@@ -372,3 +372,34 @@ fn last_minute_voice_plays_to_both_and_caller_hint_until_answer() {
     assert_eq!((p[1].0.as_str(), p[1].1), ("last_minute.wav", Leg::A));
     assert_eq!((p[2].0.as_str(), p[2].1), ("last_minute.wav", Leg::B));
 }
+
+#[test]
+fn relay_that_cannot_open_releases_the_call_with_7508() {
+    let mut sim = relay(FakeRouter::connect(0));
+    let sent = sim.send_a(a_invite("z9hG4bKo1", "call-o-1"));
+    let invite = request(&sent[1].1).clone();
+    let call = call_of(&sim);
+    sim.b2b
+        .handle_media_event(sim.now, sim.wall, MediaEvent::OpenFailed { call }, &sim.router);
+    let sent = sim.drain();
+    assert_eq!(summary(&sent), ["A<-503 INVITE"]);
+    assert!(
+        response(&sent[0].1)
+            .headers()
+            .get("Reason")
+            .unwrap()
+            .contains("7508")
+    );
+    // B is cancelled as soon as it rings.
+    let sent = sim.send_b(b_response(&invite, 180, false));
+    assert_eq!(summary(&sent), ["B<-CANCEL"]);
+    assert_eq!(sim.disconnect_code(), Some(7508));
+    assert!(matches!(sim.media.last(), Some(MediaCommand::Close { .. })));
+    // An AXE call the switch answers itself is refused the same way.
+    let mut sim = relay(axe_router());
+    sim.send_a(a_invite("z9hG4bKo2", "call-o-2"));
+    let call = call_of(&sim);
+    sim.b2b
+        .handle_media_event(sim.now, sim.wall, MediaEvent::OpenFailed { call }, &sim.router);
+    assert_eq!(summary(&sim.drain()), ["A<-503 INVITE"]);
+}

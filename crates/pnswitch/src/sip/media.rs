@@ -216,7 +216,8 @@ impl Relays {
                     self.calls.insert(call, relay);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: no media relay for it");
+                    tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: releasing it (7508)");
+                    events.push(MediaEvent::OpenFailed { call });
                 }
             },
             MediaCommand::Close { call, keep_recording } => {

@@ -220,7 +220,7 @@ impl Runner {
                     tracing::info!(?call, ?leg, "dead media: releasing the call");
                 }
                 MediaEvent::Digit { call, leg, .. } => tracing::debug!(?call, ?leg, "DTMF digit"),
-                MediaEvent::PlayDone { .. } => {}
+                MediaEvent::PlayDone { .. } | MediaEvent::OpenFailed { .. } => {}
             }
             self.b2bua
                 .handle_media_event(Instant::now(), super::unix_now(), event, &self.parts.router);
