@@ -747,3 +747,143 @@ fn relay_mode_anchors_rtp_and_rtcp_and_releases_dead_media() {
     assert!(bye_a.starts_with("BYE "), "{bye_a}");
     assert!(first(&bye_a, "Reason").contains("cause=102"), "{bye_a}");
 }
+
+/// A party's SDP with a codec and a direction attribute.
+fn media_sdp_with(user: &str, rtp: SocketAddr, payload: u8, direction: &str) -> String {
+    format!(
+        "v=0\r\no={user} 1 2 IN IP4 127.0.0.1\r\ns=call\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP {payload}\r\na={direction}\r\n",
+        rtp.port()
+    )
+}
+
+/// re-INVITEs through the relay: A moves to a new port and codec (the switch's anchors stay, B's media
+/// follows A to the new port, RTP relayed unchanged), then A holds (`a=sendonly`, B `recvonly`): B's silence
+/// is not dead media.
+#[test]
+fn reinvite_moves_media_changes_codec_and_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let base = 45_000 + (std::process::id() % 400) * 40;
+    let env = [
+        ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
+        ("PNSWITCH__MEDIA__PORT_MAX", (base + 39).to_string()),
+        ("PNSWITCH__MEDIA__TIMEOUT_SECS", "2".to_owned()),
+    ];
+    let sw = start_with(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0", &env);
+    provision(&sw);
+    let mut a = UdpLeg {
+        socket: socket("127.0.0.1"),
+        switch: sw.sip,
+    };
+    let (a_rtp, a_rtp2, b_rtp) = (socket("127.0.0.1"), socket("127.0.0.1"), socket("127.0.0.1"));
+    for s in [&a_rtp, &a_rtp2, &b_rtp] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    }
+    let addr = |s: &UdpSocket| s.local_addr().unwrap();
+    let me = a.me();
+    let b_addr = b.local_addr().unwrap();
+    let a_sdp = media_sdp_with("alice", addr(&a_rtp), 0, "sendrecv");
+    a.send(&request("INVITE", sw.sip, me, "reinv-1", 1, None, Some(&a_sdp)));
+    let (invite, _) = recv(&b);
+    let switch_b = sdp_media(&invite);
+    let b_sdp = media_sdp_with("bob", addr(&b_rtp), 0, "sendrecv");
+    b.send_to(
+        response(&invite, "200 OK", "b-tag", b_addr, Some(&b_sdp)).as_bytes(),
+        sw.sip,
+    )
+    .unwrap();
+    let ok = a.recv();
+    let switch_a = sdp_media(&ok);
+    let to_tag = first(&ok, "To").split("tag=").nth(1).unwrap().to_owned();
+    a.send(&request("ACK", sw.sip, me, "reinv-1", 1, Some(&to_tag), None));
+    assert!(recv(&b).0.starts_with("ACK "));
+    relayed(&a_rtp, switch_a, &b_rtp, switch_b, &rtp_packet(1, 160, 0xA1, 3));
+    relayed(&b_rtp, switch_b, &a_rtp, switch_a, &rtp_packet(1, 160, 0xB1, 5));
+
+    // A moves to a new port and switches to PCMA.
+    let moved = media_sdp_with("alice", addr(&a_rtp2), 8, "sendrecv");
+    a.send(&request(
+        "INVITE",
+        sw.sip,
+        me,
+        "reinv-1",
+        2,
+        Some(&to_tag),
+        Some(&moved),
+    ));
+    let (reinvite, _) = recv(&b);
+    assert!(reinvite.starts_with("INVITE "), "{reinvite}");
+    assert_eq!(
+        sdp_media(&reinvite),
+        switch_b,
+        "the anchor facing B stays:\n{reinvite}"
+    );
+    assert!(reinvite.contains("RTP/AVP 8"), "{reinvite}");
+    assert!(
+        !reinvite.contains(&addr(&a_rtp2).port().to_string()),
+        "A's new port leaked:\n{reinvite}"
+    );
+    let b_sdp8 = media_sdp_with("bob", addr(&b_rtp), 8, "sendrecv");
+    b.send_to(
+        response(&reinvite, "200 OK", "b-tag", b_addr, Some(&b_sdp8)).as_bytes(),
+        sw.sip,
+    )
+    .unwrap();
+    let ok2 = a.recv();
+    assert!(ok2.starts_with("SIP/2.0 200 "), "{ok2}");
+    assert_eq!(sdp_media(&ok2), switch_a, "the anchor facing A stays:\n{ok2}");
+    a.send(&request("ACK", sw.sip, me, "reinv-1", 2, Some(&to_tag), None));
+    assert!(recv(&b).0.starts_with("ACK "));
+    // B's media now reaches A's new port; A's media from there reaches B, unchanged.
+    let mut p = rtp_packet(2, 320, 0xB1, 7);
+    p[1] = 8;
+    relayed(&b_rtp, switch_b, &a_rtp2, switch_a, &p);
+    let mut p = rtp_packet(2, 320, 0xA1, 9);
+    p[1] = 8;
+    relayed(&a_rtp2, switch_a, &b_rtp, switch_b, &p);
+
+    // A holds B: A sendonly, B recvonly. A keeps sending; B's silence for longer than the 2 s dead-media
+    // timeout releases nothing.
+    let hold = media_sdp_with("alice", addr(&a_rtp2), 8, "sendonly");
+    a.send(&request(
+        "INVITE",
+        sw.sip,
+        me,
+        "reinv-1",
+        3,
+        Some(&to_tag),
+        Some(&hold),
+    ));
+    let (reinvite, _) = recv(&b);
+    assert!(reinvite.contains("a=sendonly"), "{reinvite}");
+    let b_recvonly = media_sdp_with("bob", addr(&b_rtp), 8, "recvonly");
+    b.send_to(
+        response(&reinvite, "200 OK", "b-tag", b_addr, Some(&b_recvonly)).as_bytes(),
+        sw.sip,
+    )
+    .unwrap();
+    assert!(a.recv().starts_with("SIP/2.0 200 "));
+    a.send(&request("ACK", sw.sip, me, "reinv-1", 3, Some(&to_tag), None));
+    assert!(recv(&b).0.starts_with("ACK "));
+    b.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    for i in 0..20u16 {
+        let mut p = rtp_packet(10 + i, 1600 + u32::from(i) * 160, 0xA1, 1);
+        p[1] = 8;
+        relayed(&a_rtp2, switch_a, &b_rtp, switch_b, &p);
+        let mut buf = [0u8; 4096];
+        if let Ok((n, _)) = b.recv_from(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]);
+            panic!("B got SIP while on hold (no dead-media release expected):\n{msg}");
+        }
+    }
+    // 4 s on hold without a BYE: hang up normally.
+    a.send(&request("BYE", sw.sip, me, "reinv-1", 4, Some(&to_tag), None));
+    b.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (bye, _) = recv(&b);
+    assert!(bye.starts_with("BYE "), "{bye}");
+    assert!(
+        !bye.contains("cause=102"),
+        "a normal BYE, not a dead-media release:\n{bye}"
+    );
+}
