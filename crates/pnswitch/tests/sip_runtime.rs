@@ -761,6 +761,7 @@ fn media_sdp_with(user: &str, rtp: SocketAddr, payload: u8, direction: &str) -> 
 /// follows A to the new port, RTP relayed unchanged), then A holds (`a=sendonly`, B `recvonly`): B's silence
 /// is not dead media.
 #[test]
+#[allow(clippy::too_many_lines)] // one call through three offers, step by step
 fn reinvite_moves_media_changes_codec_and_holds() {
     let dir = tempfile::tempdir().unwrap();
     let b = socket("127.0.0.1");
