@@ -187,6 +187,9 @@ pub(crate) struct Call {
     pub codec: Option<u8>,
     /// The B leg exists (false while the switch answers A itself).
     pub b_placed: bool,
+    /// The switch answered A's INVITE itself (AXE `answerBeforeCollect`): B's responses are not relayed to
+    /// A, B's 2xx is acknowledged by the switch, and failures end A's dialog with a BYE.
+    pub a_answered: bool,
     /// The switch answers A itself: AXE digit collection, or a prompt before a rejection.
     pub ivr: Option<Box<crate::ivr::Ivr>>,
     /// Relay mode: the binding's prompts (hint tones, recording notice, last-minute voice).
@@ -522,6 +525,7 @@ impl B2bua {
                 media,
                 codec: None,
                 b_placed: false,
+                a_answered: false,
                 ivr: None,
                 prompts: None,
                 record_pending: false,

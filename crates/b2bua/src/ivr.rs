@@ -272,6 +272,7 @@ impl B2bua {
             Purpose::Announce { cause, prompt } => (prompt.clone(), Next::Refuse(*cause)),
         };
         let inband = settings.inband_dtmf;
+        let settings_answer_first = settings.answer_before_collect;
         if let Some(call) = self.calls.get_mut(&id) {
             call.codec = Some(offer.codec);
             call.ivr = Some(Box::new(Ivr {
@@ -289,7 +290,11 @@ impl B2bua {
                 deadline: None,
             }));
         }
-        self.early_media_to_a(c, id, offer);
+        if collect && settings_answer_first {
+            self.answer_a(c, id, offer);
+        } else {
+            self.early_media_to_a(c, id, offer);
+        }
         if collect {
             self.media_command(MediaCommand::Detect {
                 call: MediaCall(id),
@@ -305,6 +310,25 @@ impl B2bua {
 
     /// `183 Session Progress` to A with the switch's SDP (A hears what the switch plays).
     pub(crate) fn early_media_to_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
+        self.switch_answers_a(c, id, offer, 183);
+    }
+
+    /// AXE `answerBeforeCollect`: `200 OK` to A with the switch's SDP; A's ACK is absorbed, and the call
+    /// continues in that dialog (see [`crate::call::Call::a_answered`]).
+    fn answer_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.a_answered = true;
+            call.pending_ack[Side::B.index()] = Some(crate::call::PendingAck {
+                cseq: call.a_invite_cseq,
+                client: 0,
+                server: call.a_tx,
+            });
+        }
+        self.switch_answers_a(c, id, offer, 200);
+    }
+
+    /// A response to A's INVITE with the switch's own SDP.
+    fn switch_answers_a(&mut self, c: Clock, id: Id, offer: AudioOffer, status: u16) {
         let Some((transport, a_tx)) = self.calls.get(&id).map(|call| (call.a.peer.transport, call.a_tx))
         else {
             return;
@@ -319,7 +343,7 @@ impl B2bua {
         let Some(body) = local_sdp(&mut call.a.sdp, offer.codec, offer.telephone_event) else {
             return;
         };
-        let response = Response::for_request(a_invite, 183)
+        let response = Response::for_request(a_invite, status)
             .to_tag(&call.a.local_tag)
             .contact(&contact)
             .body("application/sdp", body)
@@ -560,6 +584,14 @@ impl B2bua {
     /// rejection table's status and Reason) and ends it with `cause`.
     pub(crate) fn refuse_call(&mut self, c: Clock, id: Id, cause: Cause) {
         let m = reject_mapping(cause);
+        if self.calls.get(&id).is_some_and(|call| call.a_answered) {
+            // A's INVITE was answered already: its dialog ends with a BYE carrying the cause.
+            let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
+            self.send_bye_because(c, id, Side::A, Some(&reason));
+            self.stats.calls_rejected += 1;
+            self.finish(c, id, cause.0, m.status, m.q850);
+            return;
+        }
         let a_tx = self.calls.get(&id).map_or(0, |call| call.a_tx);
         if let Some(mut response) = self.a_response(id, m.status, None) {
             response.headers_mut().push(

@@ -141,12 +141,25 @@ impl B2bua {
             client: tx,
             server: a_tx,
         });
+        let a_answered = call.a_answered;
+        if a_answered {
+            // A's INVITE was answered by the switch: the switch acknowledges B, learns B's media, and A
+            // hears B from now on.
+            call.pending_ack[Side::B.index()] = None;
+            let mut scratch = call.a.sdp.clone();
+            let (_, media) = rewrite_body_media(r.headers(), r.body(), &mut scratch, false);
+            self.media_remote(id, Side::B, media);
+            self.ack_b_directly(c, id, tx);
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         let event = call.record.event(EventType::Answer, c.wall, None);
         self.stats.calls_answered += 1;
         self.record_latency(c, id);
         self.fact(event);
         self.media_answered(id);
-        if let Some(response) = self.a_response(id, 200, Some(r)) {
+        if !a_answered && let Some(response) = self.a_response(id, 200, Some(r)) {
             self.respond(c, a_tx, response);
         }
         self.answered_tones(c, id);
@@ -173,6 +186,14 @@ impl B2bua {
         b_status: u16,
         r: Option<&Response>,
     ) {
+        if self.calls.get(&id).is_some_and(|call| call.a_answered) {
+            // A's INVITE was answered by the switch: its dialog ends with a BYE carrying the cause.
+            let reason = reason_value(m.q850, m.state_code);
+            self.send_bye_because(c, id, Side::A, Some(&reason));
+            self.stats.calls_failed += 1;
+            self.finish(c, id, m.state_code, b_status, m.q850);
+            return;
+        }
         let Some(mut response) = self.a_response(id, m.status, None) else {
             return;
         };
@@ -212,8 +233,8 @@ impl B2bua {
         } else {
             7501
         };
-        let a_tx = call.a_tx;
-        if let Some(response) = self.a_response(id, 487, None) {
+        let (a_tx, a_answered) = (call.a_tx, call.a_answered);
+        if !a_answered && let Some(response) = self.a_response(id, 487, None) {
             self.respond(c, a_tx, response);
         }
         self.cancel_b(c, id);
@@ -370,8 +391,13 @@ impl B2bua {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.pending_ack[Side::B.index()] = None;
             }
-            let b_tx = self.calls.get(&id).map_or(0, |call| call.b_tx);
-            self.ack_b_directly(c, id, b_tx);
+            let (b_tx, b_placed) = self
+                .calls
+                .get(&id)
+                .map_or((0, false), |call| (call.b_tx, call.b_placed));
+            if b_placed {
+                self.ack_b_directly(c, id, b_tx);
+            }
             let reason = reason_value(41, 7505);
             self.send_bye_because(c, id, Side::A, Some(&reason));
             self.send_bye_because(c, id, Side::B, Some(&reason));

@@ -130,6 +130,13 @@ impl B2bua {
             }
             call.b_rseq = Some(rseq);
         }
+        if call.a_answered {
+            // A was answered by the switch already: B's provisionals stop here (reliable ones are PRACKed).
+            if let Some(rseq) = b_rseq {
+                self.prack_b(c, id, rseq, b_cseq);
+            }
+            return;
+        }
         let busy = call.a_reliable.is_some();
         let reliable = !busy
             && match call.a_rel {

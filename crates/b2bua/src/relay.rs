@@ -42,6 +42,9 @@ impl B2bua {
         if let Some(e) = self.txs.servers.get_mut(&pending.server) {
             e.tx.settle();
         }
+        if self.calls.get(&id).is_some_and(|call| !call.b_placed) {
+            return; // the switch's own 2xx (AXE answerBeforeCollect): nothing to relay
+        }
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(target).peer.transport) else {
             return;
         };

@@ -403,3 +403,72 @@ fn relay_that_cannot_open_releases_the_call_with_7508() {
         .handle_media_event(sim.now, sim.wall, MediaEvent::OpenFailed { call }, &sim.router);
     assert_eq!(summary(&sim.drain()), ["A<-503 INVITE"]);
 }
+
+#[test]
+fn answer_before_collect_answers_a_then_bridges_without_relaying_b_responses() {
+    let mut router = axe_router();
+    router.app.answer_before_collect = true;
+    let mut sim = relay(router);
+    let sent = sim.send_a(a_invite("z9hG4bKf1", "call-f-1"));
+    assert_eq!(summary(&sent), ["A<-100 INVITE", "A<-200 INVITE"]);
+    let ok = response(&sent[1].1).clone();
+    assert!(String::from_utf8_lossy(ok.body()).contains("m=audio 40000 RTP/AVP 8"));
+    // A's ACK is absorbed: nothing goes anywhere.
+    assert!(sim.send_a(a_ack(&ok, "z9hG4bKf1ack")).is_empty());
+    for d in ['1', '2', '3'] {
+        digit(&mut sim, d);
+    }
+    // The fourth digit completes the extension and places the B leg.
+    let sent = digit(&mut sim, '4');
+    let invite = sent
+        .iter()
+        .find(|(to, _)| *to == b_peer())
+        .map(|(_, m)| request(m).clone())
+        .expect("the B-leg INVITE");
+    // B rings and answers: A hears nothing of it in SIP; the switch ACKs B itself.
+    assert!(sim.send_b(b_response(&invite, 180, false)).is_empty());
+    let sent = sim.send_b(b_response(&invite, 200, true));
+    assert_eq!(summary(&sent), ["B<-ACK"]);
+    assert_eq!(
+        sim.events(),
+        [
+            EventType::Callin,
+            EventType::CollectInfo,
+            EventType::Callout,
+            EventType::Alerting,
+            EventType::Answer
+        ]
+    );
+    // A hangs up: B gets the BYE, the call ends normally.
+    let sent = sim.send_a(a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKf1bye"));
+    assert_eq!(summary(&sent), ["A<-200 BYE", "B<-BYE"]);
+}
+
+#[test]
+fn answer_before_collect_refusal_is_a_bye() {
+    let mut router = axe_router();
+    router.app.answer_before_collect = true;
+    router.decision = RouteDecision::CollectDigits(CollectDigits {
+        x: e164(X_NUM),
+        app: AppId(1),
+        digits: 4,
+        repeat: 1,
+    });
+    let mut sim = relay(router);
+    let sent = sim.send_a(a_invite("z9hG4bKf2", "call-f-2"));
+    let ok = response(&sent[1].1).clone();
+    sim.send_a(a_ack(&ok, "z9hG4bKf2ack"));
+    let tag = last_tag(&sim);
+    done(&mut sim, Leg::A, tag);
+    let sent = sim.advance(Duration::from_secs(11));
+    // The BYE (retransmitted until A answers it) carries the cause.
+    assert_eq!(summary(&sent)[0], "A<-BYE");
+    assert!(
+        request(&sent[0].1)
+            .headers()
+            .get("Reason")
+            .unwrap()
+            .contains("8033")
+    );
+    assert_eq!(sim.disconnect_code(), Some(8033));
+}
