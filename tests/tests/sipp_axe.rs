@@ -147,6 +147,44 @@ fn axe_extension_by_sip_info_reaches_a_from_x() {
     assert_collected_ext(&rig);
 }
 
+/// The app's `answerBeforeCollect`: the switch answers C itself (200 with its SDP, no 183), C keys the
+/// extension by INFO in the confirmed dialog, the switch reaches A (whose responses and 200 stay on the B
+/// leg: C sees no further response), then C's BYE reaches A.
+#[test]
+fn axe_answer_before_collect_answers_the_caller_first() {
+    let (rig, _app) = axe_rig(&json!({"answerBeforeCollect": true}));
+    let a_leg = rig.uas("uas_axe_answer").spawn();
+    let keys: Vec<String> = EXT.chars().map(String::from).collect();
+    let row = [C, X, &keys[0], &keys[1], &keys[2], &keys[3]];
+    let c_side = rig
+        .uac("uac_axe_answer_first")
+        .pause_ms(1500)
+        .inject(&[&row])
+        .run_ok();
+    let a_leg = a_leg.finish_ok(SETTLE);
+    let answer = c_side.final_invite_response();
+    assert_eq!(answer.status(), Some(200), "{}", answer.text);
+    assert!(
+        answer.body().contains("RTP/AVP 8"),
+        "the switch's SDP:\n{}",
+        answer.text
+    );
+    let statuses: Vec<_> = c_side
+        .received()
+        .iter()
+        .filter(|m| m.cseq_method().as_deref() == Some("INVITE"))
+        .filter_map(Traced::status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 100 || *s == 200),
+        "C saw a response of the B leg: {statuses:?}\n{}",
+        c_side.received_text()
+    );
+    assert_a_called_from_x(&a_leg, A, C);
+    pn_e2e::sipp::assert_absent(&c_side.received_text(), national_digits(A), "what C received");
+    assert_collected_ext(&rig);
+}
+
 #[test]
 fn axe_extension_by_rfc2833_reaches_a_from_x() {
     let (rig, _app) = axe_rig(&json!({}));
