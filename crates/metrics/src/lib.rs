@@ -52,6 +52,15 @@ pub struct SipMetrics {
     pub outbox_dropped: IntCounter,
     /// `pn_sip_overload_drops_total`: received messages dropped because their shard's queue was full.
     pub overload_drops: IntCounter,
+    /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
+    pub media_relays: IntGauge,
+    /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
+    /// (malformed, no destination yet, wrong source, or the party hears a prompt), `played` (prompt frames the
+    /// switch sent), `queue_full` (lost before the shard saw them).
+    pub media_packets: IntCounterVec,
+    /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`
+    /// (a call's ports could not be bound), `recording` (recordings started).
+    pub media_events: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -106,6 +115,25 @@ impl SipMetrics {
         ))?;
         registry.register(Box::new(outbox_dropped.clone()))?;
         registry.register(Box::new(overload_drops.clone()))?;
+        let media_relays =
+            IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
+        let media_packets = IntCounterVec::new(
+            Opts::new(
+                "pn_media_packets_total",
+                "RTP/RTCP datagrams handled by the media relays",
+            ),
+            &["outcome"],
+        )?;
+        let media_events = IntCounterVec::new(
+            Opts::new(
+                "pn_media_events_total",
+                "Media plane events: digits, dead media, bind failures, recordings",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(media_relays.clone()))?;
+        registry.register(Box::new(media_packets.clone()))?;
+        registry.register(Box::new(media_events.clone()))?;
         Ok(Self {
             calls,
             active_calls,
@@ -116,6 +144,9 @@ impl SipMetrics {
             acl_rejects,
             outbox_dropped,
             overload_drops,
+            media_relays,
+            media_packets,
+            media_events,
         })
     }
 }

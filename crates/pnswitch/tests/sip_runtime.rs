@@ -887,4 +887,12 @@ fn reinvite_moves_media_changes_codec_and_holds() {
         !bye.contains("cause=102"),
         "a normal BYE, not a dead-media release:\n{bye}"
     );
+    // The relay's work shows in the metrics.
+    let text = metrics(&sw);
+    let forwarded = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pn_media_packets_total{outcome=\"forwarded\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no forwarded packets metric:\n{text}"));
+    assert!(forwarded >= 24, "forwarded {forwarded}");
 }

@@ -56,6 +56,25 @@ pub(crate) struct MediaServices {
     pub(crate) per_party: bool,
 }
 
+/// What the shard's relays counted (cumulative; the shard exports the deltas as metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MediaCounts {
+    /// Datagrams relayed to the other party.
+    pub(crate) forwarded: u64,
+    /// Datagrams not relayed (malformed, no destination yet, wrong source, the receiver hears a prompt).
+    pub(crate) dropped: u64,
+    /// Prompt frames the switch sent.
+    pub(crate) played: u64,
+    /// DTMF digits detected in RTP.
+    pub(crate) digits: u64,
+    /// Dead-media timeouts.
+    pub(crate) timeouts: u64,
+    /// Relays whose sockets could not be bound.
+    pub(crate) open_failed: u64,
+    /// Recordings started.
+    pub(crate) recordings: u64,
+}
+
 /// Decoded prompt audio: its law and G.711 bytes.
 type Audio = (G711Law, Arc<[u8]>);
 
@@ -152,6 +171,10 @@ pub(crate) struct Relays {
     shard: u16,
     /// Scratch buffer for prompt packets.
     frame: Vec<u8>,
+    /// What happened so far.
+    pub(crate) counts: MediaCounts,
+    /// `pn_media_packets_total{outcome="queue_full"}`, counted by the receive tasks.
+    queue_full: prometheus::IntCounter,
 }
 
 /// Pushes `relay`'s deadline when it is earlier than the one already scheduled.
@@ -190,6 +213,7 @@ impl Relays {
         tx: mpsc::Sender<Packet>,
         services: MediaServices,
         shard: u16,
+        queue_full: prometheus::IntCounter,
     ) -> Self {
         Self {
             bind_ip,
@@ -204,6 +228,8 @@ impl Relays {
             defaults: HashMap::new(),
             shard,
             frame: Vec::with_capacity(256),
+            counts: MediaCounts::default(),
+            queue_full,
         }
     }
 
@@ -217,6 +243,7 @@ impl Relays {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: releasing it (7508)");
+                    self.counts.open_failed += 1;
                     events.push(MediaEvent::OpenFailed { call });
                 }
             },
@@ -299,6 +326,7 @@ impl Relays {
             MediaCommand::StopDetect { leg, .. } => relay.legs[leg_idx(leg)].detector = None,
             MediaCommand::Record { app, object, .. } => match &self.services.recordings {
                 Some(sink) if relay.recording.is_none() => {
+                    self.counts.recordings += 1;
                     let key = (u64::from(self.shard) << 48) | (call.0 & ((1 << 48) - 1));
                     sink.open(key, app, object, self.services.per_party);
                     relay.recording = Some(Recording {
@@ -335,10 +363,9 @@ impl Relays {
             for (channel, socket) in [(Channel::Rtp, &pair[0]), (Channel::Rtcp, &pair[1])] {
                 tasks.push(tokio::spawn(receive(
                     Arc::clone(socket),
-                    call,
-                    leg,
-                    channel,
+                    (call, leg, channel),
                     self.tx.clone(),
+                    self.queue_full.clone(),
                 )));
             }
         }
@@ -363,6 +390,9 @@ impl Relays {
             relay
                 .session
                 .handle_packet(now, packet.leg, packet.channel, packet.from, &packet.bytes);
+        if matches!(outcome, RelayOutcome::Dropped(_)) {
+            self.counts.dropped += 1;
+        }
         // What the session accepted from the party (even with nowhere to forward it yet) is watched.
         let latched = matches!(
             outcome,
@@ -370,7 +400,10 @@ impl Relays {
         );
         if let RelayOutcome::Forward(f) = outcome {
             let muted = f.channel == Channel::Rtp && relay.legs[leg_idx(f.leg)].playing.is_some();
-            if !muted {
+            if muted {
+                self.counts.dropped += 1;
+            } else {
+                self.counts.forwarded += 1;
                 let socket = &relay.senders[leg_idx(f.leg)][channel_idx(f.channel)];
                 if let Err(e) = socket.send_to(f.bytes, f.to) {
                     tracing::trace!(to = %f.to, error = %e, "media send failed");
@@ -383,6 +416,7 @@ impl Relays {
             if let Ok(rtp) = RtpPacket::parse(&packet.bytes) {
                 if let Some(detector) = source.detector.as_mut() {
                     if let Some(digit) = detector.handle_rtp(&rtp) {
+                        self.counts.digits += 1;
                         events.push(MediaEvent::Digit {
                             call: packet.call,
                             leg: packet.leg,
@@ -390,6 +424,7 @@ impl Relays {
                         });
                     }
                     while let Some(digit) = detector.poll_digit() {
+                        self.counts.digits += 1;
                         events.push(MediaEvent::Digit {
                             call: packet.call,
                             leg: packet.leg,
@@ -506,6 +541,7 @@ impl Relays {
                 return;
             };
             while player.poll_packet(now, &mut self.frame) {
+                self.counts.played += 1;
                 if let Some(to) = destination
                     && let Err(e) = socket.send_to(&self.frame, to)
                 {
@@ -575,10 +611,9 @@ fn drain_events(call: MediaCall, session: &mut RelaySession, events: &mut Vec<Me
 /// Reads datagrams of one socket into the shard's queue until aborted.
 async fn receive(
     socket: Arc<UdpSocket>,
-    call: MediaCall,
-    leg: Leg,
-    channel: Channel,
+    (call, leg, channel): (MediaCall, Leg, Channel),
     tx: mpsc::Sender<Packet>,
+    queue_full: prometheus::IntCounter,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
@@ -592,7 +627,8 @@ async fn receive(
                     bytes: buf[..n].to_vec(),
                 };
                 match tx.try_send(packet) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => queue_full.inc(),
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::dispatch::Inbound;
 use super::mask::mask;
-use super::media::{MEDIA_QUEUE, MediaServices, Packet, Relays};
+use super::media::{MEDIA_QUEUE, MediaCounts, MediaServices, Packet, Relays};
 use super::outbox::FactSink;
 use super::route::TableRouter;
 use super::tcp::TcpHub;
@@ -99,6 +99,8 @@ struct Runner {
     media: Option<(IpAddr, Duration, MediaServices)>,
     /// Media reports (dead media, digits, prompts played) waiting for the core.
     media_events: Vec<MediaEvent>,
+    /// Media counts already exported, and the relays already in the gauge.
+    media_seen: (MediaCounts, i64),
 }
 
 /// What woke the loop.
@@ -124,6 +126,7 @@ impl Runner {
             relays: None,
             media,
             media_events: Vec::new(),
+            media_seen: (MediaCounts::default(), 0),
         }
     }
 
@@ -131,7 +134,14 @@ impl Runner {
         let (media_tx, mut media_rx) = mpsc::channel(MEDIA_QUEUE);
         if let Some((bind_ip, timeout, services)) = self.media.take() {
             let shard = self.parts.shard.index;
-            self.relays = Some(Relays::new(bind_ip, timeout, media_tx, services, shard));
+            let queue_full = self
+                .parts
+                .metrics
+                .media_packets
+                .with_label_values(&["queue_full"]);
+            self.relays = Some(Relays::new(
+                bind_ip, timeout, media_tx, services, shard, queue_full,
+            ));
         } else {
             drop(media_tx);
         }
@@ -187,6 +197,7 @@ impl Runner {
         }
         self.sync_stats();
         self.parts.metrics.active_calls.sub(self.active);
+        self.parts.metrics.media_relays.sub(self.media_seen.1);
     }
 
     /// Fires the core's and the relays' due timers.
@@ -218,6 +229,11 @@ impl Runner {
             match event {
                 MediaEvent::Timeout { call, leg } => {
                     tracing::info!(?call, ?leg, "dead media: releasing the call");
+                    self.parts
+                        .metrics
+                        .media_events
+                        .with_label_values(&["timeout"])
+                        .inc();
                 }
                 MediaEvent::Digit { call, leg, .. } => tracing::debug!(?call, ?leg, "DTMF digit"),
                 MediaEvent::PlayDone { .. } | MediaEvent::OpenFailed { .. } => {}
@@ -338,6 +354,34 @@ impl Runner {
             .inc_by(s.retransmissions_sent.saturating_sub(seen.retransmissions_sent));
         m.acl_rejects
             .inc_by(s.acl_rejects.saturating_sub(seen.acl_rejects));
+        if let Some(relays) = &self.relays {
+            let (counts, relays_seen) = &mut self.media_seen;
+            let now = relays.counts;
+            let packets = &m.media_packets;
+            let events = &m.media_events;
+            for (label, new, old) in [
+                ("forwarded", now.forwarded, counts.forwarded),
+                ("dropped", now.dropped, counts.dropped),
+                ("played", now.played, counts.played),
+            ] {
+                if new > old {
+                    packets.with_label_values(&[label]).inc_by(new - old);
+                }
+            }
+            for (label, new, old) in [
+                ("digit", now.digits, counts.digits),
+                ("open_failed", now.open_failed, counts.open_failed),
+                ("recording", now.recordings, counts.recordings),
+            ] {
+                if new > old {
+                    events.with_label_values(&[label]).inc_by(new - old);
+                }
+            }
+            *counts = now;
+            let open = i64::try_from(relays.len()).unwrap_or(i64::MAX);
+            m.media_relays.add(open - *relays_seen);
+            *relays_seen = open;
+        }
         seen.server_transactions = s.server_transactions;
         seen.client_transactions = s.client_transactions;
         seen.retransmissions_sent = s.retransmissions_sent;
