@@ -53,7 +53,11 @@ fn media_port() -> u16 {
 
 /// Env overrides giving each switch a port range of its own (tests of other files may run at the same time).
 fn media_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let base = 40_000 + (std::process::id() % 200) as u16 * 100;
+    // A block per rig: the tests of this file run in parallel too (a port another switch holds would refuse
+    // the call with 7508).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+    let base = 40_000 + ((std::process::id() % 20) * 10 + n) * 100;
     let mut env = vec![
         ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
         ("PNSWITCH__MEDIA__PORT_MAX", (base + 99).to_string()),

@@ -56,7 +56,7 @@ pub struct SipMetrics {
     pub media_relays: IntGauge,
     /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
     /// (malformed, no destination yet, wrong source, or the party hears a prompt), `played` (prompt frames the
-    /// switch sent), `queue_full` (lost before the shard saw them).
+    /// switch sent), `busy` (a receive task found the relays in use: should stay 0).
     pub media_packets: IntCounterVec,
     /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`
     /// (a call's ports could not be bound), `recording` (recordings started).

@@ -3,15 +3,18 @@
 //! [`RelaySession`], and the switch's own media on each leg: prompt players ([`PromptPlayer`], queued per
 //! leg; while one plays to a party, what the other party sends it is dropped), DTMF detectors
 //! ([`DigitDetector`]) and the call's [`Recorder`] (its finalised audio goes to the recording writer thread,
-//! [`RecordingSink`]). Receive tasks (on the shard's own event loop) hand datagrams to the shard loop
-//! through a bounded queue (full: the datagram is dropped); the loop feeds them to the call's session and
-//! sends what it forwards from the other leg's socket. Reports for the core (dead media, digits, prompts
-//! played) come back as [`MediaEvent`]s for [`pn_b2bua::B2bua::handle_media_event`]. Everything for a call
-//! lives on the call's shard thread: no locks.
+//! [`RecordingSink`]). Each socket has a receive task on the shard's own single-threaded event loop (a
+//! `LocalSet`): it reads a datagram and hands it at once to the call's session (the relays are shared with
+//! the shard loop through an `Rc<RefCell<…>>`, never borrowed across an await), which forwards it from the
+//! other leg's socket in the same wake-up — no queue, no copy. Reports for the core (dead media, digits,
+//! prompts played) are collected as [`MediaEvent`]s and the shard loop is woken to hand them to
+//! [`pn_b2bua::B2bua::handle_media_event`]. Everything for a call lives on the call's shard thread: no locks.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +25,10 @@ use pn_media::{
     RelayConfig, RelayEvent, RelayOutcome, RelaySession, RtpPacket,
 };
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::record::RecordingSink;
-
-/// Datagrams waiting for the shard loop before new ones are dropped.
-pub(crate) const MEDIA_QUEUE: usize = 8192;
 
 /// Largest datagram relayed.
 const MAX_DATAGRAM: usize = 2048;
@@ -37,12 +37,12 @@ const MAX_DATAGRAM: usize = 2048;
 const RECORD_FLUSH: Duration = Duration::from_millis(100);
 
 /// A datagram read on one of a call's sockets.
-pub(crate) struct Packet {
+struct Packet<'b> {
     call: MediaCall,
     leg: Leg,
     channel: Channel,
     from: SocketAddr,
-    bytes: Vec<u8>,
+    bytes: &'b [u8],
 }
 
 /// What the shard's media plane needs besides sockets: prompt files and the recording writer.
@@ -163,7 +163,12 @@ pub(crate) struct Relays {
     /// RTP re-arming moves a call's deadline later without a push, so a packet costs O(1) here and the heap
     /// never grows per packet (a stale entry only causes one early wake-up).
     deadlines: BinaryHeap<Reverse<(Instant, MediaCall)>>,
-    tx: mpsc::Sender<Packet>,
+    /// This object, for the receive tasks it spawns.
+    me: Weak<RefCell<Relays>>,
+    /// Wakes the shard loop: events are pending, or a deadline moved earlier.
+    wake: Rc<Notify>,
+    /// Events produced by received packets, for the shard loop.
+    pending: Vec<MediaEvent>,
     services: MediaServices,
     /// Shipped prompts, decoded once.
     defaults: HashMap<String, Option<Audio>>,
@@ -173,22 +178,24 @@ pub(crate) struct Relays {
     frame: Vec<u8>,
     /// What happened so far.
     pub(crate) counts: MediaCounts,
-    /// `pn_media_packets_total{outcome="queue_full"}`, counted by the receive tasks.
-    queue_full: prometheus::IntCounter,
+    /// `pn_media_packets_total{outcome="busy"}`: datagrams a receive task found the relays borrowed for.
+    busy: prometheus::IntCounter,
 }
 
-/// Pushes `relay`'s deadline when it is earlier than the one already scheduled.
+/// Pushes `relay`'s deadline when it is earlier than the one already scheduled; true when it did.
 fn reschedule(
     deadlines: &mut BinaryHeap<Reverse<(Instant, MediaCall)>>,
     call: MediaCall,
     relay: &mut CallRelay,
-) {
+) -> bool {
     if let Some(at) = relay.poll_timeout()
         && relay.scheduled.is_none_or(|s| at < s)
     {
         deadlines.push(Reverse((at, call)));
         relay.scheduled = Some(at);
+        return true;
     }
+    false
 }
 
 fn leg_idx(leg: Leg) -> usize {
@@ -206,31 +213,42 @@ fn channel_idx(channel: Channel) -> usize {
 }
 
 impl Relays {
-    /// Relays binding on `bind_ip`, with dead-media timeout `timeout` (zero: off).
-    pub(crate) fn new(
+    /// Relays binding on `bind_ip`, with dead-media timeout `timeout` (zero: off); `wake` is notified when
+    /// received packets produced events (or moved a deadline earlier). Must be used inside the shard's
+    /// `LocalSet` (receive tasks are spawned locally).
+    pub(crate) fn shared(
         bind_ip: IpAddr,
         timeout: Duration,
-        tx: mpsc::Sender<Packet>,
+        wake: Rc<Notify>,
         services: MediaServices,
         shard: u16,
-        queue_full: prometheus::IntCounter,
-    ) -> Self {
-        Self {
-            bind_ip,
-            config: RelayConfig {
-                media_timeout: (!timeout.is_zero()).then_some(timeout),
-                ..RelayConfig::default()
-            },
-            calls: HashMap::new(),
-            deadlines: BinaryHeap::new(),
-            tx,
-            services,
-            defaults: HashMap::new(),
-            shard,
-            frame: Vec::with_capacity(256),
-            counts: MediaCounts::default(),
-            queue_full,
-        }
+        busy: prometheus::IntCounter,
+    ) -> Rc<RefCell<Self>> {
+        Rc::new_cyclic(|me| {
+            RefCell::new(Self {
+                bind_ip,
+                config: RelayConfig {
+                    media_timeout: (!timeout.is_zero()).then_some(timeout),
+                    ..RelayConfig::default()
+                },
+                calls: HashMap::new(),
+                deadlines: BinaryHeap::new(),
+                me: me.clone(),
+                wake,
+                pending: Vec::new(),
+                services,
+                defaults: HashMap::new(),
+                shard,
+                frame: Vec::with_capacity(256),
+                counts: MediaCounts::default(),
+                busy,
+            })
+        })
+    }
+
+    /// Moves the events received packets produced to `out`.
+    pub(crate) fn take_events(&mut self, out: &mut Vec<MediaEvent>) {
+        out.append(&mut self.pending);
     }
 
     /// Carries out one command of the core; reports (a prompt that cannot play) go to `events`.
@@ -361,11 +379,12 @@ impl Relays {
         let mut tasks = Vec::with_capacity(4);
         for (leg, pair) in [(Leg::A, &sockets[0]), (Leg::B, &sockets[1])] {
             for (channel, socket) in [(Channel::Rtp, &pair[0]), (Channel::Rtcp, &pair[1])] {
-                tasks.push(tokio::spawn(receive(
+                tasks.push(tokio::task::spawn_local(receive(
                     Arc::clone(socket),
                     (call, leg, channel),
-                    self.tx.clone(),
-                    self.queue_full.clone(),
+                    self.me.clone(),
+                    Rc::clone(&self.wake),
+                    self.busy.clone(),
                 )));
             }
         }
@@ -381,15 +400,16 @@ impl Relays {
     }
 
     /// A datagram from a call's socket: forwarded unchanged (unless the switch plays to the receiving party),
-    /// watched for DTMF and recorded; or dropped.
-    pub(crate) fn packet(&mut self, now: Instant, packet: &Packet, events: &mut Vec<MediaEvent>) {
+    /// watched for DTMF and recorded; or dropped. True when the shard loop must run (events or an earlier
+    /// deadline).
+    fn packet(&mut self, now: Instant, packet: &Packet<'_>) -> bool {
         let Some(relay) = self.calls.get_mut(&packet.call) else {
-            return;
+            return false;
         };
-        let outcome =
-            relay
-                .session
-                .handle_packet(now, packet.leg, packet.channel, packet.from, &packet.bytes);
+        let events = &mut self.pending;
+        let outcome = relay
+            .session
+            .handle_packet(now, packet.leg, packet.channel, packet.from, packet.bytes);
         if matches!(outcome, RelayOutcome::Dropped(_)) {
             self.counts.dropped += 1;
         }
@@ -412,8 +432,8 @@ impl Relays {
         }
         let source = &mut relay.legs[leg_idx(packet.leg)];
         let watch = source.detector.is_some() || relay.recording.is_some();
-        if latched && watch && packet.channel == Channel::Rtp && !pn_media::is_rtcp(&packet.bytes) {
-            if let Ok(rtp) = RtpPacket::parse(&packet.bytes) {
+        if latched && watch && packet.channel == Channel::Rtp && !pn_media::is_rtcp(packet.bytes) {
+            if let Ok(rtp) = RtpPacket::parse(packet.bytes) {
                 if let Some(detector) = source.detector.as_mut() {
                     if let Some(digit) = detector.handle_rtp(&rtp) {
                         self.counts.digits += 1;
@@ -438,7 +458,8 @@ impl Relays {
             }
         }
         drain_events(packet.call, &mut relay.session, events);
-        reschedule(&mut self.deadlines, packet.call, relay);
+        let earlier = reschedule(&mut self.deadlines, packet.call, relay);
+        earlier || !self.pending.is_empty()
     }
 
     /// The earliest scheduled deadline (possibly a stale, earlier one: see `deadlines`).
@@ -608,28 +629,35 @@ fn drain_events(call: MediaCall, session: &mut RelaySession, events: &mut Vec<Me
     }
 }
 
-/// Reads datagrams of one socket into the shard's queue until aborted.
+/// Reads datagrams of one socket and relays each at once, until aborted (or the relays are gone).
 async fn receive(
     socket: Arc<UdpSocket>,
     (call, leg, channel): (MediaCall, Leg, Channel),
-    tx: mpsc::Sender<Packet>,
-    queue_full: prometheus::IntCounter,
+    relays: Weak<RefCell<Relays>>,
+    wake: Rc<Notify>,
+    busy: prometheus::IntCounter,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, from)) => {
+                let Some(relays) = relays.upgrade() else {
+                    return;
+                };
                 let packet = Packet {
                     call,
                     leg,
                     channel,
                     from,
-                    bytes: buf[..n].to_vec(),
+                    bytes: &buf[..n],
                 };
-                match tx.try_send(packet) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => queue_full.inc(),
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                // Never borrowed across an await, on one thread: a failed borrow cannot happen; counted if it did.
+                let Ok(mut relays) = relays.try_borrow_mut() else {
+                    busy.inc();
+                    continue;
+                };
+                if relays.packet(std::time::Instant::now(), &packet) {
+                    wake.notify_one();
                 }
             }
             Err(e) => {

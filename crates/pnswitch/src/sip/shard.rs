@@ -4,8 +4,10 @@
 //! and sleeps until the next message or deadline. Nothing on this path takes a lock shared with another
 //! shard.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use pn_b2bua::MediaEvent;
@@ -14,11 +16,11 @@ use pn_media::PortAllocator;
 use pn_metrics::SipMetrics;
 use pn_sip::SipMessage;
 use prometheus::IntCounter;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::dispatch::Inbound;
 use super::mask::mask;
-use super::media::{MEDIA_QUEUE, MediaCounts, MediaServices, Packet, Relays};
+use super::media::{MediaCounts, MediaServices, Relays};
 use super::outbox::FactSink;
 use super::route::TableRouter;
 use super::tcp::TcpHub;
@@ -79,7 +81,8 @@ pub(crate) fn spawn(
                 }
             };
             let mut runner = Runner::new(parts);
-            runtime.block_on(runner.run(rx));
+            // A LocalSet: the media receive tasks share the shard's relays (`Rc<RefCell<…>>`).
+            tokio::task::LocalSet::new().block_on(&runtime, runner.run(rx));
         })
 }
 
@@ -93,8 +96,10 @@ struct Runner {
     active: i64,
     /// `pn_sip_calls_total` children, resolved once per (outcome, cause).
     calls: HashMap<(&'static str, u16), IntCounter>,
-    /// Relay mode: the calls' media relays.
-    relays: Option<Relays>,
+    /// Relay mode: the calls' media relays (shared with their receive tasks).
+    relays: Option<Rc<RefCell<Relays>>>,
+    /// Notified by receive tasks when the relays have events for the core.
+    media_wake: Rc<Notify>,
     /// Relay mode: where relay sockets bind, the dead-media timeout, prompts and recordings.
     media: Option<(IpAddr, Duration, MediaServices)>,
     /// Media reports (dead media, digits, prompts played) waiting for the core.
@@ -104,9 +109,10 @@ struct Runner {
 }
 
 /// What woke the loop.
+#[allow(clippy::large_enum_variant)] // one per loop turn, moved once: boxing the message would cost more
 enum Wake {
     Sip(Option<Inbound>),
-    Media(Option<Packet>),
+    Media,
     Timer,
 }
 
@@ -124,6 +130,7 @@ impl Runner {
             active: 0,
             calls: HashMap::new(),
             relays: None,
+            media_wake: Rc::new(Notify::new()),
             media,
             media_events: Vec::new(),
             media_seen: (MediaCounts::default(), 0),
@@ -131,25 +138,24 @@ impl Runner {
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
-        let (media_tx, mut media_rx) = mpsc::channel(MEDIA_QUEUE);
         if let Some((bind_ip, timeout, services)) = self.media.take() {
             let shard = self.parts.shard.index;
-            let queue_full = self
-                .parts
-                .metrics
-                .media_packets
-                .with_label_values(&["queue_full"]);
-            self.relays = Some(Relays::new(
-                bind_ip, timeout, media_tx, services, shard, queue_full,
+            let busy = self.parts.metrics.media_packets.with_label_values(&["busy"]);
+            self.relays = Some(Relays::shared(
+                bind_ip,
+                timeout,
+                Rc::clone(&self.media_wake),
+                services,
+                shard,
+                busy,
             ));
-        } else {
-            drop(media_tx);
         }
+        let wake = Rc::clone(&self.media_wake);
         loop {
             self.fire_timers().await;
             let deadline = [
                 self.b2bua.poll_timeout(),
-                self.relays.as_ref().and_then(Relays::poll_timeout),
+                self.relays.as_ref().and_then(|r| r.borrow().poll_timeout()),
             ]
             .into_iter()
             .flatten()
@@ -157,19 +163,14 @@ impl Runner {
             let media_on = self.relays.is_some();
             let wake = tokio::select! {
                 m = rx.recv() => Wake::Sip(m),
-                p = media_rx.recv(), if media_on => Wake::Media(p),
+                () = wake.notified(), if media_on => Wake::Media,
                 () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
             };
             match wake {
                 Wake::Timer => {}
-                Wake::Media(None) => self.relays = None,
-                Wake::Media(Some(packet)) => {
-                    self.media_packet(&packet);
-                    for _ in 1..BURST {
-                        match media_rx.try_recv() {
-                            Ok(packet) => self.media_packet(&packet),
-                            Err(_) => break,
-                        }
+                Wake::Media => {
+                    if let Some(relays) = &self.relays {
+                        relays.borrow_mut().take_events(&mut self.media_events);
                     }
                     self.deliver_media_events();
                 }
@@ -208,18 +209,14 @@ impl Runner {
                 .handle_timeout(now, super::unix_now(), &self.parts.router);
             self.flush().await;
         }
-        if let Some(relays) = &mut self.relays {
-            if relays.poll_timeout().is_some_and(|at| at <= now) {
-                relays.handle_timeout(now, &mut self.media_events);
-                self.deliver_media_events();
-                self.flush().await;
-            }
-        }
-    }
-
-    fn media_packet(&mut self, packet: &Packet) {
-        if let Some(relays) = &mut self.relays {
-            relays.packet(Instant::now(), packet, &mut self.media_events);
+        let due = self
+            .relays
+            .as_ref()
+            .is_some_and(|r| r.borrow().poll_timeout().is_some_and(|at| at <= now));
+        if let Some(relays) = self.relays.as_ref().filter(|_| due) {
+            relays.borrow_mut().handle_timeout(now, &mut self.media_events);
+            self.deliver_media_events();
+            self.flush().await;
         }
     }
 
@@ -292,7 +289,8 @@ impl Runner {
                     self.parts.facts.push(fact);
                 }
                 Output::Media(command) => {
-                    if let Some(relays) = &mut self.relays {
+                    if let Some(relays) = &self.relays {
+                        let mut relays = relays.borrow_mut();
                         relays.command(Instant::now(), command, &mut self.media_events);
                         tracing::trace!(relays = relays.len(), "media command");
                     }
@@ -355,6 +353,7 @@ impl Runner {
         m.acl_rejects
             .inc_by(s.acl_rejects.saturating_sub(seen.acl_rejects));
         if let Some(relays) = &self.relays {
+            let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;
             let now = relays.counts;
             let packets = &m.media_packets;
