@@ -99,13 +99,36 @@ impl RtpSink {
 
     /// Sends 20 ms A-law silence frames every 20 ms to `to` until dropped (a party that keeps talking).
     pub fn keep_sending(&mut self, to: SocketAddr) {
+        self.send_audio(to, vec![G711Law::ALaw.silence(); 160], Then::Repeat);
+    }
+
+    /// Sends `audio` (A-law, payload type 8) to `to` from this socket in 20 ms frames, one every 20 ms (paced
+    /// against the start, so the stream never drifts), until dropped; when the audio is done it starts over
+    /// ([`Then::Repeat`]) or silence follows ([`Then::Silence`]). A short last frame is padded with silence.
+    pub fn send_audio(&mut self, to: SocketAddr, audio: Vec<u8>, then: Then) {
         let (socket, stop) = (Arc::clone(&self.socket), Arc::clone(&self.stop));
         let ssrc = u32::from(self.port()).wrapping_mul(2_654_435_761) | 1;
         self.threads.push(std::thread::spawn(move || {
-            let payload = [G711Law::ALaw.silence(); 160];
+            let silence = [G711Law::ALaw.silence(); 160];
+            let frames: Vec<[u8; 160]> = audio
+                .chunks(160)
+                .map(|c| {
+                    let mut f = silence;
+                    f[..c.len()].copy_from_slice(c);
+                    f
+                })
+                .collect();
             let (mut seq, mut ts) = (1u16, 0u32);
             let mut out = Vec::new();
+            let start = Instant::now();
+            let mut k: u32 = 0;
             while !stop.load(Ordering::Relaxed) {
+                let i = k as usize;
+                let payload = match then {
+                    _ if frames.is_empty() => &silence,
+                    Then::Repeat => &frames[i % frames.len()],
+                    Then::Silence => frames.get(i).unwrap_or(&silence),
+                };
                 out.clear();
                 RtpHeader {
                     marker: seq == 1,
@@ -114,13 +137,21 @@ impl RtpSink {
                     timestamp: ts,
                     ssrc,
                 }
-                .write(&payload, &mut out);
+                .write(payload, &mut out);
                 let _ = socket.send_to(&out, to);
                 seq = seq.wrapping_add(1);
                 ts = ts.wrapping_add(160);
-                std::thread::sleep(Duration::from_millis(20));
+                k += 1;
+                let due = start + Duration::from_millis(20) * k;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
         }));
+    }
+
+    /// Waits up to `limit` for the first RTP packet and returns who sent it (the switch's relay socket facing
+    /// this party, once the switch plays or relays something to it); `None` when none came.
+    pub fn first_sender(&self, limit: Duration) -> Option<SocketAddr> {
+        self.wait_until(limit, |p| !p.is_empty()).first().map(|p| p.from)
     }
 
     /// Everything received so far.
@@ -139,6 +170,15 @@ impl RtpSink {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// What [`RtpSink::send_audio`] sends once its audio is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// The audio again, looped.
+    Repeat,
+    /// Silence.
+    Silence,
 }
 
 impl Drop for RtpSink {
@@ -364,4 +404,124 @@ pub fn record_download(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     (status, location, resp.text().unwrap_or_default())
+}
+
+/// The A-law samples of shipped prompt `name` (the `data` chunk of its WAV file).
+pub fn shipped_prompt(name: &str) -> Vec<u8> {
+    let wav = pn_media::prompts::default_prompt(name).unwrap_or_else(|| panic!("no shipped prompt {name}"));
+    let audio = pn_media::parse_prompt(wav).expect("a valid prompt");
+    assert_eq!(audio.law, G711Law::ALaw, "{name}");
+    audio.samples.to_vec()
+}
+
+/// A WAV file (8 kHz mono A-law, the header `pn_media::write_wav` writes) holding `samples`.
+pub fn alaw_wav(samples: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pn_media::write_wav(G711Law::ALaw, samples, &mut out).expect("write a WAV file");
+    out
+}
+
+/// The DTMF frequencies (row, column) of `key` (`0`–`9`, `*`, `#`, `A`–`D`).
+pub fn dtmf_frequencies(key: char) -> (f64, f64) {
+    const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+    const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+    const KEYPAD: [[char; 4]; 4] = [
+        ['1', '2', '3', 'A'],
+        ['4', '5', '6', 'B'],
+        ['7', '8', '9', 'C'],
+        ['*', '0', '#', 'D'],
+    ];
+    for (r, row) in KEYPAD.iter().enumerate() {
+        if let Some(c) = row.iter().position(|&k| k == key.to_ascii_uppercase()) {
+            return (ROWS[r], COLS[c]);
+        }
+    }
+    panic!("{key:?} is not a DTMF key")
+}
+
+/// In-band DTMF for `keys`, A-law at 8 kHz: per key `tone_ms` of its two frequencies (each at about −9 dBm0)
+/// followed by `gap_ms` of silence.
+pub fn alaw_dtmf(keys: &str, tone_ms: u32, gap_ms: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for key in keys.chars() {
+        let (low, high) = dtmf_frequencies(key);
+        for i in 0..tone_ms * 8 {
+            let t = f64::from(i) / 8000.0;
+            let s = ((2.0 * std::f64::consts::PI * low * t).sin()
+                + (2.0 * std::f64::consts::PI * high * t).sin())
+                * 8000.0;
+            out.push(G711Law::ALaw.encode(s as i16));
+        }
+        out.extend(std::iter::repeat_n(G711Law::ALaw.silence(), gap_ms as usize * 8));
+    }
+    out
+}
+
+/// Uploads a prompt file through `PUT /admin/v1/apps/{appKey}/prompts/{name}` (the raw bytes as the body);
+/// returns (HTTP status, JSON body).
+pub fn upload_prompt(switch: &Switch, app_key: &str, name: &str, file: Vec<u8>) -> (u16, Value) {
+    let resp = switch
+        .client()
+        .put(format!("{}/admin/v1/apps/{app_key}/prompts/{name}", switch.base))
+        .bearer_auth(&switch.admin_token)
+        .header("Content-Type", "audio/wav")
+        .body(file)
+        .send()
+        .expect("prompt upload request");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// The packets of the stream (by SSRC) that carries the most non-silent A-law audio, in arrival order.
+pub fn loudest_stream(packets: &[Received]) -> Vec<Received> {
+    let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
+    ssrcs.sort_unstable();
+    ssrcs.dedup();
+    ssrcs
+        .into_iter()
+        .map(|s| {
+            packets
+                .iter()
+                .filter(|p| p.ssrc == s)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .max_by_key(|stream| {
+            stream
+                .iter()
+                .filter(|p| p.payload.iter().any(|&b| b != G711Law::ALaw.silence()))
+                .count()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts `stream` is one PCMA stream with consecutive sequence numbers and timestamps.
+pub fn assert_continuous_pcma(stream: &[Received], what: &str) {
+    assert!(!stream.is_empty(), "{what}: no RTP received");
+    assert!(
+        stream.iter().all(|p| p.payload_type == 8),
+        "{what}: not PCMA: {:?}",
+        stream.iter().map(|p| p.payload_type).collect::<Vec<_>>()
+    );
+    for w in stream.windows(2) {
+        assert_eq!(
+            w[1].sequence,
+            w[0].sequence.wrapping_add(1),
+            "{what}: sequence gap"
+        );
+        assert_eq!(
+            w[1].timestamp,
+            w[0].timestamp.wrapping_add(w[0].payload.len() as u32),
+            "{what}: timestamp gap"
+        );
+    }
+}
+
+/// `audio` without its leading and trailing 20 ms frames of pure A-law silence.
+pub fn trim_silent_frames(audio: &[u8]) -> &[u8] {
+    let silent = |f: &[u8]| f.iter().all(|&b| b == G711Law::ALaw.silence());
+    let frames: Vec<&[u8]> = audio.chunks(160).collect();
+    let first = frames.iter().position(|f| !silent(f)).unwrap_or(frames.len());
+    let last = frames.iter().rposition(|f| !silent(f)).map_or(first, |i| i + 1);
+    &audio[(first * 160).min(audio.len())..(last * 160).min(audio.len())]
 }
