@@ -61,9 +61,18 @@ pub fn scenario(name: &str) -> PathBuf {
 /// the relay ranges the tests give the switch and the kernel's ephemeral range.
 fn media_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
     let slot = std::process::id() % 40;
-    u16::try_from(12_000 + slot * 200 + n * 4).unwrap_or(12_000)
+    // The first candidate whose RTP port and its +2 echo port are free right now (another program may hold
+    // part of the range).
+    for _ in 0..50 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % 50;
+        let port = u16::try_from(12_000 + slot * 200 + n * 4).unwrap_or(12_000);
+        let free = |p: u16| UdpSocket::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 2) {
+            return port;
+        }
+    }
+    panic!("no free SIPp media port in 12000-19999")
 }
 
 /// A loopback UDP port that was free a moment ago (the kernel's ephemeral pick, released at once).
