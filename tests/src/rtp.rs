@@ -472,20 +472,21 @@ pub fn upload_prompt(switch: &Switch, app_key: &str, name: &str, file: Vec<u8>) 
     (status, resp.json().unwrap_or(Value::Null))
 }
 
-/// The packets of the stream (by SSRC) that carries the most non-silent A-law audio, in arrival order.
-pub fn loudest_stream(packets: &[Received]) -> Vec<Received> {
+/// `packets` split by SSRC (each stream in arrival order).
+pub fn streams(packets: &[Received]) -> Vec<Vec<Received>> {
     let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
     ssrcs.sort_unstable();
     ssrcs.dedup();
     ssrcs
         .into_iter()
-        .map(|s| {
-            packets
-                .iter()
-                .filter(|p| p.ssrc == s)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
+        .map(|s| packets.iter().filter(|p| p.ssrc == s).cloned().collect())
+        .collect()
+}
+
+/// The packets of the stream (by SSRC) that carries the most non-silent A-law audio, in arrival order.
+pub fn loudest_stream(packets: &[Received]) -> Vec<Received> {
+    streams(packets)
+        .into_iter()
         .max_by_key(|stream| {
             stream
                 .iter()

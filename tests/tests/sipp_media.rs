@@ -72,33 +72,10 @@ fn start_rig(extra: &[(&'static str, String)]) -> Rig {
     Rig::start(&env)
 }
 
-/// The packets of the stream (by SSRC) that carries the most non-silent audio.
-fn loudest_stream(packets: &[Received]) -> Vec<Received> {
-    let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
-    ssrcs.sort_unstable();
-    ssrcs.dedup();
-    ssrcs
-        .into_iter()
-        .map(|s| {
-            packets
-                .iter()
-                .filter(|p| p.ssrc == s)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .max_by_key(|stream| {
-            stream
-                .iter()
-                .filter(|p| p.payload.iter().any(|&b| b != G711Law::ALaw.silence()))
-                .count()
-        })
-        .unwrap_or_default()
-}
-
 /// Asserts `packets` carry `prompt` (A-law, as the shipped file holds it) in full, byte for byte, as one
 /// stream with consecutive sequence numbers and timestamps.
 fn assert_carries_prompt(packets: &[Received], prompt: &[u8], what: &str) {
-    let stream = loudest_stream(packets);
+    let stream = pn_e2e::rtp::loudest_stream(packets);
     assert!(!stream.is_empty(), "{what}: no RTP received");
     assert!(
         stream.iter().all(|p| p.payload_type == 8),
@@ -405,7 +382,9 @@ fn last_minute_voice_reaches_both_parties() {
     for (sink, who) in [(&sink_a, "A"), (&sink_b, "B")] {
         let packets = sink.packets();
         assert_carries_prompt(&packets, &prompt, &format!("{who} (last-minute voice)"));
-        let first = loudest_stream(&packets)[0].at.duration_since(started);
+        let first = pn_e2e::rtp::loudest_stream(&packets)[0]
+            .at
+            .duration_since(started);
         assert!(
             first >= Duration::from_secs(55) && first <= Duration::from_secs(64),
             "{who} heard the last-minute voice {first:?} after the call started, not at answer + 60 s"

@@ -153,18 +153,8 @@ fn assert_carries(packets: &[Received], prompt: &[u8], what: &str) -> Vec<Receiv
 /// The stream of `packets` that carries the most of `prompt`'s frames (a prompt's own stream, told apart
 /// from relayed audio by its SSRC).
 fn prompt_stream(packets: &[Received], prompt: &[u8]) -> Vec<Received> {
-    let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
-    ssrcs.sort_unstable();
-    ssrcs.dedup();
-    ssrcs
+    pn_e2e::rtp::streams(packets)
         .into_iter()
-        .map(|s| {
-            packets
-                .iter()
-                .filter(|p| p.ssrc == s)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
         .max_by_key(|stream| {
             stream
                 .iter()

@@ -147,21 +147,7 @@ impl EngineHandle {
         &self,
         entries: Vec<(OutboxKind, AppId, String)>,
     ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
-        let (reply, rx) = oneshot::channel();
-        let sent = self
-            .tx
-            .send(Command {
-                op: Op::AppendOutbox(entries),
-                now: crate::time::system_now(),
-                reply,
-            })
-            .is_ok();
-        async move {
-            if !sent {
-                return Err(stopped());
-            }
-            rx.await.unwrap_or_else(|_| Err(stopped())).map(|_| ())
-        }
+        self.enqueue(Op::AppendOutbox(entries))
     }
 
     /// Stores the AXE callback record of a connected call (A dialing X then reaches `last_caller`) through the
@@ -172,11 +158,17 @@ impl EngineHandle {
         &self,
         record: CallbackRecord,
     ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+        self.enqueue(Op::PutCallbackRecord(record))
+    }
+
+    /// Queues `op` now (so commands keep their order even if the future is polled later) and returns a
+    /// future that resolves once it is committed or refused.
+    fn enqueue(&self, op: Op) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
         let sent = self
             .tx
             .send(Command {
-                op: Op::PutCallbackRecord(record),
+                op,
                 now: crate::time::system_now(),
                 reply,
             })
