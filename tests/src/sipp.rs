@@ -57,8 +57,9 @@ pub fn scenario(name: &str) -> PathBuf {
 }
 
 /// A media port of its own for each `SIPp` run (its RTP socket, and the source of `play_pcap_audio`): `SIPp`'s
-/// default 6000 would be shared by every `SIPp` of tests running in parallel. Even ports in 12000–19999, below
-/// the relay ranges the tests give the switch and the kernel's ephemeral range.
+/// default 6000 would be shared by every `SIPp` of tests running in parallel. Ports in 12000–19999, below the
+/// relay ranges the tests give the switch and the kernel's ephemeral range; a free ephemeral pair if those are
+/// all taken.
 fn media_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let slot = std::process::id() % 40;
@@ -72,7 +73,13 @@ fn media_port() -> u16 {
             return port;
         }
     }
-    panic!("no free SIPp media port in 12000-19999")
+    // All taken (another program uses the range): a pair the kernel says is free.
+    loop {
+        let port = free_udp_port();
+        if port < 65_000 && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A loopback UDP port that was free a moment ago (the kernel's ephemeral pick, released at once).
