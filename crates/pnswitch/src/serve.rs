@@ -45,12 +45,47 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     crate::sip::mask::set_show_numbers(config.log.show_numbers);
+    raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config)).map_err(Into::into)
+}
+
+/// Raises the soft open-file limit to the hard one (as servers commonly do): in relay mode every call holds
+/// four sockets, so a shell's usual 1024 would refuse calls (7508) long before the port range is used.
+/// Warns when even the hard limit cannot hold the whole media port range.
+fn raise_open_file_limit(config: &Config) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            return;
+        }
+    };
+    let mut limit = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => {
+                tracing::info!(from = soft, to = hard, "raised the open-file limit");
+                limit = hard;
+            }
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit"),
+        }
+    }
+    let m = &config.media;
+    let media_fds = u64::from(m.port_max.saturating_sub(m.port_min)) + 1;
+    if config.media.mode == MediaMode::Relay && limit < media_fds + 1024 {
+        tracing::warn!(
+            limit,
+            media_ports = media_fds,
+            "the open-file limit is below the media port range: calls beyond it are refused with 7508 \
+             (raise LimitNOFILE / ulimit -n)"
+        );
+    }
 }
 
 async fn serve(config: Config) -> Result<(), ServeError> {
