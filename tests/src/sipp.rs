@@ -849,6 +849,33 @@ pub fn assert_absent(haystack: &str, needle: &str, what: &str) {
     );
 }
 
+/// The user part of a SIP header value or Request-URI (`"d" <sip:+86…@h;p>;tag=…` → `+86…`).
+pub fn user_of(value: &str) -> &str {
+    let uri = value.split_once('<').map_or(value, |(_, r)| r);
+    let uri = uri
+        .trim_start_matches("sip:")
+        .trim_start_matches("sips:")
+        .trim_start_matches("tel:");
+    uri.split(['@', ';', '>']).next().unwrap_or("")
+}
+
+/// The Reason header(s) of a message, joined.
+pub fn reason(m: &Traced) -> String {
+    m.headers("Reason").join(" | ")
+}
+
+/// Asserts `run` (a refused caller) got `status` with a Q.850 `Reason` carrying `cause`.
+pub fn assert_refused(run: &SippRun, status: u16, cause: &str) {
+    let fin = run.final_invite_response();
+    assert_eq!(fin.status(), Some(status), "{}", fin.text);
+    let why = reason(&fin);
+    assert!(why.contains(cause), "Reason lacks {cause}: {why:?}\n{}", fin.text);
+    assert!(
+        why.to_ascii_lowercase().contains("q.850"),
+        "Reason lacks the Q.850 cause: {why:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

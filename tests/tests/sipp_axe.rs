@@ -15,7 +15,7 @@ use pn_e2e::axe::{
     Fact, axe_app, bind_axe, disconnect_code, disconnect_codes, show, start_rig, update_app, wait_for_fact,
     wait_for_outbox,
 };
-use pn_e2e::sipp::{Rig, SippRun, Traced, national_digits};
+use pn_e2e::sipp::{Rig, SippRun, Traced, assert_refused, national_digits, user_of};
 use serde_json::json;
 
 /// A: the bound number.
@@ -29,21 +29,6 @@ const EXT: &str = "1234";
 
 /// How long a UAS may take to finish after its UAC did.
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// The user part of a SIP header value or Request-URI (`"d" <sip:+86…@h;p>;tag=…` → `+86…`).
-fn user_of(value: &str) -> &str {
-    let uri = value.split_once('<').map_or(value, |(_, r)| r);
-    let uri = uri
-        .trim_start_matches("sip:")
-        .trim_start_matches("sips:")
-        .trim_start_matches("tel:");
-    uri.split(['@', ';', '>']).next().unwrap_or("")
-}
-
-/// The Reason header(s) of a response, joined.
-fn reason(m: &Traced) -> String {
-    m.headers("Reason").join(" | ")
-}
 
 /// An AXE rig: X in an AXE app with `settings`, A bound to X with extension [`EXT`].
 fn axe_rig(settings: &serde_json::Value) -> (Rig, (String, String)) {
@@ -200,18 +185,6 @@ fn axe_extension_by_rfc2833_reaches_a_from_x() {
     assert_a_called_from_x(&a_leg, A, C);
     pn_e2e::sipp::assert_absent(&c_side.received_text(), national_digits(A), "what C received");
     assert_collected_ext(&rig);
-}
-
-/// Asserts `run` (a refused caller) got `status` with a Q.850 Reason carrying `cause`.
-fn assert_refused(run: &SippRun, status: u16, cause: &str) {
-    let fin = run.final_invite_response();
-    assert_eq!(fin.status(), Some(status), "{}", fin.text);
-    let why = reason(&fin);
-    assert!(why.contains(cause), "Reason lacks {cause}: {why:?}\n{}", fin.text);
-    assert!(
-        why.to_ascii_lowercase().contains("q.850"),
-        "Reason lacks the Q.850 cause: {why:?}"
-    );
 }
 
 /// collectRepeat 1 (changed on the app through the admin API): keys 9, 8, # by RFC 4733 (the terminator ends

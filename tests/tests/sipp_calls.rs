@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, AXYB_PATH, Rig, SippRun, Traced, national_digits, ok};
+use pn_e2e::sipp::{
+    AX_CALLEE_PATH, AX_PATH, AXYB_PATH, Rig, SippRun, Traced, national_digits, ok, reason, user_of,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -23,16 +25,6 @@ const FIXED: &str = "+8675582345678";
 
 /// How long a UAS may take to finish after its UAC did.
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// The user part of a SIP header value or Request-URI (`"d" <sip:+86…@h;p>;tag=…` → `+86…`).
-fn user_of(value: &str) -> &str {
-    let uri = value.split_once('<').map_or(value, |(_, r)| r);
-    let uri = uri
-        .trim_start_matches("sip:")
-        .trim_start_matches("sips:")
-        .trim_start_matches("tel:");
-    uri.split(['@', ';', '>']).next().unwrap_or("")
-}
 
 /// Asserts what B received as the new call: Request-URI and To are `callee`, From is `display`, and the other
 /// party's number (`hidden`) appears nowhere.
@@ -61,11 +53,6 @@ fn assert_b_leg(b_side: &SippRun, callee: &str, display: &str, hidden: &str) {
         national_digits(hidden),
         "what B received",
     );
-}
-
-/// The Reason header(s) of a response, joined.
-fn reason(m: &Traced) -> String {
-    m.headers("Reason").join(" | ")
 }
 
 /// A call from `caller` to `called` that the switch must refuse with `status` and a Reason carrying `cause`;

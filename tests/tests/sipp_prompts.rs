@@ -19,7 +19,7 @@ use pn_e2e::rtp::{
     decode_alaw, find, loudest_stream, shipped_prompt, tone_share, trim_silent_frames, upload_prompt,
     wait_cdrs,
 };
-use pn_e2e::sipp::{AXB_PATH, Rig, SippRun, Traced, national_digits};
+use pn_e2e::sipp::{AXB_PATH, Rig, SippRun, Traced, assert_refused, national_digits, user_of};
 use pn_media::G711Law;
 use reqwest::Method;
 use serde_json::json;
@@ -42,24 +42,6 @@ const CUSTOM: &str = "custom_600hz.wav";
 
 /// How long a UAS may take to finish after its UAC did.
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// The user part of a SIP header value or Request-URI (`"d" <sip:+86…@h;p>;tag=…` → `+86…`).
-fn user_of(value: &str) -> &str {
-    let uri = value.split_once('<').map_or(value, |(_, r)| r);
-    let uri = uri
-        .trim_start_matches("sip:")
-        .trim_start_matches("sips:")
-        .trim_start_matches("tel:");
-    uri.split(['@', ';', '>']).next().unwrap_or("")
-}
-
-/// Asserts `run` (a refused caller) got `status` with a Reason carrying `cause`.
-fn assert_refused(run: &SippRun, status: u16, cause: &str) {
-    let fin = run.final_invite_response();
-    assert_eq!(fin.status(), Some(status), "{}", fin.text);
-    let why = fin.headers("Reason").join(" | ");
-    assert!(why.contains(cause), "Reason lacks {cause}: {why:?}\n{}", fin.text);
-}
 
 /// The first 183 `run` received, with the switch's SDP; panics otherwise.
 fn early_media(run: &SippRun) -> Traced {
