@@ -375,7 +375,7 @@ impl B2bua {
     }
 
     /// A prompt ended (`tag`): the IVR's next step, or a connected call's tone bookkeeping.
-    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32, router: &dyn RouteLookup) {
+    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -390,11 +390,11 @@ impl B2bua {
             return; // a stopped prompt
         }
         ivr.playing = None;
-        self.ivr_next(c, id, router);
+        self.ivr_next(c, id);
     }
 
     /// Runs the step that follows a prompt.
-    fn ivr_next(&mut self, c: Clock, id: Id, _router: &dyn RouteLookup) {
+    fn ivr_next(&mut self, c: Clock, id: Id) {
         let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
             return;
         };
@@ -471,7 +471,7 @@ impl B2bua {
                 call: MediaCall(id),
                 leg: crate::media::Leg::A,
             });
-            self.ivr_next(c, id, router);
+            self.ivr_next(c, id);
             return;
         }
         self.ivr_complete(c, id, router);

@@ -367,7 +367,7 @@ impl B2bua {
             }
             MediaEvent::PlayDone { call, leg, tag } => {
                 let c = Clock { now, wall };
-                self.play_done(c, call.0, leg.into(), tag, router);
+                self.play_done(c, call.0, leg.into(), tag);
             }
             MediaEvent::OpenFailed { call } => {
                 let c = Clock { now, wall };

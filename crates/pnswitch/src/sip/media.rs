@@ -67,8 +67,6 @@ pub(crate) struct MediaCounts {
     pub(crate) played: u64,
     /// DTMF digits detected in RTP.
     pub(crate) digits: u64,
-    /// Dead-media timeouts.
-    pub(crate) timeouts: u64,
     /// Relays whose sockets could not be bound.
     pub(crate) open_failed: u64,
     /// Recordings started.
