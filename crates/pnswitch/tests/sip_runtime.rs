@@ -896,3 +896,94 @@ fn reinvite_moves_media_changes_codec_and_holds() {
         .unwrap_or_else(|| panic!("no forwarded packets metric:\n{text}"));
     assert!(forwarded >= 24, "forwarded {forwarded}");
 }
+
+/// A fixture of `sip-fixtures/rfc4475/`, as sent on the wire.
+fn rfc4475(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../sip-fixtures/rfc4475/{name}.dat"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The ACK RFC 3261 §17.1.1.3 (and RFC 2543) builds for a non-2xx `final_response` to `invite`: the INVITE's
+/// Request-URI, top `Via`, `From`, `Call-ID` and `CSeq` number, the response's `To`.
+fn ack_for_failure(invite: &str, final_response: &str) -> String {
+    let ruri = invite.lines().next().unwrap().split(' ').nth(1).unwrap();
+    let via = first(invite, "Via");
+    let from = header(invite, "From")
+        .first()
+        .or(header(invite, "f").first())
+        .copied()
+        .unwrap();
+    let cseq = first(invite, "CSeq");
+    let seq = cseq.split_whitespace().next().unwrap();
+    format!(
+        "ACK {ruri} SIP/2.0\r\nVia: {via}\r\nFrom: {from}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} ACK\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        first(final_response, "To"),
+        first(final_response, "Call-ID"),
+    )
+}
+
+#[test]
+fn rfc2543_requests_without_a_branch_are_answered_and_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = socket("127.0.0.1");
+    let sw = start(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0");
+    for name in ["inv2543", "longreq"] {
+        let invite = rfc4475(name);
+        let text = String::from_utf8_lossy(&invite).into_owned();
+        assert!(
+            !first(&text, "Via").contains("branch"),
+            "{name}: the top Via has no branch"
+        );
+
+        // UDP: a final answer; a retransmitted INVITE gets the same answer (the same transaction).
+        let a = socket("127.0.0.1");
+        a.send_to(&invite, sw.sip).unwrap();
+        let (answer, _) = recv(&a);
+        let status: u16 = answer[8..11].parse().unwrap();
+        assert!(status >= 300, "{name} over UDP: {answer}");
+        assert!(answer.contains(&first(&text, "Call-ID")), "{answer}");
+        a.send_to(&invite, sw.sip).unwrap();
+        let (again, _) = recv(&a);
+        assert_eq!(
+            first(&again, "To"),
+            first(&answer, "To"),
+            "{name}: a retransmission is a new transaction"
+        );
+        // The ACK matches the transaction the RFC 2543 way: the final response is not retransmitted after it
+        // (with T1 = 100 ms it would be at 100, 300, 700 ms…).
+        a.send_to(ack_for_failure(&text, &answer).as_bytes(), sw.sip)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut buf = vec![0u8; 65_536];
+        while a.recv_from(&mut buf).is_ok() {} // what was in flight before the ACK arrived
+        a.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        if let Ok((n, _)) = a.recv_from(&mut buf) {
+            panic!(
+                "{name}: answer retransmitted after the ACK:\n{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+
+        // TCP (another Call-ID: the same fields would name the UDP transaction): answered on the connection,
+        // even inv2543, which has no Content-Length (a 400, RFC 3261 §18.3).
+        let call_id = first(&text, "Call-ID");
+        let over_tcp = text.replacen(&call_id, &format!("{call_id}.tcp"), 1);
+        let mut tcp = TcpLeg {
+            stream: TcpStream::connect(sw.bound("tcp", false)).unwrap(),
+            buf: Vec::new(),
+        };
+        tcp.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        tcp.stream.write_all(over_tcp.as_bytes()).unwrap();
+        let answer = tcp.recv();
+        let status: u16 = answer[8..11].parse().unwrap();
+        assert!(status >= 300, "{name} over TCP: {answer}");
+    }
+    // Nothing was routed to the egress trunk (neither names a bound privacy number).
+    let mut buf = [0u8; 2048];
+    b.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    assert!(b.recv_from(&mut buf).is_err());
+}

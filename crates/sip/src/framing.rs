@@ -32,6 +32,8 @@ pub struct StreamDecoder {
     pending: Option<(Head, usize, usize)>,
     pings: usize,
     skipped: usize,
+    /// The header section of the last message rejected after its header section was read.
+    rejected: Option<Vec<u8>>,
 }
 
 impl Default for StreamDecoder {
@@ -51,6 +53,7 @@ impl StreamDecoder {
             pending: None,
             pings: 0,
             skipped: 0,
+            rejected: None,
         }
     }
 
@@ -72,6 +75,13 @@ impl StreamDecoder {
     /// Garbage bytes skipped so far while resynchronising.
     pub fn skipped_bytes(&self) -> usize {
         self.skipped
+    }
+
+    /// The header section of the last message [`Self::poll`] rejected after reading it (no Content-Length,
+    /// an unparseable header, too large), so that the transport can still answer it (a 400 built from its
+    /// Via, From, To, Call-ID and CSeq). Taken once.
+    pub fn take_rejected_head(&mut self) -> Option<Vec<u8>> {
+        self.rejected.take()
     }
 
     /// The next complete message, an error for a message that cannot be framed or parsed (the
@@ -140,17 +150,17 @@ impl StreamDecoder {
             let head = match parse_head(&self.buf[..head_end]) {
                 Ok(head) => head,
                 Err(e) => {
-                    self.consume(body_start);
+                    self.reject(head_end, body_start);
                     return Some(Err(e));
                 }
             };
             let Some(len) = head.content_length else {
-                self.consume(body_start);
+                self.reject(head_end, body_start);
                 return Some(Err(SipError::MissingContentLength));
             };
             let size = body_start.saturating_add(len);
             if size > self.max_message_size {
-                self.consume(body_start);
+                self.reject(head_end, body_start);
                 self.discard = len;
                 return Some(Err(SipError::TooLarge {
                     size,
@@ -163,6 +173,12 @@ impl StreamDecoder {
 
     fn consume(&mut self, n: usize) {
         self.buf.drain(..n);
+    }
+
+    /// Keeps the header section (`..head_end`) of a rejected message and drops it (`..body_start`).
+    fn reject(&mut self, head_end: usize, body_start: usize) {
+        self.rejected = Some(self.buf[..head_end].to_vec());
+        self.consume(body_start);
     }
 }
 
@@ -250,6 +266,11 @@ From: <sip:x@h>;tag=1\r\nTo: <sip:a@b.example>\r\nCall-ID: k\r\nCSeq: 1 OPTIONS\
         let got = drain(&mut d);
         assert_eq!(got[0], Err(SipError::MissingContentLength));
         assert!(got[1].is_ok());
+        assert_eq!(
+            d.take_rejected_head().as_deref(),
+            Some(&b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n"[..])
+        );
+        assert_eq!(d.take_rejected_head(), None);
         let mut d = StreamDecoder::new(200);
         d.push(b"OPTIONS sip:a@b SIP/2.0\r\n");
         for _ in 0..10 {

@@ -1,4 +1,4 @@
-//! A `400 Bad Request` for a datagram that looks like a request but does not parse (RFC 3261 §8.2.2, §21.4.1).
+//! A `400 Bad Request` for a request that does not parse, or (on TCP) cannot be framed, e.g. no Content-Length (RFC 3261 §8.2.2, §18.3, §21.4.1).
 //!
 //! Built from the raw lines: the status line plus `Via`, `From`, `To` (with a tag), `Call-ID` and `CSeq` copied
 //! as they came. Without a recognisable request line and all five headers nothing is answered

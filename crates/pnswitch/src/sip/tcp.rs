@@ -214,6 +214,14 @@ async fn run_connection(
                 Err(e) => {
                     ctx.parse_errors.inc();
                     tracing::debug!(%peer, error = %e, "unparseable SIP message on TCP");
+                    // Answered when its header section names the transaction (e.g. an RFC 2543 peer's
+                    // INVITE without Content-Length): never silence.
+                    if let Some(answer) = decoder
+                        .take_rejected_head()
+                        .and_then(|head| super::malformed::bad_request(&head))
+                    {
+                        let _ = writer.try_send(answer);
+                    }
                 }
             }
         }

@@ -190,11 +190,21 @@ pub enum Output {
     Terminated,
 }
 
+/// The magic cookie that starts every RFC 3261 branch (§8.1.1.7).
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
 /// Identifies a transaction for matching (§17.1.3, §17.2.3): branch, sent-by and method, where
 /// ACK matches the INVITE transaction it acknowledges.
+///
+/// A request whose top Via has no branch, or one without the magic cookie (an RFC 2543 peer), is matched
+/// the backward-compatible way of §17.2.3: its `branch` is made of the Request-URI, the From tag, the
+/// Call-ID, the CSeq number and the whole top Via. The To tag, which §17.2.3 also compares, is left out: it
+/// differs between an initial INVITE (none) and its ACK (the server's), and the other fields already tell
+/// a server's transactions apart. A CANCEL has the INVITE's fields, so with its method set to INVITE it
+/// names the INVITE's transaction, as RFC 3261 CANCELs do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TransactionKey {
-    /// The top Via branch.
+    /// The top Via branch (or, for an RFC 2543 request, the fields that stand in for it).
     pub branch: String,
     /// The top Via sent-by (`host:port`, lower case).
     pub sent_by: String,
@@ -209,7 +219,25 @@ impl TransactionKey {
             Method::Ack => Method::Invite,
             m => m.clone(),
         };
-        Self::from_headers(request.headers(), method)
+        let headers = request.headers();
+        let via = headers.top_via()?;
+        let branch = match via.branch() {
+            Some(b) if b.starts_with(MAGIC_COOKIE) => b.to_owned(),
+            _ => {
+                let from_tag = headers.from()?.tag().unwrap_or_default().to_owned();
+                format!(
+                    "rfc2543 {} {from_tag} {} {} {via}",
+                    request.uri(),
+                    headers.call_id()?,
+                    headers.cseq()?.seq
+                )
+            }
+        };
+        Ok(Self {
+            branch,
+            sent_by: sent_by(&via),
+            method,
+        })
     }
 
     /// The key of the client transaction a received response belongs to (method from CSeq).
@@ -224,15 +252,19 @@ impl TransactionKey {
             .branch()
             .ok_or(SipError::Transaction("top Via has no branch"))?
             .to_owned();
-        let sent_by = format!(
-            "{}:{}",
-            via.host().to_ascii_lowercase(),
-            via.port().unwrap_or(5060)
-        );
         Ok(Self {
             branch,
-            sent_by,
+            sent_by: sent_by(&via),
             method,
         })
     }
+}
+
+/// A Via's sent-by as a key (`host:port`, lower case, 5060 when no port is given).
+fn sent_by(via: &crate::typed::Via) -> String {
+    format!(
+        "{}:{}",
+        via.host().to_ascii_lowercase(),
+        via.port().unwrap_or(5060)
+    )
 }

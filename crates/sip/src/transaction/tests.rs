@@ -339,3 +339,45 @@ fn keys_match_ack_to_invite() {
     assert_ne!(TransactionKey::for_request(&invite.cancel()).unwrap(), key);
     assert!(ClientTransaction::new(invite.ack_for(&ok), false, &TimerConfig::default(), epoch()).is_err());
 }
+
+#[test]
+fn rfc2543_requests_match_by_their_fields() {
+    let parse = |text: &str| match SipMessage::parse(text.as_bytes()).unwrap() {
+        SipMessage::Request(r) => r,
+        SipMessage::Response(_) => panic!("not a request"),
+    };
+    let text = "INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP gw.example.com\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+                To: <sip:b@example.com>\r\nCall-ID: c1\r\nCSeq: 56 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let invite = parse(text);
+    let key = TransactionKey::for_request(&invite).unwrap();
+    assert!(key.branch.starts_with("rfc2543 "), "{key:?}");
+    // Its ACK (with the server's To tag) and its retransmission match it; its CANCEL names it.
+    let ack = parse(
+        "ACK sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP gw.example.com\r\nFrom: <sip:a@example.com>;tag=1\r\n\
+         To: <sip:b@example.com>;tag=srv\r\nCall-ID: c1\r\nCSeq: 56 ACK\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(TransactionKey::for_request(&ack).unwrap(), key);
+    assert_eq!(TransactionKey::for_request(&invite.clone()).unwrap(), key);
+    let mut cancel = TransactionKey::for_request(&invite.cancel()).unwrap();
+    cancel.method = Method::Invite;
+    assert_eq!(cancel, key);
+    // Another CSeq, Call-ID, From tag or sending host is another transaction.
+    for (from, to) in [
+        ("CSeq: 56", "CSeq: 57"),
+        ("Call-ID: c1", "Call-ID: c2"),
+        (";tag=1", ";tag=2"),
+        ("gw.example.com\r\n", "gw2.example.com\r\n"),
+        ("INVITE sip:b@", "INVITE sip:c@"),
+    ] {
+        let other = parse(&text.replacen(from, to, 1));
+        assert_ne!(TransactionKey::for_request(&other).unwrap(), key, "{to}");
+    }
+    // A branch without the magic cookie is an RFC 2543 branch too.
+    let old_branch = parse(&text.replace("gw.example.com", "gw.example.com;branch=1"));
+    assert!(
+        TransactionKey::for_request(&old_branch)
+            .unwrap()
+            .branch
+            .starts_with("rfc2543 ")
+    );
+}
