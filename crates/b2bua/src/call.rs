@@ -13,7 +13,7 @@ use crate::engine::Clock;
 use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo, compact_time};
 use crate::media::{MediaCall, MediaCommand, PortPair};
 use crate::prack::{Rel, Reliable, TAG_100REL, initial_rseq};
-use crate::privacy::{SdpOrigin, copy_whitelisted, rewrite_body_media};
+use crate::privacy::{SdpOrigin, copy_whitelisted, party_sdp, rewrite_body_media, rewrite_sdp};
 use crate::prompts::CallPrompts;
 use crate::session_timer::SessionTimer;
 use crate::tables::{reject_mapping, state_desc};
@@ -634,9 +634,14 @@ impl B2bua {
         for header in &extra {
             builder = builder.header(header.name(), header.value());
         }
-        let restricted = restrict.and_then(|(codec, te)| crate::ivr::restrict_offer(r.body(), codec, te));
-        let body = restricted.as_deref().unwrap_or(r.body());
-        let (body, offer) = rewrite_body_media(h, body, &mut b.sdp, false);
+        let (body, offer) = match restrict {
+            Some((codec, te)) => party_sdp(h, r.body()).map_or((None, None), |mut sdp| {
+                crate::ivr::restrict_offer(&mut sdp, codec, te);
+                let (body, offer) = rewrite_sdp(&sdp, &mut b.sdp);
+                (Some(body), offer)
+            }),
+            None => rewrite_body_media(h, r.body(), &mut b.sdp, false),
+        };
         if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }

@@ -27,6 +27,8 @@ pub(crate) struct Clock {
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+/// The `Accept` of OPTIONS answers: exactly the body types taken ([`crate::privacy::ACCEPTED_BODIES`]).
+pub(crate) const ACCEPT: &str = "application/sdp, multipart/mixed";
 
 /// One shard of the B2BUA: every call whose messages [`crate::shard_for`] maps here.
 #[derive(Debug)]
@@ -71,6 +73,10 @@ impl B2bua {
             quiet_timers,
             policy: ValidationPolicy {
                 supported_extensions: crate::privacy::ACCEPTED_REQUIRE
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                accepted_content_types: crate::privacy::ACCEPTED_BODIES
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
@@ -483,7 +489,7 @@ impl B2bua {
                 let b = self
                     .response_to(c, &r, 200)
                     .header("Allow", ALLOW)
-                    .header("Accept", "application/sdp")
+                    .header("Accept", ACCEPT)
                     .header("Supported", "100rel, timer");
                 self.reply(c, from, r, b);
             }

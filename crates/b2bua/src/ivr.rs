@@ -38,8 +38,8 @@ use pn_sip::{Headers, Method, Request, Response};
 use crate::call::{Phase, Placement, Record};
 use crate::dialog::Side;
 use crate::engine::{ALLOW, Clock};
-use crate::media::{MediaCall, MediaCommand, PromptRef, SdpMedia, anchor_sdp};
-use crate::privacy::SdpOrigin;
+use crate::media::{MediaCall, MediaCommand, PromptRef, SdpMedia, declared_media};
+use crate::privacy::{SdpOrigin, party_sdp};
 use crate::prompts::AppPrompts;
 use crate::tables::reject_mapping;
 use crate::transactions::Id;
@@ -136,10 +136,7 @@ pub(crate) struct AudioOffer {
 impl AudioOffer {
     /// Reads the first active audio stream of an SDP body (`None`: no SDP, or no G.711 in it).
     pub(crate) fn of(headers: &Headers, body: &[u8]) -> Option<Self> {
-        if headers.content_type().as_deref() != Some("application/sdp") {
-            return None;
-        }
-        let sdp = SessionDescription::parse(body).ok()?;
+        let sdp = party_sdp(headers, body)?;
         let m = sdp
             .media()
             .iter()
@@ -170,33 +167,25 @@ impl AudioOffer {
     }
 }
 
-/// A's SDP offer with its first audio stream cut down to `codec` (+ `telephone_event`), so the callee
-/// answers with the codec the switch already plays to A.
-pub(crate) fn restrict_offer(body: &[u8], codec: u8, telephone_event: Option<u8>) -> Option<Vec<u8>> {
-    let mut sdp = SessionDescription::parse(body).ok()?;
+/// A's SDP offer (`sdp`) with its first audio stream cut down to `codec` (+ `telephone_event`), so the
+/// callee answers with the codec the switch already plays to A.
+pub(crate) fn restrict_offer(sdp: &mut SessionDescription, codec: u8, telephone_event: Option<u8>) {
     let keep: Vec<String> = std::iter::once(codec)
         .chain(telephone_event)
         .map(|pt| pt.to_string())
         .collect();
-    let m = sdp
+    let Some(m) = sdp
         .media_mut()
         .iter_mut()
-        .find(|m| m.media_line().is_ok_and(|l| l.media == "audio" && l.port != 0))?;
-    let mut line = m.media_line().ok()?;
+        .find(|m| m.media_line().is_ok_and(|l| l.media == "audio" && l.port != 0))
+    else {
+        return;
+    };
+    let Ok(mut line) = m.media_line() else {
+        return;
+    };
     line.formats.retain(|f| keep.contains(f));
     m.set_media_line(&line);
-    let kept_attrs: Vec<(String, String)> = m
-        .attributes()
-        .filter(|(n, _)| matches!(*n, "rtpmap" | "fmtp"))
-        .filter_map(|(n, v)| Some((n.to_owned(), v?.to_owned())))
-        .filter(|(_, v)| v.split(' ').next().is_some_and(|pt| keep.iter().any(|k| k == pt)))
-        .collect();
-    m.remove_attribute("rtpmap");
-    m.remove_attribute("fmtp");
-    for (n, v) in kept_attrs {
-        m.push_attribute(&n, Some(&v));
-    }
-    Some(sdp.to_bytes())
 }
 
 /// The switch's own SDP on a leg: its anchor address and port, `codec` and telephone-event.
@@ -253,10 +242,11 @@ impl B2bua {
             self.release_pairs(media);
             return Err(Box::new(record));
         };
-        let remote = a.sdp.anchor.as_ref().and_then(|anchor| {
-            let mut sdp = SessionDescription::parse(r.body()).ok()?;
-            Some(anchor_sdp(&mut sdp, anchor))
-        });
+        let remote = a
+            .sdp
+            .anchor
+            .as_ref()
+            .and_then(|_| Some(declared_media(&party_sdp(r.headers(), r.body())?)));
         self.insert_call(c, id, a_tx, r, a, record, Some(media), Phase::Ivr);
         self.media_remote(
             id,
@@ -636,7 +626,15 @@ a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
 
     #[test]
     fn restricted_offer_keeps_one_codec_and_telephone_event() {
-        let body = restrict_offer(OFFER.as_bytes(), 8, Some(101)).unwrap();
+        let mut sdp = SessionDescription::parse(OFFER.as_bytes()).unwrap();
+        restrict_offer(&mut sdp, 8, Some(101));
+        let mut origin = SdpOrigin {
+            address: "198.51.100.1".into(),
+            session_id: 42,
+            version: 0,
+            anchor: None,
+        };
+        let ((_, body), _) = crate::privacy::rewrite_sdp(&sdp, &mut origin);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("m=audio 4000 RTP/AVP 8 101\r\n"), "{text}");
         assert!(text.contains("a=rtpmap:8 PCMA/8000"));

@@ -12,10 +12,9 @@
 //!   [`MediaCommand::Open`] *before* the B-leg INVITE. No free pair: the call is refused with
 //!   stateCode 7508 (503), like a routing failure.
 //! - every SDP sent to a leg (INVITE, 18x, 2xx, re-INVITE/UPDATE offers and answers, ACK and PRACK
-//!   bodies) gets that leg's pair: `c=` (session and media level) becomes the public IP, the first
-//!   `m=` with a non-zero port gets the RTP port, further `m=` sections are disabled (port 0),
-//!   `a=rtcp` and ICE attributes (`a=candidate`, `a=remote-candidates`) are removed, so no address
-//!   of one party reaches the other.
+//!   bodies) is built from the SDP whitelist ([`crate::privacy::sdp`]) with that leg's pair: `c=` is the
+//!   public IP, the first usable `m=` gets the RTP port, further `m=` sections are declined (port 0), so no
+//!   address of one party reaches the other.
 //! - the real address and direction the sending party declared are reported as
 //!   [`MediaCommand::Remote`] (the relay's initial destination, [`RemoteMedia::from_sdp`] or
 //!   [`RemoteMedia::muxed`]; `None` for a `c=0.0.0.0` hold or an unparseable address).
@@ -31,7 +30,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use pn_bindings::{AppId, UnixTime};
 pub use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
-use pn_sip::sdp::{Connection, SessionDescription};
+use pn_sip::sdp::SessionDescription;
 
 use crate::call::Phase;
 use crate::dialog::Side;
@@ -231,8 +230,20 @@ fn parse_ip(address: &str) -> Option<IpAddr> {
     address.trim_matches(['[', ']']).parse().ok()
 }
 
-/// Reads the first active media section's address and direction, then rewrites `sdp` to `anchor`.
-pub(crate) fn anchor_sdp(sdp: &mut SessionDescription, anchor: &MediaAnchor) -> SdpMedia {
+/// The media address, direction and G.711 codec the party declared in its first usable media section
+/// (the one the relay anchors: [`crate::privacy::sdp::first_usable`]).
+pub(crate) fn declared_media(sdp: &SessionDescription) -> SdpMedia {
+    let inactive = SdpMedia {
+        remote: None,
+        direction: MediaDirection::Inactive,
+        codec: None,
+    };
+    let Some(m) = crate::privacy::sdp::first_usable(sdp).and_then(|i| sdp.media().get(i)) else {
+        return inactive;
+    };
+    let Ok(line) = m.media_line() else {
+        return inactive;
+    };
     let session_ip = sdp
         .connection()
         .and_then(Result::ok)
@@ -240,82 +251,48 @@ pub(crate) fn anchor_sdp(sdp: &mut SessionDescription, anchor: &MediaAnchor) -> 
     let session_dir = sdp
         .attributes()
         .find_map(|(n, _)| MediaDirection::from_sdp_attribute(n));
-    let mut found: Option<SdpMedia> = None;
-    let conn = Connection::new(&anchor.address);
-    if sdp.connection().is_some() {
-        sdp.set_connection(&conn);
+    let ip = m
+        .connection()
+        .and_then(Result::ok)
+        .and_then(|c| parse_ip(&c.address))
+        .or(session_ip);
+    let mut direction = m
+        .direction()
+        .and_then(MediaDirection::from_sdp_attribute)
+        .or(session_dir)
+        .unwrap_or_default();
+    let remote = match ip {
+        Some(ip) if !ip.is_unspecified() => {
+            let rtp = SocketAddr::new(ip, line.port);
+            Some(if m.has_attribute("rtcp-mux") {
+                RemoteMedia::muxed(rtp)
+            } else {
+                let mut r = RemoteMedia::from_sdp(rtp);
+                if let Some(port) = m
+                    .attribute("rtcp")
+                    .and_then(|v| v.split_ascii_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
+                    r.rtcp.set_port(port);
+                }
+                r
+            })
+        }
+        _ => {
+            direction = MediaDirection::Inactive;
+            None
+        }
+    };
+    let codec = line.formats.iter().find_map(|f| match f.as_str() {
+        "0" => Some(0),
+        "8" => Some(8),
+        _ => None,
+    });
+    SdpMedia {
+        remote,
+        direction,
+        codec,
     }
-    for m in sdp.media_mut() {
-        let Ok(line) = m.media_line() else {
-            continue;
-        };
-        let rtcp_attr = m.attribute("rtcp").map(str::to_owned);
-        for attr in ["rtcp", "candidate", "remote-candidates"] {
-            m.remove_attribute(attr);
-        }
-        if line.port == 0 {
-            if m.connection().is_some() {
-                m.set_connection(&conn);
-            }
-            continue;
-        }
-        if found.is_some() {
-            // One pair per leg: further streams are declined.
-            let _ = m.set_port(0);
-            m.set_connection(&conn);
-            continue;
-        }
-        let ip = m
-            .connection()
-            .and_then(Result::ok)
-            .and_then(|c| parse_ip(&c.address))
-            .or(session_ip);
-        let mux = m.has_attribute("rtcp-mux");
-        let mut direction = m
-            .direction()
-            .and_then(MediaDirection::from_sdp_attribute)
-            .or(session_dir)
-            .unwrap_or_default();
-        let remote = match ip {
-            Some(ip) if !ip.is_unspecified() => {
-                let rtp = SocketAddr::new(ip, line.port);
-                Some(if mux {
-                    RemoteMedia::muxed(rtp)
-                } else {
-                    let mut r = RemoteMedia::from_sdp(rtp);
-                    if let Some(port) = rtcp_attr
-                        .as_deref()
-                        .and_then(|v| v.split_ascii_whitespace().next())
-                        .and_then(|p| p.parse::<u16>().ok())
-                    {
-                        r.rtcp.set_port(port);
-                    }
-                    r
-                })
-            }
-            _ => {
-                direction = MediaDirection::Inactive;
-                None
-            }
-        };
-        let codec = line.formats.iter().find_map(|f| match f.as_str() {
-            "0" => Some(0),
-            "8" => Some(8),
-            _ => None,
-        });
-        found = Some(SdpMedia {
-            remote,
-            direction,
-            codec,
-        });
-        let _ = m.set_port(anchor.ports.rtp);
-        m.set_connection(&conn);
-    }
-    found.unwrap_or(SdpMedia {
-        remote: None,
-        direction: MediaDirection::Inactive,
-        codec: None,
-    })
 }
 
 impl From<Leg> for Side {

@@ -9,7 +9,7 @@ use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
 use crate::call::{PendingAck, Phase};
 use crate::dialog::Side;
-use crate::engine::{ALLOW, Clock};
+use crate::engine::{ACCEPT, ALLOW, Clock};
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::transactions::{ClientRole, Id};
 use crate::{B2bua, Peer, RouteLookup};
@@ -113,7 +113,7 @@ impl B2bua {
             Method::Options => {
                 let b = Response::for_request(&r, 200)
                     .header("Allow", ALLOW)
-                    .header("Accept", "application/sdp");
+                    .header("Accept", ACCEPT);
                 self.reply(c, from, r, b);
             }
             Method::Prack => self.on_prack(c, from, r, id, side),

@@ -57,6 +57,9 @@ pub enum SipError {
     /// An SDP body is malformed.
     #[error("invalid SDP: {0}")]
     Sdp(String),
+    /// A multipart body is malformed.
+    #[error("invalid body: {0}")]
+    Body(&'static str),
     /// A transaction was fed something it cannot accept.
     #[error("transaction: {0}")]
     Transaction(&'static str),

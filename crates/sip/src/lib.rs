@@ -26,6 +26,7 @@
 //! (`clerr`) or negative (`ncl`) or repeated (`mcl01`). The wire format is therefore parsed and
 //! printed here; rsipstack supplies the standard reason phrases ([`default_reason`]).
 
+pub mod body;
 pub mod builder;
 mod error;
 pub mod framing;

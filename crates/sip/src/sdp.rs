@@ -1,5 +1,6 @@
-//! SDP (RFC 8866) bodies: parse, print, typed access to o=, s=, c=, m= and attributes, and the
-//! privacy rewrite of identifying session lines. Lines are kept in order, unknown ones verbatim.
+//! SDP (RFC 8866) bodies: parse, print, typed access to o=, s=, c=, m= and attributes, and building a
+//! fresh description line by line. Parsed lines are kept in order, unknown ones verbatim; what may be
+//! copied from one party's SDP into another's is pn-b2bua's decision (its SDP whitelist).
 //! (rsipstack bundles no SDP parser; `sdp-rs` is only its dev-dependency.)
 
 use std::fmt;
@@ -30,6 +31,20 @@ pub struct Origin {
     pub addr_type: String,
     /// Unicast address of the originator.
     pub address: String,
+}
+
+impl Origin {
+    /// An origin that names nobody: username `-`, the given session id and version, `IN IP4|IP6 address`.
+    pub fn anonymous(address: &str, session_id: u64, session_version: u64) -> Self {
+        Self {
+            username: "-".into(),
+            session_id: session_id.to_string(),
+            session_version: session_version.to_string(),
+            net_type: "IN".into(),
+            addr_type: addr_type(address).into(),
+            address: address.into(),
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -170,6 +185,25 @@ fn upsert(lines: &mut Vec<SdpLine>, kind: char, value: String, before: &str) {
 }
 
 impl SessionDescription {
+    /// A fresh description with no media: `v=0`, `o=origin`, `s=-`, the session-level `c=` if given,
+    /// `t=0 0` (RFC 8866 §5: the order of the session-level lines).
+    pub fn new(origin: &Origin, connection: Option<&Connection>) -> Self {
+        let line = |kind, value: String| SdpLine { kind, value };
+        let mut session = vec![
+            line('v', "0".into()),
+            line('o', origin.to_string()),
+            line('s', "-".into()),
+        ];
+        if let Some(c) = connection {
+            session.push(line('c', c.to_string()));
+        }
+        session.push(line('t', "0 0".into()));
+        Self {
+            session,
+            media: Vec::new(),
+        }
+    }
+
     /// Parses an SDP body (CRLF or LF line ends; must start with `v=0`).
     pub fn parse(body: &[u8]) -> Result<Self> {
         let text = std::str::from_utf8(body).map_err(|_| sdp_err("not UTF-8"))?;
@@ -293,23 +327,9 @@ impl SessionDescription {
         &mut self.media
     }
 
-    /// Privacy rewrite: `o=` becomes `- <session_id> <session_version> IN IP4|IP6 <origin_address>`,
-    /// `s=` becomes `-`, and `i=`, `u=`, `e=`, `p=` (session and media level) are removed.
-    /// The caller supplies fresh ids (and increments the version on every re-offer).
-    pub fn anonymise(&mut self, origin_address: &str, session_id: u64, session_version: u64) {
-        self.set_origin(&Origin {
-            username: "-".into(),
-            session_id: session_id.to_string(),
-            session_version: session_version.to_string(),
-            net_type: "IN".into(),
-            addr_type: addr_type(origin_address).into(),
-            address: origin_address.into(),
-        });
-        upsert(&mut self.session, 's', "-".into(), "iuepcbtrzka");
-        self.session.retain(|l| !matches!(l.kind, 'i' | 'u' | 'e' | 'p'));
-        for m in &mut self.media {
-            m.lines.retain(|l| l.kind != 'i');
-        }
+    /// Appends a media section.
+    pub fn push_media(&mut self, media: MediaDescription) {
+        self.media.push(media);
     }
 }
 
@@ -327,6 +347,16 @@ impl fmt::Display for SessionDescription {
 }
 
 impl MediaDescription {
+    /// A section holding only its `m=` line.
+    pub fn new(m: &MediaLine) -> Self {
+        Self {
+            lines: vec![SdpLine {
+                kind: 'm',
+                value: m.to_string(),
+            }],
+        }
+    }
+
     /// The lines of this section, `m=` first.
     pub fn lines(&self) -> &[SdpLine] {
         &self.lines
@@ -445,23 +475,32 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 0 RTP/AVP 31\r\n";
     }
 
     #[test]
-    fn anonymise_and_edit() {
-        let mut sdp = SessionDescription::parse(OFFER.as_bytes()).unwrap();
-        sdp.anonymise("2001:db8::5", 42, 7);
-        sdp.set_connection(&Connection::new("2001:db8::5"));
-        sdp.media_mut()[0].set_port(30000).unwrap();
+    fn build_and_edit() {
+        let mut sdp = SessionDescription::new(
+            &Origin::anonymous("2001:db8::5", 42, 7),
+            Some(&Connection::new("2001:db8::5")),
+        );
+        let mut audio = MediaDescription::new(&MediaLine {
+            media: "audio".into(),
+            port: 30000,
+            port_count: None,
+            proto: "RTP/AVP".into(),
+            formats: vec!["0".into(), "8".into()],
+        });
+        audio.push_attribute("rtpmap", Some("0 PCMU/8000"));
+        audio.push_attribute("sendrecv", None);
+        audio.set_connection(&Connection::new("192.0.2.1"));
+        sdp.push_media(audio);
         sdp.media_mut()[0].remove_attribute("sendrecv");
         sdp.media_mut()[0].push_attribute("sendonly", None);
         let text = sdp.to_string();
-        assert!(
-            text.starts_with(
-                "v=0\r\no=- 42 7 IN IP6 2001:db8::5\r\ns=-\r\nc=IN IP6 2001:db8::5\r\nt=0 0\r\n"
-            ),
-            "{text}"
+        assert_eq!(
+            text,
+            "v=0\r\no=- 42 7 IN IP6 2001:db8::5\r\ns=-\r\nc=IN IP6 2001:db8::5\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP 0 8\r\nc=IN IP4 192.0.2.1\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n"
         );
-        assert!(!text.contains("alice") && !text.contains("i=") && !text.contains("p=+1"));
-        assert!(text.contains("m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000"));
         assert_eq!(SessionDescription::parse(text.as_bytes()).unwrap(), sdp);
+        assert_eq!(sdp.media()[0].direction(), Some("sendonly"));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //!
 //! - the headers of [`WHITELIST`], each *re-validated* (a value that is not what the header's
 //!   grammar allows, e.g. a Session-Expires of `13800138000`, is dropped);
-//! - an `application/sdp` body, parsed and re-printed with o= (username `-`, this leg's session id
-//!   and version, pnswitch's host), s= (`-`) regenerated and i=, u=, e=, p= removed (session and
-//!   media level); any other body type is dropped, except DTMF bodies of INFO;
+//! - the session description (an `application/sdp` body, or the SDP part of a `multipart/mixed` one):
+//!   a fresh SDP is built from the whitelist of [`sdp`] and sent as `application/sdp`; the other parts of
+//!   a multipart body (a SIP-I trunk's ISUP IAM, which carries the calling number) are never relayed;
+//! - the digit and duration of an INFO's DTMF body, written into a fresh body ([`body`]);
+//!   any other body is dropped;
 //! - the status code (never the reason phrase: responses carry the standard phrase).
 //!
 //! Never copied: P-Asserted-Identity, P-Preferred-Identity, Remote-Party-ID, Diversion,
@@ -15,8 +17,12 @@
 //! Server, Subject, Organization, Call-Info, Warning, Reason, unknown (X-) headers — everything not
 //! in [`WHITELIST`].
 
+mod body;
+pub(crate) mod sdp;
+
 use pn_sip::Headers;
-use pn_sip::sdp::SessionDescription;
+
+pub(crate) use body::{party_sdp, rewrite_body_media, rewrite_sdp};
 
 /// The headers copied across legs (after validation of their values).
 pub const WHITELIST: [&str; 7] = [
@@ -42,15 +48,17 @@ pub const OPTION_TAGS: [&str; 1] = ["timer"];
 /// Option tags a request's `Require` may name without a 420.
 pub const ACCEPTED_REQUIRE: [&str; 2] = ["timer", "100rel"];
 
+/// Body types pnswitch takes in INVITE, ACK, PRACK and UPDATE (others get 415): the session description,
+/// alone or as a part of a `multipart/mixed` body (SIP-I). Also what it advertises in `Accept`.
+pub const ACCEPTED_BODIES: [&str; 2] = [pn_sip::body::APPLICATION_SDP, pn_sip::body::MULTIPART_MIXED];
+
+/// What an `Accept` relayed across legs may list: the session bodies and INFO's DTMF bodies.
 const ACCEPT: [&str; 4] = [
     "application/sdp",
     "application/dtmf-relay",
     "application/dtmf",
     "multipart/mixed",
 ];
-
-/// Body types of INFO requests relayed verbatim (RFC 2976 DTMF relay), at most 256 bytes.
-const DTMF_TYPES: [&str; 2] = ["application/dtmf-relay", "application/dtmf"];
 
 /// Appends the whitelisted headers of `from` to `to`, values re-validated.
 pub fn copy_whitelisted(from: &Headers, to: &mut Headers) {
@@ -136,52 +144,10 @@ pub struct SdpOrigin {
     pub session_id: u64,
     /// The o= version (incremented for every SDP sent on the leg).
     pub version: u64,
-    /// Relay mode: the switch's media address for this leg; `c=`/`m=` (and `a=rtcp`, ICE candidates) of
-    /// every SDP sent on the leg are rewritten to it (see [`crate::media`]). `None`: bypass, media lines kept.
+    /// Relay mode: the switch's media address for this leg, the only `c=` and the port of the only active
+    /// `m=` of every SDP sent on the leg (see [`sdp`] and [`crate::media`]). `None`: bypass, the party's
+    /// own addresses and ports are kept.
     pub anchor: Option<crate::media::MediaAnchor>,
-}
-
-/// Rewrites a body for the other leg: SDP is anonymised with `origin`, INFO DTMF bodies are kept
-/// (`allow_dtmf`), anything else is dropped. Returns `(content type, body)`.
-pub fn rewrite_body(
-    headers: &Headers,
-    body: &[u8],
-    origin: &mut SdpOrigin,
-    allow_dtmf: bool,
-) -> Option<(String, Vec<u8>)> {
-    rewrite_body_media(headers, body, origin, allow_dtmf).0
-}
-
-/// [`rewrite_body`], also answering (when `origin` has an anchor and the body is SDP) the real media
-/// address and direction the sending party declared, for the relay.
-pub(crate) fn rewrite_body_media(
-    headers: &Headers,
-    body: &[u8],
-    origin: &mut SdpOrigin,
-    allow_dtmf: bool,
-) -> (Option<(String, Vec<u8>)>, Option<crate::media::SdpMedia>) {
-    if body.is_empty() {
-        return (None, None);
-    }
-    let Some(ct) = headers.content_type() else {
-        return (None, None);
-    };
-    if ct == "application/sdp" {
-        let Ok(mut sdp) = SessionDescription::parse(body) else {
-            return (None, None);
-        };
-        origin.version += 1;
-        sdp.anonymise(&origin.address, origin.session_id, origin.version);
-        let media = origin
-            .anchor
-            .as_ref()
-            .map(|anchor| crate::media::anchor_sdp(&mut sdp, anchor));
-        return (Some((ct, sdp.to_bytes())), media);
-    }
-    if allow_dtmf && DTMF_TYPES.contains(&ct.as_str()) && body.len() <= 256 {
-        return (Some((ct, body.to_vec())), None);
-    }
-    (None, None)
 }
 
 #[cfg(test)]
