@@ -170,7 +170,9 @@ impl ResponseBuilder {
 
     /// Builds the response; Content-Length is always written.
     pub fn build(self) -> Response {
-        let reason = self.reason.unwrap_or_else(|| crate::default_reason(self.status));
+        let reason = self
+            .reason
+            .unwrap_or_else(|| crate::default_reason(self.status).to_owned());
         let mut response = Response {
             status: self.status,
             reason,

@@ -15,16 +15,17 @@
 //!
 //! Parsing never panics on input (property-tested over mutated RFC 4475 messages and random bytes).
 //!
-//! # rsipstack
+//! # Why not rsipstack
 //!
-//! The workspace pins `rsipstack` as the SIP message library; its types never appear in this
-//! crate's API. Measured against RFC 4475 its 0.7.14 parser handles compact forms, folding,
+//! The design named `rsipstack` as the SIP message library. Measured against RFC 4475 its 0.7.14
+//! parser handles compact forms, folding,
 //! `Via :`, IPv6 and `tel:`, but cannot represent extension methods (`intmeth`, `esc02`,
 //! `mismatch02`), re-escapes `%` when printing URIs (`esc01`, `escnull`), always prints the
 //! standard reason phrase, mis-splits `sip:user;par=x@host` (`semiuri`), loses the tag after an
 //! escaped quote in a display name (`wsinv`), and ignores a Content-Length larger than the body
 //! (`clerr`) or negative (`ncl`) or repeated (`mcl01`). The wire format is therefore parsed and
-//! printed here; rsipstack supplies the standard reason phrases ([`default_reason`]).
+//! printed here, and the standard reason phrases are a table of the IANA registry ([`default_reason`]):
+//! rsipstack, even without its default features, pulls tokio, futures and socket2 into this sans-IO crate.
 
 pub mod body;
 pub mod builder;
@@ -32,6 +33,7 @@ mod error;
 pub mod framing;
 mod header;
 mod message;
+mod reason;
 pub mod sdp;
 pub mod transaction;
 mod typed;
@@ -42,14 +44,6 @@ pub use builder::{RequestBuilder, ResponseBuilder};
 pub use error::{Result, SipError};
 pub use header::{Header, Headers, canonical_name, is_token, split_list};
 pub use message::{Request, Response, SipMessage, Version};
+pub use reason::default_reason;
 pub use typed::{CSeq, Method, ReasonHeader, Via};
 pub use uri::{NameAddr, Param, Scheme, Uri, unescape};
-
-/// The standard reason phrase for a status code (`486` → `Busy Here`), from rsipstack's table;
-/// codes it does not know get a class default (`Unknown`).
-pub fn default_reason(status: u16) -> String {
-    match rsipstack::sip::StatusCode::from(status) {
-        rsipstack::sip::StatusCode::Other(..) => "Unknown".to_owned(),
-        known => known.text().to_owned(),
-    }
-}
