@@ -143,7 +143,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
-    let state = ApiState::new(config.api.clone(), store, table, metrics, engine.clone())
+    let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
@@ -153,9 +153,14 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     println!("pnswitch: http listening on {local}");
     println!("pnswitch: data directory {}", config.data_dir.display());
     tracing::info!(%local, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::serve(
+        listener,
+        app,
+        crate::http::HttpLimits::from(&config.http),
+        metrics,
+        shutdown_signal(),
+    )
+    .await;
     sip.shutdown().await;
     sweeper.abort();
     purger.abort();
