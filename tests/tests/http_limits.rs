@@ -110,6 +110,17 @@ fn slowloris_idle_and_slow_bodies_are_cut_and_the_cap_holds() {
 
     attack_and_cap(&switch, &app, addr);
     slow_body(&app, addr);
+    // 408 means not acted on: the slow body's pair was not bound.
+    let mut req = fresh_client().get(format!(
+        "{}{AXB_PATH}?callerNum={}",
+        switch.base,
+        mobile(38, 2).replace('+', "%2B")
+    ));
+    for (k, v) in aksk_headers(&app.0, &app.1) {
+        req = req.header(k, v);
+    }
+    let v: Value = req.send().unwrap().json().unwrap();
+    assert_eq!(v["resultcode"], "1016001", "{v}");
 
     // After the attack: served, and the counters tell the operator what happened.
     signed_bind(&switch, &app, 3);

@@ -41,7 +41,7 @@ pub struct HttpMetrics {
     /// open.
     pub refused: IntCounter,
     /// `pn_http_timeouts_total{kind}`: connections closed or requests answered 408 by a timeout: `header`
-    /// (request head too slow), `idle` (nothing moved between requests), `request` (408).
+    /// (request head too slow), `idle` (nothing moved between requests), `request` (body too slow: 408).
     pub timeouts: IntCounterVec,
 }
 

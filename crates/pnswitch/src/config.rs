@@ -80,8 +80,9 @@ pub struct HttpConfig {
     /// A connection with no request in progress (new, or kept alive after a response) on which no byte
     /// moves for this long is closed, in ms (default 60000).
     pub idle_timeout_ms: u64,
-    /// From a request's complete head to its response (reading the body included), in ms (default 30000);
-    /// slower: `408` (resultcode 1023002) and the connection is closed.
+    /// From a request's complete head to the end of its body, in ms (default 30000); slower: `408`
+    /// (resultcode 1023002, the request was not acted on) and the connection is closed. The switch's own
+    /// processing time is not cut.
     pub request_timeout_ms: u64,
 }
 

@@ -11,8 +11,11 @@
 //!   kept alive after a response), a connection on which no byte moves in either direction for this long is
 //!   closed. Response bytes count as movement, so a long download is not cut, but a client that stops
 //!   reading is.
-//! - **Request timeout** (`http.request_timeout_ms`): from the complete head to the response, reading the
-//!   body included. Slower: `408` with resultcode 1023002 and `Connection: close`.
+//! - **Request timeout** (`http.request_timeout_ms`): from a request's complete head to the end of its
+//!   body. Slower: `408` with resultcode 1023002 and `Connection: close`. Only the client's part is timed:
+//!   a handler cannot act on a request whose body never arrived, so a 408 always means "not done, resend".
+//!   The switch's own time (a durable commit) is not cut: an answer given while a write may still commit
+//!   would tell the client to resend a write that may have been applied.
 //!
 //! Each connection's phase (waiting, reading a head, serving) is kept by [`Activity`], fed by the socket
 //! wrapper [`Tracked`] (bytes moved) and the service (request start and end); a watchdog in the connection's
@@ -27,7 +30,7 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,7 +38,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, header};
 use axum::response::IntoResponse;
-use hyper::body::Incoming;
+use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use pn_api::{ApiFailure, ResultCode};
 use pn_metrics::Metrics;
@@ -55,7 +58,7 @@ pub struct HttpLimits {
     pub header_read: Duration,
     /// No byte moving while no request is in progress.
     pub idle: Duration,
-    /// Complete head → response.
+    /// Complete head → end of the body.
     pub request: Duration,
 }
 
@@ -221,7 +224,8 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The per-request service: marks the request's start and end on the connection and bounds it.
+/// The per-request service: marks the request's start and end on the connection and gives its body a
+/// deadline.
 #[derive(Clone)]
 struct RequestService {
     router: Router,
@@ -238,15 +242,25 @@ impl RequestService {
         let this = self.clone();
         async move {
             this.activity.begin_request();
+            let late = Arc::new(AtomicBool::new(false));
+            let req = req.map(|inner| {
+                Body::new(DeadlineBody {
+                    inner,
+                    deadline: Box::pin(tokio::time::sleep(this.request_timeout)),
+                    late: Arc::clone(&late),
+                })
+            });
             let mut router = this.router;
-            let served = tokio::time::timeout(this.request_timeout, router.call(req.map(Body::new))).await;
-            let response = match served {
-                Ok(Ok(response)) => response,
-                Ok(Err(never)) => match never {},
-                Err(_) => {
-                    this.metrics.http.timeouts.with_label_values(&["request"]).inc();
-                    request_timeout()
-                }
+            let response = match router.call(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            // The handler saw its body fail (and refused the request): the client was too slow, say so.
+            let response = if late.load(Ordering::Acquire) {
+                this.metrics.http.timeouts.with_label_values(&["request"]).inc();
+                request_timeout()
+            } else {
+                response
             };
             this.activity.end_request();
             Ok(response)
@@ -254,7 +268,41 @@ impl RequestService {
     }
 }
 
-/// `408` with resultcode 1023002; the connection closes after it (its request body was not read).
+/// A request body that fails once its deadline passes before it ends (and flags `late`).
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    late: Arc<AtomicBool>,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.late.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err("the request body did not arrive in time".into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `408` with resultcode 1023002; the connection closes after it (its request body was not all read).
 fn request_timeout() -> Response<Body> {
     let mut response = ApiFailure::new(
         ResultCode::REQUEST_TIMEOUT,
@@ -271,7 +319,8 @@ fn request_timeout() -> Response<Body> {
 const WAITING: u8 = 0;
 /// Bytes of a request head have arrived; the head is not complete.
 const HEAD: u8 = 1;
-/// A request is being served (head complete, response not yet produced).
+/// A request is being served (head complete, response not yet produced): its body has the request
+/// timeout; the switch's own processing time is not cut.
 const SERVING: u8 = 2;
 
 /// A connection's phase and the times the watchdog needs, shared by the socket wrapper, the service and the
