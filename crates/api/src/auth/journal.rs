@@ -49,8 +49,11 @@ impl NonceJournal {
         (taken, self.floor.load(Ordering::Acquire))
     }
 
-    /// Queues nonces again whose batch failed to commit.
+    /// Queues nonces again whose batch failed to commit, except those already out of the window (so the
+    /// queue stays bounded while the store keeps failing).
     pub(crate) fn put_back(&self, mut nonces: Vec<SeenNonce>) {
+        let floor = self.floor.load(Ordering::Acquire);
+        nonces.retain(|n| n.created >= floor);
         if nonces.is_empty() {
             return;
         }
@@ -96,6 +99,10 @@ mod tests {
         j.record(n("c", 12), 6);
         j.put_back(taken);
         assert_eq!(j.take().0, vec![n("a", 10), n("b", 11), n("c", 12)]);
+        // Nonces that left the window meanwhile are not queued again.
+        j.record(n("d", 13), 11);
+        j.put_back(vec![n("a", 10), n("e", 11)]);
+        assert_eq!(j.take().0, vec![n("e", 11), n("d", 13)]);
         assert_eq!(j.take_restored(), vec![n("old", 1)]);
         assert!(j.take_restored().is_empty());
     }
