@@ -26,7 +26,7 @@
 //!     .with_recordings(recordings)
 //!     .with_media_relay(relay);
 //! let app = pn_api::router(state);
-//! axum::serve(listener, app).await?;
+//! axum::serve(listener, app).await?;   // pnswitch serves it with limits instead (its `http` module)
 //! ```
 
 pub mod auth;
