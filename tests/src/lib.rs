@@ -183,6 +183,27 @@ impl Switch {
         self.child.wait().expect("wait");
     }
 
+    /// Sends SIGTERM (a graceful stop) and waits up to `limit` for the process to exit; panics if it does
+    /// not. Returns whether it exited successfully.
+    pub fn stop(&mut self, limit: Duration) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("wait") {
+                return exit.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pnswitch did not stop within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A shared blocking HTTP client.
     pub fn client(&self) -> &reqwest::blocking::Client {
         &self.client
@@ -238,18 +259,43 @@ impl Switch {
         app: &(String, String),
         body: Option<&Value>,
     ) -> (u16, Value) {
+        self.send_with(method, path_and_query, &aksk_headers(&app.0, &app.1), body)
+    }
+
+    /// Sends a request with exactly these headers (e.g. the `aksk_headers` of an earlier request, to replay
+    /// it); returns (HTTP status, JSON body).
+    pub fn send_with(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .client
             .request(method, format!("{}{path_and_query}", self.base));
-        for (name, value) in aksk_headers(&app.0, &app.1) {
-            req = req.header(name, value);
+        for (name, value) in headers {
+            req = req.header(*name, value);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().expect("signed request");
+        let resp = req.send().expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().unwrap_or(Value::Null))
+    }
+
+    /// The admin route trace (`GET /admin/v1/route`): what the call path would do for `from` dialling `to`
+    /// (`{"decision":"connect","callee","display",…}` or `{"decision":"reject","stateCode",…}`).
+    pub fn route(&self, from: &str, to: &str) -> Value {
+        let path = format!(
+            "/admin/v1/route?caller={}&called={}",
+            from.replace('+', "%2B"),
+            to.replace('+', "%2B")
+        );
+        let (status, v) = self.admin(reqwest::Method::GET, &path, None);
+        assert_eq!(status, 200, "route trace {from} → {to}: {v}");
+        v
     }
 }
 

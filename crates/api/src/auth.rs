@@ -13,9 +13,11 @@
 //!   parameter is refused (1020176) rather than guessing which copy counts. An empty value counts as missing.
 //! - Only the first `Authorization` and `X-AKSK`/`X-WSSE` header is read.
 //! - A nonce may be used once per `app_key` while its `Created` is inside the window, whatever `Created` the
-//!   second use carries. See [`replay`] for the bounded replay memory and its "replay cache full" refusal.
+//!   second use carries. See [`replay`] for the bounded replay memory and its "replay cache full" refusal,
+//!   and [`journal`] for how accepted nonces are made durable so a replay is refused after a restart too.
 
 mod created;
+pub(crate) mod journal;
 mod replay;
 
 use axum::http::HeaderMap;
@@ -29,6 +31,7 @@ use sha2::{Digest, Sha256};
 pub use created::{format_created, parse_created};
 
 use crate::result::{ApiFailure, ResultCode};
+use journal::NonceJournal;
 use replay::{ReplayCache, ReplayError};
 
 /// The only `Authorization` value pnswitch sends for the AKSK scheme.
@@ -94,6 +97,8 @@ impl Scheme {
 pub struct Authenticator {
     config: AuthConfig,
     replay: ReplayCache,
+    /// Where accepted nonces go to be committed (none: replay protection lasts as long as the process).
+    journal: Option<std::sync::Arc<NonceJournal>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -109,10 +114,25 @@ fn fail(code: ResultCode, desc: impl Into<String>) -> ApiFailure {
 }
 
 impl Authenticator {
-    /// An authenticator with an empty replay memory.
+    /// An authenticator with an empty replay memory that lives only as long as the process.
     pub fn new(config: AuthConfig) -> Self {
         let replay = ReplayCache::new(config.max_skew_secs, config.replay_window_cap);
-        Self { config, replay }
+        Self {
+            config,
+            replay,
+            journal: None,
+        }
+    }
+
+    /// An authenticator whose replay memory survives restarts: it starts with the nonces the engine loaded
+    /// from the store and queues every nonce it accepts in `journal` for the engine to commit.
+    pub(crate) fn with_journal(config: AuthConfig, journal: std::sync::Arc<NonceJournal>) -> Self {
+        let mut authenticator = Self::new(config);
+        for n in journal.take_restored() {
+            authenticator.replay.restore(&n.app_key, &n.nonce, n.created);
+        }
+        authenticator.journal = Some(journal);
+        authenticator
     }
 
     /// The settings this authenticator was built with.
@@ -179,7 +199,17 @@ impl Authenticator {
             .replay
             .check_and_record(token.username, token.nonce, created.0, now.0)
         {
-            Ok(()) => Ok(app),
+            Ok(()) => {
+                if let Some(journal) = &self.journal {
+                    let seen = pn_store::SeenNonce {
+                        app_key: token.username.to_owned(),
+                        nonce: token.nonce.to_owned(),
+                        created: created.0,
+                    };
+                    journal.record(seen, self.replay.floor());
+                }
+                Ok(app)
+            }
             Err(ReplayError::Replayed) => Err(fail(
                 ResultCode::AUTH_FAILED,
                 "Authentication failed: nonce replayed",

@@ -17,6 +17,7 @@
 //! pn_api::engine::load_table(&*store, &table, &metrics, now)?;
 //! let engine = Provisioner::start(store.clone(), table.clone(), metrics.clone(), config.engine.clone())?;
 //! pn_api::engine::spawn_sweeper(engine.clone(), Duration::from_secs(1));
+//! pn_api::engine::spawn_nonce_flusher(engine.clone(), Duration::from_secs(1));
 //! let prompts = Arc::new(PromptLibrary::open(data_dir.join("prompts"))?);
 //! let recordings = Arc::new(RecordingStore::open(data_dir.join("recordings"), &key_file, base, keep, ttl)?);
 //! pn_api::media::spawn_purger(recordings.clone(), Duration::from_secs(3600));
@@ -25,7 +26,7 @@
 //!     .with_recordings(recordings)
 //!     .with_media_relay(relay);
 //! let app = pn_api::router(state);
-//! axum::serve(listener, app).await?;
+//! axum::serve(listener, app).await?;   // pnswitch serves it with limits instead (its `http` module)
 //! ```
 
 pub mod auth;

@@ -99,6 +99,11 @@ codes! {
     URL_DENIED = "1020176", FORBIDDEN;
     /// 1012007 with 404: the file behind a download URL (or a prompt) does not exist (never was, or purged).
     FILE_NOT_FOUND = "1012007", NOT_FOUND;
+    /// 1023002 with 408: the request's body did not arrive within the HTTP request timeout; nothing was
+    /// done, resend it.
+    REQUEST_TIMEOUT = "1023002", REQUEST_TIMEOUT;
+    /// 1010010 with 503: flow control, the HTTP connection cap is reached; retry later.
+    TOO_MANY_CONNECTIONS = "1010010", SERVICE_UNAVAILABLE;
 }
 
 /// A failed API call: the code, and a `resultdesc` that says what was wrong.

@@ -339,9 +339,14 @@ const AXYB_BIND: &[FieldSpec] = &[
         "calleeNum",
         "string",
         false,
-        "B (also numB); required in the second step",
+        "B (also numB); in the second step B is calleeNum, numB or origNum",
     ),
-    ("origNum", "string", false, "A (first step)"),
+    (
+        "origNum",
+        "string",
+        false,
+        "A (first step); second step: B, or the binding's A when calleeNum is given",
+    ),
     ("relationNum", "string", false, "X (one of relationNum/areaCode)"),
     ("areaCode", "string", false, "city code"),
     ("areaMatchMode", "string", false, "0/1"),
@@ -368,6 +373,34 @@ const AXYB_TARGET: &[FieldSpec] = &[
         "A–X part (with its relations) or one relation (bindId)",
     ),
     ("relationNum", "string", false, "X"),
+];
+const AXYB_UNBIND: &[FieldSpec] = &[
+    ("app_key", "string", false, "must be the authenticated app"),
+    (
+        "subscriptionId",
+        "string",
+        false,
+        "A–X part (with its relations) or one relation (bindId)",
+    ),
+    ("relationNum", "string", false, "X"),
+    (
+        "bNum",
+        "string",
+        false,
+        "release only the Y–B relation of this B (also numB, calleeNum)",
+    ),
+    (
+        "yNum",
+        "string",
+        false,
+        "release only the Y–B relation on this Y (also numY)",
+    ),
+    (
+        "origNum",
+        "string",
+        false,
+        "the binding's A (no effect) or a B (as bNum)",
+    ),
 ];
 const APP_CREATE: &[FieldSpec] = &[
     ("name", "string", true, "human name"),
@@ -685,7 +718,7 @@ pub(crate) const ROUTES: &[RouteDef] = &[
         summary: "AXYB unbind",
         input: Input::Query,
         security: Security::AkSk,
-        fields: AXYB_TARGET,
+        fields: AXYB_UNBIND,
         codes: &["1010003", "1010040", "1011001", "1011004", "1012007", "1020001"],
     },
     RouteDef {

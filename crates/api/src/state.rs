@@ -26,7 +26,7 @@ struct Inner {
     table: Arc<BindingTable>,
     metrics: Metrics,
     engine: EngineHandle,
-    authenticator: Authenticator,
+    authenticator: Arc<Authenticator>,
     clock: Clock,
     route_policy: RoutePolicy,
     media_relay: bool,
@@ -45,7 +45,12 @@ impl ApiState {
         metrics: Metrics,
         engine: EngineHandle,
     ) -> Self {
-        let authenticator = Authenticator::new(config.auth.clone());
+        // Replay protection that survives restarts: nonces restored from the store, new ones committed by
+        // the engine (see `auth::journal`).
+        let authenticator = Arc::new(Authenticator::with_journal(
+            config.auth.clone(),
+            engine.nonces.clone(),
+        ));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -64,7 +69,7 @@ impl ApiState {
     }
 
     /// The same state with one setting changed (builders run before serving, so the state is not shared
-    /// yet; if it is, the copy gets a fresh authenticator).
+    /// yet; if it is, the copy shares the authenticator and its replay memory).
     fn map(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             config: shared.config.clone(),
@@ -72,7 +77,7 @@ impl ApiState {
             table: shared.table.clone(),
             metrics: shared.metrics.clone(),
             engine: shared.engine.clone(),
-            authenticator: Authenticator::new(shared.config.auth.clone()),
+            authenticator: shared.authenticator.clone(),
             clock: shared.clock.clone(),
             route_policy: shared.route_policy,
             media_relay: shared.media_relay,

@@ -28,6 +28,46 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_dropped_total`).
     pub sip: SipMetrics,
+    /// HTTP server metrics (`pn_http_*`).
+    pub http: HttpMetrics,
+}
+
+/// The HTTP server's connection metrics: filled by pnswitch's accept loop.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    /// `pn_http_connections`: open HTTP connections (at most `http.max_connections`).
+    pub connections: IntGauge,
+    /// `pn_http_connections_refused_total`: connections closed at once because `http.max_connections` were
+    /// open.
+    pub refused: IntCounter,
+    /// `pn_http_timeouts_total{kind}`: connections closed or requests answered 408 by a timeout: `header`
+    /// (request head too slow), `idle` (nothing moved between requests), `request` (body too slow: 408).
+    pub timeouts: IntCounterVec,
+}
+
+impl HttpMetrics {
+    fn new(registry: &Registry) -> Result<Self, MetricsError> {
+        let connections = IntGauge::with_opts(Opts::new("pn_http_connections", "Open HTTP connections"))?;
+        let refused = IntCounter::with_opts(Opts::new(
+            "pn_http_connections_refused_total",
+            "HTTP connections refused because the connection cap was reached",
+        ))?;
+        let timeouts = IntCounterVec::new(
+            Opts::new(
+                "pn_http_timeouts_total",
+                "HTTP connections closed (header, idle) or requests answered 408 (request) by a timeout",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(timeouts.clone()))?;
+        Ok(Self {
+            connections,
+            refused,
+            timeouts,
+        })
+    }
 }
 
 /// The SIP runtime's metrics: filled by pnswitch from the B2BUA's facts and statistics.
@@ -220,6 +260,7 @@ impl Metrics {
         registry.register(Box::new(store_batch_size.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
         let sip = SipMetrics::new(&registry)?;
+        let http = HttpMetrics::new(&registry)?;
         Ok(Self {
             registry,
             api_requests,
@@ -230,6 +271,7 @@ impl Metrics {
             store_batch_size,
             outbox_pending,
             sip,
+            http,
         })
     }
 
@@ -269,5 +311,17 @@ mod tests {
         assert!(text.contains("pn_sip_acl_rejects_total 1"));
         assert!(text.contains("pn_sip_setup_seconds_count 1"));
         assert!(text.contains("pn_outbox_dropped_total 0"));
+    }
+
+    #[test]
+    fn http_metrics_are_registered() {
+        let m = Metrics::new().unwrap();
+        m.http.connections.inc();
+        m.http.refused.inc();
+        m.http.timeouts.with_label_values(&["idle"]).inc();
+        let text = m.encode().unwrap();
+        assert!(text.contains("pn_http_connections 1"), "{text}");
+        assert!(text.contains("pn_http_connections_refused_total 1"), "{text}");
+        assert!(text.contains("pn_http_timeouts_total{kind=\"idle\"} 1"), "{text}");
     }
 }

@@ -65,18 +65,35 @@ impl Default for Config {
     }
 }
 
-/// The HTTP listener.
+/// The HTTP listener and its limits (see `crate::http`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address to listen on (default `127.0.0.1:8080`).
     pub listen: SocketAddr,
+    /// Most open HTTP connections (default 1024); a connection beyond it gets `503` (resultcode 1010010)
+    /// and is closed at once. 0 acts as 1.
+    pub max_connections: usize,
+    /// From the first byte of a request to its complete head (request line and headers), in ms (default
+    /// 10000); slower: the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress (new, or kept alive after a response) on which no byte
+    /// moves for this long is closed, in ms (default 60000).
+    pub idle_timeout_ms: u64,
+    /// From a request's complete head to the end of its body, in ms (default 30000); slower: `408`
+    /// (resultcode 1023002, the request was not acted on) and the connection is closed. The switch's own
+    /// processing time is not cut.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -399,6 +416,28 @@ mod tests {
         assert_eq!(c.sip.media.mode, MediaMode::Bypass);
         assert_eq!(c.sip.media.public_ip, Some("192.0.2.7".parse().unwrap()));
         let env = vec![("PNSWITCH__MEDIA__PORT_MIN".to_owned(), "40000".to_owned())];
+        assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_env_overrides() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(
+            (
+                c.http.max_connections,
+                c.http.header_read_timeout_ms,
+                c.http.idle_timeout_ms,
+                c.http.request_timeout_ms
+            ),
+            (1024, 10_000, 60_000, 30_000)
+        );
+        let env = vec![
+            ("PNSWITCH__HTTP__MAX_CONNECTIONS".to_owned(), "7".to_owned()),
+            ("PNSWITCH__HTTP__IDLE_TIMEOUT_MS".to_owned(), "250".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((c.http.max_connections, c.http.idle_timeout_ms), (7, 250));
+        let env = vec![("PNSWITCH__HTTP__IDLE_TIMEOUT".to_owned(), "1".to_owned())];
         assert!(Config::load(None, env).is_err());
     }
 

@@ -7,6 +7,7 @@
 mod admin;
 mod config;
 mod demo;
+mod http;
 mod serve;
 mod sip;
 

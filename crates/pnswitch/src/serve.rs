@@ -19,6 +19,9 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 pub const RECORD_KEY_FILE: &str = "record-url.key";
 /// How often expired recordings are deleted (also once at start).
 const RECORDING_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the API nonces of requests that wrote nothing (queries, refusals) are committed when no write
+/// commits them first.
+const NONCE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Errors that stop `serve`.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +124,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         engine.clone(),
         Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
     );
+    let nonce_flusher = pn_api::engine::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
     // The HTTP listener is bound before the media stores: the recording URLs default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
@@ -139,7 +143,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
-    let state = ApiState::new(config.api.clone(), store, table, metrics, engine)
+    let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
@@ -149,12 +153,22 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     println!("pnswitch: http listening on {local}");
     println!("pnswitch: data directory {}", config.data_dir.display());
     tracing::info!(%local, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::serve(
+        listener,
+        app,
+        crate::http::HttpLimits::from(&config.http),
+        metrics,
+        shutdown_signal(),
+    )
+    .await;
     sip.shutdown().await;
     sweeper.abort();
     purger.abort();
+    nonce_flusher.abort();
+    // The last queries' nonces: committed before the process ends (writes committed theirs already).
+    if let Err(f) = engine.flush_nonces().await {
+        tracing::warn!(desc = %f.desc, "committing the last API nonces failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

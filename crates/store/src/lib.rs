@@ -102,6 +102,18 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+/// A signed API request's `(app_key, Nonce)` accepted with its `Created` second: the durable half of replay
+/// protection (a nonce committed before its request is acknowledged is refused again after a restart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenNonce {
+    /// The request's `Username` (app key).
+    pub app_key: String,
+    /// The request's `Nonce` (1–128 of `[0-9A-Za-z]`).
+    pub nonce: String,
+    /// The request's `Created`, Unix seconds.
+    pub created: i64,
+}
+
 /// A durable store: one writer at a time, many readers.
 pub trait Store: Send + Sync + 'static {
     /// Starts the (single) write transaction; blocks while another writer holds it.
@@ -148,6 +160,8 @@ pub trait ReadTx {
     fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError>;
     /// Undelivered outbox entries in id order, at most `limit`.
     fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Every remembered API nonce whose `Created` is at or after `since` (startup load of the replay cache).
+    fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError>;
 }
 
 /// One atomic write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
@@ -182,6 +196,10 @@ pub trait WriteTx: ReadTx {
     ) -> Result<u64, StoreError>;
     /// Marks outbox entries delivered (removes them).
     fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError>;
+    /// Remembers accepted API nonces (a nonce already remembered with the same `Created` is kept once).
+    fn put_nonces(&mut self, nonces: &[SeenNonce]) -> Result<(), StoreError>;
+    /// Forgets the API nonces whose `Created` is before `before`; returns how many.
+    fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError>;
     /// Makes every write of this transaction durable (fsync per the backend's policy) and visible.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

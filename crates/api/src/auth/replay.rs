@@ -127,6 +127,29 @@ impl ReplayCache {
         }
     }
 
+    /// Puts back a nonce accepted before a restart (from the store). Never refused: the cap does not apply,
+    /// so a restored nonce is never forgotten early; one already below the floor is dropped with the others.
+    pub(crate) fn restore(&self, app_key: &str, nonce: &str, created: i64) {
+        let hash = self.key.hash_one((app_key, nonce));
+        let mut guard = self.shards[(hash >> 32) as usize % SHARDS].lock();
+        match guard.seen.insert(hash, created) {
+            Some(previous) if previous > created => {
+                guard.seen.insert(hash, previous);
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.len.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        guard.expiry.entry(created).or_default().push(hash);
+    }
+
+    /// The window's floor: a `Created` below it is refused as stale (`i64::MIN` before the first request).
+    pub(crate) fn floor(&self) -> i64 {
+        self.floor.load(Ordering::Acquire)
+    }
+
     fn try_insert(
         &self,
         shard: &Mutex<Shard>,
@@ -250,6 +273,31 @@ mod tests {
         }
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.check_and_record("k", "g", 106, 106), Err(ReplayError::Full));
+    }
+
+    #[test]
+    fn restored_nonces_are_replays_until_they_expire() {
+        let cache = ReplayCache::new(10, 1);
+        cache.restore("k", "a", 100);
+        cache.restore("k", "b", 95);
+        // Restoring ignores the cap and keeps the later Created of a duplicate.
+        cache.restore("k", "b", 90);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.floor(), i64::MIN);
+        assert_eq!(
+            cache.check_and_record("k", "a", 100, 100),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(cache.floor(), 90);
+        assert_eq!(
+            cache.check_and_record("k", "b", 100, 104),
+            Err(ReplayError::Replayed)
+        );
+        // Once the floor passes them they are dropped (the full cache sweeps) and "b" is accepted again; then
+        // the cap (1) applies as usual.
+        assert_eq!(cache.check_and_record("k", "b", 111, 111), Ok(()));
+        assert_eq!(cache.check_and_record("k", "a", 111, 111), Err(ReplayError::Full));
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

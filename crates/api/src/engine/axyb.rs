@@ -48,6 +48,8 @@ pub(crate) struct Relation {
     pub(crate) subscription_id: String,
     /// B.
     pub(crate) b: E164,
+    /// `origNum` sent besides `calleeNum`: must be the binding's A or `b` (1010002 otherwise).
+    pub(crate) orig: Option<E164>,
 }
 
 /// AXYB unbind request.
@@ -59,6 +61,12 @@ pub(crate) struct Unbind {
     pub(crate) subscription_id: Option<String>,
     /// relationNum: every AXYB binding of the app on this X.
     pub(crate) x: Option<E164>,
+    /// `bNum`: release only the Y–B relation of this B.
+    pub(crate) b: Option<E164>,
+    /// `yNum`: release only the Y–B relation on this Y.
+    pub(crate) y: Option<E164>,
+    /// `origNum`: the binding's A (no effect), or a B (as `b`).
+    pub(crate) orig: Option<E164>,
 }
 
 fn axyb_on(x: E164) -> BindingFilter {
@@ -138,6 +146,9 @@ pub(crate) fn relation(ctx: &mut Ctx<'_, '_>, req: &Relation) -> OpResult {
     let BindingKind::Axyb(axyb) = &parent.kind else {
         return Err(not_found());
     };
+    if req.orig.is_some_and(|o| o != axyb.a && o != req.b) {
+        return Err(invalid("origNum", "must be the binding's origNum or the calleeNum").into());
+    }
     let mut out = json!({ "subscriptionId": parent.subscription_id, "relationNumber": axyb.x.to_string() });
     let rel = add_relation(ctx, &req.app, &parent, req.b)?;
     merge(&mut out, rel);
@@ -241,18 +252,77 @@ fn allocate_y(ctx: &mut Ctx<'_, '_>, app: &App, x: E164, a: E164) -> Result<XNum
     .into())
 }
 
-/// Unbinds an A–X binding with its relations, one relation, or every AXYB binding on an X.
+/// Unbinds an A–X binding with its relations, one relation, or every AXYB binding on an X. With a B
+/// (`bNum`, or an `origNum` other than the binding's A) and/or a Y, only the matching Y–B relations are
+/// released: the A–X part stays bound and the Y returns to the pool. Nothing matches → 1012007.
 pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
     let app = &req.app;
-    let victims = if let Some(sub) = &req.subscription_id {
-        vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?]
+    let mut victims = Vec::new();
+    if let Some(sub) = &req.subscription_id {
+        let found = ctx.by_subscription(app, sub)?.ok_or_else(not_found)?;
+        match &found.kind {
+            BindingKind::Axyb(parent) => match relation_selector(req, parent.a)? {
+                None => victims.push(found),
+                Some((b, y)) => victims.extend(relations_of(ctx, &found, b, y)?),
+            },
+            BindingKind::Yb(r) => {
+                let names_other = relation_selector(req, r.a)?
+                    .is_some_and(|(b, y)| b.is_some_and(|b| b != r.b) || y.is_some_and(|y| y != r.y));
+                if !names_other {
+                    victims.push(found);
+                }
+            }
+            _ => {}
+        }
     } else if let Some(x) = req.x {
-        ctx.bound_on(app, x, "relationNum", |b| matches!(b.kind, BindingKind::Axyb(_)))?
-    } else {
+        let parents = ctx.bound_on(app, x, "relationNum", |b| matches!(b.kind, BindingKind::Axyb(_)))?;
+        for parent in parents {
+            let BindingKind::Axyb(k) = &parent.kind else {
+                continue;
+            };
+            match relation_selector(req, k.a)? {
+                None => victims.push(parent),
+                Some((b, y)) => victims.extend(relations_of(ctx, &parent, b, y)?),
+            }
+        }
+    }
+    if victims.is_empty() {
         return Err(not_found());
-    };
+    }
     for b in &victims {
         ctx.remove(b)?;
     }
     Ok(json!({}))
+}
+
+/// The B and/or Y of the Y–B relation an unbind names.
+type RelationSelector = (Option<E164>, Option<E164>);
+
+/// The (B, Y) an unbind names besides its binding, `None` when it names neither (the whole binding). An
+/// `origNum` equal to the binding's A names nothing more; any other `origNum` is a B (and must agree with
+/// `bNum` when both are given: otherwise nothing matches, 1012007).
+fn relation_selector(req: &Unbind, a: E164) -> Result<Option<RelationSelector>, Fail> {
+    let mut b = req.b;
+    if let Some(o) = req.orig.filter(|o| *o != a) {
+        if b.is_some_and(|b| b != o) {
+            return Err(not_found());
+        }
+        b = Some(o);
+    }
+    Ok((b.is_some() || req.y.is_some()).then_some((b, req.y)))
+}
+
+/// The live Y–B relations under `parent` with this B and/or Y.
+fn relations_of(
+    ctx: &mut Ctx<'_, '_>,
+    parent: &Binding,
+    b: Option<E164>,
+    y: Option<E164>,
+) -> Result<Vec<Binding>, Fail> {
+    ctx.live_all(BindingFilter {
+        parent: Some(parent.id),
+        b,
+        y,
+        ..BindingFilter::default()
+    })
 }

@@ -6,6 +6,8 @@
 //! only after the commit succeeds applies the batch's effects to the routing table and answers (acknowledged
 //! = committed). If the commit fails, every command of the batch gets 1010001 and the table is untouched.
 //! Later commands of a batch see earlier ones because every check reads through the same write transaction.
+//! Every batch also commits the API nonces accepted since the previous one (`auth::journal`) and prunes
+//! the stored ones that left the replay window, so an acknowledged write's nonce is always durable.
 
 pub(crate) mod admin;
 pub(crate) mod ax;
@@ -32,6 +34,7 @@ pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, XSelect, not_found, require_mo
 pub use load::{LoadStats, load_table};
 
 use crate::ApiError;
+use crate::auth::journal::NonceJournal;
 use crate::result::{ApiFailure, ResultCode};
 
 /// Limits and batching of the write engine.
@@ -107,6 +110,8 @@ pub(crate) enum Op {
     AppendOutbox(Vec<(OutboxKind, AppId, String)>),
     /// Store an AXE callback record made by a connected call.
     PutCallbackRecord(CallbackRecord),
+    /// Nothing but a batch: commits the queued API nonces.
+    FlushNonces,
 }
 
 struct Command {
@@ -123,6 +128,8 @@ type AppDirectory = Arc<RwLock<HashMap<String, App>>>;
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Command>,
     apps: AppDirectory,
+    /// Accepted API nonces waiting for a commit (shared with the authenticator).
+    pub(crate) nonces: Arc<NonceJournal>,
 }
 
 impl EngineHandle {
@@ -181,6 +188,12 @@ impl EngineHandle {
         }
     }
 
+    /// Commits the API nonces accepted so far (the requests that wrote nothing; a write's nonce is committed
+    /// with it). Resolves once they are durable.
+    pub fn flush_nonces(&self) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+        self.enqueue(Op::FlushNonces)
+    }
+
     /// Whether the engine thread is still accepting writes.
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
@@ -210,16 +223,19 @@ impl Provisioner {
         metrics: Metrics,
         config: EngineConfig,
     ) -> Result<EngineHandle, ApiError> {
-        let (ids, apps) = {
+        let (ids, apps, restored) = {
             let mut r = store.reader()?;
             let ids = ctx::Ids {
                 next_binding: r.max_binding_id()? + 1,
                 next_app: r.max_app_id()? + 1,
             };
             let apps: HashMap<String, App> = r.apps()?.into_iter().map(|a| (a.app_key.clone(), a)).collect();
-            (ids, apps)
+            // Every stored nonce: the writer prunes those out of the window, so this is about one window's
+            // worth; the replay cache drops the ones that expired while the process was down.
+            (ids, apps, r.nonces_since(i64::MIN)?)
         };
         let apps: AppDirectory = Arc::new(RwLock::new(apps));
+        let nonces = Arc::new(NonceJournal::new(restored));
         let (tx, rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             store,
@@ -229,12 +245,36 @@ impl Provisioner {
             ids,
             apps: apps.clone(),
             overlay: overlay::BatchOverlay::default(),
+            nonces: nonces.clone(),
+            pruned_floor: i64::MIN,
         };
         std::thread::Builder::new()
             .name("pn-provisioner".into())
             .spawn(move || engine.run(rx))?;
-        Ok(EngineHandle { tx, apps })
+        Ok(EngineHandle { tx, apps, nonces })
     }
+}
+
+/// Every `every`, commits the API nonces that wait for a commit (those of queries and refusals; writes
+/// commit their own), so they are durable within about `every` even when nothing else is written. Runs on
+/// the tokio runtime until the engine stops.
+pub fn spawn_nonce_flusher(handle: EngineHandle, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if handle.tx.is_closed() {
+                return;
+            }
+            if handle.nonces.is_empty() {
+                continue;
+            }
+            if let Err(f) = handle.flush_nonces().await {
+                tracing::warn!(desc = %f.desc, "committing API nonces failed");
+            }
+        }
+    })
 }
 
 /// Runs [`EngineHandle::sweep`] every `every` on the tokio runtime (until the engine stops).
@@ -261,6 +301,10 @@ struct Engine {
     ids: ctx::Ids,
     apps: AppDirectory,
     overlay: overlay::BatchOverlay,
+    /// Accepted API nonces, committed with every batch.
+    nonces: Arc<NonceJournal>,
+    /// The floor below which stored nonces were last pruned.
+    pruned_floor: i64,
 }
 
 type Outcome = (
@@ -308,6 +352,16 @@ impl Engine {
                 }
             }
         }
+        // The nonces accepted up to now, including those of every write in this batch (queued before the
+        // write was submitted), commit with it.
+        let (nonces, floor) = self.nonces.take();
+        let prune = floor > self.pruned_floor;
+        if let Err(e) = persist_nonces(&mut *tx, &nonces, prune.then_some(floor)) {
+            drop(tx);
+            (self.ids.next_binding, self.ids.next_app) = saved_ids;
+            self.nonces.put_back(nonces);
+            return fail_all(outcomes.into_iter().map(|o| o.0), &e);
+        }
         let started = Instant::now();
         let committed = tx.commit();
         self.metrics
@@ -315,7 +369,11 @@ impl Engine {
             .observe(started.elapsed().as_secs_f64());
         if let Err(e) = committed {
             (self.ids.next_binding, self.ids.next_app) = saved_ids;
+            self.nonces.put_back(nonces);
             return fail_all(outcomes.into_iter().map(|o| o.0), &e);
+        }
+        if prune {
+            self.pruned_floor = floor;
         }
         self.metrics.store_batch_size.observe(outcomes.len() as f64);
         for (reply, result) in outcomes {
@@ -414,6 +472,21 @@ impl Engine {
     }
 }
 
+/// Writes the batch's accepted nonces and forgets the stored ones created before `prune_before`.
+fn persist_nonces(
+    tx: &mut dyn WriteTx,
+    nonces: &[pn_store::SeenNonce],
+    prune_before: Option<i64>,
+) -> Result<(), StoreError> {
+    if !nonces.is_empty() {
+        tx.put_nonces(nonces)?;
+    }
+    if let Some(floor) = prune_before {
+        tx.prune_nonces(floor)?;
+    }
+    Ok(())
+}
+
 /// Dispatches one op.
 fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
     match op {
@@ -443,6 +516,7 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
             Ok(serde_json::json!({ "appended": entries.len() }))
         }
         Op::PutCallbackRecord(record) => put_callback_record(ctx, record),
+        Op::FlushNonces => Ok(serde_json::json!({})),
     }
 }
 

@@ -10,12 +10,13 @@ use pn_bindings::{
 use pn_metrics::Metrics;
 use pn_numbers::E164;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
-use pn_store::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, Store, StoreError, WriteTx};
+use pn_store::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::admin::{CreateApp, ImportEntry, ImportNumbers};
 use super::{Command, Engine, EngineConfig, Op, XSelect, axb, ctx};
+use crate::auth::journal::NonceJournal;
 use crate::result::ApiFailure;
 
 /// A store whose commits fail while `fail` is set.
@@ -90,6 +91,9 @@ impl ReadTx for FlakyTx<'_> {
     fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.outbox_pending(limit)
     }
+    fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
+        self.inner.nonces_since(since)
+    }
 }
 
 impl WriteTx for FlakyTx<'_> {
@@ -128,6 +132,12 @@ impl WriteTx for FlakyTx<'_> {
     }
     fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
         self.inner.ack_outbox(ids)
+    }
+    fn put_nonces(&mut self, n: &[SeenNonce]) -> Result<(), StoreError> {
+        self.inner.put_nonces(n)
+    }
+    fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.inner.prune_nonces(before)
     }
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         if self.fail {
@@ -172,6 +182,8 @@ fn rig() -> Rig {
         },
         apps: Arc::default(),
         overlay: super::overlay::BatchOverlay::default(),
+        nonces: Arc::new(NonceJournal::new(Vec::new())),
+        pruned_floor: i64::MIN,
     };
     Rig {
         engine,
@@ -349,4 +361,53 @@ fn outbox_appends_commit_with_the_batch() {
     assert!(out[0].is_err());
     r.fail.store(false, Ordering::SeqCst);
     assert_eq!(r.store.reader().unwrap().outbox_pending(10).unwrap().len(), 2);
+}
+
+fn seen(nonce: &str, created: i64) -> SeenNonce {
+    SeenNonce {
+        app_key: "k".into(),
+        nonce: nonce.into(),
+        created,
+    }
+}
+
+fn stored_nonces(r: &Rig) -> Vec<SeenNonce> {
+    r.store.reader().unwrap().nonces_since(i64::MIN).unwrap()
+}
+
+#[test]
+fn accepted_nonces_commit_with_the_next_batch_and_old_ones_are_pruned() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    // Queued before the write is submitted (as the authenticator does): durable when it is acknowledged,
+    // whether the write succeeds or is refused.
+    r.engine.nonces.record(seen("w1", 1_000), 700);
+    r.engine.nonces.record(seen("w2", 1_000), 700);
+    let out = run(
+        &mut r.engine,
+        vec![
+            bind(&app, "+8613800000001", "+8613800000002"),
+            bind(&app, "+8613800000001", "+8613800000003"),
+        ],
+    );
+    assert!(out[0].is_ok() && out[1].is_err(), "{out:?}");
+    assert_eq!(stored_nonces(&r), vec![seen("w1", 1_000), seen("w2", 1_000)]);
+    assert!(r.engine.nonces.is_empty());
+
+    // A failed commit keeps them queued; the next batch commits them.
+    r.engine.nonces.record(seen("q1", 1_001), 701);
+    r.fail.store(true, Ordering::SeqCst);
+    let out = run(&mut r.engine, vec![Op::FlushNonces]);
+    assert!(out[0].is_err());
+    assert_eq!(stored_nonces(&r).len(), 2);
+    assert!(!r.engine.nonces.is_empty());
+    r.fail.store(false, Ordering::SeqCst);
+    let out = run(&mut r.engine, vec![Op::FlushNonces]);
+    assert!(out[0].is_ok());
+    assert_eq!(stored_nonces(&r).len(), 3);
+
+    // Once the window's floor passes them, stored nonces are pruned by the next batch.
+    r.engine.nonces.record(seen("late", 1_400), 1_001);
+    run(&mut r.engine, vec![Op::FlushNonces]);
+    assert_eq!(stored_nonces(&r), vec![seen("q1", 1_001), seen("late", 1_400)]);
 }

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, Binding, BindingKind, CallDirection, Mode};
+use pn_numbers::E164;
 use pn_store::{BindingFilter, Page};
 use serde_json::json;
 
@@ -54,8 +55,21 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
         None => None,
     };
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
-        let Some(b) = party_b else {
-            return Err(param_error("calleeNum", "is required with subscriptionId"));
+        // Second step: B is `calleeNum`/`numB`, or `origNum` as the reference service names it. With both,
+        // `origNum` must be the binding's A or that same B (checked by the engine).
+        let orig = match f.str_opt("origNum", 1, 32)? {
+            Some(t) => Some(user_number("origNum", &t, UserKind::Subscriber)?),
+            None => None,
+        };
+        let (b, orig) = match (party_b, orig) {
+            (Some(b), orig) => (b, orig),
+            (None, Some(b)) => (b, None),
+            (None, None) => {
+                return Err(param_error(
+                    "calleeNum",
+                    "(or origNum) is required with subscriptionId",
+                ));
+            }
         };
         return s
             .engine()
@@ -64,6 +78,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
                     app,
                     subscription_id: sub,
                     b,
+                    orig,
                 }),
                 s.now(),
             )
@@ -104,9 +119,20 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
     s.engine().submit(Op::AxybBind(op), s.now()).await
 }
 
-/// DELETE: subscriptionId (A–X part with its relations, or one relation) or relationNum.
+/// DELETE: subscriptionId (A–X part with its relations, or one relation) or relationNum; with `bNum`/`numB`
+/// and/or `yNum`/`numY` (or an `origNum` that names a B) only the matching Y–B relation is released.
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
+}
+
+/// The first of `names` present in the query, as a number (any accepted format; unparsable → 1020001).
+fn first_number(q: &Fields, names: &[&str]) -> Result<Option<E164>, ApiFailure> {
+    for name in names {
+        if let Some(n) = query_number(q, name)? {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
@@ -124,6 +150,9 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
                 app,
                 subscription_id,
                 x,
+                b: first_number(&q, &["bNum", "numB", "calleeNum"])?,
+                y: first_number(&q, &["yNum", "numY"])?,
+                orig: query_number(&q, "origNum")?,
             }),
             s.now(),
         )

@@ -193,3 +193,46 @@ async fn wrong_mode_is_1010040() {
         .await;
     assert_eq!(r.1["resultcode"], "1010040", "{r:?}");
 }
+
+/// Replay protection survives a restart (issue 8 item 5): a captured signed bind (and a signed query) sent
+/// again after the server reopened its data directory, still inside the skew window, is refused and the
+/// binding is not re-created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_refused_after_a_restart() {
+    let (s, app, _) = two_apps().await;
+    let body = Some(
+        json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"})
+            .to_string(),
+    );
+    let bind_headers = s.sign(&app);
+    let r = s.raw(Method::POST, AXB, &bind_headers, body.clone()).await;
+    assert_ok(&r);
+    let sub = r.1["subscriptionId"].as_str().unwrap().to_owned();
+    assert_ok(
+        &s.call(&app, Method::DELETE, &format!("{AXB}?subscriptionId={sub}"), None)
+            .await,
+    );
+    // A signed query: its nonce is committed by the next batch (the flusher's job in the binary).
+    let query = format!("{AXB}?relationNum=%2B8617010000001");
+    let query_headers = s.sign(&app);
+    let r = s.raw(Method::GET, &query, &query_headers, None).await;
+    assert_code(&r, "1016001", "record");
+    s.engine.flush_nonces().await.unwrap();
+
+    let s = s.restart().await;
+    let r = s.raw(Method::POST, AXB, &bind_headers, body.clone()).await;
+    assert_code(&r, "1020176", "replayed");
+    let r = s.raw(Method::GET, &query, &query_headers, None).await;
+    assert_code(&r, "1020176", "replayed");
+    // Still unbound.
+    assert_code(
+        &s.call(&app, Method::GET, &query, None).await,
+        "1016001",
+        "record",
+    );
+    assert_eq!(s.table.len(), 0);
+    // Past the window the old Created is refused as skewed, never accepted.
+    s.advance(301);
+    let r = s.raw(Method::POST, AXB, &bind_headers, body).await;
+    assert_code(&r, "1020176", "skew");
+}

@@ -13,6 +13,7 @@
 //!   with [`StoreError::SchemaTooNew`].
 
 mod codec;
+mod nonces;
 mod read;
 mod schema;
 mod write;
@@ -28,7 +29,7 @@ use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, Un
 use pn_numbers::E164;
 use rusqlite::Connection;
 
-use crate::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, Store, StoreError, WriteTx};
+use crate::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pnswitch.db";
@@ -310,6 +311,9 @@ macro_rules! impl_read_tx {
             fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
                 read::outbox_pending(self.conn()?, limit)
             }
+            fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
+                nonces::since(self.conn()?, since)
+            }
         }
     };
 }
@@ -393,6 +397,14 @@ impl WriteTx for SqliteWriteTx<'_> {
 
     fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
         write::ack_outbox(self.active()?, ids)
+    }
+
+    fn put_nonces(&mut self, list: &[SeenNonce]) -> Result<(), StoreError> {
+        nonces::put(self.active()?, list)
+    }
+
+    fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError> {
+        nonces::prune(self.active()?, before)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {

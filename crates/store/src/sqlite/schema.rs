@@ -91,6 +91,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE apps SET body = json_set(body, '$.media', json('{"no_binding_prompt":null,"no_permission_prompt":"no_permission.wav","service_error_prompt":null,"extension_prompt":"enter_extension.wav","invalid_extension_prompt":"invalid_extension.wav","first_digit_timeout_ms":10000,"inter_digit_timeout_ms":5000,"digit_terminator":"#","inband_dtmf":false,"answer_before_collect":false}'))
     WHERE json_type(body, '$.media') IS NULL;
     "##,
+    // 3: accepted API nonces (replay protection across restarts). Keyed by `created` first: inserts append
+    // at the end of the tree and pruning deletes a range at its start; uniqueness of (app_key, nonce) is the
+    // in-memory replay cache's job, this table only has to bring it back after a restart.
+    "
+    CREATE TABLE api_nonces (
+        created INTEGER NOT NULL,
+        app_key TEXT NOT NULL,
+        nonce   TEXT NOT NULL,
+        PRIMARY KEY (created, app_key, nonce)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The `AppMedia` JSON migration 2 writes into existing apps (kept equal to the model's default by a test).

@@ -12,7 +12,7 @@ use pn_numbers::E164;
 use tempfile::TempDir;
 
 use super::{SqliteOptions, SqliteStore};
-use crate::{BindingFilter, OutboxKind, Page, ReadTx, Store, StoreError};
+use crate::{BindingFilter, OutboxKind, Page, ReadTx, SeenNonce, Store, StoreError};
 
 fn n(digits: u64) -> E164 {
     E164::from_digits(digits).unwrap()
@@ -603,7 +603,7 @@ fn migration_2_gives_old_apps_default_media() {
     let version: u32 = raw
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, SqliteStore::schema_version());
 
     // A changed media setting round-trips.
     let mut custom = app(2, Mode::Axe);
@@ -825,4 +825,62 @@ fn outbox_order_and_ack() {
         .unwrap();
     tx.commit().unwrap();
     assert!(next > ids[3]);
+}
+
+fn nonce(app_key: &str, nonce: &str, created: i64) -> SeenNonce {
+    SeenNonce {
+        app_key: app_key.into(),
+        nonce: nonce.into(),
+        created,
+    }
+}
+
+#[test]
+fn nonces_are_durable_with_their_transaction_and_pruned_by_created() {
+    let dir = TempDir::new().unwrap();
+    {
+        let store = open(&dir);
+        let mut tx = store.begin().unwrap();
+        // A nonce goes in with the write it authenticated, in the same transaction.
+        tx.savepoint().unwrap();
+        tx.put_app(&app(1, Mode::Axb)).unwrap();
+        tx.release_savepoint().unwrap();
+        tx.put_nonces(&[
+            nonce("k", "n1", 100),
+            nonce("k", "n2", 105),
+            nonce("k2", "n1", 110),
+        ])
+        .unwrap();
+        // The same row again is kept once.
+        tx.put_nonces(&[nonce("k", "n1", 100)]).unwrap();
+        tx.commit().unwrap();
+        // An uncommitted transaction's nonces are gone with it.
+        let mut tx = store.begin().unwrap();
+        tx.put_nonces(&[nonce("k", "lost", 120)]).unwrap();
+        drop(tx);
+    }
+    // After a reopen (a restart) they are all there, oldest first.
+    let store = open(&dir);
+    let mut r = store.reader().unwrap();
+    assert_eq!(
+        r.nonces_since(0).unwrap(),
+        vec![
+            nonce("k", "n1", 100),
+            nonce("k", "n2", 105),
+            nonce("k2", "n1", 110)
+        ]
+    );
+    assert_eq!(
+        r.nonces_since(105).unwrap(),
+        vec![nonce("k", "n2", 105), nonce("k2", "n1", 110)]
+    );
+    drop(r);
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.prune_nonces(105).unwrap(), 1);
+    assert_eq!(tx.prune_nonces(105).unwrap(), 0);
+    tx.commit().unwrap();
+    assert_eq!(
+        store.reader().unwrap().nonces_since(i64::MIN).unwrap(),
+        vec![nonce("k", "n2", 105), nonce("k2", "n1", 110)]
+    );
 }
