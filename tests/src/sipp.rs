@@ -198,6 +198,19 @@ impl SipSwitch {
             .and_then(reqwest::blocking::Response::text)
             .expect("GET /metrics")
     }
+
+    /// The value of one series of `/metrics`, named as exposed (`pn_sip_active_calls`,
+    /// `pn_media_events_total{kind="open_failed"}`); `None` when the switch does not expose it (yet).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric_value(&self.metrics(), series)
+    }
+}
+
+/// The value of `series` (name and labels exactly as exposed) in a Prometheus text exposition.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The AXB provisioning path.

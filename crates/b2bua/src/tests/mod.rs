@@ -147,6 +147,9 @@ pub(crate) struct Sim {
     pub media: Vec<crate::MediaCommand>,
     /// AXE callback records handed out.
     pub callbacks: Vec<pn_bindings::CallbackRecord>,
+    /// Answer every [`crate::MediaCommand::Close`] with [`crate::MediaEvent::Closed`] at once, as the
+    /// runtime does once the sockets are closed (default true).
+    pub close_relays: bool,
 }
 
 impl Sim {
@@ -161,6 +164,7 @@ impl Sim {
             facts: Vec::new(),
             media: Vec::new(),
             callbacks: Vec::new(),
+            close_relays: true,
         }
     }
 
@@ -198,20 +202,40 @@ impl Sim {
 
     pub(crate) fn drain(&mut self) -> Vec<(Peer, SipMessage)> {
         let mut sent = Vec::new();
-        while let Some(o) = self.b2b.poll_output() {
-            match o {
-                Output::Send { to, message } => {
-                    // Everything sent must parse back.
-                    let reparsed = SipMessage::parse(&message.to_bytes()).unwrap();
-                    assert_eq!(reparsed, message);
-                    sent.push((to, message));
+        loop {
+            let mut closed = Vec::new();
+            while let Some(o) = self.b2b.poll_output() {
+                match o {
+                    Output::Send { to, message } => {
+                        // Everything sent must parse back.
+                        let reparsed = SipMessage::parse(&message.to_bytes()).unwrap();
+                        assert_eq!(reparsed, message);
+                        sent.push((to, message));
+                    }
+                    Output::Fact(f) => self.facts.push(f),
+                    Output::Media(m) => {
+                        if let crate::MediaCommand::Close { call, .. } = m {
+                            closed.push(call);
+                        }
+                        self.media.push(m);
+                    }
+                    Output::Callback(r) => self.callbacks.push(r),
                 }
-                Output::Fact(f) => self.facts.push(f),
-                Output::Media(m) => self.media.push(m),
-                Output::Callback(r) => self.callbacks.push(r),
+            }
+            if closed.is_empty() || !self.close_relays {
+                return sent;
+            }
+            for call in closed {
+                self.closed(call);
             }
         }
-        sent
+    }
+
+    /// Reports that the sockets of `call` are closed, as the runtime does after a `Close`.
+    pub(crate) fn closed(&mut self, call: crate::MediaCall) {
+        let event = crate::MediaEvent::Closed { call };
+        self.b2b
+            .handle_media_event(self.now, self.wall, event, &self.router);
     }
 
     pub(crate) fn events(&self) -> Vec<EventType> {
