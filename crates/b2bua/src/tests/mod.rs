@@ -4,6 +4,7 @@ mod extensions;
 mod ivr;
 mod media;
 mod privacy;
+mod probe;
 mod scenarios;
 
 use std::cell::RefCell;
@@ -132,6 +133,9 @@ pub(crate) fn config() -> B2buaConfig {
         egress: vec![b_addr()],
         trusted_peers: vec!["192.0.2.1".parse().unwrap()],
         host_name: "pn.test".into(),
+        // Scenarios that need them turn these on: the other flows stay exactly as they are.
+        dialog_probe_secs: 0,
+        max_call_secs: 0,
         ..B2buaConfig::default()
     }
 }
@@ -154,10 +158,15 @@ pub(crate) struct Sim {
 
 impl Sim {
     pub(crate) fn new(router: FakeRouter) -> Self {
+        Self::with_config(router, config())
+    }
+
+    /// A switch with settings of its own (start from [`config`]).
+    pub(crate) fn with_config(router: FakeRouter, config: B2buaConfig) -> Self {
         #[allow(clippy::disallowed_methods)] // tests need one real Instant to start the virtual clock
         let now = Instant::now();
         Self {
-            b2b: B2bua::new(config(), Shard { index: 3, count: 4 }),
+            b2b: B2bua::new(config, Shard { index: 3, count: 4 }),
             router,
             now,
             wall: UnixTime(1_700_000_000),
