@@ -5,6 +5,11 @@
 //! Everything runs on 127.0.0.1 and is bounded: every `SIPp` run has `-m` (call count) and `-timeout`, and a UAS
 //! still running when its test is done is stopped with SIGTERM (`SIPp` flushes its traces and exits).
 //!
+//! Like a real user agent, every `SIPp` answers the switch's in-dialog OPTIONS probes (sent every
+//! `dialog_probe_secs` on answered calls) with 200: `-aa` (which also answers INFO, NOTIFY and UPDATE the
+//! scenario does not expect, and OPTIONS outside any call). A test of a party that has lost its dialog turns it
+//! off ([`Sipp::no_auto_answer`]).
+//!
 //! `SIPp` comes from Debian's `sip-tester` package (`tests/run-all.sh` installs it). A test that needs it fails
 //! loudly when it is missing: it is never skipped.
 
@@ -314,6 +319,7 @@ pub struct Sipp {
     pause_ms: Option<u64>,
     rows: Vec<Vec<String>>,
     extra: Vec<String>,
+    auto_answer: bool,
 }
 
 impl Sipp {
@@ -351,6 +357,7 @@ impl Sipp {
             pause_ms: None,
             rows: Vec::new(),
             extra: Vec::new(),
+            auto_answer: true,
         }
     }
 
@@ -390,6 +397,14 @@ impl Sipp {
             .iter()
             .map(|r| r.iter().map(|f| f.as_ref().to_owned()).collect())
             .collect();
+        self
+    }
+
+    /// Do not answer requests the scenario does not expect (no `-aa`): an unexpected in-dialog OPTIONS then
+    /// aborts the call, one outside any call gets no answer at all.
+    #[must_use]
+    pub fn no_auto_answer(mut self) -> Sipp {
+        self.auto_answer = false;
         self
     }
 
@@ -457,6 +472,9 @@ impl Sipp {
         }
         if self.role == Role::Uac {
             cmd.args(["-timeout_error", "-r"]).arg(self.rate.to_string());
+        }
+        if self.auto_answer {
+            cmd.arg("-aa");
         }
         cmd.args(&self.extra);
         if let Some(remote) = self.remote {
