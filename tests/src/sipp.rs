@@ -938,6 +938,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_one_metric_series() {
+        let text = "# HELP pn_sip_active_calls Calls in progress\n# TYPE pn_sip_active_calls gauge\n\
+                    pn_sip_active_calls_total 9\npn_sip_active_calls 2\n\
+                    pn_media_events_total{kind=\"open_failed\"} 3\n";
+        assert_eq!(metric_value(text, "pn_sip_active_calls"), Some(2.0));
+        assert_eq!(
+            metric_value(text, "pn_media_events_total{kind=\"open_failed\"}"),
+            Some(3.0)
+        );
+        assert_eq!(metric_value(text, "pn_media_relays"), None);
+    }
+
+    #[test]
     fn parses_trace_stat_last_row() {
         let text = "StartTime;TotalCallCreated;CurrentCall;SuccessfulCall(P);SuccessfulCall(C);FailedCall(C);\n\
                     a;1;1;0;0;0;\n\
