@@ -54,7 +54,7 @@ log "== scratch $work; $(nproc) CPUs; $bin; $calls calls at $rate calls/s, ${hol
 sed "s/<send lost=\"20\">/<send lost=\"$lost\">/" "$SCENARIOS/uas_bye_lost.xml" >"$work/uas_bye_lost.xml"
 uas_port=$(free_udp_port)
 sipp_start "$work" uas -sf "$work/uas_bye_lost.xml" -p "$uas_port" -m "$calls" -d "$hold_ms" \
-    -timeout $((burst_s + limit + 30)) -trace_stat -fd 1 -stf uas_stat.csv >/dev/null
+    -timeout $((burst_s + limit + 30)) -trace_stat -fd 1 -stf uas_stat.csv
 wait_udp_bound "$uas_port"
 env=(PNSWITCH__MEDIA__MODE=bypass)
 [ -n "$probe_secs" ] && env+=(PNSWITCH__SIP__B2BUA__DIALOG_PROBE_SECS="$probe_secs")
@@ -64,8 +64,8 @@ pn_provision "$bindings" "$work/calls.csv"
 
 # A: waits for the BYE (B's relayed, or the switch's own) and answers the probes (-aa).
 uac_port=$(free_udp_port)
-uac=$(sipp_start "$work" uac -sf "$SCENARIOS/uac_wait_bye.xml" -aa -p "$uac_port" -m "$calls" -r "$rate" \
-    -timeout $((burst_s + limit + 20)) -inf "$work/calls.csv" -trace_stat -fd 1 -stf uac_stat.csv "$PN_SIP")
+sipp_start "$work" uac -sf "$SCENARIOS/uac_wait_bye.xml" -aa -p "$uac_port" -m "$calls" -r "$rate" \
+    -timeout $((burst_s + limit + 20)) -inf "$work/calls.csv" -trace_stat -fd 1 -stf uac_stat.csv "$PN_SIP"
 
 # The burst: wait until every call was placed and every BYE B sent has had time to arrive.
 sleep $((burst_s + hold_ms / 1000 + 3))

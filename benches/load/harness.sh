@@ -115,14 +115,14 @@ pn_calls_ended() {
     awk -v c="cause=\"$1\"" '$1 ~ /^pn_sip_calls_total\{/ && (c == "cause=\"\"" || index($1, c)) { n += $2 } END { print n + 0 }' <<<"$text"
 }
 
-# sipp_start DIR LOGNAME ARGS…: SIPp in the background (bounded by the caller's -m/-timeout); prints its PID.
+# sipp_start DIR LOGNAME ARGS…: SIPp in the background (bounded by the caller's -m/-timeout); sets SIPP_PID.
+# (Not for a command substitution: the PID must be recorded in this shell to be stopped on exit.)
 sipp_start() {
     local dir=$1 name=$2
     shift 2
     (cd "$dir" && exec sipp -i 127.0.0.1 -bind_local -nostdin "$@" >/dev/null 2>"$name.stderr" </dev/null) &
-    local pid=$!
-    STARTED_PIDS+=("$pid")
-    echo "$pid"
+    SIPP_PID=$!
+    STARTED_PIDS+=("$SIPP_PID")
 }
 
 # The last value of column NAME of a SIPp -trace_stat file.

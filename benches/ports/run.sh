@@ -53,7 +53,7 @@ log "== scratch $work; $(nproc) CPUs; $bin; $rate calls/s x ${seconds} s = $call
 
 uas_port=$(free_udp_port)
 sipp_start "$work" uas -sf "$SCENARIOS/uas_load.xml" -aa -p "$uas_port" -timeout $((seconds + 60)) \
-    -trace_stat -fd 1 -stf uas_stat.csv >/dev/null
+    -trace_stat -fd 1 -stf uas_stat.csv
 wait_udp_bound "$uas_port"
 env=(PNSWITCH__MEDIA__MODE=relay PNSWITCH__MEDIA__PORT_MIN="$port_min" PNSWITCH__MEDIA__PORT_MAX="$port_max")
 [ -n "$shards" ] && env+=(PNSWITCH__SIP__SHARDS="$shards")
@@ -72,12 +72,14 @@ before=$(bound_ports)
 [ "$before" = 0 ] || log "   note: $before port(s) of the range were bound before any call (another program?)"
 
 uac_port=$(free_udp_port)
-uac=$(sipp_start "$work" uac -sf "$SCENARIOS/uac_basic.xml" -p "$uac_port" -m "$calls" -r "$rate" -d "$hold_ms" \
-    -timeout $((seconds + 30)) -inf "$work/calls.csv" -trace_stat -fd 1 -stf uac_stat.csv "$PN_SIP")
+sipp_start "$work" uac -sf "$SCENARIOS/uac_basic.xml" -p "$uac_port" -m "$calls" -r "$rate" -d "$hold_ms" \
+    -timeout $((seconds + 30)) -inf "$work/calls.csv" -trace_stat -fd 1 -stf uac_stat.csv "$PN_SIP"
+uac=$SIPP_PID
 samples="$work/samples.csv"
 echo "t_ms;bound_ports;active_calls;relays;phase" >"$samples"
 start=$(date +%s%N)
 drain_until=0
+next_ms=0
 while :; do
     now=$(date +%s%N)
     t_ms=$(((now - start) / 1000000))
@@ -92,7 +94,10 @@ while :; do
         [ "$t_ms" -ge "$drain_until" ] && break
     fi
     [ "$t_ms" -ge $(((seconds + 40) * 1000)) ] && break
-    sleep 0.1
+    # The next sample 100 ms after the last one was due (a sample itself takes a few ms).
+    next_ms=$((next_ms + 100))
+    left=$((next_ms - ($(date +%s%N) - start) / 1000000))
+    if [ "$left" -gt 0 ]; then sleep "0.$(printf '%03d' "$left")"; else next_ms=$((next_ms - left)); fi
 done
 [ -n "$csv_out" ] && cp "$samples" "$csv_out"
 
