@@ -345,13 +345,14 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
     """One bounded SIPp run: a fresh UAS as B, a UAC placing `calls` calls at `rate` through `system`."""
     d = work / f"{system.name}-{label}"
     d.mkdir(parents=True, exist_ok=True)
-    uas = sipp(["-sf", str(SCENARIOS / "uas_load.xml"), "-i", "127.0.0.1", "-bind_local", "-p", str(uas_port),
+    # -aa: both sides answer pnswitch's in-dialog OPTIONS probes (sent on calls up longer than dialog_probe_secs).
+    uas = sipp(["-sf", str(SCENARIOS / "uas_load.xml"), "-aa", "-i", "127.0.0.1", "-bind_local", "-p", str(uas_port),
                 "-nostdin", "-timeout", str(limit_s + 15), "-trace_stat", "-fd", "1", "-stf", "uas_stat.csv"],
                d, "uas.stderr")
     wait_bound(uas_port, "sipp uas")
     uac_port = free_udp_port()
     started = time.monotonic()
-    uac = sipp(["-sf", str(SCENARIOS / "uac_basic.xml"), "-i", "127.0.0.1", "-bind_local", "-p", str(uac_port),
+    uac = sipp(["-sf", str(SCENARIOS / "uac_basic.xml"), "-aa", "-i", "127.0.0.1", "-bind_local", "-p", str(uac_port),
                 "-nostdin", "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-timeout", str(limit_s),
                 "-inf", str(csv), "-trace_stat", "-fd", "1", "-stf", "uac_stat.csv",
                 "-trace_rtt", "-rtt_freq", "200", system.target],

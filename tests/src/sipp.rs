@@ -5,6 +5,11 @@
 //! Everything runs on 127.0.0.1 and is bounded: every `SIPp` run has `-m` (call count) and `-timeout`, and a UAS
 //! still running when its test is done is stopped with SIGTERM (`SIPp` flushes its traces and exits).
 //!
+//! Like a real user agent, every `SIPp` answers the switch's in-dialog OPTIONS probes (sent every
+//! `dialog_probe_secs` on answered calls) with 200: `-aa` (which also answers INFO, NOTIFY and UPDATE the
+//! scenario does not expect, and OPTIONS outside any call). A test of a party that has lost its dialog turns it
+//! off ([`Sipp::no_auto_answer`]).
+//!
 //! `SIPp` comes from Debian's `sip-tester` package (`tests/run-all.sh` installs it). A test that needs it fails
 //! loudly when it is missing: it is never skipped.
 
@@ -198,6 +203,19 @@ impl SipSwitch {
             .and_then(reqwest::blocking::Response::text)
             .expect("GET /metrics")
     }
+
+    /// The value of one series of `/metrics`, named as exposed (`pn_sip_active_calls`,
+    /// `pn_media_events_total{kind="open_failed"}`); `None` when the switch does not expose it (yet).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric_value(&self.metrics(), series)
+    }
+}
+
+/// The value of `series` (name and labels exactly as exposed) in a Prometheus text exposition.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// The AXB provisioning path.
@@ -301,6 +319,7 @@ pub struct Sipp {
     pause_ms: Option<u64>,
     rows: Vec<Vec<String>>,
     extra: Vec<String>,
+    auto_answer: bool,
 }
 
 impl Sipp {
@@ -338,6 +357,7 @@ impl Sipp {
             pause_ms: None,
             rows: Vec::new(),
             extra: Vec::new(),
+            auto_answer: true,
         }
     }
 
@@ -377,6 +397,14 @@ impl Sipp {
             .iter()
             .map(|r| r.iter().map(|f| f.as_ref().to_owned()).collect())
             .collect();
+        self
+    }
+
+    /// Do not answer requests the scenario does not expect (no `-aa`): an unexpected in-dialog OPTIONS then
+    /// aborts the call, one outside any call gets no answer at all.
+    #[must_use]
+    pub fn no_auto_answer(mut self) -> Sipp {
+        self.auto_answer = false;
         self
     }
 
@@ -444,6 +472,9 @@ impl Sipp {
         }
         if self.role == Role::Uac {
             cmd.args(["-timeout_error", "-r"]).arg(self.rate.to_string());
+        }
+        if self.auto_answer {
+            cmd.arg("-aa");
         }
         cmd.args(&self.extra);
         if let Some(remote) = self.remote {
@@ -904,6 +935,19 @@ mod tests {
         assert!(!msgs[1].received);
         assert_eq!(msgs[1].status(), Some(180));
         assert_eq!(msgs[1].cseq_method().as_deref(), Some("INVITE"));
+    }
+
+    #[test]
+    fn reads_one_metric_series() {
+        let text = "# HELP pn_sip_active_calls Calls in progress\n# TYPE pn_sip_active_calls gauge\n\
+                    pn_sip_active_calls_total 9\npn_sip_active_calls 2\n\
+                    pn_media_events_total{kind=\"open_failed\"} 3\n";
+        assert_eq!(metric_value(text, "pn_sip_active_calls"), Some(2.0));
+        assert_eq!(
+            metric_value(text, "pn_media_events_total{kind=\"open_failed\"}"),
+            Some(3.0)
+        );
+        assert_eq!(metric_value(text, "pn_media_relays"), None);
     }
 
     #[test]

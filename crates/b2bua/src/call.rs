@@ -181,6 +181,10 @@ pub(crate) struct Call {
     pub b_rseq: Option<u32>,
     /// The negotiated session timer (RFC 4028), once answered.
     pub session: Option<SessionTimer>,
+    /// When both legs are next probed with an in-dialog OPTIONS (answered calls; see `probe`).
+    pub probe_at: Option<Instant>,
+    /// By side: a probe is waiting for its answer.
+    pub probing: [bool; 2],
     /// Relay mode: the port pairs facing A and B (released when the call ends).
     pub media: Option<[PortPair; 2]>,
     /// The G.711 payload type last negotiated (what prompts are sent as).
@@ -230,6 +234,7 @@ impl Call {
             self.last_minute,
             self.a_reliable.as_ref().map(|r| r.next),
             self.session.map(|s| s.deadline),
+            self.probe_at,
             self.ivr.as_ref().and_then(|ivr| ivr.deadline),
         ]
         .into_iter()
@@ -522,6 +527,8 @@ impl B2bua {
                 a_reliable: None,
                 b_rseq: None,
                 session: None,
+                probe_at: None,
+                probing: [false; 2],
                 media,
                 codec: None,
                 b_placed: false,

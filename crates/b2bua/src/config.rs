@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// B2BUA settings: transaction timers, the forward timeout, trunks and names.
+/// B2BUA settings: transaction timers, call timers (forward timeout, dead-dialog probes, the default maximum
+/// call duration), trunks and names.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct B2buaConfig {
@@ -17,6 +18,13 @@ pub struct B2buaConfig {
     pub t4_ms: u64,
     /// Seconds from the B-leg INVITE to its answer before the call fails with 8035 (default 90).
     pub forward_timeout_secs: u64,
+    /// Seconds between the in-dialog OPTIONS probes sent to both legs of an answered call (default 60; 0: no
+    /// probes). A 481, a 408 or no answer at all (Timer F) from a leg means its dialog is gone: the call is
+    /// released (BYE both legs, Q.850 102, stateCode 7505 for A, 7506 for B).
+    pub dialog_probe_secs: u64,
+    /// Longest an answered call may last when its binding sets no `maxDuration`, in seconds (default 14400,
+    /// four hours; 0: no limit): then it is released like at `maxDuration` (BYE both legs, stateCode 8010).
+    pub max_call_secs: u64,
     /// `host[:port]` pnswitch writes in its Via and Contact (the runtime fills it from the listen address).
     pub local_host: String,
     /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
@@ -34,6 +42,8 @@ impl Default for B2buaConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             forward_timeout_secs: 90,
+            dialog_probe_secs: 60,
+            max_call_secs: 4 * 3600,
             local_host: "127.0.0.1:5060".to_owned(),
             egress: Vec::new(),
             trusted_peers: Vec::new(),
@@ -81,7 +91,10 @@ mod tests {
             toml::from_str("egress = [\"192.0.2.9:5060\"]\nlocal_host = \"[2001:db8::1]:5070\"").unwrap();
         assert_eq!(c.t1_ms, 500);
         assert_eq!(c.forward_timeout_secs, 90);
+        assert_eq!((c.dialog_probe_secs, c.max_call_secs), (60, 14_400));
         assert_eq!(c.local_host_port(), ("[2001:db8::1]".to_owned(), Some(5070)));
+        let c: B2buaConfig = toml::from_str("dialog_probe_secs = 0\nmax_call_secs = 7200").unwrap();
+        assert_eq!((c.dialog_probe_secs, c.max_call_secs), (0, 7200));
         assert!(toml::from_str::<B2buaConfig>("bogus = 1").is_err());
         let c = B2buaConfig {
             local_host: "pn.example:5062".into(),

@@ -38,6 +38,12 @@
 //! `prack`); RFC 4028 session timers are relayed and watched, not originated (module
 //! `session_timer`): a session that is not refreshed in time is released on both legs.
 //!
+//! # Calls that would never end
+//!
+//! A call whose BYE was lost is found and released (module `probe`): answered calls probe both legs
+//! with an in-dialog OPTIONS every `dialog_probe_secs`, and a 481, 408 or no answer releases the call
+//! (7505 / 7506); a call whose binding sets no `maxDuration` ends after `max_call_secs` (8010).
+//!
 //! # Hooks
 //!
 //! The last-minute tone (reference §7: a prompt at T−60 s before the max duration) is an internal
@@ -58,6 +64,7 @@ pub mod media;
 mod outcome;
 mod prack;
 pub mod privacy;
+mod probe;
 pub mod prompts;
 mod relay;
 mod session_timer;

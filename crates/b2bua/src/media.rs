@@ -24,8 +24,12 @@
 //!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`]: an answered
 //!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
 //!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
-//! - when the call ends, [`MediaCommand::Close`]: the ports return to the pool.
+//! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool only when the
+//!   runtime answers [`MediaEvent::Closed`], once the call's sockets are closed: a pair handed to the next
+//!   call while the last one's sockets are still open could not be bound. A pair the runtime could not
+//!   bind ([`MediaEvent::OpenFailed`]) is set aside ([`PortAllocator::set_aside`]) when it comes back.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use pn_bindings::{AppId, UnixTime};
@@ -137,7 +141,8 @@ pub enum MediaCommand {
         /// The file name (the CDR's `recordObjectName`).
         object: String,
     },
-    /// The call ended: close the sockets and drop the relay.
+    /// The call ended: close the sockets and drop the relay, then report [`MediaEvent::Closed`] (also for a
+    /// call the runtime has no relay for): only then do the call's port pairs return to the pool.
     Close {
         /// The call.
         call: MediaCall,
@@ -183,9 +188,18 @@ pub enum MediaEvent {
         /// `0`–`9`, `*`, `#`, `A`–`D`.
         digit: char,
     },
-    /// The sockets of [`MediaCommand::Open`] could not be bound (a port of the range is held by another
-    /// process): the call cannot have media and is released with 7508 (503 before answer).
+    /// The sockets of [`MediaCommand::Open`] could not be bound: the call cannot have media and is released
+    /// with 7508 (503 before answer). The runtime keeps none of the call's sockets open.
     OpenFailed {
+        /// The call.
+        call: MediaCall,
+        /// The pairs with a port held outside the pool (the bind found the address in use): set aside when
+        /// they come back, so the next calls get other pairs.
+        unbindable: [Option<PortPair>; 2],
+    },
+    /// The sockets of a call named by [`MediaCommand::Close`] are closed: its port pairs may be handed out
+    /// again.
+    Closed {
         /// The call.
         call: MediaCall,
     },
@@ -223,6 +237,27 @@ pub(crate) struct SdpMedia {
 pub(crate) struct MediaPlane {
     pub public_ip: String,
     pub ports: PortAllocator,
+    /// The pairs of ended calls whose sockets the runtime is closing: back to `ports` on
+    /// [`MediaEvent::Closed`].
+    pub closing: HashMap<Id, [PortPair; 2]>,
+    /// Pairs the runtime could not bind: set aside rather than freed when they come back.
+    pub unbindable: HashSet<PortPair>,
+}
+
+impl MediaPlane {
+    /// The runtime closed the sockets of `id`: its pairs go back to the pool.
+    fn closed(&mut self, id: Id) {
+        let Some(pairs) = self.closing.remove(&id) else {
+            return;
+        };
+        for pair in pairs {
+            if self.unbindable.remove(&pair) {
+                self.ports.set_aside(pair);
+            } else {
+                self.ports.release(pair);
+            }
+        }
+    }
 }
 
 fn parse_ip(address: &str) -> Option<IpAddr> {
@@ -320,6 +355,8 @@ impl B2bua {
         self.media = Some(MediaPlane {
             public_ip: public_ip.to_string(),
             ports,
+            closing: HashMap::new(),
+            unbindable: HashSet::new(),
         });
     }
 
@@ -346,9 +383,17 @@ impl B2bua {
                 let c = Clock { now, wall };
                 self.play_done(c, call.0, leg.into(), tag);
             }
-            MediaEvent::OpenFailed { call } => {
+            MediaEvent::OpenFailed { call, unbindable } => {
+                if let Some(plane) = self.media.as_mut() {
+                    plane.unbindable.extend(unbindable.into_iter().flatten());
+                }
                 let c = Clock { now, wall };
                 self.media_open_failed(c, call.0);
+            }
+            MediaEvent::Closed { call } => {
+                if let Some(plane) = self.media.as_mut() {
+                    plane.closed(call.0);
+                }
             }
         }
     }
@@ -457,8 +502,8 @@ impl B2bua {
         }
     }
 
-    /// Releases the call's pairs and closes its relay (once); a recording of at least
-    /// [`MIN_RECORDING`] is kept.
+    /// Closes the call's relay (once): its pairs wait in `closing` for [`MediaEvent::Closed`]; a recording
+    /// of at least [`MIN_RECORDING`] is kept.
     pub(crate) fn media_close(&mut self, now: std::time::Instant, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -471,9 +516,7 @@ impl B2bua {
             return;
         };
         if let Some(plane) = self.media.as_mut() {
-            for pair in pairs {
-                plane.ports.release(pair);
-            }
+            plane.closing.insert(id, pairs);
         }
         self.media_command(MediaCommand::Close {
             call: MediaCall(id),

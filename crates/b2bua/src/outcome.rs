@@ -133,6 +133,16 @@ impl B2bua {
                 .checked_sub(std::time::Duration::from_secs(60))
                 .filter(|d| !d.is_zero())
                 .and_then(|d| c.now.checked_add(d));
+        } else if self.config.max_call_secs > 0 {
+            // No maxDuration from the binding: the configured default bounds the call (no last-minute voice).
+            call.max_deadline = c
+                .now
+                .checked_add(std::time::Duration::from_secs(self.config.max_call_secs));
+        }
+        if self.config.dialog_probe_secs > 0 {
+            call.probe_at = c
+                .now
+                .checked_add(std::time::Duration::from_secs(self.config.dialog_probe_secs));
         }
         let a_tx = call.a_tx;
         let b_cseq = r.headers().cseq().map_or(1, |s| s.seq);
@@ -339,6 +349,8 @@ impl B2bua {
             self.retransmit_reliable(c, id);
         } else if due(call.session.map(|s| s.deadline)) {
             self.session_expired(c, id);
+        } else if due(call.probe_at) {
+            self.probe_dialogs(c, id);
         }
         self.schedule_call(id);
     }
@@ -373,6 +385,11 @@ impl B2bua {
                     .map(|request| Response::for_request(request, 408).build());
                 if let Some(response) = response {
                     self.respond(c, server, response);
+                }
+            }
+            ClientRole::Probe => {
+                if let Some((id, side)) = call {
+                    self.probe_answered(c, id, side, 408);
                 }
             }
             ClientRole::Local => {}
@@ -442,6 +459,11 @@ impl B2bua {
         match role {
             ClientRole::Invite => self.on_b_invite_response(c, tx, call, r),
             ClientRole::Relay { server } => self.relay_response(c, tx, call, server, r),
+            ClientRole::Probe => {
+                if let Some((id, side)) = call.filter(|_| r.status() >= 200) {
+                    self.probe_answered(c, id, side, r.status());
+                }
+            }
             ClientRole::Local => {}
         }
     }

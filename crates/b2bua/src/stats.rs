@@ -36,6 +36,10 @@ pub struct Stats {
     pub media_timeouts: u64,
     /// Calls released because their relay's sockets could not be bound (relay mode only).
     pub media_open_failures: u64,
+    /// In-dialog OPTIONS probes sent to the legs of answered calls.
+    pub dialog_probes: u64,
+    /// Calls released because a leg's probe got 481 or 408, or no answer (its dialog is gone).
+    pub dead_dialogs: u64,
     /// Last-minute hooks fired (T−60 s before the max duration).
     pub last_minute_hooks: u64,
     /// Setup latency samples (A's INVITE in → B's first ringing or answer relayed to A), drained by

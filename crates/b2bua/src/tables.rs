@@ -55,6 +55,9 @@
 //! | RFC 4028 session expired without refresh, B the refresher | 102 | 7506 callee-side network error |
 //! | relay mode: no RTP from A for the media timeout (see [`crate::media`]) | 102 | 7505 |
 //! | relay mode: no RTP from B for the media timeout | 102 | 7506 |
+//! | A's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer (see `probe`) | 102 | 7505 |
+//! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
+//! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
 
 use pn_bindings::Cause;
 

@@ -254,6 +254,8 @@ pub(crate) enum ClientRole {
     Relay { server: Id },
     /// A BYE or CANCEL pnswitch sends on its own; its response is not relayed.
     Local,
+    /// An in-dialog OPTIONS probing whether the leg's dialog is still there (see `probe`).
+    Probe,
 }
 
 /// A client transaction and what it belongs to.

@@ -64,12 +64,14 @@ impl Pnswitch {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let config = dir.path().join("pnswitch.toml");
         let (port_min, port_max) = opts.ports;
+        // No dead-dialog probes: this harness's own UAs do not answer in-dialog OPTIONS, and a long run must not
+        // lose its calls to Timer F.
         std::fs::write(
             &config,
             format!(
                 "[store]\nsynchronous_full = false\n\n[sip]\nshards = {}\n\n[sip.b2bua]\negress = [\"{}\"]\n\
-                 trusted_peers = [\"127.0.0.1\"]\n\n[media]\nmode = \"relay\"\nport_min = {port_min}\n\
-                 port_max = {port_max}\ntimeout_secs = 0\n",
+                 trusted_peers = [\"127.0.0.1\"]\ndialog_probe_secs = 0\n\n[media]\nmode = \"relay\"\n\
+                 port_min = {port_min}\nport_max = {port_max}\ntimeout_secs = 0\n",
                 opts.shards, opts.egress
             ),
         )

@@ -379,8 +379,15 @@ fn relay_that_cannot_open_releases_the_call_with_7508() {
     let sent = sim.send_a(a_invite("z9hG4bKo1", "call-o-1"));
     let invite = request(&sent[1].1).clone();
     let call = call_of(&sim);
-    sim.b2b
-        .handle_media_event(sim.now, sim.wall, MediaEvent::OpenFailed { call }, &sim.router);
+    sim.b2b.handle_media_event(
+        sim.now,
+        sim.wall,
+        MediaEvent::OpenFailed {
+            call,
+            unbindable: [None, None],
+        },
+        &sim.router,
+    );
     let sent = sim.drain();
     assert_eq!(summary(&sent), ["A<-503 INVITE"]);
     assert!(
@@ -399,8 +406,15 @@ fn relay_that_cannot_open_releases_the_call_with_7508() {
     let mut sim = relay(axe_router());
     sim.send_a(a_invite("z9hG4bKo2", "call-o-2"));
     let call = call_of(&sim);
-    sim.b2b
-        .handle_media_event(sim.now, sim.wall, MediaEvent::OpenFailed { call }, &sim.router);
+    sim.b2b.handle_media_event(
+        sim.now,
+        sim.wall,
+        MediaEvent::OpenFailed {
+            call,
+            unbindable: [None, None],
+        },
+        &sim.router,
+    );
     assert_eq!(summary(&sim.drain()), ["A<-503 INVITE"]);
 }
 

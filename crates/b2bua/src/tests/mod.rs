@@ -4,6 +4,7 @@ mod extensions;
 mod ivr;
 mod media;
 mod privacy;
+mod probe;
 mod scenarios;
 
 use std::cell::RefCell;
@@ -132,6 +133,9 @@ pub(crate) fn config() -> B2buaConfig {
         egress: vec![b_addr()],
         trusted_peers: vec!["192.0.2.1".parse().unwrap()],
         host_name: "pn.test".into(),
+        // Scenarios that need them turn these on: the other flows stay exactly as they are.
+        dialog_probe_secs: 0,
+        max_call_secs: 0,
         ..B2buaConfig::default()
     }
 }
@@ -147,20 +151,29 @@ pub(crate) struct Sim {
     pub media: Vec<crate::MediaCommand>,
     /// AXE callback records handed out.
     pub callbacks: Vec<pn_bindings::CallbackRecord>,
+    /// Answer every [`crate::MediaCommand::Close`] with [`crate::MediaEvent::Closed`] at once, as the
+    /// runtime does once the sockets are closed (default true).
+    pub close_relays: bool,
 }
 
 impl Sim {
     pub(crate) fn new(router: FakeRouter) -> Self {
+        Self::with_config(router, config())
+    }
+
+    /// A switch with settings of its own (start from [`config`]).
+    pub(crate) fn with_config(router: FakeRouter, config: B2buaConfig) -> Self {
         #[allow(clippy::disallowed_methods)] // tests need one real Instant to start the virtual clock
         let now = Instant::now();
         Self {
-            b2b: B2bua::new(config(), Shard { index: 3, count: 4 }),
+            b2b: B2bua::new(config, Shard { index: 3, count: 4 }),
             router,
             now,
             wall: UnixTime(1_700_000_000),
             facts: Vec::new(),
             media: Vec::new(),
             callbacks: Vec::new(),
+            close_relays: true,
         }
     }
 
@@ -198,20 +211,40 @@ impl Sim {
 
     pub(crate) fn drain(&mut self) -> Vec<(Peer, SipMessage)> {
         let mut sent = Vec::new();
-        while let Some(o) = self.b2b.poll_output() {
-            match o {
-                Output::Send { to, message } => {
-                    // Everything sent must parse back.
-                    let reparsed = SipMessage::parse(&message.to_bytes()).unwrap();
-                    assert_eq!(reparsed, message);
-                    sent.push((to, message));
+        loop {
+            let mut closed = Vec::new();
+            while let Some(o) = self.b2b.poll_output() {
+                match o {
+                    Output::Send { to, message } => {
+                        // Everything sent must parse back.
+                        let reparsed = SipMessage::parse(&message.to_bytes()).unwrap();
+                        assert_eq!(reparsed, message);
+                        sent.push((to, message));
+                    }
+                    Output::Fact(f) => self.facts.push(f),
+                    Output::Media(m) => {
+                        if let crate::MediaCommand::Close { call, .. } = m {
+                            closed.push(call);
+                        }
+                        self.media.push(m);
+                    }
+                    Output::Callback(r) => self.callbacks.push(r),
                 }
-                Output::Fact(f) => self.facts.push(f),
-                Output::Media(m) => self.media.push(m),
-                Output::Callback(r) => self.callbacks.push(r),
+            }
+            if closed.is_empty() || !self.close_relays {
+                return sent;
+            }
+            for call in closed {
+                self.closed(call);
             }
         }
-        sent
+    }
+
+    /// Reports that the sockets of `call` are closed, as the runtime does after a `Close`.
+    pub(crate) fn closed(&mut self, call: crate::MediaCall) {
+        let event = crate::MediaEvent::Closed { call };
+        self.b2b
+            .handle_media_event(self.now, self.wall, event, &self.router);
     }
 
     pub(crate) fn events(&self) -> Vec<EventType> {

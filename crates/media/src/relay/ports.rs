@@ -1,4 +1,10 @@
 //! RTP/RTCP port-pair allocation over a configured range: a pure data structure that hands out numbers.
+//!
+//! The runtime binds the sockets; the pool only knows which pairs it may hand out. Its user returns a pair
+//! ([`PortAllocator::release`]) once the pair's sockets are closed, never before: a pair handed out while the
+//! previous call's sockets are still open cannot be bound. A pair the runtime could not bind although the pool
+//! thought it free (another process holds one of its ports) is set aside ([`PortAllocator::set_aside`]): it is
+//! handed out again only when no other pair is free.
 
 use std::collections::VecDeque;
 
@@ -16,11 +22,13 @@ pub struct PortPair {
 /// Hands out even/odd port pairs from a range; the runtime binds the sockets.
 ///
 /// Freed pairs go to the back of the queue, so a port is reused as late as possible and stray packets of an
-/// ended call are unlikely to reach the next one.
+/// ended call are unlikely to reach the next one. Pairs set aside (their bind failed) come last of all.
 #[derive(Debug, Clone)]
 pub struct PortAllocator {
     first: u16,
     free: VecDeque<u16>,
+    /// Pairs whose bind failed, oldest first: handed out only when `free` is empty.
+    aside: VecDeque<u16>,
     in_use: Vec<bool>,
 }
 
@@ -40,13 +48,19 @@ impl PortAllocator {
         Ok(Self {
             first: start as u16,
             free,
+            aside: VecDeque::new(),
             in_use: vec![false; pairs as usize],
         })
     }
 
-    /// Takes the least recently used free pair.
+    /// Takes the least recently used free pair; when none is free, the pair set aside longest ago (whatever held
+    /// it may have let it go).
     pub fn allocate(&mut self) -> Result<PortPair, MediaError> {
-        let rtp = self.free.pop_front().ok_or(MediaError::PortsExhausted)?;
+        let rtp = self
+            .free
+            .pop_front()
+            .or_else(|| self.aside.pop_front())
+            .ok_or(MediaError::PortsExhausted)?;
         if let Some(slot) = self.slot(rtp) {
             self.in_use[slot] = true;
         }
@@ -65,9 +79,28 @@ impl PortAllocator {
         }
     }
 
-    /// How many pairs are free.
+    /// Returns a pair whose sockets could not be bound (a port of it is held outside this pool): it is handed
+    /// out again only when no other pair is free. Answers false (and changes nothing) for a pair not allocated
+    /// here.
+    pub fn set_aside(&mut self, pair: PortPair) -> bool {
+        match self.slot(pair.rtp) {
+            Some(slot) if self.in_use[slot] && pair.rtcp.checked_sub(1) == Some(pair.rtp) => {
+                self.in_use[slot] = false;
+                self.aside.push_back(pair.rtp);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How many pairs are free (not counting those set aside).
     pub fn available(&self) -> usize {
         self.free.len()
+    }
+
+    /// How many pairs are set aside.
+    pub fn set_aside_count(&self) -> usize {
+        self.aside.len()
     }
 
     /// How many pairs the range holds.
@@ -120,6 +153,26 @@ mod tests {
             "FIFO: the oldest freed pair comes back first"
         );
         assert_eq!(pool.allocate().unwrap().rtp, 30006);
+    }
+
+    #[test]
+    fn pairs_set_aside_come_back_only_when_nothing_else_is_free() {
+        let mut pool = PortAllocator::new(40_000, 40_005).unwrap();
+        let a = pool.allocate().unwrap();
+        let b = pool.allocate().unwrap();
+        assert!(pool.set_aside(a));
+        assert!(!pool.set_aside(a), "a pair not in use cannot be set aside");
+        assert!(!pool.release(a), "nor released");
+        assert_eq!((pool.available(), pool.set_aside_count()), (1, 1));
+        assert!(pool.release(b));
+        // The free pairs first, in order, then the one set aside.
+        assert_eq!(pool.allocate().unwrap().rtp, 40_004);
+        assert_eq!(pool.allocate().unwrap(), b);
+        assert_eq!(pool.allocate().unwrap(), a);
+        assert_eq!(pool.set_aside_count(), 0);
+        assert_eq!(pool.allocate(), Err(MediaError::PortsExhausted));
+        assert!(pool.release(a));
+        assert_eq!(pool.allocate().unwrap(), a);
     }
 
     #[test]

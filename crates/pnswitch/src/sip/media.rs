@@ -9,6 +9,11 @@
 //! other leg's socket in the same wake-up — no queue, no copy. Reports for the core (dead media, digits,
 //! prompts played) are collected as [`MediaEvent`]s and the shard loop is woken to hand them to
 //! [`pn_b2bua::B2bua::handle_media_event`]. Everything for a call lives on the call's shard thread: no locks.
+//!
+//! Closing a call's relay ([`MediaCommand::Close`]) aborts its receive tasks, but each task owns its socket
+//! and an aborted task is only dropped when the `LocalSet` next runs it: until then the ports are still bound.
+//! So the tasks are kept ([`Relays::take_closing`]) and the shard awaits them before it reports
+//! [`MediaEvent::Closed`], which is what returns the call's port pairs to the core's pool.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -174,6 +179,9 @@ pub(crate) struct Relays {
     shard: u16,
     /// Scratch buffer for prompt packets.
     frame: Vec<u8>,
+    /// Relays closed by the core whose receive tasks (each owning a socket) are aborted but maybe not yet
+    /// dropped: the shard awaits them, then reports [`MediaEvent::Closed`].
+    closing: Vec<(MediaCall, Vec<JoinHandle<()>>)>,
     /// What happened so far.
     pub(crate) counts: MediaCounts,
     /// `pn_media_packets_total{outcome="busy"}`: datagrams a receive task found the relays borrowed for.
@@ -238,6 +246,7 @@ impl Relays {
                 defaults: HashMap::new(),
                 shard,
                 frame: Vec::with_capacity(256),
+                closing: Vec::new(),
                 counts: MediaCounts::default(),
                 busy,
             })
@@ -257,15 +266,24 @@ impl Relays {
                 Ok(relay) => {
                     self.calls.insert(call, relay);
                 }
-                Err(e) => {
+                Err((e, unbindable)) => {
                     tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: releasing it (7508)");
                     self.counts.open_failed += 1;
-                    events.push(MediaEvent::OpenFailed { call });
+                    events.push(MediaEvent::OpenFailed { call, unbindable });
                 }
             },
             MediaCommand::Close { call, keep_recording } => {
-                if let Some(mut relay) = self.calls.remove(&call) {
-                    self.stop_recording(now, &mut relay, keep_recording);
+                match self.calls.remove(&call) {
+                    Some(mut relay) => {
+                        self.stop_recording(now, &mut relay, keep_recording);
+                        let tasks = std::mem::take(&mut relay.tasks);
+                        for task in &tasks {
+                            task.abort();
+                        }
+                        self.closing.push((call, tasks));
+                    }
+                    // No relay (its open failed): no socket of the call is open.
+                    None => events.push(MediaEvent::Closed { call }),
                 }
                 return;
             }
@@ -364,14 +382,32 @@ impl Relays {
         }
     }
 
-    fn open(&self, now: Instant, call: MediaCall, a: PortPair, b: PortPair) -> std::io::Result<CallRelay> {
-        let bind = |port: u16| -> std::io::Result<(Arc<UdpSocket>, std::net::UdpSocket)> {
+    /// Binds the four sockets of a call and starts their receive tasks. On failure nothing stays bound, and the
+    /// error comes with the pairs a port of which is in use outside the pool.
+    fn open(
+        &self,
+        now: Instant,
+        call: MediaCall,
+        a: PortPair,
+        b: PortPair,
+    ) -> Result<CallRelay, (std::io::Error, [Option<PortPair>; 2])> {
+        type Bound = (Arc<UdpSocket>, std::net::UdpSocket);
+        let bind = |port: u16| -> std::io::Result<Bound> {
             let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
             socket.set_nonblocking(true)?;
             let sender = socket.try_clone()?;
             Ok((Arc::new(UdpSocket::from_std(socket)?), sender))
         };
-        let [[ar, ac], [br, bc]] = [[bind(a.rtp)?, bind(a.rtcp)?], [bind(b.rtp)?, bind(b.rtcp)?]];
+        let pair = |p: PortPair| -> std::io::Result<[Bound; 2]> { Ok([bind(p.rtp)?, bind(p.rtcp)?]) };
+        let (pa, pb) = (pair(a), pair(b));
+        let in_use = |r: &std::io::Result<[Bound; 2]>, p: PortPair| {
+            matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse).then_some(p)
+        };
+        let unbindable = [in_use(&pa, a), in_use(&pb, b)];
+        let [[ar, ac], [br, bc]] = match (pa, pb) {
+            (Ok(pa), Ok(pb)) => [pa, pb],
+            (Err(e), _) | (_, Err(e)) => return Err((e, unbindable)),
+        };
         let sockets = [[ar.0, ac.0], [br.0, bc.0]];
         let senders = [[ar.1, ac.1], [br.1, bc.1]];
         let mut tasks = Vec::with_capacity(4);
@@ -613,6 +649,12 @@ impl Relays {
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
     }
+
+    /// The relays closed since the last call, each with its aborted receive tasks: once they have all ended,
+    /// their sockets are closed.
+    pub(crate) fn take_closing(&mut self) -> Vec<(MediaCall, Vec<JoinHandle<()>>)> {
+        std::mem::take(&mut self.closing)
+    }
 }
 
 fn drain_events(call: MediaCall, session: &mut RelaySession, events: &mut Vec<MediaEvent>) {
@@ -682,6 +724,135 @@ pub(crate) fn shard_ports(first: u16, last: u16, index: u16, count: u16) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A free loopback port pair (even RTP port), found by binding.
+    fn free_pair() -> PortPair {
+        loop {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = probe.local_addr().unwrap().port() & !1;
+            drop(probe);
+            let free = |p: u16| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok();
+            if port > 1024 && port < u16::MAX - 1 && free(port) && free(port + 1) {
+                return PortPair {
+                    rtp: port,
+                    rtcp: port + 1,
+                };
+            }
+        }
+    }
+
+    fn bindable(pair: PortPair) -> bool {
+        [pair.rtp, pair.rtcp]
+            .iter()
+            .all(|&p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
+    }
+
+    #[test]
+    fn closed_is_reported_only_once_the_sockets_are_closed() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async {
+            let services = MediaServices {
+                prompts: None,
+                recordings: None,
+                per_party: false,
+            };
+            let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
+            let relays = Relays::shared(
+                "127.0.0.1".parse().unwrap(),
+                Duration::ZERO,
+                Rc::new(Notify::new()),
+                services,
+                0,
+                busy,
+            );
+            let a = free_pair();
+            let b = std::iter::repeat_with(free_pair).find(|b| *b != a).unwrap();
+            let call = MediaCall(7);
+            let now = Instant::now();
+            let mut events = Vec::new();
+            relays
+                .borrow_mut()
+                .command(now, MediaCommand::Open { call, a, b }, &mut events);
+            assert!(events.is_empty(), "{events:?}");
+            tokio::task::yield_now().await; // the receive tasks start and own their sockets
+            assert!(!bindable(a) && !bindable(b));
+            let close = MediaCommand::Close {
+                call,
+                keep_recording: false,
+            };
+            relays.borrow_mut().command(now, close, &mut events);
+            // Closing aborted the receive tasks, but their sockets stay open until the tasks are dropped: no
+            // `Closed` yet, the tasks are handed over to be awaited.
+            assert!(events.is_empty(), "{events:?}");
+            assert!(!bindable(a), "the ports are still bound right after the close");
+            let closing = relays.borrow_mut().take_closing();
+            assert_eq!(closing.len(), 1);
+            for (closed, tasks) in closing {
+                assert_eq!(closed, call);
+                assert_eq!(tasks.len(), 4);
+                for task in tasks {
+                    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+                }
+            }
+            assert!(
+                bindable(a) && bindable(b),
+                "the sockets are closed once the tasks ended"
+            );
+            // A relay that never opened is reported closed at once.
+            let other = MediaCall(8);
+            let close = MediaCommand::Close {
+                call: other,
+                keep_recording: false,
+            };
+            relays.borrow_mut().command(now, close, &mut events);
+            assert_eq!(events, [MediaEvent::Closed { call: other }]);
+            assert!(relays.borrow_mut().take_closing().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_pair_held_elsewhere_is_reported_unbindable() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async {
+            let services = MediaServices {
+                prompts: None,
+                recordings: None,
+                per_party: false,
+            };
+            let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
+            let relays = Relays::shared(
+                "127.0.0.1".parse().unwrap(),
+                Duration::ZERO,
+                Rc::new(Notify::new()),
+                services,
+                0,
+                busy,
+            );
+            let a = free_pair();
+            let b = std::iter::repeat_with(free_pair).find(|b| *b != a).unwrap();
+            let _held = std::net::UdpSocket::bind(("127.0.0.1", b.rtcp)).unwrap();
+            let call = MediaCall(9);
+            let mut events = Vec::new();
+            relays
+                .borrow_mut()
+                .command(Instant::now(), MediaCommand::Open { call, a, b }, &mut events);
+            assert_eq!(
+                events,
+                [MediaEvent::OpenFailed {
+                    call,
+                    unbindable: [None, Some(b)]
+                }]
+            );
+            assert_eq!(relays.borrow().len(), 0);
+            assert!(bindable(a), "nothing of a failed open stays bound");
+        });
+    }
 
     #[test]
     fn port_range_is_split_per_shard() {

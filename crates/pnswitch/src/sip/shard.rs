@@ -233,7 +233,7 @@ impl Runner {
                         .inc();
                 }
                 MediaEvent::Digit { call, leg, .. } => tracing::debug!(?call, ?leg, "DTMF digit"),
-                MediaEvent::PlayDone { .. } | MediaEvent::OpenFailed { .. } => {}
+                MediaEvent::PlayDone { .. } | MediaEvent::OpenFailed { .. } | MediaEvent::Closed { .. } => {}
             }
             self.b2bua
                 .handle_media_event(Instant::now(), super::unix_now(), event, &self.parts.router);
@@ -263,12 +263,31 @@ impl Runner {
     async fn flush(&mut self) {
         loop {
             self.flush_outputs().await;
+            self.await_closed().await;
             if self.media_events.is_empty() {
                 break;
             }
             self.deliver_media_events();
         }
         self.sync_stats();
+    }
+
+    /// Waits until the receive tasks of the relays just closed have ended (an aborted task, and the socket it
+    /// owns, is dropped when the `LocalSet` next runs it), then reports each relay [`MediaEvent::Closed`]: only
+    /// then does the core hand its port pairs out again. Done before the next message is taken, so a call
+    /// never gets a port whose socket is still open.
+    async fn await_closed(&mut self) {
+        let Some(relays) = &self.relays else {
+            return;
+        };
+        let closing = relays.borrow_mut().take_closing();
+        for (call, tasks) in closing {
+            for task in tasks {
+                // Err(cancelled) is the expected outcome: the task was aborted.
+                let _ = task.await;
+            }
+            self.media_events.push(MediaEvent::Closed { call });
+        }
     }
 
     /// Sends every pending output of the core.
