@@ -18,7 +18,7 @@
 //! in [`WHITELIST`].
 
 mod body;
-pub(crate) mod sdp;
+pub mod sdp;
 
 use pn_sip::Headers;
 

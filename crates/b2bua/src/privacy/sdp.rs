@@ -46,6 +46,12 @@ const KNOWN_PROTOS: [&str; 9] = [
     "UDP",
 ];
 
+/// Media types echoed on `m=` lines (RFC 8866 §5.14 and its registry); any other becomes `application`.
+const MEDIA_TYPES: [&str; 6] = ["audio", "video", "text", "application", "image", "message"];
+
+/// Media types of a usable section.
+const USABLE_MEDIA: [&str; 2] = ["audio", "video"];
+
 /// Direction attributes.
 const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
 
@@ -150,11 +156,21 @@ fn packet_time(value: &str) -> Option<String> {
 
 /// Whether a media line can carry the call's media through the switch.
 fn usable(line: &MediaLine) -> bool {
-    line.port != 0 && USABLE_PROTOS.contains(&line.proto.as_str())
+    line.port != 0
+        && USABLE_MEDIA.contains(&line.media.as_str())
+        && USABLE_PROTOS.contains(&line.proto.as_str())
+}
+
+/// The media type to print for `line`: one of [`MEDIA_TYPES`], else `application`.
+fn media_type(line: &MediaLine) -> &'static str {
+    MEDIA_TYPES
+        .iter()
+        .find(|m| **m == line.media)
+        .map_or("application", |m| *m)
 }
 
 /// The index of the first section the rebuilt SDP keeps active (the one a relay anchors), if any.
-pub(crate) fn first_usable(party: &SessionDescription) -> Option<usize> {
+pub fn first_usable(party: &SessionDescription) -> Option<usize> {
     party.media().iter().position(|m| {
         m.media_line()
             .is_ok_and(|l| usable(&l) && !kept_formats(m, &l).is_empty())
@@ -185,11 +201,6 @@ fn rtpmap_of(m: &MediaDescription, pt: u8) -> Option<String> {
 
 /// A declined section: `m=<media> 0 <proto> <formats>` and nothing else.
 fn declined(line: &MediaLine) -> MediaDescription {
-    let media = if harmless(&line.media, 16, |b| b.is_ascii_lowercase()) {
-        line.media.clone()
-    } else {
-        "application".to_owned()
-    };
     let proto = KNOWN_PROTOS
         .iter()
         .find(|p| **p == line.proto)
@@ -207,7 +218,7 @@ fn declined(line: &MediaLine) -> MediaDescription {
         formats.push(if proto == "udptl" { "t38" } else { "0" }.to_owned());
     }
     MediaDescription::new(&MediaLine {
-        media,
+        media: media_type(line).to_owned(),
         port: 0,
         port_count: None,
         proto: proto.to_owned(),
@@ -225,7 +236,7 @@ fn usable_section(
 ) -> MediaDescription {
     let formats = kept_formats(m, line);
     let mut out = MediaDescription::new(&MediaLine {
-        media: line.media.clone(),
+        media: media_type(line).to_owned(),
         port,
         port_count: None,
         proto: line.proto.clone(),
@@ -264,7 +275,7 @@ fn usable_section(
 
 /// The SDP `origin`'s leg receives for the party's `party` SDP (see the module docs). `origin.version`
 /// is the version to print (the caller increments it for every SDP sent on the leg).
-pub(crate) fn rebuild(party: &SessionDescription, origin: &SdpOrigin) -> SessionDescription {
+pub fn rebuild(party: &SessionDescription, origin: &SdpOrigin) -> SessionDescription {
     let relay = origin.anchor.as_ref();
     let session_connection = match relay {
         Some(anchor) => Some(Connection::new(&anchor.address)),
@@ -369,14 +380,15 @@ m=audio 0 RTP/AVP 0\r\na=label:13800138000\r\n";
         let party = "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 13800138000.example\r\nt=0 0\r\n\
                      m=audio 4000 RTP/AVP 18 97\r\na=rtpmap:97 AMR/8000/1\r\n\
                      a=fmtp:97 octet-align=1; mode-set=0,2,5,7\r\na=fmtp:18 annexb=no\r\na=ptime:0\r\n\
-                     m=image 4002 udptl t38\r\na=T38FaxVersion:13800138000\r\n";
+                     m=image 4002 udptl t38\r\na=T38FaxVersion:13800138000\r\n\
+                     m=13800138000audio 4004 RTP/AVP 0\r\n";
         let party = SessionDescription::parse(party.as_bytes()).unwrap();
         let text = rebuild(&party, &origin(false)).to_string();
         assert_eq!(
             text,
             "v=0\r\no=- 42 3 IN IP4 203.0.113.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18 97\r\n\
              a=rtpmap:97 AMR/8000/1\r\na=fmtp:18 annexb=no\r\na=fmtp:97 octet-align=1;mode-set=0,2,5,7\r\n\
-             m=image 0 udptl t38\r\n"
+             m=image 0 udptl t38\r\nm=application 0 RTP/AVP 0\r\n"
         );
     }
 
