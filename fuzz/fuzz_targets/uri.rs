@@ -1,0 +1,4 @@
+//! libFuzzer runs `pn_fuzz::uri` (see crates/fuzz).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pn_fuzz::uri(data));
