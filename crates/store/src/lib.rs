@@ -102,12 +102,32 @@ pub struct OutboxEntry {
     pub attempts: u32,
 }
 
+/// What one [`WriteTx::purge_outbox`] step removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxPurge {
+    /// Rows older than the retention cut.
+    pub by_age: u64,
+    /// Rows within their retention removed only because the table held more than the row cap.
+    pub by_cap: u64,
+}
+
+impl OutboxPurge {
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.by_age + self.by_cap
+    }
+}
+
 /// A durable store: one writer at a time, many readers.
 pub trait Store: Send + Sync + 'static {
     /// Starts the (single) write transaction; blocks while another writer holds it.
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
     /// A read view (a snapshot while it lives); many may be open at once, alongside the writer.
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+    /// Proves the store can durably write right now: commits a write transaction that changes no data
+    /// (through the same path and fsync as every commit). `Err` on a read-only or full disk, a database
+    /// opened read-only, or a lock held by another process beyond the busy timeout.
+    fn check_writable(&self) -> Result<(), StoreError>;
 }
 
 /// Reads of the durable state.
@@ -148,6 +168,8 @@ pub trait ReadTx {
     fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError>;
     /// Undelivered outbox entries in id order, at most `limit`.
     fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// How many rows the outbox holds (exact, O(1)).
+    fn outbox_count(&mut self) -> Result<u64, StoreError>;
 }
 
 /// One atomic write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
@@ -182,6 +204,16 @@ pub trait WriteTx: ReadTx {
     ) -> Result<u64, StoreError>;
     /// Marks outbox entries delivered (removes them).
     fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError>;
+    /// One bounded step of the outbox retention: removes the oldest entries (in id order, at most `limit`)
+    /// while they were created before `created_before` or the outbox holds more than `max_rows`. Only a
+    /// prefix of the id order is removed, so one step reads at most `limit` rows and stops at the first
+    /// entry it keeps; call it again while it removes `limit` rows.
+    fn purge_outbox(
+        &mut self,
+        created_before: UnixTime,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<OutboxPurge, StoreError>;
     /// Makes every write of this transaction durable (fsync per the backend's policy) and visible.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

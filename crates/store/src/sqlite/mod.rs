@@ -28,7 +28,7 @@ use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, Un
 use pn_numbers::E164;
 use rusqlite::Connection;
 
-use crate::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, Store, StoreError, WriteTx};
+use crate::{BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, Store, StoreError, WriteTx};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pnswitch.db";
@@ -104,6 +104,17 @@ impl SqliteStore {
         schema::supported_version()
     }
 
+    /// Locks the write connection and opens its transaction.
+    fn begin_tx(&self) -> Result<SqliteWriteTx<'_>, StoreError> {
+        let conn = self.writer.lock();
+        if !conn.is_autocommit() {
+            // A previous transaction could not be rolled back on drop; finish it now.
+            conn.prepare_cached("ROLLBACK")?.execute([])?;
+        }
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(SqliteWriteTx { conn, depth: 0 })
+    }
+
     /// Takes an idle read connection or opens a new one.
     fn take_reader(&self) -> Result<Connection, StoreError> {
         if let Some(conn) = self.readers.lock().pop() {
@@ -126,17 +137,31 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_EVERY`] on its own thread until the returned
 /// sender is dropped. PASSIVE never blocks the writer or readers; durability does not depend on it (a
-/// committed transaction is already fsynced in the WAL), it only bounds the WAL's size.
+/// committed transaction is already fsynced in the WAL), it only bounds the WAL's size. A failing checkpoint
+/// (full disk) is logged when it starts failing and when it works again, not four times a second.
 fn spawn_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("pn-sqlite-ckpt".into())
         .spawn(move || {
+            let mut failing = false;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                let ok = conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(|e| {
+                        if !failing {
+                            tracing::warn!(
+                                error = %e,
+                                "WAL checkpoint failed (retried every 250 ms; logged again once it works)"
+                            );
+                        }
+                    })
+                    .is_ok();
+                if ok && failing {
+                    tracing::info!("WAL checkpoint works again");
                 }
+                failing = !ok;
             }
         })?;
     Ok(stop)
@@ -144,13 +169,14 @@ fn spawn_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>, S
 
 impl Store for SqliteStore {
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        let conn = self.writer.lock();
-        if !conn.is_autocommit() {
-            // A previous transaction could not be rolled back on drop; finish it now.
-            conn.prepare_cached("ROLLBACK")?.execute([])?;
-        }
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(Box::new(SqliteWriteTx { conn, depth: 0 }))
+        Ok(Box::new(self.begin_tx()?))
+    }
+
+    /// Runs `BEGIN IMMEDIATE`, increments the `write_probe` row and commits (fsynced like any commit).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let tx = self.begin_tx()?;
+        write::probe(tx.active()?)?;
+        Box::new(tx).commit()
     }
 
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
@@ -310,6 +336,9 @@ macro_rules! impl_read_tx {
             fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
                 read::outbox_pending(self.conn()?, limit)
             }
+            fn outbox_count(&mut self) -> Result<u64, StoreError> {
+                read::outbox_count(self.conn()?)
+            }
         }
     };
 }
@@ -393,6 +422,15 @@ impl WriteTx for SqliteWriteTx<'_> {
 
     fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
         write::ack_outbox(self.active()?, ids)
+    }
+
+    fn purge_outbox(
+        &mut self,
+        created_before: UnixTime,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<OutboxPurge, StoreError> {
+        write::purge_outbox(self.active()?, created_before, max_rows, limit)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -91,6 +91,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE apps SET body = json_set(body, '$.media', json('{"no_binding_prompt":null,"no_permission_prompt":"no_permission.wav","service_error_prompt":null,"extension_prompt":"enter_extension.wav","invalid_extension_prompt":"invalid_extension.wav","first_digit_timeout_ms":10000,"inter_digit_timeout_ms":5000,"digit_terminator":"#","inband_dtmf":false,"answer_before_collect":false}'))
     WHERE json_type(body, '$.media') IS NULL;
     "##,
+    // 3: the outbox's row count, kept exact by triggers, so the retention purge and the outbox gauge read it
+    // in O(1) (COUNT(*) walks the whole table: gigabytes at the default cap); and the row the start-up write
+    // probe changes (`Store::check_writable`).
+    "
+    CREATE TABLE write_probe (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        writes INTEGER NOT NULL
+    );
+    INSERT INTO write_probe (id, writes) VALUES (1, 0);
+    CREATE TABLE outbox_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO outbox_count (id, n) SELECT 1, COUNT(*) FROM outbox;
+    CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox
+    BEGIN
+        UPDATE outbox_count SET n = n + 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox
+    BEGIN
+        UPDATE outbox_count SET n = n - 1 WHERE id = 1;
+    END;
+    ",
 ];
 
 /// The `AppMedia` JSON migration 2 writes into existing apps (kept equal to the model's default by a test).
