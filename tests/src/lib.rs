@@ -20,6 +20,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 pub mod axe;
+pub mod disk;
 pub mod rtp;
 pub mod sipp;
 

@@ -273,9 +273,19 @@ impl Rig {
     pub fn start(env: &[(&str, &str)]) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
+        Self::start_in(dir, &data, env)
+    }
+
+    /// Like [`Rig::start`], with the switch's data directory at `data` (e.g. on a small tmpfs); the `SIPp`
+    /// files stay in a scratch directory.
+    pub fn start_with_data(data: &Path, env: &[(&str, &str)]) -> Rig {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), data, env)
+    }
+
+    fn start_in(dir: tempfile::TempDir, data: &Path, env: &[(&str, &str)]) -> Rig {
+        std::fs::create_dir_all(data).expect("data dir");
         let uas_port = free_udp_port();
-        let switch = SipSwitch::start(&data, SocketAddr::from(([127, 0, 0, 1], uas_port)), env);
+        let switch = SipSwitch::start(data, SocketAddr::from(([127, 0, 0, 1], uas_port)), env);
         Rig {
             dir,
             switch,

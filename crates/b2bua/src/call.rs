@@ -243,6 +243,13 @@ impl Call {
     }
 }
 
+/// A rejection's table row and its `Reason` header value: `Q.850;cause=<q850>;text="<cause> <text>"`.
+fn reason_header(cause: Cause) -> (crate::RejectMapping, String) {
+    let m = reject_mapping(cause);
+    let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
+    (m, reason)
+}
+
 /// `user` of a header's URI, unescaped.
 fn user_of(n: &NameAddr) -> Option<String> {
     n.uri().user_unescaped()
@@ -271,6 +278,10 @@ impl B2bua {
         if h.call_id().is_ok_and(|id| self.dialogs.contains_key(id)) {
             let b = self.response_to(c, &r, 482);
             self.reply(c, from, r, b);
+            return;
+        }
+        if let Some(refusal) = self.refusal {
+            self.refuse_at_once(c, from, r, refusal);
             return;
         }
         let called_raw = r.uri().user_unescaped().unwrap_or_default();
@@ -412,10 +423,24 @@ impl B2bua {
         self.reject(c, a_tx, r, &record, cause);
     }
 
+    /// Answers a new INVITE with the runtime's refusal (see [`B2bua::refuse_new_calls`]): the rejection
+    /// table's status and `Reason` for its cause, `Retry-After`, no route decision and no call facts.
+    fn refuse_at_once(&mut self, c: Clock, from: Peer, r: Request, refusal: crate::Refusal) {
+        let (m, reason) = reason_header(refusal.cause);
+        let mut b = self
+            .response_to(c, &r, m.status)
+            .reason(m.reason)
+            .header("Reason", &reason);
+        if refusal.retry_after_secs > 0 {
+            b = b.header("Retry-After", &refusal.retry_after_secs.to_string());
+        }
+        self.stats.calls_refused += 1;
+        self.reply(c, from, r, b);
+    }
+
     /// Answers a refused call from the rejection table and reports it.
     fn reject(&mut self, c: Clock, a_tx: Id, r: &Request, record: &Record, cause: Cause) {
-        let m = reject_mapping(cause);
-        let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
+        let (m, reason) = reason_header(cause);
         let response = self
             .response_to(c, r, m.status)
             .reason(m.reason)

@@ -30,6 +30,17 @@ pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"
 /// The `Accept` of OPTIONS answers: exactly the body types taken ([`crate::privacy::ACCEPTED_BODIES`]).
 pub(crate) const ACCEPT: &str = "application/sdp, multipart/mixed";
 
+/// New calls refused by the runtime, whatever their route (see [`B2bua::refuse_new_calls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The cause: its row of the rejection table ([`crate::reject_mapping`]) gives the status, the Q.850
+    /// cause and the text of the `Reason` header.
+    pub cause: pn_bindings::Cause,
+    /// The `Retry-After` header's seconds (RFC 3261 §21.5.4, with a 503: when to try this switch again);
+    /// 0 sends none.
+    pub retry_after_secs: u32,
+}
+
 /// One shard of the B2BUA: every call whose messages [`crate::shard_for`] maps here.
 #[derive(Debug)]
 pub struct B2bua {
@@ -51,6 +62,8 @@ pub struct B2bua {
     pub(crate) active: usize,
     /// Relay mode (`None`: bypass).
     pub(crate) media: Option<crate::media::MediaPlane>,
+    /// New calls are refused while set.
+    pub(crate) refusal: Option<Refusal>,
 }
 
 impl B2bua {
@@ -94,7 +107,22 @@ impl B2bua {
             next_id: 1,
             active: 0,
             media: None,
+            refusal: None,
         }
+    }
+
+    /// While `Some`, every new INVITE (from a trusted trunk, past validation) is answered at once with the
+    /// refusal's cause and `Retry-After`, before any route decision: no B leg, no call facts (counted in
+    /// [`Stats::calls_refused`]). Calls already in progress, in-dialog requests, CANCEL and OPTIONS are not
+    /// affected. `None` accepts new calls again. The runtime calls this when its state changes (the outbox
+    /// cannot store call facts, or can again); the core reads no clock and no flag of its own.
+    pub fn refuse_new_calls(&mut self, refusal: Option<Refusal>) {
+        self.refusal = refusal;
+    }
+
+    /// The refusal in force, if any.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refusal
     }
 
     /// Handles one received message (`from`: its source; responses to requests go back there).

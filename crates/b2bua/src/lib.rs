@@ -79,7 +79,7 @@ mod tests;
 use std::net::SocketAddr;
 
 pub use config::B2buaConfig;
-pub use engine::B2bua;
+pub use engine::{B2bua, Refusal};
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
 pub use media::{MediaAnchor, MediaCall, MediaCommand, MediaEvent, PromptRef};

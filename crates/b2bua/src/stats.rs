@@ -12,6 +12,9 @@ pub struct Stats {
     pub calls_answered: u64,
     /// Calls refused by the route decision.
     pub calls_rejected: u64,
+    /// New calls refused because the runtime refuses new calls ([`crate::B2bua::refuse_new_calls`]); they
+    /// write no call facts.
+    pub calls_refused: u64,
     /// Calls forwarded but not answered (busy, no answer, cancelled, timeout…).
     pub calls_failed: u64,
     /// Server transactions created.

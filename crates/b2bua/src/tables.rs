@@ -7,6 +7,7 @@
 //! | cause | SIP | Q.850 | text |
 //! |---|---|---|---|
 //! | 7100 | 404 Not Found | 1 | App not found |
+//! | 7102 | 503 Service Unavailable | 41 | Call records cannot be stored |
 //! | 7508 | 503 Service Unavailable | 38 | Routing failure |
 //! | 8008 | 500 Server Internal Error | 41 | Play and collect failed |
 //! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
@@ -82,6 +83,9 @@ const UNAVAILABLE: (u16, &str) = (480, "Temporarily Unavailable");
 pub fn reject_mapping(cause: Cause) -> RejectMapping {
     let ((status, reason), q850, text) = match cause.0 {
         7100 => (NOT_FOUND, 1, "App not found"),
+        // The reference's "internal error" release point, used while call facts cannot be stored (the
+        // runtime refuses new calls, with Retry-After; see `B2bua::refuse_new_calls`).
+        7102 => ((503, "Service Unavailable"), 41, "Call records cannot be stored"),
         7508 => ((503, "Service Unavailable"), 38, "Routing failure"),
         8008 => ((500, "Server Internal Error"), 41, "Play and collect failed"),
         8013 => (UNAVAILABLE, 20, "No temporary callee"),

@@ -12,6 +12,8 @@ impl Cause {
     pub const NORMAL: Cause = Cause(0);
     /// 7100: the called number's app is not found.
     pub const APP_NOT_FOUND: Cause = Cause(7100);
+    /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.
+    pub const CALL_FACTS_UNSTORABLE: Cause = Cause(7102);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
     pub const CALLER_LEFT_BEFORE_FORWARD: Cause = Cause(7516);
     /// 8010: max call duration reached.

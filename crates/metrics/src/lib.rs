@@ -24,9 +24,14 @@ pub struct Metrics {
     pub store_commit_latency: Histogram,
     /// `pn_store_commit_batch_size`: writes acknowledged by one commit.
     pub store_batch_size: Histogram,
-    /// `pn_store_outbox_pending`: outbox entries not yet delivered.
+    /// `pn_store_outbox_pending`: rows in the outbox (entries not yet delivered), after the last commit that
+    /// appended or purged.
     pub outbox_pending: IntGauge,
-    /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_dropped_total`).
+    /// `pn_store_outbox_purged_total{reason}`: outbox rows removed by the retention rule: `age` (older than
+    /// `outbox.retention_secs`) or `cap` (younger, removed because the outbox held more than
+    /// `outbox.max_rows`).
+    pub outbox_purged: IntCounterVec,
+    /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_*`).
     pub sip: SipMetrics,
     /// HTTP server metrics (`pn_http_*`).
     pub http: HttpMetrics,
@@ -88,8 +93,17 @@ pub struct SipMetrics {
     pub parse_errors: IntCounterVec,
     /// `pn_sip_acl_rejects_total`: INVITEs refused with 403 because the source is not a trusted peer.
     pub acl_rejects: IntCounter,
-    /// `pn_outbox_dropped_total`: call facts dropped because the outbox queue was full or the write failed.
+    /// `pn_outbox_dropped_total`: call facts that could not be kept for the outbox (its queue or its retry
+    /// buffer was full, or the switch stopped while they were buffered); each is logged at error level with
+    /// its JSON (target `pnswitch::lost_fact`).
     pub outbox_dropped: IntCounter,
+    /// `pn_outbox_degraded`: 1 while call facts cannot be stored (a commit failed and facts wait in the retry
+    /// buffer, or the queue overflowed): new calls are refused with 503 / 7102. 0 when healthy.
+    pub outbox_degraded: IntGauge,
+    /// `pn_outbox_buffered`: call facts waiting in memory for their commit (retried until it succeeds).
+    pub outbox_buffered: IntGauge,
+    /// `pn_outbox_write_failures_total`: outbox commits that failed (each is retried with backoff).
+    pub outbox_write_failures: IntCounter,
     /// `pn_sip_overload_drops_total`: received messages dropped because their shard's queue was full.
     pub overload_drops: IntCounter,
     /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
@@ -140,7 +154,19 @@ impl SipMetrics {
         ))?;
         let outbox_dropped = IntCounter::with_opts(Opts::new(
             "pn_outbox_dropped_total",
-            "Call facts dropped before reaching the outbox",
+            "Call facts that could not be kept for the outbox (logged at error level with their content)",
+        ))?;
+        let outbox_degraded = IntGauge::with_opts(Opts::new(
+            "pn_outbox_degraded",
+            "1 while call facts cannot be stored and new calls are refused",
+        ))?;
+        let outbox_buffered = IntGauge::with_opts(Opts::new(
+            "pn_outbox_buffered",
+            "Call facts waiting in memory for their outbox commit",
+        ))?;
+        let outbox_write_failures = IntCounter::with_opts(Opts::new(
+            "pn_outbox_write_failures_total",
+            "Outbox commits that failed (retried)",
         ))?;
         registry.register(Box::new(calls.clone()))?;
         registry.register(Box::new(active_calls.clone()))?;
@@ -154,6 +180,9 @@ impl SipMetrics {
             "Received SIP messages dropped because their shard's queue was full",
         ))?;
         registry.register(Box::new(outbox_dropped.clone()))?;
+        registry.register(Box::new(outbox_degraded.clone()))?;
+        registry.register(Box::new(outbox_buffered.clone()))?;
+        registry.register(Box::new(outbox_write_failures.clone()))?;
         registry.register(Box::new(overload_drops.clone()))?;
         let media_relays =
             IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
@@ -183,6 +212,9 @@ impl SipMetrics {
             parse_errors,
             acl_rejects,
             outbox_dropped,
+            outbox_degraded,
+            outbox_buffered,
+            outbox_write_failures,
             overload_drops,
             media_relays,
             media_packets,
@@ -250,8 +282,15 @@ impl Metrics {
         )?;
         let outbox_pending = IntGauge::with_opts(Opts::new(
             "pn_store_outbox_pending",
-            "Outbox entries not yet delivered",
+            "Rows in the outbox (entries not yet delivered)",
         ))?;
+        let outbox_purged = IntCounterVec::new(
+            Opts::new(
+                "pn_store_outbox_purged_total",
+                "Outbox rows removed by the retention rule (age or row cap)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
@@ -259,6 +298,7 @@ impl Metrics {
         registry.register(Box::new(store_commit_latency.clone()))?;
         registry.register(Box::new(store_batch_size.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(outbox_purged.clone()))?;
         let sip = SipMetrics::new(&registry)?;
         let http = HttpMetrics::new(&registry)?;
         Ok(Self {
@@ -270,6 +310,7 @@ impl Metrics {
             store_commit_latency,
             store_batch_size,
             outbox_pending,
+            outbox_purged,
             sip,
             http,
         })
@@ -311,6 +352,22 @@ mod tests {
         assert!(text.contains("pn_sip_acl_rejects_total 1"));
         assert!(text.contains("pn_sip_setup_seconds_count 1"));
         assert!(text.contains("pn_outbox_dropped_total 0"));
+        assert!(text.contains("pn_outbox_degraded 0"));
+        assert!(text.contains("pn_outbox_buffered 0"));
+        assert!(text.contains("pn_outbox_write_failures_total 0"));
+    }
+
+    #[test]
+    fn outbox_store_metrics_are_registered() {
+        let m = Metrics::new().unwrap();
+        m.outbox_pending.set(7);
+        m.outbox_purged.with_label_values(&["cap"]).inc_by(3);
+        let text = m.encode().unwrap();
+        assert!(text.contains("pn_store_outbox_pending 7"), "{text}");
+        assert!(
+            text.contains("pn_store_outbox_purged_total{reason=\"cap\"} 3"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Config {
     pub sip: SipConfig,
     /// The media plane: bypass (SDP passthrough) or relay (RTP anchored at the switch).
     pub media: MediaConfig,
+    /// Call facts and the outbox: retention, the retry buffer, refusing calls while facts cannot be stored.
+    pub outbox: OutboxConfig,
     /// Logging settings.
     pub log: LogConfig,
 }
@@ -60,6 +62,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             sip: SipConfig::default(),
             media: MediaConfig::default(),
+            outbox: OutboxConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -240,6 +243,53 @@ impl Default for MediaConfig {
             timeout_secs: 60,
             public_ip: None,
             record_per_party: false,
+        }
+    }
+}
+
+/// The `[outbox]` section: how long call facts are kept, how many at most, and what happens while they
+/// cannot be stored.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Rows older than this many seconds are purged (default 2678400 = 31 days, the reference's CDR
+    /// console); 0 keeps rows whatever their age.
+    pub retention_secs: u64,
+    /// The outbox keeps at most this many rows, the oldest purged first whatever their age (default
+    /// 10000000, about 3 GB of database at ~0.3 KB per row); 0 = no cap.
+    pub max_rows: u64,
+    /// How often the retention rule runs, in seconds (default 60; also once at start).
+    pub purge_interval_secs: u64,
+    /// Most rows one purge transaction removes (default 5000); a larger backlog is removed in several.
+    pub purge_chunk: u32,
+    /// Call facts held in memory while they cannot be committed (default 100000, roughly 100 MB at most; at
+    /// least 256); beyond it facts are logged at error level with their content and counted as dropped.
+    pub buffer_facts: usize,
+    /// `Retry-After` seconds of the 503 that refuses new calls while facts cannot be stored (default 30;
+    /// 0 sends none).
+    pub retry_after_secs: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retention_secs: 31 * 86_400,
+            max_rows: 10_000_000,
+            purge_interval_secs: 60,
+            purge_chunk: 5000,
+            buffer_facts: 100_000,
+            retry_after_secs: 30,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The retention rule the purge task applies.
+    pub fn retention(&self) -> pn_api::engine::OutboxRetention {
+        pn_api::engine::OutboxRetention {
+            retention_secs: self.retention_secs,
+            max_rows: self.max_rows,
+            chunk: self.purge_chunk.max(1),
         }
     }
 }
@@ -438,6 +488,23 @@ mod tests {
         let c = Config::load(None, env).unwrap();
         assert_eq!((c.http.max_connections, c.http.idle_timeout_ms), (7, 250));
         let env = vec![("PNSWITCH__HTTP__IDLE_TIMEOUT".to_owned(), "1".to_owned())];
+        assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn outbox_section_defaults_and_overrides() {
+        let c = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(c.outbox, OutboxConfig::default());
+        assert_eq!(c.outbox.retention_secs, 2_678_400);
+        assert_eq!((c.outbox.max_rows, c.outbox.buffer_facts), (10_000_000, 100_000));
+        let env = vec![
+            ("PNSWITCH__OUTBOX__MAX_ROWS".to_owned(), "50".to_owned()),
+            ("PNSWITCH__OUTBOX__PURGE_CHUNK".to_owned(), "0".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.outbox.max_rows, 50);
+        assert_eq!(c.outbox.retention().chunk, 1);
+        let env = vec![("PNSWITCH__OUTBOX__RETENTION".to_owned(), "5".to_owned())];
         assert!(Config::load(None, env).is_err());
     }
 

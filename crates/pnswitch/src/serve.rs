@@ -1,4 +1,5 @@
-//! `pnswitch serve`: open the store, load the routing table, start the writer, serve HTTP.
+//! `pnswitch serve`: probe that the data directory and the database can be written, open the store, load the
+//! routing table, start the writer, serve HTTP.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +39,21 @@ pub enum ServeError {
     /// Metrics registry failure.
     #[error("metrics: {0}")]
     Metrics(#[from] pn_metrics::MetricsError),
+    /// The start-up write probe failed: the data directory, the database or a media directory cannot be
+    /// written (read-only mount, full disk, permissions). Starting would only fail every write later.
+    #[error(
+        "{what} {} is not writable ({reason}): pnswitch must be able to write its database, call records and \
+         recordings there",
+        path.display()
+    )]
+    NotWritable {
+        /// What was probed (`data directory`, `database`, `recordings directory`…).
+        what: &'static str,
+        /// Where.
+        path: std::path::PathBuf,
+        /// Why the write failed.
+        reason: String,
+    },
 }
 
 /// Runs the switch until SIGINT or SIGTERM.
@@ -50,6 +66,7 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     crate::sip::mask::set_show_numbers(config.log.show_numbers);
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
+    probe_dir("data directory", &config.data_dir)?;
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
@@ -98,7 +115,18 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         synchronous_full: config.store.synchronous_full,
         read_connections: config.store.read_connections,
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir, options)?);
+    let sqlite = SqliteStore::open(&config.data_dir, options)?;
+    let db_path = sqlite.path().to_owned();
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let probe = Arc::clone(&store);
+    tokio::task::spawn_blocking(move || probe.check_writable())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| ServeError::NotWritable {
+            what: "database",
+            path: db_path,
+            reason: e.to_string(),
+        })?;
     let table = Arc::new(BindingTable::with_capacity(config.routing.capacity_hint));
     let load_store = Arc::clone(&store);
     let load_table = Arc::clone(&table);
@@ -125,10 +153,17 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
     );
     let nonce_flusher = pn_api::engine::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
+    let outbox_purger = pn_api::engine::spawn_outbox_purger(
+        engine.clone(),
+        config.outbox.retention(),
+        Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
+    );
     // The HTTP listener is bound before the media stores: the recording URLs default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
     let (prompts, recordings) = media_stores(&config, local)?;
+    probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
+    probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
     let purger = pn_api::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
     let sip = crate::sip::start(
         &config.sip,
@@ -140,6 +175,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             metrics: metrics.clone(),
             prompts: Some(Arc::clone(&prompts)),
             recordings: Some(Arc::clone(&recordings)),
+            outbox: config.outbox.clone(),
         },
     )
     .await?;
@@ -163,6 +199,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     .await;
     sip.shutdown().await;
     sweeper.abort();
+    outbox_purger.abort();
     purger.abort();
     nonce_flusher.abort();
     // The last queries' nonces: committed before the process ends (writes committed theirs already).
@@ -194,6 +231,27 @@ fn media_stores(
         Duration::from_secs(config.api.record_url_ttl_secs),
     )?);
     Ok((prompts, recordings))
+}
+
+/// Proves `dir` is writable now: creates a probe file in it, writes and fsyncs it, and removes it.
+fn probe_dir(what: &'static str, dir: &Path) -> Result<(), ServeError> {
+    use std::io::Write;
+    let path = dir.join(format!(".pnswitch-write-probe-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .and_then(|mut file| {
+            file.write_all(b"pnswitch write probe\n")?;
+            file.sync_all()
+        });
+    let removed = std::fs::remove_file(&path);
+    written.and(removed).map_err(|e| ServeError::NotWritable {
+        what,
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).
@@ -253,4 +311,31 @@ pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
     file.sync_all()?;
     eprintln!("pnswitch: generated admin token in {}", path.display());
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_probe_leaves_nothing_and_names_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        probe_dir("data directory", dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe file is removed"
+        );
+        let missing = dir.path().join("absent");
+        let err = probe_dir("recordings directory", &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "recordings directory {} is not writable (",
+                missing.display()
+            )),
+            "{err}"
+        );
+    }
 }

@@ -114,12 +114,32 @@ pub struct SeenNonce {
     pub created: i64,
 }
 
+/// What one [`WriteTx::purge_outbox`] step removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxPurge {
+    /// Rows older than the retention cut.
+    pub by_age: u64,
+    /// Rows within their retention removed only because the table held more than the row cap.
+    pub by_cap: u64,
+}
+
+impl OutboxPurge {
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.by_age + self.by_cap
+    }
+}
+
 /// A durable store: one writer at a time, many readers.
 pub trait Store: Send + Sync + 'static {
     /// Starts the (single) write transaction; blocks while another writer holds it.
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
     /// A read view (a snapshot while it lives); many may be open at once, alongside the writer.
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+    /// Proves the store can durably write right now: commits a write transaction that changes no data
+    /// (through the same path and fsync as every commit). `Err` on a read-only or full disk, a database
+    /// opened read-only, or a lock held by another process beyond the busy timeout.
+    fn check_writable(&self) -> Result<(), StoreError>;
 }
 
 /// Reads of the durable state.
@@ -162,6 +182,8 @@ pub trait ReadTx {
     fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Every remembered API nonce whose `Created` is at or after `since` (startup load of the replay cache).
     fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError>;
+    /// How many rows the outbox holds (exact, O(1)).
+    fn outbox_count(&mut self) -> Result<u64, StoreError>;
 }
 
 /// One atomic write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
@@ -200,6 +222,16 @@ pub trait WriteTx: ReadTx {
     fn put_nonces(&mut self, nonces: &[SeenNonce]) -> Result<(), StoreError>;
     /// Forgets the API nonces whose `Created` is before `before`; returns how many.
     fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError>;
+    /// One bounded step of the outbox retention: removes the oldest entries (in id order, at most `limit`)
+    /// while they were created before `created_before` or the outbox holds more than `max_rows`. Only a
+    /// prefix of the id order is removed, so one step reads at most `limit` rows and stops at the first
+    /// entry it keeps; call it again while it removes `limit` rows.
+    fn purge_outbox(
+        &mut self,
+        created_before: UnixTime,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<OutboxPurge, StoreError>;
     /// Makes every write of this transaction durable (fsync per the backend's policy) and visible.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -60,6 +60,13 @@ pub(crate) enum Effect {
     Number(XNumber),
     /// A retired pool number.
     RemoveNumber(E164),
+    /// The outbox changed: its row count after the command, and what a retention step removed.
+    Outbox {
+        /// Rows in the outbox.
+        rows: u64,
+        /// Rows the command purged.
+        purged: pn_store::OutboxPurge,
+    },
 }
 
 /// Id counters owned by the engine thread.

@@ -16,6 +16,7 @@ pub(crate) mod axe;
 pub(crate) mod axyb;
 mod ctx;
 mod load;
+mod outbox;
 mod overlay;
 
 use std::collections::HashMap;
@@ -23,15 +24,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use pn_bindings::{App, AppId, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime};
+use pn_bindings::{App, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime};
 use pn_metrics::Metrics;
-use pn_store::{OutboxKind, Store, StoreError, WriteTx};
+use pn_store::{Store, StoreError, WriteTx};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, XSelect, not_found, require_mode, status_name};
 pub use load::{LoadStats, load_table};
+pub use outbox::{OutboxRetention, OutboxRow, spawn_outbox_purger};
 
 use crate::ApiError;
 use crate::auth::journal::NonceJournal;
@@ -107,7 +109,9 @@ pub(crate) enum Op {
     /// Delete expired bindings.
     Sweep,
     /// Append call facts (or other notifications) to the outbox: `(kind, app, JSON payload)`.
-    AppendOutbox(Vec<(OutboxKind, AppId, String)>),
+    AppendOutbox(Arc<[OutboxRow]>),
+    /// One step of the outbox retention rule.
+    PurgeOutbox(OutboxRetention),
     /// Store an AXE callback record made by a connected call.
     PutCallbackRecord(CallbackRecord),
     /// Nothing but a batch: commits the queued API nonces.
@@ -146,15 +150,6 @@ impl EngineHandle {
     pub async fn sweep(&self, now: UnixTime) -> Result<u64, ApiFailure> {
         let v = self.submit(Op::Sweep, now).await?;
         Ok(v.get("removed").and_then(Value::as_u64).unwrap_or(0))
-    }
-
-    /// Appends `entries` (`(kind, app, JSON payload)`) to the store's outbox in the same group-commit path as
-    /// provisioning writes; resolves once they are committed (durable) or refused. All or nothing.
-    pub fn append_outbox(
-        &self,
-        entries: Vec<(OutboxKind, AppId, String)>,
-    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
-        self.enqueue(Op::AppendOutbox(entries))
     }
 
     /// Stores the AXE callback record of a connected call (A dialing X then reaches `last_caller`) through the
@@ -457,6 +452,16 @@ impl Engine {
             }
             Effect::Number(n) => self.table.upsert_number(n),
             Effect::RemoveNumber(x) => self.table.remove_number(*x),
+            Effect::Outbox { rows, purged } => {
+                self.metrics
+                    .outbox_pending
+                    .set(i64::try_from(*rows).unwrap_or(i64::MAX));
+                for (reason, n) in [("age", purged.by_age), ("cap", purged.by_cap)] {
+                    if n > 0 {
+                        self.metrics.outbox_purged.with_label_values(&[reason]).inc_by(n);
+                    }
+                }
+            }
         }
     }
 
@@ -509,12 +514,8 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
         Op::SetNumber(o) => admin::set_number(ctx, o),
         Op::RetireNumber(o) => admin::retire_number(ctx, o),
         Op::Sweep => load::sweep(ctx),
-        Op::AppendOutbox(entries) => {
-            for (kind, app, payload) in entries {
-                ctx.tx.append_outbox(*kind, *app, payload, ctx.now)?;
-            }
-            Ok(serde_json::json!({ "appended": entries.len() }))
-        }
+        Op::AppendOutbox(rows) => outbox::append(ctx, rows),
+        Op::PurgeOutbox(rule) => outbox::purge(ctx, *rule),
         Op::PutCallbackRecord(record) => put_callback_record(ctx, record),
         Op::FlushNonces => Ok(serde_json::json!({})),
     }

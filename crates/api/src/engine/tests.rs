@@ -10,7 +10,9 @@ use pn_bindings::{
 use pn_metrics::Metrics;
 use pn_numbers::E164;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
-use pn_store::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx};
+use pn_store::{
+    BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx,
+};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -39,6 +41,9 @@ impl Store for Flaky {
     }
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         self.inner.reader()
+    }
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.check_writable()
     }
 }
 
@@ -94,6 +99,9 @@ impl ReadTx for FlakyTx<'_> {
     fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
         self.inner.nonces_since(since)
     }
+    fn outbox_count(&mut self) -> Result<u64, StoreError> {
+        self.inner.outbox_count()
+    }
 }
 
 impl WriteTx for FlakyTx<'_> {
@@ -138,6 +146,9 @@ impl WriteTx for FlakyTx<'_> {
     }
     fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError> {
         self.inner.prune_nonces(before)
+    }
+    fn purge_outbox(&mut self, before: UnixTime, max: u64, limit: u32) -> Result<OutboxPurge, StoreError> {
+        self.inner.purge_outbox(before, max, limit)
     }
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         if self.fail {
@@ -332,14 +343,15 @@ fn outbox_appends_commit_with_the_batch() {
     let out = run(
         &mut r.engine,
         vec![
-            Op::AppendOutbox(vec![
+            Op::AppendOutbox(Arc::from(vec![
                 (OutboxKind::CallEvent, app.id, "{\"event\":\"callin\"}".into()),
                 (OutboxKind::Cdr, AppId(0), "{\"cdr\":1}".into()),
-            ]),
+            ])),
             bind(&app, "+8613800000001", "+8613800000002"),
         ],
     );
     assert!(out.iter().all(Result::is_ok), "{out:?}");
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 2);
     let pending = r.store.reader().unwrap().outbox_pending(10).unwrap();
     let got: Vec<(OutboxKind, AppId, &str)> = pending
         .iter()
@@ -356,11 +368,100 @@ fn outbox_appends_commit_with_the_batch() {
     r.fail.store(true, Ordering::SeqCst);
     let out = run(
         &mut r.engine,
-        vec![Op::AppendOutbox(vec![(OutboxKind::Cdr, app.id, "{}".into())])],
+        vec![Op::AppendOutbox(Arc::from(vec![(
+            OutboxKind::Cdr,
+            app.id,
+            "{}".into(),
+        )]))],
     );
     assert!(out[0].is_err());
     r.fail.store(false, Ordering::SeqCst);
     assert_eq!(r.store.reader().unwrap().outbox_pending(10).unwrap().len(), 2);
+    // The gauge follows commits only.
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 2);
+}
+
+fn rows(n: usize) -> Op {
+    Op::AppendOutbox(
+        (0..n)
+            .map(|i| (OutboxKind::Cdr, AppId(1), format!("{{\"i\":{i}}}")))
+            .collect::<Vec<_>>()
+            .into(),
+    )
+}
+
+fn purged(r: &Rig, reason: &str) -> u64 {
+    r.engine.metrics.outbox_purged.with_label_values(&[reason]).get()
+}
+
+#[test]
+fn outbox_purge_steps_apply_the_cap_and_the_retention_and_count_them() {
+    let mut r = rig();
+    // Ten rows appended at t=1000 (the commands' time).
+    assert!(run(&mut r.engine, vec![rows(10)])[0].is_ok());
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 10);
+    let cap = super::OutboxRetention {
+        retention_secs: 0,
+        max_rows: 4,
+        chunk: 4,
+    };
+    // A bounded step: four rows, then two, then nothing.
+    let out = run(&mut r.engine, vec![Op::PurgeOutbox(cap)]);
+    assert_eq!(out[0].as_ref().unwrap()["by_cap"], 4);
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 6);
+    let out = run(&mut r.engine, vec![Op::PurgeOutbox(cap), Op::PurgeOutbox(cap)]);
+    assert_eq!(out[0].as_ref().unwrap()["by_cap"], 2);
+    assert_eq!(
+        out[1].as_ref().unwrap()["by_cap"],
+        0,
+        "a later step of the same batch sees the first"
+    );
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 4);
+    assert_eq!((purged(&r, "cap"), purged(&r, "age")), (6, 0));
+    let left: Vec<String> = r
+        .store
+        .reader()
+        .unwrap()
+        .outbox_pending(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(left, ["{\"i\":6}", "{\"i\":7}", "{\"i\":8}", "{\"i\":9}"]);
+
+    // Retention: rows created at 1000 are older than 999 s at 1000 + 999 + 1 only.
+    let age = super::OutboxRetention {
+        retention_secs: 999,
+        max_rows: 0,
+        chunk: 100,
+    };
+    let (c, mut rx) = cmd(Op::PurgeOutbox(age));
+    r.engine.process(vec![Command {
+        now: UnixTime(1_999),
+        ..c
+    }]);
+    assert_eq!(rx.try_recv().unwrap().unwrap()["by_age"], 0);
+    let (c, mut rx) = cmd(Op::PurgeOutbox(age));
+    r.engine.process(vec![Command {
+        now: UnixTime(2_000),
+        ..c
+    }]);
+    assert_eq!(rx.try_recv().unwrap().unwrap()["by_age"], 4);
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 0);
+    assert_eq!((purged(&r, "cap"), purged(&r, "age")), (6, 4));
+
+    // A failed commit purges nothing and counts nothing.
+    assert!(run(&mut r.engine, vec![rows(3)])[0].is_ok());
+    r.fail.store(true, Ordering::SeqCst);
+    let out = run(
+        &mut r.engine,
+        vec![Op::PurgeOutbox(super::OutboxRetention { max_rows: 1, ..cap })],
+    );
+    assert!(out[0].is_err());
+    r.fail.store(false, Ordering::SeqCst);
+    assert_eq!(r.store.reader().unwrap().outbox_count().unwrap(), 3);
+    assert_eq!(r.engine.metrics.outbox_pending.get(), 3);
+    assert_eq!(purged(&r, "cap"), 6);
 }
 
 fn seen(nonce: &str, created: i64) -> SeenNonce {

@@ -356,6 +356,7 @@ fn every_reject_cause_maps_to_its_status_and_reason() {
         (8043, 403),
         (8055, 480),
         (8104, 480),
+        (7102, 503),
         (8031, 500),
     ] {
         let mut sim = Sim::new(FakeRouter::reject(cause));
@@ -474,4 +475,58 @@ fn missing_ack_from_a_releases_both_legs() {
     assert_eq!(sent[at..at + 3], ["B<-ACK", "A<-BYE", "B<-BYE"]);
     assert_eq!(sim.disconnect_code(), Some(7505));
     assert_eq!(sim.cdrs().len(), 1);
+}
+
+#[test]
+fn refused_new_calls_get_503_with_retry_after_while_calls_up_continue() {
+    let (mut sim, _b_inv, ok) = answered(0);
+    let refusal = crate::Refusal {
+        cause: pn_bindings::Cause::CALL_FACTS_UNSTORABLE,
+        retry_after_secs: 30,
+    };
+    sim.b2b.refuse_new_calls(Some(refusal));
+    assert_eq!(sim.b2b.refusal(), Some(refusal));
+    let facts_before = sim.facts.len();
+
+    // A new call: refused at once, no 100 Trying, no B leg, no route decision, no facts.
+    let inv = a_invite("z9hG4bKn1", "c-refused");
+    let sent = sim.send_a(inv.clone());
+    assert_eq!(summary(&sent), ["A<-503 INVITE"]);
+    let r = response(&sent[0].1);
+    assert_eq!(r.reason(), "Service Unavailable");
+    assert_eq!(
+        r.headers().get("Reason"),
+        Some("Q.850;cause=41;text=\"7102 Call records cannot be stored\"")
+    );
+    assert_eq!(r.headers().get("Retry-After"), Some("30"));
+    assert!(r.headers().to().unwrap().tag().is_some());
+    // A retransmitted INVITE gets the same answer from the transaction, not a second refusal.
+    assert_eq!(summary(&sim.send_a(inv)), ["A<-503 INVITE"]);
+    assert_eq!(
+        sim.router.asked.borrow().len(),
+        1,
+        "only the first call was routed"
+    );
+    assert_eq!(sim.facts.len(), facts_before);
+    assert_eq!(sim.b2b.stats().calls_refused, 1);
+    assert_eq!(sim.b2b.active_calls(), 1);
+
+    // The call already up goes on and reports its end.
+    let sent = sim.send_a(a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKa3"));
+    assert_eq!(summary(&sent), ["A<-200 BYE", "B<-BYE"]);
+    assert!(sim.send_b(b_response(request(&sent[1].1), 200, false)).is_empty());
+    assert_eq!(sim.events(), [Callin, Callout, Alerting, Answer, Disconnect]);
+    assert_eq!(sim.cdrs().len(), 1);
+
+    // Without Retry-After when 0; accepted again once lifted.
+    sim.b2b.refuse_new_calls(Some(crate::Refusal {
+        retry_after_secs: 0,
+        ..refusal
+    }));
+    let sent = sim.send_a(a_invite("z9hG4bKn2", "c-refused-2"));
+    assert_eq!(response(&sent[0].1).headers().get("Retry-After"), None);
+    sim.b2b.refuse_new_calls(None);
+    let sent = sim.send_a(a_invite("z9hG4bKn3", "c-accepted"));
+    assert_eq!(summary(&sent), ["A<-100 INVITE", "B<-INVITE"]);
+    assert_eq!(sim.b2b.stats().calls_refused, 2);
 }

@@ -9,6 +9,9 @@
 //!                    (bounded queues)     └─ …                      └─ facts → outbox task → engine
 //! ```
 //!
+//! While call facts cannot be stored (the outbox task's commits fail), the shards refuse new calls (503,
+//! cause 7102, `Retry-After`) through [`pn_b2bua::B2bua::refuse_new_calls`]; see `outbox`.
+//!
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
 
@@ -35,7 +38,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{MediaMode, SipConfig};
+use crate::config::{MediaMode, OutboxConfig, SipConfig};
 use dispatch::Dispatch;
 
 pub(crate) use crate::serve::unix_now;
@@ -59,6 +62,8 @@ pub struct SipDeps {
     pub prompts: Option<Arc<pn_api::PromptLibrary>>,
     /// Where recordings are written and how their download URLs are made (`None`: no recording).
     pub recordings: Option<Arc<pn_api::RecordingStore>>,
+    /// The retry buffer and the refusal while call facts cannot be stored.
+    pub outbox: OutboxConfig,
 }
 
 /// The running SIP side; [`SipRuntime::shutdown`] stops it and flushes call facts.
@@ -103,13 +108,23 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let metrics = deps.metrics.sip.clone();
     let count = config.shard_count();
     let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
-    let (facts, outbox) = outbox::start(
-        deps.engine.clone(),
-        deps.store,
-        deps.recordings.clone(),
-        config.outbox_queue,
-        metrics.outbox_dropped.clone(),
-    );
+    let (facts, outbox) = outbox::start(outbox::OutboxDeps {
+        engine: deps.engine.clone(),
+        store: deps.store,
+        recordings: deps.recordings.clone(),
+        queue: config.outbox_queue,
+        buffer: deps.outbox.buffer_facts,
+        metrics: outbox::OutboxMetrics {
+            dropped: metrics.outbox_dropped.clone(),
+            buffered: metrics.outbox_buffered.clone(),
+            failures: metrics.outbox_write_failures.clone(),
+        },
+        degraded: metrics.outbox_degraded.clone(),
+    });
+    let refusal = pn_b2bua::Refusal {
+        cause: pn_bindings::Cause::CALL_FACTS_UNSTORABLE,
+        retry_after_secs: deps.outbox.retry_after_secs,
+    };
     let mut senders = Vec::with_capacity(count);
     let mut receivers = Vec::with_capacity(count);
     for _ in 0..shard_count {
@@ -149,6 +164,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             udp: udp_sockets.clone(),
             tcp: hub.clone(),
             facts: facts.clone(),
+            refusal,
             metrics: metrics.clone(),
             media,
             engine: deps.engine.clone(),

@@ -41,8 +41,10 @@ pub(crate) struct ShardParts {
     pub(crate) udp: UdpSockets,
     /// TCP send side.
     pub(crate) tcp: TcpHub,
-    /// Call facts to the outbox.
+    /// Call facts to the outbox (and whether they can be stored).
     pub(crate) facts: FactSink,
+    /// How new calls are refused while call facts cannot be stored.
+    pub(crate) refusal: pn_b2bua::Refusal,
     /// Call-path metrics.
     pub(crate) metrics: SipMetrics,
     /// Relay mode (`None`: bypass).
@@ -106,6 +108,8 @@ struct Runner {
     media_events: Vec<MediaEvent>,
     /// Media counts already exported, and the relays already in the gauge.
     media_seen: (MediaCounts, i64),
+    /// The core refuses new calls (the outbox was degraded at the last message).
+    refusing: bool,
 }
 
 /// What woke the loop.
@@ -134,6 +138,7 @@ impl Runner {
             media,
             media_events: Vec::new(),
             media_seen: (MediaCounts::default(), 0),
+            refusing: false,
         }
     }
 
@@ -249,6 +254,12 @@ impl Runner {
         let _entered = span.enter();
         if tracing::enabled!(tracing::Level::DEBUG) {
             log_message(&from, &message);
+        }
+        let degraded = self.parts.facts.degraded();
+        if degraded != self.refusing {
+            self.refusing = degraded;
+            self.b2bua
+                .refuse_new_calls(degraded.then_some(self.parts.refusal));
         }
         self.b2bua.handle_message(
             Instant::now(),
@@ -371,6 +382,17 @@ impl Runner {
             .inc_by(s.retransmissions_sent.saturating_sub(seen.retransmissions_sent));
         m.acl_rejects
             .inc_by(s.acl_rejects.saturating_sub(seen.acl_rejects));
+        if s.calls_refused > seen.calls_refused {
+            // Refused at once while facts cannot be stored: no CDR, so counted here.
+            let cause = self.parts.refusal.cause.0;
+            self.calls
+                .entry(("rejected", cause))
+                .or_insert_with(|| {
+                    m.calls
+                        .with_label_values(&["rejected", cause.to_string().as_str()])
+                })
+                .inc_by(s.calls_refused - seen.calls_refused);
+        }
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;
@@ -404,6 +426,7 @@ impl Runner {
         seen.client_transactions = s.client_transactions;
         seen.retransmissions_sent = s.retransmissions_sent;
         seen.acl_rejects = s.acl_rejects;
+        seen.calls_refused = s.calls_refused;
     }
 }
 

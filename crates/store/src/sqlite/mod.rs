@@ -29,7 +29,9 @@ use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, Un
 use pn_numbers::E164;
 use rusqlite::Connection;
 
-use crate::{BindingFilter, OutboxEntry, OutboxKind, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx};
+use crate::{
+    BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pnswitch.db";
@@ -105,6 +107,17 @@ impl SqliteStore {
         schema::supported_version()
     }
 
+    /// Locks the write connection and opens its transaction.
+    fn begin_tx(&self) -> Result<SqliteWriteTx<'_>, StoreError> {
+        let conn = self.writer.lock();
+        if !conn.is_autocommit() {
+            // A previous transaction could not be rolled back on drop; finish it now.
+            conn.prepare_cached("ROLLBACK")?.execute([])?;
+        }
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(SqliteWriteTx { conn, depth: 0 })
+    }
+
     /// Takes an idle read connection or opens a new one.
     fn take_reader(&self) -> Result<Connection, StoreError> {
         if let Some(conn) = self.readers.lock().pop() {
@@ -127,17 +140,31 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_EVERY`] on its own thread until the returned
 /// sender is dropped. PASSIVE never blocks the writer or readers; durability does not depend on it (a
-/// committed transaction is already fsynced in the WAL), it only bounds the WAL's size.
+/// committed transaction is already fsynced in the WAL), it only bounds the WAL's size. A failing checkpoint
+/// (full disk) is logged when it starts failing and when it works again, not four times a second.
 fn spawn_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("pn-sqlite-ckpt".into())
         .spawn(move || {
+            let mut failing = false;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                let ok = conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .map_err(|e| {
+                        if !failing {
+                            tracing::warn!(
+                                error = %e,
+                                "WAL checkpoint failed (retried every 250 ms; logged again once it works)"
+                            );
+                        }
+                    })
+                    .is_ok();
+                if ok && failing {
+                    tracing::info!("WAL checkpoint works again");
                 }
+                failing = !ok;
             }
         })?;
     Ok(stop)
@@ -145,13 +172,14 @@ fn spawn_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>, S
 
 impl Store for SqliteStore {
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        let conn = self.writer.lock();
-        if !conn.is_autocommit() {
-            // A previous transaction could not be rolled back on drop; finish it now.
-            conn.prepare_cached("ROLLBACK")?.execute([])?;
-        }
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(Box::new(SqliteWriteTx { conn, depth: 0 }))
+        Ok(Box::new(self.begin_tx()?))
+    }
+
+    /// Runs `BEGIN IMMEDIATE`, increments the `write_probe` row and commits (fsynced like any commit).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let tx = self.begin_tx()?;
+        write::probe(tx.active()?)?;
+        Box::new(tx).commit()
     }
 
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
@@ -314,6 +342,9 @@ macro_rules! impl_read_tx {
             fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
                 nonces::since(self.conn()?, since)
             }
+            fn outbox_count(&mut self) -> Result<u64, StoreError> {
+                read::outbox_count(self.conn()?)
+            }
         }
     };
 }
@@ -405,6 +436,15 @@ impl WriteTx for SqliteWriteTx<'_> {
 
     fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError> {
         nonces::prune(self.active()?, before)
+    }
+
+    fn purge_outbox(
+        &mut self,
+        created_before: UnixTime,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<OutboxPurge, StoreError> {
+        write::purge_outbox(self.active()?, created_before, max_rows, limit)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -272,3 +272,11 @@ pub(crate) fn outbox_pending(conn: &Connection, limit: u32) -> Result<Vec<Outbox
     }
     Ok(out)
 }
+
+/// Rows in the outbox (the trigger-maintained count of migration 3).
+pub(crate) fn outbox_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT n FROM outbox_count WHERE id = 1")?
+        .query_row([], |row| row.get(0))?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative outbox count {n}")))
+}

@@ -102,6 +102,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (created, app_key, nonce)
     ) WITHOUT ROWID;
     ",
+    // 4: the outbox's row count, kept exact by triggers, so the retention purge and the outbox gauge read it
+    // in O(1) (COUNT(*) walks the whole table: gigabytes at the default cap); and the row the start-up write
+    // probe changes (`Store::check_writable`).
+    "
+    CREATE TABLE write_probe (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        writes INTEGER NOT NULL
+    );
+    INSERT INTO write_probe (id, writes) VALUES (1, 0);
+    CREATE TABLE outbox_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO outbox_count (id, n) SELECT 1, COUNT(*) FROM outbox;
+    CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox
+    BEGIN
+        UPDATE outbox_count SET n = n + 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox
+    BEGIN
+        UPDATE outbox_count SET n = n - 1 WHERE id = 1;
+    END;
+    ",
 ];
 
 /// The `AppMedia` JSON migration 2 writes into existing apps (kept equal to the model's default by a test).

@@ -5,7 +5,7 @@ use pn_numbers::E164;
 use rusqlite::{Connection, params};
 
 use super::codec::{binding_columns, id_from_sql, id_sql, num, outbox_kind_str, status_column, to_body};
-use crate::{OutboxKind, StoreError};
+use crate::{OutboxKind, OutboxPurge, StoreError};
 
 /// Inserts or replaces an app.
 pub(crate) fn put_app(conn: &Connection, app: &App) -> Result<(), StoreError> {
@@ -133,5 +133,46 @@ pub(crate) fn ack_outbox(conn: &Connection, ids: &[u64]) -> Result<(), StoreErro
     for &id in ids {
         stmt.execute([id_sql(id)])?;
     }
+    Ok(())
+}
+
+/// One retention step (see [`crate::WriteTx::purge_outbox`]): walks the oldest rows in id order, marking
+/// each for removal when it is older than `created_before` or the cap still needs rows removed; stops at the
+/// first row it keeps (or after `limit` rows) and deletes the marked prefix in one range delete.
+pub(crate) fn purge_outbox(
+    conn: &Connection,
+    created_before: UnixTime,
+    max_rows: u64,
+    limit: u32,
+) -> Result<OutboxPurge, StoreError> {
+    let over_cap = super::read::outbox_count(conn)?.saturating_sub(max_rows);
+    let mut purge = OutboxPurge::default();
+    let mut last = None;
+    {
+        let mut stmt = conn.prepare_cached("SELECT id, created_at FROM outbox ORDER BY id LIMIT ?1")?;
+        let mut rows = stmt.query([limit])?;
+        while let Some(row) = rows.next()? {
+            let (id, created_at): (i64, i64) = (row.get(0)?, row.get(1)?);
+            if created_at < created_before.0 {
+                purge.by_age += 1;
+            } else if purge.total() < over_cap {
+                purge.by_cap += 1;
+            } else {
+                break;
+            }
+            last = Some(id);
+        }
+    }
+    if let Some(last) = last {
+        conn.prepare_cached("DELETE FROM outbox WHERE id <= ?1")?
+            .execute([last])?;
+    }
+    Ok(purge)
+}
+
+/// Changes the write-probe row (a real page write, committed like any other).
+pub(crate) fn probe(conn: &Connection) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE write_probe SET writes = writes + 1 WHERE id = 1")?
+        .execute([])?;
     Ok(())
 }
