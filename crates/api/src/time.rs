@@ -49,4 +49,22 @@ mod tests {
         assert_eq!(format_datetime(UnixTime(1_482_592_515)), "2016-12-24 15:15:15");
         assert_eq!(format_datetime(UnixTime(951_782_400)), "2000-02-29 00:00:00");
     }
+
+    /// The wire format pinned over the whole range (vectors computed independently with Python's
+    /// `calendar.timegm`): zero-padded fields, UTC, a space between date and time.
+    #[test]
+    fn pins_the_wire_format() {
+        for (secs, text) in [
+            (-62_135_596_800, "0001-01-01 00:00:00"),
+            (-2_203_891_200, "1900-03-01 00:00:00"),
+            (-1, "1969-12-31 23:59:59"),
+            (1_709_210_096, "2024-02-29 12:34:56"),
+            (2_147_483_648, "2038-01-19 03:14:08"),
+            (4_107_542_399, "2100-02-28 23:59:59"),
+            (4_107_542_400, "2100-03-01 00:00:00"),
+            (253_402_300_799, "9999-12-31 23:59:59"),
+        ] {
+            assert_eq!(format_datetime(UnixTime(secs)), text, "{secs}");
+        }
+    }
 }

@@ -222,6 +222,25 @@ mod tests {
         assert_eq!(compact_time(UnixTime(1_548_297_003)), "20190124023003");
     }
 
+    /// Both formats pinned over the whole range (vectors computed independently with Python's
+    /// `calendar.timegm`).
+    #[test]
+    fn pins_the_wire_formats() {
+        for (secs, text, compact) in [
+            (-62_135_596_800, "0001-01-01 00:00:00", "00010101000000"),
+            (-2_203_891_200, "1900-03-01 00:00:00", "19000301000000"),
+            (-1, "1969-12-31 23:59:59", "19691231235959"),
+            (1_709_210_096, "2024-02-29 12:34:56", "20240229123456"),
+            (2_147_483_648, "2038-01-19 03:14:08", "20380119031408"),
+            (4_107_542_399, "2100-02-28 23:59:59", "21000228235959"),
+            (4_107_542_400, "2100-03-01 00:00:00", "21000301000000"),
+            (253_402_300_799, "9999-12-31 23:59:59", "99991231235959"),
+        ] {
+            assert_eq!(format_time(UnixTime(secs)), text, "{secs}");
+            assert_eq!(compact_time(UnixTime(secs)), compact, "{secs}");
+        }
+    }
+
     #[test]
     fn json_field_names() {
         let e = CallFact::Event(CallEvent {
