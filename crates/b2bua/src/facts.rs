@@ -8,6 +8,8 @@
 //! Event `caller`/`called`: `callin` and `disconnect` describe the first leg (A → X); `callout`,
 //! `alerting` and `answer` describe the forwarded leg (display number → callee).
 
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
 use pn_bindings::{AppId, BindingId, UnixTime};
 use serde::{Serialize, Serializer};
 
@@ -176,38 +178,21 @@ fn ser_opt_time<S: Serializer>(t: &Option<UnixTime>, s: S) -> Result<S::Ok, S::E
 
 /// `yyyy-MM-dd HH:mm:ss` in UTC.
 pub fn format_time(t: UnixTime) -> String {
-    let (y, m, d, hh, mm, ss) = civil(t.0);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+    civil(t).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `yyyyMMddHHmmss` in UTC (for session ids).
 pub(crate) fn compact_time(t: UnixTime) -> String {
-    let (y, m, d, hh, mm, ss) = civil(t.0);
-    format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}")
+    civil(t).strftime("%Y%m%d%H%M%S").to_string()
 }
 
-/// Seconds since the epoch → (year, month, day, hour, minute, second), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+/// The UTC civil date-time of `t` (`jiff`'s proleptic Gregorian calendar), clamped to its range (years
+/// -9999 to 9999).
+fn civil(t: UnixTime) -> DateTime {
+    const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    EPOCH
+        .checked_add(SignedDuration::from_secs(t.0))
+        .unwrap_or(if t.0 < 0 { DateTime::MIN } else { DateTime::MAX })
 }
 
 #[cfg(test)]
