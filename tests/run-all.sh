@@ -18,6 +18,10 @@ if ((${#need_pkgs[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
 fi
 
+# Python packages (pinned) of the OpenAPI client test (tests/tests/openapi_client.rs fails, never skips,
+# without them): openapi-spec-validator, openapi-python-client and what they pull in, in <target>/openapi-venv.
+tests/openapi/setup.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -29,16 +29,15 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
 /// Path of the pnswitch binary under test; panics (failing the test) if it is missing or stale.
 pub fn pnswitch_bin() -> PathBuf {
-    let bin = std::env::var_os("PNSWITCH_BIN").map_or_else(
-        || {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-            target.join("debug").join("pnswitch")
-        },
-        PathBuf::from,
-    );
+    let bin = std::env::var_os("PNSWITCH_BIN")
+        .map_or_else(|| target_dir().join("debug").join("pnswitch"), PathBuf::from);
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .unwrap_or_else(|e| {

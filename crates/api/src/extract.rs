@@ -13,7 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pn_bindings::{App, Mode};
 use pn_store::ReadTx;
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::dto::Answer;
 
 use crate::engine::require_mode;
 use crate::result::{ApiFailure, ResultCode};
@@ -31,13 +34,17 @@ pub(crate) type Outcome = Result<Value, ApiFailure>;
 pub(crate) fn respond(outcome: Outcome) -> Response {
     match outcome {
         Ok(extra) => {
-            let mut body = Map::new();
-            body.insert("resultcode".into(), ResultCode::SUCCESS.code.into());
-            body.insert("resultdesc".into(), "Success".into());
-            if let Value::Object(fields) = extra {
-                body.extend(fields);
-            }
-            let mut resp = (StatusCode::OK, Json(Value::Object(body))).into_response();
+            let answer = Answer {
+                resultcode: ResultCode::SUCCESS.code,
+                resultdesc: "Success",
+                body: match extra {
+                    Value::Object(fields) => fields,
+                    _ => Map::new(),
+                },
+            };
+            // Through a `Value`: its keys are sorted, so the bytes do not depend on field order.
+            let json = serde_json::to_value(answer).unwrap_or(Value::Null);
+            let mut resp = (StatusCode::OK, Json(json)).into_response();
             resp.extensions_mut().insert(ResultTag(ResultCode::SUCCESS.code));
             resp
         }
@@ -51,6 +58,14 @@ pub(crate) fn failure(f: ApiFailure) -> Response {
     let mut resp = f.into_response();
     resp.extensions_mut().insert(ResultTag(code));
     resp
+}
+
+/// A success answer's fields, from its typed body.
+pub(crate) fn answer<T: Serialize>(fields: T) -> Outcome {
+    serde_json::to_value(fields).map_err(|e| {
+        tracing::error!(error = %e, "answer not serialisable");
+        ApiFailure::new(ResultCode::INTERNAL, "Internal system error")
+    })
 }
 
 /// The raw bytes of a request body (an oversized or unreadable body is 1020001 with 413/400).

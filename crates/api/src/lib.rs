@@ -38,7 +38,6 @@ pub mod media;
 pub mod openapi;
 pub mod result;
 mod router;
-mod routes;
 mod state;
 mod time;
 mod validate;

@@ -1,4 +1,5 @@
-//! The axum router, built from [`crate::routes::ROUTES`], with request metrics and JSON fallbacks.
+//! The axum router and the `OpenAPI` paths, both from the handlers' `#[utoipa::path]` annotations
+//! (`utoipa-axum`), with request metrics and JSON fallbacks.
 
 use std::time::Instant;
 
@@ -6,69 +7,46 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post, put};
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::extract::ResultTag;
 use crate::handlers::{admin, ax, axb, axe, axyb, media, service};
-use crate::routes::{ROUTES, RouteId};
 use crate::state::ApiState;
 
-/// The method router of one route.
-fn handler(id: RouteId) -> MethodRouter<ApiState> {
-    match id {
-        RouteId::AxbBind => post(axb::bind),
-        RouteId::AxbModify => put(axb::modify),
-        RouteId::AxbUnbind => delete(axb::unbind),
-        RouteId::AxbQuery => get(axb::query),
-        RouteId::AxBind => post(ax::bind),
-        RouteId::AxModify => put(ax::modify),
-        RouteId::AxUnbind => delete(ax::unbind),
-        RouteId::AxQuery => get(ax::query),
-        RouteId::AxTempCallee => put(ax::temp_callee),
-        RouteId::AxeBind => post(axe::bind),
-        RouteId::AxeModify => put(axe::modify),
-        RouteId::AxeUnbind => delete(axe::unbind),
-        RouteId::AxeQuery => get(axe::query),
-        RouteId::AxybBind => post(axyb::bind),
-        RouteId::AxybUnbind => delete(axyb::unbind),
-        RouteId::AxybQuery => get(axyb::query),
-        RouteId::AdminCreateApp => post(admin::create_app),
-        RouteId::AdminListApps => get(admin::list_apps),
-        RouteId::AdminGetApp => get(admin::get_app),
-        RouteId::AdminUpdateApp => put(admin::update_app),
-        RouteId::AdminImportNumbers => post(admin::import_numbers),
-        RouteId::AdminListNumbers => get(admin::list_numbers),
-        RouteId::AdminSetNumber => put(admin::set_number),
-        RouteId::AdminRetireNumber => delete(admin::retire_number),
-        RouteId::AdminRouteTrace => get(admin::route_trace),
-        RouteId::AdminPutPrompt => {
-            put(media::put_prompt).layer(DefaultBodyLimit::max(media::PROMPT_BODY_LIMIT))
-        }
-        RouteId::AdminListPrompts => get(media::list_prompts),
-        RouteId::AdminGetPrompt => get(media::get_prompt),
-        RouteId::AdminDeletePrompt => delete(media::delete_prompt),
-        RouteId::RecordUrl => get(media::record_url),
-        RouteId::RecordFile => get(media::record_file),
-        RouteId::OpenApi => get(service::openapi),
-        RouteId::Metrics => get(service::metrics),
-        RouteId::Healthz => get(service::healthz),
-    }
+/// A path's methods, answering 405 (JSON, 1020001) to any other method.
+fn path(methods: UtoipaMethodRouter<ApiState>) -> UtoipaMethodRouter<ApiState> {
+    methods.map(|m| m.fallback(service::method_not_allowed))
+}
+
+/// Every route with its `OpenAPI` operation (state not yet attached).
+pub(crate) fn api_router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(path(routes!(axb::bind, axb::modify, axb::unbind, axb::query)))
+        .routes(path(routes!(ax::bind, ax::modify, ax::unbind, ax::query)))
+        .routes(path(routes!(ax::temp_callee)))
+        .routes(path(routes!(axe::bind, axe::modify, axe::unbind, axe::query)))
+        .routes(path(routes!(axyb::bind, axyb::unbind, axyb::query)))
+        .routes(path(routes!(admin::create_app, admin::list_apps)))
+        .routes(path(routes!(admin::get_app, admin::update_app)))
+        .routes(path(routes!(admin::import_numbers, admin::list_numbers)))
+        .routes(path(routes!(admin::set_number, admin::retire_number)))
+        .routes(path(routes!(admin::route_trace)))
+        // The upload's own body limit; the 405 fallback comes with the path's other methods.
+        .routes(routes!(media::put_prompt).layer(DefaultBodyLimit::max(media::PROMPT_BODY_LIMIT)))
+        .routes(path(routes!(media::get_prompt, media::delete_prompt)))
+        .routes(path(routes!(media::list_prompts)))
+        .routes(path(routes!(media::record_url)))
+        .routes(path(routes!(media::record_file)))
+        .routes(path(routes!(service::openapi)))
+        .routes(path(routes!(service::metrics)))
+        .routes(path(routes!(service::healthz)))
 }
 
 /// The provisioning API, admin API, `/openapi.json`, `/metrics` and `/healthz`, ready to serve.
 pub fn router(state: ApiState) -> Router {
-    let mut paths: Vec<(&'static str, MethodRouter<ApiState>)> = Vec::new();
-    for route in ROUTES {
-        let mr = handler(route.id);
-        match paths.iter_mut().find(|(p, _)| *p == route.path) {
-            Some((_, existing)) => *existing = std::mem::take(existing).merge(mr),
-            None => paths.push((route.path, mr)),
-        }
-    }
-    let mut router = Router::new();
-    for (path, mr) in paths {
-        router = router.route(path, mr.fallback(service::method_not_allowed));
-    }
+    let router: Router<ApiState> = api_router().into();
     router
         .fallback(service::not_found)
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))

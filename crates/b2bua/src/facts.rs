@@ -8,6 +8,8 @@
 //! Event `caller`/`called`: `callin` and `disconnect` describe the first leg (A → X); `callout`,
 //! `alerting` and `answer` describe the forwarded leg (display number → callee).
 
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
 use pn_bindings::{AppId, BindingId, UnixTime};
 use serde::{Serialize, Serializer};
 
@@ -176,38 +178,21 @@ fn ser_opt_time<S: Serializer>(t: &Option<UnixTime>, s: S) -> Result<S::Ok, S::E
 
 /// `yyyy-MM-dd HH:mm:ss` in UTC.
 pub fn format_time(t: UnixTime) -> String {
-    let (y, m, d, hh, mm, ss) = civil(t.0);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+    civil(t).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// `yyyyMMddHHmmss` in UTC (for session ids).
 pub(crate) fn compact_time(t: UnixTime) -> String {
-    let (y, m, d, hh, mm, ss) = civil(t.0);
-    format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}")
+    civil(t).strftime("%Y%m%d%H%M%S").to_string()
 }
 
-/// Seconds since the epoch → (year, month, day, hour, minute, second), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
+/// The UTC civil date-time of `t` (`jiff`'s proleptic Gregorian calendar), clamped to its range (years
+/// -9999 to 9999).
+fn civil(t: UnixTime) -> DateTime {
+    const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+    EPOCH
+        .checked_add(SignedDuration::from_secs(t.0))
+        .unwrap_or(if t.0 < 0 { DateTime::MIN } else { DateTime::MAX })
 }
 
 #[cfg(test)]
@@ -220,6 +205,25 @@ mod tests {
         assert_eq!(format_time(UnixTime(1_548_297_003)), "2019-01-24 02:30:03");
         assert_eq!(format_time(UnixTime(951_782_400)), "2000-02-29 00:00:00");
         assert_eq!(compact_time(UnixTime(1_548_297_003)), "20190124023003");
+    }
+
+    /// Both formats pinned over the whole range (vectors computed independently with Python's
+    /// `calendar.timegm`).
+    #[test]
+    fn pins_the_wire_formats() {
+        for (secs, text, compact) in [
+            (-62_135_596_800, "0001-01-01 00:00:00", "00010101000000"),
+            (-2_203_891_200, "1900-03-01 00:00:00", "19000301000000"),
+            (-1, "1969-12-31 23:59:59", "19691231235959"),
+            (1_709_210_096, "2024-02-29 12:34:56", "20240229123456"),
+            (2_147_483_648, "2038-01-19 03:14:08", "20380119031408"),
+            (4_107_542_399, "2100-02-28 23:59:59", "21000228235959"),
+            (4_107_542_400, "2100-03-01 00:00:00", "21000301000000"),
+            (253_402_300_799, "9999-12-31 23:59:59", "99991231235959"),
+        ] {
+            assert_eq!(format_time(UnixTime(secs)), text, "{secs}");
+            assert_eq!(compact_time(UnixTime(secs)), compact, "{secs}");
+        }
     }
 
     #[test]

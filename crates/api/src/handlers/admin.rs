@@ -12,12 +12,16 @@ use pn_bindings::{Mode, NumberStatus};
 use pn_numbers::E164;
 use serde_json::{Value, json};
 
-use crate::dto::app_json;
+use crate::dto::{
+    AppBody, AppView, AppsBody, CollectDecision, CollectTrace, ConnectDecision, ConnectTrace, RejectDecision,
+    RejectTrace,
+};
 use crate::engine::Op;
 use crate::engine::admin::{
     AppMediaPatch, Change, CreateApp, ImportEntry, ImportNumbers, RetireNumber, SetNumber, UpdateApp,
     number_json,
 };
+use crate::extract::answer;
 use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
 use crate::media::prompt_name_ok;
 use crate::result::{ApiFailure, ResultCode};
@@ -140,6 +144,16 @@ fn pool_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
 }
 
 /// POST /admin/v1/apps.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/apps",
+    tag = "admin",
+    operation_id = "admin_create_app",
+    request_body = crate::dto::requests::CreateAppRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AppBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn create_app(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(create_app_inner(&s, &headers, body).await)
 }
@@ -165,6 +179,15 @@ async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outc
 }
 
 /// GET /admin/v1/apps.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/apps",
+    tag = "admin",
+    operation_id = "admin_list_apps",
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AppsBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn list_apps(State(s): State<ApiState>, headers: HeaderMap) -> Response {
     respond(list_apps_inner(&s, &headers).await)
 }
@@ -172,10 +195,22 @@ pub(crate) async fn list_apps(State(s): State<ApiState>, headers: HeaderMap) -> 
 async fn list_apps_inner(s: &ApiState, headers: &HeaderMap) -> Outcome {
     check_admin(s, headers)?;
     let apps = read(s, |r| r.apps().map_err(store_failure)).await?;
-    Ok(json!({ "apps": apps.iter().map(app_json).collect::<Vec<_>>() }))
+    answer(AppsBody {
+        apps: apps.iter().map(AppView::of).collect(),
+    })
 }
 
 /// GET /admin/v1/apps/{appKey}.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/apps/{appKey}",
+    tag = "admin",
+    operation_id = "admin_get_app",
+    params(("appKey" = String, Path, description = "The app")),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AppBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn get_app(State(s): State<ApiState>, headers: HeaderMap, key: PathParam) -> Response {
     respond(get_app_inner(&s, &headers, key).await)
 }
@@ -185,10 +220,23 @@ async fn get_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam) -> Out
     let key = path(key)?;
     let app = read(s, move |r| r.app_by_key(&key).map_err(store_failure)).await?;
     let app = app.ok_or_else(|| ApiFailure::new(ResultCode::QUERY_NOT_FOUND, "The record does not exist"))?;
-    Ok(json!({ "app": app_json(&app) }))
+    answer(AppBody {
+        app: AppView::of(&app),
+    })
 }
 
 /// PUT /admin/v1/apps/{appKey}.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/apps/{appKey}",
+    tag = "admin",
+    operation_id = "admin_update_app",
+    params(("appKey" = String, Path, description = "The app")),
+    request_body = crate::dto::requests::UpdateAppRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AppBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn update_app(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -228,6 +276,16 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
 }
 
 /// POST /admin/v1/numbers: import numbers into an app's pool (per-number results).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/numbers",
+    tag = "admin",
+    operation_id = "admin_import_numbers",
+    request_body = crate::dto::requests::ImportNumbersRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::ImportBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn import_numbers(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(import_numbers_inner(&s, &headers, body).await)
 }
@@ -268,6 +326,16 @@ async fn import_numbers_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> 
 }
 
 /// GET /admin/v1/numbers?appKey=.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/numbers",
+    tag = "admin",
+    operation_id = "admin_list_numbers",
+    params(crate::dto::requests::ListNumbersParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::NumbersBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn list_numbers(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -310,6 +378,17 @@ async fn list_numbers_inner(s: &ApiState, headers: &HeaderMap, query: QueryParam
 }
 
 /// PUT /admin/v1/numbers/{number}: status (normal/paused/unavailable/frozen), areaCode, province.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/numbers/{number}",
+    tag = "admin",
+    operation_id = "admin_set_number",
+    params(("number" = String, Path, description = "The pool number (E.164 or national)")),
+    request_body = crate::dto::requests::SetNumberRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::NumberView>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn set_number(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -347,6 +426,16 @@ async fn set_number_inner(s: &ApiState, headers: &HeaderMap, number: PathParam, 
 }
 
 /// DELETE /admin/v1/numbers/{number}[?force=true]: retire a number.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/numbers/{number}",
+    tag = "admin",
+    operation_id = "admin_retire_number",
+    params(("number" = String, Path, description = "The pool number (E.164 or national)"), crate::dto::requests::RetireNumberParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::RetireBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn retire_number(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -371,6 +460,16 @@ async fn retire_number_inner(
 }
 
 /// GET /admin/v1/route?caller=&called=&extension=: the route decision a call would get right now.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/route",
+    tag = "admin",
+    operation_id = "admin_route_trace",
+    params(crate::dto::requests::RouteTraceParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::RouteTraceAnswer)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1020176", "1020001", "1012007", "1016001", "1016002", "1012010"]))),
+)]
 pub(crate) async fn route_trace(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -397,27 +496,27 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         extension.as_deref(),
         s.now(),
     );
-    Ok(match decision {
-        RouteDecision::Connect(c) => json!({
-            "decision": "connect",
-            "callee": c.callee.to_string(),
-            "display": c.display.to_string(),
-            "maxDurationSecs": c.max_duration_secs,
-            "record": c.record,
-            "bindingId": c.binding.0,
-            "mode": c.mode.as_str(),
-            "direction": c.direction.code(),
+    match decision {
+        RouteDecision::Connect(c) => answer(ConnectTrace {
+            decision: ConnectDecision::Connect,
+            callee: c.callee.to_string(),
+            display: c.display.to_string(),
+            max_duration_secs: c.max_duration_secs,
+            record: c.record,
+            binding_id: c.binding.0,
+            mode: c.mode.as_str(),
+            direction: c.direction.code(),
         }),
-        RouteDecision::CollectDigits(d) => json!({
-            "decision": "collectDigits",
-            "digits": d.digits,
-            "repeat": d.repeat,
+        RouteDecision::CollectDigits(d) => answer(CollectTrace {
+            decision: CollectDecision::CollectDigits,
+            digits: d.digits,
+            repeat: d.repeat,
         }),
-        RouteDecision::Reject(r) => json!({
-            "decision": "reject",
-            "stateCode": r.cause.0,
-            "bindingId": r.binding.map(|b| b.0),
-            "prompt": r.prompt,
+        RouteDecision::Reject(r) => answer(RejectTrace {
+            decision: RejectDecision::Reject,
+            state_code: r.cause.0,
+            binding_id: r.binding.map(|b| b.0),
+            prompt: r.prompt,
         }),
-    })
+    }
 }

@@ -10,7 +10,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{CallDirection, Mode};
 use pn_store::BindingFilter;
-use serde_json::json;
 
 use super::axb::{controls_patch, patch_media, subscriber_opt};
 use super::{
@@ -19,6 +18,7 @@ use super::{
 };
 use crate::engine::Op;
 use crate::engine::ax::{Bind, Modify, Target, TempCalleeSet, Unbind};
+use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
@@ -72,6 +72,16 @@ fn x_target(f: &Fields, missing: &str) -> Result<Target, ApiFailure> {
 }
 
 /// POST: bind A–X.
+#[utoipa::path(
+    post,
+    path = "/rest/provision/caas/privatenumber/v1.0",
+    tag = "AX",
+    operation_id = "ax_bind",
+    request_body = crate::dto::requests::AxBindRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxBindBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1011005", "1016002", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
 }
@@ -96,6 +106,16 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
 }
 
 /// PUT: modify an AX binding.
+#[utoipa::path(
+    put,
+    path = "/rest/provision/caas/privatenumber/v1.0",
+    tag = "AX",
+    operation_id = "ax_modify",
+    request_body = crate::dto::requests::AxModifyRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011002", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
 }
@@ -120,6 +140,16 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
 }
 
 /// DELETE: unbind by subscriptionId, privateNum, or origNum+privateNum.
+#[utoipa::path(
+    delete,
+    path = "/rest/provision/caas/privatenumber/v1.0",
+    tag = "AX",
+    operation_id = "ax_unbind",
+    params(crate::dto::requests::AxTargetParams),
+    responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
 }
@@ -134,6 +164,16 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
 }
 
 /// GET: query by subscriptionId > origNum > privateNum.
+#[utoipa::path(
+    get,
+    path = "/rest/provision/caas/privatenumber/v1.0",
+    tag = "AX",
+    operation_id = "ax_query",
+    params(crate::dto::requests::AxTargetParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxQueryBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
 }
@@ -170,11 +210,22 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     if list.is_empty() {
         return Err(query_not_found());
     }
-    let entries: Vec<_> = list.iter().map(crate::dto::ax_entry).collect();
-    Ok(json!({ "privateNumList": entries }))
+    answer(crate::dto::AxQueryBody {
+        private_num_list: list.iter().filter_map(crate::dto::ax_entry).collect(),
+    })
 }
 
 /// PUT calleenumber: set the temporary callee.
+#[utoipa::path(
+    put,
+    path = "/rest/caas/privatenumber/calleenumber/v1.0",
+    tag = "AX",
+    operation_id = "ax_temp_callee",
+    request_body = crate::dto::requests::AxTempCalleeRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn temp_callee(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(temp_callee_inner(&s, &headers, body).await)
 }

@@ -10,14 +10,15 @@ use axum::response::Response;
 use pn_bindings::{App, CallDirection, Mode};
 use pn_numbers::E164;
 use pn_store::BindingFilter;
-use serde_json::json;
 
 use super::{
     MediaUse, call_controls, check_media, controls_media, max_duration, page, pre_voice_changes,
     query_not_found, query_number, record_settings, visible, x_select,
 };
+use crate::dto::AxbQueryBody;
 use crate::engine::Op;
 use crate::engine::axb::{Bind, ControlsPatch, Modify, Unbind, UnbindBy};
+use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
@@ -64,6 +65,16 @@ pub(super) fn patch_media(p: &ControlsPatch) -> MediaUse<'_> {
 }
 
 /// POST: bind A–X–B.
+#[utoipa::path(
+    post,
+    path = "/rest/caas/relationnumber/partners/v1.0",
+    tag = "AXB",
+    operation_id = "axb_bind",
+    request_body = crate::dto::requests::AxbBindRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxbBindBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1012010", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
 }
@@ -97,6 +108,16 @@ fn parse_bind(f: &Fields, app: App) -> Result<Bind, ApiFailure> {
 }
 
 /// PUT: modify a binding.
+#[utoipa::path(
+    put,
+    path = "/rest/caas/relationnumber/partners/v1.0",
+    tag = "AXB",
+    operation_id = "axb_modify",
+    request_body = crate::dto::requests::AxbModifyRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1012007", "1012010", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
 }
@@ -120,6 +141,16 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
 }
 
 /// DELETE: unbind by subscriptionId or relationNum (query string).
+#[utoipa::path(
+    delete,
+    path = "/rest/caas/relationnumber/partners/v1.0",
+    tag = "AXB",
+    operation_id = "axb_unbind",
+    params(crate::dto::requests::AxbUnbindParams),
+    responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
 }
@@ -140,6 +171,16 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
 }
 
 /// GET: query by subscriptionId, or relationNum (+callerNum/calleeNum), with paging.
+#[utoipa::path(
+    get,
+    path = "/rest/caas/relationnumber/partners/v1.0",
+    tag = "AXB",
+    operation_id = "axb_query",
+    params(crate::dto::requests::AxbQueryParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxbQueryBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
 }
@@ -154,10 +195,12 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         let b = found
             .filter(|b| visible(b, &app, now))
             .ok_or_else(query_not_found)?;
-        return Ok(json!({
-            "totalCount": 1, "pageIndex": 1, "pageSize": pg.size,
-            "relationNumList": [crate::dto::axb_entry(&b)],
-        }));
+        return answer(AxbQueryBody {
+            total_count: 1,
+            page_index: 1,
+            page_size: pg.size,
+            relation_num_list: crate::dto::axb_entry(&b).into_iter().collect(),
+        });
     }
     let relation = query_number(&f, "relationNum")?;
     let party_a = query_number(&f, "callerNum")?;
@@ -178,6 +221,10 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     if total == 0 {
         return Err(query_not_found());
     }
-    let entries: Vec<_> = list.iter().map(crate::dto::axb_entry).collect();
-    Ok(json!({ "totalCount": total, "pageIndex": pg.index, "pageSize": pg.size, "relationNumList": entries }))
+    answer(AxbQueryBody {
+        total_count: total,
+        page_index: pg.index,
+        page_size: pg.size,
+        relation_num_list: list.iter().filter_map(crate::dto::axb_entry).collect(),
+    })
 }

@@ -9,12 +9,13 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, AxeFallback, Mode, TimeUnit};
 use pn_store::BindingFilter;
-use serde_json::{Value, json};
 
 use super::axb::subscriber_opt;
 use super::{MediaUse, check_media, page, query_not_found, record_settings, visible, x_select};
+use crate::dto::AxeListBody;
 use crate::engine::Op;
 use crate::engine::axe::{Bind, Modify, Target, Unbind};
+use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
@@ -109,6 +110,16 @@ fn target(f: &Fields, app: &App) -> Result<Target, ApiFailure> {
 }
 
 /// POST: bind A to X+E.
+#[utoipa::path(
+    post,
+    path = "/rest/caas/extendnumber/v1.0",
+    tag = "AXE",
+    operation_id = "axe_bind",
+    request_body = crate::dto::requests::AxeBindRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxeBindBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1012010", "1012102", "1020001", "1020167", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
 }
@@ -141,6 +152,16 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
 }
 
 /// PUT: modify an AXE binding.
+#[utoipa::path(
+    put,
+    path = "/rest/caas/extendnumber/v1.0",
+    tag = "AXE",
+    operation_id = "axe_modify",
+    request_body = crate::dto::requests::AxeModifyRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
 }
@@ -172,6 +193,16 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
 }
 
 /// DELETE: unbind by subscriptionId or virtualNum+extendNum.
+#[utoipa::path(
+    delete,
+    path = "/rest/caas/extendnumber/v1.0",
+    tag = "AXE",
+    operation_id = "axe_unbind",
+    params(crate::dto::requests::AxeTargetParams),
+    responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
 }
@@ -187,6 +218,16 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
 
 /// GET: one binding (subscriptionId or virtualNum+extendNum, flat fields) or every extension of a
 /// virtualNum (paged `extendNumList`).
+#[utoipa::path(
+    get,
+    path = "/rest/caas/extendnumber/v1.0",
+    tag = "AXE",
+    operation_id = "axe_query",
+    params(crate::dto::requests::AxeTargetParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::AxeQueryAnswer)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
 }
@@ -200,7 +241,7 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         let b = found
             .filter(|b| visible(b, &app, now))
             .ok_or_else(query_not_found)?;
-        return Ok(Value::Object(crate::dto::axe_fields(&b)));
+        return answer(crate::dto::axe_entry(&b).ok_or_else(query_not_found)?);
     }
     let Some(x) = f.str_opt("virtualNum", 1, 32)? else {
         return Err(param_error("subscriptionId", "or virtualNum is required"));
@@ -222,14 +263,13 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         return Err(query_not_found());
     }
     if single {
-        return list
-            .first()
-            .map(|b| Value::Object(crate::dto::axe_fields(b)))
-            .ok_or_else(query_not_found);
+        let one = list.first().and_then(crate::dto::axe_entry);
+        return answer(one.ok_or_else(query_not_found)?);
     }
-    let entries: Vec<Value> = list
-        .iter()
-        .map(|b| Value::Object(crate::dto::axe_fields(b)))
-        .collect();
-    Ok(json!({ "totalCount": total, "pageIndex": pg.index, "pageSize": pg.size, "extendNumList": entries }))
+    answer(AxeListBody {
+        total_count: total,
+        page_index: pg.index,
+        page_size: pg.size,
+        extend_num_list: list.iter().filter_map(crate::dto::axe_entry).collect(),
+    })
 }

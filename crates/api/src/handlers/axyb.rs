@@ -11,11 +11,12 @@ use axum::response::Response;
 use pn_bindings::{App, Binding, BindingKind, CallDirection, Mode};
 use pn_numbers::E164;
 use pn_store::{BindingFilter, Page};
-use serde_json::json;
 
 use super::{MediaUse, check_media, query_not_found, query_number, record_settings, visible, x_select};
+use crate::dto::{AxybEntry, AxybQueryBody};
 use crate::engine::Op;
 use crate::engine::axyb::{Bind, Relation, Unbind};
+use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
@@ -37,6 +38,17 @@ fn auth(s: &ApiState, headers: &HeaderMap, q: &Fields) -> Result<App, ApiFailure
 }
 
 /// POST: first step (A–X, optional first B) or, with subscriptionId, a Y–B relation.
+#[utoipa::path(
+    post,
+    path = "/rest/omp/xyrelationnumber/v1.0",
+    tag = "AXYB",
+    operation_id = "axyb_bind",
+    params(crate::dto::requests::AxybKeyParams),
+    request_body = crate::dto::requests::AxybBindRequest,
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxybBindBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010003", "1010040", "1011001", "1011002", "1011005", "1012007", "1012010", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn bind(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -121,6 +133,16 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
 
 /// DELETE: subscriptionId (A–X part with its relations, or one relation) or relationNum; with `bNum`/`numB`
 /// and/or `yNum`/`numY` (or an `origNum` that names a B) only the matching Y–B relation is released.
+#[utoipa::path(
+    delete,
+    path = "/rest/omp/xyrelationnumber/v1.0",
+    tag = "AXYB",
+    operation_id = "axyb_unbind",
+    params(crate::dto::requests::AxybUnbindParams),
+    responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
 }
@@ -160,12 +182,22 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
 }
 
 /// GET: `xyRelationNumList` by subscriptionId or relationNum.
+#[utoipa::path(
+    get,
+    path = "/rest/omp/xyrelationnumber/v1.0",
+    tag = "AXYB",
+    operation_id = "axyb_query",
+    params(crate::dto::requests::AxybQueryParams),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxybQueryBody>)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
 }
 
 /// Entries of A–X parts and their relations: one per relation, or one for a part without relations.
-fn entries(parents: &[Binding], relations: &[Binding]) -> Vec<serde_json::Value> {
+fn entries(parents: &[Binding], relations: &[Binding]) -> Vec<AxybEntry> {
     let mut out = Vec::new();
     for p in parents {
         let mine: Vec<&Binding> = relations
@@ -173,9 +205,12 @@ fn entries(parents: &[Binding], relations: &[Binding]) -> Vec<serde_json::Value>
             .filter(|r| matches!(&r.kind, BindingKind::Yb(y) if y.parent == p.id))
             .collect();
         if mine.is_empty() {
-            out.push(crate::dto::axyb_entry(p, None));
+            out.extend(crate::dto::axyb_entry(p, None));
         } else {
-            out.extend(mine.into_iter().map(|r| crate::dto::axyb_entry(p, Some(r))));
+            out.extend(
+                mine.into_iter()
+                    .filter_map(|r| crate::dto::axyb_entry(p, Some(r))),
+            );
         }
     }
     out
@@ -202,8 +237,9 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             if let BindingKind::Yb(y) = &b.kind {
                 let parent = r.binding(y.parent).map_err(store_failure)?;
                 Ok(parent
-                    .map(|p| vec![crate::dto::axyb_entry(&p, Some(&b))])
-                    .unwrap_or_default())
+                    .and_then(|p| crate::dto::axyb_entry(&p, Some(&b)))
+                    .into_iter()
+                    .collect())
             } else {
                 let f = BindingFilter {
                     parent: Some(b.id),
@@ -236,5 +272,7 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     if list.is_empty() {
         return Err(query_not_found());
     }
-    Ok(json!({ "xyRelationNumList": list }))
+    answer(AxybQueryBody {
+        xy_relation_num_list: list,
+    })
 }

@@ -12,10 +12,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pn_bindings::{App, AppId, UnixTime};
 use pn_media::G711Law;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::admin::check_admin;
 use crate::ApiError;
+use crate::dto::{DeletedPromptBody, PromptBody, PromptView, PromptsBody};
+use crate::extract::answer;
 use crate::extract::{Outcome, authenticate_any, body_bytes, failure, query_fields, respond, tagged_ok};
 use crate::media::{PromptInfo, PromptLibrary, RecordingStore};
 use crate::result::{ApiFailure, ResultCode};
@@ -53,14 +55,14 @@ fn law_name(law: G711Law) -> &'static str {
     }
 }
 
-fn prompt_json(p: &PromptInfo) -> Value {
-    json!({
-        "name": p.name,
-        "bytes": p.bytes,
-        "durationMs": p.duration_ms,
-        "law": law_name(p.law),
-        "shipped": p.shipped,
-    })
+fn prompt_view(p: &PromptInfo) -> PromptView {
+    PromptView {
+        name: p.name.clone(),
+        bytes: p.bytes,
+        duration_ms: p.duration_ms,
+        law: law_name(p.law),
+        shipped: p.shipped,
+    }
 }
 
 fn library(s: &ApiState) -> Result<std::sync::Arc<PromptLibrary>, ApiFailure> {
@@ -100,6 +102,21 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// PUT /admin/v1/apps/{appKey}/prompts/{name}: upload (or replace) a prompt; the body is the WAV file.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/apps/{appKey}/prompts/{name}",
+    tag = "admin",
+    operation_id = "admin_put_prompt",
+    params(("appKey" = String, Path, description = "The app"), ("name" = String, Path, description = "Prompt file name, [A-Za-z0-9_.-]{1,64}.wav")),
+    request_body(
+        description = "The WAV file: 8 kHz mono A-law or µ-law, ≤ 2 MB",
+        content = crate::dto::WavFile,
+        content_type = "audio/wav"
+    ),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::PromptBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1020176", "1020001", "1012007", "1016001"]))),
+)]
 pub(crate) async fn put_prompt(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -115,10 +132,22 @@ async fn put_prompt_inner(s: &ApiState, headers: &HeaderMap, path: PairPath, bod
     let lib = library(s)?;
     let bytes = body_bytes(body)?;
     let info = blocking(move || lib.put(app.id, &name, &bytes).map_err(|e| lib_failure(&e))).await?;
-    Ok(json!({ "prompt": prompt_json(&info) }))
+    answer(PromptBody {
+        prompt: prompt_view(&info),
+    })
 }
 
 /// GET /admin/v1/apps/{appKey}/prompts: the app's uploads, then the shipped defaults (`shipped: true`).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/apps/{appKey}/prompts",
+    tag = "admin",
+    operation_id = "admin_list_prompts",
+    params(("appKey" = String, Path, description = "The app")),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::PromptsBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1020176", "1020001", "1012007", "1016001"]))),
+)]
 pub(crate) async fn list_prompts(State(s): State<ApiState>, headers: HeaderMap, key: KeyPath) -> Response {
     respond(list_prompts_inner(&s, &headers, key))
 }
@@ -128,11 +157,22 @@ fn list_prompts_inner(s: &ApiState, headers: &HeaderMap, key: KeyPath) -> Outcom
         .map(|Path(k)| k)
         .map_err(|_| param_error("path", "is malformed"))?;
     let app = admin_app(s, headers, &key, false)?;
-    let list: Vec<Value> = library(s)?.list(app.id).iter().map(prompt_json).collect();
-    Ok(json!({ "prompts": list }))
+    answer(PromptsBody {
+        prompts: library(s)?.list(app.id).iter().map(prompt_view).collect(),
+    })
 }
 
 /// GET /admin/v1/apps/{appKey}/prompts/{name}: the WAV file (the app's upload, else the shipped default).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/apps/{appKey}/prompts/{name}",
+    tag = "admin",
+    operation_id = "admin_get_prompt",
+    params(("appKey" = String, Path, description = "The app"), ("name" = String, Path, description = "Prompt file name, [A-Za-z0-9_.-]{1,64}.wav")),
+    responses((status = 200, description = "The WAV file", content_type = "audio/wav", body = crate::dto::WavFile)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1020176", "1020001", "1012007", "1016001"]))),
+)]
 pub(crate) async fn get_prompt(State(s): State<ApiState>, headers: HeaderMap, path: PairPath) -> Response {
     match get_prompt_inner(&s, &headers, path).await {
         Ok(bytes) => tagged_ok(([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response()),
@@ -151,6 +191,16 @@ async fn get_prompt_inner(s: &ApiState, headers: &HeaderMap, path: PairPath) -> 
 
 /// DELETE /admin/v1/apps/{appKey}/prompts/{name}: delete the app's upload (a shipped default of the same
 /// name applies again; shipped prompts themselves cannot be deleted).
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/apps/{appKey}/prompts/{name}",
+    tag = "admin",
+    operation_id = "admin_delete_prompt",
+    params(("appKey" = String, Path, description = "The app"), ("name" = String, Path, description = "Prompt file name, [A-Za-z0-9_.-]{1,64}.wav")),
+    responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::DeletedPromptBody>)),
+    security(("admin" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1020176", "1020001", "1012007", "1016001"]))),
+)]
 pub(crate) async fn delete_prompt(State(s): State<ApiState>, headers: HeaderMap, path: PairPath) -> Response {
     respond(delete_prompt_inner(&s, &headers, path).await)
 }
@@ -161,7 +211,7 @@ async fn delete_prompt_inner(s: &ApiState, headers: &HeaderMap, path: PairPath) 
     let lib = library(s)?;
     let shown = name.clone();
     if blocking(move || lib.delete(app.id, &name).map_err(|e| internal(&e))).await? {
-        Ok(json!({ "name": shown }))
+        answer(DeletedPromptBody { name: shown })
     } else {
         Err(ApiFailure::new(
             ResultCode::RECORD_NOT_FOUND,
@@ -181,6 +231,16 @@ fn no_record() -> ApiFailure {
 
 /// GET /rest/provision/voice/record/v1.0?fileName=&recordDomain=: 301 to a signed download URL of the
 /// authenticated app's recording (reference §5); another app's, a missing or a purged file is 1012007.
+#[utoipa::path(
+    get,
+    path = "/rest/provision/voice/record/v1.0",
+    tag = "recording",
+    operation_id = "record_download",
+    params(crate::dto::requests::RecordUrlParams),
+    responses((status = 301, description = "resultcode 0: the signed download URL is in Location", body = crate::dto::ApiResult, headers(("Location" = String, description = "The signed file URL (GET it without authentication)"))), (status = 200, description = "A refusal (1012007: no such recording)", body = crate::dto::ApiResult)),
+    security(("aksk" = []), ("wsse" = [])),
+    extensions(("x-resultcodes" = json!(["0", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+)]
 pub(crate) async fn record_url(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -238,6 +298,15 @@ fn url_denied() -> ApiFailure {
 
 /// GET /rest/provision/voice/record/v1.0/file/{app}/{object}?expires=&signature=: the recording, streamed
 /// (`audio/wav`). The signature is the credential: wrong or expired → 403 1020176; gone → 404 1012007.
+#[utoipa::path(
+    get,
+    path = "/rest/provision/voice/record/v1.0/file/{app}/{object}",
+    tag = "recording",
+    operation_id = "record_file",
+    params(("app" = String, Path, description = "From the signed URL"), ("object" = String, Path, description = "The recording file name"), crate::dto::requests::RecordFileParams),
+    responses((status = 200, description = "The recording", content_type = "audio/wav", body = crate::dto::WavFile)),
+    extensions(("x-resultcodes" = json!(["0", "1020176", "1012007"]))),
+)]
 pub(crate) async fn record_file(State(s): State<ApiState>, path: PairPath, query: QueryParams) -> Response {
     match record_file_inner(&s, path, query).await {
         Ok(resp) => tagged_ok(resp),

@@ -10,9 +10,16 @@ use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 
 /// GET /healthz: the process is up and its engine thread is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process and its write engine are up", body = crate::dto::Health), (status = 500, description = "1010001: the write engine has stopped", body = crate::dto::ApiResult)),
+)]
 pub(crate) async fn healthz(State(s): State<ApiState>) -> Response {
     if s.engine().is_running() {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
+        (StatusCode::OK, Json(crate::dto::Health { status: "ok" })).into_response()
     } else {
         failure(ApiFailure::new(
             ResultCode::INTERNAL,
@@ -22,6 +29,13 @@ pub(crate) async fn healthz(State(s): State<ApiState>) -> Response {
 }
 
 /// GET /metrics: Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)),
+)]
 pub(crate) async fn metrics(State(s): State<ApiState>) -> Response {
     match s.metrics().encode() {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
@@ -30,6 +44,13 @@ pub(crate) async fn metrics(State(s): State<ApiState>) -> Response {
 }
 
 /// GET /openapi.json.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    operation_id = "openapi",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
+)]
 pub(crate) async fn openapi() -> Response {
     Json(crate::openapi::document()).into_response()
 }
