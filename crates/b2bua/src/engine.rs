@@ -13,6 +13,7 @@ use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, U
 
 use crate::call::Call;
 use crate::dialog::Side;
+use crate::outcome::reason_value;
 use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
@@ -469,7 +470,10 @@ impl B2bua {
         if let Err(rejection) = validate_request(&r, &self.policy) {
             self.stats.validation_rejects += 1;
             if !is_ack {
-                let mut b = self.response_to(c, &r, rejection.status).reason(rejection.reason);
+                let mut b = self
+                    .response_to(c, &r, rejection.status)
+                    .reason(rejection.reason)
+                    .header("Reason", &reason_value(rejection.q850_cause(), 7505));
                 if !rejection.unsupported.is_empty() {
                     b = b.header("Unsupported", &rejection.unsupported.join(", "));
                 }

@@ -193,6 +193,13 @@ pub enum Output {
     Callback(CallbackRecord),
 }
 
+/// The `Reason` header value of a `400 Bad Request` the runtime sends for a request that does not parse
+/// ([`pn_sip::malformed::bad_request`]): Q.850 95 "invalid message", stateCode 7505 (caller-side network error).
+#[must_use]
+pub fn malformed_request_reason() -> String {
+    outcome::reason_value(95, 7505)
+}
+
 /// Prefix of Via branches made here: `z9hG4bK` + `-pn<shard>-`.
 pub(crate) const BRANCH_PREFIX: &str = "z9hG4bK-pn";
 /// Prefix of B-leg Call-IDs made here: `pnb<shard>-`.

@@ -600,6 +600,20 @@ fn untrusted_sources_and_garbage_are_refused() {
     let (resp, _) = recv(&a);
     assert!(resp.starts_with("SIP/2.0 400 "), "{resp}");
     assert!(resp.contains("Call-ID: bad-1"), "{resp}");
+    // With the cause: Q.850 95 (invalid message), stateCode 7505.
+    assert!(resp.contains("\r\nReason: Q.850;cause=95;text=\"7505 "), "{resp}");
+
+    // A request that parses but is refused by validation (an unsupported Require) names its cause too.
+    let refused = format!(
+        "OPTIONS sip:{X}@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-req\r\nFrom: <sip:{A}@{me}>;tag=1\r\n\
+         To: <sip:{X}@{}>\r\nCall-ID: bad-2\r\nCSeq: 1 OPTIONS\r\nRequire: x-no-such-extension\r\n\
+         Content-Length: 0\r\n\r\n",
+        sw.sip, sw.sip
+    );
+    a.send_to(refused.as_bytes(), sw.sip).unwrap();
+    let (resp, _) = recv(&a);
+    assert!(resp.starts_with("SIP/2.0 420 "), "{resp}");
+    assert!(resp.contains("\r\nReason: Q.850;cause=79;text=\"7505 "), "{resp}");
 }
 
 /// `(address, RTP port)` of an SDP body's `c=` and first `m=`.

@@ -9,7 +9,8 @@
 //!   [`framing::StreamDecoder`] takes stream bytes as they arrive (`push`) and yields whole
 //!   messages (`poll`). Output is [`SipMessage::to_bytes`], which the runtime writes to its socket.
 //! - [`validate::validate_request`] says which error response (400, 416, 420, 505, …) a server owes
-//!   a request that parsed but is not acceptable.
+//!   a request that parsed but is not acceptable, with the Q.850 cause for its `Reason` header;
+//!   [`malformed::bad_request`] builds the 400 owed to a request that does not parse at all.
 //! - Transactions ([`transaction`]) take `now: Instant` with every input, return what to send
 //!   through `poll_output`, and their next deadline through `poll_timeout`.
 //!
@@ -32,6 +33,7 @@ pub mod builder;
 mod error;
 pub mod framing;
 mod header;
+pub mod malformed;
 mod message;
 mod reason;
 pub mod sdp;

@@ -57,6 +57,20 @@ impl Rejection {
     }
 }
 
+impl Rejection {
+    /// The Q.850 cause for the rejection's `Reason` header (RFC 3326): 95 "invalid message" for a
+    /// malformed request (400), 79 "service or option not implemented" for an unsupported extension,
+    /// body type or URI scheme (415, 416, 420), 88 "incompatible destination" for 406 and 505.
+    #[must_use]
+    pub fn q850_cause(&self) -> u16 {
+        match self.status {
+            415 | 416 | 420 => 79,
+            406 | 505 => 88,
+            _ => 95,
+        }
+    }
+}
+
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status, self.reason, self.detail)
@@ -254,5 +268,21 @@ mod tests {
         assert_eq!(status(&r), 415);
         let with_420 = validate_request(&req("Require: a, b\r\n", "BYE", "sip:b@b.example"), &p).unwrap_err();
         assert_eq!(with_420.unsupported, ["a", "b"]);
+    }
+
+    #[test]
+    fn each_rejection_names_its_q850_cause() {
+        let p = ValidationPolicy::default();
+        let cause = |r: &Request| validate_request(r, &p).unwrap_err().q850_cause();
+        assert_eq!(
+            cause(&req("Max-Forwards: 3\r\n", "INVITE", "sip:b@b.example")),
+            95
+        );
+        assert_eq!(cause(&req("Require: foo\r\n", "INVITE", "sip:b@b.example")), 79);
+        assert_eq!(cause(&req("", "INVITE", "urn:x:y")), 79);
+        assert_eq!(
+            cause(&req("Accept: text/plain\r\n", "INVITE", "sip:b@b.example")),
+            88
+        );
     }
 }
