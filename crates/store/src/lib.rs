@@ -17,9 +17,15 @@ pub mod sqlite;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The `SQLite` backend failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The storage backend failed (its own error inside; the trait names no backend's types).
+    #[error("{backend}: {source}")]
+    Backend {
+        /// Which backend (`"sqlite"`).
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored row could not be decoded (corruption or a schema from a newer version).
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -207,10 +207,21 @@ fn start_snapshot(conn: &Connection) -> Result<(), StoreError> {
 
 /// A `SQLITE_MISUSE` error with a message (API misuse detected by this backend).
 fn misuse(message: &str) -> StoreError {
-    StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+    rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
         Some(message.to_owned()),
-    ))
+    )
+    .into()
+}
+
+/// `SQLite`'s errors become [`StoreError::Backend`]: the backend-neutral error names no `rusqlite` type.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend {
+            backend: "sqlite",
+            source: Box::new(e),
+        }
+    }
 }
 
 /// A read snapshot on a pooled read connection.
