@@ -477,8 +477,20 @@ fn savepoint_rollback_keeps_the_rest() {
     tx.rollback_savepoint().unwrap();
     tx.release_savepoint().unwrap();
     // No savepoint left to close.
-    assert!(matches!(tx.rollback_savepoint(), Err(StoreError::Backend { backend: "sqlite", .. })));
-    assert!(matches!(tx.release_savepoint(), Err(StoreError::Backend { backend: "sqlite", .. })));
+    assert!(matches!(
+        tx.rollback_savepoint(),
+        Err(StoreError::Backend {
+            backend: "sqlite",
+            ..
+        })
+    ));
+    assert!(matches!(
+        tx.release_savepoint(),
+        Err(StoreError::Backend {
+            backend: "sqlite",
+            ..
+        })
+    ));
     tx.commit().unwrap();
 
     let mut r = store.reader().unwrap();

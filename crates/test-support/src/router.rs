@@ -1,0 +1,98 @@
+//! A route lookup with a fixed answer, standing in for the binding table.
+
+use std::cell::RefCell;
+
+use pn_b2bua::{AppPrompts, CallPrompts, RouteLookup, Subscription};
+use pn_bindings::{AppId, BindingId, CdrDirection, Connect, Mode, Reject, RouteDecision, UnixTime};
+use pn_numbers::E164;
+
+/// Returns one fixed decision (per extension, for AXE) and remembers what it was asked.
+#[derive(Debug)]
+pub struct FakeRouter {
+    /// The decision for calls without an extension.
+    pub decision: RouteDecision,
+    /// Decisions for calls with an extension (others: 8022, binding absent).
+    pub extensions: Vec<(String, RouteDecision)>,
+    /// What `call_prompts` answers.
+    pub prompts: CallPrompts,
+    /// What `app_prompts` answers.
+    pub app: AppPrompts,
+    /// `(caller, called)` of every decision asked for.
+    pub asked: RefCell<Vec<(Option<E164>, E164)>>,
+}
+
+impl FakeRouter {
+    /// Every call connects to `callee` showing `display` (an AXB binding, id 7, app 1).
+    #[must_use]
+    pub fn connect(callee: E164, display: E164, max_duration_secs: u32) -> Self {
+        Self::new(RouteDecision::Connect(Connect {
+            callee,
+            display,
+            max_duration_secs,
+            record: false,
+            binding: BindingId(7),
+            app: AppId(1),
+            mode: Mode::Axb,
+            direction: CdrDirection::AToB,
+            callback: None,
+        }))
+    }
+
+    /// Every call is refused with `cause`.
+    #[must_use]
+    pub fn reject(cause: u16) -> Self {
+        Self::new(RouteDecision::Reject(Reject {
+            cause: pn_bindings::Cause(cause),
+            app: Some(AppId(1)),
+            binding: None,
+            prompt: None,
+        }))
+    }
+
+    /// A router answering `decision`.
+    #[must_use]
+    pub fn new(decision: RouteDecision) -> Self {
+        Self {
+            decision,
+            extensions: Vec::new(),
+            prompts: CallPrompts::default(),
+            app: AppPrompts::default(),
+            asked: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl RouteLookup for FakeRouter {
+    fn decide(&self, caller: Option<E164>, dialed: E164, ext: Option<&str>, _now: UnixTime) -> RouteDecision {
+        self.asked.borrow_mut().push((caller, dialed));
+        let Some(ext) = ext else {
+            return self.decision.clone();
+        };
+        self.extensions.iter().find(|(e, _)| e == ext).map_or_else(
+            || {
+                RouteDecision::Reject(Reject {
+                    cause: pn_bindings::Cause(8022),
+                    app: Some(AppId(1)),
+                    binding: None,
+                    prompt: None,
+                })
+            },
+            |(_, d)| d.clone(),
+        )
+    }
+
+    fn subscription(&self, binding: BindingId) -> Option<Subscription> {
+        Some(Subscription {
+            subscription_id: format!("sub-{}", binding.0),
+            user_data: None,
+        })
+    }
+
+    fn call_prompts(&self, _connect: &Connect) -> CallPrompts {
+        self.prompts.clone()
+    }
+
+    fn app_prompts(&self, _app: AppId) -> AppPrompts {
+        self.app.clone()
+    }
+}
