@@ -13,6 +13,9 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mutate;
+mod stateful;
+
+pub use stateful::b2bua;
 
 use pn_b2bua::MediaAnchor;
 use pn_b2bua::media::PortPair;
@@ -27,7 +30,7 @@ use pn_sip::{NameAddr, SipMessage, Uri, Via};
 pub type Target = fn(&[u8]);
 
 /// Every target, by name (as `fuzz/fuzz_targets/<name>.rs` names it).
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("sip_message", sip_message),
     ("sip_stream", sip_stream),
     ("uri", uri),
@@ -38,6 +41,7 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("rtcp", rtcp),
     ("telephone_event", telephone_event),
     ("wav", wav),
+    ("b2bua", b2bua),
 ];
 
 /// A SIP datagram: whatever parses prints to bytes that parse back equal (and print the same again);

@@ -243,3 +243,18 @@ fn telephone_event() {
 fn wav() {
     run("wav", pn_fuzz::wav, &wav_seeds(), 50_000);
 }
+
+#[test]
+fn b2bua() {
+    // Event sequences (see crates/fuzz/src/stateful.rs: op % 9, then its argument bytes): a call held to its
+    // end; calls under 30 % loss; scripted answers and in-dialog requests; mutated echoes of the switch's messages.
+    let seeds = [
+        vec![0, 0, 2, 60],
+        vec![0, 0, 0, 0, 3, 30, 2, 40, 2, 40],
+        vec![0, 0, 4, 0, 3, 4, 1, 8, 2, 30],
+        vec![0, 0, 2, 2, 5, 0, 2, 5, 0, 4, 2, 10, 5, 0, 0],
+        vec![0, 0, 1, 3, 6, 1, 9, 7, 2, 7, 8, 0, 2, 30],
+        vec![0, 0, 1, 1, 5, 0, 1, 2, 3, 50, 2, 90],
+    ];
+    run("b2bua", pn_fuzz::b2bua, &seeds, 400);
+}

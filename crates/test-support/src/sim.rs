@@ -1,5 +1,6 @@
 //! The simulator: the switch, trunk A, trunk B and the network between them on one virtual clock.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -74,7 +75,12 @@ pub struct Sim<R: RouteLookup> {
     pub media: Vec<MediaCommand>,
     /// AXE callback records the switch emitted.
     pub callbacks: Vec<CallbackRecord>,
+    /// The last [`RECENT`] messages the switch sent, oldest first, with their destination.
+    pub recent: VecDeque<(SocketAddr, SipMessage)>,
 }
+
+/// How many of the switch's messages [`Sim::recent`] keeps.
+pub const RECENT: usize = 16;
 
 impl<R: RouteLookup> Sim<R> {
     /// A simulation with `router` and `config`.
@@ -103,7 +109,26 @@ impl<R: RouteLookup> Sim<R> {
             facts: Vec::new(),
             media: Vec::new(),
             callbacks: Vec::new(),
+            recent: VecDeque::new(),
         }
+    }
+
+    /// Delivers `bytes` to the switch now, as sent by `from` (outside the network: no loss, no latency).
+    /// Bytes that do not parse are dropped, as the runtime does before the B2BUA (it answers 400 itself);
+    /// returns whether they parsed.
+    pub fn inject(&mut self, from: SocketAddr, bytes: &[u8]) -> bool {
+        let Ok(message) = SipMessage::parse(bytes) else {
+            return false;
+        };
+        let peer = Peer {
+            addr: from,
+            transport: Transport::Udp,
+        };
+        let wall = self.wall();
+        self.b2b
+            .handle_message(self.now, wall, peer, message, &self.router);
+        self.flush();
+        true
     }
 
     /// The wall-clock time the switch is told now.
@@ -204,14 +229,20 @@ impl<R: RouteLookup> Sim<R> {
             let mut closed = Vec::new();
             while let Some(output) = self.b2b.poll_output() {
                 match output {
-                    Output::Send { to, message } => self.net.send(
-                        self.now,
-                        Datagram {
-                            from: self.switch,
-                            to: to.addr,
-                            bytes: message.to_bytes(),
-                        },
-                    ),
+                    Output::Send { to, message } => {
+                        self.net.send(
+                            self.now,
+                            Datagram {
+                                from: self.switch,
+                                to: to.addr,
+                                bytes: message.to_bytes(),
+                            },
+                        );
+                        if self.recent.len() == RECENT {
+                            self.recent.pop_front();
+                        }
+                        self.recent.push_back((to.addr, message));
+                    }
                     Output::Fact(fact) => self.facts.push(fact),
                     Output::Media(command) => {
                         if let MediaCommand::Close { call, .. } = &command {

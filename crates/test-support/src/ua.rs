@@ -258,6 +258,8 @@ pub struct Caller {
     pub hold: Option<Duration>,
     /// Every call placed, in order.
     pub calls: Vec<OutgoingCall>,
+    /// The `CSeq` of the last in-dialog request sent (counts up from 10 over all calls).
+    cseq: u32,
 }
 
 impl Caller {
@@ -269,6 +271,7 @@ impl Caller {
             switch,
             hold,
             calls: Vec::new(),
+            cseq: 10,
         }
     }
 
@@ -400,6 +403,33 @@ impl Caller {
         self.ep.transmit.push(SipMessage::Request(ack));
     }
 
+    /// Sends `method` (BYE, INFO, OPTIONS, UPDATE, INVITE: a re-INVITE with A's SDP) on the dialog of answered
+    /// call `index`, or CANCEL for its INVITE; whether there was something to send it on.
+    pub fn send(&mut self, now: Instant, index: usize, method: &Method) -> bool {
+        let Some(call) = self.calls.get(index) else {
+            return false;
+        };
+        let request = if *method == Method::Cancel {
+            call.invite.cancel()
+        } else {
+            let Some(answer) = call.answer.clone() else {
+                return false;
+            };
+            let invite = call.invite.clone();
+            let via = self.ep.via();
+            self.cseq += 1;
+            let mut request = in_dialog(method.clone(), &invite, &answer, &via, self.cseq);
+            if *method == Method::Invite {
+                request.set_body(Some("application/sdp"), SDP_A.as_bytes().to_vec());
+            }
+            request
+        };
+        let mut events = Vec::new();
+        self.ep.request(now, request, &mut events);
+        self.on_events(now, events);
+        true
+    }
+
     /// Fires what is due at `now`: retransmissions, transaction timeouts, hang-ups.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut events = Vec::new();
@@ -414,8 +444,10 @@ impl Caller {
             let (Some(answer), Ending::Open) = (call.answer.clone(), call.ending) else {
                 continue;
             };
+            let invite = call.invite.clone();
             let via = self.ep.via();
-            let bye = in_dialog(Method::Bye, &call.invite, &answer, &via, 2);
+            self.cseq += 1;
+            let bye = in_dialog(Method::Bye, &invite, &answer, &via, self.cseq);
             let mut events = Vec::new();
             self.ep.request(now, bye, &mut events);
             self.on_events(now, events);
