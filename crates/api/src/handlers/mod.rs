@@ -1,7 +1,8 @@
 //! HTTP handlers: one module per mode, the admin API, and the service endpoints.
 //!
-//! Each handler authenticates, checks the app's mode, validates the fields, and then either submits a write to
-//! the engine or reads through a store read transaction.
+//! Each handler authenticates, checks the app's mode, validates the fields into a pn-provision request, and
+//! then either calls the provisioning engine ([`pn_provision::EngineHandle`]) and shapes its domain result
+//! into the reference's JSON fields, or reads through a store read transaction.
 
 pub(crate) mod admin;
 pub(crate) mod ax;
