@@ -534,3 +534,81 @@ fn accepted_nonces_commit_with_the_next_batch_and_old_ones_are_pruned() {
     run(&mut r.engine, vec![Op::FlushNonces]);
     assert_eq!(stored_nonces(&r), vec![seen("q1", 1_001), seen("late", 1_400)]);
 }
+
+#[test]
+fn admin_writes_answer_domain_results() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    let other = Op::CreateApp(CreateApp {
+        name: "other".into(),
+        mode: Mode::Ax,
+        app_key: Some("k2".into()),
+        app_secret: None,
+        call_status_url: None,
+        cdr_url: None,
+        sms_url: None,
+        record_enabled: false,
+        sms_enabled: false,
+        extension_digits: 4,
+        collect_repeat: 3,
+        media: crate::engine::admin::AppMediaPatch::default(),
+    });
+    let free = pn_numbers::normalize("+8617010000002").unwrap();
+    let import = Op::ImportNumbers(ImportNumbers {
+        app_key: "k2".into(),
+        entries: vec![
+            NumberImport {
+                number: x(),
+                area_code: "0755".into(),
+                province: None,
+            },
+            NumberImport {
+                number: free,
+                area_code: "0755".into(),
+                province: Some("Guangdong".into()),
+            },
+        ],
+    });
+    let out = run(&mut r.engine, vec![other, import]);
+    let Ok(Reply::App(created)) = &out[0] else {
+        panic!("{:?}", out[0]);
+    };
+    assert_eq!((created.app_key.as_str(), created.mode), ("k2", Mode::Ax));
+    assert_eq!(created.app_secret.len(), 32, "a generated secret");
+    assert_ne!(created.id, app.id);
+    let Ok(Reply::Imported(report)) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    // X belongs to the first app: refused with the reference code, the other number stored.
+    assert_eq!(report.imported, 1);
+    let Err(refused) = &report.results[0] else {
+        panic!("{:?}", report.results);
+    };
+    assert_eq!(refused.resultcode(), "1012010");
+    assert_eq!(
+        refused.to_string(),
+        format!("The number {} belongs to another app", x())
+    );
+    assert_eq!(report.results[1].as_ref().ok(), Some(&free));
+    assert_eq!(r.table.number(free).map(|n| n.app), Some(created.id));
+
+    // Retiring a bound number without force is refused; with force it unbinds and answers the count.
+    assert!(
+        run(
+            &mut r.engine,
+            vec![bind(&app, "+8613800000001", "+8613800000002")]
+        )[0]
+        .is_ok()
+    );
+    let retire = |force| Op::RetireNumber(super::admin::RetireNumber { number: x(), force });
+    let out = run(&mut r.engine, vec![retire(false), retire(true)]);
+    assert_eq!(
+        out[0].as_ref().map_err(ProvisionError::resultcode).err(),
+        Some("1012010")
+    );
+    let Ok(Reply::Retired(retired)) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    assert_eq!((retired.number, retired.unbound), (x(), 1));
+    assert_eq!(r.table.len(), 0);
+}
