@@ -14,10 +14,9 @@
 //! - Only the first `Authorization` and `X-AKSK`/`X-WSSE` header is read.
 //! - A nonce may be used once per `app_key` while its `Created` is inside the window, whatever `Created` the
 //!   second use carries. See [`replay`] for the bounded replay memory and its "replay cache full" refusal,
-//!   and [`journal`] for how accepted nonces are made durable so a replay is refused after a restart too.
+//!   and [`pn_provision::nonces`] for how accepted nonces are made durable so a replay is refused after a restart too.
 
 mod created;
-pub(crate) mod journal;
 mod replay;
 
 use axum::http::HeaderMap;
@@ -31,7 +30,7 @@ use sha2::{Digest, Sha256};
 pub use created::{format_created, parse_created};
 
 use crate::result::{ApiFailure, ResultCode};
-use journal::NonceJournal;
+use pn_provision::NonceJournal;
 use replay::{ReplayCache, ReplayError};
 
 /// The only `Authorization` value pnswitch sends for the AKSK scheme.

@@ -12,13 +12,13 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pn_bindings::{App, Mode};
+use pn_provision::require_mode;
 use pn_store::ReadTx;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::dto::Answer;
 
-use crate::engine::require_mode;
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::Fields;

@@ -1,26 +1,18 @@
 //! pn-api: the provisioning HTTP API, wire-compatible with the `PrivateNumber` reference (AXB, AX, AXE, AXYB),
 //! plus pnswitch's admin API, `/openapi.json`, `/metrics` and `/healthz`.
 //!
-//! I/O contract: HTTP in (axum), durable state out. Every write goes through one engine thread
-//! ([`engine::Provisioner`]) that validates it against the store's write transaction, commits a whole group
-//! of writes at once, and only after the commit succeeds applies the effects to the in-memory
-//! [`pn_bindings::BindingTable`] and answers the callers (acknowledged = committed). Reads (queries) use
-//! store read transactions. The API reads the wall clock through one injectable function
-//! ([`ApiState::with_clock`]). A client mistake is always a JSON `{"resultcode","resultdesc"}` answer, never a
-//! 500 or a panic.
+//! I/O contract: HTTP in (axum), HTTP out; nothing else. A handler extracts the request, authenticates it,
+//! validates its fields, calls the provisioning core ([`pn_provision`]: writes through its single writer
+//! [`pn_provision::EngineHandle`], reads through store read transactions) and shapes the reply: a domain result
+//! becomes the reference's JSON fields, a [`pn_provision::ProvisionError`] becomes
+//! `{"resultcode","resultdesc"}` with its reference code and text ([`ApiFailure`]). The API reads the wall
+//! clock through one injectable function ([`ApiState::with_clock`]). A client mistake is always a JSON answer,
+//! never a 500 or a panic.
 //!
-//! The binary builds it like this:
+//! The binary builds the provisioning core (see [`pn_provision`]) and then the API over it:
 //!
 //! ```text
-//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, SqliteOptions::default())?);
-//! let table = Arc::new(BindingTable::new());
-//! pn_api::engine::load_table(&*store, &table, &metrics, now)?;
-//! let engine = Provisioner::start(store.clone(), table.clone(), metrics.clone(), config.engine.clone())?;
-//! pn_api::engine::spawn_sweeper(engine.clone(), Duration::from_secs(1));
-//! pn_api::engine::spawn_nonce_flusher(engine.clone(), Duration::from_secs(1));
-//! let prompts = Arc::new(PromptLibrary::open(data_dir.join("prompts"))?);
-//! let recordings = Arc::new(RecordingStore::open(data_dir.join("recordings"), &key_file, base, keep, ttl)?);
-//! pn_api::media::spawn_purger(recordings.clone(), Duration::from_secs(3600));
+//! let engine = Provisioner::start(store.clone(), table.clone(), metrics.clone(), config.api.engine.clone())?;
 //! let state = ApiState::new(config, store, table, metrics, engine)
 //!     .with_prompts(prompts)
 //!     .with_recordings(recordings)
@@ -31,10 +23,8 @@
 
 pub mod auth;
 mod dto;
-pub mod engine;
 mod extract;
 mod handlers;
-pub mod media;
 pub mod openapi;
 pub mod result;
 mod router;
@@ -42,10 +32,9 @@ mod state;
 mod time;
 mod validate;
 
+use pn_provision::EngineConfig;
 use serde::Deserialize;
 
-pub use engine::{EngineConfig, EngineHandle, LoadStats, Provisioner};
-pub use media::{Prompt, PromptInfo, PromptLibrary, RecordingStore};
 pub use result::{ApiFailure, ResultCode};
 pub use router::router;
 pub use state::{ApiState, Clock};
@@ -84,30 +73,4 @@ impl Default for ApiConfig {
             record_url_ttl_secs: 259_200,
         }
     }
-}
-
-/// Errors of pn-api outside a request (startup, loading, the engine's life).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApiError {
-    /// The durable store failed.
-    #[error("store: {0}")]
-    Store(#[from] pn_store::StoreError),
-    /// The engine thread could not be started.
-    #[error("engine thread: {0}")]
-    Spawn(#[from] std::io::Error),
-    /// The engine thread has stopped; no more writes are possible.
-    #[error("the provisioning engine has stopped")]
-    EngineStopped,
-    /// A media file or name was refused (prompt upload, recording name, key file); the text says why.
-    #[error("{0}")]
-    Invalid(String),
-    /// A media file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    File {
-        /// The file or directory.
-        path: std::path::PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
 }

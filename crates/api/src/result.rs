@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use pn_provision::ProvisionError;
 use serde_json::json;
 
 /// A reference `resultcode` with the HTTP status pnswitch answers it with.
@@ -122,6 +123,33 @@ impl ApiFailure {
             code,
             desc: desc.into(),
         }
+    }
+}
+
+impl From<ProvisionError> for ApiFailure {
+    /// The refusal's reference code and text, unchanged; a failure of the machinery is logged and answered
+    /// 1010001 "Internal system error" (its details stay in the log).
+    fn from(e: ProvisionError) -> Self {
+        let code = match &e {
+            ProvisionError::InvalidRequest(_) => ResultCode::INVALID_REQUEST,
+            ProvisionError::InvalidFile(_) => ResultCode::INVALID_FILE,
+            ProvisionError::WrongMode => ResultCode::WRONG_MODE,
+            ProvisionError::NumberNotOwned(_) => ResultCode::NUMBER_NOT_OWNED,
+            ProvisionError::InsufficientResources(_) => ResultCode::INSUFFICIENT_RESOURCES,
+            ProvisionError::NumberNotBound(_) => ResultCode::NUMBER_NOT_BOUND,
+            ProvisionError::AlreadyAllocated => ResultCode::ALREADY_ALLOCATED,
+            ProvisionError::NotFound(_) => ResultCode::RECORD_NOT_FOUND,
+            ProvisionError::AlreadyBound(_) => ResultCode::NUMBER_ALREADY_BOUND,
+            ProvisionError::NumberStatusAbnormal(_) => ResultCode::NUMBER_STATUS_ABNORMAL,
+            ProvisionError::RecordExists(_) => ResultCode::RECORD_EXISTS,
+            ProvisionError::NoIdleExtension(_) => ResultCode::NO_IDLE_EXTENSION,
+            ProvisionError::Internal | ProvisionError::Stopped => ResultCode::INTERNAL,
+            other => {
+                tracing::error!(error = %other, "provisioning failed");
+                return Self::new(ResultCode::INTERNAL, "Internal system error");
+            }
+        };
+        Self::new(code, e.to_string())
     }
 }
 

@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use pn_bindings::{App, BindingTable, RoutePolicy, UnixTime};
 use pn_metrics::Metrics;
+use pn_provision::{EngineHandle, PromptLibrary, RecordingStore};
 use pn_store::Store;
 
 use crate::ApiConfig;
 use crate::auth::Authenticator;
-use crate::engine::EngineHandle;
-use crate::media::{PromptLibrary, RecordingStore};
 
 /// The clock the API reads (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
@@ -46,10 +45,10 @@ impl ApiState {
         engine: EngineHandle,
     ) -> Self {
         // Replay protection that survives restarts: nonces restored from the store, new ones committed by
-        // the engine (see `auth::journal`).
+        // the engine (see `pn_provision::nonces`).
         let authenticator = Arc::new(Authenticator::with_journal(
             config.auth.clone(),
-            engine.nonces.clone(),
+            engine.nonces().clone(),
         ));
         Self {
             inner: Arc::new(Inner {

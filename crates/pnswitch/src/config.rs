@@ -285,8 +285,8 @@ impl Default for OutboxConfig {
 
 impl OutboxConfig {
     /// The retention rule the purge task applies.
-    pub fn retention(&self) -> pn_api::engine::OutboxRetention {
-        pn_api::engine::OutboxRetention {
+    pub fn retention(&self) -> pn_provision::OutboxRetention {
+        pn_provision::OutboxRetention {
             retention_secs: self.retention_secs,
             max_rows: self.max_rows,
             chunk: self.purge_chunk.max(1),

@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pn_api::{ApiState, PromptLibrary, Provisioner, RecordingStore};
+use pn_api::ApiState;
 use pn_bindings::BindingTable;
 use pn_metrics::Metrics;
+use pn_provision::{PromptLibrary, Provisioner, RecordingStore};
 use pn_store::Store;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -33,9 +34,9 @@ pub enum ServeError {
     /// The store could not be opened or loaded.
     #[error("store: {0}")]
     Store(#[from] pn_store::StoreError),
-    /// The API could not start.
-    #[error("api: {0}")]
-    Api(#[from] pn_api::ApiError),
+    /// The provisioning core (engine, table load, media files) could not start.
+    #[error("provisioning: {0}")]
+    Provision(#[from] pn_provision::ProvisionError),
     /// Metrics registry failure.
     #[error("metrics: {0}")]
     Metrics(#[from] pn_metrics::MetricsError),
@@ -132,7 +133,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     let load_table = Arc::clone(&table);
     let load_metrics = metrics.clone();
     let loaded = tokio::task::spawn_blocking(move || {
-        pn_api::engine::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
+        pn_provision::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
     })
     .await
     .map_err(std::io::Error::other)??;
@@ -148,12 +149,12 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         config.api.engine.clone(),
     )?;
-    let sweeper = pn_api::engine::spawn_sweeper(
+    let sweeper = pn_provision::spawn_sweeper(
         engine.clone(),
         Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
     );
-    let nonce_flusher = pn_api::engine::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
-    let outbox_purger = pn_api::engine::spawn_outbox_purger(
+    let nonce_flusher = pn_provision::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
+    let outbox_purger = pn_provision::spawn_outbox_purger(
         engine.clone(),
         config.outbox.retention(),
         Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
@@ -164,7 +165,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     let (prompts, recordings) = media_stores(&config, local)?;
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
-    let purger = pn_api::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
+    let purger = pn_provision::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
     let sip = crate::sip::start(
         &config.sip,
         crate::sip::SipDeps {
@@ -204,7 +205,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     nonce_flusher.abort();
     // The last queries' nonces: committed before the process ends (writes committed theirs already).
     if let Err(f) = engine.flush_nonces().await {
-        tracing::warn!(desc = %f.desc, "committing the last API nonces failed");
+        tracing::warn!(desc = %f, "committing the last API nonces failed");
     }
     tracing::info!("stopped");
     Ok(())

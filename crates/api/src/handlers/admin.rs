@@ -8,25 +8,25 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use pn_bindings::XNumber;
 use pn_bindings::{Mode, NumberStatus};
 use pn_numbers::E164;
+use pn_provision::{
+    AppMediaPatch, Change, CreateApp, ImportNumbers, NumberImport, RetireNumber, SetNumber, UpdateApp,
+    status_name,
+};
 use serde_json::{Value, json};
 
 use crate::dto::{
     AppBody, AppView, AppsBody, CollectDecision, CollectTrace, ConnectDecision, ConnectTrace, RejectDecision,
     RejectTrace,
 };
-use crate::engine::Op;
-use crate::engine::admin::{
-    AppMediaPatch, Change, CreateApp, ImportEntry, ImportNumbers, RetireNumber, SetNumber, UpdateApp,
-    number_json,
-};
 use crate::extract::answer;
 use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
-use crate::media::prompt_name_ok;
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::{Fields, param_error};
+use pn_provision::media::prompt_name_ok;
 
 type Body = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -175,7 +175,8 @@ async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outc
         collect_repeat: small(&f, "collectRepeat", 1, 9)?.unwrap_or(3),
         media: media_patch(&f)?,
     };
-    s.engine().submit(Op::CreateApp(op), s.now()).await
+    let app = s.engine().create_app(op, s.now()).await?;
+    Ok(json!({ "app": crate::dto::app_json(&app) }))
 }
 
 /// GET /admin/v1/apps.
@@ -272,7 +273,8 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         extension_digits: small(&f, "extensionDigits", 1, 4)?,
         media: media_patch(&f)?,
     };
-    s.engine().submit(Op::UpdateApp(op), s.now()).await
+    let app = s.engine().update_app(op, s.now()).await?;
+    Ok(json!({ "app": crate::dto::app_json(&app) }))
 }
 
 /// POST /admin/v1/numbers: import numbers into an app's pool (per-number results).
@@ -301,6 +303,9 @@ async fn import_numbers_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> 
             &format!("must hold 1-{MAX_IMPORT} entries"),
         ));
     }
+    // Per entry: the number as given and, if it does not parse, its refusal (answered in place); the
+    // numbers that parse go to the pool in one write.
+    let mut slots: Vec<(String, Option<ApiFailure>)> = Vec::with_capacity(items.len());
     let mut entries = Vec::with_capacity(items.len());
     for item in &items {
         let given = item.str_req("number", 1, 32)?;
@@ -313,16 +318,39 @@ async fn import_numbers_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> 
         } else {
             format!("0{area_code}")
         };
-        entries.push(ImportEntry {
-            number: pool_number("number", &given),
-            given,
-            area_code,
-            province: item.str_opt("province", 1, 64)?,
+        let province = item.str_opt("province", 1, 64)?;
+        match pool_number("number", &given) {
+            Ok(number) => {
+                entries.push(NumberImport {
+                    number,
+                    area_code,
+                    province,
+                });
+                slots.push((given, None));
+            }
+            Err(f) => slots.push((given, Some(f))),
+        }
+    }
+    let report = s
+        .engine()
+        .import_numbers(ImportNumbers { app_key, entries }, s.now())
+        .await?;
+    let mut stored = report.results.into_iter();
+    let mut results = Vec::with_capacity(slots.len());
+    for (given, refusal) in slots {
+        let outcome = match refusal {
+            Some(f) => Err(f),
+            None => stored
+                .next()
+                .unwrap_or(Err(pn_provision::ProvisionError::Internal))
+                .map_err(ApiFailure::from),
+        };
+        results.push(match outcome {
+            Ok(n) => json!({ "number": n.to_string(), "resultcode": "0", "resultdesc": "Success" }),
+            Err(f) => json!({ "number": given, "resultcode": f.code.code, "resultdesc": f.desc }),
         });
     }
-    s.engine()
-        .submit(Op::ImportNumbers(ImportNumbers { app_key, entries }), s.now())
-        .await
+    Ok(json!({ "imported": report.imported, "results": results }))
 }
 
 /// GET /admin/v1/numbers?appKey=.
@@ -412,17 +440,19 @@ async fn set_number_inner(s: &ApiState, headers: &HeaderMap, number: PathParam, 
         });
     let area_code = f.str_opt("areaCode", 1, 8)?;
     let province = f.str_opt("province", 0, 64)?;
-    s.engine()
-        .submit(
-            Op::SetNumber(SetNumber {
+    let n = s
+        .engine()
+        .set_number(
+            SetNumber {
                 number,
                 status,
                 area_code,
                 province,
-            }),
+            },
             s.now(),
         )
-        .await
+        .await?;
+    Ok(number_json(&n))
 }
 
 /// DELETE /admin/v1/numbers/{number}[?force=true]: retire a number.
@@ -454,9 +484,11 @@ async fn retire_number_inner(
     check_admin(s, headers)?;
     let number = pool_number("number", &path(number)?)?;
     let force = query_fields(query)?.flag("force")?.unwrap_or(false);
-    s.engine()
-        .submit(Op::RetireNumber(RetireNumber { number, force }), s.now())
-        .await
+    let retired = s
+        .engine()
+        .retire_number(RetireNumber { number, force }, s.now())
+        .await?;
+    Ok(json!({ "number": retired.number.to_string(), "unbound": retired.unbound }))
 }
 
 /// GET /admin/v1/route?caller=&called=&extension=: the route decision a call would get right now.
@@ -519,4 +551,15 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             prompt: r.prompt,
         }),
     }
+}
+
+/// The admin API's view of a pool number.
+fn number_json(n: &XNumber) -> Value {
+    json!({
+        "number": n.number.to_string(),
+        "areaCode": n.area_code,
+        "province": n.province,
+        "status": status_name(n.status),
+        "statusCode": n.status.code().to_string(),
+    })
 }

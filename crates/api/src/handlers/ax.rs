@@ -9,15 +9,15 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{CallDirection, Mode};
+use pn_provision::{AxBind, AxModify, AxTarget, AxTempCallee, AxUnbind};
 use pn_store::BindingFilter;
+use serde_json::json;
 
 use super::axb::{controls_patch, patch_media, subscriber_opt};
 use super::{
     call_controls, check_media, controls_media, pre_voice_changes, query_not_found, query_number,
     record_settings, visible, x_select,
 };
-use crate::engine::Op;
-use crate::engine::ax::{Bind, Modify, Target, TempCalleeSet, Unbind};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
@@ -44,9 +44,9 @@ fn check_display(f: &Fields) -> Result<(), ApiFailure> {
 }
 
 /// subscriptionId (wins) or privateNum (+origNum).
-fn target(f: &Fields) -> Result<Target, ApiFailure> {
+fn target(f: &Fields) -> Result<AxTarget, ApiFailure> {
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
-        return Ok(Target::Subscription(sub));
+        return Ok(AxTarget::Subscription(sub));
     }
     let Some(x) = f.str_opt("privateNum", 1, 32)? else {
         return Err(param_error("subscriptionId", "or privateNum is required"));
@@ -57,15 +57,15 @@ fn target(f: &Fields) -> Result<Target, ApiFailure> {
         }
         None => None,
     };
-    Ok(Target::Number(privacy_number("privateNum", &x)?, a))
+    Ok(AxTarget::Number(privacy_number("privateNum", &x)?, a))
 }
 
 /// subscriptionId (wins) or privateNum, without an origNum check; neither → 1020001 `subscriptionId {missing}`.
-fn x_target(f: &Fields, missing: &str) -> Result<Target, ApiFailure> {
+fn x_target(f: &Fields, missing: &str) -> Result<AxTarget, ApiFailure> {
     match f.str_opt("subscriptionId", 1, 64)? {
-        Some(sub) => Ok(Target::Subscription(sub)),
+        Some(sub) => Ok(AxTarget::Subscription(sub)),
         None => match f.str_opt("privateNum", 1, 32)? {
-            Some(x) => Ok(Target::Number(privacy_number("privateNum", &x)?, None)),
+            Some(x) => Ok(AxTarget::Number(privacy_number("privateNum", &x)?, None)),
             None => Err(param_error("subscriptionId", missing)),
         },
     }
@@ -91,7 +91,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let f = body_fields(body)?;
     check_display(&f)?;
     f.str_opt("privateNumType", 0, 32)?;
-    let op = Bind {
+    let op = AxBind {
         x: x_select(&f, "privateNum")?,
         a: user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?,
         direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
@@ -102,7 +102,12 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
         app,
     };
     check_media(s, &op.app, &controls_media(&op.record, &op.controls))?;
-    s.engine().submit(Op::AxBind(op), s.now()).await
+    let bound = s.engine().ax_bind(op, s.now()).await?;
+    Ok(json!({
+        "origNum": bound.a.to_string(),
+        "privateNum": bound.x.to_string(),
+        "subscriptionId": bound.subscription_id,
+    }))
 }
 
 /// PUT: modify an AX binding.
@@ -127,7 +132,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     // origNum identifies the new A here, not the binding: the binding is subscriptionId or privateNum.
     let target = x_target(&f, "is required")?;
     let pre_voice = pre_voice_changes(&f)?;
-    let op = Modify {
+    let op = AxModify {
         target,
         a: subscriber_opt(&f, "origNum")?,
         direction: f.call_direction("callDirection")?,
@@ -136,7 +141,8 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
         app,
     };
     check_media(s, &op.app, &patch_media(&op.patch))?;
-    s.engine().submit(Op::AxModify(op), s.now()).await
+    let sub = s.engine().ax_modify(op, s.now()).await?;
+    Ok(super::subscription_json(&sub))
 }
 
 /// DELETE: unbind by subscriptionId, privateNum, or origNum+privateNum.
@@ -158,9 +164,8 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     let app = authenticate(s, headers, Mode::Ax)?;
     let f = query_fields(query)?;
     let target = target(&f)?;
-    s.engine()
-        .submit(Op::AxUnbind(Unbind { app, target }), s.now())
-        .await
+    s.engine().ax_unbind(AxUnbind { app, target }, s.now()).await?;
+    Ok(json!({}))
 }
 
 /// GET: query by subscriptionId > origNum > privateNum.
@@ -240,12 +245,13 @@ async fn temp_callee_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Out
         UserKind::AnyDomestic,
     )?;
     let duration = f.int_range("duration", 1, 259_200)?.unwrap_or(60) as u32;
-    let op = TempCalleeSet {
+    let op = AxTempCallee {
         target,
         callee,
         duration,
         user_data: f.user_data("userData")?,
         app,
     };
-    s.engine().submit(Op::AxTempCallee(op), s.now()).await
+    let sub = s.engine().ax_temp_callee(op, s.now()).await?;
+    Ok(super::subscription_json(&sub))
 }

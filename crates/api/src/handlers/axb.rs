@@ -9,15 +9,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, CallDirection, Mode};
 use pn_numbers::E164;
+use pn_provision::{AxbBind, AxbBound, AxbModify, AxbUnbind, AxbUnbindBy, ControlsPatch};
 use pn_store::BindingFilter;
+use serde_json::{Value, json};
 
 use super::{
     MediaUse, call_controls, check_media, controls_media, max_duration, page, pre_voice_changes,
     query_not_found, query_number, record_settings, visible, x_select,
 };
 use crate::dto::AxbQueryBody;
-use crate::engine::Op;
-use crate::engine::axb::{Bind, ControlsPatch, Modify, Unbind, UnbindBy};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
@@ -84,17 +84,28 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let f = body_fields(body)?;
     let op = parse_bind(&f, app)?;
     check_media(s, &op.app, &controls_media(&op.record, &op.controls))?;
-    s.engine().submit(Op::AxbBind(op), s.now()).await
+    let bound = s.engine().axb_bind(op, s.now()).await?;
+    Ok(bound_json(&bound))
 }
 
-fn parse_bind(f: &Fields, app: App) -> Result<Bind, ApiFailure> {
+/// The fields of a bind answer.
+fn bound_json(b: &AxbBound) -> Value {
+    json!({
+        "subscriptionId": b.subscription_id,
+        "relationNum": b.x.to_string(),
+        "callerNum": b.a.to_string(),
+        "calleeNum": b.b.to_string(),
+    })
+}
+
+fn parse_bind(f: &Fields, app: App) -> Result<AxbBind, ApiFailure> {
     let x = x_select(f, "relationNum")?;
     let a = user_number("callerNum", &f.str_req("callerNum", 1, 32)?, UserKind::Subscriber)?;
     let b = user_number("calleeNum", &f.str_req("calleeNum", 1, 32)?, UserKind::Subscriber)?;
     if a == b {
         return Err(invalid("calleeNum", "must differ from callerNum"));
     }
-    Ok(Bind {
+    Ok(AxbBind {
         x,
         a,
         b,
@@ -127,7 +138,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     let f = body_fields(body)?;
     let pre_voice = pre_voice_changes(&f)?;
     let duration = f.int_range("duration", 0, 7_776_000)?.map(|d| d as u32);
-    let op = Modify {
+    let op = AxbModify {
         subscription_id: f.str_req("subscriptionId", 1, 64)?,
         a: subscriber_opt(&f, "callerNum")?,
         b: subscriber_opt(&f, "calleeNum")?,
@@ -137,7 +148,8 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
         app,
     };
     check_media(s, &op.app, &patch_media(&op.patch))?;
-    s.engine().submit(Op::AxbModify(op), s.now()).await
+    let sub = s.engine().axb_modify(op, s.now()).await?;
+    Ok(super::subscription_json(&sub))
 }
 
 /// DELETE: unbind by subscriptionId or relationNum (query string).
@@ -159,15 +171,14 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     let app = authenticate(s, headers, Mode::Axb)?;
     let f = query_fields(query)?;
     let by = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
-        UnbindBy::Subscription(sub)
+        AxbUnbindBy::Subscription(sub)
     } else if let Some(x) = f.str_opt("relationNum", 1, 32)? {
-        UnbindBy::Number(privacy_number("relationNum", &x)?)
+        AxbUnbindBy::Number(privacy_number("relationNum", &x)?)
     } else {
         return Err(param_error("subscriptionId", "or relationNum is required"));
     };
-    s.engine()
-        .submit(Op::AxbUnbind(Unbind { app, by }), s.now())
-        .await
+    s.engine().axb_unbind(AxbUnbind { app, by }, s.now()).await?;
+    Ok(json!({}))
 }
 
 /// GET: query by subscriptionId, or relationNum (+callerNum/calleeNum), with paging.

@@ -8,13 +8,13 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, AxeFallback, Mode, TimeUnit};
+use pn_provision::{AxeBind, AxeModify, AxeTarget, AxeUnbind};
 use pn_store::BindingFilter;
+use serde_json::json;
 
 use super::axb::subscriber_opt;
 use super::{MediaUse, check_media, page, query_not_found, record_settings, visible, x_select};
 use crate::dto::AxeListBody;
-use crate::engine::Op;
-use crate::engine::axe::{Bind, Modify, Target, Unbind};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
@@ -96,12 +96,12 @@ fn callback_tone(f: Option<&AxeFallback>) -> Option<&String> {
 }
 
 /// subscriptionId (wins) or virtualNum+extendNum.
-fn target(f: &Fields, app: &App) -> Result<Target, ApiFailure> {
+fn target(f: &Fields, app: &App) -> Result<AxeTarget, ApiFailure> {
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
-        return Ok(Target::Subscription(sub));
+        return Ok(AxeTarget::Subscription(sub));
     }
     match (f.str_opt("virtualNum", 1, 32)?, extension(f, app)?) {
-        (Some(x), Some(ext)) => Ok(Target::Extension(privacy_number("virtualNum", &x)?, ext)),
+        (Some(x), Some(ext)) => Ok(AxeTarget::Extension(privacy_number("virtualNum", &x)?, ext)),
         _ => Err(param_error(
             "subscriptionId",
             "or virtualNum+extendNum is required",
@@ -128,7 +128,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axe)?;
     let f = body_fields(body)?;
     check_display(&f)?;
-    let op = Bind {
+    let op = AxeBind {
         x: x_select(&f, "virtualNum")?,
         a: user_number("bindNum", &f.str_req("bindNum", 1, 32)?, UserKind::Subscriber)?,
         extension: extension(&f, &app)?,
@@ -148,7 +148,13 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     .prompt("recordHintTone", op.record.hint_tone.as_ref())
     .prompt("callbackTone", callback_tone(Some(&op.fallback)));
     check_media(s, &op.app, &uses)?;
-    s.engine().submit(Op::AxeBind(op), s.now()).await
+    let bound = s.engine().axe_bind(op, s.now()).await?;
+    Ok(json!({
+        "subscriptionId": bound.subscription_id,
+        "virtualNum": bound.x.to_string(),
+        "extendNum": bound.extension,
+        "bindNum": bound.a.to_string(),
+    }))
 }
 
 /// PUT: modify an AXE binding.
@@ -170,7 +176,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     let app = authenticate(s, headers, Mode::Axe)?;
     let f = body_fields(body)?;
     check_display(&f)?;
-    let op = Modify {
+    let op = AxeModify {
         target: target(&f, &app)?,
         a: subscriber_opt(&f, "bindNum")?,
         record: f.flag("recordFlag")?,
@@ -189,7 +195,8 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     .prompt("recordHintTone", op.record_hint_tone.as_ref())
     .prompt("callbackTone", callback_tone(op.fallback.as_ref()));
     check_media(s, &op.app, &uses)?;
-    s.engine().submit(Op::AxeModify(op), s.now()).await
+    let sub = s.engine().axe_modify(op, s.now()).await?;
+    Ok(super::subscription_json(&sub))
 }
 
 /// DELETE: unbind by subscriptionId or virtualNum+extendNum.
@@ -211,9 +218,8 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     let app = authenticate(s, headers, Mode::Axe)?;
     let f = query_fields(query)?;
     let target = target(&f, &app)?;
-    s.engine()
-        .submit(Op::AxeUnbind(Unbind { app, target }), s.now())
-        .await
+    s.engine().axe_unbind(AxeUnbind { app, target }, s.now()).await?;
+    Ok(json!({}))
 }
 
 /// GET: one binding (subscriptionId or virtualNum+extendNum, flat fields) or every extension of a

@@ -10,12 +10,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use pn_bindings::{App, Binding, BindingKind, CallDirection, Mode};
 use pn_numbers::E164;
+use pn_provision::{AxybBind, AxybBound, AxybRelation, AxybUnbind};
 use pn_store::{BindingFilter, Page};
+use serde_json::{Value, json};
 
 use super::{MediaUse, check_media, query_not_found, query_number, record_settings, visible, x_select};
 use crate::dto::{AxybEntry, AxybQueryBody};
-use crate::engine::Op;
-use crate::engine::axyb::{Bind, Relation, Unbind};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::{ApiFailure, ResultCode};
@@ -83,18 +83,19 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
                 ));
             }
         };
-        return s
+        let bound = s
             .engine()
-            .submit(
-                Op::AxybRelation(Relation {
+            .axyb_relation(
+                AxybRelation {
                     app,
                     subscription_id: sub,
                     b,
                     orig,
-                }),
+                },
                 s.now(),
             )
-            .await;
+            .await?;
+        return Ok(bound_json(&bound));
     }
     let party_a = user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?;
     if party_b == Some(party_a) {
@@ -107,7 +108,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
             return Err(invalid("ybDuration", "must not exceed duration"));
         }
     }
-    let op = Bind {
+    let op = AxybBind {
         x: x_select(&f, "relationNum")?,
         a: party_a,
         direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
@@ -128,7 +129,22 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
     .prompt("preVoiceX", op.pre_voice_x.as_ref())
     .prompt("preVoiceY", op.pre_voice_y.as_ref());
     check_media(s, &op.app, &uses)?;
-    s.engine().submit(Op::AxybBind(op), s.now()).await
+    let bound = s.engine().axyb_bind(op, s.now()).await?;
+    Ok(bound_json(&bound))
+}
+
+/// The fields of a bind or relation answer: the binding, and the relation it made if any.
+fn bound_json(bound: &AxybBound) -> Value {
+    let mut out = json!({
+        "subscriptionId": bound.subscription_id,
+        "relationNumber": bound.x.to_string(),
+    });
+    if let (Some(o), Some(rel)) = (out.as_object_mut(), &bound.relation) {
+        o.insert("bindId".into(), rel.bind_id.clone().into());
+        o.insert("numY".into(), rel.y.to_string().into());
+        o.insert("numB".into(), rel.b.to_string().into());
+    }
+    out
 }
 
 /// DELETE: subscriptionId (A–X part with its relations, or one relation) or relationNum; with `bNum`/`numB`
@@ -167,18 +183,19 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
         _ => None,
     };
     s.engine()
-        .submit(
-            Op::AxybUnbind(Unbind {
+        .axyb_unbind(
+            AxybUnbind {
                 app,
                 subscription_id,
                 x,
                 b: first_number(&q, &["bNum", "numB", "calleeNum"])?,
                 y: first_number(&q, &["yNum", "numY"])?,
                 orig: query_number(&q, "origNum")?,
-            }),
+            },
             s.now(),
         )
-        .await
+        .await?;
+    Ok(json!({}))
 }
 
 /// GET: `xyRelationNumList` by subscriptionId or relationNum.

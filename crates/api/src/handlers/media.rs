@@ -15,14 +15,13 @@ use pn_media::G711Law;
 use serde_json::json;
 
 use super::admin::check_admin;
-use crate::ApiError;
 use crate::dto::{DeletedPromptBody, PromptBody, PromptView, PromptsBody};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate_any, body_bytes, failure, query_fields, respond, tagged_ok};
-use crate::media::{PromptInfo, PromptLibrary, RecordingStore};
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::param_error;
+use pn_provision::{PromptInfo, PromptLibrary, ProvisionError, RecordingStore};
 
 type RawBody = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -33,15 +32,15 @@ type PairPath = Result<Path<(String, String)>, PathRejection>;
 /// clear 1010002 instead of a bare 413.
 pub(crate) const PROMPT_BODY_LIMIT: usize = pn_media::wav::PROMPT_MAX_BYTES + 64 * 1024;
 
-fn internal(e: &ApiError) -> ApiFailure {
+fn internal(e: &ProvisionError) -> ApiFailure {
     tracing::error!(error = %e, "media file operation failed");
     ApiFailure::new(ResultCode::INTERNAL, "Internal system error")
 }
 
 /// A library failure: a refused file is 1010002 (HTTP 400) saying why, anything else 1010001.
-fn lib_failure(e: &ApiError) -> ApiFailure {
+fn lib_failure(e: &ProvisionError) -> ApiFailure {
     match e {
-        ApiError::Invalid(why) => {
+        ProvisionError::InvalidFile(why) => {
             ApiFailure::new(ResultCode::INVALID_FILE, format!("Invalid request. {why}"))
         }
         other => internal(other),

@@ -1,7 +1,8 @@
 //! HTTP handlers: one module per mode, the admin API, and the service endpoints.
 //!
-//! Each handler authenticates, checks the app's mode, validates the fields, and then either submits a write to
-//! the engine or reads through a store read transaction.
+//! Each handler authenticates, checks the app's mode, validates the fields into a pn-provision request, and
+//! then either calls the provisioning engine ([`pn_provision::EngineHandle`]) and shapes its domain result
+//! into the reference's JSON fields, or reads through a store read transaction.
 
 pub(crate) mod admin;
 pub(crate) mod ax;
@@ -15,10 +16,10 @@ use pn_bindings::{App, Binding, CallControls, PreVoice, RecordSettings, UnixTime
 use pn_numbers::E164;
 use pn_store::Page;
 
-use crate::engine::XSelect;
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::{Fields, invalid, param_error, privacy_number};
+use pn_provision::XSelect;
 
 /// `relationNum`-style X or `areaCode` (+`areaMatchMode`).
 pub(crate) fn x_select(f: &Fields, num_field: &str) -> Result<XSelect, ApiFailure> {
@@ -197,4 +198,9 @@ pub(crate) fn query_not_found() -> ApiFailure {
 /// Whether a stored binding is visible to `app` at `now` (its own, its mode, live).
 pub(crate) fn visible(b: &Binding, app: &App, now: UnixTime) -> bool {
     b.app == app.id && b.kind.mode() == app.mode && !b.is_expired(now)
+}
+
+/// The fields of a modify answer: the binding's `subscriptionId`.
+pub(super) fn subscription_json(subscription_id: &str) -> serde_json::Value {
+    serde_json::json!({ "subscriptionId": subscription_id })
 }

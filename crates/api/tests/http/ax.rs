@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::harness::{Server, assert_code, assert_ok};
-use pn_api::EngineConfig;
+use pn_provision::EngineConfig;
 
 const AX: &str = "/rest/provision/caas/privatenumber/v1.0";
 const CALLEE: &str = "/rest/caas/privatenumber/calleenumber/v1.0";

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{Server, TestApp, assert_code, assert_ok};
-use pn_api::EngineConfig;
+use pn_provision::EngineConfig;
 
 pub const AXB: &str = "/rest/caas/relationnumber/partners/v1.0";
 

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use pn_api::auth::{aksk_headers, format_created};
-use pn_api::engine::load_table;
-use pn_api::{
-    ApiConfig, ApiState, EngineConfig, EngineHandle, LoadStats, PromptLibrary, Provisioner, RecordingStore,
-};
+use pn_api::{ApiConfig, ApiState};
 use pn_bindings::{BindingTable, UnixTime};
 use pn_metrics::Metrics;
+use pn_provision::{
+    EngineConfig, EngineHandle, LoadStats, PromptLibrary, Provisioner, RecordingStore, load_table,
+};
 use pn_store::Store;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use reqwest::Method;

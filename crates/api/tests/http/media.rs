@@ -720,7 +720,11 @@ async fn callback_records_from_calls_are_durable() {
         ..record.clone()
     };
     assert_eq!(
-        s.engine.put_callback_record(wrong).await.unwrap_err().code.code,
+        s.engine
+            .put_callback_record(wrong)
+            .await
+            .unwrap_err()
+            .resultcode(),
         "1012007"
     );
     assert_ok(
@@ -733,7 +737,11 @@ async fn callback_records_from_calls_are_durable() {
         .await,
     );
     assert_eq!(
-        s.engine.put_callback_record(record).await.unwrap_err().code.code,
+        s.engine
+            .put_callback_record(record)
+            .await
+            .unwrap_err()
+            .resultcode(),
         "1012007"
     );
     let s = s.restart().await;

@@ -23,12 +23,12 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pn_api::PromptLibrary;
 use pn_b2bua::{MediaCall, MediaCommand, MediaEvent, PromptRef};
 use pn_media::{
     Channel, DigitDetector, G711Law, Leg, PortPair, PromptPlayer, RecordChunk, Recorder, RecorderConfig,
     RelayConfig, RelayEvent, RelayOutcome, RelaySession, RtpPacket,
 };
+use pn_provision::PromptLibrary;
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;

@@ -30,10 +30,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pn_api::EngineHandle;
 use pn_b2bua::{B2buaConfig, Shard};
 use pn_bindings::{BindingTable, RoutePolicy};
 use pn_metrics::Metrics;
+use pn_provision::EngineHandle;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -59,9 +59,9 @@ pub struct SipDeps {
     /// The metrics registry.
     pub metrics: Metrics,
     /// The apps' prompts (relay mode plays them; `None`: shipped defaults only).
-    pub prompts: Option<Arc<pn_api::PromptLibrary>>,
+    pub prompts: Option<Arc<pn_provision::PromptLibrary>>,
     /// Where recordings are written and how their download URLs are made (`None`: no recording).
-    pub recordings: Option<Arc<pn_api::RecordingStore>>,
+    pub recordings: Option<Arc<pn_provision::RecordingStore>>,
     /// The retry buffer and the refusal while call facts cannot be stored.
     pub outbox: OutboxConfig,
 }

@@ -28,10 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pn_api::engine::OutboxRow;
-use pn_api::{ApiFailure, EngineHandle, RecordingStore};
 use pn_b2bua::CallFact;
 use pn_bindings::{AppId, BindingId};
+use pn_provision::{EngineHandle, OutboxRow, ProvisionError, RecordingStore};
 use pn_store::{OutboxKind, Store};
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::mpsc;
@@ -178,15 +177,17 @@ fn lose(fact: &CallFact, why: &str, dropped: &IntCounter) {
 /// Where the outbox task commits batches: the engine's single writer (a fake in tests).
 pub(crate) trait Appender: Send + Sync + 'static {
     /// Appends `rows` all or nothing; resolves once committed or refused.
-    fn append(&self, rows: Arc<[OutboxRow]>)
-    -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static;
+    fn append(
+        &self,
+        rows: Arc<[OutboxRow]>,
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static;
 }
 
 impl Appender for EngineHandle {
     fn append(
         &self,
         rows: Arc<[OutboxRow]>,
-    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         self.append_outbox(rows)
     }
 }
@@ -384,14 +385,14 @@ impl<A: Appender> Writer<A> {
                 self.metrics.failures.inc();
                 self.health.set(true);
                 if self.closed {
-                    tracing::error!(desc = %f.desc, buffered = self.buffered, "stopping with call facts that cannot be stored");
+                    tracing::error!(desc = %f, buffered = self.buffered, "stopping with call facts that cannot be stored");
                     self.lose_everything("the switch stopped while the outbox could not be written");
                     return;
                 }
                 if self.retry_at.is_none() {
-                    tracing::error!(desc = %f.desc, buffered = self.buffered, "call facts could not be committed; kept in memory and retried");
+                    tracing::error!(desc = %f, buffered = self.buffered, "call facts could not be committed; kept in memory and retried");
                 } else {
-                    tracing::warn!(desc = %f.desc, buffered = self.buffered, retry_in_ms = self.backoff.as_millis(), "outbox commit still failing");
+                    tracing::warn!(desc = %f, buffered = self.buffered, retry_in_ms = self.backoff.as_millis(), "outbox commit still failing");
                 }
                 self.retry_at = Some(Instant::now() + self.backoff);
                 self.backoff = (self.backoff * 2).min(RETRY_MAX);
@@ -477,7 +478,6 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
-    use pn_api::ResultCode;
     use pn_b2bua::{CallEvent, EventType, StatusInfo};
     use pn_bindings::UnixTime;
     use pn_store::sqlite::{SqliteOptions, SqliteStore};
@@ -496,10 +496,10 @@ mod tests {
         fn append(
             &self,
             rows: Arc<[OutboxRow]>,
-        ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+        ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             let result = if self.fail.load(Ordering::SeqCst) {
-                Err(ApiFailure::new(ResultCode::INTERNAL, "disk full"))
+                Err(ProvisionError::Internal)
             } else {
                 self.committed.lock().unwrap().extend(rows.iter().cloned());
                 Ok(())

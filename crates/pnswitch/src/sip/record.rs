@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use pn_api::RecordingStore;
 use pn_bindings::AppId;
 use pn_media::{G711Law, wav};
+use pn_provision::RecordingStore;
 
 /// One message to the writer.
 enum Msg {

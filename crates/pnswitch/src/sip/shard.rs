@@ -50,7 +50,7 @@ pub(crate) struct ShardParts {
     /// Relay mode (`None`: bypass).
     pub(crate) media: Option<MediaParts>,
     /// The single writer: AXE callback records are stored through it.
-    pub(crate) engine: pn_api::EngineHandle,
+    pub(crate) engine: pn_provision::EngineHandle,
 }
 
 /// A shard's share of the media relay.

@@ -1,4 +1,4 @@
-//! The nonce journal: nonces the [`Authenticator`](super::Authenticator) accepted, waiting for the
+//! The nonce journal: nonces the HTTP API's authenticator (pn-api) accepted, waiting for the
 //! provisioning writer to commit them, so that replay protection survives a restart.
 //!
 //! The authenticator appends every accepted `(app_key, Nonce, Created)` here before its request goes on. The
@@ -18,7 +18,7 @@ use pn_store::SeenNonce;
 
 /// Accepted nonces not yet committed, the replay window's floor, and the nonces restored at start.
 #[derive(Debug)]
-pub(crate) struct NonceJournal {
+pub struct NonceJournal {
     /// Accepted, not yet taken by a batch.
     pending: Mutex<Vec<SeenNonce>>,
     /// The replay cache's floor: a `Created` below it is refused, so stored nonces below it may go.
@@ -29,7 +29,7 @@ pub(crate) struct NonceJournal {
 
 impl NonceJournal {
     /// An empty journal holding the nonces `restored` from the store.
-    pub(crate) fn new(restored: Vec<SeenNonce>) -> Self {
+    pub fn new(restored: Vec<SeenNonce>) -> Self {
         Self {
             pending: Mutex::new(Vec::new()),
             floor: AtomicI64::new(i64::MIN),
@@ -38,20 +38,20 @@ impl NonceJournal {
     }
 
     /// Queues an accepted nonce; `floor` is the replay window's floor at the time.
-    pub(crate) fn record(&self, nonce: SeenNonce, floor: i64) {
+    pub fn record(&self, nonce: SeenNonce, floor: i64) {
         self.floor.fetch_max(floor, Ordering::AcqRel);
         self.pending.lock().push(nonce);
     }
 
     /// Takes every queued nonce and the floor below which stored nonces may be pruned.
-    pub(crate) fn take(&self) -> (Vec<SeenNonce>, i64) {
+    pub fn take(&self) -> (Vec<SeenNonce>, i64) {
         let taken = std::mem::take(&mut *self.pending.lock());
         (taken, self.floor.load(Ordering::Acquire))
     }
 
     /// Queues nonces again whose batch failed to commit, except those already out of the window (so the
     /// queue stays bounded while the store keeps failing).
-    pub(crate) fn put_back(&self, mut nonces: Vec<SeenNonce>) {
+    pub fn put_back(&self, mut nonces: Vec<SeenNonce>) {
         let floor = self.floor.load(Ordering::Acquire);
         nonces.retain(|n| n.created >= floor);
         if nonces.is_empty() {
@@ -63,12 +63,12 @@ impl NonceJournal {
     }
 
     /// Whether no nonce waits for a commit.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pending.lock().is_empty()
     }
 
     /// The nonces loaded at start (once; later calls get none).
-    pub(crate) fn take_restored(&self) -> Vec<SeenNonce> {
+    pub fn take_restored(&self) -> Vec<SeenNonce> {
         std::mem::take(&mut *self.restored.lock())
     }
 }

@@ -17,7 +17,7 @@ use rand::Rng;
 use sha2::Sha256;
 
 use super::fsutil::{ensure_dir, io_err, write_durable};
-use crate::ApiError;
+use crate::ProvisionError;
 
 /// Longest recording object name, `.wav` included (the reference's `fileName` is String(1-128)).
 const MAX_OBJECT: usize = 128;
@@ -59,10 +59,10 @@ impl std::fmt::Debug for RecordingStore {
 }
 
 /// Reads the signing key, creating 32 random bytes (mode 0600, written durably) on first use.
-fn load_key(key_file: &Path) -> Result<[u8; KEY_LEN], ApiError> {
+fn load_key(key_file: &Path) -> Result<[u8; KEY_LEN], ProvisionError> {
     match std::fs::read(key_file) {
         Ok(bytes) => <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-            ApiError::Invalid(format!(
+            ProvisionError::InvalidFile(format!(
                 "{} must hold exactly {KEY_LEN} bytes (delete it to generate a new key)",
                 key_file.display()
             ))
@@ -73,10 +73,9 @@ fn load_key(key_file: &Path) -> Result<[u8; KEY_LEN], ApiError> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or_else(|| Path::new("."));
-            let name = key_file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| ApiError::Invalid(format!("bad key file name {}", key_file.display())))?;
+            let name = key_file.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                ProvisionError::InvalidFile(format!("bad key file name {}", key_file.display()))
+            })?;
             ensure_dir(dir)?;
             write_durable(dir, name, &key, 0o600)?;
             Ok(key)
@@ -128,7 +127,7 @@ impl RecordingStore {
         public_base: String,
         retention: Duration,
         url_ttl: Duration,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, ProvisionError> {
         let public_base = if public_base.ends_with('/') {
             public_base.trim_end_matches('/').to_owned()
         } else {
@@ -136,7 +135,7 @@ impl RecordingStore {
         };
         let domain = domain_of(&public_base)
             .ok_or_else(|| {
-                ApiError::Invalid(format!(
+                ProvisionError::InvalidFile(format!(
                     "public_url {public_base:?} must be an http:// or https:// URL with a host"
                 ))
             })?
@@ -154,10 +153,10 @@ impl RecordingStore {
 
     /// Where the runtime writes the finished recording `object` of `app` (creates
     /// `data_dir/recordings/<app id>/`). Object names are `[A-Za-z0-9_.-]+.wav`, at most 128 characters;
-    /// others are refused with [`ApiError::Invalid`].
-    pub fn path_for(&self, app: AppId, object: &str) -> Result<PathBuf, ApiError> {
+    /// others are refused with [`ProvisionError::InvalidFile`].
+    pub fn path_for(&self, app: AppId, object: &str) -> Result<PathBuf, ProvisionError> {
         if !recording_name_ok(object) {
-            return Err(ApiError::Invalid(format!(
+            return Err(ProvisionError::InvalidFile(format!(
                 "recording name must be A-Z a-z 0-9 _ . - followed by .wav, at most {MAX_OBJECT} characters"
             )));
         }
@@ -333,7 +332,7 @@ mod tests {
                 Duration::from_secs(1),
                 Duration::from_secs(1)
             ),
-            Err(ApiError::Invalid(_))
+            Err(ProvisionError::InvalidFile(_))
         ));
     }
 

@@ -2,83 +2,94 @@
 
 use std::collections::HashSet;
 
+use super::axb::{apply_record, set_or_clear};
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
+use crate::ProvisionError;
 use pn_bindings::{
     App, AxeBinding, AxeFallback, Binding, BindingKind, Mode, RecordSettings, TimeUnit, UnixTime,
 };
 use pn_numbers::E164;
 use pn_store::BindingFilter;
-use serde_json::json;
-
-use super::axb::{apply_record, set_or_clear};
-use super::{Ctx, Fail, OpResult, XSelect, not_found};
-use crate::result::{ApiFailure, ResultCode};
 
 /// AXE bind request, field-validated.
 #[derive(Debug)]
-pub(crate) struct Bind {
+pub struct AxeBind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// virtualNum or areaCode.
-    pub(crate) x: XSelect,
+    pub x: XSelect,
     /// bindNum.
-    pub(crate) a: E164,
+    pub a: E164,
     /// extendNum (already checked to have the app's digit count); None = assign the lowest free one.
-    pub(crate) extension: Option<String>,
+    pub extension: Option<String>,
     /// recordFlag / recordHintTone.
-    pub(crate) record: RecordSettings,
+    pub record: RecordSettings,
     /// callbackTone / callbackNum.
-    pub(crate) fallback: AxeFallback,
+    pub fallback: AxeFallback,
     /// timeUnit.
-    pub(crate) time_unit: TimeUnit,
+    pub time_unit: TimeUnit,
     /// bindExpiredTime (0/None = permanent).
-    pub(crate) expired_time: Option<u32>,
+    pub expired_time: Option<u32>,
     /// callbackExpiredTime.
-    pub(crate) callback_expired_time: Option<u32>,
+    pub callback_expired_time: Option<u32>,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
 }
 
 /// Which AXE binding a request names: subscriptionId wins over virtualNum+extendNum.
 #[derive(Debug, Clone)]
-pub(crate) enum Target {
+pub enum AxeTarget {
     /// subscriptionId.
     Subscription(String),
     /// virtualNum + extendNum.
     Extension(E164, String),
 }
 
+/// A new AXE binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxeBound {
+    /// Its `subscriptionId`.
+    pub subscription_id: String,
+    /// The privacy number X (named or allocated).
+    pub x: E164,
+    /// The extension assigned on X.
+    pub extension: String,
+    /// Party A (`bindNum`).
+    pub a: E164,
+}
+
 /// AXE modify request: `None` = unchanged.
 #[derive(Debug)]
-pub(crate) struct Modify {
+pub struct AxeModify {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The binding.
-    pub(crate) target: Target,
+    pub target: AxeTarget,
     /// bindNum.
-    pub(crate) a: Option<E164>,
+    pub a: Option<E164>,
     /// recordFlag.
-    pub(crate) record: Option<bool>,
+    pub record: Option<bool>,
     /// recordHintTone.
-    pub(crate) record_hint_tone: Option<String>,
+    pub record_hint_tone: Option<String>,
     /// callbackTone / callbackNum.
-    pub(crate) fallback: Option<AxeFallback>,
+    pub fallback: Option<AxeFallback>,
     /// timeUnit of this request's times.
-    pub(crate) time_unit: Option<TimeUnit>,
+    pub time_unit: Option<TimeUnit>,
     /// bindExpiredTime (restarts the lifetime now; 0 = permanent).
-    pub(crate) bind_expired_time: Option<u32>,
+    pub bind_expired_time: Option<u32>,
     /// callbackExpiredTime.
-    pub(crate) callback_expired_time: Option<u32>,
+    pub callback_expired_time: Option<u32>,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
 }
 
 /// AXE unbind request.
 #[derive(Debug)]
-pub(crate) struct Unbind {
+pub struct AxeUnbind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The binding.
-    pub(crate) target: Target,
+    pub target: AxeTarget,
 }
 
 fn ext_filter(x: E164, ext: &str) -> BindingFilter {
@@ -130,7 +141,7 @@ fn expiry(now: UnixTime, t: Option<u32>, unit: TimeUnit) -> Option<UnixTime> {
 }
 
 /// Binds A to X with an extension.
-pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxeBind) -> OpResult<AxeBound> {
     let app = &req.app;
     let digits = app.extension_digits.clamp(1, 4);
     let (x, ext) = match &req.x {
@@ -139,19 +150,17 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             let ext = match &req.extension {
                 Some(ext) => {
                     if !ext_free(ctx, *x, ext)? {
-                        return Err(ApiFailure::new(
-                            ResultCode::NUMBER_ALREADY_BOUND,
-                            format!("The number {x} extension {ext} has been bound"),
-                        )
+                        return Err(ProvisionError::AlreadyBound(format!(
+                            "The number {x} extension {ext} has been bound"
+                        ))
                         .into());
                     }
                     ext.clone()
                 }
                 None => lowest_free(ctx, *x, digits)?.ok_or_else(|| {
-                    Fail::Api(ApiFailure::new(
-                        ResultCode::NO_IDLE_EXTENSION,
-                        format!("No idle extend number on {x}"),
-                    ))
+                    Fail::Refused(ProvisionError::NoIdleExtension(format!(
+                        "No idle extend number on {x}"
+                    )))
                 })?,
             };
             (*x, ext)
@@ -186,20 +195,20 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             }),
         )
     };
-    let out = json!({
-        "subscriptionId": binding.subscription_id,
-        "virtualNum": x.to_string(),
-        "extendNum": ext,
-        "bindNum": req.a.to_string(),
-    });
+    let out = AxeBound {
+        subscription_id: binding.subscription_id.clone(),
+        x,
+        extension: ext,
+        a: req.a,
+    };
     ctx.insert(binding)?;
     Ok(out)
 }
 
-fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &Target) -> Result<Binding, Fail> {
+fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &AxeTarget) -> Result<Binding, Fail> {
     match target {
-        Target::Subscription(sub) => ctx.by_subscription(app, sub)?.ok_or_else(not_found),
-        Target::Extension(x, ext) => {
+        AxeTarget::Subscription(sub) => ctx.by_subscription(app, sub)?.ok_or_else(not_found),
+        AxeTarget::Extension(x, ext) => {
             ctx.owned_number(app, *x, "virtualNum")?;
             ctx.live_one(BindingFilter {
                 x: Some(*x),
@@ -222,7 +231,7 @@ fn convert(t: u32, from: TimeUnit, to: TimeUnit) -> u32 {
 
 /// Modifies an AXE binding. The stored `timeUnit`/`bindExpiredTime` stay the bind-time values (the query
 /// shows those); the effective expiry restarts now.
-pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
+pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &AxeModify) -> OpResult<String> {
     let app = &req.app;
     let old = find(ctx, app, &req.target)?;
     let BindingKind::Axe(axe) = &old.kind else {
@@ -250,8 +259,8 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
 }
 
 /// Unbinds an AXE binding.
-pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &AxeUnbind) -> OpResult<()> {
     let b = find(ctx, &req.app, &req.target)?;
     ctx.remove(&b)?;
-    Ok(json!({}))
+    Ok(())
 }

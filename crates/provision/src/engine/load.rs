@@ -3,10 +3,9 @@
 use pn_bindings::{BindingKind, BindingTable, UnixTime};
 use pn_metrics::Metrics;
 use pn_store::Store;
-use serde_json::json;
 
 use super::{Ctx, OpResult};
-use crate::ApiError;
+use crate::ProvisionError;
 
 /// What [`load_table`] put into the routing table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,7 +41,7 @@ pub fn load_table(
     table: &BindingTable,
     metrics: &Metrics,
     now: UnixTime,
-) -> Result<LoadStats, ApiError> {
+) -> Result<LoadStats, ProvisionError> {
     let mut r = store.reader()?;
     let mut stats = LoadStats::default();
     let apps = r.apps()?;
@@ -94,7 +93,7 @@ pub fn load_table(
 }
 
 /// Deletes up to `sweep_limit` expired bindings (an AXYB binding with its relations).
-pub(crate) fn sweep(ctx: &mut Ctx<'_, '_>) -> OpResult {
+pub(crate) fn sweep(ctx: &mut Ctx<'_, '_>) -> OpResult<u64> {
     let expired = ctx.tx.expired_bindings(ctx.now, ctx.config.sweep_limit)?;
     let mut removed = 0u64;
     for b in expired {
@@ -104,5 +103,5 @@ pub(crate) fn sweep(ctx: &mut Ctx<'_, '_>) -> OpResult {
             removed += 1;
         }
     }
-    Ok(json!({ "removed": removed }))
+    Ok(removed)
 }

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use rand::Rng;
 
-use crate::ApiError;
+use crate::ProvisionError;
 
 /// Wraps an I/O error with the path it concerns.
-pub(crate) fn io_err(path: &Path, source: std::io::Error) -> ApiError {
-    ApiError::File {
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> ProvisionError {
+    ProvisionError::File {
         path: path.to_owned(),
         source,
     }
@@ -23,7 +23,7 @@ pub(crate) fn is_temp(name: &str) -> bool {
 }
 
 /// Creates `dir` (and parents) if missing; a directory it creates is made durable in its parent.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), ApiError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), ProvisionError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -35,7 +35,7 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<(), ApiError> {
 }
 
 /// fsyncs a directory, so a rename or creation in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), ApiError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), ProvisionError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err(dir, e))
@@ -43,7 +43,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), ApiError> {
 
 /// Writes `bytes` to `dir/name` atomically and durably (file mode `mode`): a reader sees the old file or the
 /// whole new one, and once this returns the new one survives a crash or power loss.
-pub(crate) fn write_durable(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> Result<PathBuf, ApiError> {
+pub(crate) fn write_durable(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<PathBuf, ProvisionError> {
     let suffix: u64 = rand::rng().random();
     let tmp = dir.join(format!(".{name}.tmp-{suffix:016x}"));
     let target = dir.join(name);
@@ -69,7 +74,7 @@ pub(crate) fn write_durable(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> 
 }
 
 /// Removes `dir/name` durably; false if it did not exist.
-pub(crate) fn remove_durable(dir: &Path, name: &str) -> Result<bool, ApiError> {
+pub(crate) fn remove_durable(dir: &Path, name: &str) -> Result<bool, ProvisionError> {
     let path = dir.join(name);
     match std::fs::remove_file(&path) {
         Ok(()) => {

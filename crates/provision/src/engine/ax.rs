@@ -1,87 +1,95 @@
 //! AX writes: bind, modify, unbind, temporary callee (reference §2.2).
 
+use super::axb::ControlsPatch;
+use super::ctx::not_bound;
+use super::{Ctx, Effect, Fail, OpResult, XSelect, not_found};
+use crate::ProvisionError;
 use pn_bindings::{
     App, AxBinding, Binding, BindingKind, CallControls, CallDirection, Mode, RecordSettings, TempCallee,
 };
 use pn_numbers::E164;
 use pn_store::BindingFilter;
-use serde_json::json;
-
-use super::axb::ControlsPatch;
-use super::ctx::not_bound;
-use super::{Ctx, Effect, Fail, OpResult, XSelect, not_found};
-use crate::result::{ApiFailure, ResultCode};
-use crate::validate::invalid;
 
 /// AX bind request, field-validated.
 #[derive(Debug)]
-pub(crate) struct Bind {
+pub struct AxBind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// privateNum or areaCode.
-    pub(crate) x: XSelect,
+    pub x: XSelect,
     /// origNum.
-    pub(crate) a: E164,
+    pub a: E164,
     /// callDirection.
-    pub(crate) direction: CallDirection,
+    pub direction: CallDirection,
     /// turnFlag.
-    pub(crate) turn_on: bool,
+    pub turn_on: bool,
     /// recordFlag / recordHintTone.
-    pub(crate) record: RecordSettings,
+    pub record: RecordSettings,
     /// maxDuration, lastMinVoice, privateSms, preVoice.
-    pub(crate) controls: CallControls,
+    pub controls: CallControls,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
 }
 
 /// Which AX binding a request names: subscriptionId wins over privateNum.
 #[derive(Debug, Clone)]
-pub(crate) enum Target {
+pub enum AxTarget {
     /// subscriptionId.
     Subscription(String),
     /// privateNum (optionally checked against origNum).
     Number(E164, Option<E164>),
 }
 
+/// A new AX binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxBound {
+    /// Its `subscriptionId`.
+    pub subscription_id: String,
+    /// The privacy number X (named or allocated).
+    pub x: E164,
+    /// Party A (`origNum`).
+    pub a: E164,
+}
+
 /// AX modify request: `None` = unchanged.
 #[derive(Debug)]
-pub(crate) struct Modify {
+pub struct AxModify {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The binding.
-    pub(crate) target: Target,
+    pub target: AxTarget,
     /// origNum.
-    pub(crate) a: Option<E164>,
+    pub a: Option<E164>,
     /// callDirection.
-    pub(crate) direction: Option<CallDirection>,
+    pub direction: Option<CallDirection>,
     /// turnFlag.
-    pub(crate) turn_on: Option<bool>,
+    pub turn_on: Option<bool>,
     /// Recording, call controls, userData.
-    pub(crate) patch: ControlsPatch,
+    pub patch: ControlsPatch,
 }
 
 /// AX unbind request.
 #[derive(Debug)]
-pub(crate) struct Unbind {
+pub struct AxUnbind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The binding.
-    pub(crate) target: Target,
+    pub target: AxTarget,
 }
 
 /// AX temporary callee request.
 #[derive(Debug)]
-pub(crate) struct TempCalleeSet {
+pub struct AxTempCallee {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The binding.
-    pub(crate) target: Target,
+    pub target: AxTarget,
     /// calleeNum.
-    pub(crate) callee: E164,
+    pub callee: E164,
     /// duration in seconds (1–259200).
-    pub(crate) duration: u32,
+    pub duration: u32,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
 }
 
 fn ax_on(x: E164) -> BindingFilter {
@@ -104,20 +112,19 @@ pub(crate) fn check_x_per_a(ctx: &mut Ctx<'_, '_>, app: &App, a: E164) -> Result
         .filter(|b| !matches!(b.kind, BindingKind::Yb(_)))
         .count();
     if held >= ctx.config.max_x_per_a as usize {
-        return Err(ApiFailure::new(
-            ResultCode::INSUFFICIENT_RESOURCES,
-            format!("The number {a} has exceeded the upper limit of resources that can be applied for"),
-        )
+        return Err(ProvisionError::InsufficientResources(format!(
+            "The number {a} has exceeded the upper limit of resources that can be applied for"
+        ))
         .into());
     }
     Ok(())
 }
 
 /// The live AX binding a target names, if it is the app's.
-fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &Target) -> Result<Binding, Fail> {
+fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &AxTarget) -> Result<Binding, Fail> {
     let found = match target {
-        Target::Subscription(sub) => ctx.by_subscription(app, sub)?,
-        Target::Number(x, a) => {
+        AxTarget::Subscription(sub) => ctx.by_subscription(app, sub)?,
+        AxTarget::Number(x, a) => {
             ctx.owned_number(app, *x, "privateNum")?;
             let b = ctx.live_one(BindingFilter {
                 x: Some(*x),
@@ -134,7 +141,7 @@ fn find(ctx: &mut Ctx<'_, '_>, app: &App, target: &Target) -> Result<Binding, Fa
 }
 
 /// Binds A–X.
-pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxBind) -> OpResult<AxBound> {
     let app = &req.app;
     let x = match &req.x {
         XSelect::Number(x) => {
@@ -143,9 +150,9 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             if let Some(existing) = ctx.live_one(ax_on(*x))? {
                 let same_a = matches!(&existing.kind, BindingKind::Ax(ax) if ax.a == req.a);
                 return Err(if same_a {
-                    ApiFailure::new(ResultCode::RECORD_EXISTS, "The record already exists")
+                    ProvisionError::RecordExists("The record already exists".into())
                 } else {
-                    ApiFailure::new(ResultCode::ALREADY_ALLOCATED, "Resources have been allocated")
+                    ProvisionError::AlreadyAllocated
                 }
                 .into());
             }
@@ -175,17 +182,17 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             }),
         )
     };
-    let out = json!({
-        "origNum": req.a.to_string(),
-        "privateNum": x.to_string(),
-        "subscriptionId": binding.subscription_id,
-    });
+    let out = AxBound {
+        subscription_id: binding.subscription_id.clone(),
+        x,
+        a: req.a,
+    };
     ctx.insert(binding)?;
     Ok(out)
 }
 
 /// Modifies an AX binding.
-pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
+pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &AxModify) -> OpResult<String> {
     let app = &req.app;
     let old = find(ctx, app, &req.target)?;
     let BindingKind::Ax(ax) = &old.kind else {
@@ -209,20 +216,20 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
 }
 
 /// Unbinds an AX binding.
-pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &AxUnbind) -> OpResult<()> {
     let b = find(ctx, &req.app, &req.target)?;
     ctx.remove(&b)?;
-    Ok(json!({}))
+    Ok(())
 }
 
 /// Sets (overwrites) the temporary callee of an AX binding.
-pub(crate) fn temp_callee(ctx: &mut Ctx<'_, '_>, req: &TempCalleeSet) -> OpResult {
+pub(crate) fn temp_callee(ctx: &mut Ctx<'_, '_>, req: &AxTempCallee) -> OpResult<String> {
     let b = find(ctx, &req.app, &req.target)?;
     let BindingKind::Ax(ax) = &b.kind else {
         return Err(not_found());
     };
     if ax.a == req.callee {
-        return Err(invalid("calleeNum", "must differ from origNum").into());
+        return Err(ProvisionError::invalid("calleeNum", "must differ from origNum").into());
     }
     let t = TempCallee {
         binding: b.id,
@@ -233,5 +240,5 @@ pub(crate) fn temp_callee(ctx: &mut Ctx<'_, '_>, req: &TempCalleeSet) -> OpResul
     };
     ctx.tx.put_temp_callee(&t)?;
     ctx.effects.push(Effect::TempCallee(t));
-    Ok(json!({ "subscriptionId": b.subscription_id }))
+    Ok(b.subscription_id)
 }

@@ -13,13 +13,12 @@ use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use pn_store::{
     BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx,
 };
-use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::admin::{CreateApp, ImportEntry, ImportNumbers};
-use super::{Command, Engine, EngineConfig, Op, XSelect, axb, ctx};
-use crate::auth::journal::NonceJournal;
-use crate::result::ApiFailure;
+use super::admin::{CreateApp, ImportNumbers, NumberImport};
+use super::{Answer, Command, Engine, EngineConfig, Op, Reply, XSelect, axb, ctx};
+use crate::ProvisionError;
+use crate::nonces::NonceJournal;
 
 /// A store whose commits fail while `fail` is set.
 struct Flaky {
@@ -205,9 +204,9 @@ fn rig() -> Rig {
     }
 }
 
-type Reply = oneshot::Receiver<Result<Value, ApiFailure>>;
+type Rx = oneshot::Receiver<Answer>;
 
-fn cmd(op: Op) -> (Command, Reply) {
+fn cmd(op: Op) -> (Command, Rx) {
     let (reply, rx) = oneshot::channel();
     (
         Command {
@@ -219,7 +218,7 @@ fn cmd(op: Op) -> (Command, Reply) {
     )
 }
 
-fn run(engine: &mut Engine, ops: Vec<Op>) -> Vec<Result<Value, ApiFailure>> {
+fn run(engine: &mut Engine, ops: Vec<Op>) -> Vec<Answer> {
     let (cmds, rxs): (Vec<_>, Vec<_>) = ops.into_iter().map(cmd).unzip();
     engine.process(cmds);
     rxs.into_iter().map(|mut rx| rx.try_recv().unwrap()).collect()
@@ -246,9 +245,8 @@ fn setup(r: &mut Rig) -> App {
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "k".into(),
-        entries: vec![ImportEntry {
-            given: "x".into(),
-            number: Ok(x()),
+        entries: vec![NumberImport {
+            number: x(),
             area_code: "0755".into(),
             province: None,
         }],
@@ -260,7 +258,7 @@ fn setup(r: &mut Rig) -> App {
 }
 
 fn bind(app: &App, a: &str, b: &str) -> Op {
-    Op::AxbBind(axb::Bind {
+    Op::AxbBind(axb::AxbBind {
         app: app.clone(),
         x: XSelect::Number(x()),
         a: pn_numbers::normalize(a).unwrap(),
@@ -288,9 +286,26 @@ fn later_commands_of_a_batch_see_earlier_ones() {
     );
     let codes: Vec<&str> = out
         .iter()
-        .map(|o| o.as_ref().map_or_else(|f| f.code.code, |_| "0"))
+        .map(|o| o.as_ref().map_or_else(ProvisionError::resultcode, |_| "0"))
         .collect();
     assert_eq!(codes, ["0", "1012010", "1012010", "0"]);
+    // Domain results: the new binding's numbers and id, the refusal's reference text.
+    let Ok(Reply::AxbBound(first)) = &out[0] else {
+        panic!("{:?}", out[0]);
+    };
+    assert_eq!(
+        (first.x, first.a.to_string(), first.b.to_string()),
+        (x(), "+8613800000001".to_owned(), "+8613800000002".to_owned())
+    );
+    assert_eq!(first.subscription_id.len(), 32);
+    let Err(refused) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    assert!(matches!(refused, ProvisionError::AlreadyBound(_)), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        format!("The number +8613800000001 has been bound on {}", x())
+    );
     assert_eq!(r.table.len(), 2);
     let mut reader = r.store.reader().unwrap();
     let all = reader
@@ -312,8 +327,7 @@ fn a_failed_commit_refuses_the_whole_batch_and_leaves_the_table_alone() {
         ],
     );
     assert!(
-        out.iter()
-            .all(|o| o.as_ref().is_err_and(|f| f.code.code == "1010001")),
+        out.iter().all(|o| matches!(o, Err(ProvisionError::Internal))),
         "{out:?}"
     );
     assert_eq!(r.table.len(), 0);
@@ -390,6 +404,14 @@ fn rows(n: usize) -> Op {
     )
 }
 
+/// What a purge step answered.
+fn step(answer: &Answer) -> OutboxPurge {
+    match answer {
+        Ok(Reply::Purged(p)) => *p,
+        other => panic!("not a purge step: {other:?}"),
+    }
+}
+
 fn purged(r: &Rig, reason: &str) -> u64 {
     r.engine.metrics.outbox_purged.with_label_values(&[reason]).get()
 }
@@ -407,12 +429,12 @@ fn outbox_purge_steps_apply_the_cap_and_the_retention_and_count_them() {
     };
     // A bounded step: four rows, then two, then nothing.
     let out = run(&mut r.engine, vec![Op::PurgeOutbox(cap)]);
-    assert_eq!(out[0].as_ref().unwrap()["by_cap"], 4);
+    assert_eq!(step(&out[0]).by_cap, 4);
     assert_eq!(r.engine.metrics.outbox_pending.get(), 6);
     let out = run(&mut r.engine, vec![Op::PurgeOutbox(cap), Op::PurgeOutbox(cap)]);
-    assert_eq!(out[0].as_ref().unwrap()["by_cap"], 2);
+    assert_eq!(step(&out[0]).by_cap, 2);
     assert_eq!(
-        out[1].as_ref().unwrap()["by_cap"],
+        step(&out[1]).by_cap,
         0,
         "a later step of the same batch sees the first"
     );
@@ -440,13 +462,13 @@ fn outbox_purge_steps_apply_the_cap_and_the_retention_and_count_them() {
         now: UnixTime(1_999),
         ..c
     }]);
-    assert_eq!(rx.try_recv().unwrap().unwrap()["by_age"], 0);
+    assert_eq!(step(&rx.try_recv().unwrap()).by_age, 0);
     let (c, mut rx) = cmd(Op::PurgeOutbox(age));
     r.engine.process(vec![Command {
         now: UnixTime(2_000),
         ..c
     }]);
-    assert_eq!(rx.try_recv().unwrap().unwrap()["by_age"], 4);
+    assert_eq!(step(&rx.try_recv().unwrap()).by_age, 4);
     assert_eq!(r.engine.metrics.outbox_pending.get(), 0);
     assert_eq!((purged(&r, "cap"), purged(&r, "age")), (6, 4));
 
@@ -511,4 +533,82 @@ fn accepted_nonces_commit_with_the_next_batch_and_old_ones_are_pruned() {
     r.engine.nonces.record(seen("late", 1_400), 1_001);
     run(&mut r.engine, vec![Op::FlushNonces]);
     assert_eq!(stored_nonces(&r), vec![seen("q1", 1_001), seen("late", 1_400)]);
+}
+
+#[test]
+fn admin_writes_answer_domain_results() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    let other = Op::CreateApp(CreateApp {
+        name: "other".into(),
+        mode: Mode::Ax,
+        app_key: Some("k2".into()),
+        app_secret: None,
+        call_status_url: None,
+        cdr_url: None,
+        sms_url: None,
+        record_enabled: false,
+        sms_enabled: false,
+        extension_digits: 4,
+        collect_repeat: 3,
+        media: crate::engine::admin::AppMediaPatch::default(),
+    });
+    let free = pn_numbers::normalize("+8617010000002").unwrap();
+    let import = Op::ImportNumbers(ImportNumbers {
+        app_key: "k2".into(),
+        entries: vec![
+            NumberImport {
+                number: x(),
+                area_code: "0755".into(),
+                province: None,
+            },
+            NumberImport {
+                number: free,
+                area_code: "0755".into(),
+                province: Some("Guangdong".into()),
+            },
+        ],
+    });
+    let out = run(&mut r.engine, vec![other, import]);
+    let Ok(Reply::App(created)) = &out[0] else {
+        panic!("{:?}", out[0]);
+    };
+    assert_eq!((created.app_key.as_str(), created.mode), ("k2", Mode::Ax));
+    assert_eq!(created.app_secret.len(), 32, "a generated secret");
+    assert_ne!(created.id, app.id);
+    let Ok(Reply::Imported(report)) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    // X belongs to the first app: refused with the reference code, the other number stored.
+    assert_eq!(report.imported, 1);
+    let Err(refused) = &report.results[0] else {
+        panic!("{:?}", report.results);
+    };
+    assert_eq!(refused.resultcode(), "1012010");
+    assert_eq!(
+        refused.to_string(),
+        format!("The number {} belongs to another app", x())
+    );
+    assert_eq!(report.results[1].as_ref().ok(), Some(&free));
+    assert_eq!(r.table.number(free).map(|n| n.app), Some(created.id));
+
+    // Retiring a bound number without force is refused; with force it unbinds and answers the count.
+    assert!(
+        run(
+            &mut r.engine,
+            vec![bind(&app, "+8613800000001", "+8613800000002")]
+        )[0]
+        .is_ok()
+    );
+    let retire = |force| Op::RetireNumber(super::admin::RetireNumber { number: x(), force });
+    let out = run(&mut r.engine, vec![retire(false), retire(true)]);
+    assert_eq!(
+        out[0].as_ref().map_err(ProvisionError::resultcode).err(),
+        Some("1012010")
+    );
+    let Ok(Reply::Retired(retired)) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    assert_eq!((retired.number, retired.unbound), (x(), 1));
+    assert_eq!(r.table.len(), 0);
 }

@@ -11,24 +11,23 @@ use pn_store::{BindingFilter, Page, StoreError, WriteTx};
 use std::fmt::Write as _;
 
 use rand::Rng;
-use serde_json::{Value, json};
 
 use super::EngineConfig;
 use super::overlay::BatchOverlay;
-use crate::result::{ApiFailure, ResultCode};
+use crate::ProvisionError;
 
 /// Why a command failed: the client's mistake (rolled back alone) or the store's (1010001).
 #[derive(Debug)]
 pub(crate) enum Fail {
     /// A refusal with its reference code.
-    Api(ApiFailure),
+    Refused(ProvisionError),
     /// The store failed during the command.
     Store(StoreError),
 }
 
-impl From<ApiFailure> for Fail {
-    fn from(f: ApiFailure) -> Self {
-        Fail::Api(f)
+impl From<ProvisionError> for Fail {
+    fn from(e: ProvisionError) -> Self {
+        Fail::Refused(e)
     }
 }
 
@@ -38,8 +37,8 @@ impl From<StoreError> for Fail {
     }
 }
 
-/// A command's outcome: extra response fields (a JSON object) or why it failed.
-pub(crate) type OpResult = Result<Value, Fail>;
+/// A command's outcome: its domain result or why it failed.
+pub(crate) type OpResult<T> = Result<T, Fail>;
 
 /// A change to apply to the routing table after the commit.
 #[derive(Clone, Debug)]
@@ -80,14 +79,15 @@ pub(crate) struct Ids {
 
 /// How a bind picks its privacy number.
 #[derive(Clone, Debug)]
-pub(crate) enum XSelect {
-    /// The client named it (`relationNum`, `privateNum`, `virtualNum`).
+pub enum XSelect {
+    /// This number of the app's pool (the API's `relationNum`, `privateNum`, `virtualNum`).
     Number(E164),
-    /// Any free number of the app in this area (`areaCode`), `areaMatchMode` 1 = same province, then any.
+    /// Any free number of the app in this area (`areaCode`); widened: the same province, then any
+    /// (`areaMatchMode` 1).
     Area {
         /// Area code with its leading 0.
         code: String,
-        /// `areaMatchMode=1`.
+        /// Widen to the province, then to any area.
         widen: bool,
     },
 }
@@ -186,10 +186,9 @@ impl Ctx<'_, '_> {
     pub(crate) fn owned_number(&mut self, app: &App, x: E164, field: &str) -> Result<XNumber, Fail> {
         match self.tx.number(x)? {
             Some(n) if n.app == app.id => Ok(n),
-            _ => Err(ApiFailure::new(
-                ResultCode::NUMBER_NOT_OWNED,
-                format!("{field} {x} does not exist in the app's number pool"),
-            )
+            _ => Err(ProvisionError::NumberNotOwned(format!(
+                "{field} {x} does not exist in the app's number pool"
+            ))
             .into()),
         }
     }
@@ -200,10 +199,10 @@ impl Ctx<'_, '_> {
         if n.status.accepts_binds() {
             Ok(n)
         } else {
-            Err(ApiFailure::new(
-                ResultCode::NUMBER_STATUS_ABNORMAL,
-                format!("The number status is abnormal: {x} is {}", status_name(n.status)),
-            )
+            Err(ProvisionError::NumberStatusAbnormal(format!(
+                "The number status is abnormal: {x} is {}",
+                status_name(n.status)
+            ))
             .into())
         }
     }
@@ -272,10 +271,9 @@ impl Ctx<'_, '_> {
                 }
             }
         }
-        Err(ApiFailure::new(
-            ResultCode::INSUFFICIENT_RESOURCES,
-            format!("Insufficient number of resources: no idle number in areaCode {code}"),
-        )
+        Err(ProvisionError::InsufficientResources(format!(
+            "Insufficient number of resources: no idle number in areaCode {code}"
+        ))
         .into())
     }
 
@@ -330,9 +328,9 @@ impl Ctx<'_, '_> {
     }
 
     /// Stores a modified binding stamped now; answers its `subscriptionId`.
-    pub(crate) fn save_modified(&mut self, old: Binding, mut new: Binding) -> OpResult {
+    pub(crate) fn save_modified(&mut self, old: Binding, mut new: Binding) -> OpResult<String> {
         new.updated_at = self.now;
-        let out = json!({ "subscriptionId": new.subscription_id });
+        let out = new.subscription_id.clone();
         self.replace(old, new)?;
         Ok(out)
     }
@@ -381,8 +379,8 @@ fn new_subscription_id() -> String {
     })
 }
 
-/// The admin API's name of a number status.
-pub(crate) const fn status_name(s: NumberStatus) -> &'static str {
+/// The admin API's name of a number status (also in refusal texts).
+pub const fn status_name(s: NumberStatus) -> &'static str {
     match s {
         NumberStatus::Normal => "normal",
         NumberStatus::Paused => "paused",
@@ -393,26 +391,19 @@ pub(crate) const fn status_name(s: NumberStatus) -> &'static str {
 
 /// A not-found failure for modify/unbind (1012007).
 pub(crate) fn not_found() -> Fail {
-    ApiFailure::new(ResultCode::RECORD_NOT_FOUND, "The record does not exist").into()
+    ProvisionError::not_found().into()
 }
 
 /// X carries no binding of the app (1011004).
 pub(crate) fn not_bound(x: E164) -> Fail {
-    ApiFailure::new(
-        ResultCode::NUMBER_NOT_BOUND,
-        format!("The number {x} is not applied for binding"),
-    )
-    .into()
+    ProvisionError::NumberNotBound(format!("The number {x} is not applied for binding")).into()
 }
 
 /// The mode check every mode API starts with (1010040).
-pub(crate) fn require_mode(app: &App, mode: Mode) -> Result<(), ApiFailure> {
+pub fn require_mode(app: &App, mode: Mode) -> Result<(), ProvisionError> {
     if app.mode == mode {
         Ok(())
     } else {
-        Err(ApiFailure::new(
-            ResultCode::WRONG_MODE,
-            "The app_key is not allowed to invoke the API",
-        ))
+        Err(ProvisionError::WrongMode)
     }
 }

@@ -8,45 +8,42 @@ use pn_numbers::E164;
 use pn_store::BindingFilter;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde_json::{Value, json};
 
-use super::{Ctx, Effect, Fail, OpResult, status_name};
-use crate::dto::app_json;
-use crate::result::{ApiFailure, ResultCode};
-use crate::validate::invalid;
+use super::{Ctx, Effect, Fail, OpResult};
+use crate::ProvisionError;
 
 /// Create an app.
 #[derive(Debug)]
-pub(crate) struct CreateApp {
+pub struct CreateApp {
     /// Human name.
-    pub(crate) name: String,
+    pub name: String,
     /// Mode.
-    pub(crate) mode: Mode,
+    pub mode: Mode,
     /// appKey (generated when absent).
-    pub(crate) app_key: Option<String>,
+    pub app_key: Option<String>,
     /// appSecret (generated when absent).
-    pub(crate) app_secret: Option<String>,
+    pub app_secret: Option<String>,
     /// callStatusUrl.
-    pub(crate) call_status_url: Option<String>,
+    pub call_status_url: Option<String>,
     /// cdrUrl.
-    pub(crate) cdr_url: Option<String>,
+    pub cdr_url: Option<String>,
     /// smsUrl.
-    pub(crate) sms_url: Option<String>,
+    pub sms_url: Option<String>,
     /// recordEnabled.
-    pub(crate) record_enabled: bool,
+    pub record_enabled: bool,
     /// smsEnabled.
-    pub(crate) sms_enabled: bool,
+    pub sms_enabled: bool,
     /// extensionDigits (AXE).
-    pub(crate) extension_digits: u8,
+    pub extension_digits: u8,
     /// collectRepeat.
-    pub(crate) collect_repeat: u8,
+    pub collect_repeat: u8,
     /// Media settings given (the rest default).
-    pub(crate) media: AppMediaPatch,
+    pub media: AppMediaPatch,
 }
 
 /// One field of a patch: leave it, clear it (for the AXE prompts: back to the shipped default), or set it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) enum Change<T> {
+pub enum Change<T> {
     /// Absent: unchanged.
     #[default]
     Keep,
@@ -69,32 +66,32 @@ impl<T: Clone> Change<T> {
 
 /// Changes to an app's media settings (on create: changes from the default).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct AppMediaPatch {
+pub struct AppMediaPatch {
     /// noBindingPrompt.
-    pub(crate) no_binding_prompt: Change<String>,
+    pub no_binding_prompt: Change<String>,
     /// noPermissionPrompt.
-    pub(crate) no_permission_prompt: Change<String>,
+    pub no_permission_prompt: Change<String>,
     /// serviceErrorPrompt.
-    pub(crate) service_error_prompt: Change<String>,
+    pub service_error_prompt: Change<String>,
     /// extensionPrompt (cleared: the shipped default).
-    pub(crate) extension_prompt: Change<String>,
+    pub extension_prompt: Change<String>,
     /// invalidExtensionPrompt (cleared: the shipped default).
-    pub(crate) invalid_extension_prompt: Change<String>,
+    pub invalid_extension_prompt: Change<String>,
     /// firstDigitTimeoutMs.
-    pub(crate) first_digit_timeout_ms: Option<u32>,
+    pub first_digit_timeout_ms: Option<u32>,
     /// interDigitTimeoutMs.
-    pub(crate) inter_digit_timeout_ms: Option<u32>,
+    pub inter_digit_timeout_ms: Option<u32>,
     /// digitTerminator (cleared: no terminator).
-    pub(crate) digit_terminator: Change<char>,
+    pub digit_terminator: Change<char>,
     /// inbandDtmf.
-    pub(crate) inband_dtmf: Option<bool>,
+    pub inband_dtmf: Option<bool>,
     /// answerBeforeCollect.
-    pub(crate) answer_before_collect: Option<bool>,
+    pub answer_before_collect: Option<bool>,
 }
 
 impl AppMediaPatch {
     /// Applies the given changes to `media`.
-    pub(crate) fn apply(&self, media: &mut AppMedia) {
+    pub fn apply(&self, media: &mut AppMedia) {
         fn required(change: &Change<String>, slot: &mut String, default: &str) {
             match change {
                 Change::Keep => {}
@@ -133,77 +130,75 @@ impl AppMediaPatch {
 
 /// Change an app: `None` = unchanged; an empty URL clears it.
 #[derive(Debug, Default)]
-pub(crate) struct UpdateApp {
+pub struct UpdateApp {
     /// Which app.
-    pub(crate) app_key: String,
+    pub app_key: String,
     /// name.
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// appSecret (rotation).
-    pub(crate) app_secret: Option<String>,
+    pub app_secret: Option<String>,
     /// callStatusUrl.
-    pub(crate) call_status_url: Option<String>,
+    pub call_status_url: Option<String>,
     /// cdrUrl.
-    pub(crate) cdr_url: Option<String>,
+    pub cdr_url: Option<String>,
     /// smsUrl.
-    pub(crate) sms_url: Option<String>,
+    pub sms_url: Option<String>,
     /// recordEnabled.
-    pub(crate) record_enabled: Option<bool>,
+    pub record_enabled: Option<bool>,
     /// smsEnabled.
-    pub(crate) sms_enabled: Option<bool>,
+    pub sms_enabled: Option<bool>,
     /// collectRepeat.
-    pub(crate) collect_repeat: Option<u8>,
+    pub collect_repeat: Option<u8>,
     /// enabled.
-    pub(crate) enabled: Option<bool>,
+    pub enabled: Option<bool>,
     /// mode, if given (must equal the app's).
-    pub(crate) mode: Option<Mode>,
+    pub mode: Option<Mode>,
     /// extensionDigits, if given (must equal the app's).
-    pub(crate) extension_digits: Option<u8>,
+    pub extension_digits: Option<u8>,
     /// Media settings.
-    pub(crate) media: AppMediaPatch,
+    pub media: AppMediaPatch,
 }
 
-/// One number to import.
+/// One number to import into an app's pool.
 #[derive(Debug)]
-pub(crate) struct ImportEntry {
-    /// The number as given.
-    pub(crate) given: String,
-    /// The parsed number, or why it is unusable.
-    pub(crate) number: Result<E164, ApiFailure>,
-    /// areaCode.
-    pub(crate) area_code: String,
-    /// province.
-    pub(crate) province: Option<String>,
+pub struct NumberImport {
+    /// The number.
+    pub number: E164,
+    /// Its area code, with the leading 0.
+    pub area_code: String,
+    /// Its province, if known.
+    pub province: Option<String>,
 }
 
 /// Import numbers into an app's pool.
 #[derive(Debug)]
-pub(crate) struct ImportNumbers {
+pub struct ImportNumbers {
     /// The owning app.
-    pub(crate) app_key: String,
+    pub app_key: String,
     /// The numbers.
-    pub(crate) entries: Vec<ImportEntry>,
+    pub entries: Vec<NumberImport>,
 }
 
 /// Change a number.
 #[derive(Debug)]
-pub(crate) struct SetNumber {
+pub struct SetNumber {
     /// The number.
-    pub(crate) number: E164,
+    pub number: E164,
     /// New status.
-    pub(crate) status: Option<NumberStatus>,
+    pub status: Option<NumberStatus>,
     /// New area code.
-    pub(crate) area_code: Option<String>,
+    pub area_code: Option<String>,
     /// New province.
-    pub(crate) province: Option<String>,
+    pub province: Option<String>,
 }
 
 /// Retire a number.
 #[derive(Debug)]
-pub(crate) struct RetireNumber {
+pub struct RetireNumber {
     /// The number.
-    pub(crate) number: E164,
+    pub number: E164,
     /// Also unbind the live bindings that use it.
-    pub(crate) force: bool,
+    pub force: bool,
 }
 
 /// 32 random alphanumerics (generated keys and secrets).
@@ -216,30 +211,18 @@ pub(crate) fn random_token() -> String {
 }
 
 fn no_app(key: &str) -> Fail {
-    ApiFailure::new(
-        ResultCode::RECORD_NOT_FOUND,
-        format!("The record does not exist: app {key}"),
-    )
-    .into()
+    ProvisionError::NotFound(format!("The record does not exist: app {key}")).into()
 }
 
 fn no_number(n: E164) -> Fail {
-    ApiFailure::new(
-        ResultCode::RECORD_NOT_FOUND,
-        format!("The record does not exist: number {n}"),
-    )
-    .into()
+    ProvisionError::NotFound(format!("The record does not exist: number {n}")).into()
 }
 
 /// Creates an app.
-pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult {
+pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App> {
     let app_key = req.app_key.clone().unwrap_or_else(random_token);
     if ctx.tx.app_by_key(&app_key)?.is_some() {
-        return Err(ApiFailure::new(
-            ResultCode::RECORD_EXISTS,
-            format!("The record already exists: app {app_key}"),
-        )
-        .into());
+        return Err(ProvisionError::RecordExists(format!("The record already exists: app {app_key}")).into());
     }
     let app = App {
         id: ctx.new_app_id(),
@@ -263,22 +246,21 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult {
         },
     };
     ctx.tx.put_app(&app)?;
-    let out = json!({ "app": app_json(&app) });
-    ctx.effects.push(Effect::App(app));
-    Ok(out)
+    ctx.effects.push(Effect::App(app.clone()));
+    Ok(app)
 }
 
 /// Changes an app (mode and extension digits are immutable).
-pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult {
+pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult<App> {
     let mut app = ctx
         .tx
         .app_by_key(&req.app_key)?
         .ok_or_else(|| no_app(&req.app_key))?;
     if req.mode.is_some_and(|m| m != app.mode) {
-        return Err(invalid("mode", "cannot be changed").into());
+        return Err(ProvisionError::invalid("mode", "cannot be changed").into());
     }
     if req.extension_digits.is_some_and(|d| d != app.extension_digits) {
-        return Err(invalid("extensionDigits", "cannot be changed").into());
+        return Err(ProvisionError::invalid("extensionDigits", "cannot be changed").into());
     }
     if let Some(v) = &req.name {
         app.name.clone_from(v);
@@ -309,13 +291,12 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult {
     }
     req.media.apply(&mut app.media);
     ctx.tx.put_app(&app)?;
-    let out = json!({ "app": app_json(&app) });
-    ctx.effects.push(Effect::App(app));
-    Ok(out)
+    ctx.effects.push(Effect::App(app.clone()));
+    Ok(app)
 }
 
 /// Imports numbers; each number gets its own result (one owned by another app is refused alone).
-pub(crate) fn import_numbers(ctx: &mut Ctx<'_, '_>, req: &ImportNumbers) -> OpResult {
+pub(crate) fn import_numbers(ctx: &mut Ctx<'_, '_>, req: &ImportNumbers) -> OpResult<ImportReport> {
     let app = ctx
         .tx
         .app_by_key(&req.app_key)?
@@ -323,38 +304,31 @@ pub(crate) fn import_numbers(ctx: &mut Ctx<'_, '_>, req: &ImportNumbers) -> OpRe
     let mut results = Vec::with_capacity(req.entries.len());
     let mut imported = 0u32;
     for e in &req.entries {
-        let outcome = match &e.number {
-            Err(f) => Err(f.clone()),
-            Ok(n) => match ctx.tx.number(*n)? {
-                Some(existing) if existing.app != app.id => Err(ApiFailure::new(
-                    ResultCode::NUMBER_ALREADY_BOUND,
-                    format!("The number {n} belongs to another app"),
-                )),
-                existing => {
-                    let x = XNumber {
-                        number: *n,
-                        app: app.id,
-                        area_code: e.area_code.clone(),
-                        province: e.province.clone(),
-                        status: existing.map_or(NumberStatus::Normal, |x| x.status),
-                    };
-                    ctx.tx.put_number(&x)?;
-                    ctx.effects.push(Effect::Number(x));
-                    imported += 1;
-                    Ok(*n)
-                }
-            },
-        };
-        results.push(match outcome {
-            Ok(n) => json!({ "number": n.to_string(), "resultcode": "0", "resultdesc": "Success" }),
-            Err(f) => json!({ "number": e.given, "resultcode": f.code.code, "resultdesc": f.desc }),
+        let n = e.number;
+        results.push(match ctx.tx.number(n)? {
+            Some(existing) if existing.app != app.id => Err(ProvisionError::AlreadyBound(format!(
+                "The number {n} belongs to another app"
+            ))),
+            existing => {
+                let x = XNumber {
+                    number: n,
+                    app: app.id,
+                    area_code: e.area_code.clone(),
+                    province: e.province.clone(),
+                    status: existing.map_or(NumberStatus::Normal, |x| x.status),
+                };
+                ctx.tx.put_number(&x)?;
+                ctx.effects.push(Effect::Number(x));
+                imported += 1;
+                Ok(n)
+            }
         });
     }
-    Ok(json!({ "imported": imported, "results": results }))
+    Ok(ImportReport { imported, results })
 }
 
 /// Changes a number's status / area / province.
-pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult {
+pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult<XNumber> {
     let mut n = ctx.tx.number(req.number)?.ok_or_else(|| no_number(req.number))?;
     if let Some(s) = req.status {
         n.status = s;
@@ -366,13 +340,12 @@ pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult {
         n.province = Some(p.clone()).filter(|p| !p.is_empty());
     }
     ctx.tx.put_number(&n)?;
-    let out = number_json(&n);
-    ctx.effects.push(Effect::Number(n));
-    Ok(out)
+    ctx.effects.push(Effect::Number(n.clone()));
+    Ok(n)
 }
 
 /// Retires a number; refused while live bindings use it unless `force` (which unbinds them).
-pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResult {
+pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResult<Retired> {
     let n = req.number;
     ctx.tx.number(n)?.ok_or_else(|| no_number(n))?;
     let mut users: Vec<Binding> = ctx.scan(&BindingFilter {
@@ -385,12 +358,9 @@ pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResu
     })?);
     let live = users.iter().filter(|b| !b.is_expired(ctx.now)).count();
     if live > 0 && !req.force {
-        return Err(ApiFailure::new(
-            ResultCode::NUMBER_ALREADY_BOUND,
-            format!(
-                "The number {n} has been bound ({live} live bindings); retire with force=true to unbind them"
-            ),
-        )
+        return Err(ProvisionError::AlreadyBound(format!(
+            "The number {n} has been bound ({live} live bindings); retire with force=true to unbind them"
+        ))
         .into());
     }
     let mut unbound = 0u32;
@@ -402,16 +372,23 @@ pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResu
     }
     ctx.tx.delete_number(n)?;
     ctx.effects.push(Effect::RemoveNumber(n));
-    Ok(json!({ "number": n.to_string(), "unbound": unbound }))
+    Ok(Retired { number: n, unbound })
 }
 
-/// The admin JSON of a pool number.
-pub(crate) fn number_json(n: &XNumber) -> Value {
-    json!({
-        "number": n.number.to_string(),
-        "areaCode": n.area_code,
-        "province": n.province,
-        "status": status_name(n.status),
-        "statusCode": n.status.code().to_string(),
-    })
+/// What an import did: how many numbers it stored, and each number's outcome in request order.
+#[derive(Debug)]
+pub struct ImportReport {
+    /// Numbers stored (new or updated).
+    pub imported: u32,
+    /// Per number: stored, or why not (1012010 when another app owns it).
+    pub results: Vec<Result<E164, ProvisionError>>,
+}
+
+/// A retired number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retired {
+    /// The number, gone from the pool.
+    pub number: E164,
+    /// Bindings (and relations) removed with it.
+    pub unbound: u32,
 }

@@ -1,75 +1,85 @@
 //! AXB writes: bind, modify, unbind (reference §2.1).
 
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
+use crate::ProvisionError;
 use pn_bindings::{App, AxbBinding, Binding, BindingKind, CallControls, CallDirection, RecordSettings};
 use pn_numbers::E164;
 use pn_store::BindingFilter;
-use serde_json::json;
-
-use super::{Ctx, Fail, OpResult, XSelect, not_found};
-use crate::result::{ApiFailure, ResultCode};
-use crate::validate::invalid;
 
 /// AXB bind request, field-validated.
 #[derive(Debug)]
-pub(crate) struct Bind {
+pub struct AxbBind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// relationNum or areaCode.
-    pub(crate) x: XSelect,
+    pub x: XSelect,
     /// callerNum.
-    pub(crate) a: E164,
+    pub a: E164,
     /// calleeNum.
-    pub(crate) b: E164,
+    pub b: E164,
     /// callDirection.
-    pub(crate) direction: CallDirection,
+    pub direction: CallDirection,
     /// duration (0/None = permanent).
-    pub(crate) duration: Option<u32>,
+    pub duration: Option<u32>,
     /// recordFlag / recordHintTone.
-    pub(crate) record: RecordSettings,
+    pub record: RecordSettings,
     /// maxDuration, lastMinVoice, privateSms, preVoice.
-    pub(crate) controls: CallControls,
+    pub controls: CallControls,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
+}
+
+/// A new AXB binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxbBound {
+    /// Its `subscriptionId`.
+    pub subscription_id: String,
+    /// The privacy number X (named or allocated).
+    pub x: E164,
+    /// Party A.
+    pub a: E164,
+    /// Party B.
+    pub b: E164,
 }
 
 /// AXB modify request: `None` = unchanged.
 #[derive(Debug)]
-pub(crate) struct Modify {
+pub struct AxbModify {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// subscriptionId.
-    pub(crate) subscription_id: String,
+    pub subscription_id: String,
     /// callerNum.
-    pub(crate) a: Option<E164>,
+    pub a: Option<E164>,
     /// calleeNum.
-    pub(crate) b: Option<E164>,
+    pub b: Option<E164>,
     /// callDirection.
-    pub(crate) direction: Option<CallDirection>,
+    pub direction: Option<CallDirection>,
     /// duration (restarts the lifetime now).
-    pub(crate) duration: Option<u32>,
+    pub duration: Option<u32>,
     /// Recording, call controls, userData.
-    pub(crate) patch: ControlsPatch,
+    pub patch: ControlsPatch,
 }
 
 /// The modify-time changes AX and AXB share (`None` = unchanged, an empty string clears).
-#[derive(Debug)]
-pub(crate) struct ControlsPatch {
+#[derive(Debug, Default)]
+pub struct ControlsPatch {
     /// recordFlag.
-    pub(crate) record: Option<bool>,
+    pub record: Option<bool>,
     /// recordHintTone.
-    pub(crate) record_hint_tone: Option<String>,
+    pub record_hint_tone: Option<String>,
     /// maxDuration.
-    pub(crate) max_duration: Option<u16>,
+    pub max_duration: Option<u16>,
     /// lastMinVoice.
-    pub(crate) last_min_voice: Option<String>,
+    pub last_min_voice: Option<String>,
     /// privateSms.
-    pub(crate) private_sms: Option<bool>,
+    pub private_sms: Option<bool>,
     /// preVoice.callerHintTone.
-    pub(crate) caller_hint_tone: Option<String>,
+    pub caller_hint_tone: Option<String>,
     /// preVoice.calleeHintTone.
-    pub(crate) callee_hint_tone: Option<String>,
+    pub callee_hint_tone: Option<String>,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
 }
 
 impl ControlsPatch {
@@ -97,7 +107,7 @@ impl ControlsPatch {
             self.callee_hint_tone.as_ref(),
         );
         if controls.last_min_voice.is_some() && controls.max_duration_min == 0 {
-            return Err(invalid("lastMinVoice", "needs maxDuration other than 0").into());
+            return Err(ProvisionError::invalid("lastMinVoice", "needs maxDuration other than 0").into());
         }
         apply_record(
             &mut binding.record,
@@ -119,16 +129,16 @@ pub(crate) fn set_or_clear(slot: &mut Option<String>, value: Option<&String>) {
 
 /// AXB unbind request.
 #[derive(Debug)]
-pub(crate) struct Unbind {
+pub struct AxbUnbind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// subscriptionId (wins) or relationNum.
-    pub(crate) by: UnbindBy,
+    pub by: AxbUnbindBy,
 }
 
 /// What an unbind names.
 #[derive(Debug)]
-pub(crate) enum UnbindBy {
+pub enum AxbUnbindBy {
     /// One binding.
     Subscription(String),
     /// Every binding of the app on this X.
@@ -161,11 +171,7 @@ fn pairs_at_cap(ctx: &mut Ctx<'_, '_>, x: E164, cap: u64) -> Result<bool, Fail> 
 }
 
 fn already_bound(n: E164, x: E164) -> Fail {
-    ApiFailure::new(
-        ResultCode::NUMBER_ALREADY_BOUND,
-        format!("The number {n} has been bound on {x}"),
-    )
-    .into()
+    ProvisionError::AlreadyBound(format!("The number {n} has been bound on {x}")).into()
 }
 
 /// Checks that `n` is not yet a party of a live AXB binding on `x` (other than `except`).
@@ -187,7 +193,7 @@ fn check_party_free(
 }
 
 /// Binds A–X–B.
-pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxbBind) -> OpResult<AxbBound> {
     let app = &req.app;
     let cap = u64::from(ctx.config.max_pairs_per_x);
     let x = match &req.x {
@@ -197,10 +203,9 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             check_party_free(ctx, *x, req.b, None)?;
             if pairs_at_cap(ctx, *x, cap)? {
                 let pairs = ctx.count(pairs_filter(*x))?;
-                return Err(ApiFailure::new(
-                    ResultCode::INSUFFICIENT_RESOURCES,
-                    format!("Insufficient number of resources: {x} already carries {pairs} pairs"),
-                )
+                return Err(ProvisionError::InsufficientResources(format!(
+                    "Insufficient number of resources: {x} already carries {pairs} pairs"
+                ))
                 .into());
             }
             *x
@@ -240,18 +245,18 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             }),
         )
     };
-    let out = json!({
-        "subscriptionId": binding.subscription_id,
-        "relationNum": x.to_string(),
-        "callerNum": req.a.to_string(),
-        "calleeNum": req.b.to_string(),
-    });
+    let out = AxbBound {
+        subscription_id: binding.subscription_id.clone(),
+        x,
+        a: req.a,
+        b: req.b,
+    };
     ctx.insert(binding)?;
     Ok(out)
 }
 
 /// Modifies an AXB binding.
-pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
+pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &AxbModify) -> OpResult<String> {
     let app = &req.app;
     let Some(old) = ctx.by_subscription(app, &req.subscription_id)? else {
         return Err(not_found());
@@ -268,7 +273,7 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &Modify) -> OpResult {
         new_axb.b = b;
     }
     if new_axb.a == new_axb.b {
-        return Err(invalid("calleeNum", "must differ from callerNum").into());
+        return Err(ProvisionError::invalid("calleeNum", "must differ from callerNum").into());
     }
     if new_axb.a != axb.a && new_axb.a != axb.b {
         check_party_free(ctx, axb.x, new_axb.a, Some(old.id))?;
@@ -303,23 +308,27 @@ pub(crate) fn apply_record(
     }
     set_or_clear(&mut record.hint_tone, hint);
     if record.record && !app.record_enabled {
-        return Err(invalid("recordFlag", "is true but recording is not enabled for the app").into());
+        return Err(ProvisionError::invalid(
+            "recordFlag",
+            "is true but recording is not enabled for the app",
+        )
+        .into());
     }
     if record.hint_tone.is_some() && !record.record {
-        return Err(invalid("recordHintTone", "needs recordFlag true").into());
+        return Err(ProvisionError::invalid("recordHintTone", "needs recordFlag true").into());
     }
     Ok(())
 }
 
 /// Unbinds one AXB binding or every binding of the app on an X.
-pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &AxbUnbind) -> OpResult<()> {
     let app = &req.app;
     let victims = match &req.by {
-        UnbindBy::Subscription(sub) => vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?],
-        UnbindBy::Number(x) => ctx.bound_on(app, *x, "relationNum", |_| true)?,
+        AxbUnbindBy::Subscription(sub) => vec![ctx.by_subscription(app, sub)?.ok_or_else(not_found)?],
+        AxbUnbindBy::Number(x) => ctx.bound_on(app, *x, "relationNum", |_| true)?,
     };
     for b in &victims {
         ctx.remove(b)?;
     }
-    Ok(json!({}))
+    Ok(())
 }

@@ -1,72 +1,91 @@
 //! AXYB writes: the A–X binding, Y–B relations (with Y allocation), unbind (reference §2.4).
 
+use super::ax::check_x_per_a;
+use super::{Ctx, Fail, OpResult, XSelect, not_found};
+use crate::ProvisionError;
 use pn_bindings::{
     App, AxybBinding, Binding, BindingKind, CallDirection, Mode, RecordSettings, XNumber, YbRelation,
 };
 use pn_numbers::E164;
 use pn_store::BindingFilter;
-use serde_json::{Value, json};
-
-use super::ax::check_x_per_a;
-use super::{Ctx, Fail, OpResult, XSelect, not_found};
-use crate::result::{ApiFailure, ResultCode};
-use crate::validate::invalid;
 
 /// AXYB first step, field-validated.
 #[derive(Debug)]
-pub(crate) struct Bind {
+pub struct AxybBind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// relationNum or areaCode.
-    pub(crate) x: XSelect,
+    pub x: XSelect,
     /// origNum.
-    pub(crate) a: E164,
+    pub a: E164,
     /// callDirection.
-    pub(crate) direction: CallDirection,
+    pub direction: CallDirection,
     /// duration (0/None = permanent).
-    pub(crate) duration: Option<u32>,
+    pub duration: Option<u32>,
     /// ybDuration (0/None = as long as the A–X part).
-    pub(crate) yb_duration: Option<u32>,
+    pub yb_duration: Option<u32>,
     /// recordFlag / recordHintTone.
-    pub(crate) record: RecordSettings,
+    pub record: RecordSettings,
     /// preVoiceX.
-    pub(crate) pre_voice_x: Option<String>,
+    pub pre_voice_x: Option<String>,
     /// preVoiceY.
-    pub(crate) pre_voice_y: Option<String>,
+    pub pre_voice_y: Option<String>,
     /// userData.
-    pub(crate) user_data: Option<String>,
+    pub user_data: Option<String>,
     /// calleeNum/numB: also create a first Y–B relation.
-    pub(crate) b: Option<E164>,
+    pub b: Option<E164>,
+}
+
+/// A new AXYB binding (or the binding a relation was added to), with the relation made with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AxybBound {
+    /// The A–X binding's `subscriptionId`.
+    pub subscription_id: String,
+    /// The privacy number X (`relationNumber`).
+    pub x: E164,
+    /// The Y–B relation made by this request, if it made one.
+    pub relation: Option<YbBound>,
+}
+
+/// A new Y–B relation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YbBound {
+    /// The relation's own `subscriptionId` (`bindId`).
+    pub bind_id: String,
+    /// The number Y allocated for B.
+    pub y: E164,
+    /// Party B.
+    pub b: E164,
 }
 
 /// AXYB second step: a Y–B relation under an existing binding.
 #[derive(Debug)]
-pub(crate) struct Relation {
+pub struct AxybRelation {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// The A–X binding's subscriptionId.
-    pub(crate) subscription_id: String,
+    pub subscription_id: String,
     /// B.
-    pub(crate) b: E164,
+    pub b: E164,
     /// `origNum` sent besides `calleeNum`: must be the binding's A or `b` (1010002 otherwise).
-    pub(crate) orig: Option<E164>,
+    pub orig: Option<E164>,
 }
 
 /// AXYB unbind request.
 #[derive(Debug)]
-pub(crate) struct Unbind {
+pub struct AxybUnbind {
     /// The authenticated app.
-    pub(crate) app: App,
+    pub app: App,
     /// subscriptionId (of the A–X part or of one relation); wins over `x`.
-    pub(crate) subscription_id: Option<String>,
+    pub subscription_id: Option<String>,
     /// relationNum: every AXYB binding of the app on this X.
-    pub(crate) x: Option<E164>,
+    pub x: Option<E164>,
     /// `bNum`: release only the Y–B relation of this B.
-    pub(crate) b: Option<E164>,
+    pub b: Option<E164>,
     /// `yNum`: release only the Y–B relation on this Y.
-    pub(crate) y: Option<E164>,
+    pub y: Option<E164>,
     /// `origNum`: the binding's A (no effect), or a B (as `b`).
-    pub(crate) orig: Option<E164>,
+    pub orig: Option<E164>,
 }
 
 fn axyb_on(x: E164) -> BindingFilter {
@@ -92,15 +111,13 @@ fn x_in_use(ctx: &mut Ctx<'_, '_>, n: E164) -> Result<bool, Fail> {
 }
 
 /// Binds A–X (and, with B, a first relation).
-pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
+pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxybBind) -> OpResult<AxybBound> {
     let app = &req.app;
     let x = match &req.x {
         XSelect::Number(x) => {
             ctx.bindable_number(app, *x, "relationNum")?;
             if x_in_use(ctx, *x)? {
-                return Err(
-                    ApiFailure::new(ResultCode::ALREADY_ALLOCATED, "Resources have been allocated").into(),
-                );
+                return Err(ProvisionError::AlreadyAllocated.into());
             }
             check_x_per_a(ctx, app, req.a)?;
             *x
@@ -128,18 +145,21 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &Bind) -> OpResult {
             }),
         )
     };
-    let mut out = json!({ "subscriptionId": binding.subscription_id, "relationNumber": x.to_string() });
+    let mut out = AxybBound {
+        subscription_id: binding.subscription_id.clone(),
+        x,
+        relation: None,
+    };
     let parent = binding.clone();
     ctx.insert(binding)?;
     if let Some(b) = req.b {
-        let rel = add_relation(ctx, app, &parent, b)?;
-        merge(&mut out, rel);
+        out.relation = Some(add_relation(ctx, app, &parent, b)?);
     }
     Ok(out)
 }
 
 /// Adds a Y–B relation under an existing A–X binding.
-pub(crate) fn relation(ctx: &mut Ctx<'_, '_>, req: &Relation) -> OpResult {
+pub(crate) fn relation(ctx: &mut Ctx<'_, '_>, req: &AxybRelation) -> OpResult<AxybBound> {
     let parent = ctx
         .by_subscription(&req.app, &req.subscription_id)?
         .ok_or_else(not_found)?;
@@ -147,26 +167,25 @@ pub(crate) fn relation(ctx: &mut Ctx<'_, '_>, req: &Relation) -> OpResult {
         return Err(not_found());
     };
     if req.orig.is_some_and(|o| o != axyb.a && o != req.b) {
-        return Err(invalid("origNum", "must be the binding's origNum or the calleeNum").into());
+        return Err(
+            ProvisionError::invalid("origNum", "must be the binding's origNum or the calleeNum").into(),
+        );
     }
-    let mut out = json!({ "subscriptionId": parent.subscription_id, "relationNumber": axyb.x.to_string() });
-    let rel = add_relation(ctx, &req.app, &parent, req.b)?;
-    merge(&mut out, rel);
+    let mut out = AxybBound {
+        subscription_id: parent.subscription_id.clone(),
+        x: axyb.x,
+        relation: None,
+    };
+    out.relation = Some(add_relation(ctx, &req.app, &parent, req.b)?);
     Ok(out)
 }
 
-fn merge(out: &mut Value, extra: Value) {
-    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
-        o.extend(e);
-    }
-}
-
-fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> OpResult {
+fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> OpResult<YbBound> {
     let BindingKind::Axyb(axyb) = &parent.kind else {
         return Err(not_found());
     };
     if b == axyb.a {
-        return Err(invalid("calleeNum", "must differ from origNum").into());
+        return Err(ProvisionError::invalid("calleeNum", "must differ from origNum").into());
     }
     let existing = ctx.live_all(BindingFilter {
         parent: Some(parent.id),
@@ -174,10 +193,9 @@ fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> 
         ..BindingFilter::default()
     })?;
     if !existing.is_empty() {
-        return Err(ApiFailure::new(
-            ResultCode::NUMBER_ALREADY_BOUND,
-            format!("The number {b} has been bound under this subscriptionId"),
-        )
+        return Err(ProvisionError::AlreadyBound(format!(
+            "The number {b} has been bound under this subscriptionId"
+        ))
         .into());
     }
     let y = allocate_y(ctx, app, axyb.x, axyb.a)?;
@@ -202,7 +220,11 @@ fn add_relation(ctx: &mut Ctx<'_, '_>, app: &App, parent: &Binding, b: E164) -> 
             }),
         )
     };
-    let out = json!({ "bindId": rel.subscription_id, "numY": y.number.to_string(), "numB": b.to_string() });
+    let out = YbBound {
+        bind_id: rel.subscription_id.clone(),
+        y: y.number,
+        b,
+    };
     ctx.insert(rel)?;
     Ok(out)
 }
@@ -245,17 +267,16 @@ fn allocate_y(ctx: &mut Ctx<'_, '_>, app: &App, x: E164, a: E164) -> Result<XNum
             return Ok(n);
         }
     }
-    Err(ApiFailure::new(
-        ResultCode::INSUFFICIENT_RESOURCES,
-        "Insufficient number of resources: no idle Y number",
+    Err(
+        ProvisionError::InsufficientResources("Insufficient number of resources: no idle Y number".into())
+            .into(),
     )
-    .into())
 }
 
 /// Unbinds an A–X binding with its relations, one relation, or every AXYB binding on an X. With a B
 /// (`bNum`, or an `origNum` other than the binding's A) and/or a Y, only the matching Y–B relations are
 /// released: the A–X part stays bound and the Y returns to the pool. Nothing matches → 1012007.
-pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
+pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &AxybUnbind) -> OpResult<()> {
     let app = &req.app;
     let mut victims = Vec::new();
     if let Some(sub) = &req.subscription_id {
@@ -292,7 +313,7 @@ pub(crate) fn unbind(ctx: &mut Ctx<'_, '_>, req: &Unbind) -> OpResult {
     for b in &victims {
         ctx.remove(b)?;
     }
-    Ok(json!({}))
+    Ok(())
 }
 
 /// The B and/or Y of the Y–B relation an unbind names.
@@ -301,7 +322,7 @@ type RelationSelector = (Option<E164>, Option<E164>);
 /// The (B, Y) an unbind names besides its binding, `None` when it names neither (the whole binding). An
 /// `origNum` equal to the binding's A names nothing more; any other `origNum` is a B (and must agree with
 /// `bNum` when both are given: otherwise nothing matches, 1012007).
-fn relation_selector(req: &Unbind, a: E164) -> Result<Option<RelationSelector>, Fail> {
+fn relation_selector(req: &AxybUnbind, a: E164) -> Result<Option<RelationSelector>, Fail> {
     let mut b = req.b;
     if let Some(o) = req.orig.filter(|o| *o != a) {
         if b.is_some_and(|b| b != o) {

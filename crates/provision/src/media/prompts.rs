@@ -16,7 +16,7 @@ use pn_bindings::AppId;
 use pn_media::{G711Law, MediaError, parse_prompt};
 
 use super::fsutil::{ensure_dir, io_err, is_temp, remove_durable, write_durable};
-use crate::ApiError;
+use crate::ProvisionError;
 
 /// Longest prompt name before `.wav`.
 const MAX_STEM: usize = 64;
@@ -91,18 +91,18 @@ pub fn prompt_name_ok(name: &str) -> bool {
 }
 
 /// Decodes a prompt file, or says in words what is wrong with it.
-fn decode(bytes: &[u8]) -> Result<Prompt, ApiError> {
+fn decode(bytes: &[u8]) -> Result<Prompt, ProvisionError> {
     match parse_prompt(bytes) {
         Ok(audio) => Ok(Prompt {
             law: audio.law,
             samples: Arc::from(audio.samples),
         }),
-        Err(MediaError::WavTooLarge { len, limit }) => Err(ApiError::Invalid(format!(
+        Err(MediaError::WavTooLarge { len, limit }) => Err(ProvisionError::InvalidFile(format!(
             "prompt must be at most {limit} bytes (2 MB): {len} bytes"
         ))),
         Err(e) => {
             let why = fmt_problem(bytes).unwrap_or_else(|| e.to_string());
-            Err(ApiError::Invalid(format!(
+            Err(ProvisionError::InvalidFile(format!(
                 "prompt must be 8 kHz mono A-law or µ-law WAV: {why}"
             )))
         }
@@ -148,11 +148,11 @@ fn fmt_problem(bytes: &[u8]) -> Option<String> {
     None
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+fn check_name(name: &str) -> Result<(), ProvisionError> {
     if prompt_name_ok(name) {
         Ok(())
     } else {
-        Err(ApiError::Invalid(format!(
+        Err(ProvisionError::InvalidFile(format!(
             "prompt name must be 1-{MAX_STEM} characters of A-Z a-z 0-9 _ . - followed by .wav"
         )))
     }
@@ -162,7 +162,7 @@ impl PromptLibrary {
     /// Opens the library in `dir` (`data_dir/prompts`, created if missing): decodes the shipped defaults and
     /// every app's stored prompts (a stored file that no longer decodes is skipped with a warning; leftover
     /// temp files of an interrupted upload are removed).
-    pub fn open(dir: PathBuf) -> Result<Self, ApiError> {
+    pub fn open(dir: PathBuf) -> Result<Self, ProvisionError> {
         ensure_dir(&dir)?;
         let mut shipped = HashMap::new();
         for (name, bytes) in pn_media::prompts::DEFAULT_PROMPTS {
@@ -183,7 +183,7 @@ impl PromptLibrary {
         Ok(lib)
     }
 
-    fn load_all(&self) -> Result<(), ApiError> {
+    fn load_all(&self) -> Result<(), ProvisionError> {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_err(&self.dir, e))?;
@@ -202,7 +202,7 @@ impl PromptLibrary {
         Ok(())
     }
 
-    fn load_app(&self, app: AppId, dir: &Path) -> Result<(), ApiError> {
+    fn load_app(&self, app: AppId, dir: &Path) -> Result<(), ProvisionError> {
         let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
         let map = self.app_map(app);
         let map = map.pin();
@@ -250,8 +250,8 @@ impl PromptLibrary {
 
     /// Stores (or replaces) the app's prompt `name`: checks the name (`[A-Za-z0-9_.-]{1,64}.wav`) and the
     /// content (8 kHz mono A-law or µ-law WAV, ≤ 2 MB), writes the file durably, then makes it the one
-    /// [`PromptLibrary::get`] returns. [`ApiError::Invalid`] says what is wrong with a refused file.
-    pub fn put(&self, app: AppId, name: &str, bytes: &[u8]) -> Result<PromptInfo, ApiError> {
+    /// [`PromptLibrary::get`] returns. [`ProvisionError::InvalidFile`] says what is wrong with a refused file.
+    pub fn put(&self, app: AppId, name: &str, bytes: &[u8]) -> Result<PromptInfo, ProvisionError> {
         check_name(name)?;
         let prompt = decode(bytes)?;
         let info = PromptInfo {
@@ -277,7 +277,7 @@ impl PromptLibrary {
 
     /// Deletes the app's upload `name` (a shipped default of that name applies again); false if the app has
     /// no such upload.
-    pub fn delete(&self, app: AppId, name: &str) -> Result<bool, ApiError> {
+    pub fn delete(&self, app: AppId, name: &str) -> Result<bool, ProvisionError> {
         if !prompt_name_ok(name) {
             return Ok(false);
         }
@@ -341,7 +341,7 @@ impl PromptLibrary {
     }
 
     /// The WAV file of `name` as stored (the app's upload, else the shipped default); blocking.
-    pub fn file(&self, app: AppId, name: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    pub fn file(&self, app: AppId, name: &str) -> Result<Option<Vec<u8>>, ProvisionError> {
         if !prompt_name_ok(name) {
             return Ok(None);
         }
@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn content_problems_are_named() {
         let msg = |b: &[u8]| match decode(b) {
-            Err(ApiError::Invalid(m)) => m,
+            Err(ProvisionError::InvalidFile(m)) => m,
             other => panic!("{other:?}"),
         };
         assert!(msg(&wav(6, 1, 16_000, 8, 100)).ends_with("sample rate 16000"));

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use pn_bindings::{AppId, UnixTime};
 use pn_store::{OutboxKind, OutboxPurge};
-use serde_json::json;
 
 use super::ctx::{Ctx, Effect, OpResult};
-use super::{EngineHandle, Op};
-use crate::result::{ApiFailure, ResultCode};
+use super::{EngineHandle, Op, Reply};
+use crate::ProvisionError;
 
 /// One outbox row to append: kind, app, JSON payload.
 pub type OutboxRow = (OutboxKind, AppId, String);
@@ -31,7 +30,7 @@ pub struct OutboxRetention {
 }
 
 /// Appends `rows`, all or nothing.
-pub(crate) fn append(ctx: &mut Ctx<'_, '_>, rows: &[OutboxRow]) -> OpResult {
+pub(crate) fn append(ctx: &mut Ctx<'_, '_>, rows: &[OutboxRow]) -> OpResult<()> {
     for (kind, app, payload) in rows {
         ctx.tx.append_outbox(*kind, *app, payload, ctx.now)?;
     }
@@ -40,11 +39,11 @@ pub(crate) fn append(ctx: &mut Ctx<'_, '_>, rows: &[OutboxRow]) -> OpResult {
         rows: count,
         purged: OutboxPurge::default(),
     });
-    Ok(json!({ "appended": rows.len() }))
+    Ok(())
 }
 
 /// One purge step of `rule` at the command's time.
-pub(crate) fn purge(ctx: &mut Ctx<'_, '_>, rule: OutboxRetention) -> OpResult {
+pub(crate) fn purge(ctx: &mut Ctx<'_, '_>, rule: OutboxRetention) -> OpResult<OutboxPurge> {
     let created_before = if rule.retention_secs == 0 {
         UnixTime(i64::MIN)
     } else {
@@ -59,7 +58,7 @@ pub(crate) fn purge(ctx: &mut Ctx<'_, '_>, rule: OutboxRetention) -> OpResult {
     let purged = ctx.tx.purge_outbox(created_before, max_rows, rule.chunk.max(1))?;
     let count = ctx.tx.outbox_count()?;
     ctx.effects.push(Effect::Outbox { rows: count, purged });
-    Ok(json!({ "by_age": purged.by_age, "by_cap": purged.by_cap, "rows": count }))
+    Ok(purged)
 }
 
 impl EngineHandle {
@@ -69,20 +68,16 @@ impl EngineHandle {
     pub fn append_outbox(
         &self,
         rows: Arc<[OutboxRow]>,
-    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         self.enqueue(Op::AppendOutbox(rows))
     }
 
     /// Runs one purge step of `rule` (see [`pn_store::WriteTx::purge_outbox`]); returns what it removed.
-    pub async fn purge_outbox(&self, rule: OutboxRetention) -> Result<OutboxPurge, ApiFailure> {
-        let v = self
-            .submit(Op::PurgeOutbox(rule), crate::time::system_now())
-            .await?;
-        let field = |name: &str| v.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        Ok(OutboxPurge {
-            by_age: field("by_age"),
-            by_cap: field("by_cap"),
-        })
+    pub async fn purge_outbox(&self, rule: OutboxRetention) -> Result<OutboxPurge, ProvisionError> {
+        match self.submit(Op::PurgeOutbox(rule), crate::system_now()).await? {
+            Reply::Purged(purged) => Ok(purged),
+            _ => Err(ProvisionError::Internal),
+        }
     }
 }
 
@@ -106,9 +101,9 @@ pub fn spawn_outbox_purger(
                         tokio::task::yield_now().await;
                     }
                     Ok(_) => break,
-                    Err(f) if f.code == ResultCode::INTERNAL && !handle.is_running() => return,
-                    Err(f) => {
-                        tracing::warn!(desc = %f.desc, "outbox retention step failed");
+                    Err(e) if e.is_internal() && !handle.is_running() => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox retention step failed");
                         break;
                     }
                 }

@@ -6,14 +6,17 @@
 //! only after the commit succeeds applies the batch's effects to the routing table and answers (acknowledged
 //! = committed). If the commit fails, every command of the batch gets 1010001 and the table is untouched.
 //! Later commands of a batch see earlier ones because every check reads through the same write transaction.
-//! Every batch also commits the API nonces accepted since the previous one (`auth::journal`) and prunes
+//! Every batch also commits the API nonces accepted since the previous one ([`crate::nonces`]) and prunes
 //! the stored ones that left the replay window, so an acknowledged write's nonce is always durable.
+//!
+//! [`EngineHandle`] has one typed method per write (`axb_bind`, `ax_modify`, `create_app`, …): a domain
+//! request in, its domain result or a [`ProvisionError`] out.
 
-pub(crate) mod admin;
-pub(crate) mod ax;
-pub(crate) mod axb;
-pub(crate) mod axe;
-pub(crate) mod axyb;
+pub mod admin;
+pub mod ax;
+pub mod axb;
+pub mod axe;
+pub mod axyb;
 mod ctx;
 mod load;
 mod outbox;
@@ -24,20 +27,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use pn_bindings::{App, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime};
+use pn_bindings::{App, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime, XNumber};
 use pn_metrics::Metrics;
-use pn_store::{Store, StoreError, WriteTx};
+use pn_store::{OutboxPurge, Store, StoreError, WriteTx};
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, XSelect, not_found, require_mode, status_name};
+pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, not_found};
+pub use ctx::{XSelect, require_mode, status_name};
 pub use load::{LoadStats, load_table};
 pub use outbox::{OutboxRetention, OutboxRow, spawn_outbox_purger};
 
-use crate::ApiError;
-use crate::auth::journal::NonceJournal;
-use crate::result::{ApiFailure, ResultCode};
+use crate::ProvisionError;
+use crate::nonces::NonceJournal;
+use admin::{CreateApp, ImportNumbers, ImportReport, RetireNumber, Retired, SetNumber, UpdateApp};
+use ax::{AxBind, AxBound, AxModify, AxTempCallee, AxUnbind};
+use axb::{AxbBind, AxbBound, AxbModify, AxbUnbind};
+use axe::{AxeBind, AxeBound, AxeModify, AxeUnbind};
+use axyb::{AxybBind, AxybBound, AxybRelation, AxybUnbind};
 
 /// Limits and batching of the write engine.
 #[derive(Clone, Debug, Deserialize)]
@@ -71,41 +78,41 @@ impl Default for EngineConfig {
 #[derive(Debug)]
 pub(crate) enum Op {
     /// AXB bind.
-    AxbBind(axb::Bind),
+    AxbBind(AxbBind),
     /// AXB modify.
-    AxbModify(axb::Modify),
+    AxbModify(AxbModify),
     /// AXB unbind.
-    AxbUnbind(axb::Unbind),
+    AxbUnbind(AxbUnbind),
     /// AX bind.
-    AxBind(ax::Bind),
+    AxBind(AxBind),
     /// AX modify.
-    AxModify(ax::Modify),
+    AxModify(AxModify),
     /// AX unbind.
-    AxUnbind(ax::Unbind),
+    AxUnbind(AxUnbind),
     /// AX temporary callee.
-    AxTempCallee(ax::TempCalleeSet),
+    AxTempCallee(AxTempCallee),
     /// AXE bind.
-    AxeBind(axe::Bind),
+    AxeBind(AxeBind),
     /// AXE modify.
-    AxeModify(axe::Modify),
+    AxeModify(AxeModify),
     /// AXE unbind.
-    AxeUnbind(axe::Unbind),
+    AxeUnbind(AxeUnbind),
     /// AXYB first step (A–X, optionally with a first Y–B relation).
-    AxybBind(axyb::Bind),
+    AxybBind(AxybBind),
     /// AXYB second step (a Y–B relation).
-    AxybRelation(axyb::Relation),
+    AxybRelation(AxybRelation),
     /// AXYB unbind.
-    AxybUnbind(axyb::Unbind),
+    AxybUnbind(AxybUnbind),
     /// Admin: create an app.
-    CreateApp(admin::CreateApp),
+    CreateApp(CreateApp),
     /// Admin: change an app.
-    UpdateApp(admin::UpdateApp),
+    UpdateApp(UpdateApp),
     /// Admin: import numbers.
-    ImportNumbers(admin::ImportNumbers),
+    ImportNumbers(ImportNumbers),
     /// Admin: change a number's status.
-    SetNumber(admin::SetNumber),
+    SetNumber(SetNumber),
     /// Admin: retire a number.
-    RetireNumber(admin::RetireNumber),
+    RetireNumber(RetireNumber),
     /// Delete expired bindings.
     Sweep,
     /// Append call facts (or other notifications) to the outbox: `(kind, app, JSON payload)`.
@@ -118,10 +125,44 @@ pub(crate) enum Op {
     FlushNonces,
 }
 
+/// The domain result of one write, as the engine thread answers it.
+// One reply per command, moved once through its oneshot: boxing the app would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Done, nothing to report (unbind, outbox append, callback record, nonce flush).
+    Done(()),
+    /// A new AXB binding.
+    AxbBound(AxbBound),
+    /// A new AX binding.
+    AxBound(AxBound),
+    /// A new AXE binding.
+    AxeBound(AxeBound),
+    /// A new AXYB binding or relation.
+    AxybBound(AxybBound),
+    /// A changed binding's `subscriptionId`.
+    Modified(String),
+    /// A created or changed app.
+    App(App),
+    /// What an import did.
+    Imported(ImportReport),
+    /// A changed pool number.
+    Number(XNumber),
+    /// A retired pool number.
+    Retired(Retired),
+    /// Expired bindings removed.
+    Swept(u64),
+    /// What an outbox retention step removed.
+    Purged(OutboxPurge),
+}
+
+/// The engine's answer to one command.
+type Answer = Result<Reply, ProvisionError>;
+
 struct Command {
     op: Op,
     now: UnixTime,
-    reply: oneshot::Sender<Result<Value, ApiFailure>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Apps by `app_key`, as last committed (the authenticator's lookup).
@@ -133,23 +174,87 @@ pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Command>,
     apps: AppDirectory,
     /// Accepted API nonces waiting for a commit (shared with the authenticator).
-    pub(crate) nonces: Arc<NonceJournal>,
+    nonces: Arc<NonceJournal>,
+}
+
+/// One typed [`EngineHandle`] method per write: the op it submits and the reply variant it answers with.
+macro_rules! writes {
+    ($($(#[$doc:meta])* fn $name:ident($req:ty) -> $out:ty = $op:ident => $reply:ident;)*) => {
+        impl EngineHandle {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self, req: $req, now: UnixTime) -> Result<$out, ProvisionError> {
+                    match self.submit(Op::$op(req), now).await? {
+                        Reply::$reply(v) => Ok(v),
+                        _ => Err(ProvisionError::Internal),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+writes! {
+    /// AXB bind: A–X–B, X named or allocated in an area.
+    fn axb_bind(AxbBind) -> AxbBound = AxbBind => AxbBound;
+    /// AXB modify; answers the binding's `subscriptionId`.
+    fn axb_modify(AxbModify) -> String = AxbModify => Modified;
+    /// AXB unbind: one binding, or every binding of the app on an X.
+    fn axb_unbind(AxbUnbind) -> () = AxbUnbind => Done;
+    /// AX bind.
+    fn ax_bind(AxBind) -> AxBound = AxBind => AxBound;
+    /// AX modify; answers the binding's `subscriptionId`.
+    fn ax_modify(AxModify) -> String = AxModify => Modified;
+    /// AX unbind.
+    fn ax_unbind(AxUnbind) -> () = AxUnbind => Done;
+    /// AX temporary callee; answers the binding's `subscriptionId`.
+    fn ax_temp_callee(AxTempCallee) -> String = AxTempCallee => Modified;
+    /// AXE bind (with extension assignment).
+    fn axe_bind(AxeBind) -> AxeBound = AxeBind => AxeBound;
+    /// AXE modify; answers the binding's `subscriptionId`.
+    fn axe_modify(AxeModify) -> String = AxeModify => Modified;
+    /// AXE unbind.
+    fn axe_unbind(AxeUnbind) -> () = AxeUnbind => Done;
+    /// AXYB first step: A–X, optionally with a first Y–B relation.
+    fn axyb_bind(AxybBind) -> AxybBound = AxybBind => AxybBound;
+    /// AXYB second step: a Y–B relation under an existing binding.
+    fn axyb_relation(AxybRelation) -> AxybBound = AxybRelation => AxybBound;
+    /// AXYB unbind: a binding with its relations, some relations, or every AXYB binding on an X.
+    fn axyb_unbind(AxybUnbind) -> () = AxybUnbind => Done;
+    /// Admin: creates an app (key and secret generated unless given).
+    fn create_app(CreateApp) -> App = CreateApp => App;
+    /// Admin: changes an app.
+    fn update_app(UpdateApp) -> App = UpdateApp => App;
+    /// Admin: imports numbers into an app's pool.
+    fn import_numbers(ImportNumbers) -> ImportReport = ImportNumbers => Imported;
+    /// Admin: changes a pool number's status, area code or province.
+    fn set_number(SetNumber) -> XNumber = SetNumber => Number;
+    /// Admin: retires a pool number (with `force`, unbinding what uses it).
+    fn retire_number(RetireNumber) -> Retired = RetireNumber => Retired;
 }
 
 impl EngineHandle {
     /// Runs one write and waits until it is committed (or refused).
-    pub(crate) async fn submit(&self, op: Op, now: UnixTime) -> Result<Value, ApiFailure> {
+    pub(crate) async fn submit(&self, op: Op, now: UnixTime) -> Answer {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Command { op, now, reply }).is_err() {
-            return Err(stopped());
+            return Err(ProvisionError::Stopped);
         }
-        rx.await.unwrap_or_else(|_| Err(stopped()))
+        rx.await.unwrap_or(Err(ProvisionError::Stopped))
     }
 
     /// Deletes up to `sweep_limit` bindings expired at `now` (with their AXYB relations); returns how many.
-    pub async fn sweep(&self, now: UnixTime) -> Result<u64, ApiFailure> {
-        let v = self.submit(Op::Sweep, now).await?;
-        Ok(v.get("removed").and_then(Value::as_u64).unwrap_or(0))
+    pub async fn sweep(&self, now: UnixTime) -> Result<u64, ProvisionError> {
+        match self.submit(Op::Sweep, now).await? {
+            Reply::Swept(n) => Ok(n),
+            _ => Err(ProvisionError::Internal),
+        }
+    }
+
+    /// The journal of accepted API nonces this engine commits with every batch (the authenticator queues
+    /// into it).
+    pub fn nonces(&self) -> &Arc<NonceJournal> {
+        &self.nonces
     }
 
     /// Stores the AXE callback record of a connected call (A dialing X then reaches `last_caller`) through the
@@ -159,33 +264,33 @@ impl EngineHandle {
     pub fn put_callback_record(
         &self,
         record: CallbackRecord,
-    ) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+    ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         self.enqueue(Op::PutCallbackRecord(record))
     }
 
     /// Queues `op` now (so commands keep their order even if the future is polled later) and returns a
     /// future that resolves once it is committed or refused.
-    fn enqueue(&self, op: Op) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+    fn enqueue(&self, op: Op) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
         let sent = self
             .tx
             .send(Command {
                 op,
-                now: crate::time::system_now(),
+                now: crate::system_now(),
                 reply,
             })
             .is_ok();
         async move {
             if !sent {
-                return Err(stopped());
+                return Err(ProvisionError::Stopped);
             }
-            rx.await.unwrap_or_else(|_| Err(stopped())).map(|_| ())
+            rx.await.unwrap_or(Err(ProvisionError::Stopped)).map(|_| ())
         }
     }
 
     /// Commits the API nonces accepted so far (the requests that wrote nothing; a write's nonce is committed
     /// with it). Resolves once they are durable.
-    pub fn flush_nonces(&self) -> impl Future<Output = Result<(), ApiFailure>> + Send + 'static {
+    pub fn flush_nonces(&self) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         self.enqueue(Op::FlushNonces)
     }
 
@@ -200,13 +305,6 @@ impl EngineHandle {
     }
 }
 
-fn stopped() -> ApiFailure {
-    ApiFailure::new(
-        ResultCode::INTERNAL,
-        "Internal system error: the provisioning engine has stopped",
-    )
-}
-
 /// Starts the engine thread.
 pub struct Provisioner;
 
@@ -217,7 +315,7 @@ impl Provisioner {
         table: Arc<BindingTable>,
         metrics: Metrics,
         config: EngineConfig,
-    ) -> Result<EngineHandle, ApiError> {
+    ) -> Result<EngineHandle, ProvisionError> {
         let (ids, apps, restored) = {
             let mut r = store.reader()?;
             let ids = ctx::Ids {
@@ -265,8 +363,8 @@ pub fn spawn_nonce_flusher(handle: EngineHandle, every: Duration) -> tokio::task
             if handle.nonces.is_empty() {
                 continue;
             }
-            if let Err(f) = handle.flush_nonces().await {
-                tracing::warn!(desc = %f.desc, "committing API nonces failed");
+            if let Err(e) = handle.flush_nonces().await {
+                tracing::warn!(error = %e, "committing API nonces failed");
             }
         }
     })
@@ -279,10 +377,10 @@ pub fn spawn_sweeper(handle: EngineHandle, every: Duration) -> tokio::task::Join
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match handle.sweep(crate::time::system_now()).await {
+            match handle.sweep(crate::system_now()).await {
                 Ok(_) => {}
-                Err(f) if f.code == ResultCode::INTERNAL && handle.tx.is_closed() => return,
-                Err(f) => tracing::warn!(desc = %f.desc, "expiry sweep failed"),
+                Err(e) if e.is_internal() && handle.tx.is_closed() => return,
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
             }
         }
     })
@@ -303,8 +401,8 @@ struct Engine {
 }
 
 type Outcome = (
-    oneshot::Sender<Result<Value, ApiFailure>>,
-    Result<(Value, Vec<Effect>), ApiFailure>,
+    oneshot::Sender<Answer>,
+    Result<(Reply, Vec<Effect>), ProvisionError>,
 );
 
 impl Engine {
@@ -389,7 +487,7 @@ impl Engine {
         tx: &mut dyn WriteTx,
         op: &Op,
         now: UnixTime,
-    ) -> Result<Result<(Value, Vec<Effect>), ApiFailure>, StoreError> {
+    ) -> Result<Result<(Reply, Vec<Effect>), ProvisionError>, StoreError> {
         tx.savepoint()?;
         let mut ctx = Ctx {
             tx: &mut *tx,
@@ -411,10 +509,10 @@ impl Engine {
             Err(fail) => {
                 tx.rollback_savepoint()?;
                 Ok(Err(match fail {
-                    Fail::Api(f) => f,
+                    Fail::Refused(e) => e,
                     Fail::Store(e) => {
                         tracing::error!(error = %e, "store failed during a provisioning write");
-                        internal()
+                        ProvisionError::Internal
                     }
                 }))
             }
@@ -493,36 +591,36 @@ fn persist_nonces(
 }
 
 /// Dispatches one op.
-fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult {
-    match op {
-        Op::AxbBind(o) => axb::bind(ctx, o),
-        Op::AxbModify(o) => axb::modify(ctx, o),
-        Op::AxbUnbind(o) => axb::unbind(ctx, o),
-        Op::AxBind(o) => ax::bind(ctx, o),
-        Op::AxModify(o) => ax::modify(ctx, o),
-        Op::AxUnbind(o) => ax::unbind(ctx, o),
-        Op::AxTempCallee(o) => ax::temp_callee(ctx, o),
-        Op::AxeBind(o) => axe::bind(ctx, o),
-        Op::AxeModify(o) => axe::modify(ctx, o),
-        Op::AxeUnbind(o) => axe::unbind(ctx, o),
-        Op::AxybBind(o) => axyb::bind(ctx, o),
-        Op::AxybRelation(o) => axyb::relation(ctx, o),
-        Op::AxybUnbind(o) => axyb::unbind(ctx, o),
-        Op::CreateApp(o) => admin::create_app(ctx, o),
-        Op::UpdateApp(o) => admin::update_app(ctx, o),
-        Op::ImportNumbers(o) => admin::import_numbers(ctx, o),
-        Op::SetNumber(o) => admin::set_number(ctx, o),
-        Op::RetireNumber(o) => admin::retire_number(ctx, o),
-        Op::Sweep => load::sweep(ctx),
-        Op::AppendOutbox(rows) => outbox::append(ctx, rows),
-        Op::PurgeOutbox(rule) => outbox::purge(ctx, *rule),
-        Op::PutCallbackRecord(record) => put_callback_record(ctx, record),
-        Op::FlushNonces => Ok(serde_json::json!({})),
-    }
+fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult<Reply> {
+    Ok(match op {
+        Op::AxbBind(o) => Reply::AxbBound(axb::bind(ctx, o)?),
+        Op::AxbModify(o) => Reply::Modified(axb::modify(ctx, o)?),
+        Op::AxbUnbind(o) => Reply::Done(axb::unbind(ctx, o)?),
+        Op::AxBind(o) => Reply::AxBound(ax::bind(ctx, o)?),
+        Op::AxModify(o) => Reply::Modified(ax::modify(ctx, o)?),
+        Op::AxUnbind(o) => Reply::Done(ax::unbind(ctx, o)?),
+        Op::AxTempCallee(o) => Reply::Modified(ax::temp_callee(ctx, o)?),
+        Op::AxeBind(o) => Reply::AxeBound(axe::bind(ctx, o)?),
+        Op::AxeModify(o) => Reply::Modified(axe::modify(ctx, o)?),
+        Op::AxeUnbind(o) => Reply::Done(axe::unbind(ctx, o)?),
+        Op::AxybBind(o) => Reply::AxybBound(axyb::bind(ctx, o)?),
+        Op::AxybRelation(o) => Reply::AxybBound(axyb::relation(ctx, o)?),
+        Op::AxybUnbind(o) => Reply::Done(axyb::unbind(ctx, o)?),
+        Op::CreateApp(o) => Reply::App(admin::create_app(ctx, o)?),
+        Op::UpdateApp(o) => Reply::App(admin::update_app(ctx, o)?),
+        Op::ImportNumbers(o) => Reply::Imported(admin::import_numbers(ctx, o)?),
+        Op::SetNumber(o) => Reply::Number(admin::set_number(ctx, o)?),
+        Op::RetireNumber(o) => Reply::Retired(admin::retire_number(ctx, o)?),
+        Op::Sweep => Reply::Swept(load::sweep(ctx)?),
+        Op::AppendOutbox(rows) => Reply::Done(outbox::append(ctx, rows)?),
+        Op::PurgeOutbox(rule) => Reply::Purged(outbox::purge(ctx, *rule)?),
+        Op::PutCallbackRecord(record) => Reply::Done(put_callback_record(ctx, record)?),
+        Op::FlushNonces => Reply::Done(()),
+    })
 }
 
 /// Stores a callback record if its AXE binding still exists with that X and A.
-fn put_callback_record(ctx: &mut Ctx<'_, '_>, record: &CallbackRecord) -> OpResult {
+fn put_callback_record(ctx: &mut Ctx<'_, '_>, record: &CallbackRecord) -> OpResult<()> {
     let current = ctx.tx.binding(record.binding)?;
     let matches = current
         .as_ref()
@@ -532,7 +630,7 @@ fn put_callback_record(ctx: &mut Ctx<'_, '_>, record: &CallbackRecord) -> OpResu
     }
     ctx.tx.put_callback_record(record)?;
     ctx.effects.push(Effect::Callback(record.clone()));
-    Ok(serde_json::json!({}))
+    Ok(())
 }
 
 /// Keeps the routing table's prompt names of `b` in step with it (a Y–B relation takes its caller hints from
@@ -545,14 +643,10 @@ pub(crate) fn set_media(table: &BindingTable, b: &Binding) {
     table.set_binding_media(b.id, Some(media));
 }
 
-fn internal() -> ApiFailure {
-    ApiFailure::new(ResultCode::INTERNAL, "Internal system error")
-}
-
-fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Value, ApiFailure>>>, e: &StoreError) {
+fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Answer>>, e: &StoreError) {
     tracing::error!(error = %e, "store transaction failed; the whole batch is refused");
     for reply in replies {
-        let _ = reply.send(Err(internal()));
+        let _ = reply.send(Err(ProvisionError::Internal));
     }
 }
 
