@@ -33,6 +33,17 @@ for crate in pn-sip pn-b2bua pn-media pn-bindings pn-numbers; do
         exit 1
     fi
 done
+echo "== the runtime (crates/pnswitch/src/sip) uses pn-provision, never pn-api; pn-provision knows no HTTP"
+if grep -rn "pn_api" crates/pnswitch/src/sip; then
+    echo "the SIP runtime names pn-api (above): it must use pn-provision" >&2
+    exit 1
+fi
+if cargo tree --locked -p pn-provision -e normal | grep -E ' (pn-api|axum|axum-core|hyper|utoipa) v'; then
+    echo "pn-provision depends on the HTTP layer (above)" >&2
+    exit 1
+fi
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 echo "== build the binary the e2e tests drive"
 cargo build --locked -p pnswitch
 echo "== cargo test"

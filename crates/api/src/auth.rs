@@ -13,7 +13,7 @@
 //!   parameter is refused (1020176) rather than guessing which copy counts. An empty value counts as missing.
 //! - Only the first `Authorization` and `X-AKSK`/`X-WSSE` header is read.
 //! - A nonce may be used once per `app_key` while its `Created` is inside the window, whatever `Created` the
-//!   second use carries. See [`replay`] for the bounded replay memory and its "replay cache full" refusal,
+//!   second use carries. See the `replay` module for the bounded replay memory and its "replay cache full" refusal,
 //!   and [`pn_provision::nonces`] for how accepted nonces are made durable so a replay is refused after a restart too.
 
 mod created;

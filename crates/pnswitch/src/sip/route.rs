@@ -1,4 +1,4 @@
-//! The B2BUA's view of the routing table: [`pn_bindings::decide`] over the shared, lock-free
+//! The B2BUA's view of the routing table: [`pn_bindings::decide()`] over the shared, lock-free
 //! [`BindingTable`], counted in `pn_route_lookups_total{outcome}`.
 
 use std::cell::RefCell;
