@@ -54,6 +54,7 @@
 #![allow(clippy::similar_names, clippy::many_single_char_names)]
 
 mod call;
+mod clock;
 mod config;
 mod dialog;
 mod engine;
@@ -61,12 +62,9 @@ mod error;
 pub mod facts;
 mod ivr;
 pub mod media;
-mod outcome;
 mod prack;
 pub mod privacy;
-mod probe;
 pub mod prompts;
-mod relay;
 mod session_timer;
 mod stats;
 pub mod tables;

@@ -18,15 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use pn_sip::Response;
-
-use crate::B2bua;
-use crate::call::Phase;
 use crate::dialog::Side;
-use crate::engine::Clock;
-use crate::outcome::reason_value;
-use crate::privacy::parse_session_expires;
-use crate::transactions::Id;
 
 /// Q.850 102: recovery on timer expiry.
 pub(crate) const SESSION_TIMER_Q850: u16 = 102;
@@ -47,55 +39,5 @@ pub(crate) const fn expired_state_code(refresher: Side) -> u16 {
     match refresher {
         Side::A => 7505,
         Side::B => 7506,
-    }
-}
-
-impl B2bua {
-    /// A 2xx to an INVITE or UPDATE sent by `uac` passed through on an answered call: (re)arms
-    /// or stops the session timer from its `Session-Expires`.
-    pub(crate) fn session_refreshed(&mut self, c: Clock, id: Id, uac: Side, r: &Response) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.ended || call.phase != Phase::Answered {
-            return;
-        }
-        let se = r
-            .headers()
-            .get_list("Session-Expires")
-            .next()
-            .and_then(parse_session_expires);
-        call.session = se.and_then(|(delta, refresher)| {
-            let interval = Duration::from_secs(delta.into());
-            Some(SessionTimer {
-                interval,
-                refresher: if refresher == Some("uas") {
-                    uac.other()
-                } else {
-                    uac
-                },
-                deadline: c.now.checked_add(interval)?,
-            })
-        });
-        self.schedule_call(id);
-    }
-
-    /// The session interval passed without a refresh: BYE both legs, end the call.
-    pub(crate) fn session_expired(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(session) = call.session.take() else {
-            return;
-        };
-        if call.ended {
-            return;
-        }
-        let code = expired_state_code(session.refresher);
-        let reason = reason_value(SESSION_TIMER_Q850, code);
-        self.stats.session_timer_expiries += 1;
-        self.send_bye_because(c, id, Side::A, Some(&reason));
-        self.send_bye_because(c, id, Side::B, Some(&reason));
-        self.finish(c, id, code, 0, SESSION_TIMER_Q850);
     }
 }

@@ -2,6 +2,16 @@
 //! flows themselves live in `call` (set-up, the B-leg INVITE), `outcome` (B's responses, timers,
 //! the end of a call) and `relay` (in-dialog requests).
 
+mod ivr;
+mod media;
+mod outcome;
+mod prack;
+mod probe;
+mod relay;
+mod session;
+mod setup;
+mod tones;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -12,18 +22,12 @@ use pn_sip::validate::{ValidationPolicy, validate_request, validate_response};
 use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, Uri, Via};
 
 use crate::call::Call;
+use crate::clock::Clock;
 use crate::dialog::Side;
 use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
 use crate::{B2buaConfig, BRANCH_PREFIX, CALL_ID_PREFIX, Output, Peer, RouteLookup, Shard, Stats, Transport};
-
-/// The time of one input: monotonic for timers, wall-clock for call facts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    pub now: Instant,
-    pub wall: UnixTime,
-}
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use pn_sip::Method;
 
-use crate::B2bua;
 use crate::call::Phase;
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::Clock;
+use crate::engine::B2bua;
 use crate::media::MEDIA_TIMEOUT_Q850;
-use crate::outcome::reason_value;
+use crate::tables::reason_value;
 use crate::transactions::{ClientRole, Id};
 
 /// The stateCode of a call released because `side`'s dialog is gone.
@@ -49,7 +49,7 @@ impl B2bua {
     }
 
     /// Sends an in-dialog OPTIONS to `side`, unless one is pending there or the leg got a BYE.
-    fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
+    pub(crate) fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };

@@ -8,15 +8,17 @@ use pn_sip::transaction::{Input, TransactionKey};
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
 use crate::call::{PendingAck, Phase};
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::{ACCEPT, ALLOW, Clock};
+use crate::engine::B2bua;
+use crate::engine::{ACCEPT, ALLOW};
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, Peer, RouteLookup};
+use crate::{Peer, RouteLookup};
 
 impl B2bua {
     /// The call and side an in-dialog request belongs to (Call-ID, then our tag in To).
-    fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
+    pub(crate) fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
         let call_id = r.headers().call_id().ok()?;
         let &(id, side) = self.dialogs.get(call_id)?;
         let to_tag = r.headers().to().ok()?.tag()?.to_owned();
@@ -125,7 +127,7 @@ impl B2bua {
     }
 
     /// BYE: 200 to the sender; the other leg gets a BYE (answered call) or the call fails.
-    fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+    pub(crate) fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
         let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
             return;
         };
@@ -152,7 +154,7 @@ impl B2bua {
     }
 
     /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.
-    fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+    pub(crate) fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
         self.relay_request_with(c, from, r, id, side, &[]);
     }
 

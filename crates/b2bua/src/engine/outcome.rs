@@ -3,24 +3,19 @@
 
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
+use crate::RouteLookup;
 use crate::call::{PendingAck, Phase};
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::Clock;
+use crate::engine::B2bua;
 use crate::facts::EventType;
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
+use crate::tables::reason_value;
 use crate::tables::{FORWARD_TIMEOUT, FailureMapping, failure_status};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, RouteLookup};
 
 /// Q.850 16: normal call clearing.
 const NORMAL_CLEARING: u16 = 16;
-
-/// The `Reason` header value pnswitch sends when it ends or refuses a call: the Q.850 cause, and the
-/// reference's stateCode with its description in the text.
-pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
-    let text = crate::tables::state_desc(state_code).trim_end_matches('.');
-    format!("Q.850;cause={q850};text=\"{state_code} {text}\"")
-}
 
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
@@ -100,7 +95,7 @@ impl B2bua {
         }
     }
 
-    fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
+    pub(crate) fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -117,7 +112,7 @@ impl B2bua {
         self.relay_provisional(c, id, status, r);
     }
 
-    fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
+    pub(crate) fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -177,7 +172,7 @@ impl B2bua {
         self.schedule_call(id);
     }
 
-    fn record_latency(&mut self, c: Clock, id: Id) {
+    pub(crate) fn record_latency(&mut self, c: Clock, id: Id) {
         if let Some(call) = self.calls.get_mut(&id) {
             if !call.latency_recorded {
                 call.latency_recorded = true;
@@ -275,7 +270,7 @@ impl B2bua {
     }
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
-    fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
+    pub(crate) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
         let via = self.new_via(c, crate::Transport::Udp);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
