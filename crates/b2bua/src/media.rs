@@ -30,11 +30,11 @@
 //!   bind ([`MediaEvent::OpenFailed`]) is set aside ([`PortAllocator::set_aside`]) when it comes back.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
 
 use pn_bindings::AppId;
 pub use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
-use pn_sip::sdp::SessionDescription;
+
+pub use crate::privacy::MediaAnchor;
 
 use crate::dialog::Side;
 use crate::transactions::Id;
@@ -210,24 +210,6 @@ pub enum MediaEvent {
     },
 }
 
-/// The switch's media address on one leg.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaAnchor {
-    /// The `c=` address (the public IP).
-    pub address: String,
-    /// The local ports.
-    pub ports: PortPair,
-}
-
-/// What a party declared in its SDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SdpMedia {
-    pub remote: Option<RemoteMedia>,
-    pub direction: MediaDirection,
-    /// The first G.711 payload type (0 or 8) of the active audio stream.
-    pub codec: Option<u8>,
-}
-
 /// Relay-mode state of a shard.
 #[derive(Debug)]
 pub(crate) struct MediaPlane {
@@ -253,76 +235,6 @@ impl MediaPlane {
                 self.ports.release(pair);
             }
         }
-    }
-}
-
-fn parse_ip(address: &str) -> Option<IpAddr> {
-    let address = address.split('/').next()?.trim();
-    address.trim_matches(['[', ']']).parse().ok()
-}
-
-/// The media address, direction and G.711 codec the party declared in its first usable media section
-/// (the one the relay anchors: [`crate::privacy::sdp::first_usable`]).
-pub(crate) fn declared_media(sdp: &SessionDescription) -> SdpMedia {
-    let inactive = SdpMedia {
-        remote: None,
-        direction: MediaDirection::Inactive,
-        codec: None,
-    };
-    let Some(m) = crate::privacy::sdp::first_usable(sdp).and_then(|i| sdp.media().get(i)) else {
-        return inactive;
-    };
-    let Ok(line) = m.media_line() else {
-        return inactive;
-    };
-    let session_ip = sdp
-        .connection()
-        .and_then(Result::ok)
-        .and_then(|c| parse_ip(&c.address));
-    let session_dir = sdp
-        .attributes()
-        .find_map(|(n, _)| MediaDirection::from_sdp_attribute(n));
-    let ip = m
-        .connection()
-        .and_then(Result::ok)
-        .and_then(|c| parse_ip(&c.address))
-        .or(session_ip);
-    let mut direction = m
-        .direction()
-        .and_then(MediaDirection::from_sdp_attribute)
-        .or(session_dir)
-        .unwrap_or_default();
-    let remote = match ip {
-        Some(ip) if !ip.is_unspecified() => {
-            let rtp = SocketAddr::new(ip, line.port);
-            Some(if m.has_attribute("rtcp-mux") {
-                RemoteMedia::muxed(rtp)
-            } else {
-                let mut r = RemoteMedia::from_sdp(rtp);
-                if let Some(port) = m
-                    .attribute("rtcp")
-                    .and_then(|v| v.split_ascii_whitespace().next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                {
-                    r.rtcp.set_port(port);
-                }
-                r
-            })
-        }
-        _ => {
-            direction = MediaDirection::Inactive;
-            None
-        }
-    };
-    let codec = line.formats.iter().find_map(|f| match f.as_str() {
-        "0" => Some(0),
-        "8" => Some(8),
-        _ => None,
-    });
-    SdpMedia {
-        remote,
-        direction,
-        codec,
     }
 }
 

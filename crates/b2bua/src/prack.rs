@@ -107,7 +107,7 @@ pub(crate) fn parse_rack(v: &str) -> Option<(u32, u32, String)> {
 /// The first `RSeq` of A's dialog minus one: derived from our tag (no randomness here), at most 2^30
 /// so the sequence cannot overflow.
 pub(crate) fn initial_rseq(local_tag: &str) -> u32 {
-    u32::try_from(crate::fnv1a(local_tag.as_bytes()) % 0x3fff_ffff).unwrap_or(0)
+    u32::try_from(crate::shard::fnv1a(local_tag.as_bytes()) % 0x3fff_ffff).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use std::net::IpAddr;
 use crate::engine::B2bua;
 use crate::media::{
     Leg, MEDIA_TIMEOUT_Q850, MIN_RECORDING, MediaAnchor, MediaCall, MediaCommand, MediaEvent, MediaPlane,
-    PortAllocator, PortPair, SdpMedia,
+    PortAllocator, PortPair,
 };
+use crate::privacy::sdp::SdpMedia;
 
 impl B2bua {
     /// Turns relay mode on: every new call gets a port pair per leg from `ports` and SDP anchored at

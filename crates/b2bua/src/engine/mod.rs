@@ -24,10 +24,11 @@ use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, U
 use crate::call::Call;
 use crate::clock::Clock;
 use crate::dialog::Side;
+use crate::shard::{BRANCH_PREFIX, CALL_ID_PREFIX};
 use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
-use crate::{B2buaConfig, BRANCH_PREFIX, CALL_ID_PREFIX, Output, Peer, RouteLookup, Shard, Stats, Transport};
+use crate::{B2buaConfig, Output, Peer, RouteLookup, Shard, Stats, Transport};
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
