@@ -127,7 +127,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(a_invite) = self.txs.servers.get(&a_tx).and_then(|e| e.tx.request()) else {
+        let Some(a_invite) = self.txs.server(a_tx).and_then(|e| e.tx.request()) else {
             return;
         };
         let Some(body) = local_sdp(&mut call.a.sdp, offer.codec, offer.telephone_event) else {

@@ -152,13 +152,13 @@ impl B2bua {
         while let Some(slot) = self.deadlines.pop_due(now) {
             match slot {
                 Slot::Server(id) => {
-                    if let Some(e) = self.txs.servers.get_mut(&id) {
+                    if let Some(e) = self.txs.server_mut(id) {
                         e.scheduled = None;
                     }
                     self.drive_server(c, id, Input::Timeout);
                 }
                 Slot::Client(id) => {
-                    if let Some(e) = self.txs.clients.get_mut(&id) {
+                    if let Some(e) = self.txs.client_mut(id) {
                         e.scheduled = None;
                     }
                     self.drive_client(c, id, Input::Timeout);
@@ -313,7 +313,7 @@ impl B2bua {
 
     pub(crate) fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
         let retransmitting = matches!(input, Input::Timeout | Input::Received(_));
-        let Some(e) = self.txs.servers.get_mut(&id) else {
+        let Some(e) = self.txs.server_mut(id) else {
             return;
         };
         // An input the state does not allow (a second final response after a CANCEL race) sends nothing.
@@ -322,7 +322,7 @@ impl B2bua {
     }
 
     fn flush_server(&mut self, c: Clock, id: Id, retransmitting: bool) {
-        let Some(e) = self.txs.servers.get_mut(&id) else {
+        let Some(e) = self.txs.server_mut(id) else {
             return;
         };
         let mut outputs = Vec::new();
@@ -395,7 +395,7 @@ impl B2bua {
 
     pub(crate) fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
         let timer = matches!(input, Input::Timeout);
-        let Some(e) = self.txs.clients.get_mut(&id) else {
+        let Some(e) = self.txs.client_mut(id) else {
             return;
         };
         let _ = e.tx.handle_input(c.now, input);
@@ -403,7 +403,7 @@ impl B2bua {
     }
 
     fn drive_client_outputs(&mut self, c: Clock, id: Id, timer: bool) {
-        let Some(e) = self.txs.clients.get_mut(&id) else {
+        let Some(e) = self.txs.client_mut(id) else {
             return;
         };
         let mut outputs = Vec::new();
@@ -428,7 +428,7 @@ impl B2bua {
             }
         }
         // An INVITE that got its 2xx only waits for retransmissions of it (Timer M): drop the request.
-        if let Some(e) = self.txs.clients.get_mut(&id) {
+        if let Some(e) = self.txs.client_mut(id) {
             e.tx.settle();
         }
     }
@@ -457,13 +457,7 @@ impl B2bua {
             self.stats.stray_responses += 1;
             return;
         }
-        let id = match (r.headers().top_via(), r.headers().cseq()) {
-            (Ok(via), Ok(cseq)) => via
-                .branch()
-                .and_then(|b| self.txs.client_keys.get(&(b.to_owned(), cseq.method)).copied()),
-            _ => None,
-        };
-        match id {
+        match self.txs.match_response(&r) {
             Some(id) => self.drive_client(c, id, Input::Received(SipMessage::Response(r))),
             None => self.stats.stray_responses += 1,
         }
@@ -483,15 +477,11 @@ impl B2bua {
             return;
         }
         // Retransmissions and non-2xx ACKs belong to an existing server transaction.
-        if let Some(id) = TransactionKey::for_request(&r)
-            .ok()
-            .and_then(|k| self.txs.server_keys.get(&k).copied())
-        {
+        if let Some(id) = self.txs.match_request(&r) {
             let absorbed = !is_ack
                 || self
                     .txs
-                    .servers
-                    .get(&id)
+                    .server(id)
                     .is_some_and(|e| e.tx.state() == transaction::State::Completed);
             if absorbed {
                 if !is_ack {

@@ -26,7 +26,7 @@ impl B2bua {
             .map(|call| (call.a.peer.transport, call.a_tx))?;
         let contact = self.contact(transport);
         let call = self.calls.get_mut(&id)?;
-        let a_invite = self.txs.servers.get(&a_tx)?.tx.request()?;
+        let a_invite = self.txs.server(a_tx)?.tx.request()?;
         let mut b = Response::for_request(a_invite, status).to_tag(&call.a.local_tag);
         if (101..300).contains(&status) {
             b = b.contact(&contact);
@@ -52,7 +52,7 @@ impl B2bua {
     pub(crate) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
         let status = r.status();
         if (200..300).contains(&status) {
-            if let Some(e) = self.txs.clients.get_mut(&tx) {
+            if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
                     // A retransmitted 2xx: re-send our ACK, if A has acknowledged already.
                     if let Some(ack) = e.ack.clone() {
@@ -260,8 +260,7 @@ impl B2bua {
         let (b_tx, peer) = (call.b_tx, call.b.peer);
         let Some(cancel) = self
             .txs
-            .clients
-            .get(&b_tx)
+            .client(b_tx)
             .and_then(|e| e.tx.request().map(Request::cancel))
         else {
             return;
@@ -279,7 +278,7 @@ impl B2bua {
         let Ok(ack) = call.b.request(Method::Ack, &via, Some(1)).build() else {
             return;
         };
-        if let Some(e) = self.txs.clients.get_mut(&tx) {
+        if let Some(e) = self.txs.client_mut(tx) {
             e.ack = Some(ack.clone());
         }
         self.send(peer, SipMessage::Request(ack));
@@ -374,8 +373,7 @@ impl B2bua {
             ClientRole::Relay { server } => {
                 let response = self
                     .txs
-                    .servers
-                    .get(&server)
+                    .server(server)
                     .and_then(|e| e.tx.request())
                     .map(|request| Response::for_request(request, 408).build());
                 if let Some(response) = response {

@@ -4,7 +4,7 @@
 //! In-dialog OPTIONS are answered locally; PRACK goes to the `prack` module (RFC 3262); other methods
 //! get 405; unknown dialogs 481. A 2xx to a relayed re-INVITE or UPDATE refreshes the session timer.
 
-use pn_sip::transaction::{Input, TransactionKey};
+use pn_sip::transaction::Input;
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
 use crate::call::{PendingAck, Phase};
@@ -41,7 +41,7 @@ impl B2bua {
         };
         self.drive_server(c, pending.server, Input::Received(SipMessage::Request(r.clone())));
         // Acknowledged: the 2xx's transaction only waits out Timer L now, without its messages.
-        if let Some(e) = self.txs.servers.get_mut(&pending.server) {
+        if let Some(e) = self.txs.server_mut(pending.server) {
             e.tx.settle();
         }
         if self.calls.get(&id).is_some_and(|call| !call.b_placed) {
@@ -65,7 +65,7 @@ impl B2bua {
         let Ok(ack) = builder.build() else {
             return;
         };
-        if let Some(e) = self.txs.clients.get_mut(&pending.client) {
+        if let Some(e) = self.txs.client_mut(pending.client) {
             e.ack = Some(ack.clone());
         }
         self.send(peer, SipMessage::Request(ack));
@@ -73,17 +73,14 @@ impl B2bua {
 
     /// CANCEL: 200 to it; if it cancels A's pending INVITE, 487 to that INVITE and CANCEL to B.
     pub(crate) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
-        let invite = TransactionKey::for_request(&r).ok().and_then(|mut key| {
-            key.method = Method::Invite;
-            self.txs.server_keys.get(&key).copied()
-        });
+        let invite = self.txs.match_cancelled_invite(&r);
         let Some(invite) = invite else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);
             self.reply(c, from, r, b);
             return;
         };
-        let call = self.txs.servers.get(&invite).and_then(|e| e.call);
+        let call = self.txs.server(invite).and_then(|e| e.call);
         let b = Response::for_request(&r, 200);
         self.reply(c, from, r, b);
         if let Some((id, Side::A)) = call {
@@ -244,7 +241,7 @@ impl B2bua {
         };
         let invite_2xx = cseq.method == Method::Invite && (200..300).contains(&status);
         if invite_2xx {
-            if let Some(e) = self.txs.clients.get_mut(&tx) {
+            if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
                     if let Some(ack) = e.ack.clone() {
                         let peer = e.peer;
@@ -255,12 +252,7 @@ impl B2bua {
                 e.answered = true;
             }
         }
-        let Some(request) = self
-            .txs
-            .servers
-            .get(&server)
-            .and_then(|e| e.tx.request().cloned())
-        else {
+        let Some(request) = self.txs.server(server).and_then(|e| e.tx.request().cloned()) else {
             return;
         };
         let origin = target.other();

@@ -350,7 +350,7 @@ impl B2bua {
             });
         }
         self.active += 1;
-        if let Some(e) = self.txs.servers.get_mut(&a_tx) {
+        if let Some(e) = self.txs.server_mut(a_tx) {
             e.call = Some((id, Side::A));
         }
     }
