@@ -9,7 +9,7 @@ use pn_bindings::{AppId, BindingId, Connect, UnixTime};
 use crate::dialog::{Leg, Side};
 use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
 use crate::media::PortPair;
-use crate::prack::{Rel, Reliable};
+use crate::prack::PrackState;
 use crate::session_timer::SessionTimer;
 use crate::tables::state_desc;
 use crate::transactions::Id;
@@ -166,14 +166,8 @@ pub(crate) struct Call {
     pub scheduled: Option<Instant>,
     /// Transactions still referring to this call.
     pub live_tx: u32,
-    /// What A's INVITE said about 100rel.
-    pub a_rel: Rel,
-    /// The last `RSeq` used on A's dialog.
-    pub a_rseq: u32,
-    /// The reliable provisional sent to A awaiting its PRACK.
-    pub a_reliable: Option<Box<Reliable>>,
-    /// The last `RSeq` received from B.
-    pub b_rseq: Option<u32>,
+    /// RFC 3262: A's `RSeq` space, the reliable provisional awaiting A's PRACK, B's last `RSeq`.
+    pub prack: PrackState,
     /// The negotiated session timer (RFC 4028), once answered.
     pub session: Option<SessionTimer>,
     /// When both legs are next probed with an in-dialog OPTIONS (answered calls; see `probe`).
@@ -227,7 +221,7 @@ impl Call {
             self.forward_deadline,
             self.max_deadline,
             self.last_minute,
-            self.a_reliable.as_ref().map(|r| r.next),
+            self.prack.deadline(),
             self.session.map(|s| s.deadline),
             self.probe_at,
             self.ivr.as_ref().and_then(|ivr| ivr.deadline),

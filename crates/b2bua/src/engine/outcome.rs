@@ -120,7 +120,7 @@ impl B2bua {
         call.record.fwd_answer = Some(c.wall);
         call.forward_deadline = None;
         // The final response ends the retransmissions of an unacknowledged reliable provisional.
-        call.a_reliable = None;
+        call.prack.final_sent();
         if !call.max_duration.is_zero() {
             call.max_deadline = c.now.checked_add(call.max_duration);
             call.last_minute = call
@@ -339,7 +339,7 @@ impl B2bua {
         } else if due(call.last_minute) {
             call.last_minute = None;
             self.last_minute(id);
-        } else if due(call.a_reliable.as_ref().map(|r| r.next)) {
+        } else if due(call.prack.deadline()) {
             self.retransmit_reliable(c, id);
         } else if due(call.session.map(|s| s.deadline)) {
             self.session_expired(c, id);

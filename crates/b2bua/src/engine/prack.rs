@@ -7,10 +7,10 @@ use crate::transactions::{ClientRole, Id};
 use pn_sip::{Method, Request, Response};
 
 use crate::engine::B2bua;
-use crate::prack::{Rel, Reliable, TAG_100REL, parse_rack, reliable_rseq};
+use crate::prack::{Retransmit, reliable_rseq};
 
 impl B2bua {
-    /// A provisional response of B to the B-leg INVITE, relayed to A (see the module docs).
+    /// A provisional response of B to the B-leg INVITE, relayed to A (see [`crate::prack`]).
     pub(crate) fn relay_provisional(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
         let b_rseq = reliable_rseq(r);
         let b_cseq = r.headers().cseq().map_or(1, |s| s.seq);
@@ -18,33 +18,16 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if let Some(rseq) = b_rseq {
-            if call.b_rseq.is_some_and(|last| rseq <= last) {
-                return; // B's retransmission
-            }
-            call.b_rseq = Some(rseq);
-        }
-        if call.a_answered {
-            // A was answered by the switch already: B's provisionals stop here (reliable ones are PRACKed).
-            if let Some(rseq) = b_rseq {
-                self.prack_b(c, id, rseq, b_cseq);
-            }
-            return;
-        }
-        let busy = call.a_reliable.is_some();
-        let reliable = !busy
-            && match call.a_rel {
-                Rel::Required => true,
-                Rel::Supported => b_rseq.is_some(),
-                Rel::No => false,
-            };
-        let drop = busy && call.a_rel == Rel::Required;
-        if let Some(rseq) = b_rseq.filter(|_| !reliable) {
+        let a_answered = call.a_answered;
+        let Some(plan) = call.prack.b_provisional(b_rseq, a_answered) else {
+            return; // B's retransmission
+        };
+        if let Some(rseq) = plan.prack_b {
             self.prack_b(c, id, rseq, b_cseq);
         }
-        if drop {
+        let Some(reliable) = plan.to_a else {
             return;
-        }
+        };
         let Some(mut response) = self.a_response(id, status, Some(r)) else {
             return;
         };
@@ -52,18 +35,8 @@ impl B2bua {
             return;
         };
         if reliable {
-            call.a_rseq = call.a_rseq.saturating_add(1);
-            let rseq = call.a_rseq;
-            response.headers_mut().push("Require", TAG_100REL);
-            response.headers_mut().push("RSeq", rseq.to_string());
-            call.a_reliable = Some(Box::new(Reliable {
-                response: response.clone(),
-                rseq,
-                b_rack: b_rseq.map(|s| (s, b_cseq)),
-                next: c.now + t1,
-                interval: t1,
-                give_up: c.now + t1 * 64,
-            }));
+            let b_rack = b_rseq.map(|s| (s, b_cseq));
+            call.prack.send_reliable(&mut response, b_rack, c.now, t1);
         }
         let a_tx = call.a_tx;
         self.respond(c, a_tx, response);
@@ -75,22 +48,20 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(rel) = call.a_reliable.as_mut() else {
-            return;
-        };
-        if c.now >= rel.give_up {
-            call.a_reliable = None;
-            if !call.ended {
-                self.cancel_b(c, id);
-                self.fail_forward(c, id, crate::tables::PRACK_TIMEOUT, 0, None);
+        match call.prack.retransmit(c.now) {
+            Retransmit::Nothing => {}
+            Retransmit::GiveUp => {
+                if !call.ended {
+                    self.cancel_b(c, id);
+                    self.fail_forward(c, id, crate::tables::PRACK_TIMEOUT, 0, None);
+                }
             }
-            return;
+            Retransmit::Send(response) => {
+                let peer = call.a.peer;
+                self.stats.retransmissions_sent += 1;
+                self.send(peer, pn_sip::SipMessage::Response(response));
+            }
         }
-        rel.interval *= 2;
-        rel.next = (c.now + rel.interval).min(rel.give_up);
-        let (peer, response) = (call.a.peer, rel.response.clone());
-        self.stats.retransmissions_sent += 1;
-        self.send(peer, pn_sip::SipMessage::Response(response));
     }
 
     /// pnswitch PRACKs B's reliable provisional itself.
@@ -116,23 +87,17 @@ impl B2bua {
 
     /// An in-dialog PRACK (see the module docs).
     pub(crate) fn on_prack(&mut self, c: Clock, from: Peer, r: Request, id: Id, side: Side) {
-        let rack = r.headers().get("RAck").and_then(parse_rack);
-        let matched = self.calls.get(&id).and_then(|call| {
-            let rel = call.a_reliable.as_ref()?;
-            let (rseq, cseq, method) = rack?;
-            let invite_cseq = call.a_invite_cseq;
-            (side == Side::A && rseq == rel.rseq && cseq == invite_cseq && method == "INVITE")
-                .then_some(rel.b_rack)
-        });
+        let rack = r.headers().get("RAck");
+        let matched = self
+            .calls
+            .get_mut(&id)
+            .and_then(|call| call.prack.prack(side, rack, call.a_invite_cseq));
         let Some(b_rack) = matched else {
             self.stats.unmatched_requests += 1;
             let b = Response::for_request(&r, 481);
             self.reply(c, from, r, b);
             return;
         };
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.a_reliable = None;
-        }
         self.schedule_call(id);
         if let Some((rseq, cseq)) = b_rack {
             let rack = format!("{rseq} {cseq} INVITE");

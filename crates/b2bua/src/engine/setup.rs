@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::dialog::{Leg, Side};
 use crate::facts::{EventType, compact_time};
 use crate::media::{MediaCall, MediaCommand, PortPair};
-use crate::prack::{Rel, TAG_100REL, initial_rseq};
+use crate::prack::{PrackState, Rel, TAG_100REL};
 use crate::privacy::{SdpOrigin, copy_whitelisted, party_sdp, rewrite_body_media, rewrite_sdp};
 use crate::prompts::CallPrompts;
 use crate::tables::reject_mapping;
@@ -322,10 +322,7 @@ impl B2bua {
                 last_minute: None,
                 scheduled: None,
                 live_tx: 1, // A's INVITE transaction
-                a_rseq: initial_rseq(&a_local_tag),
-                a_rel: Rel::of(r.headers()),
-                a_reliable: None,
-                b_rseq: None,
+                prack: PrackState::new(r.headers(), &a_local_tag),
                 session: None,
                 probe_at: None,
                 probing: [false; 2],
