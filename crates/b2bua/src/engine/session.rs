@@ -1,17 +1,15 @@
 //! The engine side of [`crate::session_timer`]: a refresh re-arms the timer, an expiry ends the call.
 
 use pn_sip::Response;
-use std::time::Duration;
 
 use crate::call::Phase;
 use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::privacy::parse_session_expires;
 use crate::tables::reason_value;
 use crate::transactions::Id;
 
 use crate::engine::B2bua;
-use crate::session_timer::{SESSION_TIMER_Q850, SessionTimer, expired_state_code};
+use crate::session_timer::{SESSION_TIMER_Q850, SessionTimer};
 
 impl B2bua {
     /// A 2xx to an INVITE or UPDATE sent by `uac` passed through on an answered call: (re)arms
@@ -23,23 +21,7 @@ impl B2bua {
         if call.ended || call.phase != Phase::Answered {
             return;
         }
-        let se = r
-            .headers()
-            .get_list("Session-Expires")
-            .next()
-            .and_then(parse_session_expires);
-        call.session = se.and_then(|(delta, refresher)| {
-            let interval = Duration::from_secs(delta.into());
-            Some(SessionTimer {
-                interval,
-                refresher: if refresher == Some("uas") {
-                    uac.other()
-                } else {
-                    uac
-                },
-                deadline: c.now.checked_add(interval)?,
-            })
-        });
+        call.session = SessionTimer::negotiated(c.now, uac, r.headers());
         self.schedule_call(id);
     }
 
@@ -54,7 +36,7 @@ impl B2bua {
         if call.ended {
             return;
         }
-        let code = expired_state_code(session.refresher);
+        let code = session.expired_state_code();
         let reason = reason_value(SESSION_TIMER_Q850, code);
         self.stats.session_timer_expiries += 1;
         self.send_bye_because(c, id, Side::A, Some(&reason));
