@@ -12,6 +12,7 @@ use crate::media::PortPair;
 use crate::prack::PrackState;
 use crate::session_timer::SessionTimer;
 use crate::tables::state_desc;
+use crate::tones::Tones;
 use crate::transactions::Id;
 use crate::{Peer, Subscription};
 
@@ -185,16 +186,9 @@ pub(crate) struct Call {
     pub a_answered: bool,
     /// The switch answers A itself: AXE digit collection, or a prompt before a rejection.
     pub ivr: Option<Box<crate::ivr::Ivr>>,
-    /// Relay mode: the binding's prompts (hint tones, recording notice, last-minute voice).
-    pub prompts: Option<Box<crate::prompts::CallPrompts>>,
-    /// Relay mode: the call is to be recorded once the recording notice has played.
-    pub record_pending: bool,
-    /// Recording notices still playing (recording starts when none is).
-    pub record_hints_playing: u8,
-    /// The caller hint tone plays to A (stopped when B answers).
-    pub caller_hint_playing: bool,
-    /// A recording in progress.
-    pub recording: Option<crate::tones::Recording>,
+    /// Relay mode: the binding's prompts (hint tones, recording notice, last-minute voice) and the
+    /// recording.
+    pub tones: Tones,
     pub record: Record,
 }
 

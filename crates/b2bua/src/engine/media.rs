@@ -12,8 +12,8 @@ use std::net::IpAddr;
 
 use crate::engine::B2bua;
 use crate::media::{
-    Leg, MEDIA_TIMEOUT_Q850, MIN_RECORDING, MediaAnchor, MediaCall, MediaCommand, MediaEvent, MediaPlane,
-    PortAllocator, PortPair,
+    Leg, MEDIA_TIMEOUT_Q850, MediaAnchor, MediaCall, MediaCommand, MediaEvent, MediaPlane, PortAllocator,
+    PortPair,
 };
 use crate::privacy::sdp::SdpMedia;
 
@@ -172,15 +172,12 @@ impl B2bua {
     }
 
     /// Closes the call's relay (once): its pairs wait in `closing` for [`MediaEvent::Closed`]; a recording
-    /// of at least [`MIN_RECORDING`] is kept.
+    /// of at least [`crate::media::MIN_RECORDING`] is kept.
     pub(crate) fn media_close(&mut self, now: std::time::Instant, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let keep_recording = call
-            .recording
-            .as_ref()
-            .is_some_and(|r| now.saturating_duration_since(r.started) >= MIN_RECORDING);
+        let keep_recording = call.tones.recording_kept(now);
         let Some(pairs) = call.media.take() else {
             return;
         };

@@ -424,9 +424,7 @@ impl B2bua {
             return;
         }
         call.ended = true;
-        call.record.recording_kept = call
-            .recording
-            .is_some_and(|r| c.now.saturating_duration_since(r.started) >= crate::media::MIN_RECORDING);
+        call.record.recording_kept = call.tones.recording_kept(c.now);
         let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
         let cdr = call
             .record

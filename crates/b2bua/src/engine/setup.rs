@@ -6,8 +6,8 @@ use crate::facts::{EventType, compact_time};
 use crate::media::{MediaCall, MediaCommand, PortPair};
 use crate::prack::{PrackState, Rel, TAG_100REL};
 use crate::privacy::{SdpOrigin, copy_whitelisted, party_sdp, rewrite_body_media, rewrite_sdp};
-use crate::prompts::CallPrompts;
 use crate::tables::reject_mapping;
+use crate::tones::Tones;
 use crate::transactions::{ClientRole, Id};
 use crate::{Output, Peer, RouteLookup};
 use pn_bindings::{Cause, Reject, RouteDecision};
@@ -331,11 +331,7 @@ impl B2bua {
                 b_placed: false,
                 a_answered: false,
                 ivr: None,
-                prompts: None,
-                record_pending: false,
-                record_hints_playing: 0,
-                caller_hint_playing: false,
-                recording: None,
+                tones: Tones::default(),
                 record,
             }),
         );
@@ -474,8 +470,8 @@ impl B2bua {
         call.phase = Phase::Calling;
         call.b_placed = true;
         call.bye_done[Side::B.index()] = false;
-        call.record_pending = conn.record && media.is_some();
-        call.prompts = prompts.filter(|p| *p != CallPrompts::default()).map(Box::new);
+        call.tones
+            .placed(prompts.unwrap_or_default(), conn.record && media.is_some());
         call.b = b;
         let callout = call.record.event(EventType::Callout, c.wall, None);
         let b_call_id = call.b.call_id.clone();

@@ -9,12 +9,11 @@ use crate::media::{Leg, MediaCall, MediaCommand, PromptRef};
 use crate::transactions::Id;
 
 use crate::engine::B2bua;
-use crate::tones::{
-    HINT_LOOPS, Recording, TAG_CALLEE_HINT, TAG_CALLER_HINT, TAG_LAST_MIN, TAG_RECORD_HINT, object_name,
-};
+use crate::tones::{Tone, object_name};
 
 impl B2bua {
-    pub(crate) fn play(&mut self, id: Id, leg: Leg, name: String, loops: u32, tag: u32) {
+    /// Plays `tone` on a call (as the G.711 codec it negotiated, PCMA by default).
+    pub(crate) fn play(&mut self, id: Id, tone: Tone) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -22,11 +21,11 @@ impl B2bua {
         let app = call.record.app;
         self.media_command(MediaCommand::Play {
             call: MediaCall(id),
-            leg,
-            prompt: PromptRef { app, name },
+            leg: tone.leg,
+            prompt: PromptRef { app, name: tone.name },
             payload_type,
-            loops,
-            tag,
+            loops: tone.loops,
+            tag: tone.tag,
         });
     }
 
@@ -35,10 +34,7 @@ impl B2bua {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        let Some(hint) = call.prompts.as_ref().and_then(|p| p.caller_hint.clone()) else {
-            return;
-        };
-        if call.media.is_none() {
+        if call.tones.caller_hint().is_none() || call.media.is_none() {
             return;
         }
         if !from_ivr {
@@ -50,10 +46,14 @@ impl B2bua {
             }
             self.early_media_to_a(c, id, offer);
         }
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.caller_hint_playing = true;
-        }
-        self.play(id, Leg::A, hint, HINT_LOOPS, TAG_CALLER_HINT);
+        let Some(tone) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|call| call.tones.start_caller_hint())
+        else {
+            return;
+        };
+        self.play(id, tone);
     }
 
     /// B answered: stop the caller hint, play the callee hint and the recording notice, or start
@@ -65,32 +65,18 @@ impl B2bua {
         if call.media.is_none() {
             return;
         }
-        if std::mem::take(&mut call.caller_hint_playing) {
+        let answered = call.tones.answered();
+        if answered.stop_caller_hint {
             self.media_command(MediaCommand::StopPlay {
                 call: MediaCall(id),
                 leg: Leg::A,
             });
         }
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let prompts = call.prompts.as_deref().cloned().unwrap_or_default();
-        let record = call.record_pending;
-        if let Some(hint) = prompts.callee_hint {
-            self.play(id, Leg::B, hint, 1, TAG_CALLEE_HINT);
+        for tone in answered.plays {
+            self.play(id, tone);
         }
-        if !record {
-            return;
-        }
-        match prompts.record_hint {
-            Some(notice) => {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.record_hints_playing = 2;
-                }
-                self.play(id, Leg::A, notice.clone(), 1, TAG_RECORD_HINT);
-                self.play(id, Leg::B, notice, 1, TAG_RECORD_HINT);
-            }
-            None => self.start_recording(c, id),
+        if answered.start_recording {
+            self.start_recording(c, id);
         }
     }
 
@@ -99,15 +85,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        match tag {
-            TAG_RECORD_HINT if call.record_hints_playing > 0 => {
-                call.record_hints_playing -= 1;
-                if call.record_hints_playing == 0 {
-                    self.start_recording(c, id);
-                }
-            }
-            TAG_CALLER_HINT => call.caller_hint_playing = false,
-            _ => {}
+        if call.tones.done(tag) {
+            self.start_recording(c, id);
         }
     }
 
@@ -115,16 +94,17 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if !call.record_pending || call.ended || call.media.is_none() {
+        if call.ended || call.media.is_none() {
             return;
         }
         let Some(app) = call.record.app else {
             return;
         };
-        call.record_pending = false;
+        if !call.tones.start_recording(c.now) {
+            return;
+        }
         let object = object_name(&call.record.session_id);
         call.record.recording = Some((c.wall, object.clone()));
-        call.recording = Some(Recording { started: c.now });
         self.media_command(MediaCommand::Record {
             call: MediaCall(id),
             app,
@@ -141,10 +121,8 @@ impl B2bua {
         if call.media.is_none() {
             return;
         }
-        let Some(voice) = call.prompts.as_ref().and_then(|p| p.last_min_voice.clone()) else {
-            return;
-        };
-        self.play(id, Leg::A, voice.clone(), 1, TAG_LAST_MIN);
-        self.play(id, Leg::B, voice, 1, TAG_LAST_MIN);
+        for tone in call.tones.last_minute() {
+            self.play(id, tone);
+        }
     }
 }
