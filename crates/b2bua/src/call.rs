@@ -218,7 +218,7 @@ impl Call {
             self.prack.deadline(),
             self.session.map(|s| s.deadline),
             self.probe_at,
-            self.ivr.as_ref().and_then(|ivr| ivr.deadline),
+            self.ivr.as_ref().and_then(|ivr| ivr.deadline()),
         ]
         .into_iter()
         .flatten()

@@ -15,7 +15,7 @@ use pn_bindings::{Cause, RouteDecision};
 use pn_sip::{Method, Request, Response};
 
 use crate::engine::B2bua;
-use crate::ivr::{AudioOffer, IVR_TAG_BASE, Ivr, Next, PLAY_GUARD, Purpose, local_sdp};
+use crate::ivr::{AudioOffer, Ivr, IvrPlay, IvrStep, Purpose, local_sdp};
 
 impl B2bua {
     /// Answers A with early media and starts `purpose`; `Err(record)` when the call cannot have media
@@ -57,28 +57,11 @@ impl B2bua {
             }),
         );
         let collect = matches!(purpose, Purpose::Collect(_));
-        let first = match &purpose {
-            Purpose::Collect(_) => (settings.extension.clone(), Next::Listen),
-            Purpose::Announce { cause, prompt } => (prompt.clone(), Next::Refuse(*cause)),
-        };
         let inband = settings.inband_dtmf;
         let settings_answer_first = settings.answer_before_collect;
         if let Some(call) = self.calls.get_mut(&id) {
             call.codec = Some(offer.codec);
-            call.ivr = Some(Box::new(Ivr {
-                request: r.clone(),
-                hops,
-                purpose,
-                settings,
-                codec: offer.codec,
-                telephone_event: offer.telephone_event,
-                attempts: 0,
-                digits: String::new(),
-                playing: None,
-                next: Next::Listen,
-                plays: 0,
-                deadline: None,
-            }));
+            call.ivr = Some(Box::new(Ivr::new(r.clone(), hops, purpose, settings, offer)));
         }
         if collect && settings_answer_first {
             self.answer_a(c, id, offer);
@@ -93,7 +76,14 @@ impl B2bua {
                 inband,
             });
         }
-        self.ivr_play(c, id, first.0, first.1);
+        let first = self
+            .calls
+            .get_mut(&id)
+            .and_then(|call| call.ivr.as_mut())
+            .map(|ivr| ivr.start(c.now));
+        if let Some(play) = first {
+            self.ivr_play(id, play);
+        }
         self.schedule_call(id);
         Ok(())
     }
@@ -141,31 +131,40 @@ impl B2bua {
         self.respond(c, a_tx, response);
     }
 
-    /// Plays `prompt` to A; `next` runs when it ends.
-    pub(crate) fn ivr_play(&mut self, c: Clock, id: Id, prompt: String, next: Next) {
+    /// Plays an IVR prompt to A.
+    fn ivr_play(&mut self, id: Id, play: IvrPlay) {
         let app = self.calls.get(&id).and_then(|call| call.record.app);
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        ivr.plays += 1;
-        let tag = IVR_TAG_BASE + ivr.plays;
-        ivr.playing = Some(tag);
-        ivr.next = next;
-        ivr.deadline = c.now.checked_add(PLAY_GUARD);
-        let payload_type = ivr.codec;
         self.media_command(MediaCommand::Play {
             call: MediaCall(id),
             leg: crate::media::Leg::A,
-            prompt: PromptRef { app, name: prompt },
-            payload_type,
+            prompt: PromptRef { app, name: play.name },
+            payload_type: play.payload_type,
             loops: 1,
-            tag,
+            tag: play.tag,
         });
+    }
+
+    /// Carries out what the IVR asks for next.
+    fn ivr_step(&mut self, c: Clock, id: Id, step: IvrStep, router: &dyn RouteLookup) {
+        match step {
+            IvrStep::Wait => {}
+            IvrStep::Play(play) => self.ivr_play(id, play),
+            IvrStep::Complete => self.ivr_complete(c, id, router),
+            IvrStep::Refuse(cause) => self.refuse_call(c, id, cause),
+        }
         self.schedule_call(id);
     }
 
+    /// Stops the prompt playing to A (barge-in, or a prompt that never reported its end).
+    fn ivr_stop_prompt(&mut self, id: Id) {
+        self.media_command(MediaCommand::StopPlay {
+            call: MediaCall(id),
+            leg: crate::media::Leg::A,
+        });
+    }
+
     /// A prompt ended (`tag`): the IVR's next step, or a connected call's tone bookkeeping.
-    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32) {
+    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -176,34 +175,8 @@ impl B2bua {
             self.tone_done(c, id, side, tag);
             return;
         };
-        if ivr.playing != Some(tag) {
-            return; // a stopped prompt
-        }
-        ivr.playing = None;
-        self.ivr_next(c, id);
-    }
-
-    /// Runs the step that follows a prompt.
-    pub(crate) fn ivr_next(&mut self, c: Clock, id: Id) {
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        match ivr.next {
-            Next::Listen => {
-                let wait = if ivr.digits.is_empty() {
-                    ivr.settings.first_digit_timeout
-                } else {
-                    ivr.settings.inter_digit_timeout
-                };
-                ivr.deadline = c.now.checked_add(wait);
-                self.schedule_call(id);
-            }
-            Next::Prompt => {
-                let prompt = ivr.settings.extension.clone();
-                self.ivr_play(c, id, prompt, Next::Listen);
-            }
-            Next::Refuse(cause) => self.refuse_call(c, id, cause),
-        }
+        let step = ivr.play_done(c.now, tag);
+        self.ivr_step(c, id, step, router);
     }
 
     /// A DTMF key from A (RFC 4733, in-band, or SIP INFO) while the switch collects the extension.
@@ -219,34 +192,11 @@ impl B2bua {
         else {
             return;
         };
-        let Purpose::Collect(collect) = ivr.purpose else {
-            return;
-        };
-        if matches!(ivr.next, Next::Refuse(_)) {
-            return; // the final prompt before a refusal plays
+        let (barge_in, step) = ivr.digit(c.now, digit);
+        if barge_in {
+            self.ivr_stop_prompt(id);
         }
-        if ivr.playing.take().is_some() {
-            // Barge-in: the key stops the prompt (its PlayDone is ignored).
-            ivr.next = Next::Listen;
-            self.media_command(MediaCommand::StopPlay {
-                call: MediaCall(id),
-                leg: crate::media::Leg::A,
-            });
-        }
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        if Some(digit) == ivr.settings.terminator {
-            self.ivr_complete(c, id, router);
-            return;
-        }
-        ivr.digits.push(digit);
-        if ivr.digits.len() >= usize::from(collect.digits.max(1)) {
-            self.ivr_complete(c, id, router);
-            return;
-        }
-        ivr.deadline = c.now.checked_add(ivr.settings.inter_digit_timeout);
-        self.schedule_call(id);
+        self.ivr_step(c, id, step, router);
     }
 
     /// The IVR's timer: a digit timeout (collection ends with what was keyed) or a prompt that never
@@ -255,53 +205,43 @@ impl B2bua {
         let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
             return;
         };
-        ivr.deadline = None;
-        if ivr.playing.take().is_some() {
-            self.media_command(MediaCommand::StopPlay {
-                call: MediaCall(id),
-                leg: crate::media::Leg::A,
-            });
-            self.ivr_next(c, id);
-            return;
+        let (stop, step) = ivr.timer(c.now);
+        if stop {
+            self.ivr_stop_prompt(id);
         }
-        self.ivr_complete(c, id, router);
+        self.ivr_step(c, id, step, router);
     }
 
     /// Collection ended (terminator, full length or timeout): report the digits and route.
-    pub(crate) fn ivr_complete(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
+    fn ivr_complete(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(ivr) = call.ivr.as_mut() else {
+        let Some(done) = call.ivr.as_mut().and_then(|ivr| ivr.complete()) else {
             return;
         };
-        let Purpose::Collect(collect) = ivr.purpose else {
-            return;
-        };
-        ivr.deadline = None;
-        ivr.attempts += 1;
-        let digits = std::mem::take(&mut ivr.digits);
-        let retry = ivr.attempts < collect.repeat.max(1);
-        let (extension, invalid) = (
-            ivr.settings.extension.clone(),
-            ivr.settings.invalid_extension.clone(),
-        );
-        let (request, hops, codec, te) = (ivr.request.clone(), ivr.hops, ivr.codec, ivr.telephone_event);
-        call.record.digits = Some(digits.clone());
+        call.record.digits = Some(done.digits.clone());
         let event = call.record.event(crate::EventType::CollectInfo, c.wall, None);
         self.fact(event);
-        if digits.is_empty() {
-            if retry {
-                self.ivr_play(c, id, extension, Next::Listen);
+        if done.digits.is_empty() {
+            if done.retry {
+                let play = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|call| call.ivr.as_mut())
+                    .map(|ivr| ivr.prompt_again(c.now));
+                if let Some(play) = play {
+                    self.ivr_play(id, play);
+                }
             } else {
                 self.refuse_call(c, id, Cause::EMPTY_EXTENSION);
             }
             return;
         }
-        match router.decide(collect.caller, collect.x, Some(&digits), c.wall) {
+        match router.decide(done.collect.caller, done.collect.x, Some(&done.digits), c.wall) {
             RouteDecision::Connect(conn) => {
                 let Some(egress) = self.egress else {
-                    self.refuse_call(c, id, Cause(7508));
+                    self.refuse_call(c, id, Cause::ROUTING_FAILURE);
                     return;
                 };
                 self.media_command(MediaCommand::StopDetect {
@@ -311,19 +251,21 @@ impl B2bua {
                 let place = Placement {
                     conn: &conn,
                     egress,
-                    hops,
+                    hops: done.hops,
                 };
-                self.place_b(c, id, &request, &place, Some((codec, te)), router);
+                self.place_b(c, id, &done.request, &place, Some(done.codec), router);
             }
             RouteDecision::Reject(rj) => {
-                let next = if retry {
-                    Next::Prompt
-                } else {
-                    Next::Refuse(rj.cause)
-                };
-                self.ivr_play(c, id, invalid, next);
+                let play = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|call| call.ivr.as_mut())
+                    .map(|ivr| ivr.invalid_extension(c.now, done.retry, rj.cause));
+                if let Some(play) = play {
+                    self.ivr_play(id, play);
+                }
             }
-            RouteDecision::CollectDigits(_) => self.refuse_call(c, id, Cause(8008)),
+            RouteDecision::CollectDigits(_) => self.refuse_call(c, id, Cause::PLAY_AND_COLLECT_FAILED),
         }
     }
 

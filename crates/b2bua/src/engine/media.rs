@@ -50,7 +50,7 @@ impl B2bua {
             }
             MediaEvent::PlayDone { call, leg, tag } => {
                 let c = Clock { now, wall };
-                self.play_done(c, call.0, leg.into(), tag);
+                self.play_done(c, call.0, leg.into(), tag, router);
             }
             MediaEvent::OpenFailed { call, unbindable } => {
                 if let Some(plane) = self.media.as_mut() {
@@ -75,7 +75,7 @@ impl B2bua {
         };
         self.stats.media_open_failures += 1;
         match call.phase {
-            Phase::Ivr => self.refuse_call(c, id, pn_bindings::Cause(7508)),
+            Phase::Ivr => self.refuse_call(c, id, pn_bindings::Cause::ROUTING_FAILURE),
             Phase::Calling | Phase::Early => {
                 self.cancel_b(c, id);
                 let m = crate::tables::FailureMapping {

@@ -319,7 +319,7 @@ impl B2bua {
             return;
         };
         let due = |t: Option<std::time::Instant>| t.is_some_and(|t| t <= c.now);
-        if due(call.ivr.as_ref().and_then(|ivr| ivr.deadline)) {
+        if due(call.ivr.as_ref().and_then(|ivr| ivr.deadline())) {
             if !call.ended {
                 self.ivr_timer(c, id, router);
             }

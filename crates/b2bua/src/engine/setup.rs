@@ -127,9 +127,9 @@ impl B2bua {
                         if let Ok(Some(pairs)) = media {
                             self.release_pairs(pairs);
                         }
-                        (Cause(7508), Some(conn.app), Some(conn.binding), None)
+                        (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None)
                     }
-                    (Some(_), Err(())) => (Cause(7508), Some(conn.app), Some(conn.binding), None),
+                    (Some(_), Err(())) => (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None),
                 }
             }
             RouteDecision::CollectDigits(d) => {
@@ -146,7 +146,7 @@ impl B2bua {
                 // No media plane, no port pair or no G.711 offer: digits cannot be collected.
                 if let Err(rec) = self.start_ivr(c, id, (from, a_tx), &r, record, purpose, settings, hops - 1)
                 {
-                    self.reject(c, a_tx, &r, &rec, Cause(8008));
+                    self.reject(c, a_tx, &r, &rec, Cause::PLAY_AND_COLLECT_FAILED);
                 }
                 return;
             }
@@ -446,7 +446,7 @@ impl B2bua {
             builder = builder.body(&ct, body);
         }
         let Ok(invite) = builder.build() else {
-            self.refuse_call(c, id, Cause(7508));
+            self.refuse_call(c, id, Cause::ROUTING_FAILURE);
             return;
         };
         let prompts = media.map(|_| router.call_prompts(conn));
