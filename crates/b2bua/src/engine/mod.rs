@@ -28,7 +28,7 @@ use crate::shard::{BRANCH_PREFIX, CALL_ID_PREFIX};
 use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
-use crate::{B2buaConfig, Output, Peer, RouteLookup, Shard, Stats, Transport};
+use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
@@ -267,10 +267,10 @@ impl B2bua {
         request: Request,
         call: Option<(Id, Side)>,
         trying: bool,
-    ) -> Option<Id> {
-        let key = TransactionKey::for_request(&request).ok()?;
+    ) -> Result<Id, B2buaError> {
+        let key = TransactionKey::for_request(&request)?;
         let config = if trying { &self.timers } else { &self.quiet_timers };
-        let tx = ServerTransaction::new(request, peer.transport.is_reliable(), config, c.now).ok()?;
+        let tx = ServerTransaction::new(request, peer.transport.is_reliable(), config, c.now)?;
         let id = self.next_id();
         self.stats.server_transactions += 1;
         if let Some((call, _)) = call {
@@ -289,7 +289,7 @@ impl B2bua {
             },
         );
         self.flush_server(c, id, false);
-        Some(id)
+        Ok(id)
     }
 
     /// Sends a response through a server transaction.
@@ -300,7 +300,7 @@ impl B2bua {
     /// Answers `request` at once with `builder`'s response in a fresh server transaction.
     pub(crate) fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
         let response = builder.build();
-        if let Some(id) = self.new_server_tx(c, peer, request, None, false) {
+        if let Ok(id) = self.new_server_tx(c, peer, request, None, false) {
             self.respond(c, id, response);
         }
     }
@@ -365,10 +365,15 @@ impl B2bua {
         request: Request,
         call: Option<(Id, Side)>,
         role: ClientRole,
-    ) -> Option<Id> {
-        let branch = request.headers().top_via().ok()?.branch()?.to_owned();
+    ) -> Result<Id, B2buaError> {
+        let branch = request
+            .headers()
+            .top_via()?
+            .branch()
+            .ok_or(B2buaError::NoBranch)?
+            .to_owned();
         let key = (branch, request.method().clone());
-        let tx = ClientTransaction::new(request, peer.transport.is_reliable(), &self.timers, c.now).ok()?;
+        let tx = ClientTransaction::new(request, peer.transport.is_reliable(), &self.timers, c.now)?;
         let id = self.next_id();
         self.stats.client_transactions += 1;
         if let Some((call, _)) = call {
@@ -390,7 +395,7 @@ impl B2bua {
             },
         );
         self.drive_client_outputs(c, id, false);
-        Some(id)
+        Ok(id)
     }
 
     pub(crate) fn drive_client(&mut self, c: Clock, id: Id, input: Input) {

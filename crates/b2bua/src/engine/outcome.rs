@@ -265,7 +265,8 @@ impl B2bua {
         else {
             return;
         };
-        self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
     }
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
@@ -310,7 +311,8 @@ impl B2bua {
         if let Some(reason) = reason {
             bye.headers_mut().push("Reason", reason.to_owned());
         }
-        self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
     }
 
     /// A call timer is due.

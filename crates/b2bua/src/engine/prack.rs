@@ -82,7 +82,8 @@ impl B2bua {
         else {
             return;
         };
-        self.new_client_tx(c, peer, prack, Some((id, Side::B)), ClientRole::Local);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, prack, Some((id, Side::B)), ClientRole::Local);
     }
 
     /// An in-dialog PRACK (see the module docs).

@@ -68,7 +68,8 @@ impl B2bua {
         };
         call.probing[i] = true;
         self.stats.dialog_probes += 1;
-        self.new_client_tx(c, peer, options, Some((id, side)), ClientRole::Probe);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, options, Some((id, side)), ClientRole::Probe);
     }
 
     /// The probe sent to `side` ended with `status` (408 for a transaction timeout).

@@ -125,7 +125,7 @@ impl B2bua {
 
     /// BYE: 200 to the sender; the other leg gets a BYE (answered call) or the call fails.
     pub(crate) fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
-        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
+        let Ok(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
             return;
         };
         self.respond(c, stx, Response::for_request(r, 200).build());
@@ -167,7 +167,7 @@ impl B2bua {
         own: &[(&str, &str)],
     ) {
         let invite = *r.method() == Method::Invite;
-        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
+        let Ok(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
             return;
         };
         let target = side.other();
@@ -211,7 +211,8 @@ impl B2bua {
             self.respond(c, stx, Response::for_request(r, 500).build());
             return;
         };
-        self.new_client_tx(
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(
             c,
             peer,
             request,

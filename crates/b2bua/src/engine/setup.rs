@@ -68,7 +68,7 @@ impl B2bua {
             .or_else(|| h.from().ok().as_ref().and_then(user_of))
             .unwrap_or_default();
         let caller = normalize(&caller_raw).ok();
-        let Some(a_tx) = self.new_server_tx(c, from, r.clone(), None, true) else {
+        let Ok(a_tx) = self.new_server_tx(c, from, r.clone(), None, true) else {
             return;
         };
         let id = self.next_id();
