@@ -1,6 +1,6 @@
-//! One call: set-up (route decision, the B-leg INVITE built from scratch), B's responses relayed to
-//! A, call timers (forward timeout, max duration, last-minute hook) and the end of the call with
-//! its facts.
+//! One call's state: its legs, its phase and timers, its parts (IVR, tones, PRACK, session timer)
+//! and what its facts are made from ([`Record`]). The flows that drive it are the engine's
+//! (`engine::setup`, `engine::outcome`, `engine::relay`).
 
 use std::time::{Duration, Instant};
 

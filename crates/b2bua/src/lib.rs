@@ -6,7 +6,7 @@
 //!
 //! Nothing here reads the clock, owns a socket, sleeps, spawns or draws randomness. The runtime:
 //!
-//! 1. parses bytes into a [`SipMessage`] and calls [`B2bua::handle_message`] with `now` (monotonic)
+//! 1. parses bytes into a [`SipMessage`](pn_sip::SipMessage) and calls [`B2bua::handle_message`] with `now` (monotonic)
 //!    and `wall` (UTC seconds, for call facts), the sending [`Peer`] and a [`RouteLookup`];
 //! 2. calls [`B2bua::handle_timeout`] once the instant from [`B2bua::poll_timeout`] has passed
 //!    (with the same [`RouteLookup`]: an AXE digit timeout decides a route);
@@ -40,7 +40,7 @@
 //!
 //! # Calls that would never end
 //!
-//! A call whose BYE was lost is found and released (module `probe`): answered calls probe both legs
+//! A call whose BYE was lost is found and released (module `engine::probe`): answered calls probe both legs
 //! with an in-dialog OPTIONS every `dialog_probe_secs`, and a 481, 408 or no answer releases the call
 //! (7505 / 7506); a call whose binding sets no `maxDuration` ends after `max_call_secs` (8010).
 //!

@@ -1,9 +1,9 @@
 //! Media anchoring ("relay" mode): the B2BUA rewrites SDP so both parties send their media to the
-//! switch, and tells the runtime, through [`Output::Media`], which relay to run.
+//! switch, and tells the runtime, through [`Output::Media`](crate::Output::Media), which relay to run.
 //!
 //! # Contract
 //!
-//! Relay mode is off unless the runtime calls [`B2bua::enable_media_relay`] (the binary's
+//! Relay mode is off unless the runtime calls [`B2bua::enable_media_relay`](crate::B2bua::enable_media_relay) (the binary's
 //! `[media] mode = "relay"`); in bypass mode no [`MediaCommand`] is ever emitted and SDP keeps its
 //! `c=`/`m=` lines. In relay mode:
 //!
@@ -21,7 +21,7 @@
 //! - when B answers, [`MediaCommand::Answered`]: the runtime restarts the dead-media timers
 //!   ([`pn_media::RelaySession::restart_timers`]) so a long ring is not dead media.
 //! - the runtime owns the sockets and the [`pn_media::RelaySession`]; on its
-//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`]: an answered
+//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`](crate::B2bua::handle_media_timeout): an answered
 //!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
 //!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
 //! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool only when the
@@ -165,7 +165,7 @@ impl MediaCommand {
     }
 }
 
-/// What the runtime's relay reports back ([`B2bua::handle_media_event`]).
+/// What the runtime's relay reports back ([`B2bua::handle_media_event`](crate::B2bua::handle_media_event)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
     /// No RTP from `leg`'s party for the configured time.

@@ -19,7 +19,7 @@ pub enum Output {
     },
     /// A call fact for the outbox.
     Fact(CallFact),
-    /// Relay mode only: a command for the call's media relay (see [`media`]).
+    /// Relay mode only: a command for the call's media relay (see [`crate::media`]).
     Media(MediaCommand),
     /// AXE: a call through an extension was forwarded; A dialing X calls this caller back until the
     /// record expires. The runtime stores it (durably) and puts it in the routing table.

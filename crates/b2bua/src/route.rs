@@ -26,7 +26,7 @@ pub trait RouteLookup {
     ) -> RouteDecision;
 
     /// The `subscriptionId`/`userData` of a binding, echoed in call facts. The default knows none:
-    /// facts then carry only [`facts::StatusInfo::binding`] / [`Cdr::binding`] for the outbox to resolve.
+    /// facts then carry only [`crate::facts::StatusInfo::binding`] / [`crate::Cdr::binding`] for the outbox to resolve.
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
         let _ = binding;
         None

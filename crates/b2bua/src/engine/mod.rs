@@ -1,6 +1,10 @@
 //! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
-//! flows themselves live in `call` (set-up, the B-leg INVITE), `outcome` (B's responses, timers,
-//! the end of a call) and `relay` (in-dialog requests).
+//! flows live in the submodules: `setup` (a new INVITE, the route decision, the B-leg INVITE),
+//! `outcome` (B's responses, call timers, the end of a call), `relay` (in-dialog requests) and
+//! `probe` (dead-dialog probes); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
+//! call (the state structs of [`crate::ivr`], [`crate::tones`], [`crate::prack`],
+//! [`crate::session_timer`], [`crate::media`]) and carry out what they return. The parts never use
+//! the engine or the call.
 
 mod ivr;
 mod media;

@@ -8,7 +8,7 @@
 //! - the session description (an `application/sdp` body, or the SDP part of a `multipart/mixed` one):
 //!   a fresh SDP is built from the whitelist of [`sdp`] and sent as `application/sdp`; the other parts of
 //!   a multipart body (a SIP-I trunk's ISUP IAM, which carries the calling number) are never relayed;
-//! - the digit and duration of an INFO's DTMF body, written into a fresh body ([`body`]);
+//! - the digit and duration of an INFO's DTMF body, written into a fresh body;
 //!   any other body is dropped;
 //! - the status code (never the reason phrase: responses carry the standard phrase).
 //!
