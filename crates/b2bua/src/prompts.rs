@@ -165,7 +165,7 @@ mod tests {
         };
         let p = AppPrompts::of_app(&media);
         assert_eq!(p.for_rejection(8104), Some("se.wav"));
-        assert_eq!(p.first_digit_timeout, Duration::from_millis(7_000));
+        assert_eq!(p.first_digit_timeout, Duration::from_secs(7));
         assert_eq!(p.inter_digit_timeout, Duration::from_millis(2_500));
         assert_eq!((p.terminator, p.answer_before_collect), (Some('*'), true));
         assert_eq!(p.extension, media.extension_prompt);
