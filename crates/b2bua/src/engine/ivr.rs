@@ -21,7 +21,7 @@ impl B2bua {
     /// Answers A with early media and starts `purpose`; `Err(record)` when the call cannot have media
     /// (bypass mode, no free port pair, no G.711 in A's offer).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_ivr(
+    pub(super) fn start_ivr(
         &mut self,
         c: Clock,
         id: Id,
@@ -89,13 +89,13 @@ impl B2bua {
     }
 
     /// `183 Session Progress` to A with the switch's SDP (A hears what the switch plays).
-    pub(crate) fn early_media_to_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
+    pub(super) fn early_media_to_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
         self.switch_answers_a(c, id, offer, 183);
     }
 
     /// AXE `answerBeforeCollect`: `200 OK` to A with the switch's SDP; A's ACK is absorbed, and the call
     /// continues in that dialog (see [`crate::call::Call::a_answered`]).
-    pub(crate) fn answer_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
+    pub(super) fn answer_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
         if let Some(call) = self.calls.get_mut(&id) {
             call.a_answered = true;
             call.pending_ack[Side::B.index()] = Some(crate::call::PendingAck {
@@ -108,7 +108,7 @@ impl B2bua {
     }
 
     /// A response to A's INVITE with the switch's own SDP.
-    pub(crate) fn switch_answers_a(&mut self, c: Clock, id: Id, offer: AudioOffer, status: u16) {
+    pub(super) fn switch_answers_a(&mut self, c: Clock, id: Id, offer: AudioOffer, status: u16) {
         let Some((transport, a_tx)) = self.calls.get(&id).map(|call| (call.a.peer.transport, call.a_tx))
         else {
             return;
@@ -164,7 +164,7 @@ impl B2bua {
     }
 
     /// A prompt ended (`tag`): the IVR's next step, or a connected call's tone bookkeeping.
-    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32, router: &dyn RouteLookup) {
+    pub(super) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -180,7 +180,7 @@ impl B2bua {
     }
 
     /// A DTMF key from A (RFC 4733, in-band, or SIP INFO) while the switch collects the extension.
-    pub(crate) fn ivr_digit(&mut self, c: Clock, id: Id, side: Side, digit: char, router: &dyn RouteLookup) {
+    pub(super) fn ivr_digit(&mut self, c: Clock, id: Id, side: Side, digit: char, router: &dyn RouteLookup) {
         if side != Side::A {
             return;
         }
@@ -201,7 +201,7 @@ impl B2bua {
 
     /// The IVR's timer: a digit timeout (collection ends with what was keyed) or a prompt that never
     /// reported its end.
-    pub(crate) fn ivr_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
+    pub(super) fn ivr_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
         let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
             return;
         };
@@ -271,7 +271,7 @@ impl B2bua {
 
     /// A request from A on the early dialog of an IVR call: INFO DTMF is collected, BYE abandons,
     /// offers are refused until the call is connected.
-    pub(crate) fn ivr_request(
+    pub(super) fn ivr_request(
         &mut self,
         c: Clock,
         from: Peer,
@@ -314,7 +314,7 @@ impl B2bua {
 
     /// Refuses a registered call that has no B leg yet (the final response to A's INVITE, with the
     /// rejection table's status and Reason) and ends it with `cause`.
-    pub(crate) fn refuse_call(&mut self, c: Clock, id: Id, cause: Cause) {
+    pub(super) fn refuse_call(&mut self, c: Clock, id: Id, cause: Cause) {
         let m = reject_mapping(cause);
         if self.calls.get(&id).is_some_and(|call| call.a_answered) {
             // A's INVITE was answered already: its dialog ends with a BYE carrying the cause.

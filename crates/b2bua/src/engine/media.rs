@@ -69,7 +69,7 @@ impl B2bua {
 
     /// The relay of a call could not be opened: the call is released with 7508 (a routing failure), 503 to
     /// an unanswered A (B is cancelled), BYE to both legs of an answered call.
-    pub(crate) fn media_open_failed(&mut self, c: Clock, id: Id) {
+    pub(super) fn media_open_failed(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get(&id).filter(|call| !call.ended) else {
             return;
         };
@@ -124,7 +124,7 @@ impl B2bua {
     }
 
     /// Two pairs for a new call: `Ok(None)` in bypass mode, `Err` when the pool is exhausted.
-    pub(crate) fn allocate_media(&mut self) -> Result<Option<[PortPair; 2]>, ()> {
+    pub(super) fn allocate_media(&mut self) -> Result<Option<[PortPair; 2]>, ()> {
         let Some(plane) = self.media.as_mut() else {
             return Ok(None);
         };
@@ -138,7 +138,7 @@ impl B2bua {
     }
 
     /// The anchor of a leg using `ports`.
-    pub(crate) fn anchor(&self, ports: Option<PortPair>) -> Option<MediaAnchor> {
+    pub(super) fn anchor(&self, ports: Option<PortPair>) -> Option<MediaAnchor> {
         let plane = self.media.as_ref()?;
         Some(MediaAnchor {
             address: plane.public_ip.clone(),
@@ -147,7 +147,7 @@ impl B2bua {
     }
 
     /// Reports what `source`'s party declared in an SDP just relayed.
-    pub(crate) fn media_remote(&mut self, id: Id, source: Side, media: Option<SdpMedia>) {
+    pub(super) fn media_remote(&mut self, id: Id, source: Side, media: Option<SdpMedia>) {
         let Some(media) = media else {
             return;
         };
@@ -165,7 +165,7 @@ impl B2bua {
     }
 
     /// `B answered` for a relayed call.
-    pub(crate) fn media_answered(&mut self, id: Id) {
+    pub(super) fn media_answered(&mut self, id: Id) {
         if self.calls.get(&id).is_some_and(|call| call.media.is_some()) {
             self.media_command(MediaCommand::Answered { call: MediaCall(id) });
         }
@@ -173,7 +173,7 @@ impl B2bua {
 
     /// Closes the call's relay (once): its pairs wait in `closing` for [`MediaEvent::Closed`]; a recording
     /// of at least [`crate::media::MIN_RECORDING`] is kept.
-    pub(crate) fn media_close(&mut self, now: std::time::Instant, id: Id) {
+    pub(super) fn media_close(&mut self, now: std::time::Instant, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -190,7 +190,7 @@ impl B2bua {
         });
     }
 
-    pub(crate) fn media_command(&mut self, command: MediaCommand) {
+    pub(super) fn media_command(&mut self, command: MediaCommand) {
         self.push_output(Output::Media(command));
     }
 }

@@ -53,26 +53,26 @@ pub struct Refusal {
 /// One shard of the B2BUA: every call whose messages [`crate::shard_for`] maps here.
 #[derive(Debug)]
 pub struct B2bua {
-    pub(crate) config: B2buaConfig,
-    pub(crate) shard: Shard,
-    pub(crate) timers: TimerConfig,
+    config: B2buaConfig,
+    shard: Shard,
+    timers: TimerConfig,
     quiet_timers: TimerConfig,
     policy: ValidationPolicy,
-    pub(crate) local_host: String,
-    pub(crate) local_port: Option<u16>,
-    pub(crate) egress: Option<Peer>,
-    pub(crate) txs: Transactions,
-    pub(crate) calls: HashMap<Id, Box<Call>>,
-    pub(crate) dialogs: HashMap<String, (Id, Side)>,
-    pub(crate) deadlines: Deadlines,
+    local_host: String,
+    local_port: Option<u16>,
+    egress: Option<Peer>,
+    txs: Transactions,
+    calls: HashMap<Id, Box<Call>>,
+    dialogs: HashMap<String, (Id, Side)>,
+    deadlines: Deadlines,
     outputs: VecDeque<Output>,
-    pub(crate) stats: Stats,
+    stats: Stats,
     next_id: u64,
-    pub(crate) active: usize,
+    active: usize,
     /// Relay mode (`None`: bypass).
-    pub(crate) media: Option<crate::media::MediaPlane>,
+    media: Option<crate::media::MediaPlane>,
     /// New calls are refused while set.
-    pub(crate) refusal: Option<Refusal>,
+    refusal: Option<Refusal>,
 }
 
 impl B2bua {
@@ -204,18 +204,18 @@ impl B2bua {
 
     // ---- ids, Via, Contact -------------------------------------------------------------------
 
-    pub(crate) fn next_id(&mut self) -> u64 {
+    fn next_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
-    pub(crate) fn new_tag(&mut self, c: Clock) -> String {
+    fn new_tag(&mut self, c: Clock) -> String {
         let id = self.next_id();
         format!("pn{:x}{:x}", c.wall.0, id)
     }
 
-    pub(crate) fn new_call_id(&mut self, c: Clock) -> String {
+    fn new_call_id(&mut self, c: Clock) -> String {
         let id = self.next_id();
         format!(
             "{CALL_ID_PREFIX}{}-{:x}-{:x}@{}",
@@ -223,7 +223,7 @@ impl B2bua {
         )
     }
 
-    pub(crate) fn new_via(&mut self, c: Clock, transport: Transport) -> Via {
+    fn new_via(&mut self, c: Clock, transport: Transport) -> Via {
         let id = self.next_id();
         let branch = format!("{BRANCH_PREFIX}{}-{:x}.{:x}", self.shard.index, c.wall.0, id);
         let mut via = Via::new(transport.as_str(), &self.local_host, self.local_port, &branch);
@@ -232,7 +232,7 @@ impl B2bua {
     }
 
     /// pnswitch's Contact on a leg of `transport`.
-    pub(crate) fn contact(&self, transport: Transport) -> NameAddr {
+    fn contact(&self, transport: Transport) -> NameAddr {
         let mut uri = Uri::sip(None, &self.local_host, self.local_port);
         if transport == Transport::Tcp {
             uri.set_param("transport", Some("tcp"));
@@ -240,15 +240,15 @@ impl B2bua {
         NameAddr::new(uri)
     }
 
-    pub(crate) fn push_output(&mut self, output: Output) {
+    fn push_output(&mut self, output: Output) {
         self.outputs.push_back(output);
     }
 
-    pub(crate) fn send(&mut self, to: Peer, message: SipMessage) {
+    fn send(&mut self, to: Peer, message: SipMessage) {
         self.outputs.push_back(Output::Send { to, message });
     }
 
-    pub(crate) fn fact(&mut self, fact: crate::CallFact) {
+    fn fact(&mut self, fact: crate::CallFact) {
         self.outputs.push_back(Output::Fact(fact));
     }
 
@@ -264,7 +264,7 @@ impl B2bua {
     // ---- transactions ------------------------------------------------------------------------
 
     /// Starts a server transaction for `request` (`trying`: INVITEs get `100 Trying` at once).
-    pub(crate) fn new_server_tx(
+    fn new_server_tx(
         &mut self,
         c: Clock,
         peer: Peer,
@@ -297,12 +297,12 @@ impl B2bua {
     }
 
     /// Sends a response through a server transaction.
-    pub(crate) fn respond(&mut self, c: Clock, id: Id, response: Response) {
+    fn respond(&mut self, c: Clock, id: Id, response: Response) {
         self.drive_server(c, id, Input::Respond(response));
     }
 
     /// Answers `request` at once with `builder`'s response in a fresh server transaction.
-    pub(crate) fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
+    fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
         let response = builder.build();
         if let Ok(id) = self.new_server_tx(c, peer, request, None, false) {
             self.respond(c, id, response);
@@ -310,12 +310,12 @@ impl B2bua {
     }
 
     /// Builds the response to `request` with status `status` and a To tag.
-    pub(crate) fn response_to(&mut self, c: Clock, request: &Request, status: u16) -> ResponseBuilder {
+    fn response_to(&mut self, c: Clock, request: &Request, status: u16) -> ResponseBuilder {
         let tag = self.new_tag(c);
         Response::for_request(request, status).to_tag(&tag)
     }
 
-    pub(crate) fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
+    fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
         let retransmitting = matches!(input, Input::Timeout | Input::Received(_));
         let Some(e) = self.txs.server_mut(id) else {
             return;
@@ -362,7 +362,7 @@ impl B2bua {
     }
 
     /// Starts a client transaction sending `request` to `peer`.
-    pub(crate) fn new_client_tx(
+    fn new_client_tx(
         &mut self,
         c: Clock,
         peer: Peer,
@@ -402,7 +402,7 @@ impl B2bua {
         Ok(id)
     }
 
-    pub(crate) fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
+    fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
         let timer = matches!(input, Input::Timeout);
         let Some(e) = self.txs.client_mut(id) else {
             return;
@@ -538,7 +538,7 @@ impl B2bua {
     }
 
     /// Reschedules a call's timer slot.
-    pub(crate) fn schedule_call(&mut self, id: Id) {
+    fn schedule_call(&mut self, id: Id) {
         if let Some(call) = self.calls.get_mut(&id) {
             let next = call.next_deadline();
             self.deadlines.update(Slot::Call(id), &mut call.scheduled, next);
@@ -546,7 +546,7 @@ impl B2bua {
     }
 
     /// Drops an ended call once its last transaction is gone.
-    pub(crate) fn maybe_remove_call(&mut self, id: Id) {
+    fn maybe_remove_call(&mut self, id: Id) {
         let done = self.calls.get(&id).is_some_and(|c| c.ended && c.live_tx == 0);
         if !done {
             return;
@@ -559,5 +559,25 @@ impl B2bua {
                 }
             }
         }
+    }
+}
+
+/// What the scenario tests look into (the fields are private to the engine).
+#[cfg(test)]
+impl B2bua {
+    pub(crate) fn calls_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub(crate) fn dialogs_empty(&self) -> bool {
+        self.dialogs.is_empty()
+    }
+
+    pub(crate) fn transactions_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    pub(crate) fn media_plane(&self) -> Option<&crate::media::MediaPlane> {
+        self.media.as_ref()
     }
 }

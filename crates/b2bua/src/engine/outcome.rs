@@ -19,7 +19,7 @@ const NORMAL_CLEARING: u16 = 16;
 
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
-    pub(crate) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
+    pub(super) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
         let (transport, a_tx) = self
             .calls
             .get(&id)
@@ -49,7 +49,7 @@ impl B2bua {
     }
 
     /// A response from B to the B-leg INVITE.
-    pub(crate) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
+    pub(super) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
         let status = r.status();
         if (200..300).contains(&status) {
             if let Some(e) = self.txs.client_mut(tx) {
@@ -95,7 +95,7 @@ impl B2bua {
         }
     }
 
-    pub(crate) fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
+    pub(super) fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -112,7 +112,7 @@ impl B2bua {
         self.relay_provisional(c, id, status, r);
     }
 
-    pub(crate) fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
+    pub(super) fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -172,7 +172,7 @@ impl B2bua {
         self.schedule_call(id);
     }
 
-    pub(crate) fn record_latency(&mut self, c: Clock, id: Id) {
+    pub(super) fn record_latency(&mut self, c: Clock, id: Id) {
         if let Some(call) = self.calls.get_mut(&id) {
             if !call.latency_recorded {
                 call.latency_recorded = true;
@@ -183,7 +183,7 @@ impl B2bua {
     }
 
     /// The B leg failed before answer: A gets the mapped status with a Q.850 Reason.
-    pub(crate) fn fail_forward(
+    pub(super) fn fail_forward(
         &mut self,
         c: Clock,
         id: Id,
@@ -224,7 +224,7 @@ impl B2bua {
     }
 
     /// A gave up before answer (CANCEL, or a BYE on an unanswered call): 487 to A's INVITE, CANCEL B.
-    pub(crate) fn abandon(&mut self, c: Clock, id: Id) {
+    pub(super) fn abandon(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -248,7 +248,7 @@ impl B2bua {
     }
 
     /// Cancels B's INVITE (at once if B sent a provisional response, else as soon as it does).
-    pub(crate) fn cancel_b(&mut self, c: Clock, id: Id) {
+    pub(super) fn cancel_b(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -270,7 +270,7 @@ impl B2bua {
     }
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
-    pub(crate) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
+    pub(super) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
         let via = self.new_via(c, crate::Transport::Udp);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -286,12 +286,12 @@ impl B2bua {
     }
 
     /// Sends a BYE on `side` (once).
-    pub(crate) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
+    pub(super) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
         self.send_bye_because(c, id, side, None);
     }
 
     /// Sends a BYE to `side` carrying `reason` (a `Reason` header value) when the switch itself ends the call.
-    pub(crate) fn send_bye_because(&mut self, c: Clock, id: Id, side: Side, reason: Option<&str>) {
+    pub(super) fn send_bye_because(&mut self, c: Clock, id: Id, side: Side, reason: Option<&str>) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };
@@ -316,7 +316,7 @@ impl B2bua {
     }
 
     /// A call timer is due.
-    pub(crate) fn on_call_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
+    pub(super) fn on_call_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -352,7 +352,7 @@ impl B2bua {
     }
 
     /// A client transaction timed out.
-    pub(crate) fn on_client_timeout(
+    pub(super) fn on_client_timeout(
         &mut self,
         c: Clock,
         _tx: Id,
@@ -392,7 +392,7 @@ impl B2bua {
     }
 
     /// A server transaction timed out: A never acknowledged our 2xx → release both legs.
-    pub(crate) fn on_server_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>) {
+    pub(super) fn on_server_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>) {
         let Some((id, _)) = call else {
             return;
         };
@@ -418,7 +418,7 @@ impl B2bua {
     }
 
     /// Ends a call: disconnect event and the CDR, exactly once.
-    pub(crate) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
+    pub(super) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -441,7 +441,7 @@ impl B2bua {
     }
 
     /// Dispatches a response from a client transaction.
-    pub(crate) fn on_client_response(
+    pub(super) fn on_client_response(
         &mut self,
         c: Clock,
         tx: Id,

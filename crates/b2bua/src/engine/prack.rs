@@ -11,7 +11,7 @@ use crate::prack::{Retransmit, reliable_rseq};
 
 impl B2bua {
     /// A provisional response of B to the B-leg INVITE, relayed to A (see [`crate::prack`]).
-    pub(crate) fn relay_provisional(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
+    pub(super) fn relay_provisional(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
         let b_rseq = reliable_rseq(r);
         let b_cseq = r.headers().cseq().map_or(1, |s| s.seq);
         let t1 = self.timers.t1;
@@ -44,7 +44,7 @@ impl B2bua {
     }
 
     /// The retransmission timer of the reliable provisional sent to A is due.
-    pub(crate) fn retransmit_reliable(&mut self, c: Clock, id: Id) {
+    pub(super) fn retransmit_reliable(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -65,7 +65,7 @@ impl B2bua {
     }
 
     /// pnswitch PRACKs B's reliable provisional itself.
-    pub(crate) fn prack_b(&mut self, c: Clock, id: Id, rseq: u32, cseq: u32) {
+    pub(super) fn prack_b(&mut self, c: Clock, id: Id, rseq: u32, cseq: u32) {
         let Some(transport) = self.calls.get(&id).map(|call| call.b.peer.transport) else {
             return;
         };
@@ -87,7 +87,7 @@ impl B2bua {
     }
 
     /// An in-dialog PRACK (see the module docs).
-    pub(crate) fn on_prack(&mut self, c: Clock, from: Peer, r: Request, id: Id, side: Side) {
+    pub(super) fn on_prack(&mut self, c: Clock, from: Peer, r: Request, id: Id, side: Side) {
         let rack = r.headers().get("RAck");
         let matched = self
             .calls

@@ -33,7 +33,7 @@ pub(crate) const fn dead_dialog_state_code(side: Side) -> u16 {
 impl B2bua {
     /// The probe timer of an answered call fired: an OPTIONS to each leg that has none pending, and the
     /// next probe armed.
-    pub(crate) fn probe_dialogs(&mut self, c: Clock, id: Id) {
+    pub(super) fn probe_dialogs(&mut self, c: Clock, id: Id) {
         let interval = Duration::from_secs(self.config.dialog_probe_secs);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -49,7 +49,7 @@ impl B2bua {
     }
 
     /// Sends an in-dialog OPTIONS to `side`, unless one is pending there or the leg got a BYE.
-    pub(crate) fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
+    pub(super) fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };
@@ -73,7 +73,7 @@ impl B2bua {
     }
 
     /// The probe sent to `side` ended with `status` (408 for a transaction timeout).
-    pub(crate) fn probe_answered(&mut self, c: Clock, id: Id, side: Side, status: u16) {
+    pub(super) fn probe_answered(&mut self, c: Clock, id: Id, side: Side, status: u16) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

@@ -18,7 +18,7 @@ use crate::{Peer, RouteLookup};
 
 impl B2bua {
     /// The call and side an in-dialog request belongs to (Call-ID, then our tag in To).
-    pub(crate) fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
+    pub(super) fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
         let call_id = r.headers().call_id().ok()?;
         let &(id, side) = self.dialogs.get(call_id)?;
         let to_tag = r.headers().to().ok()?.tag()?.to_owned();
@@ -27,7 +27,7 @@ impl B2bua {
     }
 
     /// An ACK that matched no server transaction: the ACK for a 2xx.
-    pub(crate) fn on_ack(&mut self, c: Clock, r: &Request) {
+    pub(super) fn on_ack(&mut self, c: Clock, r: &Request) {
         let Some((id, side)) = self.dialog_of(r) else {
             return; // stray ACK: dropped
         };
@@ -72,7 +72,7 @@ impl B2bua {
     }
 
     /// CANCEL: 200 to it; if it cancels A's pending INVITE, 487 to that INVITE and CANCEL to B.
-    pub(crate) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
+    pub(super) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
         let invite = self.txs.match_cancelled_invite(&r);
         let Some(invite) = invite else {
             self.stats.unmatched_requests += 1;
@@ -91,7 +91,7 @@ impl B2bua {
     }
 
     /// A request with a To tag.
-    pub(crate) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
+    pub(super) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let Some((id, side)) = self.dialog_of(&r) else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);
@@ -124,7 +124,7 @@ impl B2bua {
     }
 
     /// BYE: 200 to the sender; the other leg gets a BYE (answered call) or the call fails.
-    pub(crate) fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+    pub(super) fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
         let Ok(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
             return;
         };
@@ -151,13 +151,13 @@ impl B2bua {
     }
 
     /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.
-    pub(crate) fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+    pub(super) fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
         self.relay_request_with(c, from, r, id, side, &[]);
     }
 
     /// Relays `r` as a new request on the other leg, with `own` headers added (built here, e.g. a
     /// PRACK's mapped `RAck`).
-    pub(crate) fn relay_request_with(
+    pub(super) fn relay_request_with(
         &mut self,
         c: Clock,
         from: Peer,
@@ -222,7 +222,7 @@ impl B2bua {
     }
 
     /// A response to a relayed request: relayed back (status, whitelisted headers, SDP).
-    pub(crate) fn relay_response(
+    pub(super) fn relay_response(
         &mut self,
         c: Clock,
         tx: Id,

@@ -14,7 +14,7 @@ use crate::session_timer::{SESSION_TIMER_Q850, SessionTimer};
 impl B2bua {
     /// A 2xx to an INVITE or UPDATE sent by `uac` passed through on an answered call: (re)arms
     /// or stops the session timer from its `Session-Expires`.
-    pub(crate) fn session_refreshed(&mut self, c: Clock, id: Id, uac: Side, r: &Response) {
+    pub(super) fn session_refreshed(&mut self, c: Clock, id: Id, uac: Side, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -26,7 +26,7 @@ impl B2bua {
     }
 
     /// The session interval passed without a refresh: BYE both legs, end the call.
-    pub(crate) fn session_expired(&mut self, c: Clock, id: Id) {
+    pub(super) fn session_expired(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

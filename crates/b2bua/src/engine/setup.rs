@@ -41,7 +41,7 @@ fn host_of(addr: std::net::SocketAddr) -> String {
 impl B2bua {
     /// A new INVITE from a trusted trunk.
     #[allow(clippy::too_many_lines)] // one decision, one match: the three ways a call starts
-    pub(crate) fn on_new_invite(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
+    pub(super) fn on_new_invite(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let h = r.headers();
         let hops = h.max_forwards().ok().flatten().unwrap_or(70);
         if hops == 0 {
@@ -164,7 +164,7 @@ impl B2bua {
     /// Refuses a new call with `cause`, first playing `prompt` (or the app's prompt for the cause) when
     /// the call can have media.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn refuse_new(
+    pub(super) fn refuse_new(
         &mut self,
         c: Clock,
         id: Id,
@@ -200,7 +200,7 @@ impl B2bua {
 
     /// Answers a new INVITE with the runtime's refusal (see [`B2bua::refuse_new_calls`]): the rejection
     /// table's status and `Reason` for its cause, `Retry-After`, no route decision and no call facts.
-    pub(crate) fn refuse_at_once(&mut self, c: Clock, from: Peer, r: Request, refusal: crate::Refusal) {
+    pub(super) fn refuse_at_once(&mut self, c: Clock, from: Peer, r: Request, refusal: crate::Refusal) {
         let (m, reason) = reason_header(refusal.cause);
         let mut b = self
             .response_to(c, &r, m.status)
@@ -214,7 +214,7 @@ impl B2bua {
     }
 
     /// Answers a refused call from the rejection table and reports it.
-    pub(crate) fn reject(&mut self, c: Clock, a_tx: Id, r: &Request, record: &Record, cause: Cause) {
+    pub(super) fn reject(&mut self, c: Clock, a_tx: Id, r: &Request, record: &Record, cause: Cause) {
         let (m, reason) = reason_header(cause);
         let response = self
             .response_to(c, r, m.status)
@@ -230,7 +230,7 @@ impl B2bua {
     }
 
     /// Returns two port pairs to the pool.
-    pub(crate) fn release_pairs(&mut self, pairs: [PortPair; 2]) {
+    pub(super) fn release_pairs(&mut self, pairs: [PortPair; 2]) {
         if let Some(plane) = self.media.as_mut() {
             for pair in pairs {
                 plane.ports.release(pair);
@@ -239,7 +239,7 @@ impl B2bua {
     }
 
     /// A's leg of a new call (its dialog state from A's INVITE).
-    pub(crate) fn new_a_leg(
+    pub(super) fn new_a_leg(
         &mut self,
         c: Clock,
         id: Id,
@@ -281,7 +281,7 @@ impl B2bua {
 
     /// Registers a new call with A's leg (the B leg comes with [`B2bua::place_b`]); opens its relay.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn insert_call(
+    pub(super) fn insert_call(
         &mut self,
         c: Clock,
         id: Id,
@@ -350,7 +350,7 @@ impl B2bua {
 
     /// Starts a routed call: A's leg, then the B leg.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn connect(
+    pub(super) fn connect(
         &mut self,
         c: Clock,
         id: Id,
@@ -374,7 +374,7 @@ impl B2bua {
     /// Places the B leg of call `id` for a Connect decision: a fresh INVITE built from A's INVITE `r`
     /// (`restrict`: offer B only this codec and telephone-event, the ones A already hears from the switch).
     #[allow(clippy::too_many_lines)] // one linear recipe: the B-leg INVITE
-    pub(crate) fn place_b(
+    pub(super) fn place_b(
         &mut self,
         c: Clock,
         id: Id,

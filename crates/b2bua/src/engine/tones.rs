@@ -13,7 +13,7 @@ use crate::tones::{Tone, object_name};
 
 impl B2bua {
     /// Plays `tone` on a call (as the G.711 codec it negotiated, PCMA by default).
-    pub(crate) fn play(&mut self, id: Id, tone: Tone) {
+    pub(super) fn play(&mut self, id: Id, tone: Tone) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -30,7 +30,7 @@ impl B2bua {
     }
 
     /// The B leg was just placed: A hears the caller hint tone, if the binding has one.
-    pub(crate) fn caller_hint(&mut self, c: Clock, id: Id, r: &Request, from_ivr: bool) {
+    pub(super) fn caller_hint(&mut self, c: Clock, id: Id, r: &Request, from_ivr: bool) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -58,7 +58,7 @@ impl B2bua {
 
     /// B answered: stop the caller hint, play the callee hint and the recording notice, or start
     /// recording.
-    pub(crate) fn answered_tones(&mut self, c: Clock, id: Id) {
+    pub(super) fn answered_tones(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -81,7 +81,7 @@ impl B2bua {
     }
 
     /// A connected call's prompt ended.
-    pub(crate) fn tone_done(&mut self, c: Clock, id: Id, _side: Side, tag: u32) {
+    pub(super) fn tone_done(&mut self, c: Clock, id: Id, _side: Side, tag: u32) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -90,7 +90,7 @@ impl B2bua {
         }
     }
 
-    pub(crate) fn start_recording(&mut self, c: Clock, id: Id) {
+    pub(super) fn start_recording(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -113,7 +113,7 @@ impl B2bua {
     }
 
     /// The last-minute hook (T−60 s before the max duration): both parties hear `lastMinVoice`.
-    pub(crate) fn last_minute(&mut self, id: Id) {
+    pub(super) fn last_minute(&mut self, id: Id) {
         self.stats.last_minute_hooks += 1;
         let Some(call) = self.calls.get(&id) else {
             return;
