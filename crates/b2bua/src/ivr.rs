@@ -30,20 +30,13 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use pn_bindings::{Cause, RouteDecision};
+use pn_bindings::Cause;
 use pn_numbers::E164;
 use pn_sip::sdp::SessionDescription;
-use pn_sip::{Headers, Method, Request, Response};
+use pn_sip::{Headers, Request};
 
-use crate::call::{Phase, Placement, Record};
-use crate::dialog::Side;
-use crate::engine::{ALLOW, Clock};
-use crate::media::{MediaCall, MediaCommand, PromptRef, SdpMedia, declared_media};
 use crate::privacy::{SdpOrigin, party_sdp};
 use crate::prompts::AppPrompts;
-use crate::tables::reject_mapping;
-use crate::transactions::Id;
-use crate::{B2bua, Peer, RouteLookup};
 
 /// Longest a prompt may play before the switch gives up waiting for its end.
 const PLAY_GUARD: Duration = Duration::from_secs(300);
@@ -108,10 +101,198 @@ pub(crate) struct Ivr {
     next: Next,
     plays: u32,
     /// The digit timer, or the guard of a playing prompt.
-    pub deadline: Option<Instant>,
+    deadline: Option<Instant>,
+}
+
+/// A prompt the IVR plays to A.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IvrPlay {
+    /// The prompt's name.
+    pub name: String,
+    /// The G.711 payload type A hears.
+    pub payload_type: u8,
+    /// Its `PlayDone` tag.
+    pub tag: u32,
+}
+
+/// What the IVR does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IvrStep {
+    /// Nothing now (waiting for a digit, a timer or a prompt's end).
+    Wait,
+    /// Play this prompt to A.
+    Play(IvrPlay),
+    /// Collection ended: report the digits and route (see [`Ivr::complete`]).
+    Complete,
+    /// Refuse the call with this cause.
+    Refuse(Cause),
+}
+
+/// Collection ended: what the engine routes with.
+#[derive(Debug, Clone)]
+pub(crate) struct Collected {
+    /// What was collected for.
+    pub collect: Collect,
+    /// The digits keyed (possibly none).
+    pub digits: String,
+    /// Another attempt is allowed.
+    pub retry: bool,
+    /// A's INVITE, the B leg's template.
+    pub request: Request,
+    /// Max-Forwards for the B leg.
+    pub hops: u8,
+    /// The codec (and telephone-event) A hears: the B leg's offer is cut down to them.
+    pub codec: (u8, Option<u8>),
 }
 
 impl Ivr {
+    /// The state of a call the switch answers for `purpose`, A's `request` having offered `offer`.
+    pub(crate) fn new(
+        request: Request,
+        hops: u8,
+        purpose: Purpose,
+        settings: AppPrompts,
+        offer: AudioOffer,
+    ) -> Self {
+        Self {
+            request,
+            hops,
+            purpose,
+            settings,
+            codec: offer.codec,
+            telephone_event: offer.telephone_event,
+            attempts: 0,
+            digits: String::new(),
+            playing: None,
+            next: Next::Listen,
+            plays: 0,
+            deadline: None,
+        }
+    }
+
+    /// The first prompt: the extension prompt (collection), or the announcement before a refusal.
+    pub(crate) fn start(&mut self, now: Instant) -> IvrPlay {
+        let (prompt, next) = match &self.purpose {
+            Purpose::Collect(_) => (self.settings.extension.clone(), Next::Listen),
+            Purpose::Announce { cause, prompt } => (prompt.clone(), Next::Refuse(*cause)),
+        };
+        self.play(now, prompt, next)
+    }
+
+    /// The digit timer, or the guard of a playing prompt.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Plays `prompt` to A from `now`; `next` runs when it ends.
+    fn play(&mut self, now: Instant, prompt: String, next: Next) -> IvrPlay {
+        self.plays += 1;
+        let tag = IVR_TAG_BASE + self.plays;
+        self.playing = Some(tag);
+        self.next = next;
+        self.deadline = now.checked_add(PLAY_GUARD);
+        IvrPlay {
+            name: prompt,
+            payload_type: self.codec,
+            tag,
+        }
+    }
+
+    /// A prompt with `tag` ended at `now`: the step that follows it (`Wait` for a stopped prompt).
+    pub(crate) fn play_done(&mut self, now: Instant, tag: u32) -> IvrStep {
+        if self.playing != Some(tag) {
+            return IvrStep::Wait; // a stopped prompt
+        }
+        self.playing = None;
+        self.after_prompt(now)
+    }
+
+    /// The step that follows a prompt.
+    fn after_prompt(&mut self, now: Instant) -> IvrStep {
+        match self.next {
+            Next::Listen => {
+                let wait = if self.digits.is_empty() {
+                    self.settings.first_digit_timeout
+                } else {
+                    self.settings.inter_digit_timeout
+                };
+                self.deadline = now.checked_add(wait);
+                IvrStep::Wait
+            }
+            Next::Prompt => {
+                let prompt = self.settings.extension.clone();
+                IvrStep::Play(self.play(now, prompt, Next::Listen))
+            }
+            Next::Refuse(cause) => IvrStep::Refuse(cause),
+        }
+    }
+
+    /// A DTMF key from A at `now`. `.0`: the playing prompt is to be stopped (barge-in).
+    pub(crate) fn digit(&mut self, now: Instant, digit: char) -> (bool, IvrStep) {
+        let Purpose::Collect(collect) = self.purpose else {
+            return (false, IvrStep::Wait);
+        };
+        if matches!(self.next, Next::Refuse(_)) {
+            return (false, IvrStep::Wait); // the final prompt before a refusal plays
+        }
+        let barge_in = self.playing.take().is_some();
+        if barge_in {
+            // The key stops the prompt (its PlayDone is ignored).
+            self.next = Next::Listen;
+        }
+        if Some(digit) == self.settings.terminator {
+            return (barge_in, IvrStep::Complete);
+        }
+        self.digits.push(digit);
+        if self.digits.len() >= usize::from(collect.digits.max(1)) {
+            return (barge_in, IvrStep::Complete);
+        }
+        self.deadline = now.checked_add(self.settings.inter_digit_timeout);
+        (barge_in, IvrStep::Wait)
+    }
+
+    /// The IVR's timer at `now`: a prompt that never reported its end (`.0`: stop it; then the
+    /// step after it) or a digit timeout (collection ends with what was keyed).
+    pub(crate) fn timer(&mut self, now: Instant) -> (bool, IvrStep) {
+        self.deadline = None;
+        if self.playing.take().is_some() {
+            return (true, self.after_prompt(now));
+        }
+        (false, IvrStep::Complete)
+    }
+
+    /// Collection ended (terminator, full length or timeout): the digits and what to route with;
+    /// `None` when the IVR does not collect.
+    pub(crate) fn complete(&mut self) -> Option<Collected> {
+        let Purpose::Collect(collect) = self.purpose else {
+            return None;
+        };
+        self.deadline = None;
+        self.attempts += 1;
+        Some(Collected {
+            collect,
+            digits: std::mem::take(&mut self.digits),
+            retry: self.attempts < collect.repeat.max(1),
+            request: self.request.clone(),
+            hops: self.hops,
+            codec: (self.codec, self.telephone_event),
+        })
+    }
+
+    /// No digits were keyed and another attempt is allowed: the extension prompt again.
+    pub(crate) fn prompt_again(&mut self, now: Instant) -> IvrPlay {
+        let prompt = self.settings.extension.clone();
+        self.play(now, prompt, Next::Listen)
+    }
+
+    /// The extension routes nowhere: the invalid-extension prompt, then the extension prompt again
+    /// (`retry`) or the refusal with `cause`.
+    pub(crate) fn invalid_extension(&mut self, now: Instant, retry: bool, cause: Cause) -> IvrPlay {
+        let next = if retry { Next::Prompt } else { Next::Refuse(cause) };
+        let prompt = self.settings.invalid_extension.clone();
+        self.play(now, prompt, next)
+    }
+
     /// The stateCode when A hangs up now.
     pub(crate) fn abandon_cause(&self) -> u16 {
         match &self.purpose {
@@ -217,384 +398,6 @@ pub(crate) fn local_sdp(origin: &mut SdpOrigin, codec: u8, telephone_event: Opti
     Some(s.into_bytes())
 }
 
-impl B2bua {
-    /// Answers A with early media and starts `purpose`; `Err(record)` when the call cannot have media
-    /// (bypass mode, no free port pair, no G.711 in A's offer).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start_ivr(
-        &mut self,
-        c: Clock,
-        id: Id,
-        (from, a_tx): (Peer, Id),
-        r: &Request,
-        record: Record,
-        purpose: Purpose,
-        settings: AppPrompts,
-        hops: u8,
-    ) -> Result<(), Box<Record>> {
-        let Some(offer) = AudioOffer::of(r.headers(), r.body()) else {
-            return Err(Box::new(record));
-        };
-        let Ok(Some(media)) = self.allocate_media() else {
-            return Err(Box::new(record));
-        };
-        let Some(a) = self.new_a_leg(c, id, from, r, Some(media)) else {
-            self.release_pairs(media);
-            return Err(Box::new(record));
-        };
-        let remote = a
-            .sdp
-            .anchor
-            .as_ref()
-            .and_then(|_| Some(declared_media(&party_sdp(r.headers(), r.body())?)));
-        self.insert_call(c, id, a_tx, r, a, record, Some(media), Phase::Ivr);
-        self.media_remote(
-            id,
-            Side::A,
-            remote.map(|m: SdpMedia| SdpMedia {
-                codec: Some(offer.codec),
-                ..m
-            }),
-        );
-        let collect = matches!(purpose, Purpose::Collect(_));
-        let first = match &purpose {
-            Purpose::Collect(_) => (settings.extension.clone(), Next::Listen),
-            Purpose::Announce { cause, prompt } => (prompt.clone(), Next::Refuse(*cause)),
-        };
-        let inband = settings.inband_dtmf;
-        let settings_answer_first = settings.answer_before_collect;
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.codec = Some(offer.codec);
-            call.ivr = Some(Box::new(Ivr {
-                request: r.clone(),
-                hops,
-                purpose,
-                settings,
-                codec: offer.codec,
-                telephone_event: offer.telephone_event,
-                attempts: 0,
-                digits: String::new(),
-                playing: None,
-                next: Next::Listen,
-                plays: 0,
-                deadline: None,
-            }));
-        }
-        if collect && settings_answer_first {
-            self.answer_a(c, id, offer);
-        } else {
-            self.early_media_to_a(c, id, offer);
-        }
-        if collect {
-            self.media_command(MediaCommand::Detect {
-                call: MediaCall(id),
-                leg: crate::media::Leg::A,
-                telephone_event: offer.telephone_event,
-                inband,
-            });
-        }
-        self.ivr_play(c, id, first.0, first.1);
-        self.schedule_call(id);
-        Ok(())
-    }
-
-    /// `183 Session Progress` to A with the switch's SDP (A hears what the switch plays).
-    pub(crate) fn early_media_to_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
-        self.switch_answers_a(c, id, offer, 183);
-    }
-
-    /// AXE `answerBeforeCollect`: `200 OK` to A with the switch's SDP; A's ACK is absorbed, and the call
-    /// continues in that dialog (see [`crate::call::Call::a_answered`]).
-    fn answer_a(&mut self, c: Clock, id: Id, offer: AudioOffer) {
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.a_answered = true;
-            call.pending_ack[Side::B.index()] = Some(crate::call::PendingAck {
-                cseq: call.a_invite_cseq,
-                client: 0,
-                server: call.a_tx,
-            });
-        }
-        self.switch_answers_a(c, id, offer, 200);
-    }
-
-    /// A response to A's INVITE with the switch's own SDP.
-    fn switch_answers_a(&mut self, c: Clock, id: Id, offer: AudioOffer, status: u16) {
-        let Some((transport, a_tx)) = self.calls.get(&id).map(|call| (call.a.peer.transport, call.a_tx))
-        else {
-            return;
-        };
-        let contact = self.contact(transport);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(a_invite) = self.txs.servers.get(&a_tx).and_then(|e| e.tx.request()) else {
-            return;
-        };
-        let Some(body) = local_sdp(&mut call.a.sdp, offer.codec, offer.telephone_event) else {
-            return;
-        };
-        let response = Response::for_request(a_invite, status)
-            .to_tag(&call.a.local_tag)
-            .contact(&contact)
-            .body("application/sdp", body)
-            .build();
-        self.respond(c, a_tx, response);
-    }
-
-    /// Plays `prompt` to A; `next` runs when it ends.
-    fn ivr_play(&mut self, c: Clock, id: Id, prompt: String, next: Next) {
-        let app = self.calls.get(&id).and_then(|call| call.record.app);
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        ivr.plays += 1;
-        let tag = IVR_TAG_BASE + ivr.plays;
-        ivr.playing = Some(tag);
-        ivr.next = next;
-        ivr.deadline = c.now.checked_add(PLAY_GUARD);
-        let payload_type = ivr.codec;
-        self.media_command(MediaCommand::Play {
-            call: MediaCall(id),
-            leg: crate::media::Leg::A,
-            prompt: PromptRef { app, name: prompt },
-            payload_type,
-            loops: 1,
-            tag,
-        });
-        self.schedule_call(id);
-    }
-
-    /// A prompt ended (`tag`): the IVR's next step, or a connected call's tone bookkeeping.
-    pub(crate) fn play_done(&mut self, c: Clock, id: Id, side: Side, tag: u32) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.ended {
-            return;
-        }
-        let Some(ivr) = call.ivr.as_mut() else {
-            self.tone_done(c, id, side, tag);
-            return;
-        };
-        if ivr.playing != Some(tag) {
-            return; // a stopped prompt
-        }
-        ivr.playing = None;
-        self.ivr_next(c, id);
-    }
-
-    /// Runs the step that follows a prompt.
-    fn ivr_next(&mut self, c: Clock, id: Id) {
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        match ivr.next {
-            Next::Listen => {
-                let wait = if ivr.digits.is_empty() {
-                    ivr.settings.first_digit_timeout
-                } else {
-                    ivr.settings.inter_digit_timeout
-                };
-                ivr.deadline = c.now.checked_add(wait);
-                self.schedule_call(id);
-            }
-            Next::Prompt => {
-                let prompt = ivr.settings.extension.clone();
-                self.ivr_play(c, id, prompt, Next::Listen);
-            }
-            Next::Refuse(cause) => self.refuse_call(c, id, cause),
-        }
-    }
-
-    /// A DTMF key from A (RFC 4733, in-band, or SIP INFO) while the switch collects the extension.
-    pub(crate) fn ivr_digit(&mut self, c: Clock, id: Id, side: Side, digit: char, router: &dyn RouteLookup) {
-        if side != Side::A {
-            return;
-        }
-        let Some(ivr) = self
-            .calls
-            .get_mut(&id)
-            .filter(|call| !call.ended)
-            .and_then(|call| call.ivr.as_mut())
-        else {
-            return;
-        };
-        let Purpose::Collect(collect) = ivr.purpose else {
-            return;
-        };
-        if matches!(ivr.next, Next::Refuse(_)) {
-            return; // the final prompt before a refusal plays
-        }
-        if ivr.playing.take().is_some() {
-            // Barge-in: the key stops the prompt (its PlayDone is ignored).
-            ivr.next = Next::Listen;
-            self.media_command(MediaCommand::StopPlay {
-                call: MediaCall(id),
-                leg: crate::media::Leg::A,
-            });
-        }
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        if Some(digit) == ivr.settings.terminator {
-            self.ivr_complete(c, id, router);
-            return;
-        }
-        ivr.digits.push(digit);
-        if ivr.digits.len() >= usize::from(collect.digits.max(1)) {
-            self.ivr_complete(c, id, router);
-            return;
-        }
-        ivr.deadline = c.now.checked_add(ivr.settings.inter_digit_timeout);
-        self.schedule_call(id);
-    }
-
-    /// The IVR's timer: a digit timeout (collection ends with what was keyed) or a prompt that never
-    /// reported its end.
-    pub(crate) fn ivr_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
-        let Some(ivr) = self.calls.get_mut(&id).and_then(|call| call.ivr.as_mut()) else {
-            return;
-        };
-        ivr.deadline = None;
-        if ivr.playing.take().is_some() {
-            self.media_command(MediaCommand::StopPlay {
-                call: MediaCall(id),
-                leg: crate::media::Leg::A,
-            });
-            self.ivr_next(c, id);
-            return;
-        }
-        self.ivr_complete(c, id, router);
-    }
-
-    /// Collection ended (terminator, full length or timeout): report the digits and route.
-    fn ivr_complete(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(ivr) = call.ivr.as_mut() else {
-            return;
-        };
-        let Purpose::Collect(collect) = ivr.purpose else {
-            return;
-        };
-        ivr.deadline = None;
-        ivr.attempts += 1;
-        let digits = std::mem::take(&mut ivr.digits);
-        let retry = ivr.attempts < collect.repeat.max(1);
-        let (extension, invalid) = (
-            ivr.settings.extension.clone(),
-            ivr.settings.invalid_extension.clone(),
-        );
-        let (request, hops, codec, te) = (ivr.request.clone(), ivr.hops, ivr.codec, ivr.telephone_event);
-        call.record.digits = Some(digits.clone());
-        let event = call.record.event(crate::EventType::CollectInfo, c.wall, None);
-        self.fact(event);
-        if digits.is_empty() {
-            if retry {
-                self.ivr_play(c, id, extension, Next::Listen);
-            } else {
-                self.refuse_call(c, id, Cause::EMPTY_EXTENSION);
-            }
-            return;
-        }
-        match router.decide(collect.caller, collect.x, Some(&digits), c.wall) {
-            RouteDecision::Connect(conn) => {
-                let Some(egress) = self.egress else {
-                    self.refuse_call(c, id, Cause(7508));
-                    return;
-                };
-                self.media_command(MediaCommand::StopDetect {
-                    call: MediaCall(id),
-                    leg: crate::media::Leg::A,
-                });
-                let place = Placement {
-                    conn: &conn,
-                    egress,
-                    hops,
-                };
-                self.place_b(c, id, &request, &place, Some((codec, te)), router);
-            }
-            RouteDecision::Reject(rj) => {
-                let next = if retry {
-                    Next::Prompt
-                } else {
-                    Next::Refuse(rj.cause)
-                };
-                self.ivr_play(c, id, invalid, next);
-            }
-            RouteDecision::CollectDigits(_) => self.refuse_call(c, id, Cause(8008)),
-        }
-    }
-
-    /// A request from A on the early dialog of an IVR call: INFO DTMF is collected, BYE abandons,
-    /// offers are refused until the call is connected.
-    pub(crate) fn ivr_request(
-        &mut self,
-        c: Clock,
-        from: Peer,
-        r: Request,
-        id: Id,
-        side: Side,
-        router: &dyn RouteLookup,
-    ) {
-        match r.method() {
-            Method::Info => {
-                let digit = r.headers().content_type().and_then(|ct| {
-                    let body = std::str::from_utf8(r.body()).ok()?;
-                    pn_media::parse_info_body(&ct, body)?.ok()
-                });
-                let status = if digit.is_some() || r.body().is_empty() {
-                    200
-                } else {
-                    415
-                };
-                let b = Response::for_request(&r, status);
-                self.reply(c, from, r, b);
-                if let Some(info) = digit {
-                    self.ivr_digit(c, id, side, info.digit.as_char(), router);
-                }
-            }
-            Method::Options => {
-                let b = Response::for_request(&r, 200).header("Allow", ALLOW);
-                self.reply(c, from, r, b);
-            }
-            Method::Invite | Method::Update => {
-                let b = Response::for_request(&r, 491);
-                self.reply(c, from, r, b);
-            }
-            _ => {
-                let b = Response::for_request(&r, 481);
-                self.reply(c, from, r, b);
-            }
-        }
-    }
-
-    /// Refuses a registered call that has no B leg yet (the final response to A's INVITE, with the
-    /// rejection table's status and Reason) and ends it with `cause`.
-    pub(crate) fn refuse_call(&mut self, c: Clock, id: Id, cause: Cause) {
-        let m = reject_mapping(cause);
-        if self.calls.get(&id).is_some_and(|call| call.a_answered) {
-            // A's INVITE was answered already: its dialog ends with a BYE carrying the cause.
-            let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
-            self.send_bye_because(c, id, Side::A, Some(&reason));
-            self.stats.calls_rejected += 1;
-            self.finish(c, id, cause.0, m.status, m.q850);
-            return;
-        }
-        let a_tx = self.calls.get(&id).map_or(0, |call| call.a_tx);
-        if let Some(mut response) = self.a_response(id, m.status, None) {
-            response.headers_mut().push(
-                "Reason",
-                format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text),
-            );
-            self.respond(c, a_tx, response);
-        }
-        self.stats.calls_rejected += 1;
-        self.finish(c, id, cause.0, m.status, m.q850);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,5 +469,121 @@ a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
             "{text}"
         );
         assert!(SessionDescription::parse(text.as_bytes()).is_ok());
+    }
+
+    #[allow(clippy::disallowed_methods)] // one real Instant to start a virtual clock
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn collecting(digits: u8, repeat: u8) -> Ivr {
+        let invite = match pn_sip::SipMessage::parse(
+            b"INVITE sip:x@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:x@h>\r\nCall-ID: x@h\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap()
+        {
+            pn_sip::SipMessage::Request(r) => r,
+            pn_sip::SipMessage::Response(_) => unreachable!(),
+        };
+        let collect = Collect {
+            x: pn_numbers::normalize("13800138000").unwrap(),
+            caller: None,
+            digits,
+            repeat,
+        };
+        let offer = AudioOffer {
+            codec: 8,
+            telephone_event: Some(101),
+        };
+        Ivr::new(
+            invite,
+            69,
+            Purpose::Collect(collect),
+            AppPrompts::default(),
+            offer,
+        )
+    }
+
+    #[test]
+    fn collection_listens_after_the_prompt_and_completes_at_full_length() {
+        let now = t0();
+        let s = AppPrompts::default();
+        let mut ivr = collecting(2, 1);
+        let first = ivr.start(now);
+        assert_eq!(
+            (first.name.as_str(), first.payload_type),
+            (s.extension.as_str(), 8)
+        );
+        assert_eq!(ivr.deadline(), Some(now + PLAY_GUARD));
+        assert_eq!(
+            ivr.play_done(now, first.tag + 1),
+            IvrStep::Wait,
+            "not the playing prompt"
+        );
+        assert_eq!(ivr.deadline(), Some(now + PLAY_GUARD));
+        assert_eq!(ivr.play_done(now, first.tag), IvrStep::Wait);
+        assert_eq!(ivr.deadline(), Some(now + s.first_digit_timeout));
+        assert_eq!(ivr.digit(now, '4'), (false, IvrStep::Wait));
+        assert_eq!(ivr.deadline(), Some(now + s.inter_digit_timeout));
+        assert_eq!(ivr.digit(now, '2'), (false, IvrStep::Complete));
+        let done = ivr.complete().unwrap();
+        assert_eq!((done.digits.as_str(), done.retry, done.hops), ("42", false, 69));
+        assert_eq!(done.codec, (8, Some(101)));
+        assert_eq!(ivr.abandon_cause(), Cause::CALLER_LEFT_BEFORE_FORWARD.0);
+    }
+
+    #[test]
+    fn a_key_barges_in_and_the_terminator_ends_collection() {
+        let now = t0();
+        let mut ivr = collecting(4, 2);
+        let first = ivr.start(now);
+        assert_eq!(ivr.digit(now, '7'), (true, IvrStep::Wait), "the prompt stops");
+        assert_eq!(ivr.play_done(now, first.tag), IvrStep::Wait, "its end is ignored");
+        assert_eq!(ivr.digit(now, '#'), (false, IvrStep::Complete));
+        let done = ivr.complete().unwrap();
+        assert_eq!((done.digits.as_str(), done.retry), ("7", true));
+    }
+
+    #[test]
+    fn timeouts_and_invalid_extensions_lead_to_the_refusal() {
+        let now = t0();
+        let mut ivr = collecting(4, 2);
+        ivr.start(now);
+        // A prompt that never reports its end is stopped; listening follows.
+        assert_eq!(ivr.timer(now), (true, IvrStep::Wait));
+        assert_eq!(ivr.timer(now), (false, IvrStep::Complete), "digit timeout");
+        let done = ivr.complete().unwrap();
+        assert!(done.digits.is_empty() && done.retry);
+        let again = ivr.prompt_again(now);
+        assert_eq!(ivr.play_done(now, again.tag), IvrStep::Wait);
+        ivr.digit(now, '9');
+        assert_eq!(ivr.timer(now), (false, IvrStep::Complete));
+        let done = ivr.complete().unwrap();
+        assert_eq!((done.digits.as_str(), done.retry), ("9", false));
+        let invalid = ivr.invalid_extension(now, false, Cause::AXE_BINDING_EXPIRED);
+        assert_eq!(invalid.name, AppPrompts::default().invalid_extension);
+        assert_eq!(
+            ivr.digit(now, '1'),
+            (false, IvrStep::Wait),
+            "no keys during the final prompt"
+        );
+        assert_eq!(ivr.abandon_cause(), Cause::AXE_BINDING_EXPIRED.0);
+        assert_eq!(
+            ivr.play_done(now, invalid.tag),
+            IvrStep::Refuse(Cause::AXE_BINDING_EXPIRED)
+        );
+    }
+
+    #[test]
+    fn an_invalid_extension_with_attempts_left_prompts_again() {
+        let now = t0();
+        let mut ivr = collecting(1, 3);
+        ivr.start(now);
+        let invalid = ivr.invalid_extension(now, true, Cause::AXE_BINDING_EXPIRED);
+        match ivr.play_done(now, invalid.tag) {
+            IvrStep::Play(p) => assert_eq!(p.name, AppPrompts::default().extension),
+            other => panic!("{other:?}"),
+        }
     }
 }

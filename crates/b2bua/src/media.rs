@@ -1,9 +1,9 @@
 //! Media anchoring ("relay" mode): the B2BUA rewrites SDP so both parties send their media to the
-//! switch, and tells the runtime, through [`Output::Media`], which relay to run.
+//! switch, and tells the runtime, through [`Output::Media`](crate::Output::Media), which relay to run.
 //!
 //! # Contract
 //!
-//! Relay mode is off unless the runtime calls [`B2bua::enable_media_relay`] (the binary's
+//! Relay mode is off unless the runtime calls [`B2bua::enable_media_relay`](crate::B2bua::enable_media_relay) (the binary's
 //! `[media] mode = "relay"`); in bypass mode no [`MediaCommand`] is ever emitted and SDP keeps its
 //! `c=`/`m=` lines. In relay mode:
 //!
@@ -21,7 +21,7 @@
 //! - when B answers, [`MediaCommand::Answered`]: the runtime restarts the dead-media timers
 //!   ([`pn_media::RelaySession::restart_timers`]) so a long ring is not dead media.
 //! - the runtime owns the sockets and the [`pn_media::RelaySession`]; on its
-//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`]: an answered
+//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`](crate::B2bua::handle_media_timeout): an answered
 //!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
 //!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
 //! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool only when the
@@ -30,18 +30,14 @@
 //!   bind ([`MediaEvent::OpenFailed`]) is set aside ([`PortAllocator::set_aside`]) when it comes back.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
 
-use pn_bindings::{AppId, UnixTime};
+use pn_bindings::AppId;
 pub use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
-use pn_sip::sdp::SessionDescription;
 
-use crate::call::Phase;
+pub use crate::privacy::MediaAnchor;
+
 use crate::dialog::Side;
-use crate::engine::Clock;
-use crate::outcome::reason_value;
 use crate::transactions::Id;
-use crate::{B2bua, Output};
 
 /// Q.850 102 (recovery on timer expiry), the cause of a dead-media release.
 pub const MEDIA_TIMEOUT_Q850: u16 = 102;
@@ -169,7 +165,7 @@ impl MediaCommand {
     }
 }
 
-/// What the runtime's relay reports back ([`B2bua::handle_media_event`]).
+/// What the runtime's relay reports back ([`B2bua::handle_media_event`](crate::B2bua::handle_media_event)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
     /// No RTP from `leg`'s party for the configured time.
@@ -214,24 +210,6 @@ pub enum MediaEvent {
     },
 }
 
-/// The switch's media address on one leg.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaAnchor {
-    /// The `c=` address (the public IP).
-    pub address: String,
-    /// The local ports.
-    pub ports: PortPair,
-}
-
-/// What a party declared in its SDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SdpMedia {
-    pub remote: Option<RemoteMedia>,
-    pub direction: MediaDirection,
-    /// The first G.711 payload type (0 or 8) of the active audio stream.
-    pub codec: Option<u8>,
-}
-
 /// Relay-mode state of a shard.
 #[derive(Debug)]
 pub(crate) struct MediaPlane {
@@ -246,7 +224,7 @@ pub(crate) struct MediaPlane {
 
 impl MediaPlane {
     /// The runtime closed the sockets of `id`: its pairs go back to the pool.
-    fn closed(&mut self, id: Id) {
+    pub(crate) fn closed(&mut self, id: Id) {
         let Some(pairs) = self.closing.remove(&id) else {
             return;
         };
@@ -257,76 +235,6 @@ impl MediaPlane {
                 self.ports.release(pair);
             }
         }
-    }
-}
-
-fn parse_ip(address: &str) -> Option<IpAddr> {
-    let address = address.split('/').next()?.trim();
-    address.trim_matches(['[', ']']).parse().ok()
-}
-
-/// The media address, direction and G.711 codec the party declared in its first usable media section
-/// (the one the relay anchors: [`crate::privacy::sdp::first_usable`]).
-pub(crate) fn declared_media(sdp: &SessionDescription) -> SdpMedia {
-    let inactive = SdpMedia {
-        remote: None,
-        direction: MediaDirection::Inactive,
-        codec: None,
-    };
-    let Some(m) = crate::privacy::sdp::first_usable(sdp).and_then(|i| sdp.media().get(i)) else {
-        return inactive;
-    };
-    let Ok(line) = m.media_line() else {
-        return inactive;
-    };
-    let session_ip = sdp
-        .connection()
-        .and_then(Result::ok)
-        .and_then(|c| parse_ip(&c.address));
-    let session_dir = sdp
-        .attributes()
-        .find_map(|(n, _)| MediaDirection::from_sdp_attribute(n));
-    let ip = m
-        .connection()
-        .and_then(Result::ok)
-        .and_then(|c| parse_ip(&c.address))
-        .or(session_ip);
-    let mut direction = m
-        .direction()
-        .and_then(MediaDirection::from_sdp_attribute)
-        .or(session_dir)
-        .unwrap_or_default();
-    let remote = match ip {
-        Some(ip) if !ip.is_unspecified() => {
-            let rtp = SocketAddr::new(ip, line.port);
-            Some(if m.has_attribute("rtcp-mux") {
-                RemoteMedia::muxed(rtp)
-            } else {
-                let mut r = RemoteMedia::from_sdp(rtp);
-                if let Some(port) = m
-                    .attribute("rtcp")
-                    .and_then(|v| v.split_ascii_whitespace().next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                {
-                    r.rtcp.set_port(port);
-                }
-                r
-            })
-        }
-        _ => {
-            direction = MediaDirection::Inactive;
-            None
-        }
-    };
-    let codec = line.formats.iter().find_map(|f| match f.as_str() {
-        "0" => Some(0),
-        "8" => Some(8),
-        _ => None,
-    });
-    SdpMedia {
-        remote,
-        direction,
-        codec,
     }
 }
 
@@ -345,186 +253,5 @@ impl From<Side> for Leg {
             Side::A => Leg::A,
             Side::B => Leg::B,
         }
-    }
-}
-
-impl B2bua {
-    /// Turns relay mode on: every new call gets a port pair per leg from `ports` and SDP anchored at
-    /// `public_ip` (see [`crate::media`]). Without it the core runs in bypass mode.
-    pub fn enable_media_relay(&mut self, public_ip: IpAddr, ports: PortAllocator) {
-        self.media = Some(MediaPlane {
-            public_ip: public_ip.to_string(),
-            ports,
-            closing: HashMap::new(),
-            unbindable: HashSet::new(),
-        });
-    }
-
-    /// Whether relay mode is on.
-    pub fn media_relay_enabled(&self) -> bool {
-        self.media.is_some()
-    }
-
-    /// Something the relay reports: a dead-media timeout, a DTMF digit, the end of a prompt.
-    pub fn handle_media_event(
-        &mut self,
-        now: std::time::Instant,
-        wall: UnixTime,
-        event: MediaEvent,
-        router: &dyn crate::RouteLookup,
-    ) {
-        match event {
-            MediaEvent::Timeout { call, leg } => self.handle_media_timeout(now, wall, call, leg),
-            MediaEvent::Digit { call, leg, digit } => {
-                let c = Clock { now, wall };
-                self.ivr_digit(c, call.0, leg.into(), digit, router);
-            }
-            MediaEvent::PlayDone { call, leg, tag } => {
-                let c = Clock { now, wall };
-                self.play_done(c, call.0, leg.into(), tag);
-            }
-            MediaEvent::OpenFailed { call, unbindable } => {
-                if let Some(plane) = self.media.as_mut() {
-                    plane.unbindable.extend(unbindable.into_iter().flatten());
-                }
-                let c = Clock { now, wall };
-                self.media_open_failed(c, call.0);
-            }
-            MediaEvent::Closed { call } => {
-                if let Some(plane) = self.media.as_mut() {
-                    plane.closed(call.0);
-                }
-            }
-        }
-    }
-
-    /// The relay of a call could not be opened: the call is released with 7508 (a routing failure), 503 to
-    /// an unanswered A (B is cancelled), BYE to both legs of an answered call.
-    fn media_open_failed(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get(&id).filter(|call| !call.ended) else {
-            return;
-        };
-        self.stats.media_open_failures += 1;
-        match call.phase {
-            Phase::Ivr => self.refuse_call(c, id, pn_bindings::Cause(7508)),
-            Phase::Calling | Phase::Early => {
-                self.cancel_b(c, id);
-                let m = crate::tables::FailureMapping {
-                    status: 503,
-                    state_code: 7508,
-                    q850: 38,
-                };
-                self.fail_forward(c, id, m, 0, None);
-            }
-            Phase::Answered => {
-                let reason = reason_value(38, 7508);
-                self.send_bye_because(c, id, Side::A, Some(&reason));
-                self.send_bye_because(c, id, Side::B, Some(&reason));
-                self.finish(c, id, 7508, 0, 38);
-            }
-        }
-    }
-
-    /// The relay of `call` saw no RTP from `leg`'s party for the configured time: an answered call is
-    /// released (BYE both legs, Q.850 102, stateCode 7505 for A, 7506 for B); otherwise nothing happens.
-    pub fn handle_media_timeout(
-        &mut self,
-        now: std::time::Instant,
-        wall: UnixTime,
-        call: MediaCall,
-        leg: Leg,
-    ) {
-        let c = Clock { now, wall };
-        let id: Id = call.0;
-        let live = self
-            .calls
-            .get(&id)
-            .is_some_and(|call| !call.ended && call.phase == Phase::Answered);
-        if !live {
-            return;
-        }
-        let code = match leg {
-            Leg::A => 7505,
-            Leg::B => 7506,
-        };
-        let reason = reason_value(MEDIA_TIMEOUT_Q850, code);
-        self.stats.media_timeouts += 1;
-        self.send_bye_because(c, id, Side::A, Some(&reason));
-        self.send_bye_because(c, id, Side::B, Some(&reason));
-        self.finish(c, id, code, 0, MEDIA_TIMEOUT_Q850);
-    }
-
-    /// Two pairs for a new call: `Ok(None)` in bypass mode, `Err` when the pool is exhausted.
-    pub(crate) fn allocate_media(&mut self) -> Result<Option<[PortPair; 2]>, ()> {
-        let Some(plane) = self.media.as_mut() else {
-            return Ok(None);
-        };
-        let a = plane.ports.allocate().map_err(|_| ())?;
-        if let Ok(b) = plane.ports.allocate() {
-            Ok(Some([a, b]))
-        } else {
-            plane.ports.release(a);
-            Err(())
-        }
-    }
-
-    /// The anchor of a leg using `ports`.
-    pub(crate) fn anchor(&self, ports: Option<PortPair>) -> Option<MediaAnchor> {
-        let plane = self.media.as_ref()?;
-        Some(MediaAnchor {
-            address: plane.public_ip.clone(),
-            ports: ports?,
-        })
-    }
-
-    /// Reports what `source`'s party declared in an SDP just relayed.
-    pub(crate) fn media_remote(&mut self, id: Id, source: Side, media: Option<SdpMedia>) {
-        let Some(media) = media else {
-            return;
-        };
-        if let Some(call) = self.calls.get_mut(&id).filter(|call| call.media.is_some()) {
-            if media.codec.is_some() {
-                call.codec = media.codec;
-            }
-            self.media_command(MediaCommand::Remote {
-                call: MediaCall(id),
-                leg: source.into(),
-                remote: media.remote,
-                direction: media.direction,
-            });
-        }
-    }
-
-    /// `B answered` for a relayed call.
-    pub(crate) fn media_answered(&mut self, id: Id) {
-        if self.calls.get(&id).is_some_and(|call| call.media.is_some()) {
-            self.media_command(MediaCommand::Answered { call: MediaCall(id) });
-        }
-    }
-
-    /// Closes the call's relay (once): its pairs wait in `closing` for [`MediaEvent::Closed`]; a recording
-    /// of at least [`MIN_RECORDING`] is kept.
-    pub(crate) fn media_close(&mut self, now: std::time::Instant, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let keep_recording = call
-            .recording
-            .as_ref()
-            .is_some_and(|r| now.saturating_duration_since(r.started) >= MIN_RECORDING);
-        let Some(pairs) = call.media.take() else {
-            return;
-        };
-        if let Some(plane) = self.media.as_mut() {
-            plane.closing.insert(id, pairs);
-        }
-        self.media_command(MediaCommand::Close {
-            call: MediaCall(id),
-            keep_recording,
-        });
-    }
-
-    pub(crate) fn media_command(&mut self, command: MediaCommand) {
-        self.push_output(Output::Media(command));
     }
 }

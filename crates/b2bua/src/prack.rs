@@ -26,12 +26,9 @@
 
 use std::time::{Duration, Instant};
 
-use pn_sip::{Headers, Method, Request, Response};
+use pn_sip::{Headers, Response};
 
 use crate::dialog::Side;
-use crate::engine::Clock;
-use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, Peer};
 
 /// The RFC 3262 option tag.
 pub(crate) const TAG_100REL: &str = "100rel";
@@ -112,141 +109,149 @@ pub(crate) fn parse_rack(v: &str) -> Option<(u32, u32, String)> {
 /// The first `RSeq` of A's dialog minus one: derived from our tag (no randomness here), at most 2^30
 /// so the sequence cannot overflow.
 pub(crate) fn initial_rseq(local_tag: &str) -> u32 {
-    u32::try_from(crate::fnv1a(local_tag.as_bytes()) % 0x3fff_ffff).unwrap_or(0)
+    u32::try_from(crate::shard::fnv1a(local_tag.as_bytes()) % 0x3fff_ffff).unwrap_or(0)
 }
 
-impl B2bua {
-    /// A provisional response of B to the B-leg INVITE, relayed to A (see the module docs).
-    pub(crate) fn relay_provisional(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
-        let b_rseq = reliable_rseq(r);
-        let b_cseq = r.headers().cseq().map_or(1, |s| s.seq);
-        let t1 = self.timers.t1;
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
+/// How a provisional response of B goes on (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProvisionalPlan {
+    /// pnswitch PRACKs B's reliable provisional itself (its `RSeq`).
+    pub prack_b: Option<u32>,
+    /// What A gets: nothing (`None`), the provisional unreliably (`Some(false)`) or reliably
+    /// (`Some(true)`: add the headers with [`PrackState::send_reliable`]).
+    pub to_a: Option<bool>,
+}
+
+/// What the retransmission timer of the reliable provisional asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Retransmit {
+    /// Nothing awaits A's PRACK.
+    Nothing,
+    /// 64·T1 passed without A's PRACK: the call fails ([`crate::tables::PRACK_TIMEOUT`]).
+    GiveUp,
+    /// Send this response to A again.
+    Send(Response),
+}
+
+/// A call's RFC 3262 state: A's `RSeq` space, the reliable provisional awaiting A's PRACK, the last
+/// `RSeq` of B.
+#[derive(Debug, Clone)]
+pub(crate) struct PrackState {
+    /// What A's INVITE said about 100rel.
+    a_rel: Rel,
+    /// The last `RSeq` used on A's dialog.
+    a_rseq: u32,
+    /// The reliable provisional sent to A awaiting its PRACK.
+    a_reliable: Option<Box<Reliable>>,
+    /// The last `RSeq` received from B.
+    b_rseq: Option<u32>,
+}
+
+impl PrackState {
+    /// The state of a new call: A's INVITE headers and A's dialog tag (the `RSeq` space's start).
+    pub(crate) fn new(a_invite: &Headers, a_local_tag: &str) -> Self {
+        Self {
+            a_rel: Rel::of(a_invite),
+            a_rseq: initial_rseq(a_local_tag),
+            a_reliable: None,
+            b_rseq: None,
+        }
+    }
+
+    /// When the reliable provisional to A is next retransmitted.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.a_reliable.as_ref().map(|r| r.next)
+    }
+
+    /// A final response went to A: no provisional awaits a PRACK any more.
+    pub(crate) fn final_sent(&mut self) {
+        self.a_reliable = None;
+    }
+
+    /// B sent a provisional response with `b_rseq` (reliable) or none; `a_answered`: the switch
+    /// answered A already. `None`: B's retransmission, absorbed.
+    pub(crate) fn b_provisional(&mut self, b_rseq: Option<u32>, a_answered: bool) -> Option<ProvisionalPlan> {
         if let Some(rseq) = b_rseq {
-            if call.b_rseq.is_some_and(|last| rseq <= last) {
-                return; // B's retransmission
+            if self.b_rseq.is_some_and(|last| rseq <= last) {
+                return None;
             }
-            call.b_rseq = Some(rseq);
+            self.b_rseq = Some(rseq);
         }
-        if call.a_answered {
-            // A was answered by the switch already: B's provisionals stop here (reliable ones are PRACKed).
-            if let Some(rseq) = b_rseq {
-                self.prack_b(c, id, rseq, b_cseq);
-            }
-            return;
+        if a_answered {
+            // B's provisionals stop here (reliable ones are PRACKed).
+            return Some(ProvisionalPlan {
+                prack_b: b_rseq,
+                to_a: None,
+            });
         }
-        let busy = call.a_reliable.is_some();
+        let busy = self.a_reliable.is_some();
         let reliable = !busy
-            && match call.a_rel {
+            && match self.a_rel {
                 Rel::Required => true,
                 Rel::Supported => b_rseq.is_some(),
                 Rel::No => false,
             };
-        let drop = busy && call.a_rel == Rel::Required;
-        if let Some(rseq) = b_rseq.filter(|_| !reliable) {
-            self.prack_b(c, id, rseq, b_cseq);
-        }
-        if drop {
-            return;
-        }
-        let Some(mut response) = self.a_response(id, status, Some(r)) else {
-            return;
-        };
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if reliable {
-            call.a_rseq = call.a_rseq.saturating_add(1);
-            let rseq = call.a_rseq;
-            response.headers_mut().push("Require", TAG_100REL);
-            response.headers_mut().push("RSeq", rseq.to_string());
-            call.a_reliable = Some(Box::new(Reliable {
-                response: response.clone(),
-                rseq,
-                b_rack: b_rseq.map(|s| (s, b_cseq)),
-                next: c.now + t1,
-                interval: t1,
-                give_up: c.now + t1 * 64,
-            }));
-        }
-        let a_tx = call.a_tx;
-        self.respond(c, a_tx, response);
-        self.schedule_call(id);
+        let drop = busy && self.a_rel == Rel::Required;
+        Some(ProvisionalPlan {
+            prack_b: b_rseq.filter(|_| !reliable),
+            to_a: (!drop).then_some(reliable),
+        })
     }
 
-    /// The retransmission timer of the reliable provisional sent to A is due.
-    pub(crate) fn retransmit_reliable(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
+    /// Makes `response` reliable (`Require: 100rel`, the next `RSeq` of A's dialog) and keeps it for
+    /// retransmission from `now` every `t1`, doubling; `b_rack`: the `RAck` of B's provisional it relays.
+    pub(crate) fn send_reliable(
+        &mut self,
+        response: &mut Response,
+        b_rack: Option<(u32, u32)>,
+        now: Instant,
+        t1: Duration,
+    ) {
+        self.a_rseq = self.a_rseq.saturating_add(1);
+        let rseq = self.a_rseq;
+        response.headers_mut().push("Require", TAG_100REL);
+        response.headers_mut().push("RSeq", rseq.to_string());
+        self.a_reliable = Some(Box::new(Reliable {
+            response: response.clone(),
+            rseq,
+            b_rack,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        }));
+    }
+
+    /// The retransmission timer is due at `now`.
+    pub(crate) fn retransmit(&mut self, now: Instant) -> Retransmit {
+        let Some(rel) = self.a_reliable.as_mut() else {
+            return Retransmit::Nothing;
         };
-        let Some(rel) = call.a_reliable.as_mut() else {
-            return;
-        };
-        if c.now >= rel.give_up {
-            call.a_reliable = None;
-            if !call.ended {
-                self.cancel_b(c, id);
-                self.fail_forward(c, id, crate::tables::PRACK_TIMEOUT, 0, None);
-            }
-            return;
+        if now >= rel.give_up {
+            self.a_reliable = None;
+            return Retransmit::GiveUp;
         }
         rel.interval *= 2;
-        rel.next = (c.now + rel.interval).min(rel.give_up);
-        let (peer, response) = (call.a.peer, rel.response.clone());
-        self.stats.retransmissions_sent += 1;
-        self.send(peer, pn_sip::SipMessage::Response(response));
+        rel.next = (now + rel.interval).min(rel.give_up);
+        Retransmit::Send(rel.response.clone())
     }
 
-    /// pnswitch PRACKs B's reliable provisional itself.
-    fn prack_b(&mut self, c: Clock, id: Id, rseq: u32, cseq: u32) {
-        let Some(transport) = self.calls.get(&id).map(|call| call.b.peer.transport) else {
-            return;
-        };
-        let via = self.new_via(c, transport);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let peer = call.b.peer;
-        let Ok(prack) = call
-            .b
-            .request(Method::Prack, &via, None)
-            .header("RAck", &format!("{rseq} {cseq} INVITE"))
-            .build()
-        else {
-            return;
-        };
-        self.new_client_tx(c, peer, prack, Some((id, Side::B)), ClientRole::Local);
-    }
-
-    /// An in-dialog PRACK (see the module docs).
-    pub(crate) fn on_prack(&mut self, c: Clock, from: Peer, r: Request, id: Id, side: Side) {
-        let rack = r.headers().get("RAck").and_then(parse_rack);
-        let matched = self.calls.get(&id).and_then(|call| {
-            let rel = call.a_reliable.as_ref()?;
-            let (rseq, cseq, method) = rack?;
-            let invite_cseq = call.a_invite_cseq;
-            (side == Side::A && rseq == rel.rseq && cseq == invite_cseq && method == "INVITE")
-                .then_some(rel.b_rack)
-        });
-        let Some(b_rack) = matched else {
-            self.stats.unmatched_requests += 1;
-            let b = Response::for_request(&r, 481);
-            self.reply(c, from, r, b);
-            return;
-        };
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.a_reliable = None;
+    /// A PRACK from `side` with this `RAck` header (A's INVITE had CSeq `invite_cseq`): when it
+    /// acknowledges the provisional awaiting it, that is done and the result is `Some(b_rack)` (the
+    /// `RAck` to relay to B, or `None` to answer A locally); `None` for a PRACK that matches nothing.
+    #[allow(clippy::option_option)] // matched or not, then relayed or not
+    pub(crate) fn prack(
+        &mut self,
+        side: Side,
+        rack: Option<&str>,
+        invite_cseq: u32,
+    ) -> Option<Option<(u32, u32)>> {
+        let rel = self.a_reliable.as_ref()?;
+        let (rseq, cseq, method) = rack.and_then(parse_rack)?;
+        let matched = side == Side::A && rseq == rel.rseq && cseq == invite_cseq && method == "INVITE";
+        if !matched {
+            return None;
         }
-        self.schedule_call(id);
-        if let Some((rseq, cseq)) = b_rack {
-            let rack = format!("{rseq} {cseq} INVITE");
-            self.relay_request_with(c, from, &r, id, side, &[("RAck", &rack)]);
-        } else {
-            let b = Response::for_request(&r, 200);
-            self.reply(c, from, r, b);
-        }
+        self.a_reliable.take().map(|rel| rel.b_rack)
     }
 }
 
@@ -265,5 +270,111 @@ mod tests {
         assert_eq!(number("2147483647"), Some(0x7fff_ffff));
         assert_eq!(number("2147483648"), None);
         assert!(initial_rseq("pn1a2b") < 0x3fff_ffff);
+    }
+
+    #[allow(clippy::disallowed_methods)] // one real Instant to start a virtual clock
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn state(rel: &str) -> PrackState {
+        let mut h = Headers::new();
+        if !rel.is_empty() {
+            h.push(rel, "100rel");
+        }
+        PrackState::new(&h, "pn1a2b")
+    }
+
+    fn ringing() -> Response {
+        let m = pn_sip::SipMessage::parse(
+            b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:c@d>;tag=2\r\nCall-ID: x@h\r\nCSeq: 10 INVITE\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        match m {
+            pn_sip::SipMessage::Response(r) => r,
+            pn_sip::SipMessage::Request(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn provisionals_of_b_go_to_a_reliably_one_at_a_time() {
+        let mut s = state("Supported");
+        let plan = |to_a, prack_b| Some(ProvisionalPlan { prack_b, to_a });
+        assert_eq!(s.b_provisional(None, false), plan(Some(false), None));
+        assert_eq!(s.b_provisional(Some(5), false), plan(Some(true), None));
+        let (now, t1) = (t0(), Duration::from_millis(500));
+        let mut r = ringing();
+        s.send_reliable(&mut r, Some((5, 1)), now, t1);
+        let rseq = initial_rseq("pn1a2b") + 1;
+        assert_eq!(r.headers().get("RSeq"), Some(rseq.to_string().as_str()));
+        assert_eq!(s.b_provisional(Some(5), false), None, "B's retransmission");
+        // Busy: B's next reliable one is PRACKed by the switch and goes to A unreliably.
+        assert_eq!(s.b_provisional(Some(6), false), plan(Some(false), Some(6)));
+        assert_eq!(s.deadline(), Some(now + t1));
+        // A's PRACK must name the RSeq and A's INVITE.
+        let wrong = format!("{} 10 INVITE", rseq + 1);
+        assert_eq!(s.prack(Side::A, Some(&wrong), 10), None);
+        let right = format!("{rseq} 10 INVITE");
+        assert_eq!(s.prack(Side::B, Some(&right), 10), None);
+        assert_eq!(s.prack(Side::A, Some(&right), 10), Some(Some((5, 1))));
+        assert_eq!(s.deadline(), None);
+        assert_eq!(s.prack(Side::A, Some(&right), 10), None, "acknowledged already");
+    }
+
+    #[test]
+    fn required_makes_every_provisional_reliable_and_drops_them_while_busy() {
+        let mut s = state("Require");
+        assert_eq!(
+            s.b_provisional(None, false),
+            Some(ProvisionalPlan {
+                prack_b: None,
+                to_a: Some(true)
+            })
+        );
+        s.send_reliable(&mut ringing(), None, t0(), Duration::from_millis(500));
+        assert_eq!(
+            s.b_provisional(Some(3), false),
+            Some(ProvisionalPlan {
+                prack_b: Some(3),
+                to_a: None
+            })
+        );
+        let mut n = state("");
+        assert_eq!(
+            n.b_provisional(Some(3), false),
+            Some(ProvisionalPlan {
+                prack_b: Some(3),
+                to_a: Some(false)
+            })
+        );
+        assert_eq!(
+            n.b_provisional(Some(4), true),
+            Some(ProvisionalPlan {
+                prack_b: Some(4),
+                to_a: None
+            })
+        );
+    }
+
+    #[test]
+    fn retransmissions_double_then_give_up_at_64_t1() {
+        let mut s = state("Supported");
+        let (start, t1) = (t0(), Duration::from_millis(500));
+        assert_eq!(s.retransmit(start), Retransmit::Nothing);
+        s.send_reliable(&mut ringing(), None, start, t1);
+        let mut now = start + t1;
+        let mut sent = 0;
+        loop {
+            match s.retransmit(now) {
+                Retransmit::Send(_) => sent += 1,
+                Retransmit::GiveUp => break,
+                Retransmit::Nothing => panic!("nothing to retransmit"),
+            }
+            now = s.deadline().unwrap();
+        }
+        assert_eq!(now, start + t1 * 64);
+        assert_eq!(sent, 6, "T1 .. 32·T1, then the give-up at 64·T1");
+        assert_eq!(s.deadline(), None);
     }
 }

@@ -18,15 +18,10 @@
 
 use std::time::{Duration, Instant};
 
-use pn_sip::Response;
+use pn_sip::Headers;
 
-use crate::B2bua;
-use crate::call::Phase;
 use crate::dialog::Side;
-use crate::engine::Clock;
-use crate::outcome::reason_value;
 use crate::privacy::parse_session_expires;
-use crate::transactions::Id;
 
 /// Q.850 102: recovery on timer expiry.
 pub(crate) const SESSION_TIMER_Q850: u16 = 102;
@@ -42,60 +37,65 @@ pub(crate) struct SessionTimer {
     pub deadline: Instant,
 }
 
-/// The stateCode of a session that expired, by refresher.
-pub(crate) const fn expired_state_code(refresher: Side) -> u16 {
-    match refresher {
-        Side::A => 7505,
-        Side::B => 7506,
+impl SessionTimer {
+    /// The timer a 2xx to an INVITE or UPDATE sent by `uac` sets at `now` (its headers `h`): from its
+    /// `Session-Expires` (`refresher=uas`: the other side; absent or `uac`: `uac`). `None`: no
+    /// `Session-Expires`, no session timer.
+    pub(crate) fn negotiated(now: Instant, uac: Side, h: &Headers) -> Option<Self> {
+        let (delta, refresher) = h
+            .get_list("Session-Expires")
+            .next()
+            .and_then(parse_session_expires)?;
+        let interval = Duration::from_secs(delta.into());
+        Some(Self {
+            interval,
+            refresher: if refresher == Some("uas") {
+                uac.other()
+            } else {
+                uac
+            },
+            deadline: now.checked_add(interval)?,
+        })
+    }
+
+    /// The stateCode of this session expiring: 7505 when A was the refresher, 7506 when B was.
+    pub(crate) const fn expired_state_code(&self) -> u16 {
+        match self.refresher {
+            Side::A => 7505,
+            Side::B => 7506,
+        }
     }
 }
 
-impl B2bua {
-    /// A 2xx to an INVITE or UPDATE sent by `uac` passed through on an answered call: (re)arms
-    /// or stops the session timer from its `Session-Expires`.
-    pub(crate) fn session_refreshed(&mut self, c: Clock, id: Id, uac: Side, r: &Response) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if call.ended || call.phase != Phase::Answered {
-            return;
-        }
-        let se = r
-            .headers()
-            .get_list("Session-Expires")
-            .next()
-            .and_then(parse_session_expires);
-        call.session = se.and_then(|(delta, refresher)| {
-            let interval = Duration::from_secs(delta.into());
-            Some(SessionTimer {
-                interval,
-                refresher: if refresher == Some("uas") {
-                    uac.other()
-                } else {
-                    uac
-                },
-                deadline: c.now.checked_add(interval)?,
-            })
-        });
-        self.schedule_call(id);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // one real Instant to start a virtual clock
+    fn t0() -> Instant {
+        Instant::now()
     }
 
-    /// The session interval passed without a refresh: BYE both legs, end the call.
-    pub(crate) fn session_expired(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let Some(session) = call.session.take() else {
-            return;
-        };
-        if call.ended {
-            return;
+    fn headers(se: &str) -> Headers {
+        let mut h = Headers::new();
+        if !se.is_empty() {
+            h.push("Session-Expires", se);
         }
-        let code = expired_state_code(session.refresher);
-        let reason = reason_value(SESSION_TIMER_Q850, code);
-        self.stats.session_timer_expiries += 1;
-        self.send_bye_because(c, id, Side::A, Some(&reason));
-        self.send_bye_because(c, id, Side::B, Some(&reason));
-        self.finish(c, id, code, 0, SESSION_TIMER_Q850);
+        h
+    }
+
+    #[test]
+    fn the_2xx_sets_interval_and_refresher() {
+        let now = t0();
+        let s = SessionTimer::negotiated(now, Side::A, &headers("1800;refresher=uas")).unwrap();
+        assert_eq!((s.interval, s.refresher), (Duration::from_secs(1800), Side::B));
+        assert_eq!(s.deadline, now + Duration::from_secs(1800));
+        assert_eq!(s.expired_state_code(), 7506);
+        let s = SessionTimer::negotiated(now, Side::B, &headers("90;refresher=uac")).unwrap();
+        assert_eq!(s.refresher, Side::B);
+        let s = SessionTimer::negotiated(now, Side::A, &headers("90")).unwrap();
+        assert_eq!((s.refresher, s.expired_state_code()), (Side::A, 7505));
+        assert_eq!(SessionTimer::negotiated(now, Side::A, &headers("")), None);
+        assert_eq!(SessionTimer::negotiated(now, Side::A, &headers("soon")), None);
     }
 }

@@ -203,6 +203,13 @@ pub fn state_desc(code: u16) -> &'static str {
     }
 }
 
+/// The `Reason` header value pnswitch sends when it ends or refuses a call: the Q.850 cause, and the
+/// reference's stateCode with its description in the text.
+pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
+    let text = crate::tables::state_desc(state_code).trim_end_matches('.');
+    format!("Q.850;cause={q850};text=\"{state_code} {text}\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

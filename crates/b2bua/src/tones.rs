@@ -11,14 +11,8 @@
 
 use std::time::Instant;
 
-use pn_sip::Request;
-
-use crate::B2bua;
-use crate::dialog::Side;
-use crate::engine::Clock;
-use crate::ivr::AudioOffer;
-use crate::media::{Leg, MediaCall, MediaCommand, PromptRef};
-use crate::transactions::Id;
+use crate::media::{Leg, MIN_RECORDING};
+use crate::prompts::CallPrompts;
 
 /// `PlayDone` tag of the caller hint tone.
 const TAG_CALLER_HINT: u32 = 1;
@@ -55,145 +49,156 @@ pub(crate) fn object_name(session_id: &str) -> String {
     name
 }
 
-impl B2bua {
-    fn play(&mut self, id: Id, leg: Leg, name: String, loops: u32, tag: u32) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let payload_type = call.codec.unwrap_or(8);
-        let app = call.record.app;
-        self.media_command(MediaCommand::Play {
-            call: MediaCall(id),
-            leg,
-            prompt: PromptRef { app, name },
-            payload_type,
-            loops,
-            tag,
-        });
+/// A prompt to play to one party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tone {
+    /// Who hears it.
+    pub leg: Leg,
+    /// The prompt's name.
+    pub name: String,
+    /// How many times it plays.
+    pub loops: u32,
+    /// Its `PlayDone` tag.
+    pub tag: u32,
+}
+
+/// What B's answer asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct AnsweredTones {
+    /// Stop the caller hint playing to A.
+    pub stop_caller_hint: bool,
+    /// Prompts to play now.
+    pub plays: Vec<Tone>,
+    /// Start recording now (a recorded call without a notice).
+    pub start_recording: bool,
+}
+
+/// A connected call's prompts and recording (relay mode; see the module docs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tones {
+    /// The binding's prompts (`None`: none set).
+    prompts: Option<Box<CallPrompts>>,
+    /// The call is to be recorded once the recording notice has played.
+    record_pending: bool,
+    /// Recording notices still playing (recording starts when none is).
+    record_hints_playing: u8,
+    /// The caller hint tone plays to A (stopped when B answers).
+    caller_hint_playing: bool,
+    /// A recording in progress.
+    recording: Option<Recording>,
+}
+
+impl Tones {
+    /// The B leg is placed with the binding's `prompts`; `record`: the call is recorded.
+    pub(crate) fn placed(&mut self, prompts: CallPrompts, record: bool) {
+        self.record_pending = record;
+        self.prompts = (prompts != CallPrompts::default()).then(|| Box::new(prompts));
     }
 
-    /// The B leg was just placed: A hears the caller hint tone, if the binding has one.
-    pub(crate) fn caller_hint(&mut self, c: Clock, id: Id, r: &Request, from_ivr: bool) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let Some(hint) = call.prompts.as_ref().and_then(|p| p.caller_hint.clone()) else {
-            return;
-        };
-        if call.media.is_none() {
-            return;
-        }
-        if !from_ivr {
-            let Some(offer) = AudioOffer::of(r.headers(), r.body()) else {
-                return; // no offer to answer: A hears ordinary ringback
-            };
-            if let Some(call) = self.calls.get_mut(&id) {
-                call.codec = Some(offer.codec);
-            }
-            self.early_media_to_a(c, id, offer);
-        }
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.caller_hint_playing = true;
-        }
-        self.play(id, Leg::A, hint, HINT_LOOPS, TAG_CALLER_HINT);
+    /// The caller hint tone, if the binding has one.
+    pub(crate) fn caller_hint(&self) -> Option<&str> {
+        self.prompts.as_ref()?.caller_hint.as_deref()
     }
 
-    /// B answered: stop the caller hint, play the callee hint and the recording notice, or start
-    /// recording.
-    pub(crate) fn answered_tones(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
+    /// Starts the caller hint: A hears it, looped, until B answers.
+    pub(crate) fn start_caller_hint(&mut self) -> Option<Tone> {
+        let name = self.caller_hint()?.to_owned();
+        self.caller_hint_playing = true;
+        Some(Tone {
+            leg: Leg::A,
+            name,
+            loops: HINT_LOOPS,
+            tag: TAG_CALLER_HINT,
+        })
+    }
+
+    /// B answered: the caller hint stops, B hears the callee hint, both hear the recording notice
+    /// (recording starts once both have), or recording starts at once without a notice.
+    pub(crate) fn answered(&mut self) -> AnsweredTones {
+        let mut out = AnsweredTones {
+            stop_caller_hint: std::mem::take(&mut self.caller_hint_playing),
+            ..AnsweredTones::default()
         };
-        if call.media.is_none() {
-            return;
-        }
-        if std::mem::take(&mut call.caller_hint_playing) {
-            self.media_command(MediaCommand::StopPlay {
-                call: MediaCall(id),
-                leg: Leg::A,
+        let prompts = self.prompts.as_deref().cloned().unwrap_or_default();
+        if let Some(hint) = prompts.callee_hint {
+            out.plays.push(Tone {
+                leg: Leg::B,
+                name: hint,
+                loops: 1,
+                tag: TAG_CALLEE_HINT,
             });
         }
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let prompts = call.prompts.as_deref().cloned().unwrap_or_default();
-        let record = call.record_pending;
-        if let Some(hint) = prompts.callee_hint {
-            self.play(id, Leg::B, hint, 1, TAG_CALLEE_HINT);
-        }
-        if !record {
-            return;
+        if !self.record_pending {
+            return out;
         }
         match prompts.record_hint {
             Some(notice) => {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.record_hints_playing = 2;
+                self.record_hints_playing = 2;
+                for leg in [Leg::A, Leg::B] {
+                    out.plays.push(Tone {
+                        leg,
+                        name: notice.clone(),
+                        loops: 1,
+                        tag: TAG_RECORD_HINT,
+                    });
                 }
-                self.play(id, Leg::A, notice.clone(), 1, TAG_RECORD_HINT);
-                self.play(id, Leg::B, notice, 1, TAG_RECORD_HINT);
             }
-            None => self.start_recording(c, id),
+            None => out.start_recording = true,
         }
+        out
     }
 
-    /// A connected call's prompt ended.
-    pub(crate) fn tone_done(&mut self, c: Clock, id: Id, _side: Side, tag: u32) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
+    /// A prompt with `tag` ended: `true` when recording starts now (the last notice ended).
+    pub(crate) fn done(&mut self, tag: u32) -> bool {
         match tag {
-            TAG_RECORD_HINT if call.record_hints_playing > 0 => {
-                call.record_hints_playing -= 1;
-                if call.record_hints_playing == 0 {
-                    self.start_recording(c, id);
-                }
+            TAG_RECORD_HINT if self.record_hints_playing > 0 => {
+                self.record_hints_playing -= 1;
+                self.record_hints_playing == 0
             }
-            TAG_CALLER_HINT => call.caller_hint_playing = false,
-            _ => {}
+            TAG_CALLER_HINT => {
+                self.caller_hint_playing = false;
+                false
+            }
+            _ => false,
         }
     }
 
-    fn start_recording(&mut self, c: Clock, id: Id) {
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if !call.record_pending || call.ended || call.media.is_none() {
-            return;
+    /// Recording starts at `now` if the call is to be recorded and is not yet: `true` then.
+    pub(crate) fn start_recording(&mut self, now: Instant) -> bool {
+        if !std::mem::take(&mut self.record_pending) {
+            return false;
         }
-        let Some(app) = call.record.app else {
-            return;
-        };
-        call.record_pending = false;
-        let object = object_name(&call.record.session_id);
-        call.record.recording = Some((c.wall, object.clone()));
-        call.recording = Some(Recording { started: c.now });
-        self.media_command(MediaCommand::Record {
-            call: MediaCall(id),
-            app,
-            object,
-        });
+        self.recording = Some(Recording { started: now });
+        true
     }
 
-    /// The last-minute hook (T−60 s before the max duration): both parties hear `lastMinVoice`.
-    pub(crate) fn last_minute(&mut self, id: Id) {
-        self.stats.last_minute_hooks += 1;
-        let Some(call) = self.calls.get(&id) else {
-            return;
+    /// The call ends at `now`: whether its recording (if any) lasted long enough to keep.
+    pub(crate) fn recording_kept(&self, now: Instant) -> bool {
+        self.recording
+            .is_some_and(|r| now.saturating_duration_since(r.started) >= MIN_RECORDING)
+    }
+
+    /// The last-minute voice, to both parties.
+    pub(crate) fn last_minute(&self) -> Vec<Tone> {
+        let Some(voice) = self.prompts.as_ref().and_then(|p| p.last_min_voice.clone()) else {
+            return Vec::new();
         };
-        if call.media.is_none() {
-            return;
-        }
-        let Some(voice) = call.prompts.as_ref().and_then(|p| p.last_min_voice.clone()) else {
-            return;
-        };
-        self.play(id, Leg::A, voice.clone(), 1, TAG_LAST_MIN);
-        self.play(id, Leg::B, voice, 1, TAG_LAST_MIN);
+        [Leg::A, Leg::B]
+            .into_iter()
+            .map(|leg| Tone {
+                leg,
+                name: voice.clone(),
+                loops: 1,
+                tag: TAG_LAST_MIN,
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn object_names_are_file_safe() {
@@ -201,5 +206,65 @@ mod tests {
             object_name("0_12_20261123@pn switch/x"),
             "0_12_20261123_pn_switch_x.wav"
         );
+    }
+
+    #[allow(clippy::disallowed_methods)] // one real Instant to start a virtual clock
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn prompts() -> CallPrompts {
+        CallPrompts {
+            caller_hint: Some("ring".into()),
+            callee_hint: Some("callee".into()),
+            record_hint: Some("notice".into()),
+            last_min_voice: Some("minute".into()),
+        }
+    }
+
+    #[test]
+    fn a_recorded_call_records_once_both_notices_played() {
+        let mut tones = Tones::default();
+        tones.placed(prompts(), true);
+        let hint = tones.start_caller_hint().unwrap();
+        assert_eq!(
+            (hint.leg, hint.name.as_str(), hint.loops),
+            (Leg::A, "ring", HINT_LOOPS)
+        );
+        let answered = tones.answered();
+        assert!(answered.stop_caller_hint && !answered.start_recording);
+        let heard: Vec<_> = answered.plays.iter().map(|t| (t.leg, t.name.as_str())).collect();
+        assert_eq!(
+            heard,
+            [(Leg::B, "callee"), (Leg::A, "notice"), (Leg::B, "notice")]
+        );
+        assert!(!tones.done(TAG_CALLEE_HINT));
+        assert!(!tones.done(TAG_RECORD_HINT), "one notice still plays");
+        assert!(tones.done(TAG_RECORD_HINT));
+        let start = t0();
+        assert!(tones.start_recording(start));
+        assert!(!tones.start_recording(start), "started already");
+        assert!(!tones.recording_kept(start + Duration::from_secs(2)));
+        assert!(tones.recording_kept(start + MIN_RECORDING));
+        assert_eq!(tones.last_minute().len(), 2);
+    }
+
+    #[test]
+    fn without_a_notice_recording_starts_at_answer_and_without_prompts_nothing_plays() {
+        let mut tones = Tones::default();
+        tones.placed(
+            CallPrompts {
+                record_hint: None,
+                ..prompts()
+            },
+            true,
+        );
+        assert!(tones.answered().start_recording);
+        let mut quiet = Tones::default();
+        quiet.placed(CallPrompts::default(), false);
+        assert_eq!(quiet.start_caller_hint(), None);
+        assert_eq!(quiet.answered(), AnsweredTones::default());
+        assert!(!quiet.start_recording(t0()));
+        assert!(quiet.last_minute().is_empty());
     }
 }

@@ -1,12 +1,16 @@
 //! The transaction tables of one shard (server transactions keyed by RFC 3261 §17.2.3, client
 //! transactions by the branch pnswitch made and the method) and the deadline index every timer
 //! (transaction or call) is kept in, so that `poll_timeout` is O(log n).
+//!
+//! The tables are private: transactions are added and removed through [`Transactions`]'s methods,
+//! found by id, and matched to what arrives with [`Transactions::match_request`],
+//! [`Transactions::match_cancelled_invite`] and [`Transactions::match_response`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use pn_sip::transaction::{ClientTransaction, Input, Output, ServerTransaction, State, TransactionKey};
-use pn_sip::{Method, Request, SipMessage};
+use pn_sip::{Method, Request, Response, SipMessage};
 
 use crate::Peer;
 use crate::dialog::Side;
@@ -276,13 +280,62 @@ pub(crate) struct ClientEntry {
 /// All transactions of a shard.
 #[derive(Debug, Default)]
 pub(crate) struct Transactions {
-    pub servers: HashMap<Id, ServerEntry>,
-    pub server_keys: HashMap<TransactionKey, Id>,
-    pub clients: HashMap<Id, ClientEntry>,
-    pub client_keys: HashMap<(String, Method), Id>,
+    servers: HashMap<Id, ServerEntry>,
+    server_keys: HashMap<TransactionKey, Id>,
+    clients: HashMap<Id, ClientEntry>,
+    client_keys: HashMap<(String, Method), Id>,
 }
 
 impl Transactions {
+    /// No transaction is left.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.servers.is_empty() && self.clients.is_empty()
+    }
+
+    /// The server transaction `id`.
+    pub(crate) fn server(&self, id: Id) -> Option<&ServerEntry> {
+        self.servers.get(&id)
+    }
+
+    /// The server transaction `id`, to drive.
+    pub(crate) fn server_mut(&mut self, id: Id) -> Option<&mut ServerEntry> {
+        self.servers.get_mut(&id)
+    }
+
+    /// The client transaction `id`.
+    pub(crate) fn client(&self, id: Id) -> Option<&ClientEntry> {
+        self.clients.get(&id)
+    }
+
+    /// The client transaction `id`, to drive.
+    pub(crate) fn client_mut(&mut self, id: Id) -> Option<&mut ClientEntry> {
+        self.clients.get_mut(&id)
+    }
+
+    /// The server transaction a received request belongs to (RFC 3261 §17.2.3): a retransmission, or
+    /// the ACK of a non-2xx final response.
+    pub(crate) fn match_request(&self, request: &Request) -> Option<Id> {
+        let key = TransactionKey::for_request(request).ok()?;
+        self.server_keys.get(&key).copied()
+    }
+
+    /// The INVITE server transaction a CANCEL cancels (same key, method INVITE).
+    pub(crate) fn match_cancelled_invite(&self, cancel: &Request) -> Option<Id> {
+        let mut key = TransactionKey::for_request(cancel).ok()?;
+        key.method = Method::Invite;
+        self.server_keys.get(&key).copied()
+    }
+
+    /// The client transaction a received response belongs to: the top Via's branch (made here) and
+    /// the CSeq method (RFC 3261 §17.1.3).
+    pub(crate) fn match_response(&self, response: &Response) -> Option<Id> {
+        let h = response.headers();
+        let (via, cseq) = (h.top_via().ok()?, h.cseq().ok()?);
+        let branch = via.branch()?;
+        self.client_keys.get(&(branch.to_owned(), cseq.method)).copied()
+    }
+
     pub(crate) fn insert_server(&mut self, id: Id, entry: ServerEntry) {
         self.server_keys.insert(entry.key.clone(), id);
         self.servers.insert(id, entry);

@@ -14,8 +14,12 @@ impl Cause {
     pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.
     pub const CALL_FACTS_UNSTORABLE: Cause = Cause(7102);
+    /// 7508: routing failure (no egress trunk, no media port pair, a B-leg INVITE that cannot be built).
+    pub const ROUTING_FAILURE: Cause = Cause(7508);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
     pub const CALLER_LEFT_BEFORE_FORWARD: Cause = Cause(7516);
+    /// 8008: play and collect failed (an AXE call that cannot have media, or a route asking to collect again).
+    pub const PLAY_AND_COLLECT_FAILED: Cause = Cause(8008);
     /// 8010: max call duration reached.
     pub const MAX_DURATION: Cause = Cause(8010);
     /// 8013: AX binding exists but no (live) temporary callee.

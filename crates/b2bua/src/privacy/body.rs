@@ -9,7 +9,7 @@ use pn_sip::Headers;
 use pn_sip::sdp::SessionDescription;
 
 use super::SdpOrigin;
-use crate::media::{SdpMedia, declared_media};
+use super::sdp::{SdpMedia, declared_media};
 
 /// The longest DTMF duration written (ms); a longer one is clamped.
 const MAX_DTMF_MS: u32 = 60_000;

@@ -8,7 +8,7 @@
 //! - the session description (an `application/sdp` body, or the SDP part of a `multipart/mixed` one):
 //!   a fresh SDP is built from the whitelist of [`sdp`] and sent as `application/sdp`; the other parts of
 //!   a multipart body (a SIP-I trunk's ISUP IAM, which carries the calling number) are never relayed;
-//! - the digit and duration of an INFO's DTMF body, written into a fresh body ([`body`]);
+//! - the digit and duration of an INFO's DTMF body, written into a fresh body;
 //!   any other body is dropped;
 //! - the status code (never the reason phrase: responses carry the standard phrase).
 //!
@@ -20,6 +20,7 @@
 mod body;
 pub mod sdp;
 
+use pn_media::PortPair;
 use pn_sip::Headers;
 
 pub(crate) use body::{party_sdp, rewrite_body_media, rewrite_sdp};
@@ -147,7 +148,16 @@ pub struct SdpOrigin {
     /// Relay mode: the switch's media address for this leg, the only `c=` and the port of the only active
     /// `m=` of every SDP sent on the leg (see [`sdp`] and [`crate::media`]). `None`: bypass, the party's
     /// own addresses and ports are kept.
-    pub anchor: Option<crate::media::MediaAnchor>,
+    pub anchor: Option<MediaAnchor>,
+}
+
+/// The switch's media address on one leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaAnchor {
+    /// The `c=` address (the public IP).
+    pub address: String,
+    /// The local ports.
+    pub ports: PortPair,
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@
 //! [`MAX_DIGIT_RUN`] consecutive digits, so no phone number fits in one. A payload type whose `a=rtpmap` is
 //! not valid is removed from the `m=` line (a dynamic one, 96–127, needs its rtpmap).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use pn_media::{MediaDirection, RemoteMedia};
 
 use pn_sip::sdp::{Connection, MediaDescription, MediaLine, Origin, SessionDescription};
 
@@ -307,6 +309,85 @@ pub fn rebuild(party: &SessionDescription, origin: &SdpOrigin) -> SessionDescrip
         });
     }
     sdp
+}
+
+/// What a party declared in its SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SdpMedia {
+    pub remote: Option<RemoteMedia>,
+    pub direction: MediaDirection,
+    /// The first G.711 payload type (0 or 8) of the active audio stream.
+    pub codec: Option<u8>,
+}
+
+fn parse_ip(address: &str) -> Option<IpAddr> {
+    let address = address.split('/').next()?.trim();
+    address.trim_matches(['[', ']']).parse().ok()
+}
+
+/// The media address, direction and G.711 codec the party declared in its first usable media section
+/// (the one the relay anchors: [`first_usable`]).
+pub(crate) fn declared_media(sdp: &SessionDescription) -> SdpMedia {
+    let inactive = SdpMedia {
+        remote: None,
+        direction: MediaDirection::Inactive,
+        codec: None,
+    };
+    let Some(m) = first_usable(sdp).and_then(|i| sdp.media().get(i)) else {
+        return inactive;
+    };
+    let Ok(line) = m.media_line() else {
+        return inactive;
+    };
+    let session_ip = sdp
+        .connection()
+        .and_then(Result::ok)
+        .and_then(|c| parse_ip(&c.address));
+    let session_dir = sdp
+        .attributes()
+        .find_map(|(n, _)| MediaDirection::from_sdp_attribute(n));
+    let ip = m
+        .connection()
+        .and_then(Result::ok)
+        .and_then(|c| parse_ip(&c.address))
+        .or(session_ip);
+    let mut direction = m
+        .direction()
+        .and_then(MediaDirection::from_sdp_attribute)
+        .or(session_dir)
+        .unwrap_or_default();
+    let remote = match ip {
+        Some(ip) if !ip.is_unspecified() => {
+            let rtp = SocketAddr::new(ip, line.port);
+            Some(if m.has_attribute("rtcp-mux") {
+                RemoteMedia::muxed(rtp)
+            } else {
+                let mut r = RemoteMedia::from_sdp(rtp);
+                if let Some(port) = m
+                    .attribute("rtcp")
+                    .and_then(|v| v.split_ascii_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
+                    r.rtcp.set_port(port);
+                }
+                r
+            })
+        }
+        _ => {
+            direction = MediaDirection::Inactive;
+            None
+        }
+    };
+    let codec = line.formats.iter().find_map(|f| match f.as_str() {
+        "0" => Some(0),
+        "8" => Some(8),
+        _ => None,
+    });
+    SdpMedia {
+        remote,
+        direction,
+        codec,
+    }
 }
 
 #[cfg(test)]

@@ -279,7 +279,7 @@ fn session_expires_without_refresh_byes_both_legs() {
     assert_eq!(sim.b2b.stats().session_timer_expiries, 1);
     assert_eq!(sim.b2b.active_calls(), 0);
     sim.advance(Duration::from_secs(64));
-    assert!(sim.b2b.calls.is_empty() && sim.b2b.dialogs.is_empty());
+    assert!(sim.b2b.calls_empty() && sim.b2b.dialogs_empty());
     assert_eq!(sim.b2b.poll_timeout(), None);
     assert_private(&all);
 }

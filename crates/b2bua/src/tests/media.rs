@@ -200,7 +200,7 @@ fn pairs_return_to_the_pool_only_once_the_runtime_closed_the_sockets() {
     let sent = sim.send_a(a_invite("z9hG4bKq3", "call-q-3"));
     assert_eq!(summary(&sent), ["A<-100 INVITE", "B<-INVITE"]);
     assert_eq!(last_open(&sim).1, first_pairs);
-    let plane = sim.b2b.media.as_ref().unwrap();
+    let plane = sim.b2b.media_plane().unwrap();
     assert_eq!(plane.ports.available(), 0);
     assert!(plane.closing.is_empty());
 }
@@ -219,7 +219,7 @@ fn a_pair_that_cannot_be_bound_is_set_aside_when_it_comes_back() {
     sim.b2b.handle_media_event(sim.now, sim.wall, event, &sim.router);
     let sent = sim.drain(); // the call is refused, its relay closed, the pairs come back
     assert_eq!(summary(&sent), ["A<-503 INVITE"]);
-    let plane = sim.b2b.media.as_ref().unwrap();
+    let plane = sim.b2b.media_plane().unwrap();
     assert_eq!((plane.ports.available(), plane.ports.set_aside_count()), (2, 1));
     // The next call gets the good pairs, not the one that failed.
     sim.send_a(a_invite("z9hG4bKu1", "call-u-1"));

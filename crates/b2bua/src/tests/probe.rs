@@ -58,8 +58,8 @@ fn assert_all_gone(sim: &mut Sim, byes: &(Request, Request)) {
     sim.send_a(a_response(&byes.0, 200));
     sim.send_b(b_response(&byes.1, 200, false));
     sim.advance(Duration::from_secs(64));
-    assert!(sim.b2b.calls.is_empty() && sim.b2b.dialogs.is_empty());
-    assert!(sim.b2b.txs.servers.is_empty() && sim.b2b.txs.clients.is_empty());
+    assert!(sim.b2b.calls_empty() && sim.b2b.dialogs_empty());
+    assert!(sim.b2b.transactions_empty());
     assert_eq!(sim.b2b.poll_timeout(), None);
 }
 
@@ -97,7 +97,7 @@ fn probes_are_in_dialog_options_to_both_legs_and_live_dialogs_stay_up() {
     assert_eq!(sim.disconnect_code(), Some(0));
     sim.send_b(b_response(request(&sent[1].1), 200, false));
     assert!(sim.advance(PROBE * 3).is_empty());
-    assert!(sim.b2b.calls.is_empty());
+    assert!(sim.b2b.calls_empty());
     assert_eq!(sim.b2b.stats().dead_dialogs, 0);
 }
 

@@ -31,12 +31,9 @@ fn answered(max_duration_secs: u32) -> (Sim, Request, Response) {
 
 fn assert_all_gone(sim: &mut Sim) {
     sim.advance(Duration::from_secs(64));
-    assert!(sim.b2b.calls.is_empty(), "calls left");
-    assert!(sim.b2b.dialogs.is_empty(), "dialogs left");
-    assert!(
-        sim.b2b.txs.servers.is_empty() && sim.b2b.txs.clients.is_empty(),
-        "transactions left"
-    );
+    assert!(sim.b2b.calls_empty(), "calls left");
+    assert!(sim.b2b.dialogs_empty(), "dialogs left");
+    assert!(sim.b2b.transactions_empty(), "transactions left");
     assert_eq!(sim.b2b.poll_timeout(), None);
     assert_eq!(sim.b2b.active_calls(), 0);
 }

@@ -5,10 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use pn_b2bua::{AppPrompts, CallPrompts};
-use pn_bindings::{AppId, BindingTable, CdrDirection, Connect, RouteDecision, RoutePolicy, UnixTime};
+use pn_bindings::{AppId, BindingTable, Connect, RouteDecision, RoutePolicy, UnixTime};
 use pn_numbers::E164;
 use prometheus::IntCounter;
 
@@ -54,37 +52,17 @@ impl pn_b2bua::RouteLookup for TableRouter {
     }
 
     fn call_prompts(&self, connect: &Connect) -> CallPrompts {
-        let Some(media) = self.table.binding_media(connect.binding) else {
-            return CallPrompts::default();
-        };
-        let caller_hint = match connect.direction {
-            CdrDirection::AToB => media.caller_hint_from_a.clone(),
-            CdrDirection::BToA | CdrDirection::Abnormal => media.caller_hint_to_a.clone(),
-        };
-        CallPrompts {
-            caller_hint,
-            callee_hint: media.callee_hint.clone(),
-            record_hint: media.record_hint.clone(),
-            last_min_voice: media.last_min_voice.clone(),
-        }
+        self.table
+            .binding_media(connect.binding)
+            .map_or_else(CallPrompts::default, |media| {
+                CallPrompts::for_call(&media, connect.direction)
+            })
     }
 
     fn app_prompts(&self, app: AppId) -> AppPrompts {
-        let Some(m) = self.table.app_media(app) else {
-            return AppPrompts::default();
-        };
-        AppPrompts {
-            no_binding: m.no_binding_prompt.clone(),
-            no_permission: m.no_permission_prompt.clone(),
-            service_error: m.service_error_prompt.clone(),
-            extension: m.extension_prompt.clone(),
-            invalid_extension: m.invalid_extension_prompt.clone(),
-            first_digit_timeout: Duration::from_millis(m.first_digit_timeout_ms.into()),
-            inter_digit_timeout: Duration::from_millis(m.inter_digit_timeout_ms.into()),
-            terminator: m.digit_terminator,
-            inband_dtmf: m.inband_dtmf,
-            answer_before_collect: m.answer_before_collect,
-        }
+        self.table
+            .app_media(app)
+            .map_or_else(AppPrompts::default, |media| AppPrompts::of_app(&media))
     }
 }
 

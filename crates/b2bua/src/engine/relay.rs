@@ -4,19 +4,21 @@
 //! In-dialog OPTIONS are answered locally; PRACK goes to the `prack` module (RFC 3262); other methods
 //! get 405; unknown dialogs 481. A 2xx to a relayed re-INVITE or UPDATE refreshes the session timer.
 
-use pn_sip::transaction::{Input, TransactionKey};
+use pn_sip::transaction::Input;
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
 use crate::call::{PendingAck, Phase};
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::{ACCEPT, ALLOW, Clock};
+use crate::engine::B2bua;
+use crate::engine::{ACCEPT, ALLOW};
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, Peer, RouteLookup};
+use crate::{Peer, RouteLookup};
 
 impl B2bua {
     /// The call and side an in-dialog request belongs to (Call-ID, then our tag in To).
-    fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
+    pub(super) fn dialog_of(&self, r: &Request) -> Option<(Id, Side)> {
         let call_id = r.headers().call_id().ok()?;
         let &(id, side) = self.dialogs.get(call_id)?;
         let to_tag = r.headers().to().ok()?.tag()?.to_owned();
@@ -25,7 +27,7 @@ impl B2bua {
     }
 
     /// An ACK that matched no server transaction: the ACK for a 2xx.
-    pub(crate) fn on_ack(&mut self, c: Clock, r: &Request) {
+    pub(super) fn on_ack(&mut self, c: Clock, r: &Request) {
         let Some((id, side)) = self.dialog_of(r) else {
             return; // stray ACK: dropped
         };
@@ -39,7 +41,7 @@ impl B2bua {
         };
         self.drive_server(c, pending.server, Input::Received(SipMessage::Request(r.clone())));
         // Acknowledged: the 2xx's transaction only waits out Timer L now, without its messages.
-        if let Some(e) = self.txs.servers.get_mut(&pending.server) {
+        if let Some(e) = self.txs.server_mut(pending.server) {
             e.tx.settle();
         }
         if self.calls.get(&id).is_some_and(|call| !call.b_placed) {
@@ -63,25 +65,22 @@ impl B2bua {
         let Ok(ack) = builder.build() else {
             return;
         };
-        if let Some(e) = self.txs.clients.get_mut(&pending.client) {
+        if let Some(e) = self.txs.client_mut(pending.client) {
             e.ack = Some(ack.clone());
         }
         self.send(peer, SipMessage::Request(ack));
     }
 
     /// CANCEL: 200 to it; if it cancels A's pending INVITE, 487 to that INVITE and CANCEL to B.
-    pub(crate) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
-        let invite = TransactionKey::for_request(&r).ok().and_then(|mut key| {
-            key.method = Method::Invite;
-            self.txs.server_keys.get(&key).copied()
-        });
+    pub(super) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
+        let invite = self.txs.match_cancelled_invite(&r);
         let Some(invite) = invite else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);
             self.reply(c, from, r, b);
             return;
         };
-        let call = self.txs.servers.get(&invite).and_then(|e| e.call);
+        let call = self.txs.server(invite).and_then(|e| e.call);
         let b = Response::for_request(&r, 200);
         self.reply(c, from, r, b);
         if let Some((id, Side::A)) = call {
@@ -92,7 +91,7 @@ impl B2bua {
     }
 
     /// A request with a To tag.
-    pub(crate) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
+    pub(super) fn on_in_dialog(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let Some((id, side)) = self.dialog_of(&r) else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);
@@ -125,8 +124,8 @@ impl B2bua {
     }
 
     /// BYE: 200 to the sender; the other leg gets a BYE (answered call) or the call fails.
-    fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
-        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
+    pub(super) fn on_bye(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+        let Ok(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), false) else {
             return;
         };
         self.respond(c, stx, Response::for_request(r, 200).build());
@@ -152,13 +151,13 @@ impl B2bua {
     }
 
     /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.
-    fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
+    pub(super) fn relay_request(&mut self, c: Clock, from: Peer, r: &Request, id: Id, side: Side) {
         self.relay_request_with(c, from, r, id, side, &[]);
     }
 
     /// Relays `r` as a new request on the other leg, with `own` headers added (built here, e.g. a
     /// PRACK's mapped `RAck`).
-    pub(crate) fn relay_request_with(
+    pub(super) fn relay_request_with(
         &mut self,
         c: Clock,
         from: Peer,
@@ -168,7 +167,7 @@ impl B2bua {
         own: &[(&str, &str)],
     ) {
         let invite = *r.method() == Method::Invite;
-        let Some(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
+        let Ok(stx) = self.new_server_tx(c, from, r.clone(), Some((id, side)), invite) else {
             return;
         };
         let target = side.other();
@@ -212,7 +211,8 @@ impl B2bua {
             self.respond(c, stx, Response::for_request(r, 500).build());
             return;
         };
-        self.new_client_tx(
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(
             c,
             peer,
             request,
@@ -222,7 +222,7 @@ impl B2bua {
     }
 
     /// A response to a relayed request: relayed back (status, whitelisted headers, SDP).
-    pub(crate) fn relay_response(
+    pub(super) fn relay_response(
         &mut self,
         c: Clock,
         tx: Id,
@@ -242,7 +242,7 @@ impl B2bua {
         };
         let invite_2xx = cseq.method == Method::Invite && (200..300).contains(&status);
         if invite_2xx {
-            if let Some(e) = self.txs.clients.get_mut(&tx) {
+            if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
                     if let Some(ack) = e.ack.clone() {
                         let peer = e.peer;
@@ -253,12 +253,7 @@ impl B2bua {
                 e.answered = true;
             }
         }
-        let Some(request) = self
-            .txs
-            .servers
-            .get(&server)
-            .and_then(|e| e.tx.request().cloned())
-        else {
+        let Some(request) = self.txs.server(server).and_then(|e| e.tx.request().cloned()) else {
             return;
         };
         let origin = target.other();

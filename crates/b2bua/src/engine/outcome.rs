@@ -3,35 +3,30 @@
 
 use pn_sip::{Headers, Method, Request, Response, SipMessage};
 
+use crate::RouteLookup;
 use crate::call::{PendingAck, Phase};
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::Clock;
+use crate::engine::B2bua;
 use crate::facts::EventType;
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
+use crate::tables::reason_value;
 use crate::tables::{FORWARD_TIMEOUT, FailureMapping, failure_status};
 use crate::transactions::{ClientRole, Id};
-use crate::{B2bua, RouteLookup};
 
 /// Q.850 16: normal call clearing.
 const NORMAL_CLEARING: u16 = 16;
 
-/// The `Reason` header value pnswitch sends when it ends or refuses a call: the Q.850 cause, and the
-/// reference's stateCode with its description in the text.
-pub(crate) fn reason_value(q850: u16, state_code: u16) -> String {
-    let text = crate::tables::state_desc(state_code).trim_end_matches('.');
-    format!("Q.850;cause={q850};text=\"{state_code} {text}\"")
-}
-
 impl B2bua {
     /// Builds the response A's INVITE gets, relaying status, whitelisted headers and SDP of `from_b`.
-    pub(crate) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
+    pub(super) fn a_response(&mut self, id: Id, status: u16, from_b: Option<&Response>) -> Option<Response> {
         let (transport, a_tx) = self
             .calls
             .get(&id)
             .map(|call| (call.a.peer.transport, call.a_tx))?;
         let contact = self.contact(transport);
         let call = self.calls.get_mut(&id)?;
-        let a_invite = self.txs.servers.get(&a_tx)?.tx.request()?;
+        let a_invite = self.txs.server(a_tx)?.tx.request()?;
         let mut b = Response::for_request(a_invite, status).to_tag(&call.a.local_tag);
         if (101..300).contains(&status) {
             b = b.contact(&contact);
@@ -54,10 +49,10 @@ impl B2bua {
     }
 
     /// A response from B to the B-leg INVITE.
-    pub(crate) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
+    pub(super) fn on_b_invite_response(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, r: &Response) {
         let status = r.status();
         if (200..300).contains(&status) {
-            if let Some(e) = self.txs.clients.get_mut(&tx) {
+            if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
                     // A retransmitted 2xx: re-send our ACK, if A has acknowledged already.
                     if let Some(ack) = e.ack.clone() {
@@ -100,7 +95,7 @@ impl B2bua {
         }
     }
 
-    fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
+    pub(super) fn b_provisional_response(&mut self, c: Clock, id: Id, status: u16, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -117,7 +112,7 @@ impl B2bua {
         self.relay_provisional(c, id, status, r);
     }
 
-    fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
+    pub(super) fn b_answered(&mut self, c: Clock, id: Id, tx: Id, r: &Response) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -125,7 +120,7 @@ impl B2bua {
         call.record.fwd_answer = Some(c.wall);
         call.forward_deadline = None;
         // The final response ends the retransmissions of an unacknowledged reliable provisional.
-        call.a_reliable = None;
+        call.prack.final_sent();
         if !call.max_duration.is_zero() {
             call.max_deadline = c.now.checked_add(call.max_duration);
             call.last_minute = call
@@ -177,7 +172,7 @@ impl B2bua {
         self.schedule_call(id);
     }
 
-    fn record_latency(&mut self, c: Clock, id: Id) {
+    pub(super) fn record_latency(&mut self, c: Clock, id: Id) {
         if let Some(call) = self.calls.get_mut(&id) {
             if !call.latency_recorded {
                 call.latency_recorded = true;
@@ -188,7 +183,7 @@ impl B2bua {
     }
 
     /// The B leg failed before answer: A gets the mapped status with a Q.850 Reason.
-    pub(crate) fn fail_forward(
+    pub(super) fn fail_forward(
         &mut self,
         c: Clock,
         id: Id,
@@ -229,7 +224,7 @@ impl B2bua {
     }
 
     /// A gave up before answer (CANCEL, or a BYE on an unanswered call): 487 to A's INVITE, CANCEL B.
-    pub(crate) fn abandon(&mut self, c: Clock, id: Id) {
+    pub(super) fn abandon(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -253,7 +248,7 @@ impl B2bua {
     }
 
     /// Cancels B's INVITE (at once if B sent a provisional response, else as soon as it does).
-    pub(crate) fn cancel_b(&mut self, c: Clock, id: Id) {
+    pub(super) fn cancel_b(&mut self, c: Clock, id: Id) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -265,17 +260,17 @@ impl B2bua {
         let (b_tx, peer) = (call.b_tx, call.b.peer);
         let Some(cancel) = self
             .txs
-            .clients
-            .get(&b_tx)
+            .client(b_tx)
             .and_then(|e| e.tx.request().map(Request::cancel))
         else {
             return;
         };
-        self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, cancel, Some((id, Side::B)), ClientRole::Local);
     }
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
-    fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
+    pub(super) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
         let via = self.new_via(c, crate::Transport::Udp);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -284,19 +279,19 @@ impl B2bua {
         let Ok(ack) = call.b.request(Method::Ack, &via, Some(1)).build() else {
             return;
         };
-        if let Some(e) = self.txs.clients.get_mut(&tx) {
+        if let Some(e) = self.txs.client_mut(tx) {
             e.ack = Some(ack.clone());
         }
         self.send(peer, SipMessage::Request(ack));
     }
 
     /// Sends a BYE on `side` (once).
-    pub(crate) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
+    pub(super) fn send_bye(&mut self, c: Clock, id: Id, side: Side) {
         self.send_bye_because(c, id, side, None);
     }
 
     /// Sends a BYE to `side` carrying `reason` (a `Reason` header value) when the switch itself ends the call.
-    pub(crate) fn send_bye_because(&mut self, c: Clock, id: Id, side: Side, reason: Option<&str>) {
+    pub(super) fn send_bye_because(&mut self, c: Clock, id: Id, side: Side, reason: Option<&str>) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };
@@ -316,16 +311,17 @@ impl B2bua {
         if let Some(reason) = reason {
             bye.headers_mut().push("Reason", reason.to_owned());
         }
-        self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, bye, Some((id, side)), ClientRole::Local);
     }
 
     /// A call timer is due.
-    pub(crate) fn on_call_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
+    pub(super) fn on_call_timer(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let due = |t: Option<std::time::Instant>| t.is_some_and(|t| t <= c.now);
-        if due(call.ivr.as_ref().and_then(|ivr| ivr.deadline)) {
+        if due(call.ivr.as_ref().and_then(|ivr| ivr.deadline())) {
             if !call.ended {
                 self.ivr_timer(c, id, router);
             }
@@ -345,7 +341,7 @@ impl B2bua {
         } else if due(call.last_minute) {
             call.last_minute = None;
             self.last_minute(id);
-        } else if due(call.a_reliable.as_ref().map(|r| r.next)) {
+        } else if due(call.prack.deadline()) {
             self.retransmit_reliable(c, id);
         } else if due(call.session.map(|s| s.deadline)) {
             self.session_expired(c, id);
@@ -356,7 +352,7 @@ impl B2bua {
     }
 
     /// A client transaction timed out.
-    pub(crate) fn on_client_timeout(
+    pub(super) fn on_client_timeout(
         &mut self,
         c: Clock,
         _tx: Id,
@@ -379,8 +375,7 @@ impl B2bua {
             ClientRole::Relay { server } => {
                 let response = self
                     .txs
-                    .servers
-                    .get(&server)
+                    .server(server)
                     .and_then(|e| e.tx.request())
                     .map(|request| Response::for_request(request, 408).build());
                 if let Some(response) = response {
@@ -397,7 +392,7 @@ impl B2bua {
     }
 
     /// A server transaction timed out: A never acknowledged our 2xx → release both legs.
-    pub(crate) fn on_server_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>) {
+    pub(super) fn on_server_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>) {
         let Some((id, _)) = call else {
             return;
         };
@@ -423,7 +418,7 @@ impl B2bua {
     }
 
     /// Ends a call: disconnect event and the CDR, exactly once.
-    pub(crate) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
+    pub(super) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -431,9 +426,7 @@ impl B2bua {
             return;
         }
         call.ended = true;
-        call.record.recording_kept = call
-            .recording
-            .is_some_and(|r| c.now.saturating_duration_since(r.started) >= crate::media::MIN_RECORDING);
+        call.record.recording_kept = call.tones.recording_kept(c.now);
         let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
         let cdr = call
             .record
@@ -448,7 +441,7 @@ impl B2bua {
     }
 
     /// Dispatches a response from a client transaction.
-    pub(crate) fn on_client_response(
+    pub(super) fn on_client_response(
         &mut self,
         c: Clock,
         tx: Id,

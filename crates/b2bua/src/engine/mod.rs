@@ -1,6 +1,20 @@
 //! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
-//! flows themselves live in `call` (set-up, the B-leg INVITE), `outcome` (B's responses, timers,
-//! the end of a call) and `relay` (in-dialog requests).
+//! flows live in the submodules: `setup` (a new INVITE, the route decision, the B-leg INVITE),
+//! `outcome` (B's responses, call timers, the end of a call), `relay` (in-dialog requests) and
+//! `probe` (dead-dialog probes); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
+//! call (the state structs of [`crate::ivr`], [`crate::tones`], [`crate::prack`],
+//! [`crate::session_timer`], [`crate::media`]) and carry out what they return. The parts never use
+//! the engine or the call.
+
+mod ivr;
+mod media;
+mod outcome;
+mod prack;
+mod probe;
+mod relay;
+mod session;
+mod setup;
+mod tones;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -12,19 +26,14 @@ use pn_sip::validate::{ValidationPolicy, validate_request, validate_response};
 use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, Uri, Via};
 
 use crate::call::Call;
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::outcome::reason_value;
+use crate::shard::{BRANCH_PREFIX, CALL_ID_PREFIX};
+use crate::tables::reason_value;
 use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
-use crate::{B2buaConfig, BRANCH_PREFIX, CALL_ID_PREFIX, Output, Peer, RouteLookup, Shard, Stats, Transport};
-
-/// The time of one input: monotonic for timers, wall-clock for call facts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    pub now: Instant,
-    pub wall: UnixTime,
-}
+use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
@@ -45,26 +54,26 @@ pub struct Refusal {
 /// One shard of the B2BUA: every call whose messages [`crate::shard_for`] maps here.
 #[derive(Debug)]
 pub struct B2bua {
-    pub(crate) config: B2buaConfig,
-    pub(crate) shard: Shard,
-    pub(crate) timers: TimerConfig,
+    config: B2buaConfig,
+    shard: Shard,
+    timers: TimerConfig,
     quiet_timers: TimerConfig,
     policy: ValidationPolicy,
-    pub(crate) local_host: String,
-    pub(crate) local_port: Option<u16>,
-    pub(crate) egress: Option<Peer>,
-    pub(crate) txs: Transactions,
-    pub(crate) calls: HashMap<Id, Box<Call>>,
-    pub(crate) dialogs: HashMap<String, (Id, Side)>,
-    pub(crate) deadlines: Deadlines,
+    local_host: String,
+    local_port: Option<u16>,
+    egress: Option<Peer>,
+    txs: Transactions,
+    calls: HashMap<Id, Box<Call>>,
+    dialogs: HashMap<String, (Id, Side)>,
+    deadlines: Deadlines,
     outputs: VecDeque<Output>,
-    pub(crate) stats: Stats,
+    stats: Stats,
     next_id: u64,
-    pub(crate) active: usize,
+    active: usize,
     /// Relay mode (`None`: bypass).
-    pub(crate) media: Option<crate::media::MediaPlane>,
+    media: Option<crate::media::MediaPlane>,
     /// New calls are refused while set.
-    pub(crate) refusal: Option<Refusal>,
+    refusal: Option<Refusal>,
 }
 
 impl B2bua {
@@ -148,13 +157,13 @@ impl B2bua {
         while let Some(slot) = self.deadlines.pop_due(now) {
             match slot {
                 Slot::Server(id) => {
-                    if let Some(e) = self.txs.servers.get_mut(&id) {
+                    if let Some(e) = self.txs.server_mut(id) {
                         e.scheduled = None;
                     }
                     self.drive_server(c, id, Input::Timeout);
                 }
                 Slot::Client(id) => {
-                    if let Some(e) = self.txs.clients.get_mut(&id) {
+                    if let Some(e) = self.txs.client_mut(id) {
                         e.scheduled = None;
                     }
                     self.drive_client(c, id, Input::Timeout);
@@ -196,18 +205,18 @@ impl B2bua {
 
     // ---- ids, Via, Contact -------------------------------------------------------------------
 
-    pub(crate) fn next_id(&mut self) -> u64 {
+    fn next_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
-    pub(crate) fn new_tag(&mut self, c: Clock) -> String {
+    fn new_tag(&mut self, c: Clock) -> String {
         let id = self.next_id();
         format!("pn{:x}{:x}", c.wall.0, id)
     }
 
-    pub(crate) fn new_call_id(&mut self, c: Clock) -> String {
+    fn new_call_id(&mut self, c: Clock) -> String {
         let id = self.next_id();
         format!(
             "{CALL_ID_PREFIX}{}-{:x}-{:x}@{}",
@@ -215,7 +224,7 @@ impl B2bua {
         )
     }
 
-    pub(crate) fn new_via(&mut self, c: Clock, transport: Transport) -> Via {
+    fn new_via(&mut self, c: Clock, transport: Transport) -> Via {
         let id = self.next_id();
         let branch = format!("{BRANCH_PREFIX}{}-{:x}.{:x}", self.shard.index, c.wall.0, id);
         let mut via = Via::new(transport.as_str(), &self.local_host, self.local_port, &branch);
@@ -224,7 +233,7 @@ impl B2bua {
     }
 
     /// pnswitch's Contact on a leg of `transport`.
-    pub(crate) fn contact(&self, transport: Transport) -> NameAddr {
+    fn contact(&self, transport: Transport) -> NameAddr {
         let mut uri = Uri::sip(None, &self.local_host, self.local_port);
         if transport == Transport::Tcp {
             uri.set_param("transport", Some("tcp"));
@@ -232,15 +241,15 @@ impl B2bua {
         NameAddr::new(uri)
     }
 
-    pub(crate) fn push_output(&mut self, output: Output) {
+    fn push_output(&mut self, output: Output) {
         self.outputs.push_back(output);
     }
 
-    pub(crate) fn send(&mut self, to: Peer, message: SipMessage) {
+    fn send(&mut self, to: Peer, message: SipMessage) {
         self.outputs.push_back(Output::Send { to, message });
     }
 
-    pub(crate) fn fact(&mut self, fact: crate::CallFact) {
+    fn fact(&mut self, fact: crate::CallFact) {
         self.outputs.push_back(Output::Fact(fact));
     }
 
@@ -256,17 +265,17 @@ impl B2bua {
     // ---- transactions ------------------------------------------------------------------------
 
     /// Starts a server transaction for `request` (`trying`: INVITEs get `100 Trying` at once).
-    pub(crate) fn new_server_tx(
+    fn new_server_tx(
         &mut self,
         c: Clock,
         peer: Peer,
         request: Request,
         call: Option<(Id, Side)>,
         trying: bool,
-    ) -> Option<Id> {
-        let key = TransactionKey::for_request(&request).ok()?;
+    ) -> Result<Id, B2buaError> {
+        let key = TransactionKey::for_request(&request)?;
         let config = if trying { &self.timers } else { &self.quiet_timers };
-        let tx = ServerTransaction::new(request, peer.transport.is_reliable(), config, c.now).ok()?;
+        let tx = ServerTransaction::new(request, peer.transport.is_reliable(), config, c.now)?;
         let id = self.next_id();
         self.stats.server_transactions += 1;
         if let Some((call, _)) = call {
@@ -285,31 +294,31 @@ impl B2bua {
             },
         );
         self.flush_server(c, id, false);
-        Some(id)
+        Ok(id)
     }
 
     /// Sends a response through a server transaction.
-    pub(crate) fn respond(&mut self, c: Clock, id: Id, response: Response) {
+    fn respond(&mut self, c: Clock, id: Id, response: Response) {
         self.drive_server(c, id, Input::Respond(response));
     }
 
     /// Answers `request` at once with `builder`'s response in a fresh server transaction.
-    pub(crate) fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
+    fn reply(&mut self, c: Clock, peer: Peer, request: Request, builder: ResponseBuilder) {
         let response = builder.build();
-        if let Some(id) = self.new_server_tx(c, peer, request, None, false) {
+        if let Ok(id) = self.new_server_tx(c, peer, request, None, false) {
             self.respond(c, id, response);
         }
     }
 
     /// Builds the response to `request` with status `status` and a To tag.
-    pub(crate) fn response_to(&mut self, c: Clock, request: &Request, status: u16) -> ResponseBuilder {
+    fn response_to(&mut self, c: Clock, request: &Request, status: u16) -> ResponseBuilder {
         let tag = self.new_tag(c);
         Response::for_request(request, status).to_tag(&tag)
     }
 
-    pub(crate) fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
+    fn drive_server(&mut self, c: Clock, id: Id, input: Input) {
         let retransmitting = matches!(input, Input::Timeout | Input::Received(_));
-        let Some(e) = self.txs.servers.get_mut(&id) else {
+        let Some(e) = self.txs.server_mut(id) else {
             return;
         };
         // An input the state does not allow (a second final response after a CANCEL race) sends nothing.
@@ -318,7 +327,7 @@ impl B2bua {
     }
 
     fn flush_server(&mut self, c: Clock, id: Id, retransmitting: bool) {
-        let Some(e) = self.txs.servers.get_mut(&id) else {
+        let Some(e) = self.txs.server_mut(id) else {
             return;
         };
         let mut outputs = Vec::new();
@@ -354,17 +363,22 @@ impl B2bua {
     }
 
     /// Starts a client transaction sending `request` to `peer`.
-    pub(crate) fn new_client_tx(
+    fn new_client_tx(
         &mut self,
         c: Clock,
         peer: Peer,
         request: Request,
         call: Option<(Id, Side)>,
         role: ClientRole,
-    ) -> Option<Id> {
-        let branch = request.headers().top_via().ok()?.branch()?.to_owned();
+    ) -> Result<Id, B2buaError> {
+        let branch = request
+            .headers()
+            .top_via()?
+            .branch()
+            .ok_or(B2buaError::NoBranch)?
+            .to_owned();
         let key = (branch, request.method().clone());
-        let tx = ClientTransaction::new(request, peer.transport.is_reliable(), &self.timers, c.now).ok()?;
+        let tx = ClientTransaction::new(request, peer.transport.is_reliable(), &self.timers, c.now)?;
         let id = self.next_id();
         self.stats.client_transactions += 1;
         if let Some((call, _)) = call {
@@ -386,12 +400,12 @@ impl B2bua {
             },
         );
         self.drive_client_outputs(c, id, false);
-        Some(id)
+        Ok(id)
     }
 
-    pub(crate) fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
+    fn drive_client(&mut self, c: Clock, id: Id, input: Input) {
         let timer = matches!(input, Input::Timeout);
-        let Some(e) = self.txs.clients.get_mut(&id) else {
+        let Some(e) = self.txs.client_mut(id) else {
             return;
         };
         let _ = e.tx.handle_input(c.now, input);
@@ -399,7 +413,7 @@ impl B2bua {
     }
 
     fn drive_client_outputs(&mut self, c: Clock, id: Id, timer: bool) {
-        let Some(e) = self.txs.clients.get_mut(&id) else {
+        let Some(e) = self.txs.client_mut(id) else {
             return;
         };
         let mut outputs = Vec::new();
@@ -424,7 +438,7 @@ impl B2bua {
             }
         }
         // An INVITE that got its 2xx only waits for retransmissions of it (Timer M): drop the request.
-        if let Some(e) = self.txs.clients.get_mut(&id) {
+        if let Some(e) = self.txs.client_mut(id) {
             e.tx.settle();
         }
     }
@@ -453,13 +467,7 @@ impl B2bua {
             self.stats.stray_responses += 1;
             return;
         }
-        let id = match (r.headers().top_via(), r.headers().cseq()) {
-            (Ok(via), Ok(cseq)) => via
-                .branch()
-                .and_then(|b| self.txs.client_keys.get(&(b.to_owned(), cseq.method)).copied()),
-            _ => None,
-        };
-        match id {
+        match self.txs.match_response(&r) {
             Some(id) => self.drive_client(c, id, Input::Received(SipMessage::Response(r))),
             None => self.stats.stray_responses += 1,
         }
@@ -482,15 +490,11 @@ impl B2bua {
             return;
         }
         // Retransmissions and non-2xx ACKs belong to an existing server transaction.
-        if let Some(id) = TransactionKey::for_request(&r)
-            .ok()
-            .and_then(|k| self.txs.server_keys.get(&k).copied())
-        {
+        if let Some(id) = self.txs.match_request(&r) {
             let absorbed = !is_ack
                 || self
                     .txs
-                    .servers
-                    .get(&id)
+                    .server(id)
                     .is_some_and(|e| e.tx.state() == transaction::State::Completed);
             if absorbed {
                 if !is_ack {
@@ -538,7 +542,7 @@ impl B2bua {
     }
 
     /// Reschedules a call's timer slot.
-    pub(crate) fn schedule_call(&mut self, id: Id) {
+    fn schedule_call(&mut self, id: Id) {
         if let Some(call) = self.calls.get_mut(&id) {
             let next = call.next_deadline();
             self.deadlines.update(Slot::Call(id), &mut call.scheduled, next);
@@ -546,7 +550,7 @@ impl B2bua {
     }
 
     /// Drops an ended call once its last transaction is gone.
-    pub(crate) fn maybe_remove_call(&mut self, id: Id) {
+    fn maybe_remove_call(&mut self, id: Id) {
         let done = self.calls.get(&id).is_some_and(|c| c.ended && c.live_tx == 0);
         if !done {
             return;
@@ -559,5 +563,25 @@ impl B2bua {
                 }
             }
         }
+    }
+}
+
+/// What the scenario tests look into (the fields are private to the engine).
+#[cfg(test)]
+impl B2bua {
+    pub(crate) fn calls_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    pub(crate) fn dialogs_empty(&self) -> bool {
+        self.dialogs.is_empty()
+    }
+
+    pub(crate) fn transactions_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    pub(crate) fn media_plane(&self) -> Option<&crate::media::MediaPlane> {
+        self.media.as_ref()
     }
 }

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use pn_sip::Method;
 
-use crate::B2bua;
 use crate::call::Phase;
+use crate::clock::Clock;
 use crate::dialog::Side;
-use crate::engine::Clock;
+use crate::engine::B2bua;
 use crate::media::MEDIA_TIMEOUT_Q850;
-use crate::outcome::reason_value;
+use crate::tables::reason_value;
 use crate::transactions::{ClientRole, Id};
 
 /// The stateCode of a call released because `side`'s dialog is gone.
@@ -33,7 +33,7 @@ pub(crate) const fn dead_dialog_state_code(side: Side) -> u16 {
 impl B2bua {
     /// The probe timer of an answered call fired: an OPTIONS to each leg that has none pending, and the
     /// next probe armed.
-    pub(crate) fn probe_dialogs(&mut self, c: Clock, id: Id) {
+    pub(super) fn probe_dialogs(&mut self, c: Clock, id: Id) {
         let interval = Duration::from_secs(self.config.dialog_probe_secs);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -49,7 +49,7 @@ impl B2bua {
     }
 
     /// Sends an in-dialog OPTIONS to `side`, unless one is pending there or the leg got a BYE.
-    fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
+    pub(super) fn send_probe(&mut self, c: Clock, id: Id, side: Side) {
         let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
             return;
         };
@@ -68,11 +68,12 @@ impl B2bua {
         };
         call.probing[i] = true;
         self.stats.dialog_probes += 1;
-        self.new_client_tx(c, peer, options, Some((id, side)), ClientRole::Probe);
+        // A request that cannot start a transaction is not sent (nothing else to do).
+        let _ = self.new_client_tx(c, peer, options, Some((id, side)), ClientRole::Probe);
     }
 
     /// The probe sent to `side` ended with `status` (408 for a transaction timeout).
-    pub(crate) fn probe_answered(&mut self, c: Clock, id: Id, side: Side, status: u16) {
+    pub(super) fn probe_answered(&mut self, c: Clock, id: Id, side: Side, status: u16) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

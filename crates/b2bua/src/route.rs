@@ -1,0 +1,47 @@
+//! [`RouteLookup`]: what the runtime answers about routes, bindings and prompts.
+
+use pn_bindings::{AppId, BindingId, Connect, RouteDecision, UnixTime};
+use pn_numbers::E164;
+
+use crate::prompts::{AppPrompts, CallPrompts};
+
+/// The public handle and echo data of a binding, for call facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subscription {
+    /// `subscriptionId`.
+    pub subscription_id: String,
+    /// `userData`.
+    pub user_data: Option<String>,
+}
+
+/// Where a call to a privacy number goes: implemented by the runtime over the binding table.
+pub trait RouteLookup {
+    /// The route decision (see [`pn_bindings::decide()`]); `now` is wall-clock time.
+    fn decide(
+        &self,
+        caller: Option<E164>,
+        called: E164,
+        extension: Option<&str>,
+        now: UnixTime,
+    ) -> RouteDecision;
+
+    /// The `subscriptionId`/`userData` of a binding, echoed in call facts. The default knows none:
+    /// facts then carry only [`crate::facts::StatusInfo::binding`] / [`crate::Cdr::binding`] for the outbox to resolve.
+    fn subscription(&self, binding: BindingId) -> Option<Subscription> {
+        let _ = binding;
+        None
+    }
+
+    /// The prompts of a connected call (relay mode): the binding's, chosen for the decision's
+    /// direction. The default has none.
+    fn call_prompts(&self, connect: &Connect) -> CallPrompts {
+        let _ = connect;
+        CallPrompts::default()
+    }
+
+    /// An app's rejection prompts and AXE collection settings. The default is [`AppPrompts::default`].
+    fn app_prompts(&self, app: AppId) -> AppPrompts {
+        let _ = app;
+        AppPrompts::default()
+    }
+}
