@@ -21,6 +21,7 @@
 
 pub mod detector;
 pub mod dtmf;
+pub mod engine;
 pub mod error;
 pub mod g711;
 pub mod player;
@@ -33,6 +34,10 @@ pub mod wav;
 pub use detector::DigitDetector;
 pub use dtmf::{
     DtmfDigit, InbandConfig, InbandDetector, InfoDtmf, Rfc4733Detector, TelephoneEvent, parse_info_body,
+};
+pub use engine::{
+    Command as MediaEngineCommand, EngineConfig, EngineCounts, Event as MediaEngineEvent, MediaEngine,
+    Output as MediaEngineOutput, PromptAudio, Transmit,
 };
 pub use error::MediaError;
 pub use g711::G711Law;

@@ -396,7 +396,7 @@ impl Runner {
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;
-            let now = relays.counts;
+            let now = relays.counts();
             let packets = &m.media_packets;
             let events = &m.media_events;
             for (label, new, old) in [
