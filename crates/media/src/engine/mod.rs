@@ -1,11 +1,11 @@
 //! The media of one shard's calls as one sans-IO engine: [`MediaEngine`].
 //!
-//! Per call it owns the two-leg [`RelaySession`] (latching, dead media), and the switch's own media on each
-//! leg: a queue of prompts played one after another by [`PromptPlayer`]s (while the switch plays to a party,
+//! Per call it owns the two-leg [`RelaySession`](crate::RelaySession) (latching, dead media), and the switch's own media on each
+//! leg: a queue of prompts played one after another by [`PromptPlayer`](crate::PromptPlayer)s (while the switch plays to a party,
 //! the RTP the other party sends towards it is dropped: the party is *muted*), the SSRC, sequence number and
 //! timestamp of the switch's stream to that party (kept across prompts, so the stream stays continuous while
-//! the switch alternates between relaying and playing), a [`DigitDetector`] fed with what the party sends,
-//! and the call's [`Recorder`], whose finalised audio is emitted every [`EngineConfig::record_flush`] and
+//! the switch alternates between relaying and playing), a [`DigitDetector`](crate::DigitDetector) fed with what the party sends,
+//! and the call's [`Recorder`](crate::Recorder), whose finalised audio is emitted every [`EngineConfig::record_flush`] and
 //! at close.
 //!
 //! # I/O contract
@@ -18,7 +18,9 @@
 //! files and recording files stay with the caller: a prompt comes in as decoded audio ([`PromptAudio`]), a
 //! recording leaves as [`Event::Recording`] chunks followed by [`Event::RecordingDone`].
 //!
-//! The call handle `C` is the caller's (the runtime uses pn-b2bua's `MediaCall`).
+//! The call handle `C` is the caller's (the runtime uses pn-b2bua's `MediaCall`). A datagram to send is
+//! copied once into the engine's output buffer (reused: emptied when the outputs are drained), so the
+//! borrowed [`Transmit::bytes`] live until the next `poll_output`.
 
 mod call;
 
