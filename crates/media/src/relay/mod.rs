@@ -48,7 +48,7 @@ impl Leg {
         }
     }
 
-    fn idx(self) -> usize {
+    pub(crate) fn idx(self) -> usize {
         match self {
             Self::A => 0,
             Self::B => 1,
@@ -66,7 +66,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn idx(self) -> usize {
+    pub(crate) fn idx(self) -> usize {
         match self {
             Self::Rtp => 0,
             Self::Rtcp => 1,

@@ -1,14 +1,15 @@
-//! The media plane of one shard (`[media] mode = "relay"`): the shard's [`B2bua`](pn_b2bua::B2bua) emits
-//! [`MediaCommand`]s; this owns, per call, the four UDP sockets of the two port pairs, the sans-IO
-//! [`RelaySession`], and the switch's own media on each leg: prompt players ([`PromptPlayer`], queued per
-//! leg; while one plays to a party, what the other party sends it is dropped), DTMF detectors
-//! ([`DigitDetector`]) and the call's [`Recorder`] (its finalised audio goes to the recording writer thread,
-//! [`RecordingSink`]). Each socket has a receive task on the shard's own single-threaded event loop (a
-//! `LocalSet`): it reads a datagram and hands it at once to the call's session (the relays are shared with
-//! the shard loop through an `Rc<RefCell<…>>`, never borrowed across an await), which forwards it from the
-//! other leg's socket in the same wake-up — no queue, no copy. Reports for the core (dead media, digits,
-//! prompts played) are collected as [`MediaEvent`]s and the shard loop is woken to hand them to
-//! [`pn_b2bua::B2bua::handle_media_event`]. Everything for a call lives on the call's shard thread: no locks.
+//! The media plane of one shard (`[media] mode = "relay"`): the sockets and the loop around the shard's
+//! sans-IO [`MediaEngine`]. The shard's [`B2bua`](pn_b2bua::B2bua) emits [`MediaCommand`]s; this binds,
+//! per call, the four UDP sockets of the two port pairs, resolves prompts to audio (an app's upload from
+//! the [`PromptLibrary`] or a shipped default) and passes the command on to the engine, which owns all the
+//! per-call media logic (relay, prompt queues and muting, RTP continuity, DTMF, recording). Each socket has
+//! a receive task on the shard's own single-threaded event loop (a `LocalSet`): it reads a datagram and
+//! hands it at once to the engine (the relays are shared with the shard loop through an `Rc<RefCell<…>>`,
+//! never borrowed across an await), then sends what the engine emits from the named socket in the same
+//! wake-up. The engine's recording audio goes to the writer thread ([`RecordingSink`]); its reports for the
+//! core (dead media, digits, prompts played) are collected as [`MediaEvent`]s and the shard loop is woken
+//! to hand them to [`pn_b2bua::B2bua::handle_media_event`]. The shard sleeps until the engine's next
+//! deadline ([`Relays::poll_timeout`]). Everything for a call lives on the call's shard thread: no locks.
 //!
 //! Closing a call's relay ([`MediaCommand::Close`]) aborts its receive tasks, but each task owns its socket
 //! and an aborted task is only dropped when the `LocalSet` next runs it: until then the ports are still bound.
@@ -16,8 +17,7 @@
 //! [`MediaEvent::Closed`], which is what returns the call's port pairs to the core's pool.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use pn_b2bua::{MediaCall, MediaCommand, MediaEvent, PromptRef};
 use pn_media::{
-    Channel, DigitDetector, G711Law, Leg, PortPair, PromptPlayer, RecordChunk, Recorder, RecorderConfig,
-    RelayConfig, RelayEvent, RelayOutcome, RelaySession, RtpPacket,
+    Channel, EngineConfig, Leg, MediaEngine, MediaEngineCommand, MediaEngineEvent, MediaEngineOutput,
+    PortPair, PromptAudio, RelayConfig,
 };
 use pn_provision::PromptLibrary;
 use tokio::net::UdpSocket;
@@ -78,62 +78,17 @@ pub(crate) struct MediaCounts {
     pub(crate) recordings: u64,
 }
 
-/// Decoded prompt audio: its law and G.711 bytes.
-type Audio = (G711Law, Arc<[u8]>);
-
-/// A prompt waiting for its turn on a leg.
-struct Queued {
-    prompt: PromptRef,
-    payload_type: u8,
-    loops: u32,
-    tag: u32,
-}
-
-/// The switch's own media towards one party.
-struct LegMedia {
-    queue: VecDeque<Queued>,
-    playing: Option<(PromptPlayer, u32)>,
-    /// The SSRC, next sequence number and timestamp of the switch's stream to this party.
-    ssrc: u32,
-    position: (u16, u32),
-    detector: Option<DigitDetector>,
-}
-
-impl LegMedia {
-    fn new(seed: u64) -> Self {
-        let h = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self {
-            queue: VecDeque::new(),
-            playing: None,
-            ssrc: (h >> 32) as u32 | 1,
-            position: (h as u16, (h >> 16) as u32),
-            detector: None,
-        }
-    }
-}
-
-/// A recording in progress.
-struct Recording {
-    recorder: Recorder,
-    key: u64,
-    next_flush: Instant,
-}
-
-/// One call's relay.
-struct CallRelay {
-    session: RelaySession,
-    /// The call's sockets for sending (by leg, then channel): plain non-blocking sends, because tokio's
-    /// `try_send_to` answers `WouldBlock` until the reactor has first seen a socket writable, which lost the
-    /// first frames sent in the same turn as the call's relay was opened (a prompt before a rejection, AXE).
+/// One call's sockets.
+struct CallSockets {
+    /// For sending (by leg, then channel): plain non-blocking sends, because tokio's `try_send_to` answers
+    /// `WouldBlock` until the reactor has first seen a socket writable, which lost the first frames sent in
+    /// the same turn as the call's relay was opened (a prompt before a rejection, AXE).
     senders: [[std::net::UdpSocket; 2]; 2],
+    /// The receive tasks, each owning a socket.
     tasks: Vec<JoinHandle<()>>,
-    /// The deadline this call has in [`Relays::deadlines`] (`None`: none pushed).
-    scheduled: Option<Instant>,
-    legs: [LegMedia; 2],
-    recording: Option<Recording>,
 }
 
-impl Drop for CallRelay {
+impl Drop for CallSockets {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -141,81 +96,29 @@ impl Drop for CallRelay {
     }
 }
 
-impl CallRelay {
-    /// The earliest instant this call has work: dead media, a prompt frame, a recording flush.
-    fn poll_timeout(&self) -> Option<Instant> {
-        let players = self
-            .legs
-            .iter()
-            .filter_map(|l| l.playing.as_ref().and_then(|(p, _)| p.poll_timeout()));
-        self.session
-            .poll_timeout()
-            .into_iter()
-            .chain(players)
-            .chain(self.recording.as_ref().map(|r| r.next_flush))
-            .min()
-    }
-}
-
-/// The relays of one shard.
+/// The relays of one shard: the sockets around the shard's [`MediaEngine`].
 pub(crate) struct Relays {
     bind_ip: IpAddr,
-    config: RelayConfig,
-    calls: HashMap<MediaCall, CallRelay>,
-    /// Deadlines, earliest first. Lazy: an entry is current only while it equals its call's `scheduled`;
-    /// RTP re-arming moves a call's deadline later without a push, so a packet costs O(1) here and the heap
-    /// never grows per packet (a stale entry only causes one early wake-up).
-    deadlines: BinaryHeap<Reverse<(Instant, MediaCall)>>,
+    engine: MediaEngine<MediaCall>,
+    sockets: HashMap<MediaCall, CallSockets>,
     /// This object, for the receive tasks it spawns.
     me: Weak<RefCell<Relays>>,
     /// Wakes the shard loop: events are pending, or a deadline moved earlier.
     wake: Rc<Notify>,
-    /// Events produced by received packets, for the shard loop.
+    /// Events for the shard loop.
     pending: Vec<MediaEvent>,
     services: MediaServices,
     /// Shipped prompts, decoded once.
-    defaults: HashMap<String, Option<Audio>>,
+    defaults: HashMap<String, Option<PromptAudio>>,
     /// Makes recording keys unique across shards.
     shard: u16,
-    /// Scratch buffer for prompt packets.
-    frame: Vec<u8>,
     /// Relays closed by the core whose receive tasks (each owning a socket) are aborted but maybe not yet
     /// dropped: the shard awaits them, then reports [`MediaEvent::Closed`].
     closing: Vec<(MediaCall, Vec<JoinHandle<()>>)>,
-    /// What happened so far.
-    pub(crate) counts: MediaCounts,
+    /// Relays that could not be bound, recordings started.
+    opened: (u64, u64),
     /// `pn_media_packets_total{outcome="busy"}`: datagrams a receive task found the relays borrowed for.
     busy: prometheus::IntCounter,
-}
-
-/// Pushes `relay`'s deadline when it is earlier than the one already scheduled; true when it did.
-fn reschedule(
-    deadlines: &mut BinaryHeap<Reverse<(Instant, MediaCall)>>,
-    call: MediaCall,
-    relay: &mut CallRelay,
-) -> bool {
-    if let Some(at) = relay.poll_timeout()
-        && relay.scheduled.is_none_or(|s| at < s)
-    {
-        deadlines.push(Reverse((at, call)));
-        relay.scheduled = Some(at);
-        return true;
-    }
-    false
-}
-
-fn leg_idx(leg: Leg) -> usize {
-    match leg {
-        Leg::A => 0,
-        Leg::B => 1,
-    }
-}
-
-fn channel_idx(channel: Channel) -> usize {
-    match channel {
-        Channel::Rtp => 0,
-        Channel::Rtcp => 1,
-    }
 }
 
 impl Relays {
@@ -230,24 +133,28 @@ impl Relays {
         shard: u16,
         busy: prometheus::IntCounter,
     ) -> Rc<RefCell<Self>> {
+        let config = EngineConfig {
+            relay: RelayConfig {
+                media_timeout: (!timeout.is_zero()).then_some(timeout),
+                ..RelayConfig::default()
+            },
+            record_flush: RECORD_FLUSH,
+            per_party: services.per_party,
+            seed: u64::from(shard) << 48,
+        };
         Rc::new_cyclic(|me| {
             RefCell::new(Self {
                 bind_ip,
-                config: RelayConfig {
-                    media_timeout: (!timeout.is_zero()).then_some(timeout),
-                    ..RelayConfig::default()
-                },
-                calls: HashMap::new(),
-                deadlines: BinaryHeap::new(),
+                engine: MediaEngine::new(config),
+                sockets: HashMap::new(),
                 me: me.clone(),
                 wake,
                 pending: Vec::new(),
                 services,
                 defaults: HashMap::new(),
                 shard,
-                frame: Vec::with_capacity(256),
                 closing: Vec::new(),
-                counts: MediaCounts::default(),
+                opened: (0, 0),
                 busy,
             })
         })
@@ -258,139 +165,119 @@ impl Relays {
         out.append(&mut self.pending);
     }
 
-    /// Carries out one command of the core; reports (a prompt that cannot play) go to `events`.
+    /// What the relays counted so far.
+    pub(crate) fn counts(&self) -> MediaCounts {
+        let engine = self.engine.counts();
+        MediaCounts {
+            forwarded: engine.forwarded,
+            dropped: engine.dropped,
+            played: engine.played,
+            digits: engine.digits,
+            open_failed: self.opened.0,
+            recordings: self.opened.1,
+        }
+    }
+
+    /// Carries out one command of the core; reports go to `events`.
     pub(crate) fn command(&mut self, now: Instant, command: MediaCommand, events: &mut Vec<MediaEvent>) {
-        let call = command.call();
-        match command {
-            MediaCommand::Open { call, a, b } => match self.open(now, call, a, b) {
-                Ok(relay) => {
-                    self.calls.insert(call, relay);
+        let command = match command {
+            MediaCommand::Open { call, a, b } => match self.open(call, a, b) {
+                Ok(sockets) => {
+                    self.sockets.insert(call, sockets);
+                    MediaEngineCommand::Open { call, a, b }
                 }
                 Err((e, unbindable)) => {
                     tracing::error!(error = %e, ?a, ?b, "cannot bind the media ports of a call: releasing it (7508)");
-                    self.counts.open_failed += 1;
+                    self.opened.0 += 1;
                     events.push(MediaEvent::OpenFailed { call, unbindable });
+                    return;
                 }
             },
             MediaCommand::Close { call, keep_recording } => {
-                match self.calls.remove(&call) {
-                    Some(mut relay) => {
-                        self.stop_recording(now, &mut relay, keep_recording);
-                        let tasks = std::mem::take(&mut relay.tasks);
+                self.engine
+                    .handle_command(now, MediaEngineCommand::Close { call, keep_recording });
+                match self.sockets.remove(&call) {
+                    Some(mut sockets) => {
+                        let tasks = std::mem::take(&mut sockets.tasks);
                         for task in &tasks {
                             task.abort();
                         }
                         self.closing.push((call, tasks));
                     }
                     // No relay (its open failed): no socket of the call is open.
-                    None => events.push(MediaEvent::Closed { call }),
+                    None => self.pending.push(MediaEvent::Closed { call }),
                 }
+                self.drain();
+                events.append(&mut self.pending);
                 return;
             }
-            other => {
-                let Some(mut relay) = self.calls.remove(&call) else {
-                    if let MediaCommand::Play { call, leg, tag, .. } = other {
-                        events.push(MediaEvent::PlayDone { call, leg, tag });
-                    }
-                    return;
-                };
-                self.apply(now, call, &mut relay, other, events);
-                self.calls.insert(call, relay);
-            }
-        }
-        self.service(now, call, events);
-    }
-
-    fn apply(
-        &mut self,
-        now: Instant,
-        call: MediaCall,
-        relay: &mut CallRelay,
-        command: MediaCommand,
-        events: &mut Vec<MediaEvent>,
-    ) {
-        match command {
             MediaCommand::Remote {
+                call,
                 leg,
                 remote,
                 direction,
-                ..
-            } => {
-                if let Some(remote) = remote {
-                    relay.session.set_remote(leg, remote);
-                }
-                relay.session.set_direction(now, leg, direction);
-            }
-            MediaCommand::Answered { .. } => relay.session.restart_timers(now),
+            } => MediaEngineCommand::Remote {
+                call,
+                leg,
+                remote,
+                direction,
+            },
+            MediaCommand::Answered { call } => MediaEngineCommand::Answered { call },
             MediaCommand::Play {
+                call,
                 leg,
                 prompt,
                 payload_type,
                 loops,
                 tag,
-                ..
-            } => {
-                relay.legs[leg_idx(leg)].queue.push_back(Queued {
-                    prompt,
-                    payload_type,
-                    loops,
-                    tag,
-                });
-            }
-            MediaCommand::StopPlay { leg, .. } => {
-                let state = &mut relay.legs[leg_idx(leg)];
-                if let Some((player, tag)) = state.playing.take() {
-                    state.position = player.position();
-                    events.push(MediaEvent::PlayDone { call, leg, tag });
-                }
-                for q in state.queue.drain(..) {
-                    events.push(MediaEvent::PlayDone {
-                        call,
-                        leg,
-                        tag: q.tag,
-                    });
-                }
-            }
+            } => MediaEngineCommand::Play {
+                call,
+                leg,
+                audio: self.engine.contains(call).then(|| self.load(&prompt)).flatten(),
+                payload_type,
+                loops,
+                tag,
+            },
+            MediaCommand::StopPlay { call, leg } => MediaEngineCommand::StopPlay { call, leg },
             MediaCommand::Detect {
+                call,
                 leg,
                 telephone_event,
                 inband,
-                ..
-            } => relay.legs[leg_idx(leg)].detector = Some(DigitDetector::new(telephone_event, inband)),
-            MediaCommand::StopDetect { leg, .. } => relay.legs[leg_idx(leg)].detector = None,
-            MediaCommand::Record { app, object, .. } => match &self.services.recordings {
-                Some(sink) if relay.recording.is_none() => {
-                    self.counts.recordings += 1;
-                    let key = (u64::from(self.shard) << 48) | (call.0 & ((1 << 48) - 1));
-                    sink.open(key, app, object, self.services.per_party);
-                    relay.recording = Some(Recording {
-                        recorder: Recorder::new(
-                            now,
-                            RecorderConfig {
-                                per_party: self.services.per_party,
-                                ..RecorderConfig::default()
-                            },
-                        ),
-                        key,
-                        next_flush: now + RECORD_FLUSH,
-                    });
-                }
-                Some(_) => {}
-                None => tracing::warn!(%object, "recording requested but no recording store is configured"),
+            } => MediaEngineCommand::Detect {
+                call,
+                leg,
+                telephone_event,
+                inband,
             },
-            MediaCommand::Open { .. } | MediaCommand::Close { .. } => {}
-        }
+            MediaCommand::StopDetect { call, leg } => MediaEngineCommand::StopDetect { call, leg },
+            MediaCommand::Record { call, app, object } => {
+                match &self.services.recordings {
+                    Some(sink) if self.engine.can_record(call) => {
+                        self.opened.1 += 1;
+                        sink.open(self.recording_key(call), app, object, self.services.per_party);
+                    }
+                    None if self.engine.contains(call) => {
+                        tracing::warn!(%object, "recording requested but no recording store is configured");
+                    }
+                    _ => {}
+                }
+                MediaEngineCommand::Record { call }
+            }
+        };
+        self.engine.handle_command(now, command);
+        self.drain();
+        events.append(&mut self.pending);
     }
 
     /// Binds the four sockets of a call and starts their receive tasks. On failure nothing stays bound, and the
     /// error comes with the pairs a port of which is in use outside the pool.
     fn open(
         &self,
-        now: Instant,
         call: MediaCall,
         a: PortPair,
         b: PortPair,
-    ) -> Result<CallRelay, (std::io::Error, [Option<PortPair>; 2])> {
+    ) -> Result<CallSockets, (std::io::Error, [Option<PortPair>; 2])> {
         type Bound = (Arc<UdpSocket>, std::net::UdpSocket);
         let bind = |port: u16| -> std::io::Result<Bound> {
             let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
@@ -422,232 +309,123 @@ impl Relays {
                 )));
             }
         }
-        let seed = (u64::from(self.shard) << 48) ^ call.0 ^ u64::from(a.rtp) << 20;
-        Ok(CallRelay {
-            session: RelaySession::new(now, self.config, a, b),
-            senders,
-            tasks,
-            scheduled: None,
-            legs: [LegMedia::new(seed), LegMedia::new(seed ^ 0x5555)],
-            recording: None,
-        })
+        Ok(CallSockets { senders, tasks })
     }
 
-    /// A datagram from a call's socket: forwarded unchanged (unless the switch plays to the receiving party),
-    /// watched for DTMF and recorded; or dropped. True when the shard loop must run (events or an earlier
-    /// deadline).
+    /// A datagram from a call's socket, handed to the engine. True when the shard loop must run (events or
+    /// an earlier deadline).
     fn packet(&mut self, now: Instant, packet: &Packet<'_>) -> bool {
-        let Some(relay) = self.calls.get_mut(&packet.call) else {
-            return false;
-        };
-        let events = &mut self.pending;
-        let outcome = relay
-            .session
-            .handle_packet(now, packet.leg, packet.channel, packet.from, packet.bytes);
-        if matches!(outcome, RelayOutcome::Dropped(_)) {
-            self.counts.dropped += 1;
-        }
-        // What the session accepted from the party (even with nowhere to forward it yet) is watched.
-        let latched = matches!(
-            outcome,
-            RelayOutcome::Forward(_) | RelayOutcome::Dropped(pn_media::DropReason::NoDestination)
+        let before = self.engine.poll_timeout();
+        self.engine.handle_packet(
+            now,
+            packet.call,
+            packet.leg,
+            packet.channel,
+            packet.from,
+            packet.bytes,
         );
-        if let RelayOutcome::Forward(f) = outcome {
-            let muted = f.channel == Channel::Rtp && relay.legs[leg_idx(f.leg)].playing.is_some();
-            if muted {
-                self.counts.dropped += 1;
-            } else {
-                self.counts.forwarded += 1;
-                let socket = &relay.senders[leg_idx(f.leg)][channel_idx(f.channel)];
-                if let Err(e) = socket.send_to(f.bytes, f.to) {
-                    tracing::trace!(to = %f.to, error = %e, "media send failed");
-                }
-            }
-        }
-        let source = &mut relay.legs[leg_idx(packet.leg)];
-        let watch = source.detector.is_some() || relay.recording.is_some();
-        if latched && watch && packet.channel == Channel::Rtp && !pn_media::is_rtcp(packet.bytes) {
-            if let Ok(rtp) = RtpPacket::parse(packet.bytes) {
-                if let Some(detector) = source.detector.as_mut() {
-                    if let Some(digit) = detector.handle_rtp(&rtp) {
-                        self.counts.digits += 1;
-                        events.push(MediaEvent::Digit {
-                            call: packet.call,
-                            leg: packet.leg,
-                            digit: digit.as_char(),
-                        });
-                    }
-                    while let Some(digit) = detector.poll_digit() {
-                        self.counts.digits += 1;
-                        events.push(MediaEvent::Digit {
-                            call: packet.call,
-                            leg: packet.leg,
-                            digit: digit.as_char(),
-                        });
-                    }
-                }
-                if let Some(rec) = relay.recording.as_mut() {
-                    rec.recorder.handle_rtp(now, packet.leg, &rtp);
-                }
-            }
-        }
-        drain_events(packet.call, &mut relay.session, events);
-        let earlier = reschedule(&mut self.deadlines, packet.call, relay);
+        let after = self.drain();
+        let earlier = after.is_some_and(|at| before.is_none_or(|b| at < b));
         earlier || !self.pending.is_empty()
     }
 
-    /// The earliest scheduled deadline (possibly a stale, earlier one: see `deadlines`).
+    /// The engine's next deadline.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((at, _))| *at)
+        self.engine.poll_timeout()
     }
 
-    /// Runs due work: dead-media timers, prompt frames, recording flushes. Only the calls whose scheduled
-    /// deadline has passed are visited.
+    /// Runs due work: dead-media timers, prompt frames, recording flushes.
     pub(crate) fn handle_timeout(&mut self, now: Instant, events: &mut Vec<MediaEvent>) {
-        while let Some(&Reverse((at, call))) = self.deadlines.peek() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(relay) = self.calls.get_mut(&call) else {
-                continue;
-            };
-            if relay.scheduled != Some(at) {
-                continue;
-            }
-            relay.scheduled = None;
-            self.service(now, call, events);
-        }
+        self.engine.handle_timeout(now);
+        self.drain();
+        events.append(&mut self.pending);
     }
 
-    /// Does whatever `call` has due at `now`, then schedules its next deadline.
-    fn service(&mut self, now: Instant, call: MediaCall, events: &mut Vec<MediaEvent>) {
-        let Some(mut relay) = self.calls.remove(&call) else {
-            return;
-        };
-        if relay.session.poll_timeout().is_some_and(|due| due <= now) {
-            relay.session.handle_timeout(now);
-        }
-        for leg in [Leg::A, Leg::B] {
-            self.play(now, call, &mut relay, leg, events);
-        }
-        if let Some(rec) = relay.recording.as_mut()
-            && rec.next_flush <= now
-        {
-            rec.next_flush = now + RECORD_FLUSH;
-            let mut chunk = RecordChunk::default();
-            rec.recorder.take_ready(now, &mut chunk);
-            if let Some(sink) = &self.services.recordings {
-                sink.append(rec.key, chunk.mix, chunk.a, chunk.b);
-            }
-        }
-        drain_events(call, &mut relay.session, events);
-        relay.scheduled = None;
-        reschedule(&mut self.deadlines, call, &mut relay);
-        self.calls.insert(call, relay);
-    }
-
-    /// Sends the due frames of what plays to `leg`, moving on through its queue.
-    fn play(
-        &mut self,
-        now: Instant,
-        call: MediaCall,
-        relay: &mut CallRelay,
-        leg: Leg,
-        events: &mut Vec<MediaEvent>,
-    ) {
+    /// Sends the engine's datagrams, hands recordings to the writer, queues its reports for the core;
+    /// answers the next deadline.
+    fn drain(&mut self) -> Option<Instant> {
         loop {
-            let state = &mut relay.legs[leg_idx(leg)];
-            if state.playing.is_none() {
-                let Some(next) = state.queue.pop_front() else {
-                    return;
-                };
-                let (seq, ts) = state.position;
-                let ssrc = state.ssrc;
-                let player = self.load(&next.prompt).and_then(|(law, audio)| {
-                    PromptPlayer::new(
-                        now,
-                        audio,
-                        law,
-                        next.payload_type,
-                        ssrc,
-                        seq,
-                        ts,
-                        next.loops.max(1),
-                    )
-                    .map_err(|e| tracing::warn!(prompt = %next.prompt.name, error = %e, "prompt cannot play"))
-                    .ok()
-                });
-                let state = &mut relay.legs[leg_idx(leg)];
-                let Some(player) = player else {
-                    events.push(MediaEvent::PlayDone {
-                        call,
-                        leg,
-                        tag: next.tag,
-                    });
+            let event = match self.engine.poll_output() {
+                MediaEngineOutput::Timeout(at) => return at,
+                MediaEngineOutput::Transmit(t) => {
+                    if let Some(sockets) = self.sockets.get(&t.call) {
+                        let socket = &sockets.senders[leg_idx(t.leg)][channel_idx(t.channel)];
+                        if let Err(e) = socket.send_to(t.bytes, t.to) {
+                            tracing::trace!(to = %t.to, error = %e, "media send failed");
+                        }
+                    }
                     continue;
-                };
-                state.playing = Some((player, next.tag));
-            }
-            let destination = relay.session.rtp_destination(leg);
-            let socket = &relay.senders[leg_idx(leg)][0];
-            let state = &mut relay.legs[leg_idx(leg)];
-            let Some((player, tag)) = state.playing.as_mut() else {
-                return;
+                }
+                MediaEngineOutput::Event(event) => event,
             };
-            while player.poll_packet(now, &mut self.frame) {
-                self.counts.played += 1;
-                if let Some(to) = destination
-                    && let Err(e) = socket.send_to(&self.frame, to)
-                {
-                    tracing::trace!(%to, error = %e, "prompt send failed");
+            match event {
+                MediaEngineEvent::MediaTimeout { call, leg } => {
+                    self.pending.push(MediaEvent::Timeout { call, leg });
+                }
+                MediaEngineEvent::Digit { call, leg, digit } => self.pending.push(MediaEvent::Digit {
+                    call,
+                    leg,
+                    digit: digit.as_char(),
+                }),
+                MediaEngineEvent::PlayDone { call, leg, tag } => {
+                    self.pending.push(MediaEvent::PlayDone { call, leg, tag });
+                }
+                MediaEngineEvent::PlayFailed { call, leg, error } => {
+                    tracing::warn!(?call, ?leg, %error, "prompt cannot play");
+                }
+                MediaEngineEvent::Latched {
+                    call,
+                    leg,
+                    channel,
+                    addr,
+                } => tracing::debug!(?call, ?leg, ?channel, %addr, "media latched"),
+                MediaEngineEvent::Recording { call, chunk } => {
+                    if let Some(sink) = &self.services.recordings {
+                        sink.append(self.recording_key(call), chunk.mix, chunk.a, chunk.b);
+                    }
+                }
+                MediaEngineEvent::RecordingDone { call, keep } => {
+                    if let Some(sink) = &self.services.recordings {
+                        sink.close(self.recording_key(call), keep);
+                    }
                 }
             }
-            if !player.is_finished() {
-                return;
-            }
-            let tag = *tag;
-            state.position = player.position();
-            state.playing = None;
-            events.push(MediaEvent::PlayDone { call, leg, tag });
         }
+    }
+
+    /// The writer's key of `call`'s recording, unique across shards.
+    fn recording_key(&self, call: MediaCall) -> u64 {
+        (u64::from(self.shard) << 48) | (call.0 & ((1 << 48) - 1))
     }
 
     /// The audio of a prompt: the app's upload or the shipped default of that name.
-    fn load(&mut self, prompt: &PromptRef) -> Option<Audio> {
+    fn load(&mut self, prompt: &PromptRef) -> Option<PromptAudio> {
         if let (Some(library), Some(app)) = (&self.services.prompts, prompt.app) {
             let found = library.get(app, &prompt.name);
             if found.is_none() {
                 tracing::warn!(prompt = %prompt.name, app = app.0, "prompt not found");
             }
-            return found.map(|p| (p.law, Arc::clone(&p.samples)));
+            return found.map(|p| PromptAudio {
+                law: p.law,
+                samples: Arc::clone(&p.samples),
+            });
         }
         self.defaults
             .entry(prompt.name.clone())
             .or_insert_with(|| {
                 let bytes = pn_media::prompts::default_prompt(&prompt.name)?;
                 let audio = pn_media::parse_prompt(bytes).ok()?;
-                Some((audio.law, Arc::from(audio.samples)))
+                Some(PromptAudio {
+                    law: audio.law,
+                    samples: Arc::from(audio.samples),
+                })
             })
             .clone()
     }
 
-    /// Ends a call's recording: the rest of its audio, then the file kept or discarded.
-    fn stop_recording(&self, now: Instant, relay: &mut CallRelay, keep: bool) {
-        let Some(mut rec) = relay.recording.take() else {
-            return;
-        };
-        let mut chunk = RecordChunk::default();
-        rec.recorder.finish(now, &mut chunk);
-        if let Some(sink) = &self.services.recordings {
-            sink.append(rec.key, chunk.mix, chunk.a, chunk.b);
-            sink.close(rec.key, keep);
-        }
-    }
-
     /// Calls with a relay.
     pub(crate) fn len(&self) -> usize {
-        self.calls.len()
+        self.sockets.len()
     }
 
     /// The relays closed since the last call, each with its aborted receive tasks: once they have all ended,
@@ -657,15 +435,17 @@ impl Relays {
     }
 }
 
-fn drain_events(call: MediaCall, session: &mut RelaySession, events: &mut Vec<MediaEvent>) {
-    while let Some(event) = session.poll_event() {
-        match event {
-            RelayEvent::MediaTimeout { leg } => events.push(MediaEvent::Timeout { call, leg }),
-            RelayEvent::Latched { leg, channel, addr } => {
-                tracing::debug!(?call, ?leg, ?channel, %addr, "media latched");
-            }
-            _ => {}
-        }
+fn leg_idx(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}
+
+fn channel_idx(channel: Channel) -> usize {
+    match channel {
+        Channel::Rtp => 0,
+        Channel::Rtcp => 1,
     }
 }
 

@@ -270,8 +270,11 @@ impl Runner {
         );
     }
 
-    /// Sends every pending output, then exports the core's counters.
+    /// Sends every pending output, then exports the core's counters. They are exported first too: the receive
+    /// tasks count relayed packets without waking the loop, and a scrape prompted by this turn's messages (a
+    /// BYE) must already see them.
     async fn flush(&mut self) {
+        self.sync_stats();
         loop {
             self.flush_outputs().await;
             self.await_closed().await;
@@ -396,7 +399,7 @@ impl Runner {
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;
-            let now = relays.counts;
+            let now = relays.counts();
             let packets = &m.media_packets;
             let events = &m.media_events;
             for (label, new, old) in [
