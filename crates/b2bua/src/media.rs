@@ -18,10 +18,11 @@
 //! - the real address and direction the sending party declared are reported as
 //!   [`MediaCommand::Remote`] (the relay's initial destination, [`RemoteMedia::from_sdp`] or
 //!   [`RemoteMedia::muxed`]; `None` for a `c=0.0.0.0` hold or an unparseable address).
-//! - when B answers, [`MediaCommand::Answered`]: the runtime restarts the dead-media timers
+//! - when B answers, [`MediaCommand::Answered`]: the media engine restarts the dead-media timers
 //!   ([`pn_media::RelaySession::restart_timers`]) so a long ring is not dead media.
-//! - the runtime owns the sockets and the [`pn_media::RelaySession`]; on its
-//!   [`pn_media::RelayEvent::MediaTimeout`] it calls [`B2bua::handle_media_timeout`](crate::B2bua::handle_media_timeout): an answered
+//! - the runtime owns the sockets and feeds these commands to the sans-IO [`pn_media::MediaEngine`], which
+//!   owns each call's [`pn_media::RelaySession`], prompts, digit detection and recording; on the engine's
+//!   dead-media event the runtime calls [`B2bua::handle_media_timeout`](crate::B2bua::handle_media_timeout): an answered
 //!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
 //!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
 //! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool only when the
