@@ -495,14 +495,26 @@ impl Sipp {
 
     /// Starts `SIPp` in the background (a UAS, typically, before the switch sends it anything); waits until its
     /// port is bound.
+    ///
+    /// A `SIPp` that exits before binding (its port or media port taken for a moment by another program) is
+    /// started again, up to three times in all; the last failure panics with its stderr.
     pub fn spawn(self) -> SippProcess {
-        let child = self.command().spawn().expect("spawn sipp");
-        let proc = SippProcess {
-            child: Some(child),
+        let mut proc = SippProcess {
+            child: Some(self.command().spawn().expect("spawn sipp")),
             sipp: self,
         };
-        proc.wait_bound();
-        proc
+        for attempt in 1..=3 {
+            match proc.wait_bound() {
+                Ok(()) => return proc,
+                Err(early_exit) if attempt < 3 => {
+                    eprintln!("sipp {} exited before binding, starting it again: {early_exit}", proc.sipp.label);
+                    std::thread::sleep(Duration::from_millis(200));
+                    proc.child = Some(proc.sipp.command().spawn().expect("spawn sipp"));
+                }
+                Err(early_exit) => panic!("sipp {} never bound {}: {early_exit}", proc.sipp.label, proc.addr()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// Runs `SIPp` to completion and returns what it did (without judging its exit status).
@@ -535,16 +547,27 @@ impl SippProcess {
         self.sipp.addr()
     }
 
-    fn wait_bound(&self) {
-        // SIPp binds right after parsing its arguments; probing the port tells when it has.
+    /// Waits until `SIPp`'s UDP port is bound, looked up in the kernel's socket table (binding the port to probe
+    /// it could take it from `SIPp` at the very moment it binds). `Err` (with `SIPp`'s stderr) if it exited first;
+    /// panics if it neither binds nor exits within 10 s.
+    fn wait_bound(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if UdpSocket::bind(self.addr()).is_err() {
-                return;
+            if udp_port_bound(self.addr()) {
+                return Ok(());
+            }
+            let child = self.child.as_mut().expect("sipp running");
+            if let Some(status) = child.try_wait().expect("try_wait sipp") {
+                let mut stderr = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+                }
+                self.child = None;
+                return Err(format!("{status}: {}", stderr.trim()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("sipp {} never bound {}", self.sipp.label, self.addr());
+        panic!("sipp {} neither bound {} nor exited within 10 s", self.sipp.label, self.addr());
     }
 
     /// Waits up to `limit` for `SIPp` to exit by itself (its `-m` calls done, or its `-timeout`), else stops
@@ -607,6 +630,23 @@ impl Drop for SippProcess {
             terminate(&mut child);
         }
     }
+}
+
+/// Whether a UDP socket is bound to `addr` (IPv4), from `/proc/net/udp`.
+fn udp_port_bound(addr: SocketAddr) -> bool {
+    let SocketAddr::V4(v4) = addr else {
+        return false;
+    };
+    // /proc/net/udp writes the address as the hex of its bytes in host (little-endian) order, then the port.
+    let wanted = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
+    let any = format!("00000000:{:04X}", v4.port());
+    std::fs::read_to_string("/proc/net/udp").is_ok_and(|table| {
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().nth(1))
+            .any(|local| local == wanted || local == any)
+    })
 }
 
 fn read(path: &Path) -> String {
