@@ -95,6 +95,24 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pgid: int) -> float:
+    """utime + stime so far of every live process in process group `pgid` (pnswitch: one process; Kamailio: its
+    main process and the workers it forks), from /proc/PID/stat, in seconds."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the ")" closing the command name: pgrp is field 5, utime 14 and stime 15 (1-based, proc(5)).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -351,6 +369,7 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
                d, "uas.stderr")
     wait_bound(uas_port, "sipp uas")
     uac_port = free_udp_port()
+    cpu_before = cpu_seconds(system.proc.pid)
     started = time.monotonic()
     uac = sipp(["-sf", str(SCENARIOS / "uac_basic.xml"), "-aa", "-i", "127.0.0.1", "-bind_local", "-p", str(uac_port),
                 "-nostdin", "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-timeout", str(limit_s),
@@ -368,6 +387,8 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
         stop(uac)
         code = -1
     elapsed = time.monotonic() - started
+    # The switch's CPU over the step (calls placed, answered, held and released; the UAS stops after).
+    cpu = cpu_seconds(system.proc.pid) - cpu_before
     stop(uas)
     stats = read_stats(d / "uac_stat.csv")
     rtts = read_rtts(d)
@@ -378,6 +399,7 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
         "system": system.name, "label": label, "rate": rate, "calls": calls, "created": created,
         "successful": ok, "failed": failed, "sipp_exit": code, "elapsed_s": round(elapsed, 1),
         "retransmissions": stats.get("Retransmissions(C)"),
+        "cpu_s": round(cpu, 2), "cpu_us_per_call": round(cpu * 1e6 / ok) if ok else None,
         "setup_p50_ms": percentile(rtts, 50), "setup_p99_ms": percentile(rtts, 99), "rtt_samples": len(rtts),
         # Passed: < 0.1 % failed calls, and the offered rate was sustained (SIPp placed every call and the
         # step ended within 25 % + 2 s of its planned length: calls / rate + hold).
@@ -388,7 +410,7 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
     }
     log(f"   {system.name:8} {label:>10}: {rate:5} cps x {calls:6} calls -> ok {ok}, failed {failed}, "
         f"p50 {result['setup_p50_ms']:.0f} ms, p99 {result['setup_p99_ms']:.0f} ms, "
-        f"{result['retransmissions']} retrans, {elapsed:.1f} s{'' if result['sustained'] else ' (rate not sustained)'} "
+        f"{result['retransmissions']} retrans, {elapsed:.1f} s, cpu {result['cpu_us_per_call']} us/call{'' if result['sustained'] else ' (rate not sustained)'} "
         f"{'PASS' if result['passed'] else 'FAIL'}")
     return result
 
