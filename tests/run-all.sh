@@ -33,9 +33,9 @@ for crate in pn-sip pn-b2bua pn-media pn-bindings pn-numbers; do
         exit 1
     fi
 done
-echo "== the runtime (crates/pnswitch/src/sip) uses pn-provision, never pn-api; pn-provision knows no HTTP"
-if grep -rn "pn_api" crates/pnswitch/src/sip; then
-    echo "the SIP runtime names pn-api (above): it must use pn-provision" >&2
+echo "== the SIP runtime (pn-runtime) and pn-provision do not depend on pn-api or any HTTP crate"
+if cargo tree --locked -p pn-runtime -e normal | grep -E ' (pn-api|axum|axum-core|hyper|utoipa|reqwest) v'; then
+    echo "pn-runtime depends on the HTTP layer (above): it must use pn-provision only" >&2
     exit 1
 fi
 if cargo tree --locked -p pn-provision -e normal | grep -E ' (pn-api|axum|axum-core|hyper|utoipa) v'; then

@@ -9,7 +9,6 @@ mod config;
 mod demo;
 mod http;
 mod serve;
-mod sip;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

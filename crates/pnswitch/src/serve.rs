@@ -9,6 +9,7 @@ use pn_api::ApiState;
 use pn_bindings::BindingTable;
 use pn_metrics::Metrics;
 use pn_provision::{PromptLibrary, Provisioner, RecordingStore};
+use pn_runtime::unix_now;
 use pn_store::Store;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -64,7 +65,7 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    crate::sip::mask::set_show_numbers(config.log.show_numbers);
+    pn_runtime::mask::set_show_numbers(config.log.show_numbers);
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
     probe_dir("data directory", &config.data_dir)?;
@@ -166,9 +167,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
     let purger = pn_provision::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
-    let sip = crate::sip::start(
+    let sip = pn_runtime::start(
         &config.sip,
-        crate::sip::SipDeps {
+        pn_runtime::SipDeps {
             table: Arc::clone(&table),
             policy: config.routing.policy,
             engine: engine.clone(),
@@ -253,14 +254,6 @@ fn probe_dir(what: &'static str, dir: &Path) -> Result<(), ServeError> {
         path: dir.to_owned(),
         reason: e.to_string(),
     })
-}
-
-/// The wall clock as Unix seconds (the binary owns the clock; the cores take it as input).
-pub(crate) fn unix_now() -> pn_bindings::UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// Resolves on SIGINT or SIGTERM.

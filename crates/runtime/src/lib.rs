@@ -1,4 +1,4 @@
-//! The SIP runtime: binds UDP sockets and TCP listeners, parses what arrives, hands each message to its
+//! pn-runtime, the SIP runtime: binds UDP sockets and TCP listeners, parses what arrives, hands each message to its
 //! call shard (by Call-ID, [`pn_b2bua::shard_for`]), and runs the shards: one thread each, one
 //! [`pn_b2bua::B2bua`] each, no lock shared on the call path. Call facts go to the store's outbox through the
 //! provisioning engine's single writer.
@@ -15,6 +15,7 @@
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
 
+pub mod config;
 mod dispatch;
 mod malformed;
 pub mod mask;
@@ -41,7 +42,13 @@ use tokio::task::JoinHandle;
 use crate::config::{MediaMode, OutboxConfig, SipConfig};
 use dispatch::Dispatch;
 
-pub(crate) use crate::serve::unix_now;
+/// The wall clock as Unix seconds (the runtime owns the clock; the cores take it as input).
+pub fn unix_now() -> pn_bindings::UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+}
 
 /// UDP receive tasks per socket at most (they parse in parallel on the runtime's workers).
 const MAX_RECEIVERS_PER_SOCKET: usize = 4;
