@@ -106,12 +106,12 @@ pub struct Switch {
 }
 
 /// A relay port range of its own for each switch a test starts (`PNSWITCH__MEDIA__PORT_MIN/MAX`; a test's own
-/// overrides win): switches of tests running in parallel must not compete for the default 30000–39999. 100
-/// ports in 60000–64999.
+/// overrides win): switches of tests running in parallel must not compete for the default range. 100 ports in
+/// 61000–65499: above the kernel's ephemeral ports (32768–60999), which every client socket may take.
 pub fn media_ports() -> [(&'static str, String); 2] {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5;
-    let min = 60_000 + (std::process::id() % 10) * 500 + n * 100;
+    let min = 61_000 + (std::process::id() % 9) * 500 + n * 100;
     [
         ("PNSWITCH__MEDIA__PORT_MIN", min.to_string()),
         ("PNSWITCH__MEDIA__PORT_MAX", (min + 99).to_string()),

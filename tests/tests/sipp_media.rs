@@ -57,7 +57,12 @@ fn media_env(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     // the call with 7508).
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
-    let base = 40_000 + ((std::process::id() % 20) * 10 + n) * 100;
+    // 100-port blocks in 2000–11999, below the kernel's ephemeral ports (32768–60999, which any client socket may
+    // take) and SIPp's media ports (12000–19999), skipping the blocks of the usual defaults (SIP 5060, SIPp's
+    // media 6000, HTTP 8080).
+    let blocks: Vec<u32> = (20..120).filter(|b| ![50, 60, 80].contains(b)).collect();
+    let slot = ((std::process::id() % 10) * 10 + n) as usize % blocks.len();
+    let base = blocks[slot] * 100;
     let mut env = vec![
         ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
         ("PNSWITCH__MEDIA__PORT_MAX", (base + 99).to_string()),

@@ -73,9 +73,11 @@ pub enum MediaMode {
 pub struct MediaConfig {
     /// `relay` (default) or `bypass`.
     pub mode: MediaMode,
-    /// First port of the RTP/RTCP range (relay mode; default 30000).
+    /// First port of the RTP/RTCP range (relay mode; default 16384). The default range, 16384–32767, lies below
+    /// Linux's ephemeral ports (32768–60999), which any program's outgoing sockets may take; a range that
+    /// overlaps them is warned about at start.
     pub port_min: u16,
-    /// Last port of the range (default 39999); split evenly between the shards.
+    /// Last port of the range (default 32767); split evenly between the shards.
     pub port_max: u16,
     /// Seconds without RTP from a party (while it should send) before the call is released; 0 = never (default 60).
     pub timeout_secs: u64,
@@ -89,8 +91,8 @@ impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             mode: MediaMode::Relay,
-            port_min: 30_000,
-            port_max: 39_999,
+            port_min: 16_384,
+            port_max: 32_767,
             timeout_secs: 60,
             public_ip: None,
             record_per_party: false,

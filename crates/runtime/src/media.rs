@@ -488,6 +488,48 @@ async fn receive(
     }
 }
 
+/// Where Linux says which ports it picks for sockets bound to port 0 (`"32768\t60999"` by default).
+pub(crate) const EPHEMERAL_PORTS_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// The two ports of `ip_local_port_range`'s text, low first.
+pub(crate) fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut ports = text.split_whitespace().map(str::parse::<u16>);
+    let (Some(Ok(lo)), Some(Ok(hi)), None) = (ports.next(), ports.next(), ports.next()) else {
+        return None;
+    };
+    Some((lo.min(hi), lo.max(hi)))
+}
+
+/// Ports Linux never picks for port 0 although they are in the ephemeral range (`"30000-39999,40000"`; empty
+/// by default).
+pub(crate) const RESERVED_PORTS_FILE: &str = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+
+/// Whether every port of `range` is in `ip_local_reserved_ports`'s list (`"LO-HI,PORT,…"`).
+pub(crate) fn reserved_covers(reserved: &str, range: (u16, u16)) -> bool {
+    let mut spans: Vec<(u16, u16)> = reserved
+        .trim()
+        .split(',')
+        .filter_map(|item| {
+            let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+            Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?))
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut next = u32::from(range.0);
+    for (lo, hi) in spans {
+        if u32::from(lo) <= next && next <= u32::from(hi) {
+            next = u32::from(hi) + 1;
+        }
+    }
+    next > u32::from(range.1)
+}
+
+/// The ports two inclusive ranges share, if any.
+pub(crate) fn overlap(a: (u16, u16), b: (u16, u16)) -> Option<(u16, u16)> {
+    let (lo, hi) = (a.0.max(b.0), a.1.min(b.1));
+    (lo <= hi).then_some((lo, hi))
+}
+
 /// The `[first, last]` port slice of shard `index` of `count`: the range split in equal runs of whole pairs.
 pub(crate) fn shard_ports(first: u16, last: u16, index: u16, count: u16) -> Option<(u16, u16)> {
     let start = u32::from(first) + u32::from(first % 2);
@@ -641,5 +683,29 @@ mod tests {
         assert_eq!(shard_ports(30000, 39999, 1, 2), Some((35000, 39999)));
         assert_eq!(shard_ports(30001, 30004, 0, 1), Some((30002, 30003)));
         assert_eq!(shard_ports(30000, 30001, 0, 2), None);
+    }
+
+    #[test]
+    fn ephemeral_overlap() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("1024 65535"), Some((1024, 65535)));
+        assert_eq!(parse_port_range("60999 32768"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("32768"), None);
+        assert_eq!(parse_port_range("a b"), None);
+        assert_eq!(parse_port_range("1 2 3"), None);
+        let ephemeral = (32768, 60999);
+        assert_eq!(overlap((16384, 32767), ephemeral), None);
+        assert_eq!(overlap((30000, 39999), ephemeral), Some((32768, 39999)));
+        assert_eq!(overlap((60000, 64999), ephemeral), Some((60000, 60999)));
+        assert_eq!(overlap((40000, 40099), ephemeral), Some((40000, 40099)));
+        assert_eq!(overlap((61000, 65535), ephemeral), None);
+        assert_eq!(overlap((32767, 32768), ephemeral), Some((32768, 32768)));
+        assert!(reserved_covers("30000-39999\n", (32768, 39999)));
+        assert!(reserved_covers("32768-35000,35001-39999", (32768, 39999)));
+        assert!(reserved_covers("35001-39999,32768-35000", (32768, 39999)));
+        assert!(!reserved_covers("32768-35000,35002-39999", (32768, 39999)));
+        assert!(!reserved_covers("\n", (32768, 39999)));
+        assert!(reserved_covers("40000", (40000, 40000)));
+        assert!(!reserved_covers("30000-39998", (32768, 39999)));
     }
 }
