@@ -15,6 +15,7 @@
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
 
+mod callbacks;
 pub mod config;
 mod dispatch;
 mod malformed;
@@ -79,6 +80,7 @@ pub struct SipRuntime {
     threads: Vec<std::thread::JoinHandle<()>>,
     dispatch: Dispatch,
     outbox: JoinHandle<()>,
+    callbacks: JoinHandle<()>,
 }
 
 /// Binds every configured address (UDP and TCP), prints `pnswitch: sip listening on udp|tcp ADDR` for each,
@@ -158,6 +160,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         },
         per_party: config.media.record_per_party,
     };
+    let (callback_sink, callbacks) = callbacks::start(deps.engine.clone(), config.outbox_queue);
     let mut threads = Vec::with_capacity(count);
     for (index, rx) in (0..shard_count).zip(receivers) {
         let media = media_parts(config, media_bind, index, shard_count, &services)?;
@@ -174,11 +177,12 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             refusal,
             metrics: metrics.clone(),
             media,
-            engine: deps.engine.clone(),
+            callbacks: callback_sink.clone(),
         };
         threads.push(shard::spawn(parts, rx)?);
     }
     drop(facts);
+    drop(callback_sink);
 
     let mut tasks = vec![hub_task];
     let receivers_per_socket = count.clamp(1, MAX_RECEIVERS_PER_SOCKET);
@@ -207,6 +211,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         threads,
         dispatch,
         outbox,
+        callbacks,
     })
 }
 
@@ -292,6 +297,13 @@ impl SipRuntime {
             .is_err()
         {
             tracing::warn!("call facts still queued at shutdown were not all written");
+        }
+        // Its last attempts answer within the engine's commit time; what waits for a retry is logged as lost.
+        if tokio::time::timeout(Duration::from_secs(5), self.callbacks)
+            .await
+            .is_err()
+        {
+            tracing::warn!("AXE callback records still queued at shutdown were not all written");
         }
     }
 }

@@ -49,8 +49,8 @@ pub(crate) struct ShardParts {
     pub(crate) metrics: SipMetrics,
     /// Relay mode (`None`: bypass).
     pub(crate) media: Option<MediaParts>,
-    /// The single writer: AXE callback records are stored through it.
-    pub(crate) engine: pn_provision::EngineHandle,
+    /// AXE callback records to the store (retried while it cannot take them).
+    pub(crate) callbacks: crate::callbacks::CallbackSink,
 }
 
 /// A shard's share of the media relay.
@@ -328,14 +328,7 @@ impl Runner {
                         tracing::trace!(relays = relays.len(), "media command");
                     }
                 }
-                Output::Callback(record) => {
-                    let stored = self.parts.engine.put_callback_record(record);
-                    tokio::spawn(async move {
-                        if let Err(e) = stored.await {
-                            tracing::warn!(error = ?e, "AXE callback record not stored");
-                        }
-                    });
-                }
+                Output::Callback(record) => self.parts.callbacks.push(record),
             }
         }
     }
