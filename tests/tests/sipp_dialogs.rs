@@ -89,6 +89,14 @@ fn callee_that_vanished_without_bye_is_released_after_its_probe_times_out() {
     assert_eq!(cdr["ulFailReason"], 7506, "{cdr}");
     assert!(cdr["fwdAnswerTime"].is_string(), "{cdr}");
     assert_eq!(rig.switch.metric("pn_sip_active_calls"), Some(0.0));
+    // Operators see it: probes sent, one dead dialog.
+    let probes = rig.switch.metric(r#"pn_sip_dialog_events_total{event="probe"}"#);
+    assert!(probes.is_some_and(|n| n >= 2.0), "probes counted: {probes:?}");
+    assert_eq!(
+        rig.switch
+            .metric(r#"pn_sip_dialog_events_total{event="dead_dialog"}"#),
+        Some(1.0)
+    );
 }
 
 #[test]

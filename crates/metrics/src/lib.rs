@@ -115,6 +115,12 @@ pub struct SipMetrics {
     /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`
     /// (a call's ports could not be bound), `recording` (recordings started).
     pub media_events: IntCounterVec,
+    /// `pn_sip_dialog_events_total{event}`: what the B2BUA did to keep dialogs honest: `probe` (in-dialog
+    /// OPTIONS sent to a leg of an answered call), `dead_dialog` (a call released because a leg's probe got
+    /// 481/408 or no answer), `session_timer` (a call released because its RFC 4028 session expired),
+    /// `validation_reject` (requests refused by validation: 400, 416, 420, 483, 505…), `unmatched_request`
+    /// (in-dialog requests that matched no dialog: 481), `stray_response` (responses that matched no transaction).
+    pub dialog_events: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -186,23 +192,25 @@ impl SipMetrics {
         registry.register(Box::new(overload_drops.clone()))?;
         let media_relays =
             IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
-        let media_packets = IntCounterVec::new(
-            Opts::new(
-                "pn_media_packets_total",
-                "RTP/RTCP datagrams handled by the media relays",
-            ),
-            &["outcome"],
+        let media_packets = registered_vec(
+            registry,
+            "pn_media_packets_total",
+            "RTP/RTCP datagrams handled by the media relays",
+            "outcome",
         )?;
-        let media_events = IntCounterVec::new(
-            Opts::new(
-                "pn_media_events_total",
-                "Media plane events: digits, dead media, bind failures, recordings",
-            ),
-            &["kind"],
+        let media_events = registered_vec(
+            registry,
+            "pn_media_events_total",
+            "Media plane events: digits, dead media, bind failures, recordings",
+            "kind",
         )?;
         registry.register(Box::new(media_relays.clone()))?;
-        registry.register(Box::new(media_packets.clone()))?;
-        registry.register(Box::new(media_events.clone()))?;
+        let dialog_events = registered_vec(
+            registry,
+            "pn_sip_dialog_events_total",
+            "Dialog probes, dead dialogs, session-timer expiries, refused, unmatched and stray SIP messages",
+            "event",
+        )?;
         Ok(Self {
             calls,
             active_calls,
@@ -219,8 +227,21 @@ impl SipMetrics {
             media_relays,
             media_packets,
             media_events,
+            dialog_events,
         })
     }
+}
+
+/// A counter with one label, registered in `registry`.
+fn registered_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> Result<IntCounterVec, MetricsError> {
+    let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
+    registry.register(Box::new(counter.clone()))?;
+    Ok(counter)
 }
 
 /// Errors while building or encoding metrics.

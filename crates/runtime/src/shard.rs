@@ -378,6 +378,22 @@ impl Runner {
             .inc_by(s.retransmissions_sent.saturating_sub(seen.retransmissions_sent));
         m.acl_rejects
             .inc_by(s.acl_rejects.saturating_sub(seen.acl_rejects));
+        for (event, new, old) in [
+            ("probe", s.dialog_probes, seen.dialog_probes),
+            ("dead_dialog", s.dead_dialogs, seen.dead_dialogs),
+            (
+                "session_timer",
+                s.session_timer_expiries,
+                seen.session_timer_expiries,
+            ),
+            ("validation_reject", s.validation_rejects, seen.validation_rejects),
+            ("unmatched_request", s.unmatched_requests, seen.unmatched_requests),
+            ("stray_response", s.stray_responses, seen.stray_responses),
+        ] {
+            if new > old {
+                m.dialog_events.with_label_values(&[event]).inc_by(new - old);
+            }
+        }
         if s.calls_refused > seen.calls_refused {
             // Refused at once while facts cannot be stored: no CDR, so counted here.
             let cause = self.parts.refusal.cause.0;
@@ -423,6 +439,12 @@ impl Runner {
         seen.retransmissions_sent = s.retransmissions_sent;
         seen.acl_rejects = s.acl_rejects;
         seen.calls_refused = s.calls_refused;
+        seen.dialog_probes = s.dialog_probes;
+        seen.dead_dialogs = s.dead_dialogs;
+        seen.session_timer_expiries = s.session_timer_expiries;
+        seen.validation_rejects = s.validation_rejects;
+        seen.unmatched_requests = s.unmatched_requests;
+        seen.stray_responses = s.stray_responses;
     }
 }
 
