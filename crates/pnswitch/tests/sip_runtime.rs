@@ -54,7 +54,17 @@ fn start(dir: &std::path::Path, egress: SocketAddr, listen: &str) -> Switch {
     start_with(dir, egress, listen, &[])
 }
 
-/// [`start`] with extra `PNSWITCH__…` environment overrides.
+/// A relay port range of its own (100 ports) for each switch this test binary starts: its tests run in parallel,
+/// and two switches on one range take the same pairs (the second bind fails: 503 / 7508). 61000–65499: above
+/// the kernel's ephemeral ports (32768–60999), which any client socket may take.
+fn media_range() -> (u32, u32) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 45;
+    let min = 61_000 + n * 100;
+    (min, min + 99)
+}
+
+/// [`start`] with extra `PNSWITCH__…` environment overrides (a relay port range of its own unless they set one).
 fn start_with(dir: &std::path::Path, egress: SocketAddr, listen: &str, env: &[(&str, String)]) -> Switch {
     let config = dir.join("pnswitch.toml");
     std::fs::write(
@@ -65,6 +75,7 @@ fn start_with(dir: &std::path::Path, egress: SocketAddr, listen: &str, env: &[(&
         ),
     )
     .unwrap();
+    let (media_lo, media_hi) = media_range();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pnswitch"))
         .args([
             "serve",
@@ -78,6 +89,8 @@ fn start_with(dir: &std::path::Path, egress: SocketAddr, listen: &str, env: &[(&
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "warn")
+        .env("PNSWITCH__MEDIA__PORT_MIN", media_lo.to_string())
+        .env("PNSWITCH__MEDIA__PORT_MAX", media_hi.to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -671,7 +684,7 @@ fn relayed(from: &UdpSocket, to: SocketAddr, at: &UdpSocket, via: SocketAddr, by
 fn relay_mode_anchors_rtp_and_rtcp_and_releases_dead_media() {
     let dir = tempfile::tempdir().unwrap();
     let b = socket("127.0.0.1");
-    let base = 41_000 + (std::process::id() % 400) * 40;
+    let (base, _) = media_range();
     let env = [
         ("PNSWITCH__MEDIA__MODE", "relay".to_owned()),
         ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
@@ -779,7 +792,7 @@ fn media_sdp_with(user: &str, rtp: SocketAddr, payload: u8, direction: &str) -> 
 fn reinvite_moves_media_changes_codec_and_holds() {
     let dir = tempfile::tempdir().unwrap();
     let b = socket("127.0.0.1");
-    let base = 45_000 + (std::process::id() % 400) * 40;
+    let (base, _) = media_range();
     let env = [
         ("PNSWITCH__MEDIA__PORT_MIN", base.to_string()),
         ("PNSWITCH__MEDIA__PORT_MAX", (base + 39).to_string()),

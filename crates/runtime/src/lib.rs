@@ -87,6 +87,8 @@ pub struct SipRuntime {
 /// starts the shards, the outbox writer and the receive loops. Must run inside the tokio runtime.
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
 pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRuntime> {
+    // Before the listeners are bound (and announced): whoever reads the announcement has seen the warning.
+    warn_if_ephemeral(&config.media);
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
     for addr in &config.listen {
@@ -215,6 +217,30 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     })
 }
 
+/// Relay mode: warns when the relay port range overlaps the kernel's ephemeral ports (and is not reserved).
+fn warn_if_ephemeral(m: &config::MediaConfig) {
+    if m.mode != MediaMode::Relay {
+        return;
+    }
+    let ephemeral = std::fs::read_to_string(media::EPHEMERAL_PORTS_FILE)
+        .ok()
+        .and_then(|text| media::parse_port_range(&text));
+    let reserved = std::fs::read_to_string(media::RESERVED_PORTS_FILE).unwrap_or_default();
+    if let Some((lo, hi)) = ephemeral
+        .and_then(|e| media::overlap((m.port_min, m.port_max), e))
+        .filter(|&shared| !media::reserved_covers(&reserved, shared))
+    {
+        // Any program's outgoing socket (and the kernel's pick for port 0) may take a relay port; a call
+        // whose pair is taken is refused with 503 / 7508.
+        tracing::warn!(
+            overlap = format!("{lo}-{hi}"),
+            ephemeral = ?ephemeral,
+            "[media] port range overlaps the kernel's ephemeral ports: calls fail with 503 (7508) when another \
+             socket holds a relay port; move the range or reserve it (sysctl net.ipv4.ip_local_reserved_ports)"
+        );
+    }
+}
+
 /// Relay mode: shard `index`'s slice of the media ports and the relay settings (`None` in bypass mode).
 fn media_parts(
     config: &SipConfig,
@@ -233,23 +259,6 @@ fn media_parts(
             tracing::warn!(%public_ip, "media relay on an unspecified address: set [media] public_ip");
         }
         tracing::info!(%public_ip, port_min = m.port_min, port_max = m.port_max, "media relay");
-        let ephemeral = std::fs::read_to_string(media::EPHEMERAL_PORTS_FILE)
-            .ok()
-            .and_then(|text| media::parse_port_range(&text));
-        let reserved = std::fs::read_to_string(media::RESERVED_PORTS_FILE).unwrap_or_default();
-        if let Some((lo, hi)) = ephemeral
-            .and_then(|e| media::overlap((m.port_min, m.port_max), e))
-            .filter(|&shared| !media::reserved_covers(&reserved, shared))
-        {
-            // Any program's outgoing socket (and the kernel's pick for port 0) may take a relay port; a call
-            // whose pair is taken is refused with 503 / 7508.
-            tracing::warn!(
-                overlap = format!("{lo}-{hi}"),
-                ephemeral = ?ephemeral,
-                "[media] port range overlaps the kernel's ephemeral ports: calls fail with 503 (7508) when another \
-                 socket holds a relay port; move the range or reserve it (sysctl net.ipv4.ip_local_reserved_ports)"
-            );
-        }
     }
     let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
     let (first, last) = media::shard_ports(m.port_min, m.port_max, index, count)
