@@ -191,25 +191,17 @@ impl Notifier {
         Ok(())
     }
 
-    /// The deadline given by the last [`Output::Timeout`] (or a later time) has come.
+    /// The deadline given by the last [`Output::Timeout`] (or a later time) has come. (Any input moves the
+    /// clock: what is due by its `now` is done in the next drain.)
     pub fn handle_timeout(&mut self, now: Instant) {
         self.input(now);
-        while let Some(&(at, app)) = self.wakes.first() {
-            if at > now {
-                break;
-            }
-            self.wakes.remove(&(at, app));
-            if let Some(queue) = self.apps.get_mut(&app) {
-                queue.wake = None;
-            }
-            self.dirty.insert(app);
-        }
     }
 
     /// The next thing to do; drain after every input. [`Output::Timeout`] is the last output of a drain
     /// (after it, `None` until the next input); `None` without it: nothing is due until the next input.
     pub fn poll_output(&mut self) -> Option<Output> {
         if let Some(now) = self.now {
+            self.wake_due(now);
             while let Some(app) = self.dirty.pop_first() {
                 self.dispatch(now, app);
             }
@@ -222,6 +214,20 @@ impl Notifier {
         }
         self.timeout_given = true;
         self.wakes.first().map(|&(at, _)| Output::Timeout(at))
+    }
+
+    /// Marks the apps whose wake time has come (whichever input brought `now` there).
+    fn wake_due(&mut self, now: Instant) {
+        while let Some(&(at, app)) = self.wakes.first() {
+            if at > now {
+                break;
+            }
+            self.wakes.remove(&(at, app));
+            if let Some(queue) = self.apps.get_mut(&app) {
+                queue.wake = None;
+            }
+            self.dirty.insert(app);
+        }
     }
 
     fn input(&mut self, now: Instant) {

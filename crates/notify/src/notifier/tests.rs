@@ -522,3 +522,18 @@ fn events_sms_and_status_are_pushed_as_stored() {
         ]
     );
 }
+
+#[test]
+fn any_input_moves_the_clock() {
+    let c = Clock::new();
+    let mut n = notifier(&config());
+    n.enqueue(c.at(0), event(1, 1, None, c.at(0))).unwrap();
+    let p = pushes(&drain(&mut n)).remove(0);
+    n.handle_result(c.at(0), p.id, failed()).unwrap();
+    assert_eq!(drain(&mut n), [Output::Timeout(c.at(1_000))]);
+    // No handle_timeout: another app's entry arrives after the retry's time.
+    n.enqueue(c.at(1_200), event(2, 2, None, c.at(1_200))).unwrap();
+    let mut sent: Vec<(AppId, Vec<u64>)> = pushes(&drain(&mut n)).iter().map(|p| (p.app, ids(p))).collect();
+    sent.sort();
+    assert_eq!(sent, [(AppId(1), vec![1]), (AppId(2), vec![2])]);
+}
