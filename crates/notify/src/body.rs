@@ -5,25 +5,57 @@
 //! stored as one `FeeInfo` object; CDRs are pushed as `{"eventType":"fee","feeLst":[FeeInfo, …]}`, the
 //! stored objects spliced in unchanged. SMS and number-status notifications are pushed as stored.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::entry::PushKind;
 
-/// Why a stored body cannot be pushed as `kind`, or `None` when it can.
+/// Why a stored body cannot be pushed as `kind`, or `None` when it can. Every body must be one JSON object;
+/// a call event's must hold a string `eventType` and an object `statusInfo`. Checked without building a
+/// document (nothing is kept but the verdict).
 pub fn check(kind: PushKind, body: &str) -> Option<String> {
-    let object: Map<String, Value> = match serde_json::from_str(body) {
-        Ok(object) => object,
-        Err(e) => return Some(format!("not a JSON object: {e}")),
+    let checked = match kind {
+        PushKind::CallEvent => serde_json::from_str::<EventShape<'_>>(body).map(drop),
+        PushKind::Cdr | PushKind::Sms | PushKind::NumStatus => {
+            serde_json::from_str::<AnyObject>(body).map(drop)
+        }
     };
-    if kind == PushKind::CallEvent {
-        if !object.get("eventType").is_some_and(Value::is_string) {
-            return Some("a call event without a string eventType".into());
-        }
-        if !object.get("statusInfo").is_some_and(Value::is_object) {
-            return Some("a call event without a statusInfo object".into());
-        }
+    checked.err().map(|e| e.to_string())
+}
+
+/// The reference's call-event envelope (the stored JSON's other fields are not looked at).
+#[derive(serde::Deserialize)]
+struct EventShape<'a> {
+    #[serde(rename = "eventType", borrow)]
+    _event_type: Cow<'a, str>,
+    #[serde(rename = "statusInfo")]
+    _status_info: AnyObject,
+}
+
+/// Any JSON object, its members skipped.
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(AnyObjectVisitor)
     }
-    None
+}
+
+struct AnyObjectVisitor;
+
+impl<'de> Visitor<'de> for AnyObjectVisitor {
+    type Value = AnyObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(AnyObject)
+    }
 }
 
 /// The body of one CDR push: `{"eventType":"fee","feeLst":[…]}` around the stored `FeeInfo` objects
@@ -42,6 +74,8 @@ pub fn fee_list<'a>(cdrs: impl IntoIterator<Item = &'a str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     /// A call event as pn-b2bua's `CallEvent` serialises it (its `json_field_names` test's shape).
@@ -67,7 +101,21 @@ mod tests {
             assert!(check(kind, r#"{"a":1"#).is_some(), "{kind:?}");
             assert!(check(kind, "").is_some(), "{kind:?}");
         }
-        assert_eq!(check(PushKind::Cdr, r#"{"icid":"1"}"#), None);
+        // Spliced into a fee list: exactly one object, nothing after it.
+        assert!(check(PushKind::Cdr, r#"{"a":1},{"b":2}"#).is_some());
+        assert!(check(PushKind::Cdr, r#"{"a":1}]}"#).is_some());
+        assert_eq!(
+            check(PushKind::Cdr, r#"{"icid":"1","nested":{"a":[1,{"b":null}]}}"#),
+            None
+        );
+        assert_eq!(check(PushKind::Cdr, " {\"icid\":\"1\"}\n"), None);
+        assert_eq!(
+            check(
+                PushKind::CallEvent,
+                r#"{"eventType":"call\u0069n","statusInfo":{}}"#
+            ),
+            None
+        );
         assert_eq!(
             check(PushKind::NumStatus, r#"{"eventType":"numStatus","numInfo":[]}"#),
             None

@@ -19,6 +19,12 @@ pub const REFERENCE_RETRY_SCHEDULE_MS: [u64; 6] = [
 /// The reference's largest CDR merge (§4: at most 50 `FeeInfo` per message).
 pub const REFERENCE_CDR_BATCH_MAX: usize = 50;
 
+/// The longest retry offset accepted (30 days): far beyond the reference's 5 h, and no clock overflow.
+pub const MAX_RETRY_OFFSET_MS: u64 = 30 * 86_400_000;
+
+/// The longest CDR batch wait accepted (1 min).
+pub const MAX_CDR_BATCH_WAIT_MS: u64 = 60_000;
+
 /// How the notifier retries, merges and limits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -28,13 +34,15 @@ pub struct NotifyConfig {
     /// failure: the gaps 1, 3, 5, 97, 97, 97 min between them, the last retry 5 h after the first failure.
     /// Retry `k` is due at `first failure + schedule[k-1]`, or at once when that time has passed (a failure
     /// reported late). When the attempt after the last offset fails too, the entry is dead-lettered: an
-    /// entry is tried `1 + schedule.len()` times. Offsets must not decrease. Default: the reference's.
+    /// entry is tried `1 + schedule.len()` times. Offsets must not decrease and are at most 30 days.
+    /// Default: the reference's.
     pub retry_schedule_ms: Vec<u64>,
     /// Pushes in flight per app at most (default 4): a slow or dead receiver holds only its own app's slots.
     pub max_in_flight_per_app: usize,
     /// CDRs merged into one push at most (1–50; default 50, the reference's maximum).
     pub cdr_batch_max: usize,
-    /// How long a new CDR waits for companions before it is pushed with those that came (ms; default 1000).
+    /// How long a new CDR waits for companions before it is pushed with those that came (ms, at most
+    /// 60 000; default 1000).
     /// A full batch goes at once; retried CDRs go when their retry is due, with the retries due with them.
     pub cdr_batch_wait_ms: u64,
     /// Entries held (queued or in flight) at most (default 100 000): beyond it `enqueue` refuses with
@@ -65,6 +73,14 @@ impl NotifyConfig {
         }
         if self.max_entries == 0 {
             return Err(NotifyError::Config("max_entries must be at least 1"));
+        }
+        if self.retry_schedule_ms.iter().any(|&ms| ms > MAX_RETRY_OFFSET_MS) {
+            return Err(NotifyError::Config(
+                "retry_schedule_ms offsets must be at most 30 days",
+            ));
+        }
+        if self.cdr_batch_wait_ms > MAX_CDR_BATCH_WAIT_MS {
+            return Err(NotifyError::Config("cdr_batch_wait_ms must be at most 60000"));
         }
         if self.retry_schedule_ms.windows(2).any(|w| w[1] < w[0]) {
             return Err(NotifyError::Config(
@@ -113,6 +129,14 @@ mod tests {
             },
             NotifyConfig {
                 max_entries: 0,
+                ..NotifyConfig::default()
+            },
+            NotifyConfig {
+                retry_schedule_ms: vec![1, MAX_RETRY_OFFSET_MS + 1],
+                ..NotifyConfig::default()
+            },
+            NotifyConfig {
+                cdr_batch_wait_ms: MAX_CDR_BATCH_WAIT_MS + 1,
                 ..NotifyConfig::default()
             },
             NotifyConfig {
