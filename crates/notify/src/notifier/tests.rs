@@ -537,3 +537,26 @@ fn any_input_moves_the_clock() {
     sent.sort();
     assert_eq!(sent, [(AppId(1), vec![1]), (AppId(2), vec![2])]);
 }
+
+#[test]
+fn a_dead_lettered_event_lets_the_next_of_its_call_go() {
+    let c = Clock::new();
+    let cfg = NotifyConfig {
+        retry_schedule_ms: vec![],
+        ..config()
+    };
+    let mut n = notifier(&cfg);
+    n.enqueue(c.at(0), event(1, 1, Some("call"), c.at(0))).unwrap();
+    n.enqueue(c.at(0), event(2, 1, Some("call"), c.at(0))).unwrap();
+    let p = pushes(&drain(&mut n));
+    assert_eq!(p.iter().map(ids).collect::<Vec<_>>(), [vec![1]]);
+    n.handle_result(c.at(5), p[0].id, failed()).unwrap();
+    let out = drain(&mut n);
+    assert_eq!(
+        out[0],
+        Output::DeadLettered(vec![EntryId(1)]),
+        "no retries configured"
+    );
+    assert_eq!(pushes(&out).iter().map(ids).collect::<Vec<_>>(), [vec![2]]);
+    assert_eq!(n.held(), 1);
+}
