@@ -27,7 +27,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== sans-IO crates depend on no runtime"
-for crate in pn-sip pn-b2bua pn-media pn-bindings pn-numbers; do
+for crate in pn-sip pn-b2bua pn-media pn-bindings pn-numbers pn-notify; do
     if cargo tree --locked -p "$crate" -e normal | grep -E ' (tokio|tokio-[a-z-]+|futures|futures-[a-z-]+|socket2|mio) v'; then
         echo "$crate depends on a runtime (above): sans-IO crates must not" >&2
         exit 1
