@@ -15,6 +15,9 @@
 //! RFC 4733 digits, everything received kept), each sending where its trunk's SDP from the switch says.
 //! All deadlines (SIP transactions, call timers, the engine's, the endpoints') join one virtual clock.
 //!
+//! For exact message sequences, [`script::Switch`] drives the switch alone, message by message, the test
+//! playing both trunks.
+//!
 //! Both trunks are built on pn-sip's own transactions ([`pn_sip::transaction`]), so they retransmit as
 //! RFC 3261 peers do (Timers A/E, 2xx retransmission until ACK): with loss, a call completes through
 //! retransmissions, and what the switch does with retransmitted and missing messages is tested in virtual
@@ -30,6 +33,7 @@ pub mod media;
 pub mod net;
 pub mod router;
 pub mod rtp_ua;
+pub mod script;
 pub mod sim;
 pub mod ua;
 
