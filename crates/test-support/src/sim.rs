@@ -314,7 +314,8 @@ impl<R: RouteLookup> Sim<R> {
     /// outputs (facts, media commands, callback records).
     fn flush(&mut self) {
         loop {
-            let mut closed = Vec::new();
+            // The media plane's reports for the switch.
+            let mut reports = Vec::new();
             while let Some(output) = self.b2b.poll_output() {
                 match output {
                     Output::Send { to, message } => {
@@ -338,7 +339,7 @@ impl<R: RouteLookup> Sim<R> {
                             relay.handle_command(self.now, command);
                         } else if let MediaCommand::Close { call, .. } = &command {
                             // No relay: no sockets to close, report it at once as the runtime does.
-                            closed.push(MediaEvent::Closed { call: *call });
+                            reports.push(MediaEvent::Closed { call: *call });
                         }
                     }
                     Output::Callback(record) => self.callbacks.push(record),
@@ -371,7 +372,7 @@ impl<R: RouteLookup> Sim<R> {
                     self.media_net.send(self.now, datagram);
                 }
                 while let Some(event) = relay.poll_event() {
-                    closed.push(event);
+                    reports.push(event);
                 }
             }
             for endpoint in [&mut self.rtp_a, &mut self.rtp_b] {
@@ -379,11 +380,11 @@ impl<R: RouteLookup> Sim<R> {
                     self.media_net.send(self.now, datagram);
                 }
             }
-            if closed.is_empty() {
+            if reports.is_empty() {
                 return;
             }
             let wall = self.wall();
-            for event in closed {
+            for event in reports {
                 self.b2b.handle_media_event(self.now, wall, event, &self.router);
             }
         }
