@@ -1,8 +1,8 @@
 //! RFC 3262 (100rel/PRACK) and RFC 4028 (session timers) flows on the virtual clock, with the
 //! privacy probes of `privacy.rs` on every message.
 //!
-//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]: they use
-//! only pn-b2bua's public API.
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 

@@ -2,17 +2,15 @@
 //! extension, timeouts, abandon), prompts before a rejection, and the tones and recording of a
 //! connected call.
 //!
-//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]: they use
-//! only pn-b2bua's public API.
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
 use std::time::Duration;
 
-use pn_b2bua::{CallFact, EventType, Peer};
-use pn_b2bua::{MediaCall, MediaCommand, MediaEvent, PromptRef};
-use pn_bindings::CollectDigits;
-use pn_bindings::{AppId, RouteDecision};
+use pn_b2bua::{CallFact, EventType, MediaCall, MediaCommand, MediaEvent, Peer, PromptRef};
+use pn_bindings::{AppId, CollectDigits, RouteDecision};
 use pn_media::{Leg, PortAllocator};
 use pn_sip::{Method, Request, SipMessage};
 use pn_test_support::FakeRouter;

@@ -1,7 +1,7 @@
 //! Relay mode: SDP anchored at the switch's port pairs, and the media commands of a call's life.
 //!
-//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]: they use
-//! only pn-b2bua's public API.
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
