@@ -19,6 +19,8 @@ pub struct FakeRouter {
     pub app: AppPrompts,
     /// `(caller, called)` of every decision asked for.
     pub asked: RefCell<Vec<(Option<E164>, E164)>>,
+    /// The user data of every binding's subscription.
+    pub user_data: Option<String>,
 }
 
 impl FakeRouter {
@@ -58,6 +60,7 @@ impl FakeRouter {
             prompts: CallPrompts::default(),
             app: AppPrompts::default(),
             asked: RefCell::new(Vec::new()),
+            user_data: None,
         }
     }
 }
@@ -84,7 +87,7 @@ impl RouteLookup for FakeRouter {
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
         Some(Subscription {
             subscription_id: format!("sub-{}", binding.0),
-            user_data: None,
+            user_data: self.user_data.clone(),
         })
     }
 

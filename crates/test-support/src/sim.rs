@@ -9,10 +9,14 @@ use pn_b2bua::{
     Transport,
 };
 use pn_bindings::{CallbackRecord, UnixTime};
+use pn_media::PortAllocator;
 use pn_sip::SipMessage;
+use pn_sip::sdp::SessionDescription;
 use pn_sip::transaction::TimerConfig;
 
+use crate::media::{MediaConfig, Relay};
 use crate::net::{Datagram, Network, NetworkConfig};
+use crate::rtp_ua::RtpEndpoint;
 use crate::ua::{Callee, Caller};
 
 /// Trunk A's address (a trusted peer of the switch).
@@ -21,6 +25,10 @@ pub const A_ADDR: &str = "192.0.2.1:5060";
 pub const SWITCH_ADDR: &str = "192.0.2.10:5060";
 /// Trunk B's address (the switch's egress).
 pub const B_ADDR: &str = "192.0.2.50:5060";
+/// The RTP address of A's party (what trunk A's SDP declares).
+pub const RTP_A_ADDR: &str = "198.51.100.1:49170";
+/// The RTP address of B's party (what trunk B's SDP declares).
+pub const RTP_B_ADDR: &str = "203.0.113.5:30000";
 /// The wall-clock time at the start of every simulation.
 pub const WALL_START: UnixTime = UnixTime(1_700_000_000);
 
@@ -37,6 +45,9 @@ pub struct SimConfig {
     pub hold: Option<Duration>,
     /// B's time from INVITE to 200.
     pub ring: Duration,
+    /// Relay mode: the switch anchors media, run by a pn-media engine on the media network (`None`: bypass,
+    /// no media commands are carried out).
+    pub media: Option<MediaConfig>,
 }
 
 impl Default for SimConfig {
@@ -47,6 +58,7 @@ impl Default for SimConfig {
             trunk_timers: TimerConfig::default(),
             hold: Some(Duration::from_secs(5)),
             ring: Duration::from_millis(500),
+            media: None,
         }
     }
 }
@@ -73,6 +85,14 @@ pub struct Sim<R: RouteLookup> {
     pub facts: Vec<CallFact>,
     /// Media commands the switch emitted (relay mode).
     pub media: Vec<MediaCommand>,
+    /// The switch's media engine (relay mode).
+    pub relay: Option<Relay>,
+    /// The network RTP travels on (relay mode).
+    pub media_net: Network,
+    /// A's party's media.
+    pub rtp_a: RtpEndpoint,
+    /// B's party's media.
+    pub rtp_b: RtpEndpoint,
     /// AXE callback records the switch emitted.
     pub callbacks: Vec<CallbackRecord>,
     /// The last [`RECENT`] messages the switch sent, oldest first, with their destination.
@@ -97,10 +117,18 @@ impl<R: RouteLookup> Sim<R> {
         };
         #[allow(clippy::disallowed_methods)] // the one real Instant: the origin of the virtual clock
         let start = Instant::now();
+        let mut b2b = B2bua::new(b2b_config, Shard { index: 0, count: 1 });
+        let relay = config.media.as_ref().map(|media| {
+            let relay = Relay::new(media);
+            let ports = PortAllocator::new(media.ports.0, media.ports.1).expect("a port range");
+            b2b.enable_media_relay(relay.ip(), ports);
+            relay
+        });
+        let media_net = config.media.map_or(NetworkConfig::default(), |m| m.net);
         Self {
             now: start,
             start,
-            b2b: B2bua::new(b2b_config, Shard { index: 0, count: 1 }),
+            b2b,
             router,
             net: Network::new(config.net),
             a: Caller::new(a_addr, switch, config.trunk_timers.clone(), config.hold),
@@ -108,6 +136,10 @@ impl<R: RouteLookup> Sim<R> {
             switch,
             facts: Vec::new(),
             media: Vec::new(),
+            relay,
+            media_net: Network::new(media_net),
+            rtp_a: RtpEndpoint::new(RTP_A_ADDR.parse().expect("an address"), 0x0A0A_0001),
+            rtp_b: RtpEndpoint::new(RTP_B_ADDR.parse().expect("an address"), 0x0B0B_0002),
             callbacks: Vec::new(),
             recent: VecDeque::new(),
         }
@@ -158,6 +190,10 @@ impl<R: RouteLookup> Sim<R> {
                 self.b2b.poll_timeout(),
                 self.a.poll_timeout(),
                 self.b.poll_timeout(),
+                self.media_net.poll_timeout(),
+                self.relay.as_ref().and_then(Relay::poll_timeout),
+                self.rtp_a.poll_timeout(),
+                self.rtp_b.poll_timeout(),
             ]
             .into_iter()
             .flatten()
@@ -184,7 +220,24 @@ impl<R: RouteLookup> Sim<R> {
     fn step(&mut self) {
         while let Some(datagram) = self.net.poll_delivery(self.now) {
             self.deliver(&datagram);
+            self.follow_sdp();
             self.flush();
+        }
+        while let Some(datagram) = self.media_net.poll_delivery(self.now) {
+            self.deliver_media(&datagram);
+            self.flush();
+        }
+        if let Some(relay) = self.relay.as_mut()
+            && relay.poll_timeout().is_some_and(|t| t <= self.now)
+        {
+            relay.handle_timeout(self.now);
+            self.flush();
+        }
+        if self.rtp_a.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.rtp_a.handle_timeout(self.now);
+        }
+        if self.rtp_b.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.rtp_b.handle_timeout(self.now);
         }
         if self.b2b.poll_timeout().is_some_and(|t| t <= self.now) {
             let wall = self.wall();
@@ -222,11 +275,47 @@ impl<R: RouteLookup> Sim<R> {
         }
     }
 
-    /// Moves everything the switch and the trunks want sent into the network, and takes the switch's other
+    /// A datagram of the media network: to the switch's media engine or to a party's endpoint.
+    fn deliver_media(&mut self, datagram: &Datagram) {
+        if let Some(relay) = self.relay.as_mut()
+            && relay.handle_datagram(self.now, datagram)
+        {
+            return;
+        }
+        if datagram.to == self.rtp_a.addr() {
+            self.rtp_a.handle_datagram(self.now, datagram);
+        } else if datagram.to == self.rtp_b.addr() {
+            self.rtp_b.handle_datagram(self.now, datagram);
+        }
+    }
+
+    /// Points each endpoint (that follows SDP) at the media address of the SDP its trunk last received from
+    /// the switch: A's from the last call's 183/2xx, B's from the last INVITE.
+    fn follow_sdp(&mut self) {
+        if self.rtp_a.follow_sdp
+            && let Some(addr) = self
+                .a
+                .calls
+                .last()
+                .and_then(|c| c.sdp.as_deref())
+                .and_then(sdp_addr)
+        {
+            self.rtp_a.target = Some(addr);
+        }
+        if self.rtp_b.follow_sdp
+            && let Some(addr) = self.b.calls.last().and_then(|c| sdp_addr(c.invite.body()))
+        {
+            self.rtp_b.target = Some(addr);
+        }
+    }
+
+    /// Moves everything the switch, the trunks and the endpoints want sent into the networks, carries out the
+    /// switch's media commands (relay mode) and hands the engine's reports back, and takes the switch's other
     /// outputs (facts, media commands, callback records).
     fn flush(&mut self) {
         loop {
-            let mut closed = Vec::new();
+            // The media plane's reports for the switch.
+            let mut reports = Vec::new();
             while let Some(output) = self.b2b.poll_output() {
                 match output {
                     Output::Send { to, message } => {
@@ -245,10 +334,13 @@ impl<R: RouteLookup> Sim<R> {
                     }
                     Output::Fact(fact) => self.facts.push(fact),
                     Output::Media(command) => {
-                        if let MediaCommand::Close { call, .. } = &command {
-                            closed.push(*call);
+                        self.media.push(command.clone());
+                        if let Some(relay) = self.relay.as_mut() {
+                            relay.handle_command(self.now, command);
+                        } else if let MediaCommand::Close { call, .. } = &command {
+                            // No relay: no sockets to close, report it at once as the runtime does.
+                            reports.push(MediaEvent::Closed { call: *call });
                         }
-                        self.media.push(command);
                     }
                     Output::Callback(record) => self.callbacks.push(record),
                 }
@@ -275,14 +367,25 @@ impl<R: RouteLookup> Sim<R> {
                     },
                 );
             }
-            if closed.is_empty() {
+            if let Some(relay) = self.relay.as_mut() {
+                while let Some(datagram) = relay.poll_transmit() {
+                    self.media_net.send(self.now, datagram);
+                }
+                while let Some(event) = relay.poll_event() {
+                    reports.push(event);
+                }
+            }
+            for endpoint in [&mut self.rtp_a, &mut self.rtp_b] {
+                while let Some(datagram) = endpoint.poll_transmit() {
+                    self.media_net.send(self.now, datagram);
+                }
+            }
+            if reports.is_empty() {
                 return;
             }
-            // The relay's sockets close at once here: report it, as the runtime does.
             let wall = self.wall();
-            for call in closed {
-                self.b2b
-                    .handle_media_event(self.now, wall, MediaEvent::Closed { call }, &self.router);
+            for event in reports {
+                self.b2b.handle_media_event(self.now, wall, event, &self.router);
             }
         }
     }
@@ -299,6 +402,15 @@ impl<R: RouteLookup> Sim<R> {
             .collect()
     }
 
+    /// The media call of the last relay the switch opened.
+    #[must_use]
+    pub fn last_media_call(&self) -> Option<pn_b2bua::MediaCall> {
+        self.media.iter().rev().find_map(|m| match m {
+            MediaCommand::Open { call, .. } => Some(*call),
+            _ => None,
+        })
+    }
+
     /// The stateCodes of the disconnect events written so far.
     #[must_use]
     pub fn disconnect_codes(&self) -> Vec<Option<u16>> {
@@ -310,4 +422,15 @@ impl<R: RouteLookup> Sim<R> {
             })
             .collect()
     }
+}
+
+/// The RTP address the first audio section of an SDP body names (`None`: no SDP, or no usable address).
+#[must_use]
+pub fn sdp_addr(body: &[u8]) -> Option<SocketAddr> {
+    let sdp = SessionDescription::parse(body).ok()?;
+    let media = sdp.media().first()?;
+    let port = media.media_line().ok()?.port;
+    let connection = media.connection().or_else(|| sdp.connection())?.ok()?;
+    let ip = connection.address.split('/').next()?.parse().ok()?;
+    Some(SocketAddr::new(ip, port))
 }

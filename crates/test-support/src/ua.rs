@@ -243,6 +243,8 @@ pub struct OutgoingCall {
     pub answered_at: Option<Instant>,
     /// ACKs sent (one per 2xx received).
     pub acks_sent: u32,
+    /// The last SDP the switch sent in a response to the INVITE (183 or 2xx).
+    pub sdp: Option<Vec<u8>>,
     /// When A hangs up (from the answer).
     bye_at: Option<Instant>,
     /// How the call ended.
@@ -303,6 +305,7 @@ impl Caller {
             answer: None,
             answered_at: None,
             acks_sent: 0,
+            sdp: None,
             bye_at: None,
             ending: Ending::Open,
         });
@@ -386,6 +389,9 @@ impl Caller {
         let hold = self.hold;
         let call = &mut self.calls[index];
         call.statuses.push(status);
+        if status < 300 && !r.body().is_empty() {
+            call.sdp = Some(r.body().to_vec());
+        }
         if status >= 300 && call.ending == Ending::Open {
             call.ending = Ending::Failed(status);
         }

@@ -1,17 +1,19 @@
 //! Scenario tests on a virtual clock: a fake trunk A, a fake callee trunk B, a fake route lookup.
+//!
+//! Only the tests that look into the engine's private state (calls, dialogs and transactions all gone after
+//! a call) stay here; every scenario that uses only the public API lives in pn-test-support
+//! (`crates/test-support/tests/`: `flows`, `extensions`, `ivr`, `privacy`, `relay_sdp`) on `script::Switch`, the same
+//! harness made public.
 
 mod extensions;
-mod ivr;
 mod media;
-mod privacy;
 mod probe;
 mod scenarios;
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pn_bindings::{AppId, BindingId, CdrDirection, Connect, Mode, Reject, RouteDecision, UnixTime};
+use pn_bindings::{AppId, BindingId, CdrDirection, Connect, Mode, RouteDecision, UnixTime};
 use pn_numbers::E164;
 use pn_sip::{Method, Request, Response, SipMessage};
 
@@ -45,78 +47,46 @@ pub(crate) fn e164(s: &str) -> E164 {
     pn_numbers::normalize(s).unwrap()
 }
 
-/// Returns one fixed decision and remembers what it was asked.
+/// Returns one fixed decision.
 pub(crate) struct FakeRouter {
     pub decision: RouteDecision,
-    pub asked: RefCell<Vec<(Option<E164>, E164)>>,
-    /// Decisions for calls with an extension (others: 8022).
-    pub extensions: Vec<(String, RouteDecision)>,
-    /// What `call_prompts` answers.
-    pub prompts: crate::CallPrompts,
-    /// What `app_prompts` answers.
-    pub app: crate::AppPrompts,
 }
 
 impl FakeRouter {
     pub(crate) fn connect(max_duration_secs: u32) -> Self {
-        Self::new(RouteDecision::Connect(Connect {
-            callee: e164(B_NUM),
-            display: e164(X_NUM),
-            max_duration_secs,
-            record: false,
-            binding: BindingId(7),
-            app: AppId(1),
-            mode: Mode::Axb,
-            direction: CdrDirection::AToB,
-            callback: None,
-        }))
-    }
-
-    pub(crate) fn reject(cause: u16) -> Self {
-        Self::new(RouteDecision::Reject(Reject {
-            cause: pn_bindings::Cause(cause),
-            app: Some(AppId(1)),
-            binding: None,
-            prompt: None,
-        }))
-    }
-
-    fn new(decision: RouteDecision) -> Self {
         Self {
-            decision,
-            asked: RefCell::new(Vec::new()),
-            extensions: Vec::new(),
-            prompts: crate::CallPrompts::default(),
-            app: crate::AppPrompts::default(),
+            decision: RouteDecision::Connect(Connect {
+                callee: e164(B_NUM),
+                display: e164(X_NUM),
+                max_duration_secs,
+                record: false,
+                binding: BindingId(7),
+                app: AppId(1),
+                mode: Mode::Axb,
+                direction: CdrDirection::AToB,
+                callback: None,
+            }),
         }
     }
 }
 
 impl RouteLookup for FakeRouter {
-    fn decide(&self, caller: Option<E164>, called: E164, ext: Option<&str>, _now: UnixTime) -> RouteDecision {
-        self.asked.borrow_mut().push((caller, called));
-        let Some(ext) = ext else {
-            return self.decision.clone();
-        };
-        self.extensions.iter().find(|(e, _)| e == ext).map_or_else(
-            || {
-                RouteDecision::Reject(Reject {
-                    cause: pn_bindings::Cause(8022),
-                    app: Some(AppId(1)),
-                    binding: None,
-                    prompt: None,
-                })
-            },
-            |(_, d)| d.clone(),
-        )
+    fn decide(
+        &self,
+        _caller: Option<E164>,
+        _called: E164,
+        _ext: Option<&str>,
+        _now: UnixTime,
+    ) -> RouteDecision {
+        self.decision.clone()
     }
 
     fn call_prompts(&self, _connect: &Connect) -> crate::CallPrompts {
-        self.prompts.clone()
+        crate::CallPrompts::default()
     }
 
     fn app_prompts(&self, _app: AppId) -> crate::AppPrompts {
-        self.app.clone()
+        crate::AppPrompts::default()
     }
 
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
@@ -149,8 +119,6 @@ pub(crate) struct Sim {
     pub facts: Vec<CallFact>,
     /// Media commands (relay mode).
     pub media: Vec<crate::MediaCommand>,
-    /// AXE callback records handed out.
-    pub callbacks: Vec<pn_bindings::CallbackRecord>,
     /// Answer every [`crate::MediaCommand::Close`] with [`crate::MediaEvent::Closed`] at once, as the
     /// runtime does once the sockets are closed (default true).
     pub close_relays: bool,
@@ -172,7 +140,6 @@ impl Sim {
             wall: UnixTime(1_700_000_000),
             facts: Vec::new(),
             media: Vec::new(),
-            callbacks: Vec::new(),
             close_relays: true,
         }
     }
@@ -228,7 +195,7 @@ impl Sim {
                         }
                         self.media.push(m);
                     }
-                    Output::Callback(r) => self.callbacks.push(r),
+                    Output::Callback(_) => {}
                 }
             }
             if closed.is_empty() || !self.close_relays {

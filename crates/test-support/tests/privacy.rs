@@ -1,11 +1,17 @@
 //! Leak probes: one party's digits injected into every header and SDP field must never reach the
 //! other party.
+//!
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
 
+#![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
+
+use pn_b2bua::Peer;
 use pn_sip::{Method, Request, Response, SipMessage};
-
-use super::*;
+use pn_test_support::script::*;
 
 const A_DIGITS: &str = "13800000001";
+
 const B_DIGITS: &str = "13900000002";
 
 fn assert_clean(sent: &[(Peer, SipMessage)], to: Peer, digits: &str) {
@@ -100,7 +106,7 @@ fn leaky_response(request: &Request, status: u16) -> Response {
 
 #[test]
 fn caller_digits_never_reach_b_and_callee_digits_never_reach_a() {
-    let mut sim = Sim::new(FakeRouter::connect(0));
+    let mut sim = Switch::new(router(0));
     privacy_flow(&mut sim);
     assert!(sim.media.is_empty(), "bypass mode emits no media commands");
 }
@@ -108,7 +114,7 @@ fn caller_digits_never_reach_b_and_callee_digits_never_reach_a() {
 /// Relay mode: on top of the digits, neither party's media address or ports reach the other.
 #[test]
 fn relay_mode_hides_media_addresses_both_ways() {
-    let mut sim = Sim::new(FakeRouter::connect(0));
+    let mut sim = Switch::new(router(0));
     sim.b2b.enable_media_relay(
         "192.0.2.10".parse().unwrap(),
         pn_media::PortAllocator::new(40_000, 40_099).unwrap(),
@@ -122,12 +128,12 @@ fn relay_mode_hides_media_addresses_both_ways() {
     }
     assert!(matches!(
         sim.media.last(),
-        Some(crate::MediaCommand::Close { .. })
+        Some(pn_b2bua::MediaCommand::Close { .. })
     ));
 }
 
 /// The leak-probe call (INVITE, 183, 200, ACK with SDP, re-INVITE, BYE from B); answers all it sent.
-fn privacy_flow(sim: &mut Sim) -> Vec<(Peer, SipMessage)> {
+fn privacy_flow(sim: &mut Switch) -> Vec<(Peer, SipMessage)> {
     let mut all = Vec::new();
     let sent = sim.send_a(leaky_invite());
     // The caller was taken from P-Asserted-Identity.
@@ -175,7 +181,7 @@ fn privacy_flow(sim: &mut Sim) -> Vec<(Peer, SipMessage)> {
 
 #[test]
 fn failure_responses_do_not_leak_either() {
-    let mut sim = Sim::new(FakeRouter::connect(0));
+    let mut sim = Switch::new(router(0));
     let sent = sim.send_a(leaky_invite());
     let b_inv = request(&sent[1].1).clone();
     let mut all = sent;

@@ -1,18 +1,23 @@
 //! Relay mode, the switch answering A itself: AXE extension collection (INFO and media digits, wrong
 //! extension, timeouts, abandon), prompts before a rejection, and the tones and recording of a
 //! connected call.
+//!
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
 use std::time::Duration;
 
-use pn_bindings::{CollectDigits, RouteDecision};
+use pn_b2bua::{CallFact, EventType, MediaCall, MediaCommand, MediaEvent, Peer, PromptRef};
+use pn_bindings::{AppId, CollectDigits, RouteDecision};
 use pn_media::{Leg, PortAllocator};
 use pn_sip::{Method, Request, SipMessage};
+use pn_test_support::FakeRouter;
+use pn_test_support::script::*;
 
-use super::*;
-use crate::{MediaCall, MediaCommand, MediaEvent, PromptRef};
-
-fn relay(router: FakeRouter) -> Sim {
-    let mut sim = Sim::new(router);
+fn relay(router: FakeRouter) -> Switch {
+    let mut sim = Switch::new(router);
     sim.b2b.enable_media_relay(
         "192.0.2.10".parse().unwrap(),
         PortAllocator::new(40_000, 40_099).unwrap(),
@@ -21,7 +26,7 @@ fn relay(router: FakeRouter) -> Sim {
 }
 
 fn axe_router() -> FakeRouter {
-    let mut router = FakeRouter::connect(0);
+    let mut router = router(0);
     let connect = router.decision.clone();
     router.decision = RouteDecision::CollectDigits(CollectDigits {
         x: e164(X_NUM),
@@ -33,7 +38,7 @@ fn axe_router() -> FakeRouter {
     router
 }
 
-fn call_of(sim: &Sim) -> MediaCall {
+fn call_of(sim: &Switch) -> MediaCall {
     match sim.media.first() {
         Some(MediaCommand::Open { call, .. }) => *call,
         other => panic!("{other:?}"),
@@ -41,7 +46,7 @@ fn call_of(sim: &Sim) -> MediaCall {
 }
 
 /// The `(prompt name, leg, tag)` of every Play command so far.
-fn plays(sim: &Sim) -> Vec<(String, Leg, u32)> {
+fn plays(sim: &Switch) -> Vec<(String, Leg, u32)> {
     sim.media
         .iter()
         .filter_map(|m| match m {
@@ -56,11 +61,11 @@ fn plays(sim: &Sim) -> Vec<(String, Leg, u32)> {
         .collect()
 }
 
-fn last_tag(sim: &Sim) -> u32 {
+fn last_tag(sim: &Switch) -> u32 {
     plays(sim).last().unwrap().2
 }
 
-fn done(sim: &mut Sim, leg: Leg, tag: u32) -> Vec<(Peer, SipMessage)> {
+fn done(sim: &mut Switch, leg: Leg, tag: u32) -> Vec<(Peer, SipMessage)> {
     let call = call_of(sim);
     sim.b2b.handle_media_event(
         sim.now,
@@ -71,7 +76,7 @@ fn done(sim: &mut Sim, leg: Leg, tag: u32) -> Vec<(Peer, SipMessage)> {
     sim.drain()
 }
 
-fn digit(sim: &mut Sim, d: char) -> Vec<(Peer, SipMessage)> {
+fn digit(sim: &mut Switch, d: char) -> Vec<(Peer, SipMessage)> {
     let call = call_of(sim);
     sim.b2b.handle_media_event(
         sim.now,
@@ -232,7 +237,7 @@ fn caller_leaving_during_collection_is_7516() {
 
 #[test]
 fn axe_without_media_plane_is_refused_with_8008() {
-    let mut sim = Sim::new(axe_router());
+    let mut sim = Switch::new(axe_router());
     let sent = sim.send_a(a_invite("z9hG4bKx5", "call-x-5"));
     assert_eq!(summary(&sent), ["A<-100 INVITE", "A<-500 INVITE"]);
     assert_eq!(sim.disconnect_code(), Some(8008));
@@ -240,7 +245,7 @@ fn axe_without_media_plane_is_refused_with_8008() {
 
 #[test]
 fn prompt_before_rejection_keeps_the_cause() {
-    let mut router = FakeRouter::reject(8014);
+    let mut router = reject(8014);
     router.app.no_binding = Some("no_binding.wav".into());
     let mut sim = relay(router);
     let sent = sim.send_a(a_invite("z9hG4bKx6", "call-x-6"));
@@ -263,12 +268,12 @@ fn prompt_before_rejection_keeps_the_cause() {
     );
     assert_eq!(sim.disconnect_code(), Some(8014));
     // Without a prompt for the category, the rejection is immediate.
-    let mut sim = relay(FakeRouter::reject(8014));
+    let mut sim = relay(reject(8014));
     let sent = sim.send_a(a_invite("z9hG4bKx7", "call-x-7"));
     assert_eq!(summary(&sent), ["A<-100 INVITE", "A<-404 INVITE"]);
 }
 
-fn answered(sim: &mut Sim, call_id: &str) -> (Request, pn_sip::Response) {
+fn answered(sim: &mut Switch, call_id: &str) -> (Request, pn_sip::Response) {
     let sent = sim.send_a(a_invite(&format!("z9hG4bK{call_id}"), call_id));
     let invite = sent
         .iter()
@@ -287,7 +292,7 @@ fn answered(sim: &mut Sim, call_id: &str) -> (Request, pn_sip::Response) {
 
 #[test]
 fn recorded_call_plays_the_notice_then_records_and_keeps_a_long_recording() {
-    let mut router = FakeRouter::connect(0);
+    let mut router = router(0);
     if let RouteDecision::Connect(c) = &mut router.decision {
         c.record = true;
     }
@@ -325,7 +330,7 @@ fn recorded_call_plays_the_notice_then_records_and_keeps_a_long_recording() {
 
 #[test]
 fn short_recording_keeps_no_file() {
-    let mut router = FakeRouter::connect(0);
+    let mut router = router(0);
     if let RouteDecision::Connect(c) = &mut router.decision {
         c.record = true;
     }
@@ -347,7 +352,7 @@ fn short_recording_keeps_no_file() {
 
 #[test]
 fn last_minute_voice_plays_to_both_and_caller_hint_until_answer() {
-    let mut router = FakeRouter::connect(120);
+    let mut router = router(120);
     router.prompts.last_min_voice = Some("last_minute.wav".into());
     router.prompts.caller_hint = Some("please_wait.wav".into());
     let mut sim = relay(router);
@@ -375,7 +380,7 @@ fn last_minute_voice_plays_to_both_and_caller_hint_until_answer() {
 
 #[test]
 fn relay_that_cannot_open_releases_the_call_with_7508() {
-    let mut sim = relay(FakeRouter::connect(0));
+    let mut sim = relay(router(0));
     let sent = sim.send_a(a_invite("z9hG4bKo1", "call-o-1"));
     let invite = request(&sent[1].1).clone();
     let call = call_of(&sim);

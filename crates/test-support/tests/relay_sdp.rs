@@ -1,0 +1,156 @@
+//! Relay mode: SDP anchored at the switch's port pairs, and the media commands of a call's life.
+//!
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! they use only pn-b2bua's public API.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
+
+use pn_b2bua::{MediaCall, MediaCommand};
+use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
+use pn_sip::{Method, SipMessage};
+use pn_test_support::script::*;
+
+fn relay_sim(first: u16, last: u16) -> Switch {
+    let mut sim = Switch::new(router(0));
+    sim.b2b.enable_media_relay(
+        "192.0.2.10".parse().unwrap(),
+        PortAllocator::new(first, last).unwrap(),
+    );
+    sim
+}
+
+/// `(c= address, m= port, direction)` of a message's SDP.
+fn media_of(m: &SipMessage) -> (String, u16, Option<String>) {
+    let sdp = pn_sip::sdp::SessionDescription::parse(m.body()).unwrap();
+    let media = &sdp.media()[0];
+    let c = media
+        .connection()
+        .or_else(|| sdp.connection())
+        .unwrap()
+        .unwrap()
+        .address;
+    (
+        c,
+        media.media_line().unwrap().port,
+        media.direction().map(str::to_owned),
+    )
+}
+
+#[test]
+fn relay_mode_rewrites_sdp_and_drives_the_relay() {
+    let mut sim = relay_sim(40_000, 40_099);
+    let a_pair = PortPair {
+        rtp: 40_000,
+        rtcp: 40_001,
+    };
+    let b_pair = PortPair {
+        rtp: 40_002,
+        rtcp: 40_003,
+    };
+    let sent = sim.send_a(a_invite("z9hG4bKm1", "call-m-1"));
+    assert_eq!(summary(&sent), ["A<-100 INVITE", "B<-INVITE"]);
+    // B is offered the switch's B-side pair, not A's 198.51.100.1:49170.
+    assert_eq!(media_of(&sent[1].1), ("192.0.2.10".into(), 40_002, None));
+    let call = MediaCall(match sim.media.first() {
+        Some(MediaCommand::Open { call, .. }) => call.0,
+        other => panic!("{other:?}"),
+    });
+    let a_remote = RemoteMedia::from_sdp("198.51.100.1:49170".parse().unwrap());
+    assert_eq!(
+        sim.media,
+        [
+            MediaCommand::Open {
+                call,
+                a: a_pair,
+                b: b_pair
+            },
+            MediaCommand::Remote {
+                call,
+                leg: Leg::A,
+                remote: Some(a_remote),
+                direction: MediaDirection::SendRecv
+            },
+        ]
+    );
+    let b_inv = request(&sent[1].1).clone();
+    // 183 with SDP: A gets the A-side pair; B's real address is reported.
+    let sent = sim.send_b(b_response(&b_inv, 183, true));
+    assert_eq!(media_of(&sent[0].1), ("192.0.2.10".into(), 40_000, None));
+    let b_remote = RemoteMedia::from_sdp("203.0.113.5:30000".parse().unwrap());
+    let b_update = MediaCommand::Remote {
+        call,
+        leg: Leg::B,
+        remote: Some(b_remote),
+        direction: MediaDirection::SendRecv,
+    };
+    assert_eq!(sim.media[2..], *std::slice::from_ref(&b_update));
+    // Dead media before the answer is ignored.
+    sim.b2b.handle_media_timeout(sim.now, sim.wall, call, Leg::B);
+    assert!(sim.b2b.poll_output().is_none());
+    let sent = sim.send_b(b_response(&b_inv, 200, true));
+    assert_eq!(summary(&sent), ["A<-200 INVITE"]);
+    assert_eq!(media_of(&sent[0].1), ("192.0.2.10".into(), 40_000, None));
+    assert_eq!(sim.media[3..], [MediaCommand::Answered { call }, b_update]);
+    let ok = response(&sent[0].1).clone();
+    assert_eq!(summary(&sim.send_a(a_ack(&ok, "z9hG4bKm2"))), ["B<-ACK"]);
+
+    // A puts B on hold with a re-INVITE: B sees sendonly at the switch's address.
+    let mut re = a_in_dialog(&Method::Invite, &ok, 11, "z9hG4bKm3");
+    let held = SDP_A.replace("c=IN IP4 198.51.100.1", "c=IN IP4 198.51.100.9") + "a=sendonly\r\n";
+    re.set_body(Some("application/sdp"), held.into_bytes());
+    let sent = sim.send_a(re);
+    let b_re = sent.iter().find(|(p, _)| *p == b_peer()).unwrap().1.clone();
+    assert_eq!(
+        media_of(&b_re),
+        ("192.0.2.10".into(), 40_002, Some("sendonly".into()))
+    );
+    assert_eq!(
+        sim.media.last(),
+        Some(&MediaCommand::Remote {
+            call,
+            leg: Leg::A,
+            remote: Some(RemoteMedia::from_sdp("198.51.100.9:49170".parse().unwrap())),
+            direction: MediaDirection::SendOnly,
+        })
+    );
+    let sent = sim.send_b(b_response(request(&b_re), 200, true));
+    assert_eq!(media_of(&sent[0].1), ("192.0.2.10".into(), 40_000, None));
+
+    // Dead media from B: BYE both legs, Q.850 102, stateCode 7506, ports released.
+    sim.b2b.handle_media_timeout(sim.now, sim.wall, call, Leg::B);
+    let byes = sim.drain();
+    assert_eq!(summary(&byes), ["A<-BYE", "B<-BYE"]);
+    for (_, bye) in &byes {
+        let reason = bye.headers().get("Reason").unwrap();
+        assert_eq!(reason, "Q.850;cause=102;text=\"7506 Callee-side network error\"");
+    }
+    assert_eq!(sim.disconnect_code(), Some(7506));
+    assert_eq!(
+        sim.media.last(),
+        Some(&MediaCommand::Close {
+            call,
+            keep_recording: false
+        })
+    );
+    assert_eq!(sim.b2b.stats().media_timeouts, 1);
+}
+
+#[test]
+fn no_free_port_pair_refuses_the_call_and_ports_are_reused() {
+    // One pair only: a call needs two.
+    let mut sim = relay_sim(40_000, 40_001);
+    let sent = sim.send_a(a_invite("z9hG4bKn1", "call-n-1"));
+    assert_eq!(summary(&sent), ["A<-100 INVITE", "A<-503 INVITE"]);
+    assert_eq!(sim.disconnect_code(), Some(7508));
+    assert!(sim.media.is_empty());
+
+    // Two pairs: the second call gets the ports the first released.
+    let mut sim = relay_sim(40_000, 40_003);
+    for n in 0..2 {
+        let sent = sim.send_a(a_invite(&format!("z9hG4bKp{n}"), &format!("call-p-{n}")));
+        assert_eq!(summary(&sent), ["A<-100 INVITE", "B<-INVITE"], "call {n}");
+        let b_inv = request(&sent[1].1).clone();
+        sim.send_b(b_response(&b_inv, 486, false));
+        assert!(matches!(sim.media.last(), Some(MediaCommand::Close { .. })));
+    }
+}
