@@ -1,5 +1,5 @@
 //! The switch's media plane in the simulator: a pn-media [`MediaEngine`] wired to the B2BUA the way the
-//! runtime wires it (`crates/pnswitch/src/sip/media.rs`), with the sockets replaced by the media network.
+//! runtime wires it (`crates/runtime/src/media.rs`), with the sockets replaced by the media network.
 //!
 //! [`Relay::handle_command`] takes each [`MediaCommand`] of the B2BUA: `Open` maps the call's port pairs
 //! (on [`MEDIA_IP`]) to the call, `Play` resolves the prompt to audio (what the test supplied with
