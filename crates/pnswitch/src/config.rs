@@ -303,7 +303,7 @@ mod tests {
         assert!(!c.media.record_per_party);
         assert_eq!(
             (c.media.port_min, c.media.port_max, c.media.timeout_secs),
-            (30_000, 39_999, 60)
+            (16_384, 32_767, 60)
         );
         let env = vec![
             ("PNSWITCH__MEDIA__MODE".to_owned(), "bypass".to_owned()),
