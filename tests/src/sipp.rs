@@ -507,11 +507,18 @@ impl Sipp {
             match proc.wait_bound() {
                 Ok(()) => return proc,
                 Err(early_exit) if attempt < 3 => {
-                    eprintln!("sipp {} exited before binding, starting it again: {early_exit}", proc.sipp.label);
+                    eprintln!(
+                        "sipp {} exited before binding, starting it again: {early_exit}",
+                        proc.sipp.label
+                    );
                     std::thread::sleep(Duration::from_millis(200));
                     proc.child = Some(proc.sipp.command().spawn().expect("spawn sipp"));
                 }
-                Err(early_exit) => panic!("sipp {} never bound {}: {early_exit}", proc.sipp.label, proc.addr()),
+                Err(early_exit) => panic!(
+                    "sipp {} never bound {}: {early_exit}",
+                    proc.sipp.label,
+                    proc.addr()
+                ),
             }
         }
         unreachable!("the last attempt returns or panics")
@@ -567,7 +574,11 @@ impl SippProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("sipp {} neither bound {} nor exited within 10 s", self.sipp.label, self.addr());
+        panic!(
+            "sipp {} neither bound {} nor exited within 10 s",
+            self.sipp.label,
+            self.addr()
+        );
     }
 
     /// Waits up to `limit` for `SIPp` to exit by itself (its `-m` calls done, or its `-timeout`), else stops
