@@ -41,20 +41,17 @@ impl EchoId {
             b'a'..=b'f' => Some(c - b'a' + 10),
             _ => None,
         };
-        if bytes.len() == 32 {
-            let mut ok = true;
-            for (i, pair) in bytes.chunks_exact(2).enumerate() {
-                match (nibble(pair[0]), nibble(pair[1])) {
-                    (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
-                    _ => {
-                        ok = false;
-                        break;
-                    }
+        if bytes.len() == 32
+            && bytes.chunks_exact(2).zip(out.iter_mut()).all(|(pair, byte)| {
+                if let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) {
+                    *byte = hi << 4 | lo;
+                    true
+                } else {
+                    false
                 }
-            }
-            if ok {
-                return Self::Hex(out);
-            }
+            })
+        {
+            return Self::Hex(out);
         }
         Self::Text(id.into())
     }
@@ -157,9 +154,9 @@ mod tests {
             record: RecordSettings::default(),
             user_data: user_data.map(str::to_owned),
             kind: BindingKind::Axb(AxbBinding {
-                x: E164::from_digits(86_170_0000_0001).unwrap(),
-                a: E164::from_digits(86_138_0000_0000 + id).unwrap(),
-                b: E164::from_digits(86_139_0000_0000 + id).unwrap(),
+                x: E164::from_digits(8_617_000_000_001).unwrap(),
+                a: E164::from_digits(8_613_800_000_000 + id).unwrap(),
+                b: E164::from_digits(8_613_900_000_000 + id).unwrap(),
                 direction: CallDirection::Both,
                 controls: CallControls::default(),
             }),

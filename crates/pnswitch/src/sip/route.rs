@@ -144,8 +144,12 @@ mod tests {
             App, AppMedia, AxbBinding, Binding, BindingKind, CallControls, CallDirection, Mode, NumberStatus,
             RecordSettings, XNumber,
         };
-        let n = |s: &str| pn_numbers::normalize(s).unwrap();
-        let (x, a, b) = (n("+8617010000001"), n("+8613800000001"), n("+8613900000001"));
+        let number = |s: &str| pn_numbers::normalize(s).unwrap();
+        let (x, a, b) = (
+            number("+8617010000001"),
+            number("+8613800000001"),
+            number("+8613900000001"),
+        );
         let table = Arc::new(BindingTable::new());
         table.upsert_app(&App {
             id: AppId(1),
@@ -201,10 +205,10 @@ mod tests {
         });
         // Asked later, without a routing decision: the table's current echo.
         assert_eq!(router.subscription(BindingId(7)), want);
-        let RouteDecision::Connect(c) = router.decide(Some(a), x, None, UnixTime(10)) else {
+        let RouteDecision::Connect(connect) = router.decide(Some(a), x, None, UnixTime(10)) else {
             panic!("not connected");
         };
-        assert_eq!(c.binding, BindingId(7));
+        assert_eq!(connect.binding, BindingId(7));
         table.remove_binding(&binding);
         assert_eq!(router.subscription(BindingId(7)), want);
         // Gone from the table, and no call routed by it since.

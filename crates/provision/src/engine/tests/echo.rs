@@ -202,7 +202,7 @@ fn ax_app(r: &mut Rig) -> App {
 fn a_call_to_the_ax_temporary_callee_echoes_its_own_user_data() {
     let mut r = rig();
     let app = ax_app(&mut r);
-    let (x, a, temp, other) = (
+    let (privacy, orig, temp, other) = (
         n("+8617010000009"),
         n("+8613800000001"),
         n("+8613900000001"),
@@ -213,8 +213,8 @@ fn a_call_to_the_ax_temporary_callee_echoes_its_own_user_data() {
         1_000,
         Op::AxBind(AxBind {
             app: app.clone(),
-            x: XSelect::Number(x),
-            a,
+            x: XSelect::Number(privacy),
+            a: orig,
             direction: CallDirection::Both,
             turn_on: true,
             record: RecordSettings::default(),
@@ -235,21 +235,24 @@ fn a_call_to_the_ax_temporary_callee_echoes_its_own_user_data() {
     )
     .unwrap();
     let echo_of_call = |table: &BindingTable, caller: E164| {
-        let RouteDecision::Connect(c) = decide(
+        let RouteDecision::Connect(connect) = decide(
             table,
             &RoutePolicy::default(),
             Some(caller),
-            x,
+            privacy,
             None,
             UnixTime(1_001),
         ) else {
             panic!("not connected");
         };
-        let e = table.connect_echo(&c).unwrap();
-        (e.subscription_id(), e.user_data().map(str::to_owned))
+        let echo = table.connect_echo(&connect).unwrap();
+        (echo.subscription_id(), echo.user_data().map(str::to_owned))
     };
     // A calls out through X to the temporary callee: the temp callee's userData.
-    assert_eq!(echo_of_call(&r.table, a), (sub.clone(), Some("temp-data".into())));
+    assert_eq!(
+        echo_of_call(&r.table, orig),
+        (sub.clone(), Some("temp-data".into()))
+    );
     // Someone else calls A through X: the binding's.
     assert_eq!(
         echo_of_call(&r.table, other),
@@ -257,7 +260,10 @@ fn a_call_to_the_ax_temporary_callee_echoes_its_own_user_data() {
     );
     // The same after a restart.
     let table = reloaded(&r, 1_001);
-    assert_eq!(echo_of_call(&table, a), (sub.clone(), Some("temp-data".into())));
+    assert_eq!(
+        echo_of_call(&table, orig),
+        (sub.clone(), Some("temp-data".into()))
+    );
     assert_eq!(echo_of_call(&table, other), (sub.clone(), Some("ax-data".into())));
 
     // A new temporary callee without userData: the binding's again.
@@ -273,5 +279,8 @@ fn a_call_to_the_ax_temporary_callee_echoes_its_own_user_data() {
         }),
     )
     .unwrap();
-    assert_eq!(echo_of_call(&r.table, a), (sub.clone(), Some("ax-data".into())));
+    assert_eq!(
+        echo_of_call(&r.table, orig),
+        (sub.clone(), Some("ax-data".into()))
+    );
 }
