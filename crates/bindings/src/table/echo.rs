@@ -190,6 +190,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<BindingEcho>(), 40);
         // papaya's boxed entry: key and value.
         assert_eq!(std::mem::size_of::<(BindingId, BindingEcho)>(), 48);
+        // A temporary callee's route grew by its userData (24 → 40 bytes); AX bindings hold at most one each.
+        assert_eq!(std::mem::size_of::<super::super::TempRoute>(), 40);
     }
 
     fn echo(table: &BindingTable, id: u64) -> Option<(String, Option<String>)> {
