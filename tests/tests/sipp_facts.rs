@@ -8,13 +8,14 @@
 use std::time::Duration;
 
 use pn_e2e::axe::{Fact, outbox, show, wait_for_fact, wait_for_outbox};
-use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, AXB_PATH, Rig, ok};
+use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, AXB_PATH, AXYB_PATH, Rig, ok};
 use reqwest::Method;
 use serde_json::json;
 
 const A: &str = "+8613800000001";
 const B: &str = "+8613900000002";
 const X: &str = "+8617000000001";
+const Y: &str = "+8617000000002";
 
 /// How long the caller holds the answered call before its BYE (the unbind happens in that window).
 const HOLD_MS: u64 = 4_000;
@@ -139,5 +140,52 @@ fn a_call_to_the_ax_temporary_callee_echoes_the_temporary_callees_user_data() {
         &["callin", "callout", "alerting", "answer", "disconnect"],
         &sub,
         "temp-data",
+    );
+}
+
+#[test]
+fn a_call_through_an_axyb_relation_echoes_the_relation_after_it_is_unbound_during_the_call() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AXYB", &[X, Y]);
+    let bound = ok(&rig.switch.signed(
+        Method::POST,
+        AXYB_PATH,
+        &app,
+        Some(&json!({"origNum": A, "relationNum": X, "calleeNum": B, "userData": "axyb-data"})),
+    ))
+    .clone();
+    let sub = bound["subscriptionId"]
+        .as_str()
+        .expect("subscriptionId")
+        .to_owned();
+    // The relation's own subscriptionId.
+    let bind_id = bound["bindId"].as_str().expect("bindId").to_owned();
+    assert_ne!(bind_id, sub);
+    let b_side = rig.uas("uas_answer").spawn();
+    let b_calls = rig.uac("uac_basic").pause_ms(HOLD_MS).inject(&[&[B, X]]).spawn();
+    wait_for_fact(&rig.switch.data_dir, "the answer event", |f| {
+        f.event_type() == Some("answer")
+    });
+    // The whole binding (A–X part and its relations) goes while B talks to A.
+    ok(&rig.switch.signed(
+        Method::DELETE,
+        &format!("{AXYB_PATH}?subscriptionId={sub}"),
+        &app,
+        None,
+    ));
+    let before_bye = outbox(&rig.switch.data_dir);
+    assert!(
+        !before_bye.iter().any(|f| f.event_type() == Some("disconnect")),
+        "the call ended before the unbind; the test proves nothing:\n{}",
+        show(&before_bye)
+    );
+    b_calls.finish_ok(SETTLE + Duration::from_millis(HOLD_MS));
+    b_side.finish_ok(SETTLE);
+    let facts = ended_call(&rig);
+    assert_echoed(
+        &facts,
+        &["callin", "callout", "alerting", "answer", "disconnect"],
+        &bind_id,
+        "axyb-data",
     );
 }
