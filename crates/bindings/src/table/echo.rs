@@ -13,9 +13,12 @@
 //! Memory: the switch's own `subscriptionId`s (32 lowercase hex characters) are kept as their 16 bytes; any other
 //! text as a boxed string. `userData` is a boxed string only when set. A [`BindingEcho`] is 40 bytes; papaya
 //! keeps each entry (8-byte key + value = 48 bytes) in its own heap block (64 bytes with glibc's malloc) and one
-//! 9-byte slot (a pointer and a metadata byte) per table position, at most 2 positions per entry: about 83 bytes
-//! per binding without `userData` (1M bindings: 2^21 positions = 18.9 MB, plus 64 MB of entries), plus one
-//! block of `len + 8` bytes rounded up to 16 (at least 32) for a set `userData`.
+//! 9-byte slot (a pointer and a metadata byte) per table position, at most 2 positions per entry. For 1M
+//! bindings in a table pre-sized for them (`BindingTable::with_capacity`, `routing.capacity_hint`): 2^21
+//! positions (18.9 MB) + 48.0 MB of entries requested (counted with a counting allocator), about 83 bytes
+//! per binding with malloc's rounding; plus `len` bytes (a `len + 8` block rounded up to 16, at least 32) for
+//! a set `userData`. A map that grows instead keeps its earlier tables (up to about one more table) until
+//! epoch reclamation frees them.
 
 use std::fmt::Write as _;
 

@@ -198,7 +198,7 @@ impl BindingTable {
         Self::with_capacity(0)
     }
 
-    /// An empty table whose AXB index is pre-sized for `bindings` AXB bindings (no growth below that).
+    /// An empty table whose AXB index and echo map are pre-sized for `bindings` bindings (no growth below that).
     pub fn with_capacity(bindings: usize) -> Self {
         Self {
             write: Mutex::new(()),
@@ -215,7 +215,8 @@ impl BindingTable {
             temp_callees: map(),
             callbacks: map(),
             media: map(),
-            echo: map(),
+            // Every binding has an echo: pre-sized like the AXB index, so loading does not leave retired tables.
+            echo: papaya::HashMap::with_capacity_and_hasher(bindings, FoldHash),
             pairs_on_x: map(),
             x_count_of_a: map(),
             extensions_on_x: map(),
