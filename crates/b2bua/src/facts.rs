@@ -2,8 +2,9 @@
 //!
 //! JSON uses the reference's field names. Times are UTC `yyyy-MM-dd HH:mm:ss`; a time that did not
 //! happen (no alerting, no answer, no failure) is omitted, as are absent optional strings.
-//! `app` and `binding` are for the outbox (which app's URL, which binding's `subscriptionId`) and
-//! are never serialised.
+//! `subscriptionId` and `userData` are the binding's as the router gave them when the call was routed
+//! ([`crate::RouteLookup::subscription`]). `app` (which app's URL) and `binding` are for the runtime and are
+//! never serialised.
 //!
 //! Event `caller`/`called`: `callin` and `disconnect` describe the first leg (A → X); `callout`,
 //! `alerting` and `answer` describe the forwarded leg (display number → callee).
@@ -84,7 +85,7 @@ pub struct StatusInfo {
     /// `collectInfo`: the DTMF digits collected (empty when none were keyed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digit_info: Option<String>,
-    /// The binding that routed the call (not serialised; the outbox resolves `subscriptionId` from it).
+    /// The binding that routed the call (not serialised).
     #[serde(skip)]
     pub binding: Option<BindingId>,
 }

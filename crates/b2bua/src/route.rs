@@ -25,8 +25,9 @@ pub trait RouteLookup {
         now: UnixTime,
     ) -> RouteDecision;
 
-    /// The `subscriptionId`/`userData` of a binding, echoed in call facts. The default knows none:
-    /// facts then carry only [`crate::facts::StatusInfo::binding`] / [`crate::Cdr::binding`] for the outbox to resolve.
+    /// The `subscriptionId`/`userData` of a binding, echoed in call facts; asked right after a decision names
+    /// the binding, so the answer is the binding as it was when the call was routed. The default knows none:
+    /// facts then carry no `subscriptionId`/`userData`.
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
         let _ = binding;
         None

@@ -14,4 +14,4 @@ pub mod table;
 pub use cause::Cause;
 pub use decide::{CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, decide};
 pub use model::*;
-pub use table::BindingTable;
+pub use table::{BindingEcho, BindingTable};

@@ -173,7 +173,6 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             table: Arc::clone(&table),
             policy: config.routing.policy,
             engine: engine.clone(),
-            store: Arc::clone(&store),
             metrics: metrics.clone(),
             prompts: Some(Arc::clone(&prompts)),
             recordings: Some(Arc::clone(&recordings)),

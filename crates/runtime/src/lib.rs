@@ -62,8 +62,6 @@ pub struct SipDeps {
     pub policy: RoutePolicy,
     /// The single writer, for call facts.
     pub engine: EngineHandle,
-    /// The store, to resolve the bindings named by call facts (off the call path).
-    pub store: Arc<dyn pn_store::Store>,
     /// The metrics registry.
     pub metrics: Metrics,
     /// The apps' prompts (relay mode plays them; `None`: shipped defaults only).
@@ -121,7 +119,6 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
     let (facts, outbox) = outbox::start(outbox::OutboxDeps {
         engine: deps.engine.clone(),
-        store: deps.store,
         recordings: deps.recordings.clone(),
         queue: config.outbox_queue,
         buffer: deps.outbox.buffer_facts,

@@ -3,8 +3,9 @@
 //! appends each batch through the provisioning engine's single writer, in the same group-commit path as
 //! provisioning writes.
 //!
-//! Facts name their binding but not its public handle: before writing, the task fills in `subscriptionId`
-//! (and `userData`, unless the fact has one) from the store, off the call path.
+//! Facts arrive complete from pn-b2bua (`subscriptionId` and `userData` were captured when the call was
+//! routed, from the routing table); the task adds only what the runtime knows: a CDR's recording download URL
+//! ([`fill_recordings`], the one place it is made).
 //!
 //! Facts without an app (a call to an unknown X, cause 8025, or to a number whose app is gone) are written
 //! with app id 0: they are kept for the record and for operators, and pn-notify has no app to push them to.
@@ -23,15 +24,15 @@
 //! whole JSON under the target [`LOST_FACT_TARGET`], so an operator can recover it from the log. Those log
 //! lines carry phone numbers in full (the fact itself), whatever `log.show_numbers` says.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pn_b2bua::CallFact;
-use pn_bindings::{AppId, BindingId};
+use pn_bindings::AppId;
 use pn_provision::{EngineHandle, OutboxRow, ProvisionError, RecordingStore};
-use pn_store::{OutboxKind, Store};
+use pn_store::OutboxKind;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -196,8 +197,6 @@ impl Appender for EngineHandle {
 pub(crate) struct OutboxDeps<A> {
     /// The single writer.
     pub(crate) engine: A,
-    /// The store, to resolve the bindings facts name.
-    pub(crate) store: Arc<dyn Store>,
     /// Fills the CDRs' recording URLs.
     pub(crate) recordings: Option<Arc<RecordingStore>>,
     /// Facts waiting in the queue at most (the shards' side).
@@ -222,7 +221,6 @@ pub(crate) fn start<A: Appender>(deps: OutboxDeps<A>) -> (FactSink, tokio::task:
     };
     let writer = Writer {
         engine: deps.engine,
-        store: deps.store,
         recordings: deps.recordings,
         rx,
         raw: Vec::new(),
@@ -241,7 +239,6 @@ pub(crate) fn start<A: Appender>(deps: OutboxDeps<A>) -> (FactSink, tokio::task:
 /// The outbox task's state.
 struct Writer<A> {
     engine: A,
-    store: Arc<dyn Store>,
     recordings: Option<Arc<RecordingStore>>,
     rx: mpsc::Receiver<CallFact>,
     /// Facts received, not yet serialised.
@@ -288,7 +285,7 @@ impl<A: Appender> Writer<A> {
                 }
             }
             self.drain_queue();
-            self.prepare().await;
+            self.prepare();
             self.write_oldest().await;
         }
     }
@@ -326,28 +323,11 @@ impl<A: Appender> Writer<A> {
         }
     }
 
-    /// Serialises the received facts into batches of at most [`MAX_BATCH`], filling in what the store and
-    /// the recording store know.
-    async fn prepare(&mut self) {
+    /// Serialises the received facts into batches of at most [`MAX_BATCH`], adding the CDRs' recording URLs.
+    fn prepare(&mut self) {
         while !self.raw.is_empty() {
             let n = self.raw.len().min(MAX_BATCH);
             let mut facts: Vec<CallFact> = self.raw.drain(..n).collect();
-            let reader = Arc::clone(&self.store);
-            facts = match tokio::task::spawn_blocking(move || {
-                fill_subscriptions(reader.as_ref(), &mut facts);
-                facts
-            })
-            .await
-            {
-                Ok(facts) => facts,
-                Err(e) => {
-                    // The look-up task panicked and took the facts with it.
-                    tracing::error!(error = %e, facts = n, "subscription look-up failed; call facts lost");
-                    self.metrics.dropped.inc_by(n as u64);
-                    self.buffered -= n;
-                    continue;
-                }
-            };
             if let Some(recordings) = &self.recordings {
                 fill_recordings(recordings, &mut facts);
             }
@@ -434,45 +414,6 @@ fn fill_recordings(recordings: &RecordingStore, facts: &mut [CallFact]) {
     }
 }
 
-/// Fills `subscriptionId` (and a missing `userData`) of facts that name their binding, from the store (one
-/// read per distinct binding of the batch). A binding already deleted leaves the fact as it is.
-fn fill_subscriptions(store: &dyn Store, facts: &mut [CallFact]) {
-    let mut reader = match store.reader() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read bindings for call facts");
-            return;
-        }
-    };
-    let mut known: HashMap<BindingId, Option<(String, Option<String>)>> = HashMap::new();
-    for fact in facts {
-        let (binding, subscription, user_data) = match fact {
-            CallFact::Event(e) => (
-                e.status_info.binding,
-                &mut e.status_info.subscription_id,
-                &mut e.status_info.user_data,
-            ),
-            CallFact::Cdr(c) => (c.binding, &mut c.subscription_id, &mut c.user_data),
-        };
-        let Some(id) = binding.filter(|_| subscription.is_none()) else {
-            continue;
-        };
-        let found = known.entry(id).or_insert_with(|| {
-            reader
-                .binding(id)
-                .ok()
-                .flatten()
-                .map(|b| (b.subscription_id, b.user_data))
-        });
-        if let Some((sub, data)) = found {
-            *subscription = Some(sub.clone());
-            if user_data.is_none() {
-                user_data.clone_from(data);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -480,7 +421,6 @@ mod tests {
 
     use pn_b2bua::{CallEvent, EventType, StatusInfo};
     use pn_bindings::UnixTime;
-    use pn_store::sqlite::{SqliteOptions, SqliteStore};
 
     use super::*;
 
@@ -547,13 +487,9 @@ mod tests {
         task: tokio::task::JoinHandle<()>,
         metrics: OutboxMetrics,
         degraded: IntGauge,
-        _dir: tempfile::TempDir,
     }
 
     fn rig(buffer: usize) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
         let fake = Fake::default();
         let metrics = OutboxMetrics {
             dropped: IntCounter::new("dropped", "d").unwrap(),
@@ -563,7 +499,6 @@ mod tests {
         let degraded = IntGauge::new("degraded", "g").unwrap();
         let (sink, task) = start(OutboxDeps {
             engine: fake.clone(),
-            store,
             recordings: None,
             queue: 1024,
             buffer,
@@ -576,7 +511,6 @@ mod tests {
             task,
             metrics,
             degraded,
-            _dir: dir,
         }
     }
 

@@ -1,12 +1,15 @@
 //! The B2BUA's view of the routing table: [`pn_bindings::decide()`] over the shared, lock-free
-//! [`BindingTable`], counted in `pn_route_lookups_total{outcome}`.
+//! [`BindingTable`], counted in `pn_route_lookups_total{outcome}`, and the echo (`subscriptionId`, `userData`)
+//! of the binding a call was routed by, read from the same table when the call is routed (never from the store).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pn_b2bua::{AppPrompts, CallPrompts};
-use pn_bindings::{AppId, BindingTable, Connect, RouteDecision, RoutePolicy, UnixTime};
+use pn_b2bua::{AppPrompts, CallPrompts, Subscription};
+use pn_bindings::{
+    AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, RoutePolicy, UnixTime,
+};
 use pn_numbers::E164;
 use prometheus::IntCounter;
 
@@ -16,6 +19,8 @@ pub(crate) struct TableRouter {
     policy: RoutePolicy,
     lookups: pn_metrics::Metrics,
     counters: RefCell<HashMap<&'static str, IntCounter>>,
+    /// The echo of the last connected decision, taken with it (the B2BUA asks for it right after).
+    routed: RefCell<Option<(BindingId, Option<BindingEcho>)>>,
 }
 
 impl TableRouter {
@@ -26,6 +31,7 @@ impl TableRouter {
             policy,
             lookups: metrics,
             counters: RefCell::new(HashMap::new()),
+            routed: RefCell::new(None),
         }
     }
 
@@ -48,7 +54,23 @@ impl pn_b2bua::RouteLookup for TableRouter {
     ) -> RouteDecision {
         let decision = pn_bindings::decide(&self.table, &self.policy, a_number, x_number, extension, now);
         self.count(outcome_label(&decision));
+        *self.routed.borrow_mut() = match &decision {
+            // With the AX temporary callee's own userData when the call goes to it.
+            RouteDecision::Connect(c) => Some((c.binding, self.table.connect_echo(c))),
+            _ => None,
+        };
         decision
+    }
+
+    fn subscription(&self, binding: BindingId) -> Option<Subscription> {
+        let echo = match self.routed.borrow_mut().take() {
+            Some((routed, echo)) if routed == binding => echo,
+            _ => self.table.binding_echo(binding),
+        }?;
+        Some(Subscription {
+            subscription_id: echo.subscription_id(),
+            user_data: echo.user_data().map(str::to_owned),
+        })
     }
 
     fn call_prompts(&self, connect: &Connect) -> CallPrompts {
@@ -112,5 +134,84 @@ mod tests {
     fn labels() {
         assert_eq!(cause_label(8014), "8014");
         assert_eq!(cause_label(1), "other");
+    }
+
+    /// The echo is taken when the call is routed: a binding deleted right after still gives it.
+    #[test]
+    fn the_subscription_is_captured_when_the_call_is_routed() {
+        use pn_b2bua::RouteLookup;
+        use pn_bindings::{
+            App, AppMedia, AxbBinding, Binding, BindingKind, CallControls, CallDirection, Mode, NumberStatus,
+            RecordSettings, XNumber,
+        };
+        let number = |s: &str| pn_numbers::normalize(s).unwrap();
+        let (x, a, b) = (
+            number("+8617010000001"),
+            number("+8613800000001"),
+            number("+8613900000001"),
+        );
+        let table = Arc::new(BindingTable::new());
+        table.upsert_app(&App {
+            id: AppId(1),
+            name: "t".into(),
+            mode: Mode::Axb,
+            app_key: "k".into(),
+            app_secret: "s".into(),
+            call_status_url: None,
+            cdr_url: None,
+            sms_url: None,
+            record_enabled: false,
+            sms_enabled: false,
+            extension_digits: 4,
+            collect_repeat: 3,
+            enabled: true,
+            created_at: UnixTime(0),
+            media: AppMedia::default(),
+        });
+        table.upsert_number(&XNumber {
+            number: x,
+            app: AppId(1),
+            area_code: "0755".into(),
+            province: None,
+            status: NumberStatus::Normal,
+        });
+        let binding = Binding {
+            id: BindingId(7),
+            subscription_id: "0190a1b2c3d4e5f60718293a4b5c6d7e".into(),
+            app: AppId(1),
+            created_at: UnixTime(0),
+            updated_at: UnixTime(0),
+            expires_at: None,
+            duration_secs: None,
+            record: RecordSettings::default(),
+            user_data: Some("order-7".into()),
+            kind: BindingKind::Axb(AxbBinding {
+                x,
+                a,
+                b,
+                direction: CallDirection::Both,
+                controls: CallControls::default(),
+            }),
+        };
+        table.insert_binding(&binding);
+        let router = TableRouter::new(
+            Arc::clone(&table),
+            RoutePolicy::default(),
+            pn_metrics::Metrics::new().unwrap(),
+        );
+        let want = Some(Subscription {
+            subscription_id: binding.subscription_id.clone(),
+            user_data: Some("order-7".into()),
+        });
+        // Asked later, without a routing decision: the table's current echo.
+        assert_eq!(router.subscription(BindingId(7)), want);
+        let RouteDecision::Connect(connect) = router.decide(Some(a), x, None, UnixTime(10)) else {
+            panic!("not connected");
+        };
+        assert_eq!(connect.binding, BindingId(7));
+        table.remove_binding(&binding);
+        assert_eq!(router.subscription(BindingId(7)), want);
+        // Gone from the table, and no call routed by it since.
+        assert_eq!(router.subscription(BindingId(7)), None);
     }
 }

@@ -12,6 +12,9 @@
 //! - Media: each app's [`AppMedia`] and, for the bindings that name at least one prompt, their
 //!   [`BindingMedia`] (both behind `Arc`, so a call takes a cheap clone) live in `papaya` maps too; the
 //!   provisioning engine keeps the binding entries in step with every write ([`BindingTable::set_binding_media`]).
+//! - Echo: each binding's `subscriptionId` and `userData` ([`BindingEcho`], module `echo`: why a side map, and its
+//!   memory), kept in step by [`BindingTable::insert_binding`], [`BindingTable::replace_binding`] and
+//!   [`BindingTable::remove_binding`] themselves; an AX temporary callee keeps its own `userData`.
 //!
 //! Only what routing needs is indexed (numbers, ids, flags, expiry); full binding records stay in pn-store.
 //! Expiry is lazy: entries are kept until the provisioning engine removes them, and [`crate::decide()`] ignores an
@@ -19,6 +22,7 @@
 
 mod arena;
 mod axb;
+mod echo;
 mod hash;
 mod raw;
 mod read;
@@ -35,6 +39,7 @@ use crate::model::{
 };
 use axb::AxbIndex;
 pub(crate) use axb::AxbRoute;
+pub use echo::BindingEcho;
 use hash::FoldHash;
 
 type Map<K, V> = papaya::HashMap<K, V, FoldHash>;
@@ -97,11 +102,13 @@ pub(crate) struct YbRoute {
 }
 
 /// A live temporary callee.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TempRoute {
     pub binding: BindingId,
     pub callee: E164,
     pub expires_at: UnixTime,
+    /// Its own `userData` (echoed instead of the binding's by calls to it).
+    pub user_data: Option<Arc<str>>,
 }
 
 /// Whether an optional expiry has passed (`expires_at <= now` does not route).
@@ -144,6 +151,8 @@ pub struct BindingTable {
     callbacks: Map<(E164, E164), CallbackRecord>,
     /// Prompt names per binding, only for bindings that name at least one (kept by the provisioning engine).
     media: Map<BindingId, Arc<BindingMedia>>,
+    /// `subscriptionId` and `userData` per binding (every binding in the table; see module `echo`).
+    echo: Map<BindingId, BindingEcho>,
     pairs_on_x: Map<E164, u32>,
     x_count_of_a: Map<E164, u32>,
     extensions_on_x: Map<E164, u32>,
@@ -189,7 +198,7 @@ impl BindingTable {
         Self::with_capacity(0)
     }
 
-    /// An empty table whose AXB index is pre-sized for `bindings` AXB bindings (no growth below that).
+    /// An empty table whose AXB index and echo map are pre-sized for `bindings` bindings (no growth below that).
     pub fn with_capacity(bindings: usize) -> Self {
         Self {
             write: Mutex::new(()),
@@ -206,6 +215,8 @@ impl BindingTable {
             temp_callees: map(),
             callbacks: map(),
             media: map(),
+            // Every binding has an echo: pre-sized like the AXB index, so loading does not leave retired tables.
+            echo: papaya::HashMap::with_capacity_and_hasher(bindings, FoldHash),
             pairs_on_x: map(),
             x_count_of_a: map(),
             extensions_on_x: map(),
@@ -284,11 +295,13 @@ impl BindingTable {
         self.numbers.pin().values().cloned().collect()
     }
 
-    /// Makes a binding's routes visible to calls.
+    /// Makes a binding's routes and echo ([`BindingTable::binding_echo`]) visible to calls.
     ///
     /// Inserting a binding whose primary key is already held by the same binding id updates it in place.
     pub fn insert_binding(&self, binding: &Binding) {
         let _w = self.lock();
+        // The echo first: a call routed through the new entry finds it.
+        self.set_echo(binding);
         if self.index(binding) {
             self.count(binding, 1);
         }
@@ -297,8 +310,11 @@ impl BindingTable {
     /// Swaps a binding's routes for new ones (a modify): for a key both versions share, readers see either the
     /// old or the new route, never neither; keys only the new version has appear before keys only the old
     /// version had disappear.
+    ///
+    /// The echo follows: the new version's is set before its routes change.
     pub fn replace_binding(&self, old: &Binding, new: &Binding) {
         let _w = self.lock();
+        self.set_echo(new);
         let old_present = self.holds(old);
         let created = if self.swap_axb(old, new) {
             false
@@ -313,15 +329,20 @@ impl BindingTable {
         } else if created {
             self.count(new, 1);
         }
+        if old.id != new.id {
+            self.drop_echo(old.id);
+        }
     }
 
-    /// Removes a binding's routes (calls through it then fail as if it never existed).
+    /// Removes a binding's routes and echo (calls through it then fail as if it never existed; calls routed
+    /// before keep the echo they captured).
     pub fn remove_binding(&self, binding: &Binding) {
         let _w = self.lock();
         if self.holds(binding) {
             self.unindex(binding);
             self.count(binding, -1);
         }
+        self.drop_echo(binding.id);
     }
 
     /// Sets (overwrites) the AX temporary callee of X.
@@ -333,6 +354,7 @@ impl BindingTable {
                 binding: callee.binding,
                 callee: callee.callee,
                 expires_at: callee.expires_at,
+                user_data: callee.user_data.as_deref().map(Arc::from),
             },
         );
     }

@@ -44,7 +44,7 @@ impl BindingTable {
 
     /// The temporary callee of X (live or not).
     pub(crate) fn temp_callee(&self, x: E164) -> Option<TempRoute> {
-        self.temp_callees.pin().get(&x).copied()
+        self.temp_callees.pin().get(&x).cloned()
     }
 
     /// The AXE binding behind (X, extension) (live or not).

@@ -612,3 +612,5 @@ fn admin_writes_answer_domain_results() {
     assert_eq!((retired.number, retired.unbound), (x(), 1));
     assert_eq!(r.table.len(), 0);
 }
+
+mod echo;
