@@ -6,7 +6,7 @@
 //! backoff ([`RETRY_MIN`] doubling to [`RETRY_MAX`]) until it is stored, until it has expired, or until a newer
 //! record of the same binding replaces it: the newest caller wins, so an older record is never written over a
 //! newer one. A record refused because its binding is gone (unbound meanwhile) is dropped: there is no callback
-//! to keep. A record that cannot be kept (the queue is full, or the switch stops while it waits for a retry) is
+//! to keep. A record that cannot be kept (the queue is full, or the switch stops and a last attempt fails) is
 //! logged at error level with its content under [`LOST_CALLBACK_TARGET`], so an operator can restore it.
 
 use std::collections::HashMap;
@@ -175,16 +175,21 @@ async fn run<S: CallbackStore>(store: S, mut rx: mpsc::Receiver<CallbackRecord>)
     while open || w.in_flight > 0 {
         let retry_at = w.retry_at;
         tokio::select! {
-            record = rx.recv(), if open => match record {
-                Some(r) => w.accept(r),
-                None => open = false,
-            },
+            record = rx.recv(), if open => {
+                if let Some(r) = record {
+                    w.accept(r);
+                } else {
+                    open = false;
+                    // Stopping: one last attempt for what waits for its retry time.
+                    w.retry();
+                }
+            }
             Some(done) = done_rx.recv() => w.finished(done),
             () = async { tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)).await },
                 if retry_at.is_some() && open => w.retry(),
         }
     }
-    // Stopping: the last attempts have answered; what still waits for a retry cannot be kept.
+    // Stopped: the last attempts have answered; what failed them cannot be kept.
     for (_, (_, record)) in w.waiting.drain() {
         lose(&record, "the switch stopped while the store could not take it");
     }
@@ -331,6 +336,26 @@ mod tests {
         task.await.unwrap();
         let stored = fake.stored.lock().unwrap().clone();
         assert_eq!(stored, vec![(BindingId(2), "+8613900000002".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn stopping_tries_once_more_what_waits_for_its_retry() {
+        let fake = Fake::default();
+        *fake.failing.lock().unwrap() = true;
+        let (sink, task) = start(fake.clone(), 16);
+        sink.push(record(1, "+8613900000001", None));
+        settle().await;
+        *fake.failing.lock().unwrap() = false;
+        // Stopped before the retry time (100 ms): the record is tried once more, not lost.
+        drop(sink);
+        tokio::time::timeout(Duration::from_millis(50), task)
+            .await
+            .expect("the task ends at once")
+            .unwrap();
+        assert_eq!(
+            fake.stored.lock().unwrap().clone(),
+            vec![(BindingId(1), "+8613900000001".to_owned())]
+        );
     }
 
     #[tokio::test]
