@@ -61,6 +61,7 @@ mod engine;
 mod error;
 pub mod facts;
 mod ivr;
+mod load;
 pub mod media;
 mod output;
 mod peer;
@@ -75,13 +76,11 @@ pub mod tables;
 mod tones;
 mod transactions;
 
-#[cfg(test)]
-mod tests;
-
 pub use config::B2buaConfig;
 pub use engine::{B2bua, Refusal};
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
+pub use load::{Load, RelayPorts};
 pub use media::{MediaAnchor, MediaCall, MediaCommand, MediaEvent, PromptRef};
 pub use prompts::{AppPrompts, CallPrompts};
 pub use stats::Stats;

@@ -287,10 +287,14 @@ pub(crate) struct Transactions {
 }
 
 impl Transactions {
-    /// No transaction is left.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.servers.is_empty() && self.clients.is_empty()
+    /// How many server transactions are held.
+    pub(crate) fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// How many client transactions are held.
+    pub(crate) fn client_count(&self) -> usize {
+        self.clients.len()
     }
 
     /// The server transaction `id`.

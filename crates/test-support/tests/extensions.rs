@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use pn_b2bua::EventType::{Alerting, Answer, Callin, Callout};
+use pn_b2bua::EventType::{Alerting, Answer, Callin, Callout, Disconnect};
 use pn_b2bua::Peer;
 use pn_sip::{Method, Request, Response, SipMessage};
 use pn_test_support::script::*;
@@ -326,4 +326,33 @@ fn a_2xx_without_session_expires_means_no_timer() {
     sim.send_a(a_ack(&ok, "z9hG4bKa2"));
     assert!(sim.advance(Duration::from_secs(3600)).is_empty());
     assert_eq!(sim.b2b.active_calls(), 1);
+}
+
+#[test]
+fn session_expires_without_refresh_byes_both_legs() {
+    let (mut sim, _b_inv, _ok, mut all) = answered_with_timer("c-se");
+    assert!(sim.advance(Duration::from_secs(89)).is_empty());
+    let sent = sim.advance(Duration::from_secs(1));
+    assert_eq!(summary(&sent), ["A<-BYE", "B<-BYE"]);
+    for (_, m) in &sent {
+        assert_eq!(
+            request(m).headers().get("Reason"),
+            Some("Q.850;cause=102;text=\"7505 Caller-side network error\"")
+        );
+    }
+    let (a_bye, b_bye) = (request(&sent[0].1).clone(), request(&sent[1].1).clone());
+    all.extend(sent);
+    assert!(sim.send_a(a_response(&a_bye, 200)).is_empty());
+    assert!(sim.send_b(b_resp(&b_bye, 200, false, &[])).is_empty());
+    assert_eq!(sim.events(), [Callin, Callout, Answer, Disconnect]);
+    assert_eq!(sim.disconnect_code(), Some(7505));
+    let cdr = sim.cdrs()[0].clone();
+    assert_eq!((cdr.ul_fail_reason, cdr.fwd_unasw_rsn), (7505, 0));
+    assert_eq!(sim.b2b.stats().session_timer_expiries, 1);
+    assert_eq!(sim.b2b.active_calls(), 0);
+    sim.advance(Duration::from_secs(64));
+    let load = sim.b2b.load();
+    assert_eq!((load.calls, load.dialogs), (0, 0), "{load:?}");
+    assert_eq!(sim.b2b.poll_timeout(), None);
+    assert_private(&all);
 }

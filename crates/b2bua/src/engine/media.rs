@@ -34,6 +34,22 @@ impl B2bua {
         self.media.is_some()
     }
 
+    /// The relay port pool right now, in pairs (`None` in bypass mode).
+    pub fn relay_ports(&self) -> Option<crate::load::RelayPorts> {
+        let plane = self.media.as_ref()?;
+        let capacity = plane.ports.capacity();
+        let free = plane.ports.available();
+        let set_aside = plane.ports.set_aside_count();
+        let closing = plane.closing.len() * 2;
+        Some(crate::load::RelayPorts {
+            capacity,
+            free,
+            set_aside,
+            closing,
+            in_use: capacity.saturating_sub(free + set_aside + closing),
+        })
+    }
+
     /// Something the relay reports: a dead-media timeout, a DTMF digit, the end of a prompt.
     pub fn handle_media_event(
         &mut self,

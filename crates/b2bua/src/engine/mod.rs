@@ -193,6 +193,18 @@ impl B2bua {
         self.active
     }
 
+    /// What the shard holds right now: calls, dialogs, server and client transactions (counts only).
+    ///
+    /// Once every call ended and its transactions timed out, the load is [idle](crate::Load::is_idle).
+    pub fn load(&self) -> crate::load::Load {
+        crate::load::Load {
+            calls: self.calls.len(),
+            dialogs: self.dialogs.len(),
+            server_transactions: self.txs.server_count(),
+            client_transactions: self.txs.client_count(),
+        }
+    }
+
     /// The shard's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -563,25 +575,5 @@ impl B2bua {
                 }
             }
         }
-    }
-}
-
-/// What the scenario tests look into (the fields are private to the engine).
-#[cfg(test)]
-impl B2bua {
-    pub(crate) fn calls_empty(&self) -> bool {
-        self.calls.is_empty()
-    }
-
-    pub(crate) fn dialogs_empty(&self) -> bool {
-        self.dialogs.is_empty()
-    }
-
-    pub(crate) fn transactions_empty(&self) -> bool {
-        self.txs.is_empty()
-    }
-
-    pub(crate) fn media_plane(&self) -> Option<&crate::media::MediaPlane> {
-        self.media.as_ref()
     }
 }

@@ -1,24 +1,35 @@
 //! Calls that would never end (issue 8, item 10): dead dialogs found by in-dialog OPTIONS probes, and the
 //! default maximum call duration. On the virtual clock: a probe every 60 s, Timer F at 64·T1 = 32 s.
+//!
+//! Moved from pn-b2bua's unit tests (`crates/b2bua/src/tests/`) onto [`pn_test_support::script::Switch`]:
+//! what is left of a call is read through [`pn_b2bua::B2bua::load`].
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::too_many_lines,
+    clippy::similar_names
+)]
 
 use std::time::Duration;
 
+use pn_b2bua::B2buaConfig;
+use pn_b2bua::EventType::{Alerting, Answer, Callin, Callout, Disconnect};
+use pn_b2bua::Peer;
 use pn_sip::{Method, Request, Response, SipMessage};
-
-use super::*;
-use crate::EventType::{Alerting, Answer, Callin, Callout, Disconnect};
+use pn_test_support::script::*;
 
 const PROBE: Duration = Duration::from_secs(60);
 
 /// A→X→B answered (B's 180 then 200, A's ACK) on a switch with `dialog_probe_secs` and `max_call_secs`;
 /// returns the B-leg INVITE and the 200 A got.
-fn answered(probe_secs: u64, max_call_secs: u64, max_duration_secs: u32) -> (Sim, Request, Response) {
+fn answered(probe_secs: u64, max_call_secs: u64, max_duration_secs: u32) -> (Switch, Request, Response) {
     let config = B2buaConfig {
         dialog_probe_secs: probe_secs,
         max_call_secs,
         ..config()
     };
-    let mut sim = Sim::with_config(FakeRouter::connect(max_duration_secs), config);
+    let mut sim = Switch::with_config(router(max_duration_secs), config);
     let sent = sim.send_a(a_invite("z9hG4bKp1", "call-p-1"));
     let b_inv = request(&sent[1].1).clone();
     sim.send_b(b_response(&b_inv, 180, false));
@@ -35,7 +46,7 @@ fn probes(sent: &[(Peer, SipMessage)]) -> (Request, Request) {
 }
 
 /// Asserts `sent` is the release of the call with stateCode `code`: a BYE to each leg carrying the reason.
-fn assert_released(sim: &Sim, sent: &[(Peer, SipMessage)], code: u16, q850: u16) -> (Request, Request) {
+fn assert_released(sim: &Switch, sent: &[(Peer, SipMessage)], code: u16, q850: u16) -> (Request, Request) {
     assert_eq!(summary(sent), ["A<-BYE", "B<-BYE"]);
     for (_, m) in sent {
         let reason = m.headers().get("Reason").unwrap();
@@ -54,12 +65,12 @@ fn assert_released(sim: &Sim, sent: &[(Peer, SipMessage)], code: u16, q850: u16)
 }
 
 /// Answers both BYEs; afterwards nothing of the call is left.
-fn assert_all_gone(sim: &mut Sim, byes: &(Request, Request)) {
+fn assert_all_gone(sim: &mut Switch, byes: &(Request, Request)) {
     sim.send_a(a_response(&byes.0, 200));
     sim.send_b(b_response(&byes.1, 200, false));
     sim.advance(Duration::from_secs(64));
-    assert!(sim.b2b.calls_empty() && sim.b2b.dialogs_empty());
-    assert!(sim.b2b.transactions_empty());
+    let load = sim.b2b.load();
+    assert!(load.is_idle(), "calls, dialogs or transactions left: {load:?}");
     assert_eq!(sim.b2b.poll_timeout(), None);
 }
 
@@ -97,7 +108,7 @@ fn probes_are_in_dialog_options_to_both_legs_and_live_dialogs_stay_up() {
     assert_eq!(sim.disconnect_code(), Some(0));
     sim.send_b(b_response(request(&sent[1].1), 200, false));
     assert!(sim.advance(PROBE * 3).is_empty());
-    assert!(sim.b2b.calls_empty());
+    assert_eq!(sim.b2b.load().calls, 0);
     assert_eq!(sim.b2b.stats().dead_dialogs, 0);
 }
 
