@@ -89,6 +89,13 @@ impl RouteLookup for FakeRouter {
         crate::AppPrompts::default()
     }
 
+    fn app_echo(&self, _app: AppId) -> Option<crate::AppEcho> {
+        Some(crate::AppEcho {
+            app_key: "key-1".into(),
+            mode: Mode::Axb,
+        })
+    }
+
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
         Some(Subscription {
             subscription_id: format!("sub-{}", binding.0),
