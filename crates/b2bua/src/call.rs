@@ -114,7 +114,7 @@ impl Record {
         sip_status: u16,
         q850: u16,
     ) -> CallFact {
-        CallFact::Cdr(Cdr {
+        CallFact::Cdr(Box::new(Cdr {
             direction: self.direction,
             sp_id: config.sp_id.clone(),
             app_key: self.app_key.clone(),
@@ -160,7 +160,7 @@ impl Record {
             user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
             app: self.app,
             binding: self.binding,
-        })
+        }))
     }
 }
 

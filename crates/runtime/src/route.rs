@@ -75,10 +75,9 @@ impl pn_b2bua::RouteLookup for TableRouter {
     }
 
     fn app_echo(&self, app: AppId) -> Option<AppEcho> {
-        self.table.app(app).map(|a| AppEcho {
-            app_key: a.app_key,
-            mode: a.mode,
-        })
+        self.table
+            .app_key_and_mode(app)
+            .map(|(app_key, mode)| AppEcho { app_key, mode })
     }
 
     fn call_prompts(&self, connect: &Connect) -> CallPrompts {

@@ -12,11 +12,11 @@ use pn_media::PortAllocator;
 use pn_test_support::script::*;
 use serde_json::Value;
 
-fn echo(mode: Mode) -> Option<AppEcho> {
-    Some(AppEcho {
+fn echo(mode: Mode) -> AppEcho {
+    AppEcho {
         app_key: format!("key-{}", mode.as_str()),
         mode,
-    })
+    }
 }
 
 fn sp_config() -> B2buaConfig {
@@ -50,7 +50,7 @@ fn answered_call(sim: &mut Switch, call_id: &str) -> Value {
 #[test]
 fn axb_cdr_carries_account_app_icid_and_service_type() {
     let mut router = router(0);
-    router.app_echo = echo(Mode::Axb);
+    router.app_echo = Some(echo(Mode::Axb));
     let mut sim = Switch::with_config(router, sp_config());
     let cdr = answered_call(&mut sim, "cdr-axb-1");
     assert_eq!(cdr["spId"], "acct-9");
@@ -87,7 +87,7 @@ fn without_an_app_echo_the_cdr_has_no_app_key_and_the_decisions_mode() {
 #[test]
 fn a_refused_call_of_a_known_app_carries_its_key_and_service_type() {
     let mut router = reject(8022);
-    router.app_echo = echo(Mode::Axyb);
+    router.app_echo = Some(echo(Mode::Axyb));
     let mut sim = Switch::new(router);
     sim.send_a(a_invite("z9hG4bKr1", "cdr-rej-1"));
     let cdr = serde_json::to_value(sim.cdrs()[0]).unwrap();
@@ -148,7 +148,7 @@ fn icids_are_unique_across_shards_and_calls_of_one_second() {
 #[test]
 fn axe_cdr_carries_the_extension() {
     let mut router = router(0);
-    router.app_echo = echo(Mode::Axe);
+    router.app_echo = Some(echo(Mode::Axe));
     let mut connect = router.decision.clone();
     if let RouteDecision::Connect(c) = &mut connect {
         c.mode = Mode::Axe;

@@ -235,7 +235,7 @@ impl Sim {
         self.facts
             .iter()
             .filter_map(|f| match f {
-                CallFact::Cdr(c) => Some(c),
+                CallFact::Cdr(c) => Some(&**c),
                 CallFact::Event(_) => None,
             })
             .collect()
