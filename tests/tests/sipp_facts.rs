@@ -141,6 +141,15 @@ fn axb_unbound_during_the_call_still_echoes_its_subscription_in_the_disconnect_e
         "order-42",
     );
     assert_cdr_ids(the_cdr(&facts), "acct-e2e", &app.0, "003", None);
+    // Events show the display number once the call is forwarded.
+    let shown = |event: &str| {
+        facts
+            .iter()
+            .find(|f| f.event_type() == Some(event))
+            .and_then(|f| f.status_info()["displayCallerNum"].as_str().map(str::to_owned))
+    };
+    assert_eq!(shown("callin"), None, "{}", show(&facts));
+    assert_eq!(shown("callout").as_deref(), Some(X), "{}", show(&facts));
 }
 
 #[test]

@@ -82,6 +82,7 @@ impl Record {
                 session_id: self.session_id.clone(),
                 caller,
                 called,
+                display_caller_num: self.display.clone(),
                 subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
                 user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
                 state_code,

@@ -76,6 +76,10 @@ pub struct StatusInfo {
     pub caller: String,
     /// Called number.
     pub called: String,
+    /// The number shown to the callee on the forwarded leg (X, or Y in AXYB), once the call is forwarded
+    /// (`callout` and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_caller_num: Option<String>,
     /// The binding's `subscriptionId`, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
@@ -308,6 +312,7 @@ mod tests {
                 session_id: "s".into(),
                 caller: "+8613800000001".into(),
                 called: "+8617000000000".into(),
+                display_caller_num: Some("+8617000000000".into()),
                 subscription_id: Some("sub".into()),
                 user_data: None,
                 state_code: Some(0),
@@ -321,6 +326,7 @@ mod tests {
         assert_eq!(v["eventType"], "disconnect");
         assert_eq!(v["statusInfo"]["stateCode"], 0);
         assert_eq!(v["statusInfo"]["subscriptionId"], "sub");
+        assert_eq!(v["statusInfo"]["displayCallerNum"], "+8617000000000");
         assert_eq!(v["statusInfo"]["timestamp"], "1970-01-01 00:00:00");
         assert!(v.get("app").is_none() && v["statusInfo"].get("binding").is_none());
         assert!(v["statusInfo"].get("userData").is_none());

@@ -1,12 +1,12 @@
 //! The CDR fields beyond the call's own progress (reference §4): `spId`, `appKey`, `icid`, `serviceType`,
-//! `extendNum`, `callOutUnaswRsn`, `ttsPlayTimes`/`ttsTransDuration`, with their JSON types; and the `icid`s'
+//! `extendNum`, `callOutUnaswRsn`, `ttsPlayTimes`/`ttsTransDuration`, with their JSON types; the events' `displayCallerNum`; and the `icid`s'
 //! uniqueness across shards and calls made in the same wall second.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::HashSet;
 
-use pn_b2bua::{AppEcho, B2bua, B2buaConfig, Cdr, Shard};
+use pn_b2bua::{AppEcho, B2bua, B2buaConfig, CallFact, Cdr, EventType, Shard};
 use pn_bindings::{AppId, CollectDigits, Mode, RouteDecision};
 use pn_media::PortAllocator;
 use pn_test_support::script::*;
@@ -199,4 +199,30 @@ fn axe_cdr_carries_the_extension() {
     assert_eq!(cdr["serviceType"], "005");
     assert_eq!(cdr["appKey"], "key-AXE");
     assert_eq!(cdr["sipStatusCode"], 486);
+}
+
+/// Events (reference §3): `displayCallerNum` once the call is forwarded (X here), not in `callin` (the call
+/// is answered without a 180: no `alerting`).
+#[test]
+fn events_carry_the_display_number_once_the_call_is_forwarded() {
+    let mut sim = Switch::new(router(0));
+    answered_call(&mut sim, "cdr-ev-1");
+    let shown: Vec<(EventType, Option<String>)> = sim
+        .facts
+        .iter()
+        .filter_map(|f| match f {
+            CallFact::Event(e) => Some((e.event_type, e.status_info.display_caller_num.clone())),
+            CallFact::Cdr(_) => None,
+        })
+        .collect();
+    let x = Some(X_NUM.to_owned());
+    assert_eq!(
+        shown,
+        [
+            (EventType::Callin, None),
+            (EventType::Callout, x.clone()),
+            (EventType::Answer, x.clone()),
+            (EventType::Disconnect, x),
+        ]
+    );
 }
