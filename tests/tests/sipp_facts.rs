@@ -1,13 +1,15 @@
 //! Call facts echo the binding that routed the call (`subscriptionId`, `userData`), as it was when the call was
 //! routed: a real `SIPp` call, provisioning over the signed HTTP API, facts read from the switch's outbox. The
 //! platform unbinds while the call is up (platforms unbind at hang-up; doing it during the call makes the
-//! order certain: the disconnect event and the CDR are made after the binding is gone).
+//! order certain: the disconnect event and the CDR are made after the binding is gone). The CDRs also carry the
+//! configured `spId`, the app's `appKey`, a unique `icid`, the mode's `serviceType`, the AXE extension
+//! (`extendNum`) and the reserved counters, with §4's JSON types.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
 use std::time::Duration;
 
-use pn_e2e::axe::{Fact, outbox, show, wait_for_fact, wait_for_outbox};
+use pn_e2e::axe::{Fact, axe_app, bind_axe, outbox, show, start_rig, wait_for_fact, wait_for_outbox};
 use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, AXB_PATH, AXYB_PATH, Rig, ok};
 use reqwest::Method;
 use serde_json::json;
@@ -32,6 +34,36 @@ fn ended_call(rig: &Rig) -> Vec<Fact> {
                 && facts.iter().any(|f| f.kind == "cdr")
         },
     )
+}
+
+/// The one CDR of `facts`.
+fn the_cdr(facts: &[Fact]) -> &serde_json::Value {
+    &facts
+        .iter()
+        .find(|f| f.kind == "cdr")
+        .unwrap_or_else(|| panic!("no CDR:\n{}", show(facts)))
+        .payload
+}
+
+/// Asserts the CDR's account, app, id and service fields: `spId`, `appKey` = `app_key`, an `icid` (1–64
+/// characters), `serviceType` = `service_type`, `extendNum` = `extension`, and the reserved integers at 0.
+fn assert_cdr_ids(
+    cdr: &serde_json::Value,
+    sp_id: &str,
+    app_key: &str,
+    service_type: &str,
+    extension: Option<&str>,
+) -> String {
+    assert_eq!(cdr["spId"].as_str(), Some(sp_id), "{cdr}");
+    assert_eq!(cdr["appKey"].as_str(), Some(app_key), "{cdr}");
+    assert_eq!(cdr["serviceType"].as_str(), Some(service_type), "{cdr}");
+    assert_eq!(cdr["extendNum"].as_str(), extension, "{cdr}");
+    for zero in ["callOutUnaswRsn", "ttsPlayTimes", "ttsTransDuration"] {
+        assert_eq!(cdr[zero].as_u64(), Some(0), "{zero}: {cdr}");
+    }
+    let icid = cdr["icid"].as_str().unwrap_or_default().to_owned();
+    assert!((1..=64).contains(&icid.len()), "icid: {cdr}");
+    icid
 }
 
 /// Asserts every call event named in `events` and the CDR carry `subscription_id` and `user_data`.
@@ -66,7 +98,7 @@ fn assert_echoed(facts: &[Fact], events: &[&str], subscription_id: &str, user_da
 
 #[test]
 fn axb_unbound_during_the_call_still_echoes_its_subscription_in_the_disconnect_event_and_cdr() {
-    let rig = Rig::start(&[]);
+    let rig = Rig::start(&[("PNSWITCH__SIP__B2BUA__SP_ID", "acct-e2e")]);
     let app = rig.switch.app_with_numbers("AXB", &[X]);
     let sub = rig
         .switch
@@ -108,6 +140,16 @@ fn axb_unbound_during_the_call_still_echoes_its_subscription_in_the_disconnect_e
         &sub,
         "order-42",
     );
+    assert_cdr_ids(the_cdr(&facts), "acct-e2e", &app.0, "003", None);
+    // Events show the display number once the call is forwarded.
+    let shown = |event: &str| {
+        facts
+            .iter()
+            .find(|f| f.event_type() == Some(event))
+            .and_then(|f| f.status_info()["displayCallerNum"].as_str().map(str::to_owned))
+    };
+    assert_eq!(shown("callin"), None, "{}", show(&facts));
+    assert_eq!(shown("callout").as_deref(), Some(X), "{}", show(&facts));
 }
 
 #[test]
@@ -187,5 +229,44 @@ fn a_call_through_an_axyb_relation_echoes_the_relation_after_it_is_unbound_durin
         &["callin", "callout", "alerting", "answer", "disconnect"],
         &bind_id,
         "axyb-data",
+    );
+}
+
+#[test]
+fn an_axe_calls_cdr_carries_the_extension_and_the_apps_key() {
+    const EXT: &str = "1234";
+    let rig = start_rig(&[]);
+    let app = axe_app(&rig, &[X], &json!({}));
+    bind_axe(&rig, &app, A, X, EXT, &json!({"userData": "axe-data"}));
+    let a_leg = rig.uas("uas_axe_answer").spawn();
+    let keys: Vec<String> = EXT.chars().map(String::from).collect();
+    let row = [B, X, &keys[0], &keys[1], &keys[2], &keys[3]];
+    rig.uac("uac_axe_info").pause_ms(300).inject(&[&row]).run_ok();
+    a_leg.finish_ok(SETTLE);
+    let facts = ended_call(&rig);
+    let cdr = the_cdr(&facts);
+    assert_eq!(cdr["ulFailReason"].as_u64(), Some(0), "{cdr}");
+    let first = assert_cdr_ids(cdr, "pnswitch", &app.0, "005", Some(EXT));
+    let collect = facts
+        .iter()
+        .find(|f| f.event_type() == Some("collectInfo"))
+        .unwrap_or_else(|| panic!("no collectInfo:\n{}", show(&facts)));
+    assert_eq!(collect.status_info()["digitInfo"].as_str(), Some(EXT));
+    // A second call: another icid.
+    let a_leg = rig.uas("uas_axe_answer").spawn();
+    rig.uac("uac_axe_info").pause_ms(300).inject(&[&row]).run_ok();
+    a_leg.finish_ok(SETTLE);
+    let facts = wait_for_outbox(&rig.switch.data_dir, "the second CDR", |facts| {
+        facts.iter().filter(|f| f.kind == "cdr").count() == 2
+    });
+    let icids: Vec<&str> = facts
+        .iter()
+        .filter(|f| f.kind == "cdr")
+        .filter_map(|f| f.payload["icid"].as_str())
+        .collect();
+    assert_eq!(icids.len(), 2, "{}", show(&facts));
+    assert!(
+        icids.contains(&first.as_str()) && icids[0] != icids[1],
+        "{icids:?}"
     );
 }

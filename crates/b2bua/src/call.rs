@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use pn_bindings::{AppId, BindingId, Connect, UnixTime};
+use pn_bindings::{AppId, BindingId, Connect, Mode, UnixTime};
 
 use crate::dialog::{Leg, Side};
 use crate::facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
@@ -14,7 +14,7 @@ use crate::session_timer::SessionTimer;
 use crate::tables::state_desc;
 use crate::tones::Tones;
 use crate::transactions::Id;
-use crate::{Peer, Subscription};
+use crate::{B2buaConfig, Peer, RouteLookup, Subscription};
 
 /// How far the B leg got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub(crate) struct Record {
     pub app: Option<AppId>,
     pub binding: Option<BindingId>,
     pub subscription: Option<Subscription>,
+    /// The app's key and mode as the router gave them at routing time (CDR `appKey`, `serviceType`).
+    pub app_key: Option<String>,
+    pub mode: Option<Mode>,
     pub call_in: UnixTime,
     pub fwd_start: Option<UnixTime>,
     pub fwd_alerting: Option<UnixTime>,
@@ -79,6 +82,7 @@ impl Record {
                 session_id: self.session_id.clone(),
                 caller,
                 called,
+                display_caller_num: self.display.clone(),
                 subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
                 user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
                 state_code,
@@ -90,16 +94,32 @@ impl Record {
         })
     }
 
+    /// Sets the call's app; when it changes, its key and mode are taken from the router (routing time).
+    pub(crate) fn set_app(&mut self, app: Option<AppId>, router: &dyn RouteLookup) {
+        if app != self.app {
+            let echo = app.and_then(|a| router.app_echo(a));
+            self.app_key = echo.as_ref().map(|e| e.app_key.clone());
+            self.mode = echo.map(|e| e.mode);
+            self.app = app;
+        }
+    }
+
+    /// The CDR, made once when the call ends at `end`; `icid` is its unique id ([`crate::facts::icid`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn cdr(
         &self,
-        host: &str,
+        config: &B2buaConfig,
+        icid: String,
         end: UnixTime,
         state_code: u16,
         sip_status: u16,
         q850: u16,
     ) -> CallFact {
-        CallFact::Cdr(Cdr {
+        CallFact::Cdr(Box::new(Cdr {
             direction: self.direction,
+            sp_id: config.sp_id.clone(),
+            app_key: self.app_key.clone(),
+            icid,
             bind_num: self.called.clone(),
             session_id: self.session_id.clone(),
             subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
@@ -116,6 +136,7 @@ impl Record {
             fwd_unasw_rsn: if self.fwd_answer.is_some() { 0 } else { q850 },
             ul_fail_reason: state_code,
             sip_status_code: sip_status,
+            call_out_unasw_rsn: 0,
             record_flag: u8::from(self.recorded && self.recording_kept),
             record_start_time: self
                 .recording
@@ -129,11 +150,18 @@ impl Record {
                 .map(|r| r.1.clone()),
             record_domain: None,
             record_file_download_url: None,
-            host_name: host.to_owned(),
+            tts_play_times: 0,
+            tts_trans_duration: 0,
+            service_type: self.mode.map(crate::facts::service_type),
+            host_name: config.host_name.clone(),
+            extend_num: self
+                .digits
+                .clone()
+                .filter(|d| self.mode == Some(Mode::Axe) && !d.is_empty()),
             user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
             app: self.app,
             binding: self.binding,
-        })
+        }))
     }
 }
 

@@ -33,6 +33,9 @@ pub struct B2buaConfig {
     pub trusted_peers: Vec<IpAddr>,
     /// The CDR `hostName` and the domain of `sessionId`s.
     pub host_name: String,
+    /// The CDR `spId` ("cloud account", 1–32 characters; default `pnswitch`): the operator's account name on
+    /// this switch, the same in every CDR.
+    pub sp_id: String,
 }
 
 impl Default for B2buaConfig {
@@ -48,6 +51,7 @@ impl Default for B2buaConfig {
             egress: Vec::new(),
             trusted_peers: Vec::new(),
             host_name: "pnswitch".to_owned(),
+            sp_id: "pnswitch".to_owned(),
         }
     }
 }

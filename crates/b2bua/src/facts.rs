@@ -2,6 +2,9 @@
 //!
 //! JSON uses the reference's field names. Times are UTC `yyyy-MM-dd HH:mm:ss`; a time that did not
 //! happen (no alerting, no answer, no failure) is omitted, as are absent optional strings.
+//! `spId` is configured ([`crate::B2buaConfig::sp_id`]), `appKey` and `serviceType` are the app's as the router
+//! gave them when the call was routed ([`crate::RouteLookup::app_echo`]), `icid` is made once with the CDR
+//! ([`icid`]). `callOutUnaswRsn`, `ttsPlayTimes` and `ttsTransDuration` are always 0.
 //! `subscriptionId` and `userData` are the binding's as the router gave them when the call was routed
 //! ([`crate::RouteLookup::subscription`]). `app` (which app's URL) and `binding` are for the runtime and are
 //! never serialised.
@@ -11,17 +14,20 @@
 
 use jiff::SignedDuration;
 use jiff::civil::DateTime;
-use pn_bindings::{AppId, BindingId, UnixTime};
+use pn_bindings::{AppId, BindingId, Mode, UnixTime};
 use serde::{Serialize, Serializer};
 
 /// A call fact for the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
+// The CDR is boxed (twice an event's size, one per call); events, five or six per call, stay inline rather
+// than cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum CallFact {
     /// A call event (`callin`, `callout`, `alerting`, `answer`, `disconnect`).
     Event(CallEvent),
     /// The call's CDR (`FeeInfo`), exactly one per call.
-    Cdr(Cdr),
+    Cdr(Box<Cdr>),
 }
 
 /// The call event types (reference §3).
@@ -70,6 +76,10 @@ pub struct StatusInfo {
     pub caller: String,
     /// Called number.
     pub called: String,
+    /// The number shown to the callee on the forwarded leg (X, or Y in AXYB), once the call is forwarded
+    /// (`callout` and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_caller_num: Option<String>,
     /// The binding's `subscriptionId`, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
@@ -96,6 +106,13 @@ pub struct StatusInfo {
 pub struct Cdr {
     /// 0 = B→A, 1 = A→B, 2 = abnormal (e.g. no binding).
     pub direction: u8,
+    /// The cloud account ([`crate::B2buaConfig::sp_id`]).
+    pub sp_id: String,
+    /// The app's key, when the call was routed to an app ([`crate::RouteLookup::app_echo`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_key: Option<String>,
+    /// The CDR's unique id, made once with the CDR (see [`icid`]).
+    pub icid: String,
     /// The privacy number called (X).
     pub bind_num: String,
     /// Same as the events.
@@ -137,6 +154,8 @@ pub struct Cdr {
     pub ul_fail_reason: u16,
     /// SIP status of the failure (0 when none).
     pub sip_status_code: u16,
+    /// Reserved (Q.850): always 0.
+    pub call_out_unasw_rsn: u16,
     /// 1 when the call was recorded and its file kept (recordings under 3 s keep none).
     pub record_flag: u8,
     /// When recording started.
@@ -151,8 +170,18 @@ pub struct Cdr {
     /// A signed direct download URL (filled in by the runtime).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_file_download_url: Option<String>,
+    /// TTS plays: always 0 (pnswitch has no TTS; the reference's example carries the field).
+    pub tts_play_times: u32,
+    /// TTS conversion time: always 0 (as `ttsPlayTimes`).
+    pub tts_trans_duration: u32,
+    /// The service type code of the call's mode ([`service_type`]), when the app is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<&'static str>,
     /// The generating host.
     pub host_name: String,
+    /// AXE: the extension the caller keyed (absent for other modes and when none was keyed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extend_num: Option<String>,
     /// The binding's `userData`, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
@@ -162,6 +191,32 @@ pub struct Cdr {
     /// The binding (not serialised).
     #[serde(skip)]
     pub binding: Option<BindingId>,
+}
+
+/// The CDR `serviceType` of a mode: `"003"` AXB and `"004"` AX (the reference's examples); the reference
+/// publishes no other codes, so pnswitch uses `"005"` for AXE and `"006"` for AXYB.
+pub fn service_type(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Axb => "003",
+        Mode::Ax => "004",
+        Mode::Axe => "005",
+        Mode::Axyb => "006",
+    }
+}
+
+/// A CDR's `icid`: `<yyyyMMddHHmmss>-<shard>-<counter hex>-<host hash>`, at most 55 characters.
+///
+/// `wall` is when the CDR is made, `shard` the making shard's index, `counter` a per-shard counter that never
+/// repeats within a process (the engine's id counter), and the host hash the FNV-1a 64-bit hash of
+/// `host_name` in 16 hex digits (each node has its own `host_name`). Two CDRs of one process differ in shard or
+/// counter; two processes (restarts, nodes) differ in host or in the wall second, unless a restart makes a CDR
+/// in the very second, with the very counter, of one made before it.
+pub fn icid(host_name: &str, shard: u16, wall: UnixTime, counter: u64) -> String {
+    format!(
+        "{}-{shard}-{counter:x}-{:016x}",
+        compact_time(wall),
+        crate::shard::fnv1a(host_name.as_bytes())
+    )
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with signature
@@ -228,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn icid_format_and_bounds() {
+        let a = icid("pn.test", 3, UnixTime(1_548_297_003), 0x1f);
+        assert_eq!(&a[..20], "20190124023003-3-1f-");
+        assert_eq!(a.len(), 20 + 16);
+        // Shard, counter, host and second each tell two icids apart.
+        let others = [
+            icid("pn.test", 2, UnixTime(1_548_297_003), 0x1f),
+            icid("pn.test", 3, UnixTime(1_548_297_003), 0x20),
+            icid("pn.other", 3, UnixTime(1_548_297_003), 0x1f),
+            icid("pn.test", 3, UnixTime(1_548_297_004), 0x1f),
+        ];
+        assert!(others.iter().all(|o| *o != a), "{others:?}");
+        let longest = icid(&"h".repeat(300), u16::MAX, UnixTime(253_402_300_799), u64::MAX);
+        assert!(longest.len() <= 64, "{longest}");
+        assert_eq!(
+            [Mode::Axb, Mode::Ax, Mode::Axe, Mode::Axyb].map(service_type),
+            ["003", "004", "005", "006"]
+        );
+    }
+
+    #[test]
     fn json_field_names() {
         let e = CallFact::Event(CallEvent {
             event_type: EventType::Disconnect,
@@ -236,6 +312,7 @@ mod tests {
                 session_id: "s".into(),
                 caller: "+8613800000001".into(),
                 called: "+8617000000000".into(),
+                display_caller_num: Some("+8617000000000".into()),
                 subscription_id: Some("sub".into()),
                 user_data: None,
                 state_code: Some(0),
@@ -249,6 +326,7 @@ mod tests {
         assert_eq!(v["eventType"], "disconnect");
         assert_eq!(v["statusInfo"]["stateCode"], 0);
         assert_eq!(v["statusInfo"]["subscriptionId"], "sub");
+        assert_eq!(v["statusInfo"]["displayCallerNum"], "+8617000000000");
         assert_eq!(v["statusInfo"]["timestamp"], "1970-01-01 00:00:00");
         assert!(v.get("app").is_none() && v["statusInfo"].get("binding").is_none());
         assert!(v["statusInfo"].get("userData").is_none());

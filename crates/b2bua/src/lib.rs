@@ -95,5 +95,5 @@ pub fn malformed_request_reason() -> String {
 
 pub use output::Output;
 pub use peer::{Peer, Transport};
-pub use route::{RouteLookup, Subscription};
+pub use route::{AppEcho, RouteLookup, Subscription};
 pub use shard::{Shard, shard_for};

@@ -1,6 +1,6 @@
 //! [`RouteLookup`]: what the runtime answers about routes, bindings and prompts.
 
-use pn_bindings::{AppId, BindingId, Connect, RouteDecision, UnixTime};
+use pn_bindings::{AppId, BindingId, Connect, Mode, RouteDecision, UnixTime};
 use pn_numbers::E164;
 
 use crate::prompts::{AppPrompts, CallPrompts};
@@ -12,6 +12,15 @@ pub struct Subscription {
     pub subscription_id: String,
     /// `userData`.
     pub user_data: Option<String>,
+}
+
+/// What the facts of a call carry about its app (CDR `appKey` and `serviceType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEcho {
+    /// The app's `app_key` (CDR `appKey`).
+    pub app_key: String,
+    /// The app's mode (CDR `serviceType`).
+    pub mode: Mode,
 }
 
 /// Where a call to a privacy number goes: implemented by the runtime over the binding table.
@@ -30,6 +39,14 @@ pub trait RouteLookup {
     /// facts then carry no `subscriptionId`/`userData`.
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {
         let _ = binding;
+        None
+    }
+
+    /// The key and mode of an app, for call facts; asked right after a decision names the app, so the answer is
+    /// the app as it was when the call was routed. The default knows none: CDRs then carry no `appKey` (and no
+    /// `serviceType` unless the decision named the mode).
+    fn app_echo(&self, app: AppId) -> Option<AppEcho> {
+        let _ = app;
         None
     }
 

@@ -470,6 +470,7 @@ mod tests {
                 session_id: format!("s-{i}"),
                 caller: "+8613800000001".into(),
                 called: "+8617000000001".into(),
+                display_caller_num: None,
                 subscription_id: None,
                 user_data: None,
                 state_code: None,

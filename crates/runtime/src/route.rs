@@ -1,12 +1,13 @@
 //! The B2BUA's view of the routing table: [`pn_bindings::decide()`] over the shared, lock-free
 //! [`BindingTable`], counted in `pn_route_lookups_total{outcome}`, and the echo (`subscriptionId`, `userData`)
-//! of the binding a call was routed by, read from the same table when the call is routed (never from the store).
+//! of the binding a call was routed by and the key and mode of its app, read from the same table when the call is
+//! routed (never from the store).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pn_b2bua::{AppPrompts, CallPrompts, Subscription};
+use pn_b2bua::{AppEcho, AppPrompts, CallPrompts, Subscription};
 use pn_bindings::{
     AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, RoutePolicy, UnixTime,
 };
@@ -71,6 +72,12 @@ impl pn_b2bua::RouteLookup for TableRouter {
             subscription_id: echo.subscription_id(),
             user_data: echo.user_data().map(str::to_owned),
         })
+    }
+
+    fn app_echo(&self, app: AppId) -> Option<AppEcho> {
+        self.table
+            .app_key_and_mode(app)
+            .map(|(app_key, mode)| AppEcho { app_key, mode })
     }
 
     fn call_prompts(&self, connect: &Connect) -> CallPrompts {
@@ -209,6 +216,13 @@ mod tests {
             panic!("not connected");
         };
         assert_eq!(connect.binding, BindingId(7));
+        // The app's key and mode, for the CDR's `appKey` and `serviceType`.
+        let app_echo = Some(AppEcho {
+            app_key: "k".into(),
+            mode: Mode::Axb,
+        });
+        assert_eq!(router.app_echo(connect.app), app_echo);
+        assert_eq!(router.app_echo(AppId(2)), None);
         table.remove_binding(&binding);
         assert_eq!(router.subscription(BindingId(7)), want);
         // Gone from the table, and no call routed by it since.

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use pn_b2bua::{AppPrompts, CallPrompts, RouteLookup, Subscription};
+use pn_b2bua::{AppEcho, AppPrompts, CallPrompts, RouteLookup, Subscription};
 use pn_bindings::{AppId, BindingId, CdrDirection, Connect, Mode, Reject, RouteDecision, UnixTime};
 use pn_numbers::E164;
 
@@ -21,6 +21,8 @@ pub struct FakeRouter {
     pub asked: RefCell<Vec<(Option<E164>, E164)>>,
     /// The user data of every binding's subscription.
     pub user_data: Option<String>,
+    /// What `app_echo` answers for every app (default none).
+    pub app_echo: Option<AppEcho>,
 }
 
 impl FakeRouter {
@@ -61,6 +63,7 @@ impl FakeRouter {
             app: AppPrompts::default(),
             asked: RefCell::new(Vec::new()),
             user_data: None,
+            app_echo: None,
         }
     }
 }
@@ -89,6 +92,10 @@ impl RouteLookup for FakeRouter {
             subscription_id: format!("sub-{}", binding.0),
             user_data: self.user_data.clone(),
         })
+    }
+
+    fn app_echo(&self, _app: AppId) -> Option<AppEcho> {
+        self.app_echo.clone()
     }
 
     fn call_prompts(&self, _connect: &Connect) -> CallPrompts {

@@ -210,7 +210,7 @@ impl Switch {
         self.facts
             .iter()
             .filter_map(|f| match f {
-                CallFact::Cdr(c) => Some(c),
+                CallFact::Cdr(c) => Some(&**c),
                 CallFact::Event(_) => None,
             })
             .collect()

@@ -396,7 +396,7 @@ impl<R: RouteLookup> Sim<R> {
         self.facts
             .iter()
             .filter_map(|f| match f {
-                CallFact::Cdr(c) => Some(c),
+                CallFact::Cdr(c) => Some(&**c),
                 CallFact::Event(_) => None,
             })
             .collect()

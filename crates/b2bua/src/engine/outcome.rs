@@ -417,20 +417,27 @@ impl B2bua {
         }
     }
 
+    /// A new CDR `icid` ([`crate::facts::icid`]) from this shard, made at `wall`.
+    pub(super) fn new_icid(&mut self, wall: pn_bindings::UnixTime) -> String {
+        let counter = self.next_id();
+        crate::facts::icid(&self.config.host_name, self.shard.index, wall, counter)
+    }
+
     /// Ends a call: disconnect event and the CDR, exactly once.
     pub(super) fn finish(&mut self, c: Clock, id: Id, state_code: u16, sip_status: u16, q850: u16) {
+        if self.calls.get(&id).is_none_or(|call| call.ended) {
+            return;
+        }
+        let icid = self.new_icid(c.wall);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.ended {
-            return;
-        }
         call.ended = true;
         call.record.recording_kept = call.tones.recording_kept(c.now);
         let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
         let cdr = call
             .record
-            .cdr(&self.config.host_name, c.wall, state_code, sip_status, q850);
+            .cdr(&self.config, icid, c.wall, state_code, sip_status, q850);
         self.active = self.active.saturating_sub(1);
         self.stats.ended(state_code);
         self.fact(event);

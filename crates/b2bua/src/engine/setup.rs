@@ -10,7 +10,7 @@ use crate::tables::reject_mapping;
 use crate::tones::Tones;
 use crate::transactions::{ClientRole, Id};
 use crate::{Output, Peer, RouteLookup};
-use pn_bindings::{Cause, Reject, RouteDecision};
+use pn_bindings::{Cause, Mode, Reject, RouteDecision};
 use pn_numbers::normalize;
 use pn_sip::{Headers, Method, NameAddr, Request, Uri};
 use std::time::Duration;
@@ -89,6 +89,8 @@ impl B2bua {
             app: None,
             binding: None,
             subscription: None,
+            app_key: None,
+            mode: None,
             call_in: c.wall,
             fwd_start: None,
             fwd_alerting: None,
@@ -108,7 +110,8 @@ impl B2bua {
         };
         let (cause, app, binding, prompt) = match decision {
             RouteDecision::Connect(conn) => {
-                record.app = Some(conn.app);
+                record.set_app(Some(conn.app), router);
+                record.mode = Some(conn.mode);
                 record.binding = Some(conn.binding);
                 record.subscription = router.subscription(conn.binding);
                 match (self.egress, self.allocate_media()) {
@@ -133,7 +136,8 @@ impl B2bua {
                 }
             }
             RouteDecision::CollectDigits(d) => {
-                record.app = Some(d.app);
+                record.set_app(Some(d.app), router);
+                record.mode = Some(Mode::Axe);
                 self.fact(record.event(EventType::Callin, c.wall, None));
                 let settings = router.app_prompts(d.app);
                 let collect = crate::ivr::Collect {
@@ -152,7 +156,7 @@ impl B2bua {
             }
             RouteDecision::Reject(rj) => (rj.cause, rj.app, rj.binding, rj.prompt),
         };
-        record.app = app;
+        record.set_app(app, router);
         record.binding = binding;
         if record.subscription.is_none() {
             record.subscription = binding.and_then(|b| router.subscription(b));
@@ -225,7 +229,8 @@ impl B2bua {
         self.stats.calls_rejected += 1;
         self.stats.ended(cause.0);
         self.fact(record.event(EventType::Disconnect, c.wall, Some(cause.0)));
-        let cdr = record.cdr(&self.config.host_name, c.wall, cause.0, m.status, m.q850);
+        let icid = self.new_icid(c.wall);
+        let cdr = record.cdr(&self.config, icid, c.wall, cause.0, m.status, m.q850);
         self.fact(cdr);
     }
 
@@ -462,7 +467,8 @@ impl B2bua {
             call.record.binding = Some(conn.binding);
             call.record.subscription = router.subscription(conn.binding);
         }
-        call.record.app = Some(conn.app);
+        call.record.set_app(Some(conn.app), router);
+        call.record.mode = Some(conn.mode);
         call.max_duration = Duration::from_secs(conn.max_duration_secs.into());
         call.forward_deadline = c
             .now

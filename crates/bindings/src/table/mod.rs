@@ -273,6 +273,11 @@ impl BindingTable {
         self.apps.pin().get(&id).cloned()
     }
 
+    /// The app's `app_key` and mode (what call facts carry), without copying the rest of the app.
+    pub fn app_key_and_mode(&self, id: AppId) -> Option<(String, Mode)> {
+        self.apps.pin().get(&id).map(|a| (a.app_key.clone(), a.mode))
+    }
+
     /// Adds or updates a pool number (X or Y) with its app, area and status.
     pub fn upsert_number(&self, number: &XNumber) {
         let _w = self.lock();

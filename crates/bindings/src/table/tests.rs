@@ -518,8 +518,10 @@ fn app_media_follows_the_app() {
         media: AppMedia::default(),
     };
     assert_eq!(t.app_media(AppId(7)), None);
+    assert_eq!(t.app_key_and_mode(AppId(7)), None);
     t.upsert_app(&app);
     assert_eq!(t.app_media(AppId(7)).as_deref(), Some(&AppMedia::default()));
+    assert_eq!(t.app_key_and_mode(AppId(7)), Some(("k".to_owned(), Mode::Axe)));
     app.media.digit_terminator = None;
     app.media.no_binding_prompt = Some("nb.wav".into());
     t.upsert_app(&app);
