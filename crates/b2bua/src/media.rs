@@ -150,6 +150,46 @@ pub enum MediaCommand {
 }
 
 impl MediaCommand {
+    /// The pn-media engine command of a command the runtime only passes on (`Remote`, `Answered`, `StopPlay`,
+    /// `Detect`, `StopDetect`); `None` for those it must act on first (`Open`, `Close`, `Play`, `Record`: sockets,
+    /// prompt audio, recording files). The runtime and the simulator share this mapping.
+    pub fn passed_on(self) -> Option<pn_media::MediaEngineCommand<MediaCall>> {
+        use pn_media::MediaEngineCommand as Engine;
+        Some(match self {
+            MediaCommand::Remote {
+                call,
+                leg,
+                remote,
+                direction,
+            } => Engine::Remote {
+                call,
+                leg,
+                remote,
+                direction,
+            },
+            MediaCommand::Answered { call } => Engine::Answered { call },
+            MediaCommand::StopPlay { call, leg } => Engine::StopPlay { call, leg },
+            MediaCommand::Detect {
+                call,
+                leg,
+                telephone_event,
+                inband,
+            } => Engine::Detect {
+                call,
+                leg,
+                telephone_event,
+                inband,
+            },
+            MediaCommand::StopDetect { call, leg } => Engine::StopDetect { call, leg },
+            MediaCommand::Open { .. }
+            | MediaCommand::Close { .. }
+            | MediaCommand::Play { .. }
+            | MediaCommand::Record { .. } => return None,
+        })
+    }
+}
+
+impl MediaCommand {
     /// The call the command is about.
     pub fn call(&self) -> MediaCall {
         match self {

@@ -211,18 +211,6 @@ impl Relays {
                 events.append(&mut self.pending);
                 return;
             }
-            MediaCommand::Remote {
-                call,
-                leg,
-                remote,
-                direction,
-            } => MediaEngineCommand::Remote {
-                call,
-                leg,
-                remote,
-                direction,
-            },
-            MediaCommand::Answered { call } => MediaEngineCommand::Answered { call },
             MediaCommand::Play {
                 call,
                 leg,
@@ -238,19 +226,6 @@ impl Relays {
                 loops,
                 tag,
             },
-            MediaCommand::StopPlay { call, leg } => MediaEngineCommand::StopPlay { call, leg },
-            MediaCommand::Detect {
-                call,
-                leg,
-                telephone_event,
-                inband,
-            } => MediaEngineCommand::Detect {
-                call,
-                leg,
-                telephone_event,
-                inband,
-            },
-            MediaCommand::StopDetect { call, leg } => MediaEngineCommand::StopDetect { call, leg },
             MediaCommand::Record { call, app, object } => {
                 match &self.services.recordings {
                     Some(sink) if self.engine.can_record(call) => {
@@ -263,6 +238,12 @@ impl Relays {
                     _ => {}
                 }
                 MediaEngineCommand::Record { call }
+            }
+            passed => {
+                let Some(command) = passed.passed_on() else {
+                    return;
+                };
+                command
             }
         };
         self.engine.handle_command(now, command);

@@ -184,18 +184,6 @@ impl Relay {
                 self.events.push_back(MediaEvent::Closed { call });
                 return;
             }
-            MediaCommand::Remote {
-                call,
-                leg,
-                remote,
-                direction,
-            } => MediaEngineCommand::Remote {
-                call,
-                leg,
-                remote,
-                direction,
-            },
-            MediaCommand::Answered { call } => MediaEngineCommand::Answered { call },
             MediaCommand::Play {
                 call,
                 leg,
@@ -211,24 +199,17 @@ impl Relay {
                 loops,
                 tag,
             },
-            MediaCommand::StopPlay { call, leg } => MediaEngineCommand::StopPlay { call, leg },
-            MediaCommand::Detect {
-                call,
-                leg,
-                telephone_event,
-                inband,
-            } => MediaEngineCommand::Detect {
-                call,
-                leg,
-                telephone_event,
-                inband,
-            },
-            MediaCommand::StopDetect { call, leg } => MediaEngineCommand::StopDetect { call, leg },
             MediaCommand::Record { call, .. } => {
                 if self.engine.can_record(call) {
                     self.recordings.entry(call).or_default();
                 }
                 MediaEngineCommand::Record { call }
+            }
+            passed => {
+                let Some(command) = passed.passed_on() else {
+                    return;
+                };
+                command
             }
         };
         self.engine.handle_command(now, command);
