@@ -154,6 +154,7 @@ fn build(n: u64) -> BindingTable {
         enabled: true,
         created_at: NOW,
         media: pn_bindings::AppMedia::default(),
+        push: pn_bindings::AppPush::default(),
     });
     for i in 0..X_NUMBERS {
         table.upsert_number(&XNumber {

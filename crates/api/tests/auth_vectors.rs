@@ -60,6 +60,7 @@ fn app(key: &str, secret: &str) -> App {
         enabled: true,
         created_at: UnixTime(0),
         media: pn_bindings::AppMedia::default(),
+        push: pn_bindings::AppPush::default(),
     }
 }
 

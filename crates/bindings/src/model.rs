@@ -89,6 +89,36 @@ pub struct App {
     /// Prompts and digit-collection settings the call path uses for this app (absent in old rows: defaults).
     #[serde(default)]
     pub media: AppMedia,
+    /// How the app's pushes are addressed and signed (absent in old rows: defaults).
+    #[serde(default)]
+    pub push: AppPush,
+}
+
+/// How pushes are signed (reference §0.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushAuth {
+    /// `Authorization: AKSK …` + `X-AKSK` (HMAC-SHA256 of Nonce+Created with the app's secret): the default.
+    #[default]
+    Aksk,
+    /// The legacy `Authorization: WSSE …` + `X-WSSE` (SHA-256 of Nonce+Created+secret).
+    Wsse,
+}
+
+/// An app's push options beyond the three URLs of [`App`] (reference §0.2, §7.1, §7.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppPush {
+    /// Whether X-number status changes are pushed (`numStatus`, §7.2; default false).
+    pub num_status: bool,
+    /// Where X-number status pushes go; `None`: the call-status URL.
+    pub status_url: Option<String>,
+    /// The SMS-control (Block) URL: mandatory for AX- and X-mode SMS (§0.2).
+    pub sms_control_url: Option<String>,
+    /// Whether SMS notifications carry `smsContent` (§7.1; default false).
+    pub sms_content: bool,
+    /// How pushes are signed.
+    pub auth: PushAuth,
 }
 
 /// Default [`AppMedia::no_permission_prompt`]: the shipped `no_permission.wav` (`pn_media::prompts::NO_PERMISSION`).

@@ -174,6 +174,7 @@ mod tests {
             enabled: true,
             created_at: UnixTime(0),
             media: AppMedia::default(),
+            push: pn_bindings::AppPush::default(),
         });
         table.upsert_number(&XNumber {
             number: x,

@@ -28,6 +28,7 @@ fn app(enabled: bool) -> App {
         enabled,
         created_at: UnixTime(0),
         media: pn_bindings::AppMedia::default(),
+        push: pn_bindings::AppPush::default(),
     }
 }
 

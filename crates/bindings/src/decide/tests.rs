@@ -44,6 +44,7 @@ fn app(id: u32, mode: Mode) -> App {
         enabled: true,
         created_at: UnixTime(0),
         media: crate::model::AppMedia::default(),
+        push: crate::model::AppPush::default(),
     }
 }
 

@@ -244,6 +244,7 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
             req.media.apply(&mut media);
             media
         },
+        push: pn_bindings::AppPush::default(),
     };
     ctx.tx.put_app(&app)?;
     ctx.effects.push(Effect::App(app.clone()));
