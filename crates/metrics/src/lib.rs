@@ -24,9 +24,15 @@ pub struct Metrics {
     pub store_commit_latency: Histogram,
     /// `pn_store_commit_batch_size`: writes acknowledged by one commit.
     pub store_batch_size: Histogram,
-    /// `pn_store_outbox_pending`: rows in the outbox (entries not yet delivered), after the last commit that
-    /// appended or purged.
+    /// `pn_store_outbox_pending`: outbox entries waiting for delivery (state pending), after the last commit
+    /// that changed the outbox (and at start).
     pub outbox_pending: IntGauge,
+    /// `pn_store_outbox_rows`: outbox rows in every state (pending, delivered, dead, no receiver): what the
+    /// retention rule bounds.
+    pub outbox_rows: IntGauge,
+    /// `pn_push_dead_letters`: outbox entries whose delivery gave up (state dead), waiting for a replay or
+    /// the retention purge.
+    pub push_dead_letters: IntGauge,
     /// `pn_store_outbox_purged_total{reason}`: outbox rows removed by the retention rule: `age` (older than
     /// `outbox.retention_secs`) or `cap` (younger, removed because the outbox held more than
     /// `outbox.max_rows`).
@@ -303,7 +309,15 @@ impl Metrics {
         )?;
         let outbox_pending = IntGauge::with_opts(Opts::new(
             "pn_store_outbox_pending",
-            "Rows in the outbox (entries not yet delivered)",
+            "Outbox entries waiting for delivery",
+        ))?;
+        let outbox_rows = IntGauge::with_opts(Opts::new(
+            "pn_store_outbox_rows",
+            "Outbox rows in every state (pending, delivered, dead, no receiver)",
+        ))?;
+        let push_dead_letters = IntGauge::with_opts(Opts::new(
+            "pn_push_dead_letters",
+            "Outbox entries whose delivery gave up (dead letters), until replayed or purged",
         ))?;
         let outbox_purged = IntCounterVec::new(
             Opts::new(
@@ -319,6 +333,8 @@ impl Metrics {
         registry.register(Box::new(store_commit_latency.clone()))?;
         registry.register(Box::new(store_batch_size.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(outbox_rows.clone()))?;
+        registry.register(Box::new(push_dead_letters.clone()))?;
         registry.register(Box::new(outbox_purged.clone()))?;
         let sip = SipMetrics::new(&registry)?;
         let http = HttpMetrics::new(&registry)?;
@@ -331,6 +347,8 @@ impl Metrics {
             store_commit_latency,
             store_batch_size,
             outbox_pending,
+            outbox_rows,
+            push_dead_letters,
             outbox_purged,
             sip,
             http,
@@ -382,9 +400,13 @@ mod tests {
     fn outbox_store_metrics_are_registered() {
         let m = Metrics::new().unwrap();
         m.outbox_pending.set(7);
+        m.outbox_rows.set(11);
+        m.push_dead_letters.set(2);
         m.outbox_purged.with_label_values(&["cap"]).inc_by(3);
         let text = m.encode().unwrap();
         assert!(text.contains("pn_store_outbox_pending 7"), "{text}");
+        assert!(text.contains("pn_store_outbox_rows 11"), "{text}");
+        assert!(text.contains("pn_push_dead_letters 2"), "{text}");
         assert!(
             text.contains("pn_store_outbox_purged_total{reason=\"cap\"} 3"),
             "{text}"

@@ -91,7 +91,49 @@ pub enum OutboxKind {
     NumberStatus,
 }
 
-/// One undelivered outbox entry.
+/// Where an outbox entry is in its life.
+///
+/// Stored as an INTEGER (`Pending` 0, `Delivered` 1, `Dead` 2, `NoReceiver` 3). Every state but `Pending`
+/// is final until an operator replays a dead letter (`Dead` → `Pending`); rows of every state stay until the
+/// retention purge removes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    /// Waiting for delivery (or for its next retry).
+    Pending,
+    /// Its receiver acknowledged it (an HTTP 2xx); kept for the retention window, listable.
+    Delivered,
+    /// Delivery gave up after the last retry: a dead letter, listable and replayable.
+    Dead,
+    /// Never pushed: the app has no URL for this kind, or the row has no app. Kept for the record.
+    NoReceiver,
+}
+
+impl OutboxState {
+    /// Every state, in stored-code order.
+    pub const ALL: [OutboxState; 4] = [
+        OutboxState::Pending,
+        OutboxState::Delivered,
+        OutboxState::Dead,
+        OutboxState::NoReceiver,
+    ];
+
+    /// The state's name: `pending`, `delivered`, `dead`, `no_receiver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Dead => "dead",
+            OutboxState::NoReceiver => "no_receiver",
+        }
+    }
+
+    /// Parses a name of [`OutboxState::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One outbox entry, in whatever state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxEntry {
     /// Monotonic id (delivery order).
@@ -104,8 +146,40 @@ pub struct OutboxEntry {
     pub payload: String,
     /// When it was written.
     pub created_at: UnixTime,
-    /// Delivery attempts so far.
+    /// Delivery attempts so far (one per delivered or dead mark).
     pub attempts: u32,
+    /// Where the entry is in its life.
+    pub state: OutboxState,
+    /// When it was delivered, declared dead or marked no-receiver (`None` while pending).
+    pub done_at: Option<UnixTime>,
+}
+
+/// Exact outbox row counts (O(1), kept by the store).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Rows in every state.
+    pub total: u64,
+    /// Rows waiting for delivery ([`OutboxState::Pending`]).
+    pub pending: u64,
+    /// Dead letters ([`OutboxState::Dead`]).
+    pub dead: u64,
+}
+
+/// Which outbox entries [`ReadTx::outbox_query`] returns: every set field must match.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxFilter {
+    /// Only entries in this state.
+    pub state: Option<OutboxState>,
+    /// Only entries of this kind.
+    pub kind: Option<OutboxKind>,
+    /// Only this app's entries.
+    pub app: Option<AppId>,
+    /// Only entries created at or after this time.
+    pub created_from: Option<UnixTime>,
+    /// Only entries created at or before this time (inclusive).
+    pub created_to: Option<UnixTime>,
+    /// Only entries with an id above this (paging: the last id of the previous page; 0 = from the start).
+    pub after_id: u64,
 }
 
 /// A signed API request's `(app_key, Nonce)` accepted with its `Created` second: the durable half of replay
@@ -184,11 +258,18 @@ pub trait ReadTx {
     fn callback_records(&mut self) -> Result<Vec<CallbackRecord>, StoreError>;
     /// Bindings whose `expires_at` is at or before `now`, oldest first, at most `limit`.
     fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError>;
-    /// Undelivered outbox entries in id order, at most `limit`.
-    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Pending outbox entries ([`OutboxState::Pending`]) with an id above `after_id`, in id order, at most
+    /// `limit`.
+    fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Outbox entries matching `filter` (ids above `filter.after_id`), in id order, at most `limit`.
+    fn outbox_query(&mut self, filter: &OutboxFilter, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The outbox entries with these ids that exist, in id order (each once).
+    fn outbox_entries(&mut self, ids: &[u64]) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Exact row counts: in all, pending and dead (O(1)).
+    fn outbox_counts(&mut self) -> Result<OutboxCounts, StoreError>;
     /// Every remembered API nonce whose `Created` is at or after `since` (startup load of the replay cache).
     fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError>;
-    /// How many rows the outbox holds (exact, O(1)).
+    /// How many rows the outbox holds, in every state (exact, O(1)).
     fn outbox_count(&mut self) -> Result<u64, StoreError>;
 }
 
@@ -222,16 +303,21 @@ pub trait WriteTx: ReadTx {
         payload: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError>;
-    /// Marks outbox entries delivered (removes them).
-    fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError>;
+    /// Moves outbox entries to `state`; returns how many rows changed (missing ids are skipped).
+    ///
+    /// `Delivered`, `Dead` and `NoReceiver` change the rows not already in that state and set `done_at` to
+    /// `now`; `Delivered` and `Dead` also count one more attempt. `Pending` is a replay: it changes only
+    /// rows that are currently `Dead`, and clears their `done_at`.
+    fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError>;
     /// Remembers accepted API nonces (a nonce already remembered with the same `Created` is kept once).
     fn put_nonces(&mut self, nonces: &[SeenNonce]) -> Result<(), StoreError>;
     /// Forgets the API nonces whose `Created` is before `before`; returns how many.
     fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError>;
-    /// One bounded step of the outbox retention: removes the oldest entries (in id order, at most `limit`)
-    /// while they were created before `created_before` or the outbox holds more than `max_rows`. Only a
-    /// prefix of the id order is removed, so one step reads at most `limit` rows and stops at the first
-    /// entry it keeps; call it again while it removes `limit` rows.
+    /// One bounded step of the outbox retention: removes the oldest entries, whatever their state (in id
+    /// order, at most `limit`), while they were created before `created_before` or the outbox holds more
+    /// than `max_rows`; the per-state counts stay exact. Only a prefix of the id order is removed, so one
+    /// step reads at most `limit` rows and stops at the first entry it keeps; call it again while it removes
+    /// `limit` rows.
     fn purge_outbox(
         &mut self,
         created_before: UnixTime,

@@ -178,7 +178,7 @@ pub(super) async fn download_recording(base: &str, data_dir: &Path, keys: &super
     for _ in 0..50 {
         let store =
             pn_store::sqlite::SqliteStore::open(data_dir, pn_store::sqlite::SqliteOptions::default())?;
-        let pending = store.reader()?.outbox_pending(100)?;
+        let pending = store.reader()?.outbox_pending(0, 100)?;
         cdr = pending
             .iter()
             .filter(|e| e.kind == OutboxKind::Cdr)
@@ -340,7 +340,7 @@ pub(super) fn axe_call(switch: SocketAddr, b_leg: &UdpSocket) -> DemoResult<()> 
 /// Prints the call events and the CDR the switch wrote to its durable outbox.
 pub(super) fn show_facts(data_dir: &Path) -> DemoResult<()> {
     let store = pn_store::sqlite::SqliteStore::open(data_dir, pn_store::sqlite::SqliteOptions::default())?;
-    let pending = store.reader()?.outbox_pending(100)?;
+    let pending = store.reader()?.outbox_pending(0, 100)?;
     let events: Vec<String> = pending
         .iter()
         .filter(|e| e.kind == OutboxKind::CallEvent)

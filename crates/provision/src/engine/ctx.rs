@@ -59,12 +59,17 @@ pub(crate) enum Effect {
     Number(XNumber),
     /// A retired pool number.
     RemoveNumber(E164),
-    /// The outbox changed: its row count after the command, and what a retention step removed.
+    /// The outbox changed: its counts after the command, what a retention step removed, and whether the
+    /// push driver must be woken.
     Outbox {
-        /// Rows in the outbox.
-        rows: u64,
+        /// Rows in all, pending and dead, after the command.
+        counts: pn_store::OutboxCounts,
         /// Rows the command purged.
         purged: pn_store::OutboxPurge,
+        /// Wake the [`super::OutboxSignal`]: rows were appended or replayed.
+        wake: bool,
+        /// Also raise its rescan flag: a replay made rows pending again behind the driver's scan position.
+        rescan: bool,
     },
 }
 

@@ -35,7 +35,7 @@ pub(crate) fn kind_label(kind: &BindingKind) -> &'static str {
 }
 
 /// Builds the routing table from the store at startup (apps, numbers, live bindings, temp callees, callback
-/// records), skipping what expired before `now`, and sets the `bindings{mode,app}` and outbox rows gauges.
+/// records), skipping what expired before `now`, and sets the `bindings{mode,app}` and outbox gauges.
 pub fn load_table(
     store: &dyn Store,
     table: &BindingTable,
@@ -49,9 +49,7 @@ pub fn load_table(
         table.upsert_app(app);
     }
     stats.apps = apps.len();
-    metrics
-        .outbox_pending
-        .set(i64::try_from(r.outbox_count()?).unwrap_or(i64::MAX));
+    super::outbox::set_gauges(metrics, r.outbox_counts()?);
     for n in r.numbers(None)? {
         table.upsert_number(&n);
         stats.numbers += 1;

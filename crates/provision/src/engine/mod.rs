@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, not_found};
 pub use ctx::{XSelect, require_mode, status_name};
 pub use load::{LoadStats, load_table};
-pub use outbox::{OutboxRetention, OutboxRow, spawn_outbox_purger};
+pub use outbox::{OutboxRetention, OutboxRow, OutboxSignal, spawn_outbox_purger};
 
 use crate::ProvisionError;
 use crate::nonces::NonceJournal;
@@ -119,6 +119,13 @@ pub(crate) enum Op {
     AppendOutbox(Arc<[OutboxRow]>),
     /// One step of the outbox retention rule.
     PurgeOutbox(OutboxRetention),
+    /// Move outbox entries to a state (delivered, dead, no receiver; pending = replay of dead letters).
+    MarkOutbox {
+        /// The entries.
+        ids: Arc<[u64]>,
+        /// Their new state.
+        state: pn_store::OutboxState,
+    },
     /// Store an AXE callback record made by a connected call.
     PutCallbackRecord(CallbackRecord),
     /// Nothing but a batch: commits the queued API nonces.
@@ -154,6 +161,8 @@ pub(crate) enum Reply {
     Swept(u64),
     /// What an outbox retention step removed.
     Purged(OutboxPurge),
+    /// Outbox rows a mark changed.
+    Marked(u64),
 }
 
 /// The engine's answer to one command.
@@ -175,6 +184,8 @@ pub struct EngineHandle {
     apps: AppDirectory,
     /// Accepted API nonces waiting for a commit (shared with the authenticator).
     nonces: Arc<NonceJournal>,
+    /// Woken after commits that appended or replayed outbox rows.
+    outbox_signal: Arc<OutboxSignal>,
 }
 
 /// One typed [`EngineHandle`] method per write: the op it submits and the reply variant it answers with.
@@ -271,6 +282,12 @@ impl EngineHandle {
     /// Queues `op` now (so commands keep their order even if the future is polled later) and returns a
     /// future that resolves once it is committed or refused.
     fn enqueue(&self, op: Op) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
+        let reply = self.enqueue_reply(op);
+        async move { reply.await.map(|_| ()) }
+    }
+
+    /// [`EngineHandle::enqueue`] answering the command's reply.
+    fn enqueue_reply(&self, op: Op) -> impl Future<Output = Result<Reply, ProvisionError>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
         let sent = self
             .tx
@@ -284,7 +301,7 @@ impl EngineHandle {
             if !sent {
                 return Err(ProvisionError::Stopped);
             }
-            rx.await.unwrap_or(Err(ProvisionError::Stopped)).map(|_| ())
+            rx.await.unwrap_or(Err(ProvisionError::Stopped))
         }
     }
 
@@ -325,10 +342,14 @@ impl Provisioner {
             let apps: HashMap<String, App> = r.apps()?.into_iter().map(|a| (a.app_key.clone(), a)).collect();
             // Every stored nonce: the writer prunes those out of the window, so this is about one window's
             // worth; the replay cache drops the ones that expired while the process was down.
-            (ids, apps, r.nonces_since(i64::MIN)?)
+            let restored = r.nonces_since(i64::MIN)?;
+            // The outbox gauges are true from the start, before the first commit touches the outbox.
+            outbox::set_gauges(&metrics, r.outbox_counts()?);
+            (ids, apps, restored)
         };
         let apps: AppDirectory = Arc::new(RwLock::new(apps));
         let nonces = Arc::new(NonceJournal::new(restored));
+        let outbox_signal = Arc::new(OutboxSignal::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             store,
@@ -340,11 +361,17 @@ impl Provisioner {
             overlay: overlay::BatchOverlay::default(),
             nonces: nonces.clone(),
             pruned_floor: i64::MIN,
+            outbox_signal: outbox_signal.clone(),
         };
         std::thread::Builder::new()
             .name("pn-provisioner".into())
             .spawn(move || engine.run(rx))?;
-        Ok(EngineHandle { tx, apps, nonces })
+        Ok(EngineHandle {
+            tx,
+            apps,
+            nonces,
+            outbox_signal,
+        })
     }
 }
 
@@ -398,6 +425,8 @@ struct Engine {
     nonces: Arc<NonceJournal>,
     /// The floor below which stored nonces were last pruned.
     pruned_floor: i64,
+    /// Woken after commits that appended or replayed outbox rows.
+    outbox_signal: Arc<OutboxSignal>,
 }
 
 type Outcome = (
@@ -550,14 +579,20 @@ impl Engine {
             }
             Effect::Number(n) => self.table.upsert_number(n),
             Effect::RemoveNumber(x) => self.table.remove_number(*x),
-            Effect::Outbox { rows, purged } => {
-                self.metrics
-                    .outbox_pending
-                    .set(i64::try_from(*rows).unwrap_or(i64::MAX));
+            Effect::Outbox {
+                counts,
+                purged,
+                wake,
+                rescan,
+            } => {
+                outbox::set_gauges(&self.metrics, *counts);
                 for (reason, n) in [("age", purged.by_age), ("cap", purged.by_cap)] {
                     if n > 0 {
                         self.metrics.outbox_purged.with_label_values(&[reason]).inc_by(n);
                     }
+                }
+                if *wake {
+                    self.outbox_signal.wake(*rescan);
                 }
             }
         }
@@ -614,6 +649,7 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult<Reply> {
         Op::Sweep => Reply::Swept(load::sweep(ctx)?),
         Op::AppendOutbox(rows) => Reply::Done(outbox::append(ctx, rows)?),
         Op::PurgeOutbox(rule) => Reply::Purged(outbox::purge(ctx, *rule)?),
+        Op::MarkOutbox { ids, state } => Reply::Marked(outbox::mark(ctx, ids, *state)?),
         Op::PutCallbackRecord(record) => Reply::Done(put_callback_record(ctx, record)?),
         Op::FlushNonces => Reply::Done(()),
     })

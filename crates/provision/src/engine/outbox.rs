@@ -1,15 +1,19 @@
 //! The outbox through the single writer: appends (call facts, in the same group commit as provisioning
-//! writes) and the retention rule (bounded purge steps, see [`spawn_outbox_purger`]).
+//! writes), state marks (delivered, dead, no receiver) and replays of dead letters, the retention rule
+//! (bounded purge steps, see [`spawn_outbox_purger`]) and the [`OutboxSignal`] that wakes the push driver.
 //!
-//! Every command that changes the outbox reads the table's exact row count (O(1), kept by the store) inside
-//! its transaction; once the batch commits, `pn_store_outbox_pending` is set to it and the rows a purge
-//! removed are added to `pn_store_outbox_purged_total{reason}`.
+//! Every command that changes the outbox reads the table's exact counts (O(1), kept by the store) inside its
+//! transaction; once the batch commits, `pn_store_outbox_pending`, `pn_store_outbox_rows` and
+//! `pn_push_dead_letters` are set to them and the rows a purge removed are added to
+//! `pn_store_outbox_purged_total{reason}`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pn_bindings::{AppId, UnixTime};
-use pn_store::{OutboxKind, OutboxPurge};
+use pn_store::{OutboxKind, OutboxPurge, OutboxState};
+use tokio::sync::Notify;
 
 use super::ctx::{Ctx, Effect, OpResult};
 use super::{EngineHandle, Op, Reply};
@@ -29,17 +33,75 @@ pub struct OutboxRetention {
     pub chunk: u32,
 }
 
+/// Wakes the push driver when the outbox has new work: after every commit that appended rows or replayed
+/// dead letters. Shared between the engine (which wakes it) and the driver (which waits on it).
+///
+/// A wake is never lost: it is kept until the next [`OutboxSignal::notified`] when nobody waits yet
+/// (`tokio::sync::Notify::notify_one`); several wakes before a wait collapse into one.
+#[derive(Debug, Default)]
+pub struct OutboxSignal {
+    /// The wake.
+    notify: Notify,
+    /// Set by a replay, cleared by [`OutboxSignal::take_rescan`].
+    rescan: AtomicBool,
+}
+
+impl OutboxSignal {
+    /// Resolves at the next wake (at once if one came since the last wait).
+    pub fn notified(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.notify.notified()
+    }
+
+    /// `true` once after a replay made older rows pending again (a driver that scans the pending rows by
+    /// increasing id must start again from the beginning); `false` until the next replay.
+    pub fn take_rescan(&self) -> bool {
+        self.rescan.swap(false, Ordering::AcqRel)
+    }
+
+    /// Wakes the waiter (or the next one); a replay also raises the rescan flag first.
+    pub(crate) fn wake(&self, rescan: bool) {
+        if rescan {
+            self.rescan.store(true, Ordering::Release);
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// Sets `pn_store_outbox_pending`, `pn_store_outbox_rows` and `pn_push_dead_letters` to `counts`.
+pub(crate) fn set_gauges(metrics: &pn_metrics::Metrics, counts: pn_store::OutboxCounts) {
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    metrics.outbox_pending.set(gauge(counts.pending));
+    metrics.outbox_rows.set(gauge(counts.total));
+    metrics.push_dead_letters.set(gauge(counts.dead));
+}
+
+/// The outbox's counts after the command's writes, as an effect.
+fn effect(ctx: &mut Ctx<'_, '_>, purged: OutboxPurge, wake: bool, rescan: bool) -> OpResult<()> {
+    let counts = ctx.tx.outbox_counts()?;
+    ctx.effects.push(Effect::Outbox {
+        counts,
+        purged,
+        wake,
+        rescan,
+    });
+    Ok(())
+}
+
 /// Appends `rows`, all or nothing.
 pub(crate) fn append(ctx: &mut Ctx<'_, '_>, rows: &[OutboxRow]) -> OpResult<()> {
     for (kind, app, payload) in rows {
         ctx.tx.append_outbox(*kind, *app, payload, ctx.now)?;
     }
-    let count = ctx.tx.outbox_count()?;
-    ctx.effects.push(Effect::Outbox {
-        rows: count,
-        purged: OutboxPurge::default(),
-    });
-    Ok(())
+    effect(ctx, OutboxPurge::default(), !rows.is_empty(), false)
+}
+
+/// Moves `ids` to `state` at the command's time (see [`pn_store::WriteTx::mark_outbox`]); returns the rows
+/// changed. Marking `Pending` is a replay: when it changed rows, the signal is woken with a rescan.
+pub(crate) fn mark(ctx: &mut Ctx<'_, '_>, ids: &[u64], state: OutboxState) -> OpResult<u64> {
+    let changed = ctx.tx.mark_outbox(ids, state, ctx.now)?;
+    let replayed = state == OutboxState::Pending && changed > 0;
+    effect(ctx, OutboxPurge::default(), replayed, replayed)?;
+    Ok(changed)
 }
 
 /// One purge step of `rule` at the command's time.
@@ -56,8 +118,7 @@ pub(crate) fn purge(ctx: &mut Ctx<'_, '_>, rule: OutboxRetention) -> OpResult<Ou
         rule.max_rows
     };
     let purged = ctx.tx.purge_outbox(created_before, max_rows, rule.chunk.max(1))?;
-    let count = ctx.tx.outbox_count()?;
-    ctx.effects.push(Effect::Outbox { rows: count, purged });
+    effect(ctx, purged, false, false)?;
     Ok(purged)
 }
 
@@ -70,6 +131,35 @@ impl EngineHandle {
         rows: Arc<[OutboxRow]>,
     ) -> impl Future<Output = Result<(), ProvisionError>> + Send + 'static {
         self.enqueue(Op::AppendOutbox(rows))
+    }
+
+    /// Moves the outbox entries `ids` to `state` (the push driver's delivered / dead / no-receiver marks; see
+    /// [`pn_store::WriteTx::mark_outbox`]) in the same group-commit path as every write; resolves once
+    /// committed, with how many rows changed. Queued at the call, like [`EngineHandle::append_outbox`].
+    pub fn mark_outbox(
+        &self,
+        ids: Arc<[u64]>,
+        state: OutboxState,
+    ) -> impl Future<Output = Result<u64, ProvisionError>> + Send + 'static {
+        let reply = self.enqueue_reply(Op::MarkOutbox { ids, state });
+        async move {
+            match reply.await? {
+                Reply::Marked(n) => Ok(n),
+                _ => Err(ProvisionError::Internal),
+            }
+        }
+    }
+
+    /// Replays dead letters: the entries of `ids` that are dead become pending again (their `done_at`
+    /// cleared, their attempts kept); the others are left alone. Returns how many changed; when any did,
+    /// the [`OutboxSignal`] is woken with its rescan flag raised.
+    pub async fn replay_outbox(&self, ids: Vec<u64>) -> Result<u64, ProvisionError> {
+        self.mark_outbox(ids.into(), OutboxState::Pending).await
+    }
+
+    /// The signal the engine wakes after every commit that appended or replayed outbox rows.
+    pub fn outbox_signal(&self) -> Arc<OutboxSignal> {
+        self.outbox_signal.clone()
     }
 
     /// Runs one purge step of `rule` (see [`pn_store::WriteTx::purge_outbox`]); returns what it removed.

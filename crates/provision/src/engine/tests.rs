@@ -11,7 +11,8 @@ use pn_metrics::Metrics;
 use pn_numbers::E164;
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use pn_store::{
-    BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx,
+    BindingFilter, OutboxCounts, OutboxEntry, OutboxFilter, OutboxKind, OutboxPurge, OutboxState, Page,
+    ReadTx, SeenNonce, Store, StoreError, WriteTx,
 };
 use tokio::sync::oneshot;
 
@@ -92,8 +93,17 @@ impl ReadTx for FlakyTx<'_> {
     fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError> {
         self.inner.expired_bindings(now, limit)
     }
-    fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.outbox_pending(limit)
+    fn outbox_pending(&mut self, after: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox_pending(after, limit)
+    }
+    fn outbox_query(&mut self, f: &OutboxFilter, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox_query(f, limit)
+    }
+    fn outbox_entries(&mut self, ids: &[u64]) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox_entries(ids)
+    }
+    fn outbox_counts(&mut self) -> Result<OutboxCounts, StoreError> {
+        self.inner.outbox_counts()
     }
     fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
         self.inner.nonces_since(since)
@@ -137,8 +147,8 @@ impl WriteTx for FlakyTx<'_> {
     fn append_outbox(&mut self, k: OutboxKind, a: AppId, p: &str, now: UnixTime) -> Result<u64, StoreError> {
         self.inner.append_outbox(k, a, p, now)
     }
-    fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
-        self.inner.ack_outbox(ids)
+    fn mark_outbox(&mut self, ids: &[u64], s: OutboxState, now: UnixTime) -> Result<u64, StoreError> {
+        self.inner.mark_outbox(ids, s, now)
     }
     fn put_nonces(&mut self, n: &[SeenNonce]) -> Result<(), StoreError> {
         self.inner.put_nonces(n)
@@ -194,6 +204,7 @@ fn rig() -> Rig {
         overlay: super::overlay::BatchOverlay::default(),
         nonces: Arc::new(NonceJournal::new(Vec::new())),
         pruned_floor: i64::MIN,
+        outbox_signal: Arc::default(),
     };
     Rig {
         engine,
@@ -366,7 +377,7 @@ fn outbox_appends_commit_with_the_batch() {
     );
     assert!(out.iter().all(Result::is_ok), "{out:?}");
     assert_eq!(r.engine.metrics.outbox_pending.get(), 2);
-    let pending = r.store.reader().unwrap().outbox_pending(10).unwrap();
+    let pending = r.store.reader().unwrap().outbox_pending(0, 10).unwrap();
     let got: Vec<(OutboxKind, AppId, &str)> = pending
         .iter()
         .map(|e| (e.kind, e.app, e.payload.as_str()))
@@ -390,7 +401,7 @@ fn outbox_appends_commit_with_the_batch() {
     );
     assert!(out[0].is_err());
     r.fail.store(false, Ordering::SeqCst);
-    assert_eq!(r.store.reader().unwrap().outbox_pending(10).unwrap().len(), 2);
+    assert_eq!(r.store.reader().unwrap().outbox_pending(0, 10).unwrap().len(), 2);
     // The gauge follows commits only.
     assert_eq!(r.engine.metrics.outbox_pending.get(), 2);
 }
@@ -444,7 +455,7 @@ fn outbox_purge_steps_apply_the_cap_and_the_retention_and_count_them() {
         .store
         .reader()
         .unwrap()
-        .outbox_pending(10)
+        .outbox_pending(0, 10)
         .unwrap()
         .into_iter()
         .map(|e| e.payload)
@@ -614,3 +625,4 @@ fn admin_writes_answer_domain_results() {
 }
 
 mod echo;
+mod outbox;

@@ -6,7 +6,7 @@ use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{OutboxKind, StoreError};
+use crate::{OutboxKind, OutboxState, StoreError};
 
 /// The query columns of a `bindings` row, derived from the binding.
 pub(crate) struct BindingColumns<'a> {
@@ -107,6 +107,24 @@ pub(crate) fn outbox_kind_from(text: &str) -> Result<OutboxKind, StoreError> {
         "number_status" => Ok(OutboxKind::NumberStatus),
         other => Err(StoreError::Corrupt(format!("unknown outbox kind {other:?}"))),
     }
+}
+
+/// The `outbox.state` column.
+pub(crate) const fn outbox_state_code(state: OutboxState) -> i64 {
+    match state {
+        OutboxState::Pending => 0,
+        OutboxState::Delivered => 1,
+        OutboxState::Dead => 2,
+        OutboxState::NoReceiver => 3,
+    }
+}
+
+/// Parses the `outbox.state` column.
+pub(crate) fn outbox_state_from(code: i64) -> Result<OutboxState, StoreError> {
+    OutboxState::ALL
+        .into_iter()
+        .find(|s| outbox_state_code(*s) == code)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox state {code}")))
 }
 
 /// Serialises a model value as its `body`.

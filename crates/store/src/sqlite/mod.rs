@@ -19,6 +19,8 @@ mod schema;
 mod write;
 
 #[cfg(test)]
+mod outbox_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -30,7 +32,8 @@ use pn_numbers::E164;
 use rusqlite::Connection;
 
 use crate::{
-    BindingFilter, OutboxEntry, OutboxKind, OutboxPurge, Page, ReadTx, SeenNonce, Store, StoreError, WriteTx,
+    BindingFilter, OutboxCounts, OutboxEntry, OutboxFilter, OutboxKind, OutboxPurge, OutboxState, Page,
+    ReadTx, SeenNonce, Store, StoreError, WriteTx,
 };
 
 /// File name of the database inside the data directory.
@@ -347,8 +350,21 @@ macro_rules! impl_read_tx {
             fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError> {
                 read::expired_bindings(self.conn()?, now, limit)
             }
-            fn outbox_pending(&mut self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-                read::outbox_pending(self.conn()?, limit)
+            fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_pending(self.conn()?, after_id, limit)
+            }
+            fn outbox_query(
+                &mut self,
+                filter: &OutboxFilter,
+                limit: u32,
+            ) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_query(self.conn()?, filter, limit)
+            }
+            fn outbox_entries(&mut self, ids: &[u64]) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_entries(self.conn()?, ids)
+            }
+            fn outbox_counts(&mut self) -> Result<OutboxCounts, StoreError> {
+                read::outbox_counts(self.conn()?)
             }
             fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
                 nonces::since(self.conn()?, since)
@@ -437,8 +453,8 @@ impl WriteTx for SqliteWriteTx<'_> {
         write::append_outbox(self.active()?, kind, app, payload, now)
     }
 
-    fn ack_outbox(&mut self, ids: &[u64]) -> Result<(), StoreError> {
-        write::ack_outbox(self.active()?, ids)
+    fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError> {
+        write::mark_outbox(self.active()?, ids, state, now)
     }
 
     fn put_nonces(&mut self, list: &[SeenNonce]) -> Result<(), StoreError> {

@@ -6,8 +6,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 use serde::de::DeserializeOwned;
 
-use super::codec::{from_body, id_from_sql, id_sql, num, outbox_kind_from};
-use crate::{BindingFilter, OutboxEntry, Page, StoreError};
+use super::codec::{
+    from_body, id_from_sql, id_sql, num, outbox_kind_from, outbox_kind_str, outbox_state_code,
+    outbox_state_from,
+};
+use crate::{BindingFilter, OutboxCounts, OutboxEntry, OutboxFilter, OutboxState, Page, StoreError};
 
 /// Runs a cached query whose only column is a `body` and decodes every row.
 fn bodies<T: DeserializeOwned>(
@@ -252,25 +255,119 @@ pub(crate) fn expired_bindings(
     )
 }
 
-/// Undelivered outbox entries in id order, at most `limit`.
-pub(crate) fn outbox_pending(conn: &Connection, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, app_id, payload, created_at, attempts FROM outbox ORDER BY id LIMIT ?1",
-    )?;
-    let mut rows = stmt.query([limit])?;
+/// The columns every outbox read selects, in [`outbox_row`]'s order.
+const OUTBOX_COLUMNS: &str = "id, kind, app_id, payload, created_at, attempts, state, done_at";
+
+/// Decodes one outbox row selected with [`OUTBOX_COLUMNS`].
+fn outbox_row(row: &rusqlite::Row<'_>) -> Result<OutboxEntry, StoreError> {
+    let kind: String = row.get(1)?;
+    Ok(OutboxEntry {
+        id: id_from_sql(row.get(0)?),
+        kind: outbox_kind_from(&kind)?,
+        app: AppId(row.get(2)?),
+        payload: row.get(3)?,
+        created_at: UnixTime(row.get(4)?),
+        attempts: row.get(5)?,
+        state: outbox_state_from(row.get(6)?)?,
+        done_at: row.get::<_, Option<i64>>(7)?.map(UnixTime),
+    })
+}
+
+/// Runs an outbox `SELECT` of [`OUTBOX_COLUMNS`] and decodes every row.
+fn outbox_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let kind: String = row.get(1)?;
-        out.push(OutboxEntry {
-            id: id_from_sql(row.get(0)?),
-            kind: outbox_kind_from(&kind)?,
-            app: AppId(row.get(2)?),
-            payload: row.get(3)?,
-            created_at: UnixTime(row.get(4)?),
-            attempts: row.get(5)?,
-        });
+        out.push(outbox_row(row)?);
     }
     Ok(out)
+}
+
+/// Pending outbox entries after `after_id`, in id order, at most `limit` (the `(state, id)` index).
+pub(crate) fn outbox_pending(
+    conn: &Connection,
+    after_id: u64,
+    limit: u32,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    outbox_rows(
+        conn,
+        &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 0 AND id > ?1 ORDER BY id LIMIT ?2"),
+        params![id_sql(after_id), limit],
+    )
+}
+
+/// Outbox entries matching `filter`, in id order, at most `limit`.
+pub(crate) fn outbox_query(
+    conn: &Connection,
+    filter: &OutboxFilter,
+    limit: u32,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut conds = vec!["id > ?1".to_owned()];
+    let mut params = vec![Value::Integer(id_sql(filter.after_id))];
+    let mut push = |cond: &str, value: Value| {
+        params.push(value);
+        conds.push(cond.replace('?', &format!("?{}", params.len())));
+    };
+    if let Some(state) = filter.state {
+        push("state = ?", Value::Integer(outbox_state_code(state)));
+    }
+    if let Some(kind) = filter.kind {
+        push("kind = ?", Value::Text(outbox_kind_str(kind).to_owned()));
+    }
+    if let Some(app) = filter.app {
+        push("app_id = ?", Value::Integer(i64::from(app.0)));
+    }
+    if let Some(t) = filter.created_from {
+        push("created_at >= ?", Value::Integer(t.0));
+    }
+    if let Some(t) = filter.created_to {
+        push("created_at <= ?", Value::Integer(t.0));
+    }
+    params.push(Value::Integer(i64::from(limit)));
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {} ORDER BY id LIMIT ?{}",
+        conds.join(" AND "),
+        params.len()
+    );
+    outbox_rows(conn, &sql, params_from_iter(params.iter()))
+}
+
+/// The outbox entries with these ids, in id order, each once.
+pub(crate) fn outbox_entries(conn: &Connection, ids: &[u64]) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1");
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(outbox_rows(conn, &sql, [id_sql(id)])?);
+    }
+    Ok(out)
+}
+
+/// Exact counts: the total (migration 4's row) and the pending and dead rows (migration 5's per-state rows).
+pub(crate) fn outbox_counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
+    let mut counts = OutboxCounts {
+        total: outbox_count(conn)?,
+        ..OutboxCounts::default()
+    };
+    let mut stmt = conn.prepare_cached("SELECT state, n FROM outbox_state_count")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (state, n): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let n = u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative outbox count {n}")))?;
+        match outbox_state_from(state)? {
+            OutboxState::Pending => counts.pending = n,
+            OutboxState::Dead => counts.dead = n,
+            OutboxState::Delivered | OutboxState::NoReceiver => {}
+        }
+    }
+    Ok(counts)
 }
 
 /// Rows in the outbox (the trigger-maintained count of migration 3).

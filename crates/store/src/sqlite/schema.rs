@@ -125,6 +125,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE outbox_count SET n = n - 1 WHERE id = 1;
     END;
     ",
+    // 5: outbox states (0 pending, 1 delivered, 2 dead, 3 no receiver) and `done_at`; existing rows become
+    // pending. Delivered rows are kept (the purge removes them with the rest), so the pending scan needs
+    // `(state, id)`: without it the push driver would walk every delivered row of the retention window.
+    // `(app_id, kind, id)` serves the per-app listings (`/admin/v1/cdrs?appKey=`, an app's dead letters) in
+    // id order with a LIMIT and no sort; a `created_at`-leading index would have to sort the whole time range
+    // for every page, and `created_at` follows the id closely anyway, so the time range is a residual filter.
+    // Per-state row counts, kept exact by triggers like migration 4's total, feed the gauges in O(1).
+    "
+    ALTER TABLE outbox ADD COLUMN state INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN done_at INTEGER;
+    CREATE INDEX outbox_state ON outbox(state, id);
+    CREATE INDEX outbox_app ON outbox(app_id, kind, id);
+    CREATE TABLE outbox_state_count (
+        state INTEGER PRIMARY KEY,
+        n     INTEGER NOT NULL
+    );
+    INSERT INTO outbox_state_count (state, n) VALUES ((0), (SELECT COUNT(*) FROM outbox)), (1, 0), (2, 0), (3, 0);
+    CREATE TRIGGER outbox_state_insert AFTER INSERT ON outbox
+    BEGIN
+        UPDATE outbox_state_count SET n = n + 1 WHERE state = NEW.state;
+    END;
+    CREATE TRIGGER outbox_state_delete AFTER DELETE ON outbox
+    BEGIN
+        UPDATE outbox_state_count SET n = n - 1 WHERE state = OLD.state;
+    END;
+    CREATE TRIGGER outbox_state_update AFTER UPDATE OF state ON outbox WHEN OLD.state <> NEW.state
+    BEGIN
+        UPDATE outbox_state_count SET n = n - 1 WHERE state = OLD.state;
+        UPDATE outbox_state_count SET n = n + 1 WHERE state = NEW.state;
+    END;
+    ",
 ];
 
 /// The `AppMedia` JSON migration 2 writes into existing apps (kept equal to the model's default by a test).

@@ -311,7 +311,7 @@ fn empty_store_reads() {
     assert_eq!(r.max_binding_id().unwrap(), 0);
     assert!(r.apps().unwrap().is_empty());
     assert!(all_ids(r.as_mut()).is_empty());
-    assert!(r.outbox_pending(10).unwrap().is_empty());
+    assert!(r.outbox_pending(0, 10).unwrap().is_empty());
     let (total, list) = r
         .query_bindings(&BindingFilter::default(), Page { index: 1, size: 10 })
         .unwrap();
@@ -497,7 +497,7 @@ fn savepoint_rollback_keeps_the_rest() {
     let mut r = store.reader().unwrap();
     assert_eq!(all_ids(r.as_mut()), vec![1, 3, 4]);
     assert_eq!(r.app(AppId(7)).unwrap(), None);
-    assert!(r.outbox_pending(10).unwrap().is_empty());
+    assert!(r.outbox_pending(0, 10).unwrap().is_empty());
 }
 
 #[test]
@@ -531,7 +531,7 @@ fn dropped_transaction_leaves_nothing() {
     let mut r = store.reader().unwrap();
     assert_eq!(all_ids(r.as_mut()), vec![1]);
     assert!(r.apps().unwrap().is_empty());
-    assert!(r.outbox_pending(10).unwrap().is_empty());
+    assert!(r.outbox_pending(0, 10).unwrap().is_empty());
     drop(r);
     // The writer is usable again after the drop.
     put_all(&store, &one_of_each()[1..2]);
@@ -569,7 +569,7 @@ fn reopen_finds_committed_state_and_migrations_are_idempotent() {
         r.for_each_binding(&mut |b| streamed.push(b)).unwrap();
         assert_eq!(streamed, all);
         assert_eq!(r.apps().unwrap(), vec![app(1, Mode::Axb)]);
-        assert_eq!(r.outbox_pending(10).unwrap().len(), 1);
+        assert_eq!(r.outbox_pending(0, 10).unwrap().len(), 1);
         drop(r);
         let raw = rusqlite::Connection::open(store.path()).unwrap();
         let version: u32 = raw
@@ -782,64 +782,6 @@ fn expired_bindings_oldest_first_with_limit() {
     assert_eq!(exp(&mut r, 5_000, 0), Vec::<u64>::new());
 }
 
-#[test]
-fn outbox_order_and_ack() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir);
-    let kinds = [
-        OutboxKind::CallEvent,
-        OutboxKind::Cdr,
-        OutboxKind::Sms,
-        OutboxKind::NumberStatus,
-    ];
-    let mut tx = store.begin().unwrap();
-    let mut ids = Vec::new();
-    for (i, kind) in kinds.iter().enumerate() {
-        ids.push(
-            tx.append_outbox(
-                *kind,
-                AppId(i as u32 + 1),
-                &format!("{{\"i\":{i}}}"),
-                UnixTime(i as i64),
-            )
-            .unwrap(),
-        );
-    }
-    tx.commit().unwrap();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-
-    let pending = store.reader().unwrap().outbox_pending(10).unwrap();
-    assert_eq!(pending.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
-    for (i, e) in pending.iter().enumerate() {
-        assert_eq!(e.kind, kinds[i]);
-        assert_eq!(e.app, AppId(i as u32 + 1));
-        assert_eq!(e.payload, format!("{{\"i\":{i}}}"));
-        assert_eq!(e.created_at, UnixTime(i as i64));
-        assert_eq!(e.attempts, 0);
-    }
-    assert_eq!(
-        store.reader().unwrap().outbox_pending(2).unwrap(),
-        pending[..2].to_vec()
-    );
-
-    let mut tx = store.begin().unwrap();
-    tx.ack_outbox(&[ids[0], ids[3], 12_345]).unwrap();
-    tx.commit().unwrap();
-    let left = store.reader().unwrap().outbox_pending(10).unwrap();
-    assert_eq!(
-        left.iter().map(|e| e.id).collect::<Vec<_>>(),
-        vec![ids[1], ids[2]]
-    );
-
-    // Ids are never reused, even after the highest was acknowledged.
-    let mut tx = store.begin().unwrap();
-    let next = tx
-        .append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(9))
-        .unwrap();
-    tx.commit().unwrap();
-    assert!(next > ids[3]);
-}
-
 fn nonce(app_key: &str, nonce: &str, created: i64) -> SeenNonce {
     SeenNonce {
         app_key: app_key.into(),
@@ -898,123 +840,6 @@ fn nonces_are_durable_with_their_transaction_and_pruned_by_created() {
     );
 }
 
-/// `n` outbox rows created at `created_at[i]`, committed in one transaction; returns their ids.
-fn append_rows(store: &SqliteStore, created_at: &[i64]) -> Vec<u64> {
-    let mut tx = store.begin().unwrap();
-    let ids = created_at
-        .iter()
-        .map(|&t| {
-            tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(t))
-                .unwrap()
-        })
-        .collect();
-    tx.commit().unwrap();
-    ids
-}
-
-fn pending_ids(store: &SqliteStore) -> Vec<u64> {
-    let mut r = store.reader().unwrap();
-    r.outbox_pending(1000).unwrap().iter().map(|e| e.id).collect()
-}
-
-#[test]
-fn migration_3_counts_existing_outbox_rows_and_keeps_the_count_exact() {
-    // A version-2 database with three outbox rows.
-    let dir = TempDir::new().unwrap();
-    let raw = rusqlite::Connection::open(dir.path().join(super::DB_FILE)).unwrap();
-    raw.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
-    raw.execute_batch(super::schema::MIGRATIONS[1]).unwrap();
-    raw.pragma_update(None, "user_version", 2).unwrap();
-    for i in 0..3 {
-        raw.execute(
-            "INSERT INTO outbox (kind, app_id, payload, created_at) VALUES ('cdr', 1, '{}', ?1)",
-            [i],
-        )
-        .unwrap();
-    }
-    drop(raw);
-
-    let store = open(&dir);
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 3);
-    let ids = append_rows(&store, &[10, 11]);
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 5);
-    let mut tx = store.begin().unwrap();
-    tx.ack_outbox(&[ids[0], 99_999]).unwrap();
-    // The writer sees its own uncommitted count.
-    assert_eq!(tx.outbox_count().unwrap(), 4);
-    drop(tx);
-    // Rolled back: the count too.
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 5);
-    let mut tx = store.begin().unwrap();
-    tx.ack_outbox(&[ids[0]]).unwrap();
-    tx.commit().unwrap();
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 4);
-    assert_eq!(pending_ids(&store).len(), 4);
-}
-
-#[test]
-fn purge_removes_expired_rows_oldest_first_and_stops_at_the_first_young_one() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir);
-    // Row 4 is young although older rows follow it (a clock step back): the purge stops there.
-    let ids = append_rows(&store, &[100, 101, 102, 500, 103, 501]);
-    let mut tx = store.begin().unwrap();
-    let step = tx.purge_outbox(UnixTime(200), u64::MAX, 100).unwrap();
-    assert_eq!(
-        step,
-        purged(3, 0),
-        "the three expired rows before the first young one"
-    );
-    tx.commit().unwrap();
-    assert_eq!(pending_ids(&store), ids[3..].to_vec());
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 3);
-    // Nothing more to do: a second step removes nothing.
-    let mut tx = store.begin().unwrap();
-    assert_eq!(tx.purge_outbox(UnixTime(200), u64::MAX, 100).unwrap().total(), 0);
-    tx.commit().unwrap();
-    // Once the young row expires, the one behind it goes too.
-    let mut tx = store.begin().unwrap();
-    assert_eq!(
-        tx.purge_outbox(UnixTime(501), u64::MAX, 100).unwrap(),
-        purged(2, 0)
-    );
-    tx.commit().unwrap();
-    assert_eq!(pending_ids(&store), vec![ids[5]]);
-}
-
-fn purged(by_age: u64, by_cap: u64) -> crate::OutboxPurge {
-    crate::OutboxPurge { by_age, by_cap }
-}
-
-#[test]
-fn purge_enforces_the_row_cap_in_bounded_steps() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir);
-    let ids = append_rows(&store, &[1, 2, 3, 1000, 1001, 1002, 1003, 1004, 1005, 1006]);
-    // Cap 4: six rows must go, three expired (by age) and three young (by cap); two rows per step.
-    let mut steps = Vec::new();
-    loop {
-        let mut tx = store.begin().unwrap();
-        let step = tx.purge_outbox(UnixTime(10), 4, 2).unwrap();
-        tx.commit().unwrap();
-        steps.push(step);
-        if step.total() < 2 {
-            break;
-        }
-    }
-    assert_eq!(
-        steps,
-        vec![purged(2, 0), purged(1, 1), purged(0, 2), purged(0, 0)]
-    );
-    assert_eq!(pending_ids(&store), ids[6..].to_vec());
-    assert_eq!(store.reader().unwrap().outbox_count().unwrap(), 4);
-    // A failed (rolled back) purge changes nothing.
-    let mut tx = store.begin().unwrap();
-    assert_eq!(tx.purge_outbox(UnixTime(i64::MAX), 0, 100).unwrap().total(), 4);
-    drop(tx);
-    assert_eq!(pending_ids(&store), ids[6..].to_vec());
-}
-
 #[test]
 fn check_writable_commits_a_real_write() {
     let dir = TempDir::new().unwrap();
@@ -1030,5 +855,8 @@ fn check_writable_commits_a_real_write() {
         .unwrap();
     assert_eq!(writes, 2);
     // The writer is free again afterwards.
-    append_rows(&store, &[1]);
+    let mut tx = store.begin().unwrap();
+    tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(1))
+        .unwrap();
+    tx.commit().unwrap();
 }

@@ -4,8 +4,10 @@ use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, Un
 use pn_numbers::E164;
 use rusqlite::{Connection, params};
 
-use super::codec::{binding_columns, id_from_sql, id_sql, num, outbox_kind_str, status_column, to_body};
-use crate::{OutboxKind, OutboxPurge, StoreError};
+use super::codec::{
+    binding_columns, id_from_sql, id_sql, num, outbox_kind_str, outbox_state_code, status_column, to_body,
+};
+use crate::{OutboxKind, OutboxPurge, OutboxState, StoreError};
 
 /// Inserts or replaces an app.
 pub(crate) fn put_app(conn: &Connection, app: &App) -> Result<(), StoreError> {
@@ -127,13 +129,37 @@ pub(crate) fn append_outbox(
     Ok(id_from_sql(conn.last_insert_rowid()))
 }
 
-/// Removes delivered outbox entries.
-pub(crate) fn ack_outbox(conn: &Connection, ids: &[u64]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
-    for &id in ids {
-        stmt.execute([id_sql(id)])?;
+/// Moves outbox entries to `state` (see [`crate::WriteTx::mark_outbox`]); returns the rows changed.
+pub(crate) fn mark_outbox(
+    conn: &Connection,
+    ids: &[u64],
+    state: OutboxState,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let code = outbox_state_code(state);
+    let dead = outbox_state_code(OutboxState::Dead);
+    let mut changed = 0u64;
+    match state {
+        OutboxState::Pending => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET state = ?2, done_at = NULL WHERE id = ?1 AND state = ?3",
+            )?;
+            for &id in ids {
+                changed += stmt.execute(params![id_sql(id), code, dead])? as u64;
+            }
+        }
+        OutboxState::Delivered | OutboxState::Dead | OutboxState::NoReceiver => {
+            let attempt = i64::from(state != OutboxState::NoReceiver);
+            let mut stmt = conn.prepare_cached(
+                "UPDATE outbox SET state = ?2, done_at = ?3, attempts = attempts + ?4 \
+                 WHERE id = ?1 AND state <> ?2",
+            )?;
+            for &id in ids {
+                changed += stmt.execute(params![id_sql(id), code, now.0, attempt])? as u64;
+            }
+        }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// One retention step (see [`crate::WriteTx::purge_outbox`]): walks the oldest rows in id order, marking
