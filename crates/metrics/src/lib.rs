@@ -3,6 +3,10 @@
 //! I/O contract: no I/O. Sans-IO crates never touch this; the runtime and the API count the facts they return.
 //! [`Metrics::encode`] renders the text exposition format served at `/metrics`.
 
+mod push;
+
+pub use push::PushMetrics;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -41,6 +45,8 @@ pub struct Metrics {
     pub sip: SipMetrics,
     /// HTTP server metrics (`pn_http_*`).
     pub http: HttpMetrics,
+    /// Push driver metrics (`pn_push_*`).
+    pub push: PushMetrics,
 }
 
 /// The HTTP server's connection metrics: filled by pnswitch's accept loop.
@@ -338,6 +344,7 @@ impl Metrics {
         registry.register(Box::new(outbox_purged.clone()))?;
         let sip = SipMetrics::new(&registry)?;
         let http = HttpMetrics::new(&registry)?;
+        let push = PushMetrics::new(&registry)?;
         Ok(Self {
             registry,
             api_requests,
@@ -352,6 +359,7 @@ impl Metrics {
             outbox_purged,
             sip,
             http,
+            push,
         })
     }
 

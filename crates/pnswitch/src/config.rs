@@ -49,6 +49,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Call facts and the outbox: retention, the retry buffer, refusing calls while facts cannot be stored.
     pub outbox: OutboxConfig,
+    /// Pushes to the apps' URLs: timeouts, retry schedule, per-app concurrency, CDR merging.
+    pub push: pn_push::PushConfig,
     /// Logging settings.
     pub log: LogConfig,
 }
@@ -64,6 +66,7 @@ impl Default for Config {
             sip: SipConfig::default(),
             media: MediaConfig::default(),
             outbox: OutboxConfig::default(),
+            push: pn_push::PushConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -205,6 +208,10 @@ impl Config {
                 config.media.port_min, config.media.port_max
             )));
         }
+        config
+            .push
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[push] {e}")))?;
         config.sip.media = config.media.clone();
         Ok(config)
     }

@@ -38,6 +38,9 @@ pub enum ServeError {
     /// The provisioning core (engine, table load, media files) could not start.
     #[error("provisioning: {0}")]
     Provision(#[from] pn_provision::ProvisionError),
+    /// The push driver could not start.
+    #[error("push: {0}")]
+    Push(#[from] pn_push::PushError),
     /// Metrics registry failure.
     #[error("metrics: {0}")]
     Metrics(#[from] pn_metrics::MetricsError),
@@ -180,6 +183,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
+    let pusher = start_pusher(&config, &store, &engine, &table, &metrics)?;
     let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
@@ -199,6 +203,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     )
     .await;
     sip.shutdown().await;
+    if let Some(pusher) = pusher {
+        pusher.shutdown().await;
+    }
     sweeper.abort();
     outbox_purger.abort();
     purger.abort();
@@ -209,6 +216,28 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the push driver unless `push.enabled` is false.
+fn start_pusher(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    engine: &pn_provision::EngineHandle,
+    table: &Arc<BindingTable>,
+    metrics: &Metrics,
+) -> Result<Option<pn_push::Pusher>, ServeError> {
+    if !config.push.enabled {
+        tracing::warn!("push.enabled is false: no event, CDR, SMS or number-status push is sent");
+        return Ok(None);
+    }
+    let pusher = pn_push::Pusher::start(pn_push::PushDeps {
+        store: Arc::clone(store),
+        engine: engine.clone(),
+        table: Arc::clone(table),
+        metrics: metrics.push.clone(),
+        config: config.push.clone(),
+    })?;
+    Ok(Some(pusher))
 }
 
 /// Opens the prompt library (`data_dir/prompts`) and the recording store (`data_dir/recordings`, URLs signed

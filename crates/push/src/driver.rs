@@ -1,0 +1,499 @@
+//! The driver task: outbox rows into the core, the core's pushes out over HTTP, delivery states back into the
+//! store through the single writer.
+//!
+//! Reading: rows are read in id order after a cursor (the highest id read). The single writer commits in id
+//! order, so no committed row can appear below the cursor later, except a dead letter an operator replays:
+//! the engine then sets the signal's rescan flag and the cursor goes back to 0 (rows the driver already holds
+//! are skipped). When the core holds its cap, reading stops at the last row it took and resumes once entries
+//! have left.
+//!
+//! Marking: delivered and dead entries are committed in batches (one engine command per state at a time, the
+//! entries that finish meanwhile wait for the next). Until its mark commits an entry is neither pushed again
+//! nor read again; a mark that fails is retried after [`MARK_RETRY`]. A `kill -9` before a mark commits
+//! leaves the entry pending: it is pushed again after the restart (at least once).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pn_bindings::{App, AppId, BindingTable};
+use pn_metrics::PushMetrics;
+use pn_notify::{Entry, EntryId, Notifier, NotifyError, Output, Push, PushId, PushKind};
+use pn_provision::{EngineHandle, OutboxSignal, ProvisionError};
+use pn_store::{OutboxEntry, OutboxKind, OutboxState, Store};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::PushConfig;
+use crate::sender::{self, Sent};
+
+/// How long an app's settings are reused before they are read from the table again.
+const APP_TTL: Duration = Duration::from_secs(1);
+/// Wait before a failed mark is tried again.
+const MARK_RETRY: Duration = Duration::from_secs(1);
+/// How long a stopping driver waits for its marks to commit.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What the driver needs from the rest of the switch.
+pub struct PushDeps {
+    /// The store (read views of the outbox).
+    pub store: Arc<dyn Store>,
+    /// The single writer (delivery states) and its outbox signal.
+    pub engine: EngineHandle,
+    /// The routing table's apps (URLs, secrets, signing scheme), always current.
+    pub table: Arc<BindingTable>,
+    /// `pn_push_*`.
+    pub metrics: PushMetrics,
+    /// `[push]`.
+    pub config: PushConfig,
+}
+
+/// A finished push, as the HTTP task hands it back.
+type Pushed = (PushId, PushKind, Option<String>, Sent);
+/// A finished mark command.
+type Marked = (OutboxState, Vec<u64>, Result<u64, ProvisionError>);
+
+/// An entry the driver holds: when it was first read (the lag's start), its kind and app.
+struct Seen {
+    at: Instant,
+    kind: PushKind,
+    app: AppId,
+}
+
+pub(crate) struct Driver {
+    core: Notifier,
+    client: reqwest::Client,
+    store: Arc<dyn Store>,
+    engine: EngineHandle,
+    table: Arc<BindingTable>,
+    metrics: PushMetrics,
+    read_batch: u32,
+    max_entries: usize,
+    signal: Arc<OutboxSignal>,
+    cursor: u64,
+    /// Reading stopped at the core's cap: read again once entries leave.
+    behind: bool,
+    seen: HashMap<u64, Seen>,
+    /// Entries whose mark is queued or committing.
+    marking: HashSet<u64>,
+    unmarked: HashMap<OutboxState, Vec<u64>>,
+    marks_busy: HashSet<OutboxState>,
+    mark_retry_at: Option<Instant>,
+    http: JoinSet<Pushed>,
+    marks: JoinSet<Marked>,
+    deadline: Option<Instant>,
+    apps: HashMap<AppId, (Instant, Option<Arc<App>>)>,
+}
+
+impl Driver {
+    pub(crate) fn new(deps: PushDeps) -> Result<Self, crate::PushError> {
+        let config = &deps.config;
+        config.validate().map_err(crate::PushError::Config)?;
+        let core = Notifier::new(&config.notify()).map_err(|e| crate::PushError::Config(e.to_string()))?;
+        let client = sender::client(
+            Duration::from_millis(config.connect_timeout_ms),
+            Duration::from_millis(config.timeout_ms),
+        )
+        .map_err(|e| crate::PushError::Http(e.to_string()))?;
+        Ok(Self {
+            core,
+            client,
+            signal: deps.engine.outbox_signal(),
+            store: deps.store,
+            engine: deps.engine,
+            table: deps.table,
+            metrics: deps.metrics,
+            read_batch: config.read_batch,
+            max_entries: config.max_entries,
+            cursor: 0,
+            behind: false,
+            seen: HashMap::new(),
+            marking: HashSet::new(),
+            unmarked: HashMap::new(),
+            marks_busy: HashSet::new(),
+            mark_retry_at: None,
+            http: JoinSet::new(),
+            marks: JoinSet::new(),
+            deadline: None,
+            apps: HashMap::new(),
+        })
+    }
+
+    /// Runs until `stop` turns true, then abandons the pushes in flight (they stay pending and go again
+    /// after a restart) and waits up to [`STOP_GRACE`] for the marks.
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>, poll_every: Duration) {
+        let signal = Arc::clone(&self.signal);
+        let mut poll = tokio::time::interval(poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let deadline = self.deadline.map(tokio::time::Instant::from_std);
+            let mark_retry = self.mark_retry_at.map(tokio::time::Instant::from_std);
+            tokio::select! {
+                _ = stop.changed() => break,
+                Some(done) = self.http.join_next(), if !self.http.is_empty() => {
+                    if let Ok(done) = done {
+                        self.pushed(done);
+                    }
+                }
+                Some(done) = self.marks.join_next(), if !self.marks.is_empty() => {
+                    if let Ok(done) = done {
+                        self.marked(done);
+                    }
+                }
+                () = signal.notified() => {
+                    if signal.take_rescan() {
+                        self.cursor = 0;
+                    }
+                    self.read().await;
+                }
+                _ = poll.tick() => self.read().await,
+                () = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
+                () = sleep_until(mark_retry) => self.mark_retry_at = None,
+            }
+            self.drain();
+            if self.behind && self.core.held() < self.max_entries {
+                self.read().await;
+                self.drain();
+            }
+            self.flush_marks();
+            self.export();
+        }
+        self.stop().await;
+    }
+
+    async fn stop(mut self) {
+        self.http.abort_all();
+        self.metrics.in_flight.set(0);
+        self.mark_retry_at = None;
+        self.flush_marks();
+        let wait = async {
+            while let Some(done) = self.marks.join_next().await {
+                if let Ok((state, ids, Err(e))) = done {
+                    tracing::warn!(error = %e, entries = ids.len(), state = state.as_str(),
+                        "delivery states not stored at stop: those entries are pushed again after a restart");
+                }
+            }
+        };
+        if tokio::time::timeout(STOP_GRACE, wait).await.is_err() {
+            tracing::warn!("delivery states still committing at stop: those entries may be pushed again");
+        }
+    }
+
+    /// Reads pending rows after the cursor into the core, while there is room.
+    async fn read(&mut self) {
+        loop {
+            let room = self.max_entries.saturating_sub(self.core.held());
+            if room == 0 {
+                self.behind = true;
+                return;
+            }
+            let limit = self.read_batch.min(u32::try_from(room).unwrap_or(u32::MAX));
+            let store = Arc::clone(&self.store);
+            let after = self.cursor;
+            let rows = tokio::task::spawn_blocking(move || {
+                let mut reader = store.reader()?;
+                reader.outbox_pending(after, limit)
+            })
+            .await;
+            let rows = match rows {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the outbox failed; retrying at the next poll");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let full = rows.len() == limit as usize;
+            for row in rows {
+                if !self.offer(row) {
+                    self.behind = true;
+                    return;
+                }
+            }
+            if !full {
+                self.behind = false;
+                return;
+            }
+        }
+    }
+
+    /// Takes one pending row; `false` when the core is full (the cursor stays before the row).
+    fn offer(&mut self, row: OutboxEntry) -> bool {
+        let id = row.id;
+        if self.seen.contains_key(&id) || self.marking.contains(&id) {
+            self.cursor = self.cursor.max(id);
+            return true;
+        }
+        let kind = push_kind(row.kind);
+        let app = self.app(row.app);
+        if app.as_deref().and_then(|a| url_for(a, kind)).is_none() {
+            self.metrics
+                .no_receiver
+                .with_label_values(&[kind_label(kind)])
+                .inc();
+            self.queue_mark(id, OutboxState::NoReceiver);
+            self.cursor = self.cursor.max(id);
+            return true;
+        }
+        let order_key = (kind == PushKind::CallEvent)
+            .then(|| session_of(&row.payload))
+            .flatten();
+        let now = Instant::now();
+        let entry = Entry {
+            id: EntryId(id),
+            app: row.app,
+            kind,
+            order_key,
+            body: row.payload.into(),
+            enqueued_at: now,
+        };
+        match self.core.enqueue(now, entry) {
+            Ok(()) => {
+                self.seen.insert(
+                    id,
+                    Seen {
+                        at: now,
+                        kind,
+                        app: row.app,
+                    },
+                );
+            }
+            Err(NotifyError::Full { .. }) => return false,
+            Err(NotifyError::Duplicate(_)) => {}
+            Err(e) => {
+                tracing::error!(entry = id, error = %e, "an outbox entry cannot be pushed: dead letter");
+                self.queue_mark(id, OutboxState::Dead);
+            }
+        }
+        self.cursor = self.cursor.max(id);
+        true
+    }
+
+    /// Acts on the core's outputs.
+    fn drain(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Push(push) => self.start(push),
+                Output::Delivered(ids) => {
+                    let now = Instant::now();
+                    for EntryId(id) in ids {
+                        if let Some(seen) = self.seen.remove(&id) {
+                            self.metrics
+                                .lag
+                                .with_label_values(&[kind_label(seen.kind)])
+                                .observe(now.duration_since(seen.at).as_secs_f64());
+                        }
+                        self.queue_mark(id, OutboxState::Delivered);
+                    }
+                }
+                Output::DeadLettered(ids) => {
+                    for EntryId(id) in ids {
+                        if let Some(seen) = self.seen.remove(&id) {
+                            let app = self.app_label(seen.app);
+                            self.metrics
+                                .dead_lettered
+                                .with_label_values(&[kind_label(seen.kind), app.as_str()])
+                                .inc();
+                            tracing::warn!(entry = id, app = %app, kind = kind_label(seen.kind),
+                                "push failed through its last retry: dead letter (list and replay with `pnswitch admin outbox`)");
+                        }
+                        self.queue_mark(id, OutboxState::Dead);
+                    }
+                }
+                Output::Timeout(at) => self.deadline = Some(at),
+            }
+        }
+    }
+
+    /// Sends one push on its own task.
+    fn start(&mut self, push: Push) {
+        let app = self.app(push.app);
+        let target = app.and_then(|a| url_for(&a, push.kind).map(|url| (a.clone(), url.to_owned())));
+        let client = self.client.clone();
+        let app_key = target.as_ref().map(|(a, _)| a.app_key.clone());
+        let Push { id, kind, body, .. } = push;
+        self.metrics.in_flight.inc();
+        self.http.spawn(async move {
+            let sent = match target {
+                Some((app, url)) => sender::send(&client, &app, &url, body, unix_now()).await,
+                None => Sent {
+                    outcome: pn_notify::PushOutcome::Failed {
+                        reason: "the app has no URL for this push any more".into(),
+                    },
+                    label: "error",
+                    took: Duration::ZERO,
+                },
+            };
+            (id, kind, app_key, sent)
+        });
+    }
+
+    /// A push ended.
+    fn pushed(&mut self, (id, kind, app_key, sent): Pushed) {
+        self.metrics.in_flight.dec();
+        let kind_name = kind_label(kind);
+        self.metrics
+            .requests
+            .with_label_values(&[kind_name, app_key.as_deref().unwrap_or(""), sent.label])
+            .inc();
+        self.metrics
+            .request_duration
+            .with_label_values(&[kind_name])
+            .observe(sent.took.as_secs_f64());
+        if let pn_notify::PushOutcome::Failed { reason } = &sent.outcome {
+            tracing::debug!(push = %id, app = app_key.as_deref().unwrap_or(""), kind = kind_name, %reason,
+                "push failed; retried on the schedule");
+        }
+        if let Err(e) = self.core.handle_result(Instant::now(), id, sent.outcome) {
+            tracing::error!(error = %e, "push result for an unknown push");
+        }
+    }
+
+    fn queue_mark(&mut self, id: u64, state: OutboxState) {
+        self.marking.insert(id);
+        self.unmarked.entry(state).or_default().push(id);
+    }
+
+    /// Starts one mark command per state that has entries waiting and none committing.
+    fn flush_marks(&mut self) {
+        if self.mark_retry_at.is_some() {
+            return;
+        }
+        let states: Vec<OutboxState> = self
+            .unmarked
+            .iter()
+            .filter(|(state, ids)| !ids.is_empty() && !self.marks_busy.contains(*state))
+            .map(|(state, _)| *state)
+            .collect();
+        for state in states {
+            let ids = self.unmarked.remove(&state).unwrap_or_default();
+            self.marks_busy.insert(state);
+            let commit = self.engine.mark_outbox(ids.clone().into(), state);
+            self.marks.spawn(async move { (state, ids, commit.await) });
+        }
+    }
+
+    /// A mark command ended.
+    fn marked(&mut self, (state, ids, result): Marked) {
+        self.marks_busy.remove(&state);
+        match result {
+            Ok(_) => {
+                for id in &ids {
+                    self.marking.remove(id);
+                }
+            }
+            Err(e) => {
+                self.metrics.mark_failures.inc();
+                tracing::warn!(error = %e, entries = ids.len(), state = state.as_str(),
+                    "storing delivery states failed; retrying");
+                self.unmarked.entry(state).or_default().extend(ids);
+                self.mark_retry_at = Some(Instant::now() + MARK_RETRY);
+            }
+        }
+    }
+
+    fn export(&self) {
+        self.metrics
+            .held
+            .set(i64::try_from(self.core.held()).unwrap_or(i64::MAX));
+    }
+
+    /// The app, from a cache refreshed every [`APP_TTL`] (edits of URLs and secrets apply within it).
+    fn app(&mut self, id: AppId) -> Option<Arc<App>> {
+        let now = Instant::now();
+        if let Some((at, app)) = self.apps.get(&id) {
+            if now.duration_since(*at) < APP_TTL {
+                return app.clone();
+            }
+        }
+        let app = self.table.app(id).map(Arc::new);
+        self.apps.insert(id, (now, app.clone()));
+        app
+    }
+
+    fn app_label(&mut self, id: AppId) -> String {
+        self.app(id)
+            .map_or_else(|| id.0.to_string(), |a| a.app_key.clone())
+    }
+}
+
+/// The wall clock for the signature's `Created`.
+fn unix_now() -> pn_bindings::UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The core's kind of an outbox row.
+pub(crate) fn push_kind(kind: OutboxKind) -> PushKind {
+    match kind {
+        OutboxKind::CallEvent => PushKind::CallEvent,
+        OutboxKind::Cdr => PushKind::Cdr,
+        OutboxKind::Sms => PushKind::Sms,
+        OutboxKind::NumberStatus => PushKind::NumStatus,
+    }
+}
+
+/// The metric label of a kind.
+pub(crate) fn kind_label(kind: PushKind) -> &'static str {
+    match kind {
+        PushKind::CallEvent => "event",
+        PushKind::Cdr => "cdr",
+        PushKind::Sms => "sms",
+        PushKind::NumStatus => "numstatus",
+    }
+}
+
+/// Where `app` wants pushes of `kind` (§0.2): events to the call-status URL, CDRs to the CDR URL, SMS
+/// notifications to the SMS URL, number status to its own URL or else the call-status URL.
+pub(crate) fn url_for(app: &App, kind: PushKind) -> Option<&str> {
+    let url = match kind {
+        PushKind::CallEvent => app.call_status_url.as_deref(),
+        PushKind::Cdr => app.cdr_url.as_deref(),
+        PushKind::Sms => app.sms_url.as_deref(),
+        PushKind::NumStatus => {
+            if !app.push.num_status {
+                return None;
+            }
+            app.push.status_url.as_deref().or(app.call_status_url.as_deref())
+        }
+    };
+    url.filter(|u| !u.is_empty())
+}
+
+/// A call event's `statusInfo.sessionId`: its order key (the events of one call go one at a time, in order).
+pub(crate) fn session_of(payload: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "statusInfo")]
+        status_info: StatusInfo,
+    }
+    #[derive(serde::Deserialize)]
+    struct StatusInfo {
+        #[serde(rename = "sessionId")]
+        session_id: String,
+    }
+    serde_json::from_str::<Event>(payload)
+        .ok()
+        .map(|e| e.status_info.session_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_key_is_the_events_session() {
+        let event = r#"{"eventType":"callin","statusInfo":{"sessionId":"0_1_2@h","caller":"+1"}}"#;
+        assert_eq!(session_of(event).as_deref(), Some("0_1_2@h"));
+        assert_eq!(session_of(r#"{"eventType":"fee"}"#), None);
+    }
+}
