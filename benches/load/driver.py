@@ -194,7 +194,7 @@ class Api:
         return v
 
 
-def provision(api: Api, triples: list[tuple[str, str, str]]) -> None:
+def provision(api: Api, triples: list[tuple[str, str, str]]) -> tuple[str, str]:
     created = api.admin("POST", "/admin/v1/apps", {"name": "load", "mode": "AXB", "recordEnabled": False})
     app_json = created.get("app", created)
     app = (app_json["appKey"], app_json["appSecret"])
@@ -215,6 +215,7 @@ def provision(api: Api, triples: list[tuple[str, str, str]]) -> None:
         list(pool.map(bind, triples))
     took = time.monotonic() - started
     log(f"   provisioned {len(triples)} AXB bindings on {len(xs)} X in {took:.1f} s")
+    return app
 
 
 # ------------------------------------------------------------------------------------------------- systems
@@ -223,7 +224,8 @@ def provision(api: Api, triples: list[tuple[str, str, str]]) -> None:
 class Pnswitch:
     name = "pnswitch"
 
-    def __init__(self, binary: Path, work: Path, egress_port: int, triples: list) -> None:
+    def __init__(self, binary: Path, work: Path, egress_port: int, triples: list,
+                 extra_env: dict | None = None) -> None:
         self.work = work
         data = work / "pnswitch-data"
         data.mkdir(parents=True, exist_ok=True)
@@ -233,6 +235,7 @@ class Pnswitch:
             "PNSWITCH__SIP__B2BUA__EGRESS": f'["127.0.0.1:{egress_port}"]',
             "PNSWITCH__SIP__B2BUA__TRUSTED_PEERS": '["127.0.0.1"]',
             "PNSWITCH__STORE__SYNCHRONOUS_FULL": "false",
+            **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--http-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
@@ -260,7 +263,7 @@ class Pnswitch:
         self.target = f"{sip_host}:{sip_port}"
         token = (data / "admin.token").read_text().strip()
         self.api = Api(host, int(port), token)
-        provision(self.api, triples)
+        self.app = provision(self.api, triples)
 
     def active_calls(self) -> int | None:
         try:
