@@ -335,3 +335,85 @@ fn cdrs_of_a_burst_are_merged_at_most_50_per_push() {
     );
     assert!(sizes.len() <= 6, "the burst's CDRs were not merged: {sizes:?}");
 }
+
+/// A free UDP port with room for the `SIPp` RTP and RTCP ports (`-mp`).
+fn media_port() -> u16 {
+    loop {
+        let p = pn_e2e::sipp::free_udp_port();
+        if p < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+            return p;
+        }
+    }
+}
+
+#[test]
+fn a_pushed_cdr_restarts_its_recordings_retention() {
+    let receiver = Receiver::start(&[]);
+    let rig = start_rig(&[("PNSWITCH__PUSH__CDR_BATCH_WAIT_MS", "0")]);
+    let app = rig.switch.app_with_numbers("AXB", &[X_AXB]);
+    receiver.add_app(&app.0, &app.1);
+    point_app_at(&rig.switch, &app.0, &receiver, None, Some("/cdr"));
+    // The receiver takes 3 s to answer: the recording is on disk well before its CDR is delivered.
+    receiver.answer(
+        "/cdr",
+        pn_e2e::receiver::Answer {
+            status: 200,
+            delay: Duration::from_secs(3),
+        },
+    );
+    rig.switch
+        .bind_axb(&app, X_AXB, A, B, &json!({"recordFlag": "true"}));
+    // B says a tone (the scenario plays this file), A SIPp's sample speech.
+    pn_e2e::rtp::write_rtp_pcap(
+        &rig.dir.path().join("tone_1khz.pcap"),
+        &pn_e2e::rtp::alaw_tone(1000.0, 5.0),
+        8,
+    );
+    let b_side = rig
+        .uas("uas_media_pcap")
+        .arg("-mp")
+        .arg(media_port().to_string())
+        .timeout_secs(60)
+        .spawn();
+    rig.uac("uac_media_pcap")
+        .arg("-mp")
+        .arg(media_port().to_string())
+        .pause_ms(4000)
+        .timeout_secs(60)
+        .inject(&[&[A, X_AXB]])
+        .run_ok();
+    b_side.finish_ok(SETTLE);
+    let cdr = pn_e2e::axe::wait_for_outbox(&rig.switch.data_dir, "the CDR", |f| {
+        f.iter().any(|f| f.kind == "cdr")
+    })
+    .into_iter()
+    .find(|f| f.kind == "cdr")
+    .unwrap()
+    .payload;
+    let object = cdr["recordObjectName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not recorded: {cdr}"))
+        .to_owned();
+    let recordings = rig.switch.data_dir.join("recordings");
+    let file = std::fs::read_dir(&recordings)
+        .unwrap()
+        .flatten()
+        .map(|app_dir| app_dir.path().join(&object))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no file {object} under {}", recordings.display()));
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+    receiver.wait_for("the CDR", PUSHED, |got| !delivered_cdrs(got, "/cdr").is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let kept_from = loop {
+        let m = std::fs::metadata(&file).unwrap().modified().unwrap();
+        if m > written || std::time::Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let moved = kept_from.duration_since(written).unwrap_or_default();
+    assert!(
+        moved >= Duration::from_secs(2),
+        "the recording's retention must count from the CDR's push (3 s after it was written), moved {moved:?}"
+    );
+}

@@ -183,7 +183,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
-    let pusher = start_pusher(&config, &store, &engine, &table, &metrics)?;
+    let pusher = start_pusher(&config, &store, &engine, &table, &metrics, &recordings)?;
     let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
@@ -225,6 +225,7 @@ fn start_pusher(
     engine: &pn_provision::EngineHandle,
     table: &Arc<BindingTable>,
     metrics: &Metrics,
+    recordings: &Arc<RecordingStore>,
 ) -> Result<Option<pn_push::Pusher>, ServeError> {
     if !config.push.enabled {
         tracing::warn!("push.enabled is false: no event, CDR, SMS or number-status push is sent");
@@ -236,6 +237,7 @@ fn start_pusher(
         table: Arc::clone(table),
         metrics: metrics.push.clone(),
         config: config.push.clone(),
+        recordings: Some(Arc::clone(recordings)),
     })?;
     Ok(Some(pusher))
 }

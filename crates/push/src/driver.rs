@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use pn_bindings::{App, AppId, BindingTable};
 use pn_metrics::PushMetrics;
 use pn_notify::{Entry, EntryId, Notifier, NotifyError, Output, Push, PushId, PushKind};
-use pn_provision::{EngineHandle, OutboxSignal, ProvisionError};
+use pn_provision::{EngineHandle, OutboxSignal, ProvisionError, RecordingStore};
 use pn_store::{OutboxEntry, OutboxKind, OutboxState, Store};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -46,6 +46,8 @@ pub struct PushDeps {
     pub metrics: PushMetrics,
     /// `[push]`.
     pub config: PushConfig,
+    /// The recordings: a delivered CDR restarts its recording's retention (`None`: no recording).
+    pub recordings: Option<Arc<RecordingStore>>,
 }
 
 /// A finished push, as the HTTP task hands it back.
@@ -58,6 +60,8 @@ struct Seen {
     at: Instant,
     kind: PushKind,
     app: AppId,
+    /// A CDR's `recordObjectName`.
+    recording: Option<String>,
 }
 
 pub(crate) struct Driver {
@@ -83,6 +87,7 @@ pub(crate) struct Driver {
     marks: JoinSet<Marked>,
     deadline: Option<Instant>,
     apps: HashMap<AppId, (Instant, Option<Arc<App>>)>,
+    recordings: Option<Arc<RecordingStore>>,
 }
 
 impl Driver {
@@ -116,6 +121,7 @@ impl Driver {
             marks: JoinSet::new(),
             deadline: None,
             apps: HashMap::new(),
+            recordings: deps.recordings,
         })
     }
 
@@ -238,6 +244,9 @@ impl Driver {
         let order_key = (kind == PushKind::CallEvent)
             .then(|| session_of(&row.payload))
             .flatten();
+        let recording = (kind == PushKind::Cdr && row.payload.contains("\"recordObjectName\""))
+            .then(|| recording_of(&row.payload))
+            .flatten();
         let now = Instant::now();
         let entry = Entry {
             id: EntryId(id),
@@ -255,6 +264,7 @@ impl Driver {
                         at: now,
                         kind,
                         app: row.app,
+                        recording,
                     },
                 );
             }
@@ -276,15 +286,20 @@ impl Driver {
                 Output::Push(push) => self.start(push),
                 Output::Delivered(ids) => {
                     let now = Instant::now();
+                    let mut recordings = Vec::new();
                     for EntryId(id) in ids {
                         if let Some(seen) = self.seen.remove(&id) {
                             self.metrics
                                 .lag
                                 .with_label_values(&[kind_label(seen.kind)])
                                 .observe(now.duration_since(seen.at).as_secs_f64());
+                            if let Some(object) = seen.recording {
+                                recordings.push((seen.app, object));
+                            }
                         }
                         self.queue_mark(id, OutboxState::Delivered);
                     }
+                    self.restart_retention(recordings);
                 }
                 Output::DeadLettered(ids) => {
                     for EntryId(id) in ids {
@@ -347,6 +362,28 @@ impl Driver {
         if let Err(e) = self.core.handle_result(Instant::now(), id, sent.outcome) {
             tracing::error!(error = %e, "push result for an unknown push");
         }
+    }
+
+    /// The reference counts a recording's retention from its CDR's push (§5): restart it for these.
+    fn restart_retention(&self, recordings: Vec<(AppId, String)>) {
+        let Some(store) = self.recordings.clone() else {
+            return;
+        };
+        if recordings.is_empty() {
+            return;
+        }
+        tokio::task::spawn_blocking(move || {
+            let now = std::time::SystemTime::now();
+            for (app, object) in recordings {
+                if !store.restart_retention(app, &object, now) {
+                    tracing::debug!(
+                        app = app.0,
+                        object,
+                        "no live recording to keep for its pushed CDR"
+                    );
+                }
+            }
+        });
     }
 
     fn queue_mark(&mut self, id: u64, state: OutboxState) {
@@ -486,6 +523,16 @@ pub(crate) fn session_of(payload: &str) -> Option<String> {
         .map(|e| e.status_info.session_id)
 }
 
+/// A CDR's `recordObjectName`.
+pub(crate) fn recording_of(payload: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Cdr {
+        #[serde(rename = "recordObjectName")]
+        object: Option<String>,
+    }
+    serde_json::from_str::<Cdr>(payload).ok().and_then(|c| c.object)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +542,14 @@ mod tests {
         let event = r#"{"eventType":"callin","statusInfo":{"sessionId":"0_1_2@h","caller":"+1"}}"#;
         assert_eq!(session_of(event).as_deref(), Some("0_1_2@h"));
         assert_eq!(session_of(r#"{"eventType":"fee"}"#), None);
+    }
+
+    #[test]
+    fn a_cdrs_recording_is_found() {
+        assert_eq!(
+            recording_of(r#"{"icid":"1","recordObjectName":"r.wav"}"#).as_deref(),
+            Some("r.wav")
+        );
+        assert_eq!(recording_of(r#"{"icid":"1"}"#), None);
     }
 }

@@ -222,6 +222,20 @@ impl RecordingStore {
         (!self.is_stale(&meta, now)).then_some(path)
     }
 
+    /// Restarts the retention of recording `object` of `app` at `now` (the reference counts a recording's
+    /// 7 days from its CDR's push, §5): sets the file's mtime, the time the retention counts from. Returns
+    /// whether a live recording was found and touched.
+    pub fn restart_retention(&self, app: AppId, object: &str, now: SystemTime) -> bool {
+        let Some(path) = self.find(app, object, now) else {
+            return false;
+        };
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(now))
+            .is_ok()
+    }
+
     fn is_stale(&self, meta: &std::fs::Metadata, now: SystemTime) -> bool {
         meta.modified()
             .ok()
@@ -380,5 +394,24 @@ mod tests {
         assert_eq!(s.purge(now), 0);
         assert_eq!(s.purge(later), 1);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_retention_restarts_when_the_cdr_is_pushed() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let s = store(dir.path(), 60);
+        let path = s.path_for(AppId(1), "b.wav").unwrap();
+        std::fs::write(&path, b"RIFF").unwrap();
+        let written = SystemTime::now();
+        let pushed = written + Duration::from_secs(5 * 86_400);
+        assert!(s.restart_retention(AppId(1), "b.wav", pushed));
+        // 8 days after it was written, 3 after the push: still kept.
+        let later = written + Duration::from_secs(8 * 86_400);
+        assert_eq!(s.purge(later), 0);
+        assert_eq!(s.find(AppId(1), "b.wav", later), Some(path.clone()));
+        // 7 days after the push: gone.
+        assert_eq!(s.purge(pushed + Duration::from_secs(7 * 86_400)), 1);
+        assert!(!s.restart_retention(AppId(1), "b.wav", later));
+        assert!(!s.restart_retention(AppId(1), "../b.wav", later));
     }
 }
