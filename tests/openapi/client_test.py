@@ -295,6 +295,23 @@ def main() -> int:
     gone = d.call("admin_delete_prompt", admin, 200, app_key=axb_key, name="hello.wav").parsed
     assert gone.name == "hello.wav"
 
+    # The outbox: rows as a push driver leaves them (a delivered and a dead CDR of the AXB app, an event of no
+    # app), listed, filtered and replayed.
+    ids = seed_outbox(Path(args.data_dir), app_id)
+    listed = d.call("admin_list_outbox", admin, 200).parsed
+    assert [e.id for e in listed.entries] == ids and listed.next_ is None, listed
+    assert listed.entries[2].app_key is None and listed.entries[0].app_key == axb_key, listed
+    dead = d.call("admin_list_outbox", admin, 200, state="dead", kind="cdr", app_key=axb_key,
+                  from_="2023-11-14 22:13:20", to="1700000100", after=0, limit=10).parsed
+    assert [e.id for e in dead.entries] == [ids[1]], dead
+    d.call("admin_list_outbox", admin, 400, code="1020001", state="lost")
+    cdrs = d.call("admin_list_cdrs", admin, 200, app_key=axb_key, limit=1).parsed
+    assert [e.id for e in cdrs.entries] == [ids[0]] and cdrs.next_ == ids[0], cdrs
+    d.call("admin_list_cdrs", admin, 200, code="1016001", app_key="no-such-app")
+    replayed = d.call("admin_replay_outbox", admin, 200, body=m.ReplayOutboxRequest(ids=[ids[1], ids[0]])).parsed
+    assert replayed.replayed == 1, replayed
+    d.call("admin_replay_outbox", admin, 400, code="1020001", body=m.ReplayOutboxRequest())
+
     # Coverage: every operation of the document was driven, and nothing else.
     documented = set(d.ops)
     missing, extra = documented - d.called, d.called - documented
@@ -302,6 +319,25 @@ def main() -> int:
         raise AssertionError(f"operations not driven: {sorted(missing)}; not in the document: {sorted(extra)}")
     print(f"openapi client: all {len(documented)} operations driven through the generated client")
     return 0
+
+
+def seed_outbox(data_dir: Path, app_id: int) -> list[int]:
+    """Writes three outbox rows straight into the store: a delivered and a dead CDR of `app_id`, a pending
+    event of no app; returns their ids."""
+    db = sqlite3.connect(str(data_dir / "pnswitch.db"), timeout=10)
+    ids = []
+    try:
+        for kind, app, created, state in (("cdr", app_id, 1700000000, 1), ("cdr", app_id, 1700000100, 2),
+                                          ("call_event", 0, 1700000200, 0)):
+            cur = db.execute(
+                "INSERT INTO outbox (kind, app_id, payload, created_at, attempts, state, done_at) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (kind, app, json.dumps({"n": len(ids)}), created, state, None if state == 0 else created + 5))
+            ids.append(int(cur.lastrowid))
+        db.commit()
+    finally:
+        db.close()
+    return ids
 
 
 def app_id_of(data_dir: Path, app_key: str) -> int:

@@ -5,6 +5,7 @@
 //! builds (binds, modifies, imports) are described by the `*Body` types marked schema-only; the OpenAPI test
 //! (`tests/openapi/`) validates the real binary's answers against the document.
 
+pub(crate) mod outbox;
 pub(crate) mod requests;
 
 use pn_bindings::{App, AxeFallback, Binding, BindingKind, CallControls, TimeUnit};

@@ -178,7 +178,7 @@ mod tests {
         let ops = operations(&doc);
         assert_eq!(
             ops.len(),
-            34,
+            37,
             "every route: {:?}",
             ops.iter().map(|o| &o.2["operationId"]).collect::<Vec<_>>()
         );
@@ -267,6 +267,8 @@ mod tests {
             "url(",
             "clearable(",
             "prompt_field(",
+            ".int_list(",
+            "time_param(",
         ];
         let literal = |s: &str| -> Option<String> {
             let start = s.find('"')? + 1;
@@ -340,6 +342,7 @@ mod tests {
             include_str!("handlers/axyb.rs"),
             include_str!("handlers/admin.rs"),
             include_str!("handlers/media.rs"),
+            include_str!("handlers/outbox.rs"),
         ];
         let read: Vec<String> = sources.iter().flat_map(|s| fields_read(s)).collect();
         assert!(
@@ -355,6 +358,8 @@ mod tests {
             "numY",
             "firstDigitTimeoutMs",
             "force",
+            "ids",
+            "from",
         ] {
             assert!(read.iter().any(|r| r == probe), "scan misses {probe}");
         }

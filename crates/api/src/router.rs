@@ -12,7 +12,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 use utoipa_axum::routes;
 
 use crate::extract::ResultTag;
-use crate::handlers::{admin, ax, axb, axe, axyb, media, service};
+use crate::handlers::{admin, ax, axb, axe, axyb, media, outbox, service};
 use crate::state::ApiState;
 
 /// A path's methods, answering 405 (JSON, 1020001) to any other method.
@@ -33,6 +33,9 @@ pub(crate) fn api_router() -> OpenApiRouter<ApiState> {
         .routes(path(routes!(admin::import_numbers, admin::list_numbers)))
         .routes(path(routes!(admin::set_number, admin::retire_number)))
         .routes(path(routes!(admin::route_trace)))
+        .routes(path(routes!(outbox::list_outbox)))
+        .routes(path(routes!(outbox::list_cdrs)))
+        .routes(path(routes!(outbox::replay_outbox)))
         // The upload's own body limit; the 405 fallback comes with the path's other methods.
         .routes(routes!(media::put_prompt).layer(DefaultBodyLimit::max(media::PROMPT_BODY_LIMIT)))
         .routes(path(routes!(media::get_prompt, media::delete_prompt)))

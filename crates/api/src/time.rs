@@ -37,6 +37,14 @@ pub(crate) fn format_datetime(t: UnixTime) -> String {
     civil(t).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Parses the reference's `yyyy-MM-dd HH:mm:ss` (UTC); `None` when it is not exactly that.
+pub(crate) fn parse_datetime(text: &str) -> Option<UnixTime> {
+    if text.len() != 19 {
+        return None;
+    }
+    DateTime::strptime("%Y-%m-%d %H:%M:%S", text).ok().map(unix_time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +54,25 @@ mod tests {
         assert_eq!(format_datetime(UnixTime(0)), "1970-01-01 00:00:00");
         assert_eq!(format_datetime(UnixTime(1_482_592_515)), "2016-12-24 15:15:15");
         assert_eq!(format_datetime(UnixTime(951_782_400)), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn parses_reference_dates_back() {
+        for secs in [0, 1_482_592_515, 951_782_400, -1, 253_402_300_799] {
+            assert_eq!(
+                parse_datetime(&format_datetime(UnixTime(secs))),
+                Some(UnixTime(secs))
+            );
+        }
+        for bad in [
+            "2016-12-24T15:15:15",
+            "2016-12-24 15:15",
+            "2016-13-01 00:00:00",
+            "1482592515",
+            "",
+        ] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
     }
 
     /// The wire format pinned over the whole range (vectors computed independently with Python's

@@ -225,6 +225,27 @@ impl Fields {
         }
     }
 
+    /// An optional array of 1–`max` non-negative integers (e.g. the outbox replay's `ids`).
+    pub(crate) fn int_list(&self, name: &str, max: usize) -> Result<Option<Vec<u64>>, ApiFailure> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                if items.is_empty() || items.len() > max {
+                    return Err(param_error(name, &format!("must hold 1-{max} entries")));
+                }
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_u64()
+                            .ok_or_else(|| param_error(name, "must be an array of non-negative integers"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            }
+            Some(_) => Err(param_error(name, "must be an array")),
+        }
+    }
+
     /// A nested object field (e.g. `preVoice`).
     pub(crate) fn object(&self, name: &str) -> Result<Option<Fields>, ApiFailure> {
         match self.get(name) {

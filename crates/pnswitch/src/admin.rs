@@ -37,6 +37,115 @@ enum AdminCommand {
     /// Prompt files of an app (8 kHz mono A-law or µ-law WAV, at most 2 MB).
     #[command(subcommand)]
     Prompts(PromptsCommand),
+    /// The outbox: pushes (call events, CDRs, SMS, number status) with their delivery state; dead letters.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// List an app's CDRs (delivered ones are kept for the retention window).
+    Cdrs {
+        /// The app key.
+        #[arg(long)]
+        app_key: String,
+        #[command(flatten)]
+        range: ListRange,
+    },
+}
+
+/// Time range and paging of the outbox and CDR listings.
+#[derive(Args, Debug)]
+struct ListRange {
+    /// Created at or after: `yyyy-MM-dd HH:mm:ss` (UTC) or Unix seconds.
+    #[arg(long)]
+    from: Option<String>,
+    /// Created at or before (inclusive): `yyyy-MM-dd HH:mm:ss` (UTC) or Unix seconds.
+    #[arg(long)]
+    to: Option<String>,
+    /// Entries after this id (the previous page's `next`).
+    #[arg(long)]
+    after: Option<u64>,
+    /// Entries per page (1–1000, default 100).
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxCommand {
+    /// List entries, oldest first.
+    List {
+        /// Only this state: `pending`, `delivered`, `dead` or `no_receiver`.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind: event, cdr, sms or numstatus.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this app's entries.
+        #[arg(long)]
+        app_key: Option<String>,
+        #[command(flatten)]
+        range: ListRange,
+    },
+    /// Replay dead letters (they are pushed again): by id, or all of one app's.
+    Replay {
+        /// An entry id (repeat for several).
+        #[arg(long = "id", required_unless_present = "app_key", conflicts_with = "app_key")]
+        ids: Vec<u64>,
+        /// Every dead letter of this app (up to 10,000 per call).
+        #[arg(long)]
+        app_key: Option<String>,
+    },
+}
+
+/// A query string (`?a=1&b=2`, or empty) of the parameters that are set.
+fn query(params: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// The `from`/`to`/`after`/`limit` parameters of a listing.
+fn range_params(r: ListRange) -> [(&'static str, Option<String>); 4] {
+    [
+        ("from", r.from),
+        ("to", r.to),
+        ("after", r.after.map(|v| v.to_string())),
+        ("limit", r.limit.map(|v| v.to_string())),
+    ]
+}
+
+/// The request of an outbox or CDR command.
+fn outbox_request(command: AdminCommand) -> Option<Request> {
+    use reqwest::Method;
+    let (method, path, body) = match command {
+        AdminCommand::Outbox(OutboxCommand::List {
+            state,
+            kind,
+            app_key,
+            range,
+        }) => {
+            let mut params = vec![("state", state), ("kind", kind), ("appKey", app_key)];
+            params.extend(range_params(range));
+            (Method::GET, format!("/admin/v1/outbox{}", query(&params)), None)
+        }
+        AdminCommand::Outbox(OutboxCommand::Replay { ids, app_key }) => {
+            let body = match app_key {
+                Some(key) => json!({ "appKey": key }),
+                None => json!({ "ids": ids }),
+            };
+            (Method::POST, "/admin/v1/outbox/replay".to_owned(), Some(body))
+        }
+        AdminCommand::Cdrs { app_key, range } => {
+            let mut params = vec![("appKey", Some(app_key))];
+            params.extend(range_params(range));
+            (Method::GET, format!("/admin/v1/cdrs{}", query(&params)), None)
+        }
+        _ => return None,
+    };
+    Some(Request::new(method, path, body))
 }
 
 #[derive(Subcommand, Debug)]
@@ -326,6 +435,9 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
     use reqwest::Method;
     let (method, path, body) = match command {
         AdminCommand::Prompts(p) => return prompts_request(p),
+        c @ (AdminCommand::Outbox(_) | AdminCommand::Cdrs { .. }) => {
+            return outbox_request(c).ok_or_else(|| "not an outbox command".into());
+        }
         AdminCommand::App(AppCommand::Create(c)) => {
             let mut body = json!({
                 "name": c.name, "mode": c.mode.to_ascii_uppercase(),
@@ -433,5 +545,63 @@ mod tests {
     #[test]
     fn encodes_plus_and_spaces() {
         assert_eq!(encode("+86 138"), "%2B86%20138");
+    }
+
+    fn parse(args: &[&str]) -> Result<AdminArgs, clap::Error> {
+        #[derive(clap::Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            admin: AdminArgs,
+        }
+        use clap::Parser as _;
+        Cli::try_parse_from(std::iter::once("admin").chain(args.iter().copied())).map(|c| c.admin)
+    }
+
+    fn request(args: &[&str]) -> Request {
+        request_for(parse(args).unwrap().command).unwrap()
+    }
+
+    #[test]
+    fn outbox_commands_build_their_requests() {
+        let r = request(&[
+            "outbox",
+            "list",
+            "--state",
+            "dead",
+            "--app-key",
+            "k1",
+            "--from",
+            "2024-01-02 03:04:05",
+        ]);
+        assert_eq!(r.method, reqwest::Method::GET);
+        assert_eq!(
+            r.path,
+            "/admin/v1/outbox?state=dead&appKey=k1&from=2024-01-02%2003%3A04%3A05"
+        );
+        assert_eq!(request(&["outbox", "list"]).path, "/admin/v1/outbox");
+        let r = request(&[
+            "cdrs",
+            "--app-key",
+            "k",
+            "--to",
+            "100",
+            "--limit",
+            "5",
+            "--after",
+            "9",
+        ]);
+        assert_eq!(r.path, "/admin/v1/cdrs?appKey=k&to=100&after=9&limit=5");
+        let r = request(&["outbox", "replay", "--id", "3", "--id", "7"]);
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            (reqwest::Method::POST, "/admin/v1/outbox/replay")
+        );
+        assert!(matches!(r.body, Some(Body::Json(v)) if v == json!({"ids": [3, 7]})));
+        let r = request(&["outbox", "replay", "--app-key", "k"]);
+        assert!(matches!(r.body, Some(Body::Json(v)) if v == json!({"appKey": "k"})));
+        // Exactly one of --id and --app-key; cdrs needs its app.
+        assert!(parse(&["outbox", "replay"]).is_err());
+        assert!(parse(&["outbox", "replay", "--id", "1", "--app-key", "k"]).is_err());
+        assert!(parse(&["cdrs"]).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod axb;
 pub(crate) mod axe;
 pub(crate) mod axyb;
 pub(crate) mod media;
+pub(crate) mod outbox;
 pub(crate) mod service;
 
 use pn_bindings::{App, Binding, CallControls, PreVoice, RecordSettings, UnixTime};
