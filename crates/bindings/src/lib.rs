@@ -12,6 +12,9 @@ pub mod model;
 pub mod table;
 
 pub use cause::Cause;
-pub use decide::{CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, decide};
+pub use decide::{
+    CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, SendResult, SmsBlock,
+    SmsDecision, SmsRefusal, SmsRelay, decide, decide_sms,
+};
 pub use model::*;
 pub use table::{BindingEcho, BindingTable};

@@ -20,6 +20,9 @@ use crate::cause::Cause;
 use crate::model::{AppId, AxeFallback, BindingId, CallDirection, CallbackRecord, Mode, UnixTime};
 use crate::table::{BindingTable, expired};
 
+pub mod sms;
+pub use sms::{SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide_sms};
+
 /// Operator policy applied to every call (config section; all fields optional).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -23,7 +23,7 @@
 use std::fmt::Write as _;
 
 use crate::decide::{CdrDirection, Connect};
-use crate::model::{Binding, BindingId, Mode};
+use crate::model::{Binding, BindingId, BindingKind, Mode};
 
 use super::BindingTable;
 
@@ -129,20 +129,34 @@ impl BindingTable {
     /// Sets the echo of `binding` (writers only: called with the write lock held).
     pub(super) fn set_echo(&self, binding: &Binding) {
         self.echo.pin().insert(binding.id, BindingEcho::of(binding));
+        let sms_off = match &binding.kind {
+            BindingKind::Axb(b) => !b.controls.private_sms,
+            BindingKind::Ax(b) => !b.controls.private_sms,
+            _ => false,
+        };
+        if sms_off {
+            self.sms_off.pin().insert(binding.id, ());
+        } else {
+            self.sms_off.pin().remove(&binding.id);
+        }
+    }
+
+    /// Whether binding `id` allows SMS relay: false when its `privateSms` is "false" (reference §7.1).
+    pub fn sms_allowed(&self, id: BindingId) -> bool {
+        !self.sms_off.pin().contains_key(&id)
     }
 
     /// Forgets the echo of binding `id` (writers only: called with the write lock held).
     pub(super) fn drop_echo(&self, id: BindingId) {
         self.echo.pin().remove(&id);
+        self.sms_off.pin().remove(&id);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        AppId, AxbBinding, BindingKind, CallControls, CallDirection, RecordSettings, UnixTime,
-    };
+    use crate::model::{AppId, AxbBinding, CallControls, CallDirection, RecordSettings, UnixTime};
     use pn_numbers::E164;
 
     fn binding(id: u64, sub: &str, user_data: Option<&str>) -> Binding {

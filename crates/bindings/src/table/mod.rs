@@ -153,6 +153,8 @@ pub struct BindingTable {
     media: Map<BindingId, Arc<BindingMedia>>,
     /// `subscriptionId` and `userData` per binding (every binding in the table; see module `echo`).
     echo: Map<BindingId, BindingEcho>,
+    /// AXB/AX bindings whose `privateSms` is false (SMS relay refused; kept with the echo).
+    sms_off: Map<BindingId, ()>,
     pairs_on_x: Map<E164, u32>,
     x_count_of_a: Map<E164, u32>,
     extensions_on_x: Map<E164, u32>,
@@ -217,6 +219,7 @@ impl BindingTable {
             media: map(),
             // Every binding has an echo: pre-sized like the AXB index, so loading does not leave retired tables.
             echo: papaya::HashMap::with_capacity_and_hasher(bindings, FoldHash),
+            sms_off: map(),
             pairs_on_x: map(),
             x_count_of_a: map(),
             extensions_on_x: map(),
