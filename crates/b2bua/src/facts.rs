@@ -28,6 +28,8 @@ pub enum CallFact {
     Event(CallEvent),
     /// The call's CDR (`FeeInfo`), exactly one per call.
     Cdr(Box<Cdr>),
+    /// An SMS notification (`{"appKey","smsEvent"}`, reference §7.1), one per SMS whose app is known.
+    Sms(Box<crate::sms::SmsNotice>),
 }
 
 /// The call event types (reference §3).

@@ -71,6 +71,7 @@ pub mod prompts;
 mod route;
 mod session_timer;
 mod shard;
+pub mod sms;
 mod stats;
 pub mod tables;
 mod tones;

@@ -1,6 +1,8 @@
 //! [`RouteLookup`]: what the runtime answers about routes, bindings and prompts.
 
-use pn_bindings::{AppId, BindingId, Connect, Mode, RouteDecision, UnixTime};
+use pn_bindings::{
+    AppId, BindingId, Connect, Mode, RouteDecision, SendResult, SmsDecision, SmsRefusal, UnixTime,
+};
 use pn_numbers::E164;
 
 use crate::prompts::{AppPrompts, CallPrompts};
@@ -61,5 +63,22 @@ pub trait RouteLookup {
     fn app_prompts(&self, app: AppId) -> AppPrompts {
         let _ = app;
         AppPrompts::default()
+    }
+
+    /// Where an SMS from `sender` to `x` with text `body` goes (see [`pn_bindings::decide_sms()`]); `now` is
+    /// wall-clock time. The default refuses every SMS with sendResult 2 and no app (so no notification).
+    fn decide_sms(&self, sender: E164, x: E164, body: &str, now: UnixTime) -> SmsDecision {
+        let _ = (sender, x, body, now);
+        SmsDecision::Refuse(SmsRefusal {
+            result: SendResult::NO_BINDING,
+            app: None,
+            binding: None,
+        })
+    }
+
+    /// Whether the app's SMS notifications carry `smsContent` (its `push.sms_content`). The default is false.
+    fn sms_content(&self, app: AppId) -> bool {
+        let _ = app;
+        false
     }
 }

@@ -45,6 +45,12 @@ pub struct Stats {
     pub dead_dialogs: u64,
     /// Last-minute hooks fired (T−60 s before the max duration).
     pub last_minute_hooks: u64,
+    /// SMS (out-of-dialog MESSAGE) relayed and answered 2xx by the far end.
+    pub sms_relayed: u64,
+    /// SMS refused by the route decision (or unreadable), answered at once.
+    pub sms_refused: u64,
+    /// SMS relayed that the far end refused or never answered.
+    pub sms_failed: u64,
     /// Setup latency samples (A's INVITE in → B's first ringing or answer relayed to A), drained by
     /// [`crate::B2bua::drain_setup_latencies`]; capped at [`Stats::MAX_LATENCY_SAMPLES`].
     pub setup_latencies: Vec<Duration>,

@@ -260,6 +260,8 @@ pub(crate) enum ClientRole {
     Local,
     /// An in-dialog OPTIONS probing whether the leg's dialog is still there (see `probe`).
     Probe,
+    /// A relayed SMS (out-of-dialog MESSAGE); its final response answers the sender (see `engine::sms`).
+    Sms,
 }
 
 /// A client transaction and what it belongs to.

@@ -133,6 +133,7 @@ fn entry_for(fact: &CallFact) -> Option<OutboxRow> {
     let (kind, app, payload) = match fact {
         CallFact::Event(event) => (OutboxKind::CallEvent, event.app, serde_json::to_string(event)),
         CallFact::Cdr(cdr) => (OutboxKind::Cdr, cdr.app, serde_json::to_string(cdr)),
+        CallFact::Sms(sms) => (OutboxKind::Sms, sms.app, serde_json::to_string(sms)),
     };
     match payload {
         Ok(json) => Some((kind, app.unwrap_or(NO_APP), json)),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pn_b2bua::{AppEcho, AppPrompts, CallPrompts, Subscription};
 use pn_bindings::{
-    AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, RoutePolicy, UnixTime,
+    AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, RoutePolicy, SmsDecision, UnixTime,
 };
 use pn_numbers::E164;
 use prometheus::IntCounter;
@@ -92,6 +92,14 @@ impl pn_b2bua::RouteLookup for TableRouter {
         self.table
             .app_media(app)
             .map_or_else(AppPrompts::default, |media| AppPrompts::of_app(&media))
+    }
+
+    fn decide_sms(&self, sender: E164, x: E164, body: &str, now: UnixTime) -> SmsDecision {
+        pn_bindings::decide_sms(&self.table, &self.policy, sender, x, body, now)
+    }
+
+    fn sms_content(&self, app: AppId) -> bool {
+        self.table.app(app).is_some_and(|a| a.push.sms_content)
     }
 }
 

@@ -3,7 +3,10 @@
 use std::cell::RefCell;
 
 use pn_b2bua::{AppEcho, AppPrompts, CallPrompts, RouteLookup, Subscription};
-use pn_bindings::{AppId, BindingId, CdrDirection, Connect, Mode, Reject, RouteDecision, UnixTime};
+use pn_bindings::{
+    AppId, BindingId, BindingTable, CdrDirection, Connect, Mode, Reject, RouteDecision, RoutePolicy,
+    SendResult, SmsDecision, SmsRefusal, UnixTime,
+};
 use pn_numbers::E164;
 
 /// Returns one fixed decision (per extension, for AXE) and remembers what it was asked.
@@ -23,6 +26,11 @@ pub struct FakeRouter {
     pub user_data: Option<String>,
     /// What `app_echo` answers for every app (default none).
     pub app_echo: Option<AppEcho>,
+    /// SMS: `decide_sms` runs the real [`pn_bindings::decide_sms()`] over this table (default policy); without
+    /// one every SMS is refused with sendResult 2 and no app (the trait's default).
+    pub sms_table: Option<BindingTable>,
+    /// What `sms_content` answers for every app (default false).
+    pub sms_content: bool,
 }
 
 impl FakeRouter {
@@ -64,6 +72,8 @@ impl FakeRouter {
             asked: RefCell::new(Vec::new()),
             user_data: None,
             app_echo: None,
+            sms_table: None,
+            sms_content: false,
         }
     }
 }
@@ -104,5 +114,20 @@ impl RouteLookup for FakeRouter {
 
     fn app_prompts(&self, _app: AppId) -> AppPrompts {
         self.app.clone()
+    }
+
+    fn decide_sms(&self, sender: E164, x: E164, body: &str, now: UnixTime) -> SmsDecision {
+        match &self.sms_table {
+            Some(table) => pn_bindings::decide_sms(table, &RoutePolicy::default(), sender, x, body, now),
+            None => SmsDecision::Refuse(SmsRefusal {
+                result: SendResult::NO_BINDING,
+                app: None,
+                binding: None,
+            }),
+        }
+    }
+
+    fn sms_content(&self, _app: AppId) -> bool {
+        self.sms_content
     }
 }

@@ -199,7 +199,7 @@ impl Switch {
             .iter()
             .filter_map(|f| match f {
                 CallFact::Event(e) => Some(e.event_type),
-                CallFact::Cdr(_) => None,
+                CallFact::Cdr(_) | CallFact::Sms(_) => None,
             })
             .collect()
     }
@@ -211,7 +211,19 @@ impl Switch {
             .iter()
             .filter_map(|f| match f {
                 CallFact::Cdr(c) => Some(&**c),
-                CallFact::Event(_) => None,
+                CallFact::Event(_) | CallFact::Sms(_) => None,
+            })
+            .collect()
+    }
+
+    /// The SMS notifications so far.
+    #[must_use]
+    pub fn sms_notices(&self) -> Vec<&pn_b2bua::sms::SmsNotice> {
+        self.facts
+            .iter()
+            .filter_map(|f| match f {
+                CallFact::Sms(n) => Some(&**n),
+                CallFact::Event(_) | CallFact::Cdr(_) => None,
             })
             .collect()
     }

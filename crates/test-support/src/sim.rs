@@ -397,7 +397,7 @@ impl<R: RouteLookup> Sim<R> {
             .iter()
             .filter_map(|f| match f {
                 CallFact::Cdr(c) => Some(&**c),
-                CallFact::Event(_) => None,
+                CallFact::Event(_) | CallFact::Sms(_) => None,
             })
             .collect()
     }

@@ -212,7 +212,7 @@ fn events_carry_the_display_number_once_the_call_is_forwarded() {
         .iter()
         .filter_map(|f| match f {
             CallFact::Event(e) => Some((e.event_type, e.status_info.display_caller_num.clone())),
-            CallFact::Cdr(_) => None,
+            CallFact::Cdr(_) | CallFact::Sms(_) => None,
         })
         .collect();
     let x = Some(X_NUM.to_owned());

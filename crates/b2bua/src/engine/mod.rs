@@ -14,6 +14,7 @@ mod probe;
 mod relay;
 mod session;
 mod setup;
+mod sms;
 mod tones;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,7 +37,7 @@ use crate::transactions::{
 use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
 
 /// The methods pnswitch handles (its `Allow`).
-pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, MESSAGE";
 /// The `Accept` of OPTIONS answers: exactly the body types taken ([`crate::privacy::ACCEPTED_BODIES`]).
 pub(crate) const ACCEPT: &str = "application/sdp, multipart/mixed";
 
@@ -74,6 +75,8 @@ pub struct B2bua {
     media: Option<crate::media::MediaPlane>,
     /// New calls are refused while set.
     refusal: Option<Refusal>,
+    /// Relayed SMS waiting for the far end's answer, by their client transaction (see `sms`).
+    sms: HashMap<Id, sms::PendingSms>,
 }
 
 impl B2bua {
@@ -118,6 +121,7 @@ impl B2bua {
             active: 0,
             media: None,
             refusal: None,
+            sms: HashMap::new(),
         }
     }
 
@@ -533,6 +537,7 @@ impl B2bua {
             Method::Cancel => self.on_cancel(c, from, r),
             _ if in_dialog => self.on_in_dialog(c, from, r, router),
             Method::Invite => self.on_new_invite(c, from, r, router),
+            Method::Message => self.on_message(c, from, r, router),
             Method::Options => {
                 let b = self
                     .response_to(c, &r, 200)

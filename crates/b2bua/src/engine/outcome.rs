@@ -352,13 +352,11 @@ impl B2bua {
     }
 
     /// A client transaction timed out.
-    pub(super) fn on_client_timeout(
-        &mut self,
-        c: Clock,
-        _tx: Id,
-        call: Option<(Id, Side)>,
-        role: ClientRole,
-    ) {
+    pub(super) fn on_client_timeout(&mut self, c: Clock, tx: Id, call: Option<(Id, Side)>, role: ClientRole) {
+        if matches!(role, ClientRole::Sms) {
+            self.sms_answered(c, tx, 408);
+            return;
+        }
         let Some((id, _)) = call else {
             return;
         };
@@ -387,7 +385,7 @@ impl B2bua {
                     self.probe_answered(c, id, side, 408);
                 }
             }
-            ClientRole::Local => {}
+            ClientRole::Local | ClientRole::Sms => {}
         }
     }
 
@@ -464,6 +462,7 @@ impl B2bua {
                     self.probe_answered(c, id, side, r.status());
                 }
             }
+            ClientRole::Sms => self.sms_answered(c, tx, r.status()),
             ClientRole::Local => {}
         }
     }
