@@ -1,0 +1,247 @@
+//! SMS relay over SIP MESSAGE (issue 10, reference §7.1) through the real binary: a `SIPp` UAC plays the sender's
+//! trunk (`uac_message.xml`), a `SIPp` UAS the receiver's (`uas_message.xml`). Paths: AXB both ways, AX `@B`,
+//! AX B→A with `[From<B>]`, refusals (no binding 404 / sendResult 2, app without SMS 403 / 11, AX text
+//! without `@` part 403 / 6), the far end's 486 and its silence (408), each with its SMS notification row in
+//! the outbox. Every MESSAGE is also the leak probe: the sender's digits ride in every header the sender may
+//! set and in a second body part; they must reach the receiver nowhere (except the reference's `[From<B>]`),
+//! and the receiver's digits, in every header of its answer, must not reach the sender.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+#![allow(clippy::similar_names)] // sender/receiver are the domain's names
+
+use std::time::Duration;
+
+use pn_e2e::axe::{Fact, update_app, wait_for_outbox};
+use pn_e2e::sipp::{AX_PATH, Rig, SippRun, Traced, national_digits, ok, user_of};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const C: &str = "+8613700000003";
+/// AXB X (app with SMS).
+const X: &str = "+8617000000001";
+/// AX X (app with SMS).
+const AX_X: &str = "+8617000000002";
+/// AXB X of an app without SMS.
+const OFF_X: &str = "+8617000000003";
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The switch with T1 = 100 ms (Timer F 6.4 s), the three apps and their bindings.
+fn rig() -> Rig {
+    let rig = Rig::start(&[("PNSWITCH__SIP__B2BUA__T1_MS", "100")]);
+    let axb = rig.switch.app_with_numbers("AXB", &[X]);
+    update_app(&rig, &axb, &json!({"smsEnabled": true}));
+    rig.switch.bind_axb(&axb, X, A, B, &json!({}));
+    let ax = rig.switch.app_with_numbers("AX", &[AX_X]);
+    update_app(&rig, &ax, &json!({"smsEnabled": true}));
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &ax,
+        Some(&json!({"origNum": A, "privateNum": AX_X, "calleeNumDisplay": "0"})),
+    ));
+    let off = rig.switch.app_with_numbers("AXB", &[OFF_X]);
+    rig.switch.bind_axb(&off, OFF_X, A, B, &json!({}));
+    rig
+}
+
+/// `sender` texts `x`; when `receiver` is given, its trunk answers with its scenario (`uas_message`: 200,
+/// `uas_message_busy`: 486; digits of `receiver` in its answer). Returns (sender's run, receiver's run).
+fn text(
+    rig: &Rig,
+    sender: &str,
+    x: &str,
+    body: &str,
+    receiver: Option<(&str, &str)>,
+) -> (SippRun, Option<SippRun>) {
+    let uas = receiver.map(|(r, scenario)| rig.uas(scenario).inject(&[&[national_digits(r)]]).spawn());
+    let digits = national_digits(sender);
+    let uac = rig
+        .uac("uac_message")
+        .inject(&[&[sender, x, body, digits]])
+        .arg("-cid_str")
+        .arg(format!("{digits}-%u-%p@%s"))
+        .timeout_secs(20)
+        .run_ok();
+    (uac, uas.map(|u| u.finish_ok(SETTLE)))
+}
+
+/// The sender's final response.
+fn final_response(run: &SippRun) -> Traced {
+    run.received()
+        .into_iter()
+        .find(|m| m.status().is_some_and(|s| s >= 200))
+        .unwrap_or_else(|| panic!("no final response\n{}", run.diagnostics()))
+}
+
+/// The sender's digits went out in many places (the probe is live).
+fn assert_injected(run: &SippRun, digits: &str) {
+    let sent: String = run
+        .messages()
+        .iter()
+        .filter(|m| !m.received)
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(
+        sent.matches(digits).count() >= 15,
+        "{digits} not injected widely:\n{sent}"
+    );
+}
+
+/// What the receiver got: one MESSAGE to `to` from `x` whose body is `body`, without the sender's digits
+/// (beyond `allowed` occurrences, the `[From<B>]` the reference prescribes).
+fn assert_relayed(uas: &SippRun, to: &str, x: &str, body: &str, sender: &str, allowed: usize) {
+    let m = uas.first_request("MESSAGE");
+    assert_eq!(
+        user_of(m.start_line().split(' ').nth(1).unwrap()),
+        to,
+        "{}",
+        m.text
+    );
+    assert_eq!(user_of(&m.header("To").unwrap()), to);
+    let from = m.header("From").unwrap();
+    assert_eq!(user_of(&from), x);
+    assert!(from.starts_with('<'), "a display name crossed: {from}");
+    assert_eq!(
+        m.header("Content-Type").as_deref(),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(m.body().trim_end(), body);
+    for h in [
+        "Contact",
+        "P-Asserted-Identity",
+        "Remote-Party-ID",
+        "Subject",
+        "Call-Info",
+        "User-Agent",
+    ] {
+        assert!(m.header(h).is_none(), "{h} crossed:\n{}", m.text);
+    }
+    let seen = uas.received_text().matches(national_digits(sender)).count();
+    assert_eq!(
+        seen,
+        allowed,
+        "the sender's digits reached the receiver:\n{}",
+        uas.received_text()
+    );
+}
+
+fn sms_rows(rig: &Rig, n: usize) -> Vec<Value> {
+    let data = rig.dir.path().join("data");
+    let facts = wait_for_outbox(&data, &format!("{n} SMS notifications"), |facts: &[Fact]| {
+        facts.iter().filter(|f| f.kind == "sms").count() >= n
+    });
+    facts
+        .into_iter()
+        .filter(|f| f.kind == "sms")
+        .map(|f| f.payload)
+        .collect()
+}
+
+fn check_event(row: &Value, calling: &str, called: &str, x: &str, result: u64, direction: &str) {
+    let e = &row["smsEvent"];
+    assert!(row["appKey"].as_str().is_some_and(|k| !k.is_empty()), "{row}");
+    assert_eq!(e["calling"], calling, "{row}");
+    assert_eq!(e["called"], called, "{row}");
+    assert_eq!(e["virtualNumber"], x, "{row}");
+    assert_eq!(e["sendResult"], result, "{row}");
+    assert_eq!(e["notificationMode"], "Notify");
+    assert_eq!(e["event"], "Text SMS");
+    assert_eq!(
+        e["extInfo"]["extParas"][0],
+        json!({"key": "splitNum", "value": "1"})
+    );
+    assert_eq!(
+        e["extInfo"]["extParas"][1],
+        json!({"key": "direction", "value": direction})
+    );
+    assert!(
+        e.get("smsContent").is_none(),
+        "smsContent is off by default: {row}"
+    );
+    let ts = e["timeStamp"].as_str().unwrap();
+    assert!(
+        ts.len() == 24 && &ts[19..] == ".000Z" && &ts[10..11] == "T",
+        "{ts}"
+    );
+}
+
+#[test]
+fn axb_both_ways_reach_the_other_party_from_x_and_leak_nothing() {
+    let rig = rig();
+    let (a, b) = text(&rig, A, X, "see you at 8", Some((B, "uas_message")));
+    let b = b.unwrap();
+    assert_injected(&a, national_digits(A));
+    assert_relayed(&b, B, X, "see you at 8", A, 0);
+    assert_eq!(final_response(&a).status(), Some(200));
+    assert!(
+        !a.received_text().contains(national_digits(B)),
+        "{}",
+        a.received_text()
+    );
+
+    let (b_side, a_side) = text(&rig, B, X, "ok", Some((A, "uas_message")));
+    assert_relayed(&a_side.unwrap(), A, X, "ok", B, 0);
+    assert_eq!(final_response(&b_side).status(), Some(200));
+    assert!(!b_side.received_text().contains(national_digits(A)));
+
+    let rows = sms_rows(&rig, 2);
+    check_event(&rows[0], A, B, X, 0, "1");
+    check_event(&rows[1], B, A, X, 0, "0");
+    assert!(rows[0]["smsEvent"]["subscriptionId"].as_str().is_some());
+}
+
+#[test]
+fn ax_at_b_strips_the_suffix_and_b_to_a_appends_from_b() {
+    let rig = rig();
+    let (a, b) = text(&rig, A, AX_X, "order ready@13900000002", Some((B, "uas_message")));
+    assert_relayed(&b.unwrap(), B, AX_X, "order ready", A, 0);
+    assert_eq!(final_response(&a).status(), Some(200));
+
+    let (c, a_side) = text(&rig, C, AX_X, "is it ready", Some((A, "uas_message")));
+    // The one occurrence of C's digits A may see: the reference's [From<B>].
+    assert_relayed(&a_side.unwrap(), A, AX_X, &format!("is it ready[From{C}]"), C, 1);
+    assert_eq!(final_response(&c).status(), Some(200));
+
+    let rows = sms_rows(&rig, 2);
+    check_event(&rows[0], A, B, AX_X, 0, "1");
+    check_event(&rows[1], C, A, AX_X, 0, "0");
+}
+
+#[test]
+fn refusals_answer_with_reason_and_notify_their_send_result() {
+    let rig = rig();
+    for (sender, x, body, status, result) in [
+        (C, X, "hi", 404, 2),
+        (A, OFF_X, "hi", 403, 11),
+        (A, AX_X, "no suffix", 403, 6),
+    ] {
+        let (run, _) = text(&rig, sender, x, body, None);
+        let fin = final_response(&run);
+        assert_eq!(fin.status(), Some(status), "{}", fin.text);
+        let why = fin.header("Reason").unwrap_or_default();
+        assert!(why.contains(&format!("sendResult {result}")), "{why}");
+    }
+    let rows = sms_rows(&rig, 3);
+    check_event(&rows[0], C, X, X, 2, "2");
+    check_event(&rows[1], A, OFF_X, OFF_X, 11, "2");
+    check_event(&rows[2], A, AX_X, AX_X, 6, "2");
+}
+
+#[test]
+fn far_end_refusal_and_silence_reach_the_sender() {
+    let rig = rig();
+    let (a, b) = text(&rig, A, X, "hi", Some((B, "uas_message_busy")));
+    assert_eq!(b.unwrap().received_requests("MESSAGE").len(), 1);
+    let fin = final_response(&a);
+    assert_eq!(fin.status(), Some(486));
+    assert!(!fin.text.contains(national_digits(B)), "{}", fin.text);
+    // Nobody listens on the egress port: Timer F (64 × T1 = 6.4 s) ends it with 408.
+    let (a, _) = text(&rig, A, X, "anyone", None);
+    assert_eq!(final_response(&a).status(), Some(408));
+    let rows = sms_rows(&rig, 2);
+    check_event(&rows[0], A, B, X, 10, "1");
+    check_event(&rows[1], A, B, X, 10, "1");
+}
