@@ -27,6 +27,12 @@
 //! mode ([`media`]) the SDP's `c=`/`m=` are also rewritten to the switch's port pair of the leg, so
 //! neither party learns the other's media address.
 //!
+//! # SMS
+//!
+//! An out-of-dialog MESSAGE to a privacy number is an SMS (module [`sms`], flow in `engine::sms`): routed by
+//! [`RouteLookup::decide_sms`], relayed as a fresh MESSAGE from X built from a whitelist (the text only), and
+//! reported as one [`CallFact::Sms`] notification.
+//!
 //! # Tables
 //!
 //! Route rejections map to SIP through [`reject_status`]; failures of the B leg map to the status
