@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use pn_e2e::axe::{Fact, update_app, wait_for_outbox};
+use pn_e2e::receiver::{Receiver, summary};
 use pn_e2e::sipp::{AX_PATH, Rig, SippRun, Traced, national_digits, ok, user_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -30,6 +31,11 @@ const SETTLE: Duration = Duration::from_secs(10);
 
 /// The switch with T1 = 100 ms (Timer F 6.4 s), the three apps and their bindings.
 fn rig() -> Rig {
+    rig_with_axb_app().0
+}
+
+/// [`rig`], and the AXB app's (`app_key`, `app_secret`).
+fn rig_with_axb_app() -> (Rig, (String, String)) {
     let rig = Rig::start(&[("PNSWITCH__SIP__B2BUA__T1_MS", "100")]);
     let axb = rig.switch.app_with_numbers("AXB", &[X]);
     update_app(&rig, &axb, &json!({"smsEnabled": true}));
@@ -44,7 +50,7 @@ fn rig() -> Rig {
     ));
     let off = rig.switch.app_with_numbers("AXB", &[OFF_X]);
     rig.switch.bind_axb(&off, OFF_X, A, B, &json!({}));
-    rig
+    (rig, axb)
 }
 
 /// `sender` texts `x`; when `receiver` is given, its trunk answers with its scenario (`uas_message`: 200,
@@ -244,4 +250,32 @@ fn far_end_refusal_and_silence_reach_the_sender() {
     let rows = sms_rows(&rig, 2);
     check_event(&rows[0], A, B, X, 10, "1");
     check_event(&rows[1], A, B, X, 10, "1");
+}
+
+/// The notifications reach the app's `smsUrl`, signed with its secret, equal to the stored rows.
+#[test]
+fn notifications_are_pushed_signed_to_the_apps_sms_url() {
+    let (rig, axb) = rig_with_axb_app();
+    let receiver = Receiver::start(&[(axb.0.as_str(), axb.1.as_str())]);
+    update_app(&rig, &axb, &json!({"smsUrl": receiver.url("/sms")}));
+    let (a, _) = text(&rig, A, X, "pushed", Some((B, "uas_message")));
+    assert_eq!(final_response(&a).status(), Some(200));
+    let (c, _) = text(&rig, C, X, "refused", None);
+    assert_eq!(final_response(&c).status(), Some(404));
+    let stored = sms_rows(&rig, 2);
+    let got = receiver.wait_for("2 SMS notifications", Duration::from_secs(20), |got| {
+        got.iter().filter(|r| r.path == "/sms" && r.status == 200).count() >= 2
+    });
+    let pushed: Vec<_> = got.iter().filter(|r| r.path == "/sms").collect();
+    for r in &pushed {
+        assert!(r.verified, "unverified push: {:?}\n{}", r.problem, summary(&got));
+        assert_eq!(r.app_key, axb.0);
+    }
+    // Pushes of one app need not arrive in store order: match them by smsIdentifier.
+    let id = |v: &Value| v["smsEvent"]["smsIdentifier"].as_str().unwrap().to_owned();
+    let mut bodies: Vec<&Value> = pushed.iter().map(|r| &r.body).collect();
+    bodies.sort_by_key(|v| stored.iter().position(|s| id(s) == id(v)));
+    assert_eq!(bodies, stored.iter().collect::<Vec<_>>(), "{}", summary(&got));
+    check_event(bodies[0], A, B, X, 0, "1");
+    check_event(bodies[1], C, X, X, 2, "2");
 }
