@@ -129,6 +129,21 @@ struct AppCreate {
     /// AXE: digit-collection repeat count.
     #[arg(long)]
     collect_repeat: Option<u8>,
+    /// Push X-number status changes (numStatus) to the app.
+    #[arg(long)]
+    num_status: bool,
+    /// X-number status push URL (default: the call-status URL).
+    #[arg(long)]
+    num_status_url: Option<String>,
+    /// SMS-control (Block) URL.
+    #[arg(long)]
+    sms_control_url: Option<String>,
+    /// SMS notifications carry smsContent.
+    #[arg(long)]
+    sms_content: bool,
+    /// How pushes are signed: aksk (default) or wsse.
+    #[arg(long)]
+    push_auth: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +168,21 @@ struct AppSet {
     /// SMS enabled.
     #[arg(long)]
     sms: Option<bool>,
+    /// Push X-number status changes (numStatus).
+    #[arg(long)]
+    num_status: Option<bool>,
+    /// X-number status push URL ("" = the call-status URL).
+    #[arg(long)]
+    num_status_url: Option<String>,
+    /// SMS-control (Block) URL ("" clears).
+    #[arg(long)]
+    sms_control_url: Option<String>,
+    /// SMS notifications carry smsContent.
+    #[arg(long)]
+    sms_content: Option<bool>,
+    /// How pushes are signed: aksk or wsse.
+    #[arg(long)]
+    push_auth: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +216,10 @@ enum NumbersCommand {
         number: String,
         /// New status.
         status: String,
+        /// With unavailable: the cause pushed to the app (1 deleted, 2 arrears, 3 suspended, 5 call-restricted,
+        /// 6 restriction lifted, 7/8/9 unconditional/no-answer/busy forwarding).
+        #[arg(long)]
+        cause: Option<u8>,
     },
     /// Retire a number from the pool (refused while bindings use it, unless --force).
     Retire {
@@ -338,6 +372,19 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
             put_opt(&mut body, "smsUrl", c.sms_url.map(Value::from));
             put_opt(&mut body, "extensionDigits", c.extension_digits.map(Value::from));
             put_opt(&mut body, "collectRepeat", c.collect_repeat.map(Value::from));
+            put_opt(
+                &mut body,
+                "numStatusEnabled",
+                c.num_status.then_some(Value::from(true)),
+            );
+            put_opt(&mut body, "numStatusUrl", c.num_status_url.map(Value::from));
+            put_opt(&mut body, "smsControlUrl", c.sms_control_url.map(Value::from));
+            put_opt(
+                &mut body,
+                "smsContentEnabled",
+                c.sms_content.then_some(Value::from(true)),
+            );
+            put_opt(&mut body, "pushAuth", c.push_auth.map(Value::from));
             (Method::POST, "/admin/v1/apps".to_owned(), Some(body))
         }
         AdminCommand::App(AppCommand::List) => (Method::GET, "/admin/v1/apps".to_owned(), None),
@@ -352,6 +399,11 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
             put_opt(&mut body, "smsUrl", s.sms_url.map(Value::from));
             put_opt(&mut body, "recordEnabled", s.record.map(Value::from));
             put_opt(&mut body, "smsEnabled", s.sms.map(Value::from));
+            put_opt(&mut body, "numStatusEnabled", s.num_status.map(Value::from));
+            put_opt(&mut body, "numStatusUrl", s.num_status_url.map(Value::from));
+            put_opt(&mut body, "smsControlUrl", s.sms_control_url.map(Value::from));
+            put_opt(&mut body, "smsContentEnabled", s.sms_content.map(Value::from));
+            put_opt(&mut body, "pushAuth", s.push_auth.map(Value::from));
             (
                 Method::PUT,
                 format!("/admin/v1/apps/{}", encode(&s.app_key)),
@@ -390,11 +442,19 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
                 .unwrap_or_default();
             (Method::GET, format!("/admin/v1/numbers{query}"), None)
         }
-        AdminCommand::Numbers(NumbersCommand::Status { number, status }) => (
-            Method::PUT,
-            format!("/admin/v1/numbers/{}", encode(&number)),
-            Some(json!({"status": status})),
-        ),
+        AdminCommand::Numbers(NumbersCommand::Status {
+            number,
+            status,
+            cause,
+        }) => {
+            let mut body = json!({ "status": status });
+            put_opt(&mut body, "cause", cause.map(Value::from));
+            (
+                Method::PUT,
+                format!("/admin/v1/numbers/{}", encode(&number)),
+                Some(body),
+            )
+        }
         AdminCommand::Numbers(NumbersCommand::Retire { number, force }) => {
             let query = if force { "?force=true" } else { "" };
             (

@@ -40,8 +40,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pn_bindings::UnixTime;
 
 pub use engine::admin::{
-    AppMediaPatch, Change, CreateApp, ImportNumbers, ImportReport, NumberImport, RetireNumber, Retired,
-    SetNumber, UpdateApp,
+    AppMediaPatch, AppPushPatch, Change, CreateApp, ImportNumbers, ImportReport, NumberImport, RetireNumber,
+    Retired, SetNumber, UNAVAILABLE_CAUSES, UpdateApp, num_status_body,
 };
 pub use engine::ax::{AxBind, AxBound, AxModify, AxTarget, AxTempCallee, AxUnbind};
 pub use engine::axb::{AxbBind, AxbBound, AxbModify, AxbUnbind, AxbUnbindBy, ControlsPatch};

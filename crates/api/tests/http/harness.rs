@@ -34,6 +34,8 @@ pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
     pub engine: EngineHandle,
+    /// The server's store (read the outbox through it).
+    pub store: Arc<dyn Store>,
     pub table: Arc<BindingTable>,
     pub metrics: Metrics,
     pub loaded: LoadStats,
@@ -134,11 +136,17 @@ impl Server {
             )
             .unwrap(),
         );
-        let state = ApiState::new(config, store, table.clone(), metrics.clone(), handle.clone())
-            .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))))
-            .with_media_relay(relay)
-            .with_prompts(prompts.clone())
-            .with_recordings(recordings.clone());
+        let state = ApiState::new(
+            config,
+            store.clone(),
+            table.clone(),
+            metrics.clone(),
+            handle.clone(),
+        )
+        .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))))
+        .with_media_relay(relay)
+        .with_prompts(prompts.clone())
+        .with_recordings(recordings.clone());
         let app = pn_api::router(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -151,6 +159,7 @@ impl Server {
                 .build()
                 .unwrap(),
             engine: handle,
+            store,
             table,
             metrics,
             loaded,

@@ -17,5 +17,6 @@ mod axe;
 mod axyb;
 mod harness;
 mod media;
+mod push;
 mod security;
 mod service;

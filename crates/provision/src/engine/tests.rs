@@ -242,6 +242,7 @@ fn setup(r: &mut Rig) -> App {
         extension_digits: 4,
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "k".into(),
@@ -552,6 +553,7 @@ fn admin_writes_answer_domain_results() {
         extension_digits: 4,
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
     });
     let free = pn_numbers::normalize("+8617010000002").unwrap();
     let import = Op::ImportNumbers(ImportNumbers {
@@ -614,3 +616,4 @@ fn admin_writes_answer_domain_results() {
 }
 
 mod echo;
+mod num_status;
