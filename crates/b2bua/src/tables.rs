@@ -59,6 +59,10 @@
 //! | A's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer (see `probe`) | 102 | 7505 |
 //! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
 //! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
+//! | the app stopped the call (`B2bua::stop_call`, the call-stop API) | 16 | 8070 |
+//!
+//! A call stopped before B answered (`B2bua::stop_call`): B is cancelled and A's INVITE gets 487 with
+//! `Reason: Q.850;cause=16;text="8070 …"` (a BYE with that Reason when the switch had answered A itself).
 
 use pn_bindings::Cause;
 
@@ -195,6 +199,7 @@ pub fn state_desc(code: u16) -> &'static str {
         8042 => "International inbound calls are restricted.",
         8043 => "International outbound calls are restricted.",
         8055 => "The privacy number is unavailable.",
+        8070 => "The call was stopped by the platform API.",
         8100 => "The callee does not exist.",
         8101 => "The callee did not answer.",
         8102 => "The callee is busy.",
