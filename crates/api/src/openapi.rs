@@ -178,7 +178,7 @@ mod tests {
         let ops = operations(&doc);
         assert_eq!(
             ops.len(),
-            34,
+            35,
             "every route: {:?}",
             ops.iter().map(|o| &o.2["operationId"]).collect::<Vec<_>>()
         );

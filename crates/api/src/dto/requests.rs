@@ -603,3 +603,12 @@ pub(crate) struct RecordFileParams {
     /// Hex HMAC-SHA256 of app/object/expires.
     signature: String,
 }
+
+/// Stop a call (reference §2.5).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CallStopRequest {
+    /// The call's `sessionId`, from its call events or CDR.
+    sessionid: String,
+    /// Must be `call_stop`.
+    signal: String,
+}

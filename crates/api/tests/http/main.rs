@@ -15,6 +15,7 @@ mod ax;
 mod axb;
 mod axe;
 mod axyb;
+mod calls;
 mod harness;
 mod media;
 mod push;
