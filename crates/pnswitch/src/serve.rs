@@ -184,7 +184,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
-        .with_recordings(recordings);
+        .with_recordings(recordings)
+        .with_call_control(sip.call_control());
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
