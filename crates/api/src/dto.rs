@@ -411,7 +411,7 @@ impl AppView {
             sms_content_enabled: app.push.sms_content,
             push_auth: match app.push.auth {
                 pn_bindings::PushAuth::Wsse => "wsse",
-                _ => "aksk",
+                pn_bindings::PushAuth::Aksk => "aksk",
             },
         }
     }

@@ -59,10 +59,7 @@
 //! | A's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer (see `probe`) | 102 | 7505 |
 //! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
 //! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
-//! | the app stopped the call (`B2bua::stop_call`, the call-stop API) | 16 | 8070 |
-//!
-//! A call stopped before B answered (`B2bua::stop_call`): B is cancelled and A's INVITE gets 487 with
-//! `Reason: Q.850;cause=16;text="8070 …"` (a BYE with that Reason when the switch had answered A itself).
+//! | the app stopped the call (the call-stop API; before answer: CANCEL to B, 487 to A) | 16 | 8070 |
 
 use pn_bindings::Cause;
 
