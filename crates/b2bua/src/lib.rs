@@ -77,7 +77,7 @@ mod tones;
 mod transactions;
 
 pub use config::B2buaConfig;
-pub use engine::{B2bua, Refusal};
+pub use engine::{B2bua, Refusal, StopResult};
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
 pub use load::{Load, RelayPorts};
@@ -96,4 +96,4 @@ pub fn malformed_request_reason() -> String {
 pub use output::Output;
 pub use peer::{Peer, Transport};
 pub use route::{AppEcho, RouteLookup, Subscription};
-pub use shard::{Shard, shard_for};
+pub use shard::{Shard, session_shard, shard_for};

@@ -59,6 +59,7 @@
 //! | A's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer (see `probe`) | 102 | 7505 |
 //! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
 //! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
+//! | the app stopped the call (the call-stop API; before answer: CANCEL to B, 487 to A) | 16 | 8070 |
 
 use pn_bindings::Cause;
 
@@ -195,6 +196,7 @@ pub fn state_desc(code: u16) -> &'static str {
         8042 => "International inbound calls are restricted.",
         8043 => "International outbound calls are restricted.",
         8055 => "The privacy number is unavailable.",
+        8070 => "The call was stopped by the platform API.",
         8100 => "The callee does not exist.",
         8101 => "The callee did not answer.",
         8102 => "The callee is busy.",

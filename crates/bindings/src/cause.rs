@@ -50,6 +50,9 @@ impl Cause {
     pub const INTERNATIONAL_OUT: Cause = Cause(8043);
     /// 8055: X is unavailable (paused or out of service).
     pub const X_UNAVAILABLE: Cause = Cause(8055);
+    /// 8070 (pnswitch's, not in the reference): the call was stopped by the platform's call-stop API
+    /// (`POST /rest/httpsessions/callStop/v2.0`, reference §2.5).
+    pub const STOPPED_BY_API: Cause = Cause(8070);
     /// 8104: callee unreachable (used for AX `turnFlag=off`).
     pub const CALLEE_UNREACHABLE: Cause = Cause(8104);
 }

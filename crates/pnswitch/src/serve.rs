@@ -153,23 +153,17 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         config.api.engine.clone(),
     )?;
-    let sweeper = pn_provision::spawn_sweeper(
-        engine.clone(),
-        Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
-    );
-    let nonce_flusher = pn_provision::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
-    let outbox_purger = pn_provision::spawn_outbox_purger(
-        engine.clone(),
-        config.outbox.retention(),
-        Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
-    );
+    let mut housekeeping = spawn_housekeeping(&config, &engine);
     // The HTTP listener is bound before the media stores: the recording URLs default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
     let (prompts, recordings) = media_stores(&config, local)?;
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
-    let purger = pn_provision::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
+    housekeeping.push(pn_provision::media::spawn_purger(
+        Arc::clone(&recordings),
+        RECORDING_PURGE_EVERY,
+    ));
     let sip = pn_runtime::start(
         &config.sip,
         pn_runtime::SipDeps {
@@ -188,7 +182,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
-        .with_recordings(recordings);
+        .with_recordings(recordings)
+        .with_call_control(sip.call_control());
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
@@ -206,16 +201,34 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(pusher) = pusher {
         pusher.shutdown().await;
     }
-    sweeper.abort();
-    outbox_purger.abort();
-    purger.abort();
-    nonce_flusher.abort();
+    for task in housekeeping {
+        task.abort();
+    }
     // The last queries' nonces: committed before the process ends (writes committed theirs already).
     if let Err(f) = engine.flush_nonces().await {
         tracing::warn!(desc = %f, "committing the last API nonces failed");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention.
+fn spawn_housekeeping(
+    config: &Config,
+    engine: &pn_provision::EngineHandle,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        pn_provision::spawn_sweeper(
+            engine.clone(),
+            Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
+        ),
+        pn_provision::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY),
+        pn_provision::spawn_outbox_purger(
+            engine.clone(),
+            config.outbox.retention(),
+            Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
+        ),
+    ]
 }
 
 /// Starts the push driver unless `push.enabled` is false.

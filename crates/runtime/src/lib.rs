@@ -17,6 +17,7 @@
 
 mod callbacks;
 pub mod config;
+mod control;
 mod dispatch;
 mod malformed;
 pub mod mask;
@@ -283,6 +284,13 @@ fn resolve_local_host(config: &mut B2buaConfig, first: SocketAddr) {
 }
 
 impl SipRuntime {
+    /// Call control over the shards (the call-stop API): hand it to pn-api's `ApiState::with_call_control`.
+    pub fn call_control(&self) -> Arc<dyn pn_provision::CallControl> {
+        Arc::new(control::ShardCalls {
+            dispatch: self.dispatch.clone(),
+        })
+    }
+
     /// Stops receiving, lets every shard finish its queue, and waits (up to 5 s) until the call facts
     /// produced so far are committed to the outbox. Calls still up are abandoned.
     pub async fn shutdown(self) {

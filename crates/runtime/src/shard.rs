@@ -180,12 +180,22 @@ impl Runner {
                     self.deliver_media_events();
                 }
                 Wake::Sip(None | Some(Inbound::Stop)) => break,
+                Wake::Sip(Some(Inbound::StopCall {
+                    app,
+                    session_id,
+                    reply,
+                })) => self.stop_call(app, &session_id, reply),
                 Wake::Sip(Some(Inbound::Message { from, message })) => {
                     self.handle(from, message);
                     let mut stop = false;
                     for _ in 1..BURST {
                         match rx.try_recv() {
                             Ok(Inbound::Message { from, message }) => self.handle(from, message),
+                            Ok(Inbound::StopCall {
+                                app,
+                                session_id,
+                                reply,
+                            }) => self.stop_call(app, &session_id, reply),
                             Ok(Inbound::Stop) => {
                                 stop = true;
                                 break;
@@ -243,6 +253,28 @@ impl Runner {
             self.b2bua
                 .handle_media_event(Instant::now(), super::unix_now(), event, &self.parts.router);
         }
+    }
+
+    /// The call-stop API's request: the core releases the call (its BYE/CANCEL and facts go out with the
+    /// next flush); the outcome goes back to the API at once.
+    fn stop_call(
+        &mut self,
+        app: pn_bindings::AppId,
+        session_id: &str,
+        reply: tokio::sync::oneshot::Sender<pn_b2bua::StopResult>,
+    ) {
+        let result = self
+            .b2bua
+            .stop_call(Instant::now(), super::unix_now(), app, session_id);
+        tracing::info!(
+            shard = self.parts.shard.index,
+            session_id,
+            ?app,
+            ?result,
+            "call stop"
+        );
+        // The API may have given up waiting: nothing to do then.
+        let _ = reply.send(result);
     }
 
     fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage) {

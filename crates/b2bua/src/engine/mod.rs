@@ -14,6 +14,7 @@ mod probe;
 mod relay;
 mod session;
 mod setup;
+mod stop;
 mod tones;
 
 use std::collections::{HashMap, VecDeque};
@@ -34,6 +35,7 @@ use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
 use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
+pub use stop::StopResult;
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
