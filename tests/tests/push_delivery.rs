@@ -279,7 +279,13 @@ fn every_modes_events_arrive_signed_in_order_and_cdrs_match_the_calls() {
         "{callin}"
     );
 
-    // The outbox knows they were delivered: nothing pending, nothing dead.
+    // The outbox knows they were delivered: nothing pending, nothing dead; the CDR listing shows them so.
+    let (status, listed) = sw.admin(Method::GET, &format!("/admin/v1/cdrs?appKey={}", axb.0), None);
+    assert_eq!(status, 200, "{listed}");
+    let entries = listed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["state"], "delivered", "{listed}");
+    assert_eq!(&entries[0]["payload"], by_app(&axb.0), "{listed}");
     let metrics = sw.metrics();
     for (series, want) in [("pn_store_outbox_pending", 0.0), ("pn_push_dead_letters", 0.0)] {
         assert_eq!(
