@@ -217,6 +217,11 @@ impl SipMetrics {
             "kind",
         )?;
         registry.register(Box::new(media_relays.clone()))?;
+        // Every kind exists from the start at 0, so alerts on the first event (rate over a missing series is
+        // empty, not 0) can fire.
+        for kind in ["digit", "timeout", "open_failed", "recording"] {
+            media_events.with_label_values(&[kind]);
+        }
         let dialog_events = registered_vec(
             registry,
             "pn_sip_dialog_events_total",
@@ -402,6 +407,13 @@ mod tests {
         assert!(text.contains("pn_outbox_degraded 0"));
         assert!(text.contains("pn_outbox_buffered 0"));
         assert!(text.contains("pn_outbox_write_failures_total 0"));
+        // Alerts watch these from the first event on: they exist at 0 from the start.
+        for kind in ["digit", "timeout", "open_failed", "recording"] {
+            assert!(
+                text.contains(&format!("pn_media_events_total{{kind=\"{kind}\"}} 0")),
+                "{kind}: {text}"
+            );
+        }
     }
 
     #[test]
