@@ -217,11 +217,6 @@ impl SipMetrics {
             "kind",
         )?;
         registry.register(Box::new(media_relays.clone()))?;
-        // Every kind exists from the start at 0, so alerts on the first event (rate over a missing series is
-        // empty, not 0) can fire.
-        for kind in ["digit", "timeout", "open_failed", "recording"] {
-            media_events.with_label_values(&[kind]);
-        }
         let dialog_events = registered_vec(
             registry,
             "pn_sip_dialog_events_total",
@@ -259,6 +254,14 @@ fn registered_vec(
     let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
     registry.register(Box::new(counter.clone()))?;
     Ok(counter)
+}
+
+/// Creates `counter`'s series for each of `labels` at 0, so alerts on the first event can fire (a rate over
+/// a series that does not exist yet is empty, not 0).
+fn preset(counter: &IntCounterVec, labels: &[&str]) {
+    for label in labels {
+        counter.with_label_values(&[label]);
+    }
 }
 
 /// Errors while building or encoding metrics.
@@ -348,6 +351,10 @@ impl Metrics {
         registry.register(Box::new(push_dead_letters.clone()))?;
         registry.register(Box::new(outbox_purged.clone()))?;
         let sip = SipMetrics::new(&registry)?;
+        preset(
+            &sip.media_events,
+            &["digit", "timeout", "open_failed", "recording"],
+        );
         let http = HttpMetrics::new(&registry)?;
         let push = PushMetrics::new(&registry)?;
         Ok(Self {

@@ -38,6 +38,18 @@ pub enum ServeError {
     /// The provisioning core (engine, table load, media files) could not start.
     #[error("provisioning: {0}")]
     Provision(#[from] pn_provision::ProvisionError),
+    /// Another process holds the data directory's lock.
+    #[error(
+        "the data directory is in use by another pnswitch (lock {} held: {reason}); one `serve` per data \
+         directory",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// Why the lock was refused.
+        reason: String,
+    },
     /// The push driver could not start.
     #[error("push: {0}")]
     Push(#[from] pn_push::PushError),
@@ -72,11 +84,33 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
     probe_dir("data directory", &config.data_dir)?;
+    // Held until the process ends: a second `serve` on this directory is refused instead of routing from a
+    // table the first one's writes never reach.
+    let _lock = lock_data_dir(&config.data_dir)?;
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config)).map_err(Into::into)
+}
+
+/// Name of the lock file in the data directory (an exclusive `flock` held while `serve` runs).
+pub const LOCK_FILE: &str = "pnswitch.lock";
+
+/// Takes the data directory's exclusive lock, or says who holds it.
+fn lock_data_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ServeError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        ServeError::Locked {
+            path,
+            reason: errno.desc().to_owned(),
+        }
+    })
 }
 
 /// Raises the soft open-file limit to the hard one (as servers commonly do): in relay mode every call holds
