@@ -75,14 +75,15 @@ pub enum ServeError {
 
 /// Runs the switch until SIGINT or SIGTERM.
 pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&config.log);
+    // Everything pnswitch creates (database, recordings, prompts, tokens) is for its own user only: it holds
+    // app secrets and every real number.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), "pnswitch starting");
     pn_runtime::mask::set_show_numbers(config.log.show_numbers);
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
+    warn_if_shared(&config.data_dir);
     probe_dir("data directory", &config.data_dir)?;
     // Held until the process ends: a second `serve` on this directory is refused instead of routing from a
     // table the first one's writes never reach.
@@ -92,6 +93,32 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config)).map_err(Into::into)
+}
+
+/// Logs to stderr: `log.filter` (or `RUST_LOG`), text or JSON lines, ANSI colours only on a terminal.
+fn init_logging(log: &crate::config::LogConfig) {
+    use std::io::IsTerminal as _;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        crate::config::LogFormat::Json => builder.json().init(),
+        crate::config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// Warns when the data directory (created 0700 under the 077 umask, but it may have existed before) can be
+/// read by others: it holds app secrets and every real number. Its mode is left as the operator set it.
+fn warn_if_shared(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
+                "the data directory is accessible to other users; it holds app secrets and real numbers (chmod 700)");
+        }
+    }
 }
 
 /// Name of the lock file in the data directory (an exclusive `flock` held while `serve` runs).
@@ -380,7 +407,7 @@ pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
         .open(&path)?;
     file.write_all(token.as_bytes())?;
     file.sync_all()?;
-    eprintln!("pnswitch: generated admin token in {}", path.display());
+    tracing::warn!(path = %path.display(), "generated an admin token (api.admin_token is unset)");
     Ok(token)
 }
 
