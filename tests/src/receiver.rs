@@ -46,8 +46,11 @@ pub struct Received {
     pub at: Instant,
     /// The same moment on the wall clock.
     pub wall: SystemTime,
-    /// The status answered.
+    /// The status answered (or to be answered).
     pub status: u16,
+    /// Whether the answer was written (the switch may still not have read it: a `kill -9` in between makes it
+    /// push again). Pushes are listed in arrival order, answered or not.
+    pub answered: bool,
     /// The `Username` of its signature.
     pub app_key: String,
     /// `aksk` or `wsse`.
@@ -209,8 +212,8 @@ pub fn summary(got: &[Received]) -> String {
             let mut body = r.body.to_string();
             body.truncate(200);
             format!(
-                "{} {} {} verified={} {body}",
-                r.path, r.status, r.app_key, r.verified
+                "{} {} answered={} {} verified={} {body}",
+                r.path, r.status, r.answered, r.app_key, r.verified
             )
         })
         .collect::<Vec<_>>()
@@ -235,7 +238,12 @@ fn connection(stream: TcpStream, shared: &Shared, generation: u64) {
             .get(&path)
             .cloned()
             .unwrap_or_else(Answer::ok);
-        let received = record(&path, &headers, &body, answer.status, shared);
+        // Listed at arrival: the list's order is the order pushes reached the receiver.
+        let index = {
+            let mut list = shared.received.lock().unwrap();
+            list.push(record(&path, &headers, &body, answer.status, shared));
+            list.len() - 1
+        };
         std::thread::sleep(answer.delay);
         if shared.generation.load(Ordering::SeqCst) != generation {
             return;
@@ -247,7 +255,7 @@ fn connection(stream: TcpStream, shared: &Shared, generation: u64) {
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
-        shared.received.lock().unwrap().push(received);
+        shared.received.lock().unwrap()[index].answered = true;
     }
 }
 
@@ -326,6 +334,7 @@ fn record(
         at: Instant::now(),
         wall: SystemTime::now(),
         status,
+        answered: false,
         app_key,
         scheme,
         verified: problem.is_none(),
@@ -419,7 +428,7 @@ pub fn point_app_at(
 /// arrival order.
 pub fn delivered_cdrs(got: &[Received], prefix: &str) -> Vec<Value> {
     got.iter()
-        .filter(|r| r.status / 100 == 2 && r.path.starts_with(prefix))
+        .filter(|r| r.answered && r.status / 100 == 2 && r.path.starts_with(prefix))
         .flat_map(|r| r.body["feeLst"].as_array().cloned().unwrap_or_default())
         .collect()
 }
@@ -427,7 +436,7 @@ pub fn delivered_cdrs(got: &[Received], prefix: &str) -> Vec<Value> {
 /// The 2xx-answered call events of `got` to paths starting with `prefix`, in arrival order.
 pub fn delivered_events(got: &[Received], prefix: &str) -> Vec<Value> {
     got.iter()
-        .filter(|r| r.status / 100 == 2 && r.path.starts_with(prefix))
+        .filter(|r| r.answered && r.status / 100 == 2 && r.path.starts_with(prefix))
         .map(|r| r.body.clone())
         .collect()
 }
