@@ -70,7 +70,9 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 }
 
 async fn stats(State(shared): State<Shared>) -> axum::Json<Value> {
-    let Ok(c) = shared.lock() else { return axum::Json(Value::Null) };
+    let Ok(c) = shared.lock() else {
+        return axum::Json(Value::Null);
+    };
     let mut lags = c.lags_ms.clone();
     lags.sort_unstable();
     axum::Json(json!({
@@ -95,7 +97,9 @@ async fn reset(State(shared): State<Shared>) -> &'static str {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let shared: Shared = Arc::default();
     let app = Router::new()
         .route("/stats", get(stats))

@@ -133,6 +133,10 @@ pub struct SipMetrics {
     /// `validation_reject` (requests refused by validation: 400, 416, 420, 483, 505…), `unmatched_request`
     /// (in-dialog requests that matched no dialog: 481), `stray_response` (responses that matched no transaction).
     pub dialog_events: IntCounterVec,
+    /// `pn_xmode_decisions_total{outcome}`: X-mode customer decisions: `connect`, `close`, `invalid` (an
+    /// unparseable or out-of-range reply: 8014, or a display number other than X: 8024), `timeout` (no reply
+    /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
+    pub xmode_decisions: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -223,7 +227,14 @@ impl SipMetrics {
             "Dialog probes, dead dialogs, session-timer expiries, refused, unmatched and stray SIP messages",
             "event",
         )?;
+        let xmode_decisions = registered_vec(
+            registry,
+            "pn_xmode_decisions_total",
+            "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed)",
+            "outcome",
+        )?;
         Ok(Self {
+            xmode_decisions,
             calls,
             active_calls,
             setup_latency,

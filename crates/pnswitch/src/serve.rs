@@ -180,6 +180,10 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             prompts: Some(Arc::clone(&prompts)),
             recordings: Some(Arc::clone(&recordings)),
             outbox: config.outbox.clone(),
+            customer_ask: Some(Arc::new(pn_push::HttpCustomerAsk::new(
+                Arc::clone(&table),
+                Duration::from_millis(config.sip.b2bua.xmode_decision_timeout_ms.max(1)),
+            )?)),
         },
     )
     .await?;
