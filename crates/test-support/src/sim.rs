@@ -95,6 +95,8 @@ pub struct Sim<R: RouteLookup> {
     pub rtp_b: RtpEndpoint,
     /// AXE callback records the switch emitted.
     pub callbacks: Vec<CallbackRecord>,
+    /// X-mode asks the switch emitted (answer with [`B2bua::handle_customer_reply`]).
+    pub asks: Vec<pn_b2bua::XAsk>,
     /// The last [`RECENT`] messages the switch sent, oldest first, with their destination.
     pub recent: VecDeque<(SocketAddr, SipMessage)>,
 }
@@ -141,6 +143,7 @@ impl<R: RouteLookup> Sim<R> {
             rtp_a: RtpEndpoint::new(RTP_A_ADDR.parse().expect("an address"), 0x0A0A_0001),
             rtp_b: RtpEndpoint::new(RTP_B_ADDR.parse().expect("an address"), 0x0B0B_0002),
             callbacks: Vec::new(),
+            asks: Vec::new(),
             recent: VecDeque::new(),
         }
     }
@@ -343,6 +346,7 @@ impl<R: RouteLookup> Sim<R> {
                         }
                     }
                     Output::Callback(record) => self.callbacks.push(record),
+                    Output::Ask(ask) => self.asks.push(ask),
                 }
             }
             while let Some((to, message)) = self.a.poll_transmit() {
