@@ -28,13 +28,17 @@ fn stored_end(facts: &[pn_e2e::axe::Fact], session: &str) -> (Value, Value) {
                 && f.payload["eventType"] == "disconnect"
                 && f.payload["statusInfo"]["sessionId"] == session
         })
-        .map(|f| f.payload.clone())
-        .unwrap_or_else(|| panic!("no disconnect for {session}:\n{}", show(facts)));
+        .map_or_else(
+            || panic!("no disconnect for {session}:\n{}", show(facts)),
+            |f| f.payload.clone(),
+        );
     let cdr = facts
         .iter()
         .find(|f| f.kind == "cdr" && f.payload["sessionId"] == session)
-        .map(|f| f.payload.clone())
-        .unwrap_or_else(|| panic!("no CDR for {session}:\n{}", show(facts)));
+        .map_or_else(
+            || panic!("no CDR for {session}:\n{}", show(facts)),
+            |f| f.payload.clone(),
+        );
     (disconnect, cdr)
 }
 

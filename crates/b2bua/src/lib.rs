@@ -14,7 +14,7 @@
 //!    their peer, [`Output::Fact`]s go to the store's outbox, [`Output::Media`] commands (relay
 //!    mode only) to the shard's media relay, whose reports (dead media, DTMF digits, prompts played)
 //!    come back through [`B2bua::handle_media_event`]; [`Output::Callback`] records go to the store;
-//!    [`Output::Ask`] (X mode, [`xmode`]) is POSTed to the customer, whose answer (or failure) comes back
+//!    [`Output::Ask`] (X mode, [`xmode`]) is `POSTed` to the customer, whose answer (or failure) comes back
 //!    through [`B2bua::handle_customer_reply`].
 //!
 //! One `B2bua` is one shard: single-threaded, no locks. [`shard_for`] tells the runtime which shard

@@ -144,6 +144,7 @@ const SETUP_BUCKETS: &[f64] = &[
 ];
 
 impl SipMetrics {
+    #[allow(clippy::too_many_lines)] // one definition and registration per metric, in order
     fn new(registry: &Registry) -> Result<Self, MetricsError> {
         let calls = IntCounterVec::new(
             Opts::new("pn_sip_calls_total", "Finished calls by outcome and cause"),
@@ -234,7 +235,6 @@ impl SipMetrics {
             "outcome",
         )?;
         Ok(Self {
-            xmode_decisions,
             calls,
             active_calls,
             setup_latency,
@@ -251,6 +251,7 @@ impl SipMetrics {
             media_packets,
             media_events,
             dialog_events,
+            xmode_decisions,
         })
     }
 }

@@ -83,6 +83,7 @@ impl B2bua {
     }
 
     /// A new call routed to an X-mode number: keep A waiting and ask the customer.
+    #[allow(clippy::too_many_arguments)] // the new call's parts, as `connect` and `refuse_new` take them
     pub(super) fn start_ask(
         &mut self,
         c: Clock,
@@ -132,7 +133,7 @@ impl B2bua {
 
     /// The decision timer of a waiting call fired: no decision in time (8040).
     pub(super) fn ask_timeout(&mut self, c: Clock, id: Id, router: &dyn RouteLookup) {
-        if !self.asks.get(&id).is_some_and(|a| a.deadline <= c.now) {
+        if self.asks.get(&id).is_none_or(|a| a.deadline > c.now) {
             return;
         }
         if let Some(ask) = self.take_ask(id) {
