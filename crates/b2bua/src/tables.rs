@@ -13,7 +13,7 @@
 //! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
 //! | 8014 | 404 Not Found | 1 | Invalid call: no binding |
 //! | 8016 | 403 Forbidden | 21 | Call direction not allowed |
-//! | 8017 | 603 Decline | 21 | Closed by the customer (X mode) |
+//! | 8017 | 603 Decline | 21 | Closed by the customer |
 //! | 8019 | 404 Not Found | 1 | No callback record |
 //! | 8022 | 404 Not Found | 1 | Binding absent or expired |
 //! | 8023 | 403 Forbidden | 21 | Fixed line cannot be caller |
@@ -22,7 +22,7 @@
 //! | 8030 | 404 Not Found | 1 | AXYB binding absent |
 //! | 8032 | 403 Forbidden | 21 | Dialed own privacy number |
 //! | 8033 | 484 Address Incomplete | 28 | Empty extension |
-//! | 8040 | 500 Server Internal Error | 41 | No customer decision (X mode: no reply in time, or it failed) |
+//! | 8040 | 500 Server Internal Error | 41 | No customer decision |
 //! | 8042 | 403 Forbidden | 21 | International inbound restricted |
 //! | 8043 | 403 Forbidden | 21 | International outbound restricted |
 //! | 8055 | 480 Temporarily Unavailable | 41 | Privacy number unavailable |
