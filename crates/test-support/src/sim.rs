@@ -214,6 +214,14 @@ impl<R: RouteLookup> Sim<R> {
         }
     }
 
+    /// Hands the customer's answer to an X-mode ask to the switch now (see [`Sim::asks`]).
+    pub fn customer_reply(&mut self, call: pn_b2bua::XCall, reply: pn_b2bua::CustomerReply) {
+        let wall = self.wall();
+        self.b2b
+            .handle_customer_reply(self.now, wall, call, reply, &self.router);
+        self.flush();
+    }
+
     /// Runs for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(d, |_| false);
