@@ -63,3 +63,73 @@ impl CustomerAsk for HttpCustomerAsk {
         Box::pin(async move { task.await.map_err(|e| e.to_string())? })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use pn_bindings::{App, AppMedia, AppPush, Mode, UnixTime};
+
+    fn app(id: u32, url: Option<String>) -> App {
+        App {
+            id: AppId(id),
+            name: "x".into(),
+            mode: Mode::X,
+            app_key: format!("key{id}"),
+            app_secret: "secret".into(),
+            call_status_url: url,
+            cdr_url: None,
+            sms_url: None,
+            record_enabled: false,
+            sms_enabled: false,
+            extension_digits: 0,
+            collect_repeat: 3,
+            enabled: true,
+            created_at: UnixTime(0),
+            media: AppMedia::default(),
+            push: AppPush::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_2xx_body_is_the_reply_and_anything_else_fails() {
+        let receiver = axum::Router::new()
+            .route(
+                "/decide",
+                post(|headers: HeaderMap, body: String| async move {
+                    let signed = headers
+                        .get("X-AKSK")
+                        .is_some_and(|v| v.to_str().is_ok_and(|s| s.contains("Username=\"key1\"")));
+                    if signed && body.contains("\"Block\"") {
+                        (StatusCode::OK, r#"{"operation":"close"}"#)
+                    } else {
+                        (StatusCode::BAD_REQUEST, "unsigned")
+                    }
+                }),
+            )
+            .route(
+                "/down",
+                post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "busy") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        let table = Arc::new(BindingTable::new());
+        table.upsert_app(&app(1, Some(format!("http://{addr}/decide"))));
+        table.upsert_app(&app(2, Some(format!("http://{addr}/down"))));
+        table.upsert_app(&app(3, None));
+        let asker = HttpCustomerAsk::new(Arc::clone(&table), Duration::from_secs(2)).unwrap();
+        let body = r#"{"eventType":"callin","statusInfo":{"notifyMode":"Block"}}"#;
+        assert_eq!(
+            asker.ask(AppId(1), body.to_owned()).await,
+            Ok(r#"{"operation":"close"}"#.to_owned())
+        );
+        assert_eq!(
+            asker.ask(AppId(2), body.to_owned()).await,
+            Err("HTTP 503".to_owned())
+        );
+        assert!(asker.ask(AppId(3), body.to_owned()).await.is_err());
+        assert!(asker.ask(AppId(9), body.to_owned()).await.is_err());
+    }
+}

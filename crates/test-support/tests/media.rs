@@ -429,6 +429,7 @@ fn x_mode() -> FakeRouter {
     FakeRouter::new(RouteDecision::Ask(pn_bindings::Ask {
         x: pn_numbers::normalize(X_NUM).unwrap(),
         app: AppId(1),
+        record_allowed: true,
         caller: Some(pn_numbers::normalize(A_NUM).unwrap()),
     }))
 }

@@ -17,6 +17,7 @@ fn x_router() -> FakeRouter {
     let mut router = FakeRouter::new(RouteDecision::Ask(Ask {
         x: e164(X_NUM),
         app: AppId(1),
+        record_allowed: true,
         caller: Some(e164(A_NUM)),
     }));
     router.app_echo = Some(AppEcho {

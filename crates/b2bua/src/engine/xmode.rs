@@ -30,6 +30,7 @@ pub(crate) struct PendingAsk {
     invite: Request,
     record: Record,
     x: E164,
+    record_allowed: bool,
     hops: u8,
     deadline: Instant,
     scheduled: Option<Instant>,
@@ -117,6 +118,7 @@ impl B2bua {
             invite,
             record,
             x: ask.x,
+            record_allowed: ask.record_allowed,
             hops,
             deadline,
             scheduled: None,
@@ -220,7 +222,8 @@ impl B2bua {
             callee: info.callee,
             display: ask.x,
             max_duration_secs: u32::from(info.max_duration_min) * 60,
-            record: info.record,
+            // The app's recording switch and the reply's `recordFlag` (reference §5).
+            record: info.record && ask.record_allowed,
             // X mode keeps no bindings: the id is never looked up (see `place_b`).
             binding: BindingId(0),
             app,

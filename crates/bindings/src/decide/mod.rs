@@ -109,6 +109,8 @@ pub struct Ask {
     pub app: AppId,
     /// The caller, when present and a valid number.
     pub caller: Option<E164>,
+    /// The app may record calls: the reply's `recordFlag` is followed only then.
+    pub record_allowed: bool,
 }
 
 /// Refuse the call with a reference cause.
@@ -251,6 +253,7 @@ pub fn decide(
             x: called,
             app,
             caller: call.caller.map(|(n, _)| n),
+            record_allowed: settings.record_enabled,
         }),
     }
 }

@@ -817,6 +817,7 @@ fn x_mode_asks_the_customer_for_any_caller() {
             x: x(6),
             app: AppId(6),
             caller: Some(m(1)),
+            record_allowed: true,
         }
     );
     // Fixed-line, anonymous and invalid callers are asked about too (no bound party in X mode).
@@ -827,6 +828,11 @@ fn x_mode_asks_the_customer_for_any_caller() {
     assert_eq!(cause(&go(&t, Some(n(INTL)), x(6), None)), 8042);
     t.upsert_number(&number(x(6), 6, NumberStatus::Paused));
     assert_eq!(cause(&go(&t, Some(m(1)), x(6), None)), 8055);
+    let mut no_recording = app(6, Mode::X);
+    no_recording.record_enabled = false;
+    t.upsert_app(&no_recording);
+    t.upsert_number(&number(x(6), 6, NumberStatus::Normal));
+    assert!(!ask(Some(m(1))).record_allowed);
     assert_eq!(Mode::X.as_str(), "X");
     assert_eq!(serde_json::to_string(&Mode::X).unwrap(), "\"X\"");
 }
