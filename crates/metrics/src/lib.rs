@@ -22,7 +22,7 @@ pub struct Metrics {
     pub api_latency: HistogramVec,
     /// `pn_bindings{mode,app}`: live bindings by mode and app.
     pub bindings: IntGaugeVec,
-    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, reject cause).
+    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, ask (X mode), reject cause).
     pub lookups: IntCounterVec,
     /// `pn_store_commit_duration_seconds`: time of one durable commit (a group of writes).
     pub store_commit_latency: Histogram,
