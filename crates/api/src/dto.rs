@@ -661,6 +661,23 @@ mod answers {
         CollectDigits,
     }
 
+    /// Route trace: the customer would be asked (X mode, a Block `callin`).
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct AskTrace {
+        pub(crate) decision: AskDecision,
+        /// The X called (shown to the callee if the customer connects).
+        pub(crate) display: String,
+    }
+
+    /// `"ask"`.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) enum AskDecision {
+        /// The customer decides.
+        Ask,
+    }
+
     /// Route trace: the call would be refused.
     #[derive(Serialize, ToSchema)]
     #[serde(rename_all = "camelCase")]
@@ -690,6 +707,8 @@ mod answers {
         Connect(Answer<ConnectTrace>),
         /// Digits collected first.
         Collect(Answer<CollectTrace>),
+        /// The customer decides (X mode).
+        Ask(Answer<AskTrace>),
         /// Refused.
         Reject(Answer<RejectTrace>),
     }

@@ -12,6 +12,6 @@ pub mod model;
 pub mod table;
 
 pub use cause::Cause;
-pub use decide::{CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, decide};
+pub use decide::{Ask, CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, decide};
 pub use model::*;
 pub use table::{BindingEcho, BindingTable};

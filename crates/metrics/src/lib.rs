@@ -22,7 +22,7 @@ pub struct Metrics {
     pub api_latency: HistogramVec,
     /// `pn_bindings{mode,app}`: live bindings by mode and app.
     pub bindings: IntGaugeVec,
-    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, reject cause).
+    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, ask (X mode), reject cause).
     pub lookups: IntCounterVec,
     /// `pn_store_commit_duration_seconds`: time of one durable commit (a group of writes).
     pub store_commit_latency: Histogram,
@@ -133,6 +133,10 @@ pub struct SipMetrics {
     /// `validation_reject` (requests refused by validation: 400, 416, 420, 483, 505…), `unmatched_request`
     /// (in-dialog requests that matched no dialog: 481), `stray_response` (responses that matched no transaction).
     pub dialog_events: IntCounterVec,
+    /// `pn_xmode_decisions_total{outcome}`: X-mode customer decisions: `connect`, `close`, `invalid` (an
+    /// unparseable or out-of-range reply: 8014, or a display number other than X: 8024), `timeout` (no reply
+    /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
+    pub xmode_decisions: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -140,6 +144,7 @@ const SETUP_BUCKETS: &[f64] = &[
 ];
 
 impl SipMetrics {
+    #[allow(clippy::too_many_lines)] // one definition and registration per metric, in order
     fn new(registry: &Registry) -> Result<Self, MetricsError> {
         let calls = IntCounterVec::new(
             Opts::new("pn_sip_calls_total", "Finished calls by outcome and cause"),
@@ -223,6 +228,12 @@ impl SipMetrics {
             "Dialog probes, dead dialogs, session-timer expiries, refused, unmatched and stray SIP messages",
             "event",
         )?;
+        let xmode_decisions = registered_vec(
+            registry,
+            "pn_xmode_decisions_total",
+            "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed)",
+            "outcome",
+        )?;
         Ok(Self {
             calls,
             active_calls,
@@ -240,6 +251,7 @@ impl SipMetrics {
             media_packets,
             media_events,
             dialog_events,
+            xmode_decisions,
         })
     }
 }

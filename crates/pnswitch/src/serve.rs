@@ -174,6 +174,7 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
+#[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve(config: Config) -> Result<(), ServeError> {
     let started = Instant::now();
     let metrics = Metrics::new()?;
@@ -235,6 +236,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             prompts: Some(Arc::clone(&prompts)),
             recordings: Some(Arc::clone(&recordings)),
             outbox: config.outbox.clone(),
+            customer_ask: Some(customer_ask(&config, &table)?),
         },
     )
     .await?;
@@ -293,6 +295,18 @@ fn spawn_housekeeping(
 }
 
 /// Starts the push driver unless `push.enabled` is false.
+/// X mode: asks customers over HTTP, each request bounded by the B2BUA's decision timeout.
+fn customer_ask(
+    config: &Config,
+    table: &Arc<BindingTable>,
+) -> Result<Arc<dyn pn_runtime::CustomerAsk>, ServeError> {
+    let timeout = Duration::from_millis(config.sip.b2bua.xmode_decision_timeout_ms.max(1));
+    Ok(Arc::new(pn_push::HttpCustomerAsk::new(
+        Arc::clone(table),
+        timeout,
+    )?))
+}
+
 fn start_pusher(
     config: &Config,
     store: &Arc<dyn Store>,

@@ -15,7 +15,10 @@
 //! Delivery is at least once: an entry leaves the pending state only after its receiver's 2xx was committed as
 //! `delivered`; a stop or a `kill -9` before that leaves it pending and it is pushed again after the restart.
 //! Each CDR carries its `icid` and each event its `sessionId` and `eventType` for the receiver to de-duplicate.
+//!
+//! X mode's Block `callin` is not a push: [`HttpCustomerAsk`] sends it for the SIP runtime at once, unstored.
 
+mod ask;
 mod config;
 mod driver;
 mod sender;
@@ -23,6 +26,7 @@ pub mod sign;
 
 use std::time::Duration;
 
+pub use ask::HttpCustomerAsk;
 pub use config::PushConfig;
 pub use driver::PushDeps;
 use tokio::sync::watch;

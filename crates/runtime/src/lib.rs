@@ -15,6 +15,7 @@
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
 
+mod ask;
 mod callbacks;
 pub mod config;
 mod control;
@@ -44,6 +45,8 @@ use tokio::task::JoinHandle;
 use crate::config::{MediaMode, OutboxConfig, SipConfig};
 use dispatch::Dispatch;
 
+pub use ask::{AskFuture, CustomerAsk};
+
 /// The wall clock as Unix seconds (the runtime owns the clock; the cores take it as input).
 pub fn unix_now() -> pn_bindings::UnixTime {
     let secs = std::time::SystemTime::now()
@@ -71,6 +74,8 @@ pub struct SipDeps {
     pub recordings: Option<Arc<pn_provision::RecordingStore>>,
     /// The retry buffer and the refusal while call facts cannot be stored.
     pub outbox: OutboxConfig,
+    /// X mode: asks the customer (`None`: every X-mode call ends with 8040, as if the request failed).
+    pub customer_ask: Option<Arc<dyn CustomerAsk>>,
 }
 
 /// The running SIP side; [`SipRuntime::shutdown`] stops it and flushes call facts.
@@ -178,6 +183,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             metrics: metrics.clone(),
             media,
             callbacks: callback_sink.clone(),
+            asker: deps.customer_ask.clone(),
         };
         threads.push(shard::spawn(parts, rx)?);
     }

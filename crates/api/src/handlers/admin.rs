@@ -18,8 +18,8 @@ use pn_provision::{
 use serde_json::{Value, json};
 
 use crate::dto::{
-    AppBody, AppView, AppsBody, CollectDecision, CollectTrace, ConnectDecision, ConnectTrace, RejectDecision,
-    RejectTrace,
+    AppBody, AppView, AppsBody, AskDecision, AskTrace, CollectDecision, CollectTrace, ConnectDecision,
+    ConnectTrace, RejectDecision, RejectTrace,
 };
 use crate::extract::answer;
 use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
@@ -60,8 +60,9 @@ fn path(p: PathParam) -> Result<String, ApiFailure> {
 }
 
 fn mode(f: &Fields) -> Result<Option<Mode>, ApiFailure> {
-    Ok(f.enum_str("mode", &["AXB", "AX", "AXE", "AXYB"])?
+    Ok(f.enum_str("mode", &["AXB", "AX", "AXE", "AXYB", "X"])?
         .map(|m| match m.as_str() {
+            "X" => Mode::X,
             "AX" => Mode::Ax,
             "AXE" => Mode::Axe,
             "AXYB" => Mode::Axyb,
@@ -580,6 +581,10 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             decision: CollectDecision::CollectDigits,
             digits: d.digits,
             repeat: d.repeat,
+        }),
+        RouteDecision::Ask(x) => answer(AskTrace {
+            decision: AskDecision::Ask,
+            display: x.x.to_string(),
         }),
         RouteDecision::Reject(r) => answer(RejectTrace {
             decision: RejectDecision::Reject,

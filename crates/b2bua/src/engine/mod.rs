@@ -1,7 +1,7 @@
 //! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
 //! flows live in the submodules: `setup` (a new INVITE, the route decision, the B-leg INVITE),
 //! `outcome` (B's responses, call timers, the end of a call), `relay` (in-dialog requests) and
-//! `probe` (dead-dialog probes); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
+//! `probe` (dead-dialog probes), `xmode` (calls waiting for the customer's decision); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
 //! call (the state structs of [`crate::ivr`], [`crate::tones`], [`crate::prack`],
 //! [`crate::session_timer`], [`crate::media`]) and carry out what they return. The parts never use
 //! the engine or the call.
@@ -16,6 +16,7 @@ mod session;
 mod setup;
 mod stop;
 mod tones;
+mod xmode;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +77,8 @@ pub struct B2bua {
     media: Option<crate::media::MediaPlane>,
     /// New calls are refused while set.
     refusal: Option<Refusal>,
+    /// X mode: calls waiting for the customer's decision.
+    asks: HashMap<Id, Box<xmode::PendingAsk>>,
 }
 
 impl B2bua {
@@ -120,6 +123,7 @@ impl B2bua {
             active: 0,
             media: None,
             refusal: None,
+            asks: HashMap::new(),
         }
     }
 
@@ -176,6 +180,7 @@ impl B2bua {
                     }
                     self.on_call_timer(c, id, router);
                 }
+                Slot::Ask(id) => self.ask_timeout(c, id, router),
             }
         }
     }
@@ -192,7 +197,7 @@ impl B2bua {
 
     /// Calls in progress (not yet ended).
     pub fn active_calls(&self) -> usize {
-        self.active
+        self.active + self.asks_waiting()
     }
 
     /// What the shard holds right now: calls, dialogs, server and client transactions (counts only).
@@ -200,7 +205,7 @@ impl B2bua {
     /// Once every call ended and its transactions timed out, the load is [idle](crate::Load::is_idle).
     pub fn load(&self) -> crate::load::Load {
         crate::load::Load {
-            calls: self.calls.len(),
+            calls: self.calls.len() + self.asks_waiting(),
             dialogs: self.dialogs.len(),
             server_transactions: self.txs.server_count(),
             client_transactions: self.txs.client_count(),
