@@ -291,6 +291,10 @@ def main() -> int:
     d.call("axyb_unbind", axyb, 200, app_key=key, subscription_id=yr.subscription_id)
     d.call("axyb_query", axyb, 200, code="1016001", app_key=key, relation_num=X_AXYB)
 
+    # Call stop: no call is up, so the signed request finds none (1020152).
+    d.call("call_stop", axyb, 200, code="1020152",
+           body=m.CallStopRequest(sessionid="0_1_20200101000000@nowhere", signal="call_stop"))
+
     # The prompt delete last (the AXB binding used it).
     gone = d.call("admin_delete_prompt", admin, 200, app_key=axb_key, name="hello.wav").parsed
     assert gone.name == "hello.wav"

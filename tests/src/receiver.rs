@@ -1,7 +1,8 @@
 //! A platform's push receiver for the tests: a small HTTP/1.1 server on loopback that verifies every push's
 //! signature with the app's secret (`X-AKSK` HMAC-SHA256 or legacy `X-WSSE` SHA-256 of Nonce+Created(+secret)),
 //! records it with the time it arrived, and answers as the test says: 200, another status, after a delay, or
-//! not at all (the listener closed: connections are refused).
+//! not at all (the listener closed: connections are refused). X-mode Block requests (`notifyMode: "Block"`) to a
+//! path can get an answer of their own, with a JSON body: the customer's decision ([`Receiver::answer_block`]).
 //!
 //! Hand-written on std (blocking, one thread per connection, keep-alive, `Content-Length` bodies only): the
 //! e2e crate has no async runtime and the switch's pushes are plain POSTs.
@@ -37,6 +38,28 @@ impl Answer {
     }
 }
 
+/// How the receiver answers X-mode Block requests to one path: the customer's reply.
+#[derive(Clone, Debug)]
+pub struct BlockAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Wait this long before answering (longer than the switch's decision timeout: no reply in time).
+    pub delay: Duration,
+    /// The reply body (`{"operation":…}`).
+    pub body: String,
+}
+
+impl BlockAnswer {
+    /// 200 at once with `body`.
+    pub fn ok(body: &str) -> BlockAnswer {
+        BlockAnswer {
+            status: 200,
+            delay: Duration::ZERO,
+            body: body.to_owned(),
+        }
+    }
+}
+
 /// One push as received.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -46,8 +69,11 @@ pub struct Received {
     pub at: Instant,
     /// The same moment on the wall clock.
     pub wall: SystemTime,
-    /// The status answered.
+    /// The status answered (or to be answered).
     pub status: u16,
+    /// Whether the answer was written (the switch may still not have read it: a `kill -9` in between makes it
+    /// push again). Pushes are listed in arrival order, answered or not.
+    pub answered: bool,
     /// The `Username` of its signature.
     pub app_key: String,
     /// `aksk` or `wsse`.
@@ -63,6 +89,7 @@ pub struct Received {
 struct Shared {
     secrets: Mutex<HashMap<String, String>>,
     answers: Mutex<HashMap<String, Answer>>,
+    blocks: Mutex<HashMap<String, BlockAnswer>>,
     received: Mutex<Vec<Received>>,
     /// Bumped when the receiver goes down: connections of an older generation are closed.
     generation: AtomicU64,
@@ -88,6 +115,7 @@ impl Receiver {
                     .collect(),
             ),
             answers: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
             received: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
             down: AtomicBool::new(false),
@@ -116,6 +144,15 @@ impl Receiver {
                 std::thread::spawn(move || connection(stream, &shared, generation));
             }
         });
+    }
+
+    /// Answers X-mode Block requests to `path` with `answer` (`None`: as any other push to that path).
+    pub fn answer_block(&self, path: &str, answer: Option<BlockAnswer>) {
+        let mut blocks = self.shared.blocks.lock().unwrap();
+        match answer {
+            Some(a) => blocks.insert(path.to_owned(), a),
+            None => blocks.remove(path),
+        };
     }
 
     /// Also verifies pushes of this app.
@@ -209,8 +246,8 @@ pub fn summary(got: &[Received]) -> String {
             let mut body = r.body.to_string();
             body.truncate(200);
             format!(
-                "{} {} {} verified={} {body}",
-                r.path, r.status, r.app_key, r.verified
+                "{} {} answered={} {} verified={} {body}",
+                r.path, r.status, r.answered, r.app_key, r.verified
             )
         })
         .collect::<Vec<_>>()
@@ -228,26 +265,52 @@ fn connection(stream: TcpStream, shared: &Shared, generation: u64) {
         let Some((path, headers, body)) = read_request(&mut reader, shared, generation) else {
             return;
         };
-        let answer = shared
-            .answers
-            .lock()
-            .unwrap()
-            .get(&path)
-            .cloned()
-            .unwrap_or_else(Answer::ok);
-        let received = record(&path, &headers, &body, answer.status, shared);
+        let block = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .is_some_and(|v| v["statusInfo"]["notifyMode"] == "Block");
+        let block_answer = block
+            .then(|| shared.blocks.lock().unwrap().get(&path).cloned())
+            .flatten();
+        let answer = block_answer.as_ref().map_or_else(
+            || {
+                shared
+                    .answers
+                    .lock()
+                    .unwrap()
+                    .get(&path)
+                    .cloned()
+                    .unwrap_or_else(Answer::ok)
+            },
+            |b| Answer {
+                status: b.status,
+                delay: b.delay,
+            },
+        );
+        let reply = block_answer.map(|b| b.body).unwrap_or_default();
+        // Listed at arrival: the list's order is the order pushes reached the receiver.
+        let index = {
+            let mut list = shared.received.lock().unwrap();
+            list.push(record(&path, &headers, &body, answer.status, shared));
+            list.len() - 1
+        };
         std::thread::sleep(answer.delay);
         if shared.generation.load(Ordering::SeqCst) != generation {
             return;
         }
+        let content_type = if reply.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/json\r\n"
+        };
         let response = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n",
-            answer.status
+            "HTTP/1.1 {} X\r\n{content_type}Content-Length: {}\r\nConnection: keep-alive\r\n\r\n{reply}",
+            answer.status,
+            reply.len()
         );
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
-        shared.received.lock().unwrap().push(received);
+        shared.received.lock().unwrap()[index].answered = true;
     }
 }
 
@@ -326,6 +389,7 @@ fn record(
         at: Instant::now(),
         wall: SystemTime::now(),
         status,
+        answered: false,
         app_key,
         scheme,
         verified: problem.is_none(),
@@ -419,7 +483,7 @@ pub fn point_app_at(
 /// arrival order.
 pub fn delivered_cdrs(got: &[Received], prefix: &str) -> Vec<Value> {
     got.iter()
-        .filter(|r| r.status / 100 == 2 && r.path.starts_with(prefix))
+        .filter(|r| r.answered && r.status / 100 == 2 && r.path.starts_with(prefix))
         .flat_map(|r| r.body["feeLst"].as_array().cloned().unwrap_or_default())
         .collect()
 }
@@ -427,7 +491,7 @@ pub fn delivered_cdrs(got: &[Received], prefix: &str) -> Vec<Value> {
 /// The 2xx-answered call events of `got` to paths starting with `prefix`, in arrival order.
 pub fn delivered_events(got: &[Received], prefix: &str) -> Vec<Value> {
     got.iter()
-        .filter(|r| r.status / 100 == 2 && r.path.starts_with(prefix))
+        .filter(|r| r.answered && r.status / 100 == 2 && r.path.starts_with(prefix))
         .map(|r| r.body.clone())
         .collect()
 }

@@ -279,7 +279,13 @@ fn every_modes_events_arrive_signed_in_order_and_cdrs_match_the_calls() {
         "{callin}"
     );
 
-    // The outbox knows they were delivered: nothing pending, nothing dead.
+    // The outbox knows they were delivered: nothing pending, nothing dead; the CDR listing shows them so.
+    let (status, listed) = sw.admin(Method::GET, &format!("/admin/v1/cdrs?appKey={}", axb.0), None);
+    assert_eq!(status, 200, "{listed}");
+    let entries = listed["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["state"], "delivered", "{listed}");
+    assert_eq!(&entries[0]["payload"], by_app(&axb.0), "{listed}");
     let metrics = sw.metrics();
     for (series, want) in [("pn_store_outbox_pending", 0.0), ("pn_push_dead_letters", 0.0)] {
         assert_eq!(
@@ -415,5 +421,51 @@ fn a_pushed_cdr_restarts_its_recordings_retention() {
     assert!(
         moved >= Duration::from_secs(2),
         "the recording's retention must count from the CDR's push (3 s after it was written), moved {moved:?}"
+    );
+}
+
+#[test]
+fn wsse_signed_pushes_and_x_number_status_pushes_reach_the_receiver() {
+    let receiver = Receiver::start(&[]);
+    let rig = pn_e2e::sipp::Rig::start(&[
+        ("PNSWITCH__MEDIA__MODE", "bypass"),
+        ("PNSWITCH__PUSH__CDR_BATCH_WAIT_MS", "0"),
+    ]);
+    let app = rig.switch.app_with_numbers("AXB", &[X_AXB, X_AX]);
+    receiver.add_app(&app.0, &app.1);
+    let (status, answer) = rig.switch.admin(
+        Method::PUT,
+        &format!("/admin/v1/apps/{}", app.0),
+        Some(&json!({
+            "cdrUrl": receiver.url("/cdr"),
+            "numStatusEnabled": true,
+            "numStatusUrl": receiver.url("/status"),
+            "pushAuth": "wsse",
+        })),
+    );
+    assert_eq!(status, 200, "{answer}");
+    rig.switch.bind_axb(&app, X_AXB, A, B, &json!({}));
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(100).inject(&[&[A, X_AXB]]).run_ok();
+    b_side.finish_ok(SETTLE);
+    // The second number goes out of service (carrier suspension, cause 3), then is retired.
+    let (status, answer) = rig.switch.admin(
+        Method::PUT,
+        &format!("/admin/v1/numbers/{}", X_AX.replace('+', "%2B")),
+        Some(&json!({"status": "unavailable", "cause": 3})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let got = receiver.wait_for("the CDR and the number-status push", PUSHED, |got| {
+        !delivered_cdrs(got, "/cdr").is_empty() && got.iter().any(|r| r.path == "/status")
+    });
+    assert!(
+        got.iter().all(|r| r.verified && r.scheme == "wsse"),
+        "{}",
+        summary(&got)
+    );
+    let status_push = got.iter().find(|r| r.path == "/status").unwrap();
+    assert_eq!(
+        status_push.body,
+        json!({"eventType": "numStatus", "numInfo": [{"number": X_AX, "status": "10", "cause": "3"}]}),
     );
 }

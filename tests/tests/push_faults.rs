@@ -152,7 +152,7 @@ fn reference_secs(time: &str) -> f64 {
 fn cdr_lags(got: &[Received], prefix: &str) -> Vec<f64> {
     let mut lags: Vec<f64> = got
         .iter()
-        .filter(|r| r.status == 200 && r.path.starts_with(prefix))
+        .filter(|r| r.answered && r.status == 200 && r.path.starts_with(prefix))
         .flat_map(|r| {
             let at = r.wall.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
             r.body["feeLst"]
@@ -235,7 +235,10 @@ fn a_receiver_taking_10_s_per_answer_does_not_delay_another_apps_pushes() {
         },
     );
     let fast_after = started.elapsed();
-    let slow_so_far = fast_done.iter().filter(|r| r.path.starts_with("/slow/")).count();
+    let slow_so_far = fast_done
+        .iter()
+        .filter(|r| r.answered && r.path.starts_with("/slow/"))
+        .count();
     let fast_lags = cdr_lags(&fast_done, "/fast/cdr");
     eprintln!(
         "isolation: the fast app had all {CALLS} CDRs {:.1} s after the calls began; CDR lag p50 {:.2} s p99 {:.2} s \
@@ -252,7 +255,7 @@ fn a_receiver_taking_10_s_per_answer_does_not_delay_another_apps_pushes() {
     let slow = receiver.wait_for(
         "the slow app's first answered pushes",
         Duration::from_secs(20),
-        |got| got.iter().any(|r| r.path.starts_with("/slow/")),
+        |got| got.iter().any(|r| r.answered && r.path.starts_with("/slow/")),
     );
     let slow_lags = cdr_lags(&slow, "/slow/cdr");
     if !slow_lags.is_empty() {

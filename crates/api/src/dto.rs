@@ -367,6 +367,16 @@ pub(crate) struct AppView {
     digit_terminator: String,
     inband_dtmf: bool,
     answer_before_collect: bool,
+    /// Whether X-number status changes are pushed (`numStatus`).
+    num_status_enabled: bool,
+    /// Where status pushes go; `null`: the call-status URL.
+    num_status_url: Option<String>,
+    /// The SMS-control (Block) URL.
+    sms_control_url: Option<String>,
+    /// Whether SMS notifications carry `smsContent`.
+    sms_content_enabled: bool,
+    /// `aksk` or `wsse`: how pushes are signed.
+    push_auth: &'static str,
 }
 
 impl AppView {
@@ -396,6 +406,14 @@ impl AppView {
             digit_terminator: app.media.digit_terminator.map(String::from).unwrap_or_default(),
             inband_dtmf: app.media.inband_dtmf,
             answer_before_collect: app.media.answer_before_collect,
+            num_status_enabled: app.push.num_status,
+            num_status_url: app.push.status_url.clone(),
+            sms_control_url: app.push.sms_control_url.clone(),
+            sms_content_enabled: app.push.sms_content,
+            push_auth: match app.push.auth {
+                pn_bindings::PushAuth::Wsse => "wsse",
+                pn_bindings::PushAuth::Aksk => "aksk",
+            },
         }
     }
 }
@@ -643,6 +661,23 @@ mod answers {
         CollectDigits,
     }
 
+    /// Route trace: the customer would be asked (X mode, a Block `callin`).
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct AskTrace {
+        pub(crate) decision: AskDecision,
+        /// The X called (shown to the callee if the customer connects).
+        pub(crate) display: String,
+    }
+
+    /// `"ask"`.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) enum AskDecision {
+        /// The customer decides.
+        Ask,
+    }
+
     /// Route trace: the call would be refused.
     #[derive(Serialize, ToSchema)]
     #[serde(rename_all = "camelCase")]
@@ -672,6 +707,8 @@ mod answers {
         Connect(Answer<ConnectTrace>),
         /// Digits collected first.
         Collect(Answer<CollectTrace>),
+        /// The customer decides (X mode).
+        Ask(Answer<AskTrace>),
         /// Refused.
         Reject(Answer<RejectTrace>),
     }

@@ -56,6 +56,8 @@ codes! {
     RECORD_EXISTS = "1016002", OK;
     /// 1020001: parameter error (missing, ill-typed or out-of-range field).
     PARAMETER_ERROR = "1020001", BAD_REQUEST;
+    /// 1020152: invalid `sessionId` (call stop: no call of this app in progress with it).
+    INVALID_SESSION_ID = "1020152", OK;
     /// 1020167: no idle extension number (AXE).
     NO_IDLE_EXTENSION = "1020167", OK;
     /// 1020176: authentication failed (digest, clock skew, replayed nonce).

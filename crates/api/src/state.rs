@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pn_bindings::{App, BindingTable, RoutePolicy, UnixTime};
 use pn_metrics::Metrics;
-use pn_provision::{EngineHandle, PromptLibrary, RecordingStore};
+use pn_provision::{CallControl, EngineHandle, PromptLibrary, RecordingStore};
 use pn_store::Store;
 
 use crate::ApiConfig;
@@ -31,6 +31,7 @@ struct Inner {
     media_relay: bool,
     prompts: Option<Arc<PromptLibrary>>,
     recordings: Option<Arc<RecordingStore>>,
+    call_control: Option<Arc<dyn CallControl>>,
 }
 
 impl ApiState {
@@ -63,6 +64,7 @@ impl ApiState {
                 media_relay: true,
                 prompts: None,
                 recordings: None,
+                call_control: None,
             }),
         }
     }
@@ -82,6 +84,7 @@ impl ApiState {
             media_relay: shared.media_relay,
             prompts: shared.prompts.clone(),
             recordings: shared.recordings.clone(),
+            call_control: shared.call_control.clone(),
         });
         change(&mut inner);
         Self {
@@ -118,6 +121,18 @@ impl ApiState {
     #[must_use]
     pub fn with_recordings(self, recordings: Arc<RecordingStore>) -> Self {
         self.map(|i| i.recordings = Some(recordings))
+    }
+
+    /// The SIP runtime's call control (the call-stop API). Without it every call stop answers 1020152: no
+    /// call is known here.
+    #[must_use]
+    pub fn with_call_control(self, control: Arc<dyn CallControl>) -> Self {
+        self.map(|i| i.call_control = Some(control))
+    }
+
+    /// The call control, when configured.
+    pub fn call_control(&self) -> Option<&Arc<dyn CallControl>> {
+        self.inner.call_control.as_ref()
     }
 
     /// Whether media is relayed (see [`ApiState::with_media_relay`]).

@@ -66,11 +66,16 @@ pub(crate) struct Record {
     pub recording: Option<(UnixTime, String)>,
     /// The recording is kept (at least 3 s): the CDR names it.
     pub recording_kept: bool,
+    /// X mode: the `userData` of the customer's reply (echoed in later events and the CDR).
+    pub x_user_data: Option<String>,
+    /// Who hung up (X mode `callRelDirection`): 1 the caller, 2 the callee.
+    pub rel_direction: Option<u8>,
 }
 
 impl Record {
     pub(crate) fn event(&self, kind: EventType, wall: UnixTime, state_code: Option<u16>) -> CallFact {
         let second_leg = matches!(kind, EventType::Callout | EventType::Alerting | EventType::Answer);
+        let x_mode = self.mode == Some(Mode::X);
         let (caller, called) = match (&self.display, &self.callee) {
             (Some(d), Some(c)) if second_leg => (d.clone(), c.clone()),
             _ => (self.caller.clone(), self.called.clone()),
@@ -84,14 +89,26 @@ impl Record {
                 called,
                 display_caller_num: self.display.clone(),
                 subscription_id: self.subscription.as_ref().map(|s| s.subscription_id.clone()),
-                user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
+                user_data: self.user_data(),
                 state_code,
                 state_desc: state_code.map(|c| state_desc(c).to_owned()),
                 digit_info: (kind == EventType::CollectInfo).then(|| self.digits.clone().unwrap_or_default()),
+                orig_callee_num: x_mode.then(|| self.called.clone()),
+                notify_mode: x_mode.then_some("Notify"),
+                call_rel_direction: self
+                    .rel_direction
+                    .filter(|_| x_mode && kind == EventType::Disconnect),
                 binding: self.binding,
             },
             app: self.app,
         })
+    }
+
+    /// The `userData` echoed in facts: the customer's (X mode), else the binding's.
+    fn user_data(&self) -> Option<String> {
+        self.x_user_data
+            .clone()
+            .or_else(|| self.subscription.as_ref().and_then(|s| s.user_data.clone()))
     }
 
     /// Sets the call's app; when it changes, its key and mode are taken from the router (routing time).
@@ -158,7 +175,7 @@ impl Record {
                 .digits
                 .clone()
                 .filter(|d| self.mode == Some(Mode::Axe) && !d.is_empty()),
-            user_data: self.subscription.as_ref().and_then(|s| s.user_data.clone()),
+            user_data: self.user_data(),
             app: self.app,
             binding: self.binding,
         }))
@@ -261,6 +278,8 @@ pub(crate) struct Placement<'a> {
     pub conn: &'a Connect,
     /// The egress trunk.
     pub egress: Peer,
+    /// The call's prompts when the decision brings its own (X mode); `None`: the router's for the binding.
+    pub prompts: Option<&'a crate::CallPrompts>,
     /// Max-Forwards for the B leg.
     pub hops: u8,
 }

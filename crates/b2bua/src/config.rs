@@ -25,6 +25,9 @@ pub struct B2buaConfig {
     /// Longest an answered call may last when its binding sets no `maxDuration`, in seconds (default 14400,
     /// four hours; 0: no limit): then it is released like at `maxDuration` (BYE both legs, stateCode 8010).
     pub max_call_secs: u64,
+    /// X mode: milliseconds the customer has to answer the Block `callin` (default 3000); then the call ends
+    /// with 8040. The runtime's HTTP request uses the same timeout.
+    pub xmode_decision_timeout_ms: u64,
     /// `host[:port]` pnswitch writes in its Via and Contact (the runtime fills it from the listen address).
     pub local_host: String,
     /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
@@ -47,6 +50,7 @@ impl Default for B2buaConfig {
             forward_timeout_secs: 90,
             dialog_probe_secs: 60,
             max_call_secs: 4 * 3600,
+            xmode_decision_timeout_ms: 3000,
             local_host: "127.0.0.1:5060".to_owned(),
             egress: Vec::new(),
             trusted_peers: Vec::new(),
@@ -96,9 +100,13 @@ mod tests {
         assert_eq!(c.t1_ms, 500);
         assert_eq!(c.forward_timeout_secs, 90);
         assert_eq!((c.dialog_probe_secs, c.max_call_secs), (60, 14_400));
+        assert_eq!(c.xmode_decision_timeout_ms, 3000);
         assert_eq!(c.local_host_port(), ("[2001:db8::1]".to_owned(), Some(5070)));
-        let c: B2buaConfig = toml::from_str("dialog_probe_secs = 0\nmax_call_secs = 7200").unwrap();
+        let c: B2buaConfig =
+            toml::from_str("dialog_probe_secs = 0\nmax_call_secs = 7200\nxmode_decision_timeout_ms = 500")
+                .unwrap();
         assert_eq!((c.dialog_probe_secs, c.max_call_secs), (0, 7200));
+        assert_eq!(c.xmode_decision_timeout_ms, 500);
         assert!(toml::from_str::<B2buaConfig>("bogus = 1").is_err());
         let c = B2buaConfig {
             local_host: "pn.example:5062".into(),

@@ -97,6 +97,15 @@ pub struct StatusInfo {
     /// `collectInfo`: the DTMF digits collected (empty when none were keyed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digit_info: Option<String>,
+    /// X mode: the X called (`origCalleeNum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orig_callee_num: Option<String>,
+    /// X mode: `Block` for the `callin` that asks the customer, `Notify` for every other event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_mode: Option<&'static str>,
+    /// X mode `disconnect`: 1 the caller hung up, 2 the callee hung up (absent when the switch ended the call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_rel_direction: Option<u8>,
     /// The binding that routed the call (not serialised).
     #[serde(skip)]
     pub binding: Option<BindingId>,
@@ -196,13 +205,14 @@ pub struct Cdr {
 }
 
 /// The CDR `serviceType` of a mode: `"003"` AXB and `"004"` AX (the reference's examples); the reference
-/// publishes no other codes, so pnswitch uses `"005"` for AXE and `"006"` for AXYB.
+/// publishes no other codes, so pnswitch uses `"005"` for AXE, `"006"` for AXYB and `"007"` for X.
 pub fn service_type(mode: Mode) -> &'static str {
     match mode {
         Mode::Axb => "003",
         Mode::Ax => "004",
         Mode::Axe => "005",
         Mode::Axyb => "006",
+        Mode::X => "007",
     }
 }
 
@@ -300,8 +310,8 @@ mod tests {
         let longest = icid(&"h".repeat(300), u16::MAX, UnixTime(253_402_300_799), u64::MAX);
         assert!(longest.len() <= 64, "{longest}");
         assert_eq!(
-            [Mode::Axb, Mode::Ax, Mode::Axe, Mode::Axyb].map(service_type),
-            ["003", "004", "005", "006"]
+            [Mode::Axb, Mode::Ax, Mode::Axe, Mode::Axyb, Mode::X].map(service_type),
+            ["003", "004", "005", "006", "007"]
         );
     }
 
@@ -320,6 +330,9 @@ mod tests {
                 state_code: Some(0),
                 state_desc: Some("The user releases the call.".into()),
                 digit_info: None,
+                orig_callee_num: None,
+                notify_mode: None,
+                call_rel_direction: None,
                 binding: Some(BindingId(3)),
             },
             app: Some(AppId(1)),
@@ -333,6 +346,19 @@ mod tests {
         assert!(v.get("app").is_none() && v["statusInfo"].get("binding").is_none());
         assert!(v["statusInfo"].get("userData").is_none());
         assert!(v["statusInfo"].get("digitInfo").is_none());
+        assert!(
+            v["statusInfo"].get("notifyMode").is_none() && v["statusInfo"].get("callRelDirection").is_none()
+        );
+        let mut x = e.clone();
+        if let CallFact::Event(ev) = &mut x {
+            ev.status_info.notify_mode = Some("Notify");
+            ev.status_info.call_rel_direction = Some(2);
+            ev.status_info.orig_callee_num = Some("+8617000000000".into());
+        }
+        let v = serde_json::to_value(&x).unwrap();
+        assert_eq!(v["statusInfo"]["notifyMode"], "Notify");
+        assert_eq!(v["statusInfo"]["callRelDirection"], 2);
+        assert_eq!(v["statusInfo"]["origCalleeNum"], "+8617000000000");
         let mut collect = e.clone();
         if let CallFact::Event(ev) = &mut collect {
             ev.event_type = EventType::CollectInfo;

@@ -13,7 +13,9 @@
 //! 3. after every call drains [`B2bua::poll_output`] until `None`: [`Output::Send`] messages go to
 //!    their peer, [`Output::Fact`]s go to the store's outbox, [`Output::Media`] commands (relay
 //!    mode only) to the shard's media relay, whose reports (dead media, DTMF digits, prompts played)
-//!    come back through [`B2bua::handle_media_event`]; [`Output::Callback`] records go to the store.
+//!    come back through [`B2bua::handle_media_event`]; [`Output::Callback`] records go to the store;
+//!    [`Output::Ask`] (X mode, [`xmode`]) is `POSTed` to the customer, whose answer (or failure) comes back
+//!    through [`B2bua::handle_customer_reply`].
 //!
 //! One `B2bua` is one shard: single-threaded, no locks. [`shard_for`] tells the runtime which shard
 //! a received message belongs to (B-leg Call-IDs and every Via branch this crate creates embed the
@@ -82,9 +84,10 @@ mod stats;
 pub mod tables;
 mod tones;
 mod transactions;
+pub mod xmode;
 
 pub use config::B2buaConfig;
-pub use engine::{B2bua, Refusal};
+pub use engine::{B2bua, Refusal, StopResult};
 pub use error::B2buaError;
 pub use facts::{CallEvent, CallFact, Cdr, EventType, StatusInfo};
 pub use load::{Load, RelayPorts};
@@ -103,4 +106,5 @@ pub fn malformed_request_reason() -> String {
 pub use output::Output;
 pub use peer::{Peer, Transport};
 pub use route::{AppEcho, RouteLookup, Subscription};
-pub use shard::{Shard, shard_for};
+pub use shard::{Shard, session_shard, shard_for};
+pub use xmode::{CustomerReply, XAsk, XCall};

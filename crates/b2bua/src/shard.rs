@@ -43,6 +43,17 @@ pub fn shard_for(message: &SipMessage, count: u16) -> u16 {
     (fnv1a(call_id.as_bytes()) % u64::from(count)) as u16
 }
 
+/// The shard that made a call's `sessionId` (`<shard>_<id>_<time>@<host>`, its call events and CDR), if the
+/// text has that shape; `None` for anything else.
+pub fn session_shard(session_id: &str) -> Option<u16> {
+    let (shard, rest) = session_id.split_once('_')?;
+    let (id, _) = rest.split_once('_')?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    shard.parse().ok()
+}
+
 fn branch_of(via: &str) -> Option<&str> {
     via.split(';').skip(1).find_map(|p| {
         let (name, value) = p.split_once('=')?;
@@ -70,6 +81,16 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_shard_reads_the_prefix() {
+        assert_eq!(session_shard("2_17_20260101120000@sw1"), Some(2));
+        assert_eq!(session_shard("0_1_20260101120000@sw1"), Some(0));
+        assert_eq!(session_shard("x_17_20260101120000@sw1"), None);
+        assert_eq!(session_shard("2_x_20260101120000@sw1"), None);
+        assert_eq!(session_shard("2-17"), None);
+        assert_eq!(session_shard(""), None);
+    }
 
     #[test]
     fn shard_for_reads_embedded_shards_and_hashes_the_rest() {

@@ -15,6 +15,8 @@ pub struct Stats {
     /// New calls refused because the runtime refuses new calls ([`crate::B2bua::refuse_new_calls`]); they
     /// write no call facts.
     pub calls_refused: u64,
+    /// X mode: customer decisions by outcome (`connect`, `close`, `invalid`, `timeout`, `failed`).
+    pub xmode_decisions: BTreeMap<&'static str, u64>,
     /// Calls forwarded but not answered (busy, no answer, cancelled, timeout…).
     pub calls_failed: u64,
     /// Server transactions created.

@@ -13,13 +13,16 @@
 //! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
 //! | 8014 | 404 Not Found | 1 | Invalid call: no binding |
 //! | 8016 | 403 Forbidden | 21 | Call direction not allowed |
+//! | 8017 | 603 Decline | 21 | Closed by the customer |
 //! | 8019 | 404 Not Found | 1 | No callback record |
 //! | 8022 | 404 Not Found | 1 | Binding absent or expired |
 //! | 8023 | 403 Forbidden | 21 | Fixed line cannot be caller |
+//! | 8024 | 403 Forbidden | 21 | Show real caller not allowed |
 //! | 8025 | 404 Not Found | 1 | Called number does not exist |
 //! | 8030 | 404 Not Found | 1 | AXYB binding absent |
 //! | 8032 | 403 Forbidden | 21 | Dialed own privacy number |
 //! | 8033 | 484 Address Incomplete | 28 | Empty extension |
+//! | 8040 | 500 Server Internal Error | 41 | No customer decision |
 //! | 8042 | 403 Forbidden | 21 | International inbound restricted |
 //! | 8043 | 403 Forbidden | 21 | International outbound restricted |
 //! | 8055 | 480 Temporarily Unavailable | 41 | Privacy number unavailable |
@@ -59,6 +62,7 @@
 //! | A's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer (see `probe`) | 102 | 7505 |
 //! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
 //! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
+//! | the app stopped the call (the call-stop API; before answer: CANCEL to B, 487 to A) | 16 | 8070 |
 
 use pn_bindings::Cause;
 
@@ -91,13 +95,16 @@ pub fn reject_mapping(cause: Cause) -> RejectMapping {
         8013 => (UNAVAILABLE, 20, "No temporary callee"),
         8014 => (NOT_FOUND, 1, "Invalid call: no binding"),
         8016 => (FORBIDDEN, 21, "Call direction not allowed"),
+        8017 => ((603, "Decline"), 21, "Closed by the customer"),
         8019 => (NOT_FOUND, 1, "No callback record"),
         8022 => (NOT_FOUND, 1, "Binding absent or expired"),
         8023 => (FORBIDDEN, 21, "Fixed line cannot be caller"),
+        8024 => (FORBIDDEN, 21, "Show real caller not allowed"),
         8025 => (NOT_FOUND, 1, "Called number does not exist"),
         8030 => (NOT_FOUND, 1, "AXYB binding absent"),
         8032 => (FORBIDDEN, 21, "Dialed own privacy number"),
         8033 => ((484, "Address Incomplete"), 28, "Empty extension"),
+        8040 => ((500, "Server Internal Error"), 41, "No customer decision"),
         8042 => (FORBIDDEN, 21, "International inbound restricted"),
         8043 => (FORBIDDEN, 21, "International outbound restricted"),
         8055 => (UNAVAILABLE, 41, "Privacy number unavailable"),
@@ -184,17 +191,21 @@ pub fn state_desc(code: u16) -> &'static str {
         8013 => "No temporary callee is set.",
         8014 => "Invalid call: no binding.",
         8016 => "The call direction is not allowed.",
+        8017 => "The customer closed the call.",
         8019 => "No callback record.",
         8022 => "The binding is absent or expired.",
         8023 => "A fixed-line number cannot be the caller.",
+        8024 => "Showing the real caller is not allowed.",
         8025 => "The called number does not exist.",
         8030 => "The AXYB binding is absent.",
         8032 => "The user dialed their own privacy number.",
         8033 => "Empty extension received.",
         8035 => "The platform connect timed out.",
+        8040 => "No customer decision (no reply in time, or the request failed).",
         8042 => "International inbound calls are restricted.",
         8043 => "International outbound calls are restricted.",
         8055 => "The privacy number is unavailable.",
+        8070 => "The call was stopped by the platform API.",
         8100 => "The callee does not exist.",
         8101 => "The callee did not answer.",
         8102 => "The callee is busy.",
@@ -231,6 +242,8 @@ mod tests {
             (8055, 480),
             (8104, 480),
             (8031, 500),
+            (8017, 603),
+            (8040, 500),
         ] {
             assert_eq!(reject_status(Cause(cause)).0, status, "{cause}");
         }

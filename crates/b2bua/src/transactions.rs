@@ -24,6 +24,8 @@ pub(crate) enum Slot {
     Server(Id),
     Client(Id),
     Call(Id),
+    /// X mode: a call's decision timer.
+    Ask(Id),
 }
 
 /// Every armed deadline, earliest first.

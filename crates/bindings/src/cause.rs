@@ -26,6 +26,12 @@ impl Cause {
     pub const NO_TEMP_CALLEE: Cause = Cause(8013);
     /// 8014: no binding for this caller on this X (AXB), or a bad number.
     pub const NO_BINDING: Cause = Cause(8014);
+    /// 8014 in X mode: the customer's Block reply is unparseable or out of range.
+    pub const BAD_BLOCK_REPLY: Cause = Cause(8014);
+    /// 8017: X mode, the customer replied `close`.
+    pub const CUSTOMER_CLOSE: Cause = Cause(8017);
+    /// 8040 ("other error"): X mode, no customer decision: no reply in time, or the request failed.
+    pub const NO_CUSTOMER_DECISION: Cause = Cause(8040);
     /// 8016: the binding does not allow this call direction.
     pub const DIRECTION_NOT_ALLOWED: Cause = Cause(8016);
     /// 8019: AXE A dialed X but there is no live callback record.
@@ -34,6 +40,8 @@ impl Cause {
     pub const AXE_BINDING_EXPIRED: Cause = Cause(8022);
     /// 8023: a fixed-line number cannot be the caller through X.
     pub const FIXED_LINE_CALLER: Cause = Cause(8023);
+    /// 8024: "show the real caller" is not allowed (X mode: a `displayCalleeNum` other than X).
+    pub const SHOW_REAL_CALLER: Cause = Cause(8024);
     /// 8025: the called X does not exist.
     pub const UNKNOWN_X: Cause = Cause(8025);
     /// 8030: AXYB binding absent.
@@ -50,6 +58,9 @@ impl Cause {
     pub const INTERNATIONAL_OUT: Cause = Cause(8043);
     /// 8055: X is unavailable (paused or out of service).
     pub const X_UNAVAILABLE: Cause = Cause(8055);
+    /// 8070 (pnswitch's, not in the reference): the call was stopped by the platform's call-stop API
+    /// (`POST /rest/httpsessions/callStop/v2.0`, reference §2.5).
+    pub const STOPPED_BY_API: Cause = Cause(8070);
     /// 8104: callee unreachable (used for AX `turnFlag=off`).
     pub const CALLEE_UNREACHABLE: Cause = Cause(8104);
 }

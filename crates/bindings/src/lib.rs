@@ -13,7 +13,7 @@ pub mod table;
 
 pub use cause::Cause;
 pub use decide::{
-    CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, SendResult, SmsBlock,
+    Ask, CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, SendResult, SmsBlock,
     SmsDecision, SmsRefusal, SmsRelay, decide, decide_sms,
 };
 pub use model::*;

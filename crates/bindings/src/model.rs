@@ -1,4 +1,4 @@
-//! The durable binding model of all four modes, the number pool and apps (reference §0.2, §1, §2).
+//! The durable binding model of all five modes (X keeps no bindings), the number pool and apps (reference §0.2, §1, §2).
 //!
 //! These are plain values: pn-store persists them, pn-api builds them from requests, and the routing table
 //! indexes the parts a call needs.
@@ -41,16 +41,19 @@ pub enum Mode {
     Axe,
     /// A–X plus Y–B relations.
     Axyb,
+    /// X only: the customer decides every call (a Block `callin` answered with connect or close).
+    X,
 }
 
 impl Mode {
-    /// The mode's name as written in config, CLI and docs (`AXB`, `AX`, `AXE`, `AXYB`).
+    /// The mode's name as written in config, CLI and docs (`AXB`, `AX`, `AXE`, `AXYB`, `X`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Mode::Axb => "AXB",
             Mode::Ax => "AX",
             Mode::Axe => "AXE",
             Mode::Axyb => "AXYB",
+            Mode::X => "X",
         }
     }
 }

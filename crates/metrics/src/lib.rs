@@ -22,7 +22,7 @@ pub struct Metrics {
     pub api_latency: HistogramVec,
     /// `pn_bindings{mode,app}`: live bindings by mode and app.
     pub bindings: IntGaugeVec,
-    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, reject cause).
+    /// `pn_route_lookups_total{outcome}`: route decisions by outcome (connect, collect, ask (X mode), reject cause).
     pub lookups: IntCounterVec,
     /// `pn_store_commit_duration_seconds`: time of one durable commit (a group of writes).
     pub store_commit_latency: Histogram,
@@ -133,6 +133,10 @@ pub struct SipMetrics {
     /// `validation_reject` (requests refused by validation: 400, 416, 420, 483, 505…), `unmatched_request`
     /// (in-dialog requests that matched no dialog: 481), `stray_response` (responses that matched no transaction).
     pub dialog_events: IntCounterVec,
+    /// `pn_xmode_decisions_total{outcome}`: X-mode customer decisions: `connect`, `close`, `invalid` (an
+    /// unparseable or out-of-range reply: 8014, or a display number other than X: 8024), `timeout` (no reply
+    /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
+    pub xmode_decisions: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -140,6 +144,7 @@ const SETUP_BUCKETS: &[f64] = &[
 ];
 
 impl SipMetrics {
+    #[allow(clippy::too_many_lines)] // one definition and registration per metric, in order
     fn new(registry: &Registry) -> Result<Self, MetricsError> {
         let calls = IntCounterVec::new(
             Opts::new("pn_sip_calls_total", "Finished calls by outcome and cause"),
@@ -223,6 +228,12 @@ impl SipMetrics {
             "Dialog probes, dead dialogs, session-timer expiries, refused, unmatched and stray SIP messages",
             "event",
         )?;
+        let xmode_decisions = registered_vec(
+            registry,
+            "pn_xmode_decisions_total",
+            "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed)",
+            "outcome",
+        )?;
         Ok(Self {
             calls,
             active_calls,
@@ -240,6 +251,7 @@ impl SipMetrics {
             media_packets,
             media_events,
             dialog_events,
+            xmode_decisions,
         })
     }
 }
@@ -254,6 +266,14 @@ fn registered_vec(
     let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
     registry.register(Box::new(counter.clone()))?;
     Ok(counter)
+}
+
+/// Creates `counter`'s series for each of `labels` at 0, so alerts on the first event can fire (a rate over
+/// a series that does not exist yet is empty, not 0).
+fn preset(counter: &IntCounterVec, labels: &[&str]) {
+    for label in labels {
+        counter.with_label_values(&[label]);
+    }
 }
 
 /// Errors while building or encoding metrics.
@@ -343,6 +363,10 @@ impl Metrics {
         registry.register(Box::new(push_dead_letters.clone()))?;
         registry.register(Box::new(outbox_purged.clone()))?;
         let sip = SipMetrics::new(&registry)?;
+        preset(
+            &sip.media_events,
+            &["digit", "timeout", "open_failed", "recording"],
+        );
         let http = HttpMetrics::new(&registry)?;
         let push = PushMetrics::new(&registry)?;
         Ok(Self {
@@ -402,6 +426,13 @@ mod tests {
         assert!(text.contains("pn_outbox_degraded 0"));
         assert!(text.contains("pn_outbox_buffered 0"));
         assert!(text.contains("pn_outbox_write_failures_total 0"));
+        // Alerts watch these from the first event on: they exist at 0 from the start.
+        for kind in ["digit", "timeout", "open_failed", "recording"] {
+            assert!(
+                text.contains(&format!("pn_media_events_total{{kind=\"{kind}\"}} 0")),
+                "{kind}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -204,6 +204,7 @@ enum AppCommand {
 }
 
 #[derive(Args, Debug)]
+#[expect(clippy::struct_excessive_bools, reason = "one CLI switch each")]
 struct AppCreate {
     /// Human name.
     #[arg(long)]
@@ -238,6 +239,21 @@ struct AppCreate {
     /// AXE: digit-collection repeat count.
     #[arg(long)]
     collect_repeat: Option<u8>,
+    /// Push X-number status changes (numStatus) to the app.
+    #[arg(long)]
+    num_status: bool,
+    /// X-number status push URL (default: the call-status URL).
+    #[arg(long)]
+    num_status_url: Option<String>,
+    /// SMS-control (Block) URL.
+    #[arg(long)]
+    sms_control_url: Option<String>,
+    /// SMS notifications carry smsContent.
+    #[arg(long)]
+    sms_content: bool,
+    /// How pushes are signed: aksk (default) or wsse.
+    #[arg(long)]
+    push_auth: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +278,21 @@ struct AppSet {
     /// SMS enabled.
     #[arg(long)]
     sms: Option<bool>,
+    /// Push X-number status changes (numStatus).
+    #[arg(long)]
+    num_status: Option<bool>,
+    /// X-number status push URL ("" = the call-status URL).
+    #[arg(long)]
+    num_status_url: Option<String>,
+    /// SMS-control (Block) URL ("" clears).
+    #[arg(long)]
+    sms_control_url: Option<String>,
+    /// SMS notifications carry smsContent.
+    #[arg(long)]
+    sms_content: Option<bool>,
+    /// How pushes are signed: aksk or wsse.
+    #[arg(long)]
+    push_auth: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -295,6 +326,10 @@ enum NumbersCommand {
         number: String,
         /// New status.
         status: String,
+        /// With unavailable: the cause pushed to the app (1 deleted, 2 arrears, 3 suspended, 5 call-restricted,
+        /// 6 restriction lifted, 7/8/9 unconditional/no-answer/busy forwarding).
+        #[arg(long)]
+        cause: Option<u8>,
     },
     /// Retire a number from the pool (refused while bindings use it, unless --force).
     Retire {
@@ -438,38 +473,20 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
         c @ (AdminCommand::Outbox(_) | AdminCommand::Cdrs { .. }) => {
             return outbox_request(c).ok_or_else(|| "not an outbox command".into());
         }
-        AdminCommand::App(AppCommand::Create(c)) => {
-            let mut body = json!({
-                "name": c.name, "mode": c.mode.to_ascii_uppercase(),
-                "recordEnabled": c.record, "smsEnabled": c.sms,
-            });
-            put_opt(&mut body, "appKey", c.app_key.map(Value::from));
-            put_opt(&mut body, "appSecret", c.app_secret.map(Value::from));
-            put_opt(&mut body, "callStatusUrl", c.call_status_url.map(Value::from));
-            put_opt(&mut body, "cdrUrl", c.cdr_url.map(Value::from));
-            put_opt(&mut body, "smsUrl", c.sms_url.map(Value::from));
-            put_opt(&mut body, "extensionDigits", c.extension_digits.map(Value::from));
-            put_opt(&mut body, "collectRepeat", c.collect_repeat.map(Value::from));
-            (Method::POST, "/admin/v1/apps".to_owned(), Some(body))
-        }
+        AdminCommand::App(AppCommand::Create(c)) => (
+            Method::POST,
+            "/admin/v1/apps".to_owned(),
+            Some(app_create_body(c)),
+        ),
         AdminCommand::App(AppCommand::List) => (Method::GET, "/admin/v1/apps".to_owned(), None),
         AdminCommand::App(AppCommand::Show { app_key }) => {
             (Method::GET, format!("/admin/v1/apps/{}", encode(&app_key)), None)
         }
-        AdminCommand::App(AppCommand::Set(s)) => {
-            let mut body = json!({});
-            put_opt(&mut body, "enabled", s.enabled.map(Value::from));
-            put_opt(&mut body, "callStatusUrl", s.call_status_url.map(Value::from));
-            put_opt(&mut body, "cdrUrl", s.cdr_url.map(Value::from));
-            put_opt(&mut body, "smsUrl", s.sms_url.map(Value::from));
-            put_opt(&mut body, "recordEnabled", s.record.map(Value::from));
-            put_opt(&mut body, "smsEnabled", s.sms.map(Value::from));
-            (
-                Method::PUT,
-                format!("/admin/v1/apps/{}", encode(&s.app_key)),
-                Some(body),
-            )
-        }
+        AdminCommand::App(AppCommand::Set(s)) => (
+            Method::PUT,
+            format!("/admin/v1/apps/{}", encode(&s.app_key)),
+            Some(app_set_body(s)),
+        ),
         AdminCommand::Numbers(NumbersCommand::Import {
             app_key,
             area_code,
@@ -502,11 +519,19 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
                 .unwrap_or_default();
             (Method::GET, format!("/admin/v1/numbers{query}"), None)
         }
-        AdminCommand::Numbers(NumbersCommand::Status { number, status }) => (
-            Method::PUT,
-            format!("/admin/v1/numbers/{}", encode(&number)),
-            Some(json!({"status": status})),
-        ),
+        AdminCommand::Numbers(NumbersCommand::Status {
+            number,
+            status,
+            cause,
+        }) => {
+            let mut body = json!({ "status": status });
+            put_opt(&mut body, "cause", cause.map(Value::from));
+            (
+                Method::PUT,
+                format!("/admin/v1/numbers/{}", encode(&number)),
+                Some(body),
+            )
+        }
         AdminCommand::Numbers(NumbersCommand::Retire { number, force }) => {
             let query = if force { "?force=true" } else { "" };
             (
@@ -517,6 +542,52 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
         }
     };
     Ok(Request::new(method, path, body))
+}
+
+/// The body of `app create`.
+fn app_create_body(c: AppCreate) -> Value {
+    let mut body = json!({
+        "name": c.name, "mode": c.mode.to_ascii_uppercase(),
+        "recordEnabled": c.record, "smsEnabled": c.sms,
+    });
+    put_opt(&mut body, "appKey", c.app_key.map(Value::from));
+    put_opt(&mut body, "appSecret", c.app_secret.map(Value::from));
+    put_opt(&mut body, "callStatusUrl", c.call_status_url.map(Value::from));
+    put_opt(&mut body, "cdrUrl", c.cdr_url.map(Value::from));
+    put_opt(&mut body, "smsUrl", c.sms_url.map(Value::from));
+    put_opt(&mut body, "extensionDigits", c.extension_digits.map(Value::from));
+    put_opt(&mut body, "collectRepeat", c.collect_repeat.map(Value::from));
+    put_opt(
+        &mut body,
+        "numStatusEnabled",
+        c.num_status.then_some(Value::from(true)),
+    );
+    put_opt(&mut body, "numStatusUrl", c.num_status_url.map(Value::from));
+    put_opt(&mut body, "smsControlUrl", c.sms_control_url.map(Value::from));
+    put_opt(
+        &mut body,
+        "smsContentEnabled",
+        c.sms_content.then_some(Value::from(true)),
+    );
+    put_opt(&mut body, "pushAuth", c.push_auth.map(Value::from));
+    body
+}
+
+/// The body of `app set`.
+fn app_set_body(s: AppSet) -> Value {
+    let mut body = json!({});
+    put_opt(&mut body, "enabled", s.enabled.map(Value::from));
+    put_opt(&mut body, "callStatusUrl", s.call_status_url.map(Value::from));
+    put_opt(&mut body, "cdrUrl", s.cdr_url.map(Value::from));
+    put_opt(&mut body, "smsUrl", s.sms_url.map(Value::from));
+    put_opt(&mut body, "recordEnabled", s.record.map(Value::from));
+    put_opt(&mut body, "smsEnabled", s.sms.map(Value::from));
+    put_opt(&mut body, "numStatusEnabled", s.num_status.map(Value::from));
+    put_opt(&mut body, "numStatusUrl", s.num_status_url.map(Value::from));
+    put_opt(&mut body, "smsControlUrl", s.sms_control_url.map(Value::from));
+    put_opt(&mut body, "smsContentEnabled", s.sms_content.map(Value::from));
+    put_opt(&mut body, "pushAuth", s.push_auth.map(Value::from));
+    body
 }
 
 fn put_opt(body: &mut Value, key: &str, value: Option<Value>) {
@@ -603,5 +674,66 @@ mod tests {
         assert!(parse(&["outbox", "replay"]).is_err());
         assert!(parse(&["outbox", "replay", "--id", "1", "--app-key", "k"]).is_err());
         assert!(parse(&["cdrs"]).is_err());
+    }
+
+    /// The JSON body `pnswitch admin <args>` sends.
+    fn body_of(args: &[&str]) -> Value {
+        match request(args).body {
+            Some(Body::Json(v)) => v,
+            _ => panic!("no JSON body"),
+        }
+    }
+
+    #[test]
+    fn push_options_and_cause_flags() {
+        let v = body_of(&[
+            "app",
+            "create",
+            "--name",
+            "n",
+            "--mode",
+            "axb",
+            "--num-status",
+            "--num-status-url",
+            "https://h/s",
+            "--sms-control-url",
+            "https://h/b",
+            "--sms-content",
+            "--push-auth",
+            "wsse",
+        ]);
+        assert_eq!(v["numStatusEnabled"], true);
+        assert_eq!(v["numStatusUrl"], "https://h/s");
+        assert_eq!(v["smsControlUrl"], "https://h/b");
+        assert_eq!(v["smsContentEnabled"], true);
+        assert_eq!(v["pushAuth"], "wsse");
+        let v = body_of(&["app", "create", "--name", "n", "--mode", "axb"]);
+        assert!(
+            v.get("numStatusEnabled").is_none() && v.get("pushAuth").is_none(),
+            "{v}"
+        );
+        let v = body_of(&[
+            "app",
+            "set",
+            "k",
+            "--num-status",
+            "false",
+            "--num-status-url",
+            "",
+            "--sms-content",
+            "true",
+        ]);
+        assert_eq!(v["numStatusEnabled"], false);
+        assert_eq!(v["numStatusUrl"], "");
+        assert_eq!(v["smsContentEnabled"], true);
+        let v = body_of(&[
+            "numbers",
+            "status",
+            "+8617000000001",
+            "unavailable",
+            "--cause",
+            "3",
+        ]);
+        assert_eq!(v, serde_json::json!({"status": "unavailable", "cause": 3}));
     }
 }

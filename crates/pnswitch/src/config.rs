@@ -166,6 +166,20 @@ pub struct LogConfig {
     pub filter: String,
     /// Show phone numbers in logs in full; `false` (default) masks their middle digits (`+86138****0001`).
     pub show_numbers: bool,
+    /// `text` (default: human-readable lines, coloured only when stderr is a terminal) or `json` (one JSON
+    /// object per line, for log shippers).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for LogConfig {
@@ -173,6 +187,7 @@ impl Default for LogConfig {
         Self {
             filter: "info".to_owned(),
             show_numbers: false,
+            format: LogFormat::Text,
         }
     }
 }

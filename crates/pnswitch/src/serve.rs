@@ -38,6 +38,18 @@ pub enum ServeError {
     /// The provisioning core (engine, table load, media files) could not start.
     #[error("provisioning: {0}")]
     Provision(#[from] pn_provision::ProvisionError),
+    /// Another process holds the data directory's lock.
+    #[error(
+        "the data directory is in use by another pnswitch (lock {} held: {reason}); one `serve` per data \
+         directory",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// Why the lock was refused.
+        reason: String,
+    },
     /// The push driver could not start.
     #[error("push: {0}")]
     Push(#[from] pn_push::PushError),
@@ -63,20 +75,69 @@ pub enum ServeError {
 
 /// Runs the switch until SIGINT or SIGTERM.
 pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&config.log);
+    // Everything pnswitch creates (database, recordings, prompts, tokens) is for its own user only: it holds
+    // app secrets and every real number.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), "pnswitch starting");
     pn_runtime::mask::set_show_numbers(config.log.show_numbers);
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
+    warn_if_shared(&config.data_dir);
     probe_dir("data directory", &config.data_dir)?;
+    // Held until the process ends: a second `serve` on this directory is refused instead of routing from a
+    // table the first one's writes never reach.
+    let _lock = lock_data_dir(&config.data_dir)?;
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config)).map_err(Into::into)
+}
+
+/// Logs to stderr: `log.filter` (or `RUST_LOG`), text or JSON lines, ANSI colours only on a terminal.
+fn init_logging(log: &crate::config::LogConfig) {
+    use std::io::IsTerminal as _;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        crate::config::LogFormat::Json => builder.json().init(),
+        crate::config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// Warns when the data directory (created 0700 under the 077 umask, but it may have existed before) can be
+/// read by others: it holds app secrets and every real number. Its mode is left as the operator set it.
+fn warn_if_shared(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"),
+                "the data directory is accessible to other users; it holds app secrets and real numbers (chmod 700)");
+        }
+    }
+}
+
+/// Name of the lock file in the data directory (an exclusive `flock` held while `serve` runs).
+pub const LOCK_FILE: &str = "pnswitch.lock";
+
+/// Takes the data directory's exclusive lock, or says who holds it.
+fn lock_data_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ServeError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        ServeError::Locked {
+            path,
+            reason: errno.desc().to_owned(),
+        }
+    })
 }
 
 /// Raises the soft open-file limit to the hard one (as servers commonly do): in relay mode every call holds
@@ -113,6 +174,7 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
+#[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve(config: Config) -> Result<(), ServeError> {
     let started = Instant::now();
     let metrics = Metrics::new()?;
@@ -153,23 +215,17 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         config.api.engine.clone(),
     )?;
-    let sweeper = pn_provision::spawn_sweeper(
-        engine.clone(),
-        Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
-    );
-    let nonce_flusher = pn_provision::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY);
-    let outbox_purger = pn_provision::spawn_outbox_purger(
-        engine.clone(),
-        config.outbox.retention(),
-        Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
-    );
+    let mut housekeeping = spawn_housekeeping(&config, &engine);
     // The HTTP listener is bound before the media stores: the recording URLs default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
     let (prompts, recordings) = media_stores(&config, local)?;
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
-    let purger = pn_provision::media::spawn_purger(Arc::clone(&recordings), RECORDING_PURGE_EVERY);
+    housekeeping.push(pn_provision::media::spawn_purger(
+        Arc::clone(&recordings),
+        RECORDING_PURGE_EVERY,
+    ));
     let sip = pn_runtime::start(
         &config.sip,
         pn_runtime::SipDeps {
@@ -180,6 +236,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             prompts: Some(Arc::clone(&prompts)),
             recordings: Some(Arc::clone(&recordings)),
             outbox: config.outbox.clone(),
+            customer_ask: Some(customer_ask(&config, &table)?),
         },
     )
     .await?;
@@ -188,7 +245,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
-        .with_recordings(recordings);
+        .with_recordings(recordings)
+        .with_call_control(sip.call_control());
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
@@ -206,10 +264,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(pusher) = pusher {
         pusher.shutdown().await;
     }
-    sweeper.abort();
-    outbox_purger.abort();
-    purger.abort();
-    nonce_flusher.abort();
+    for task in housekeeping {
+        task.abort();
+    }
     // The last queries' nonces: committed before the process ends (writes committed theirs already).
     if let Err(f) = engine.flush_nonces().await {
         tracing::warn!(desc = %f, "committing the last API nonces failed");
@@ -218,7 +275,38 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention.
+fn spawn_housekeeping(
+    config: &Config,
+    engine: &pn_provision::EngineHandle,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        pn_provision::spawn_sweeper(
+            engine.clone(),
+            Duration::from_secs(config.routing.sweep_interval_secs.max(1)),
+        ),
+        pn_provision::spawn_nonce_flusher(engine.clone(), NONCE_FLUSH_EVERY),
+        pn_provision::spawn_outbox_purger(
+            engine.clone(),
+            config.outbox.retention(),
+            Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
+        ),
+    ]
+}
+
 /// Starts the push driver unless `push.enabled` is false.
+/// X mode: asks customers over HTTP, each request bounded by the B2BUA's decision timeout.
+fn customer_ask(
+    config: &Config,
+    table: &Arc<BindingTable>,
+) -> Result<Arc<dyn pn_runtime::CustomerAsk>, ServeError> {
+    let timeout = Duration::from_millis(config.sip.b2bua.xmode_decision_timeout_ms.max(1));
+    Ok(Arc::new(pn_push::HttpCustomerAsk::new(
+        Arc::clone(table),
+        timeout,
+    )?))
+}
+
 fn start_pusher(
     config: &Config,
     store: &Arc<dyn Store>,
@@ -333,7 +421,7 @@ pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
         .open(&path)?;
     file.write_all(token.as_bytes())?;
     file.sync_all()?;
-    eprintln!("pnswitch: generated admin token in {}", path.display());
+    tracing::warn!(path = %path.display(), "generated an admin token (api.admin_token is unset)");
     Ok(token)
 }
 

@@ -30,6 +30,7 @@
 //! pn_provision::media::spawn_purger(recordings.clone(), Duration::from_secs(3600));
 //! ```
 
+pub mod calls;
 pub mod engine;
 mod error;
 pub mod media;
@@ -39,9 +40,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pn_bindings::UnixTime;
 
+pub use calls::{CallControl, StopFuture, StopOutcome};
 pub use engine::admin::{
-    AppMediaPatch, Change, CreateApp, ImportNumbers, ImportReport, NumberImport, RetireNumber, Retired,
-    SetNumber, UpdateApp,
+    AppMediaPatch, AppPushPatch, Change, CreateApp, ImportNumbers, ImportReport, NumberImport, RetireNumber,
+    Retired, SetNumber, UNAVAILABLE_CAUSES, UpdateApp, num_status_body,
 };
 pub use engine::ax::{AxBind, AxBound, AxModify, AxTarget, AxTempCallee, AxUnbind};
 pub use engine::axb::{AxbBind, AxbBound, AxbModify, AxbUnbind, AxbUnbindBy, ControlsPatch};

@@ -31,6 +31,15 @@ use crate::sender::{self, Sent};
 const APP_TTL: Duration = Duration::from_secs(1);
 /// Wait before a failed mark is tried again.
 const MARK_RETRY: Duration = Duration::from_secs(1);
+/// Delivery states wait this long for companions before they are committed: one commit for many entries
+/// (they are not urgent: until its mark commits an entry is neither read nor pushed again; only a crash in
+/// between makes it go again).
+const MARK_EVERY: Duration = Duration::from_millis(100);
+/// A commit goes at once when this many delivery states wait.
+const MARK_BATCH: usize = 4096;
+/// After the writer's wake-up, the driver waits this long for more rows before reading: one read for the
+/// facts of several group commits.
+const READ_COALESCE: Duration = Duration::from_millis(20);
 /// How long a stopping driver waits for its marks to commit.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -82,7 +91,11 @@ pub(crate) struct Driver {
     marking: HashSet<u64>,
     unmarked: HashMap<OutboxState, Vec<u64>>,
     marks_busy: HashSet<OutboxState>,
-    mark_retry_at: Option<Instant>,
+    /// When the waiting delivery states are committed.
+    mark_at: Option<Instant>,
+    unmarked_count: usize,
+    /// When the outbox is read next (a wake-up waits [`READ_COALESCE`]).
+    read_at: Option<Instant>,
     http: JoinSet<Pushed>,
     marks: JoinSet<Marked>,
     deadline: Option<Instant>,
@@ -116,7 +129,9 @@ impl Driver {
             marking: HashSet::new(),
             unmarked: HashMap::new(),
             marks_busy: HashSet::new(),
-            mark_retry_at: None,
+            mark_at: None,
+            unmarked_count: 0,
+            read_at: None,
             http: JoinSet::new(),
             marks: JoinSet::new(),
             deadline: None,
@@ -133,7 +148,8 @@ impl Driver {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.deadline.map(tokio::time::Instant::from_std);
-            let mark_retry = self.mark_retry_at.map(tokio::time::Instant::from_std);
+            let mark_at = self.mark_at.map(tokio::time::Instant::from_std);
+            let read_at = self.read_at.map(tokio::time::Instant::from_std);
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(done) = self.http.join_next(), if !self.http.is_empty() => {
@@ -150,11 +166,15 @@ impl Driver {
                     if signal.take_rescan() {
                         self.cursor = 0;
                     }
+                    self.read_at.get_or_insert_with(|| Instant::now() + READ_COALESCE);
+                }
+                () = sleep_until(read_at) => {
+                    self.read_at = None;
                     self.read().await;
                 }
                 _ = poll.tick() => self.read().await,
                 () = sleep_until(deadline) => self.core.handle_timeout(Instant::now()),
-                () = sleep_until(mark_retry) => self.mark_retry_at = None,
+                () = sleep_until(mark_at) => {}
             }
             self.drain();
             if self.behind && self.core.held() < self.max_entries {
@@ -170,7 +190,7 @@ impl Driver {
     async fn stop(mut self) {
         self.http.abort_all();
         self.metrics.in_flight.set(0);
-        self.mark_retry_at = None;
+        self.mark_at = Some(Instant::now());
         self.flush_marks();
         let wait = async {
             while let Some(done) = self.marks.join_next().await {
@@ -389,13 +409,21 @@ impl Driver {
     fn queue_mark(&mut self, id: u64, state: OutboxState) {
         self.marking.insert(id);
         self.unmarked.entry(state).or_default().push(id);
+        self.unmarked_count += 1;
+        let now = Instant::now();
+        if self.unmarked_count >= MARK_BATCH {
+            self.mark_at = Some(now);
+        } else {
+            self.mark_at.get_or_insert(now + MARK_EVERY);
+        }
     }
 
     /// Starts one mark command per state that has entries waiting and none committing.
     fn flush_marks(&mut self) {
-        if self.mark_retry_at.is_some() {
+        if self.mark_at.is_none_or(|at| at > Instant::now()) {
             return;
         }
+        self.mark_at = None;
         let states: Vec<OutboxState> = self
             .unmarked
             .iter()
@@ -407,6 +435,11 @@ impl Driver {
             self.marks_busy.insert(state);
             let commit = self.engine.mark_outbox(ids.clone().into(), state);
             self.marks.spawn(async move { (state, ids, commit.await) });
+        }
+        // What waits behind a commit still running goes with the next round.
+        self.unmarked_count = self.unmarked.values().map(Vec::len).sum();
+        if self.unmarked_count > 0 {
+            self.mark_at = Some(Instant::now() + MARK_EVERY);
         }
     }
 
@@ -423,8 +456,9 @@ impl Driver {
                 self.metrics.mark_failures.inc();
                 tracing::warn!(error = %e, entries = ids.len(), state = state.as_str(),
                     "storing delivery states failed; retrying");
+                self.unmarked_count += ids.len();
                 self.unmarked.entry(state).or_default().extend(ids);
-                self.mark_retry_at = Some(Instant::now() + MARK_RETRY);
+                self.mark_at = Some(Instant::now() + MARK_RETRY);
             }
         }
     }

@@ -15,7 +15,10 @@
 //! Delivery is at least once: an entry leaves the pending state only after its receiver's 2xx was committed as
 //! `delivered`; a stop or a `kill -9` before that leaves it pending and it is pushed again after the restart.
 //! Each CDR carries its `icid` and each event its `sessionId` and `eventType` for the receiver to de-duplicate.
+//!
+//! X mode's Block `callin` is not a push: [`HttpCustomerAsk`] sends it for the SIP runtime at once, unstored.
 
+mod ask;
 mod config;
 mod driver;
 mod sender;
@@ -23,10 +26,10 @@ pub mod sign;
 
 use std::time::Duration;
 
+pub use ask::HttpCustomerAsk;
 pub use config::PushConfig;
 pub use driver::PushDeps;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// Why the driver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,26 +42,37 @@ pub enum PushError {
     Http(String),
 }
 
-/// The running push driver.
+/// The running push driver: one thread of its own (`pn-push`) with a single-threaded tokio runtime, so
+/// pushes never take the SIP runtime's workers (the UDP receive tasks) and their CPU is bounded to one
+/// thread.
 pub struct Pusher {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Pusher {
-    /// Starts the driver on the current tokio runtime.
+    /// Starts the driver on its own thread.
     pub fn start(deps: PushDeps) -> Result<Self, PushError> {
         let poll_every = Duration::from_millis(deps.config.poll_interval_ms);
         let driver = driver::Driver::new(deps)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("pn-push")
+            .build()
+            .map_err(|e| PushError::Http(format!("push runtime: {e}")))?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(driver.run(stopped, poll_every));
-        Ok(Self { stop, task })
+        let thread = std::thread::Builder::new()
+            .name("pn-push".into())
+            .spawn(move || runtime.block_on(driver.run(stopped, poll_every)))
+            .map_err(|e| PushError::Http(format!("push thread: {e}")))?;
+        Ok(Self { stop, thread })
     }
 
     /// Stops it: pushes in flight are abandoned (they stay pending and go again after a restart); the
     /// delivery states already known are committed first (bounded wait).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }

@@ -4,7 +4,7 @@
 use pn_b2bua::Peer;
 use pn_sip::SipMessage;
 use prometheus::IntCounter;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// What a shard receives.
 #[derive(Debug)]
@@ -16,6 +16,15 @@ pub(crate) enum Inbound {
         from: Peer,
         /// The message.
         message: SipMessage,
+    },
+    /// The call-stop API: stop the call with this `sessionId` if `app` owns it, and say what was done.
+    StopCall {
+        /// The app asking.
+        app: pn_bindings::AppId,
+        /// The call's `sessionId`.
+        session_id: String,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<pn_b2bua::StopResult>,
     },
     /// Finish: stop taking messages and end the thread.
     Stop,
@@ -45,6 +54,27 @@ impl Dispatch {
         if shard.try_send(Inbound::Message { from, message }).is_err() {
             self.overload.inc();
         }
+    }
+
+    /// Hands a call-stop request to the shard that made `session_id` ([`pn_b2bua::session_shard`]) and waits
+    /// for its answer; `None` when that shard is stopped. A `sessionId` naming no shard finds no call.
+    pub(crate) async fn stop_call(
+        &self,
+        app: pn_bindings::AppId,
+        session_id: &str,
+    ) -> Option<pn_b2bua::StopResult> {
+        let Some(shard) = pn_b2bua::session_shard(session_id).and_then(|i| self.shards.get(usize::from(i)))
+        else {
+            return Some(pn_b2bua::StopResult::NotFound);
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = Inbound::StopCall {
+            app,
+            session_id: session_id.to_owned(),
+            reply,
+        };
+        shard.send(request).await.ok()?;
+        answer.await.ok()
     }
 
     /// Asks every shard to stop (waits for room in each queue).

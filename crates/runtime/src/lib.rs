@@ -15,8 +15,10 @@
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
 
+mod ask;
 mod callbacks;
 pub mod config;
+mod control;
 mod dispatch;
 mod malformed;
 pub mod mask;
@@ -42,6 +44,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{MediaMode, OutboxConfig, SipConfig};
 use dispatch::Dispatch;
+
+pub use ask::{AskFuture, CustomerAsk};
 
 /// The wall clock as Unix seconds (the runtime owns the clock; the cores take it as input).
 pub fn unix_now() -> pn_bindings::UnixTime {
@@ -70,6 +74,8 @@ pub struct SipDeps {
     pub recordings: Option<Arc<pn_provision::RecordingStore>>,
     /// The retry buffer and the refusal while call facts cannot be stored.
     pub outbox: OutboxConfig,
+    /// X mode: asks the customer (`None`: every X-mode call ends with 8040, as if the request failed).
+    pub customer_ask: Option<Arc<dyn CustomerAsk>>,
 }
 
 /// The running SIP side; [`SipRuntime::shutdown`] stops it and flushes call facts.
@@ -177,6 +183,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             metrics: metrics.clone(),
             media,
             callbacks: callback_sink.clone(),
+            asker: deps.customer_ask.clone(),
         };
         threads.push(shard::spawn(parts, rx)?);
     }
@@ -283,6 +290,13 @@ fn resolve_local_host(config: &mut B2buaConfig, first: SocketAddr) {
 }
 
 impl SipRuntime {
+    /// Call control over the shards (the call-stop API): hand it to pn-api's `ApiState::with_call_control`.
+    pub fn call_control(&self) -> Arc<dyn pn_provision::CallControl> {
+        Arc::new(control::ShardCalls {
+            dispatch: self.dispatch.clone(),
+        })
+    }
+
     /// Stops receiving, lets every shard finish its queue, and waits (up to 5 s) until the call facts
     /// produced so far are committed to the outbox. Calls still up are abandoned.
     pub async fn shutdown(self) {

@@ -103,11 +103,12 @@ impl pn_b2bua::RouteLookup for TableRouter {
     }
 }
 
-/// The `outcome` label: `connect`, `collect`, or the reject cause code.
+/// The `outcome` label: `connect`, `collect`, `ask` (X mode), or the reject cause code.
 fn outcome_label(decision: &RouteDecision) -> &'static str {
     match decision {
         RouteDecision::Connect(_) => "connect",
         RouteDecision::CollectDigits(_) => "collect",
+        RouteDecision::Ask(_) => "ask",
         RouteDecision::Reject(r) => cause_label(r.cause.0),
     }
 }

@@ -11,7 +11,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use pn_b2bua::MediaEvent;
-use pn_b2bua::{B2bua, B2buaConfig, CallFact, Cdr, Output, Shard, Stats, Transport};
+use pn_b2bua::{
+    B2bua, B2buaConfig, CallFact, Cdr, CustomerReply, Output, Shard, Stats, Transport, XAsk, XCall,
+};
 use pn_media::PortAllocator;
 use pn_metrics::SipMetrics;
 use pn_sip::SipMessage;
@@ -51,6 +53,8 @@ pub(crate) struct ShardParts {
     pub(crate) media: Option<MediaParts>,
     /// AXE callback records to the store (retried while it cannot take them).
     pub(crate) callbacks: crate::callbacks::CallbackSink,
+    /// X mode: asks the customer (`None`: every ask fails).
+    pub(crate) asker: Option<std::sync::Arc<dyn crate::CustomerAsk>>,
 }
 
 /// A shard's share of the media relay.
@@ -110,6 +114,10 @@ struct Runner {
     media_seen: (MediaCounts, i64),
     /// The core refuses new calls (the outbox was degraded at the last message).
     refusing: bool,
+    /// X mode: where the spawned asks put the customer's answers (drained by the loop).
+    replies: mpsc::UnboundedSender<(XCall, CustomerReply)>,
+    /// Its receiving end, taken by [`Runner::run`].
+    replies_rx: Option<mpsc::UnboundedReceiver<(XCall, CustomerReply)>>,
 }
 
 /// What woke the loop.
@@ -118,6 +126,8 @@ enum Wake {
     Sip(Option<Inbound>),
     Media,
     Timer,
+    /// X mode: a customer's answer.
+    Reply(Option<(XCall, CustomerReply)>),
 }
 
 impl Runner {
@@ -127,7 +137,10 @@ impl Runner {
             b2bua.enable_media_relay(media.public_ip, media.ports);
             (media.bind_ip, media.timeout, media.services)
         });
+        let (replies, replies_rx) = mpsc::unbounded_channel();
         Self {
+            replies,
+            replies_rx: Some(replies_rx),
             b2bua,
             parts,
             seen: Stats::default(),
@@ -156,6 +169,9 @@ impl Runner {
             ));
         }
         let wake = Rc::clone(&self.media_wake);
+        let Some(mut replies) = self.replies_rx.take() else {
+            return;
+        };
         loop {
             self.fire_timers().await;
             let deadline = [
@@ -170,9 +186,17 @@ impl Runner {
                 m = rx.recv() => Wake::Sip(m),
                 () = wake.notified(), if media_on => Wake::Media,
                 () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
+                r = replies.recv() => Wake::Reply(r),
             };
             match wake {
-                Wake::Timer => {}
+                Wake::Timer | Wake::Reply(None) => {}
+                Wake::Reply(Some((call, reply))) => self.b2bua.handle_customer_reply(
+                    Instant::now(),
+                    super::unix_now(),
+                    call,
+                    reply,
+                    &self.parts.router,
+                ),
                 Wake::Media => {
                     if let Some(relays) = &self.relays {
                         relays.borrow_mut().take_events(&mut self.media_events);
@@ -180,12 +204,22 @@ impl Runner {
                     self.deliver_media_events();
                 }
                 Wake::Sip(None | Some(Inbound::Stop)) => break,
+                Wake::Sip(Some(Inbound::StopCall {
+                    app,
+                    session_id,
+                    reply,
+                })) => self.stop_call(app, &session_id, reply),
                 Wake::Sip(Some(Inbound::Message { from, message })) => {
                     self.handle(from, message);
                     let mut stop = false;
                     for _ in 1..BURST {
                         match rx.try_recv() {
                             Ok(Inbound::Message { from, message }) => self.handle(from, message),
+                            Ok(Inbound::StopCall {
+                                app,
+                                session_id,
+                                reply,
+                            }) => self.stop_call(app, &session_id, reply),
                             Ok(Inbound::Stop) => {
                                 stop = true;
                                 break;
@@ -243,6 +277,28 @@ impl Runner {
             self.b2bua
                 .handle_media_event(Instant::now(), super::unix_now(), event, &self.parts.router);
         }
+    }
+
+    /// The call-stop API's request: the core releases the call (its BYE/CANCEL and facts go out with the
+    /// next flush); the outcome goes back to the API at once.
+    fn stop_call(
+        &mut self,
+        app: pn_bindings::AppId,
+        session_id: &str,
+        reply: tokio::sync::oneshot::Sender<pn_b2bua::StopResult>,
+    ) {
+        let result = self
+            .b2bua
+            .stop_call(Instant::now(), super::unix_now(), app, session_id);
+        tracing::info!(
+            shard = self.parts.shard.index,
+            session_id,
+            ?app,
+            ?result,
+            "call stop"
+        );
+        // The API may have given up waiting: nothing to do then.
+        let _ = reply.send(result);
     }
 
     fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage) {
@@ -329,8 +385,32 @@ impl Runner {
                     }
                 }
                 Output::Callback(record) => self.parts.callbacks.push(record),
+                Output::Ask(ask) => self.ask(ask),
             }
         }
+    }
+
+    /// X mode: asks the customer on the shard's loop; the answer comes back through `replies`.
+    fn ask(&self, ask: XAsk) {
+        let replies = self.replies.clone();
+        let XAsk { call, app, body } = ask;
+        let Some(asker) = &self.parts.asker else {
+            // The receiver lives as long as the runner.
+            let _ = replies.send((call, CustomerReply::Failed("no customer-ask driver".to_owned())));
+            return;
+        };
+        let answer = asker.ask(app, body);
+        tokio::task::spawn_local(async move {
+            let reply = match answer.await {
+                Ok(body) => CustomerReply::Body(body),
+                Err(why) => {
+                    tracing::info!(app = app.0, %why, "x mode: no customer decision");
+                    CustomerReply::Failed(why)
+                }
+            };
+            // A stopped shard has no call to answer.
+            let _ = replies.send((call, reply));
+        });
     }
 
     /// One finished call: `pn_sip_calls_total{outcome,cause}` and its log line (numbers masked).
@@ -405,6 +485,13 @@ impl Runner {
                 })
                 .inc_by(s.calls_refused - seen.calls_refused);
         }
+        for (outcome, n) in &s.xmode_decisions {
+            let old = seen.xmode_decisions.get(outcome).copied().unwrap_or(0);
+            if *n > old {
+                m.xmode_decisions.with_label_values(&[outcome]).inc_by(n - old);
+            }
+        }
+        seen.xmode_decisions.clone_from(&s.xmode_decisions);
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;

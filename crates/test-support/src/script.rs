@@ -86,6 +86,8 @@ pub struct Switch {
     pub media: Vec<pn_b2bua::MediaCommand>,
     /// AXE callback records handed out.
     pub callbacks: Vec<pn_bindings::CallbackRecord>,
+    /// X-mode asks (Block `callin`s) handed out; answer with [`Switch::customer_reply`].
+    pub asks: Vec<pn_b2bua::XAsk>,
     /// Answer every [`pn_b2bua::MediaCommand::Close`] with [`pn_b2bua::MediaEvent::Closed`] at once, as the
     /// runtime does once the sockets are closed (default true).
     pub close_relays: bool,
@@ -111,6 +113,7 @@ impl Switch {
             facts: Vec::new(),
             media: Vec::new(),
             callbacks: Vec::new(),
+            asks: Vec::new(),
             close_relays: true,
         }
     }
@@ -174,6 +177,7 @@ impl Switch {
                         self.media.push(m);
                     }
                     Output::Callback(r) => self.callbacks.push(r),
+                    Output::Ask(a) => self.asks.push(a),
                 }
             }
             if closed.is_empty() || !self.close_relays {
@@ -183,6 +187,18 @@ impl Switch {
                 self.closed(call);
             }
         }
+    }
+
+    /// Hands the customer's answer to an X-mode ask to the switch; returns what was sent.
+    pub fn customer_reply(
+        &mut self,
+        call: pn_b2bua::XCall,
+        reply: pn_b2bua::CustomerReply,
+    ) -> Vec<(Peer, SipMessage)> {
+        let router = &self.router;
+        self.b2b
+            .handle_customer_reply(self.now, self.wall, call, reply, router);
+        self.drain()
     }
 
     /// Reports that the sockets of `call` are closed, as the runtime does after a `Close`.

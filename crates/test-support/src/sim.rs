@@ -95,6 +95,8 @@ pub struct Sim<R: RouteLookup> {
     pub rtp_b: RtpEndpoint,
     /// AXE callback records the switch emitted.
     pub callbacks: Vec<CallbackRecord>,
+    /// X-mode asks the switch emitted (answer with [`B2bua::handle_customer_reply`]).
+    pub asks: Vec<pn_b2bua::XAsk>,
     /// The last [`RECENT`] messages the switch sent, oldest first, with their destination.
     pub recent: VecDeque<(SocketAddr, SipMessage)>,
 }
@@ -141,6 +143,7 @@ impl<R: RouteLookup> Sim<R> {
             rtp_a: RtpEndpoint::new(RTP_A_ADDR.parse().expect("an address"), 0x0A0A_0001),
             rtp_b: RtpEndpoint::new(RTP_B_ADDR.parse().expect("an address"), 0x0B0B_0002),
             callbacks: Vec::new(),
+            asks: Vec::new(),
             recent: VecDeque::new(),
         }
     }
@@ -209,6 +212,14 @@ impl<R: RouteLookup> Sim<R> {
                 }
             }
         }
+    }
+
+    /// Hands the customer's answer to an X-mode ask to the switch now (see [`Sim::asks`]).
+    pub fn customer_reply(&mut self, call: pn_b2bua::XCall, reply: pn_b2bua::CustomerReply) {
+        let wall = self.wall();
+        self.b2b
+            .handle_customer_reply(self.now, wall, call, reply, &self.router);
+        self.flush();
     }
 
     /// Runs for `d` of virtual time.
@@ -343,6 +354,7 @@ impl<R: RouteLookup> Sim<R> {
                         }
                     }
                     Output::Callback(record) => self.callbacks.push(record),
+                    Output::Ask(ask) => self.asks.push(ask),
                 }
             }
             while let Some((to, message)) = self.a.poll_transmit() {

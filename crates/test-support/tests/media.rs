@@ -424,3 +424,68 @@ fn calls_with_media_complete_with_five_percent_loss_on_both_networks() {
         "{received} of {forwarded} relayed frames arrived"
     );
 }
+
+fn x_mode() -> FakeRouter {
+    FakeRouter::new(RouteDecision::Ask(pn_bindings::Ask {
+        x: pn_numbers::normalize(X_NUM).unwrap(),
+        app: AppId(1),
+        record_allowed: true,
+        caller: Some(pn_numbers::normalize(A_NUM).unwrap()),
+    }))
+}
+
+#[test]
+fn x_mode_wait_voice_is_the_callers_ringback_until_the_answer() {
+    let mut sim = relay_sim(x_mode(), MediaConfig::default(), Some(Duration::from_secs(3)));
+    sim.b.ring = Duration::from_secs(2);
+    let wait = prompt(25);
+    sim.relay.as_mut().unwrap().set_prompt("x_wait.wav", wait.clone());
+    sim.place_call(A_NUM, X_NUM);
+    assert!(sim.run_until(Duration::from_secs(1), |s| !s.asks.is_empty()));
+    assert!(sim.b.calls.is_empty(), "no B leg before the decision");
+    assert!(sim.media.is_empty(), "no relay before the decision");
+    let call = sim.asks[0].call;
+    sim.customer_reply(
+        call,
+        pn_b2bua::CustomerReply::Body(format!(
+            r#"{{"operation":"connect","connectInfo":{{"calleeNum":"{B_NUM}","waitVoice":"x_wait.wav"}}}}"#
+        )),
+    );
+    assert!(sim.run_until(Duration::from_secs(1), |s| !s.b.calls.is_empty()));
+    let answered = sim.run_until(Duration::from_secs(5), |s| s.a.calls[0].answer.is_some());
+    assert!(answered);
+    let before_answer = sim.rtp_a.payload(PT);
+    assert!(
+        before_answer.len() >= wait.samples.len(),
+        "{} bytes heard while ringing",
+        before_answer.len()
+    );
+    assert_eq!(before_answer[..wait.samples.len()], wait.samples[..]);
+    let ended = sim.run_until(Duration::from_secs(10), |s| s.b2b.active_calls() == 0);
+    assert!(ended);
+    assert_eq!(sim.disconnect_codes(), [Some(0)]);
+}
+
+#[test]
+fn x_mode_close_plays_the_close_hint_tone_then_ends_with_8017() {
+    let mut sim = relay_sim(x_mode(), MediaConfig::default(), None);
+    let bye = prompt(10);
+    sim.relay.as_mut().unwrap().set_prompt("x_bye.wav", bye.clone());
+    sim.place_call(A_NUM, X_NUM);
+    assert!(sim.run_until(Duration::from_secs(1), |s| !s.asks.is_empty()));
+    let call = sim.asks[0].call;
+    sim.customer_reply(
+        call,
+        pn_b2bua::CustomerReply::Body(
+            r#"{"operation":"close","closeInfo":{"closeHintTone":"x_bye.wav"}}"#.into(),
+        ),
+    );
+    let ended = sim.run_until(Duration::from_secs(5), |s| s.a.calls[0].ending != Ending::Open);
+    assert!(ended);
+    assert_eq!(sim.a.calls[0].ending, Ending::Failed(603));
+    assert!(sim.b.calls.is_empty());
+    let heard = sim.rtp_a.payload(PT);
+    assert!(heard.len() >= bye.samples.len(), "{} bytes heard", heard.len());
+    assert_eq!(heard[..bye.samples.len()], bye.samples[..]);
+    assert_eq!(sim.disconnect_codes(), [Some(8017)]);
+}

@@ -429,6 +429,23 @@ pub(crate) struct AppMediaFields {
     answer_before_collect: Option<bool>,
 }
 
+/// The push options of an app (create and update). `""` clears a URL.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppPushFields {
+    /// Push X-number status changes (`numStatus`, reference §7.2); default false.
+    num_status_enabled: Option<bool>,
+    /// Where status pushes go; default (or `""`): the call-status URL.
+    num_status_url: Option<String>,
+    /// The SMS-control (Block) URL, mandatory for AX- and X-mode SMS.
+    sms_control_url: Option<String>,
+    /// SMS notifications carry `smsContent`; default false.
+    sms_content_enabled: Option<bool>,
+    /// How pushes are signed: `aksk` (default) or `wsse` (legacy).
+    #[schema(pattern = "^(aksk|wsse)$")]
+    push_auth: Option<String>,
+}
+
 /// Create an app.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -459,6 +476,8 @@ pub(crate) struct CreateAppRequest {
     collect_repeat: Option<i64>,
     #[serde(flatten)]
     media: AppMediaFields,
+    #[serde(flatten)]
+    push: AppPushFields,
 }
 
 /// Change an app (`mode` and `extensionDigits` are immutable: given, they must not change).
@@ -491,6 +510,8 @@ pub(crate) struct UpdateAppRequest {
     extension_digits: Option<i64>,
     #[serde(flatten)]
     media: AppMediaFields,
+    #[serde(flatten)]
+    push: AppPushFields,
 }
 
 /// One number to import.
@@ -531,6 +552,11 @@ pub(crate) struct ListNumbersParams {
 pub(crate) struct SetNumberRequest {
     /// `normal`, `paused`, `unavailable`, `frozen`.
     status: Option<String>,
+    /// With `unavailable` only: why (reference §7.2): 1 deleted, 2 arrears, 3 suspended, 5 carrier
+    /// call-restricted, 6 restriction lifted, 7/8/9 unconditional/no-answer/busy forwarding on X. Carried by
+    /// the app's `numStatus` push.
+    #[schema(minimum = 1, maximum = 9)]
+    cause: Option<i64>,
     /// City code.
     area_code: Option<String>,
     /// Province (`""` clears).
@@ -576,4 +602,13 @@ pub(crate) struct RecordFileParams {
     expires: i64,
     /// Hex HMAC-SHA256 of app/object/expires.
     signature: String,
+}
+
+/// Stop a call (reference §2.5).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CallStopRequest {
+    /// The call's `sessionId`, from its call events or CDR.
+    sessionid: String,
+    /// Must be `call_stop`.
+    signal: String,
 }

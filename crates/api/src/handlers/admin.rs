@@ -9,17 +9,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use pn_bindings::XNumber;
-use pn_bindings::{Mode, NumberStatus};
+use pn_bindings::{Mode, NumberStatus, PushAuth};
 use pn_numbers::E164;
 use pn_provision::{
-    AppMediaPatch, Change, CreateApp, ImportNumbers, NumberImport, RetireNumber, SetNumber, UpdateApp,
-    status_name,
+    AppMediaPatch, AppPushPatch, Change, CreateApp, ImportNumbers, NumberImport, RetireNumber, SetNumber,
+    UNAVAILABLE_CAUSES, UpdateApp, status_name,
 };
 use serde_json::{Value, json};
 
 use crate::dto::{
-    AppBody, AppView, AppsBody, CollectDecision, CollectTrace, ConnectDecision, ConnectTrace, RejectDecision,
-    RejectTrace,
+    AppBody, AppView, AppsBody, AskDecision, AskTrace, CollectDecision, CollectTrace, ConnectDecision,
+    ConnectTrace, RejectDecision, RejectTrace,
 };
 use crate::extract::answer;
 use crate::extract::{Outcome, body_fields, query_fields, read, respond, store_failure};
@@ -60,8 +60,9 @@ fn path(p: PathParam) -> Result<String, ApiFailure> {
 }
 
 fn mode(f: &Fields) -> Result<Option<Mode>, ApiFailure> {
-    Ok(f.enum_str("mode", &["AXB", "AX", "AXE", "AXYB"])?
+    Ok(f.enum_str("mode", &["AXB", "AX", "AXE", "AXYB", "X"])?
         .map(|m| match m.as_str() {
+            "X" => Mode::X,
             "AX" => Mode::Ax,
             "AXE" => Mode::Axe,
             "AXYB" => Mode::Axyb,
@@ -139,6 +140,31 @@ pub(crate) fn media_patch(f: &Fields) -> Result<AppMediaPatch, ApiFailure> {
     })
 }
 
+/// A URL field that `""` clears: absent → keep, `""` → clear, an http(s) URL → set.
+fn url_change(f: &Fields, name: &str) -> Result<Change<String>, ApiFailure> {
+    if f.str_opt(name, 0, 1024)?.is_some_and(|u| u.is_empty()) {
+        return Ok(Change::Clear);
+    }
+    Ok(url(f, name)?.map_or(Change::Keep, Change::Set))
+}
+
+/// The app push fields of a create or update body.
+pub(crate) fn push_patch(f: &Fields) -> Result<AppPushPatch, ApiFailure> {
+    Ok(AppPushPatch {
+        num_status: f.flag("numStatusEnabled")?,
+        status_url: url_change(f, "numStatusUrl")?,
+        sms_control_url: url_change(f, "smsControlUrl")?,
+        sms_content: f.flag("smsContentEnabled")?,
+        auth: f.enum_str("pushAuth", &["aksk", "wsse"])?.map(|v| {
+            if v == "wsse" {
+                PushAuth::Wsse
+            } else {
+                PushAuth::Aksk
+            }
+        }),
+    })
+}
+
 fn pool_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
     pn_numbers::normalize(text).map_err(|_| param_error(field, "is not a valid number"))
 }
@@ -174,6 +200,7 @@ async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outc
         extension_digits: small(&f, "extensionDigits", 1, 4)?.unwrap_or(4),
         collect_repeat: small(&f, "collectRepeat", 1, 9)?.unwrap_or(3),
         media: media_patch(&f)?,
+        push: push_patch(&f)?,
     };
     let app = s.engine().create_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))
@@ -272,6 +299,7 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         mode: mode(&f)?,
         extension_digits: small(&f, "extensionDigits", 1, 4)?,
         media: media_patch(&f)?,
+        push: push_patch(&f)?,
     };
     let app = s.engine().update_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))
@@ -438,6 +466,15 @@ async fn set_number_inner(s: &ApiState, headers: &HeaderMap, number: PathParam, 
             "frozen" => NumberStatus::FrozenForNewBinds,
             _ => NumberStatus::Normal,
         });
+    let cause = match f.int_range("cause", 1, 9)? {
+        Some(c) if !UNAVAILABLE_CAUSES.iter().any(|&k| i64::from(k) == c) => {
+            return Err(param_error("cause", "must be 1, 2, 3, 5, 6, 7, 8 or 9"));
+        }
+        Some(_) if status != Some(NumberStatus::Unavailable) => {
+            return Err(param_error("cause", "is allowed with status unavailable only"));
+        }
+        c => c.map(|c| c as u8),
+    };
     let area_code = f.str_opt("areaCode", 1, 8)?;
     let province = f.str_opt("province", 0, 64)?;
     let n = s
@@ -446,6 +483,7 @@ async fn set_number_inner(s: &ApiState, headers: &HeaderMap, number: PathParam, 
             SetNumber {
                 number,
                 status,
+                cause,
                 area_code,
                 province,
             },
@@ -543,6 +581,10 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             decision: CollectDecision::CollectDigits,
             digits: d.digits,
             repeat: d.repeat,
+        }),
+        RouteDecision::Ask(x) => answer(AskTrace {
+            decision: AskDecision::Ask,
+            display: x.x.to_string(),
         }),
         RouteDecision::Reject(r) => answer(RejectTrace {
             decision: RejectDecision::Reject,

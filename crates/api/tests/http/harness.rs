@@ -29,11 +29,43 @@ pub struct TestApp {
     pub secret: String,
 }
 
+/// A stand-in for the SIP runtime's call control: the calls in progress by `sessionId` and owning app, and
+/// every stop request it got.
+#[derive(Default)]
+pub struct FakeCalls {
+    /// Calls in progress: `sessionId` → owning app.
+    pub live: std::sync::Mutex<Vec<(String, pn_bindings::AppId)>>,
+    /// Every request, in order: (app, sessionId).
+    pub asked: std::sync::Mutex<Vec<(pn_bindings::AppId, String)>>,
+}
+
+impl pn_provision::CallControl for FakeCalls {
+    fn stop_call<'a>(&'a self, app: pn_bindings::AppId, session_id: &'a str) -> pn_provision::StopFuture<'a> {
+        Box::pin(async move {
+            use pn_provision::StopOutcome;
+            self.asked.lock().unwrap().push((app, session_id.to_owned()));
+            let mut live = self.live.lock().unwrap();
+            match live.iter().position(|(s, _)| s == session_id) {
+                None => StopOutcome::NotFound,
+                Some(i) if live[i].1 != app => StopOutcome::OtherApp,
+                Some(i) => {
+                    live.remove(i);
+                    StopOutcome::Stopped
+                }
+            }
+        })
+    }
+}
+
 /// A running server.
 pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
     pub engine: EngineHandle,
+    /// The server's store (read the outbox through it).
+    pub store: Arc<dyn Store>,
+    /// The call control the call-stop API talks to.
+    pub calls: Arc<FakeCalls>,
     pub table: Arc<BindingTable>,
     pub metrics: Metrics,
     pub loaded: LoadStats,
@@ -134,11 +166,19 @@ impl Server {
             )
             .unwrap(),
         );
-        let state = ApiState::new(config, store, table.clone(), metrics.clone(), handle.clone())
-            .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))))
-            .with_media_relay(relay)
-            .with_prompts(prompts.clone())
-            .with_recordings(recordings.clone());
+        let state = ApiState::new(
+            config,
+            store.clone(),
+            table.clone(),
+            metrics.clone(),
+            handle.clone(),
+        )
+        .with_clock(Arc::new(move || UnixTime(c.load(Ordering::SeqCst))))
+        .with_media_relay(relay)
+        .with_prompts(prompts.clone())
+        .with_recordings(recordings.clone());
+        let calls = Arc::new(FakeCalls::default());
+        let state = state.with_call_control(calls.clone());
         let app = pn_api::router(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -151,6 +191,8 @@ impl Server {
                 .build()
                 .unwrap(),
             engine: handle,
+            store,
+            calls,
             table,
             metrics,
             loaded,

@@ -194,6 +194,43 @@ async fn wrong_mode_is_1010040() {
     assert_eq!(r.1["resultcode"], "1010040", "{r:?}");
 }
 
+/// X mode (issue 10): the admin API creates X apps and imports their numbers; every binding API refuses an X
+/// app's key as a wrong mode, and the route trace says the customer is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_apps_are_created_and_refused_by_the_binding_apis() {
+    let s = Server::start().await;
+    let x = s.app("X", json!({})).await;
+    s.numbers(&x, &[("+8617010000009", "0755")]).await;
+    let (_, apps) = s.admin(Method::GET, "/admin/v1/apps", None).await;
+    assert!(
+        apps["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["appKey"] == x.key.as_str() && a["mode"] == "X"),
+        "{apps}"
+    );
+    for (method, path) in [
+        (Method::POST, AXB),
+        (Method::POST, "/rest/provision/caas/privatenumber/v1.0"),
+        (Method::GET, "/rest/caas/extendnumber/v1.0?subscriptionId=x"),
+        (Method::DELETE, "/rest/omp/xyrelationnumber/v1.0?subscriptionId=x"),
+        (Method::PUT, "/rest/caas/privatenumber/calleenumber/v1.0"),
+    ] {
+        let r = s.call(&x, method, path, Some(json!({}))).await;
+        assert_eq!(r.1["resultcode"].as_str(), Some("1010040"), "{path}: {r:?}");
+    }
+    let (status, trace) = s
+        .admin(
+            Method::GET,
+            "/admin/v1/route?caller=%2B8613800000001&called=%2B8617010000009",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["decision"], "ask", "{trace}");
+}
+
 /// Replay protection survives a restart (issue 8 item 5): a captured signed bind (and a signed query) sent
 /// again after the server reopened its data directory, still inside the skew window, is refused and the
 /// binding is not re-created.

@@ -249,6 +249,7 @@ impl B2bua {
                     leg: crate::media::Leg::A,
                 });
                 let place = Placement {
+                    prompts: None,
                     conn: &conn,
                     egress,
                     hops: done.hops,
@@ -265,7 +266,9 @@ impl B2bua {
                     self.ivr_play(id, play);
                 }
             }
-            RouteDecision::CollectDigits(_) => self.refuse_call(c, id, Cause::PLAY_AND_COLLECT_FAILED),
+            RouteDecision::CollectDigits(_) | RouteDecision::Ask(_) => {
+                self.refuse_call(c, id, Cause::PLAY_AND_COLLECT_FAILED);
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
 //! flows live in the submodules: `setup` (a new INVITE, the route decision, the B-leg INVITE),
 //! `outcome` (B's responses, call timers, the end of a call), `relay` (in-dialog requests) and
-//! `probe` (dead-dialog probes); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
+//! `probe` (dead-dialog probes), `xmode` (calls waiting for the customer's decision); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
 //! call (the state structs of [`crate::ivr`], [`crate::tones`], [`crate::prack`],
 //! [`crate::session_timer`], [`crate::media`]) and carry out what they return. The parts never use
 //! the engine or the call.
@@ -15,7 +15,9 @@ mod relay;
 mod session;
 mod setup;
 mod sms;
+mod stop;
 mod tones;
+mod xmode;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +37,7 @@ use crate::transactions::{
     ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
 };
 use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
+pub use stop::StopResult;
 
 /// The methods pnswitch handles (its `Allow`).
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, MESSAGE";
@@ -77,6 +80,8 @@ pub struct B2bua {
     refusal: Option<Refusal>,
     /// Relayed SMS waiting for the far end's answer, by their client transaction (see `sms`).
     sms: HashMap<Id, sms::PendingSms>,
+    /// X mode: calls waiting for the customer's decision.
+    asks: HashMap<Id, Box<xmode::PendingAsk>>,
 }
 
 impl B2bua {
@@ -122,6 +127,7 @@ impl B2bua {
             media: None,
             refusal: None,
             sms: HashMap::new(),
+            asks: HashMap::new(),
         }
     }
 
@@ -178,6 +184,7 @@ impl B2bua {
                     }
                     self.on_call_timer(c, id, router);
                 }
+                Slot::Ask(id) => self.ask_timeout(c, id, router),
             }
         }
     }
@@ -194,7 +201,7 @@ impl B2bua {
 
     /// Calls in progress (not yet ended).
     pub fn active_calls(&self) -> usize {
-        self.active
+        self.active + self.asks_waiting()
     }
 
     /// What the shard holds right now: calls, dialogs, server and client transactions (counts only).
@@ -202,7 +209,7 @@ impl B2bua {
     /// Once every call ended and its transactions timed out, the load is [idle](crate::Load::is_idle).
     pub fn load(&self) -> crate::load::Load {
         crate::load::Load {
-            calls: self.calls.len(),
+            calls: self.calls.len() + self.asks_waiting(),
             dialogs: self.dialogs.len(),
             server_transactions: self.txs.server_count(),
             client_transactions: self.txs.client_count(),

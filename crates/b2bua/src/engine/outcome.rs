@@ -239,6 +239,9 @@ impl B2bua {
             7501
         };
         let (a_tx, a_answered) = (call.a_tx, call.a_answered);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.record.rel_direction.get_or_insert(1);
+        }
         if !a_answered && let Some(response) = self.a_response(id, 487, None) {
             self.respond(c, a_tx, response);
         }

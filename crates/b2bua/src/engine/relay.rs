@@ -87,6 +87,8 @@ impl B2bua {
             if self.calls.get(&id).is_some_and(|call| call.a_tx == invite) {
                 self.abandon(c, id);
             }
+        } else if call.is_none() {
+            self.ask_cancelled(c, invite);
         }
     }
 
@@ -136,6 +138,9 @@ impl B2bua {
         if call.ended {
             return;
         }
+        call.record
+            .rel_direction
+            .get_or_insert(if side == Side::A { 1 } else { 2 });
         match (call.phase, side) {
             (Phase::Answered, _) => {
                 self.send_bye(c, id, side.other());

@@ -40,7 +40,7 @@ fn host_of(addr: std::net::SocketAddr) -> String {
 
 impl B2bua {
     /// A new INVITE from a trusted trunk.
-    #[allow(clippy::too_many_lines)] // one decision, one match: the three ways a call starts
+    #[allow(clippy::too_many_lines)] // one decision, one match: the four ways a call starts
     pub(super) fn on_new_invite(&mut self, c: Clock, from: Peer, r: Request, router: &dyn RouteLookup) {
         let h = r.headers();
         let hops = h.max_forwards().ok().flatten().unwrap_or(70);
@@ -98,6 +98,8 @@ impl B2bua {
             digits: None,
             recording: None,
             recording_kept: false,
+            x_user_data: None,
+            rel_direction: None,
         };
         let decision = match called {
             Some(called) => router.decide(caller, called, None, c.wall),
@@ -121,6 +123,7 @@ impl B2bua {
                             conn: &conn,
                             egress,
                             hops: hops - 1,
+                            prompts: None,
                         };
                         self.connect(c, id, (from, a_tx), &r, record, media, &place, router);
                         return;
@@ -152,6 +155,10 @@ impl B2bua {
                 {
                     self.reject(c, a_tx, &r, &rec, Cause::PLAY_AND_COLLECT_FAILED);
                 }
+                return;
+            }
+            RouteDecision::Ask(ask) => {
+                self.start_ask(c, id, (from, a_tx), r, record, ask, router);
                 return;
             }
             RouteDecision::Reject(rj) => (rj.cause, rj.app, rj.binding, rj.prompt),
@@ -388,7 +395,12 @@ impl B2bua {
         restrict: Option<(u8, Option<u8>)>,
         router: &dyn RouteLookup,
     ) {
-        let Placement { conn, egress, hops } = *place;
+        let Placement {
+            conn,
+            egress,
+            hops,
+            prompts: own_prompts,
+        } = *place;
         let Some(media) = self.calls.get(&id).map(|call| call.media) else {
             return;
         };
@@ -454,7 +466,7 @@ impl B2bua {
             self.refuse_call(c, id, Cause::ROUTING_FAILURE);
             return;
         };
-        let prompts = media.map(|_| router.call_prompts(conn));
+        let prompts = media.map(|_| own_prompts.cloned().unwrap_or_else(|| router.call_prompts(conn)));
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -463,7 +475,8 @@ impl B2bua {
         call.record.direction = conn.direction.code();
         call.record.recorded = conn.record;
         call.record.fwd_start = Some(c.wall);
-        if call.record.binding != Some(conn.binding) {
+        // X mode keeps no bindings: `conn.binding` names none.
+        if conn.mode != Mode::X && call.record.binding != Some(conn.binding) {
             call.record.binding = Some(conn.binding);
             call.record.subscription = router.subscription(conn.binding);
         }

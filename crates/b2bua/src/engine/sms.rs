@@ -3,8 +3,8 @@
 //!
 //! - Refused: answered at once, sendResult 2 → `404 Not Found`, 5 → `503 Service Unavailable`, any other →
 //!   `403 Forbidden`, each with `Reason: Q.850;cause=<1|41|21>;text="sendResult <n>"`. A text that needs the
-//!   app's Block decision (AX without a valid `@<B>` part) is refused with sendResult 6 ("SP discarded"):
-//!   Block is not built.
+//!   app's Block decision (AX without a valid `@<B>` part, every X-mode text) is refused with sendResult 6
+//!   ("SP discarded"): Block is not built.
 //! - Routed: a fresh MESSAGE goes to the egress trunk, built from a whitelist only: Request-URI and To the
 //!   receiver, From X (no display name) with a new tag, a new Call-ID, Via branch and CSeq 1, Max-Forwards one
 //!   less than received, `Content-Type: text/plain;charset=UTF-8` and the (rewritten) text. Nothing else of the
@@ -109,7 +109,7 @@ impl B2bua {
                 let refusal = SmsRefusal {
                     result: SendResult::SP_DISCARDED,
                     app: Some(block.app),
-                    binding: Some(block.binding),
+                    binding: block.binding,
                 };
                 self.refuse_sms(c, from, r, refusal, (&sender, &x, &text), router);
                 return;

@@ -6,8 +6,8 @@
 //!
 //! Order of checks: called number in the pool (8025), its status and app (8055; 7100 if the app is unknown),
 //! international caller (8042), then the app's mode; the chosen callee is checked last (8043). An anonymous or
-//! invalid caller is refused (8014) except in AX (anyone may reach A) and in AXE digit collection (anyone may
-//! key E; such a call leaves no callback record). A fixed-line *bound party* calling through X (AXB A or B, AX
+//! invalid caller is refused (8014) except in AX (anyone may reach A), in AXE digit collection (anyone may
+//! key E; such a call leaves no callback record) and in X mode (every caller is asked about: [`Ask`]). A fixed-line *bound party* calling through X (AXB A or B, AX
 //! A, AXE A calling back, AXYB A or B) is refused with 8023 when [`RoutePolicy::reject_fixed_line_caller`].
 
 // `caller`/`called` and `caller`/`callee` are the telephony terms; renaming them would only obscure.
@@ -103,6 +103,19 @@ pub struct CollectDigits {
     pub repeat: u8,
 }
 
+/// X mode: ask the customer (a Block `callin`) whether and where to connect the call (reference §1, §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// The X called (shown to the callee if the customer connects).
+    pub x: E164,
+    /// Its app, whose call-status URL is asked.
+    pub app: AppId,
+    /// The caller, when present and a valid number.
+    pub caller: Option<E164>,
+    /// The app may record calls: the reply's `recordFlag` is followed only then.
+    pub record_allowed: bool,
+}
+
 /// Refuse the call with a reference cause.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reject {
@@ -123,6 +136,8 @@ pub enum RouteDecision {
     Connect(Connect),
     /// AXE: collect the extension first.
     CollectDigits(CollectDigits),
+    /// X mode: the customer decides.
+    Ask(Ask),
     /// Refuse.
     Reject(Reject),
 }
@@ -237,6 +252,12 @@ pub fn decide(
             settings.collect_repeat,
         ),
         Mode::Axyb => axyb(&call),
+        Mode::X => RouteDecision::Ask(Ask {
+            x: called,
+            app,
+            caller: call.caller.map(|(n, _)| n),
+            record_allowed: settings.record_enabled,
+        }),
     }
 }
 

@@ -7,7 +7,8 @@
 //!   suffix stripped. Anyone else (B) texts X → A, sender X, with `[From<B>]` appended, B written in the
 //!   canonical E.164 form the API and notifications use (`[From+8613900000001]`). A's text without a valid `@`
 //!   part → [`SmsDecision::NeedsBlock`] (the reference asks the app's SMS-control URL).
-//! - X mode (not built yet) and the modes without SMS (AXE, AXYB) are refused with sendResult 11.
+//! - X mode: every SMS needs Block ([`SmsDecision::NeedsBlock`] without a binding: X apps have none).
+//! - The modes without SMS (AXE, AXYB) are refused with sendResult 11.
 //!
 //! Refusals carry the reference's `sendResult` ([`SendResult`]): 2 no binding (X not in the pool, or the sender
 //! is not a party), 3 X suspended (number status paused/unavailable), 1 app disabled ("account frozen"), 5 app
@@ -69,11 +70,11 @@ pub struct SmsRelay {
     pub direction: CdrDirection,
 }
 
-/// The text needs the app's Block decision (AX: A's text without a valid `@<B>` part).
+/// The text needs the app's Block decision (AX: A's text without a valid `@<B>` part; every X-mode text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SmsBlock {
-    /// The binding on X.
-    pub binding: BindingId,
+    /// The binding on X (AX; none in X mode).
+    pub binding: Option<BindingId>,
     /// Its app.
     pub app: AppId,
     /// The app's mode.
@@ -140,15 +141,22 @@ pub fn decide_sms(
     let decision = match settings.mode {
         Mode::Axb => axb(table, sender, x, body, now),
         Mode::Ax => ax(table, sender, x, body, now),
+        Mode::X => SmsDecision::NeedsBlock(SmsBlock {
+            binding: None,
+            app,
+            mode: Mode::X,
+        }),
         Mode::Axe | Mode::Axyb => return refuse(SendResult::NO_SMS, Some(app), None),
     };
     match decision {
         SmsDecision::Relay(r) if !table.sms_allowed(r.binding) => {
             refuse(SendResult::NO_SMS, Some(r.app), Some(r.binding))
         }
-        SmsDecision::NeedsBlock(b) if !table.sms_allowed(b.binding) => {
-            refuse(SendResult::NO_SMS, Some(b.app), Some(b.binding))
-        }
+        SmsDecision::NeedsBlock(SmsBlock {
+            binding: Some(binding),
+            app,
+            ..
+        }) if !table.sms_allowed(binding) => refuse(SendResult::NO_SMS, Some(app), Some(binding)),
         SmsDecision::Relay(r) if !policy.allow_international_out && international(r.to) => {
             refuse(SendResult::ALL_FAILED, Some(r.app), Some(r.binding))
         }
@@ -196,7 +204,7 @@ fn ax(table: &BindingTable, sender: E164, x: E164, body: &str, now: UnixTime) ->
         return match split_at_suffix(body) {
             Some((text, b)) if b != bound.a && b != bound.x => relay(b, text.to_owned(), CdrDirection::AToB),
             _ => SmsDecision::NeedsBlock(SmsBlock {
-                binding: bound.id,
+                binding: Some(bound.id),
                 app: bound.app,
                 mode: Mode::Ax,
             }),

@@ -166,7 +166,7 @@ fn ax_a_with_at_suffix_goes_to_b_without_it() {
 fn ax_a_without_a_valid_at_part_needs_block() {
     let t = table();
     let block = SmsDecision::NeedsBlock(SmsBlock {
-        binding: BindingId(20),
+        binding: Some(BindingId(20)),
         app: AppId(2),
         mode: Mode::Ax,
     });
@@ -215,6 +215,25 @@ fn refusals_carry_the_reference_send_result() {
     );
     // A mode without SMS: 11.
     assert_eq!(refused(&sms(&t, m(1), x(3), "hi")), (11, Some(AppId(3)), None));
+    // X mode: every text needs Block (no binding), whatever it says.
+    t.upsert_app(&app(4, Mode::X, true));
+    t.upsert_number(&XNumber {
+        number: x(4),
+        app: AppId(4),
+        area_code: "0755".into(),
+        province: None,
+        status: NumberStatus::Normal,
+    });
+    for body in ["hi", "hi@13900000001"] {
+        assert_eq!(
+            sms(&t, m(1), x(4), body),
+            SmsDecision::NeedsBlock(SmsBlock {
+                binding: None,
+                app: AppId(4),
+                mode: Mode::X,
+            })
+        );
+    }
     // International sender: 10 under the default policy, relayed when allowed.
     let t = table();
     assert_eq!(refused(&sms(&t, n(INTL), x(2), "hi")), (10, Some(AppId(2)), None));

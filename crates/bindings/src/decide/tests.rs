@@ -801,3 +801,38 @@ fn test_numbers_are_of_the_intended_kinds() {
     assert_eq!(classify(n(INVALID)), NumberKind::Invalid);
     assert_eq!(classify(n(86_400_123_4567)), NumberKind::SpecialService);
 }
+
+#[test]
+fn x_mode_asks_the_customer_for_any_caller() {
+    let t = table();
+    t.upsert_app(&app(6, Mode::X));
+    t.upsert_number(&number(x(6), 6, NumberStatus::Normal));
+    let ask = |caller| match go(&t, caller, x(6), None) {
+        RouteDecision::Ask(a) => a,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        ask(Some(m(1))),
+        Ask {
+            x: x(6),
+            app: AppId(6),
+            caller: Some(m(1)),
+            record_allowed: true,
+        }
+    );
+    // Fixed-line, anonymous and invalid callers are asked about too (no bound party in X mode).
+    assert_eq!(ask(Some(n(FIXED))).caller, Some(n(FIXED)));
+    assert_eq!(ask(None).caller, None);
+    assert_eq!(ask(Some(n(INVALID))).caller, None);
+    // The checks before the mode still apply.
+    assert_eq!(cause(&go(&t, Some(n(INTL)), x(6), None)), 8042);
+    t.upsert_number(&number(x(6), 6, NumberStatus::Paused));
+    assert_eq!(cause(&go(&t, Some(m(1)), x(6), None)), 8055);
+    let mut no_recording = app(6, Mode::X);
+    no_recording.record_enabled = false;
+    t.upsert_app(&no_recording);
+    t.upsert_number(&number(x(6), 6, NumberStatus::Normal));
+    assert!(!ask(Some(m(1))).record_allowed);
+    assert_eq!(Mode::X.as_str(), "X");
+    assert_eq!(serde_json::to_string(&Mode::X).unwrap(), "\"X\"");
+}

@@ -51,6 +51,7 @@ pub(crate) struct AppRoute {
     pub enabled: bool,
     pub extension_digits: u8,
     pub collect_repeat: u8,
+    pub record_enabled: bool,
 }
 
 /// What a call needs from an AX binding, or from the A–X part of an AXYB binding.

@@ -18,6 +18,7 @@ impl BindingTable {
             enabled: a.enabled,
             extension_digits: a.extension_digits,
             collect_repeat: a.collect_repeat,
+            record_enabled: a.record_enabled,
         })
     }
 

@@ -178,8 +178,10 @@ pub(super) async fn download_recording(base: &str, data_dir: &Path, keys: &super
     for _ in 0..50 {
         let store =
             pn_store::sqlite::SqliteStore::open(data_dir, pn_store::sqlite::SqliteOptions::default())?;
-        let pending = store.reader()?.outbox_pending(0, 100)?;
-        cdr = pending
+        let facts = store
+            .reader()?
+            .outbox_query(&pn_store::OutboxFilter::default(), 1000)?;
+        cdr = facts
             .iter()
             .filter(|e| e.kind == OutboxKind::Cdr)
             .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
@@ -340,16 +342,18 @@ pub(super) fn axe_call(switch: SocketAddr, b_leg: &UdpSocket) -> DemoResult<()> 
 /// Prints the call events and the CDR the switch wrote to its durable outbox.
 pub(super) fn show_facts(data_dir: &Path) -> DemoResult<()> {
     let store = pn_store::sqlite::SqliteStore::open(data_dir, pn_store::sqlite::SqliteOptions::default())?;
-    let pending = store.reader()?.outbox_pending(0, 100)?;
-    let events: Vec<String> = pending
+    let facts = store
+        .reader()?
+        .outbox_query(&pn_store::OutboxFilter::default(), 1000)?;
+    let events: Vec<String> = facts
         .iter()
         .filter(|e| e.kind == OutboxKind::CallEvent)
         .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
         .filter_map(|v| v["eventType"].as_str().map(str::to_owned))
         .collect();
-    println!("\n== what the switch recorded (its durable outbox, to be pushed to the app)");
+    println!("\n== what the switch recorded (its durable outbox; pushed to the app's URLs when it has them)");
     println!("   call events: {}", events.join(", "));
-    for digits in pending
+    for digits in facts
         .iter()
         .filter(|e| e.kind == OutboxKind::CallEvent)
         .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.payload).ok())
@@ -360,7 +364,7 @@ pub(super) fn show_facts(data_dir: &Path) -> DemoResult<()> {
             digits["statusInfo"]["digitInfo"]
         );
     }
-    for cdr in pending.iter().filter(|e| e.kind == OutboxKind::Cdr) {
+    for cdr in facts.iter().filter(|e| e.kind == OutboxKind::Cdr) {
         let v: serde_json::Value = serde_json::from_str(&cdr.payload)?;
         println!(
             "   CDR: {}",

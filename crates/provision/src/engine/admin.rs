@@ -1,11 +1,11 @@
 //! Admin writes: apps and the number pool. They go through the engine like every other write.
 
 use pn_bindings::{
-    App, AppMedia, Binding, DEFAULT_EXTENSION_PROMPT, DEFAULT_INVALID_EXTENSION_PROMPT, Mode, NumberStatus,
-    XNumber,
+    App, AppMedia, AppPush, Binding, DEFAULT_EXTENSION_PROMPT, DEFAULT_INVALID_EXTENSION_PROMPT, Mode,
+    NumberStatus, PushAuth, XNumber,
 };
 use pn_numbers::E164;
-use pn_store::BindingFilter;
+use pn_store::{BindingFilter, OutboxKind};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
@@ -39,6 +39,8 @@ pub struct CreateApp {
     pub collect_repeat: u8,
     /// Media settings given (the rest default).
     pub media: AppMediaPatch,
+    /// Push options given (the rest default).
+    pub push: AppPushPatch,
 }
 
 /// One field of a patch: leave it, clear it (for the AXE prompts: back to the shipped default), or set it.
@@ -128,6 +130,38 @@ impl AppMediaPatch {
     }
 }
 
+/// Changes to an app's push options (on create: changes from the default).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AppPushPatch {
+    /// numStatusEnabled.
+    pub num_status: Option<bool>,
+    /// numStatusUrl (cleared: the call-status URL).
+    pub status_url: Change<String>,
+    /// smsControlUrl.
+    pub sms_control_url: Change<String>,
+    /// smsContentEnabled.
+    pub sms_content: Option<bool>,
+    /// pushAuth.
+    pub auth: Option<PushAuth>,
+}
+
+impl AppPushPatch {
+    /// Applies the given changes to `push`.
+    pub fn apply(&self, push: &mut AppPush) {
+        if let Some(v) = self.num_status {
+            push.num_status = v;
+        }
+        self.status_url.apply(&mut push.status_url);
+        self.sms_control_url.apply(&mut push.sms_control_url);
+        if let Some(v) = self.sms_content {
+            push.sms_content = v;
+        }
+        if let Some(v) = self.auth {
+            push.auth = v;
+        }
+    }
+}
+
 /// Change an app: `None` = unchanged; an empty URL clears it.
 #[derive(Debug, Default)]
 pub struct UpdateApp {
@@ -157,6 +191,8 @@ pub struct UpdateApp {
     pub extension_digits: Option<u8>,
     /// Media settings.
     pub media: AppMediaPatch,
+    /// Push options.
+    pub push: AppPushPatch,
 }
 
 /// One number to import into an app's pool.
@@ -186,6 +222,9 @@ pub struct SetNumber {
     pub number: E164,
     /// New status.
     pub status: Option<NumberStatus>,
+    /// Why the number is unavailable (reference §7.2: 1, 2, 3, 5, 6, 7, 8, 9), with status unavailable only;
+    /// carried by the `numStatus` push, not stored.
+    pub cause: Option<u8>,
     /// New area code.
     pub area_code: Option<String>,
     /// New province.
@@ -244,7 +283,11 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
             req.media.apply(&mut media);
             media
         },
-        push: pn_bindings::AppPush::default(),
+        push: {
+            let mut push = AppPush::default();
+            req.push.apply(&mut push);
+            push
+        },
     };
     ctx.tx.put_app(&app)?;
     ctx.effects.push(Effect::App(app.clone()));
@@ -291,6 +334,7 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult<App
         app.enabled = v;
     }
     req.media.apply(&mut app.media);
+    req.push.apply(&mut app.push);
     ctx.tx.put_app(&app)?;
     ctx.effects.push(Effect::App(app.clone()));
     Ok(app)
@@ -328,9 +372,51 @@ pub(crate) fn import_numbers(ctx: &mut Ctx<'_, '_>, req: &ImportNumbers) -> OpRe
     Ok(ImportReport { imported, results })
 }
 
-/// Changes a number's status / area / province.
+/// The §7.2 causes of status 10 (unavailable).
+pub const UNAVAILABLE_CAUSES: [u8; 8] = [1, 2, 3, 5, 6, 7, 8, 9];
+
+/// §7.2 cause 1: the number was deleted (retired).
+const CAUSE_DELETED: u8 = 1;
+
+/// The `numStatus` push body of one number (reference §7.2); `cause` only with status 10.
+#[must_use]
+pub fn num_status_body(number: E164, status: NumberStatus, cause: Option<u8>) -> String {
+    // Digits and `+` only: nothing to escape.
+    let cause = match (status, cause) {
+        (NumberStatus::Unavailable, Some(c)) => format!(",\"cause\":\"{c}\""),
+        _ => String::new(),
+    };
+    format!(
+        "{{\"eventType\":\"numStatus\",\"numInfo\":[{{\"number\":\"{number}\",\"status\":\"{}\"{cause}}}]}}",
+        status.code()
+    )
+}
+
+/// Appends a `numStatus` outbox row for the number's app, in the command's transaction, if the app enabled
+/// status pushes.
+fn push_num_status(ctx: &mut Ctx<'_, '_>, n: &XNumber, cause: Option<u8>) -> OpResult<()> {
+    let wants = ctx.tx.app(n.app)?.is_some_and(|a| a.push.num_status);
+    if wants {
+        let row = (
+            OutboxKind::NumberStatus,
+            n.app,
+            num_status_body(n.number, n.status, cause),
+        );
+        super::outbox::append(ctx, &[row])?;
+    }
+    Ok(())
+}
+
+/// Changes a number's status / area / province; a status change is pushed to the owning app (§7.2).
 pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult<XNumber> {
     let mut n = ctx.tx.number(req.number)?.ok_or_else(|| no_number(req.number))?;
+    if req.cause.is_some() && req.status != Some(NumberStatus::Unavailable) {
+        return Err(ProvisionError::invalid("cause", "is allowed with status unavailable only").into());
+    }
+    if req.cause.is_some_and(|c| !UNAVAILABLE_CAUSES.contains(&c)) {
+        return Err(ProvisionError::invalid("cause", "must be 1, 2, 3, 5, 6, 7, 8 or 9").into());
+    }
+    let before = n.status;
     if let Some(s) = req.status {
         n.status = s;
     }
@@ -341,6 +427,9 @@ pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult<XNu
         n.province = Some(p.clone()).filter(|p| !p.is_empty());
     }
     ctx.tx.put_number(&n)?;
+    if n.status != before {
+        push_num_status(ctx, &n, req.cause)?;
+    }
     ctx.effects.push(Effect::Number(n.clone()));
     Ok(n)
 }
@@ -348,7 +437,7 @@ pub(crate) fn set_number(ctx: &mut Ctx<'_, '_>, req: &SetNumber) -> OpResult<XNu
 /// Retires a number; refused while live bindings use it unless `force` (which unbinds them).
 pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResult<Retired> {
     let n = req.number;
-    ctx.tx.number(n)?.ok_or_else(|| no_number(n))?;
+    let mut number = ctx.tx.number(n)?.ok_or_else(|| no_number(n))?;
     let mut users: Vec<Binding> = ctx.scan(&BindingFilter {
         x: Some(n),
         ..BindingFilter::default()
@@ -372,6 +461,8 @@ pub(crate) fn retire_number(ctx: &mut Ctx<'_, '_>, req: &RetireNumber) -> OpResu
         }
     }
     ctx.tx.delete_number(n)?;
+    number.status = NumberStatus::Unavailable;
+    push_num_status(ctx, &number, Some(CAUSE_DELETED))?;
     ctx.effects.push(Effect::RemoveNumber(n));
     Ok(Retired { number: n, unbound })
 }

@@ -253,6 +253,7 @@ fn setup(r: &mut Rig) -> App {
         extension_digits: 4,
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "k".into(),
@@ -563,6 +564,7 @@ fn admin_writes_answer_domain_results() {
         extension_digits: 4,
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
     });
     let free = pn_numbers::normalize("+8617010000002").unwrap();
     let import = Op::ImportNumbers(ImportNumbers {
@@ -625,4 +627,5 @@ fn admin_writes_answer_domain_results() {
 }
 
 mod echo;
+mod num_status;
 mod outbox;

@@ -184,6 +184,7 @@ fn ax_app(r: &mut Rig) -> App {
         extension_digits: 4,
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "ax".into(),

@@ -1,0 +1,136 @@
+//! What an operator meets first: one `serve` per data directory (a second process on a directory in use is
+//! refused with a clear error: it would otherwise route from a table the first one's writes never reach);
+//! files for pnswitch's user only (app secrets and every real number are inside); logs as JSON lines when
+//! asked, without colour codes when stderr is not a terminal.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use pn_e2e::{Switch, pnswitch_bin};
+
+fn second_serve(data: &std::path::Path) -> std::process::Output {
+    let mut child = Command::new(pnswitch_bin())
+        .args([
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused start exits at once; give it a bounded time, then stop it if it is (wrongly) serving.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut first = Switch::start(&data);
+    let out = second_serve(&data);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second serve ran: {stderr}");
+    assert!(
+        stderr.contains("in use by another pnswitch") && stderr.contains("pnswitch.lock"),
+        "{stderr}"
+    );
+    // The first one still serves.
+    let (status, _) = first.admin(reqwest::Method::GET, "/admin/v1/apps", None);
+    assert_eq!(status, 200);
+    assert!(first.stop(Duration::from_secs(20)));
+    // Stopped: the directory can be served again.
+    let again = Switch::start(&data);
+    let (status, _) = again.admin(reqwest::Method::GET, "/admin/v1/apps", None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn the_data_directory_and_its_files_are_for_pnswitchs_user_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let switch = Switch::start(&data);
+    let (status, _) = switch.admin(
+        reqwest::Method::POST,
+        "/admin/v1/apps",
+        Some(&serde_json::json!({"name": "perm", "mode": "AXB"})),
+    );
+    assert_eq!(status, 200);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for sub in ["", "recordings", "prompts"] {
+        let p = data.join(sub);
+        assert_eq!(mode(&p), 0o700, "{}", p.display());
+    }
+    for file in [
+        "pnswitch.db",
+        "pnswitch.db-wal",
+        "admin.token",
+        "record-url.key",
+        "pnswitch.lock",
+    ] {
+        let p = data.join(file);
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_and_text_logs_carry_no_colour_codes() {
+    for (format, check) in [("json", true), ("text", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(pnswitch_bin())
+            .args([
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .env("PNSWITCH__LOG__FORMAT", format)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines.iter().any(|l| l.contains("pnswitch starting")),
+            "{format}: {stderr}"
+        );
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format}: ANSI codes in a piped log: {stderr:?}"
+        );
+        if check {
+            for line in &lines {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+            }
+        }
+    }
+}
