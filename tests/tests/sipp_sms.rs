@@ -1,8 +1,8 @@
 //! SMS relay over SIP MESSAGE (issue 10, reference §7.1) through the real binary: a `SIPp` UAC plays the sender's
 //! trunk (`uac_message.xml`), a `SIPp` UAS the receiver's (`uas_message.xml`). Paths: AXB both ways, AX `@B`,
 //! AX B→A with `[From<B>]`, refusals (no binding 404 / sendResult 2, app without SMS 403 / 11, AX text
-//! without `@` part 403 / 6), the far end's 486 and its silence (408), each with its SMS notification row in
-//! the outbox. Every MESSAGE is also the leak probe: the sender's digits ride in every header the sender may
+//! without `@` part and X-mode text 403 / 6), the far end's 486 and its silence (408), each with its SMS
+//! notification row in the outbox, and the notifications pushed, signed, to the app's `smsUrl`. Every MESSAGE is also the leak probe: the sender's digits ride in every header the sender may
 //! set and in a second body part; they must reach the receiver nowhere (except the reference's `[From<B>]`),
 //! and the receiver's digits, in every header of its answer, must not reach the sender.
 
@@ -26,6 +26,8 @@ const X: &str = "+8617000000001";
 const AX_X: &str = "+8617000000002";
 /// AXB X of an app without SMS.
 const OFF_X: &str = "+8617000000003";
+/// X of an X-mode app (with SMS): every text needs Block.
+const XMODE_X: &str = "+8617000000004";
 
 const SETTLE: Duration = Duration::from_secs(10);
 
@@ -50,6 +52,8 @@ fn rig_with_axb_app() -> (Rig, (String, String)) {
     ));
     let off = rig.switch.app_with_numbers("AXB", &[OFF_X]);
     rig.switch.bind_axb(&off, OFF_X, A, B, &json!({}));
+    let xmode = rig.switch.app_with_numbers("X", &[XMODE_X]);
+    update_app(&rig, &xmode, &json!({"smsEnabled": true}));
     (rig, axb)
 }
 
@@ -134,6 +138,18 @@ fn assert_relayed(uas: &SippRun, to: &str, x: &str, body: &str, sender: &str, al
     );
 }
 
+/// The stored SMS notifications of an app without `smsContentEnabled` (the default): no `smsContent`.
+fn sms_rows_without_content(rig: &Rig, n: usize) -> Vec<Value> {
+    let rows = sms_rows(rig, n);
+    for row in &rows {
+        assert!(
+            row["smsEvent"].get("smsContent").is_none(),
+            "smsContent is off by default: {row}"
+        );
+    }
+    rows
+}
+
 fn sms_rows(rig: &Rig, n: usize) -> Vec<Value> {
     let data = rig.dir.path().join("data");
     let facts = wait_for_outbox(&data, &format!("{n} SMS notifications"), |facts: &[Fact]| {
@@ -163,10 +179,6 @@ fn check_event(row: &Value, calling: &str, called: &str, x: &str, result: u64, d
         e["extInfo"]["extParas"][1],
         json!({"key": "direction", "value": direction})
     );
-    assert!(
-        e.get("smsContent").is_none(),
-        "smsContent is off by default: {row}"
-    );
     let ts = e["timeStamp"].as_str().unwrap();
     assert!(
         ts.len() == 24 && &ts[19..] == ".000Z" && &ts[10..11] == "T",
@@ -193,7 +205,7 @@ fn axb_both_ways_reach_the_other_party_from_x_and_leak_nothing() {
     assert_eq!(final_response(&b_side).status(), Some(200));
     assert!(!b_side.received_text().contains(national_digits(A)));
 
-    let rows = sms_rows(&rig, 2);
+    let rows = sms_rows_without_content(&rig, 2);
     check_event(&rows[0], A, B, X, 0, "1");
     check_event(&rows[1], B, A, X, 0, "0");
     assert!(rows[0]["smsEvent"]["subscriptionId"].as_str().is_some());
@@ -211,7 +223,7 @@ fn ax_at_b_strips_the_suffix_and_b_to_a_appends_from_b() {
     assert_relayed(&a_side.unwrap(), A, AX_X, &format!("is it ready[From{C}]"), C, 1);
     assert_eq!(final_response(&c).status(), Some(200));
 
-    let rows = sms_rows(&rig, 2);
+    let rows = sms_rows_without_content(&rig, 2);
     check_event(&rows[0], A, B, AX_X, 0, "1");
     check_event(&rows[1], C, A, AX_X, 0, "0");
 }
@@ -223,6 +235,7 @@ fn refusals_answer_with_reason_and_notify_their_send_result() {
         (C, X, "hi", 404, 2),
         (A, OFF_X, "hi", 403, 11),
         (A, AX_X, "no suffix", 403, 6),
+        (A, XMODE_X, "hi@13900000002", 403, 6),
     ] {
         let (run, _) = text(&rig, sender, x, body, None);
         let fin = final_response(&run);
@@ -230,10 +243,11 @@ fn refusals_answer_with_reason_and_notify_their_send_result() {
         let why = fin.header("Reason").unwrap_or_default();
         assert!(why.contains(&format!("sendResult {result}")), "{why}");
     }
-    let rows = sms_rows(&rig, 3);
+    let rows = sms_rows_without_content(&rig, 4);
     check_event(&rows[0], C, X, X, 2, "2");
     check_event(&rows[1], A, OFF_X, OFF_X, 11, "2");
     check_event(&rows[2], A, AX_X, AX_X, 6, "2");
+    check_event(&rows[3], A, XMODE_X, XMODE_X, 6, "2");
 }
 
 #[test]
@@ -247,7 +261,7 @@ fn far_end_refusal_and_silence_reach_the_sender() {
     // Nobody listens on the egress port: Timer F (64 × T1 = 6.4 s) ends it with 408.
     let (a, _) = text(&rig, A, X, "anyone", None);
     assert_eq!(final_response(&a).status(), Some(408));
-    let rows = sms_rows(&rig, 2);
+    let rows = sms_rows_without_content(&rig, 2);
     check_event(&rows[0], A, B, X, 10, "1");
     check_event(&rows[1], A, B, X, 10, "1");
 }
@@ -257,7 +271,11 @@ fn far_end_refusal_and_silence_reach_the_sender() {
 fn notifications_are_pushed_signed_to_the_apps_sms_url() {
     let (rig, axb) = rig_with_axb_app();
     let receiver = Receiver::start(&[(axb.0.as_str(), axb.1.as_str())]);
-    update_app(&rig, &axb, &json!({"smsUrl": receiver.url("/sms")}));
+    update_app(
+        &rig,
+        &axb,
+        &json!({"smsUrl": receiver.url("/sms"), "smsContentEnabled": true}),
+    );
     let (a, _) = text(&rig, A, X, "pushed", Some((B, "uas_message")));
     assert_eq!(final_response(&a).status(), Some(200));
     let (c, _) = text(&rig, C, X, "refused", None);
@@ -278,4 +296,7 @@ fn notifications_are_pushed_signed_to_the_apps_sms_url() {
     assert_eq!(bodies, stored.iter().collect::<Vec<_>>(), "{}", summary(&got));
     check_event(bodies[0], A, B, X, 0, "1");
     check_event(bodies[1], C, X, X, 2, "2");
+    // smsContentEnabled: the text as the sender wrote it.
+    assert_eq!(bodies[0]["smsEvent"]["smsContent"], "pushed");
+    assert_eq!(bodies[1]["smsEvent"]["smsContent"], "refused");
 }
