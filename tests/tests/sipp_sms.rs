@@ -186,6 +186,23 @@ fn check_event(row: &Value, calling: &str, called: &str, x: &str, result: u64, d
     );
 }
 
+/// Waits (up to 5 s: the shards export their counters now and then) until `pn_sms_total{outcome}` is `want`.
+fn assert_sms_metric(rig: &Rig, outcome: &str, want: f64) {
+    let series = format!("pn_sms_total{{outcome=\"{outcome}\"}}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = rig.switch.metric(&series);
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series}: {got:?}, want {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn axb_both_ways_reach_the_other_party_from_x_and_leak_nothing() {
     let rig = rig();
@@ -209,6 +226,8 @@ fn axb_both_ways_reach_the_other_party_from_x_and_leak_nothing() {
     check_event(&rows[0], A, B, X, 0, "1");
     check_event(&rows[1], B, A, X, 0, "0");
     assert!(rows[0]["smsEvent"]["subscriptionId"].as_str().is_some());
+    assert_sms_metric(&rig, "relayed", 2.0);
+    assert_sms_metric(&rig, "refused", 0.0);
 }
 
 #[test]
@@ -248,6 +267,7 @@ fn refusals_answer_with_reason_and_notify_their_send_result() {
     check_event(&rows[1], A, OFF_X, OFF_X, 11, "2");
     check_event(&rows[2], A, AX_X, AX_X, 6, "2");
     check_event(&rows[3], A, XMODE_X, XMODE_X, 6, "2");
+    assert_sms_metric(&rig, "refused", 4.0);
 }
 
 #[test]
@@ -264,6 +284,7 @@ fn far_end_refusal_and_silence_reach_the_sender() {
     let rows = sms_rows_without_content(&rig, 2);
     check_event(&rows[0], A, B, X, 10, "1");
     check_event(&rows[1], A, B, X, 10, "1");
+    assert_sms_metric(&rig, "failed", 2.0);
 }
 
 /// The notifications reach the app's `smsUrl`, signed with its secret, equal to the stored rows.

@@ -137,6 +137,10 @@ pub struct SipMetrics {
     /// unparseable or out-of-range reply: 8014, or a display number other than X: 8024), `timeout` (no reply
     /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
     pub xmode_decisions: IntCounterVec,
+    /// `pn_sms_total{outcome}`: SIP MESSAGEs to X (SMS, reference §7.1): `relayed` (the far end answered 2xx),
+    /// `refused` (no binding, SMS not enabled, a Block request needed…: answered at once with the sendResult),
+    /// `failed` (relayed, but the far end answered an error or not at all).
+    pub sms: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -252,6 +256,7 @@ impl SipMetrics {
             media_events,
             dialog_events,
             xmode_decisions,
+            sms: sms_counter(registry)?,
         })
     }
 }
@@ -265,6 +270,18 @@ fn registered_vec(
 ) -> Result<IntCounterVec, MetricsError> {
     let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
     registry.register(Box::new(counter.clone()))?;
+    Ok(counter)
+}
+
+/// `pn_sms_total{outcome}`, every outcome at 0 from the start.
+fn sms_counter(registry: &Registry) -> Result<IntCounterVec, MetricsError> {
+    let counter = registered_vec(
+        registry,
+        "pn_sms_total",
+        "SMS (SIP MESSAGE to X) by outcome",
+        "outcome",
+    )?;
+    preset(&counter, &["relayed", "refused", "failed"]);
     Ok(counter)
 }
 

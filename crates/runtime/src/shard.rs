@@ -440,6 +440,7 @@ impl Runner {
 
     /// Adds what the core counted since the last call to the metrics.
     fn sync_stats(&mut self) {
+        self.sync_decisions_and_sms();
         let m = &self.parts.metrics;
         let active = i64::try_from(self.b2bua.active_calls()).unwrap_or(i64::MAX);
         if active != self.active {
@@ -485,13 +486,6 @@ impl Runner {
                 })
                 .inc_by(s.calls_refused - seen.calls_refused);
         }
-        for (outcome, n) in &s.xmode_decisions {
-            let old = seen.xmode_decisions.get(outcome).copied().unwrap_or(0);
-            if *n > old {
-                m.xmode_decisions.with_label_values(&[outcome]).inc_by(n - old);
-            }
-        }
-        seen.xmode_decisions.clone_from(&s.xmode_decisions);
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen) = &mut self.media_seen;
@@ -532,6 +526,30 @@ impl Runner {
         seen.validation_rejects = s.validation_rejects;
         seen.unmatched_requests = s.unmatched_requests;
         seen.stray_responses = s.stray_responses;
+    }
+
+    /// Adds the X-mode decisions and SMS outcomes counted since the last call to the metrics.
+    fn sync_decisions_and_sms(&mut self) {
+        let m = &self.parts.metrics;
+        let s = self.b2bua.stats();
+        let seen = &mut self.seen;
+        for (outcome, n) in &s.xmode_decisions {
+            let old = seen.xmode_decisions.get(outcome).copied().unwrap_or(0);
+            if *n > old {
+                m.xmode_decisions.with_label_values(&[outcome]).inc_by(n - old);
+            }
+        }
+        seen.xmode_decisions.clone_from(&s.xmode_decisions);
+        for (outcome, new, old) in [
+            ("relayed", s.sms_relayed, seen.sms_relayed),
+            ("refused", s.sms_refused, seen.sms_refused),
+            ("failed", s.sms_failed, seen.sms_failed),
+        ] {
+            m.sms
+                .with_label_values(&[outcome])
+                .inc_by(new.saturating_sub(old));
+        }
+        (seen.sms_relayed, seen.sms_refused, seen.sms_failed) = (s.sms_relayed, s.sms_refused, s.sms_failed);
     }
 }
 
