@@ -321,10 +321,7 @@ pub fn aksk_headers(app_key: &str, app_secret: &str) -> [(&'static str, String);
             .map_or(0, |d| d.subsec_nanos())
     );
     let created = utc_created(SystemTime::now());
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("hmac key");
-    mac.update(nonce.as_bytes());
-    mac.update(created.as_bytes());
-    let digest = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let digest = aksk_digest(app_secret, &nonce, &created);
     [
         (
             "Authorization",
@@ -337,6 +334,25 @@ pub fn aksk_headers(app_key: &str, app_secret: &str) -> [(&'static str, String);
             ),
         ),
     ]
+}
+
+/// `Base64(HMAC-SHA256(secret, Nonce + Created))`, written independently of pn-api's (signing requests and
+/// verifying the switch's pushes).
+pub fn aksk_digest(app_secret: &str, nonce: &str, created: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("hmac key");
+    mac.update(nonce.as_bytes());
+    mac.update(created.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The legacy WSSE digest `Base64(SHA-256(Nonce + Created + secret))`, written independently of pn-api's.
+pub fn wsse_digest(app_secret: &str, nonce: &str, created: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = Sha256::new();
+    h.update(nonce.as_bytes());
+    h.update(created.as_bytes());
+    h.update(app_secret.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
 /// `yyyy-MM-ddTHH:mm:ssZ` in UTC (Howard Hinnant's civil-from-days), written independently of pn-api's.

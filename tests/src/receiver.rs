@@ -14,10 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// How the receiver answers pushes to one path.
 #[derive(Clone, Debug)]
@@ -444,16 +441,9 @@ fn verify(
         );
     }
     let want = if scheme == "aksk" {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
-        mac.update(nonce.as_bytes());
-        mac.update(created.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        crate::aksk_digest(secret, &nonce, &created)
     } else {
-        let mut h = Sha256::new();
-        h.update(nonce.as_bytes());
-        h.update(created.as_bytes());
-        h.update(secret.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(h.finalize())
+        crate::wsse_digest(secret, &nonce, &created)
     };
     let problem = (want != digest).then(|| format!("PasswordDigest {digest} != {want}"));
     (user, scheme, problem)

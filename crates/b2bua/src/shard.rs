@@ -46,12 +46,17 @@ pub fn shard_for(message: &SipMessage, count: u16) -> u16 {
 /// The shard that made a call's `sessionId` (`<shard>_<id>_<time>@<host>`, its call events and CDR), if the
 /// text has that shape; `None` for anything else.
 pub fn session_shard(session_id: &str) -> Option<u16> {
+    session_parts(session_id).map(|(shard, _)| shard)
+}
+
+/// The shard and the per-shard call id of a `sessionId` (`<shard>_<id>_<time>@<host>`), if it has that shape.
+pub(crate) fn session_parts(session_id: &str) -> Option<(u16, u64)> {
     let (shard, rest) = session_id.split_once('_')?;
     let (id, _) = rest.split_once('_')?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    shard.parse().ok()
+    Some((shard.parse().ok()?, id.parse().ok()?))
 }
 
 fn branch_of(via: &str) -> Option<&str> {
@@ -90,6 +95,9 @@ mod tests {
         assert_eq!(session_shard("2_x_20260101120000@sw1"), None);
         assert_eq!(session_shard("2-17"), None);
         assert_eq!(session_shard(""), None);
+        assert_eq!(session_parts("3_1234_20260101120000@sw1"), Some((3, 1234)));
+        assert_eq!(session_parts("3_x_20260101120000@sw1"), None);
+        assert_eq!(session_parts("nonsense"), None);
     }
 
     #[test]

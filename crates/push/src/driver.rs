@@ -350,7 +350,7 @@ impl Driver {
         self.metrics.in_flight.inc();
         self.http.spawn(async move {
             let sent = match target {
-                Some((app, url)) => sender::send(&client, &app, &url, body, unix_now()).await,
+                Some((app, url)) => sender::send(&client, &app, &url, body, pn_runtime::unix_now()).await,
                 None => Sent {
                     outcome: pn_notify::PushOutcome::Failed {
                         reason: "the app has no URL for this push any more".into(),
@@ -486,14 +486,6 @@ impl Driver {
         self.app(id)
             .map_or_else(|| id.0.to_string(), |a| a.app_key.clone())
     }
-}
-
-/// The wall clock for the signature's `Created`.
-fn unix_now() -> pn_bindings::UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

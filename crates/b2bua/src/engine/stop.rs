@@ -29,13 +29,6 @@ pub enum StopResult {
     OtherApp,
 }
 
-/// The call id inside a `sessionId` made by a shard: `<shard>_<id>_<time>@<host>`.
-fn call_id_of(session_id: &str) -> Option<Id> {
-    let mut parts = session_id.split('_');
-    let _shard = parts.next()?;
-    parts.next()?.parse().ok()
-}
-
 impl B2bua {
     /// Stops the call whose `sessionId` (of its call events and CDR) is `session_id`, if it belongs to `app`:
     /// answered → BYE to both legs; B not answered yet → CANCEL to B and a 487 to A (a BYE when the switch
@@ -43,7 +36,7 @@ impl B2bua {
     /// carries `Reason: Q.850;cause=16;text="8070 …"`, and the call ends with stateCode 8070.
     pub fn stop_call(&mut self, now: Instant, wall: UnixTime, app: AppId, session_id: &str) -> StopResult {
         let c = Clock { now, wall };
-        let Some(id) = call_id_of(session_id) else {
+        let Some((_, id)) = crate::shard::session_parts(session_id) else {
             return StopResult::NotFound;
         };
         let Some(call) = self
@@ -84,18 +77,5 @@ impl B2bua {
             response.headers_mut().push("Reason", reason.to_owned());
             self.respond(c, a_tx, response);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn call_id_is_the_second_field() {
-        assert_eq!(call_id_of("3_1234_20260101120000@sw1"), Some(1234));
-        assert_eq!(call_id_of("3_x_20260101120000@sw1"), None);
-        assert_eq!(call_id_of("nonsense"), None);
-        assert_eq!(call_id_of(""), None);
     }
 }
