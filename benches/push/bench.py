@@ -122,6 +122,8 @@ def one_run(args, work: Path, label: str, pushes: bool, sink: tuple[str, int], t
                        f"(sink, whole-second callEndTime); switch lag p50 <= {result['switch_lag_p50_s']} s "
                        f"p99 <= {result['switch_lag_p99_s']} s; pending {result['pending_after']}, "
                        f"dead {result['dead_letters']}")
+        if args.keep:
+            (run_dir / "metrics.txt").write_text(http_json(sw.http, "GET", "/metrics")[1])
         return result
     finally:
         sw.close()
@@ -138,6 +140,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--drain-limit", type=float, default=120.0, help="longest wait for every CDR after a run (s)")
     p.add_argument("--json", type=Path)
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory and each run's final /metrics")
     args = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pn-push-bench-"))
@@ -182,7 +185,10 @@ def main() -> int:
         args.json.write_text(json.dumps({"summary": summary, "runs": runs}, indent=2, default=str))
         driver.log(f"   results written to {args.json}")
     import shutil
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        driver.log(f"== kept {work} (each run's final /metrics in <run>/metrics.txt)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

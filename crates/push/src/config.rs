@@ -27,6 +27,12 @@ pub struct PushConfig {
     /// 6,000 events/s, which a handful of connections carry only if the receiver answers in well under a
     /// millisecond.
     pub max_in_flight_per_app: usize,
+    /// Pushes written together on one connection to a plain `http://` receiver at most (default 8; 1 turns
+    /// pipelining off: one request per connection at a time). https receivers go through reqwest, one request
+    /// at a time per connection.
+    pub pipeline_depth: usize,
+    /// Connections per app and plain `http://` receiver at most (default 8).
+    pub connections_per_receiver: usize,
     /// CDRs merged into one push at most (1–50, default 50).
     pub cdr_batch_max: usize,
     /// How long a new CDR waits for companions, ms (default 1000).
@@ -46,6 +52,8 @@ impl Default for PushConfig {
             poll_interval_ms: 1_000,
             retry_schedule_ms: core.retry_schedule_ms,
             max_in_flight_per_app: 32,
+            pipeline_depth: 8,
+            connections_per_receiver: 8,
             cdr_batch_max: core.cdr_batch_max,
             cdr_batch_wait_ms: core.cdr_batch_wait_ms,
             max_entries: core.max_entries,
@@ -72,6 +80,12 @@ impl PushConfig {
         }
         if self.read_batch == 0 {
             return Err("push.read_batch must be at least 1".into());
+        }
+        if self.pipeline_depth == 0 || self.pipeline_depth > 128 {
+            return Err("push.pipeline_depth must be 1–128".into());
+        }
+        if self.connections_per_receiver == 0 || self.connections_per_receiver > 1024 {
+            return Err("push.connections_per_receiver must be 1–1024".into());
         }
         if self.poll_interval_ms == 0 {
             return Err("push.poll_interval_ms must be at least 1".into());

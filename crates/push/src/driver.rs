@@ -25,6 +25,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::PushConfig;
+use crate::http1::{self, Target};
+use crate::pipeline::{self, Job, Pipelines};
 use crate::sender::{self, Sent};
 
 /// How long an app's settings are reused before they are read from the table again.
@@ -40,6 +42,8 @@ const MARK_BATCH: usize = 4096;
 /// After the writer's wake-up, the driver waits this long for more rows before reading: one read for the
 /// facts of several group commits.
 const READ_COALESCE: Duration = Duration::from_millis(20);
+/// Parsed receiver URLs kept at most (they are few: a handful per app).
+const TARGET_CACHE: usize = 4096;
 /// How long a stopping driver waits for its marks to commit.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -97,6 +101,11 @@ pub(crate) struct Driver {
     /// When the outbox is read next (a wake-up waits [`READ_COALESCE`]).
     read_at: Option<Instant>,
     http: JoinSet<Pushed>,
+    /// Plain `http://` receivers: pipelined connections; their finished pushes arrive on `finished`.
+    pipelines: Pipelines,
+    finished: tokio::sync::mpsc::UnboundedReceiver<Pushed>,
+    /// Parsed URLs (`None`: not plain http, sent by reqwest).
+    targets: HashMap<String, Option<Arc<Target>>>,
     marks: JoinSet<Marked>,
     deadline: Option<Instant>,
     apps: HashMap<AppId, (Instant, Option<Arc<App>>)>,
@@ -113,8 +122,17 @@ impl Driver {
             Duration::from_millis(config.timeout_ms),
         )
         .map_err(|e| crate::PushError::Http(e.to_string()))?;
+        let (pipelines, finished) = Pipelines::new(pipeline::Limits {
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            timeout: Duration::from_millis(config.timeout_ms),
+            depth: config.pipeline_depth,
+            connections: config.connections_per_receiver,
+        });
         Ok(Self {
             core,
+            pipelines,
+            finished,
+            targets: HashMap::new(),
             client,
             signal: deps.engine.outbox_signal(),
             store: deps.store,
@@ -155,6 +173,12 @@ impl Driver {
                 Some(done) = self.http.join_next(), if !self.http.is_empty() => {
                     if let Ok(done) = done {
                         self.pushed(done);
+                    }
+                }
+                Some(done) = self.finished.recv() => {
+                    self.pushed(done);
+                    while let Ok(more) = self.finished.try_recv() {
+                        self.pushed(more);
                     }
                 }
                 Some(done) = self.marks.join_next(), if !self.marks.is_empty() => {
@@ -340,27 +364,64 @@ impl Driver {
         }
     }
 
-    /// Sends one push on its own task.
+    /// Sends one push: on a pipelined connection to a plain `http://` receiver, else (https) on a reqwest
+    /// task of its own.
     fn start(&mut self, push: Push) {
-        let app = self.app(push.app);
-        let target = app.and_then(|a| url_for(&a, push.kind).map(|url| (a.clone(), url.to_owned())));
-        let client = self.client.clone();
-        let app_key = target.as_ref().map(|(a, _)| a.app_key.clone());
-        let Push { id, kind, body, .. } = push;
         self.metrics.in_flight.inc();
-        self.http.spawn(async move {
-            let sent = match target {
-                Some((app, url)) => sender::send(&client, &app, &url, body, pn_runtime::unix_now()).await,
-                None => Sent {
-                    outcome: pn_notify::PushOutcome::Failed {
-                        reason: "the app has no URL for this push any more".into(),
-                    },
-                    label: "error",
-                    took: Duration::ZERO,
+        let app = self.app(push.app);
+        let url = app
+            .as_deref()
+            .and_then(|a| url_for(a, push.kind))
+            .map(str::to_owned);
+        let app_key = app.as_ref().map(|a| a.app_key.clone());
+        let Push { id, kind, body, .. } = push;
+        let (Some(app), Some(url)) = (app, url) else {
+            let gone = Sent {
+                outcome: pn_notify::PushOutcome::Failed {
+                    reason: "the app has no URL for this push any more".into(),
                 },
+                label: "error",
+                took: Duration::ZERO,
             };
+            self.pipelines.report((id, kind, app_key, gone));
+            return;
+        };
+        if let Some(target) = self.target(&url) {
+            let headers = crate::sign::headers(&app, pn_runtime::unix_now());
+            match http1::encode_post(&target, &headers, &body) {
+                Ok(request) => {
+                    let job = Job::new(id, kind, app_key, request);
+                    self.pipelines.send(app.id, &target, job);
+                }
+                Err(reason) => {
+                    let bad = Sent {
+                        outcome: pn_notify::PushOutcome::Failed { reason },
+                        label: "error",
+                        took: Duration::ZERO,
+                    };
+                    self.pipelines.report((id, kind, app_key, bad));
+                }
+            }
+            return;
+        }
+        let client = self.client.clone();
+        self.http.spawn(async move {
+            let sent = sender::send(&client, &app, &url, body, pn_runtime::unix_now()).await;
             (id, kind, app_key, sent)
         });
+    }
+
+    /// A URL's pipelining target (`None` for https and anything else reqwest sends).
+    fn target(&mut self, url: &str) -> Option<Arc<Target>> {
+        if let Some(target) = self.targets.get(url) {
+            return target.clone();
+        }
+        if self.targets.len() >= TARGET_CACHE {
+            self.targets.clear();
+        }
+        let target = Target::parse(url).map(Arc::new);
+        self.targets.insert(url.to_owned(), target.clone());
+        target
     }
 
     /// A push ended.

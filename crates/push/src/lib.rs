@@ -1,13 +1,14 @@
 //! pn-push: the thin HTTP driver of pnswitch's pushes (reference §3, §4, §7.1, §7.2).
 //!
 //! It runs pn-notify's sans-IO delivery core ([`pn_notify::Notifier`]) on tokio: it reads pending outbox rows
-//! from the store, hands them to the core, POSTs the core's pushes to the apps' URLs with reqwest (rustls,
-//! connect and whole-request timeouts, signed with the app's secret: `Authorization: AKSK …` + `X-AKSK`, or
-//! the legacy `X-WSSE` per app), reports each answer back (a 2xx delivers), and commits the entries' new
+//! from the store, hands them to the core, POSTs the core's pushes to the apps' URLs (plain `http://` over
+//! pipelined HTTP/1.1 connections of its own, `pipeline.rs`; `https://` with reqwest and rustls; connect and
+//! whole-request timeouts) signed with the app's secret (`Authorization: AKSK …` + `X-AKSK`, or the legacy
+//! `X-WSSE` per app), reports each answer back (a 2xx delivers), and commits the entries' new
 //! states (delivered, dead letter, no receiver) through the provisioning engine's single writer.
 //!
 //! ```text
-//! outbox rows ──read (after a cursor; woken by the writer)──▶ Notifier ──Push──▶ HTTP task per push
+//! outbox rows ──read (after a cursor; woken by the writer)──▶ Notifier ──Push──▶ connection rounds
 //!      ▲                                                        │  ▲                    │
 //!      └──── mark delivered / dead / no receiver (engine) ◀─────┘  └──── 2xx or failure ┘
 //! ```
@@ -21,6 +22,8 @@
 mod ask;
 mod config;
 mod driver;
+mod http1;
+mod pipeline;
 mod sender;
 pub mod sign;
 

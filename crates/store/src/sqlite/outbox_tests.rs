@@ -481,3 +481,31 @@ fn migration_5_makes_existing_rows_pending_and_counts_them() {
         .unwrap();
     assert_eq!(indexes, ["outbox_app", "outbox_state"]);
 }
+
+#[test]
+fn marks_of_more_ids_than_one_statement_takes_change_every_row_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let mut tx = store.begin().unwrap();
+    let ids: Vec<u64> = (0..5_000)
+        .map(|i| {
+            tx.append_outbox(
+                OutboxKind::CallEvent,
+                AppId(1),
+                &format!("{{\"i\":{i}}}"),
+                UnixTime(1),
+            )
+            .unwrap()
+        })
+        .collect();
+    tx.commit().unwrap();
+    // Every other id delivered (two chunks), then all of them: only the rest change the second time.
+    let half: Vec<u64> = ids.iter().copied().step_by(2).collect();
+    assert_eq!(mark(&store, &half, OutboxState::Delivered, 5), 2_500);
+    assert_eq!(counts(&store), (5_000, 2_500, 0));
+    let mut all = ids.clone();
+    all.push(999_999);
+    assert_eq!(mark(&store, &all, OutboxState::Delivered, 6), 2_500);
+    assert_eq!(counts(&store), (5_000, 0, 0));
+    assert_eq!(entry(&store, ids[1]).state, OutboxState::Delivered);
+}
