@@ -1,7 +1,8 @@
 //! What an operator meets first: one `serve` per data directory (a second process on a directory in use is
 //! refused with a clear error: it would otherwise route from a table the first one's writes never reach);
 //! files for pnswitch's user only (app secrets and every real number are inside); logs as JSON lines when
-//! asked, without colour codes when stderr is not a terminal.
+//! asked, without colour codes when stderr is not a terminal; systemd `Type=notify` (READY, WATCHDOG,
+//! STOPPING) and the build-info and process metrics.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -133,4 +134,75 @@ fn json_logs_are_one_object_per_line_and_text_logs_carry_no_colour_codes() {
             }
         }
     }
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_pings_and_stopping_and_metrics_show_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut switch = Switch::start_with(
+        &dir.path().join("data"),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let mut heard = Vec::new();
+    let read = |heard: &mut Vec<String>, for_how_long: Duration| {
+        let until = std::time::Instant::now() + for_how_long;
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < until {
+            if let Ok(n) = socket.recv(&mut buf) {
+                heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    };
+    // `start_with` returns once the HTTP port is known: READY follows at once, then a ping every 100 ms.
+    read(&mut heard, Duration::from_secs(1));
+    assert!(
+        heard.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "{heard:?}"
+    );
+    let pings = heard
+        .iter()
+        .filter(|m| m.lines().any(|l| l == "WATCHDOG=1"))
+        .count();
+    assert!(
+        pings >= 4,
+        "a 200 ms watchdog is pinged every 100 ms: {pings} in 1 s: {heard:?}"
+    );
+    let (_, metrics) = (
+        0,
+        switch
+            .client()
+            .get(format!("{}/metrics", switch.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    );
+    let info = metrics
+        .lines()
+        .find(|l| l.starts_with("pn_build_info{"))
+        .unwrap_or_else(|| panic!("no pn_build_info: {metrics}"));
+    assert!(
+        info.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
+    assert!(info.ends_with(" 1"), "{info}");
+    for family in [
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+    ] {
+        assert!(metrics.lines().any(|l| l.starts_with(family)), "{family}missing");
+    }
+    assert!(switch.stop(Duration::from_secs(15)), "SIGTERM stops it");
+    read(&mut heard, Duration::from_millis(300));
+    assert!(
+        heard.iter().any(|m| m.lines().any(|l| l == "STOPPING=1")),
+        "{heard:?}"
+    );
 }

@@ -3,6 +3,7 @@
 //! I/O contract: no I/O. Sans-IO crates never touch this; the runtime and the API count the facts they return.
 //! [`Metrics::encode`] renders the text exposition format served at `/metrics`.
 
+mod process;
 mod push;
 
 pub use push::PushMetrics;
@@ -404,6 +405,12 @@ impl Metrics {
         })
     }
 
+    /// Adds `pn_build_info{version, commit}` and the `process_*` metrics (called once by `serve`; tests and
+    /// tools that build a `Metrics` of their own go without them).
+    pub fn register_process(&self, version: &str, commit: &str) -> Result<(), MetricsError> {
+        process::register(&self.registry, version, commit)
+    }
+
     /// Renders every metric in the Prometheus text exposition format.
     pub fn encode(&self) -> Result<String, MetricsError> {
         let mut buf = Vec::new();
@@ -424,6 +431,21 @@ mod tests {
         let text = m.encode().unwrap();
         assert!(text.contains("pn_api_requests_total{method=\"POST\",path=\"/x\",resultcode=\"0\"} 1"));
         assert!(text.contains("pn_store_commit_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn build_info_and_process_metrics() {
+        let m = Metrics::new().unwrap();
+        assert!(!m.encode().unwrap().contains("pn_build_info"));
+        m.register_process("1.2.3", "abc123").unwrap();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("pn_build_info{commit=\"abc123\",version=\"1.2.3\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+        assert!(m.register_process("1.2.3", "abc123").is_err(), "registered once");
     }
 
     #[test]

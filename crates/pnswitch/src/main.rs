@@ -9,6 +9,7 @@ mod config;
 mod demo;
 mod http;
 mod serve;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

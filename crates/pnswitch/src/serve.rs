@@ -79,7 +79,7 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // Everything pnswitch creates (database, recordings, prompts, tokens) is for its own user only: it holds
     // app secrets and every real number.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), "pnswitch starting");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), commit = env!("PNSWITCH_COMMIT"), data_dir = %config.data_dir.display(), "pnswitch starting");
     pn_runtime::mask::set_show_numbers(config.log.show_numbers);
     raise_open_file_limit(&config);
     std::fs::create_dir_all(&config.data_dir)?;
@@ -178,6 +178,7 @@ fn raise_open_file_limit(config: &Config) {
 async fn serve(config: Config) -> Result<(), ServeError> {
     let started = Instant::now();
     let metrics = Metrics::new()?;
+    metrics.register_process(env!("CARGO_PKG_VERSION"), env!("PNSWITCH_COMMIT"))?;
     let options = SqliteOptions {
         synchronous_full: config.store.synchronous_full,
         read_connections: config.store.read_connections,
@@ -252,6 +253,10 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     println!("pnswitch: http listening on {local}");
     println!("pnswitch: data directory {}", config.data_dir.display());
     tracing::info!(%local, "serving");
+    crate::systemd::ready(&format!("serving: http {local}"));
+    if let Some(watchdog) = crate::systemd::spawn_watchdog() {
+        housekeeping.push(watchdog);
+    }
     crate::http::serve(
         listener,
         app,
@@ -391,6 +396,8 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+    tracing::info!("stopping");
+    crate::systemd::stopping();
 }
 
 /// Reads the admin token from the data directory, creating a random one (mode 0600) on first start.
