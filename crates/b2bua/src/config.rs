@@ -3,7 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 
 /// B2BUA settings: transaction timers, call timers (forward timeout, dead-dialog probes, the default maximum
 /// call duration), trunks and names.
@@ -32,8 +33,10 @@ pub struct B2buaConfig {
     pub local_host: String,
     /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
     pub egress: Vec<SocketAddr>,
-    /// Ingress ACL: requests from other addresses get 403 and are not routed (egress addresses are trusted too).
-    pub trusted_peers: Vec<IpAddr>,
+    /// Ingress ACL: addresses (`"192.0.2.7"`) and CIDR ranges (`"10.1.0.0/16"`, `"2001:db8::/32"`) whose
+    /// requests are routed; requests from anywhere else get 403 (egress addresses are trusted too).
+    #[serde(deserialize_with = "peer_ranges")]
+    pub trusted_peers: Vec<IpNet>,
     /// The CDR `hostName` and the domain of `sessionId`s.
     pub host_name: String,
     /// The CDR `spId` ("cloud account", 1–32 characters; default `pnswitch`): the operator's account name on
@@ -60,7 +63,37 @@ impl Default for B2buaConfig {
     }
 }
 
+/// Reads `trusted_peers`: each entry an address (a host range) or a CIDR range.
+fn peer_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let entries = Vec::<String>::deserialize(deserializer)?;
+    entries
+        .iter()
+        .map(|entry| parse_peer(entry).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// One `trusted_peers` entry: `"192.0.2.7"`, `"10.1.0.0/16"`, `"::1"`, `"2001:db8::/32"`.
+fn parse_peer(entry: &str) -> Result<IpNet, String> {
+    let entry = entry.trim();
+    if entry.contains('/') {
+        entry
+            .parse::<IpNet>()
+            .map(|net| net.trunc())
+            .map_err(|_| format!("trusted_peers: {entry:?} is not an address or a CIDR range"))
+    } else {
+        entry
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("trusted_peers: {entry:?} is not an address or a CIDR range"))
+    }
+}
+
 impl B2buaConfig {
+    /// Whether `ip` may send requests: inside a trusted range, or an egress trunk's address.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_peers.iter().any(|net| net.contains(&ip)) || self.egress.iter().any(|e| e.ip() == ip)
+    }
+
     /// The transaction timer values.
     pub(crate) fn timers(&self) -> pn_sip::transaction::TimerConfig {
         pn_sip::transaction::TimerConfig {

@@ -195,7 +195,7 @@ fn heap_per_answered_call() {
     let config = B2buaConfig {
         local_host: "127.0.0.1:5060".into(),
         egress: vec![B.parse().unwrap()],
-        trusted_peers: vec!["127.0.0.1".parse().unwrap()],
+        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
         host_name: "pnswitch".into(),
         ..B2buaConfig::default()
     };

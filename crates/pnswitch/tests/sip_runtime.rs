@@ -71,7 +71,7 @@ fn start_with(dir: &std::path::Path, egress: SocketAddr, listen: &str, env: &[(&
         &config,
         format!(
             "[store]\nsynchronous_full = false\n[sip]\nshards = 2\n[sip.b2bua]\negress = [\"{egress}\"]\n\
-             trusted_peers = [\"127.0.0.1\", \"::1\"]\nt1_ms = 100\n"
+             trusted_peers = [\"127.0.0.0/31\", \"::1\"]\nt1_ms = 100\n"
         ),
     )
     .unwrap();
@@ -584,7 +584,7 @@ fn untrusted_sources_and_garbage_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = socket("127.0.0.1");
     let sw = start(dir.path(), b.local_addr().unwrap(), "127.0.0.1:0");
-    // 127.0.0.2 is loopback too, but not a trusted peer.
+    // 127.0.0.2 is loopback too, but outside the trusted range 127.0.0.0/31.
     let stranger = socket("127.0.0.2");
     let me = stranger.local_addr().unwrap();
     let body = sdp("eve", "127.0.0.2");

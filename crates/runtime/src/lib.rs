@@ -119,6 +119,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         resolve_local_host(&mut b2bua, first);
     }
     tracing::info!(local_host = %b2bua.local_host, egress = ?b2bua.egress, trusted = ?b2bua.trusted_peers, "sip");
+    warn_if_unrouted(&b2bua);
 
     let metrics = deps.metrics.sip.clone();
     let count = config.shard_count();
@@ -219,6 +220,19 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         outbox,
         callbacks,
     })
+}
+
+/// Says at start what an operator would otherwise learn from every call failing.
+fn warn_if_unrouted(b2bua: &B2buaConfig) {
+    if b2bua.trusted_peers.is_empty() && b2bua.egress.is_empty() {
+        tracing::warn!(
+            "no trusted peer and no egress trunk (sip.b2bua.trusted_peers, sip.b2bua.egress): every INVITE is answered 403"
+        );
+    } else if b2bua.egress.is_empty() {
+        tracing::warn!(
+            "no egress trunk (sip.b2bua.egress): calls cannot be forwarded to the callee and fail (503)"
+        );
+    }
 }
 
 /// Relay mode: warns when the relay port range overlaps the kernel's ephemeral ports (and is not reserved).

@@ -61,7 +61,7 @@ pub fn config() -> B2buaConfig {
     B2buaConfig {
         local_host: "192.0.2.10:5060".into(),
         egress: vec![b_addr()],
-        trusted_peers: vec!["192.0.2.1".parse().unwrap()],
+        trusted_peers: vec!["192.0.2.1/32".parse().unwrap()],
         host_name: "pn.test".into(),
         // Scenarios that need them turn these on: the other flows stay exactly as they are.
         dialog_probe_secs: 0,

@@ -114,7 +114,7 @@ impl<R: RouteLookup> Sim<R> {
         let b2b_config = B2buaConfig {
             local_host: SWITCH_ADDR.to_owned(),
             egress: vec![b_addr],
-            trusted_peers: vec![a_addr.ip()],
+            trusted_peers: vec![a_addr.ip().into()],
             ..config.b2b
         };
         #[allow(clippy::disallowed_methods)] // the one real Instant: the origin of the virtual clock

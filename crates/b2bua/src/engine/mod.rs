@@ -282,7 +282,7 @@ impl B2bua {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
         };
-        self.config.trusted_peers.contains(&ip) || self.config.egress.iter().any(|e| e.ip() == ip)
+        self.config.is_trusted(ip)
     }
 
     // ---- transactions ------------------------------------------------------------------------
