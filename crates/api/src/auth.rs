@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use pn_bindings::{App, UnixTime};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use created::{format_created, parse_created};
@@ -43,7 +43,7 @@ const MAX_PARAMS: usize = 16;
 const MAX_NONCE_LEN: usize = 128;
 
 /// Authentication settings (`[auth]` in the server config).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Largest accepted difference, in seconds, between `Created` and the server clock, both ways

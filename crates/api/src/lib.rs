@@ -33,14 +33,14 @@ mod time;
 mod validate;
 
 use pn_provision::EngineConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use result::{ApiFailure, ResultCode};
 pub use router::router;
 pub use state::{ApiState, Clock};
 
 /// Configuration of the provisioning API (the `[api]` section of the binary's config).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// Request authentication (`X-AKSK` / `X-WSSE`).

@@ -4,11 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// B2BUA settings: transaction timers, call timers (forward timeout, dead-dialog probes, the default maximum
 /// call duration), trunks and names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct B2buaConfig {
     /// RFC 3261 T1 in milliseconds (RTT estimate; default 500).
@@ -35,7 +35,7 @@ pub struct B2buaConfig {
     pub egress: Vec<SocketAddr>,
     /// Ingress ACL: addresses (`"192.0.2.7"`) and CIDR ranges (`"10.1.0.0/16"`, `"2001:db8::/32"`) whose
     /// requests are routed; requests from anywhere else get 403 (egress addresses are trusted too).
-    #[serde(deserialize_with = "peer_ranges")]
+    #[serde(deserialize_with = "peer_ranges", serialize_with = "write_peer_ranges")]
     pub trusted_peers: Vec<IpNet>,
     /// The CDR `hostName` and the domain of `sessionId`s.
     pub host_name: String,
@@ -70,6 +70,21 @@ fn peer_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>,
         .iter()
         .map(|entry| parse_peer(entry).map_err(serde::de::Error::custom))
         .collect()
+}
+
+/// Writes `trusted_peers` back: host ranges as plain addresses, others as CIDR.
+fn write_peer_ranges<S: Serializer>(peers: &[IpNet], serializer: S) -> Result<S::Ok, S::Error> {
+    let texts: Vec<String> = peers
+        .iter()
+        .map(|net| {
+            if net.prefix_len() == net.max_prefix_len() {
+                net.addr().to_string()
+            } else {
+                net.to_string()
+            }
+        })
+        .collect();
+    texts.serialize(serializer)
 }
 
 /// One `trusted_peers` entry: `"192.0.2.7"`, `"10.1.0.0/16"`, `"::1"`, `"2001:db8::/32"`.

@@ -13,6 +13,9 @@ use pn_bindings::RoutePolicy;
 pub use pn_runtime::config::{MediaConfig, MediaMode, OutboxConfig, SipConfig};
 use serde::{Deserialize, Serialize};
 
+/// What `pnswitch config` prints instead of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 /// Errors while reading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -30,7 +33,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration of one pnswitch instance.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Directory for the database, the generated admin token and (later) recordings.
@@ -137,7 +140,7 @@ impl Default for StoreConfig {
 }
 
 /// Routing settings.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingConfig {
     /// Call-path policy switches (international in/out, fixed-line callers).
@@ -193,6 +196,17 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// The configuration as TOML (what `pnswitch config` prints): every key with its effective value, secrets
+    /// (`api.admin_token`) replaced by `"<redacted>"`. Keys without a value (`api.public_url` unset…) are left
+    /// out.
+    pub fn to_toml_redacted(&self) -> Result<String, ConfigError> {
+        let mut shown = self.clone();
+        if shown.api.admin_token.is_some() {
+            shown.api.admin_token = Some(REDACTED.to_owned());
+        }
+        toml::to_string(&shown).map_err(|e| ConfigError::Invalid(format!("printing the configuration: {e}")))
+    }
+
     /// Loads defaults, then `file` (if any), then `PNSWITCH__…` variables from `env`.
     pub fn load(
         file: Option<&Path>,
@@ -204,19 +218,27 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
+                // Parsed into the typed configuration first, so that a bad value is reported with its line
+                // and column in the file.
+                toml::from_str::<Self>(&text)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
                 text.parse::<toml::Table>()
                     .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
-        for (name, value) in env {
-            if let Some(path) = name.strip_prefix("PNSWITCH__") {
-                apply_override(&mut table, path, &value)?;
-            }
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("PNSWITCH__"))
+            .collect();
+        let base = table.clone();
+        for (name, value) in &overrides {
+            apply_override(&mut table, &name["PNSWITCH__".len()..], value)?;
         }
-        let mut config: Self = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        let mut config: Self = match toml::Value::Table(table).try_into() {
+            Ok(config) => config,
+            Err(e) => return Err(blame_override(base, &overrides, &e)),
+        };
         if config.media.port_min > config.media.port_max {
             return Err(ConfigError::Invalid(format!(
                 "[media] port_min {} is above port_max {}",
@@ -233,6 +255,24 @@ impl Config {
 }
 
 /// Sets `a__b__c = value` inside `table`, creating sub-tables as needed.
+/// The configuration with the environment applied was invalid: names the first `PNSWITCH__…` variable
+/// that makes it so (the file alone was checked already).
+fn blame_override(
+    mut table: toml::Table,
+    overrides: &[(String, String)],
+    error: &toml::de::Error,
+) -> ConfigError {
+    for (name, value) in overrides {
+        if apply_override(&mut table, &name["PNSWITCH__".len()..], value).is_err() {
+            break;
+        }
+        if let Err(e) = toml::Value::Table(table.clone()).try_into::<Config>() {
+            return ConfigError::Invalid(format!("environment {name}={value:?}: {}", e.message()));
+        }
+    }
+    ConfigError::Invalid(error.to_string())
+}
+
 fn apply_override(table: &mut toml::Table, path: &str, value: &str) -> Result<(), ConfigError> {
     let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
     let Some((last, parents)) = keys.split_last() else {
@@ -265,6 +305,120 @@ fn parse_value(text: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key of the configuration, dotted (`sip.b2bua.t1_ms`), from the printed defaults plus the
+    /// optional keys that print nothing when unset.
+    fn every_key() -> Vec<String> {
+        fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+            for (key, value) in table {
+                match value {
+                    toml::Value::Table(inner) => walk(inner, &format!("{prefix}{key}."), out),
+                    _ => out.push(format!("{prefix}{key}")),
+                }
+            }
+        }
+        let printed: toml::Table = Config::default().to_toml_redacted().unwrap().parse().unwrap();
+        let mut keys: Vec<String> = ["api.admin_token", "api.public_url", "media.public_ip"]
+            .map(str::to_owned)
+            .to_vec();
+        walk(&printed, "", &mut keys);
+        keys
+    }
+
+    #[test]
+    fn docs_and_the_example_file_list_every_key() {
+        let docs = include_str!("../../../docs/config.md");
+        let example = include_str!("../../../deploy/pnswitch.toml");
+        // The example's keys, set or commented out (`# shards = 2`), under their `[section]`.
+        let mut section = String::new();
+        let mut listed = Vec::new();
+        for line in example.lines() {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = format!("{name}.");
+                continue;
+            }
+            let body = line.trim_start_matches('#').trim();
+            if let Some((key, _)) = body.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    listed.push(format!("{section}{key}"));
+                }
+            }
+        }
+        let keys = every_key();
+        assert!(keys.len() > 60, "{keys:?}");
+        let undocumented: Vec<&String> = keys
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{k}`")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "keys missing from docs/config.md: {undocumented:?}"
+        );
+        let unlisted: Vec<&String> = keys.iter().filter(|k| !listed.contains(k)).collect();
+        assert!(
+            unlisted.is_empty(),
+            "keys missing from deploy/pnswitch.toml: {unlisted:?}"
+        );
+        let unknown: Vec<&String> = listed.iter().filter(|k| !keys.contains(k)).collect();
+        assert!(
+            unknown.is_empty(),
+            "deploy/pnswitch.toml names keys that do not exist: {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn printed_configuration_reads_back_the_same_and_hides_the_admin_token() {
+        let env = vec![
+            ("PNSWITCH__API__ADMIN_TOKEN".to_owned(), "s3cret-token".to_owned()),
+            (
+                "PNSWITCH__SIP__B2BUA__TRUSTED_PEERS".to_owned(),
+                "[\"10.0.0.0/8\", \"192.0.2.7\"]".to_owned(),
+            ),
+            ("PNSWITCH__PUSH__PIPELINE_DEPTH".to_owned(), "3".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        let text = c.to_toml_redacted().unwrap();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("admin_token = \"<redacted>\""), "{text}");
+        assert!(
+            text.contains("trusted_peers = [\"10.0.0.0/8\", \"192.0.2.7\"]"),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("printed.toml");
+        std::fs::write(&file, &text).unwrap();
+        let back = Config::load(Some(&file), Vec::new()).unwrap();
+        assert_eq!(back.to_toml_redacted().unwrap(), text);
+        assert_eq!(back.push.pipeline_depth, 3);
+        assert_eq!(back.api.admin_token.as_deref(), Some(REDACTED));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_file_line_or_its_environment_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[http]\nlisten = \"127.0.0.1:1\"\nmax_connections = \"many\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&file), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("c.toml") && e.contains("line 3"), "{e}");
+        std::fs::write(&file, "[http]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        let env = vec![
+            ("PNSWITCH__LOG__FORMAT".to_owned(), "json".to_owned()),
+            ("PNSWITCH__HTTP__MAX_CONNECTIONS".to_owned(), "many".to_owned()),
+        ];
+        let e = Config::load(Some(&file), env).unwrap_err().to_string();
+        assert!(e.contains("PNSWITCH__HTTP__MAX_CONNECTIONS=\"many\""), "{e}");
+        assert!(!e.contains("LOG__FORMAT"), "{e}");
+    }
 
     #[test]
     fn defaults_need_no_file() {

@@ -45,7 +45,8 @@ enum Command {
     Admin(Box<admin::AdminArgs>),
     /// Show it working: start `serve` on embedded defaults, provision a binding over the API, trace calls, stop.
     Demo,
-    /// Print the effective configuration (defaults, file, environment and flags merged) as TOML-like text.
+    /// Print the effective configuration (defaults, file, environment and flags merged) as TOML, secrets
+    /// redacted: valid input for `--config`.
     Config,
 }
 
@@ -71,10 +72,10 @@ fn main() -> ExitCode {
         Command::Serve => serve::run(config),
         Command::Admin(args) => admin::run(&config, *args),
         Command::Demo => demo::run(),
-        Command::Config => {
-            println!("{config:#?}");
-            Ok(())
-        }
+        Command::Config => config
+            .to_toml_redacted()
+            .map(|text| print!("{text}"))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

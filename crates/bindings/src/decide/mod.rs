@@ -24,7 +24,7 @@ pub mod sms;
 pub use sms::{SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide_sms};
 
 /// Operator policy applied to every call (config section; all fields optional).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutePolicy {
     /// Accept calls from international callers (otherwise 8042).

@@ -30,7 +30,7 @@ use parking_lot::RwLock;
 use pn_bindings::{App, Binding, BindingKind, BindingMedia, BindingTable, CallbackRecord, UnixTime, XNumber};
 use pn_metrics::Metrics;
 use pn_store::{OutboxPurge, Store, StoreError, WriteTx};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, not_found};
@@ -47,7 +47,7 @@ use axe::{AxeBind, AxeBound, AxeModify, AxeUnbind};
 use axyb::{AxybBind, AxybBound, AxybRelation, AxybUnbind};
 
 /// Limits and batching of the write engine.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Most commands committed together (the first one plus those already waiting).
