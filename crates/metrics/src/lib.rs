@@ -80,6 +80,7 @@ impl HttpMetrics {
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(timeouts.clone()))?;
+        preset(&timeouts, &["header", "idle", "request"]);
         Ok(Self {
             connections,
             refused,
@@ -233,6 +234,17 @@ impl SipMetrics {
             "Dialog probes, dead dialogs, session-timer expiries, refused, unmatched and stray SIP messages",
             "event",
         )?;
+        preset(
+            &dialog_events,
+            &[
+                "probe",
+                "dead_dialog",
+                "session_timer",
+                "validation_reject",
+                "unmatched_request",
+                "stray_response",
+            ],
+        );
         let xmode_decisions = registered_vec(
             registry,
             "pn_xmode_decisions_total",
@@ -370,6 +382,7 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        preset(&outbox_purged, &["age", "cap"]);
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
