@@ -342,10 +342,10 @@ fn assert_metric(rig: &Rig, series: &str, want: f64) {
     }
 }
 
-fn route(called: &str, calling: &str) -> Option<BlockAnswer> {
-    Some(BlockAnswer::ok(&format!(
+fn route(called: &str, calling: &str) -> BlockAnswer {
+    BlockAnswer::ok(&format!(
         r#"{{"actions":[{{"operation":"vNumberRoute","message":{{"called":"{called}","calling":"{calling}"}}}}]}}"#
-    )))
+    ))
 }
 
 /// SMS Block through the real binary: each text that needs the app's decision is held while the switch POSTs
@@ -380,7 +380,7 @@ fn sms_block_asks_the_sms_control_url_and_follows_the_reply() {
     );
 
     // 1. AX, A's text without `@B`: the app routes it to B; B receives it from AX_X, without A's digits.
-    receiver.answer_block("/block/ax", route(B, AX_X));
+    receiver.answer_block("/block/ax", Some(route(B, AX_X)));
     let (a, b) = text(&rig, A, AX_X, "call me back", Some((B, "uas_message")));
     assert_injected(&a, national_digits(A));
     assert_relayed(&b.unwrap(), B, AX_X, "call me back", A, 0);
@@ -422,13 +422,13 @@ fn sms_block_asks_the_sms_control_url_and_follows_the_reply() {
     );
 
     // 4. X mode: every text goes through Block; C's text reaches B from XMODE_X.
-    receiver.answer_block("/block/x", route(B, XMODE_X));
+    receiver.answer_block("/block/x", Some(route(B, XMODE_X)));
     let (c, b) = text(&rig, C, XMODE_X, "hello x", Some((B, "uas_message")));
     assert_relayed(&b.unwrap(), B, XMODE_X, "hello x", C, 0);
     assert_eq!(final_response(&c).status(), Some(200));
 
     // 5. The app would show A as the sender: refused (503, sendResult 5), nothing relayed.
-    receiver.answer_block("/block/ax", route(B, A));
+    receiver.answer_block("/block/ax", Some(route(B, A)));
     let (a, _) = text(&rig, A, AX_X, "show my number", None);
     let fin = final_response(&a);
     assert_eq!(fin.status(), Some(503), "{}", fin.text);
