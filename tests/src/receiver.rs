@@ -1,8 +1,9 @@
 //! A platform's push receiver for the tests: a small HTTP/1.1 server on loopback that verifies every push's
 //! signature with the app's secret (`X-AKSK` HMAC-SHA256 or legacy `X-WSSE` SHA-256 of Nonce+Created(+secret)),
 //! records it with the time it arrived, and answers as the test says: 200, another status, after a delay, or
-//! not at all (the listener closed: connections are refused). X-mode Block requests (`notifyMode: "Block"`) to a
-//! path can get an answer of their own, with a JSON body: the customer's decision ([`Receiver::answer_block`]).
+//! not at all (the listener closed: connections are refused). Block requests (an X-mode call's
+//! `statusInfo.notifyMode: "Block"`, an SMS Block's `smsEvent.notificationMode: "Block"`) to a path can get an
+//! answer of their own, with a JSON body: the customer's decision ([`Receiver::answer_block`]).
 //!
 //! Hand-written on std (blocking, one thread per connection, keep-alive, `Content-Length` bodies only): the
 //! e2e crate has no async runtime and the switch's pushes are plain POSTs.
@@ -35,14 +36,14 @@ impl Answer {
     }
 }
 
-/// How the receiver answers X-mode Block requests to one path: the customer's reply.
+/// How the receiver answers Block requests (X-mode calls, SMS Block) to one path: the customer's reply.
 #[derive(Clone, Debug)]
 pub struct BlockAnswer {
     /// HTTP status.
     pub status: u16,
     /// Wait this long before answering (longer than the switch's decision timeout: no reply in time).
     pub delay: Duration,
-    /// The reply body (`{"operation":…}`).
+    /// The reply body (`{"operation":…}` for a call, `{"actions":[…]}` for an SMS).
     pub body: String,
 }
 
@@ -143,7 +144,7 @@ impl Receiver {
         });
     }
 
-    /// Answers X-mode Block requests to `path` with `answer` (`None`: as any other push to that path).
+    /// Answers Block requests to `path` with `answer` (`None`: as any other push to that path).
     pub fn answer_block(&self, path: &str, answer: Option<BlockAnswer>) {
         let mut blocks = self.shared.blocks.lock().unwrap();
         match answer {
@@ -262,9 +263,9 @@ fn connection(stream: TcpStream, shared: &Shared, generation: u64) {
         let Some((path, headers, body)) = read_request(&mut reader, shared, generation) else {
             return;
         };
-        let block = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .is_some_and(|v| v["statusInfo"]["notifyMode"] == "Block");
+        let block = serde_json::from_slice::<Value>(&body).ok().is_some_and(|v| {
+            v["statusInfo"]["notifyMode"] == "Block" || v["smsEvent"]["notificationMode"] == "Block"
+        });
         let block_answer = block
             .then(|| shared.blocks.lock().unwrap().get(&path).cloned())
             .flatten();

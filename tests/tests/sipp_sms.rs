@@ -1,8 +1,11 @@
 //! SMS relay over SIP MESSAGE (issue 10, reference §7.1) through the real binary: a `SIPp` UAC plays the sender's
 //! trunk (`uac_message.xml`), a `SIPp` UAS the receiver's (`uas_message.xml`). Paths: AXB both ways, AX `@B`,
 //! AX B→A with `[From<B>]`, refusals (no binding 404 / sendResult 2, app without SMS 403 / 11, AX text
-//! without `@` part and X-mode text 403 / 6), the far end's 486 and its silence (408), each with its SMS
-//! notification row in the outbox, and the notifications pushed, signed, to the app's `smsUrl`. Every MESSAGE is also the leak probe: the sender's digits ride in every header the sender may
+//! without `@` part and X-mode text of apps without an SMS-control URL 503 / 5), the far end's 486 and its
+//! silence (408), each with its SMS notification row in the outbox, and the notifications pushed, signed, to
+//! the app's `smsUrl`. SMS Block: the signed Block request to the app's `smsControlUrl` (a real HTTP receiver)
+//! and its reply: `vNumberRoute` (AX and X mode: relayed from X), `DiscardMessage` (403 / 6), no reply in
+//! time (503 / 7), a `calling` other than X (503 / 5). Every MESSAGE is also the leak probe: the sender's digits ride in every header the sender may
 //! set and in a second body part; they must reach the receiver nowhere (except the reference's `[From<B>]`),
 //! and the receiver's digits, in every header of its answer, must not reach the sender.
 
@@ -12,7 +15,7 @@
 use std::time::Duration;
 
 use pn_e2e::axe::{Fact, update_app, wait_for_outbox};
-use pn_e2e::receiver::{Receiver, summary};
+use pn_e2e::receiver::{BlockAnswer, Receiver, summary};
 use pn_e2e::sipp::{AX_PATH, Rig, SippRun, Traced, national_digits, ok, user_of};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -253,8 +256,9 @@ fn refusals_answer_with_reason_and_notify_their_send_result() {
     for (sender, x, body, status, result) in [
         (C, X, "hi", 404, 2),
         (A, OFF_X, "hi", 403, 11),
-        (A, AX_X, "no suffix", 403, 6),
-        (A, XMODE_X, "hi@13900000002", 403, 6),
+        // Block needed, but the apps have no SMS-control URL: the request fails, sendResult 5.
+        (A, AX_X, "no suffix", 503, 5),
+        (A, XMODE_X, "hi@13900000002", 503, 5),
     ] {
         let (run, _) = text(&rig, sender, x, body, None);
         let fin = final_response(&run);
@@ -265,8 +269,8 @@ fn refusals_answer_with_reason_and_notify_their_send_result() {
     let rows = sms_rows_without_content(&rig, 4);
     check_event(&rows[0], C, X, X, 2, "2");
     check_event(&rows[1], A, OFF_X, OFF_X, 11, "2");
-    check_event(&rows[2], A, AX_X, AX_X, 6, "2");
-    check_event(&rows[3], A, XMODE_X, XMODE_X, 6, "2");
+    check_event(&rows[2], A, AX_X, AX_X, 5, "1");
+    check_event(&rows[3], A, XMODE_X, XMODE_X, 5, "0");
     assert_sms_metric(&rig, "refused", 4.0);
 }
 
@@ -320,4 +324,170 @@ fn notifications_are_pushed_signed_to_the_apps_sms_url() {
     // smsContentEnabled: the text as the sender wrote it.
     assert_eq!(bodies[0]["smsEvent"]["smsContent"], "pushed");
     assert_eq!(bodies[1]["smsEvent"]["smsContent"], "refused");
+}
+
+/// Waits (up to 5 s) until the metric `series` is `want`.
+fn assert_metric(rig: &Rig, series: &str, want: f64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = rig.switch.metric(series);
+        if got == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series}: {got:?}, want {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn route(called: &str, calling: &str) -> BlockAnswer {
+    BlockAnswer::ok(&format!(
+        r#"{{"actions":[{{"operation":"vNumberRoute","message":{{"called":"{called}","calling":"{calling}"}}}}]}}"#
+    ))
+}
+
+/// SMS Block through the real binary: each text that needs the app's decision is held while the switch POSTs
+/// the signed Block request to the app's `smsControlUrl`; the receiver's reply decides it.
+#[test]
+#[allow(clippy::too_many_lines)] // one story: five texts, five decisions, then what was asked and stored
+fn sms_block_asks_the_sms_control_url_and_follows_the_reply() {
+    let rig = Rig::start(&[
+        ("PNSWITCH__SIP__B2BUA__T1_MS", "100"),
+        ("PNSWITCH__SIP__B2BUA__XMODE_DECISION_TIMEOUT_MS", "1500"),
+    ]);
+    let receiver = Receiver::start(&[]);
+    let ax = rig.switch.app_with_numbers("AX", &[AX_X]);
+    receiver.add_app(&ax.0, &ax.1);
+    update_app(
+        &rig,
+        &ax,
+        &json!({"smsEnabled": true, "smsControlUrl": receiver.url("/block/ax")}),
+    );
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &ax,
+        Some(&json!({"origNum": A, "privateNum": AX_X, "calleeNumDisplay": "0"})),
+    ));
+    let xmode = rig.switch.app_with_numbers("X", &[XMODE_X]);
+    receiver.add_app(&xmode.0, &xmode.1);
+    update_app(
+        &rig,
+        &xmode,
+        &json!({"smsEnabled": true, "smsControlUrl": receiver.url("/block/x")}),
+    );
+
+    // 1. AX, A's text without `@B`: the app routes it to B; B receives it from AX_X, without A's digits.
+    receiver.answer_block("/block/ax", Some(route(B, AX_X)));
+    let (a, b) = text(&rig, A, AX_X, "call me back", Some((B, "uas_message")));
+    assert_injected(&a, national_digits(A));
+    assert_relayed(&b.unwrap(), B, AX_X, "call me back", A, 0);
+    assert_eq!(final_response(&a).status(), Some(200));
+    assert!(
+        !a.received_text().contains(national_digits(B)),
+        "{}",
+        a.received_text()
+    );
+
+    // 2. DiscardMessage: 403, sendResult 6.
+    receiver.answer_block(
+        "/block/ax",
+        Some(BlockAnswer::ok(r#"{"actions":[{"operation":"DiscardMessage"}]}"#)),
+    );
+    let (a, _) = text(&rig, A, AX_X, "discard me", None);
+    let fin = final_response(&a);
+    assert_eq!(fin.status(), Some(403), "{}", fin.text);
+    assert!(fin.header("Reason").unwrap_or_default().contains("sendResult 6"));
+
+    // 3. The app answers after 3 s; the switch waits 1.5 s: 503, sendResult 7.
+    receiver.answer_block(
+        "/block/ax",
+        Some(BlockAnswer {
+            status: 200,
+            delay: Duration::from_secs(3),
+            body: r#"{"actions":[{"operation":"DiscardMessage"}]}"#.to_owned(),
+        }),
+    );
+    let started = std::time::Instant::now();
+    let (a, _) = text(&rig, A, AX_X, "too slow", None);
+    let fin = final_response(&a);
+    assert_eq!(fin.status(), Some(503), "{}", fin.text);
+    assert!(fin.header("Reason").unwrap_or_default().contains("sendResult 7"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // 4. X mode: every text goes through Block; C's text reaches B from XMODE_X.
+    receiver.answer_block("/block/x", Some(route(B, XMODE_X)));
+    let (c, b) = text(&rig, C, XMODE_X, "hello x", Some((B, "uas_message")));
+    assert_relayed(&b.unwrap(), B, XMODE_X, "hello x", C, 0);
+    assert_eq!(final_response(&c).status(), Some(200));
+
+    // 5. The app would show A as the sender: refused (503, sendResult 5), nothing relayed.
+    receiver.answer_block("/block/ax", Some(route(B, A)));
+    let (a, _) = text(&rig, A, AX_X, "show my number", None);
+    let fin = final_response(&a);
+    assert_eq!(fin.status(), Some(503), "{}", fin.text);
+    assert!(fin.header("Reason").unwrap_or_default().contains("sendResult 5"));
+
+    // The Block requests: signed with the app's secret, to its SMS-control URL, never stored.
+    let got = receiver.wait_for("5 Block requests", Duration::from_secs(10), |got| {
+        got.iter().filter(|r| r.path.starts_with("/block/")).count() >= 5
+    });
+    let blocks: Vec<_> = got.iter().filter(|r| r.path.starts_with("/block/")).collect();
+    assert_eq!(blocks.len(), 5, "{}", summary(&got));
+    for (r, (path, key, calling, x)) in blocks.iter().zip([
+        ("/block/ax", &ax.0, A, AX_X),
+        ("/block/ax", &ax.0, A, AX_X),
+        ("/block/ax", &ax.0, A, AX_X),
+        ("/block/x", &xmode.0, C, XMODE_X),
+        ("/block/ax", &ax.0, A, AX_X),
+    ]) {
+        assert!(
+            r.verified,
+            "unverified Block request: {:?}\n{}",
+            r.problem,
+            summary(&got)
+        );
+        assert_eq!((r.path.as_str(), &r.app_key), (path, key));
+        let e = &r.body["smsEvent"];
+        assert_eq!(r.body["appKey"], key.as_str());
+        assert_eq!(e["notificationMode"], "Block");
+        assert_eq!(
+            (&e["calling"], &e["called"], &e["virtualNumber"]),
+            (&json!(calling), &json!(x), &json!(x))
+        );
+        assert_eq!(e["event"], "Text SMS");
+        assert!(e.get("sendResult").is_none(), "{e}");
+        assert!(e.get("smsContent").is_none(), "smsContent is off by default: {e}");
+    }
+
+    // The Notify rows, in order (check_event: every stored row is a Notify).
+    let rows = sms_rows(&rig, 5);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    check_event(&rows[0], A, B, AX_X, 0, "1");
+    check_event(&rows[1], A, AX_X, AX_X, 6, "1");
+    check_event(&rows[2], A, AX_X, AX_X, 7, "1");
+    check_event(&rows[3], C, B, XMODE_X, 0, "0");
+    check_event(&rows[4], A, AX_X, AX_X, 5, "1");
+    assert_eq!(
+        rows[0]["smsEvent"]["smsIdentifier"], blocks[0].body["smsEvent"]["smsIdentifier"],
+        "the Notify keeps the Block's smsIdentifier"
+    );
+    assert_sms_metric(&rig, "relayed", 2.0);
+    assert_sms_metric(&rig, "refused", 3.0);
+    for (outcome, n) in [
+        ("route", 2.0),
+        ("discard", 1.0),
+        ("timeout", 1.0),
+        ("invalid", 1.0),
+        ("failed", 0.0),
+        ("full", 0.0),
+    ] {
+        assert_metric(&rig, &format!("pn_sms_block_total{{outcome=\"{outcome}\"}}"), n);
+    }
 }

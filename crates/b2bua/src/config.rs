@@ -29,6 +29,9 @@ pub struct B2buaConfig {
     /// X mode: milliseconds the customer has to answer the Block `callin` (default 3000); then the call ends
     /// with 8040. The runtime's HTTP request uses the same timeout.
     pub xmode_decision_timeout_ms: u64,
+    /// SMS Block: the most SMS one shard holds while their apps decide (default 4096); one more is refused
+    /// at once with sendResult 5 (`503`). Each waits at most `xmode_decision_timeout_ms`.
+    pub sms_block_max_pending: usize,
     /// `host[:port]` pnswitch writes in its Via and Contact (the runtime fills it from the listen address).
     pub local_host: String,
     /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
@@ -54,6 +57,7 @@ impl Default for B2buaConfig {
             dialog_probe_secs: 60,
             max_call_secs: 4 * 3600,
             xmode_decision_timeout_ms: 3000,
+            sms_block_max_pending: 4096,
             local_host: "127.0.0.1:5060".to_owned(),
             egress: Vec::new(),
             trusted_peers: Vec::new(),

@@ -14,7 +14,7 @@
 //!    their peer, [`Output::Fact`]s go to the store's outbox, [`Output::Media`] commands (relay
 //!    mode only) to the shard's media relay, whose reports (dead media, DTMF digits, prompts played)
 //!    come back through [`B2bua::handle_media_event`]; [`Output::Callback`] records go to the store;
-//!    [`Output::Ask`] (X mode, [`xmode`]) is `POSTed` to the customer, whose answer (or failure) comes back
+//!    [`Output::Ask`] (X mode, [`xmode`]; SMS Block, [`sms_block`]) is `POSTed` to the customer, whose answer (or failure) comes back
 //!    through [`B2bua::handle_customer_reply`].
 //!
 //! One `B2bua` is one shard: single-threaded, no locks. [`shard_for`] tells the runtime which shard
@@ -33,7 +33,10 @@
 //!
 //! An out-of-dialog MESSAGE to a privacy number is an SMS (module [`sms`], flow in `engine::sms`): routed by
 //! [`RouteLookup::decide_sms`], relayed as a fresh MESSAGE from X built from a whitelist (the text only), and
-//! reported as one [`CallFact::Sms`] notification.
+//! reported as one [`CallFact::Sms`] notification. A text that needs the app's decision (AX without `@B`, X
+//! mode) is held while the runtime asks the app's SMS-control URL ([`Output::Ask`] with
+//! [`AskTarget::SmsControl`], module [`sms_block`]); the answer comes back through
+//! [`B2bua::handle_customer_reply`] like an X-mode call's.
 //!
 //! # Tables
 //!
@@ -80,6 +83,7 @@ mod route;
 mod session_timer;
 mod shard;
 pub mod sms;
+pub mod sms_block;
 mod stats;
 pub mod tables;
 mod tones;
@@ -107,4 +111,5 @@ pub use output::Output;
 pub use peer::{Peer, Transport};
 pub use route::{AppEcho, RouteLookup, Subscription};
 pub use shard::{Shard, session_shard, shard_for};
+pub use sms_block::AskTarget;
 pub use xmode::{CustomerReply, XAsk, XCall};

@@ -24,8 +24,8 @@ pub enum Output {
     /// AXE: a call through an extension was forwarded; A dialing X calls this caller back until the
     /// record expires. The runtime stores it (durably) and puts it in the routing table.
     Callback(CallbackRecord),
-    /// X mode: POST this Block `callin` to the app's call-status URL and hand the answer (or the failure)
-    /// back through [`crate::B2bua::handle_customer_reply`]. Not stored, not retried; the B2BUA's own
-    /// decision timer ends the call if no answer comes.
+    /// X mode / SMS Block: POST this Block request to the app's URL named by its target (call-status or
+    /// SMS-control) and hand the answer (or the failure) back through [`crate::B2bua::handle_customer_reply`].
+    /// Not stored, not retried; the B2BUA's own decision timer ends the wait if no answer comes.
     Ask(crate::XAsk),
 }

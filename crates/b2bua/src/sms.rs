@@ -5,7 +5,8 @@
 //! The notification ([`SmsNotice`]) is the reference's `{"appKey", "smsEvent":{…}}`: `calling`/`called` are the
 //! real sender and receiver (`called` is X when the SMS was refused before a receiver was known),
 //! `virtualNumber` is X, `timeStamp` the time the MESSAGE arrived (`yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, whole
-//! seconds), `notificationMode` is always `Notify` (Block is not built), `smsContent` the text as received when
+//! seconds), `notificationMode` is `Notify` for the outcome and `Block` for the request that asks the app's SMS-control
+//! URL ([`crate::sms_block`]; it carries no `sendResult`), `smsContent` the text as received when
 //! the app enables it ([`crate::RouteLookup::sms_content`]), `extInfo.extParas` carries `splitNum` "1" (a
 //! MESSAGE is one text) and `direction`: "1" A→B, "0" B→A (the CDR `callDirection` codes), "2" when refused
 //! before a direction was known. `sendResult` is [`pn_bindings::SendResult`].
@@ -45,7 +46,7 @@ pub struct SmsNotice {
 pub struct SmsEvent {
     /// Unique per SMS (made like a CDR `icid`).
     pub sms_identifier: String,
-    /// Always `Notify`.
+    /// `Notify` (the outcome), or `Block` (the request asking the app's SMS-control URL).
     pub notification_mode: String,
     /// The real sender.
     pub calling: String,
@@ -65,8 +66,9 @@ pub struct SmsEvent {
     pub sms_content: Option<String>,
     /// `splitNum` and `direction`.
     pub ext_info: ExtInfo,
-    /// The reference's `sendResult` (0 relayed).
-    pub send_result: u8,
+    /// The reference's `sendResult` (0 relayed); none in a Block request (the SMS is not sent yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_result: Option<u8>,
     /// The binding's `userData`, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
@@ -220,7 +222,7 @@ Content-Type: text/plain\r\n\r\nonly this\r\n--b1--\r\n";
                 subscription_id: Some("s1".into()),
                 sms_content: None,
                 ext_info: ExtInfo::for_direction(1),
-                send_result: 0,
+                send_result: Some(0),
                 user_data: None,
             },
             app: Some(AppId(1)),

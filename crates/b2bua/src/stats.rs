@@ -17,6 +17,9 @@ pub struct Stats {
     pub calls_refused: u64,
     /// X mode: customer decisions by outcome (`connect`, `close`, `invalid`, `timeout`, `failed`).
     pub xmode_decisions: BTreeMap<&'static str, u64>,
+    /// SMS Block: the apps' decisions by outcome (`route`, `discard`, `invalid`, `timeout`, `failed`, and
+    /// `full`: refused at once, too many waiting).
+    pub sms_block_decisions: BTreeMap<&'static str, u64>,
     /// Calls forwarded but not answered (busy, no answer, cancelled, timeout…).
     pub calls_failed: u64,
     /// Server transactions created.

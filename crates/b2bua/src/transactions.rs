@@ -26,6 +26,8 @@ pub(crate) enum Slot {
     Call(Id),
     /// X mode: a call's decision timer.
     Ask(Id),
+    /// SMS Block: an SMS's decision timer.
+    SmsBlock(Id),
 }
 
 /// Every armed deadline, earliest first.

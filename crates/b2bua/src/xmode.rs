@@ -16,18 +16,22 @@ use pn_numbers::{E164, normalize};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The B2BUA asks the runtime to POST a Block `callin` to the app's call-status URL.
+/// The B2BUA asks the runtime to POST a Block request to one of the app's URLs (`target`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XAsk {
-    /// The call (the key of [`crate::B2bua::handle_customer_reply`]).
+    /// The call or SMS waiting (the key of [`crate::B2bua::handle_customer_reply`]).
     pub call: XCall,
-    /// The app whose call-status URL is asked.
+    /// The app asked.
     pub app: pn_bindings::AppId,
-    /// The request body: `{"eventType":"callin","statusInfo":{…,"notifyMode":"Block",…}}`.
+    /// Which of its URLs: the call-status URL (an X-mode call) or the SMS-control URL (an SMS Block,
+    /// [`crate::sms_block`]).
+    pub target: crate::AskTarget,
+    /// The request body: `{"eventType":"callin","statusInfo":{…,"notifyMode":"Block",…}}` for a call,
+    /// `{"appKey":…,"smsEvent":{…,"notificationMode":"Block",…}}` for an SMS.
     pub body: String,
 }
 
-/// A call waiting for the customer's decision (unique within its shard).
+/// A call or an SMS waiting for the customer's decision (unique within its shard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct XCall(pub u64);
 

@@ -140,9 +140,14 @@ pub struct SipMetrics {
     /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
     pub xmode_decisions: IntCounterVec,
     /// `pn_sms_total{outcome}`: SIP MESSAGEs to X (SMS, reference §7.1): `relayed` (the far end answered 2xx),
-    /// `refused` (no binding, SMS not enabled, a Block request needed…: answered at once with the sendResult),
-    /// `failed` (relayed, but the far end answered an error or not at all).
+    /// `refused` (no binding, SMS not enabled, discarded or undecided by the app's Block reply…: answered with
+    /// the sendResult), `failed` (relayed, but the far end answered an error or not at all).
     pub sms: IntCounterVec,
+    /// `pn_sms_block_total{outcome}`: the apps' SMS Block decisions: `route` (`vNumberRoute`, relayed),
+    /// `discard` (`DiscardMessage`: sendResult 6), `invalid` (a bad reply: 5), `timeout` (no reply within
+    /// `xmode_decision_timeout_ms`: 7), `failed` (the request failed, or the shard stopped: 5), `full` (too
+    /// many SMS waiting on the shard: refused at once, 5).
+    pub sms_block: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -270,6 +275,7 @@ impl SipMetrics {
             dialog_events,
             xmode_decisions,
             sms: sms_counter(registry)?,
+            sms_block: sms_block_counter(registry)?,
         })
     }
 }
@@ -295,6 +301,21 @@ fn sms_counter(registry: &Registry) -> Result<IntCounterVec, MetricsError> {
         "outcome",
     )?;
     preset(&counter, &["relayed", "refused", "failed"]);
+    Ok(counter)
+}
+
+/// `pn_sms_block_total{outcome}`, every outcome at 0 from the start.
+fn sms_block_counter(registry: &Registry) -> Result<IntCounterVec, MetricsError> {
+    let counter = registered_vec(
+        registry,
+        "pn_sms_block_total",
+        "SMS Block decisions of the apps by outcome (route, discard, invalid, timeout, failed, full)",
+        "outcome",
+    )?;
+    preset(
+        &counter,
+        &["route", "discard", "invalid", "timeout", "failed", "full"],
+    );
     Ok(counter)
 }
 

@@ -1,17 +1,17 @@
-//! X mode's Block `callin` over HTTP ([`pn_runtime::CustomerAsk`]): POST the body to the app's call-status URL,
-//! signed like every push (`sign::headers`), with the B2BUA's decision timeout as the whole request's timeout;
+//! Block requests over HTTP ([`pn_runtime::CustomerAsk`]): POST the body to the app's call-status URL (X
+//! mode's Block `callin`) or its SMS-control URL (`push.sms_control_url`, SMS Block), signed like every push (`sign::headers`), with the B2BUA's decision timeout as the whole request's timeout;
 //! the body of a 2xx answer is the customer's reply. Nothing is stored or retried: the call cannot wait.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pn_bindings::{AppId, BindingTable};
-use pn_runtime::{AskFuture, CustomerAsk};
+use pn_runtime::{AskFuture, AskTarget, CustomerAsk};
 
 /// Largest reply body read (a Block reply is a few hundred bytes).
 const MAX_REPLY: usize = 64 * 1024;
 
-/// Asks X-mode customers over HTTP. Requests run on the tokio runtime it was made on, whichever thread
+/// Asks customers (X-mode calls, SMS Block) over HTTP. Requests run on the tokio runtime it was made on, whichever thread
 /// awaits them.
 pub struct HttpCustomerAsk {
     client: reqwest::Client,
@@ -34,15 +34,16 @@ impl HttpCustomerAsk {
 }
 
 impl CustomerAsk for HttpCustomerAsk {
-    fn ask(&self, app: AppId, body: String) -> AskFuture {
+    fn ask(&self, app: AppId, target: AskTarget, body: String) -> AskFuture {
         let client = self.client.clone();
         let app = self.table.app(app);
         let task = self.runtime.spawn(async move {
             let app = app.ok_or_else(|| "unknown app".to_owned())?;
-            let url = app
-                .call_status_url
-                .clone()
-                .ok_or_else(|| "the app has no call-status URL".to_owned())?;
+            let url = match target {
+                AskTarget::CallStatus => app.call_status_url.clone(),
+                AskTarget::SmsControl => app.push.sms_control_url.clone(),
+            }
+            .ok_or_else(|| format!("the app has no {target:?} URL"))?;
             let mut request = client
                 .post(&url)
                 .header("Content-Type", "application/json;charset=UTF-8")
@@ -109,6 +110,16 @@ mod tests {
                 }),
             )
             .route(
+                "/sms",
+                post(|body: String| async move {
+                    if body.contains("\"notificationMode\":\"Block\"") {
+                        (StatusCode::OK, r#"{"actions":[{"operation":"DiscardMessage"}]}"#)
+                    } else {
+                        (StatusCode::BAD_REQUEST, "not a block")
+                    }
+                }),
+            )
+            .route(
                 "/down",
                 post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "busy") }),
             );
@@ -119,17 +130,35 @@ mod tests {
         table.upsert_app(&app(1, Some(format!("http://{addr}/decide"))));
         table.upsert_app(&app(2, Some(format!("http://{addr}/down"))));
         table.upsert_app(&app(3, None));
+        // App 4: an SMS-control URL only.
+        let mut sms_app = app(4, None);
+        sms_app.push.sms_control_url = Some(format!("http://{addr}/sms"));
+        table.upsert_app(&sms_app);
         let asker = HttpCustomerAsk::new(Arc::clone(&table), Duration::from_secs(2)).unwrap();
         let body = r#"{"eventType":"callin","statusInfo":{"notifyMode":"Block"}}"#;
+        let call = AskTarget::CallStatus;
         assert_eq!(
-            asker.ask(AppId(1), body.to_owned()).await,
+            asker.ask(AppId(1), call, body.to_owned()).await,
             Ok(r#"{"operation":"close"}"#.to_owned())
         );
         assert_eq!(
-            asker.ask(AppId(2), body.to_owned()).await,
+            asker.ask(AppId(2), call, body.to_owned()).await,
             Err("HTTP 503".to_owned())
         );
-        assert!(asker.ask(AppId(3), body.to_owned()).await.is_err());
-        assert!(asker.ask(AppId(9), body.to_owned()).await.is_err());
+        assert!(asker.ask(AppId(3), call, body.to_owned()).await.is_err());
+        assert!(asker.ask(AppId(9), call, body.to_owned()).await.is_err());
+        // SMS Block goes to the SMS-control URL, never to the call-status URL.
+        let sms = r#"{"appKey":"key4","smsEvent":{"notificationMode":"Block"}}"#;
+        assert_eq!(
+            asker.ask(AppId(4), AskTarget::SmsControl, sms.to_owned()).await,
+            Ok(r#"{"actions":[{"operation":"DiscardMessage"}]}"#.to_owned())
+        );
+        assert!(asker.ask(AppId(4), call, sms.to_owned()).await.is_err());
+        assert!(
+            asker
+                .ask(AppId(1), AskTarget::SmsControl, sms.to_owned())
+                .await
+                .is_err()
+        );
     }
 }

@@ -46,6 +46,7 @@ use crate::config::{MediaMode, OutboxConfig, SipConfig};
 use dispatch::Dispatch;
 
 pub use ask::{AskFuture, CustomerAsk};
+pub use pn_b2bua::AskTarget;
 
 /// The wall clock as Unix seconds (the runtime owns the clock; the cores take it as input).
 pub fn unix_now() -> pn_bindings::UnixTime {

@@ -235,6 +235,11 @@ impl Runner {
             }
             self.flush().await;
         }
+        // SMS still waiting for their app's Block decision get their final answer (503) and Notify.
+        if self.b2bua.sms_blocks_waiting() > 0 {
+            self.b2bua.drop_sms_blocks(Instant::now(), super::unix_now());
+            self.flush().await;
+        }
         self.sync_stats();
         self.parts.metrics.active_calls.sub(self.active);
         self.parts.metrics.media_relays.sub(self.media_seen.1);
@@ -390,21 +395,26 @@ impl Runner {
         }
     }
 
-    /// X mode: asks the customer on the shard's loop; the answer comes back through `replies`.
+    /// X mode and SMS Block: asks the customer on the shard's loop; the answer comes back through `replies`.
     fn ask(&self, ask: XAsk) {
         let replies = self.replies.clone();
-        let XAsk { call, app, body } = ask;
+        let XAsk {
+            call,
+            app,
+            target,
+            body,
+        } = ask;
         let Some(asker) = &self.parts.asker else {
             // The receiver lives as long as the runner.
             let _ = replies.send((call, CustomerReply::Failed("no customer-ask driver".to_owned())));
             return;
         };
-        let answer = asker.ask(app, body);
+        let answer = asker.ask(app, target, body);
         tokio::task::spawn_local(async move {
             let reply = match answer.await {
                 Ok(body) => CustomerReply::Body(body),
                 Err(why) => {
-                    tracing::info!(app = app.0, %why, "x mode: no customer decision");
+                    tracing::info!(app = app.0, ?target, %why, "block: no customer decision");
                     CustomerReply::Failed(why)
                 }
             };
@@ -540,6 +550,13 @@ impl Runner {
             }
         }
         seen.xmode_decisions.clone_from(&s.xmode_decisions);
+        for (outcome, n) in &s.sms_block_decisions {
+            let old = seen.sms_block_decisions.get(outcome).copied().unwrap_or(0);
+            if *n > old {
+                m.sms_block.with_label_values(&[outcome]).inc_by(n - old);
+            }
+        }
+        seen.sms_block_decisions.clone_from(&s.sms_block_decisions);
         for (outcome, new, old) in [
             ("relayed", s.sms_relayed, seen.sms_relayed),
             ("refused", s.sms_refused, seen.sms_refused),

@@ -1,7 +1,8 @@
 //! [`B2bua`]: one shard's engine — input dispatch, transaction driving, timers, outputs. The call
 //! flows live in the submodules: `setup` (a new INVITE, the route decision, the B-leg INVITE),
 //! `outcome` (B's responses, call timers, the end of a call), `relay` (in-dialog requests) and
-//! `probe` (dead-dialog probes), `xmode` (calls waiting for the customer's decision); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
+//! `probe` (dead-dialog probes), `xmode` (calls waiting for the customer's decision), `sms` and `sms_block` (SMS relay, SMS waiting
+//! for the app's Block decision); `ivr`, `tones`, `prack`, `session` and `media` drive the parts of a
 //! call (the state structs of [`crate::ivr`], [`crate::tones`], [`crate::prack`],
 //! [`crate::session_timer`], [`crate::media`]) and carry out what they return. The parts never use
 //! the engine or the call.
@@ -15,6 +16,7 @@ mod relay;
 mod session;
 mod setup;
 mod sms;
+mod sms_block;
 mod stop;
 mod tones;
 mod xmode;
@@ -82,6 +84,8 @@ pub struct B2bua {
     sms: HashMap<Id, sms::PendingSms>,
     /// X mode: calls waiting for the customer's decision.
     asks: HashMap<Id, Box<xmode::PendingAsk>>,
+    /// SMS Block: SMS waiting for their app's decision (see `sms_block`).
+    sms_blocks: HashMap<Id, Box<sms_block::PendingBlock>>,
 }
 
 impl B2bua {
@@ -128,6 +132,7 @@ impl B2bua {
             refusal: None,
             sms: HashMap::new(),
             asks: HashMap::new(),
+            sms_blocks: HashMap::new(),
         }
     }
 
@@ -185,6 +190,7 @@ impl B2bua {
                     self.on_call_timer(c, id, router);
                 }
                 Slot::Ask(id) => self.ask_timeout(c, id, router),
+                Slot::SmsBlock(id) => self.sms_block_timeout(c, id),
             }
         }
     }

@@ -1,10 +1,10 @@
 //! SMS relay (RFC 3428 MESSAGE, reference §7.1): an out-of-dialog MESSAGE from a trusted peer to a privacy
 //! number is routed by [`crate::RouteLookup::decide_sms`].
 //!
-//! - Refused: answered at once, sendResult 2 → `404 Not Found`, 5 → `503 Service Unavailable`, any other →
-//!   `403 Forbidden`, each with `Reason: Q.850;cause=<1|41|21>;text="sendResult <n>"`. A text that needs the
-//!   app's Block decision (AX without a valid `@<B>` part, every X-mode text) is refused with sendResult 6
-//!   ("SP discarded"): Block is not built.
+//! - Refused: answered at once, sendResult 2 → `404 Not Found`, 5 → `503 Service Unavailable`, 7 → `503`,
+//!   any other → `403 Forbidden`, each with `Reason: Q.850;cause=<1|41|102|21>;text="sendResult <n>"`.
+//! - Blocked: a text that needs the app's Block decision (AX without a valid `@<B>` part, every X-mode text)
+//!   waits for it (`engine::sms_block`), then is relayed like a routed one or refused.
 //! - Routed: a fresh MESSAGE goes to the egress trunk, built from a whitelist only: Request-URI and To the
 //!   receiver, From X (no display name) with a new tag, a new Call-ID, Via branch and CSeq 1, Max-Forwards one
 //!   less than received, `Content-Type: text/plain;charset=UTF-8` and the (rewritten) text. Nothing else of the
@@ -36,12 +36,20 @@ pub(crate) struct PendingSms {
 }
 
 /// The status, Q.850 cause of a refusal with `result`.
-const fn refusal_status(result: SendResult) -> (u16, u16) {
+pub(super) const fn refusal_status(result: SendResult) -> (u16, u16) {
     match result.0 {
         2 => (404, 1),
         5 => (503, 41),
+        // SP review timeout: Q.850 102, recovery on timer expiry.
+        7 => (503, 102),
         _ => (403, 21),
     }
+}
+
+/// The `Reason` header of a refusal with `result`.
+pub(super) fn refusal_reason(result: SendResult) -> String {
+    let (_, q850) = refusal_status(result);
+    format!("Q.850;cause={q850};text=\"sendResult {}\"", result.0)
 }
 
 /// The status the sender gets for the far end's final `status`.
@@ -54,14 +62,14 @@ const fn sender_status(status: u16) -> u16 {
 }
 
 /// What an SMS's notification is built from.
-struct NoticeParts<'a> {
-    sender: &'a str,
-    receiver: &'a str,
-    x: &'a str,
-    text: &'a str,
-    app: AppId,
-    binding: Option<BindingId>,
-    direction: u8,
+pub(super) struct NoticeParts<'a> {
+    pub(super) sender: &'a str,
+    pub(super) receiver: &'a str,
+    pub(super) x: &'a str,
+    pub(super) text: &'a str,
+    pub(super) app: AppId,
+    pub(super) binding: Option<BindingId>,
+    pub(super) direction: u8,
 }
 
 impl B2bua {
@@ -106,12 +114,8 @@ impl B2bua {
         let relay = match decision {
             SmsDecision::Relay(relay) => relay,
             SmsDecision::NeedsBlock(block) => {
-                let refusal = SmsRefusal {
-                    result: SendResult::SP_DISCARDED,
-                    app: Some(block.app),
-                    binding: block.binding,
-                };
-                self.refuse_sms(c, from, r, refusal, (&sender, &x, &text), router);
+                let hops = hops.saturating_sub(1);
+                self.start_sms_block(c, from, r, block, (&sender, &x, text), hops, router);
                 return;
             }
             SmsDecision::Refuse(refusal) => {
@@ -145,7 +149,22 @@ impl B2bua {
             SendResult::OK,
             router,
         );
-        let Some(message) = self.relayed_message(c, egress, &relay, hops.saturating_sub(1)) else {
+        let hops = hops.saturating_sub(1);
+        self.send_relay(c, server, egress, &relay, hops, notice);
+    }
+
+    /// Sends the relayed MESSAGE for the sender's held server transaction `server`; the far end's answer
+    /// answers it (`sms_answered`) and completes `notice`.
+    pub(super) fn send_relay(
+        &mut self,
+        c: Clock,
+        server: Id,
+        egress: Peer,
+        relay: &SmsRelay,
+        hops: u8,
+        notice: Option<SmsNotice>,
+    ) {
+        let Some(message) = self.relayed_message(c, egress, relay, hops) else {
             self.answer_sms(c, server, 503, notice.map(|n| (n, SendResult::INTERNAL_ERROR)));
             return;
         };
@@ -187,7 +206,7 @@ impl B2bua {
     }
 
     /// Refuses an SMS at once and writes its notification (when its app is known).
-    fn refuse_sms(
+    pub(super) fn refuse_sms(
         &mut self,
         c: Clock,
         from: Peer,
@@ -197,9 +216,10 @@ impl B2bua {
         router: &dyn RouteLookup,
     ) {
         self.stats.sms_refused += 1;
-        let (status, q850) = refusal_status(refusal.result);
-        let reason = format!("Q.850;cause={q850};text=\"sendResult {}\"", refusal.result.0);
-        let b = self.response_to(c, &r, status).header("Reason", &reason);
+        let (status, _) = refusal_status(refusal.result);
+        let b = self
+            .response_to(c, &r, status)
+            .header("Reason", &refusal_reason(refusal.result));
         self.reply(c, from, r, b);
         if let Some(app) = refusal.app {
             let parts = NoticeParts {
@@ -218,7 +238,7 @@ impl B2bua {
     }
 
     /// The notification of an SMS (None when the app's key is unknown).
-    fn notice(
+    pub(super) fn notice(
         &mut self,
         c: Clock,
         parts: &NoticeParts<'_>,
@@ -242,7 +262,7 @@ impl B2bua {
                 subscription_id,
                 sms_content: router.sms_content(parts.app).then(|| parts.text.to_owned()),
                 ext_info: ExtInfo::for_direction(parts.direction),
-                send_result: result.0,
+                send_result: Some(result.0),
                 user_data,
             },
             app: Some(parts.app),
@@ -251,7 +271,13 @@ impl B2bua {
     }
 
     /// Answers the sender's MESSAGE with `status` and writes the notification with its final `sendResult`.
-    fn answer_sms(&mut self, c: Clock, server: Id, status: u16, notice: Option<(SmsNotice, SendResult)>) {
+    pub(super) fn answer_sms(
+        &mut self,
+        c: Clock,
+        server: Id,
+        status: u16,
+        notice: Option<(SmsNotice, SendResult)>,
+    ) {
         if (200..300).contains(&status) {
             self.stats.sms_relayed += 1;
         } else {
@@ -267,7 +293,7 @@ impl B2bua {
             self.respond(c, server, response);
         }
         if let Some((mut notice, result)) = notice {
-            notice.sms_event.send_result = result.0;
+            notice.sms_event.send_result = Some(result.0);
             self.fact(crate::CallFact::Sms(Box::new(notice)));
         }
     }
@@ -299,6 +325,12 @@ mod tests {
         assert_eq!(refusal_status(SendResult::NO_BINDING), (404, 1));
         assert_eq!(refusal_status(SendResult::NO_SMS), (403, 21));
         assert_eq!(refusal_status(SendResult::INTERNAL_ERROR), (503, 41));
+        assert_eq!(refusal_status(SendResult(7)), (503, 102));
+        assert_eq!(refusal_status(SendResult::SP_DISCARDED), (403, 21));
+        assert_eq!(
+            refusal_reason(SendResult(7)),
+            "Q.850;cause=102;text=\"sendResult 7\""
+        );
         assert_eq!(sender_status(202), 200);
         assert_eq!(sender_status(486), 486);
         assert_eq!(sender_status(503), 503);

@@ -37,8 +37,9 @@ pub(crate) struct PendingAsk {
 }
 
 impl B2bua {
-    /// Handles the customer's answer to an [`crate::Output::Ask`] (or its failure) for `call`. An answer for a
-    /// call that no longer waits (the caller hung up, the decision timer fired) is ignored.
+    /// Handles the customer's answer to an [`crate::Output::Ask`] (or its failure) for `call`: an X-mode call
+    /// or a blocked SMS (`engine::sms_block`). An answer for one that no longer waits (the caller hung up, the
+    /// decision timer fired) is ignored.
     pub fn handle_customer_reply(
         &mut self,
         now: Instant,
@@ -48,6 +49,9 @@ impl B2bua {
         router: &dyn RouteLookup,
     ) {
         let c = Clock { now, wall };
+        if self.is_sms_block(call.0) {
+            return self.sms_block_reply(c, call.0, reply);
+        }
         let Some(ask) = self.take_ask(call.0) else {
             return;
         };
@@ -129,6 +133,7 @@ impl B2bua {
         self.push_output(Output::Ask(XAsk {
             call: XCall(id),
             app: ask.app,
+            target: crate::AskTarget::CallStatus,
             body,
         }));
     }

@@ -38,8 +38,10 @@ impl SendResult {
     pub const X_SUSPENDED: SendResult = SendResult(3);
     /// 5: internal error (pnswitch: the X's app record is missing, or the relay could not be sent).
     pub const INTERNAL_ERROR: SendResult = SendResult(5);
-    /// 6: SP discarded (pnswitch: an SMS that needs the app's Block decision, which is not built).
+    /// 6: SP discarded (the app's Block reply was `DiscardMessage`).
     pub const SP_DISCARDED: SendResult = SendResult(6);
+    /// 7: SP review timeout (the app's Block reply did not come in time).
+    pub const SP_REVIEW_TIMEOUT: SendResult = SendResult(7);
     /// 10: all failed (pnswitch: the far end refused the relay, or an international party the policy forbids).
     pub const ALL_FAILED: SendResult = SendResult(10);
     /// 11: X lacks SMS (the app's SMS option off, a mode without SMS, or the binding's `privateSms` "false").
