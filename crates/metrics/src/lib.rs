@@ -8,6 +8,27 @@ mod push;
 
 pub use push::PushMetrics;
 
+/// How metrics name an app in their `app` label. `/metrics` is unauthenticated, and an app key is half of
+/// the app's credentials, so the default is the app's name (`http.metrics_app_keys = true` shows keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppLabel {
+    /// The app's name (what the operator called it).
+    #[default]
+    Name,
+    /// The app key.
+    Key,
+}
+
+impl AppLabel {
+    /// The label value of the app called `name` with key `key`.
+    pub fn of<'a>(self, name: &'a str, key: &'a str) -> &'a str {
+        match self {
+            Self::Name => name,
+            Self::Key => key,
+        }
+    }
+}
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -48,6 +69,8 @@ pub struct Metrics {
     pub http: HttpMetrics,
     /// Push driver metrics (`pn_push_*`).
     pub push: PushMetrics,
+    /// How the `app` labels name apps (set once at start, before the metrics are shared).
+    pub app_label: AppLabel,
 }
 
 /// The HTTP server's connection metrics: filled by pnswitch's accept loop.
@@ -436,7 +459,14 @@ impl Metrics {
             sip,
             http,
             push,
+            app_label: AppLabel::Name,
         })
+    }
+
+    /// Names apps in `app` labels by `label` (here and in the push metrics).
+    pub fn set_app_label(&mut self, label: AppLabel) {
+        self.app_label = label;
+        self.push.app_label = label;
     }
 
     /// Adds `pn_build_info{version, commit}` and the `process_*` metrics (called once by `serve`; tests and

@@ -12,7 +12,7 @@ const LAG_BUCKETS: [f64; 16] = [
 /// Pushes to the apps' URLs (call events, CDRs, SMS and number-status notifications).
 #[derive(Clone)]
 pub struct PushMetrics {
-    /// `pn_push_requests_total{kind,app,outcome}`: HTTP pushes by kind, app key and outcome (`delivered`,
+    /// `pn_push_requests_total{kind,app,outcome}`: HTTP pushes by kind, app (its name, or its key: `AppLabel`) and outcome (`delivered`,
     /// `http_status`, `timeout`, `connect`, `error`).
     pub requests: IntCounterVec,
     /// `pn_push_request_duration_seconds{kind}`: one push, from its start to the receiver's answer or failure.
@@ -32,6 +32,8 @@ pub struct PushMetrics {
     /// `pn_push_mark_failures_total`: failed commits of delivery states (the entries are pushed again after a
     /// restart if it never succeeds).
     pub mark_failures: IntCounter,
+    /// How the `app` labels name apps.
+    pub app_label: crate::AppLabel,
 }
 
 impl PushMetrics {
@@ -93,6 +95,7 @@ impl PushMetrics {
             in_flight,
             held,
             mark_failures,
+            app_label: crate::AppLabel::Name,
         })
     }
 }

@@ -94,6 +94,9 @@ pub struct HttpConfig {
     /// (resultcode 1023002, the request was not acted on) and the connection is closed. The switch's own
     /// processing time is not cut.
     pub request_timeout_ms: u64,
+    /// Whether `/metrics` labels apps by their app key (default false: by their name). `/metrics` needs no
+    /// credentials and an app key is half of an app's.
+    pub metrics_app_keys: bool,
 }
 
 impl Default for HttpConfig {
@@ -104,6 +107,7 @@ impl Default for HttpConfig {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             request_timeout_ms: 30_000,
+            metrics_app_keys: false,
         }
     }
 }

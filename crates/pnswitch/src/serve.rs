@@ -177,7 +177,12 @@ fn raise_open_file_limit(config: &Config) {
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve(config: Config) -> Result<(), ServeError> {
     let started = Instant::now();
-    let metrics = Metrics::new()?;
+    let mut metrics = Metrics::new()?;
+    metrics.set_app_label(if config.http.metrics_app_keys {
+        pn_metrics::AppLabel::Key
+    } else {
+        pn_metrics::AppLabel::Name
+    });
     metrics.register_process(env!("CARGO_PKG_VERSION"), env!("PNSWITCH_COMMIT"))?;
     let options = SqliteOptions {
         synchronous_full: config.store.synchronous_full,

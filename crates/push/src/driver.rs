@@ -373,7 +373,8 @@ impl Driver {
             .as_deref()
             .and_then(|a| url_for(a, push.kind))
             .map(str::to_owned);
-        let app_key = app.as_ref().map(|a| a.app_key.clone());
+        let label = self.metrics.app_label;
+        let app_label = app.as_ref().map(|a| label.of(&a.name, &a.app_key).to_owned());
         let Push { id, kind, body, .. } = push;
         let (Some(app), Some(url)) = (app, url) else {
             let gone = Sent {
@@ -383,14 +384,14 @@ impl Driver {
                 label: "error",
                 took: Duration::ZERO,
             };
-            self.pipelines.report((id, kind, app_key, gone));
+            self.pipelines.report((id, kind, app_label, gone));
             return;
         };
         if let Some(target) = self.target(&url) {
             let headers = crate::sign::headers(&app, pn_runtime::unix_now());
             match http1::encode_post(&target, &headers, &body) {
                 Ok(request) => {
-                    let job = Job::new(id, kind, app_key, request);
+                    let job = Job::new(id, kind, app_label, request);
                     self.pipelines.send(app.id, &target, job);
                 }
                 Err(reason) => {
@@ -399,7 +400,7 @@ impl Driver {
                         label: "error",
                         took: Duration::ZERO,
                     };
-                    self.pipelines.report((id, kind, app_key, bad));
+                    self.pipelines.report((id, kind, app_label, bad));
                 }
             }
             return;
@@ -407,7 +408,7 @@ impl Driver {
         let client = self.client.clone();
         self.http.spawn(async move {
             let sent = sender::send(&client, &app, &url, body, pn_runtime::unix_now()).await;
-            (id, kind, app_key, sent)
+            (id, kind, app_label, sent)
         });
     }
 
@@ -425,19 +426,19 @@ impl Driver {
     }
 
     /// A push ended.
-    fn pushed(&mut self, (id, kind, app_key, sent): Pushed) {
+    fn pushed(&mut self, (id, kind, app_label, sent): Pushed) {
         self.metrics.in_flight.dec();
         let kind_name = kind_label(kind);
         self.metrics
             .requests
-            .with_label_values(&[kind_name, app_key.as_deref().unwrap_or(""), sent.label])
+            .with_label_values(&[kind_name, app_label.as_deref().unwrap_or(""), sent.label])
             .inc();
         self.metrics
             .request_duration
             .with_label_values(&[kind_name])
             .observe(sent.took.as_secs_f64());
         if let pn_notify::PushOutcome::Failed { reason } = &sent.outcome {
-            tracing::debug!(push = %id, app = app_key.as_deref().unwrap_or(""), kind = kind_name, %reason,
+            tracing::debug!(push = %id, app = app_label.as_deref().unwrap_or(""), kind = kind_name, %reason,
                 "push failed; retried on the schedule");
         }
         if let Err(e) = self.core.handle_result(Instant::now(), id, sent.outcome) {
@@ -544,8 +545,9 @@ impl Driver {
     }
 
     fn app_label(&mut self, id: AppId) -> String {
+        let label = self.metrics.app_label;
         self.app(id)
-            .map_or_else(|| id.0.to_string(), |a| a.app_key.clone())
+            .map_or_else(|| id.0.to_string(), |a| label.of(&a.name, &a.app_key).to_owned())
     }
 }
 

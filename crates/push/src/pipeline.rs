@@ -38,8 +38,8 @@ pub(crate) struct Job {
     pub id: PushId,
     /// Its kind (metrics).
     pub kind: PushKind,
-    /// Its app's key (metrics).
-    pub app_key: Option<String>,
+    /// Its app's metric label (name or key).
+    pub app_label: Option<String>,
     /// The whole request.
     pub request: Vec<u8>,
     /// When the driver started it.
@@ -50,11 +50,11 @@ pub(crate) struct Job {
 
 impl Job {
     /// A push not sent yet.
-    pub(crate) fn new(id: PushId, kind: PushKind, app_key: Option<String>, request: Vec<u8>) -> Self {
+    pub(crate) fn new(id: PushId, kind: PushKind, app_label: Option<String>, request: Vec<u8>) -> Self {
         Self {
             id,
             kind,
-            app_key,
+            app_label,
             request,
             started: Instant::now(),
             resent: false,
@@ -402,7 +402,7 @@ impl Connection {
             label,
             took: job.started.elapsed(),
         };
-        let _ = self.done.send((job.id, job.kind, job.app_key, sent));
+        let _ = self.done.send((job.id, job.kind, job.app_label, sent));
     }
 }
 

@@ -65,10 +65,10 @@ pub fn load_table(
         // Bindings stream in id order, so an AXYB parent precedes its relations.
         super::set_media(table, &b);
         stats.bindings += 1;
-        let app = apps
-            .iter()
-            .find(|a| a.id == b.app)
-            .map_or_else(|| b.app.0.to_string(), |a| a.app_key.clone());
+        let app = apps.iter().find(|a| a.id == b.app).map_or_else(
+            || b.app.0.to_string(),
+            |a| metrics.app_label.of(&a.name, &a.app_key).to_owned(),
+        );
         *counts.entry((kind_label(&b.kind), app)).or_default() += 1;
     })?;
     for ((mode, app), n) in counts {

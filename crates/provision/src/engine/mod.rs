@@ -599,10 +599,10 @@ impl Engine {
     }
 
     fn gauge(&self, b: &pn_bindings::Binding, delta: i64) {
-        let app = self
-            .table
-            .app(b.app)
-            .map_or_else(|| b.app.0.to_string(), |a| a.app_key);
+        let app = self.table.app(b.app).map_or_else(
+            || b.app.0.to_string(),
+            |a| self.metrics.app_label.of(&a.name, &a.app_key).to_owned(),
+        );
         self.metrics
             .bindings
             .with_label_values(&[load::kind_label(&b.kind), app.as_str()])
