@@ -75,6 +75,7 @@ mod ivr;
 mod load;
 pub mod media;
 mod output;
+mod overload;
 mod peer;
 mod prack;
 pub mod privacy;
@@ -108,6 +109,7 @@ pub fn malformed_request_reason() -> String {
 }
 
 pub use output::Output;
+pub use overload::overload_answer;
 pub use peer::{Peer, Transport};
 pub use route::{AppEcho, RouteLookup, Subscription};
 pub use shard::{Shard, session_shard, shard_for};

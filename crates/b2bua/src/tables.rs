@@ -6,6 +6,7 @@
 //!
 //! | cause | SIP | Q.850 | text |
 //! |---|---|---|---|
+//! | 522 | 503 Service Unavailable | 42 | Switch overloaded |
 //! | 7100 | 404 Not Found | 1 | App not found |
 //! | 7102 | 503 Service Unavailable | 41 | Call records cannot be stored |
 //! | 7508 | 503 Service Unavailable | 38 | Routing failure |
@@ -83,9 +84,18 @@ const NOT_FOUND: (u16, &str) = (404, "Not Found");
 const FORBIDDEN: (u16, &str) = (403, "Forbidden");
 const UNAVAILABLE: (u16, &str) = (480, "Temporarily Unavailable");
 
+/// The `Reason` header of a refusal with `cause`: `Q.850;cause=<q850>;text="<cause> <text>"`, with its row.
+pub(crate) fn reason_header(cause: Cause) -> (RejectMapping, String) {
+    let m = reject_mapping(cause);
+    let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
+    (m, reason)
+}
+
 /// The rejection table (see the module docs).
 pub fn reject_mapping(cause: Cause) -> RejectMapping {
     let ((status, reason), q850, text) = match cause.0 {
+        // New INVITEs refused before any work while the switch is behind (with Retry-After).
+        522 => ((503, "Service Unavailable"), 42, "Switch overloaded"),
         7100 => (NOT_FOUND, 1, "App not found"),
         // The reference's "internal error" release point, used while call facts cannot be stored (the
         // runtime refuses new calls, with Retry-After; see `B2bua::refuse_new_calls`).

@@ -10,6 +10,9 @@ pub struct Cause(pub u16);
 impl Cause {
     /// 0: normal hang-up after answer.
     pub const NORMAL: Cause = Cause(0);
+    /// 522: the switch is overloaded (the reference's "platform voice ports exhausted"): new calls are
+    /// answered 503 with `Retry-After` before any work is spent on them.
+    pub const OVERLOADED: Cause = Cause(522);
     /// 7100: the called number's app is not found.
     pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.

@@ -143,6 +143,10 @@ pub struct SipMetrics {
     pub outbox_write_failures: IntCounter,
     /// `pn_sip_overload_drops_total`: received messages dropped because their shard's queue was full.
     pub overload_drops: IntCounter,
+    /// `pn_sip_overload_refusals_total{at}`: new INVITEs answered 503 (cause 522, `Retry-After`) because the
+    /// switch is behind: `shard` (it waited longer than `sip.overload_queue_delay_ms` in its shard's queue),
+    /// `queue_full` (its shard's queue was full: answered by the receive loop).
+    pub overload_refusals: IntCounterVec,
     /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
     pub media_relays: IntGauge,
     /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
@@ -241,6 +245,13 @@ impl SipMetrics {
         registry.register(Box::new(outbox_buffered.clone()))?;
         registry.register(Box::new(outbox_write_failures.clone()))?;
         registry.register(Box::new(overload_drops.clone()))?;
+        let overload_refusals = registered_vec(
+            registry,
+            "pn_sip_overload_refusals_total",
+            "New INVITEs answered 503 (cause 522) because the switch is behind: shard (queued too long), queue_full",
+            "at",
+        )?;
+        preset(&overload_refusals, &["shard", "queue_full"]);
         let media_relays =
             IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
         let media_packets = registered_vec(
@@ -292,6 +303,7 @@ impl SipMetrics {
             outbox_buffered,
             outbox_write_failures,
             overload_drops,
+            overload_refusals,
             media_relays,
             media_packets,
             media_events,

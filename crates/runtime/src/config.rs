@@ -22,6 +22,12 @@ pub struct SipConfig {
     pub shard_queue: usize,
     /// Call facts waiting for the outbox writer before new ones are dropped (`pn_outbox_dropped_total`).
     pub outbox_queue: usize,
+    /// Overload: a new INVITE that waited longer than this in its shard's queue, in ms, is answered at once
+    /// with 503, cause 522 and `Retry-After` (default 200): the shard is behind and would answer it too late
+    /// (the caller retransmits after 500 ms). In-dialog requests and responses are always handled.
+    pub overload_queue_delay_ms: u64,
+    /// The `Retry-After` (seconds) of those 503s (default 2).
+    pub overload_retry_after_secs: u32,
     /// The B2BUA: trunks (`egress`, `trusted_peers`), timers, `local_host` (default: the first listen
     /// address).
     pub b2bua: pn_b2bua::B2buaConfig,
@@ -38,6 +44,8 @@ impl Default for SipConfig {
             max_message_bytes: 65_535,
             shard_queue: 65_536,
             outbox_queue: 65_536,
+            overload_queue_delay_ms: 200,
+            overload_retry_after_secs: 2,
             b2bua: pn_b2bua::B2buaConfig::default(),
             media: MediaConfig::default(),
         }

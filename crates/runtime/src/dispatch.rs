@@ -1,5 +1,11 @@
 //! From the receive loops to the shards: pick the shard of a parsed message ([`pn_b2bua::shard_for`]) and
-//! hand it over without blocking.
+//! hand it over without blocking. A message waits in its shard's queue with the time it was queued: a shard
+//! that reads a new INVITE which waited longer than `sip.overload_queue_delay_ms` refuses it at once (503,
+//! cause 522, `Retry-After`). When a shard's queue is full, a new INVITE is answered that way here, by the
+//! receive loop; anything else is dropped and counted (its sender retransmits).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use pn_b2bua::Peer;
 use pn_sip::SipMessage;
@@ -16,6 +22,8 @@ pub(crate) enum Inbound {
         from: Peer,
         /// The message.
         message: SipMessage,
+        /// When it was queued (the shard's overload signal).
+        queued_at: Instant,
     },
     /// The call-stop API: stop the call with this `sessionId` if `app` owns it, and say what was done.
     StopCall {
@@ -30,30 +38,69 @@ pub(crate) enum Inbound {
     Stop,
 }
 
+/// A fresh To tag for a stateless 503.
+fn overload_tag() -> String {
+    static TAGS: AtomicU64 = AtomicU64::new(1);
+    format!("pn503-{}", TAGS.fetch_add(1, Ordering::Relaxed))
+}
+
 /// The shards' queues, shared by every receive loop (clone freely).
 #[derive(Clone)]
 pub(crate) struct Dispatch {
     shards: Vec<mpsc::Sender<Inbound>>,
     /// Messages dropped because their shard's queue was full.
     overload: IntCounter,
+    /// New INVITEs answered 503 here because their shard's queue was full.
+    refused: IntCounter,
+    /// The `Retry-After` of those answers.
+    retry_after_secs: u32,
 }
 
 impl Dispatch {
     /// A dispatcher over these shard queues.
-    pub(crate) fn new(shards: Vec<mpsc::Sender<Inbound>>, overload: IntCounter) -> Self {
-        Self { shards, overload }
+    pub(crate) fn new(
+        shards: Vec<mpsc::Sender<Inbound>>,
+        overload: IntCounter,
+        refused: IntCounter,
+        retry_after_secs: u32,
+    ) -> Self {
+        Self {
+            shards,
+            overload,
+            refused,
+            retry_after_secs,
+        }
     }
 
-    /// Hands `message` to its shard; drops it (counted) when that shard is overloaded or stopped.
-    pub(crate) fn dispatch(&self, from: Peer, message: SipMessage) {
+    /// Hands `message` to its shard. When that shard's queue is full (or the shard stopped), a new INVITE gets
+    /// the bytes of its 503 back for the caller to send to `from`; anything else is dropped (counted).
+    #[must_use = "the 503 of a refused INVITE must be sent"]
+    pub(crate) fn dispatch(&self, from: Peer, message: SipMessage) -> Option<Vec<u8>> {
         let count = u16::try_from(self.shards.len()).unwrap_or(u16::MAX);
         let index = usize::from(pn_b2bua::shard_for(&message, count));
-        let Some(shard) = self.shards.get(index).or_else(|| self.shards.first()) else {
-            return;
+        let shard = self.shards.get(index).or_else(|| self.shards.first())?;
+        let queued = Inbound::Message {
+            from,
+            message,
+            queued_at: Instant::now(),
         };
-        if shard.try_send(Inbound::Message { from, message }).is_err() {
+        let Err(full) = shard.try_send(queued) else {
+            return None;
+        };
+        let (mpsc::error::TrySendError::Full(Inbound::Message { message, .. })
+        | mpsc::error::TrySendError::Closed(Inbound::Message { message, .. })) = full
+        else {
+            return None;
+        };
+        let answer = message
+            .as_request()
+            .and_then(|r| pn_b2bua::overload_answer(r, &overload_tag(), self.retry_after_secs));
+        if answer.is_some() {
+            self.refused.inc();
+        } else {
             self.overload.inc();
         }
+        answer
     }
 
     /// Hands a call-stop request to the shard that made `session_id` ([`pn_b2bua::session_shard`]) and waits

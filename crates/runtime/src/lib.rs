@@ -148,7 +148,16 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         senders.push(tx);
         receivers.push(rx);
     }
-    let dispatch = Dispatch::new(senders, metrics.overload_drops.clone());
+    let dispatch = Dispatch::new(
+        senders,
+        metrics.overload_drops.clone(),
+        metrics.overload_refusals.with_label_values(&["queue_full"]),
+        config.overload_retry_after_secs,
+    );
+    let overload = pn_b2bua::Refusal {
+        cause: pn_bindings::Cause::OVERLOADED,
+        retry_after_secs: config.overload_retry_after_secs.max(1),
+    };
     let udp_errors = metrics.parse_errors.with_label_values(&["udp"]);
     let tcp_errors = metrics.parse_errors.with_label_values(&["tcp"]);
     let (hub, hub_task) = tcp::start_hub(dispatch.clone(), config.max_message_bytes, tcp_errors.clone());
@@ -182,6 +191,8 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             tcp: hub.clone(),
             facts: facts.clone(),
             refusal,
+            overload,
+            overload_delay: Duration::from_millis(config.overload_queue_delay_ms),
             metrics: metrics.clone(),
             media,
             callbacks: callback_sink.clone(),

@@ -47,6 +47,10 @@ pub(crate) struct ShardParts {
     pub(crate) facts: FactSink,
     /// How new calls are refused while call facts cannot be stored.
     pub(crate) refusal: pn_b2bua::Refusal,
+    /// How new calls are refused while the shard is behind (cause 522).
+    pub(crate) overload: pn_b2bua::Refusal,
+    /// A new INVITE that waited longer than this in the queue is refused with `overload`.
+    pub(crate) overload_delay: Duration,
     /// Call-path metrics.
     pub(crate) metrics: SipMetrics,
     /// Relay mode (`None`: bypass).
@@ -112,8 +116,10 @@ struct Runner {
     media_events: Vec<MediaEvent>,
     /// Media counts already exported, and the relays already in the gauge.
     media_seen: (MediaCounts, i64),
-    /// The core refuses new calls (the outbox was degraded at the last message).
-    refusing: bool,
+    /// The refusal of new calls in force in the core (set per message: outbox degraded, or the shard behind).
+    refusing: Option<pn_b2bua::Refusal>,
+    /// New calls refused at once since the last export, by cause.
+    refused: HashMap<u16, u64>,
     /// X mode: where the spawned asks put the customer's answers (drained by the loop).
     replies: mpsc::UnboundedSender<(XCall, CustomerReply)>,
     /// Its receiving end, taken by [`Runner::run`].
@@ -151,7 +157,8 @@ impl Runner {
             media,
             media_events: Vec::new(),
             media_seen: (MediaCounts::default(), 0),
-            refusing: false,
+            refusing: None,
+            refused: HashMap::new(),
         }
     }
 
@@ -209,12 +216,20 @@ impl Runner {
                     session_id,
                     reply,
                 })) => self.stop_call(app, &session_id, reply),
-                Wake::Sip(Some(Inbound::Message { from, message })) => {
-                    self.handle(from, message);
+                Wake::Sip(Some(Inbound::Message {
+                    from,
+                    message,
+                    queued_at,
+                })) => {
+                    self.handle(from, message, queued_at);
                     let mut stop = false;
                     for _ in 1..BURST {
                         match rx.try_recv() {
-                            Ok(Inbound::Message { from, message }) => self.handle(from, message),
+                            Ok(Inbound::Message {
+                                from,
+                                message,
+                                queued_at,
+                            }) => self.handle(from, message, queued_at),
                             Ok(Inbound::StopCall {
                                 app,
                                 session_id,
@@ -306,7 +321,9 @@ impl Runner {
         let _ = reply.send(result);
     }
 
-    fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage) {
+    /// Handles one message that waited in the queue since `queued_at`: while call facts cannot be stored, or
+    /// when it waited longer than the overload delay (the shard is behind), new INVITEs are refused at once.
+    fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage, queued_at: Instant) {
         let span = tracing::debug_span!(
             "sip",
             shard = self.parts.shard.index,
@@ -316,19 +333,25 @@ impl Runner {
         if tracing::enabled!(tracing::Level::DEBUG) {
             log_message(&from, &message);
         }
-        let degraded = self.parts.facts.degraded();
-        if degraded != self.refusing {
-            self.refusing = degraded;
-            self.b2bua
-                .refuse_new_calls(degraded.then_some(self.parts.refusal));
+        let now = Instant::now();
+        let refusal = if self.parts.facts.degraded() {
+            Some(self.parts.refusal)
+        } else if now.saturating_duration_since(queued_at) > self.parts.overload_delay {
+            Some(self.parts.overload)
+        } else {
+            None
+        };
+        if refusal != self.refusing {
+            self.refusing = refusal;
+            self.b2bua.refuse_new_calls(refusal);
         }
-        self.b2bua.handle_message(
-            Instant::now(),
-            super::unix_now(),
-            from,
-            message,
-            &self.parts.router,
-        );
+        let before = self.b2bua.stats().calls_refused;
+        self.b2bua
+            .handle_message(now, super::unix_now(), from, message, &self.parts.router);
+        let refused = self.b2bua.stats().calls_refused - before;
+        if let Some(refusal) = refusal.filter(|_| refused > 0) {
+            *self.refused.entry(refusal.cause.0).or_default() += refused;
+        }
     }
 
     /// Sends every pending output, then exports the core's counters. They are exported first too: the receive
@@ -485,16 +508,18 @@ impl Runner {
                 m.dialog_events.with_label_values(&[event]).inc_by(new - old);
             }
         }
-        if s.calls_refused > seen.calls_refused {
-            // Refused at once while facts cannot be stored: no CDR, so counted here.
-            let cause = self.parts.refusal.cause.0;
+        // Refused at once (facts cannot be stored, or the shard is behind): no CDR, so counted here.
+        for (cause, n) in self.refused.drain() {
             self.calls
                 .entry(("rejected", cause))
                 .or_insert_with(|| {
                     m.calls
                         .with_label_values(&["rejected", cause.to_string().as_str()])
                 })
-                .inc_by(s.calls_refused - seen.calls_refused);
+                .inc_by(n);
+            if cause == pn_bindings::Cause::OVERLOADED.0 {
+                m.overload_refusals.with_label_values(&["shard"]).inc_by(n);
+            }
         }
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();

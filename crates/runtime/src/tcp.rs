@@ -210,7 +210,11 @@ async fn run_connection(
         decoder.push(&buf[..n]);
         while let Some(result) = decoder.poll() {
             match result {
-                Ok(message) => ctx.dispatch.dispatch(from, message),
+                Ok(message) => {
+                    if let Some(answer) = ctx.dispatch.dispatch(from, message) {
+                        let _ = writer.try_send(answer);
+                    }
+                }
                 Err(e) => {
                     ctx.parse_errors.inc();
                     tracing::debug!(%peer, error = %e, "unparseable SIP message on TCP");

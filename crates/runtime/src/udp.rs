@@ -77,13 +77,15 @@ pub(crate) async fn receive(
         let data = &buf[..n];
         match pn_sip::framing::parse_datagram(data) {
             Ok(None) => {}
-            Ok(Some(message)) => dispatch.dispatch(
-                Peer {
+            Ok(Some(message)) => {
+                let peer = Peer {
                     addr: from,
                     transport: Transport::Udp,
-                },
-                message,
-            ),
+                };
+                if let Some(answer) = dispatch.dispatch(peer, message) {
+                    let _ = socket.try_send_to(&answer, from);
+                }
+            }
             Err(e) => {
                 parse_errors.inc();
                 tracing::debug!(%from, error = %e, "unparseable UDP datagram");

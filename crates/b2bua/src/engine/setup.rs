@@ -6,7 +6,6 @@ use crate::facts::{EventType, compact_time};
 use crate::media::{MediaCall, MediaCommand, PortPair};
 use crate::prack::{PrackState, Rel, TAG_100REL};
 use crate::privacy::{SdpOrigin, copy_whitelisted, party_sdp, rewrite_body_media, rewrite_sdp};
-use crate::tables::reject_mapping;
 use crate::tones::Tones;
 use crate::transactions::{ClientRole, Id};
 use crate::{Output, Peer, RouteLookup};
@@ -19,11 +18,7 @@ use crate::call::{Call, Phase, Placement, Record};
 use crate::engine::B2bua;
 
 /// A rejection's table row and its `Reason` header value: `Q.850;cause=<q850>;text="<cause> <text>"`.
-fn reason_header(cause: Cause) -> (crate::RejectMapping, String) {
-    let m = reject_mapping(cause);
-    let reason = format!("Q.850;cause={};text=\"{} {}\"", m.q850, cause.0, m.text);
-    (m, reason)
-}
+use crate::tables::reason_header;
 
 /// `user` of a header's URI, unescaped.
 fn user_of(n: &NameAddr) -> Option<String> {
