@@ -149,6 +149,7 @@ def main() -> int:
 
     # 3. Every operation. Service endpoints first.
     d.call("healthz", anonymous, 200, code=None)
+    d.call("readyz", anonymous, 200, code=None)
     d.call("openapi", anonymous, 200, code=None)
     metrics = d.call("metrics", anonymous, 200, code=None)
     assert b"pn_api_requests" in metrics.content, metrics.content[:200]

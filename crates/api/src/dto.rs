@@ -747,7 +747,7 @@ mod answers {
     /// `/healthz`.
     #[derive(Serialize, ToSchema)]
     pub(crate) struct Health {
-        /// `"ok"`.
+        /// `"ok"` (`/healthz`); `"ready"` or `"not ready"` (`/readyz`).
         pub(crate) status: &'static str,
     }
 }

@@ -110,7 +110,10 @@ fn add_shared_responses(doc: &mut Value) {
         return;
     };
     for (path, item) in paths.iter_mut() {
-        let service = matches!(path.as_str(), "/openapi.json" | "/metrics" | "/healthz");
+        let service = matches!(
+            path.as_str(),
+            "/openapi.json" | "/metrics" | "/healthz" | "/readyz"
+        );
         let Some(ops) = item.as_object_mut() else {
             continue;
         };
@@ -194,7 +197,8 @@ mod tests {
                 content.is_some_and(|c| c.values().all(|m| m["schema"].is_object())),
                 "{method} {path}: success answer without a schema"
             );
-            if !path.starts_with("/openapi") && path != "/metrics" && path != "/healthz" {
+            if !path.starts_with("/openapi") && path != "/metrics" && path != "/healthz" && path != "/readyz"
+            {
                 for status in ["400", "403", "500"] {
                     assert_eq!(
                         responses[status]["content"]["application/json"]["schema"]["$ref"], API_RESULT,
@@ -376,7 +380,7 @@ mod tests {
     fn operations_keep_their_result_codes() {
         let doc = document();
         for (method, path, op) in operations(&doc) {
-            if ["/openapi.json", "/metrics", "/healthz"].contains(&path.as_str()) {
+            if ["/openapi.json", "/metrics", "/healthz", "/readyz"].contains(&path.as_str()) {
                 continue;
             }
             let codes = op["x-resultcodes"]

@@ -46,6 +46,7 @@ pub(crate) fn api_router() -> OpenApiRouter<ApiState> {
         .routes(path(routes!(service::openapi)))
         .routes(path(routes!(service::metrics)))
         .routes(path(routes!(service::healthz)))
+        .routes(path(routes!(service::readyz)))
 }
 
 /// The provisioning API, admin API, `/openapi.json`, `/metrics` and `/healthz`, ready to serve.

@@ -32,6 +32,7 @@ struct Inner {
     prompts: Option<Arc<PromptLibrary>>,
     recordings: Option<Arc<RecordingStore>>,
     call_control: Option<Arc<dyn CallControl>>,
+    ready: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ApiState {
@@ -65,6 +66,7 @@ impl ApiState {
                 prompts: None,
                 recordings: None,
                 call_control: None,
+                ready: None,
             }),
         }
     }
@@ -85,6 +87,7 @@ impl ApiState {
             prompts: shared.prompts.clone(),
             recordings: shared.recordings.clone(),
             call_control: shared.call_control.clone(),
+            ready: shared.ready.clone(),
         });
         change(&mut inner);
         Self {
@@ -128,6 +131,22 @@ impl ApiState {
     #[must_use]
     pub fn with_call_control(self, control: Arc<dyn CallControl>) -> Self {
         self.map(|i| i.call_control = Some(control))
+    }
+
+    /// `/readyz` answers 200 only while `ready` is true (the binary clears it when it starts draining).
+    #[must_use]
+    pub fn with_readiness(self, ready: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.map(|i| i.ready = Some(ready))
+    }
+
+    /// Whether the switch takes new work: the engine runs and, when a readiness flag is set, it is true.
+    pub fn is_ready(&self) -> bool {
+        self.inner.engine.is_running()
+            && self
+                .inner
+                .ready
+                .as_ref()
+                .is_none_or(|r| r.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// The call control, when configured.

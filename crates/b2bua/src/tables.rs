@@ -10,6 +10,7 @@
 //! | 7100 | 404 Not Found | 1 | App not found |
 //! | 7102 | 503 Service Unavailable | 41 | Call records cannot be stored |
 //! | 7508 | 503 Service Unavailable | 38 | Routing failure |
+//! | 7509 | 503 Service Unavailable | 41 | Switch shutting down |
 //! | 8008 | 500 Server Internal Error | 41 | Play and collect failed |
 //! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
 //! | 8014 | 404 Not Found | 1 | Invalid call: no binding |
@@ -64,6 +65,7 @@
 //! | B's dialog is gone: its in-dialog OPTIONS probe got 481, 408 or no answer | 102 | 7506 |
 //! | `max_call_secs` reached (the binding has no `maxDuration`) | 16 | 8010 |
 //! | the app stopped the call (the call-stop API; before answer: CANCEL to B, 487 to A) | 16 | 8070 |
+//! | the switch is stopping and its drain time ran out (before answer: CANCEL to B, 487 to A) | 16 | 7509 |
 
 use pn_bindings::Cause;
 
@@ -101,6 +103,8 @@ pub fn reject_mapping(cause: Cause) -> RejectMapping {
         // runtime refuses new calls, with Retry-After; see `B2bua::refuse_new_calls`).
         7102 => ((503, "Service Unavailable"), 41, "Call records cannot be stored"),
         7508 => ((503, "Service Unavailable"), 38, "Routing failure"),
+        // pnswitch's own: new calls while the switch drains before it stops (with Retry-After).
+        7509 => ((503, "Service Unavailable"), 41, "Switch shutting down"),
         8008 => ((500, "Server Internal Error"), 41, "Play and collect failed"),
         8013 => (UNAVAILABLE, 20, "No temporary callee"),
         8014 => (NOT_FOUND, 1, "Invalid call: no binding"),
@@ -195,6 +199,8 @@ pub fn state_desc(code: u16) -> &'static str {
         7505 => "Caller-side network error.",
         7506 => "Callee-side network error.",
         7508 => "Routing failure.",
+        7509 => "The switch is shutting down.",
+        522 => "The switch is overloaded.",
         7100 => "The app is not found.",
         8008 => "Play and collect failed.",
         8010 => "The maximum call duration was reached.",

@@ -17,6 +17,9 @@ impl Cause {
     pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.
     pub const CALL_FACTS_UNSTORABLE: Cause = Cause(7102);
+    /// 7509 (pnswitch's own; the reference has none): the switch is shutting down. New calls get 503 with
+    /// `Retry-After` while it drains; calls still up when the drain time runs out are released with it.
+    pub const SHUTTING_DOWN: Cause = Cause(7509);
     /// 7508: routing failure (no egress trunk, no media port pair, a B-leg INVITE that cannot be built).
     pub const ROUTING_FAILURE: Cause = Cause(7508);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).

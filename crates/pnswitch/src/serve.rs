@@ -246,13 +246,15 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )
     .await?;
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pusher = start_pusher(&config, &store, &engine, &table, &metrics, &recordings)?;
     let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
         .with_recordings(recordings)
-        .with_call_control(sip.call_control());
+        .with_call_control(sip.call_control())
+        .with_readiness(Arc::clone(&ready));
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
@@ -262,12 +264,21 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(watchdog) = crate::systemd::spawn_watchdog() {
         housekeeping.push(watchdog);
     }
+    // SIGTERM: not ready (`/readyz` 503), SIP drains (new calls and probes 503, calls in progress go on up to
+    // `sip.drain_secs`, then are released), then HTTP stops.
+    let drain_for = Duration::from_secs(config.sip.drain_secs);
+    let retry_after = u32::try_from(config.sip.drain_secs.max(1)).unwrap_or(u32::MAX);
+    let stopping = async {
+        shutdown_signal().await;
+        ready.store(false, std::sync::atomic::Ordering::Release);
+        sip.drain(drain_for, retry_after).await;
+    };
     crate::http::serve(
         listener,
         app,
         crate::http::HttpLimits::from(&config.http),
         metrics,
-        shutdown_signal(),
+        stopping,
     )
     .await;
     sip.shutdown().await;

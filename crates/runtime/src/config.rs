@@ -28,6 +28,10 @@ pub struct SipConfig {
     pub overload_queue_delay_ms: u64,
     /// The `Retry-After` (seconds) of those 503s (default 2).
     pub overload_retry_after_secs: u32,
+    /// SIGTERM: seconds the calls in progress have to end while new calls are refused (503, cause 7509,
+    /// `Retry-After` = this) and OPTIONS probes answered 503 (default 20); the calls still up then are
+    /// released on both legs with cause 7509 and their CDRs written. Keep systemd's `TimeoutStopSec` above it.
+    pub drain_secs: u64,
     /// The B2BUA: trunks (`egress`, `trusted_peers`), timers, `local_host` (default: the first listen
     /// address).
     pub b2bua: pn_b2bua::B2buaConfig,
@@ -46,6 +50,7 @@ impl Default for SipConfig {
             outbox_queue: 65_536,
             overload_queue_delay_ms: 200,
             overload_retry_after_secs: 2,
+            drain_secs: 20,
             b2bua: pn_b2bua::B2buaConfig::default(),
             media: MediaConfig::default(),
         }

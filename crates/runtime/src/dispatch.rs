@@ -34,6 +34,14 @@ pub(crate) enum Inbound {
         /// Where the outcome goes.
         reply: oneshot::Sender<pn_b2bua::StopResult>,
     },
+    /// The switch is stopping: refuse new calls (503, cause 7509, this `Retry-After`) and answer OPTIONS
+    /// probes 503, while the calls in progress go on.
+    Drain {
+        /// The refusals' `Retry-After`.
+        retry_after_secs: u32,
+    },
+    /// The drain time ran out: release every call still up on both legs (cause 7509).
+    ReleaseAll,
     /// Finish: stop taking messages and end the thread.
     Stop,
 }
@@ -126,8 +134,13 @@ impl Dispatch {
 
     /// Asks every shard to stop (waits for room in each queue).
     pub(crate) async fn stop(&self) {
+        self.broadcast(|| Inbound::Stop).await;
+    }
+
+    /// Sends `make()` to every shard (waits for room in each queue).
+    pub(crate) async fn broadcast(&self, make: impl Fn() -> Inbound) {
         for shard in &self.shards {
-            let _ = shard.send(Inbound::Stop).await;
+            let _ = shard.send(make()).await;
         }
     }
 }

@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{MediaMode, OutboxConfig, SipConfig};
-use dispatch::Dispatch;
+use dispatch::{Dispatch, Inbound};
 
 pub use ask::{AskFuture, CustomerAsk};
 pub use pn_b2bua::AskTarget;
@@ -58,6 +58,11 @@ pub fn unix_now() -> pn_bindings::UnixTime {
 
 /// UDP receive tasks per socket at most (they parse in parallel on the runtime's workers).
 const MAX_RECEIVERS_PER_SOCKET: usize = 4;
+
+/// How often a drain looks whether the calls are over.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+/// After the drain time: how long the released calls' BYEs and CANCELs have to be answered.
+const RELEASE_GRACE: Duration = Duration::from_millis(1500);
 
 /// What the SIP runtime needs from the rest of the binary.
 pub struct SipDeps {
@@ -86,6 +91,8 @@ pub struct SipRuntime {
     dispatch: Dispatch,
     outbox: JoinHandle<()>,
     callbacks: JoinHandle<()>,
+    /// Calls in progress over every shard (`pn_sip_active_calls`).
+    active: prometheus::IntGauge,
 }
 
 /// Binds every configured address (UDP and TCP), prints `pnswitch: sip listening on udp|tcp ADDR` for each,
@@ -231,6 +238,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         dispatch,
         outbox,
         callbacks,
+        active: deps.metrics.sip.active_calls.clone(),
     })
 }
 
@@ -321,6 +329,37 @@ impl SipRuntime {
         Arc::new(control::ShardCalls {
             dispatch: self.dispatch.clone(),
         })
+    }
+
+    /// Drains before a stop: every shard refuses new calls (503, cause 7509, `Retry-After`) and answers
+    /// OPTIONS probes 503 while the calls in progress go on, for up to `limit`; the calls still up then are
+    /// released on both legs (BYE, or CANCEL and 487) with cause 7509 and their disconnect events and CDRs
+    /// written. Returns how many calls were released.
+    pub async fn drain(&self, limit: Duration, retry_after_secs: u32) -> i64 {
+        self.dispatch
+            .broadcast(|| Inbound::Drain { retry_after_secs })
+            .await;
+        let started = tokio::time::Instant::now();
+        tracing::info!(
+            calls = self.active.get(),
+            limit_secs = limit.as_secs(),
+            "draining: new calls refused"
+        );
+        while self.active.get() > 0 && started.elapsed() < limit {
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+        let left = self.active.get();
+        if left > 0 {
+            self.dispatch.broadcast(|| Inbound::ReleaseAll).await;
+            // The BYEs and CANCELs just sent get their answers before the shards stop.
+            tokio::time::sleep(RELEASE_GRACE).await;
+        }
+        tracing::info!(
+            released = left,
+            elapsed_ms = started.elapsed().as_millis(),
+            "drained"
+        );
+        left
     }
 
     /// Stops receiving, lets every shard finish its queue, and waits (up to 5 s) until the call facts

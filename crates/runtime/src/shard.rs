@@ -120,6 +120,8 @@ struct Runner {
     refusing: Option<pn_b2bua::Refusal>,
     /// New calls refused at once since the last export, by cause.
     refused: HashMap<u16, u64>,
+    /// The switch is stopping: new calls are refused with this (cause 7509) until the shard stops.
+    draining: Option<pn_b2bua::Refusal>,
     /// X mode: where the spawned asks put the customer's answers (drained by the loop).
     replies: mpsc::UnboundedSender<(XCall, CustomerReply)>,
     /// Its receiving end, taken by [`Runner::run`].
@@ -159,6 +161,7 @@ impl Runner {
             media_seen: (MediaCounts::default(), 0),
             refusing: None,
             refused: HashMap::new(),
+            draining: None,
         }
     }
 
@@ -211,11 +214,9 @@ impl Runner {
                     self.deliver_media_events();
                 }
                 Wake::Sip(None | Some(Inbound::Stop)) => break,
-                Wake::Sip(Some(Inbound::StopCall {
-                    app,
-                    session_id,
-                    reply,
-                })) => self.stop_call(app, &session_id, reply),
+                Wake::Sip(Some(
+                    control @ (Inbound::StopCall { .. } | Inbound::Drain { .. } | Inbound::ReleaseAll),
+                )) => self.control(control),
                 Wake::Sip(Some(Inbound::Message {
                     from,
                     message,
@@ -230,11 +231,11 @@ impl Runner {
                                 message,
                                 queued_at,
                             }) => self.handle(from, message, queued_at),
-                            Ok(Inbound::StopCall {
-                                app,
-                                session_id,
-                                reply,
-                            }) => self.stop_call(app, &session_id, reply),
+                            Ok(
+                                control @ (Inbound::StopCall { .. }
+                                | Inbound::Drain { .. }
+                                | Inbound::ReleaseAll),
+                            ) => self.control(control),
                             Ok(Inbound::Stop) => {
                                 stop = true;
                                 break;
@@ -299,6 +300,39 @@ impl Runner {
         }
     }
 
+    /// A request from the rest of the switch (not a SIP message).
+    fn control(&mut self, inbound: Inbound) {
+        match inbound {
+            Inbound::StopCall {
+                app,
+                session_id,
+                reply,
+            } => self.stop_call(app, &session_id, reply),
+            Inbound::Drain { retry_after_secs } => {
+                self.draining = Some(pn_b2bua::Refusal {
+                    cause: pn_bindings::Cause::SHUTTING_DOWN,
+                    retry_after_secs: retry_after_secs.max(1),
+                });
+                self.refusing = self.draining;
+                self.b2bua.refuse_new_calls(self.draining);
+                tracing::info!(shard = self.parts.shard.index, calls = self.active, "draining");
+            }
+            Inbound::ReleaseAll => {
+                let released = self.b2bua.release_all(
+                    Instant::now(),
+                    super::unix_now(),
+                    pn_bindings::Cause::SHUTTING_DOWN,
+                );
+                tracing::warn!(
+                    shard = self.parts.shard.index,
+                    released,
+                    "drain time over: calls released (7509)"
+                );
+            }
+            Inbound::Message { .. } | Inbound::Stop => {}
+        }
+    }
+
     /// The call-stop API's request: the core releases the call (its BYE/CANCEL and facts go out with the
     /// next flush); the outcome goes back to the API at once.
     fn stop_call(
@@ -334,7 +368,9 @@ impl Runner {
             log_message(&from, &message);
         }
         let now = Instant::now();
-        let refusal = if self.parts.facts.degraded() {
+        let refusal = if self.draining.is_some() {
+            self.draining
+        } else if self.parts.facts.degraded() {
             Some(self.parts.refusal)
         } else if now.saturating_duration_since(queued_at) > self.parts.overload_delay {
             Some(self.parts.overload)

@@ -1,4 +1,4 @@
-//! Service endpoints: `/healthz`, `/metrics`, `/openapi.json`, and the JSON 404/405 fallbacks.
+//! Service endpoints: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the JSON 404/405 fallbacks.
 
 use axum::Json;
 use axum::extract::State;
@@ -25,6 +25,27 @@ pub(crate) async fn healthz(State(s): State<ApiState>) -> Response {
             ResultCode::INTERNAL,
             "the provisioning engine has stopped",
         ))
+    }
+}
+
+/// GET /readyz: whether the switch takes new calls and requests: 503 while it drains before stopping (and
+/// when its write engine stopped), so a load balancer or the SIP front sends new work elsewhere.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    operation_id = "readyz",
+    responses((status = 200, description = "Ready for new work", body = crate::dto::Health), (status = 503, description = "Not ready (draining before a stop)", body = crate::dto::Health)),
+)]
+pub(crate) async fn readyz(State(s): State<ApiState>) -> Response {
+    if s.is_ready() {
+        (StatusCode::OK, Json(crate::dto::Health { status: "ready" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(crate::dto::Health { status: "not ready" }),
+        )
+            .into_response()
     }
 }
 

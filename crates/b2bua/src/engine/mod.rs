@@ -552,6 +552,20 @@ impl B2bua {
             Method::Invite => self.on_new_invite(c, from, r, router),
             Method::Message => self.on_message(c, from, r, router),
             Method::Options => {
+                // A draining switch tells the front's probes to send new calls elsewhere.
+                if let Some(refusal) = self
+                    .refusal
+                    .filter(|r| r.cause == pn_bindings::Cause::SHUTTING_DOWN)
+                {
+                    let (m, reason) = crate::tables::reason_header(refusal.cause);
+                    let b = self
+                        .response_to(c, &r, m.status)
+                        .reason(m.reason)
+                        .header("Reason", &reason)
+                        .header("Retry-After", &refusal.retry_after_secs.max(1).to_string());
+                    self.reply(c, from, r, b);
+                    return;
+                }
                 let b = self
                     .response_to(c, &r, 200)
                     .header("Allow", ALLOW)

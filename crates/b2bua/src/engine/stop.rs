@@ -1,6 +1,7 @@
-//! The call-stop API's release (reference §2.5): the app that owns a call ends it on both legs, with
-//! stateCode 8070 ([`pn_bindings::Cause::STOPPED_BY_API`]); the disconnect event and the CDR follow as for
-//! any release.
+//! Releases the switch decides: the call-stop API's (reference §2.5: the app that owns a call ends it on
+//! both legs, with stateCode 8070, [`pn_bindings::Cause::STOPPED_BY_API`]) and the end of a drain (every
+//! call still up when a stopping switch's drain time ran out, [`pn_bindings::Cause::SHUTTING_DOWN`]). The
+//! disconnect event and the CDR follow as for any release.
 
 use pn_bindings::{AppId, Cause, UnixTime};
 use std::time::Instant;
@@ -49,21 +50,46 @@ impl B2bua {
         if call.record.app != Some(app) {
             return StopResult::OtherApp;
         }
+        self.release(c, id, Cause::STOPPED_BY_API);
+        StopResult::Stopped
+    }
+
+    /// Releases every call in progress on both legs the way [`B2bua::stop_call`] does, with stateCode
+    /// `cause` (a stopping switch whose drain time ran out: [`Cause::SHUTTING_DOWN`]); returns how many.
+    pub fn release_all(&mut self, now: Instant, wall: UnixTime, cause: Cause) -> usize {
+        let c = Clock { now, wall };
+        let live: Vec<Id> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| !call.ended)
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &live {
+            self.release(c, id, cause);
+        }
+        live.len()
+    }
+
+    /// Ends call `id` on both legs with stateCode `cause`: answered → BYE to both; B not answered → CANCEL
+    /// to B and 487 (or a BYE) to A.
+    fn release(&mut self, c: Clock, id: Id, cause: Cause) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
         let (phase, a_answered, b_placed) = (call.phase, call.a_answered, call.b_placed);
-        let state_code = Cause::STOPPED_BY_API.0;
+        let state_code = cause.0;
         let reason = reason_value(NORMAL_CLEARING, state_code);
         if phase == Phase::Answered {
             self.send_bye_because(c, id, Side::A, Some(&reason));
             self.send_bye_because(c, id, Side::B, Some(&reason));
             self.finish(c, id, state_code, 0, NORMAL_CLEARING);
-            return StopResult::Stopped;
+            return;
         }
         if b_placed {
             self.cancel_b(c, id);
         }
         self.release_a_unanswered(c, id, a_answered, &reason);
         self.finish(c, id, state_code, TERMINATED, NORMAL_CLEARING);
-        StopResult::Stopped
     }
 
     /// Ends A's side of a call B has not answered: a BYE if the switch answered A itself, else 487.
