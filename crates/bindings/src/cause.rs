@@ -10,10 +10,16 @@ pub struct Cause(pub u16);
 impl Cause {
     /// 0: normal hang-up after answer.
     pub const NORMAL: Cause = Cause(0);
+    /// 7004: the callee is on the app's blacklist (call controls).
+    pub const CALLEE_BLACKLIST: Cause = Cause(7004);
+    /// 7005: the caller is on the app's blacklist, or not on its allow-list (call controls).
+    pub const CALLER_BLACKLIST: Cause = Cause(7005);
     /// 7100: the called number's app is not found.
     pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.
     pub const CALL_FACTS_UNSTORABLE: Cause = Cause(7102);
+    /// 7500: the callee starts with a prefix the app restricts (call controls).
+    pub const PREFIX_RESTRICTED: Cause = Cause(7500);
     /// 7508: routing failure (no egress trunk, no media port pair, a B-leg INVITE that cannot be built).
     pub const ROUTING_FAILURE: Cause = Cause(7508);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
@@ -56,6 +62,14 @@ impl Cause {
     pub const INTERNATIONAL_IN: Cause = Cause(8042);
     /// 8043: international outbound calls are restricted.
     pub const INTERNATIONAL_OUT: Cause = Cause(8043);
+    /// 8047: the caller's call frequency limit is reached (call controls).
+    pub const CALLER_FREQUENCY: Cause = Cause(8047);
+    /// 8048: the callee's call frequency limit is reached (call controls).
+    pub const CALLEE_FREQUENCY: Cause = Cause(8048);
+    /// 8049: the service number's (X's) call frequency limit is reached (call controls).
+    pub const X_FREQUENCY: Cause = Cause(8049);
+    /// 8050: the call is outside the app's call time window (call controls).
+    pub const TIME_WINDOW: Cause = Cause(8050);
     /// 8055: X is unavailable (paused or out of service).
     pub const X_UNAVAILABLE: Cause = Cause(8055);
     /// 8070 (pnswitch's, not in the reference): the call was stopped by the platform's call-stop API

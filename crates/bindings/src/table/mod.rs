@@ -23,7 +23,7 @@
 mod arena;
 mod axb;
 mod echo;
-mod hash;
+pub(crate) mod hash;
 mod raw;
 mod read;
 mod write;
