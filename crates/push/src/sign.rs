@@ -49,6 +49,7 @@ mod tests {
                 auth,
                 ..AppPush::default()
             },
+            controls: Default::default(),
         }
     }
 

@@ -300,6 +300,7 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         extension_digits: small(&f, "extensionDigits", 1, 4)?,
         media: media_patch(&f)?,
         push: push_patch(&f)?,
+        controls: None,
     };
     let app = s.engine().update_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))

@@ -40,6 +40,7 @@ fn app(id: u32, mode: Mode) -> App {
         created_at: UnixTime(1_700_000_000),
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
+        controls: Default::default(),
     }
 }
 
