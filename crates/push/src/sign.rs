@@ -49,7 +49,7 @@ mod tests {
                 auth,
                 ..AppPush::default()
             },
-            controls: Default::default(),
+            controls: pn_bindings::AppControls::default(),
         }
     }
 

@@ -204,7 +204,7 @@ mod tests {
             created_at: UnixTime(0),
             media: AppMedia::default(),
             push: pn_bindings::AppPush::default(),
-            controls: Default::default(),
+            controls: pn_bindings::AppControls::default(),
         });
         table.upsert_number(&XNumber {
             number: x,

@@ -88,7 +88,8 @@ async fn put_controls_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, b
     check_admin(s, headers)?;
     let key = app_key(key)?;
     let bytes = body_bytes(body)?;
-    let controls: AppControls = serde_json::from_slice(&bytes).map_err(|e| param_error("controls", &e.to_string()))?;
+    let controls: AppControls =
+        serde_json::from_slice(&bytes).map_err(|e| param_error("controls", &e.to_string()))?;
     controls
         .validate()
         .map_err(|e| param_error("controls", &e.to_string()))?;

@@ -70,7 +70,9 @@ async fn controls_are_stored_applied_traced_and_kept_across_a_restart() {
         json!({"limits": [{"key": "caller", "windowSecs": 60, "max": 0}]}),
         json!({"timeWindow": {"days": [8], "fromMinute": 0, "toMinute": 60}}),
     ] {
-        let r = s.admin(Method::PUT, &controls_path(&app), Some(bad.clone())).await;
+        let r = s
+            .admin(Method::PUT, &controls_path(&app), Some(bad.clone()))
+            .await;
         assert_code(&r, "1020001", "controls");
     }
     let r = s
@@ -87,7 +89,11 @@ async fn controls_are_stored_applied_traced_and_kept_across_a_restart() {
     assert_ok(&r);
     assert_eq!(r.1["controls"]["callerBlacklist"]["numbers"], json!([B]));
     let t = trace(&s, B).await;
-    assert_eq!((t["decision"].as_str(), t["stateCode"].as_u64()), (Some("reject"), Some(7005)), "{t}");
+    assert_eq!(
+        (t["decision"].as_str(), t["stateCode"].as_u64()),
+        (Some("reject"), Some(7005)),
+        "{t}"
+    );
     assert_eq!(t["control"], "caller blacklisted", "{t}");
 
     // The trace probes without counting; two real calls use A's minute up.
@@ -98,7 +104,13 @@ async fn controls_are_stored_applied_traced_and_kept_across_a_restart() {
     assert!(matches!(call(&s, A), pn_bindings::RouteDecision::Connect(_)));
     let t = trace(&s, A).await;
     assert_eq!(t["stateCode"], 8047, "{t}");
-    assert!(t["control"].as_str().unwrap().contains("frequency limit 2 per 60 s"), "{t}");
+    assert!(
+        t["control"]
+            .as_str()
+            .unwrap()
+            .contains("frequency limit 2 per 60 s"),
+        "{t}"
+    );
     // Two minutes later A calls again.
     s.advance(120);
     assert_eq!(trace(&s, A).await["decision"], "connect");

@@ -64,7 +64,10 @@ impl Slot {
     }
 
     const fn pack(self) -> u64 {
-        ((self.tag as u64) << 48) | ((self.epoch as u64) << 32) | ((self.current as u64) << 16) | self.previous as u64
+        ((self.tag as u64) << 48)
+            | ((self.epoch as u64) << 32)
+            | ((self.current as u64) << 16)
+            | self.previous as u64
     }
 
     /// The counts as of window `epoch` (`None`: the slot is empty or expired).
@@ -172,7 +175,10 @@ impl ControlCounters {
         let tag = key.tag();
         let bucket = self.bucket(key);
         loop {
-            let words = [bucket[0].load(Ordering::Acquire), bucket[1].load(Ordering::Acquire)];
+            let words = [
+                bucket[0].load(Ordering::Acquire),
+                bucket[1].load(Ordering::Acquire),
+            ];
             let slots = words.map(Slot::unpack);
             let pick = slots
                 .iter()

@@ -48,10 +48,7 @@ impl NumberList {
 
     /// The first malformed prefix, if any (a prefix is 1–15 digits after an optional `+`).
     pub fn bad_prefix(&self) -> Option<&str> {
-        self.prefixes
-            .iter()
-            .find(|p| !prefix_ok(p))
-            .map(String::as_str)
+        self.prefixes.iter().find(|p| !prefix_ok(p)).map(String::as_str)
     }
 }
 

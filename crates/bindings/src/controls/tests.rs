@@ -26,7 +26,10 @@ fn default_controls_refuse_nothing() {
     assert!(c.is_inert());
     let counters = ControlCounters::with_slots(64);
     for t in 0..100 {
-        assert_eq!(admit(&c, &counters, &call(A, "+14155550100"), UnixTime(t)), Ok(()));
+        assert_eq!(
+            admit(&c, &counters, &call(A, "+14155550100"), UnixTime(t)),
+            Ok(())
+        );
     }
 }
 
@@ -45,13 +48,27 @@ fn blacklists_by_number_and_prefix() {
     };
     let counters = ControlCounters::with_slots(64);
     let now = UnixTime(0);
-    assert_eq!(cause_of(admit(&c, &counters, &call(A, "+8613700000000"), now)), Some(7005));
     assert_eq!(
-        cause_of(admit(&c, &counters, &call("+8613612345678", "+8613700000000"), now)),
+        cause_of(admit(&c, &counters, &call(A, "+8613700000000"), now)),
         Some(7005)
     );
-    assert_eq!(cause_of(admit(&c, &counters, &call("+8613700000000", B), now)), Some(7004));
-    assert_eq!(admit(&c, &counters, &call("+8613700000000", "+8613800000002"), now), Ok(()));
+    assert_eq!(
+        cause_of(admit(
+            &c,
+            &counters,
+            &call("+8613612345678", "+8613700000000"),
+            now
+        )),
+        Some(7005)
+    );
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call("+8613700000000", B), now)),
+        Some(7004)
+    );
+    assert_eq!(
+        admit(&c, &counters, &call("+8613700000000", "+8613800000002"), now),
+        Ok(())
+    );
 }
 
 #[test]
@@ -65,7 +82,10 @@ fn allow_list_refuses_everyone_else_and_anonymous() {
     };
     let counters = ControlCounters::with_slots(64);
     assert_eq!(admit(&c, &counters, &call(A, B), UnixTime(0)), Ok(()));
-    assert_eq!(cause_of(admit(&c, &counters, &call(B, A), UnixTime(0))), Some(7005));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call(B, A), UnixTime(0))),
+        Some(7005)
+    );
     let anonymous = ControlledCall {
         caller: None,
         ..call(A, B)
@@ -85,9 +105,18 @@ fn restricted_prefixes_and_international_switches() {
     let counters = ControlCounters::with_slots(64);
     let now = UnixTime(0);
     let r = admit(&c, &counters, &call(A, "+8617012345678"), now).unwrap_err();
-    assert_eq!((r.cause.0, r.rule), (7500, Rule::RestrictedPrefix("+86170".into())));
-    assert_eq!(cause_of(admit(&c, &counters, &call("+14155550100", B), now)), Some(8042));
-    assert_eq!(cause_of(admit(&c, &counters, &call(A, "+14155550100"), now)), Some(8043));
+    assert_eq!(
+        (r.cause.0, r.rule),
+        (7500, Rule::RestrictedPrefix("+86170".into()))
+    );
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call("+14155550100", B), now)),
+        Some(8042)
+    );
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call(A, "+14155550100"), now)),
+        Some(8043)
+    );
     assert_eq!(admit(&c, &counters, &call(A, B), now), Ok(()));
 }
 
@@ -124,7 +153,10 @@ fn time_window_in_the_apps_offset_and_days() {
     assert_eq!(admit(&c, &counters, &call(A, B), at(9, 59)), Ok(()));
     assert_eq!(cause_of(admit(&c, &counters, &call(A, B), at(10, 0))), Some(8050));
     // Saturday 10:00 local (Saturday 02:00 UTC): refused by the day.
-    assert_eq!(cause_of(admit(&c, &counters, &call(A, B), at(5 * 24 + 2, 0))), Some(8050));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call(A, B), at(5 * 24 + 2, 0))),
+        Some(8050)
+    );
 }
 
 #[test]
@@ -161,7 +193,11 @@ fn caller_limit_per_minute_then_the_window_slides() {
     }
     let r = admit(&c, &counters, &call(A, B), UnixTime(30)).unwrap_err();
     assert_eq!(r.cause, Cause::CALLER_FREQUENCY);
-    assert!(matches!(r.rule, Rule::Frequency { estimate: 3, .. }), "{:?}", r.rule);
+    assert!(
+        matches!(r.rule, Rule::Frequency { estimate: 3, .. }),
+        "{:?}",
+        r.rule
+    );
     // Another caller is not limited.
     assert_eq!(admit(&c, &counters, &call(B, A), UnixTime(30)), Ok(()));
     // Refused calls were not counted; at t = 100 the previous window weighs 3 × (60 − 40)/60 = 1, at 102
@@ -169,7 +205,10 @@ fn caller_limit_per_minute_then_the_window_slides() {
     for t in [100, 101, 102] {
         assert_eq!(admit(&c, &counters, &call(A, B), UnixTime(t)), Ok(()), "t={t}");
     }
-    assert_eq!(cause_of(admit(&c, &counters, &call(A, B), UnixTime(103))), Some(8047));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call(A, B), UnixTime(103))),
+        Some(8047)
+    );
     // Two windows later the caller starts afresh.
     for t in [240, 241, 242] {
         assert_eq!(admit(&c, &counters, &call(A, B), UnixTime(t)), Ok(()), "t={t}");
@@ -200,11 +239,17 @@ fn several_limits_at_once_and_each_key_with_its_cause() {
     // B has been called twice; a third caller's call to B is the third: allowed; the fourth is refused by
     // the callee limit.
     assert_eq!(admit(&c, &counters, &call("+8613700000001", B), now), Ok(()));
-    assert_eq!(cause_of(admit(&c, &counters, &call("+8613700000002", B), now)), Some(8048));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call("+8613700000002", B), now)),
+        Some(8048)
+    );
     // X has taken 3 calls; two more pass, then 8049.
     assert_eq!(admit(&c, &counters, &call("+8613700000003", A), now), Ok(()));
     assert_eq!(admit(&c, &counters, &call("+8613700000004", A), now), Ok(()));
-    assert_eq!(cause_of(admit(&c, &counters, &call("+8613700000005", A), now)), Some(8049));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call("+8613700000005", A), now)),
+        Some(8049)
+    );
 }
 
 #[test]
@@ -218,7 +263,10 @@ fn caller_x_pair_limit_uses_its_configured_cause() {
     };
     let counters = ControlCounters::with_slots(1024);
     assert_eq!(admit(&c, &counters, &call(A, B), UnixTime(0)), Ok(()));
-    assert_eq!(cause_of(admit(&c, &counters, &call(A, B), UnixTime(1))), Some(7003));
+    assert_eq!(
+        cause_of(admit(&c, &counters, &call(A, B), UnixTime(1))),
+        Some(7003)
+    );
     // The same caller through another X is another pair.
     let other_x = ControlledCall {
         x: n("+8617010000002"),
@@ -238,7 +286,10 @@ fn probe_does_not_count() {
         assert_eq!(probe(&c, &counters, &call(A, B), UnixTime(0)), Ok(()));
     }
     assert_eq!(admit(&c, &counters, &call(A, B), UnixTime(0)), Ok(()));
-    assert_eq!(cause_of(probe(&c, &counters, &call(A, B), UnixTime(0))), Some(8047));
+    assert_eq!(
+        cause_of(probe(&c, &counters, &call(A, B), UnixTime(0))),
+        Some(8047)
+    );
 }
 
 #[test]

@@ -77,8 +77,8 @@ mod tests {
     use crate::cause::Cause;
     use crate::controls::{AppControls, FrequencyLimit, LimitKey, NumberList, Rule};
     use crate::model::{
-        App, AppId, AxbBinding, Binding, BindingId, BindingKind, CallControls, CallDirection, Mode, NumberStatus,
-        RecordSettings, XNumber,
+        App, AppId, AxbBinding, Binding, BindingId, BindingKind, CallControls, CallDirection, Mode,
+        NumberStatus, RecordSettings, XNumber,
     };
 
     const NOW: UnixTime = UnixTime(1_700_000_000);
@@ -178,10 +178,16 @@ mod tests {
         let RouteDecision::Reject(r) = d else {
             panic!("{d:?}")
         };
-        assert_eq!((r.cause, r.app, r.binding), (Cause(7005), Some(AppId(1)), Some(BindingId(9))));
+        assert_eq!(
+            (r.cause, r.app, r.binding),
+            (Cause(7005), Some(AppId(1)), Some(BindingId(9)))
+        );
         assert_eq!(refusal.unwrap().rule, Rule::CallerBlacklisted);
         // The other party still gets through.
-        assert!(matches!(call(&t, "+8613800000001", Counting::Count).0, RouteDecision::Connect(_)));
+        assert!(matches!(
+            call(&t, "+8613800000001", Counting::Count).0,
+            RouteDecision::Connect(_)
+        ));
     }
 
     #[test]
@@ -220,6 +226,9 @@ mod tests {
             ..AppControls::default()
         });
         // No binding for this caller: decide's 8014 stands.
-        assert_eq!(cause(&call(&t, "+8613700000001", Counting::Count).0), Some(Cause::NO_BINDING));
+        assert_eq!(
+            cause(&call(&t, "+8613700000001", Counting::Count).0),
+            Some(Cause::NO_BINDING)
+        );
     }
 }

@@ -41,7 +41,7 @@ fn app(id: u32, mode: Mode, sms: bool) -> App {
         created_at: UnixTime(0),
         media: AppMedia::default(),
         push: AppPush::default(),
-        controls: Default::default(),
+        controls: crate::controls::AppControls::default(),
     }
 }
 

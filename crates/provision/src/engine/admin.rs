@@ -293,7 +293,7 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
         controls: pn_bindings::AppControls::default(),
     };
     ctx.tx.put_app(&app)?;
-    ctx.effects.push(Effect::App(app.clone()));
+    ctx.effects.push(Effect::App(Box::new(app.clone())));
     Ok(app)
 }
 
@@ -345,7 +345,7 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult<App
         app.controls = controls.clone();
     }
     ctx.tx.put_app(&app)?;
-    ctx.effects.push(Effect::App(app.clone()));
+    ctx.effects.push(Effect::App(Box::new(app.clone())));
     Ok(app)
 }
 

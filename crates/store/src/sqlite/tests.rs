@@ -40,7 +40,7 @@ fn app(id: u32, mode: Mode) -> App {
         created_at: UnixTime(1_700_000_000),
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
-        controls: Default::default(),
+        controls: pn_bindings::AppControls::default(),
     }
 }
 
@@ -654,7 +654,10 @@ fn migration_6_gives_old_apps_default_controls_and_controls_round_trip() {
     drop(raw);
 
     let store = open(&dir);
-    assert_eq!(store.reader().unwrap().app(AppId(1)).unwrap(), Some(app(1, Mode::Axb)));
+    assert_eq!(
+        store.reader().unwrap().app(AppId(1)).unwrap(),
+        Some(app(1, Mode::Axb))
+    );
     let raw = rusqlite::Connection::open(store.path()).unwrap();
     let body: String = raw
         .query_row("SELECT body FROM apps WHERE id = 1", [], |row| row.get(0))
