@@ -155,6 +155,7 @@ fn build(n: u64) -> BindingTable {
         created_at: NOW,
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
+        controls: pn_bindings::AppControls::default(),
     });
     for i in 0..X_NUMBERS {
         table.upsert_number(&XNumber {

@@ -233,6 +233,22 @@ def main() -> int:
     refused = d.call("admin_route_trace", admin, 200, caller="+8613500000004", called=X_AXB).parsed
     assert isinstance(refused, m.AnswerRejectTrace) and refused.state_code > 8000, refused
 
+    # Call controls: replaced, read back, applied (the route trace names the control), cleared.
+    ctl = {"callerBlacklist": {"numbers": [C], "prefixes": []},
+           "limits": [{"key": "caller", "windowSecs": 60, "max": 5}]}
+    put = d.call("admin_put_controls", admin, 200, app_key=axb_key,
+                 body=m.AdminPutControlsBody.from_dict(ctl)).parsed
+    assert put.controls.to_dict()["limits"][0]["max"] == 5, put
+    got = d.call("admin_get_controls", admin, 200, app_key=axb_key).parsed
+    assert got.controls.to_dict()["callerBlacklist"]["numbers"] == [C], got
+    d.call("admin_put_controls", admin, 400, code="1020001", app_key=axb_key,
+           body=m.AdminPutControlsBody.from_dict({"bogus": 1}))
+    d.call("admin_get_controls", admin, 200, code="1016001", app_key="no-such-app")
+    blocked = d.call("admin_route_trace", admin, 200, caller=C, called=X_AXB).parsed
+    assert isinstance(blocked, m.AnswerRejectTrace) and blocked.state_code == 7005, blocked
+    assert blocked.control == "caller blacklisted", blocked
+    d.call("admin_put_controls", admin, 200, app_key=axb_key, body=m.AdminPutControlsBody.from_dict({}))
+
     # The recording download: a recording of the AXB app's, then its signed URL.
     app_id = app_id_of(Path(args.data_dir), axb_key)
     rec_dir = Path(args.data_dir) / "recordings" / str(app_id)

@@ -558,6 +558,14 @@ mod answers {
         pub(crate) app: AppView,
     }
 
+    /// An app's call controls.
+    #[derive(Serialize, ToSchema)]
+    pub(crate) struct ControlsBody {
+        /// The controls (docs/api.md, "Call controls"), every field present.
+        #[schema(value_type = Object)]
+        pub(crate) controls: serde_json::Value,
+    }
+
     /// Every app.
     #[derive(Serialize, ToSchema)]
     pub(crate) struct AppsBody {
@@ -689,6 +697,9 @@ mod answers {
         pub(crate) binding_id: Option<u64>,
         /// Prompt played before the refusal, if any.
         pub(crate) prompt: Option<String>,
+        /// The call control that refuses the call and why (absent when the route itself refuses it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(crate) control: Option<String>,
     }
 
     /// `"reject"`.

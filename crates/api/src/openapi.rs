@@ -181,7 +181,7 @@ mod tests {
         let ops = operations(&doc);
         assert_eq!(
             ops.len(),
-            38,
+            41,
             "every route: {:?}",
             ops.iter().map(|o| &o.2["operationId"]).collect::<Vec<_>>()
         );

@@ -12,7 +12,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 use utoipa_axum::routes;
 
 use crate::extract::ResultTag;
-use crate::handlers::{admin, ax, axb, axe, axyb, calls, media, outbox, service};
+use crate::handlers::{admin, ax, axb, axe, axyb, calls, controls, media, outbox, service};
 use crate::state::ApiState;
 
 /// A path's methods, answering 405 (JSON, 1020001) to any other method.
@@ -31,6 +31,7 @@ pub(crate) fn api_router() -> OpenApiRouter<ApiState> {
         .routes(path(routes!(calls::call_stop)))
         .routes(path(routes!(admin::create_app, admin::list_apps)))
         .routes(path(routes!(admin::get_app, admin::update_app)))
+        .routes(path(routes!(controls::get_controls, controls::put_controls)))
         .routes(path(routes!(admin::import_numbers, admin::list_numbers)))
         .routes(path(routes!(admin::set_number, admin::retire_number)))
         .routes(path(routes!(admin::route_trace)))

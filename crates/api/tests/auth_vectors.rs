@@ -61,6 +61,7 @@ fn app(key: &str, secret: &str) -> App {
         created_at: UnixTime(0),
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
+        controls: pn_bindings::AppControls::default(),
     }
 }
 

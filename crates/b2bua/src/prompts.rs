@@ -32,7 +32,8 @@ pub struct CallPrompts {
 pub struct AppPrompts {
     /// Played before refusing a call that has no binding (8013, 8014, 8030); `None`: release at once.
     pub no_binding: Option<String>,
-    /// Played before refusing a caller without permission (8016, 8023, 8042, 8043).
+    /// Played before refusing a caller without permission (8016, 8023, 8042, 8043) or by a call control (7001–7005,
+    /// 7500, 8047–8050).
     pub no_permission: Option<String>,
     /// Played before refusing on a service error (7508, 8008, 8055, 8104).
     pub service_error: Option<String>,
@@ -108,7 +109,7 @@ impl AppPrompts {
     pub fn for_rejection(&self, cause: u16) -> Option<&str> {
         match cause {
             8013 | 8014 | 8030 => self.no_binding.as_deref(),
-            8016 | 8023 | 8042 | 8043 => self.no_permission.as_deref(),
+            8016 | 8023 | 8042 | 8043 | 7001..=7005 | 7500 | 8047..=8050 => self.no_permission.as_deref(),
             7508 | 8008 | 8055 | 8104 => self.service_error.as_deref(),
             _ => None,
         }

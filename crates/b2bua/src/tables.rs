@@ -7,8 +7,12 @@
 //! | cause | SIP | Q.850 | text |
 //! |---|---|---|---|
 //! | 522 | 503 Service Unavailable | 42 | Switch overloaded |
+//! | 7001, 7002, 7003 | 403 Forbidden | 21 | Developer / app / display-number frequency limit |
+//! | 7004 | 403 Forbidden | 21 | Callee blacklisted |
+//! | 7005 | 403 Forbidden | 21 | Caller blacklisted |
 //! | 7100 | 404 Not Found | 1 | App not found |
 //! | 7102 | 503 Service Unavailable | 41 | Call records cannot be stored |
+//! | 7500 | 403 Forbidden | 21 | Call prefix restricted |
 //! | 7508 | 503 Service Unavailable | 38 | Routing failure |
 //! | 7509 | 503 Service Unavailable | 41 | Switch shutting down |
 //! | 8008 | 500 Server Internal Error | 41 | Play and collect failed |
@@ -27,6 +31,8 @@
 //! | 8040 | 500 Server Internal Error | 41 | No customer decision |
 //! | 8042 | 403 Forbidden | 21 | International inbound restricted |
 //! | 8043 | 403 Forbidden | 21 | International outbound restricted |
+//! | 8047, 8048, 8049 | 403 Forbidden | 21 | Caller / callee / service-number frequency limit |
+//! | 8050 | 403 Forbidden | 21 | Outside the call time window |
 //! | 8055 | 480 Temporarily Unavailable | 41 | Privacy number unavailable |
 //! | 8104 | 480 Temporarily Unavailable | 20 | Callee unreachable |
 //! | other | 500 Server Internal Error | 41 | Call rejected |
@@ -98,10 +104,16 @@ pub fn reject_mapping(cause: Cause) -> RejectMapping {
     let ((status, reason), q850, text) = match cause.0 {
         // New INVITEs refused before any work while the switch is behind (with Retry-After).
         522 => ((503, "Service Unavailable"), 42, "Switch overloaded"),
+        7001 => (FORBIDDEN, 21, "Developer frequency limit"),
+        7002 => (FORBIDDEN, 21, "App frequency limit"),
+        7003 => (FORBIDDEN, 21, "Display number frequency limit"),
+        7004 => (FORBIDDEN, 21, "Callee blacklisted"),
+        7005 => (FORBIDDEN, 21, "Caller blacklisted"),
         7100 => (NOT_FOUND, 1, "App not found"),
         // The reference's "internal error" release point, used while call facts cannot be stored (the
         // runtime refuses new calls, with Retry-After; see `B2bua::refuse_new_calls`).
         7102 => ((503, "Service Unavailable"), 41, "Call records cannot be stored"),
+        7500 => (FORBIDDEN, 21, "Call prefix restricted"),
         7508 => ((503, "Service Unavailable"), 38, "Routing failure"),
         // pnswitch's own: new calls while the switch drains before it stops (with Retry-After).
         7509 => ((503, "Service Unavailable"), 41, "Switch shutting down"),
@@ -121,6 +133,10 @@ pub fn reject_mapping(cause: Cause) -> RejectMapping {
         8040 => ((500, "Server Internal Error"), 41, "No customer decision"),
         8042 => (FORBIDDEN, 21, "International inbound restricted"),
         8043 => (FORBIDDEN, 21, "International outbound restricted"),
+        8047 => (FORBIDDEN, 21, "Caller frequency limit"),
+        8048 => (FORBIDDEN, 21, "Callee frequency limit"),
+        8049 => (FORBIDDEN, 21, "Service number frequency limit"),
+        8050 => (FORBIDDEN, 21, "Outside the call time window"),
         8055 => (UNAVAILABLE, 41, "Privacy number unavailable"),
         8104 => (UNAVAILABLE, 20, "Callee unreachable"),
         _ => ((500, "Server Internal Error"), 41, "Call rejected"),
@@ -201,7 +217,13 @@ pub fn state_desc(code: u16) -> &'static str {
         7508 => "Routing failure.",
         7509 => "The switch is shutting down.",
         522 => "The switch is overloaded.",
+        7001 => "The developer's call frequency limit was reached.",
+        7002 => "The app's call frequency limit was reached.",
+        7003 => "The display number's call frequency limit was reached.",
+        7004 => "The callee is blacklisted.",
+        7005 => "The caller is blacklisted.",
         7100 => "The app is not found.",
+        7500 => "The call prefix is restricted.",
         8008 => "Play and collect failed.",
         8010 => "The maximum call duration was reached.",
         8013 => "No temporary callee is set.",
@@ -220,6 +242,10 @@ pub fn state_desc(code: u16) -> &'static str {
         8040 => "No customer decision (no reply in time, or the request failed).",
         8042 => "International inbound calls are restricted.",
         8043 => "International outbound calls are restricted.",
+        8047 => "The caller's call frequency limit was reached.",
+        8048 => "The callee's call frequency limit was reached.",
+        8049 => "The service number's call frequency limit was reached.",
+        8050 => "The call is outside the allowed time window.",
         8055 => "The privacy number is unavailable.",
         8070 => "The call was stopped by the platform API.",
         8100 => "The callee does not exist.",
@@ -260,6 +286,13 @@ mod tests {
             (8031, 500),
             (8017, 603),
             (8040, 500),
+            (8047, 403),
+            (8048, 403),
+            (8049, 403),
+            (8050, 403),
+            (7004, 403),
+            (7005, 403),
+            (7500, 403),
         ] {
             assert_eq!(reject_status(Cause(cause)).0, status, "{cause}");
         }

@@ -13,6 +13,10 @@ impl Cause {
     /// 522: the switch is overloaded (the reference's "platform voice ports exhausted"): new calls are
     /// answered 503 with `Retry-After` before any work is spent on them.
     pub const OVERLOADED: Cause = Cause(522);
+    /// 7004: the callee is on the app's blacklist (call controls).
+    pub const CALLEE_BLACKLIST: Cause = Cause(7004);
+    /// 7005: the caller is on the app's blacklist, or not on its allow-list (call controls).
+    pub const CALLER_BLACKLIST: Cause = Cause(7005);
     /// 7100: the called number's app is not found.
     pub const APP_NOT_FOUND: Cause = Cause(7100);
     /// 7102: internal error; pnswitch refuses new calls with it while call facts cannot be stored.
@@ -20,6 +24,8 @@ impl Cause {
     /// 7509 (pnswitch's own; the reference has none): the switch is shutting down. New calls get 503 with
     /// `Retry-After` while it drains; calls still up when the drain time runs out are released with it.
     pub const SHUTTING_DOWN: Cause = Cause(7509);
+    /// 7500: the callee starts with a prefix the app restricts (call controls).
+    pub const PREFIX_RESTRICTED: Cause = Cause(7500);
     /// 7508: routing failure (no egress trunk, no media port pair, a B-leg INVITE that cannot be built).
     pub const ROUTING_FAILURE: Cause = Cause(7508);
     /// 7516: caller hung up before forwarding (e.g. AXE before entering E).
@@ -62,6 +68,14 @@ impl Cause {
     pub const INTERNATIONAL_IN: Cause = Cause(8042);
     /// 8043: international outbound calls are restricted.
     pub const INTERNATIONAL_OUT: Cause = Cause(8043);
+    /// 8047: the caller's call frequency limit is reached (call controls).
+    pub const CALLER_FREQUENCY: Cause = Cause(8047);
+    /// 8048: the callee's call frequency limit is reached (call controls).
+    pub const CALLEE_FREQUENCY: Cause = Cause(8048);
+    /// 8049: the service number's (X's) call frequency limit is reached (call controls).
+    pub const X_FREQUENCY: Cause = Cause(8049);
+    /// 8050: the call is outside the app's call time window (call controls).
+    pub const TIME_WINDOW: Cause = Cause(8050);
     /// 8055: X is unavailable (paused or out of service).
     pub const X_UNAVAILABLE: Cause = Cause(8055);
     /// 8070 (pnswitch's, not in the reference): the call was stopped by the platform's call-stop API

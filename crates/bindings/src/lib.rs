@@ -7,14 +7,16 @@
 //! `Arc<BindingTable>`: the provisioning engine writes it after each committed store write; calls read it.
 
 pub mod cause;
+pub mod controls;
 pub mod decide;
 pub mod model;
 pub mod table;
 
 pub use cause::Cause;
+pub use controls::{AppControls, ControlCounters};
 pub use decide::{
-    Ask, CdrDirection, CollectDigits, Connect, Reject, RouteDecision, RoutePolicy, SendResult, SmsBlock,
-    SmsDecision, SmsRefusal, SmsRelay, decide, decide_sms,
+    Ask, CdrDirection, CollectDigits, Connect, Counting, Reject, RouteDecision, RoutePolicy, SendResult,
+    SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
 };
 pub use model::*;
 pub use table::{BindingEcho, BindingTable};

@@ -95,6 +95,9 @@ pub struct App {
     /// How the app's pushes are addressed and signed (absent in old rows: defaults).
     #[serde(default)]
     pub push: AppPush,
+    /// Call controls: lists, time window, frequency limits (absent in old rows: controls nothing).
+    #[serde(default)]
+    pub controls: crate::controls::AppControls,
 }
 
 /// How pushes are signed (reference §0.1).

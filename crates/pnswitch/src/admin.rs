@@ -37,6 +37,9 @@ enum AdminCommand {
     /// Prompt files of an app (8 kHz mono A-law or µ-law WAV, at most 2 MB).
     #[command(subcommand)]
     Prompts(PromptsCommand),
+    /// An app's call controls (blacklists, allow-list, prefixes, international, time window, frequency limits).
+    #[command(subcommand)]
+    Controls(ControlsCommand),
     /// The outbox: pushes (call events, CDRs, SMS, number status) with their delivery state; dead letters.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -48,6 +51,40 @@ enum AdminCommand {
         #[command(flatten)]
         range: ListRange,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ControlsCommand {
+    /// Show an app's controls (JSON; docs/api.md "Call controls").
+    Get {
+        /// The app key.
+        app_key: String,
+    },
+    /// Replace an app's controls with a JSON document (applied to the next call).
+    Set {
+        /// The app key.
+        app_key: String,
+        /// The JSON file (`-`: standard input).
+        file: PathBuf,
+    },
+}
+
+/// The request of a controls command.
+fn controls_request(command: ControlsCommand) -> Result<Request, Box<dyn std::error::Error>> {
+    use reqwest::Method;
+    let path = |key: &str| format!("/admin/v1/apps/{}/controls", encode(key));
+    Ok(match command {
+        ControlsCommand::Get { app_key } => Request::new(Method::GET, path(&app_key), None),
+        ControlsCommand::Set { app_key, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)?
+            };
+            let body: Value = serde_json::from_str(&text)?;
+            Request::new(Method::PUT, path(&app_key), Some(body))
+        }
+    })
 }
 
 /// Time range and paging of the outbox and CDR listings.
@@ -470,6 +507,7 @@ fn request_for(command: AdminCommand) -> Result<Request, Box<dyn std::error::Err
     use reqwest::Method;
     let (method, path, body) = match command {
         AdminCommand::Prompts(p) => return prompts_request(p),
+        AdminCommand::Controls(c) => return controls_request(c),
         c @ (AdminCommand::Outbox(_) | AdminCommand::Cdrs { .. }) => {
             return outbox_request(c).ok_or_else(|| "not an outbox command".into());
         }
@@ -682,6 +720,24 @@ mod tests {
             Some(Body::Json(v)) => v,
             _ => panic!("no JSON body"),
         }
+    }
+
+    #[test]
+    fn controls_commands_build_their_requests() {
+        let r = request(&["controls", "get", "k+1"]);
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            (reqwest::Method::GET, "/admin/v1/apps/k%2B1/controls")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.json");
+        std::fs::write(&file, r#"{"limits":[{"key":"caller","windowSecs":60,"max":3}]}"#).unwrap();
+        let r = request(&["controls", "set", "k", file.to_str().unwrap()]);
+        assert_eq!(
+            (r.method, r.path.as_str()),
+            (reqwest::Method::PUT, "/admin/v1/apps/k/controls")
+        );
+        assert!(matches!(r.body, Some(Body::Json(v)) if v["limits"][0]["max"] == 3));
     }
 
     #[test]

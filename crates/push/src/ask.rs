@@ -90,6 +90,7 @@ mod tests {
             created_at: UnixTime(0),
             media: AppMedia::default(),
             push: AppPush::default(),
+            controls: pn_bindings::AppControls::default(),
         }
     }
 

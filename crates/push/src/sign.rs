@@ -49,6 +49,7 @@ mod tests {
                 auth,
                 ..AppPush::default()
             },
+            controls: pn_bindings::AppControls::default(),
         }
     }
 

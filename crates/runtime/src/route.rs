@@ -1,5 +1,6 @@
 //! The B2BUA's view of the routing table: [`pn_bindings::decide()`] over the shared, lock-free
-//! [`BindingTable`], counted in `pn_route_lookups_total{outcome}`, and the echo (`subscriptionId`, `userData`)
+//! [`BindingTable`] with the app's call controls applied ([`pn_bindings::decide_controlled`], counters shared by
+//! every shard), counted in `pn_route_lookups_total{outcome}`, and the echo (`subscriptionId`, `userData`)
 //! of the binding a call was routed by and the key and mode of its app, read from the same table when the call is
 //! routed (never from the store).
 
@@ -53,7 +54,16 @@ impl pn_b2bua::RouteLookup for TableRouter {
         extension: Option<&str>,
         now: UnixTime,
     ) -> RouteDecision {
-        let decision = pn_bindings::decide(&self.table, &self.policy, a_number, x_number, extension, now);
+        // The app's call controls apply here, on every INVITE; admitted calls are counted in its limits.
+        let (decision, _) = pn_bindings::decide_controlled(
+            &self.table,
+            &self.policy,
+            a_number,
+            x_number,
+            extension,
+            now,
+            pn_bindings::Counting::Count,
+        );
         self.count(outcome_label(&decision));
         *self.routed.borrow_mut() = match &decision {
             // With the AX temporary callee's own userData when the call goes to it.
@@ -117,7 +127,13 @@ fn outcome_label(decision: &RouteDecision) -> &'static str {
 fn cause_label(code: u16) -> &'static str {
     const KNOWN: &[(u16, &str)] = &[
         (0, "0"),
+        (7001, "7001"),
+        (7002, "7002"),
+        (7003, "7003"),
+        (7004, "7004"),
+        (7005, "7005"),
         (7100, "7100"),
+        (7500, "7500"),
         (7516, "7516"),
         (8010, "8010"),
         (8013, "8013"),
@@ -133,6 +149,10 @@ fn cause_label(code: u16) -> &'static str {
         (8035, "8035"),
         (8042, "8042"),
         (8043, "8043"),
+        (8047, "8047"),
+        (8048, "8048"),
+        (8049, "8049"),
+        (8050, "8050"),
         (8055, "8055"),
         (8104, "8104"),
     ];
@@ -184,6 +204,7 @@ mod tests {
             created_at: UnixTime(0),
             media: AppMedia::default(),
             push: pn_bindings::AppPush::default(),
+            controls: pn_bindings::AppControls::default(),
         });
         table.upsert_number(&XNumber {
             number: x,

@@ -44,6 +44,7 @@ fn app(id: u32, mode: Mode, sms: bool) -> App {
         created_at: UnixTime(0),
         media: AppMedia::default(),
         push: AppPush::default(),
+        controls: pn_bindings::AppControls::default(),
     }
 }
 

@@ -29,6 +29,7 @@ fn app(enabled: bool) -> App {
         created_at: UnixTime(0),
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
+        controls: pn_bindings::AppControls::default(),
     }
 }
 

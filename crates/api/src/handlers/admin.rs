@@ -300,6 +300,7 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         extension_digits: small(&f, "extensionDigits", 1, 4)?,
         media: media_patch(&f)?,
         push: push_patch(&f)?,
+        controls: None,
     };
     let app = s.engine().update_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))
@@ -558,13 +559,15 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         None => None,
     };
     let extension = q.str_opt("extension", 0, 8)?;
-    let decision = pn_bindings::decide(
+    // With the app's call controls, probed: the trace counts nothing.
+    let (decision, refusal) = pn_bindings::decide_controlled(
         s.table(),
         s.route_policy(),
         calling,
         dialled,
         extension.as_deref(),
         s.now(),
+        pn_bindings::Counting::Probe,
     );
     match decision {
         RouteDecision::Connect(c) => answer(ConnectTrace {
@@ -591,6 +594,7 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             state_code: r.cause.0,
             binding_id: r.binding.map(|b| b.0),
             prompt: r.prompt,
+            control: refusal.map(|r| r.rule.to_string()),
         }),
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod axb;
 pub(crate) mod axe;
 pub(crate) mod axyb;
 pub(crate) mod calls;
+pub(crate) mod controls;
 pub(crate) mod media;
 pub(crate) mod outbox;
 pub(crate) mod service;

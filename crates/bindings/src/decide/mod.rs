@@ -20,7 +20,9 @@ use crate::cause::Cause;
 use crate::model::{AppId, AxeFallback, BindingId, CallDirection, CallbackRecord, Mode, UnixTime};
 use crate::table::{BindingTable, expired};
 
+pub mod controlled;
 pub mod sms;
+pub use controlled::{Counting, decide_controlled};
 pub use sms::{SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide_sms};
 
 /// Operator policy applied to every call (config section; all fields optional).

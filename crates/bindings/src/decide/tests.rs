@@ -45,6 +45,7 @@ fn app(id: u32, mode: Mode) -> App {
         created_at: UnixTime(0),
         media: crate::model::AppMedia::default(),
         push: crate::model::AppPush::default(),
+        controls: crate::controls::AppControls::default(),
     }
 }
 

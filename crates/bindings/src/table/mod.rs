@@ -23,16 +23,17 @@
 mod arena;
 mod axb;
 mod echo;
-mod hash;
+pub(crate) mod hash;
 mod raw;
 mod read;
 mod write;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pn_numbers::E164;
 
+use crate::controls::{AppControls, ControlCounters};
 use crate::model::{
     App, AppId, AppMedia, AxeFallback, Binding, BindingId, BindingMedia, CallDirection, CallbackRecord, Mode,
     TempCallee, UnixTime, XNumber,
@@ -137,6 +138,10 @@ pub struct BindingTable {
     apps: Map<AppId, App>,
     /// Each app's media settings (set with the app).
     app_media: Map<AppId, Arc<AppMedia>>,
+    /// Each app's call controls, only for apps whose controls refuse something (set with the app).
+    app_controls: Map<AppId, Arc<AppControls>>,
+    /// The frequency counters of every app's limits, allocated at the first call an app with limits counts.
+    counters: OnceLock<ControlCounters>,
     numbers: Map<E164, XNumber>,
     axb: AxbIndex,
     ax: Map<E164, AxRoute>,
@@ -207,6 +212,8 @@ impl BindingTable {
             write: Mutex::new(()),
             apps: map(),
             app_media: map(),
+            app_controls: map(),
+            counters: OnceLock::new(),
             numbers: map(),
             axb: AxbIndex::with_capacity(bindings),
             ax: map(),
@@ -240,7 +247,25 @@ impl BindingTable {
     pub fn upsert_app(&self, app: &App) {
         let _w = self.lock();
         self.app_media.pin().insert(app.id, Arc::new(app.media.clone()));
+        if app.controls.is_inert() {
+            self.app_controls.pin().remove(&app.id);
+        } else {
+            self.app_controls
+                .pin()
+                .insert(app.id, Arc::new(app.controls.clone()));
+        }
         self.apps.pin().insert(app.id, app.clone());
+    }
+
+    /// The app's call controls, as last upserted with the app (`None`: the app's controls refuse nothing).
+    pub fn app_controls(&self, app: AppId) -> Option<Arc<AppControls>> {
+        self.app_controls.pin().get(&app).cloned()
+    }
+
+    /// The frequency counters shared by every shard (a fixed [`crate::controls::DEFAULT_COUNTER_SLOTS`] slots,
+    /// allocated on first use).
+    pub fn control_counters(&self) -> &ControlCounters {
+        self.counters.get_or_init(ControlCounters::default)
     }
 
     /// The app's media settings (prompts, digit collection), as last upserted with the app.

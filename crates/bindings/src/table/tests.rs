@@ -517,6 +517,7 @@ fn app_media_follows_the_app() {
         created_at: UnixTime(0),
         media: AppMedia::default(),
         push: crate::model::AppPush::default(),
+        controls: crate::controls::AppControls::default(),
     };
     assert_eq!(t.app_media(AppId(7)), None);
     assert_eq!(t.app_key_and_mode(AppId(7)), None);

@@ -193,6 +193,8 @@ pub struct UpdateApp {
     pub media: AppMediaPatch,
     /// Push options.
     pub push: AppPushPatch,
+    /// Call controls, replaced whole when given (checked with [`pn_bindings::AppControls::validate`]).
+    pub controls: Option<pn_bindings::AppControls>,
 }
 
 /// One number to import into an app's pool.
@@ -288,9 +290,10 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
             req.push.apply(&mut push);
             push
         },
+        controls: pn_bindings::AppControls::default(),
     };
     ctx.tx.put_app(&app)?;
-    ctx.effects.push(Effect::App(app.clone()));
+    ctx.effects.push(Effect::App(Box::new(app.clone())));
     Ok(app)
 }
 
@@ -335,8 +338,14 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult<App
     }
     req.media.apply(&mut app.media);
     req.push.apply(&mut app.push);
+    if let Some(controls) = &req.controls {
+        controls
+            .validate()
+            .map_err(|e| ProvisionError::invalid("controls", &e.to_string()))?;
+        app.controls = controls.clone();
+    }
     ctx.tx.put_app(&app)?;
-    ctx.effects.push(Effect::App(app.clone()));
+    ctx.effects.push(Effect::App(Box::new(app.clone())));
     Ok(app)
 }
 

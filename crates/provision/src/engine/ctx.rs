@@ -54,7 +54,7 @@ pub(crate) enum Effect {
     /// A new or replaced AXE callback record.
     Callback(CallbackRecord),
     /// A new or changed app.
-    App(App),
+    App(Box<App>),
     /// A new or changed pool number.
     Number(XNumber),
     /// A retired pool number.

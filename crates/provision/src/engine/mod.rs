@@ -575,7 +575,7 @@ impl Engine {
             Effect::Callback(c) => self.table.set_callback_record(c),
             Effect::App(app) => {
                 self.table.upsert_app(app);
-                self.apps.write().insert(app.app_key.clone(), app.clone());
+                self.apps.write().insert(app.app_key.clone(), (**app).clone());
             }
             Effect::Number(n) => self.table.upsert_number(n),
             Effect::RemoveNumber(x) => self.table.remove_number(*x),

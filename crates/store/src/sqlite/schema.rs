@@ -156,7 +156,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE outbox_state_count SET n = n + 1 WHERE state = NEW.state;
     END;
     ",
+    // 6: apps gain `controls` (call controls: lists, time window, frequency limits; a JSON column of the app's
+    // body, changed through `PUT /admin/v1/apps/{appKey}/controls`); existing apps get `AppControls::default()`
+    // (controls nothing; checked against the model's default by a test).
+    r#"
+    UPDATE apps SET body = json_set(body, '$.controls', json('{"callerBlacklist":{"numbers":[],"prefixes":[]},"calleeBlacklist":{"numbers":[],"prefixes":[]},"callerAllowlist":null,"restrictedPrefixes":[],"internationalIn":true,"internationalOut":true,"timeWindow":null,"limits":[]}'))
+    WHERE json_type(body, '$.controls') IS NULL;
+    "#,
 ];
+
+/// The `AppControls` JSON migration 6 writes into existing apps (kept equal to the model's default by a test).
+#[cfg(test)]
+pub(crate) const MIGRATION_6_APP_CONTROLS: &str = r#"{"callerBlacklist":{"numbers":[],"prefixes":[]},"calleeBlacklist":{"numbers":[],"prefixes":[]},"callerAllowlist":null,"restrictedPrefixes":[],"internationalIn":true,"internationalOut":true,"timeWindow":null,"limits":[]}"#;
 
 /// The `AppMedia` JSON migration 2 writes into existing apps (kept equal to the model's default by a test).
 #[cfg(test)]

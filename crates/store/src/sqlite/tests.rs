@@ -40,6 +40,7 @@ fn app(id: u32, mode: Mode) -> App {
         created_at: UnixTime(1_700_000_000),
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
+        controls: pn_bindings::AppControls::default(),
     }
 }
 
@@ -623,6 +624,52 @@ fn migration_2_gives_old_apps_default_media() {
     custom.media.digit_terminator = Some('*');
     custom.media.no_binding_prompt = Some("nb.wav".into());
     custom.media.inband_dtmf = true;
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&custom).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().app(AppId(2)).unwrap(), Some(custom));
+}
+
+#[test]
+fn migration_6_gives_old_apps_default_controls_and_controls_round_trip() {
+    let written: pn_bindings::AppControls =
+        serde_json::from_str(super::schema::MIGRATION_6_APP_CONTROLS).unwrap();
+    assert_eq!(written, pn_bindings::AppControls::default());
+    assert!(super::schema::MIGRATIONS[5].contains(super::schema::MIGRATION_6_APP_CONTROLS));
+
+    // A version-5 database whose app body has no `controls`.
+    let dir = TempDir::new().unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join(super::DB_FILE)).unwrap();
+    for m in &super::schema::MIGRATIONS[..5] {
+        raw.execute_batch(m).unwrap();
+    }
+    raw.pragma_update(None, "user_version", 5).unwrap();
+    let mut old = serde_json::to_value(app(1, Mode::Axb)).unwrap();
+    old.as_object_mut().unwrap().remove("controls");
+    raw.execute(
+        "INSERT INTO apps (id, app_key, body) VALUES (1, 'key-1', ?1)",
+        [old.to_string()],
+    )
+    .unwrap();
+    drop(raw);
+
+    let store = open(&dir);
+    assert_eq!(
+        store.reader().unwrap().app(AppId(1)).unwrap(),
+        Some(app(1, Mode::Axb))
+    );
+    let raw = rusqlite::Connection::open(store.path()).unwrap();
+    let body: String = raw
+        .query_row("SELECT body FROM apps WHERE id = 1", [], |row| row.get(0))
+        .unwrap();
+    assert!(body.contains("\"controls\""), "{body}");
+
+    let mut custom = app(2, Mode::Axb);
+    custom.controls = serde_json::from_str(
+        r#"{"callerBlacklist":{"numbers":["+8613800000001"],"prefixes":["+86136"]},
+            "limits":[{"key":"caller","windowSecs":60,"max":3}],"internationalOut":false}"#,
+    )
+    .unwrap();
     let mut tx = store.begin().unwrap();
     tx.put_app(&custom).unwrap();
     tx.commit().unwrap();

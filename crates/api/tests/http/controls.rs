@@ -1,0 +1,128 @@
+//! Call controls through the admin API: PUT/GET `/admin/v1/apps/{appKey}/controls`, validation, the route trace
+//! naming the refusing control, the table updated without a restart and the controls kept across one.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::axb::AXB;
+use crate::harness::{Server, TestApp, assert_code, assert_ok};
+
+const X: &str = "+8617010000001";
+const A: &str = "+8613800000001";
+const B: &str = "+8613800000002";
+
+fn controls_path(app: &TestApp) -> String {
+    format!("/admin/v1/apps/{}/controls", app.key)
+}
+
+async fn trace(s: &Server, caller: &str) -> Value {
+    let path = format!(
+        "/admin/v1/route?caller={}&called={}",
+        caller.replace('+', "%2B"),
+        X.replace('+', "%2B")
+    );
+    let r = s.admin(Method::GET, &path, None).await;
+    assert_eq!(r.0, 200, "{r:?}");
+    r.1
+}
+
+/// A call through the table as a shard makes it (counted).
+fn call(s: &Server, caller: &str) -> pn_bindings::RouteDecision {
+    let n = |t: &str| pn_numbers::normalize(t).unwrap();
+    pn_bindings::decide_controlled(
+        &s.table,
+        &pn_bindings::RoutePolicy::default(),
+        Some(n(caller)),
+        n(X),
+        None,
+        pn_bindings::UnixTime(s.now()),
+        pn_bindings::Counting::Count,
+    )
+    .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controls_are_stored_applied_traced_and_kept_across_a_restart() {
+    let s = Server::start().await;
+    let app = s.app("AXB", json!({})).await;
+    s.numbers(&app, &[(X, "0755")]).await;
+    let bound = s
+        .call(
+            &app,
+            Method::POST,
+            AXB,
+            Some(json!({"relationNum": X, "callerNum": A, "calleeNum": B})),
+        )
+        .await;
+    assert_ok(&bound);
+
+    // Defaults: nothing controlled, every field present.
+    let r = s.admin(Method::GET, &controls_path(&app), None).await;
+    assert_ok(&r);
+    assert_eq!(r.1["controls"]["limits"], json!([]));
+    assert_eq!(r.1["controls"]["internationalIn"], true);
+    assert_eq!(trace(&s, B).await["decision"], "connect");
+
+    // Bad documents are refused and change nothing.
+    for bad in [
+        json!({"bogus": 1}),
+        json!({"restrictedPrefixes": ["+86x"]}),
+        json!({"limits": [{"key": "caller", "windowSecs": 60, "max": 0}]}),
+        json!({"timeWindow": {"days": [8], "fromMinute": 0, "toMinute": 60}}),
+    ] {
+        let r = s
+            .admin(Method::PUT, &controls_path(&app), Some(bad.clone()))
+            .await;
+        assert_code(&r, "1020001", "controls");
+    }
+    let r = s
+        .admin(Method::PUT, "/admin/v1/apps/nope/controls", Some(json!({})))
+        .await;
+    assert_ne!(r.1["resultcode"], "0", "{r:?}");
+
+    // B blacklisted, A limited to 2 calls a minute.
+    let doc = json!({
+        "callerBlacklist": {"numbers": [B], "prefixes": []},
+        "limits": [{"key": "caller", "windowSecs": 60, "max": 2}]
+    });
+    let r = s.admin(Method::PUT, &controls_path(&app), Some(doc)).await;
+    assert_ok(&r);
+    assert_eq!(r.1["controls"]["callerBlacklist"]["numbers"], json!([B]));
+    let t = trace(&s, B).await;
+    assert_eq!(
+        (t["decision"].as_str(), t["stateCode"].as_u64()),
+        (Some("reject"), Some(7005)),
+        "{t}"
+    );
+    assert_eq!(t["control"], "caller blacklisted", "{t}");
+
+    // The trace probes without counting; two real calls use A's minute up.
+    for _ in 0..3 {
+        assert_eq!(trace(&s, A).await["decision"], "connect");
+    }
+    assert!(matches!(call(&s, A), pn_bindings::RouteDecision::Connect(_)));
+    assert!(matches!(call(&s, A), pn_bindings::RouteDecision::Connect(_)));
+    let t = trace(&s, A).await;
+    assert_eq!(t["stateCode"], 8047, "{t}");
+    assert!(
+        t["control"]
+            .as_str()
+            .unwrap()
+            .contains("frequency limit 2 per 60 s"),
+        "{t}"
+    );
+    // Two minutes later A calls again.
+    s.advance(120);
+    assert_eq!(trace(&s, A).await["decision"], "connect");
+
+    // Kept across a restart (loaded into the table from the store).
+    let s = s.restart().await;
+    let r = s.admin(Method::GET, &controls_path(&app), None).await;
+    assert_eq!(r.1["controls"]["callerBlacklist"]["numbers"], json!([B]), "{r:?}");
+    assert_eq!(trace(&s, B).await["stateCode"], 7005);
+
+    // Cleared: B calls again.
+    let r = s.admin(Method::PUT, &controls_path(&app), Some(json!({}))).await;
+    assert_ok(&r);
+    assert_eq!(trace(&s, B).await["decision"], "connect");
+}
