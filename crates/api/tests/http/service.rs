@@ -91,9 +91,11 @@ async fn fallbacks_metrics_and_health() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("pn_bindings{{app=\"{}\",mode=\"AXB\"}} 1", app.key)),
+        text.contains("pn_bindings{app=\"AXB app\",mode=\"AXB\"} 1"),
         "{text}"
     );
+    // Apps are labelled by name: the unauthenticated /metrics shows no app key.
+    assert!(!text.contains(&app.key), "{text}");
     assert!(
         text.contains("pn_api_request_duration_seconds_count{method=\"POST\",path=\"/admin/v1/apps\"} 1"),
         "{text}"
