@@ -38,6 +38,9 @@ SCENARIOS = ROOT / "sip-fixtures" / "sipp"
 KAMAILIO_CFG = Path(__file__).resolve().parent / "kamailio.cfg"
 AXB_PATH = "/rest/caas/relationnumber/partners/v1.0"
 PAIRS_PER_X = 1000
+# The UAC scenario of the ramp (--uac): uac_basic, or uac_answer_or_refusal, which also completes a call the
+# switch refuses with 503 (ACK) so that an overload step measures refusals instead of aborted SIPp calls.
+UAC_SCENARIO = "uac_basic"
 FAIL_BUDGET = 0.001  # < 0.1 % failed calls
 
 
@@ -277,6 +280,16 @@ class Pnswitch:
                 return int(float(line.split()[1]))
         return None
 
+    def metric_sum(self, prefix: str) -> float | None:
+        """The sum of every series of /metrics whose line starts with `prefix`."""
+        try:
+            conn = http.client.HTTPConnection(*self.http, timeout=5)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        except OSError:
+            return None
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
     def close(self) -> None:
         stop(self.proc)
 
@@ -372,9 +385,11 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
                d, "uas.stderr")
     wait_bound(uas_port, "sipp uas")
     uac_port = free_udp_port()
+    refusals = getattr(system, "metric_sum", lambda _prefix: None)
+    refused_before = refusals("pn_sip_overload_refusals_total")
     cpu_before = cpu_seconds(system.proc.pid)
     started = time.monotonic()
-    uac = sipp(["-sf", str(SCENARIOS / "uac_basic.xml"), "-aa", "-i", "127.0.0.1", "-bind_local", "-p", str(uac_port),
+    uac = sipp(["-sf", str(SCENARIOS / f"{UAC_SCENARIO}.xml"), "-aa", "-i", "127.0.0.1", "-bind_local", "-p", str(uac_port),
                 "-nostdin", "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-timeout", str(limit_s),
                 "-inf", str(csv), "-trace_stat", "-fd", "1", "-stf", "uac_stat.csv",
                 "-trace_rtt", "-rtt_freq", "200", system.target],
@@ -393,6 +408,9 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
     # The switch's CPU over the step (calls placed, answered, held and released; the UAS stops after).
     cpu = cpu_seconds(system.proc.pid) - cpu_before
     stop(uas)
+    refused_after = refusals("pn_sip_overload_refusals_total")
+    refused = int(refused_after - refused_before) if refused_before is not None and refused_after is not None else 0
+    rss = rss_kib(system.proc.pid)
     stats = read_stats(d / "uac_stat.csv")
     rtts = read_rtts(d)
     created = stats.get("TotalCallCreated", 0)
@@ -410,11 +428,14 @@ def step(system, uas_port: int, csv: Path, work: Path, label: str, rate: int, ca
         "passed": ok >= calls * (1 - FAIL_BUDGET) and failed < calls * FAIL_BUDGET
         and elapsed <= (calls / rate) * 1.25 + hold_ms / 1000 + 2.0,
         "sample": sample,
+        # New INVITEs the switch refused with 503 (cause 522) in the step, and its RSS after it.
+        "refused_503": refused,
+        "rss_kib_after": rss,
     }
     log(f"   {system.name:8} {label:>10}: {rate:5} cps x {calls:6} calls -> ok {ok}, failed {failed}, "
         f"p50 {result['setup_p50_ms']:.0f} ms, p99 {result['setup_p99_ms']:.0f} ms, "
         f"{result['retransmissions']} retrans, {elapsed:.1f} s, cpu {result['cpu_us_per_call']} us/call{'' if result['sustained'] else ' (rate not sustained)'} "
-        f"{'PASS' if result['passed'] else 'FAIL'}")
+        f"{'PASS' if result['passed'] else 'FAIL'}; 503 refusals {refused}, RSS {rss // 1024} MiB")
     return result
 
 
@@ -470,8 +491,12 @@ def main() -> int:
     p.add_argument("--skip-kamailio", action="store_true")
     p.add_argument("--skip-pnswitch", action="store_true", help="measure Kamailio only")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--uac", default="uac_basic", choices=["uac_basic", "uac_answer_or_refusal"],
+                   help="UAC scenario of the ramp (uac_answer_or_refusal: 503s are ACKed and count as completed)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args()
+    global UAC_SCENARIO
+    UAC_SCENARIO = args.uac
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
 
     work = Path(tempfile.mkdtemp(prefix="pn-load-"))

@@ -187,11 +187,22 @@ impl Switch {
     /// Sends SIGTERM (a graceful stop) and waits up to `limit` for the process to exit; panics if it does
     /// not. Returns whether it exited successfully.
     pub fn stop(&mut self, limit: Duration) -> bool {
+        self.terminate();
+        self.wait_exit(limit)
+    }
+
+    /// Sends SIGTERM and returns at once (the switch drains, then exits: see [`Switch::wait_exit`]).
+    pub fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill -TERM");
         assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit (panics if it does not); returns whether it exited
+    /// successfully.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
         let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(exit) = self.child.try_wait().expect("wait") {
@@ -199,7 +210,7 @@ impl Switch {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "pnswitch did not stop within {limit:?} of SIGTERM"
+                "pnswitch did not exit within {limit:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
