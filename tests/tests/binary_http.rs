@@ -53,7 +53,9 @@ fn config_merges_file_env_and_flags() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.1:7000"), "{text}");
-    assert!(text.contains("max_skew_secs: 90"), "{text}");
+    assert!(text.contains("max_skew_secs = 90"), "{text}");
+    // What it prints is TOML `--config` reads back.
+    assert!(text.parse::<toml::Table>().is_ok(), "{text}");
     assert!(text.contains("/tmp/pn-flag"), "{text}");
     // An unknown key is an error, not silently ignored.
     let out = Command::new(pnswitch_bin())
@@ -252,4 +254,62 @@ fn admin_cli_lists_the_outbox_and_replays_dead_letters() {
     // Refusals: the API's 400 makes the command fail; clap refuses a replay without a target.
     assert!(!run(&["outbox", "list", "--state", "lost"]).status.success());
     assert!(!run(&["outbox", "replay"]).status.success());
+}
+
+#[test]
+fn api_flow_control_and_the_source_allow_list_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let switch = Switch::start(&dir.path().join("data"));
+    let app = switch.create_app("limited", "AXB");
+    let query = format!("{AXB}?relationNum=%2B8617010000001");
+    let controls = format!("/admin/v1/apps/{}/controls", app.0);
+    // Only 10.0.0.0/8 may call: the test's 127.0.0.1 is refused, and naming another source in the header
+    // the server uses for the peer changes nothing.
+    let (status, v) = switch.admin(
+        Method::PUT,
+        &controls,
+        Some(&json!({"api": {"allowedSources": ["10.0.0.0/8"]}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let mut headers = pn_e2e::aksk_headers(&app.0, &app.1).to_vec();
+    headers.push(("x-pnswitch-peer", "10.1.1.1".to_owned()));
+    let (status, v) = switch.send_with(Method::GET, &query, &headers, None);
+    assert_eq!((status, v["resultcode"].as_str()), (403, Some("1020166")), "{v}");
+    // From loopback, at most 1 request/s with a burst of 2: of 6 at once, the later ones get 1010010 (429)
+    // with Retry-After.
+    let (status, v) = switch.admin(
+        Method::PUT,
+        &controls,
+        Some(&json!({"api": {"allowedSources": ["127.0.0.0/8"], "requestsPerSec": 1, "burst": 2}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let mut limited = 0;
+    for _ in 0..6 {
+        let mut req = switch.client().get(format!("{}{query}", switch.base));
+        for (name, value) in pn_e2e::aksk_headers(&app.0, &app.1) {
+            req = req.header(name, value);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body: Value = resp.json().unwrap();
+        if body["resultcode"] == "1010010" {
+            assert_eq!(status, 429, "{body}");
+            assert!(
+                retry_after.is_some_and(|s| s >= 1),
+                "Retry-After: {retry_after:?}"
+            );
+            limited += 1;
+        } else {
+            assert_ne!(body["resultcode"], "1020166", "{body}");
+        }
+    }
+    assert!(
+        (3..=4).contains(&limited),
+        "{limited} of 6 requests refused by flow control"
+    );
 }

@@ -123,6 +123,7 @@ pub(crate) fn authenticate_any(state: &ApiState, headers: &HeaderMap) -> Result<
             "Status of app_key is unavailable",
         ));
     }
+    state.limiters().admit(&app, headers)?;
     Ok(app)
 }
 

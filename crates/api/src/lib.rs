@@ -25,6 +25,7 @@ pub mod auth;
 mod dto;
 mod extract;
 mod handlers;
+pub mod limits;
 pub mod openapi;
 pub mod result;
 mod router;

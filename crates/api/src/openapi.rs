@@ -76,7 +76,8 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "403",
-        "1010002 invalid request, 1010003/1010004 app key, 1010040 not allowed, 1020176 bad download URL",
+        "1010002 invalid request, 1010003/1010004 app key, 1010040 not allowed, 1020176 bad download URL, \
+         1020166 source IP not in the app's whitelist",
     ),
     (
         "404",
@@ -121,6 +122,9 @@ fn add_shared_responses(doc: &mut Value) {
             let admin = op["security"]
                 .as_array()
                 .is_some_and(|s| s.iter().any(|r| r.get("admin").is_some()));
+            let signed = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("aksk").is_some()));
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -149,6 +153,12 @@ fn add_shared_responses(doc: &mut Value) {
             let mut errors: Vec<(&str, &str)> = ERRORS.to_vec();
             if admin {
                 errors.push(("401", "1020176 missing or wrong admin bearer token"));
+            }
+            if signed {
+                errors.push((
+                    "429",
+                    "1010010 flow control: the app's requestsPerSec is exceeded (Retry-After)",
+                ));
             }
             for (status, desc) in errors {
                 responses.entry(status).or_insert_with(|| {

@@ -107,6 +107,10 @@ codes! {
     REQUEST_TIMEOUT = "1023002", REQUEST_TIMEOUT;
     /// 1010010 with 503: flow control, the HTTP connection cap is reached; retry later.
     TOO_MANY_CONNECTIONS = "1010010", SERVICE_UNAVAILABLE;
+    /// 1010010 with 429: flow control, the app's `controls.api.requestsPerSec` is exceeded (`Retry-After`).
+    FLOW_CONTROL = "1010010", TOO_MANY_REQUESTS;
+    /// 1020166 with 403: the request's source address is not in the app's `controls.api.allowedSources`.
+    IP_NOT_ALLOWED = "1020166", FORBIDDEN;
 }
 
 /// A failed API call: the code, and a `resultdesc` that says what was wrong.
@@ -116,6 +120,8 @@ pub struct ApiFailure {
     pub code: ResultCode,
     /// Human-readable `resultdesc` naming the offending field or rule.
     pub desc: String,
+    /// Seconds for a `Retry-After` header (flow control), if any.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiFailure {
@@ -124,7 +130,15 @@ impl ApiFailure {
         Self {
             code,
             desc: desc.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same failure answered with `Retry-After: secs`.
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 }
 
@@ -158,10 +172,17 @@ impl From<ProvisionError> for ApiFailure {
 impl IntoResponse for ApiFailure {
     /// `{"resultcode": "...", "resultdesc": "..."}` with the code's HTTP status.
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.code.http,
             Json(json!({"resultcode": self.code.code, "resultdesc": self.desc})),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        response
     }
 }

@@ -33,6 +33,7 @@ struct Inner {
     recordings: Option<Arc<RecordingStore>>,
     call_control: Option<Arc<dyn CallControl>>,
     ready: Option<Arc<std::sync::atomic::AtomicBool>>,
+    limiters: Arc<crate::limits::AppLimiters>,
 }
 
 impl ApiState {
@@ -67,6 +68,7 @@ impl ApiState {
                 recordings: None,
                 call_control: None,
                 ready: None,
+                limiters: Arc::default(),
             }),
         }
     }
@@ -88,6 +90,7 @@ impl ApiState {
             recordings: shared.recordings.clone(),
             call_control: shared.call_control.clone(),
             ready: shared.ready.clone(),
+            limiters: shared.limiters.clone(),
         });
         change(&mut inner);
         Self {
@@ -147,6 +150,11 @@ impl ApiState {
                 .ready
                 .as_ref()
                 .is_none_or(|r| r.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// The apps' API flow control and allow-list.
+    pub(crate) fn limiters(&self) -> &crate::limits::AppLimiters {
+        &self.inner.limiters
     }
 
     /// The call control, when configured.

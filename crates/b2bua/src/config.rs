@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// B2BUA settings: transaction timers, call timers (forward timeout, dead-dialog probes, the default maximum
 /// call duration), trunks and names.
@@ -38,7 +38,10 @@ pub struct B2buaConfig {
     pub egress: Vec<SocketAddr>,
     /// Ingress ACL: addresses (`"192.0.2.7"`) and CIDR ranges (`"10.1.0.0/16"`, `"2001:db8::/32"`) whose
     /// requests are routed; requests from anywhere else get 403 (egress addresses are trusted too).
-    #[serde(deserialize_with = "peer_ranges", serialize_with = "write_peer_ranges")]
+    #[serde(
+        deserialize_with = "pn_bindings::controls::api::read_sources",
+        serialize_with = "pn_bindings::controls::api::write_sources"
+    )]
     pub trusted_peers: Vec<IpNet>,
     /// The CDR `hostName` and the domain of `sessionId`s.
     pub host_name: String,
@@ -64,46 +67,6 @@ impl Default for B2buaConfig {
             host_name: "pnswitch".to_owned(),
             sp_id: "pnswitch".to_owned(),
         }
-    }
-}
-
-/// Reads `trusted_peers`: each entry an address (a host range) or a CIDR range.
-fn peer_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
-    let entries = Vec::<String>::deserialize(deserializer)?;
-    entries
-        .iter()
-        .map(|entry| parse_peer(entry).map_err(serde::de::Error::custom))
-        .collect()
-}
-
-/// Writes `trusted_peers` back: host ranges as plain addresses, others as CIDR.
-fn write_peer_ranges<S: Serializer>(peers: &[IpNet], serializer: S) -> Result<S::Ok, S::Error> {
-    let texts: Vec<String> = peers
-        .iter()
-        .map(|net| {
-            if net.prefix_len() == net.max_prefix_len() {
-                net.addr().to_string()
-            } else {
-                net.to_string()
-            }
-        })
-        .collect();
-    texts.serialize(serializer)
-}
-
-/// One `trusted_peers` entry: `"192.0.2.7"`, `"10.1.0.0/16"`, `"::1"`, `"2001:db8::/32"`.
-fn parse_peer(entry: &str) -> Result<IpNet, String> {
-    let entry = entry.trim();
-    if entry.contains('/') {
-        entry
-            .parse::<IpNet>()
-            .map(|net| net.trunc())
-            .map_err(|_| format!("trusted_peers: {entry:?} is not an address or a CIDR range"))
-    } else {
-        entry
-            .parse::<IpAddr>()
-            .map(IpNet::from)
-            .map_err(|_| format!("trusted_peers: {entry:?} is not an address or a CIDR range"))
     }
 }
 

@@ -167,12 +167,14 @@ impl Connection {
     async fn run(self, stream: TcpStream, mut stopping: watch::Receiver<bool>) {
         let http = self.metrics.http.clone();
         http.connections.inc();
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Tracked {
             inner: stream,
             activity: Arc::clone(&activity),
         });
         let service = RequestService {
+            peer,
             router: self.router,
             activity: Arc::clone(&activity),
             request_timeout: self.limits.request,
@@ -232,6 +234,8 @@ struct RequestService {
     activity: Arc<Activity>,
     request_timeout: Duration,
     metrics: Metrics,
+    /// The connection's peer, given to the API as [`pn_api::limits::PEER_HEADER`] (the source allow-list).
+    peer: Option<std::net::IpAddr>,
 }
 
 impl RequestService {
@@ -242,6 +246,14 @@ impl RequestService {
         let this = self.clone();
         async move {
             this.activity.begin_request();
+            let mut req = req;
+            // The peer as the API sees it: whatever a client sent under this name is replaced.
+            req.headers_mut().remove(pn_api::limits::PEER_HEADER);
+            if let Some(ip) = this.peer {
+                if let Ok(value) = hyper::header::HeaderValue::from_str(&ip.to_string()) {
+                    req.headers_mut().insert(pn_api::limits::PEER_HEADER, value);
+                }
+            }
             let late = Arc::new(AtomicBool::new(false));
             let req = req.map(|inner| {
                 Body::new(DeadlineBody {

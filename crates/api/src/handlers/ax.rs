@@ -80,7 +80,7 @@ fn x_target(f: &Fields, missing: &str) -> Result<AxTarget, ApiFailure> {
     request_body = crate::dto::requests::AxBindRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxBindBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1011005", "1016002", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1011005", "1016002", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
@@ -119,7 +119,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     request_body = crate::dto::requests::AxModifyRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011002", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011002", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
@@ -154,7 +154,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     params(crate::dto::requests::AxTargetParams),
     responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
@@ -177,7 +177,7 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     params(crate::dto::requests::AxTargetParams),
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxQueryBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)
@@ -229,7 +229,7 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     request_body = crate::dto::requests::AxTempCalleeRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn temp_callee(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(temp_callee_inner(&s, &headers, body).await)

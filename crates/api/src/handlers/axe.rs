@@ -118,7 +118,7 @@ fn target(f: &Fields, app: &App) -> Result<AxeTarget, ApiFailure> {
     request_body = crate::dto::requests::AxeBindRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxeBindBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1012010", "1012102", "1020001", "1020167", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1011002", "1012010", "1012102", "1020001", "1020167", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(bind_inner(&s, &headers, body).await)
@@ -166,7 +166,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     request_body = crate::dto::requests::AxeModifyRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::SubscriptionBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010040", "1011001", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(modify_inner(&s, &headers, body).await)
@@ -208,7 +208,7 @@ async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome 
     params(crate::dto::requests::AxeTargetParams),
     responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1012007", "1011001", "1011004", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
@@ -232,7 +232,7 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     params(crate::dto::requests::AxeTargetParams),
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::AxeQueryAnswer)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)

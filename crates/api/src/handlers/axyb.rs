@@ -47,7 +47,7 @@ fn auth(s: &ApiState, headers: &HeaderMap, q: &Fields) -> Result<App, ApiFailure
     request_body = crate::dto::requests::AxybBindRequest,
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxybBindBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010002", "1010003", "1010040", "1011001", "1011002", "1011005", "1012007", "1012010", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010002", "1010003", "1010040", "1011001", "1011002", "1011005", "1012007", "1012010", "1012102", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn bind(
     State(s): State<ApiState>,
@@ -157,7 +157,7 @@ fn bound_json(bound: &AxybBound) -> Value {
     params(crate::dto::requests::AxybUnbindParams),
     responses((status = 200, description = "resultcode 0, or a refusal", body = crate::dto::ApiResult)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1011001", "1011004", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(unbind_inner(&s, &headers, query).await)
@@ -207,7 +207,7 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
     params(crate::dto::requests::AxybQueryParams),
     responses((status = 200, description = "resultcode 0 (or a refusal, see ApiResult)", body = crate::dto::Answer<crate::dto::AxybQueryBody>)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1010003", "1010040", "1016001", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: QueryParams) -> Response {
     respond(query_inner(&s, &headers, query).await)

@@ -29,7 +29,7 @@ const CALL_STOP: &str = "call_stop";
     request_body = crate::dto::requests::CallStopRequest,
     responses((status = 200, description = "resultcode 0 (the call is being released on both legs, stateCode 8070), or a refusal: 1020152 no call of this app with that sessionId", body = crate::dto::ApiResult)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1020152", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1020152", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn call_stop(State(s): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     respond(call_stop_inner(&s, &headers, body).await)

@@ -238,7 +238,7 @@ fn no_record() -> ApiFailure {
     params(crate::dto::requests::RecordUrlParams),
     responses((status = 301, description = "resultcode 0: the signed download URL is in Location", body = crate::dto::ApiResult, headers(("Location" = String, description = "The signed file URL (GET it without authentication)"))), (status = 200, description = "A refusal (1012007: no such recording)", body = crate::dto::ApiResult)),
     security(("aksk" = []), ("wsse" = [])),
-    extensions(("x-resultcodes" = json!(["0", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
+    extensions(("x-resultcodes" = json!(["0", "1012007", "1020001", "1010001", "1010003", "1010004", "1020176", "1010010", "1020166", "1023006", "1023007", "1023008", "1023009", "1023010", "1023011", "1023012", "1023033", "1023034", "1023035", "1023036", "1023037", "1023038"]))),
 )]
 pub(crate) async fn record_url(
     State(s): State<ApiState>,

@@ -126,3 +126,68 @@ async fn controls_are_stored_applied_traced_and_kept_across_a_restart() {
     assert_ok(&r);
     assert_eq!(trace(&s, B).await["decision"], "connect");
 }
+
+/// A signed AXB query by `app`, from `peer` when given (as the binary's HTTP server says it).
+async fn query_from(s: &Server, app: &TestApp, peer: Option<&str>) -> (u16, Value) {
+    let mut headers = s.sign(app);
+    if let Some(peer) = peer {
+        headers.push((pn_api::limits::PEER_HEADER, peer.to_owned()));
+    }
+    let path = format!("{AXB}?relationNum={}", X.replace('+', "%2B"));
+    s.raw(Method::GET, &path, &headers, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_flow_control_and_source_allow_list_apply_per_app() {
+    let s = Server::start().await;
+    let app = s.app("AXB", json!({})).await;
+    let other = s.app("AXB", json!({"name": "other AXB app"})).await;
+    s.numbers(&app, &[(X, "0755")]).await;
+    // 1 request/s, burst 3: three at once pass, the fourth is refused with 1010010 (429).
+    let r = s
+        .admin(
+            Method::PUT,
+            &controls_path(&app),
+            Some(json!({"api": {"requestsPerSec": 1, "burst": 3}})),
+        )
+        .await;
+    assert_eq!(r.0, 200, "{r:?}");
+    for i in 0..3 {
+        let r = query_from(&s, &app, None).await;
+        assert_ne!(r.1["resultcode"], "1010010", "request {i}: {r:?}");
+    }
+    let refused = query_from(&s, &app, None).await;
+    assert_eq!(refused.0, 429, "{refused:?}");
+    assert_code(&refused, "1010010", "requests per second");
+    // Another app's requests are not counted against it.
+    let r = query_from(&s, &other, None).await;
+    assert_ne!(r.1["resultcode"], "1010010", "{r:?}");
+
+    // Only 10.0.0.0/8: a request from 127.0.0.1 (or from an unknown source) gets 1020166 (403).
+    let r = s
+        .admin(
+            Method::PUT,
+            &controls_path(&app),
+            Some(json!({"api": {"allowedSources": ["10.0.0.0/8", "192.0.2.7"]}})),
+        )
+        .await;
+    assert_eq!(r.0, 200, "{r:?}");
+    for peer in [Some("127.0.0.1"), Some("192.0.2.8"), None] {
+        let r = query_from(&s, &app, peer).await;
+        assert_eq!(r.0, 403, "{peer:?}: {r:?}");
+        assert_code(&r, "1020166", "whitelist");
+    }
+    for peer in ["10.20.30.40", "192.0.2.7"] {
+        let r = query_from(&s, &app, Some(peer)).await;
+        assert_ne!(r.1["resultcode"], "1020166", "{peer}: {r:?}");
+    }
+    // A bad range is refused when the controls are set.
+    let r = s
+        .admin(
+            Method::PUT,
+            &controls_path(&app),
+            Some(json!({"api": {"allowedSources": ["10.0.0.0/33"]}})),
+        )
+        .await;
+    assert_eq!(r.0, 400, "{r:?}");
+}

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use crate::cause::Cause;
 use crate::model::{AppId, UnixTime};
 
+pub mod api;
 pub mod counters;
 
+pub use api::ApiLimits;
 pub use counters::{ControlCounters, CounterKey, DEFAULT_COUNTER_SLOTS, MAX_COUNT};
 
 /// Numbers and prefixes (E.164, `+` optional: `+86138` and `86138` match the same numbers).
@@ -186,6 +188,8 @@ pub struct AppControls {
     pub time_window: Option<TimeWindow>,
     /// Frequency limits, several at once.
     pub limits: Vec<FrequencyLimit>,
+    /// The provisioning API's flow control and source-IP allow-list for this app.
+    pub api: ApiLimits,
 }
 
 impl Default for AppControls {
@@ -199,6 +203,7 @@ impl Default for AppControls {
             international_out: true,
             time_window: None,
             limits: Vec::new(),
+            api: ApiLimits::default(),
         }
     }
 }
