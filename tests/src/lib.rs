@@ -191,6 +191,15 @@ impl Switch {
         self.wait_exit(limit)
     }
 
+    /// Sends SIGHUP (reload the configuration) and returns at once.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -HUP");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// Sends SIGTERM and returns at once (the switch drains, then exits: see [`Switch::wait_exit`]).
     pub fn terminate(&self) {
         let status = Command::new("kill")

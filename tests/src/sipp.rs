@@ -116,6 +116,20 @@ impl SipSwitch {
     /// e.g. `PNSWITCH__SIP__B2BUA__FORWARD_TIMEOUT_SECS`). Waits until both listening lines are printed.
     pub fn start(data_dir: &Path, egress: SocketAddr, env: &[(&str, &str)]) -> SipSwitch {
         let mut cmd = Command::new(pnswitch_bin());
+        cmd.env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
+            .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]");
+        Self::launch(cmd, data_dir, env)
+    }
+
+    /// Like [`SipSwitch::start`], with the trunks (and anything else) from the TOML file `config` instead of
+    /// the environment, so that a SIGHUP can change them.
+    pub fn start_with_config(data_dir: &Path, config: &Path, env: &[(&str, &str)]) -> SipSwitch {
+        let mut cmd = Command::new(pnswitch_bin());
+        cmd.arg("--config").arg(config);
+        Self::launch(cmd, data_dir, env)
+    }
+
+    fn launch(mut cmd: Command, data_dir: &Path, env: &[(&str, &str)]) -> SipSwitch {
         cmd.args([
             "serve",
             "--http-listen",
@@ -127,8 +141,6 @@ impl SipSwitch {
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .envs(crate::media_ports())
-        .env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
-        .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -50,26 +50,47 @@ enum Command {
     Config,
 }
 
+/// Where the configuration comes from: the file and the flags that override it (kept for SIGHUP).
+#[derive(Clone)]
+struct Sources {
+    file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    http_listen: Option<std::net::SocketAddr>,
+    sip_listen: Vec<std::net::SocketAddr>,
+}
+
+/// The configuration: defaults, the file, the environment, then the flags (also what SIGHUP reads again).
+fn load(sources: &Sources) -> Result<config::Config, config::ConfigError> {
+    let mut config = config::Config::load(sources.file.as_deref(), std::env::vars())?;
+    if let Some(dir) = &sources.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    if let Some(listen) = sources.http_listen {
+        config.http.listen = listen;
+    }
+    if !sources.sip_listen.is_empty() {
+        config.sip.listen.clone_from(&sources.sip_listen);
+    }
+    Ok(config)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match config::Config::load(cli.config.as_deref(), std::env::vars()) {
+    let sources = Sources {
+        file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        http_listen: cli.http_listen,
+        sip_listen: cli.sip_listen.clone(),
+    };
+    let config = match load(&sources) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("pnswitch: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(dir) = cli.data_dir {
-        config.data_dir = dir;
-    }
-    if let Some(listen) = cli.http_listen {
-        config.http.listen = listen;
-    }
-    if !cli.sip_listen.is_empty() {
-        config.sip.listen = cli.sip_listen;
-    }
     let result = match cli.command {
-        Command::Serve => serve::run(config),
+        Command::Serve => serve::run(config, Box::new(move || load(&sources))),
         Command::Admin(args) => admin::run(&config, *args),
         Command::Demo => demo::run(),
         Command::Config => config

@@ -74,7 +74,7 @@ pub enum ServeError {
 }
 
 /// Runs the switch until SIGINT or SIGTERM.
-pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(mut config: Config, reload: Reload) -> Result<(), Box<dyn std::error::Error>> {
     init_logging(&config.log);
     // Everything pnswitch creates (database, recordings, prompts, tokens) is for its own user only: it holds
     // app secrets and every real number.
@@ -92,7 +92,7 @@ pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(config)).map_err(Into::into)
+    runtime.block_on(serve(config, reload)).map_err(Into::into)
 }
 
 /// Logs to stderr: `log.filter` (or `RUST_LOG`), text or JSON lines, ANSI colours only on a terminal.
@@ -103,9 +103,99 @@ fn init_logging(log: &crate::config::LogConfig) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match log.format {
-        crate::config::LogFormat::Json => builder.json().init(),
-        crate::config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        crate::config::LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            let _ = LOG_FILTER.set(Box::new(move |f: EnvFilter| {
+                handle.reload(f).map_err(|e| e.to_string())
+            }));
+        }
+        crate::config::LogFormat::Text => {
+            let builder = builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            let _ = LOG_FILTER.set(Box::new(move |f: EnvFilter| {
+                handle.reload(f).map_err(|e| e.to_string())
+            }));
+        }
     }
+}
+
+/// Replaces the log filter (SIGHUP), when logging was set up by [`init_logging`].
+type FilterReload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+static LOG_FILTER: std::sync::OnceLock<FilterReload> = std::sync::OnceLock::new();
+
+/// Reads the configuration again (file, environment, flags) for a SIGHUP.
+pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
+
+/// SIGHUP: reads the configuration again and applies what can change without a restart: the trunks
+/// (`sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
+/// log filter (`log.filter`, unless `RUST_LOG` is set). Other changed sections are named in a warning: they
+/// need a restart. A configuration that does not load is reported and nothing changes. (Call controls and
+/// app settings change through the admin API, live.)
+fn spawn_reloader(
+    reload: Reload,
+    sip: Arc<pn_runtime::SipRuntime>,
+    mut current: Config,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled: reload by restarting");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let new = match reload() {
+                Ok(new) => new,
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: the configuration does not load; nothing changed");
+                    continue;
+                }
+            };
+            let (egress, trusted) = (&new.sip.b2bua.egress, &new.sip.b2bua.trusted_peers);
+            sip.set_trunks(egress.clone(), trusted.clone()).await;
+            if std::env::var_os("RUST_LOG").is_none() {
+                match (EnvFilter::try_new(&new.log.filter), LOG_FILTER.get()) {
+                    (Ok(filter), Some(set)) => {
+                        if let Err(e) = set(filter) {
+                            tracing::warn!(error = %e, "SIGHUP: the log filter was not replaced");
+                        }
+                    }
+                    (Err(e), _) => tracing::warn!(error = %e, "SIGHUP: log.filter is not a valid filter"),
+                    (Ok(_), None) => {}
+                }
+            }
+            let restart: Vec<&str> = changed_sections(&current, &new);
+            if !restart.is_empty() {
+                tracing::warn!(sections = ?restart, "SIGHUP: these changes need a restart and were not applied");
+            }
+            tracing::info!(egress = ?egress, trusted = ?trusted, log = %new.log.filter, "SIGHUP: configuration reloaded");
+            current = new;
+        }
+    })
+}
+
+/// The sections whose change a reload does not apply (compared as printed, trunks and log filter aside).
+fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+    let strip = |c: &Config| {
+        let mut c = c.clone();
+        c.sip.b2bua.egress.clear();
+        c.sip.b2bua.trusted_peers.clear();
+        c.log.filter.clear();
+        c.to_toml_redacted()
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .unwrap_or_default()
+    };
+    let (old, new) = (strip(old), strip(new));
+    [
+        "data_dir", "http", "api", "store", "routing", "sip", "media", "outbox", "push", "log",
+    ]
+    .into_iter()
+    .filter(|key| old.get(*key) != new.get(*key))
+    .collect()
 }
 
 /// Warns when the data directory (created 0700 under the 077 umask, but it may have existed before) can be
@@ -175,7 +265,7 @@ fn raise_open_file_limit(config: &Config) {
 }
 
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
-async fn serve(config: Config) -> Result<(), ServeError> {
+async fn serve(config: Config, reload: Reload) -> Result<(), ServeError> {
     let started = Instant::now();
     let mut metrics = Metrics::new()?;
     metrics.set_app_label(if config.http.metrics_app_keys {
@@ -264,6 +354,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if let Some(watchdog) = crate::systemd::spawn_watchdog() {
         housekeeping.push(watchdog);
     }
+    let sip = Arc::new(sip);
+    let reloader = spawn_reloader(reload, Arc::clone(&sip), config.clone());
     // SIGTERM: not ready (`/readyz` 503), SIP drains (new calls and probes 503, calls in progress go on up to
     // `sip.drain_secs`, then are released), then HTTP stops.
     let drain_for = Duration::from_secs(config.sip.drain_secs);
@@ -281,6 +373,10 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         stopping,
     )
     .await;
+    // The reloader holds the SIP runtime: end it (and wait until it is gone) before the runtime stops.
+    reloader.abort();
+    let _ = reloader.await;
+    let sip = Arc::try_unwrap(sip).map_err(|_| std::io::Error::other("the SIP runtime is still shared"))?;
     sip.shutdown().await;
     if let Some(pusher) = pusher {
         pusher.shutdown().await;

@@ -42,6 +42,13 @@ pub(crate) enum Inbound {
     },
     /// The drain time ran out: release every call still up on both legs (cause 7509).
     ReleaseAll,
+    /// SIGHUP: new trunks (egress targets and trusted peers) for calls placed from now on.
+    Trunks {
+        /// `sip.b2bua.egress`.
+        egress: Vec<std::net::SocketAddr>,
+        /// `sip.b2bua.trusted_peers`.
+        trusted_peers: Vec<ipnet::IpNet>,
+    },
     /// Finish: stop taking messages and end the thread.
     Stop,
 }

@@ -331,6 +331,16 @@ impl SipRuntime {
         })
     }
 
+    /// Gives every shard new trunks (SIGHUP): calls placed from now on use them, calls in progress keep theirs.
+    pub async fn set_trunks(&self, egress: Vec<SocketAddr>, trusted_peers: Vec<ipnet::IpNet>) {
+        self.dispatch
+            .broadcast(|| Inbound::Trunks {
+                egress: egress.clone(),
+                trusted_peers: trusted_peers.clone(),
+            })
+            .await;
+    }
+
     /// Drains before a stop: every shard refuses new calls (503, cause 7509, `Retry-After`) and answers
     /// OPTIONS probes 503 while the calls in progress go on, for up to `limit`; the calls still up then are
     /// released on both legs (BYE, or CANCEL and 487) with cause 7509 and their disconnect events and CDRs

@@ -215,7 +215,10 @@ impl Runner {
                 }
                 Wake::Sip(None | Some(Inbound::Stop)) => break,
                 Wake::Sip(Some(
-                    control @ (Inbound::StopCall { .. } | Inbound::Drain { .. } | Inbound::ReleaseAll),
+                    control @ (Inbound::StopCall { .. }
+                    | Inbound::Drain { .. }
+                    | Inbound::ReleaseAll
+                    | Inbound::Trunks { .. }),
                 )) => self.control(control),
                 Wake::Sip(Some(Inbound::Message {
                     from,
@@ -234,7 +237,8 @@ impl Runner {
                             Ok(
                                 control @ (Inbound::StopCall { .. }
                                 | Inbound::Drain { .. }
-                                | Inbound::ReleaseAll),
+                                | Inbound::ReleaseAll
+                                | Inbound::Trunks { .. }),
                             ) => self.control(control),
                             Ok(Inbound::Stop) => {
                                 stop = true;
@@ -328,6 +332,13 @@ impl Runner {
                     released,
                     "drain time over: calls released (7509)"
                 );
+            }
+            Inbound::Trunks {
+                egress,
+                trusted_peers,
+            } => {
+                tracing::info!(shard = self.parts.shard.index, ?egress, trusted = ?trusted_peers, "trunks reloaded");
+                self.b2bua.set_trunks(egress, trusted_peers);
             }
             Inbound::Message { .. } | Inbound::Stop => {}
         }

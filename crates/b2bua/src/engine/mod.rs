@@ -145,6 +145,17 @@ impl B2bua {
         self.refusal = refusal;
     }
 
+    /// Replaces the trunks (SIGHUP reload): new B legs go to `egress[0]`, requests are taken from
+    /// `trusted_peers` and the egress addresses. Calls in progress keep the trunk they were placed on.
+    pub fn set_trunks(&mut self, egress: Vec<std::net::SocketAddr>, trusted_peers: Vec<ipnet::IpNet>) {
+        self.egress = egress.first().map(|&addr| Peer {
+            addr,
+            transport: Transport::Udp,
+        });
+        self.config.egress = egress;
+        self.config.trusted_peers = trusted_peers;
+    }
+
     /// The refusal in force, if any.
     pub fn refusal(&self) -> Option<Refusal> {
         self.refusal
