@@ -193,20 +193,21 @@ impl Switch {
 
     /// Sends SIGHUP (reload the configuration) and returns at once.
     pub fn hangup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .expect("run kill -HUP");
-        assert!(status.success(), "kill -HUP failed");
+        self.signal("HUP");
     }
 
     /// Sends SIGTERM and returns at once (the switch drains, then exits: see [`Switch::wait_exit`]).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`) with `kill`.
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()
-            .expect("run kill -TERM");
-        assert!(status.success(), "kill -TERM failed");
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// Waits up to `limit` for the process to exit (panics if it does not); returns whether it exited
