@@ -13,8 +13,8 @@ use std::hint::black_box;
 use criterion::Criterion;
 use pn_bindings::controls::{self, ControlledCall, FrequencyLimit, LimitKey, NumberList, TimeWindow};
 use pn_bindings::{
-    App, AppControls, AppId, AxbBinding, Binding, BindingId, BindingKind, BindingTable, CallControls,
-    CallDirection, Counting, Mode, NumberStatus, RecordSettings, RoutePolicy, UnixTime, XNumber, decide,
+    AppControls, AppId, AxbBinding, Binding, BindingId, BindingKind, BindingTable, CallControls,
+    CallDirection, Counting, NumberStatus, RecordSettings, RoutePolicy, UnixTime, XNumber, decide,
     decide_controlled,
 };
 use pn_numbers::E164;
@@ -65,25 +65,7 @@ fn rules() -> AppControls {
 
 fn build() -> BindingTable {
     let table = BindingTable::with_capacity(PAIRS as usize);
-    table.upsert_app(&App {
-        id: AppId(1),
-        name: "bench".into(),
-        mode: Mode::Axb,
-        app_key: "k".into(),
-        app_secret: "s".into(),
-        call_status_url: None,
-        cdr_url: None,
-        sms_url: None,
-        record_enabled: false,
-        sms_enabled: false,
-        extension_digits: 0,
-        collect_repeat: 0,
-        enabled: true,
-        created_at: NOW,
-        media: pn_bindings::AppMedia::default(),
-        push: pn_bindings::AppPush::default(),
-        controls: rules(),
-    });
+    table.upsert_app(&pn_benches::bench_app(NOW, rules()));
     for i in 0..X_NUMBERS {
         table.upsert_number(&XNumber {
             number: x_number(i),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use pn_bindings::{
-    App, AppId, AxbBinding, Binding, BindingId, BindingKind, BindingTable, CallControls, CallDirection, Mode,
+    AppId, AxbBinding, Binding, BindingId, BindingKind, BindingTable, CallControls, CallDirection,
     NumberStatus, RecordSettings, RouteDecision, RoutePolicy, UnixTime, XNumber, decide,
 };
 use pn_numbers::E164;
@@ -138,25 +138,7 @@ impl Rng {
 
 fn build(n: u64) -> BindingTable {
     let table = BindingTable::with_capacity(n as usize);
-    table.upsert_app(&App {
-        id: AppId(1),
-        name: "bench".into(),
-        mode: Mode::Axb,
-        app_key: "k".into(),
-        app_secret: "s".into(),
-        call_status_url: None,
-        cdr_url: None,
-        sms_url: None,
-        record_enabled: false,
-        sms_enabled: false,
-        extension_digits: 0,
-        collect_repeat: 0,
-        enabled: true,
-        created_at: NOW,
-        media: pn_bindings::AppMedia::default(),
-        push: pn_bindings::AppPush::default(),
-        controls: pn_bindings::AppControls::default(),
-    });
+    table.upsert_app(&pn_benches::bench_app(NOW, pn_bindings::AppControls::default()));
     for i in 0..X_NUMBERS {
         table.upsert_number(&XNumber {
             number: x_number(i),

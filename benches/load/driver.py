@@ -269,16 +269,8 @@ class Pnswitch:
         self.app = provision(self.api, triples)
 
     def active_calls(self) -> int | None:
-        try:
-            conn = http.client.HTTPConnection(*self.http, timeout=5)
-            conn.request("GET", "/metrics")
-            text = conn.getresponse().read().decode()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("pn_sip_active_calls "):
-                return int(float(line.split()[1]))
-        return None
+        value = self.metric_sum("pn_sip_active_calls ")
+        return None if value is None else int(value)
 
     def metric_sum(self, prefix: str) -> float | None:
         """The sum of every series of /metrics whose line starts with `prefix`."""
