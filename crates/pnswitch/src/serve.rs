@@ -88,11 +88,15 @@ pub fn run(mut config: Config, reload: Reload) -> Result<(), Box<dyn std::error:
     // Held until the process ends: a second `serve` on this directory is refused instead of routing from a
     // table the first one's writes never reach.
     let _lock = lock_data_dir(&config.data_dir)?;
+    // What a SIGHUP compares its reload with: the configuration as read, before the generated token fills it.
+    let as_loaded = config.clone();
     if config.api.admin_token.is_none() {
         config.api.admin_token = Some(admin_token(&config.data_dir)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(config, reload)).map_err(Into::into)
+    runtime
+        .block_on(serve(config, (reload, as_loaded)))
+        .map_err(Into::into)
 }
 
 /// Logs to stderr: `log.filter` (or `RUST_LOG`), text or JSON lines, ANSI colours only on a terminal.
@@ -265,7 +269,7 @@ fn raise_open_file_limit(config: &Config) {
 }
 
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
-async fn serve(config: Config, reload: Reload) -> Result<(), ServeError> {
+async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<(), ServeError> {
     let started = Instant::now();
     let mut metrics = Metrics::new()?;
     metrics.set_app_label(if config.http.metrics_app_keys {
@@ -355,7 +359,7 @@ async fn serve(config: Config, reload: Reload) -> Result<(), ServeError> {
         housekeeping.push(watchdog);
     }
     let sip = Arc::new(sip);
-    let reloader = spawn_reloader(reload, Arc::clone(&sip), config.clone());
+    let reloader = spawn_reloader(reload, Arc::clone(&sip), as_loaded);
     // SIGTERM: not ready (`/readyz` 503), SIP drains (new calls and probes 503, calls in progress go on up to
     // `sip.drain_secs`, then are released), then HTTP stops.
     let drain_for = Duration::from_secs(config.sip.drain_secs);
