@@ -275,6 +275,32 @@ fn api_flow_control_and_the_source_allow_list_through_the_binary() {
     headers.push(("x-pnswitch-peer", "10.1.1.1".to_owned()));
     let (status, v) = switch.send_with(Method::GET, &query, &headers, None);
     assert_eq!((status, v["resultcode"].as_str()), (403, Some("1020166")), "{v}");
+    // Only 127.0.0.1: a client bound to 127.0.0.2 is refused, one on 127.0.0.1 is served.
+    let (status, v) = switch.admin(
+        Method::PUT,
+        &controls,
+        Some(&json!({"api": {"allowedSources": ["127.0.0.1/32"]}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    for (source, allowed) in [("127.0.0.2", false), ("127.0.0.1", true)] {
+        let client = reqwest::blocking::Client::builder()
+            .local_address(source.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        let mut req = client.get(format!("{}{query}", switch.base));
+        for (name, value) in pn_e2e::aksk_headers(&app.0, &app.1) {
+            req = req.header(name, value);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().unwrap();
+        if allowed {
+            assert_eq!(status, 200, "from {source}: {body}");
+            assert_eq!(body["resultcode"], "0", "from {source}: {body}");
+        } else {
+            assert_eq!((status, body["resultcode"].as_str()), (403, Some("1020166")), "from {source}: {body}");
+        }
+    }
     // From loopback, at most 1 request/s with a burst of 2: of 6 at once, the later ones get 1010010 (429)
     // with Retry-After.
     let (status, v) = switch.admin(

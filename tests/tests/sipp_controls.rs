@@ -102,3 +102,99 @@ fn a_caller_past_its_minute_limit_gets_8047_and_a_blacklisted_caller_7005() {
         "route lookup metrics lack the control causes"
     );
 }
+
+/// A call from `caller` to `x` refused by the switch (no UAS involved): its final response.
+fn refused_by_switch(rig: &Rig, caller: &str, x: &str, status: u16, cause: &str) {
+    let a_side = rig.uac("uac_expect_reject").inject(&[&[caller, x]]).run_ok();
+    let fin = a_side.final_invite_response();
+    assert_eq!(fin.status(), Some(status), "{}", fin.text);
+    let why = reason(&fin);
+    assert!(
+        why.to_ascii_lowercase().contains("q.850") && why.contains(cause),
+        "Reason lacks Q.850 and {cause}: {why:?}\n{}",
+        fin.text
+    );
+}
+
+/// One call from `caller` to `x` that connects (the UAS is the egress trunk for it).
+fn connects(rig: &Rig, caller: &str, x: &str) {
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").inject(&[&[caller, x]]).run_ok();
+    b_side.finish_ok(SETTLE);
+}
+
+fn set_controls(rig: &Rig, app: &(String, String), controls: &serde_json::Value) {
+    ok(&rig.switch.admin(
+        Method::PUT,
+        &format!("/admin/v1/apps/{}/controls", app.0),
+        Some(controls),
+    ));
+}
+
+/// Concurrent-call caps, a frequency limit that passes again after its window, and the time window: each
+/// refusal a 403 with its cause in `Reason` and its disconnect event and CDR; each rule passes again once
+/// the call that held it ended, its window passed, or the allowed hours include now.
+#[test]
+fn a_capped_x_refuses_while_its_call_is_up_a_window_passes_again_and_hours_apply() {
+    const X2: &str = "+8617000000002";
+    const X3: &str = "+8617000000003";
+    const A2: &str = "+8613800000022";
+    const A3: &str = "+8613800000033";
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AXB", &[X, X2, X3]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    rig.switch.bind_axb(&app, X2, A2, B, &json!({}));
+    rig.switch.bind_axb(&app, X3, A3, B, &json!({}));
+
+    // One call at a time through each X: while A's 6-second call is up, B's call to X is refused with 7003;
+    // once it ended, B's next call connects.
+    set_controls(&rig, &app, &json!({"concurrent": [{"scope": "x", "max": 1}]}));
+    let b_side = rig.uas("uas_answer").calls(2).spawn();
+    let long = rig.uac("uac_basic").pause_ms(6000).inject(&[&[A, X]]).spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while rig.switch.metric("pn_sip_active_calls").unwrap_or(0.0) < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "A's call never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The route trace names the cap while the call is up.
+    let trace = rig.switch.route(B, X);
+    assert_eq!(trace["stateCode"], 7003, "{trace}");
+    refused_by_switch(&rig, B, X, 403, "7003");
+    let mut long = long;
+    long.wait_for(Duration::from_secs(15)).assert_ok();
+    rig.uac("uac_basic").inject(&[&[B, X]]).run_ok();
+    let b_side = b_side.finish_ok(SETTLE);
+    assert_eq!(
+        b_side.received_requests("INVITE").len(),
+        2,
+        "only the two admitted calls reach B"
+    );
+
+    // One call per X2 in 2 s: the second at once is refused with 8049; two windows later (the sliding window
+    // weighs the previous one in) it passes.
+    set_controls(
+        &rig,
+        &app,
+        &json!({"limits": [{"key": "x", "windowSecs": 2, "max": 1}]}),
+    );
+    connects(&rig, A2, X2);
+    refused_by_switch(&rig, A2, X2, 403, "8049");
+    std::thread::sleep(Duration::from_millis(4200));
+    connects(&rig, A2, X2);
+
+    // Allowed hours in UTC+8 that exclude the current minute: 8050; hours around it: the call passes.
+    let utc_minute = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 60 % 1440;
+    let local = (utc_minute + 480) % 1440;
+    let later = json!({"timeWindow": {"utcOffsetMinutes": 480, "fromMinute": (local + 60) % 1440,
+                                      "toMinute": (local + 120) % 1440}});
+    set_controls(&rig, &app, &later);
+    refused_by_switch(&rig, A3, X3, 403, "8050");
+    let now = json!({"timeWindow": {"utcOffsetMinutes": 480, "fromMinute": (local + 1440 - 30) % 1440,
+                                    "toMinute": (local + 30) % 1440}});
+    set_controls(&rig, &app, &now);
+    connects(&rig, A3, X3);
+
+    wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
+        ended_with(facts, B, 7003) && ended_with(facts, A2, 8049) && ended_with(facts, A3, 8050)
+    });
+}

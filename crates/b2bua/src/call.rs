@@ -235,6 +235,8 @@ pub(crate) struct Call {
     /// recording.
     pub tones: Tones,
     pub record: Record,
+    /// The call's units in its app's concurrent-call caps (given back when the call ends or is dropped).
+    pub live: Option<pn_bindings::LiveSlot>,
 }
 
 impl Call {

@@ -36,6 +36,13 @@ pub trait RouteLookup {
         now: UnixTime,
     ) -> RouteDecision;
 
+    /// The concurrent-call units of the call the last [`RouteLookup::decide`] admitted (see
+    /// [`pn_bindings::LiveSlot`]): the B2BUA takes them right after the decision and holds them until the call
+    /// ends. The default has none.
+    fn take_live_slot(&self) -> Option<pn_bindings::LiveSlot> {
+        None
+    }
+
     /// The `subscriptionId`/`userData` of a binding, echoed in call facts; asked right after a decision names
     /// the binding, so the answer is the binding as it was when the call was routed. The default knows none:
     /// facts then carry no `subscriptionId`/`userData`.

@@ -13,6 +13,12 @@ impl Cause {
     /// 522: the switch is overloaded (the reference's "platform voice ports exhausted"): new calls are
     /// answered 503 with `Retry-After` before any work is spent on them.
     pub const OVERLOADED: Cause = Cause(522);
+    /// 7002: the app's call limit is reached (the reference's "app frequency"; pnswitch's per-app
+    /// concurrent-call cap).
+    pub const APP_FREQUENCY: Cause = Cause(7002);
+    /// 7003: the display number's call limit is reached (the reference's "display-number frequency";
+    /// pnswitch's per-X concurrent-call cap).
+    pub const DISPLAY_NUMBER_FREQUENCY: Cause = Cause(7003);
     /// 7004: the callee is on the app's blacklist (call controls).
     pub const CALLEE_BLACKLIST: Cause = Cause(7004);
     /// 7005: the caller is on the app's blacklist, or not on its allow-list (call controls).

@@ -13,9 +13,9 @@ pub mod model;
 pub mod table;
 
 pub use cause::Cause;
-pub use controls::{AppControls, ControlCounters};
+pub use controls::{AppControls, ControlCounters, LiveSlot};
 pub use decide::{
-    Ask, CdrDirection, CollectDigits, Connect, Counting, Reject, RouteDecision, RoutePolicy, SendResult,
+    Ask, CdrDirection, CollectDigits, Connect, Controlled, Counting, Reject, RouteDecision, RoutePolicy, SendResult,
     SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
 };
 pub use model::*;

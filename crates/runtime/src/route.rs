@@ -23,6 +23,8 @@ pub(crate) struct TableRouter {
     counters: RefCell<HashMap<&'static str, IntCounter>>,
     /// The echo of the last connected decision, taken with it (the B2BUA asks for it right after).
     routed: RefCell<Option<(BindingId, Option<BindingEcho>)>>,
+    /// The concurrent-call units of the last admitted call, taken by the B2BUA right after the decision.
+    live: RefCell<Option<pn_bindings::LiveSlot>>,
 }
 
 impl TableRouter {
@@ -34,6 +36,7 @@ impl TableRouter {
             lookups: metrics,
             counters: RefCell::new(HashMap::new()),
             routed: RefCell::new(None),
+            live: RefCell::new(None),
         }
     }
 
@@ -55,7 +58,7 @@ impl pn_b2bua::RouteLookup for TableRouter {
         now: UnixTime,
     ) -> RouteDecision {
         // The app's call controls apply here, on every INVITE; admitted calls are counted in its limits.
-        let (decision, _) = pn_bindings::decide_controlled(
+        let pn_bindings::Controlled { decision, live, .. } = pn_bindings::decide_controlled(
             &self.table,
             &self.policy,
             a_number,
@@ -65,12 +68,18 @@ impl pn_b2bua::RouteLookup for TableRouter {
             pn_bindings::Counting::Count,
         );
         self.count(outcome_label(&decision));
+        // A unit not taken by the B2BUA (it always takes it right after) is given back here, at the latest.
+        *self.live.borrow_mut() = live;
         *self.routed.borrow_mut() = match &decision {
             // With the AX temporary callee's own userData when the call goes to it.
             RouteDecision::Connect(c) => Some((c.binding, self.table.connect_echo(c))),
             _ => None,
         };
         decision
+    }
+
+    fn take_live_slot(&self) -> Option<pn_bindings::LiveSlot> {
+        self.live.borrow_mut().take()
     }
 
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {

@@ -560,7 +560,9 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     };
     let extension = q.str_opt("extension", 0, 8)?;
     // With the app's call controls, probed: the trace counts nothing.
-    let (decision, refusal) = pn_bindings::decide_controlled(
+    let pn_bindings::Controlled {
+        decision, refusal, ..
+    } = pn_bindings::decide_controlled(
         s.table(),
         s.route_policy(),
         calling,

@@ -38,7 +38,7 @@ fn call(s: &Server, caller: &str) -> pn_bindings::RouteDecision {
         pn_bindings::UnixTime(s.now()),
         pn_bindings::Counting::Count,
     )
-    .0
+    .decision
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

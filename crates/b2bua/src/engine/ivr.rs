@@ -238,8 +238,13 @@ impl B2bua {
             }
             return;
         }
-        match router.decide(done.collect.caller, done.collect.x, Some(&done.digits), c.wall) {
+        let decision = router.decide(done.collect.caller, done.collect.x, Some(&done.digits), c.wall);
+        let live = router.take_live_slot();
+        match decision {
             RouteDecision::Connect(conn) => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.live = live;
+                }
                 let Some(egress) = self.egress else {
                     self.refuse_call(c, id, Cause::ROUTING_FAILURE);
                     return;

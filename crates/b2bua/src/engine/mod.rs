@@ -80,6 +80,9 @@ pub struct B2bua {
     media: Option<crate::media::MediaPlane>,
     /// New calls are refused while set.
     refusal: Option<Refusal>,
+    /// The concurrent-call units of the call being set up (from [`RouteLookup::take_live_slot`] or a
+    /// waiting X-mode call), moved into the call when it is inserted; cleared after each message.
+    pending_live: Option<pn_bindings::LiveSlot>,
     /// Relayed SMS waiting for the far end's answer, by their client transaction (see `sms`).
     sms: HashMap<Id, sms::PendingSms>,
     /// X mode: calls waiting for the customer's decision.
@@ -130,6 +133,7 @@ impl B2bua {
             active: 0,
             media: None,
             refusal: None,
+            pending_live: None,
             sms: HashMap::new(),
             asks: HashMap::new(),
             sms_blocks: HashMap::new(),
@@ -560,7 +564,11 @@ impl B2bua {
         match r.method() {
             Method::Cancel => self.on_cancel(c, from, r),
             _ if in_dialog => self.on_in_dialog(c, from, r, router),
-            Method::Invite => self.on_new_invite(c, from, r, router),
+            Method::Invite => {
+                self.on_new_invite(c, from, r, router);
+                // Units of a call that was not inserted (refused after the decision) are given back now.
+                self.pending_live = None;
+            }
             Method::Message => self.on_message(c, from, r, router),
             Method::Options => {
                 // A draining switch tells the front's probes to send new calls elsewhere.

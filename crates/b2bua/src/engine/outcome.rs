@@ -434,6 +434,8 @@ impl B2bua {
             return;
         };
         call.ended = true;
+        // The call's concurrent-call units go back now (the call itself may wait for its transactions).
+        call.live = None;
         call.record.recording_kept = call.tones.recording_kept(c.now);
         let event = call.record.event(EventType::Disconnect, c.wall, Some(state_code));
         let cdr = call

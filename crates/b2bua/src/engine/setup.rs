@@ -97,7 +97,11 @@ impl B2bua {
             rel_direction: None,
         };
         let decision = match called {
-            Some(called) => router.decide(caller, called, None, c.wall),
+            Some(called) => {
+                let decision = router.decide(caller, called, None, c.wall);
+                self.pending_live = router.take_live_slot();
+                decision
+            }
             None => RouteDecision::Reject(Reject {
                 cause: Cause::NO_BINDING,
                 app: None,
@@ -340,6 +344,7 @@ impl B2bua {
                 ivr: None,
                 tones: Tones::default(),
                 record,
+                live: self.pending_live.take(),
             }),
         );
         if let Some([a, b]) = media {

@@ -34,6 +34,8 @@ pub(crate) struct PendingAsk {
     hops: u8,
     deadline: Instant,
     scheduled: Option<Instant>,
+    /// The call's concurrent-call units, held while it waits and moved into the call when it connects.
+    live: Option<pn_bindings::LiveSlot>,
 }
 
 impl B2bua {
@@ -66,6 +68,7 @@ impl B2bua {
             Ok(Decision::Connect(info)) => {
                 self.count_decision("connect");
                 self.connect_asked(c, call.0, ask, info, router);
+                self.pending_live = None;
             }
             Ok(Decision::Close(info)) => {
                 self.count_decision("close");
@@ -126,6 +129,7 @@ impl B2bua {
             hops,
             deadline,
             scheduled: None,
+            live: self.pending_live.take(),
         };
         self.deadlines
             .update(Slot::Ask(id), &mut pending.scheduled, Some(deadline));
@@ -248,9 +252,12 @@ impl B2bua {
             invite,
             mut record,
             hops,
+            live,
             ..
         } = ask;
         record.x_user_data = info.user_data;
+        // Moved into the call by `insert_call`, or given back at the end of the reply's handling.
+        self.pending_live = live;
         match (self.egress, self.allocate_media()) {
             (Some(egress), Ok(media)) => {
                 let place = Placement {

@@ -9,7 +9,9 @@
 //! Order of checks (the first failing one refuses): caller allow-list, caller blacklist (7005), callee blacklist
 //! (7004), call-prefix restriction on the callee (7500), international in (8042) and out (8043), time window
 //! (8050), then each frequency limit in the order given (8047 caller, 8048 callee, 8049 X, the caller–X pair
-//! 8047 unless its `cause` says otherwise). Only admitted calls are counted. Concurrent-call caps are not built.
+//! 8047 unless its `cause` says otherwise), then each concurrent-call cap (module [`live`]: 7002 per app, 7003 per
+//! X unless its `cause` says otherwise). Only admitted calls are counted; an admitted call holds a [`LiveSlot`]
+//! in its caps until it ends.
 
 #![allow(clippy::similar_names)]
 
@@ -23,9 +25,11 @@ use crate::model::{AppId, UnixTime};
 
 pub mod api;
 pub mod counters;
+pub mod live;
 
 pub use api::ApiLimits;
 pub use counters::{ControlCounters, CounterKey, DEFAULT_COUNTER_SLOTS, MAX_COUNT};
+pub use live::{CapScope, ConcurrentCap, LiveCalls, LiveSlot, MAX_CONCURRENT};
 
 /// Numbers and prefixes (E.164, `+` optional: `+86138` and `86138` match the same numbers).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +192,8 @@ pub struct AppControls {
     pub time_window: Option<TimeWindow>,
     /// Frequency limits, several at once.
     pub limits: Vec<FrequencyLimit>,
+    /// Concurrent-call caps (per app, per X), several at once.
+    pub concurrent: Vec<ConcurrentCap>,
     /// The provisioning API's flow control and source-IP allow-list for this app.
     pub api: ApiLimits,
 }
@@ -203,6 +209,7 @@ impl Default for AppControls {
             international_out: true,
             time_window: None,
             limits: Vec::new(),
+            concurrent: Vec::new(),
             api: ApiLimits::default(),
         }
     }
@@ -264,6 +271,13 @@ impl AppControls {
                 return Err(ControlsError::BadLimit("max is 1 to 65535"));
             }
         }
+        if self
+            .concurrent
+            .iter()
+            .any(|c| !(1..=MAX_CONCURRENT).contains(&c.max))
+        {
+            return Err(ControlsError::BadLimit("a concurrent cap's max is 1 to 1000000"));
+        }
         Ok(())
     }
 }
@@ -309,6 +323,13 @@ pub enum Rule {
         /// The current estimate.
         estimate: u64,
     },
+    /// A concurrent-call cap is reached.
+    Concurrent {
+        /// What is counted.
+        scope: CapScope,
+        /// The cap.
+        max: u32,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -330,6 +351,7 @@ impl fmt::Display for Rule {
                 f,
                 "{key:?} frequency limit {max} per {window_secs} s reached ({estimate} in the window)"
             ),
+            Rule::Concurrent { scope, max } => write!(f, "{scope:?} concurrent-call cap {max} reached"),
         }
     }
 }
@@ -442,12 +464,65 @@ pub fn admit(
     now: UnixTime,
 ) -> Result<(), Refusal> {
     probe(controls, counters, call, now)?;
+    count(controls, counters, call, now);
+    Ok(())
+}
+
+/// Counts an admitted `call` in each of its frequency limits (what [`admit`] does once every check passed).
+pub fn count(controls: &AppControls, counters: &ControlCounters, call: &ControlledCall, now: UnixTime) {
     for limit in &controls.limits {
         if let Some(subject) = subject(limit, call) {
             counters.add(CounterKey::new(subject, limit.window_secs), now);
         }
     }
-    Ok(())
+}
+
+fn cap_refusal(cap: &ConcurrentCap) -> Refusal {
+    Refusal {
+        cause: cap.cause(),
+        rule: Rule::Concurrent {
+            scope: cap.scope,
+            max: cap.max,
+        },
+    }
+}
+
+/// Takes a unit of each of the app's concurrent-call caps for `call` (`None` when it has none), held until
+/// the returned [`LiveSlot`] is dropped.
+///
+/// # Errors
+/// The [`Refusal`] of the first full cap (no unit is taken then).
+pub fn acquire_caps(
+    controls: &AppControls,
+    live: &std::sync::Arc<LiveCalls>,
+    call: &ControlledCall,
+) -> Result<Option<LiveSlot>, Refusal> {
+    if controls.concurrent.is_empty() {
+        return Ok(None);
+    }
+    let caps: Vec<(u64, u32)> = controls
+        .concurrent
+        .iter()
+        .map(|c| (c.subject(call.app, call.x.digits()), c.max))
+        .collect();
+    live.acquire(&caps)
+        .map(Some)
+        .map_err(|i| cap_refusal(&controls.concurrent[i]))
+}
+
+/// Checks the app's concurrent-call caps for `call` without taking a unit (the route trace).
+///
+/// # Errors
+/// The [`Refusal`] of the first full cap.
+pub fn check_caps(controls: &AppControls, live: &LiveCalls, call: &ControlledCall) -> Result<(), Refusal> {
+    match controls
+        .concurrent
+        .iter()
+        .find(|c| live.count(c.subject(call.app, call.x.digits())) >= c.max)
+    {
+        Some(cap) => Err(cap_refusal(cap)),
+        None => Ok(()),
+    }
 }
 
 /// Checks `call` against `controls` without counting it (what [`admit`] would answer).

@@ -9,7 +9,7 @@
 use pn_numbers::E164;
 
 use super::{Reject, RouteDecision, RoutePolicy, decide};
-use crate::controls::{self, ControlledCall, Refusal};
+use crate::controls::{self, ControlledCall, LiveSlot, Refusal};
 use crate::model::UnixTime;
 use crate::table::BindingTable;
 
@@ -22,7 +22,18 @@ pub enum Counting {
     Probe,
 }
 
-/// [`decide`], then the app's call controls; the [`Refusal`] says which control refused, if one did.
+/// What [`decide_controlled`] answers.
+#[derive(Debug)]
+pub struct Controlled {
+    /// The route decision, a [`Reject`] with the control's cause when a control refused the call.
+    pub decision: RouteDecision,
+    /// Which control refused the call, if one did.
+    pub refusal: Option<Refusal>,
+    /// A counted call admitted under concurrent-call caps: its units, to hold until the call ends.
+    pub live: Option<LiveSlot>,
+}
+
+/// [`decide`], then the app's call controls (see [`Controlled`]).
 pub fn decide_controlled(
     table: &BindingTable,
     policy: &RoutePolicy,
@@ -31,15 +42,20 @@ pub fn decide_controlled(
     extension: Option<&str>,
     now: UnixTime,
     counting: Counting,
-) -> (RouteDecision, Option<Refusal>) {
+) -> Controlled {
     let decision = decide(table, policy, caller, called, extension, now);
+    let passed = |decision| Controlled {
+        decision,
+        refusal: None,
+        live: None,
+    };
     let (app, callee, binding) = match &decision {
         RouteDecision::Connect(c) => (c.app, Some(c.callee), Some(c.binding)),
         RouteDecision::Ask(a) => (a.app, None, None),
-        RouteDecision::CollectDigits(_) | RouteDecision::Reject(_) => return (decision, None),
+        RouteDecision::CollectDigits(_) | RouteDecision::Reject(_) => return passed(decision),
     };
     let Some(rules) = table.app_controls(app) else {
-        return (decision, None);
+        return passed(decision);
     };
     let call = ControlledCall {
         app,
@@ -47,28 +63,52 @@ pub fn decide_controlled(
         callee,
         x: called,
     };
-    let checked = if rules.limits.is_empty() {
-        // No counter needed: the counters are not even allocated.
-        controls::check_rules(&rules, &call, now)
-    } else {
-        let counters = table.control_counters();
-        match counting {
-            Counting::Count => controls::admit(&rules, counters, &call, now),
-            Counting::Probe => controls::probe(&rules, counters, &call, now),
-        }
-    };
+    let checked = check(table, &rules, &call, now, counting);
     match checked {
-        Ok(()) => (decision, None),
-        Err(refusal) => (
-            RouteDecision::Reject(Reject {
+        Ok(live) => Controlled {
+            decision,
+            refusal: None,
+            live,
+        },
+        Err(refusal) => Controlled {
+            decision: RouteDecision::Reject(Reject {
                 cause: refusal.cause,
                 app: Some(app),
                 binding,
                 prompt: None,
             }),
-            Some(refusal),
-        ),
+            refusal: Some(refusal),
+            live: None,
+        },
     }
+}
+
+/// Every control of `rules` on `call`; a counted call is counted (frequency limits) and takes its caps' units
+/// only when every control passes.
+fn check(
+    table: &BindingTable,
+    rules: &controls::AppControls,
+    call: &ControlledCall,
+    now: UnixTime,
+    counting: Counting,
+) -> Result<Option<LiveSlot>, Refusal> {
+    if rules.limits.is_empty() {
+        // No counter needed: the counters are not even allocated.
+        controls::check_rules(rules, call, now)?;
+    } else {
+        controls::probe(rules, table.control_counters(), call, now)?;
+    }
+    if counting == Counting::Probe {
+        if !rules.concurrent.is_empty() {
+            controls::check_caps(rules, table.live_calls(), call)?;
+        }
+        return Ok(None);
+    }
+    let live = controls::acquire_caps(rules, table.live_calls(), call)?;
+    if !rules.limits.is_empty() {
+        controls::count(rules, table.control_counters(), call, now);
+    }
+    Ok(live)
 }
 
 #[cfg(test)]
@@ -138,6 +178,11 @@ mod tests {
     }
 
     fn call(t: &BindingTable, caller: &str, counting: Counting) -> (RouteDecision, Option<Refusal>) {
+        let c = admitted(t, caller, counting);
+        (c.decision, c.refusal)
+    }
+
+    fn admitted(t: &BindingTable, caller: &str, counting: Counting) -> Controlled {
         decide_controlled(
             t,
             &RoutePolicy::default(),
@@ -147,6 +192,49 @@ mod tests {
             NOW,
             counting,
         )
+    }
+
+    #[test]
+    fn concurrent_caps_hold_until_the_call_ends_and_a_trace_takes_nothing() {
+        use crate::controls::{CapScope, ConcurrentCap};
+        let t = table(AppControls {
+            concurrent: vec![
+                ConcurrentCap {
+                    scope: CapScope::X,
+                    max: 2,
+                    cause: None,
+                },
+                ConcurrentCap {
+                    scope: CapScope::App,
+                    max: 5,
+                    cause: Some(Cause(7109)),
+                },
+            ],
+            ..AppControls::default()
+        });
+        let first = admitted(&t, "+8613800000001", Counting::Count);
+        assert!(first.live.is_some());
+        let second = admitted(&t, "+8613900000001", Counting::Count);
+        assert!(matches!(second.decision, RouteDecision::Connect(_)));
+        // A route trace sees the X cap full and takes nothing.
+        let (d, refusal) = call(&t, "+8613800000001", Counting::Probe);
+        assert_eq!(cause(&d), Some(Cause::DISPLAY_NUMBER_FREQUENCY));
+        assert!(matches!(
+            refusal.unwrap().rule,
+            crate::controls::Rule::Concurrent {
+                scope: CapScope::X,
+                max: 2
+            }
+        ));
+        let third = admitted(&t, "+8613800000001", Counting::Count);
+        assert_eq!(cause(&third.decision), Some(Cause(7003)));
+        assert!(third.live.is_none());
+        // The first call ends: the next one passes.
+        drop(first);
+        let fourth = admitted(&t, "+8613800000001", Counting::Count);
+        assert!(fourth.live.is_some());
+        drop((second, fourth));
+        assert_eq!(t.live_calls().subjects(), 0);
     }
 
     fn cause(d: &RouteDecision) -> Option<Cause> {

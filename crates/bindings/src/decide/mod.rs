@@ -22,7 +22,7 @@ use crate::table::{BindingTable, expired};
 
 pub mod controlled;
 pub mod sms;
-pub use controlled::{Counting, decide_controlled};
+pub use controlled::{Controlled, Counting, decide_controlled};
 pub use sms::{SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide_sms};
 
 /// Operator policy applied to every call (config section; all fields optional).

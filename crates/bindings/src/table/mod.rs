@@ -142,6 +142,8 @@ pub struct BindingTable {
     app_controls: Map<AppId, Arc<AppControls>>,
     /// The frequency counters of every app's limits, allocated at the first call an app with limits counts.
     counters: OnceLock<ControlCounters>,
+    /// The live-call counts of every app's concurrent-call caps, allocated at the first capped call.
+    live_calls: OnceLock<Arc<crate::controls::LiveCalls>>,
     numbers: Map<E164, XNumber>,
     axb: AxbIndex,
     ax: Map<E164, AxRoute>,
@@ -214,6 +216,7 @@ impl BindingTable {
             app_media: map(),
             app_controls: map(),
             counters: OnceLock::new(),
+            live_calls: OnceLock::new(),
             numbers: map(),
             axb: AxbIndex::with_capacity(bindings),
             ax: map(),
@@ -266,6 +269,12 @@ impl BindingTable {
     /// allocated on first use).
     pub fn control_counters(&self) -> &ControlCounters {
         self.counters.get_or_init(ControlCounters::default)
+    }
+
+    /// The live-call counts of the concurrent-call caps, shared by every shard (a subject takes memory only
+    /// while it has calls up).
+    pub fn live_calls(&self) -> &Arc<crate::controls::LiveCalls> {
+        self.live_calls.get_or_init(Arc::default)
     }
 
     /// The app's media settings (prompts, digit collection), as last upserted with the app.
