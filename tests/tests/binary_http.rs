@@ -298,7 +298,11 @@ fn api_flow_control_and_the_source_allow_list_through_the_binary() {
             assert_eq!(status, 200, "from {source}: {body}");
             assert_eq!(body["resultcode"], "0", "from {source}: {body}");
         } else {
-            assert_eq!((status, body["resultcode"].as_str()), (403, Some("1020166")), "from {source}: {body}");
+            assert_eq!(
+                (status, body["resultcode"].as_str()),
+                (403, Some("1020166")),
+                "from {source}: {body}"
+            );
         }
     }
     // From loopback, at most 1 request/s with a burst of 2: of 6 at once, the later ones get 1010010 (429)

@@ -15,8 +15,8 @@ pub mod table;
 pub use cause::Cause;
 pub use controls::{AppControls, ControlCounters, LiveSlot};
 pub use decide::{
-    Ask, CdrDirection, CollectDigits, Connect, Controlled, Counting, Reject, RouteDecision, RoutePolicy, SendResult,
-    SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
+    Ask, CdrDirection, CollectDigits, Connect, Controlled, Counting, Reject, RouteDecision, RoutePolicy,
+    SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
 };
 pub use model::*;
 pub use table::{BindingEcho, BindingTable};

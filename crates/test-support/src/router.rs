@@ -31,6 +31,12 @@ pub struct FakeRouter {
     pub sms_table: Option<BindingTable>,
     /// What `sms_content` answers for every app (default false).
     pub sms_content: bool,
+    /// A concurrent-call cap over every call this router admits (`max`, counted in the shared
+    /// [`pn_bindings::controls::LiveCalls`] under subject 1): a connect or ask decision takes a unit, handed to
+    /// the B2BUA by `take_live_slot`; a full cap turns the decision into a 7003 refusal. Default none.
+    pub cap: Option<(std::sync::Arc<pn_bindings::controls::LiveCalls>, u32)>,
+    /// The unit of the last admitted decision, until the B2BUA takes it.
+    pub live: RefCell<Option<pn_bindings::LiveSlot>>,
 }
 
 impl FakeRouter {
@@ -74,12 +80,21 @@ impl FakeRouter {
             app_echo: None,
             sms_table: None,
             sms_content: false,
+            cap: None,
+            live: RefCell::new(None),
         }
     }
 }
 
-impl RouteLookup for FakeRouter {
-    fn decide(&self, caller: Option<E164>, dialed: E164, ext: Option<&str>, _now: UnixTime) -> RouteDecision {
+impl FakeRouter {
+    /// The decision before the cap: [`FakeRouter::decision`], or the extension's.
+    fn decide_uncapped(
+        &self,
+        caller: Option<E164>,
+        dialed: E164,
+        ext: Option<&str>,
+        _now: UnixTime,
+    ) -> RouteDecision {
         self.asked.borrow_mut().push((caller, dialed));
         let Some(ext) = ext else {
             return self.decision.clone();
@@ -95,6 +110,34 @@ impl RouteLookup for FakeRouter {
             },
             |(_, d)| d.clone(),
         )
+    }
+}
+
+impl RouteLookup for FakeRouter {
+    fn decide(&self, caller: Option<E164>, dialed: E164, ext: Option<&str>, now: UnixTime) -> RouteDecision {
+        let decision = self.decide_uncapped(caller, dialed, ext, now);
+        let Some((live, max)) = &self.cap else {
+            return decision;
+        };
+        if !matches!(decision, RouteDecision::Connect(_) | RouteDecision::Ask(_)) {
+            return decision;
+        }
+        match live.acquire(&[(1, *max)]) {
+            Ok(slot) => {
+                *self.live.borrow_mut() = Some(slot);
+                decision
+            }
+            Err(_) => RouteDecision::Reject(Reject {
+                cause: pn_bindings::Cause::DISPLAY_NUMBER_FREQUENCY,
+                app: Some(AppId(1)),
+                binding: None,
+                prompt: None,
+            }),
+        }
+    }
+
+    fn take_live_slot(&self) -> Option<pn_bindings::LiveSlot> {
+        self.live.borrow_mut().take()
     }
 
     fn subscription(&self, binding: BindingId) -> Option<Subscription> {

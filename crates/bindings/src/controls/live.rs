@@ -159,7 +159,7 @@ pub struct LiveSlot {
 
 impl Drop for LiveSlot {
     fn drop(&mut self) {
-        for &s in self.subjects.iter() {
+        for &s in &self.subjects {
             self.live.give_back(s);
         }
     }
