@@ -4,14 +4,21 @@
 //!
 //! Each admitted call is counted (as on the call path), so the benched callers' own counters fill too; the
 //! limits are set high enough that every benched call is admitted (the admitted path does the most work: every
-//! check, then every count).
+//! check, then every count). Concurrent-call caps per X and per app are on too: each benched call takes its
+//! units and gives them back when its decision is dropped (what the end of a call does).
+//!
+//! After criterion's means, a tail pass times 200,000 single decisions of each kind, interleaved in batches of
+//! 1,000 (the clock read costs the same on both sides), and prints p50 / p99 / p99.9 of each and what the
+//! controls add at each percentile.
 //!
 //! Run: `cargo bench -p pn-benches --bench controls` (`-- --test` runs each once, as a check that it works).
 
 use std::hint::black_box;
 
 use criterion::Criterion;
-use pn_bindings::controls::{self, ControlledCall, FrequencyLimit, LimitKey, NumberList, TimeWindow};
+use pn_bindings::controls::{
+    self, CapScope, ConcurrentCap, ControlledCall, FrequencyLimit, LimitKey, NumberList, TimeWindow,
+};
 use pn_bindings::{
     AppControls, AppId, AxbBinding, Binding, BindingId, BindingKind, BindingTable, CallControls,
     CallDirection, Counting, NumberStatus, RecordSettings, RoutePolicy, UnixTime, XNumber, decide,
@@ -58,6 +65,18 @@ fn rules() -> AppControls {
             limit(LimitKey::Caller, 3600, 65_000),
             limit(LimitKey::X, 86_400, 65_535),
             limit(LimitKey::CallerX, 60, 60_000),
+        ],
+        concurrent: vec![
+            ConcurrentCap {
+                scope: CapScope::X,
+                max: 1000,
+                cause: None,
+            },
+            ConcurrentCap {
+                scope: CapScope::App,
+                max: 1_000_000,
+                cause: None,
+            },
         ],
         ..AppControls::default()
     }
@@ -144,8 +163,65 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Nanoseconds at quantile `q` of sorted `v`.
+fn quantile(v: &[u64], q: f64) -> u64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i]
+}
+
+/// The tail pass (see the module docs): per-decision times of both kinds, their quantiles and the difference.
+fn tail(rounds: usize) {
+    let table = build();
+    let policy = RoutePolicy::default();
+    let mut i = 0u64;
+    let mut next = || {
+        i = (i + 7919) % PAIRS;
+        (mobile(2 * i), x_number(i))
+    };
+    let (mut plain, mut controlled) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for _ in 0..1000 {
+            let (caller, x) = next();
+            let t = std::time::Instant::now();
+            black_box(decide(&table, &policy, Some(caller), x, None, NOW));
+            plain.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+        for _ in 0..1000 {
+            let (caller, x) = next();
+            let t = std::time::Instant::now();
+            drop(black_box(decide_controlled(
+                &table,
+                &policy,
+                Some(caller),
+                x,
+                None,
+                NOW,
+                Counting::Count,
+            )));
+            controlled.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+    }
+    plain.sort_unstable();
+    controlled.sort_unstable();
+    for (name, q) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
+        let (a, b) = (quantile(&plain, q), quantile(&controlled, q));
+        println!(
+            "controls tail {name}: decide {a} ns, decide_controlled {b} ns, added {} ns",
+            i128::from(b) - i128::from(a)
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();
+    // `-- --test` (the check that the bench works) times a few rounds only.
+    let quick = std::env::args().any(|a| a == "--test");
+    tail(if quick { 2 } else { 200 });
 }

@@ -230,6 +230,14 @@ impl ClientTx {
         }
     }
 
+    /// Whether it still waits for a final response.
+    pub(crate) fn unanswered(&self) -> bool {
+        match self {
+            ClientTx::Live(tx) => matches!(tx.state(), State::Calling | State::Proceeding | State::Trying),
+            ClientTx::Waiting(_) => false,
+        }
+    }
+
     /// Once its outputs are drained: an INVITE transaction in `Accepted` keeps only its Timer M.
     pub(crate) fn settle(&mut self) {
         if let ClientTx::Live(tx) = self {

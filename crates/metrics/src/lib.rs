@@ -145,7 +145,8 @@ pub struct SipMetrics {
     pub overload_drops: IntCounter,
     /// `pn_sip_overload_refusals_total{at}`: new INVITEs answered 503 (cause 522, `Retry-After`) because the
     /// switch is behind: `shard` (it waited longer than `sip.overload_queue_delay_ms` in its shard's queue),
-    /// `queue_full` (its shard's queue was full: answered by the receive loop).
+    /// `behind` (its shard was behind: answered by the receive loop without being queued), `queue_full` (its
+    /// shard's queue was full: answered by the receive loop).
     pub overload_refusals: IntCounterVec,
     /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
     pub media_relays: IntGauge,
@@ -248,10 +249,10 @@ impl SipMetrics {
         let overload_refusals = registered_vec(
             registry,
             "pn_sip_overload_refusals_total",
-            "New INVITEs answered 503 (cause 522) because the switch is behind: shard (queued too long), queue_full",
+            "New INVITEs answered 503 (cause 522) because the switch is behind: shard (queued too long), behind (its shard is behind), queue_full",
             "at",
         )?;
-        preset(&overload_refusals, &["shard", "queue_full"]);
+        preset(&overload_refusals, &["shard", "behind", "queue_full"]);
         let media_relays =
             IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
         let media_packets = registered_vec(

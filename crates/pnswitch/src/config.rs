@@ -131,6 +131,8 @@ pub struct StoreConfig {
     pub synchronous_full: bool,
     /// Read connections kept open for queries.
     pub read_connections: usize,
+    /// The write connection's `SQLite` page cache, MiB.
+    pub writer_cache_mib: u32,
 }
 
 impl Default for StoreConfig {
@@ -139,6 +141,7 @@ impl Default for StoreConfig {
             backend: Backend::Sqlite,
             synchronous_full: true,
             read_connections: 4,
+            writer_cache_mib: 16,
         }
     }
 }

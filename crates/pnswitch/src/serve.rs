@@ -281,6 +281,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     let options = SqliteOptions {
         synchronous_full: config.store.synchronous_full,
         read_connections: config.store.read_connections,
+        writer_cache_kib: config.store.writer_cache_mib.saturating_mul(1024),
     };
     let sqlite = SqliteStore::open(&config.data_dir, options)?;
     let db_path = sqlite.path().to_owned();

@@ -1,10 +1,14 @@
 //! From the receive loops to the shards: pick the shard of a parsed message ([`pn_b2bua::shard_for`]) and
 //! hand it over without blocking. A message waits in its shard's queue with the time it was queued: a shard
 //! that reads a new INVITE which waited longer than `sip.overload_queue_delay_ms` refuses it at once (503,
-//! cause 522, `Retry-After`). When a shard's queue is full, a new INVITE is answered that way here, by the
-//! receive loop; anything else is dropped and counted (its sender retransmits).
+//! cause 522, `Retry-After`). From then until its queue delay is back under a quarter of that, the shard is
+//! *behind* (a flag per shard, [`Behind`]): new INVITEs for it are answered that way here, by the receive loop,
+//! without being queued, so the shard spends its time on the calls it took and on in-dialog requests. When a
+//! shard's queue is full, a new INVITE is answered the same way; anything else is dropped and counted (its
+//! sender retransmits).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use pn_b2bua::Peer;
@@ -59,10 +63,47 @@ fn overload_tag() -> String {
     format!("pn503-{}", TAGS.fetch_add(1, Ordering::Relaxed))
 }
 
+/// By shard: whether it is behind (set and cleared by the shard from its queue delay, read by the receive
+/// loops).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Behind(Arc<[AtomicBool]>);
+
+impl Behind {
+    /// Flags for `shards` shards, none behind.
+    pub(crate) fn new(shards: usize) -> Self {
+        Self((0..shards).map(|_| AtomicBool::new(false)).collect())
+    }
+
+    /// Whether shard `index` is behind.
+    pub(crate) fn is_behind(&self, index: usize) -> bool {
+        self.0.get(index).is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Sets shard `index`'s flag.
+    pub(crate) fn set(&self, index: usize, behind: bool) {
+        if let Some(f) = self.0.get(index)
+            && f.load(Ordering::Relaxed) != behind
+        {
+            f.store(behind, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether `message` is a new INVITE (no To tag): what overload refuses.
+fn is_new_invite(message: &SipMessage) -> bool {
+    message.as_request().is_some_and(|r| {
+        r.method() == &pn_sip::Method::Invite && r.headers().to().is_ok_and(|to| to.tag().is_none())
+    })
+}
+
 /// The shards' queues, shared by every receive loop (clone freely).
 #[derive(Clone)]
 pub(crate) struct Dispatch {
     shards: Vec<mpsc::Sender<Inbound>>,
+    /// Which shards are behind.
+    behind: Behind,
+    /// New INVITEs answered 503 here because their shard was behind.
+    refused_behind: IntCounter,
     /// Messages dropped because their shard's queue was full.
     overload: IntCounter,
     /// New INVITEs answered 503 here because their shard's queue was full.
@@ -75,12 +116,15 @@ impl Dispatch {
     /// A dispatcher over these shard queues.
     pub(crate) fn new(
         shards: Vec<mpsc::Sender<Inbound>>,
+        (behind, refused_behind): (Behind, IntCounter),
         overload: IntCounter,
         refused: IntCounter,
         retry_after_secs: u32,
     ) -> Self {
         Self {
             shards,
+            behind,
+            refused_behind,
             overload,
             refused,
             retry_after_secs,
@@ -94,6 +138,15 @@ impl Dispatch {
         let count = u16::try_from(self.shards.len()).unwrap_or(u16::MAX);
         let index = usize::from(pn_b2bua::shard_for(&message, count));
         let shard = self.shards.get(index).or_else(|| self.shards.first())?;
+        if self.behind.is_behind(index) && is_new_invite(&message) {
+            let answer = message
+                .as_request()
+                .and_then(|r| pn_b2bua::overload_answer(r, &overload_tag(), self.retry_after_secs));
+            if answer.is_some() {
+                self.refused_behind.inc();
+                return answer;
+            }
+        }
         let queued = Inbound::Message {
             from,
             message,
@@ -149,5 +202,56 @@ impl Dispatch {
         for shard in &self.shards {
             let _ = shard.send(make()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(text: &str) -> SipMessage {
+        SipMessage::parse(text.as_bytes()).unwrap()
+    }
+
+    fn invite(to_tag: &str) -> SipMessage {
+        message(&format!(
+            "INVITE sip:+8617000000001@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
+             From: <sip:+8613800000001@127.0.0.1>;tag=a1\r\n\
+             To: <sip:+8617000000001@127.0.0.1>{to_tag}\r\n\
+             Call-ID: c1@127.0.0.1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn a_shard_behind_gets_no_new_invite_but_every_in_dialog_request() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let behind = Behind::new(1);
+        let refused_behind = IntCounter::new("b", "b").unwrap();
+        let d = Dispatch::new(
+            vec![tx],
+            (behind.clone(), refused_behind.clone()),
+            IntCounter::new("o", "o").unwrap(),
+            IntCounter::new("r", "r").unwrap(),
+            2,
+        );
+        let from = Peer {
+            addr: "127.0.0.1:5070".parse().unwrap(),
+            transport: pn_b2bua::Transport::Udp,
+        };
+        assert!(d.dispatch(from, invite("")).is_none(), "queued");
+        assert!(rx.try_recv().is_ok());
+        behind.set(0, true);
+        let answer = String::from_utf8(d.dispatch(from, invite("")).expect("a 503")).unwrap();
+        assert!(answer.starts_with("SIP/2.0 503 "), "{answer}");
+        assert!(answer.contains("Retry-After: 2\r\n"), "{answer}");
+        assert!(rx.try_recv().is_err(), "the refused INVITE was not queued");
+        assert_eq!(refused_behind.get(), 1);
+        // A re-INVITE (in a dialog) still reaches the shard.
+        assert!(d.dispatch(from, invite(";tag=b2")).is_none());
+        assert!(rx.try_recv().is_ok());
+        behind.set(0, false);
+        assert!(d.dispatch(from, invite("")).is_none());
+        assert!(rx.try_recv().is_ok());
     }
 }

@@ -155,8 +155,13 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         senders.push(tx);
         receivers.push(rx);
     }
+    let behind = dispatch::Behind::new(count);
     let dispatch = Dispatch::new(
         senders,
+        (
+            behind.clone(),
+            metrics.overload_refusals.with_label_values(&["behind"]),
+        ),
         metrics.overload_drops.clone(),
         metrics.overload_refusals.with_label_values(&["queue_full"]),
         config.overload_retry_after_secs,
@@ -200,6 +205,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             refusal,
             overload,
             overload_delay: Duration::from_millis(config.overload_queue_delay_ms),
+            behind: behind.clone(),
             metrics: metrics.clone(),
             media,
             callbacks: callback_sink.clone(),

@@ -49,8 +49,12 @@ pub(crate) struct ShardParts {
     pub(crate) refusal: pn_b2bua::Refusal,
     /// How new calls are refused while the shard is behind (cause 522).
     pub(crate) overload: pn_b2bua::Refusal,
-    /// A new INVITE that waited longer than this in the queue is refused with `overload`.
+    /// A new INVITE that waited longer than this in the queue is refused with `overload`, and the shard is
+    /// behind (see `behind`) until a message waited less than a quarter of it.
     pub(crate) overload_delay: Duration,
+    /// The shards' behind flags, this shard's set from its queue delay (the receive loops refuse new INVITEs
+    /// for a shard that is behind).
+    pub(crate) behind: crate::dispatch::Behind,
     /// Call-path metrics.
     pub(crate) metrics: SipMetrics,
     /// Relay mode (`None`: bypass).
@@ -379,11 +383,18 @@ impl Runner {
             log_message(&from, &message);
         }
         let now = Instant::now();
+        let waited = now.saturating_duration_since(queued_at);
+        let late = waited > self.parts.overload_delay;
+        if late {
+            self.parts.behind.set(self.parts.shard.index.into(), true);
+        } else if waited < self.parts.overload_delay / 4 {
+            self.parts.behind.set(self.parts.shard.index.into(), false);
+        }
         let refusal = if self.draining.is_some() {
             self.draining
         } else if self.parts.facts.degraded() {
             Some(self.parts.refusal)
-        } else if now.saturating_duration_since(queued_at) > self.parts.overload_delay {
+        } else if late {
             Some(self.parts.overload)
         } else {
             None

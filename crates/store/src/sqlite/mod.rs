@@ -48,6 +48,10 @@ pub struct SqliteOptions {
     /// Idle read connections kept in the pool (default 4). More readers may be open at once; the extra
     /// connections are closed when their [`ReadTx`] ends.
     pub read_connections: usize,
+    /// The write connection's page cache in KiB (default 16384). It holds the pages inserts touch (the
+    /// right-hand edges of the outbox and its indexes, the bindings' index pages); it is filled as pages are
+    /// read and kept, so it counts in the process's resident memory once the database is larger.
+    pub writer_cache_kib: u32,
 }
 
 impl Default for SqliteOptions {
@@ -55,6 +59,7 @@ impl Default for SqliteOptions {
         Self {
             synchronous_full: true,
             read_connections: 4,
+            writer_cache_kib: 16 * 1024,
         }
     }
 }
@@ -88,7 +93,7 @@ impl SqliteStore {
     pub fn open(dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
-        let writer = schema::open_writer(&path, options.synchronous_full)?;
+        let writer = schema::open_writer(&path, options.synchronous_full, options.writer_cache_kib)?;
         schema::migrate(&writer)?;
         let checkpointer = spawn_checkpointer(schema::open_checkpointer(&path)?)?;
         Ok(Self {

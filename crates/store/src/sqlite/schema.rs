@@ -179,7 +179,11 @@ pub(crate) fn supported_version() -> u32 {
 }
 
 /// Opens the write connection: WAL, the requested `synchronous` level, foreign keys, busy timeout.
-pub(crate) fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connection, StoreError> {
+pub(crate) fn open_writer(
+    path: &Path,
+    synchronous_full: bool,
+    cache_kib: u32,
+) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -199,8 +203,8 @@ pub(crate) fn open_writer(path: &Path, synchronous_full: bool) -> Result<Connect
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // A larger page cache keeps the index pages that inserts touch in memory (negative = KiB).
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    // The page cache keeps the index pages that inserts touch in memory (negative = KiB).
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib.max(1024)))?;
     // Checkpoints run on the store's checkpointer thread, not inside a commit on the write path.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)

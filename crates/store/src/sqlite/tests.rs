@@ -562,6 +562,7 @@ fn reopen_finds_committed_state_and_migrations_are_idempotent() {
             SqliteOptions {
                 synchronous_full: false,
                 read_connections: 1,
+                ..SqliteOptions::default()
             },
         )
         .unwrap();
@@ -724,6 +725,7 @@ fn many_readers_at_once() {
         SqliteOptions {
             synchronous_full: true,
             read_connections: 2,
+            ..SqliteOptions::default()
         },
     )
     .unwrap();
