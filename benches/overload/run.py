@@ -46,6 +46,36 @@ def metric(sw: driver.Pnswitch, name: str, label: str = "") -> float:
     return total
 
 
+def histogram(sw: driver.Pnswitch, name: str) -> list[tuple[float, float]]:
+    """The cumulative buckets (le, count) of histogram `name`."""
+    try:
+        conn = driver.http.client.HTTPConnection(*sw.http, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    return out
+
+
+def delay_quantile(before: list, after: list, q: float) -> float | None:
+    """The upper bound (s) of the bucket holding quantile `q` of the observations between two scrapes."""
+    if not before or not after:
+        return None
+    counts = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    total = counts[-1][1]
+    if total <= 0:
+        return None
+    for le, c in counts:
+        if c >= q * total:
+            return le
+    return counts[-1][0]
+
+
 def refusals_by_place(sw: driver.Pnswitch) -> dict:
     return {at: metric(sw, "pn_sip_overload_refusals_total", f'at="{at}"') for at in ("shard", "behind", "queue_full")}
 
@@ -62,13 +92,16 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
     driver.wait_bound(uas_port, "sipp uas")
     answered_before = metric(sw, "pn_sip_calls_total", 'outcome="answered"')
     refused_before = refusals_by_place(sw)
+    delays_before = histogram(sw, "pn_sip_queue_delay_seconds")
     cpu_before = driver.cpu_seconds(sw.proc.pid)
     peak = [driver.rss_kib(sw.proc.pid)]
+    depth = [0.0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.5):
             peak[0] = max(peak[0], driver.rss_kib(sw.proc.pid))
+            depth[0] = max(depth[0], metric(sw, "pn_sip_queue_depth"))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -88,6 +121,7 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
     driver.stop(uas)
     stats = driver.read_stats(d / "uac_stat.csv")
     answered = metric(sw, "pn_sip_calls_total", 'outcome="answered"') - answered_before
+    delays_after = histogram(sw, "pn_sip_queue_delay_seconds")
     refused_after = refusals_by_place(sw)
     refused = {k: int(refused_after[k] - refused_before[k]) for k in refused_after}
     created = stats.get("TotalCallCreated", 0)
@@ -98,13 +132,19 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
         "label": label, "rate": rate, "calls": calls, "created": created, "elapsed_s": round(elapsed, 1),
         "answered": int(answered), "goodput_cps": round(answered / offered_s),
         "refused_503": refused, "timeouts": failed, "retransmissions": stats.get("Retransmissions(C)"),
-        "cpu_s": round(cpu, 2), "rss_peak_mib": peak[0] // 1024,
+        "cpu_s": round(cpu, 2), "cpu_share": round(cpu / max(elapsed, 1e-9), 2),
+        "queue_delay_p50_s": delay_quantile(delays_before, delays_after, 0.5),
+        "queue_delay_p99_s": delay_quantile(delays_before, delays_after, 0.99),
+        "queue_depth_max": int(depth[0]),
+        "rss_peak_mib": peak[0] // 1024,
         "rss_after_mib": driver.rss_kib(sw.proc.pid) // 1024,
     }
     driver.log(f"   {label:>6}: offered {rate:5} cps x {calls} -> answered {int(answered)} "
                f"({result['goodput_cps']} cps), 503 {sum(refused.values())} {refused}, timeouts {failed}, "
                f"retrans {result['retransmissions']}, {elapsed:.1f} s, RSS peak {result['rss_peak_mib']} MiB, "
-               f"after {result['rss_after_mib']} MiB")
+               f"after {result['rss_after_mib']} MiB; signals: cpu {result['cpu_share']} cores, queue delay "
+               f"p50 <= {result['queue_delay_p50_s']} s p99 <= {result['queue_delay_p99_s']} s, "
+               f"depth max {result['queue_depth_max']}")
     return result
 
 
@@ -117,6 +157,8 @@ def main() -> int:
     p.add_argument("--hold-ms", type=int, default=100, help="call duration (default 100)")
     p.add_argument("--bindings", type=int, default=10000)
     p.add_argument("--idle", type=float, default=60.0, help="seconds idle before the last RSS reading")
+    p.add_argument("--no-protection", action="store_true",
+                   help="turn the queue-delay refusal off (to compare the overload signals against failures)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pn-overload-"))
@@ -125,7 +167,9 @@ def main() -> int:
     csv.write_text("SEQUENTIAL\n" + "".join(f"{a};{x};\n" for a, x, _ in triples))
     uas_port = driver.free_udp_port()
     report: dict = {"capacity": args.capacity, "seconds": args.seconds, "hold_ms": args.hold_ms, "steps": []}
-    sw = driver.Pnswitch(args.pnswitch, work, uas_port, triples)
+    env = {"PNSWITCH__SIP__OVERLOAD_QUEUE_DELAY_MS": "600000"} if args.no_protection else None
+    report["protection"] = not args.no_protection
+    sw = driver.Pnswitch(args.pnswitch, work, uas_port, triples, env)
     try:
         report["rss_start_mib"] = driver.rss_kib(sw.proc.pid) // 1024
         driver.log(f"== pnswitch up, RSS {report['rss_start_mib']} MiB; capacity {args.capacity} cps")
@@ -148,10 +192,11 @@ def main() -> int:
         driver.log(f"   RSS after {args.idle:.0f} s idle: {report['rss_idle_mib']} MiB")
     finally:
         sw.close()
-    driver.log("\n   multiple  offered  goodput  share  503s   timeouts  RSS peak")
+    driver.log("\n   multiple  offered  goodput  share  503s   timeouts  RSS peak  cpu  delay p99  depth")
     for s in report["steps"]:
         driver.log(f"   {s['multiple']:>8g} {s['rate']:>8} {s['goodput_cps']:>8} {s['goodput_share']:>6.2f} "
-                   f"{sum(s['refused_503'].values()):>6} {s['timeouts']:>9} {s['rss_peak_mib']:>6} MiB")
+                   f"{sum(s['refused_503'].values()):>6} {s['timeouts']:>9} {s['rss_peak_mib']:>6} MiB "
+                   f"{s['cpu_share']:>4} {s['queue_delay_p99_s']} {s['queue_depth_max']:>6}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     import shutil

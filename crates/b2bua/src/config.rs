@@ -32,6 +32,9 @@ pub struct B2buaConfig {
     /// SMS Block: the most SMS one shard holds while their apps decide (default 4096); one more is refused
     /// at once with sendResult 5 (`503`). Each waits at most `xmode_decision_timeout_ms`.
     pub sms_block_max_pending: usize,
+    /// X mode: the most calls one shard holds while their apps decide (default 4096); one more is refused at
+    /// once with 522 (`503`, counted in `pn_xmode_decisions_total{outcome="full"}`).
+    pub xmode_max_pending: usize,
     /// `host[:port]` pnswitch writes in its Via and Contact (the runtime fills it from the listen address).
     pub local_host: String,
     /// Egress trunk targets: B legs go to `egress[0]` (UDP), whose address is the Request-URI host.
@@ -61,6 +64,7 @@ impl Default for B2buaConfig {
             max_call_secs: 4 * 3600,
             xmode_decision_timeout_ms: 3000,
             sms_block_max_pending: 4096,
+            xmode_max_pending: 4096,
             local_host: "127.0.0.1:5060".to_owned(),
             egress: Vec::new(),
             trusted_peers: Vec::new(),

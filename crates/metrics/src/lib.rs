@@ -122,6 +122,11 @@ pub struct SipMetrics {
     pub active_calls: IntGauge,
     /// `pn_sip_setup_seconds`: from the caller's INVITE to the callee's first answer (ringing or answer).
     pub setup_latency: Histogram,
+    /// `pn_sip_queue_delay_seconds`: how long each received message waited in its shard's queue (the
+    /// overload signal).
+    pub queue_delay: Histogram,
+    /// `pn_sip_queue_depth{shard}`: messages waiting in each shard's queue, after its last burst.
+    pub queue_depth: prometheus::IntGaugeVec,
     /// `pn_sip_transactions_total`: SIP transactions created (client and server).
     pub transactions: IntCounter,
     /// `pn_sip_retransmissions_total`: SIP messages retransmitted on timers.
@@ -165,7 +170,8 @@ pub struct SipMetrics {
     pub dialog_events: IntCounterVec,
     /// `pn_xmode_decisions_total{outcome}`: X-mode customer decisions: `connect`, `close`, `invalid` (an
     /// unparseable or out-of-range reply: 8014, or a display number other than X: 8024), `timeout` (no reply
-    /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040).
+    /// within `xmode_decision_timeout_ms`: 8040), `failed` (the request failed: 8040), `full` (not asked: the
+    /// shard already held `sip.b2bua.xmode_max_pending` calls waiting; 522).
     pub xmode_decisions: IntCounterVec,
     /// `pn_sms_total{outcome}`: SIP MESSAGEs to X (SMS, reference §7.1): `relayed` (the far end answered 2xx),
     /// `refused` (no binding, SMS not enabled, discarded or undecided by the app's Block reply…: answered with
@@ -197,6 +203,21 @@ impl SipMetrics {
             )
             .buckets(SETUP_BUCKETS.to_vec()),
         )?;
+        let queue_delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "pn_sip_queue_delay_seconds",
+                "How long received SIP messages waited in their shard's queue",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+            ]),
+        )?;
+        registry.register(Box::new(queue_delay.clone()))?;
+        let queue_depth = prometheus::IntGaugeVec::new(
+            Opts::new("pn_sip_queue_depth", "Messages waiting in each shard's queue"),
+            &["shard"],
+        )?;
+        registry.register(Box::new(queue_depth.clone()))?;
         let transactions =
             IntCounter::with_opts(Opts::new("pn_sip_transactions_total", "SIP transactions created"))?;
         let retransmissions = IntCounter::with_opts(Opts::new(
@@ -288,13 +309,15 @@ impl SipMetrics {
         let xmode_decisions = registered_vec(
             registry,
             "pn_xmode_decisions_total",
-            "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed)",
+            "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed, full)",
             "outcome",
         )?;
         Ok(Self {
             calls,
             active_calls,
             setup_latency,
+            queue_delay,
+            queue_depth,
             transactions,
             retransmissions,
             parse_errors,

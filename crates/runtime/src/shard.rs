@@ -169,6 +169,12 @@ impl Runner {
         }
     }
 
+    /// This shard's `pn_sip_queue_depth` series.
+    fn queue_depth_gauge(&self) -> prometheus::IntGauge {
+        let shard = self.parts.shard.index.to_string();
+        self.parts.metrics.queue_depth.with_label_values(&[&shard])
+    }
+
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
         if let Some((bind_ip, timeout, services)) = self.media.take() {
             let shard = self.parts.shard.index;
@@ -186,6 +192,7 @@ impl Runner {
         let Some(mut replies) = self.replies_rx.take() else {
             return;
         };
+        let depth = self.queue_depth_gauge();
         loop {
             self.fire_timers().await;
             let deadline = [
@@ -251,6 +258,7 @@ impl Runner {
                             Err(_) => break,
                         }
                     }
+                    depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
                     if stop {
                         self.flush().await;
                         break;
@@ -384,6 +392,7 @@ impl Runner {
         }
         let now = Instant::now();
         let waited = now.saturating_duration_since(queued_at);
+        self.parts.metrics.queue_delay.observe(waited.as_secs_f64());
         let late = waited > self.parts.overload_delay;
         if late {
             self.parts.behind.set(self.parts.shard.index.into(), true);

@@ -246,3 +246,35 @@ fn a_reply_after_the_caller_hung_up_is_ignored() {
     assert!(sim.b2b.stats().xmode_decisions.is_empty());
     assert_eq!(sim.b2b.active_calls(), 0);
 }
+
+#[test]
+fn waiting_calls_are_bounded_and_released_by_a_drain() {
+    let mut config = config();
+    config.xmode_max_pending = 1;
+    let mut sim = Switch::with_config(x_router(), config);
+    let first = a_invite("z9hG4bKxb1", "x-bound-1");
+    assert_eq!(summary(&sim.send_a(first)), ["A<-100 INVITE"]);
+    assert_eq!(sim.asks.len(), 1);
+    // A second caller while the first waits: refused at once as overload (522), nothing asked.
+    let sent = sim.send_a(a_invite("z9hG4bKxb2", "x-bound-2"));
+    let (status, reason) = final_to_a(&sent);
+    assert_eq!(status, 503, "{reason}");
+    assert!(reason.contains("522"), "{reason}");
+    assert_eq!(sim.asks.len(), 1, "no second ask");
+    assert_eq!(sim.disconnect_code(), Some(522));
+    // The switch stops before the customer answered: the waiting call ends with 7509, its CDR written.
+    let (now, wall) = (sim.now, sim.wall);
+    assert_eq!(
+        sim.b2b.release_all(now, wall, pn_bindings::Cause::SHUTTING_DOWN),
+        1
+    );
+    let sent = sim.drain();
+    let (status, reason) = final_to_a(&sent);
+    assert_eq!(status, 503, "{reason}");
+    assert!(reason.contains("7509"), "{reason}");
+    assert_eq!(sim.cdrs().len(), 2);
+    // The customer's late answer finds nothing waiting.
+    let call = sim.asks[0].call;
+    let sent = sim.customer_reply(call, reply(r#"{"operation":"close"}"#));
+    assert!(sent.is_empty(), "{:?}", summary(&sent));
+}

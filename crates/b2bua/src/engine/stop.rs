@@ -67,7 +67,9 @@ impl B2bua {
         for &id in &live {
             self.release(c, id, cause);
         }
-        live.len()
+        // X-mode calls still waiting for their app's decision end too, with the same cause.
+        let asked = self.release_asks(c, cause);
+        live.len() + asked
     }
 
     /// Ends call `id` on both legs with stateCode `cause`: answered → BYE to both; B not answered → CANCEL

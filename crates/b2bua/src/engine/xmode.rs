@@ -104,6 +104,20 @@ impl B2bua {
     ) {
         record.set_app(Some(ask.app), router);
         record.mode = Some(Mode::X);
+        if self.asks.len() >= self.config.xmode_max_pending {
+            // Memory stays bounded whatever the customers' servers do: the call is refused as overload.
+            self.count_decision("full");
+            self.fact(record.event(EventType::Callin, c.wall, None));
+            return self.refuse_new(
+                c,
+                id,
+                (from, a_tx),
+                &invite,
+                record,
+                (Cause::OVERLOADED, None),
+                router,
+            );
+        }
         let mut callin = record.event(EventType::Callin, c.wall, None);
         if let CallFact::Event(e) = &mut callin {
             e.status_info.notify_mode = Some("Block");
@@ -180,6 +194,20 @@ impl B2bua {
     /// Calls waiting for a decision.
     pub(super) fn asks_waiting(&self) -> usize {
         self.asks.len()
+    }
+
+    /// Refuses every call still waiting for its app's decision with `cause` (the drain ran out); how many.
+    pub(super) fn release_asks(&mut self, c: Clock, cause: Cause) -> usize {
+        let ids: Vec<Id> = self.asks.keys().copied().collect();
+        let mut released = 0;
+        for id in ids {
+            if let Some(ask) = self.take_ask(id) {
+                // No prompt: the switch is stopping (the refusal, its event and its CDR as for any call).
+                self.reject(c, ask.a_tx, &ask.invite, &ask.record, cause);
+                released += 1;
+            }
+        }
+        released
     }
 
     fn take_ask(&mut self, id: Id) -> Option<PendingAsk> {
