@@ -57,10 +57,24 @@ pub(crate) enum Inbound {
     Stop,
 }
 
+/// The To-tag prefix of the stateless 503s.
+const OVERLOAD_TAG: &str = "pn503-";
+
 /// A fresh To tag for a stateless 503.
 fn overload_tag() -> String {
     static TAGS: AtomicU64 = AtomicU64::new(1);
-    format!("pn503-{}", TAGS.fetch_add(1, Ordering::Relaxed))
+    format!("{OVERLOAD_TAG}{}", TAGS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Whether `message` is the ACK of a stateless 503 (its To tag is one [`overload_tag`] made): nothing waits
+/// for it, so the receive loop absorbs it instead of queueing it for a shard that is behind.
+fn acks_a_stateless_503(message: &SipMessage) -> bool {
+    message.as_request().is_some_and(|r| {
+        r.method() == &pn_sip::Method::Ack
+            && r.headers()
+                .to()
+                .is_ok_and(|to| to.tag().is_some_and(|t| t.starts_with(OVERLOAD_TAG)))
+    })
 }
 
 /// By shard: whether it is behind (set and cleared by the shard from its queue delay, read by the receive
@@ -138,6 +152,9 @@ impl Dispatch {
         let count = u16::try_from(self.shards.len()).unwrap_or(u16::MAX);
         let index = usize::from(pn_b2bua::shard_for(&message, count));
         let shard = self.shards.get(index).or_else(|| self.shards.first())?;
+        if acks_a_stateless_503(&message) {
+            return None;
+        }
         if self.behind.is_behind(index) && is_new_invite(&message) {
             let answer = message
                 .as_request()
@@ -253,5 +270,19 @@ mod tests {
         behind.set(0, false);
         assert!(d.dispatch(from, invite("")).is_none());
         assert!(rx.try_recv().is_ok());
+        // The ACK of a stateless 503 is absorbed here; any other ACK goes on to the shard.
+        let ack = |tag: &str| {
+            message(&format!(
+                "ACK sip:+8617000000001@127.0.0.1 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
+                 From: <sip:+8613800000001@127.0.0.1>;tag=a1\r\n\
+                 To: <sip:+8617000000001@127.0.0.1>;tag={tag}\r\n\
+                 Call-ID: c1@127.0.0.1\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ))
+        };
+        assert!(d.dispatch(from, ack(&overload_tag())).is_none());
+        assert!(rx.try_recv().is_err(), "absorbed");
+        assert!(d.dispatch(from, ack("b2")).is_none());
+        assert!(rx.try_recv().is_ok(), "queued");
     }
 }
