@@ -198,3 +198,77 @@ fn a_capped_x_refuses_while_its_call_is_up_a_window_passes_again_and_hours_apply
         ended_with(facts, B, 7003) && ended_with(facts, A2, 8049) && ended_with(facts, A3, 8050)
     });
 }
+
+/// The other rules on an AX app (anyone who dials X reaches A): a callee frequency limit (8048) that passes
+/// again once its window is over, the callee blacklist (7004), a restricted callee prefix (7500), an
+/// international caller refused by the app (8042, the operator allowing them), a caller allow-list (7005), and
+/// a per-app concurrent-call cap (7002); each with its disconnect event and CDR.
+#[test]
+fn an_ax_app_refuses_by_callee_limit_blacklist_prefix_international_allow_list_and_app_cap() {
+    use pn_e2e::sipp::AX_PATH;
+    const AX_X: &str = "+8617000000009";
+    const A9: &str = "+8613800000099";
+    const INTL: &str = "+14155550100";
+    let rig = Rig::start(&[("PNSWITCH__ROUTING__POLICY__ALLOW_INTERNATIONAL_IN", "true")]);
+    let app = rig.switch.app_with_numbers("AX", &[AX_X]);
+    ok(&rig.switch.signed(
+        Method::POST,
+        AX_PATH,
+        &app,
+        Some(&json!({"origNum": A9, "privateNum": AX_X})),
+    ));
+
+    // One call to A per 2 s: B's second call at once is refused with 8048; two windows later it passes.
+    set_controls(
+        &rig,
+        &app,
+        &json!({"limits": [{"key": "callee", "windowSecs": 2, "max": 1}]}),
+    );
+    connects(&rig, B, AX_X);
+    refused_by_switch(&rig, B, AX_X, 403, "8048");
+    std::thread::sleep(Duration::from_millis(4200));
+    connects(&rig, B, AX_X);
+
+    set_controls(
+        &rig,
+        &app,
+        &json!({"calleeBlacklist": {"numbers": [A9], "prefixes": []}}),
+    );
+    refused_by_switch(&rig, B, AX_X, 403, "7004");
+    set_controls(&rig, &app, &json!({"restrictedPrefixes": ["+8613800"]}));
+    refused_by_switch(&rig, B, AX_X, 403, "7500");
+    set_controls(&rig, &app, &json!({"internationalIn": false}));
+    refused_by_switch(&rig, INTL, AX_X, 403, "8042");
+    set_controls(
+        &rig,
+        &app,
+        &json!({"callerAllowlist": {"numbers": [A], "prefixes": []}}),
+    );
+    refused_by_switch(&rig, B, AX_X, 403, "7005");
+    connects(&rig, A, AX_X);
+
+    // One call of the app up at a time: while A's call is up, B's is refused with 7002.
+    set_controls(&rig, &app, &json!({"concurrent": [{"scope": "app", "max": 1}]}));
+    let b_side = rig.uas("uas_answer").spawn();
+    let mut long = rig.uac("uac_basic").pause_ms(6000).inject(&[&[A, AX_X]]).spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while rig.switch.metric("pn_sip_active_calls").unwrap_or(0.0) < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "A's call never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    refused_by_switch(&rig, B, AX_X, 403, "7002");
+    long.wait_for(Duration::from_secs(15)).assert_ok();
+    b_side.finish_ok(SETTLE);
+
+    let facts = wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
+        [8048, 7004, 7500, 7005, 7002]
+            .iter()
+            .all(|&cause| ended_with(facts, B, cause))
+            && ended_with(facts, INTL, 8042)
+    });
+    let connected = facts
+        .iter()
+        .filter(|f| f.kind == "cdr" && f.payload["ulFailReason"] == 0)
+        .count();
+    assert_eq!(connected, 4, "{}", show(&facts));
+}
