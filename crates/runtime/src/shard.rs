@@ -37,6 +37,8 @@ pub(crate) struct ShardParts {
     pub(crate) shard: Shard,
     /// The B2BUA settings (with `local_host` resolved).
     pub(crate) config: B2buaConfig,
+    /// The egress trunks, shared by every shard (and their health, written by the prober).
+    pub(crate) trunks: std::sync::Arc<pn_b2bua::TrunkSet>,
     /// Route decisions over the binding table.
     pub(crate) router: TableRouter,
     /// UDP send side.
@@ -141,6 +143,10 @@ enum Wake {
 impl Runner {
     fn new(mut parts: ShardParts) -> Self {
         let mut b2bua = B2bua::new(parts.config.clone(), parts.shard);
+        b2bua.set_trunks(
+            std::sync::Arc::clone(&parts.trunks),
+            parts.config.trusted_peers.clone(),
+        );
         let media = parts.media.take().map(|media| {
             b2bua.enable_media_relay(media.public_ip, media.ports);
             (media.bind_ip, media.timeout, media.services)
@@ -334,11 +340,12 @@ impl Runner {
                 );
             }
             Inbound::Trunks {
-                egress,
+                trunks,
                 trusted_peers,
             } => {
-                tracing::info!(shard = self.parts.shard.index, ?egress, trusted = ?trusted_peers, "trunks reloaded");
-                self.b2bua.set_trunks(egress, trusted_peers);
+                let names: Vec<&str> = trunks.trunks().iter().map(|t| t.name.as_str()).collect();
+                tracing::info!(shard = self.parts.shard.index, trunks = ?names, trusted = ?trusted_peers, "trunks reloaded");
+                self.b2bua.set_trunks(trunks, trusted_peers);
             }
             Inbound::Message { .. } | Inbound::Stop => {}
         }
@@ -461,6 +468,19 @@ impl Runner {
                 }
                 Output::Callback(record) => self.parts.callbacks.push(record),
                 Output::Ask(ask) => self.ask(ask),
+                Output::Trunk(used) => {
+                    if let Some((from, status)) = used.failed_over_from {
+                        tracing::info!(
+                            session = %used.session_id,
+                            trunk = %used.trunk,
+                            from = %from,
+                            status,
+                            "B leg failed over to the next trunk"
+                        );
+                    } else {
+                        tracing::debug!(session = %used.session_id, trunk = %used.trunk, "B leg placed");
+                    }
+                }
             }
         }
     }

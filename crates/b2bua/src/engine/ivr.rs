@@ -240,10 +240,10 @@ impl B2bua {
         }
         match router.decide(done.collect.caller, done.collect.x, Some(&done.digits), c.wall) {
             RouteDecision::Connect(conn) => {
-                let Some(egress) = self.egress else {
+                if self.egress().is_none() {
                     self.refuse_call(c, id, Cause::ROUTING_FAILURE);
                     return;
-                };
+                }
                 self.media_command(MediaCommand::StopDetect {
                     call: MediaCall(id),
                     leg: crate::media::Leg::A,
@@ -251,7 +251,6 @@ impl B2bua {
                 let place = Placement {
                     prompts: None,
                     conn: &conn,
-                    egress,
                     hops: done.hops,
                 };
                 self.place_b(c, id, &done.request, &place, Some(done.codec), router);

@@ -19,6 +19,7 @@ mod sms;
 mod sms_block;
 mod stop;
 mod tones;
+mod trunk;
 mod xmode;
 
 use std::collections::{HashMap, VecDeque};
@@ -67,7 +68,8 @@ pub struct B2bua {
     policy: ValidationPolicy,
     local_host: String,
     local_port: Option<u16>,
-    egress: Option<Peer>,
+    /// The egress trunks (shared with the other shards and the runtime's prober).
+    trunks: std::sync::Arc<crate::trunks::TrunkSet>,
     txs: Transactions,
     calls: HashMap<Id, Box<Call>>,
     dialogs: HashMap<String, (Id, Side)>,
@@ -97,10 +99,7 @@ impl B2bua {
             ..timers.clone()
         };
         let (local_host, local_port) = config.local_host_port();
-        let egress = config.egress.first().map(|&addr| Peer {
-            addr,
-            transport: Transport::Udp,
-        });
+        let trunks = std::sync::Arc::new(crate::trunks::TrunkSet::from_config(&[], &config.egress));
         Self {
             config,
             shard,
@@ -119,7 +118,7 @@ impl B2bua {
             },
             local_host,
             local_port,
-            egress,
+            trunks,
             txs: Transactions::default(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -145,15 +144,31 @@ impl B2bua {
         self.refusal = refusal;
     }
 
-    /// Replaces the trunks (SIGHUP reload): new B legs go to `egress[0]`, requests are taken from
-    /// `trusted_peers` and the egress addresses. Calls in progress keep the trunk they were placed on.
-    pub fn set_trunks(&mut self, egress: Vec<std::net::SocketAddr>, trusted_peers: Vec<ipnet::IpNet>) {
-        self.egress = egress.first().map(|&addr| Peer {
-            addr,
-            transport: Transport::Udp,
-        });
-        self.config.egress = egress;
+    /// Replaces the trunks (at start and on SIGHUP): new B legs go to `trunks` (in the order of
+    /// [`crate::TrunkSet::plan`]), requests are taken from `trusted_peers` and the trunks' addresses. Calls in
+    /// progress keep the trunk set they were placed with. The runtime gives every shard the same `Arc`: the
+    /// health it writes there is what the shards read.
+    pub fn set_trunks(
+        &mut self,
+        trunks: std::sync::Arc<crate::trunks::TrunkSet>,
+        trusted_peers: Vec<ipnet::IpNet>,
+    ) {
+        self.config.egress = trunks.trunks().iter().map(|t| t.address).collect();
+        self.trunks = trunks;
         self.config.trusted_peers = trusted_peers;
+    }
+
+    /// The trunks new calls use.
+    pub fn trunks(&self) -> &std::sync::Arc<crate::trunks::TrunkSet> {
+        &self.trunks
+    }
+
+    /// Where out-of-dialog requests without a call (SMS) go: the first trunk by priority that is up.
+    fn egress(&self) -> Option<Peer> {
+        self.trunks
+            .first(0)
+            .and_then(|i| self.trunks.get(i))
+            .map(crate::trunks::TrunkConfig::peer)
     }
 
     /// The refusal in force, if any.

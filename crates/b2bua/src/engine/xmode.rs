@@ -251,11 +251,10 @@ impl B2bua {
             ..
         } = ask;
         record.x_user_data = info.user_data;
-        match (self.egress, self.allocate_media()) {
-            (Some(egress), Ok(media)) => {
+        match (self.egress(), self.allocate_media()) {
+            (Some(_), Ok(media)) => {
                 let place = Placement {
                     conn: &conn,
-                    egress,
                     hops,
                     prompts: Some(&prompts),
                 };
