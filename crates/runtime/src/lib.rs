@@ -132,6 +132,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     warn_if_unrouted(&b2bua, &trunks);
 
     let metrics = deps.metrics.sip.clone();
+    metrics.preset_trunks(&names);
     let count = config.shard_count();
     let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
     let (facts, outbox) = outbox::start(outbox::OutboxDeps {

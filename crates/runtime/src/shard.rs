@@ -124,6 +124,8 @@ struct Runner {
     refused: HashMap<u16, u64>,
     /// The switch is stopping: new calls are refused with this (cause 7509) until the shard stops.
     draining: Option<pn_b2bua::Refusal>,
+    /// Shard 0: the trunks' up/down state last published (`pn_sip_trunk_up`).
+    trunks_seen: Vec<bool>,
     /// X mode: where the spawned asks put the customer's answers (drained by the loop).
     replies: mpsc::UnboundedSender<(XCall, CustomerReply)>,
     /// Its receiving end, taken by [`Runner::run`].
@@ -147,6 +149,8 @@ impl Runner {
             std::sync::Arc::clone(&parts.trunks),
             parts.config.trusted_peers.clone(),
         );
+        // Shard 0 probes the trunks (the others do nothing here).
+        b2bua.start_trunk_probes(Instant::now());
         let media = parts.media.take().map(|media| {
             b2bua.enable_media_relay(media.public_ip, media.ports);
             (media.bind_ip, media.timeout, media.services)
@@ -168,6 +172,7 @@ impl Runner {
             refusing: None,
             refused: HashMap::new(),
             draining: None,
+            trunks_seen: Vec::new(),
         }
     }
 
@@ -345,7 +350,12 @@ impl Runner {
             } => {
                 let names: Vec<&str> = trunks.trunks().iter().map(|t| t.name.as_str()).collect();
                 tracing::info!(shard = self.parts.shard.index, trunks = ?names, trusted = ?trusted_peers, "trunks reloaded");
+                if self.parts.shard.index == 0 {
+                    self.parts.metrics.preset_trunks(&names);
+                    self.trunks_seen.clear();
+                }
                 self.b2bua.set_trunks(trunks, trusted_peers);
+                self.b2bua.start_trunk_probes(Instant::now());
             }
             Inbound::Message { .. } | Inbound::Stop => {}
         }
@@ -442,8 +452,38 @@ impl Runner {
         }
     }
 
+    /// Shard 0: publishes the trunks' up/down state when the probes changed it (`pn_sip_trunk_up`).
+    fn publish_trunks(&mut self) {
+        if self.parts.shard.index != 0 {
+            return;
+        }
+        let set = std::sync::Arc::clone(self.b2bua.trunks());
+        for (i, trunk) in set.trunks().iter().enumerate() {
+            let up = set.is_up(i);
+            let known = self.trunks_seen.get(i).copied();
+            if known == Some(up) {
+                continue;
+            }
+            if self.trunks_seen.len() <= i {
+                self.trunks_seen.resize(i + 1, up);
+            }
+            self.trunks_seen[i] = up;
+            self.parts
+                .metrics
+                .trunk_up
+                .with_label_values(&[&trunk.name])
+                .set(i64::from(up));
+            if !up {
+                tracing::warn!(trunk = %trunk.name, address = %trunk.address, "trunk down: its OPTIONS probes fail");
+            } else if known.is_some() {
+                tracing::info!(trunk = %trunk.name, address = %trunk.address, "trunk up again: its OPTIONS probes answer");
+            }
+        }
+    }
+
     /// Sends every pending output of the core.
     async fn flush_outputs(&mut self) {
+        self.publish_trunks();
         while let Some(output) = self.b2bua.poll_output() {
             match output {
                 Output::Send { to, message } => {
@@ -470,6 +510,11 @@ impl Runner {
                 Output::Ask(ask) => self.ask(ask),
                 Output::Trunk(used) => {
                     if let Some((from, status)) = used.failed_over_from {
+                        self.parts
+                            .metrics
+                            .trunk_failovers
+                            .with_label_values(&[&from])
+                            .inc();
                         tracing::info!(
                             session = %used.session_id,
                             trunk = %used.trunk,

@@ -369,3 +369,93 @@ fn a_tcp_trunk_gets_tcp_via_contact_and_request_uri() {
     // No retransmission over TCP.
     assert!(sum(&sim.advance(Duration::from_secs(2))).is_empty());
 }
+
+/// Shard 0 of one, with `trunks`, probes started now.
+fn prober(trunks: Vec<TrunkConfig>) -> Switch {
+    let mut sim = Switch::new(router(0));
+    sim.b2b = pn_b2bua::B2bua::new(config(), pn_b2bua::Shard { index: 0, count: 1 });
+    sim.b2b
+        .set_trunks(Arc::new(TrunkSet::new(trunks)), config().trusted_peers);
+    sim.b2b.start_trunk_probes(sim.now);
+    sim
+}
+
+fn options_to(sent: &[(Peer, SipMessage)], addr: &str) -> Vec<Request> {
+    sent.iter()
+        .filter_map(|(to, m)| match m {
+            SipMessage::Request(r)
+                if to.addr.to_string() == addr && r.method() == &pn_sip::Method::Options =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn probes_mark_a_trunk_down_after_n_failures_and_up_after_one_answer() {
+    let mut t1 = trunk("t1", "192.0.2.50:5060", 0);
+    t1.probe_interval_secs = 5;
+    t1.probe_failures = 2;
+    let mut sim = prober(vec![t1, trunk("t2", T2, 1)]);
+    // The first probe at once, to t1 only (t2 has none).
+    let sent = sim.advance(Duration::ZERO);
+    let probe = options_to(&sent, "192.0.2.50:5060");
+    assert_eq!(probe.len(), 1, "{:?}", sum(&sent));
+    assert!(options_to(&sent, T2).is_empty());
+    assert!(sum(&sim.send_b(b_response(&probe[0], 503, false))).is_empty());
+    assert!(sim.b2b.trunks().is_up(0), "one failure is not enough");
+    let sent = sim.advance(Duration::from_secs(5));
+    let probe = options_to(&sent, "192.0.2.50:5060");
+    assert_eq!(probe.len(), 1, "{:?}", sum(&sent));
+    sim.send_b(b_response(&probe[0], 500, false));
+    assert!(!sim.b2b.trunks().is_up(0), "down after two");
+    // New calls go to t2 at once.
+    let sent = sim.send_a(a_invite("z9hG4bKa1", "c-while-down"));
+    assert_eq!(sum(&sent), ["A<-100 INVITE", "T2<-INVITE"]);
+    // One good answer: up again, new calls on t1.
+    let sent = sim.advance(Duration::from_secs(5));
+    let probe = options_to(&sent, "192.0.2.50:5060");
+    assert_eq!(probe.len(), 1, "{:?}", sum(&sent));
+    sim.send_b(b_response(&probe[0], 200, false));
+    assert!(sim.b2b.trunks().is_up(0));
+    let sent = sim.send_a(a_invite("z9hG4bKb1", "c-after-up"));
+    assert_eq!(sum(&sent), ["A<-100 INVITE", "T1<-INVITE"]);
+}
+
+#[test]
+fn an_unanswered_probe_counts_as_a_failure_and_probes_do_not_pile_up() {
+    let mut t1 = trunk("t1", "192.0.2.50:5060", 0);
+    t1.probe_interval_secs = 10;
+    t1.probe_failures = 1;
+    let mut sim = prober(vec![t1]);
+    let sent = sim.advance(Duration::from_secs(31));
+    // One probe (and its retransmissions), no second one while it is outstanding.
+    let first = options_to(&sent, "192.0.2.50:5060");
+    let branches: std::collections::BTreeSet<String> = first
+        .iter()
+        .map(|r| r.headers().top_via().unwrap().branch().unwrap().to_owned())
+        .collect();
+    assert_eq!(branches.len(), 1, "{branches:?}");
+    assert!(sim.b2b.trunks().is_up(0));
+    // Timer F (64 × T1 = 32 s): down.
+    sim.advance(Duration::from_secs(2));
+    assert!(!sim.b2b.trunks().is_up(0));
+    // A 404 is an answer: up (Kamailio's dispatcher rule).
+    let sent = sim.advance(Duration::from_secs(10));
+    let probe = options_to(&sent, "192.0.2.50:5060");
+    assert!(!probe.is_empty());
+    sim.send_b(b_response(&probe[0], 404, false));
+    assert!(sim.b2b.trunks().is_up(0));
+}
+
+#[test]
+fn only_shard_0_probes() {
+    let mut t1 = trunk("t1", "192.0.2.50:5060", 0);
+    t1.probe_interval_secs = 1;
+    let mut sim = switch(vec![t1]); // shard 3 of 4
+    sim.b2b.start_trunk_probes(sim.now);
+    assert!(sim.advance(Duration::from_secs(5)).is_empty());
+    assert_eq!(sim.b2b.poll_timeout(), None);
+}

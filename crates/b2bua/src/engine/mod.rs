@@ -20,6 +20,7 @@ mod sms_block;
 mod stop;
 mod tones;
 mod trunk;
+mod trunk_probe;
 mod xmode;
 
 use std::collections::{HashMap, VecDeque};
@@ -70,6 +71,8 @@ pub struct B2bua {
     local_port: Option<u16>,
     /// The egress trunks (shared with the other shards and the runtime's prober).
     trunks: std::sync::Arc<crate::trunks::TrunkSet>,
+    /// Shard 0: the trunks' OPTIONS probes (see `trunk_probe`).
+    trunk_probes: Option<Box<trunk_probe::TrunkProbes>>,
     txs: Transactions,
     calls: HashMap<Id, Box<Call>>,
     dialogs: HashMap<String, (Id, Side)>,
@@ -119,6 +122,7 @@ impl B2bua {
             local_host,
             local_port,
             trunks,
+            trunk_probes: None,
             txs: Transactions::default(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -217,6 +221,7 @@ impl B2bua {
                 }
                 Slot::Ask(id) => self.ask_timeout(c, id, router),
                 Slot::SmsBlock(id) => self.sms_block_timeout(c, id),
+                Slot::TrunkProbe => self.trunk_probe_timer(c),
             }
         }
     }

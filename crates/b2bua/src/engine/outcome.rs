@@ -383,6 +383,10 @@ impl B2bua {
             self.sms_answered(c, tx, 408);
             return;
         }
+        if let ClientRole::TrunkProbe { trunk } = role {
+            self.trunk_probed(tx, trunk, None);
+            return;
+        }
         let Some((id, _)) = call else {
             return;
         };
@@ -414,7 +418,7 @@ impl B2bua {
                     self.probe_answered(c, id, side, 408);
                 }
             }
-            ClientRole::Local | ClientRole::Sms => {}
+            ClientRole::Local | ClientRole::Sms | ClientRole::TrunkProbe { .. } => {}
         }
     }
 
@@ -492,6 +496,11 @@ impl B2bua {
                 }
             }
             ClientRole::Sms => self.sms_answered(c, tx, r.status()),
+            ClientRole::TrunkProbe { trunk } => {
+                if r.status() >= 200 {
+                    self.trunk_probed(tx, trunk, Some(r.status()));
+                }
+            }
             ClientRole::Local => {}
         }
     }
