@@ -252,6 +252,11 @@ impl TrunkSet {
         plan
     }
 
+    /// Whether any trunk is up (a call can be placed).
+    pub fn any_up(&self) -> bool {
+        self.up.iter().any(|u| u.load(Ordering::Relaxed))
+    }
+
     /// The first trunk of [`TrunkSet::plan`] for `key`, if any is up.
     pub fn first(&self, key: u64) -> Option<usize> {
         self.plan(key).first().copied()
@@ -362,7 +367,9 @@ mod tests {
         set.set_up(2, false);
         set.set_up(0, false);
         assert_eq!(set.first(7), None);
+        assert!(!set.any_up());
         set.set_up(1, true);
+        assert!(set.any_up());
         assert_eq!(set.plan(7), [1]);
     }
 

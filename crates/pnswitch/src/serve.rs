@@ -136,7 +136,7 @@ static LOG_FILTER: std::sync::OnceLock<FilterReload> = std::sync::OnceLock::new(
 pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
 
 /// SIGHUP: reads the configuration again and applies what can change without a restart: the trunks
-/// (`sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
+/// (`sip.trunks`, `sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
 /// log filter (`log.filter`, unless `RUST_LOG` is set). Other changed sections are named in a warning: they
 /// need a restart. A configuration that does not load is reported and nothing changes. (Call controls and
 /// app settings change through the admin API, live.)

@@ -240,7 +240,7 @@ impl B2bua {
         }
         match router.decide(done.collect.caller, done.collect.x, Some(&done.digits), c.wall) {
             RouteDecision::Connect(conn) => {
-                if self.egress().is_none() {
+                if !self.trunks.any_up() {
                     self.refuse_call(c, id, Cause::ROUTING_FAILURE);
                     return;
                 }

@@ -112,8 +112,8 @@ impl B2bua {
                 record.mode = Some(conn.mode);
                 record.binding = Some(conn.binding);
                 record.subscription = router.subscription(conn.binding);
-                match (self.egress(), self.allocate_media()) {
-                    (Some(_), Ok(media)) => {
+                match (self.trunks.any_up(), self.allocate_media()) {
+                    (true, Ok(media)) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
                         let place = Placement {
                             conn: &conn,
@@ -124,13 +124,13 @@ impl B2bua {
                         return;
                     }
                     // No egress, or relay mode without a free port pair: a routing failure.
-                    (None, media) => {
+                    (false, media) => {
                         if let Ok(Some(pairs)) = media {
                             self.release_pairs(pairs);
                         }
                         (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None)
                     }
-                    (Some(_), Err(())) => (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None),
+                    (true, Err(())) => (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None),
                 }
             }
             RouteDecision::CollectDigits(d) => {

@@ -251,8 +251,8 @@ impl B2bua {
             ..
         } = ask;
         record.x_user_data = info.user_data;
-        match (self.egress(), self.allocate_media()) {
-            (Some(_), Ok(media)) => {
+        match (self.trunks.any_up(), self.allocate_media()) {
+            (true, Ok(media)) => {
                 let place = Placement {
                     conn: &conn,
                     hops,
@@ -260,14 +260,14 @@ impl B2bua {
                 };
                 self.connect(c, id, (from, a_tx), &invite, record, media, &place, router);
             }
-            (None, media) => {
+            (false, media) => {
                 if let Ok(Some(pairs)) = media {
                     self.release_pairs(pairs);
                 }
                 let cause = (Cause::ROUTING_FAILURE, None);
                 self.refuse_new(c, id, (from, a_tx), &invite, record, cause, router);
             }
-            (Some(_), Err(())) => {
+            (true, Err(())) => {
                 let cause = (Cause::ROUTING_FAILURE, None);
                 self.refuse_new(c, id, (from, a_tx), &invite, record, cause, router);
             }
