@@ -152,8 +152,8 @@ impl TrunkSet {
         }
     }
 
-    /// The configured trunks: `[[sip.trunks]]` first, then one UDP trunk per `sip.b2bua.egress` address
-    /// (priorities after the configured ones, in list order).
+    /// The configured trunks: `[[sip.trunks]]` first (a trunk without a name is named after its address),
+    /// then one UDP trunk per `sip.b2bua.egress` address (priorities after the configured ones, in list order).
     pub fn from_config(trunks: &[TrunkConfig], egress: &[SocketAddr]) -> Self {
         let base = trunks
             .iter()
@@ -161,6 +161,11 @@ impl TrunkSet {
             .max()
             .unwrap_or(0);
         let mut all = trunks.to_vec();
+        for t in &mut all {
+            if t.name.is_empty() {
+                t.name = t.address.to_string();
+            }
+        }
         all.extend(egress.iter().enumerate().map(|(i, &a)| {
             let mut t = TrunkConfig::from_egress(i, a);
             t.priority = t.priority.saturating_add(base);
@@ -413,6 +418,14 @@ mod tests {
         let set = TrunkSet::from_config(&[trunk("t", 1, 4, 1)], &e);
         assert_eq!(set.plan(9), [0, 1, 2]);
         assert_eq!(set.trunks()[1].priority, 5);
+        let unnamed = TrunkConfig {
+            name: String::new(),
+            ..trunk("", 7, 0, 1)
+        };
+        assert_eq!(
+            TrunkSet::from_config(&[unnamed], &[]).trunks()[0].name,
+            "192.0.2.60:7"
+        );
     }
 
     #[test]
