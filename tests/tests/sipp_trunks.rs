@@ -97,6 +97,7 @@ fn failover_to_the_second_trunk_and_the_probe_brings_the_first_back() {
     assert_eq!(run.received_requests("INVITE").len(), 2, "{}", run.diagnostics());
 
     // 2. The first trunk is dead: the call completes on the second after the failover timeout.
+    let dead_call = Instant::now();
     let took = call(dir.path(), sip);
     assert!(took >= Duration::from_secs(1), "failed over after {took:?}");
     assert_eq!(switch.metric(failovers), Some(3.0));
@@ -110,6 +111,9 @@ fn failover_to_the_second_trunk_and_the_probe_brings_the_first_back() {
     );
 
     // 3. The first trunk comes back (answers OPTIONS and INVITE): a probe marks it up, calls go to it.
+    // The INVITE given up on in 2 is retransmitted until its Timer B (64 × T1 = 6.4 s; a CANCEL needs a
+    // provisional answer): a trunk back before then would get it, and its CANCEL. Start after that.
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(dead_call.elapsed()));
     let back = Sipp::uas(dir.path(), "uas_answer", first)
         .calls(100)
         .timeout_secs(60)
