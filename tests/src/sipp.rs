@@ -342,6 +342,7 @@ pub struct Sipp {
     rows: Vec<Vec<String>>,
     extra: Vec<String>,
     auto_answer: bool,
+    tcp: bool,
 }
 
 impl Sipp {
@@ -380,6 +381,7 @@ impl Sipp {
             rows: Vec::new(),
             extra: Vec::new(),
             auto_answer: true,
+            tcp: false,
         }
     }
 
@@ -430,6 +432,13 @@ impl Sipp {
         self
     }
 
+    /// Over TCP (`-t t1`: one connection) instead of UDP.
+    #[must_use]
+    pub fn tcp(mut self) -> Sipp {
+        self.tcp = true;
+        self
+    }
+
     /// One more raw `SIPp` argument.
     #[must_use]
     pub fn arg(mut self, a: impl Into<String>) -> Sipp {
@@ -461,7 +470,7 @@ impl Sipp {
             .arg(self.port.to_string())
             .arg("-mp")
             .arg(media_port().to_string())
-            .args(["-t", "u1", "-nostdin", "-m"])
+            .args(["-t", if self.tcp { "t1" } else { "u1" }, "-nostdin", "-m"])
             .arg(self.calls.to_string())
             .arg("-timeout")
             .arg(self.timeout_secs.to_string())
@@ -572,7 +581,7 @@ impl SippProcess {
     fn wait_bound(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if udp_port_bound(self.addr()) {
+            if udp_port_bound(self.addr()) || (self.sipp.tcp && tcp_port_listening(self.addr())) {
                 return Ok(());
             }
             let child = self.child.as_mut().expect("sipp running");
@@ -656,6 +665,23 @@ impl Drop for SippProcess {
 }
 
 /// Whether a UDP socket is bound to `addr` (IPv4), from `/proc/net/udp`.
+/// Whether something listens on TCP `addr` (`/proc/net/tcp`, state 0A).
+fn tcp_port_listening(addr: SocketAddr) -> bool {
+    let SocketAddr::V4(v4) = addr else {
+        return false;
+    };
+    let wanted = format!("{:08X}:{:04X}", u32::from_le_bytes(v4.ip().octets()), v4.port());
+    let any = format!("00000000:{:04X}", v4.port());
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let mut fields = line.split_whitespace().skip(1);
+            let local = fields.next().unwrap_or_default();
+            let state = fields.nth(1).unwrap_or_default();
+            state == "0A" && (local == wanted || local == any)
+        })
+    })
+}
+
 fn udp_port_bound(addr: SocketAddr) -> bool {
     let SocketAddr::V4(v4) = addr else {
         return false;

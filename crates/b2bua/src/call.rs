@@ -14,7 +14,7 @@ use crate::session_timer::SessionTimer;
 use crate::tables::state_desc;
 use crate::tones::Tones;
 use crate::transactions::Id;
-use crate::{B2buaConfig, Peer, RouteLookup, Subscription};
+use crate::{B2buaConfig, RouteLookup, Subscription};
 
 /// How far the B leg got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,9 +234,44 @@ pub(crate) struct Call {
     /// Relay mode: the binding's prompts (hint tones, recording notice, last-minute voice) and the
     /// recording.
     pub tones: Tones,
+    /// The trunks the B leg tries (set when the B leg is placed).
+    pub trunk: Option<Box<TrunkAttempt>>,
     pub record: Record,
     /// The call's units in its app's concurrent-call caps (given back when the call ends or is dropped).
     pub live: Option<pn_bindings::LiveSlot>,
+}
+
+/// Which trunk a call's B leg is on, which come next, and the earlier attempts still winding down.
+#[derive(Debug)]
+pub(crate) struct TrunkAttempt {
+    /// The trunk set the call was placed with (a reload does not move it).
+    pub set: std::sync::Arc<crate::trunks::TrunkSet>,
+    /// Trunk indices in the order the call tries them.
+    pub plan: Vec<usize>,
+    /// Position of the current trunk in `plan`.
+    pub at: usize,
+    /// The decision, for a fresh INVITE on the next trunk.
+    pub conn: Connect,
+    /// Max-Forwards of the B leg.
+    pub hops: u8,
+    /// The codec restriction of the first INVITE (AXE: what A already hears).
+    pub restrict: Option<(u8, Option<u8>)>,
+    /// No provisional answer by then: the next trunk (only while there is one).
+    pub deadline: Option<Instant>,
+    /// Earlier B legs given up on: their INVITE transaction, dialog state and whether a CANCEL went out.
+    pub abandoned: Vec<(Id, Leg, bool)>,
+}
+
+impl TrunkAttempt {
+    /// The trunk in use.
+    pub(crate) fn current(&self) -> Option<&crate::trunks::TrunkConfig> {
+        self.plan.get(self.at).and_then(|&i| self.set.get(i))
+    }
+
+    /// The next trunk of the plan that is up, after the current one: its position in `plan`.
+    pub(crate) fn next(&self) -> Option<usize> {
+        (self.at + 1..self.plan.len()).find(|&p| self.set.is_up(self.plan[p]))
+    }
 }
 
 impl Call {
@@ -266,6 +301,7 @@ impl Call {
             self.session.map(|s| s.deadline),
             self.probe_at,
             self.ivr.as_ref().and_then(|ivr| ivr.deadline()),
+            self.trunk.as_ref().and_then(|t| t.deadline),
         ]
         .into_iter()
         .flatten()
@@ -278,8 +314,6 @@ impl Call {
 pub(crate) struct Placement<'a> {
     /// The decision.
     pub conn: &'a Connect,
-    /// The egress trunk.
-    pub egress: Peer,
     /// The call's prompts when the decision brings its own (X mode); `None`: the router's for the binding.
     pub prompts: Option<&'a crate::CallPrompts>,
     /// Max-Forwards for the B leg.

@@ -89,6 +89,7 @@ mod stats;
 pub mod tables;
 mod tones;
 mod transactions;
+pub mod trunks;
 pub mod xmode;
 
 pub use config::B2buaConfig;
@@ -114,4 +115,5 @@ pub use peer::{Peer, Transport};
 pub use route::{AppEcho, RouteLookup, Subscription};
 pub use shard::{Shard, session_shard, shard_for};
 pub use sms_block::AskTarget;
+pub use trunks::{NumberFormat, ProbeHealth, TrunkConfig, TrunkSet, TrunkTransport, TrunkUse};
 pub use xmode::{CustomerReply, XAsk, XCall};

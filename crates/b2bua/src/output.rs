@@ -28,4 +28,6 @@ pub enum Output {
     /// SMS-control) and hand the answer (or the failure) back through [`crate::B2bua::handle_customer_reply`].
     /// Not stored, not retried; the B2BUA's own decision timer ends the wait if no answer comes.
     Ask(crate::XAsk),
+    /// A B leg went to a trunk (for logs and traces: the trunk a call used).
+    Trunk(crate::trunks::TrunkUse),
 }

@@ -20,6 +20,8 @@ pub struct Stats {
     /// SMS Block: the apps' decisions by outcome (`route`, `discard`, `invalid`, `timeout`, `failed`, and
     /// `full`: refused at once, too many waiting).
     pub sms_block_decisions: BTreeMap<&'static str, u64>,
+    /// B legs moved to the next trunk (408, 5xx, timeout, no provisional answer in time).
+    pub trunk_failovers: u64,
     /// Calls forwarded but not answered (busy, no answer, cancelled, timeout…).
     pub calls_failed: u64,
     /// Server transactions created.

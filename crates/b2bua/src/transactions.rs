@@ -28,6 +28,8 @@ pub(crate) enum Slot {
     Ask(Id),
     /// SMS Block: an SMS's decision timer.
     SmsBlock(Id),
+    /// The trunk prober's next probe (shard 0).
+    TrunkProbe,
 }
 
 /// Every armed deadline, earliest first.
@@ -274,6 +276,8 @@ pub(crate) enum ClientRole {
     Probe,
     /// A relayed SMS (out-of-dialog MESSAGE); its final response answers the sender (see `engine::sms`).
     Sms,
+    /// An OPTIONS health probe of egress trunk `trunk` (see `engine::trunk_probe`).
+    TrunkProbe { trunk: usize },
 }
 
 /// A client transaction and what it belongs to.

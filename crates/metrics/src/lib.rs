@@ -182,6 +182,12 @@ pub struct SipMetrics {
     /// `xmode_decision_timeout_ms`: 7), `failed` (the request failed, or the shard stopped: 5), `full` (too
     /// many SMS waiting on the shard: refused at once, 5).
     pub sms_block: IntCounterVec,
+    /// `pn_sip_trunk_up{trunk}`: 1 while an egress trunk is up (no probes, or its OPTIONS probes answer), 0 while
+    /// its probes fail (its calls go to the other trunks). Preset for the configured trunks ([`SipMetrics::preset_trunks`]).
+    pub trunk_up: IntGaugeVec,
+    /// `pn_sip_trunk_failovers_total{trunk}`: B legs moved away from this trunk to the next (it answered 408 or
+    /// 5xx, timed out, or gave no provisional answer within its `failover_timeout_ms`).
+    pub trunk_failovers: IntCounterVec,
 }
 
 const SETUP_BUCKETS: &[f64] = &[
@@ -312,7 +318,23 @@ impl SipMetrics {
             "X-mode customer decisions by outcome (connect, close, invalid, timeout, failed, full)",
             "outcome",
         )?;
+        let trunk_up = IntGaugeVec::new(
+            Opts::new(
+                "pn_sip_trunk_up",
+                "1 while an egress trunk is up (its OPTIONS probes answer), else 0",
+            ),
+            &["trunk"],
+        )?;
+        registry.register(Box::new(trunk_up.clone()))?;
+        let trunk_failovers = registered_vec(
+            registry,
+            "pn_sip_trunk_failovers_total",
+            "B legs moved from this trunk to the next (408, 5xx, timeout, no provisional answer in time)",
+            "trunk",
+        )?;
         Ok(Self {
+            trunk_up,
+            trunk_failovers,
             calls,
             active_calls,
             setup_latency,
@@ -336,6 +358,18 @@ impl SipMetrics {
             sms: sms_counter(registry)?,
             sms_block: sms_block_counter(registry)?,
         })
+    }
+}
+
+impl SipMetrics {
+    /// Presets the trunk metrics of `names` (failovers at 0, up at 1) and drops those of trunks no longer
+    /// configured (a reload).
+    pub fn preset_trunks(&self, names: &[&str]) {
+        self.trunk_up.reset();
+        for name in names {
+            self.trunk_up.with_label_values(&[name]).set(1);
+            self.trunk_failovers.with_label_values(&[name]);
+        }
     }
 }
 

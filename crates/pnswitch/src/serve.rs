@@ -136,7 +136,7 @@ static LOG_FILTER: std::sync::OnceLock<FilterReload> = std::sync::OnceLock::new(
 pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
 
 /// SIGHUP: reads the configuration again and applies what can change without a restart: the trunks
-/// (`sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
+/// (`sip.trunks`, `sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
 /// log filter (`log.filter`, unless `RUST_LOG` is set). Other changed sections are named in a warning: they
 /// need a restart. A configuration that does not load is reported and nothing changes. (Call controls and
 /// app settings change through the admin API, live.)
@@ -159,7 +159,7 @@ fn spawn_reloader(
                 }
             };
             let (egress, trusted) = (&new.sip.b2bua.egress, &new.sip.b2bua.trusted_peers);
-            sip.set_trunks(egress.clone(), trusted.clone()).await;
+            sip.set_trunks(&new.sip.trunks, egress, trusted.clone()).await;
             if std::env::var_os("RUST_LOG").is_none() {
                 match (EnvFilter::try_new(&new.log.filter), LOG_FILTER.get()) {
                     (Ok(filter), Some(set)) => {
@@ -175,7 +175,8 @@ fn spawn_reloader(
             if !restart.is_empty() {
                 tracing::warn!(sections = ?restart, "SIGHUP: these changes need a restart and were not applied");
             }
-            tracing::info!(egress = ?egress, trusted = ?trusted, log = %new.log.filter, "SIGHUP: configuration reloaded");
+            let trunks: Vec<&str> = new.sip.trunks.iter().map(|t| t.name.as_str()).collect();
+            tracing::info!(trunks = ?trunks, egress = ?egress, trusted = ?trusted, log = %new.log.filter, "SIGHUP: configuration reloaded");
             current = new;
         }
     })
@@ -186,6 +187,7 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     let strip = |c: &Config| {
         let mut c = c.clone();
         c.sip.b2bua.egress.clear();
+        c.sip.trunks.clear();
         c.sip.b2bua.trusted_peers.clear();
         c.log.filter.clear();
         c.to_toml_redacted()

@@ -35,6 +35,9 @@ pub struct SipConfig {
     /// The B2BUA: trunks (`egress`, `trusted_peers`), timers, `local_host` (default: the first listen
     /// address).
     pub b2bua: pn_b2bua::B2buaConfig,
+    /// Egress trunks (`[[sip.trunks]]`: name, address, transport, priority, weight, number format, PAI,
+    /// probes, failover timeout). Tried before the `sip.b2bua.egress` addresses, which stay UDP trunks.
+    pub trunks: Vec<pn_b2bua::TrunkConfig>,
     /// A copy of the top-level `[media]` section (filled by the binary's configuration loader; not a `[sip]` key).
     #[serde(skip)]
     pub media: MediaConfig,
@@ -52,6 +55,7 @@ impl Default for SipConfig {
             overload_retry_after_secs: 2,
             drain_secs: 20,
             b2bua: pn_b2bua::B2buaConfig::default(),
+            trunks: Vec::new(),
             media: MediaConfig::default(),
         }
     }

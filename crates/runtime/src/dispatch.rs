@@ -48,8 +48,8 @@ pub(crate) enum Inbound {
     ReleaseAll,
     /// SIGHUP: new trunks (egress targets and trusted peers) for calls placed from now on.
     Trunks {
-        /// `sip.b2bua.egress`.
-        egress: Vec<std::net::SocketAddr>,
+        /// `[[sip.trunks]]` and `sip.b2bua.egress`, one set shared by every shard.
+        trunks: std::sync::Arc<pn_b2bua::TrunkSet>,
         /// `sip.b2bua.trusted_peers`.
         trusted_peers: Vec<ipnet::IpNet>,
     },

@@ -126,10 +126,13 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     if let Some(first) = sockets.first().and_then(|s| s.local_addr().ok()) {
         resolve_local_host(&mut b2bua, first);
     }
-    tracing::info!(local_host = %b2bua.local_host, egress = ?b2bua.egress, trusted = ?b2bua.trusted_peers, "sip");
-    warn_if_unrouted(&b2bua);
+    let trunks = Arc::new(pn_b2bua::TrunkSet::from_config(&config.trunks, &b2bua.egress));
+    let names: Vec<&str> = trunks.trunks().iter().map(|t| t.name.as_str()).collect();
+    tracing::info!(local_host = %b2bua.local_host, trunks = ?names, trusted = ?b2bua.trusted_peers, "sip");
+    warn_if_unrouted(&b2bua, &trunks);
 
     let metrics = deps.metrics.sip.clone();
+    metrics.preset_trunks(&names);
     let count = config.shard_count();
     let shard_count = u16::try_from(count).unwrap_or(u16::MAX);
     let (facts, outbox) = outbox::start(outbox::OutboxDeps {
@@ -198,6 +201,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
                 count: shard_count,
             },
             config: b2bua.clone(),
+            trunks: Arc::clone(&trunks),
             router: route::TableRouter::new(Arc::clone(&deps.table), deps.policy, deps.metrics.clone()),
             udp: udp_sockets.clone(),
             tcp: hub.clone(),
@@ -249,14 +253,15 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
 }
 
 /// Says at start what an operator would otherwise learn from every call failing.
-fn warn_if_unrouted(b2bua: &B2buaConfig) {
-    if b2bua.trusted_peers.is_empty() && b2bua.egress.is_empty() {
+fn warn_if_unrouted(b2bua: &B2buaConfig, trunks: &pn_b2bua::TrunkSet) {
+    let no_trunk = trunks.trunks().is_empty();
+    if b2bua.trusted_peers.is_empty() && no_trunk {
         tracing::warn!(
-            "no trusted peer and no egress trunk (sip.b2bua.trusted_peers, sip.b2bua.egress): every INVITE is answered 403"
+            "no trusted peer and no egress trunk (sip.b2bua.trusted_peers, sip.trunks, sip.b2bua.egress): every INVITE is answered 403"
         );
-    } else if b2bua.egress.is_empty() {
+    } else if no_trunk {
         tracing::warn!(
-            "no egress trunk (sip.b2bua.egress): calls cannot be forwarded to the callee and fail (503)"
+            "no egress trunk (sip.trunks, sip.b2bua.egress): calls cannot be forwarded to the callee and fail (503)"
         );
     }
 }
@@ -338,10 +343,17 @@ impl SipRuntime {
     }
 
     /// Gives every shard new trunks (SIGHUP): calls placed from now on use them, calls in progress keep theirs.
-    pub async fn set_trunks(&self, egress: Vec<SocketAddr>, trusted_peers: Vec<ipnet::IpNet>) {
+    /// `trunks` are `[[sip.trunks]]`, `egress` the `sip.b2bua.egress` addresses (UDP trunks after them).
+    pub async fn set_trunks(
+        &self,
+        trunks: &[pn_b2bua::TrunkConfig],
+        egress: &[SocketAddr],
+        trusted_peers: Vec<ipnet::IpNet>,
+    ) {
+        let set = Arc::new(pn_b2bua::TrunkSet::from_config(trunks, egress));
         self.dispatch
             .broadcast(|| Inbound::Trunks {
-                egress: egress.clone(),
+                trunks: Arc::clone(&set),
                 trusted_peers: trusted_peers.clone(),
             })
             .await;

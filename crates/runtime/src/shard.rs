@@ -37,6 +37,8 @@ pub(crate) struct ShardParts {
     pub(crate) shard: Shard,
     /// The B2BUA settings (with `local_host` resolved).
     pub(crate) config: B2buaConfig,
+    /// The egress trunks, shared by every shard (and their health, written by the prober).
+    pub(crate) trunks: std::sync::Arc<pn_b2bua::TrunkSet>,
     /// Route decisions over the binding table.
     pub(crate) router: TableRouter,
     /// UDP send side.
@@ -126,6 +128,8 @@ struct Runner {
     refused: HashMap<u16, u64>,
     /// The switch is stopping: new calls are refused with this (cause 7509) until the shard stops.
     draining: Option<pn_b2bua::Refusal>,
+    /// Shard 0: the trunks' up/down state last published (`pn_sip_trunk_up`).
+    trunks_seen: Vec<bool>,
     /// X mode: where the spawned asks put the customer's answers (drained by the loop).
     replies: mpsc::UnboundedSender<(XCall, CustomerReply)>,
     /// Its receiving end, taken by [`Runner::run`].
@@ -145,6 +149,12 @@ enum Wake {
 impl Runner {
     fn new(mut parts: ShardParts) -> Self {
         let mut b2bua = B2bua::new(parts.config.clone(), parts.shard);
+        b2bua.set_trunks(
+            std::sync::Arc::clone(&parts.trunks),
+            parts.config.trusted_peers.clone(),
+        );
+        // Shard 0 probes the trunks (the others do nothing here).
+        b2bua.start_trunk_probes(Instant::now());
         let media = parts.media.take().map(|media| {
             b2bua.enable_media_relay(media.public_ip, media.ports);
             (media.bind_ip, media.timeout, media.services)
@@ -166,6 +176,7 @@ impl Runner {
             refusing: None,
             refused: HashMap::new(),
             draining: None,
+            trunks_seen: Vec::new(),
         }
     }
 
@@ -346,11 +357,17 @@ impl Runner {
                 );
             }
             Inbound::Trunks {
-                egress,
+                trunks,
                 trusted_peers,
             } => {
-                tracing::info!(shard = self.parts.shard.index, ?egress, trusted = ?trusted_peers, "trunks reloaded");
-                self.b2bua.set_trunks(egress, trusted_peers);
+                let names: Vec<&str> = trunks.trunks().iter().map(|t| t.name.as_str()).collect();
+                tracing::info!(shard = self.parts.shard.index, trunks = ?names, trusted = ?trusted_peers, "trunks reloaded");
+                if self.parts.shard.index == 0 {
+                    self.parts.metrics.preset_trunks(&names);
+                    self.trunks_seen.clear();
+                }
+                self.b2bua.set_trunks(trunks, trusted_peers);
+                self.b2bua.start_trunk_probes(Instant::now());
             }
             Inbound::Message { .. } | Inbound::Stop => {}
         }
@@ -455,8 +472,38 @@ impl Runner {
         }
     }
 
+    /// Shard 0: publishes the trunks' up/down state when the probes changed it (`pn_sip_trunk_up`).
+    fn publish_trunks(&mut self) {
+        if self.parts.shard.index != 0 {
+            return;
+        }
+        let set = std::sync::Arc::clone(self.b2bua.trunks());
+        for (i, trunk) in set.trunks().iter().enumerate() {
+            let up = set.is_up(i);
+            let known = self.trunks_seen.get(i).copied();
+            if known == Some(up) {
+                continue;
+            }
+            if self.trunks_seen.len() <= i {
+                self.trunks_seen.resize(i + 1, up);
+            }
+            self.trunks_seen[i] = up;
+            self.parts
+                .metrics
+                .trunk_up
+                .with_label_values(&[&trunk.name])
+                .set(i64::from(up));
+            if !up {
+                tracing::warn!(trunk = %trunk.name, address = %trunk.address, "trunk down: its OPTIONS probes fail");
+            } else if known.is_some() {
+                tracing::info!(trunk = %trunk.name, address = %trunk.address, "trunk up again: its OPTIONS probes answer");
+            }
+        }
+    }
+
     /// Sends every pending output of the core.
     async fn flush_outputs(&mut self) {
+        self.publish_trunks();
         while let Some(output) = self.b2bua.poll_output() {
             match output {
                 Output::Send { to, message } => {
@@ -481,6 +528,24 @@ impl Runner {
                 }
                 Output::Callback(record) => self.parts.callbacks.push(record),
                 Output::Ask(ask) => self.ask(ask),
+                Output::Trunk(used) => {
+                    if let Some((from, status)) = used.failed_over_from {
+                        self.parts
+                            .metrics
+                            .trunk_failovers
+                            .with_label_values(&[&from])
+                            .inc();
+                        tracing::info!(
+                            session = %used.session_id,
+                            trunk = %used.trunk,
+                            from = %from,
+                            status,
+                            "B leg failed over to the next trunk"
+                        );
+                    } else {
+                        tracing::debug!(session = %used.session_id, trunk = %used.trunk, "B leg placed");
+                    }
+                }
             }
         }
     }

@@ -91,6 +91,8 @@ pub struct Switch {
     /// Answer every [`pn_b2bua::MediaCommand::Close`] with [`pn_b2bua::MediaEvent::Closed`] at once, as the
     /// runtime does once the sockets are closed (default true).
     pub close_relays: bool,
+    /// The trunks B legs were placed on, in order.
+    pub trunk_uses: Vec<pn_b2bua::TrunkUse>,
 }
 
 impl Switch {
@@ -115,6 +117,7 @@ impl Switch {
             callbacks: Vec::new(),
             asks: Vec::new(),
             close_relays: true,
+            trunk_uses: Vec::new(),
         }
     }
 
@@ -178,6 +181,7 @@ impl Switch {
                     }
                     Output::Callback(r) => self.callbacks.push(r),
                     Output::Ask(a) => self.asks.push(a),
+                    Output::Trunk(t) => self.trunk_uses.push(t),
                 }
             }
             if closed.is_empty() || !self.close_relays {
@@ -206,6 +210,12 @@ impl Switch {
         let event = pn_b2bua::MediaEvent::Closed { call };
         self.b2b
             .handle_media_event(self.now, self.wall, event, &self.router);
+    }
+
+    /// The names of the trunks B legs were placed on, in order.
+    #[must_use]
+    pub fn used_trunks(&self) -> Vec<&str> {
+        self.trunk_uses.iter().map(|u| u.trunk.as_str()).collect()
     }
 
     /// The types of the call events so far.

@@ -355,6 +355,7 @@ impl<R: RouteLookup> Sim<R> {
                     }
                     Output::Callback(record) => self.callbacks.push(record),
                     Output::Ask(ask) => self.asks.push(ask),
+                    Output::Trunk(_) => {}
                 }
             }
             while let Some((to, message)) = self.a.poll_transmit() {

@@ -245,10 +245,10 @@ impl B2bua {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.live = live;
                 }
-                let Some(egress) = self.egress else {
+                if !self.trunks.any_up() {
                     self.refuse_call(c, id, Cause::ROUTING_FAILURE);
                     return;
-                };
+                }
                 self.media_command(MediaCommand::StopDetect {
                     call: MediaCall(id),
                     leg: crate::media::Leg::A,
@@ -256,7 +256,6 @@ impl B2bua {
                 let place = Placement {
                     prompts: None,
                     conn: &conn,
-                    egress,
                     hops: done.hops,
                 };
                 self.place_b(c, id, &done.request, &place, Some(done.codec), router);

@@ -19,6 +19,8 @@ mod sms;
 mod sms_block;
 mod stop;
 mod tones;
+mod trunk;
+mod trunk_probe;
 mod xmode;
 
 use std::collections::{HashMap, VecDeque};
@@ -67,7 +69,10 @@ pub struct B2bua {
     policy: ValidationPolicy,
     local_host: String,
     local_port: Option<u16>,
-    egress: Option<Peer>,
+    /// The egress trunks (shared with the other shards and the runtime's prober).
+    trunks: std::sync::Arc<crate::trunks::TrunkSet>,
+    /// Shard 0: the trunks' OPTIONS probes (see `trunk_probe`).
+    trunk_probes: Option<Box<trunk_probe::TrunkProbes>>,
     txs: Transactions,
     calls: HashMap<Id, Box<Call>>,
     dialogs: HashMap<String, (Id, Side)>,
@@ -100,10 +105,7 @@ impl B2bua {
             ..timers.clone()
         };
         let (local_host, local_port) = config.local_host_port();
-        let egress = config.egress.first().map(|&addr| Peer {
-            addr,
-            transport: Transport::Udp,
-        });
+        let trunks = std::sync::Arc::new(crate::trunks::TrunkSet::from_config(&[], &config.egress));
         Self {
             config,
             shard,
@@ -122,7 +124,8 @@ impl B2bua {
             },
             local_host,
             local_port,
-            egress,
+            trunks,
+            trunk_probes: None,
             txs: Transactions::default(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -149,15 +152,31 @@ impl B2bua {
         self.refusal = refusal;
     }
 
-    /// Replaces the trunks (SIGHUP reload): new B legs go to `egress[0]`, requests are taken from
-    /// `trusted_peers` and the egress addresses. Calls in progress keep the trunk they were placed on.
-    pub fn set_trunks(&mut self, egress: Vec<std::net::SocketAddr>, trusted_peers: Vec<ipnet::IpNet>) {
-        self.egress = egress.first().map(|&addr| Peer {
-            addr,
-            transport: Transport::Udp,
-        });
-        self.config.egress = egress;
+    /// Replaces the trunks (at start and on SIGHUP): new B legs go to `trunks` (in the order of
+    /// [`crate::TrunkSet::plan`]), requests are taken from `trusted_peers` and the trunks' addresses. Calls in
+    /// progress keep the trunk set they were placed with. The runtime gives every shard the same `Arc`: the
+    /// health it writes there is what the shards read.
+    pub fn set_trunks(
+        &mut self,
+        trunks: std::sync::Arc<crate::trunks::TrunkSet>,
+        trusted_peers: Vec<ipnet::IpNet>,
+    ) {
+        self.config.egress = trunks.trunks().iter().map(|t| t.address).collect();
+        self.trunks = trunks;
         self.config.trusted_peers = trusted_peers;
+    }
+
+    /// The trunks new calls use.
+    pub fn trunks(&self) -> &std::sync::Arc<crate::trunks::TrunkSet> {
+        &self.trunks
+    }
+
+    /// Where out-of-dialog requests without a call (SMS) go: the first trunk by priority that is up.
+    fn egress(&self) -> Option<Peer> {
+        self.trunks
+            .first(0)
+            .and_then(|i| self.trunks.get(i))
+            .map(crate::trunks::TrunkConfig::peer)
     }
 
     /// The refusal in force, if any.
@@ -206,6 +225,7 @@ impl B2bua {
                 }
                 Slot::Ask(id) => self.ask_timeout(c, id, router),
                 Slot::SmsBlock(id) => self.sms_block_timeout(c, id),
+                Slot::TrunkProbe => self.trunk_probe_timer(c),
             }
         }
     }

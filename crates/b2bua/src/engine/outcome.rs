@@ -67,12 +67,21 @@ impl B2bua {
         let Some((id, _)) = call else {
             return;
         };
+        if self.calls.get(&id).is_some_and(|state| state.b_tx != tx) {
+            // An INVITE given up on for the next trunk.
+            self.stale_b_response(c, id, tx, r);
+            return;
+        }
         let Some(state) = self.calls.get_mut(&id) else {
             return;
         };
         state.b.learn_from_response(r.headers());
         if status < 200 {
             state.b_provisional = true;
+        }
+        if let Some(t) = state.trunk.as_mut() {
+            // Any answer stops the failover timer: a final one decides here.
+            t.deadline = None;
         }
         if state.ended {
             if status < 200 && state.cancel_b {
@@ -89,6 +98,9 @@ impl B2bua {
             101..=199 => self.b_provisional_response(c, id, status, r),
             200..=299 => self.b_answered(c, id, tx, r),
             _ => {
+                if super::trunk::fails_over(status) && self.failover(c, id, status) {
+                    return;
+                }
                 let m = failure_status(status);
                 self.fail_forward(c, id, m, status, Some(r));
             }
@@ -274,7 +286,11 @@ impl B2bua {
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
     pub(super) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
-        let via = self.new_via(c, crate::Transport::Udp);
+        let transport = self
+            .calls
+            .get(&id)
+            .map_or(crate::Transport::Udp, |call| call.b.peer.transport);
+        let via = self.new_via(c, transport);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -334,6 +350,13 @@ impl B2bua {
                 self.cancel_b(c, id);
                 self.fail_forward(c, id, FORWARD_TIMEOUT, 0, None);
             }
+        } else if due(call.trunk.as_ref().and_then(|t| t.deadline)) {
+            if let Some(t) = call.trunk.as_mut() {
+                t.deadline = None;
+            }
+            if call.phase == Phase::Calling && !call.ended {
+                self.failover(c, id, 0);
+            }
         } else if due(call.max_deadline) {
             call.max_deadline = None;
             call.last_minute = None;
@@ -360,16 +383,23 @@ impl B2bua {
             self.sms_answered(c, tx, 408);
             return;
         }
+        if let ClientRole::TrunkProbe { trunk } = role {
+            self.trunk_probed(tx, trunk, None);
+            return;
+        }
         let Some((id, _)) = call else {
             return;
         };
         match role {
             ClientRole::Invite => {
+                if self.stale_b_timeout(id, tx) || self.calls.get(&id).is_some_and(|call| call.b_tx != tx) {
+                    return;
+                }
                 let unanswered = self
                     .calls
                     .get(&id)
                     .is_some_and(|call| !call.ended && call.phase != Phase::Answered);
-                if unanswered {
+                if unanswered && !self.failover(c, id, 408) {
                     self.fail_forward(c, id, failure_status(408), 408, None);
                 }
             }
@@ -388,7 +418,7 @@ impl B2bua {
                     self.probe_answered(c, id, side, 408);
                 }
             }
-            ClientRole::Local | ClientRole::Sms => {}
+            ClientRole::Local | ClientRole::Sms | ClientRole::TrunkProbe { .. } => {}
         }
     }
 
@@ -468,6 +498,11 @@ impl B2bua {
                 }
             }
             ClientRole::Sms => self.sms_answered(c, tx, r.status()),
+            ClientRole::TrunkProbe { trunk } => {
+                if r.status() >= 200 {
+                    self.trunk_probed(tx, trunk, Some(r.status()));
+                }
+            }
             ClientRole::Local => {}
         }
     }

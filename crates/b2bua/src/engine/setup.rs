@@ -14,8 +14,9 @@ use pn_numbers::normalize;
 use pn_sip::{Headers, Method, NameAddr, Request, Uri};
 use std::time::Duration;
 
-use crate::call::{Call, Phase, Placement, Record};
+use crate::call::{Call, Phase, Placement, Record, TrunkAttempt};
 use crate::engine::B2bua;
+use crate::trunks::TrunkConfig;
 
 /// A rejection's table row and its `Reason` header value: `Q.850;cause=<q850>;text="<cause> <text>"`.
 use crate::tables::reason_header;
@@ -115,12 +116,11 @@ impl B2bua {
                 record.mode = Some(conn.mode);
                 record.binding = Some(conn.binding);
                 record.subscription = router.subscription(conn.binding);
-                match (self.egress, self.allocate_media()) {
-                    (Some(egress), Ok(media)) => {
+                match (self.trunks.any_up(), self.allocate_media()) {
+                    (true, Ok(media)) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
                         let place = Placement {
                             conn: &conn,
-                            egress,
                             hops: hops - 1,
                             prompts: None,
                         };
@@ -128,13 +128,13 @@ impl B2bua {
                         return;
                     }
                     // No egress, or relay mode without a free port pair: a routing failure.
-                    (None, media) => {
+                    (false, media) => {
                         if let Ok(Some(pairs)) = media {
                             self.release_pairs(pairs);
                         }
                         (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None)
                     }
-                    (Some(_), Err(())) => (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None),
+                    (true, Err(())) => (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None),
                 }
             }
             RouteDecision::CollectDigits(d) => {
@@ -343,6 +343,7 @@ impl B2bua {
                 a_answered: false,
                 ivr: None,
                 tones: Tones::default(),
+                trunk: None,
                 record,
                 live: self.pending_live.take(),
             }),
@@ -383,9 +384,9 @@ impl B2bua {
         self.place_b(c, id, r, place, None, router);
     }
 
-    /// Places the B leg of call `id` for a Connect decision: a fresh INVITE built from A's INVITE `r`
+    /// Places the B leg of call `id` for a Connect decision on the first trunk of its plan
+    /// ([`crate::TrunkSet::plan`], keyed by A's Call-ID): a fresh INVITE built from A's INVITE `r`
     /// (`restrict`: offer B only this codec and telephone-event, the ones A already hears from the switch).
-    #[allow(clippy::too_many_lines)] // one linear recipe: the B-leg INVITE
     pub(super) fn place_b(
         &mut self,
         c: Clock,
@@ -397,30 +398,124 @@ impl B2bua {
     ) {
         let Placement {
             conn,
-            egress,
             hops,
             prompts: own_prompts,
         } = *place;
-        let Some(media) = self.calls.get(&id).map(|call| call.media) else {
+        let Some((media, a_call_id)) = self
+            .calls
+            .get(&id)
+            .map(|call| (call.media, call.a.call_id.clone()))
+        else {
             return;
         };
+        let set = std::sync::Arc::clone(&self.trunks);
+        let plan = set.plan(crate::trunks::call_key(&a_call_id));
+        let Some(trunk) = plan.first().and_then(|&i| set.get(i)).cloned() else {
+            self.refuse_call(c, id, Cause::ROUTING_FAILURE);
+            return;
+        };
+        let Some((b, invite, offer)) = self.b_invite(c, id, r, conn, &trunk, hops, restrict) else {
+            self.refuse_call(c, id, Cause::ROUTING_FAILURE);
+            return;
+        };
+        let prompts = media.map(|_| own_prompts.cloned().unwrap_or_else(|| router.call_prompts(conn)));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.record.callee = Some(conn.callee.to_string());
+        call.record.display = Some(conn.display.to_string());
+        call.record.direction = conn.direction.code();
+        call.record.recorded = conn.record;
+        call.record.fwd_start = Some(c.wall);
+        // X mode keeps no bindings: `conn.binding` names none.
+        if conn.mode != Mode::X && call.record.binding != Some(conn.binding) {
+            call.record.binding = Some(conn.binding);
+            call.record.subscription = router.subscription(conn.binding);
+        }
+        call.record.set_app(Some(conn.app), router);
+        call.record.mode = Some(conn.mode);
+        call.max_duration = Duration::from_secs(conn.max_duration_secs.into());
+        call.forward_deadline = c
+            .now
+            .checked_add(Duration::from_secs(self.config.forward_timeout_secs));
+        call.phase = Phase::Calling;
+        call.b_placed = true;
+        call.bye_done[Side::B.index()] = false;
+        call.tones
+            .placed(prompts.unwrap_or_default(), conn.record && media.is_some());
+        call.b = b;
+        call.trunk = Some(Box::new(TrunkAttempt {
+            set,
+            plan,
+            at: 0,
+            conn: conn.clone(),
+            hops,
+            restrict,
+            deadline: None,
+            abandoned: Vec::new(),
+        }));
+        let callout = call.record.event(EventType::Callout, c.wall, None);
+        let b_call_id = call.b.call_id.clone();
+        let from_ivr = call.ivr.take().is_some();
+        self.dialogs.insert(b_call_id, (id, Side::B));
+        if media.is_some() && !from_ivr {
+            self.media_remote(id, Side::A, offer);
+        }
+        self.fact(callout);
+        if let Some(record) = conn.callback.clone() {
+            self.push_output(Output::Callback(record));
+        }
+        let session_id = self
+            .calls
+            .get(&id)
+            .map(|call| call.record.session_id.clone())
+            .unwrap_or_default();
+        self.push_output(Output::Trunk(crate::trunks::TrunkUse {
+            session_id,
+            trunk: trunk.name.clone(),
+            failed_over_from: None,
+        }));
+        let b_tx = self.new_client_tx(c, trunk.peer(), invite, Some((id, Side::B)), ClientRole::Invite);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.b_tx = b_tx.unwrap_or(0);
+        }
+        self.arm_failover(c, id);
+        self.caller_hint(c, id, r, from_ivr);
+        self.schedule_call(id);
+    }
+
+    /// The B leg's dialog state and INVITE for `conn` on `trunk` (numbers formatted per the trunk, PAI when it
+    /// asks for it), with A's offer for the media relay; `None` when the INVITE cannot be built.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn b_invite(
+        &mut self,
+        c: Clock,
+        id: Id,
+        r: &Request,
+        conn: &pn_bindings::Connect,
+        trunk: &TrunkConfig,
+        hops: u8,
+        restrict: Option<(u8, Option<u8>)>,
+    ) -> Option<(Leg, Request, Option<crate::privacy::sdp::SdpMedia>)> {
+        let media = self.calls.get(&id)?.media;
+        let egress = trunk.peer();
         let h = r.headers();
         let origin_host = self.local_host.trim_matches(['[', ']']).to_owned();
-        let ruri = Uri::sip(
-            Some(&conn.callee.to_string()),
+        let mut ruri = Uri::sip(
+            Some(&trunk.format(conn.callee)),
             &host_of(egress.addr),
             Some(egress.addr.port()),
         );
+        if egress.transport == crate::Transport::Tcp {
+            ruri.set_param("transport", Some("tcp"));
+        }
+        let x = trunk.format(conn.display);
         let mut b = Leg {
             peer: egress,
             call_id: self.new_call_id(c),
             local_tag: self.new_tag(c),
             remote_tag: None,
-            local_uri: NameAddr::new(Uri::sip(
-                Some(&conn.display.to_string()),
-                &self.local_host,
-                self.local_port,
-            )),
+            local_uri: NameAddr::new(Uri::sip(Some(&x), &self.local_host, self.local_port)),
             remote_uri: NameAddr::new(ruri.clone()),
             remote_target: ruri,
             route_set: Vec::new(),
@@ -451,6 +546,11 @@ impl B2bua {
         for header in &extra {
             builder = builder.header(header.name(), header.value());
         }
+        if trunk.pai {
+            // Built by the switch from X alone (never copied: the whitelist has no identity header).
+            let pai = NameAddr::new(Uri::sip(Some(&x), &self.local_host, self.local_port));
+            builder = builder.header("P-Asserted-Identity", &pai.to_string());
+        }
         let (body, offer) = match restrict {
             Some((codec, te)) => party_sdp(h, r.body()).map_or((None, None), |mut sdp| {
                 crate::ivr::restrict_offer(&mut sdp, codec, te);
@@ -462,52 +562,7 @@ impl B2bua {
         if let Some((ct, body)) = body {
             builder = builder.body(&ct, body);
         }
-        let Ok(invite) = builder.build() else {
-            self.refuse_call(c, id, Cause::ROUTING_FAILURE);
-            return;
-        };
-        let prompts = media.map(|_| own_prompts.cloned().unwrap_or_else(|| router.call_prompts(conn)));
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        call.record.callee = Some(conn.callee.to_string());
-        call.record.display = Some(conn.display.to_string());
-        call.record.direction = conn.direction.code();
-        call.record.recorded = conn.record;
-        call.record.fwd_start = Some(c.wall);
-        // X mode keeps no bindings: `conn.binding` names none.
-        if conn.mode != Mode::X && call.record.binding != Some(conn.binding) {
-            call.record.binding = Some(conn.binding);
-            call.record.subscription = router.subscription(conn.binding);
-        }
-        call.record.set_app(Some(conn.app), router);
-        call.record.mode = Some(conn.mode);
-        call.max_duration = Duration::from_secs(conn.max_duration_secs.into());
-        call.forward_deadline = c
-            .now
-            .checked_add(Duration::from_secs(self.config.forward_timeout_secs));
-        call.phase = Phase::Calling;
-        call.b_placed = true;
-        call.bye_done[Side::B.index()] = false;
-        call.tones
-            .placed(prompts.unwrap_or_default(), conn.record && media.is_some());
-        call.b = b;
-        let callout = call.record.event(EventType::Callout, c.wall, None);
-        let b_call_id = call.b.call_id.clone();
-        let from_ivr = call.ivr.take().is_some();
-        self.dialogs.insert(b_call_id, (id, Side::B));
-        if media.is_some() && !from_ivr {
-            self.media_remote(id, Side::A, offer);
-        }
-        self.fact(callout);
-        if let Some(record) = conn.callback.clone() {
-            self.push_output(Output::Callback(record));
-        }
-        let b_tx = self.new_client_tx(c, egress, invite, Some((id, Side::B)), ClientRole::Invite);
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.b_tx = b_tx.unwrap_or(0);
-        }
-        self.caller_hint(c, id, r, from_ivr);
-        self.schedule_call(id);
+        let invite = builder.build().ok()?;
+        Some((b, invite, offer))
     }
 }

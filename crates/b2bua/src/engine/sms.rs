@@ -123,7 +123,7 @@ impl B2bua {
                 return;
             }
         };
-        let Some(egress) = self.egress else {
+        let Some(egress) = self.egress() else {
             let refusal = SmsRefusal {
                 result: SendResult::INTERNAL_ERROR,
                 app: Some(relay.app),

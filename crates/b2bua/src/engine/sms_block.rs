@@ -199,7 +199,7 @@ impl B2bua {
 
     /// `vNumberRoute`: relay the held text to `called`, from X.
     fn relay_blocked(&mut self, c: Clock, pending: PendingBlock, called: E164) {
-        let Some(egress) = self.egress else {
+        let Some(egress) = self.egress() else {
             return self.refuse_block(c, pending, SendResult::INTERNAL_ERROR);
         };
         let PendingBlock {

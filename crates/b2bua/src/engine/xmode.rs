@@ -286,24 +286,23 @@ impl B2bua {
         record.x_user_data = info.user_data;
         // Moved into the call by `insert_call`, or given back at the end of the reply's handling.
         self.pending_live = live;
-        match (self.egress, self.allocate_media()) {
-            (Some(egress), Ok(media)) => {
+        match (self.trunks.any_up(), self.allocate_media()) {
+            (true, Ok(media)) => {
                 let place = Placement {
                     conn: &conn,
-                    egress,
                     hops,
                     prompts: Some(&prompts),
                 };
                 self.connect(c, id, (from, a_tx), &invite, record, media, &place, router);
             }
-            (None, media) => {
+            (false, media) => {
                 if let Ok(Some(pairs)) = media {
                     self.release_pairs(pairs);
                 }
                 let cause = (Cause::ROUTING_FAILURE, None);
                 self.refuse_new(c, id, (from, a_tx), &invite, record, cause, router);
             }
-            (Some(_), Err(())) => {
+            (true, Err(())) => {
                 let cause = (Cause::ROUTING_FAILURE, None);
                 self.refuse_new(c, id, (from, a_tx), &invite, record, cause, router);
             }
