@@ -474,6 +474,9 @@ pub(crate) struct CreateAppRequest {
     /// AXE digit-collection repeats 1-9, default 3.
     #[schema(minimum = 1, maximum = 9)]
     collect_repeat: Option<i64>,
+    /// Accept national numbers (`138…`, `86138…`, stored as `+86…`) in the app's PrivateNumber API number
+    /// fields; default false: only the global format (`+86…`), anything else is 1010002 naming the field.
+    allow_national_numbers: Option<bool>,
     #[serde(flatten)]
     media: AppMediaFields,
     #[serde(flatten)]
@@ -508,6 +511,8 @@ pub(crate) struct UpdateAppRequest {
     /// Immutable: must be the app's digit count.
     #[schema(minimum = 1, maximum = 4)]
     extension_digits: Option<i64>,
+    /// Accept national numbers in the app's PrivateNumber API number fields (false: global format only).
+    allow_national_numbers: Option<bool>,
     #[serde(flatten)]
     media: AppMediaFields,
     #[serde(flatten)]
