@@ -4,6 +4,10 @@
 //! leniency (integers as JSON numbers or digit strings, flags as `"true"`/`"false"` or booleans) and names
 //! the offending field in every 1020001/1010002 answer; these types document the canonical form. A unit test
 //! ([`crate::openapi`]) checks that every field a handler reads is documented here.
+//!
+//! Every number field (A, B, X, Y, temp callee, callback number, and the query parameters naming a number)
+//! takes the global format, `+` and the country code (`+8613800000001`): anything else is 1010002 naming
+//! the field, unless the app has `allowNationalNumbers` (then `138…`/`86138…` are normalised to `+86…`).
 
 #![expect(
     dead_code,
