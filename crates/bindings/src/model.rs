@@ -60,6 +60,10 @@ impl Mode {
 
 /// An app's configuration (reference §0.2, "添加应用").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent per-app options of the admin API"
+)]
 pub struct App {
     /// Internal id.
     pub id: AppId,
