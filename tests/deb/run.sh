@@ -113,10 +113,12 @@ grep -q '^data_dir = "/var/lib/pnswitch"' <<<"$config" || fail "pnswitch config 
 echo "== serve as user pnswitch on the installed configuration"
 # Port 0 (the switch prints the ports it bound): nothing the parallel tests use can clash. The relay range
 # 65500-65519 is outside the e2e tests' ranges (61000-65499, tests/src/lib.rs) and the kernel's ephemeral ports.
+# The log exists before the switch starts: the background shell opens its redirection only when it runs.
+: >"$out/serve.log"
 PNSWITCH__MEDIA__PORT_MIN=65500 PNSWITCH__MEDIA__PORT_MAX=65519 RUST_LOG=warn \
     setpriv --reuid=pnswitch --regid=pnswitch --init-groups -- \
     /usr/bin/pnswitch --config /etc/pnswitch/pnswitch.toml serve \
-    --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 >"$out/serve.log" 2>&1 </dev/null &
+    --http-listen 127.0.0.1:0 --sip-listen 127.0.0.1:0 >>"$out/serve.log" 2>&1 </dev/null &
 pid=$!
 base=""
 for _ in $(seq 1 300); do
