@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of pnswitch on a fresh Debian machine with Rust: installs what the tests need, checks
-# formatting and lints, builds the binary the end-to-end tests drive, and runs the whole test suite.
+# formatting and lints, builds the binary the end-to-end tests drive, and runs the whole test suite, then the
+# Debian package test (tests/deb/run.sh) and the alert rule tests (tests/promtool/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,3 +53,10 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run (cargo's own last line is a crate's doc-tests, often "0 passed").
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# After the cargo tests (each script fails loudly, stopping this one): the Debian package built from the
+# debug binary, installed, run and purged (tests/deb/run.sh); the alert rules checked and unit-tested with
+# promtool (tests/promtool/run.sh; installs Debian's prometheus without starting it when promtool is missing).
+echo "== tests/deb/run.sh"
+tests/deb/run.sh
+echo "== tests/promtool/run.sh"
+tests/promtool/run.sh

@@ -23,5 +23,6 @@ pub fn bench_app(created_at: UnixTime, controls: AppControls) -> App {
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
         controls,
+        allow_national_numbers: false,
     }
 }

@@ -377,6 +377,8 @@ pub(crate) struct AppView {
     sms_content_enabled: bool,
     /// `aksk` or `wsse`: how pushes are signed.
     push_auth: &'static str,
+    /// Whether the PrivateNumber API accepts national numbers for this app (false: global format only).
+    allow_national_numbers: bool,
 }
 
 impl AppView {
@@ -414,6 +416,7 @@ impl AppView {
                 pn_bindings::PushAuth::Wsse => "wsse",
                 pn_bindings::PushAuth::Aksk => "aksk",
             },
+            allow_national_numbers: app.allow_national_numbers,
         }
     }
 }

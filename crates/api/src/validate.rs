@@ -2,10 +2,16 @@
 //!
 //! Field problems (missing, wrong JSON type, unknown enum value, out of range, too long, bad characters) are
 //! 1020001 naming the field; refused values and user numbers the platform cannot serve are 1010002.
+//!
+//! Number format: the reference takes numbers in global format only (`+` and the country code, `+86138…`)
+//! and answers 1010002 for any other. Every number field of the PrivateNumber API is read through
+//! [`Fields::user_number`], [`Fields::privacy_number`] or [`Fields::query_number`], which refuse a number
+//! given without the `+` unless the request's app allows national numbers (`allowNationalNumbers`, set with
+//! [`Fields::numbers_for`]); then `138…` and `86138…` are normalised to `+86…` as before.
 
 use std::collections::HashMap;
 
-use pn_bindings::CallDirection;
+use pn_bindings::{App, CallDirection};
 use pn_numbers::{E164, NumberKind};
 use serde_json::{Map, Value};
 
@@ -32,6 +38,8 @@ pub(crate) struct Fields {
     map: Map<String, Value>,
     /// Query strings carry only strings: integers and flags are parsed from text.
     from_query: bool,
+    /// Number fields may be national (the app's `allow_national_numbers`); false: global format only.
+    national: bool,
 }
 
 impl Fields {
@@ -47,6 +55,7 @@ impl Fields {
             Ok(Value::Object(map)) => Ok(Self {
                 map,
                 from_query: false,
+                national: false,
             }),
             Ok(_) => Err(ApiFailure::new(
                 ResultCode::PARAMETER_ERROR,
@@ -79,7 +88,55 @@ impl Fields {
         Self {
             map,
             from_query: true,
+            national: false,
         }
+    }
+
+    /// Applies `app`'s number format: national numbers are accepted only when the app allows them.
+    /// Without this call (the admin API, a request before authentication) only the global format is.
+    pub(crate) fn numbers_for(mut self, app: &App) -> Self {
+        self.national = app.allow_national_numbers;
+        self
+    }
+
+    /// 1010002 naming `field` when `text` (a number that parsed) is not in global format and national
+    /// numbers are not allowed.
+    pub(crate) fn global_format(&self, field: &str, text: &str) -> Result<(), ApiFailure> {
+        if self.national || text.trim_start().starts_with('+') {
+            Ok(())
+        } else {
+            Err(invalid(
+                field,
+                "is not in global format (+ and the country code, e.g. +8613800000000)",
+            ))
+        }
+    }
+
+    /// A user number (A, B, temp callee, callback number) given as `text` for `field`: 1010002 naming the
+    /// field when unusable or (unless allowed) not in global format.
+    pub(crate) fn user_number(&self, field: &str, text: &str, kind: UserKind) -> Result<E164, ApiFailure> {
+        let number = user_number(field, text, kind)?;
+        self.global_format(field, text)?;
+        Ok(number)
+    }
+
+    /// A privacy number (X, Y) given as `text` for `field`: a malformed one is 1011001 (it cannot be in the
+    /// app's pool); one not in global format (unless allowed) is 1010002 naming the field.
+    pub(crate) fn privacy_number(&self, field: &str, text: &str) -> Result<E164, ApiFailure> {
+        let number = privacy_number(field, text)?;
+        self.global_format(field, text)?;
+        Ok(number)
+    }
+
+    /// A number in a query filter (any valid number): absent → `None`, unparsable → 1020001, not in global
+    /// format (unless allowed) → 1010002 naming the field.
+    pub(crate) fn query_number(&self, name: &str) -> Result<Option<E164>, ApiFailure> {
+        let Some(text) = self.str_opt(name, 1, 128)? else {
+            return Ok(None);
+        };
+        let number = pn_numbers::normalize(&text).map_err(|_| param_error(name, "is not a valid number"))?;
+        self.global_format(name, &text)?;
+        Ok(Some(number))
     }
 
     /// The raw value of a present, non-null field.
@@ -217,6 +274,7 @@ impl Fields {
                     Value::Object(map) => Ok(Fields {
                         map: map.clone(),
                         from_query: false,
+                        national: self.national,
                     }),
                     _ => Err(param_error(name, "must be an array of objects")),
                 })
@@ -253,6 +311,7 @@ impl Fields {
             Some(Value::Object(map)) => Ok(Some(Fields {
                 map: map.clone(),
                 from_query: false,
+                national: self.national,
             })),
             Some(_) => Err(param_error(name, "must be an object")),
         }
@@ -269,7 +328,7 @@ pub(crate) enum UserKind {
 }
 
 /// Validates a user number (A, B, temp callee, callback number): 1010002 naming the field when unusable.
-pub(crate) fn user_number(field: &str, text: &str, kind: UserKind) -> Result<E164, ApiFailure> {
+fn user_number(field: &str, text: &str, kind: UserKind) -> Result<E164, ApiFailure> {
     let number = pn_numbers::validate(text).map_err(|_| invalid(field, "is not a valid phone number"))?;
     let ok = match number.kind {
         NumberKind::Mobile | NumberKind::FixedLine { .. } => true,
@@ -284,7 +343,7 @@ pub(crate) fn user_number(field: &str, text: &str, kind: UserKind) -> Result<E16
 }
 
 /// Parses a privacy number (X, Y); a malformed one is 1011001 (it cannot be in the app's pool).
-pub(crate) fn privacy_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
+fn privacy_number(field: &str, text: &str) -> Result<E164, ApiFailure> {
     pn_numbers::normalize(text).map_err(|_| {
         ApiFailure::new(
             ResultCode::NUMBER_NOT_OWNED,
@@ -340,6 +399,111 @@ mod tests {
                 Fields::from_json(body.as_bytes()).err().unwrap().code,
                 ResultCode::PARAMETER_ERROR
             );
+        }
+    }
+
+    #[test]
+    fn national_numbers_are_1010002_unless_the_app_allows_them() {
+        let strict = fields("{}");
+        for text in ["13800000001", "8613800000001", "008613800000001"] {
+            let e = strict
+                .user_number("callerNum", text, UserKind::Subscriber)
+                .unwrap_err();
+            assert_eq!(e.code, ResultCode::INVALID_REQUEST, "{text}");
+            assert!(
+                e.desc.contains("callerNum") && e.desc.contains("global format"),
+                "{}",
+                e.desc
+            );
+        }
+        let e = strict.privacy_number("relationNum", "17010000001").unwrap_err();
+        assert_eq!(e.code, ResultCode::INVALID_REQUEST);
+        assert!(e.desc.contains("relationNum"), "{}", e.desc);
+        // Global numbers pass; malformed ones keep their own answers.
+        assert_eq!(
+            strict
+                .user_number("calleeNum", "+8613800000001", UserKind::Subscriber)
+                .unwrap()
+                .to_string(),
+            "+8613800000001"
+        );
+        assert_eq!(
+            strict.privacy_number("relationNum", "abc").unwrap_err().code,
+            ResultCode::NUMBER_NOT_OWNED
+        );
+        let q = Fields::from_query(HashMap::from([
+            ("callerNum".to_owned(), "13800000001".to_owned()),
+            ("calleeNum".to_owned(), " 8613800000002".to_owned()),
+            ("bad".to_owned(), "x1".to_owned()),
+        ]));
+        assert_eq!(
+            q.query_number("callerNum").unwrap_err().code,
+            ResultCode::INVALID_REQUEST
+        );
+        assert_eq!(
+            q.query_number("calleeNum").unwrap().unwrap().to_string(),
+            "+8613800000002"
+        );
+        assert_eq!(
+            q.query_number("bad").unwrap_err().code,
+            ResultCode::PARAMETER_ERROR
+        );
+
+        // The app's option: national forms normalise to +86, also in nested objects.
+        let app = App {
+            allow_national_numbers: true,
+            ..test_app()
+        };
+        let lenient = fields(r#"{"inner":{"n":"13800000003"}}"#).numbers_for(&app);
+        assert_eq!(
+            lenient
+                .user_number("callerNum", "8613800000001", UserKind::Subscriber)
+                .unwrap()
+                .to_string(),
+            "+8613800000001"
+        );
+        let inner = lenient.object("inner").unwrap().unwrap();
+        assert_eq!(
+            inner
+                .user_number("n", "13800000003", UserKind::Subscriber)
+                .unwrap()
+                .to_string(),
+            "+8613800000003"
+        );
+        let q = q.numbers_for(&app);
+        assert_eq!(
+            q.query_number("callerNum").unwrap().unwrap().to_string(),
+            "+8613800000001"
+        );
+        // An app that does not allow them.
+        let strict = fields("{}").numbers_for(&test_app());
+        assert!(
+            strict
+                .user_number("callerNum", "13800000001", UserKind::Subscriber)
+                .is_err()
+        );
+    }
+
+    fn test_app() -> App {
+        App {
+            id: pn_bindings::AppId(1),
+            name: "a".into(),
+            mode: pn_bindings::Mode::Axb,
+            app_key: "k".into(),
+            app_secret: "s".into(),
+            call_status_url: None,
+            cdr_url: None,
+            sms_url: None,
+            record_enabled: false,
+            sms_enabled: false,
+            extension_digits: 4,
+            collect_repeat: 3,
+            enabled: true,
+            created_at: pn_bindings::UnixTime(0),
+            media: pn_bindings::AppMedia::default(),
+            push: pn_bindings::AppPush::default(),
+            controls: pn_bindings::AppControls::default(),
+            allow_national_numbers: false,
         }
     }
 

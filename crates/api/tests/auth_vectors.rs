@@ -62,6 +62,7 @@ fn app(key: &str, secret: &str) -> App {
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
         controls: pn_bindings::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 

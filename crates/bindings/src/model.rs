@@ -60,6 +60,10 @@ impl Mode {
 
 /// An app's configuration (reference §0.2, "添加应用").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent per-app options of the admin API"
+)]
 pub struct App {
     /// Internal id.
     pub id: AppId,
@@ -98,6 +102,11 @@ pub struct App {
     /// Call controls: lists, time window, frequency limits (absent in old rows: controls nothing).
     #[serde(default)]
     pub controls: crate::controls::AppControls,
+    /// Whether the provisioning API accepts national numbers (`138…`, `86138…`, normalised to `+86…`) in
+    /// this app's number fields; when false (the default, and in rows older than it) only the global format
+    /// (`+` and the country code) is accepted, as the reference requires. SIP calls are not affected.
+    #[serde(default)]
+    pub allow_national_numbers: bool,
 }
 
 /// How pushes are signed (reference §0.1).

@@ -291,6 +291,9 @@ struct AppCreate {
     /// How pushes are signed: aksk (default) or wsse.
     #[arg(long)]
     push_auth: Option<String>,
+    /// Accept national numbers (138…, 86138…) in the app's API number fields (default: +86… only).
+    #[arg(long)]
+    allow_national_numbers: bool,
 }
 
 #[derive(Args, Debug)]
@@ -327,6 +330,9 @@ struct AppSet {
     /// SMS notifications carry smsContent.
     #[arg(long)]
     sms_content: Option<bool>,
+    /// Accept national numbers (138…, 86138…) in the app's API number fields.
+    #[arg(long)]
+    allow_national_numbers: Option<bool>,
     /// How pushes are signed: aksk or wsse.
     #[arg(long)]
     push_auth: Option<String>,
@@ -608,6 +614,11 @@ fn app_create_body(c: AppCreate) -> Value {
         c.sms_content.then_some(Value::from(true)),
     );
     put_opt(&mut body, "pushAuth", c.push_auth.map(Value::from));
+    put_opt(
+        &mut body,
+        "allowNationalNumbers",
+        c.allow_national_numbers.then_some(Value::from(true)),
+    );
     body
 }
 
@@ -625,6 +636,11 @@ fn app_set_body(s: AppSet) -> Value {
     put_opt(&mut body, "smsControlUrl", s.sms_control_url.map(Value::from));
     put_opt(&mut body, "smsContentEnabled", s.sms_content.map(Value::from));
     put_opt(&mut body, "pushAuth", s.push_auth.map(Value::from));
+    put_opt(
+        &mut body,
+        "allowNationalNumbers",
+        s.allow_national_numbers.map(Value::from),
+    );
     body
 }
 
@@ -720,6 +736,27 @@ mod tests {
             Some(Body::Json(v)) => v,
             _ => panic!("no JSON body"),
         }
+    }
+
+    #[test]
+    fn allow_national_numbers_flags() {
+        let create = |extra: &[&str]| {
+            let mut args = vec!["app", "create", "--name", "n", "--mode", "axb"];
+            args.extend_from_slice(extra);
+            body_of(&args)
+        };
+        assert_eq!(create(&[]).get("allowNationalNumbers"), None);
+        assert_eq!(
+            create(&["--allow-national-numbers"])["allowNationalNumbers"],
+            json!(true)
+        );
+        let set = |value: &str| body_of(&["app", "set", "k", "--allow-national-numbers", value]);
+        assert_eq!(set("true")["allowNationalNumbers"], json!(true));
+        assert_eq!(set("false")["allowNationalNumbers"], json!(false));
+        assert_eq!(
+            body_of(&["app", "set", "k", "--enabled", "true"]).get("allowNationalNumbers"),
+            None
+        );
     }
 
     #[test]

@@ -91,6 +91,7 @@ mod tests {
             media: AppMedia::default(),
             push: AppPush::default(),
             controls: pn_bindings::AppControls::default(),
+            allow_national_numbers: false,
         }
     }
 

@@ -50,6 +50,7 @@ mod tests {
                 ..AppPush::default()
             },
             controls: pn_bindings::AppControls::default(),
+            allow_national_numbers: false,
         }
     }
 

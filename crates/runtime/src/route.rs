@@ -214,6 +214,7 @@ mod tests {
             media: AppMedia::default(),
             push: pn_bindings::AppPush::default(),
             controls: pn_bindings::AppControls::default(),
+            allow_national_numbers: false,
         });
         table.upsert_number(&XNumber {
             number: x,

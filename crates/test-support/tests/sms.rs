@@ -45,6 +45,7 @@ fn app(id: u32, mode: Mode, sms: bool) -> App {
         media: AppMedia::default(),
         push: AppPush::default(),
         controls: pn_bindings::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 

@@ -30,6 +30,7 @@ fn app(enabled: bool) -> App {
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
         controls: pn_bindings::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 

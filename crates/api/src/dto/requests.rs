@@ -4,6 +4,10 @@
 //! leniency (integers as JSON numbers or digit strings, flags as `"true"`/`"false"` or booleans) and names
 //! the offending field in every 1020001/1010002 answer; these types document the canonical form. A unit test
 //! ([`crate::openapi`]) checks that every field a handler reads is documented here.
+//!
+//! Every number field (A, B, X, Y, temp callee, callback number, and the query parameters naming a number)
+//! takes the global format, `+` and the country code (`+8613800000001`): anything else is 1010002 naming
+//! the field, unless the app has `allowNationalNumbers` (then `138…`/`86138…` are normalised to `+86…`).
 
 #![expect(
     dead_code,
@@ -474,6 +478,9 @@ pub(crate) struct CreateAppRequest {
     /// AXE digit-collection repeats 1-9, default 3.
     #[schema(minimum = 1, maximum = 9)]
     collect_repeat: Option<i64>,
+    /// Accept national numbers (`138…`, `86138…`, stored as `+86…`) in the app's PrivateNumber API number
+    /// fields; default false: only the global format (`+86…`), anything else is 1010002 naming the field.
+    allow_national_numbers: Option<bool>,
     #[serde(flatten)]
     media: AppMediaFields,
     #[serde(flatten)]
@@ -508,6 +515,8 @@ pub(crate) struct UpdateAppRequest {
     /// Immutable: must be the app's digit count.
     #[schema(minimum = 1, maximum = 4)]
     extension_digits: Option<i64>,
+    /// Accept national numbers in the app's PrivateNumber API number fields (false: global format only).
+    allow_national_numbers: Option<bool>,
     #[serde(flatten)]
     media: AppMediaFields,
     #[serde(flatten)]

@@ -201,6 +201,7 @@ async fn create_app_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outc
         collect_repeat: small(&f, "collectRepeat", 1, 9)?.unwrap_or(3),
         media: media_patch(&f)?,
         push: push_patch(&f)?,
+        allow_national_numbers: f.flag("allowNationalNumbers")?.unwrap_or(false),
     };
     let app = s.engine().create_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))
@@ -301,6 +302,7 @@ async fn update_app_inner(s: &ApiState, headers: &HeaderMap, key: PathParam, bod
         media: media_patch(&f)?,
         push: push_patch(&f)?,
         controls: None,
+        allow_national_numbers: f.flag("allowNationalNumbers")?,
     };
     let app = s.engine().update_app(op, s.now()).await?;
     Ok(json!({ "app": crate::dto::app_json(&app) }))

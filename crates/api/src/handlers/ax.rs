@@ -15,14 +15,14 @@ use serde_json::json;
 
 use super::axb::{controls_patch, patch_media, subscriber_opt};
 use super::{
-    call_controls, check_media, controls_media, pre_voice_changes, query_not_found, query_number,
-    record_settings, visible, x_select,
+    call_controls, check_media, controls_media, pre_voice_changes, query_not_found, record_settings, visible,
+    x_select,
 };
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
-use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+use crate::validate::{Fields, UserKind, invalid, param_error};
 
 type Body = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -53,11 +53,14 @@ fn target(f: &Fields) -> Result<AxTarget, ApiFailure> {
     };
     let a = match f.str_opt("origNum", 1, 32)? {
         Some(a) => {
-            Some(pn_numbers::normalize(&a).map_err(|_| param_error("origNum", "is not a valid number"))?)
+            let number =
+                pn_numbers::normalize(&a).map_err(|_| param_error("origNum", "is not a valid number"))?;
+            f.global_format("origNum", &a)?;
+            Some(number)
         }
         None => None,
     };
-    Ok(AxTarget::Number(privacy_number("privateNum", &x)?, a))
+    Ok(AxTarget::Number(f.privacy_number("privateNum", &x)?, a))
 }
 
 /// subscriptionId (wins) or privateNum, without an origNum check; neither → 1020001 `subscriptionId {missing}`.
@@ -65,7 +68,7 @@ fn x_target(f: &Fields, missing: &str) -> Result<AxTarget, ApiFailure> {
     match f.str_opt("subscriptionId", 1, 64)? {
         Some(sub) => Ok(AxTarget::Subscription(sub)),
         None => match f.str_opt("privateNum", 1, 32)? {
-            Some(x) => Ok(AxTarget::Number(privacy_number("privateNum", &x)?, None)),
+            Some(x) => Ok(AxTarget::Number(f.privacy_number("privateNum", &x)?, None)),
             None => Err(param_error("subscriptionId", missing)),
         },
     }
@@ -88,12 +91,12 @@ pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Bo
 
 async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     check_display(&f)?;
     f.str_opt("privateNumType", 0, 32)?;
     let op = AxBind {
         x: x_select(&f, "privateNum")?,
-        a: user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?,
+        a: f.user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?,
         direction: f.call_direction("callDirection")?.unwrap_or(CallDirection::Both),
         turn_on: turn_flag(&f)?.unwrap_or(true),
         record: record_settings(&f, &app)?,
@@ -127,7 +130,7 @@ pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: 
 
 async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     check_display(&f)?;
     // origNum identifies the new A here, not the binding: the binding is subscriptionId or privateNum.
     let target = x_target(&f, "is required")?;
@@ -162,7 +165,7 @@ pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query:
 
 async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let target = target(&f)?;
     s.engine().ax_unbind(AxUnbind { app, target }, s.now()).await?;
     Ok(json!({}))
@@ -185,7 +188,7 @@ pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: 
 
 async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let now = s.now();
     let list = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
         let found = read(s, move |r| r.binding_by_subscription(&sub).map_err(store_failure)).await?;
@@ -197,9 +200,9 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             live_at: Some(now),
             ..BindingFilter::default()
         };
-        if let Some(a) = query_number(&f, "origNum")? {
+        if let Some(a) = f.query_number("origNum")? {
             filter.a = Some(a);
-        } else if let Some(x) = query_number(&f, "privateNum")? {
+        } else if let Some(x) = f.query_number("privateNum")? {
             filter.x = Some(x);
         } else {
             return Err(param_error(
@@ -237,9 +240,9 @@ pub(crate) async fn temp_callee(State(s): State<ApiState>, headers: HeaderMap, b
 
 async fn temp_callee_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Ax)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     let target = x_target(&f, "or privateNum is required")?;
-    let callee = user_number(
+    let callee = f.user_number(
         "calleeNum",
         &f.str_req("calleeNum", 1, 32)?,
         UserKind::AnyDomestic,

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 
 use super::{
     MediaUse, call_controls, check_media, controls_media, max_duration, page, pre_voice_changes,
-    query_not_found, query_number, record_settings, visible, x_select,
+    query_not_found, record_settings, visible, x_select,
 };
 use crate::dto::AxbQueryBody;
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
-use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+use crate::validate::{Fields, UserKind, invalid, param_error};
 
 type Body = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -30,7 +30,7 @@ type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
 /// An optional subscriber number (`callerNum`, `origNum`, `bindNum`, …) of a modify.
 pub(super) fn subscriber_opt(f: &Fields, name: &str) -> Result<Option<E164>, ApiFailure> {
     f.str_opt(name, 1, 32)?
-        .map(|t| user_number(name, &t, UserKind::Subscriber))
+        .map(|t| f.user_number(name, &t, UserKind::Subscriber))
         .transpose()
 }
 
@@ -81,7 +81,7 @@ pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Bo
 
 async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     let op = parse_bind(&f, app)?;
     check_media(s, &op.app, &controls_media(&op.record, &op.controls))?;
     let bound = s.engine().axb_bind(op, s.now()).await?;
@@ -100,8 +100,8 @@ fn bound_json(b: &AxbBound) -> Value {
 
 fn parse_bind(f: &Fields, app: App) -> Result<AxbBind, ApiFailure> {
     let x = x_select(f, "relationNum")?;
-    let a = user_number("callerNum", &f.str_req("callerNum", 1, 32)?, UserKind::Subscriber)?;
-    let b = user_number("calleeNum", &f.str_req("calleeNum", 1, 32)?, UserKind::Subscriber)?;
+    let a = f.user_number("callerNum", &f.str_req("callerNum", 1, 32)?, UserKind::Subscriber)?;
+    let b = f.user_number("calleeNum", &f.str_req("calleeNum", 1, 32)?, UserKind::Subscriber)?;
     if a == b {
         return Err(invalid("calleeNum", "must differ from callerNum"));
     }
@@ -135,7 +135,7 @@ pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: 
 
 async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     let pre_voice = pre_voice_changes(&f)?;
     let duration = f.int_range("duration", 0, 7_776_000)?.map(|d| d as u32);
     let op = AxbModify {
@@ -169,11 +169,11 @@ pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query:
 
 async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let by = if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
         AxbUnbindBy::Subscription(sub)
     } else if let Some(x) = f.str_opt("relationNum", 1, 32)? {
-        AxbUnbindBy::Number(privacy_number("relationNum", &x)?)
+        AxbUnbindBy::Number(f.privacy_number("relationNum", &x)?)
     } else {
         return Err(param_error("subscriptionId", "or relationNum is required"));
     };
@@ -198,7 +198,7 @@ pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: 
 
 async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axb)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let now = s.now();
     let pg = page(&f)?;
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
@@ -213,9 +213,9 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             relation_num_list: crate::dto::axb_entry(&b).into_iter().collect(),
         });
     }
-    let relation = query_number(&f, "relationNum")?;
-    let party_a = query_number(&f, "callerNum")?;
-    let party_b = query_number(&f, "calleeNum")?;
+    let relation = f.query_number("relationNum")?;
+    let party_a = f.query_number("callerNum")?;
+    let party_b = f.query_number("calleeNum")?;
     if relation.is_none() && party_a.is_none() && party_b.is_none() {
         return Err(param_error("subscriptionId", "or relationNum is required"));
     }

@@ -19,7 +19,7 @@ use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::ApiFailure;
 use crate::state::ApiState;
-use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+use crate::validate::{Fields, UserKind, invalid, param_error};
 
 type Body = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -78,7 +78,7 @@ fn fallback(f: &Fields) -> Result<Option<AxeFallback>, ApiFailure> {
     match (tone, num) {
         (Some(_), Some(_)) => Err(invalid("callbackTone", "and callbackNum are mutually exclusive")),
         (Some(t), None) => Ok(Some(AxeFallback::Tone(t))),
-        (None, Some(n)) => Ok(Some(AxeFallback::Forward(user_number(
+        (None, Some(n)) => Ok(Some(AxeFallback::Forward(f.user_number(
             "callbackNum",
             &n,
             UserKind::Subscriber,
@@ -101,7 +101,7 @@ fn target(f: &Fields, app: &App) -> Result<AxeTarget, ApiFailure> {
         return Ok(AxeTarget::Subscription(sub));
     }
     match (f.str_opt("virtualNum", 1, 32)?, extension(f, app)?) {
-        (Some(x), Some(ext)) => Ok(AxeTarget::Extension(privacy_number("virtualNum", &x)?, ext)),
+        (Some(x), Some(ext)) => Ok(AxeTarget::Extension(f.privacy_number("virtualNum", &x)?, ext)),
         _ => Err(param_error(
             "subscriptionId",
             "or virtualNum+extendNum is required",
@@ -126,11 +126,11 @@ pub(crate) async fn bind(State(s): State<ApiState>, headers: HeaderMap, body: Bo
 
 async fn bind_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axe)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     check_display(&f)?;
     let op = AxeBind {
         x: x_select(&f, "virtualNum")?,
-        a: user_number("bindNum", &f.str_req("bindNum", 1, 32)?, UserKind::Subscriber)?,
+        a: f.user_number("bindNum", &f.str_req("bindNum", 1, 32)?, UserKind::Subscriber)?,
         extension: extension(&f, &app)?,
         record: record_settings(&f, &app)?,
         fallback: fallback(&f)?.unwrap_or_default(),
@@ -174,7 +174,7 @@ pub(crate) async fn modify(State(s): State<ApiState>, headers: HeaderMap, body: 
 
 async fn modify_inner(s: &ApiState, headers: &HeaderMap, body: Body) -> Outcome {
     let app = authenticate(s, headers, Mode::Axe)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     check_display(&f)?;
     let op = AxeModify {
         target: target(&f, &app)?,
@@ -216,7 +216,7 @@ pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query:
 
 async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axe)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let target = target(&f, &app)?;
     s.engine().axe_unbind(AxeUnbind { app, target }, s.now()).await?;
     Ok(json!({}))
@@ -240,7 +240,7 @@ pub(crate) async fn query(State(s): State<ApiState>, headers: HeaderMap, query: 
 
 async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let app = authenticate(s, headers, Mode::Axe)?;
-    let f = query_fields(query)?;
+    let f = query_fields(query)?.numbers_for(&app);
     let now = s.now();
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
         let found = read(s, move |r| r.binding_by_subscription(&sub).map_err(store_failure)).await?;
@@ -252,7 +252,9 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
     let Some(x) = f.str_opt("virtualNum", 1, 32)? else {
         return Err(param_error("subscriptionId", "or virtualNum is required"));
     };
-    let x = pn_numbers::normalize(&x).map_err(|_| query_not_found())?;
+    let number = pn_numbers::normalize(&x).map_err(|_| query_not_found())?;
+    f.global_format("virtualNum", &x)?;
+    let x = number;
     let ext = extension(&f, &app)?;
     let pg = page(&f)?;
     let single = ext.is_some();

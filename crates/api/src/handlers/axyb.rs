@@ -14,13 +14,13 @@ use pn_provision::{AxybBind, AxybBound, AxybRelation, AxybUnbind};
 use pn_store::{BindingFilter, Page};
 use serde_json::{Value, json};
 
-use super::{MediaUse, check_media, query_not_found, query_number, record_settings, visible, x_select};
+use super::{MediaUse, check_media, query_not_found, record_settings, visible, x_select};
 use crate::dto::{AxybEntry, AxybQueryBody};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate, body_fields, query_fields, read, respond, store_failure};
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
-use crate::validate::{Fields, UserKind, invalid, param_error, privacy_number, user_number};
+use crate::validate::{Fields, UserKind, invalid, param_error};
 
 type Body = Result<Bytes, BytesRejection>;
 type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -61,16 +61,16 @@ pub(crate) async fn bind(
 async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body: Body) -> Outcome {
     let q = query_fields(query)?;
     let app = auth(s, headers, &q)?;
-    let f = body_fields(body)?;
+    let f = body_fields(body)?.numbers_for(&app);
     let party_b = match f.str_opt("calleeNum", 1, 32)?.or(f.str_opt("numB", 1, 32)?) {
-        Some(t) => Some(user_number("calleeNum", &t, UserKind::Subscriber)?),
+        Some(t) => Some(f.user_number("calleeNum", &t, UserKind::Subscriber)?),
         None => None,
     };
     if let Some(sub) = f.str_opt("subscriptionId", 1, 64)? {
         // Second step: B is `calleeNum`/`numB`, or `origNum` as the reference service names it. With both,
         // `origNum` must be the binding's A or that same B (checked by the engine).
         let orig = match f.str_opt("origNum", 1, 32)? {
-            Some(t) => Some(user_number("origNum", &t, UserKind::Subscriber)?),
+            Some(t) => Some(f.user_number("origNum", &t, UserKind::Subscriber)?),
             None => None,
         };
         let (b, orig) = match (party_b, orig) {
@@ -97,7 +97,7 @@ async fn bind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams, body:
             .await?;
         return Ok(bound_json(&bound));
     }
-    let party_a = user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?;
+    let party_a = f.user_number("origNum", &f.str_req("origNum", 1, 32)?, UserKind::Subscriber)?;
     if party_b == Some(party_a) {
         return Err(invalid("calleeNum", "must differ from origNum"));
     }
@@ -166,7 +166,7 @@ pub(crate) async fn unbind(State(s): State<ApiState>, headers: HeaderMap, query:
 /// The first of `names` present in the query, as a number (any accepted format; unparsable → 1020001).
 fn first_number(q: &Fields, names: &[&str]) -> Result<Option<E164>, ApiFailure> {
     for name in names {
-        if let Some(n) = query_number(q, name)? {
+        if let Some(n) = q.query_number(name)? {
             return Ok(Some(n));
         }
     }
@@ -176,9 +176,10 @@ fn first_number(q: &Fields, names: &[&str]) -> Result<Option<E164>, ApiFailure> 
 async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let q = query_fields(query)?;
     let app = auth(s, headers, &q)?;
+    let q = q.numbers_for(&app);
     let subscription_id = q.str_opt("subscriptionId", 1, 64)?;
     let x = match (&subscription_id, q.str_opt("relationNum", 1, 32)?) {
-        (None, Some(x)) => Some(privacy_number("relationNum", &x)?),
+        (None, Some(x)) => Some(q.privacy_number("relationNum", &x)?),
         (None, None) => return Err(param_error("subscriptionId", "or relationNum is required")),
         _ => None,
     };
@@ -190,7 +191,7 @@ async fn unbind_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> 
                 x,
                 b: first_number(&q, &["bNum", "numB", "calleeNum"])?,
                 y: first_number(&q, &["yNum", "numY"])?,
-                orig: query_number(&q, "origNum")?,
+                orig: q.query_number("origNum")?,
             },
             s.now(),
         )
@@ -236,6 +237,7 @@ fn entries(parents: &[Binding], relations: &[Binding]) -> Vec<AxybEntry> {
 async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> Outcome {
     let q = query_fields(query)?;
     let app = auth(s, headers, &q)?;
+    let q = q.numbers_for(&app);
     let now = s.now();
     let page = Page {
         index: 1,
@@ -268,7 +270,7 @@ async fn query_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
             }
         })
         .await?
-    } else if let Some(x) = query_number(&q, "relationNum")? {
+    } else if let Some(x) = q.query_number("relationNum")? {
         let f = BindingFilter {
             app: Some(app.id),
             mode: Some(Mode::Axyb),

@@ -16,12 +16,11 @@ pub(crate) mod outbox;
 pub(crate) mod service;
 
 use pn_bindings::{App, Binding, CallControls, PreVoice, RecordSettings, UnixTime};
-use pn_numbers::E164;
 use pn_store::Page;
 
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
-use crate::validate::{Fields, invalid, param_error, privacy_number};
+use crate::validate::{Fields, invalid, param_error};
 use pn_provision::XSelect;
 
 /// `relationNum`-style X or `areaCode` (+`areaMatchMode`).
@@ -30,7 +29,7 @@ pub(crate) fn x_select(f: &Fields, num_field: &str) -> Result<XSelect, ApiFailur
         .enum_str("areaMatchMode", &["0", "1"])?
         .is_some_and(|m| m == "1");
     if let Some(x) = f.str_opt(num_field, 1, 32)? {
-        return Ok(XSelect::Number(privacy_number(num_field, &x)?));
+        return Ok(XSelect::Number(f.privacy_number(num_field, &x)?));
     }
     let Some(code) = f.str_opt("areaCode", 1, 8)? else {
         return Err(param_error(num_field, "or areaCode is required"));
@@ -181,16 +180,6 @@ pub(crate) fn page(f: &Fields) -> Result<Page, ApiFailure> {
         _ => 50,
     };
     Ok(Page { index, size })
-}
-
-/// A number in a query filter (any accepted format); unparsable → 1020001.
-pub(crate) fn query_number(f: &Fields, name: &str) -> Result<Option<E164>, ApiFailure> {
-    match f.str_opt(name, 1, 128)? {
-        None => Ok(None),
-        Some(s) => pn_numbers::normalize(&s)
-            .map(Some)
-            .map_err(|_| param_error(name, "is not a valid number")),
-    }
 }
 
 /// The query miss (1016001).

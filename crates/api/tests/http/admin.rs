@@ -188,7 +188,7 @@ async fn apps_and_numbers() {
             .unwrap()
             .to_owned(),
     };
-    let r = s.call(&app, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"}))).await;
+    let r = s.call(&app, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"}))).await;
     assert_ok(&r);
     let r = s
         .admin(Method::DELETE, "/admin/v1/numbers/+8617010000001", None)
@@ -209,7 +209,7 @@ async fn apps_and_numbers() {
             .number(pn_numbers::normalize("+8617010000001").unwrap())
             .is_none()
     );
-    let r = s.call(&app, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"}))).await;
+    let r = s.call(&app, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"}))).await;
     assert_code(&r, "1011001", "relationNum");
     assert_ok(
         &s.admin(Method::DELETE, "/admin/v1/numbers/+8617010000002", None)

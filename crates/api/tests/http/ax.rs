@@ -153,7 +153,7 @@ async fn ax_lifecycle_and_rules() {
             &app,
             Method::PUT,
             CALLEE,
-            Some(json!({"privateNum": "+8617010000001", "calleeNum": "4008001234"})),
+            Some(json!({"privateNum": "+8617010000001", "calleeNum": "+864008001234"})),
         )
         .await;
     assert_ok(&r);

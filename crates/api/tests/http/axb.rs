@@ -68,7 +68,7 @@ async fn reference_example_lifecycle() {
         .call(
             &app,
             Method::GET,
-            &format!("{AXB}?relationNum=%2B8617010000001&callerNum=13800000001"),
+            &format!("{AXB}?relationNum=%2B8617010000001&callerNum=%2B8613800000001"),
             None,
         )
         .await;
@@ -82,7 +82,7 @@ async fn reference_example_lifecycle() {
             Method::PUT,
             AXB,
             Some(
-                json!({"subscriptionId": sub, "calleeNum": "13800000003", "duration": 600,
+                json!({"subscriptionId": sub, "calleeNum": "+8613800000003", "duration": 600,
             "preVoice": {"callerHintTone": "please_wait.wav"}, "recordFlag": "true", "recordHintTone": "record_notice.wav"}),
             ),
         )
@@ -138,7 +138,10 @@ fn pn_time(t: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbind_by_relation_num_removes_every_pair_on_x() {
     let (s, app) = axb_server(EngineConfig::default()).await;
-    for (a, b) in [("13800000001", "13800000002"), ("13800000003", "13800000004")] {
+    for (a, b) in [
+        ("+8613800000001", "+8613800000002"),
+        ("+8613800000003", "+8613800000004"),
+    ] {
         let body = json!({"relationNum": "+8617010000001", "callerNum": a, "calleeNum": b});
         assert_ok(&s.call(&app, Method::POST, AXB, Some(body)).await);
     }
@@ -179,7 +182,7 @@ async fn binding_rules() {
             &app,
             Method::POST,
             AXB,
-            Some(bind(x1, "+8613800000001", "8613800000001")),
+            Some(bind(x1, "+8613800000001", "+8613800000001")),
         )
         .await,
         "1010002",
@@ -223,7 +226,7 @@ async fn binding_rules() {
             &app,
             Method::POST,
             AXB,
-            Some(bind(x1, "+8613800000003", "075582880001")),
+            Some(bind(x1, "+8613800000003", "+8675582880001")),
         )
         .await,
     );
@@ -245,7 +248,7 @@ async fn binding_rules() {
             &app,
             Method::POST,
             AXB,
-            Some(bind("+8617010000002", "4008001234", "+8613800000006")),
+            Some(bind("+8617010000002", "+864008001234", "+8613800000006")),
         )
         .await,
         "1010002",
@@ -331,7 +334,7 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::POST,
             AXB,
-            Some(json!({"relationNum": x, "callerNum": "13800000001", "calleeNum": "13800000002"})),
+            Some(json!({"relationNum": x, "callerNum": "+8613800000001", "calleeNum": "+8613800000002"})),
         )
         .await;
     assert_ok(
@@ -339,7 +342,7 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::POST,
             AXB,
-            Some(json!({"relationNum": x, "callerNum": "13800000003", "calleeNum": "13800000004"})),
+            Some(json!({"relationNum": x, "callerNum": "+8613800000003", "calleeNum": "+8613800000004"})),
         )
         .await,
     );
@@ -349,7 +352,7 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::PUT,
             AXB,
-            Some(json!({"subscriptionId": sub, "callerNum": "13800000003"})),
+            Some(json!({"subscriptionId": sub, "callerNum": "+8613800000003"})),
         )
         .await;
     assert_code(&r, "1012010", "+8613800000003");
@@ -358,7 +361,7 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::PUT,
             AXB,
-            Some(json!({"subscriptionId": sub, "callerNum": "13800000002"})),
+            Some(json!({"subscriptionId": sub, "callerNum": "+8613800000002"})),
         )
         .await;
     assert_code(&r, "1010002", "calleeNum");
@@ -368,7 +371,9 @@ async fn modify_rechecks_once_per_x() {
             &app,
             Method::PUT,
             AXB,
-            Some(json!({"subscriptionId": sub, "callerNum": "13800000002", "calleeNum": "13800000001"})),
+            Some(
+                json!({"subscriptionId": sub, "callerNum": "+8613800000002", "calleeNum": "+8613800000001"}),
+            ),
         )
         .await;
     assert_ok(&r);
@@ -554,7 +559,7 @@ async fn concurrent_binds_of_one_a_on_one_x_admit_exactly_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_hides_sweeps_and_frees_the_party() {
     let (s, app) = axb_server(EngineConfig::default()).await;
-    let body = json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002", "duration": 60});
+    let body = json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002", "duration": 60});
     let r = s.call(&app, Method::POST, AXB, Some(body.clone())).await;
     assert_ok(&r);
     let sub = r.1["subscriptionId"].as_str().unwrap().to_owned();
@@ -590,7 +595,7 @@ async fn restart_reloads_everything() {
     let (s, app) = axb_server(EngineConfig::default()).await;
     let mut subs = Vec::new();
     for i in 0..5 {
-        let body = json!({"relationNum": "+8617010000001", "callerNum": format!("1380000001{i}"), "calleeNum": format!("1390000001{i}")});
+        let body = json!({"relationNum": "+8617010000001", "callerNum": format!("+861380000001{i}"), "calleeNum": format!("+861390000001{i}")});
         let r = s.call(&app, Method::POST, AXB, Some(body)).await;
         assert_ok(&r);
         subs.push(r.1["subscriptionId"].as_str().unwrap().to_owned());
@@ -607,15 +612,13 @@ async fn restart_reloads_everything() {
         );
     }
     // The once-per-X rule still holds after the restart, and new ids do not collide.
-    let dup =
-        json!({"relationNum": "+8617010000001", "callerNum": "13800000010", "calleeNum": "13700000000"});
+    let dup = json!({"relationNum": "+8617010000001", "callerNum": "+8613800000010", "calleeNum": "+8613700000000"});
     assert_code(
         &s.call(&app, Method::POST, AXB, Some(dup)).await,
         "1012010",
         "+8613800000010",
     );
-    let fresh =
-        json!({"relationNum": "+8617010000001", "callerNum": "13700000001", "calleeNum": "13700000002"});
+    let fresh = json!({"relationNum": "+8617010000001", "callerNum": "+8613700000001", "calleeNum": "+8613700000002"});
     assert_ok(&s.call(&app, Method::POST, AXB, Some(fresh)).await);
     assert_eq!(s.table.len(), 6);
     assert!(

@@ -19,6 +19,7 @@ mod calls;
 mod controls;
 mod harness;
 mod media;
+mod numbers;
 mod outbox;
 mod push;
 mod security;

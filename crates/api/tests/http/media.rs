@@ -250,8 +250,7 @@ async fn binds_check_that_prompts_exist() {
 
     // A missing prompt: the reference's wording.
     let bind = |extra: Value| {
-        let mut b =
-            json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"});
+        let mut b = json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"});
         b.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
@@ -374,13 +373,13 @@ async fn binds_check_that_prompts_exist() {
     // AX: lastMinVoice; AXE: callbackTone; AXYB: preVoiceX/Y, inherited by relations.
     let ax = s.app("AX", json!({})).await;
     s.numbers(&ax, &[("+8617020000001", "0755")]).await;
-    let b = json!({"origNum": "13800000011", "privateNum": "+8617020000001", "maxDuration": 5, "lastMinVoice": "x.wav"});
+    let b = json!({"origNum": "+8613800000011", "privateNum": "+8617020000001", "maxDuration": 5, "lastMinVoice": "x.wav"});
     assert_code(
         &s.call(&ax, Method::POST, AX, Some(b)).await,
         "1010002",
         "x.wav does not exist.",
     );
-    let b = json!({"origNum": "13800000011", "privateNum": "+8617020000001", "maxDuration": 5, "lastMinVoice": "last_minute.wav"});
+    let b = json!({"origNum": "+8613800000011", "privateNum": "+8617020000001", "maxDuration": 5, "lastMinVoice": "last_minute.wav"});
     assert_ok(&s.call(&ax, Method::POST, AX, Some(b)).await);
     let id = binding_id(&s, "+8613900000099", "+8617020000001").await;
     assert_eq!(
@@ -390,14 +389,13 @@ async fn binds_check_that_prompts_exist() {
 
     let axe = s.app("AXE", json!({"extensionDigits": 2})).await;
     s.numbers(&axe, &[("+8617030000001", "0755")]).await;
-    let b = json!({"bindNum": "13800000021", "virtualNum": "+8617030000001", "callbackTone": "cb.wav"});
+    let b = json!({"bindNum": "+8613800000021", "virtualNum": "+8617030000001", "callbackTone": "cb.wav"});
     assert_code(
         &s.call(&axe, Method::POST, AXE, Some(b)).await,
         "1010002",
         "cb.wav does not exist.",
     );
-    let b =
-        json!({"bindNum": "13800000021", "virtualNum": "+8617030000001", "callbackTone": "no_callback.wav"});
+    let b = json!({"bindNum": "+8613800000021", "virtualNum": "+8617030000001", "callbackTone": "no_callback.wav"});
     let r = s.call(&axe, Method::POST, AXE, Some(b)).await;
     assert_ok(&r);
     let axe_sub = r.1["subscriptionId"].as_str().unwrap().to_owned();
@@ -417,14 +415,14 @@ async fn binds_check_that_prompts_exist() {
     s.numbers(&axyb, &[("+8617040000001", "0755"), ("+8617040000002", "0755")])
         .await;
     let path = format!("{AXYB}?app_key={}", axyb.key);
-    let b = json!({"origNum": "13800000031", "relationNum": "+8617040000001", "preVoiceY": "y.wav"});
+    let b = json!({"origNum": "+8613800000031", "relationNum": "+8617040000001", "preVoiceY": "y.wav"});
     assert_code(
         &s.call(&axyb, Method::POST, &path, Some(b)).await,
         "1010002",
         "y.wav does not exist.",
     );
-    let b = json!({"origNum": "13800000031", "relationNum": "+8617040000001", "preVoiceX": "please_wait.wav",
-        "preVoiceY": "no_binding.wav", "calleeNum": "13900000031"});
+    let b = json!({"origNum": "+8613800000031", "relationNum": "+8617040000001", "preVoiceX": "please_wait.wav",
+        "preVoiceY": "no_binding.wav", "calleeNum": "+8613900000031"});
     assert_ok(&s.call(&axyb, Method::POST, &path, Some(b)).await);
     // A calls Y (the relation): preVoiceY; B calls X: preVoiceX.
     let rel = binding_id(&s, "+8613800000031", "+8617040000002").await;
@@ -452,8 +450,7 @@ async fn bypass_mode_refuses_what_needs_media() {
         .await;
     s.numbers(&axb, &[("+8617010000001", "0755")]).await;
     let bind = |extra: Value| {
-        let mut b =
-            json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"});
+        let mut b = json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"});
         b.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
@@ -516,7 +513,7 @@ async fn bypass_mode_refuses_what_needs_media() {
             &axe,
             Method::POST,
             AXE,
-            Some(json!({"bindNum": "13800000021", "virtualNum": "+8617030000001"})),
+            Some(json!({"bindNum": "+8613800000021", "virtualNum": "+8617030000001"})),
         )
         .await;
     assert_eq!(r.1["resultcode"], "1010002", "{r:?}");
@@ -530,8 +527,10 @@ async fn bypass_mode_refuses_what_needs_media() {
             &axyb,
             Method::POST,
             &path,
-            Some(json!({"origNum": "13800000031", "relationNum": "+8617040000001",
-            "preVoiceX": "please_wait.wav"})),
+            Some(
+                json!({"origNum": "+8613800000031", "relationNum": "+8617040000001",
+            "preVoiceX": "please_wait.wav"}),
+            ),
         )
         .await,
         "1010002",
@@ -542,8 +541,10 @@ async fn bypass_mode_refuses_what_needs_media() {
             &axyb,
             Method::POST,
             &path,
-            Some(json!({"origNum": "13800000031", "relationNum": "+8617040000001",
-            "calleeNum": "13900000031"})),
+            Some(
+                json!({"origNum": "+8613800000031", "relationNum": "+8617040000001",
+            "calleeNum": "+8613900000031"}),
+            ),
         )
         .await,
     );

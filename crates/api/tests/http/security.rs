@@ -21,7 +21,7 @@ async fn two_apps() -> (Server, TestApp, TestApp) {
 async fn authentication_failures() {
     let (s, app, _) = two_apps().await;
     let body = Some(
-        json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"})
+        json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"})
             .to_string(),
     );
     let created = format_created(UnixTime(s.now()));
@@ -99,7 +99,7 @@ async fn authentication_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_never_see_each_others_bindings() {
     let (s, one, two) = two_apps().await;
-    let r = s.call(&one, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"}))).await;
+    let r = s.call(&one, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"}))).await;
     assert_ok(&r);
     let sub = r.1["subscriptionId"].as_str().unwrap().to_owned();
     // App 2 cannot query, modify or unbind app 1's binding, and gets the same answer as for a missing one.
@@ -156,7 +156,7 @@ async fn apps_never_see_each_others_bindings() {
         "relationNum",
     );
     // App 2 cannot bind on app 1's X.
-    let r = s.call(&two, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "13800000005", "calleeNum": "13800000006"}))).await;
+    let r = s.call(&two, Method::POST, AXB, Some(json!({"relationNum": "+8617010000001", "callerNum": "+8613800000005", "calleeNum": "+8613800000006"}))).await;
     assert_code(&r, "1011001", "relationNum");
     // App 1's binding is untouched.
     let q = s
@@ -238,7 +238,7 @@ async fn x_apps_are_created_and_refused_by_the_binding_apis() {
 async fn replays_are_refused_after_a_restart() {
     let (s, app, _) = two_apps().await;
     let body = Some(
-        json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"})
+        json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"})
             .to_string(),
     );
     let bind_headers = s.sign(&app);

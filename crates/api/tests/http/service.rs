@@ -62,8 +62,7 @@ async fn fallbacks_metrics_and_health() {
 
     let app = s.app("AXB", json!({})).await;
     s.numbers(&app, &[("+8617010000001", "0755")]).await;
-    let body =
-        json!({"relationNum": "+8617010000001", "callerNum": "13800000001", "calleeNum": "13800000002"});
+    let body = json!({"relationNum": "+8617010000001", "callerNum": "+8613800000001", "calleeNum": "+8613800000002"});
     assert_ok(&s.call(&app, Method::POST, AXB, Some(body.clone())).await);
     assert_eq!(
         s.call(&app, Method::POST, AXB, Some(body)).await.1["resultcode"],

@@ -148,6 +148,7 @@ mod tests {
             media: crate::model::AppMedia::default(),
             push: crate::model::AppPush::default(),
             controls,
+            allow_national_numbers: false,
         });
         t.upsert_number(&XNumber {
             number: n("+8617000000001"),

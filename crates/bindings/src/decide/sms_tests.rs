@@ -42,6 +42,7 @@ fn app(id: u32, mode: Mode, sms: bool) -> App {
         media: AppMedia::default(),
         push: AppPush::default(),
         controls: crate::controls::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 

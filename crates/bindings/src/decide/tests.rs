@@ -46,6 +46,7 @@ fn app(id: u32, mode: Mode) -> App {
         media: crate::model::AppMedia::default(),
         push: crate::model::AppPush::default(),
         controls: crate::controls::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 

@@ -518,6 +518,7 @@ fn app_media_follows_the_app() {
         media: AppMedia::default(),
         push: crate::model::AppPush::default(),
         controls: crate::controls::AppControls::default(),
+        allow_national_numbers: false,
     };
     assert_eq!(t.app_media(AppId(7)), None);
     assert_eq!(t.app_key_and_mode(AppId(7)), None);

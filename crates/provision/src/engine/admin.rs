@@ -41,6 +41,8 @@ pub struct CreateApp {
     pub media: AppMediaPatch,
     /// Push options given (the rest default).
     pub push: AppPushPatch,
+    /// allowNationalNumbers: the API accepts national numbers for this app (default false: global only).
+    pub allow_national_numbers: bool,
 }
 
 /// One field of a patch: leave it, clear it (for the AXE prompts: back to the shipped default), or set it.
@@ -195,6 +197,8 @@ pub struct UpdateApp {
     pub push: AppPushPatch,
     /// Call controls, replaced whole when given (checked with [`pn_bindings::AppControls::validate`]).
     pub controls: Option<pn_bindings::AppControls>,
+    /// allowNationalNumbers.
+    pub allow_national_numbers: Option<bool>,
 }
 
 /// One number to import into an app's pool.
@@ -291,6 +295,7 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
             push
         },
         controls: pn_bindings::AppControls::default(),
+        allow_national_numbers: req.allow_national_numbers,
     };
     ctx.tx.put_app(&app)?;
     ctx.effects.push(Effect::App(Box::new(app.clone())));
@@ -335,6 +340,9 @@ pub(crate) fn update_app(ctx: &mut Ctx<'_, '_>, req: &UpdateApp) -> OpResult<App
     }
     if let Some(v) = req.enabled {
         app.enabled = v;
+    }
+    if let Some(v) = req.allow_national_numbers {
+        app.allow_national_numbers = v;
     }
     req.media.apply(&mut app.media);
     req.push.apply(&mut app.push);

@@ -254,6 +254,7 @@ fn setup(r: &mut Rig) -> App {
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
         push: crate::engine::admin::AppPushPatch::default(),
+        allow_national_numbers: false,
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "k".into(),
@@ -565,6 +566,7 @@ fn admin_writes_answer_domain_results() {
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
         push: crate::engine::admin::AppPushPatch::default(),
+        allow_national_numbers: false,
     });
     let free = pn_numbers::normalize("+8617010000002").unwrap();
     let import = Op::ImportNumbers(ImportNumbers {
@@ -624,6 +626,64 @@ fn admin_writes_answer_domain_results() {
     };
     assert_eq!((retired.number, retired.unbound), (x(), 1));
     assert_eq!(r.table.len(), 0);
+}
+
+#[test]
+fn allow_national_numbers_is_set_at_create_changed_by_update_and_stored() {
+    let mut r = rig();
+    let app = setup(&mut r);
+    assert!(
+        !app.allow_national_numbers,
+        "the default refuses national numbers"
+    );
+    let update = |on: Option<bool>| {
+        Op::UpdateApp(super::admin::UpdateApp {
+            app_key: "k".into(),
+            allow_national_numbers: on,
+            ..super::admin::UpdateApp::default()
+        })
+    };
+    let stored = |r: &Rig| {
+        r.store
+            .reader()
+            .unwrap()
+            .app_by_key("k")
+            .unwrap()
+            .unwrap()
+            .allow_national_numbers
+    };
+    let out = run(&mut r.engine, vec![update(Some(true))]);
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    assert!(stored(&r));
+    assert!(r.engine.apps.read().get("k").unwrap().allow_national_numbers);
+    // An update that does not name the option keeps it.
+    let out = run(&mut r.engine, vec![update(None)]);
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    assert!(stored(&r));
+    let out = run(&mut r.engine, vec![update(Some(false))]);
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    assert!(!stored(&r));
+
+    let create = Op::CreateApp(CreateApp {
+        name: "national".into(),
+        mode: Mode::Axb,
+        app_key: Some("kn".into()),
+        app_secret: None,
+        call_status_url: None,
+        cdr_url: None,
+        sms_url: None,
+        record_enabled: false,
+        sms_enabled: false,
+        extension_digits: 4,
+        collect_repeat: 3,
+        media: crate::engine::admin::AppMediaPatch::default(),
+        push: crate::engine::admin::AppPushPatch::default(),
+        allow_national_numbers: true,
+    });
+    let out = run(&mut r.engine, vec![create]);
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    let kn = r.store.reader().unwrap().app_by_key("kn").unwrap().unwrap();
+    assert!(kn.allow_national_numbers);
 }
 
 mod echo;

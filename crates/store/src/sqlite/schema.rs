@@ -163,6 +163,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE apps SET body = json_set(body, '$.controls', json('{"callerBlacklist":{"numbers":[],"prefixes":[]},"calleeBlacklist":{"numbers":[],"prefixes":[]},"callerAllowlist":null,"restrictedPrefixes":[],"internationalIn":true,"internationalOut":true,"timeWindow":null,"limits":[]}'))
     WHERE json_type(body, '$.controls') IS NULL;
     "#,
+    // 7: apps gain `allow_national_numbers` (whether the provisioning API accepts national numbers such as
+    // `138…` in the app's number fields); existing apps get false: only the global format `+86…`, as the
+    // reference requires.
+    "
+    UPDATE apps SET body = json_set(body, '$.allow_national_numbers', json('false'))
+    WHERE json_type(body, '$.allow_national_numbers') IS NULL;
+    ",
 ];
 
 /// The `AppControls` JSON migration 6 writes into existing apps (kept equal to the model's default by a test).

@@ -41,6 +41,7 @@ fn app(id: u32, mode: Mode) -> App {
         media: pn_bindings::AppMedia::default(),
         push: pn_bindings::AppPush::default(),
         controls: pn_bindings::AppControls::default(),
+        allow_national_numbers: false,
     }
 }
 
@@ -675,6 +676,46 @@ fn migration_6_gives_old_apps_default_controls_and_controls_round_trip() {
     tx.put_app(&custom).unwrap();
     tx.commit().unwrap();
     assert_eq!(store.reader().unwrap().app(AppId(2)).unwrap(), Some(custom));
+}
+
+#[test]
+fn migration_7_gives_old_apps_allow_national_numbers_false_and_it_round_trips() {
+    // A version-6 database whose app body has no `allow_national_numbers`.
+    let dir = TempDir::new().unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join(super::DB_FILE)).unwrap();
+    for m in &super::schema::MIGRATIONS[..6] {
+        raw.execute_batch(m).unwrap();
+    }
+    raw.pragma_update(None, "user_version", 6).unwrap();
+    let mut old = serde_json::to_value(app(1, Mode::Axb)).unwrap();
+    old.as_object_mut().unwrap().remove("allow_national_numbers");
+    raw.execute(
+        "INSERT INTO apps (id, app_key, body) VALUES (1, 'key-1', ?1)",
+        [old.to_string()],
+    )
+    .unwrap();
+    drop(raw);
+
+    let store = open(&dir);
+    assert_eq!(
+        store.reader().unwrap().app(AppId(1)).unwrap(),
+        Some(app(1, Mode::Axb))
+    );
+    let raw = rusqlite::Connection::open(store.path()).unwrap();
+    let body: String = raw
+        .query_row("SELECT body FROM apps WHERE id = 1", [], |row| row.get(0))
+        .unwrap();
+    assert!(body.contains("\"allow_national_numbers\":false"), "{body}");
+
+    let mut national = app(2, Mode::Axb);
+    national.allow_national_numbers = true;
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&national).unwrap();
+    tx.commit().unwrap();
+    drop(store);
+    // Reopening (migrations already applied) keeps the stored value.
+    let store = open(&dir);
+    assert_eq!(store.reader().unwrap().app(AppId(2)).unwrap(), Some(national));
 }
 
 #[test]

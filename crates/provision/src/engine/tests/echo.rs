@@ -185,6 +185,7 @@ fn ax_app(r: &mut Rig) -> App {
         collect_repeat: 3,
         media: crate::engine::admin::AppMediaPatch::default(),
         push: crate::engine::admin::AppPushPatch::default(),
+        allow_national_numbers: false,
     });
     let import = Op::ImportNumbers(ImportNumbers {
         app_key: "ax".into(),
