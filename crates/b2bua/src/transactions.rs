@@ -119,12 +119,62 @@ impl Waiting {
     }
 }
 
-/// A server transaction, or its acknowledged `Accepted` wait ([`Waiting`]): that absorbs INVITE
-/// retransmissions (and sends nothing) until Timer L, as the full transaction would.
+/// A non-INVITE server transaction in `Completed` (RFC 3261 §17.2.2), kept as its final response's bytes
+/// only: a retransmitted request gets that response again until Timer J. A call's BYE spends 32 s there, so
+/// the full transaction (request, parsed response, output queue) would otherwise stay per finished call and
+/// the memory follow the call rate.
+#[derive(Debug)]
+pub(crate) struct Replaying {
+    until: Instant,
+    response: Box<[u8]>,
+    resend: bool,
+    terminated: Option<bool>,
+}
+
+impl Replaying {
+    fn handle_input(&mut self, now: Instant, input: &Input) {
+        match input {
+            Input::Timeout if self.terminated.is_none() && now >= self.until => self.terminated = Some(false),
+            Input::Received(SipMessage::Request(_)) if self.terminated.is_none() => self.resend = true,
+            _ => {}
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        if std::mem::take(&mut self.resend) {
+            // The bytes were printed from a valid response: they parse back.
+            if let Ok(m) = SipMessage::parse(&self.response) {
+                return Some(Output::Transmit(m));
+            }
+        }
+        if self.terminated == Some(false) {
+            self.terminated = Some(true);
+            return Some(Output::Terminated);
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.terminated.is_none().then_some(self.until)
+    }
+
+    fn state(&self) -> State {
+        if self.terminated.is_some() {
+            State::Terminated
+        } else {
+            State::Completed
+        }
+    }
+}
+
+/// A server transaction, its acknowledged `Accepted` wait ([`Waiting`]): that absorbs INVITE
+/// retransmissions (and sends nothing) until Timer L, as the full transaction would; or a completed
+/// non-INVITE transaction replaying its final response ([`Replaying`]) until Timer J.
 #[derive(Debug)]
 pub(crate) enum ServerTx {
     Live(Box<ServerTransaction>),
     Waiting(Waiting),
+    Replaying(Replaying),
 }
 
 impl ServerTx {
@@ -138,6 +188,10 @@ impl ServerTx {
                 }
                 Ok(())
             }
+            ServerTx::Replaying(r) => {
+                r.handle_input(now, &input);
+                Ok(())
+            }
         }
     }
 
@@ -145,6 +199,7 @@ impl ServerTx {
         match self {
             ServerTx::Live(tx) => tx.poll_output(),
             ServerTx::Waiting(w) => w.poll_output(),
+            ServerTx::Replaying(r) => r.poll_output(),
         }
     }
 
@@ -152,6 +207,7 @@ impl ServerTx {
         match self {
             ServerTx::Live(tx) => tx.poll_timeout(),
             ServerTx::Waiting(w) => w.poll_timeout(),
+            ServerTx::Replaying(r) => r.poll_timeout(),
         }
     }
 
@@ -159,14 +215,32 @@ impl ServerTx {
         match self {
             ServerTx::Live(tx) => tx.state(),
             ServerTx::Waiting(w) => w.state(),
+            ServerTx::Replaying(r) => r.state(),
         }
     }
 
-    /// The request that created the transaction (gone once it only waits).
+    /// The request that created the transaction (gone once it only waits or replays).
     pub(crate) fn request(&self) -> Option<&Request> {
         match self {
             ServerTx::Live(tx) => Some(tx.request()),
-            ServerTx::Waiting(_) => None,
+            ServerTx::Waiting(_) | ServerTx::Replaying(_) => None,
+        }
+    }
+
+    /// Once its outputs are drained: a non-INVITE transaction in `Completed` keeps only its final
+    /// response's bytes and its Timer J ([`Replaying`]).
+    pub(crate) fn settle_completed(&mut self) {
+        if let ServerTx::Live(tx) = self
+            && !tx.is_invite()
+            && tx.state() == State::Completed
+            && let (Some(until), Some(last)) = (tx.poll_timeout(), tx.last_response())
+        {
+            *self = ServerTx::Replaying(Replaying {
+                until,
+                response: last.to_bytes().into_boxed_slice(),
+                resend: false,
+                terminated: None,
+            });
         }
     }
 
@@ -304,7 +378,23 @@ pub(crate) struct Transactions {
     client_keys: HashMap<(String, Method), Id>,
 }
 
+/// Gives a map's memory back once it holds less than a quarter of its capacity: a hash map keeps the
+/// capacity of its busiest moment, and a burst of calls leaves tables sized for it (tens of MiB) otherwise.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 1024 && m.len() * 4 < m.capacity() {
+        m.shrink_to(m.len() * 2);
+    }
+}
+
 impl Transactions {
+    /// Shrinks the tables that hold far fewer entries than their capacity (see [`shrink_map`]).
+    pub(crate) fn shrink(&mut self) {
+        shrink_map(&mut self.servers);
+        shrink_map(&mut self.server_keys);
+        shrink_map(&mut self.clients);
+        shrink_map(&mut self.client_keys);
+    }
+
     /// How many server transactions are held.
     pub(crate) fn server_count(&self) -> usize {
         self.servers.len()

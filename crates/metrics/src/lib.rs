@@ -127,6 +127,10 @@ pub struct SipMetrics {
     pub queue_delay: Histogram,
     /// `pn_sip_queue_depth{shard}`: messages waiting in each shard's queue, after its last burst.
     pub queue_depth: prometheus::IntGaugeVec,
+    /// `pn_sip_held{shard,kind}`: what each shard holds: `calls` (up, or ended and waiting for their B leg's
+    /// final answer), `dialogs`, `server_transactions`, `client_transactions` (the memory that follows the call
+    /// rate: finished transactions wait out their RFC 3261 timers).
+    pub held: prometheus::IntGaugeVec,
     /// `pn_sip_transactions_total`: SIP transactions created (client and server).
     pub transactions: IntCounter,
     /// `pn_sip_retransmissions_total`: SIP messages retransmitted on timers.
@@ -224,6 +228,14 @@ impl SipMetrics {
             &["shard"],
         )?;
         registry.register(Box::new(queue_depth.clone()))?;
+        let held = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "pn_sip_held",
+                "Calls, dialogs and SIP transactions each shard holds",
+            ),
+            &["shard", "kind"],
+        )?;
+        registry.register(Box::new(held.clone()))?;
         let transactions =
             IntCounter::with_opts(Opts::new("pn_sip_transactions_total", "SIP transactions created"))?;
         let retransmissions = IntCounter::with_opts(Opts::new(
@@ -340,6 +352,7 @@ impl SipMetrics {
             setup_latency,
             queue_delay,
             queue_depth,
+            held,
             transactions,
             retransmissions,
             parse_errors,

@@ -180,6 +180,24 @@ impl Runner {
         }
     }
 
+    /// Exports what the core holds (`pn_sip_held`).
+    fn sync_held(&self) {
+        let load = self.b2bua.load();
+        let shard = self.parts.shard.index.to_string();
+        for (kind, n) in [
+            ("calls", load.calls),
+            ("dialogs", load.dialogs),
+            ("server_transactions", load.server_transactions),
+            ("client_transactions", load.client_transactions),
+        ] {
+            self.parts
+                .metrics
+                .held
+                .with_label_values(&[&shard, kind])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// This shard's `pn_sip_queue_depth` series.
     fn queue_depth_gauge(&self) -> prometheus::IntGauge {
         let shard = self.parts.shard.index.to_string();
@@ -606,6 +624,7 @@ impl Runner {
     /// Adds what the core counted since the last call to the metrics.
     fn sync_stats(&mut self) {
         self.sync_decisions_and_sms();
+        self.sync_held();
         let m = &self.parts.metrics;
         let active = i64::try_from(self.b2bua.active_calls()).unwrap_or(i64::MAX);
         if active != self.active {

@@ -558,3 +558,26 @@ fn load_counts_what_a_call_holds_until_it_is_gone() {
     assert!(!sim.b2b.load().is_idle(), "{:?}", sim.b2b.load());
     assert_all_gone(&mut sim);
 }
+
+#[test]
+fn a_retransmitted_bye_gets_the_same_200_until_timer_j() {
+    let (mut sim, _b_inv, ok) = answered(0);
+    let bye = a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKa-rb");
+    let sent = sim.send_a(bye.clone());
+    let first = sent
+        .iter()
+        .find(|(to, m)| *to == a_peer() && m.as_response().is_some())
+        .map(|(_, m)| String::from_utf8(m.to_bytes()).unwrap())
+        .unwrap();
+    assert!(first.starts_with("SIP/2.0 200 "), "{first}");
+    sim.advance(Duration::from_secs(2));
+    // The 200 was lost: A sends the BYE again and gets the same answer, nothing goes to B.
+    let again = sim.send_a(bye.clone());
+    assert_eq!(summary(&again), ["A<-200 BYE"]);
+    assert_eq!(
+        String::from_utf8(again[0].1.to_bytes()).unwrap(),
+        first,
+        "the very same response"
+    );
+    assert_all_gone(&mut sim);
+}

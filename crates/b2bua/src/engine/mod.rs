@@ -228,6 +228,10 @@ impl B2bua {
                 Slot::TrunkProbe => self.trunk_probe_timer(c),
             }
         }
+        // Timers end most transactions and calls: the tables give back what a past burst made them grow to.
+        self.txs.shrink();
+        crate::transactions::shrink_map(&mut self.calls);
+        crate::transactions::shrink_map(&mut self.dialogs);
     }
 
     /// The next output, until `None`.
@@ -414,6 +418,10 @@ impl B2bua {
                 transaction::Output::Terminated => self.remove_server(id),
                 transaction::Output::Response(_) | transaction::Output::Ack(_) => {}
             }
+        }
+        // A completed non-INVITE transaction only replays its final response until Timer J.
+        if let Some(e) = self.txs.server_mut(id) {
+            e.tx.settle_completed();
         }
     }
 

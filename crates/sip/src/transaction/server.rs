@@ -55,6 +55,16 @@ impl ServerTransaction {
         &self.request
     }
 
+    /// Whether it is an INVITE transaction.
+    pub fn is_invite(&self) -> bool {
+        self.invite
+    }
+
+    /// The last response sent (what a retransmitted request gets again).
+    pub fn last_response(&self) -> Option<&Response> {
+        self.last_response.as_ref()
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state
