@@ -198,6 +198,16 @@ impl Runner {
         }
     }
 
+    /// After a burst of messages: exports the queue's depth; an empty queue is not behind (without this, a
+    /// shard whose last message waited long, and that then gets only new INVITEs, all refused by the receive
+    /// loop while it is behind, would stay behind).
+    fn after_burst(&self, depth: &prometheus::IntGauge, queued: usize) {
+        depth.set(i64::try_from(queued).unwrap_or(i64::MAX));
+        if queued == 0 {
+            self.parts.behind.set(self.parts.shard.index.into(), false);
+        }
+    }
+
     /// This shard's `pn_sip_queue_depth` series.
     fn queue_depth_gauge(&self) -> prometheus::IntGauge {
         let shard = self.parts.shard.index.to_string();
@@ -287,7 +297,7 @@ impl Runner {
                             Err(_) => break,
                         }
                     }
-                    depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
+                    self.after_burst(&depth, rx.len());
                     if stop {
                         self.flush().await;
                         break;
