@@ -116,6 +116,14 @@ fn refused_by_switch(rig: &Rig, caller: &str, x: &str, status: u16, cause: &str)
     );
 }
 
+/// Waits for the start of the next fixed `secs`-second window of the clock (the counters' windows are aligned
+/// to it): two calls made right after are counted in the same window, whatever the machine's load.
+fn at_window_start(secs: u64) {
+    let ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    let into = ms % (secs * 1000);
+    std::thread::sleep(Duration::from_millis(secs * 1000 - into + 100));
+}
+
 /// One call from `caller` to `x` that connects (the UAS is the egress trunk for it).
 fn connects(rig: &Rig, caller: &str, x: &str) {
     let b_side = rig.uas("uas_answer").spawn();
@@ -170,16 +178,18 @@ fn a_capped_x_refuses_while_its_call_is_up_a_window_passes_again_and_hours_apply
         "only the two admitted calls reach B"
     );
 
-    // One call per X2 in 2 s: the second at once is refused with 8049; two windows later (the sliding window
-    // weighs the previous one in) it passes.
+    // One call per X2 in 10 s: the second in the same window is refused with 8049; two windows later (the
+    // sliding window weighs the previous one in) it passes.
     set_controls(
         &rig,
         &app,
-        &json!({"limits": [{"key": "x", "windowSecs": 2, "max": 1}]}),
+        &json!({"limits": [{"key": "x", "windowSecs": 10, "max": 1}]}),
     );
+    at_window_start(10);
     connects(&rig, A2, X2);
     refused_by_switch(&rig, A2, X2, 403, "8049");
-    std::thread::sleep(Duration::from_millis(4200));
+    at_window_start(10);
+    at_window_start(10);
     connects(&rig, A2, X2);
 
     // Allowed hours in UTC+8 that exclude the current minute: 8050; hours around it: the call passes.
@@ -218,15 +228,18 @@ fn an_ax_app_refuses_by_callee_limit_blacklist_prefix_international_allow_list_a
         Some(&json!({"origNum": A9, "privateNum": AX_X})),
     ));
 
-    // One call to A per 2 s: B's second call at once is refused with 8048; two windows later it passes.
+    // One call to A per 10 s: B's second call in the same window is refused with 8048; two windows later it
+    // passes.
     set_controls(
         &rig,
         &app,
-        &json!({"limits": [{"key": "callee", "windowSecs": 2, "max": 1}]}),
+        &json!({"limits": [{"key": "callee", "windowSecs": 10, "max": 1}]}),
     );
+    at_window_start(10);
     connects(&rig, B, AX_X);
     refused_by_switch(&rig, B, AX_X, 403, "8048");
-    std::thread::sleep(Duration::from_millis(4200));
+    at_window_start(10);
+    at_window_start(10);
     connects(&rig, B, AX_X);
 
     set_controls(
