@@ -640,15 +640,16 @@ impl B2bua {
         }
     }
 
-    /// Drops an ended call once nothing it sent waits for an answer that needs it: its B-leg INVITE (a CANCEL
-    /// or the ACK and BYE of a late 2xx depend on the call). The transactions still running (BYE answers, the
+    /// Drops an ended call once nothing it sent waits for an answer that needs it: its B-leg INVITE, or one it
+    /// gave up on for another trunk (a CANCEL or the ACK and BYE of a late 2xx depend on the call). The transactions still running (BYE answers, the
     /// 2xx waits of Timers L and M, retransmissions they absorb) go on without it; they used to keep the whole
     /// call for up to 32 s (Timer J), which made the memory grow with the call rate.
     fn maybe_remove_call(&mut self, id: Id) {
         let done = self.calls.get(&id).is_some_and(|c| {
-            c.ended
-                && (c.live_tx == 0
-                    || !(c.b_placed && self.txs.client(c.b_tx).is_some_and(|e| e.tx.unanswered())))
+            let b_unanswered = c.b_placed && self.txs.client(c.b_tx).is_some_and(|e| e.tx.unanswered());
+            // A given-up INVITE (trunk failover) still waiting: its late 1xx or 2xx is wound down from the call.
+            let given_up = c.trunk.as_ref().is_some_and(|t| !t.abandoned.is_empty());
+            c.ended && (c.live_tx == 0 || !(b_unanswered || given_up))
         });
         if !done {
             return;
