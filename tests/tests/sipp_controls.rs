@@ -124,6 +124,29 @@ fn at_window_start(secs: u64) {
     std::thread::sleep(Duration::from_millis(secs * 1000 - into + 100));
 }
 
+/// A limit of one call per 10 s on `key`: the first call from `caller` to `x` connects, the second in the same
+/// window is refused with `cause`, and two windows later (the sliding window weighs the previous one in) the
+/// next one connects again.
+fn one_call_per_window_then_again(
+    rig: &Rig,
+    app: &(String, String),
+    key: &str,
+    (caller, x): (&str, &str),
+    cause: &str,
+) {
+    set_controls(
+        rig,
+        app,
+        &json!({"limits": [{"key": key, "windowSecs": 10, "max": 1}]}),
+    );
+    at_window_start(10);
+    connects(rig, caller, x);
+    refused_by_switch(rig, caller, x, 403, cause);
+    at_window_start(10);
+    at_window_start(10);
+    connects(rig, caller, x);
+}
+
 /// One call from `caller` to `x` that connects (the UAS is the egress trunk for it).
 fn connects(rig: &Rig, caller: &str, x: &str) {
     let b_side = rig.uas("uas_answer").spawn();
@@ -180,17 +203,7 @@ fn a_capped_x_refuses_while_its_call_is_up_a_window_passes_again_and_hours_apply
 
     // One call per X2 in 10 s: the second in the same window is refused with 8049; two windows later (the
     // sliding window weighs the previous one in) it passes.
-    set_controls(
-        &rig,
-        &app,
-        &json!({"limits": [{"key": "x", "windowSecs": 10, "max": 1}]}),
-    );
-    at_window_start(10);
-    connects(&rig, A2, X2);
-    refused_by_switch(&rig, A2, X2, 403, "8049");
-    at_window_start(10);
-    at_window_start(10);
-    connects(&rig, A2, X2);
+    one_call_per_window_then_again(&rig, &app, "x", (A2, X2), "8049");
 
     // Allowed hours in UTC+8 that exclude the current minute: 8050; hours around it: the call passes.
     let utc_minute = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 60 % 1440;
@@ -230,17 +243,7 @@ fn an_ax_app_refuses_by_callee_limit_blacklist_prefix_international_allow_list_a
 
     // One call to A per 10 s: B's second call in the same window is refused with 8048; two windows later it
     // passes.
-    set_controls(
-        &rig,
-        &app,
-        &json!({"limits": [{"key": "callee", "windowSecs": 10, "max": 1}]}),
-    );
-    at_window_start(10);
-    connects(&rig, B, AX_X);
-    refused_by_switch(&rig, B, AX_X, 403, "8048");
-    at_window_start(10);
-    at_window_start(10);
-    connects(&rig, B, AX_X);
+    one_call_per_window_then_again(&rig, &app, "callee", (B, AX_X), "8048");
 
     set_controls(
         &rig,

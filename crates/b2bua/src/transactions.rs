@@ -125,17 +125,17 @@ impl Waiting {
 /// the memory follow the call rate.
 #[derive(Debug)]
 pub(crate) struct Replaying {
-    until: Instant,
+    /// Timer J's wait, as a [`Waiting`] (it never holds a response).
+    wait: Waiting,
     response: Box<[u8]>,
     resend: bool,
-    terminated: Option<bool>,
 }
 
 impl Replaying {
     fn handle_input(&mut self, now: Instant, input: &Input) {
         match input {
-            Input::Timeout if self.terminated.is_none() && now >= self.until => self.terminated = Some(false),
-            Input::Received(SipMessage::Request(_)) if self.terminated.is_none() => self.resend = true,
+            Input::Timeout => self.wait.timeout(now),
+            Input::Received(SipMessage::Request(_)) if self.wait.terminated.is_none() => self.resend = true,
             _ => {}
         }
     }
@@ -147,22 +147,17 @@ impl Replaying {
                 return Some(Output::Transmit(m));
             }
         }
-        if self.terminated == Some(false) {
-            self.terminated = Some(true);
-            return Some(Output::Terminated);
-        }
-        None
+        self.wait.poll_output()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.terminated.is_none().then_some(self.until)
+        self.wait.poll_timeout()
     }
 
     fn state(&self) -> State {
-        if self.terminated.is_some() {
-            State::Terminated
-        } else {
-            State::Completed
+        match self.wait.state() {
+            State::Terminated => State::Terminated,
+            _ => State::Completed,
         }
     }
 }
@@ -236,10 +231,9 @@ impl ServerTx {
             && let (Some(until), Some(last)) = (tx.poll_timeout(), tx.last_response())
         {
             *self = ServerTx::Replaying(Replaying {
-                until,
+                wait: Waiting::new(until),
                 response: last.to_bytes().into_boxed_slice(),
                 resend: false,
-                terminated: None,
             });
         }
     }

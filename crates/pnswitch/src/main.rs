@@ -16,9 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// jemalloc instead of glibc's malloc (see docs/benchmarks.md, "Memory"): with glibc, after 10,000 calls at
-/// 1,000/s the switch kept 183 MiB resident once idle, 90 MiB of it free memory in glibc's arenas (a
-/// `malloc_trim` from gdb gave it back) that it never returned by itself. jemalloc's background threads purge
+/// jemalloc instead of glibc's malloc (docs/benchmarks.md, "Memory"): glibc kept about half of the memory the
+/// switch freed (after 10,000 calls and an idle wait, a `malloc_trim` from gdb gave 90 of 183 MiB back; read
+/// while a build ran, so indicative) and never returned it by itself. jemalloc's background threads purge
 /// freed pages after its decay time.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

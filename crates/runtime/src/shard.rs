@@ -126,6 +126,9 @@ struct Runner {
     refusing: Option<pn_b2bua::Refusal>,
     /// New calls refused at once since the last export, by cause.
     refused: HashMap<u16, u64>,
+    /// This shard's `pn_sip_held` series (calls, dialogs, server and client transactions), resolved once:
+    /// they are set on every flush.
+    held: [prometheus::IntGauge; 4],
     /// The switch is stopping: new calls are refused with this (cause 7509) until the shard stops.
     draining: Option<pn_b2bua::Refusal>,
     /// Shard 0: the trunks' up/down state last published (`pn_sip_trunk_up`).
@@ -160,7 +163,11 @@ impl Runner {
             (media.bind_ip, media.timeout, media.services)
         });
         let (replies, replies_rx) = mpsc::unbounded_channel();
+        let shard = parts.shard.index.to_string();
+        let held = ["calls", "dialogs", "server_transactions", "client_transactions"]
+            .map(|kind| parts.metrics.held.with_label_values(&[&shard, kind]));
         Self {
+            held,
             replies,
             replies_rx: Some(replies_rx),
             b2bua,
@@ -183,18 +190,14 @@ impl Runner {
     /// Exports what the core holds (`pn_sip_held`).
     fn sync_held(&self) {
         let load = self.b2bua.load();
-        let shard = self.parts.shard.index.to_string();
-        for (kind, n) in [
-            ("calls", load.calls),
-            ("dialogs", load.dialogs),
-            ("server_transactions", load.server_transactions),
-            ("client_transactions", load.client_transactions),
-        ] {
-            self.parts
-                .metrics
-                .held
-                .with_label_values(&[&shard, kind])
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        let counts = [
+            load.calls,
+            load.dialogs,
+            load.server_transactions,
+            load.client_transactions,
+        ];
+        for (gauge, n) in self.held.iter().zip(counts) {
+            gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
