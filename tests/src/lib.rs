@@ -138,7 +138,10 @@ impl Switch {
             "--data-dir",
         ])
         .arg(data_dir)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("PN_E2E_SWITCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .envs(media_ports())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

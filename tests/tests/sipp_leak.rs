@@ -122,8 +122,14 @@ fn body_probe(env: &[(&str, &str)], uac_scenario: &str, caller: &str, callee: &s
         .inject(&[&[caller, X, national_digits(caller)]])
         .timeout_secs(15)
         .run();
-    let callee_side = callee_side.finish_ok(std::time::Duration::from_secs(10));
-    caller_side.assert_ok();
+    let mut callee_side = callee_side;
+    let callee_side = callee_side.wait_for(std::time::Duration::from_secs(10));
+    assert!(
+        callee_side.status.success() && !callee_side.stopped && caller_side.status.success(),
+        "the dialog did not complete on both sides\n{}\n{}",
+        caller_side.diagnostics(),
+        callee_side.diagnostics()
+    );
     (caller_side, callee_side)
 }
 
