@@ -21,6 +21,7 @@ use sha2::Sha256;
 
 pub mod axe;
 pub mod disk;
+pub mod front;
 pub mod receiver;
 pub mod rtp;
 pub mod sipp;

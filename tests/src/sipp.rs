@@ -118,7 +118,21 @@ impl SipSwitch {
         let mut cmd = Command::new(pnswitch_bin());
         cmd.env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
             .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]");
-        Self::launch(cmd, data_dir, env)
+        Self::launch(cmd, data_dir, "127.0.0.1:0", env)
+    }
+
+    /// Like [`SipSwitch::start`], with SIP on `sip_listen` (another loopback address for one node of several
+    /// behind a front: `127.0.0.2:0` for a free port, or the port it had before a restart).
+    pub fn start_on(
+        data_dir: &Path,
+        sip_listen: &str,
+        egress: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> SipSwitch {
+        let mut cmd = Command::new(pnswitch_bin());
+        cmd.env("PNSWITCH__SIP__B2BUA__EGRESS", format!("[\"{egress}\"]"))
+            .env("PNSWITCH__SIP__B2BUA__TRUSTED_PEERS", "[\"127.0.0.1\"]");
+        Self::launch(cmd, data_dir, sip_listen, env)
     }
 
     /// Like [`SipSwitch::start`], with the trunks (and anything else) from the TOML file `config` instead of
@@ -126,20 +140,23 @@ impl SipSwitch {
     pub fn start_with_config(data_dir: &Path, config: &Path, env: &[(&str, &str)]) -> SipSwitch {
         let mut cmd = Command::new(pnswitch_bin());
         cmd.arg("--config").arg(config);
-        Self::launch(cmd, data_dir, env)
+        Self::launch(cmd, data_dir, "127.0.0.1:0", env)
     }
 
-    fn launch(mut cmd: Command, data_dir: &Path, env: &[(&str, &str)]) -> SipSwitch {
+    fn launch(mut cmd: Command, data_dir: &Path, sip_listen: &str, env: &[(&str, &str)]) -> SipSwitch {
         cmd.args([
             "serve",
             "--http-listen",
             "127.0.0.1:0",
             "--sip-listen",
-            "127.0.0.1:0",
-            "--data-dir",
+            sip_listen,
         ])
+        .arg("--data-dir")
         .arg(data_dir)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("PN_E2E_SWITCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .envs(crate::media_ports())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

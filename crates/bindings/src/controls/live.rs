@@ -8,6 +8,7 @@
 //! for one hash-map update, shared by the few shard threads (a cap is exact across shards).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,31 @@ use crate::model::AppId;
 use crate::table::hash::hash_pair;
 
 const STRIPES: usize = 64;
+
+/// The hasher of the stripes' maps: a subject is already a well-mixed 64-bit hash, so it is its own hash
+/// (hashing it again with the default `SipHash` would only cost time on the call path).
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 subjects are hashed here; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// One stripe: subject → calls up.
+type Stripe = HashMap<u64, u32, BuildHasherDefault<PreHashed>>;
 
 /// What a concurrent-call cap counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,23 +98,24 @@ impl ConcurrentCap {
 /// The live-call counts of every capped subject, shared by every shard (see the module docs).
 #[derive(Debug)]
 pub struct LiveCalls {
-    stripes: Box<[Mutex<HashMap<u64, u32>>]>,
+    stripes: Box<[Mutex<Stripe>]>,
 }
 
 impl Default for LiveCalls {
     fn default() -> Self {
         Self {
-            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(Stripe::default())).collect(),
         }
     }
 }
 
 impl LiveCalls {
-    fn stripe(&self, subject: u64) -> std::sync::MutexGuard<'_, HashMap<u64, u32>> {
-        // The subject is already a hash: its low bits pick the stripe. A poisoned stripe is still consistent
+    fn stripe(&self, subject: u64) -> std::sync::MutexGuard<'_, Stripe> {
+        // The subject is already a hash: bits 32.. pick the stripe, leaving the low bits (the map's bucket
+        // index) and the top 7 (its tag byte) varied within a stripe. A poisoned stripe is still consistent
         // (every update is one map operation).
         #[allow(clippy::cast_possible_truncation)]
-        let i = (subject as usize) % STRIPES;
+        let i = ((subject >> 32) as usize) % STRIPES;
         self.stripes[i].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -143,10 +170,40 @@ impl LiveCalls {
                 return Err(i);
             }
         }
+        let subjects = if caps.len() <= INLINE_CAPS {
+            let mut inline = [0u64; INLINE_CAPS];
+            for (slot, &(subject, _)) in inline.iter_mut().zip(caps) {
+                *slot = subject;
+            }
+            // At most INLINE_CAPS (4): fits u8.
+            #[allow(clippy::cast_possible_truncation)]
+            Subjects::Inline(inline, caps.len() as u8)
+        } else {
+            Subjects::Heap(caps.iter().map(|&(s, _)| s).collect())
+        };
         Ok(LiveSlot {
             live: Arc::clone(self),
-            subjects: caps.iter().map(|&(s, _)| s).collect(),
+            subjects,
         })
+    }
+}
+
+/// Caps a [`LiveSlot`] keeps without allocating (an app has one per scope, so usually one or two).
+pub const INLINE_CAPS: usize = 4;
+
+/// The subjects a slot holds units of: inline for the usual few, on the heap beyond [`INLINE_CAPS`].
+#[derive(Debug)]
+enum Subjects {
+    Inline([u64; INLINE_CAPS], u8),
+    Heap(Box<[u64]>),
+}
+
+impl Subjects {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Subjects::Inline(s, n) => &s[..usize::from(*n)],
+            Subjects::Heap(s) => s,
+        }
     }
 }
 
@@ -154,12 +211,12 @@ impl LiveCalls {
 #[derive(Debug)]
 pub struct LiveSlot {
     live: Arc<LiveCalls>,
-    subjects: Box<[u64]>,
+    subjects: Subjects,
 }
 
 impl Drop for LiveSlot {
     fn drop(&mut self) {
-        for &s in &self.subjects {
+        for &s in self.subjects.as_slice() {
             self.live.give_back(s);
         }
     }
@@ -179,6 +236,21 @@ mod tests {
         assert_eq!(live.count(7), 0);
         assert_eq!(live.subjects(), 0, "a subject with no call up takes no memory");
         assert!(live.acquire(&[(7, 3)]).is_ok());
+    }
+
+    #[test]
+    fn more_caps_than_inline_are_all_held_and_given_back() {
+        let live = Arc::new(LiveCalls::default());
+        let caps: Vec<(u64, u32)> = (1..=6).map(|s| (s, 1)).collect();
+        let slot = live.acquire(&caps).unwrap();
+        assert_eq!(live.subjects(), 6);
+        assert_eq!(
+            live.acquire(&[(6, 1)]).unwrap_err(),
+            0,
+            "the sixth cap is held too"
+        );
+        drop(slot);
+        assert_eq!(live.subjects(), 0);
     }
 
     #[test]

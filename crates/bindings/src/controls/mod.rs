@@ -426,19 +426,28 @@ fn subject(limit: &FrequencyLimit, call: &ControlledCall) -> Option<u64> {
     ))
 }
 
-/// Checks every frequency limit without counting.
+/// Checks every frequency limit without counting (their counters read together, see
+/// [`ControlCounters::first_without_room`]).
 fn check_limits(
     controls: &AppControls,
     counters: &ControlCounters,
     call: &ControlledCall,
     now: UnixTime,
 ) -> Result<(), Refusal> {
-    for limit in &controls.limits {
-        let Some(subject) = subject(limit, call) else {
-            continue;
-        };
-        let key = CounterKey::new(subject, limit.window_secs);
-        if !counters.has_room(key, limit.max, now) {
+    for limits in controls.limits.chunks(counters::ROOM_BATCH) {
+        let mut checks = [(CounterKey::new(0, 1), 0u32); counters::ROOM_BATCH];
+        let mut which = [0usize; counters::ROOM_BATCH];
+        let mut n = 0;
+        for (i, limit) in limits.iter().enumerate() {
+            if let Some(subject) = subject(limit, call) {
+                checks[n] = (CounterKey::new(subject, limit.window_secs), limit.max);
+                which[n] = i;
+                n += 1;
+            }
+        }
+        if let Some(full) = counters.first_without_room(&checks[..n], now) {
+            let limit = &limits[which[full]];
+            let key = checks[full].0;
             return refuse(
                 limit.cause(),
                 Rule::Frequency {
@@ -500,14 +509,18 @@ pub fn acquire_caps(
     if controls.concurrent.is_empty() {
         return Ok(None);
     }
-    let caps: Vec<(u64, u32)> = controls
-        .concurrent
-        .iter()
-        .map(|c| (c.subject(call.app, call.x.digits()), c.max))
-        .collect();
-    live.acquire(&caps)
-        .map(Some)
-        .map_err(|i| cap_refusal(&controls.concurrent[i]))
+    let subject = |c: &ConcurrentCap| (c.subject(call.app, call.x.digits()), c.max);
+    let taken = if controls.concurrent.len() <= live::INLINE_CAPS {
+        // The usual case, without a heap allocation on the call path.
+        let mut caps = [(0u64, 0u32); live::INLINE_CAPS];
+        for (slot, cap) in caps.iter_mut().zip(&controls.concurrent) {
+            *slot = subject(cap);
+        }
+        live.acquire(&caps[..controls.concurrent.len()])
+    } else {
+        live.acquire(&controls.concurrent.iter().map(subject).collect::<Vec<_>>())
+    };
+    taken.map(Some).map_err(|i| cap_refusal(&controls.concurrent[i]))
 }
 
 /// Checks the app's concurrent-call caps for `call` without taking a unit (the route trace).
