@@ -253,6 +253,56 @@ fn calls_sent_to_a_dead_node_move_on_when_it_does_not_answer() {
 }
 
 #[test]
+fn a_node_killed_under_load_fails_only_its_own_calls() {
+    // 50 calls/s held 2 s through the front (about 100 up at once, a third per node); one node is killed
+    // mid-run. The calls it held (answered or being set up) fail, counted against its active-calls gauge
+    // read just before the kill; every other call completes, including those hashed to it before the probe
+    // took it out (moved on after fr_timer).
+    const LOAD: u32 = 400;
+    let mut cluster = Cluster::start();
+    let b = Sipp::uas(cluster.dir.path(), "uas_answer", cluster.uas_port)
+        .calls(LOAD)
+        .timeout_secs(60)
+        .arg("-recv_timeout")
+        .arg("8000")
+        .spawn();
+    let a = cluster
+        .uac(LOAD, 50.0, 2000)
+        .arg("-recv_timeout")
+        .arg("5000")
+        .spawn();
+    std::thread::sleep(Duration::from_secs(4));
+    let held = cluster.nodes[1].metric("pn_sip_active_calls").unwrap_or(0.0) as u64;
+    cluster.nodes[1].switch.kill9();
+    let mut a = a;
+    let a = a.wait_for(Duration::from_secs(60));
+    let mut b = b;
+    let _ = b.wait_for(Duration::from_secs(15));
+    let stats = a.stats().expect("SIPp stats");
+    assert_eq!(
+        stats.successful + stats.failed,
+        u64::from(LOAD),
+        "{}",
+        cluster.diagnostics(&a)
+    );
+    eprintln!(
+        "kill -9 under load: the node held {held} calls; {} of {LOAD} failed, {} completed",
+        stats.failed, stats.successful
+    );
+    assert!(
+        held >= 10,
+        "the killed node held only {held} calls: the load did not reach it"
+    );
+    // A call or two may start on it between the gauge read and the kill.
+    assert!(
+        (held..=held + 3).contains(&stats.failed),
+        "{} calls failed, the killed node held {held}\n{}",
+        stats.failed,
+        cluster.diagnostics(&a)
+    );
+}
+
+#[test]
 fn a_draining_node_gets_no_new_calls_and_finishes_the_one_it_holds() {
     let cluster = Cluster::start();
     // B answers the long call and the calls placed while its node drains.
