@@ -103,6 +103,61 @@ impl Behind {
     }
 }
 
+/// Slots of [`RecentInvites`] (128 KiB for the whole switch): at 4,000 new INVITEs/s they remember about the
+/// last 4 s, past the caller's first retransmissions (0.5, 1.5 and 3.5 s after its INVITE).
+const RECENT_INVITES: usize = 1 << 14;
+
+/// The new INVITEs queued lately, as hashes of their Call-ID and top Via branch in a direct-mapped table. A
+/// caller that heard nothing yet retransmits its INVITE; if that copy arrives while the shard is behind, it
+/// must still reach the shard (whose transaction absorbs it) rather than get a stateless 503 of its own: the
+/// caller would give up on a call the switch is placing. A slot overwritten by a newer INVITE only forgets
+/// (that retransmission is refused as before); a false match needs a 64-bit collision.
+#[derive(Clone)]
+struct RecentInvites {
+    slots: Arc<[AtomicU64]>,
+    hasher: std::hash::RandomState,
+}
+
+impl RecentInvites {
+    fn new() -> Self {
+        Self {
+            slots: (0..RECENT_INVITES).map(|_| AtomicU64::new(0)).collect(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// The key of a new INVITE (never 0, the empty slot).
+    fn key(&self, message: &SipMessage) -> Option<u64> {
+        let h = message.headers();
+        let call_id = h.get("Call-ID")?;
+        let via = h.top_via().ok()?;
+        let branch = via.branch()?;
+        Some(std::hash::BuildHasher::hash_one(&self.hasher, (call_id, branch)).max(1))
+    }
+
+    fn slot(&self, key: u64) -> &AtomicU64 {
+        // The low bits of a hash pick the slot; the truncation keeps them.
+        #[allow(clippy::cast_possible_truncation)]
+        &self.slots[(key as usize) & (RECENT_INVITES - 1)]
+    }
+
+    fn remember(&self, key: u64) {
+        self.slot(key).store(key, Ordering::Relaxed);
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.slot(key).load(Ordering::Relaxed) == key
+    }
+}
+
+impl std::fmt::Debug for RecentInvites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentInvites")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Whether `message` is a new INVITE (no To tag): what overload refuses.
 fn is_new_invite(message: &SipMessage) -> bool {
     message.as_request().is_some_and(|r| {
@@ -116,6 +171,8 @@ pub(crate) struct Dispatch {
     shards: Vec<mpsc::Sender<Inbound>>,
     /// Which shards are behind.
     behind: Behind,
+    /// New INVITEs queued lately (their retransmissions are never refused here).
+    recent: RecentInvites,
     /// New INVITEs answered 503 here because their shard was behind.
     refused_behind: IntCounter,
     /// Messages dropped because their shard's queue was full.
@@ -138,6 +195,7 @@ impl Dispatch {
         Self {
             shards,
             behind,
+            recent: RecentInvites::new(),
             refused_behind,
             overload,
             refused,
@@ -155,7 +213,11 @@ impl Dispatch {
         if acks_a_stateless_503(&message) {
             return None;
         }
-        if self.behind.is_behind(index) && is_new_invite(&message) {
+        let new_invite = is_new_invite(&message).then(|| self.recent.key(&message));
+        if let Some(key) = new_invite
+            && self.behind.is_behind(index)
+            && !key.is_some_and(|k| self.recent.contains(k))
+        {
             let answer = message
                 .as_request()
                 .and_then(|r| pn_b2bua::overload_answer(r, &overload_tag(), self.retry_after_secs));
@@ -170,6 +232,9 @@ impl Dispatch {
             queued_at: Instant::now(),
         };
         let Err(full) = shard.try_send(queued) else {
+            if let Some(Some(key)) = new_invite {
+                self.recent.remember(key);
+            }
             return None;
         };
         let (mpsc::error::TrySendError::Full(Inbound::Message { message, .. })
@@ -259,7 +324,20 @@ mod tests {
         assert!(d.dispatch(from, invite("")).is_none(), "queued");
         assert!(rx.try_recv().is_ok());
         behind.set(0, true);
-        let answer = String::from_utf8(d.dispatch(from, invite("")).expect("a 503")).unwrap();
+        // Its retransmission still reaches the shard (whose transaction absorbs it).
+        assert!(
+            d.dispatch(from, invite("")).is_none(),
+            "a retransmission is queued"
+        );
+        assert!(rx.try_recv().is_ok());
+        let other = SipMessage::parse(
+            String::from_utf8(invite("").to_bytes())
+                .unwrap()
+                .replace("c1@127.0.0.1", "c2@127.0.0.1")
+                .as_bytes(),
+        )
+        .unwrap();
+        let answer = String::from_utf8(d.dispatch(from, other).expect("a 503")).unwrap();
         assert!(answer.starts_with("SIP/2.0 503 "), "{answer}");
         assert!(answer.contains("Retry-After: 2\r\n"), "{answer}");
         assert!(rx.try_recv().is_err(), "the refused INVITE was not queued");
