@@ -35,6 +35,29 @@ X = "+8617099990001"
 A = "+8613999990001"
 
 
+def rust_scanner(args, sw, report: dict, started: float, answered_before: float, peak: list,
+                 done: threading.Event) -> None:
+    """Runs sip-scanner against the switch and fills `report` as the SIPp path does."""
+    import subprocess
+    out = subprocess.run([str(args.scanner), "--target", sw.target, "--x", X, "--calls", str(args.calls),
+                          "--rate", str(args.rate), "--linger", "5"],
+                         capture_output=True, text=True, timeout=args.limit + 60, check=True)
+    elapsed = time.monotonic() - started
+    done.set()
+    scan = json.loads(out.stdout)
+    report.update({
+        "generator": "sip-scanner", "placed": scan["sent"], "elapsed_s": round(elapsed, 1),
+        "placed_per_s": scan["sent_per_s"], "sending_s": scan["sending_secs"], "finals": scan["finals"],
+        "no_final": scan["no_final"], "byes_answered": scan["byes_answered"],
+        "requests_from_switch": scan["requests"], "unexpected": scan["unexpected"],
+        "datagrams": scan["datagrams"], "last_datagram_s": scan["last_datagram_secs"],
+        "answered": int(metric(sw, "pn_sip_calls_total", 'outcome="answered"') - answered_before),
+        "refused_overload": int(metric(sw, "pn_sip_overload_refusals_total")),
+        "refused_8047": int(metric(sw, "pn_route_lookups_total", 'outcome="8047"')),
+        "rss_peak_mib": peak[0] // 1024, "rss_after_mib": driver.rss_kib(sw.proc.pid) // 1024,
+    })
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pnswitch", type=Path, default=driver.ROOT / "target" / "release" / "pnswitch")
@@ -44,6 +67,10 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=120, help="SIPp -timeout, seconds")
     p.add_argument("--idle", type=float, default=30.0)
     p.add_argument("--json", type=Path)
+    p.add_argument("--generator", choices=["sipp", "rust"], default="sipp",
+                   help="who places the calls: SIPp (uac_answer_or_refusal, tops out near 8,000/s here) or "
+                        "sip-scanner (benches/src/bin/sip_scanner.rs: one INVITE per caller, never retransmitted)")
+    p.add_argument("--scanner", type=Path, default=driver.ROOT / "target" / "release" / "sip-scanner")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pn-scanner-"))
     uas_port = driver.free_udp_port()
@@ -79,28 +106,32 @@ def main() -> int:
 
         threading.Thread(target=sample, daemon=True).start()
         started = time.monotonic()
-        uac = driver.sipp(["-sf", str(driver.SCENARIOS / "uac_answer_or_refusal.xml"), "-aa", "-i", "127.0.0.1",
-                           "-bind_local", "-p", str(driver.free_udp_port()), "-nostdin", "-m", str(args.calls),
-                           "-r", str(args.rate), "-d", str(args.hold_ms), "-timeout", str(args.limit),
-                           "-inf", str(csv), "-trace_stat", "-fd", "1", "-stf", "uac_stat.csv", sw.target],
-                          d, "uac.stderr")
-        try:
-            uac.wait(args.limit + 20)
-        except Exception:  # noqa: BLE001
-            driver.stop(uac)
-        elapsed = time.monotonic() - started
-        done.set()
-        driver.stop(uas)
-        stats = driver.read_stats(d / "uac_stat.csv")
-        placed = stats.get("TotalCallCreated", 0)
-        report.update({
-            "placed": placed, "elapsed_s": round(elapsed, 1), "placed_per_s": round(placed / elapsed),
-            "timeouts": stats.get("FailedCall(C)", 0),
-            "answered": int(metric(sw, "pn_sip_calls_total", 'outcome="answered"') - answered_before),
-            "refused_overload": int(metric(sw, "pn_sip_overload_refusals_total")),
-            "refused_8047": int(metric(sw, "pn_route_lookups_total", 'outcome="8047"')),
-            "rss_peak_mib": peak[0] // 1024, "rss_after_mib": driver.rss_kib(sw.proc.pid) // 1024,
-        })
+        if args.generator == "rust":
+            rust_scanner(args, sw, report, started, answered_before, peak, done)
+            driver.stop(uas)
+        else:
+            uac = driver.sipp(["-sf", str(driver.SCENARIOS / "uac_answer_or_refusal.xml"), "-aa", "-i", "127.0.0.1",
+                               "-bind_local", "-p", str(driver.free_udp_port()), "-nostdin", "-m", str(args.calls),
+                               "-r", str(args.rate), "-d", str(args.hold_ms), "-timeout", str(args.limit),
+                               "-inf", str(csv), "-trace_stat", "-fd", "1", "-stf", "uac_stat.csv", sw.target],
+                              d, "uac.stderr")
+            try:
+                uac.wait(args.limit + 20)
+            except Exception:  # noqa: BLE001
+                driver.stop(uac)
+            elapsed = time.monotonic() - started
+            done.set()
+            driver.stop(uas)
+            stats = driver.read_stats(d / "uac_stat.csv")
+            placed = stats.get("TotalCallCreated", 0)
+            report.update({
+                "placed": placed, "elapsed_s": round(elapsed, 1), "placed_per_s": round(placed / elapsed),
+                "timeouts": stats.get("FailedCall(C)", 0),
+                "answered": int(metric(sw, "pn_sip_calls_total", 'outcome="answered"') - answered_before),
+                "refused_overload": int(metric(sw, "pn_sip_overload_refusals_total")),
+                "refused_8047": int(metric(sw, "pn_route_lookups_total", 'outcome="8047"')),
+                "rss_peak_mib": peak[0] // 1024, "rss_after_mib": driver.rss_kib(sw.proc.pid) // 1024,
+            })
         time.sleep(args.idle)
         report["rss_idle_mib"] = driver.rss_kib(sw.proc.pid) // 1024
     finally:

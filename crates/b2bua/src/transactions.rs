@@ -238,6 +238,15 @@ impl ServerTx {
         }
     }
 
+    /// The dialog of its 2xx ended before the ACK came (see [`ServerTransaction::dialog_ended`]): no more
+    /// 2xx retransmissions; it then only waits out Timer L ([`ServerTx::settle`]).
+    pub(crate) fn dialog_ended(&mut self) {
+        if let ServerTx::Live(tx) = self {
+            tx.dialog_ended();
+        }
+        self.settle();
+    }
+
     /// After the ACK for its 2xx: an INVITE transaction in `Accepted` with nothing queued keeps only
     /// its Timer L.
     pub(crate) fn settle(&mut self) {

@@ -411,6 +411,31 @@ fn axb_answered_then_bye_from_a() {
 }
 
 #[test]
+fn bye_from_a_overtaking_its_ack() {
+    let mut sim = Switch::new(router(0));
+    let sent = sim.send_a(a_invite("z9hG4bKa1", "call-a-1"));
+    let b_inv = request(&sent[1].1).clone();
+    sim.send_b(b_response(&b_inv, 180, false));
+    let sent = sim.send_b(b_response(&b_inv, 200, true));
+    let ok = response(&sent[0].1).clone();
+    // A's ACK and BYE left back to back, and the BYE arrives first (UDP, or two receive loops): B's 2xx is
+    // acknowledged before B gets the BYE, and the 2xx to A is not retransmitted any more.
+    let sent = sim.send_a(a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKa3"));
+    assert_eq!(summary(&sent), ["A<-200 BYE", "B<-ACK", "B<-BYE"]);
+    let b_ack = request(&sent[1].1).clone();
+    assert_eq!(b_ack.headers().cseq().unwrap().to_string(), "1 ACK");
+    let b_bye = request(&sent[2].1).clone();
+    // The late ACK is absorbed.
+    assert!(sim.send_a(a_ack(&ok, "z9hG4bKa2")).is_empty());
+    assert!(sim.send_b(b_response(&b_bye, 200, false)).is_empty());
+    let later = summary(&sim.advance(Duration::from_secs(40)));
+    assert!(later.is_empty(), "{later:?}");
+    assert_eq!(sim.cdrs().len(), 1);
+    assert_eq!(sim.disconnect_code(), Some(0));
+    assert_all_gone(&mut sim);
+}
+
+#[test]
 fn bye_from_b() {
     let (mut sim, b_inv, _ok) = answered(0);
     let sent = sim.send_b(b_in_dialog(Method::Bye, &b_inv, 1, "z9hG4bKb9"));

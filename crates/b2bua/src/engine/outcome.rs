@@ -286,16 +286,22 @@ impl B2bua {
 
     /// ACKs B's 2xx ourselves (nobody on A's side will).
     pub(super) fn ack_b_directly(&mut self, c: Clock, id: Id, tx: Id) {
-        let transport = self
-            .calls
-            .get(&id)
-            .map_or(crate::Transport::Udp, |call| call.b.peer.transport);
+        self.ack_directly(c, id, Side::B, tx, 1);
+    }
+
+    /// Acknowledges the 2xx `side`'s party sent to the switch's INVITE `tx` (CSeq `cseq`) without waiting
+    /// for the other party's ACK (which will not come, or not in time).
+    pub(super) fn ack_directly(&mut self, c: Clock, id: Id, side: Side, tx: Id, cseq: u32) {
+        let Some(transport) = self.calls.get(&id).map(|call| call.leg(side).peer.transport) else {
+            return;
+        };
         let via = self.new_via(c, transport);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let peer = call.b.peer;
-        let Ok(ack) = call.b.request(Method::Ack, &via, Some(1)).build() else {
+        let leg = call.leg_mut(side);
+        let peer = leg.peer;
+        let Ok(ack) = leg.request(Method::Ack, &via, Some(cseq)).build() else {
             return;
         };
         if let Some(e) = self.txs.client_mut(tx) {

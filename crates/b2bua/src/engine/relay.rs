@@ -143,6 +143,7 @@ impl B2bua {
             .get_or_insert(if side == Side::A { 1 } else { 2 });
         match (call.phase, side) {
             (Phase::Answered, _) => {
+                self.bye_before_ack(c, id, side);
                 self.send_bye(c, id, side.other());
                 self.finish(c, id, 0, 0, 16);
             }
@@ -153,6 +154,25 @@ impl B2bua {
                 self.fail_forward(c, id, m, 0, None);
             }
         }
+    }
+
+    /// A BYE from `side` before its ACK of the 2xx the switch relayed to it (the two were sent back to back
+    /// and the BYE arrived first: UDP, or two receive loops): the other party's 2xx is acknowledged now, ahead
+    /// of its BYE, and the 2xx to `side` is not retransmitted any more. The late ACK then finds nothing to do.
+    fn bye_before_ack(&mut self, c: Clock, id: Id, side: Side) {
+        let target = side.other();
+        let Some(pending) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|call| call.pending_ack[target.index()].take())
+        else {
+            return;
+        };
+        if let Some(e) = self.txs.server_mut(pending.server) {
+            e.tx.dialog_ended();
+        }
+        self.flush_server(c, pending.server, false);
+        self.ack_directly(c, id, target, pending.client, pending.cseq);
     }
 
     /// re-INVITE, UPDATE, INFO: a new request on the other leg; the response comes back.

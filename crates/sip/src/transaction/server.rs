@@ -55,6 +55,16 @@ impl ServerTransaction {
         &self.request
     }
 
+    /// The dialog its 2xx created ended before the ACK came (the peer's BYE overtook it): in `Accepted`, the
+    /// 2xx is not retransmitted any more and Timer L ends the transaction without a timeout; it still absorbs
+    /// retransmissions until then. Nothing happens in any other state.
+    pub fn dialog_ended(&mut self) {
+        if self.state == State::Accepted {
+            self.acked = true;
+            self.timers.clear(Timer::G);
+        }
+    }
+
     /// Whether it is an INVITE transaction.
     pub fn is_invite(&self) -> bool {
         self.invite
