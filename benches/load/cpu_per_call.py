@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""CPU per call, pnswitch against Kamailio (issue 14): the same offered rate through each system, interleaved.
+
+Three systems are started once, side by side on 127.0.0.1, each with the same AXB pairs and B behind it (a SIPp
+UAS): pnswitch with `[media] mode = "bypass"`, pnswitch with the media relay (the default), and Kamailio 5.6 as
+a dialog-stateful proxy doing the same X -> B translation from an htable (benches/load/kamailio.cfg). Then, for
+`--rounds` rounds, each system in turn gets `--calls` calls at `--rate` calls/s (SIPp UAC `uac_load`, calls held
+`--hold-ms`): the CPU each system's process tree spent over its step (user + system, /proc/PID/stat of every
+process of its group: Kamailio forks workers) is divided by the calls completed. Interleaving the rounds spreads
+whatever else the box does over every system alike. Reported: per system the median of the rounds in CPU-ms per
+1,000 calls, every round's figure, and the ratios to Kamailio's median.
+
+A step only counts when every call completed (the rate is one both systems sustain; the default 1,000 calls/s
+is). `--perf DIR` also records each pnswitch step's call path with `perf record -g` (Debian's linux-perf) and
+writes `perf report` summaries there (the flame graphs of docs/benchmarks.md come from these recordings).
+
+Everything runs on 127.0.0.1, bounded in calls and time; every process started is stopped.
+Run: python3 benches/load/cpu_per_call.py --pnswitch target/release/pnswitch (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import driver  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pnswitch", type=Path, default=driver.ROOT / "target" / "release" / "pnswitch")
+    p.add_argument("--rate", type=int, default=1000)
+    p.add_argument("--calls", type=int, default=10000)
+    p.add_argument("--hold-ms", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--bindings", type=int, default=10000)
+    p.add_argument("--perf", type=Path, help="record pnswitch's steps with perf into this directory")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    if args.perf and not shutil.which("perf"):
+        raise SystemExit("--perf needs perf (Debian's linux-perf)")
+    work = Path(tempfile.mkdtemp(prefix="pn-cpu-"))
+    triples = driver.numbers(args.bindings)
+    csv = work / "calls.csv"
+    with csv.open("w") as f:
+        f.write("SEQUENTIAL\n")
+        for a, x, _ in triples:
+            f.write(f"{a};{x};\n")
+    systems = []
+    try:
+        for name, env in (("pnswitch-bypass", {"PNSWITCH__MEDIA__MODE": "bypass"}), ("pnswitch-relay", {})):
+            port = driver.free_udp_port()
+            d = work / name
+            d.mkdir()
+            sw = driver.Pnswitch(args.pnswitch, d, port, triples, env)
+            sw.name = name
+            systems.append((sw, port))
+        port = driver.free_udp_port()
+        d = work / "kamailio"
+        d.mkdir()
+        systems.append((driver.Kamailio(d, port, triples), port))
+        limit = int(args.calls / args.rate * 2 + 30)
+        rounds: dict[str, list[float]] = {s.name: [] for s, _ in systems}
+        for r in range(args.rounds):
+            for system, port in systems:
+                perf = None
+                if args.perf and system.name.startswith("pnswitch"):
+                    args.perf.mkdir(parents=True, exist_ok=True)
+                    data = args.perf / f"{system.name}-r{r}.data"
+                    perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", str(data), "-p",
+                                             str(system.proc.pid)], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+                res = driver.step(system, port, csv, work, f"round{r}", args.rate, args.calls, args.hold_ms, limit)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait(30)
+                    report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                                             "--percent-limit", "1"], capture_output=True, text=True, check=False)
+                    (args.perf / f"{system.name}-r{r}.txt").write_text(report.stdout)
+                if res["failed"] or res["successful"] < args.calls:
+                    driver.log(f"   {system.name} round {r}: {res['failed']} failed: not counted")
+                    continue
+                rounds[system.name].append(res["cpu_s"] * 1000 / (res["successful"] / 1000))
+        medians = {name: statistics.median(v) for name, v in rounds.items() if v}
+        kam = medians.get("kamailio")
+        report = {
+            "rate": args.rate, "calls": args.calls, "hold_ms": args.hold_ms, "rounds": args.rounds,
+            "cpu_ms_per_1000_calls": {n: [round(x) for x in v] for n, v in rounds.items()},
+            "median": {n: round(m) for n, m in medians.items()},
+            "ratio_to_kamailio": {n: round(m / kam, 2) for n, m in medians.items() if kam},
+        }
+    finally:
+        for system, _ in systems:
+            system.close()
+    driver.log(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
