@@ -76,6 +76,22 @@ def delay_quantile(before: list, after: list, q: float) -> float | None:
     return counts[-1][0]
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped on the 127.0.0.1 UDP sockets bound to `port` (receive buffer full), from the
+    `drops` column of /proc/net/udp: where a lost answer or request was lost."""
+    want = f"0100007F:{port:04X}"
+    total = 0
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 13 and fields[1] == want:
+            total += int(fields[12])
+    return total
+
+
 def refusals_by_place(sw: driver.Pnswitch) -> dict:
     return {at: metric(sw, "pn_sip_overload_refusals_total", f'at="{at}"') for at in ("shard", "behind", "queue_full")}
 
@@ -94,6 +110,11 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
     refused_before = refusals_by_place(sw)
     delays_before = histogram(sw, "pn_sip_queue_delay_seconds")
     cpu_before = driver.cpu_seconds(sw.proc.pid)
+    switch_port = int(sw.target.rsplit(":", 1)[1])
+    switch_drops_before = udp_drops(switch_port)
+    uac_port = driver.free_udp_port()
+    uac_drops = [0]
+    uas_drops = [0]
     peak = [driver.rss_kib(sw.proc.pid)]
     depth = [0.0]
     done = threading.Event()
@@ -102,12 +123,15 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
         while not done.wait(0.5):
             peak[0] = max(peak[0], driver.rss_kib(sw.proc.pid))
             depth[0] = max(depth[0], metric(sw, "pn_sip_queue_depth"))
+            # SIPp's sockets close when it exits: keep the last count seen.
+            uac_drops[0] = max(uac_drops[0], udp_drops(uac_port))
+            uas_drops[0] = max(uas_drops[0], udp_drops(uas_port))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.monotonic()
     uac = driver.sipp(["-sf", str(driver.SCENARIOS / "uac_answer_or_refusal.xml"), "-aa", "-i", "127.0.0.1",
-                       "-bind_local", "-p", str(driver.free_udp_port()), "-nostdin", "-m", str(calls), "-r", str(rate),
+                       "-bind_local", "-p", str(uac_port), "-nostdin", "-m", str(calls), "-r", str(rate),
                        "-d", str(hold_ms), "-timeout", str(limit_s), "-inf", str(csv), "-trace_stat", "-fd", "1",
                        "-stf", "uac_stat.csv", sw.target], d, "uac.stderr")
     try:
@@ -138,13 +162,16 @@ def run_step(sw: driver.Pnswitch, uas_port: int, csv: Path, work: Path, label: s
         "queue_depth_max": int(depth[0]),
         "rss_peak_mib": peak[0] // 1024,
         "rss_after_mib": driver.rss_kib(sw.proc.pid) // 1024,
+        # Datagrams the kernel dropped for a full receive buffer, by socket (SIPp's counts as last sampled).
+        "udp_drops": {"switch": udp_drops(switch_port) - switch_drops_before, "uac": uac_drops[0],
+                      "uas": uas_drops[0]},
     }
     driver.log(f"   {label:>6}: offered {rate:5} cps x {calls} -> answered {int(answered)} "
                f"({result['goodput_cps']} cps), 503 {sum(refused.values())} {refused}, timeouts {failed}, "
                f"retrans {result['retransmissions']}, {elapsed:.1f} s, RSS peak {result['rss_peak_mib']} MiB, "
                f"after {result['rss_after_mib']} MiB; signals: cpu {result['cpu_share']} cores, queue delay "
                f"p50 <= {result['queue_delay_p50_s']} s p99 <= {result['queue_delay_p99_s']} s, "
-               f"depth max {result['queue_depth_max']}")
+               f"depth max {result['queue_depth_max']}; UDP drops {result['udp_drops']}")
     return result
 
 
