@@ -476,7 +476,8 @@ fn assert_one_cdr_then_nothing_left(sim: &mut Switch, code: u16) {
 }
 
 /// t1 stays silent: after its `failover_timeout_ms` (2 s) the call goes on to t2, t1's INVITE still pending
-/// (retransmitted, not cancellable before a provisional answer). Returns (t1's INVITE, t2's INVITE, A's INVITE).
+/// (retransmitted, not cancellable before a provisional answer). Returns the switch and the INVITEs of t1,
+/// t2 and A.
 fn given_up_on_t1(call_id: &str) -> (Switch, Request, Request, Request) {
     let mut sim = two_trunks();
     let a_inv = a_invite("z9hG4bKa1", call_id);
