@@ -2,6 +2,9 @@
 //! apply to the next INVITE. A caller past its per-minute limit is refused with 8047, a blacklisted caller
 //! with 7005: each as a SIP 403 whose `Reason` carries the Q.850 cause and the stateCode, nothing reaching the
 //! egress trunk, and a disconnect event and a CDR with that cause in the outbox (what is pushed to the app).
+//! In relay mode such a refusal first plays the app's no-permission prompt in early media (checked sample for
+//! sample on an RTP socket the test owns). An international callee is refused with 8043 by the switch's
+//! policy or the app's `internationalOut`, and connects once both allow it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
