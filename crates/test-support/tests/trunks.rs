@@ -2,7 +2,8 @@
 //! answer in time, none on the callee's own refusals, down trunks skipped, TCP trunks, number formats and
 //! P-Asserted-Identity (and A's number on no B-leg message). A call that ended (A cancelled, or hung up
 //! after the next trunk answered) while an INVITE it gave up on still waits stays until that INVITE's late
-//! 2xx (answered with an ACK and a BYE) or its Timer B, then goes: one CDR, nothing left.
+//! 2xx (answered with an ACK and a BYE) or its Timer B, then goes: one CDR, nothing left. A call that failed
+//! over on a final answer (503, 408) goes as soon as it ends.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
@@ -598,4 +599,32 @@ fn a_given_up_invite_timing_out_after_the_call_ended_removes_the_call() {
     assert!(sent.is_empty(), "{:?}", sum(&sent));
     assert_eq!(sim.b2b.load().calls, 0, "{:?}", sim.b2b.load());
     assert_one_cdr_then_nothing_left(&mut sim, 7502);
+}
+
+#[test]
+fn a_call_that_failed_over_on_a_final_answer_goes_as_soon_as_it_ends() {
+    for status in [503, 408] {
+        let mut sim = two_trunks();
+        let sent = sim.send_a(a_invite("z9hG4bKa1", "c-fo-gone"));
+        let inv1 = invite_to(&sent, "192.0.2.50:5060");
+        let inv2 = invite_to(&sim.send_b(b_response(&inv1, status, false)), T2);
+        let sent = sim.input(t2_peer(), b_response(&inv2, 200, true).into());
+        let ok = response(&sent[0].1).clone();
+        sim.send_a(a_ack(&ok, "z9hG4bKa2"));
+        let sent = sim.send_a(a_in_dialog(&pn_sip::Method::Bye, &ok, 11, "z9hG4bKa3"));
+        let bye = sent
+            .iter()
+            .find_map(|(to, m)| m.as_request().filter(|_| *to == t2_peer()))
+            .unwrap()
+            .clone();
+        assert!(
+            sim.input(t2_peer(), b_response(&bye, 200, false).into())
+                .is_empty()
+        );
+        // t1's INVITE has its final answer: nothing of it can need the call, which goes at once (its
+        // transactions finish on their own), as a call on one trunk does.
+        let load = sim.b2b.load();
+        assert_eq!((load.calls, load.dialogs), (0, 0), "after {status}: {load:?}");
+        assert_one_cdr_then_nothing_left(&mut sim, 0);
+    }
 }
