@@ -1,7 +1,7 @@
 //! Media support for the `SIPp` end-to-end tests: RTP sockets the test owns (named in a party's SDP, so the
 //! test receives what the switch sends that party), pcap files for `SIPp`'s `play_pcap_audio`, G.711 audio
-//! analysis (Goertzel tone power, exact A-law matching), the CDRs and events of the outbox, and the signed
-//! recording download.
+//! analysis (Goertzel tone power, exact A-law matching: [`assert_exactly`]), early media (a 183 with the
+//! switch's SDP: [`early_media`]), the CDRs and events of the outbox, and the signed recording download.
 
 // Test support: failing loudly on a broken environment is the point (allowed for the whole crate in lib.rs).
 
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use pn_media::{G711Law, RtpHeader, RtpPacket};
 use serde_json::Value;
 
+use crate::sipp::{SippRun, Traced};
 use crate::{Switch, aksk_headers};
 
 /// One RTP packet received by an [`RtpSink`].
@@ -525,4 +526,76 @@ pub fn trim_silent_frames(audio: &[u8]) -> &[u8] {
     let first = frames.iter().position(|f| !silent(f)).unwrap_or(frames.len());
     let last = frames.iter().rposition(|f| !silent(f)).map_or(first, |i| i + 1);
     &audio[(first * 160).min(audio.len())..(last * 160).min(audio.len())]
+}
+
+/// The first 183 `run` received, with the switch's SDP; panics otherwise.
+pub fn early_media(run: &SippRun) -> Traced {
+    let early = run
+        .received()
+        .into_iter()
+        .find(|m| m.status() == Some(183))
+        .unwrap_or_else(|| panic!("no 183:\n{}", run.diagnostics()));
+    assert!(
+        early.body().contains("m=audio") && early.body().contains("o=pnswitch "),
+        "the 183 does not carry the switch's SDP:\n{}",
+        early.text
+    );
+    early
+}
+
+/// Asserts that what `packets` carry is `audio` and nothing else: one continuous PCMA stream whose audio,
+/// without the silent frames around it, is `audio` byte for byte (a last partial frame padded with silence).
+pub fn assert_exactly(packets: &[Received], audio: &[u8], what: &str) {
+    let stream = loudest_stream(packets);
+    assert_continuous_pcma(&stream, what);
+    let got = concat_payloads(&stream);
+    let got = trim_silent_frames(&got);
+    let want = trim_silent_frames(audio);
+    let padded = got.len() == want.len().div_ceil(160) * 160
+        && got
+            .get(want.len()..)
+            .is_some_and(|pad| pad.iter().all(|&b| b == G711Law::ALaw.silence()));
+    assert!(
+        got == want || (got.starts_with(want) && padded),
+        "{what}: received {} bytes ({} packets), not the {} bytes played (first difference at byte {:?}); \
+         streams: {}",
+        got.len(),
+        stream.len(),
+        want.len(),
+        got.iter().zip(want).position(|(g, w)| g != w),
+        describe_streams(packets)
+    );
+    // No other stream carried sound.
+    let others = packets
+        .iter()
+        .filter(|p| p.ssrc != stream[0].ssrc)
+        .filter(|p| p.payload.iter().any(|&b| b != G711Law::ALaw.silence()))
+        .count();
+    assert_eq!(
+        others, 0,
+        "{what}: {others} packets of other audio besides the prompt"
+    );
+}
+
+/// Each stream of `packets` (by SSRC): packet count, sequence range, arrival span (for assertion messages).
+pub fn describe_streams(packets: &[Received]) -> String {
+    let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
+    ssrcs.sort_unstable();
+    ssrcs.dedup();
+    ssrcs
+        .iter()
+        .map(|&s| {
+            let st: Vec<&Received> = packets.iter().filter(|p| p.ssrc == s).collect();
+            let (first, last) = (st[0], st[st.len() - 1]);
+            format!(
+                "ssrc {s:08x} from {}: {} packets, seq {}..={}, over {:?}",
+                first.from,
+                st.len(),
+                first.sequence,
+                last.sequence,
+                last.at.duration_since(first.at)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

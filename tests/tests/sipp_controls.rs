@@ -2,12 +2,16 @@
 //! apply to the next INVITE. A caller past its per-minute limit is refused with 8047, a blacklisted caller
 //! with 7005: each as a SIP 403 whose `Reason` carries the Q.850 cause and the stateCode, nothing reaching the
 //! egress trunk, and a disconnect event and a CDR with that cause in the outbox (what is pushed to the app).
+//! In relay mode such a refusal first plays the app's no-permission prompt in early media (checked sample for
+//! sample on an RTP socket the test owns). An international callee is refused with 8043 by the switch's
+//! policy or the app's `internationalOut`, and connects once both allow it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pn_e2e::axe::{Fact, show, wait_for_outbox};
+use pn_e2e::axe::{Fact, show, start_rig, update_app, wait_for_outbox};
+use pn_e2e::rtp::{RtpSink, alaw_tone, alaw_wav, assert_exactly, early_media, shipped_prompt, upload_prompt};
 use pn_e2e::sipp::{Rig, ok, reason};
 use reqwest::Method;
 use serde_json::json;
@@ -19,11 +23,11 @@ const X: &str = "+8617000000001";
 /// How long a UAS may take to finish after its UAC did.
 const SETTLE: Duration = Duration::from_secs(10);
 
-/// A refused call from `caller`: its final response must be `status` with a Q.850 Reason naming `cause`, and
-/// nothing may reach B.
-fn assert_refused(rig: &Rig, caller: &str, status: u16, cause: &str) {
+/// A refused call from `caller` to `x`: its final response must be `status` with a Q.850 Reason naming
+/// `cause`, and nothing may reach B.
+fn assert_refused(rig: &Rig, (caller, x): (&str, &str), status: u16, cause: &str) {
     let b_side = rig.uas("uas_answer").spawn();
-    let a_side = rig.uac("uac_expect_reject").inject(&[&[caller, X]]).run_ok();
+    let a_side = rig.uac("uac_expect_reject").inject(&[&[caller, x]]).run_ok();
     let b_side = b_side.stop();
     let fin = a_side.final_invite_response();
     assert_eq!(fin.status(), Some(status), "{}", fin.text);
@@ -83,9 +87,9 @@ fn a_caller_past_its_minute_limit_gets_8047_and_a_blacklisted_caller_7005() {
         .run_ok();
     b_side.finish_ok(SETTLE);
     // The third in the minute is refused.
-    assert_refused(&rig, A, 403, "8047");
+    assert_refused(&rig, (A, X), 403, "8047");
     // B is blacklisted.
-    assert_refused(&rig, B, 403, "7005");
+    assert_refused(&rig, (B, X), 403, "7005");
 
     let facts = wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
         ended_with(facts, A, 8047) && ended_with(facts, B, 7005)
@@ -287,4 +291,201 @@ fn an_ax_app_refuses_by_callee_limit_blacklist_prefix_international_allow_list_a
         .filter(|f| f.kind == "cdr" && f.payload["ulFailReason"] == 0)
         .count();
     assert_eq!(connected, 4, "{}", show(&facts));
+}
+
+/// A refused call from `caller` to `x` with its media on `sink` (relay mode): 183 with the switch's SDP, then
+/// `status` with `cause` in a Q.850 Reason no sooner than `prompt` (A-law audio) could play, nothing reaching
+/// B; what `sink` received is exactly `prompt`.
+fn refused_after_prompt(rig: &Rig, (caller, x): (&str, &str), (status, cause): (u16, &str), prompt: &[u8]) {
+    let sink = RtpSink::bind();
+    let b_side = rig.uas("uas_answer").spawn();
+    let started = Instant::now();
+    let a_side = rig
+        .uac("uac_media_reject")
+        .inject(&[&[caller, x, &sink.port().to_string()]])
+        .run_ok();
+    let took = started.elapsed();
+    let b_side = b_side.stop();
+    assert!(
+        b_side.received().is_empty(),
+        "a refused call reached the egress trunk:\n{}",
+        b_side.received_text()
+    );
+    early_media(&a_side);
+    pn_e2e::sipp::assert_refused(&a_side, status, cause);
+    let prompt_ms = prompt.len() as u64 / 8;
+    assert!(
+        took + Duration::from_millis(200) >= Duration::from_millis(prompt_ms),
+        "the {status} came {took:?} after the INVITE, before the {prompt_ms} ms prompt could play"
+    );
+    assert_exactly(&sink.packets(), prompt, &format!("{caller} refused with {cause}"));
+}
+
+/// A control's refusal in relay mode plays the app's no-permission prompt first: a blacklisted caller hears
+/// the shipped `no_permission.wav`, a caller past its frequency limit the prompt uploaded as the app's
+/// `noPermissionPrompt` (each exactly that audio, in early media), then 403 with the control's cause; the
+/// disconnect events and CDRs carry the causes.
+#[test]
+fn a_control_refusal_plays_the_no_permission_prompt_then_its_cause() {
+    let rig = start_rig(&[]);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+
+    // B is blacklisted: the shipped prompt (the app has none of its own), then 7005.
+    set_controls(
+        &rig,
+        &app,
+        &json!({"callerBlacklist": {"numbers": [B], "prefixes": []}}),
+    );
+    let shipped = shipped_prompt(pn_media::prompts::NO_PERMISSION);
+    refused_after_prompt(&rig, (B, X), (403, "7005"), &shipped);
+
+    // The app's own prompt (1.5 s of 700 Hz), and one call per caller in 10 s: A's second call hears it,
+    // then 8047.
+    let tone = alaw_tone(700.0, 1.5);
+    let (status, answer) = upload_prompt(&rig.switch, &app.0, "denied_700hz.wav", alaw_wav(&tone));
+    assert_eq!(
+        (status, answer["resultcode"].as_str()),
+        (200, Some("0")),
+        "{answer}"
+    );
+    let updated = update_app(&rig, &app, &json!({"noPermissionPrompt": "denied_700hz.wav"}));
+    assert_eq!(updated["noPermissionPrompt"], "denied_700hz.wav", "{updated}");
+    set_controls(
+        &rig,
+        &app,
+        &json!({"limits": [{"key": "caller", "windowSecs": 10, "max": 1}]}),
+    );
+    at_window_start(10);
+    connects(&rig, A, X);
+    refused_after_prompt(&rig, (A, X), (403, "8047"), &tone);
+
+    wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
+        ended_with(facts, B, 7005) && ended_with(facts, A, 8047)
+    });
+}
+
+/// Rewrites the number `from` as `to` in every stored binding and temporary callee of the stopped switch
+/// whose data directory is `data`. The API binds no international number, but a binding stored before that
+/// rule (or by another system) may hold one: the switch loads it as it is at its next start.
+fn store_number_as(data: &std::path::Path, from: &str, to: &str) {
+    let db = std::fs::read_dir(data)
+        .expect("read the data directory")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .expect("a database file in the data directory");
+    let conn = rusqlite::Connection::open(&db).expect("open the store");
+    let digits = |n: &str| n.trim_start_matches('+').parse::<i64>().unwrap();
+    let (quoted_from, quoted_to) = (format!("\"{from}\""), format!("\"{to}\""));
+    let bindings = conn
+        .execute(
+            "UPDATE bindings SET b = ?1, body = replace(body, ?3, ?4) WHERE b = ?2",
+            rusqlite::params![digits(to), digits(from), quoted_from, quoted_to],
+        )
+        .expect("rewrite the bindings");
+    let callees = conn
+        .execute(
+            "UPDATE temp_callees SET body = replace(body, ?1, ?2) WHERE instr(body, ?1) > 0",
+            rusqlite::params![quoted_from, quoted_to],
+        )
+        .expect("rewrite the temporary callees");
+    assert_eq!(
+        (bindings, callees),
+        (1, 1),
+        "one AXB binding and one AX temporary callee hold {from}"
+    );
+}
+
+/// International callees (8043): an AXB partner B abroad, and an AX temporary callee abroad (stored as such:
+/// see [`store_number_as`]). With the switch's default policy both calls are refused with 8043 (the route
+/// trace says so; nothing reaches the egress). With the switch allowing international callees, an app's
+/// `internationalOut: false` refuses the same calls with 8043, and without it they connect, to the
+/// international number. Each refusal has its disconnect event and CDR with 8043.
+#[test]
+fn an_international_callee_gets_8043_unless_the_switch_and_the_app_allow_it() {
+    use pn_e2e::sipp::{AX_CALLEE_PATH, AX_PATH, user_of};
+    const INTL: &str = "+14155550100";
+    const AX_X: &str = "+8617000000009";
+    const A9: &str = "+8613800000099";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (axb, ax) = {
+        let rig = Rig::start_with_data(&data, &[]);
+        let axb = rig.switch.app_with_numbers("AXB", &[X]);
+        rig.switch.bind_axb(&axb, X, A, B, &json!({}));
+        let ax = rig.switch.app_with_numbers("AX", &[AX_X]);
+        ok(&rig.switch.signed(
+            Method::POST,
+            AX_PATH,
+            &ax,
+            Some(&json!({"origNum": A9, "privateNum": AX_X, "calleeNumDisplay": "0"})),
+        ));
+        ok(&rig.switch.signed(
+            Method::PUT,
+            AX_CALLEE_PATH,
+            &ax,
+            Some(&json!({"privateNum": AX_X, "calleeNum": B, "duration": 3600})),
+        ));
+        (axb, ax)
+    };
+    store_number_as(&data, B, INTL);
+
+    let refused = |rig: &Rig, n: usize| {
+        assert_eq!(
+            rig.switch.route(A, X)["stateCode"],
+            8043,
+            "{}",
+            rig.switch.route(A, X)
+        );
+        assert_refused(rig, (A, X), 403, "8043");
+        assert_refused(rig, (A9, AX_X), 403, "8043");
+        wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
+            let cdrs = facts
+                .iter()
+                .filter(|f| f.kind == "cdr" && f.payload["ulFailReason"] == 8043)
+                .count();
+            ended_with(facts, A, 8043) && ended_with(facts, A9, 8043) && cdrs == n
+        });
+    };
+    // The switch refuses international callees (the default).
+    refused(&Rig::start_with_data(&data, &[]), 2);
+
+    // The switch allows them, the apps do not; then they do.
+    let rig = Rig::start_with_data(
+        &data,
+        &[("PNSWITCH__ROUTING__POLICY__ALLOW_INTERNATIONAL_OUT", "true")],
+    );
+    for app in [&axb, &ax] {
+        set_controls(&rig, app, &json!({"internationalOut": false}));
+    }
+    refused(&rig, 4);
+    for app in [&axb, &ax] {
+        set_controls(&rig, app, &json!({}));
+    }
+    let trace = rig.switch.route(A, X);
+    assert_eq!(
+        (&trace["decision"], &trace["callee"]),
+        (&json!("connect"), &json!(INTL)),
+        "{trace}"
+    );
+    for (caller, x) in [(A, X), (A9, AX_X)] {
+        let b_side = rig.uas("uas_answer").spawn();
+        rig.uac("uac_basic").inject(&[&[caller, x]]).run_ok();
+        let b_side = b_side.finish_ok(SETTLE);
+        let invite = b_side.first_request("INVITE");
+        let ruri = invite.start_line().split(' ').nth(1).unwrap_or("");
+        assert!(
+            user_of(ruri).ends_with(INTL.trim_start_matches('+')),
+            "{caller}'s B leg is not to {INTL}:\n{}",
+            invite.text
+        );
+    }
+    wait_for_outbox(&rig.switch.data_dir, "the connected calls' CDRs", |facts| {
+        facts
+            .iter()
+            .filter(|f| f.kind == "cdr" && f.payload["ulFailReason"] == 0)
+            .count()
+            == 2
+    });
 }

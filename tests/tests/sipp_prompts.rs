@@ -15,11 +15,11 @@ use pn_e2e::axe::{
     axe_app, bind_axe, disconnect_code, show, start_rig, update_app, wait_for_fact, wait_for_outbox,
 };
 use pn_e2e::rtp::{
-    Received, RtpSink, Then, alaw_dtmf, alaw_tone, alaw_wav, assert_continuous_pcma, concat_payloads,
-    decode_alaw, find, loudest_stream, shipped_prompt, tone_share, trim_silent_frames, upload_prompt,
-    wait_cdrs,
+    Received, RtpSink, Then, alaw_dtmf, alaw_tone, alaw_wav, assert_continuous_pcma, assert_exactly,
+    concat_payloads, decode_alaw, early_media, find, loudest_stream, shipped_prompt, tone_share,
+    upload_prompt, wait_cdrs,
 };
-use pn_e2e::sipp::{AXB_PATH, Rig, SippRun, Traced, assert_refused, national_digits, user_of};
+use pn_e2e::sipp::{AXB_PATH, Rig, assert_refused, national_digits, user_of};
 use pn_media::G711Law;
 use reqwest::Method;
 use serde_json::json;
@@ -42,78 +42,6 @@ const CUSTOM: &str = "custom_600hz.wav";
 
 /// How long a UAS may take to finish after its UAC did.
 const SETTLE: Duration = Duration::from_secs(10);
-
-/// The first 183 `run` received, with the switch's SDP; panics otherwise.
-fn early_media(run: &SippRun) -> Traced {
-    let early = run
-        .received()
-        .into_iter()
-        .find(|m| m.status() == Some(183))
-        .unwrap_or_else(|| panic!("no 183:\n{}", run.diagnostics()));
-    assert!(
-        early.body().contains("m=audio") && early.body().contains("o=pnswitch "),
-        "the 183 does not carry the switch's SDP:\n{}",
-        early.text
-    );
-    early
-}
-
-/// Asserts that what `packets` carry is `audio` and nothing else: one continuous PCMA stream whose audio,
-/// without the silent frames around it, is `audio` byte for byte (a last partial frame padded with silence).
-fn assert_exactly(packets: &[Received], audio: &[u8], what: &str) {
-    let stream = loudest_stream(packets);
-    assert_continuous_pcma(&stream, what);
-    let got = concat_payloads(&stream);
-    let got = trim_silent_frames(&got);
-    let want = trim_silent_frames(audio);
-    let padded = got.len() == want.len().div_ceil(160) * 160
-        && got
-            .get(want.len()..)
-            .is_some_and(|pad| pad.iter().all(|&b| b == G711Law::ALaw.silence()));
-    assert!(
-        got == want || (got.starts_with(want) && padded),
-        "{what}: received {} bytes ({} packets), not the {} bytes played (first difference at byte {:?}); \
-         streams: {}",
-        got.len(),
-        stream.len(),
-        want.len(),
-        got.iter().zip(want).position(|(g, w)| g != w),
-        describe_streams(packets)
-    );
-    // No other stream carried sound.
-    let others = packets
-        .iter()
-        .filter(|p| p.ssrc != stream[0].ssrc)
-        .filter(|p| p.payload.iter().any(|&b| b != G711Law::ALaw.silence()))
-        .count();
-    assert_eq!(
-        others, 0,
-        "{what}: {others} packets of other audio besides the prompt"
-    );
-}
-
-/// Each stream of `packets` (by SSRC): packet count, sequence range, arrival span (for assertion messages).
-fn describe_streams(packets: &[Received]) -> String {
-    let mut ssrcs: Vec<u32> = packets.iter().map(|p| p.ssrc).collect();
-    ssrcs.sort_unstable();
-    ssrcs.dedup();
-    ssrcs
-        .iter()
-        .map(|&s| {
-            let st: Vec<&Received> = packets.iter().filter(|p| p.ssrc == s).collect();
-            let (first, last) = (st[0], st[st.len() - 1]);
-            format!(
-                "ssrc {s:08x} from {}: {} packets, seq {}..={}, over {:?}",
-                first.from,
-                st.len(),
-                first.sequence,
-                last.sequence,
-                last.at.duration_since(first.at)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// Asserts `packets` carry `prompt` in full, byte for byte (every whole frame of it), in one continuous
 /// PCMA stream; returns that stream.

@@ -258,7 +258,8 @@ pub(crate) struct TrunkAttempt {
     pub restrict: Option<(u8, Option<u8>)>,
     /// No provisional answer by then: the next trunk (only while there is one).
     pub deadline: Option<Instant>,
-    /// Earlier B legs given up on: their INVITE transaction, dialog state and whether a CANCEL went out.
+    /// Earlier B legs given up on before a final answer (they may still answer): their INVITE transaction,
+    /// dialog state and whether a CANCEL went out.
     pub abandoned: Vec<(Id, Leg, bool)>,
 }
 

@@ -1,6 +1,9 @@
 //! Trunk groups on the virtual clock: the first trunk by priority, failover on 408 / 5xx / no provisional
 //! answer in time, none on the callee's own refusals, down trunks skipped, TCP trunks, number formats and
-//! P-Asserted-Identity (and A's number on no B-leg message).
+//! P-Asserted-Identity (and A's number on no B-leg message). A call that ended (A cancelled, or hung up
+//! after the next trunk answered) while an INVITE it gave up on still waits stays until that INVITE's late
+//! 2xx (answered with an ACK and a BYE) or its Timer B, then goes: one CDR, nothing left. A call that failed
+//! over on a final answer (503, 408) goes as soon as it ends.
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::too_many_lines)]
 
@@ -458,4 +461,170 @@ fn only_shard_0_probes() {
     sim.b2b.start_trunk_probes(sim.now);
     assert!(sim.advance(Duration::from_secs(5)).is_empty());
     assert_eq!(sim.b2b.poll_timeout(), None);
+}
+
+/// The call, its dialogs and every transaction are gone once the timers still running (Timers D, K, J…)
+/// have run out; exactly one CDR and one disconnect event (with `code`) were written for the call.
+fn assert_one_cdr_then_nothing_left(sim: &mut Switch, code: u16) {
+    sim.advance(Duration::from_secs(64));
+    let load = sim.b2b.load();
+    assert!(load.is_idle(), "calls, dialogs or transactions left: {load:?}");
+    assert_eq!(sim.b2b.poll_timeout(), None);
+    assert_eq!(sim.b2b.active_calls(), 0);
+    assert_eq!(sim.cdrs().len(), 1, "one CDR");
+    assert_eq!(sim.events().iter().filter(|e| **e == Disconnect).count(), 1);
+    assert_eq!(sim.disconnect_code(), Some(code));
+}
+
+/// t1 stays silent: after its `failover_timeout_ms` (2 s) the call goes on to t2, t1's INVITE still pending
+/// (retransmitted, not cancellable before a provisional answer). Returns the switch and the INVITEs of t1,
+/// t2 and A.
+fn given_up_on_t1(call_id: &str) -> (Switch, Request, Request, Request) {
+    let mut sim = two_trunks();
+    let a_inv = a_invite("z9hG4bKa1", call_id);
+    let sent = sim.send_a(a_inv.clone());
+    let inv1 = invite_to(&sent, "192.0.2.50:5060");
+    let sent = sim.advance(Duration::from_secs(2));
+    assert_eq!(sum(&sent), ["T1<-INVITE", "T1<-INVITE", "T2<-INVITE"]);
+    let inv2 = invite_to(&sent, T2);
+    (sim, inv1, inv2, a_inv)
+}
+
+/// A CANCELs while t2 rings (t2's INVITE cancelled, 487); the call has ended.
+fn a_cancels_while_t2_rings(sim: &mut Switch, a_inv: &Request, inv2: &Request) {
+    assert_eq!(
+        sum(&sim.input(t2_peer(), b_response(inv2, 180, false).into())),
+        ["A<-180 INVITE"]
+    );
+    let mut cancel = a_inv.cancel();
+    cancel
+        .headers_mut()
+        .set("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKa1");
+    let sent = sim.send_a(cancel);
+    assert_eq!(sum(&sent), ["A<-200 CANCEL", "A<-487 INVITE", "T2<-CANCEL"]);
+    assert!(sim.send_a(a_inv.ack_for(response(&sent[1].1))).is_empty());
+    let t2_cancel = request(&sent[2].1).clone();
+    assert!(
+        sim.input(t2_peer(), b_response(&t2_cancel, 200, false).into())
+            .is_empty()
+    );
+    assert_eq!(
+        sum(&sim.input(t2_peer(), b_response(inv2, 487, false).into())),
+        ["T2<-ACK"]
+    );
+    assert_eq!(sim.b2b.active_calls(), 0);
+    assert_eq!(sim.cdrs().len(), 1);
+}
+
+/// t1's late 200 to the INVITE given up on: acknowledged and ended with a BYE (a retransmission of the 200
+/// gets the same ACK), A hears nothing of it.
+fn late_200_from_t1_is_acked_and_byed(sim: &mut Switch, inv1: &Request) {
+    let to_a_before = sim.events().len();
+    let ok = b_response(inv1, 200, true);
+    let sent = sim.send_b(ok.clone());
+    assert_eq!(sum(&sent), ["T1<-ACK", "T1<-BYE"]);
+    let ack = request(&sent[0].1);
+    assert_eq!(
+        ack.headers().call_id().unwrap(),
+        inv1.headers().call_id().unwrap()
+    );
+    let bye = request(&sent[1].1).clone();
+    assert_eq!(
+        bye.headers().call_id().unwrap(),
+        inv1.headers().call_id().unwrap()
+    );
+    assert_eq!(
+        bye.headers().to().unwrap().tag(),
+        Some("b-tag"),
+        "the BYE is in t1's dialog"
+    );
+    assert_eq!(sum(&sim.send_b(ok)), ["T1<-ACK"]);
+    assert!(sim.send_b(b_response(&bye, 200, false)).is_empty());
+    assert_eq!(sim.events().len(), to_a_before, "no event for the given-up leg");
+}
+
+#[test]
+fn a_late_2xx_after_a_cancels_is_acked_and_byed_and_the_call_then_goes() {
+    let (mut sim, inv1, inv2, a_inv) = given_up_on_t1("c-late-cancel");
+    a_cancels_while_t2_rings(&mut sim, &a_inv, &inv2);
+    // The call ended but stays while t1's INVITE waits for its answer (its 2xx needs the call's leg).
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.b2b.load().calls, 1, "{:?}", sim.b2b.load());
+    late_200_from_t1_is_acked_and_byed(&mut sim, &inv1);
+    assert_one_cdr_then_nothing_left(&mut sim, 7502);
+}
+
+#[test]
+fn a_late_2xx_after_a_hung_up_on_t2_is_acked_and_byed_and_the_call_then_goes() {
+    let (mut sim, inv1, inv2, _) = given_up_on_t1("c-late-bye");
+    let sent = sim.input(t2_peer(), b_response(&inv2, 200, true).into());
+    assert_eq!(sum(&sent), ["A<-200 INVITE"]);
+    let ok = response(&sent[0].1).clone();
+    assert_eq!(sum(&sim.send_a(a_ack(&ok, "z9hG4bKa2"))), ["T2<-ACK"]);
+    // A hangs up: t2 gets the BYE, the call ends normally.
+    let sent = sim.send_a(a_in_dialog(&pn_sip::Method::Bye, &ok, 11, "z9hG4bKa3"));
+    let s = sum(&sent);
+    assert!(
+        s.contains(&"T2<-BYE".to_owned()) && s.contains(&"A<-200 BYE".to_owned()),
+        "{s:?}"
+    );
+    assert!(!s.iter().any(|m| m.starts_with("T1<-")), "{s:?}");
+    let t2_bye = sent
+        .iter()
+        .find_map(|(to, m)| m.as_request().filter(|_| *to == t2_peer()))
+        .unwrap()
+        .clone();
+    assert!(
+        sim.input(t2_peer(), b_response(&t2_bye, 200, false).into())
+            .is_empty()
+    );
+    assert_eq!(sim.b2b.active_calls(), 0);
+    assert_eq!(sim.cdrs().len(), 1);
+    sim.advance(Duration::from_secs(5));
+    assert_eq!(sim.b2b.load().calls, 1, "{:?}", sim.b2b.load());
+    late_200_from_t1_is_acked_and_byed(&mut sim, &inv1);
+    assert_one_cdr_then_nothing_left(&mut sim, 0);
+}
+
+#[test]
+fn a_given_up_invite_timing_out_after_the_call_ended_removes_the_call() {
+    let (mut sim, _inv1, inv2, a_inv) = given_up_on_t1("c-late-timer-b");
+    a_cancels_while_t2_rings(&mut sim, &a_inv, &inv2);
+    // t1 never answers: its INVITE is retransmitted (T2 = 4 s) until Timer B, 64 × T1 = 32 s after it was
+    // sent; the call stays until then, and nothing but retransmissions goes to t1 (no ACK, no BYE).
+    let sent = sim.advance(Duration::from_millis(31_999 - 2_000));
+    assert!(sum(&sent).iter().all(|m| m == "T1<-INVITE"), "{:?}", sum(&sent));
+    assert_eq!(sim.b2b.load().calls, 1, "{:?}", sim.b2b.load());
+    let sent = sim.advance(Duration::from_millis(1));
+    assert!(sent.is_empty(), "{:?}", sum(&sent));
+    assert_eq!(sim.b2b.load().calls, 0, "{:?}", sim.b2b.load());
+    assert_one_cdr_then_nothing_left(&mut sim, 7502);
+}
+
+#[test]
+fn a_call_that_failed_over_on_a_final_answer_goes_as_soon_as_it_ends() {
+    for status in [503, 408] {
+        let mut sim = two_trunks();
+        let sent = sim.send_a(a_invite("z9hG4bKa1", "c-fo-gone"));
+        let inv1 = invite_to(&sent, "192.0.2.50:5060");
+        let inv2 = invite_to(&sim.send_b(b_response(&inv1, status, false)), T2);
+        let sent = sim.input(t2_peer(), b_response(&inv2, 200, true).into());
+        let ok = response(&sent[0].1).clone();
+        sim.send_a(a_ack(&ok, "z9hG4bKa2"));
+        let sent = sim.send_a(a_in_dialog(&pn_sip::Method::Bye, &ok, 11, "z9hG4bKa3"));
+        let bye = sent
+            .iter()
+            .find_map(|(to, m)| m.as_request().filter(|_| *to == t2_peer()))
+            .unwrap()
+            .clone();
+        assert!(
+            sim.input(t2_peer(), b_response(&bye, 200, false).into())
+                .is_empty()
+        );
+        // t1's INVITE has its final answer: nothing of it can need the call, which goes at once (its
+        // transactions finish on their own), as a call on one trunk does.
+        let load = sim.b2b.load();
+        assert_eq!((load.calls, load.dialogs), (0, 0), "after {status}: {load:?}");
+        assert_one_cdr_then_nothing_left(&mut sim, 0);
+    }
 }

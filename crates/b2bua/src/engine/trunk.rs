@@ -86,8 +86,11 @@ impl B2bua {
         call.phase = Phase::Calling;
         if let Some(t) = call.trunk.as_mut() {
             t.at = next;
-            // A final answer needs no CANCEL: only a silent or ringing INVITE is wound down.
-            t.abandoned.push((old_tx, old.clone(), status != 0 || cancel_now));
+            // Only an INVITE without a final answer (no provisional one in time) may still be answered and
+            // need winding down; one that failed (408, 5xx, Timer B) has nothing left to keep the call for.
+            if status == 0 {
+                t.abandoned.push((old_tx, old.clone(), cancel_now));
+            }
         }
         if self.dialogs.get(&old.call_id).is_some_and(|(c, _)| *c == id) {
             self.dialogs.remove(&old.call_id);
