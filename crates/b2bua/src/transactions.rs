@@ -74,10 +74,14 @@ impl Deadlines {
 pub(crate) struct Waiting {
     /// When the wait ends (the transaction terminates).
     until: Instant,
-    /// A 2xx retransmission received (client), for the transaction user.
-    response: Option<pn_sip::Response>,
+    /// A 2xx retransmission received (client), for the transaction user (boxed: rare, and it would size
+    /// every waiting transaction like a response).
+    response: Option<Box<pn_sip::Response>>,
     /// The wait is over: `Terminated` is to be reported (`Some(false)`) or was (`Some(true)`).
     terminated: Option<bool>,
+    /// A client INVITE's wait: a retransmitted 2xx goes to the transaction user (which re-sends its ACK).
+    /// Otherwise every response is absorbed (a non-INVITE transaction's Timer K).
+    pass_2xx: bool,
 }
 
 impl Waiting {
@@ -86,6 +90,15 @@ impl Waiting {
             until,
             response: None,
             terminated: None,
+            pass_2xx: true,
+        }
+    }
+
+    /// A wait that absorbs every response (a completed non-INVITE client transaction until Timer K).
+    fn absorbing(until: Instant) -> Self {
+        Self {
+            pass_2xx: false,
+            ..Self::new(until)
         }
     }
 
@@ -97,7 +110,7 @@ impl Waiting {
 
     fn poll_output(&mut self) -> Option<Output> {
         if let Some(r) = self.response.take() {
-            return Some(Output::Response(r));
+            return Some(Output::Response(*r));
         }
         if self.terminated == Some(false) {
             self.terminated = Some(true);
@@ -276,9 +289,9 @@ impl ClientTx {
                 match input {
                     Input::Timeout => w.timeout(now),
                     Input::Received(SipMessage::Response(r))
-                        if w.terminated.is_none() && (200..300).contains(&r.status()) =>
+                        if w.pass_2xx && w.terminated.is_none() && (200..300).contains(&r.status()) =>
                     {
-                        w.response = Some(r);
+                        w.response = Some(Box::new(r));
                     }
                     Input::Received(_) | Input::Respond(_) => {}
                 }
@@ -317,13 +330,19 @@ impl ClientTx {
         }
     }
 
-    /// Once its outputs are drained: an INVITE transaction in `Accepted` keeps only its Timer M.
+    /// Once its outputs are drained: an INVITE transaction in `Accepted` keeps only its Timer M; a completed
+    /// non-INVITE one (its final response handled) only absorbs retransmissions of that response until
+    /// Timer K, without its request and response (a call's BYE leaves one per finished call).
     pub(crate) fn settle(&mut self) {
         if let ClientTx::Live(tx) = self {
+            let completed_non_invite =
+                tx.state() == State::Completed && *tx.request().method() != Method::Invite;
             if tx.state() == State::Accepted {
                 if let Some(until) = tx.poll_timeout() {
                     *self = ClientTx::Waiting(Waiting::new(until));
                 }
+            } else if completed_non_invite && let Some(until) = tx.poll_timeout() {
+                *self = ClientTx::Waiting(Waiting::absorbing(until));
             }
         }
     }
@@ -365,11 +384,46 @@ pub(crate) struct ClientEntry {
     pub peer: Peer,
     pub call: Option<(Id, Side)>,
     pub role: ClientRole,
-    /// For INVITEs: the ACK sent for the 2xx, re-sent when the 2xx is retransmitted.
-    pub ack: Option<Request>,
+    /// For INVITEs: the ACK sent for the 2xx, as bytes (re-sent when the 2xx is retransmitted, which is rare;
+    /// kept for Timer M's 32 s after every answered call, so a parsed request would be most of what a finished
+    /// call leaves).
+    ack: Option<Box<[u8]>>,
     /// For INVITEs: a 2xx was received.
     pub answered: bool,
     pub scheduled: Option<Instant>,
+}
+
+impl ClientEntry {
+    /// A new entry (no ACK sent, not answered, no deadline).
+    pub(crate) fn new(
+        tx: ClientTx,
+        key: (String, Method),
+        peer: Peer,
+        call: Option<(Id, Side)>,
+        role: ClientRole,
+    ) -> Self {
+        Self {
+            tx,
+            key,
+            peer,
+            call,
+            role,
+            ack: None,
+            answered: false,
+            scheduled: None,
+        }
+    }
+
+    /// Remembers the ACK sent for this INVITE's 2xx.
+    pub(crate) fn set_ack(&mut self, ack: &Request) {
+        self.ack = Some(ack.to_bytes().into_boxed_slice());
+    }
+
+    /// The ACK to send again for a retransmitted 2xx, if one was sent.
+    pub(crate) fn ack(&self) -> Option<SipMessage> {
+        // The bytes were printed from a valid request: they parse back.
+        self.ack.as_deref().and_then(|b| SipMessage::parse(b).ok())
+    }
 }
 
 /// All transactions of a shard.

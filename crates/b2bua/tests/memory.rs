@@ -1,4 +1,5 @@
-//! Heap held per answered call (issue 3: ≤ 16 KiB per active call, RSS-based, in the load harness).
+//! Heap held per answered call (issue 3: ≤ 16 KiB per active call, RSS-based, in the load harness), and per
+//! finished call while its transactions wait out their RFC timers (issue 14).
 //!
 //! Drives `CALLS` AXB calls through one shard the way the load harness does (`SIPp` UAC → pnswitch → `SIPp`
 //! UAS: INVITE with SDP, 200 with SDP, ACK) and counts, with a counting global allocator, the heap still
@@ -7,7 +8,7 @@
 //! footprint (8-byte header, 16-byte granularity, 32-byte minimum). Prints the figures and checks a budget
 //! (8 KiB of chunks per call; run with `--release -- --nocapture` to see them).
 
-#![allow(unsafe_code, missing_docs, clippy::unwrap_used)] // a counting allocator needs `unsafe impl`
+#![allow(unsafe_code, missing_docs, clippy::unwrap_used, clippy::expect_used)] // a counting allocator needs `unsafe impl`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -250,4 +251,108 @@ fn heap_per_answered_call() {
         (settled.2 - before.2) as f64 / CALLS as f64,
     );
     assert_eq!(sim.b2b.active_calls(), CALLS + 200);
+}
+
+/// A's BYE for the call it answered with `ok` (from A's side of the dialog).
+fn a_bye(ok: &Response, n: usize) -> Request {
+    let h = ok.headers();
+    let raw = format!(
+        "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-4242-{n}-9\r\nFrom: {}\r\nTo: {}\r\n\
+Call-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        h.contacts().unwrap()[0].uri(),
+        h.get("From").unwrap(),
+        h.get("To").unwrap(),
+        h.call_id().unwrap(),
+    );
+    Request::parse(raw.as_bytes()).unwrap()
+}
+
+impl Sim {
+    /// One whole call: set up, acknowledged, released by A (BYE), B's 200 to its BYE.
+    fn finished_call(&mut self, n: usize) {
+        let sent = self.input(A, invite(n).into());
+        let b_invite = sent
+            .into_iter()
+            .find_map(|m| match m {
+                SipMessage::Request(r) => Some(r),
+                SipMessage::Response(_) => None,
+            })
+            .unwrap();
+        let sent = self.input(B, b_ok(&b_invite, n).into());
+        let ok = sent
+            .into_iter()
+            .find_map(|m| match m {
+                SipMessage::Response(r) if r.status() == 200 => Some(r),
+                _ => None,
+            })
+            .unwrap();
+        self.input(A, a_ack(&ok, n).into());
+        let sent = self.input(A, a_bye(&ok, n).into());
+        let b_bye = sent
+            .into_iter()
+            .find_map(|m| match m {
+                SipMessage::Request(r) => Some(r),
+                SipMessage::Response(_) => None,
+            })
+            .expect("a BYE to B");
+        self.input(B, Response::for_request(&b_bye, 200).build().into());
+    }
+}
+
+/// What a finished call leaves while its transactions wait out RFC 3261/6026's timers (Timer L and M for the
+/// INVITEs, Timer J for the BYE A sent: 64·T1 = 32 s): at a call rate r, r × 32 s calls' worth of it is held
+/// at any time, which is what the memory of a switch at its capacity rate is made of (issue 14: RSS at a
+/// plateau ≤ 64 MB + live calls × 8 KiB). After the timers, nothing is left.
+#[test]
+fn heap_per_finished_call_until_its_timers_end() {
+    #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
+    let now = Instant::now();
+    let config = B2buaConfig {
+        local_host: "127.0.0.1:5060".into(),
+        egress: vec![B.parse().unwrap()],
+        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
+        host_name: "pnswitch".into(),
+        ..B2buaConfig::default()
+    };
+    let mut sim = Sim {
+        b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
+        now,
+        wall: UnixTime(1_700_000_000),
+    };
+    for n in 0..200 {
+        sim.finished_call(n);
+    }
+    sim.now += Duration::from_millis(100);
+    while sim.b2b.poll_output().is_some() {}
+    let before = snapshot();
+    for n in 200..200 + CALLS {
+        sim.finished_call(n);
+        sim.now += Duration::from_micros(500);
+    }
+    // Facts and other outputs are the runtime's to take.
+    while sim.b2b.poll_output().is_some() {}
+    let after = snapshot();
+    assert_eq!(sim.b2b.active_calls(), 0);
+    let per = (after.1 - before.1) as f64 / CALLS as f64;
+    println!(
+        "per finished call, within 64·T1: {:.0} B requested, {per:.0} B malloc chunks, {:.1} blocks; load {:?}",
+        (after.0 - before.0) as f64 / CALLS as f64,
+        (after.2 - before.2) as f64 / CALLS as f64,
+        sim.b2b.load()
+    );
+    // 7.5 kB before the waiting transactions dropped their parsed ACK, their boxed-less response slot and a
+    // completed BYE's request and response; about 3.5 kB now (the four transactions' table entries and keys,
+    // the BYE's 200 and the ACK as bytes, their deadlines).
+    assert!(per < 4096.0, "heap per finished call over budget: {per:.0} B");
+    sim.now += Duration::from_secs(40);
+    sim.b2b.handle_timeout(sim.now, sim.wall, &Router);
+    while sim.b2b.poll_output().is_some() {}
+    let settled = snapshot();
+    let left = (settled.1 - before.1) as f64 / CALLS as f64;
+    println!(
+        "after 64·T1: {left:.0} B malloc chunks per call; load {:?}",
+        sim.b2b.load()
+    );
+    assert!(sim.b2b.load().is_idle(), "{:?}", sim.b2b.load());
+    assert!(left < 64.0, "finished calls still hold {left:.0} B each");
 }

@@ -460,16 +460,7 @@ impl B2bua {
         }
         self.txs.insert_client(
             id,
-            ClientEntry {
-                tx: ClientTx::Live(Box::new(tx)),
-                key,
-                peer,
-                call,
-                role,
-                ack: None,
-                answered: false,
-                scheduled: None,
-            },
+            ClientEntry::new(ClientTx::Live(Box::new(tx)), key, peer, call, role),
         );
         self.drive_client_outputs(c, id, false);
         Ok(id)

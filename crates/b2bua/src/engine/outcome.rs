@@ -55,9 +55,9 @@ impl B2bua {
             if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
                     // A retransmitted 2xx: re-send our ACK, if A has acknowledged already.
-                    if let Some(ack) = e.ack.clone() {
+                    if let Some(ack) = e.ack() {
                         let peer = e.peer;
-                        self.send(peer, SipMessage::Request(ack));
+                        self.send(peer, ack);
                     }
                     return;
                 }
@@ -305,7 +305,7 @@ impl B2bua {
             return;
         };
         if let Some(e) = self.txs.client_mut(tx) {
-            e.ack = Some(ack.clone());
+            e.set_ack(&ack);
         }
         self.send(peer, SipMessage::Request(ack));
     }

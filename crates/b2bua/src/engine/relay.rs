@@ -66,7 +66,7 @@ impl B2bua {
             return;
         };
         if let Some(e) = self.txs.client_mut(pending.client) {
-            e.ack = Some(ack.clone());
+            e.set_ack(&ack);
         }
         self.send(peer, SipMessage::Request(ack));
     }
@@ -269,9 +269,9 @@ impl B2bua {
         if invite_2xx {
             if let Some(e) = self.txs.client_mut(tx) {
                 if e.answered {
-                    if let Some(ack) = e.ack.clone() {
+                    if let Some(ack) = e.ack() {
                         let peer = e.peer;
-                        self.send(peer, SipMessage::Request(ack));
+                        self.send(peer, ack);
                     }
                     return;
                 }

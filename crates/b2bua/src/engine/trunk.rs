@@ -147,7 +147,7 @@ impl B2bua {
             let via = self.new_via(c, leg.peer.transport);
             if let Ok(ack) = leg.request(Method::Ack, &via, Some(1)).build() {
                 if let Some(e) = self.txs.client_mut(tx) {
-                    e.ack = Some(ack.clone());
+                    e.set_ack(&ack);
                 }
                 self.send(leg.peer, SipMessage::Request(ack));
             }
