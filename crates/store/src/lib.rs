@@ -11,6 +11,10 @@
 use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, Mode, TempCallee, UnixTime, XNumber};
 use pn_numbers::E164;
 
+mod codec;
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 /// Errors of the durable store.
