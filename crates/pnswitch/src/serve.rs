@@ -196,12 +196,14 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
             .and_then(|t| t.parse::<toml::Table>().ok())
             .unwrap_or_default()
     };
+    // The printed store URL hides its password: a changed password is a change too.
+    let (old_url, new_url) = (&old.store.url, &new.store.url);
     let (old, new) = (strip(old), strip(new));
     [
         "data_dir", "http", "api", "store", "routing", "sip", "media", "outbox", "push", "log",
     ]
     .into_iter()
-    .filter(|key| old.get(*key) != new.get(*key))
+    .filter(|key| old.get(*key) != new.get(*key) || (*key == "store" && old_url != new_url))
     .collect()
 }
 
