@@ -46,6 +46,15 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
+/// Whether `e` ended the session: the connection closed, a `FATAL` error (e.g. `pg_terminate_backend`, a
+/// server shutdown) or a connection exception (SQLSTATE class 08).
+fn session_ended(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_some_and(|db| {
+            db.severity() == "FATAL" || db.severity() == "PANIC" || db.code().code().starts_with("08")
+        })
+}
+
 /// A connection with its statement cache and transaction state.
 pub(crate) struct PgConn {
     /// The client (`None` only while it is being dropped).
@@ -57,6 +66,8 @@ pub(crate) struct PgConn {
     /// A statement failed inside the transaction: `PostgreSQL` refuses everything but a rollback (to a
     /// savepoint) until then, and would turn a `COMMIT` into a silent rollback.
     pub(crate) failed: bool,
+    /// A statement failed in a way that ended the session (the client may not have noticed the close yet).
+    lost: bool,
 }
 
 impl PgConn {
@@ -68,12 +79,13 @@ impl PgConn {
             statements: HashMap::new(),
             in_tx: false,
             failed: false,
+            lost: false,
         })
     }
 
-    /// Whether the connection is gone (server restart, network): it must be replaced.
+    /// Whether the connection is gone (server restart, network, a terminated backend): it must be replaced.
     pub(crate) fn is_closed(&self) -> bool {
-        self.client.as_ref().is_none_or(Client::is_closed)
+        self.lost || self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     /// The client.
@@ -81,12 +93,17 @@ impl PgConn {
         self.client.as_mut().ok_or_else(|| misuse("connection closed"))
     }
 
-    /// Notes a failed statement inside a transaction.
-    fn note<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if result.is_err() && self.in_tx {
-            self.failed = true;
+    /// Notes a failed statement: inside a transaction, and whether it ended the session.
+    fn note<T>(&mut self, result: Result<T, postgres::Error>) -> Result<T, StoreError> {
+        if let Err(e) = &result {
+            if self.in_tx {
+                self.failed = true;
+            }
+            if session_ended(e) {
+                self.lost = true;
+            }
         }
-        result
+        result.map_err(StoreError::from)
     }
 
     /// The cached prepared statement of `sql`.
@@ -96,7 +113,7 @@ impl PgConn {
         }
         let client = self.client()?;
         let prepared = off_runtime(|| client.prepare(sql));
-        let stmt = self.note(prepared.map_err(StoreError::from))?;
+        let stmt = self.note(prepared)?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -113,7 +130,7 @@ impl PgConn {
         let stmt = self.statement(sql)?;
         let client = self.client()?;
         let rows = off_runtime(|| client.query(&stmt, params));
-        self.note(rows.map_err(StoreError::from))
+        self.note(rows)
     }
 
     /// Runs a query, at most one row.
@@ -125,7 +142,7 @@ impl PgConn {
         let stmt = self.statement(sql)?;
         let client = self.client()?;
         let row = off_runtime(|| client.query_opt(&stmt, params));
-        self.note(row.map_err(StoreError::from))
+        self.note(row)
     }
 
     /// Runs a query, exactly one row.
@@ -133,7 +150,7 @@ impl PgConn {
         let stmt = self.statement(sql)?;
         let client = self.client()?;
         let row = off_runtime(|| client.query_one(&stmt, params));
-        self.note(row.map_err(StoreError::from))
+        self.note(row)
     }
 
     /// Runs a statement; returns the rows it changed.
@@ -141,14 +158,14 @@ impl PgConn {
         let stmt = self.statement(sql)?;
         let client = self.client()?;
         let n = off_runtime(|| client.execute(&stmt, params));
-        self.note(n.map_err(StoreError::from))
+        self.note(n)
     }
 
     /// Runs statements without parameters (simple query protocol, not cached).
     pub(crate) fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         let client = self.client()?;
         let done = off_runtime(|| client.batch_execute(sql));
-        self.note(done.map_err(StoreError::from))
+        self.note(done)
     }
 
     /// `BEGIN` with `mode` (e.g. `ISOLATION LEVEL REPEATABLE READ, READ ONLY`), then `then` in the same

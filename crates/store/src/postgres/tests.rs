@@ -136,7 +136,7 @@ fn connections_the_server_closed_are_replaced() {
     drop(store.reader().unwrap());
     let killed = raw(&h)
         .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
              WHERE datname = current_database() AND application_name = 'pnswitch'",
             &[],
         )

@@ -97,8 +97,22 @@ impl ThrowawayPg {
 
 /// The newest `PostgreSQL` binary directory (`PN_PG_BIN` wins).
 fn bin_dir() -> io::Result<PathBuf> {
+    let missing = |where_: &str| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no PostgreSQL server binaries (initdb, postgres) in {where_}: install the Debian package \
+                 `postgresql` (only its binaries are used; tests/run-all.sh installs it) or set PN_PG_BIN"
+            ),
+        )
+    };
     if let Some(dir) = std::env::var_os("PN_PG_BIN") {
-        return Ok(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return if dir.join("initdb").exists() {
+            Ok(dir)
+        } else {
+            Err(missing(&format!("PN_PG_BIN={}", dir.display())))
+        };
     }
     let mut found: Vec<(u32, PathBuf)> = fs::read_dir(DEBIAN_BIN_ROOT)
         .into_iter()
@@ -111,15 +125,10 @@ fn bin_dir() -> io::Result<PathBuf> {
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, bin)| bin).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "no PostgreSQL server binaries under {DEBIAN_BIN_ROOT}/*/bin: install the Debian package \
-                 `postgresql` (only its binaries are used; tests/run-all.sh installs it) or set PN_PG_BIN"
-            ),
-        )
-    })
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or_else(|| missing(&format!("{DEBIAN_BIN_ROOT}/*/bin")))
 }
 
 /// The `postgres` user's uid and gid (from `/etc/passwd`), for running as root.
