@@ -619,3 +619,19 @@ pub(crate) fn put_replaces_a_row_holding_the_same_unique_key(h: &dyn Harness) {
     assert_eq!(all_ids(r.as_mut()), vec![2]);
     assert_eq!(r.binding_by_subscription("sub-1").unwrap(), Some(moved));
 }
+
+pub(crate) fn for_each_binding_streams_every_binding_of_a_large_table_in_id_order(h: &dyn Harness) {
+    let store = h.open();
+    // More rows than one fetch of a streaming backend (PostgreSQL fetches 4096 at a time).
+    let all: Vec<_> = (1..=9_000_u64)
+        .rev()
+        .map(|id| binding(id, 1, None, axb(861_000_001, 861_380_000 + id, 861_390_000 + id)))
+        .collect();
+    put_all(&*store, &all);
+    for reader in [store.reader().unwrap(), store.begin().unwrap()] {
+        let mut reader = reader;
+        assert_eq!(all_ids(reader.as_mut()), (1..=9_000).collect::<Vec<u64>>());
+        // Twice in one transaction.
+        assert_eq!(all_ids(reader.as_mut()).len(), 9_000);
+    }
+}

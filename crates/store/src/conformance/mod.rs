@@ -122,6 +122,7 @@ conformance!(
     cases::nonces_are_durable_with_their_transaction_and_pruned_by_created,
     cases::check_writable_commits_and_frees_the_writer,
     cases::put_replaces_a_row_holding_the_same_unique_key,
+    cases::for_each_binding_streams_every_binding_of_a_large_table_in_id_order,
     outbox::outbox_order_and_mark_delivered,
     outbox::purge_removes_expired_rows_oldest_first_and_stops_at_the_first_young_one,
     outbox::purge_enforces_the_row_cap_in_bounded_steps,

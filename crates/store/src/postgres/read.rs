@@ -232,16 +232,18 @@ const FETCH_ROWS: u32 = 4096;
 /// start-up load never holds the whole table in memory twice).
 pub(crate) fn for_each_binding(conn: &mut PgConn, f: &mut dyn FnMut(Binding)) -> Result<(), StoreError> {
     conn.batch("DECLARE pn_all_bindings NO SCROLL CURSOR FOR SELECT body FROM bindings ORDER BY id")?;
-    loop {
+    let streamed = (|| loop {
         let rows = conn.query(&format!("FETCH {FETCH_ROWS} FROM pn_all_bindings"), &[])?;
         for row in &rows {
             f(from_body(row, "bindings")?);
         }
         if rows.len() < FETCH_ROWS as usize {
-            break;
+            return Ok(());
         }
-    }
-    conn.batch("CLOSE pn_all_bindings")
+    })();
+    // Closed on a decoding error too, so the transaction can declare it again.
+    let closed = conn.batch("CLOSE pn_all_bindings");
+    streamed.and(closed)
 }
 
 /// The temporary callee of an AX binding.
