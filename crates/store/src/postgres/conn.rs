@@ -3,8 +3,9 @@
 //!
 //! The sync client drives its connection on a small tokio runtime of its own, which panics when entered
 //! from a thread already inside a runtime. The store's contract asks callers to use a blocking thread, but
-//! a few start-up paths of the binary read it from an async function; [`off_runtime`] runs such a call on a
-//! short-lived scoped thread instead, so the store never panics whoever calls it.
+//! a few start-up paths of the binary read it from an async function; [`off_runtime`] steps such a call out
+//! of the runtime (`block_in_place`, or a short-lived scoped thread), so the store never panics whoever
+//! calls it.
 
 use std::collections::HashMap;
 
@@ -17,15 +18,21 @@ use crate::StoreError;
 /// `query_bindings` / `outbox_query` shapes are bounded, but not small).
 const STATEMENT_CACHE: usize = 256;
 
-/// Runs `f` here, or on a scoped thread when this thread is inside a tokio runtime (see the module docs).
+/// Runs `f` where the client may block on its own runtime (see the module docs): here outside any tokio
+/// runtime and on a blocking-pool thread of a multi-thread runtime (`block_in_place` then just runs `f`);
+/// on a multi-thread runtime's worker through `block_in_place` (which steps out of the runtime); with a
+/// current-thread runtime's handle, where `block_in_place` would panic on the runtime's own thread, on a
+/// scoped thread.
 pub(crate) fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => f(),
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
 }
 
 /// A backend error of this backend built from a message (API misuse or a broken invariant it detected).

@@ -15,8 +15,8 @@
 //! - **Durability**: a commit returns once `PostgreSQL` reports it durable (its `synchronous_commit`).
 //! - **Schema**: migrated at [`PgStore::open`] (a `schema_version` table); a newer database is refused with
 //!   [`StoreError::SchemaTooNew`].
-//! - **Threads**: every call blocks; called from inside a tokio runtime it runs on a scoped thread of its
-//!   own rather than panicking (see `conn.rs`).
+//! - **Threads**: every call blocks; called on a tokio runtime's thread it steps off the runtime
+//!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
 
 mod conn;
 mod read;

@@ -150,17 +150,37 @@ fn connections_the_server_closed_are_replaced() {
     assert_eq!(store.reader().unwrap().max_app_id().unwrap(), 1);
 }
 
+/// Opens a store on `h`, writes app `id`, reads it back and drops the store.
+fn use_store(h: &PgHarness, id: u32) {
+    let store = PgStore::open(&h.options()).unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(id, Mode::Ax)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().max_app_id().unwrap(), id);
+    drop(store);
+}
+
 #[test]
 fn a_store_called_from_inside_a_tokio_runtime_works() {
+    // On the runtimes' own threads the sync client would panic; on blocking-pool threads it may block.
     let h = PgHarness::new();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    runtime.block_on(async {
-        // Opened, written, read and dropped on a runtime thread (the sync client would panic there).
-        let store = PgStore::open(&h.options()).unwrap();
-        let mut tx = store.begin().unwrap();
-        tx.put_app(&app(1, Mode::Ax)).unwrap();
-        tx.commit().unwrap();
-        assert_eq!(store.reader().unwrap().max_app_id().unwrap(), 1);
-        drop(store);
-    });
+    let current = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    current.block_on(async { use_store(&h, 1) });
+    let url = h.url.clone();
+    current
+        .block_on(async move { tokio::task::spawn_blocking(move || use_store(&PgHarness { url }, 2)).await })
+        .unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    multi.block_on(async { use_store(&h, 3) });
+    let url = h.url.clone();
+    multi
+        .block_on(async move { tokio::spawn(async move { use_store(&PgHarness { url }, 4) }).await })
+        .unwrap();
+    let url = h.url.clone();
+    multi
+        .block_on(async move { tokio::task::spawn_blocking(move || use_store(&PgHarness { url }, 5)).await })
+        .unwrap();
 }
