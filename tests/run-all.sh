@@ -21,6 +21,40 @@ if ((${#need_pkgs[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
 fi
 
+# PostgreSQL's server binaries (Debian's `postgresql`) for pn-store's PostgreSQL conformance tests and
+# tests/tests/store_postgres.rs: each test process runs a throwaway cluster of its own in a temp directory (they
+# fail, never skip, without the binaries). Installed when no /usr/lib/postgresql/*/bin/initdb exists, WITHOUT
+# starting the system service: a /usr/sbin/policy-rc.d answering 101 (action forbidden) is in place during the
+# install; one that was there before is put back afterwards, else ours is removed.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "== installing postgresql (binaries only, its service not started)"
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    policy=/usr/sbin/policy-rc.d
+    policy_backup=""
+    if [ -e "$policy" ]; then
+        policy_backup=$(mktemp)
+        $SUDO cp -p "$policy" "$policy_backup"
+    fi
+    restore_policy() {
+        if [ -n "$policy_backup" ]; then
+            $SUDO cp -p "$policy_backup" "$policy"
+            rm -f "$policy_backup"
+        else
+            $SUDO rm -f "$policy"
+        fi
+    }
+    trap restore_policy EXIT
+    printf '#!/bin/sh\n# tests/run-all.sh: no service starts while postgresql is installed.\nexit 101\n' |
+        $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 0755 "$policy"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql
+    restore_policy
+    trap - EXIT
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
+        { echo "postgresql installed no /usr/lib/postgresql/*/bin/initdb" >&2; exit 1; }
+fi
+
 # Python packages (pinned) of the OpenAPI client test (tests/tests/openapi_client.rs fails, never skips,
 # without them): openapi-spec-validator, openapi-python-client and what they pull in, in <target>/openapi-venv.
 tests/openapi/setup.sh

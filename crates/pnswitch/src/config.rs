@@ -119,17 +119,21 @@ pub enum Backend {
     /// Embedded SQLite in the data directory (default).
     #[default]
     Sqlite,
+    /// PostgreSQL at `store.url` (single node for now; no TLS yet).
+    Postgres,
 }
 
 /// Durable store settings.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Backend (only `sqlite` so far).
+    /// Backend: `sqlite` (embedded, default) or `postgres`.
     pub backend: Backend,
+    /// The PostgreSQL connection URL (`postgres://user:password@host:5432/db`), with `backend = "postgres"`.
+    pub url: String,
     /// fsync every commit (SQLite `synchronous=FULL`); `false` trades power-loss durability for speed.
     pub synchronous_full: bool,
-    /// Read connections kept open for queries.
+    /// Read connections kept open for queries (both backends).
     pub read_connections: usize,
     /// The write connection's `SQLite` page cache, MiB.
     pub writer_cache_mib: u32,
@@ -139,6 +143,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             backend: Backend::Sqlite,
+            url: String::new(),
             synchronous_full: true,
             read_connections: 4,
             writer_cache_mib: 16,
@@ -211,6 +216,7 @@ impl Config {
         if shown.api.admin_token.is_some() {
             shown.api.admin_token = Some(REDACTED.to_owned());
         }
+        shown.store.url = redact_url_password(&shown.store.url);
         toml::to_string(&shown).map_err(|e| ConfigError::Invalid(format!("printing the configuration: {e}")))
     }
 
@@ -252,6 +258,12 @@ impl Config {
                 config.media.port_min, config.media.port_max
             )));
         }
+        if config.store.backend == Backend::Postgres && config.store.url.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "[store] backend = \"postgres\" needs url = \"postgres://user:password@host:5432/database\""
+                    .into(),
+            ));
+        }
         config
             .push
             .validate()
@@ -262,6 +274,30 @@ impl Config {
 }
 
 /// Sets `a__b__c = value` inside `table`, creating sub-tables as needed.
+/// `url` with the password of a `postgres://user:password@host/…` URL (or a `password=…` key of the
+/// key=value form) replaced by `<redacted>`.
+pub(crate) fn redact_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!("{scheme}://{}:{REDACTED}{}", &rest[..colon], &rest[at..]);
+            }
+        }
+        return url.to_owned();
+    }
+    url.split(' ')
+        .map(|part| {
+            if part.starts_with("password=") {
+                format!("password={REDACTED}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The configuration with the environment applied was invalid: names the first `PNSWITCH__…` variable
 /// that makes it so (the file alone was checked already).
 fn blame_override(
@@ -536,6 +572,35 @@ mod tests {
         assert_eq!(c.outbox.retention().chunk, 1);
         let env = vec![("PNSWITCH__OUTBOX__RETENTION".to_owned(), "5".to_owned())];
         assert!(Config::load(None, env).is_err());
+    }
+
+    #[test]
+    fn store_postgres_needs_a_url_and_its_password_is_not_printed() {
+        let env = |url: &str| {
+            vec![
+                ("PNSWITCH__STORE__BACKEND".to_owned(), "\"postgres\"".to_owned()),
+                ("PNSWITCH__STORE__URL".to_owned(), format!("{url:?}")),
+            ]
+        };
+        let err = Config::load(None, env("")).unwrap_err();
+        assert!(err.to_string().contains("needs url"), "{err}");
+        let c = Config::load(None, env("postgres://pn:hunter2@db.example:5432/pn")).unwrap();
+        assert_eq!(c.store.backend, Backend::Postgres);
+        assert_eq!(c.store.url, "postgres://pn:hunter2@db.example:5432/pn");
+        let text = c.to_toml_redacted().unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("url = \"postgres://pn:<redacted>@db.example:5432/pn\""),
+            "{text}"
+        );
+        assert_eq!(
+            redact_url_password("host=/run/pg user=pn password=hunter2 dbname=pn"),
+            "host=/run/pg user=pn password=<redacted> dbname=pn"
+        );
+        assert_eq!(
+            redact_url_password("postgres://pn@127.0.0.1/pn"),
+            "postgres://pn@127.0.0.1/pn"
+        );
     }
 
     #[test]

@@ -11,10 +11,11 @@ use pn_metrics::Metrics;
 use pn_provision::{PromptLibrary, Provisioner, RecordingStore};
 use pn_runtime::unix_now;
 use pn_store::Store;
+use pn_store::postgres::{PgOptions, PgStore};
 use pn_store::sqlite::{SqliteOptions, SqliteStore};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, MediaMode};
+use crate::config::{Backend, Config, MediaMode, redact_url_password};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -195,12 +196,14 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
             .and_then(|t| t.parse::<toml::Table>().ok())
             .unwrap_or_default()
     };
+    // The printed store URL hides its password: a changed password is a change too.
+    let (old_url, new_url) = (&old.store.url, &new.store.url);
     let (old, new) = (strip(old), strip(new));
     [
         "data_dir", "http", "api", "store", "routing", "sip", "media", "outbox", "push", "log",
     ]
     .into_iter()
-    .filter(|key| old.get(*key) != new.get(*key))
+    .filter(|key| old.get(*key) != new.get(*key) || (*key == "store" && old_url != new_url))
     .collect()
 }
 
@@ -270,6 +273,33 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
+/// Opens the configured store: `SQLite` in the data directory, or `PostgreSQL` at `store.url` (the data
+/// directory still holds the lock, prompts and recordings). Returns it with what to name it in errors (the
+/// database file, or the URL without its password).
+fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), ServeError> {
+    match config.store.backend {
+        Backend::Sqlite => {
+            let options = SqliteOptions {
+                synchronous_full: config.store.synchronous_full,
+                read_connections: config.store.read_connections,
+                writer_cache_kib: config.store.writer_cache_mib.saturating_mul(1024),
+            };
+            let sqlite = SqliteStore::open(&config.data_dir, options)?;
+            let db_path = sqlite.path().to_owned();
+            Ok((Arc::new(sqlite), db_path))
+        }
+        Backend::Postgres => {
+            let options = PgOptions {
+                url: config.store.url.clone(),
+                read_connections: config.store.read_connections,
+            };
+            let pg = PgStore::open(&options)?;
+            tracing::info!(store = ?pg, "PostgreSQL store opened");
+            Ok((Arc::new(pg), redact_url_password(&config.store.url).into()))
+        }
+    }
+}
+
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<(), ServeError> {
     let started = Instant::now();
@@ -280,14 +310,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         pn_metrics::AppLabel::Name
     });
     metrics.register_process(env!("CARGO_PKG_VERSION"), env!("PNSWITCH_COMMIT"))?;
-    let options = SqliteOptions {
-        synchronous_full: config.store.synchronous_full,
-        read_connections: config.store.read_connections,
-        writer_cache_kib: config.store.writer_cache_mib.saturating_mul(1024),
-    };
-    let sqlite = SqliteStore::open(&config.data_dir, options)?;
-    let db_path = sqlite.path().to_owned();
-    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let (store, db_path) = open_store(&config)?;
     let probe = Arc::clone(&store);
     tokio::task::spawn_blocking(move || probe.check_writable())
         .await

@@ -5,12 +5,17 @@
 //! returns `Ok`, and dropping it uncommitted rolls everything back. Savepoints let one transaction carry many
 //! independent API writes (group commit) while a failed write leaves nothing half-applied.
 //!
-//! Backends: [`sqlite::SqliteStore`] (embedded default, WAL, in the data directory). A `PostgreSQL` backend
-//! implements the same traits.
+//! Backends: [`sqlite::SqliteStore`] (embedded default, WAL, in the data directory) and
+//! [`postgres::PgStore`] (a `PostgreSQL` database; single node, no TLS yet). Both pass one conformance suite
+//! (`conformance/`, run against each backend).
 
 use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, Mode, TempCallee, UnixTime, XNumber};
 use pn_numbers::E164;
 
+mod codec;
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 /// Errors of the durable store.
@@ -20,7 +25,7 @@ pub enum StoreError {
     /// The storage backend failed (its own error inside; the trait names no backend's types).
     #[error("{backend}: {source}")]
     Backend {
-        /// Which backend (`"sqlite"`).
+        /// Which backend (`"sqlite"` or `"postgres"`).
         backend: &'static str,
         /// The backend's error.
         #[source]

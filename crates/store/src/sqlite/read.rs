@@ -6,9 +6,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 use serde::de::DeserializeOwned;
 
-use super::codec::{
-    from_body, id_from_sql, id_sql, num, outbox_kind_from, outbox_kind_str, outbox_state_code,
-    outbox_state_from,
+use super::codec::from_body;
+use crate::codec::{
+    id_from_sql, id_sql, num, outbox_kind_from, outbox_kind_str, outbox_state_code, outbox_state_from,
 };
 use crate::{BindingFilter, OutboxCounts, OutboxEntry, OutboxFilter, OutboxState, Page, StoreError};
 

@@ -4,8 +4,9 @@ use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, Un
 use pn_numbers::E164;
 use rusqlite::{Connection, params};
 
-use super::codec::{
-    binding_columns, id_from_sql, id_sql, num, outbox_kind_str, outbox_state_code, status_column, to_body,
+use super::codec::to_body;
+use crate::codec::{
+    binding_columns, id_from_sql, id_sql, num, outbox_kind_str, outbox_state_code, status_column,
 };
 use crate::{OutboxKind, OutboxPurge, OutboxState, StoreError};
 

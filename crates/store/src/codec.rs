@@ -1,0 +1,126 @@
+//! Mapping between model values and rows, shared by the backends: the query columns derived from a binding
+//! and the stored codes of numbers, ids and outbox kinds and states.
+
+use pn_bindings::{Binding, BindingKind, NumberStatus};
+use pn_numbers::E164;
+
+use crate::{OutboxKind, OutboxState, StoreError};
+
+/// The query columns of a `bindings` row, derived from the binding.
+pub(crate) struct BindingColumns<'a> {
+    /// `kind` column: the kind's name (`AXYB` for the A–X part, `YB` for a Y–B relation).
+    pub kind: &'static str,
+    /// `x`.
+    pub x: i64,
+    /// `a`.
+    pub a: Option<i64>,
+    /// `b`.
+    pub b: Option<i64>,
+    /// `y`.
+    pub y: Option<i64>,
+    /// `extension`.
+    pub extension: Option<&'a str>,
+    /// `parent`.
+    pub parent: Option<i64>,
+}
+
+/// A number as stored: its digits (at most 15, so always a positive `i64`).
+pub(crate) const fn num(n: E164) -> i64 {
+    n.digits() as i64
+}
+
+/// A binding id as stored. The `u64` ↔ `i64` cast is a bijection, so every id round-trips ([`id_from_sql`]);
+/// ids are allocated sequentially from 1, so they stay positive and `ORDER BY id` is id order.
+pub(crate) const fn id_sql(id: u64) -> i64 {
+    id as i64
+}
+
+/// A binding id (or other `u64` counter) read back from its stored `i64`.
+pub(crate) const fn id_from_sql(value: i64) -> u64 {
+    value as u64
+}
+
+/// Derives the query columns: Axb → a, b; Ax → a; Axe → a, extension; Axyb → a; Yb → a, b, y, parent.
+pub(crate) fn binding_columns(binding: &Binding) -> BindingColumns<'_> {
+    let mut cols = BindingColumns {
+        kind: "",
+        x: num(binding.kind.x()),
+        a: None,
+        b: None,
+        y: None,
+        extension: None,
+        parent: None,
+    };
+    match &binding.kind {
+        BindingKind::Axb(k) => {
+            cols.kind = "AXB";
+            cols.a = Some(num(k.a));
+            cols.b = Some(num(k.b));
+        }
+        BindingKind::Ax(k) => {
+            cols.kind = "AX";
+            cols.a = Some(num(k.a));
+        }
+        BindingKind::Axe(k) => {
+            cols.kind = "AXE";
+            cols.a = Some(num(k.a));
+            cols.extension = Some(&k.extension);
+        }
+        BindingKind::Axyb(k) => {
+            cols.kind = "AXYB";
+            cols.a = Some(num(k.a));
+        }
+        BindingKind::Yb(k) => {
+            cols.kind = "YB";
+            cols.a = Some(num(k.a));
+            cols.b = Some(num(k.b));
+            cols.y = Some(num(k.y));
+            cols.parent = Some(id_sql(k.parent.0));
+        }
+    }
+    cols
+}
+
+/// The `numbers.status` column: the reference's status code as text (`"5"`, `"9"`, `"10"`, `"11"`).
+pub(crate) fn status_column(status: NumberStatus) -> String {
+    status.code().to_string()
+}
+
+/// The `outbox.kind` column.
+pub(crate) const fn outbox_kind_str(kind: OutboxKind) -> &'static str {
+    match kind {
+        OutboxKind::CallEvent => "call_event",
+        OutboxKind::Cdr => "cdr",
+        OutboxKind::Sms => "sms",
+        OutboxKind::NumberStatus => "number_status",
+    }
+}
+
+/// Parses the `outbox.kind` column.
+pub(crate) fn outbox_kind_from(text: &str) -> Result<OutboxKind, StoreError> {
+    match text {
+        "call_event" => Ok(OutboxKind::CallEvent),
+        "cdr" => Ok(OutboxKind::Cdr),
+        "sms" => Ok(OutboxKind::Sms),
+        "number_status" => Ok(OutboxKind::NumberStatus),
+        other => Err(StoreError::Corrupt(format!("unknown outbox kind {other:?}"))),
+    }
+}
+
+/// The `outbox.state` column.
+pub(crate) const fn outbox_state_code(state: OutboxState) -> i64 {
+    match state {
+        OutboxState::Pending => 0,
+        OutboxState::Delivered => 1,
+        OutboxState::Dead => 2,
+        OutboxState::NoReceiver => 3,
+    }
+}
+
+/// Parses the `outbox.state` column.
+pub(crate) fn outbox_state_from(code: i64) -> Result<OutboxState, StoreError> {
+    OutboxState::ALL
+        .into_iter()
+        .find(|s| outbox_state_code(*s) == code)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox state {code}")))
+}

@@ -1,0 +1,454 @@
+//! `PostgreSQL` backend: the same tables as the `SQLite` backend in a `PostgreSQL` database, through the
+//! sync `postgres` client. Single node for now: one process writes (several writers come with the change
+//! feed); connections are plain TCP or a unix socket, no TLS yet (`NoTls`; TLS is a later step).
+//!
+//! - **Writer**: one connection behind a mutex. [`Store::begin`] locks it and runs `BEGIN`; the returned
+//!   [`WriteTx`] holds the lock until it is committed or dropped (dropping rolls back). Savepoints nest
+//!   (`sp1`, `sp2`, …) and map to `SAVEPOINT` / `ROLLBACK TO` / `RELEASE`. A failed statement aborts a
+//!   `PostgreSQL` transaction until it is rolled back to a savepoint; a commit after such a failure is
+//!   refused (and rolls back) instead of turning silently into a rollback.
+//! - **Readers**: a small pool of connections. [`Store::reader`] takes one (or connects a new one when the
+//!   pool is empty) and opens a `REPEATABLE READ, READ ONLY` transaction whose snapshot is pinned at once;
+//!   the connection returns to the pool when the [`ReadTx`] is dropped.
+//! - **Lost connections** (server restart, network) are replaced: the writer reconnects at the next
+//!   [`Store::begin`], a broken reader is not pooled again.
+//! - **Durability**: a commit returns once `PostgreSQL` reports it durable (its `synchronous_commit`).
+//! - **Schema**: migrated at [`PgStore::open`] (a `schema_version` table); a newer database is refused with
+//!   [`StoreError::SchemaTooNew`].
+//! - **Threads**: every call blocks; called on a tokio runtime's thread it steps off the runtime
+//!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
+
+mod conn;
+mod read;
+mod schema;
+#[cfg(test)]
+mod tests;
+#[cfg(any(test, feature = "throwaway-pg"))]
+pub mod throwaway;
+mod write;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
+use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, UnixTime, XNumber};
+use pn_numbers::E164;
+
+use self::conn::{PgConn, misuse};
+use crate::{
+    BindingFilter, OutboxCounts, OutboxEntry, OutboxFilter, OutboxKind, OutboxPurge, OutboxState, Page,
+    ReadTx, SeenNonce, Store, StoreError, WriteTx,
+};
+
+/// How long a connection attempt waits when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a read transaction begins: one snapshot for its whole life, and no writes.
+const READ_SNAPSHOT: &str = "ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+/// Options of [`PgStore::open`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// The connection URL, `postgres://user:password@host:port/database` (or the key=value form of libpq);
+    /// `host=/path` selects a unix socket directory.
+    pub url: String,
+    /// Idle read connections kept in the pool (default 4). More readers may be open at once; the extra
+    /// connections are closed when their [`ReadTx`] ends.
+    pub read_connections: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            read_connections: 4,
+        }
+    }
+}
+
+impl fmt::Debug for PgOptions {
+    /// The URL is left out: it may carry a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("read_connections", &self.read_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `PostgreSQL` store (see the [module docs](self)).
+pub struct PgStore {
+    /// Parsed connection settings (for new and replacement connections).
+    config: postgres::Config,
+    /// The one write connection (`None` after it was found broken, until the next `begin` reconnects).
+    writer: Mutex<Option<PgConn>>,
+    /// Idle read connections.
+    readers: Mutex<Vec<PgConn>>,
+    /// Pool size bound.
+    read_connections: usize,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("read_connections", &self.read_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects the writer to the database of `options.url` and migrates its schema.
+    pub fn open(options: &PgOptions) -> Result<Self, StoreError> {
+        let mut config = postgres::Config::from_str(&options.url)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("pnswitch");
+        }
+        let mut writer = PgConn::connect(&config)?;
+        schema::migrate(&mut writer)?;
+        Ok(Self {
+            config,
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Vec::new()),
+            read_connections: options.read_connections,
+        })
+    }
+
+    /// The schema version this binary migrates databases to.
+    pub fn schema_version() -> u32 {
+        schema::supported_version()
+    }
+
+    /// Locks the write connection (reconnecting a broken one) and opens its transaction.
+    fn begin_tx(&self) -> Result<PgWriteTx<'_>, StoreError> {
+        let mut guard = self.writer.lock();
+        if guard.as_ref().is_none_or(PgConn::is_closed) {
+            *guard = None;
+            *guard = Some(PgConn::connect(&self.config)?);
+        }
+        let conn = guard.as_mut().ok_or_else(|| misuse("no write connection"))?;
+        if let Err(e) = conn.begin("", "") {
+            if !conn.is_closed() {
+                return Err(e);
+            }
+            // The server closed the connection since the last transaction (restart, idle kill): one new
+            // connection, one more try.
+            *guard = None;
+            let mut fresh = PgConn::connect(&self.config)?;
+            fresh.begin("", "")?;
+            *guard = Some(fresh);
+        }
+        Ok(PgWriteTx {
+            conn: guard,
+            depth: 0,
+        })
+    }
+
+    /// Takes an idle read connection or connects a new one.
+    fn take_reader(&self) -> Result<PgConn, StoreError> {
+        if let Some(conn) = self.readers.lock().pop() {
+            if !conn.is_closed() {
+                return Ok(conn);
+            }
+        }
+        PgConn::connect(&self.config)
+    }
+
+    /// Returns a read connection to the pool (or closes it when the pool is full or it is broken).
+    fn return_reader(&self, conn: PgConn) {
+        if conn.is_closed() {
+            return;
+        }
+        let mut pool = self.readers.lock();
+        if pool.len() < self.read_connections {
+            pool.push(conn);
+        }
+    }
+
+    /// Idle read connections in the pool (tests).
+    #[cfg(test)]
+    pub(crate) fn idle_readers(&self) -> usize {
+        self.readers.lock().len()
+    }
+}
+
+impl Store for PgStore {
+    fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+        Ok(Box::new(self.begin_tx()?))
+    }
+
+    /// Runs `BEGIN`, increments the `write_probe` row and commits.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_tx()?;
+        write::probe(tx.active()?)?;
+        Box::new(tx).commit()
+    }
+
+    fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        let mut conn = self.take_reader()?;
+        // On error the connection is closed here rather than pooled in an unknown state; a pooled one the
+        // server closed meanwhile is replaced once.
+        if let Err(e) = conn.begin(READ_SNAPSHOT, "SELECT 1") {
+            if !conn.is_closed() {
+                return Err(e);
+            }
+            conn = PgConn::connect(&self.config)?;
+            conn.begin(READ_SNAPSHOT, "SELECT 1")?;
+        }
+        Ok(Box::new(PgReadTx {
+            store: self,
+            conn: Some(conn),
+        }))
+    }
+}
+
+/// A read snapshot on a pooled read connection.
+struct PgReadTx<'a> {
+    /// Where the connection goes back to.
+    store: &'a PgStore,
+    /// The connection (taken out on drop).
+    conn: Option<PgConn>,
+}
+
+impl PgReadTx<'_> {
+    /// The connection.
+    fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| misuse("read transaction already closed"))
+    }
+}
+
+impl Drop for PgReadTx<'_> {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            if conn.rollback().is_ok() {
+                self.store.return_reader(conn);
+            }
+        }
+    }
+}
+
+/// The write transaction: holds the writer lock for its whole life.
+struct PgWriteTx<'a> {
+    /// The locked write connection, inside `BEGIN`.
+    conn: MutexGuard<'a, Option<PgConn>>,
+    /// Open savepoints (`sp1` … `sp{depth}`).
+    depth: u32,
+}
+
+impl PgWriteTx<'_> {
+    /// The connection.
+    fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
+        self.conn.as_mut().ok_or_else(|| misuse("no write connection"))
+    }
+
+    /// The connection, checked to still be inside the transaction.
+    fn active(&mut self) -> Result<&mut PgConn, StoreError> {
+        let conn = self.conn()?;
+        if conn.in_tx {
+            Ok(conn)
+        } else {
+            Err(misuse("write transaction is no longer active"))
+        }
+    }
+}
+
+impl Drop for PgWriteTx<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.in_tx && conn.rollback().is_err() && conn.is_closed() {
+                // Replaced at the next `begin`.
+                *self.conn = None;
+            }
+        }
+    }
+}
+
+/// Implements [`ReadTx`] by delegating to [`read`] on `self.conn()`.
+macro_rules! impl_read_tx {
+    ($ty:ty) => {
+        impl ReadTx for $ty {
+            fn apps(&mut self) -> Result<Vec<App>, StoreError> {
+                read::apps(self.conn()?)
+            }
+            fn app(&mut self, id: AppId) -> Result<Option<App>, StoreError> {
+                read::app(self.conn()?, id)
+            }
+            fn app_by_key(&mut self, app_key: &str) -> Result<Option<App>, StoreError> {
+                read::app_by_key(self.conn()?, app_key)
+            }
+            fn max_app_id(&mut self) -> Result<u32, StoreError> {
+                read::max_app_id(self.conn()?)
+            }
+            fn numbers(&mut self, app: Option<AppId>) -> Result<Vec<XNumber>, StoreError> {
+                read::numbers(self.conn()?, app)
+            }
+            fn number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
+                read::number(self.conn()?, number)
+            }
+            fn binding(&mut self, id: BindingId) -> Result<Option<Binding>, StoreError> {
+                read::binding(self.conn()?, id)
+            }
+            fn binding_by_subscription(
+                &mut self,
+                subscription_id: &str,
+            ) -> Result<Option<Binding>, StoreError> {
+                read::binding_by_subscription(self.conn()?, subscription_id)
+            }
+            fn query_bindings(
+                &mut self,
+                filter: &BindingFilter,
+                page: Page,
+            ) -> Result<(u64, Vec<Binding>), StoreError> {
+                read::query_bindings(self.conn()?, filter, page)
+            }
+            fn max_binding_id(&mut self) -> Result<u64, StoreError> {
+                read::max_binding_id(self.conn()?)
+            }
+            fn for_each_binding(&mut self, f: &mut dyn FnMut(Binding)) -> Result<(), StoreError> {
+                read::for_each_binding(self.conn()?, f)
+            }
+            fn temp_callee(&mut self, binding: BindingId) -> Result<Option<TempCallee>, StoreError> {
+                read::temp_callee(self.conn()?, binding)
+            }
+            fn temp_callees(&mut self) -> Result<Vec<TempCallee>, StoreError> {
+                read::temp_callees(self.conn()?)
+            }
+            fn callback_records(&mut self) -> Result<Vec<CallbackRecord>, StoreError> {
+                read::callback_records(self.conn()?)
+            }
+            fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError> {
+                read::expired_bindings(self.conn()?, now, limit)
+            }
+            fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_pending(self.conn()?, after_id, limit)
+            }
+            fn outbox_query(
+                &mut self,
+                filter: &OutboxFilter,
+                limit: u32,
+            ) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_query(self.conn()?, filter, limit)
+            }
+            fn outbox_entries(&mut self, ids: &[u64]) -> Result<Vec<OutboxEntry>, StoreError> {
+                read::outbox_entries(self.conn()?, ids)
+            }
+            fn outbox_counts(&mut self) -> Result<OutboxCounts, StoreError> {
+                read::outbox_counts(self.conn()?)
+            }
+            fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError> {
+                read::nonces_since(self.conn()?, since)
+            }
+            fn outbox_count(&mut self) -> Result<u64, StoreError> {
+                read::outbox_count(self.conn()?)
+            }
+        }
+    };
+}
+
+impl_read_tx!(PgReadTx<'_>);
+impl_read_tx!(PgWriteTx<'_>);
+
+impl WriteTx for PgWriteTx<'_> {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        let depth = self.depth + 1;
+        self.active()?.batch(&format!("SAVEPOINT sp{depth}"))?;
+        self.depth = depth;
+        Ok(())
+    }
+
+    fn rollback_savepoint(&mut self) -> Result<(), StoreError> {
+        let depth = self.depth;
+        if depth == 0 {
+            return Err(misuse("no open savepoint to roll back"));
+        }
+        let conn = self.active()?;
+        conn.batch(&format!(
+            "ROLLBACK TO SAVEPOINT sp{depth}; RELEASE SAVEPOINT sp{depth}"
+        ))?;
+        // Whatever failed after the savepoint is undone: the transaction is usable again.
+        conn.failed = false;
+        self.depth = depth - 1;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        let depth = self.depth;
+        if depth == 0 {
+            return Err(misuse("no open savepoint to release"));
+        }
+        self.active()?.batch(&format!("RELEASE SAVEPOINT sp{depth}"))?;
+        self.depth = depth - 1;
+        Ok(())
+    }
+
+    fn put_app(&mut self, app: &App) -> Result<(), StoreError> {
+        write::put_app(self.active()?, app)
+    }
+
+    fn put_number(&mut self, number: &XNumber) -> Result<(), StoreError> {
+        write::put_number(self.active()?, number)
+    }
+
+    fn delete_number(&mut self, number: E164) -> Result<(), StoreError> {
+        write::delete_number(self.active()?, number)
+    }
+
+    fn put_binding(&mut self, binding: &Binding) -> Result<(), StoreError> {
+        write::put_binding(self.active()?, binding)
+    }
+
+    /// Also deletes the Y–B relations of an AXYB A–X binding (rows whose `parent` is `id`).
+    fn delete_binding(&mut self, id: BindingId) -> Result<bool, StoreError> {
+        write::delete_binding(self.active()?, id)
+    }
+
+    fn put_temp_callee(&mut self, callee: &TempCallee) -> Result<(), StoreError> {
+        write::put_temp_callee(self.active()?, callee)
+    }
+
+    fn put_callback_record(&mut self, record: &CallbackRecord) -> Result<(), StoreError> {
+        write::put_callback_record(self.active()?, record)
+    }
+
+    fn append_outbox(
+        &mut self,
+        kind: OutboxKind,
+        app: AppId,
+        payload: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        write::append_outbox(self.active()?, kind, app, payload, now)
+    }
+
+    fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError> {
+        write::mark_outbox(self.active()?, ids, state, now)
+    }
+
+    fn put_nonces(&mut self, list: &[SeenNonce]) -> Result<(), StoreError> {
+        write::put_nonces(self.active()?, list)
+    }
+
+    fn prune_nonces(&mut self, before: i64) -> Result<u64, StoreError> {
+        write::prune_nonces(self.active()?, before)
+    }
+
+    fn purge_outbox(
+        &mut self,
+        created_before: UnixTime,
+        max_rows: u64,
+        limit: u32,
+    ) -> Result<OutboxPurge, StoreError> {
+        write::purge_outbox(self.active()?, created_before, max_rows, limit)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        // Commits open savepoints too. On failure `Drop` rolls back whatever is still open.
+        self.active()?.commit()
+    }
+}

@@ -1,0 +1,186 @@
+//! `PostgreSQL`-only tests: the schema's shape and version, the reader pool, a failed statement inside a
+//! transaction, lost connections. The [`Store`] contract itself is the conformance suite's
+//! (`crate::conformance`), run against this backend too.
+
+use pn_bindings::{AppId, Mode};
+use postgres::{Client, NoTls};
+
+use super::{PgOptions, PgStore};
+use crate::conformance::PgHarness;
+use crate::conformance::fixtures::app;
+use crate::sqlite::{SqliteOptions, SqliteStore};
+use crate::{Store, StoreError};
+
+/// A plain connection to the harness's database, beside the store's.
+fn raw(h: &PgHarness) -> Client {
+    Client::connect(&h.url, NoTls).unwrap()
+}
+
+#[test]
+fn the_schema_has_the_sqlite_backends_tables_and_columns() {
+    let h = PgHarness::new();
+    drop(PgStore::open(&h.options()).unwrap());
+    let pg: Vec<(String, String)> = raw(&h)
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name <> 'schema_version' ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let sqlite = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+    let conn = rusqlite::Connection::open(sqlite.path()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1, 2",
+        )
+        .unwrap();
+    let lite: Vec<(String, String)> = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(lite.len() > 30, "{lite:?}");
+    assert_eq!(pg, lite);
+}
+
+#[test]
+fn the_version_is_recorded_and_a_newer_schema_is_refused() {
+    let h = PgHarness::new();
+    drop(PgStore::open(&h.options()).unwrap());
+    let mut raw = raw(&h);
+    let version: i64 = raw
+        .query_one("SELECT version FROM schema_version WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, i64::from(PgStore::schema_version()));
+    // Reopening at the same version migrates nothing (the tables exist: a second run would fail).
+    drop(PgStore::open(&h.options()).unwrap());
+    raw.execute("UPDATE schema_version SET version = 99", &[])
+        .unwrap();
+    let err = PgStore::open(&h.options()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, supported } if supported == PgStore::schema_version()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_reader_pool_keeps_at_most_read_connections() {
+    let h = PgHarness::new();
+    let store = PgStore::open(&PgOptions {
+        read_connections: 2,
+        ..h.options()
+    })
+    .unwrap();
+    let readers: Vec<_> = (0..5).map(|_| store.reader().unwrap()).collect();
+    drop(readers);
+    assert_eq!(store.idle_readers(), 2);
+}
+
+#[test]
+fn a_failed_statement_is_undone_by_its_savepoint_or_refuses_the_commit() {
+    let h = PgHarness::new();
+    let store = PgStore::open(&h.options()).unwrap();
+    // A constraint the model does not know about makes one write fail inside the transaction.
+    raw(&h)
+        .batch_execute("ALTER TABLE apps ADD CONSTRAINT small_ids CHECK (id < 100)")
+        .unwrap();
+
+    // Rolled back to its savepoint: the rest of the transaction commits.
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(1, Mode::Axb)).unwrap();
+    tx.savepoint().unwrap();
+    assert!(tx.put_app(&app(200, Mode::Axb)).is_err());
+    tx.rollback_savepoint().unwrap();
+    tx.put_app(&app(2, Mode::Axb)).unwrap();
+    tx.commit().unwrap();
+    let ids: Vec<AppId> = store
+        .reader()
+        .unwrap()
+        .apps()
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, vec![AppId(1), AppId(2)]);
+
+    // Not rolled back: the commit is refused and nothing of the transaction stays.
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(3, Mode::Axb)).unwrap();
+    assert!(tx.put_app(&app(300, Mode::Axb)).is_err());
+    assert!(matches!(
+        tx.commit(),
+        Err(StoreError::Backend {
+            backend: "postgres",
+            ..
+        })
+    ));
+    assert_eq!(store.reader().unwrap().apps().unwrap().len(), 2);
+    // The writer works again.
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(4, Mode::Axb)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().apps().unwrap().len(), 3);
+}
+
+#[test]
+fn connections_the_server_closed_are_replaced() {
+    let h = PgHarness::new();
+    let store = PgStore::open(&h.options()).unwrap();
+    drop(store.reader().unwrap());
+    let killed = raw(&h)
+        .query(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'pnswitch'",
+            &[],
+        )
+        .unwrap()
+        .len();
+    assert_eq!(killed, 2, "the writer and the pooled reader");
+    // Both are replaced at their next use.
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(1, Mode::Ax)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().max_app_id().unwrap(), 1);
+}
+
+/// Opens a store on `h`, writes app `id`, reads it back and drops the store.
+fn use_store(h: &PgHarness, id: u32) {
+    let store = PgStore::open(&h.options()).unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(id, Mode::Ax)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().max_app_id().unwrap(), id);
+    drop(store);
+}
+
+#[test]
+fn a_store_called_from_inside_a_tokio_runtime_works() {
+    // On the runtimes' own threads the sync client would panic; on blocking-pool threads it may block.
+    let h = PgHarness::new();
+    let current = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    current.block_on(async { use_store(&h, 1) });
+    let url = h.url.clone();
+    current
+        .block_on(async move { tokio::task::spawn_blocking(move || use_store(&PgHarness { url }, 2)).await })
+        .unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    multi.block_on(async { use_store(&h, 3) });
+    let url = h.url.clone();
+    multi
+        .block_on(async move { tokio::spawn(async move { use_store(&PgHarness { url }, 4) }).await })
+        .unwrap();
+    let url = h.url.clone();
+    multi
+        .block_on(async move { tokio::task::spawn_blocking(move || use_store(&PgHarness { url }, 5)).await })
+        .unwrap();
+}

@@ -1,0 +1,66 @@
+//! The PostgreSQL backend through the real binary: `pnswitch serve` with `[store] backend = "postgres"` on a
+//! throwaway PostgreSQL server (Debian's binaries, a cluster in a temp directory), an app, a number and an
+//! AXB binding created through the HTTP API, `kill -9`, a restart on the same database with an EMPTY data
+//! directory (so nothing can come from a SQLite file), and the binding is still there and routes a `SIPp`
+//! call to B.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pn_e2e::sipp::{AXB_PATH, Rig, SipSwitch, ok};
+use reqwest::Method;
+use serde_json::json;
+
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const X: &str = "+8617000000001";
+
+#[test]
+fn a_binding_in_postgresql_survives_kill_9_and_routes_a_call_after_the_restart() {
+    let pg = pn_store::postgres::throwaway::server()
+        .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the e2e test: {e}"));
+    let url = pg.create_database().unwrap();
+    let env = [
+        ("PNSWITCH__STORE__BACKEND", "postgres"),
+        ("PNSWITCH__STORE__URL", url.as_str()),
+    ];
+    let mut rig = Rig::start(&env);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    let sub = rig.switch.bind_axb(&app, X, A, B, &json!({"userData": "pg"}));
+    let first_data = rig.switch.data_dir.clone();
+    assert!(
+        !first_data.join("pnswitch.db").exists(),
+        "the SQLite database was created although the backend is postgres"
+    );
+
+    rig.switch.switch.kill9();
+    // The same database, a new empty data directory.
+    let second_data = rig.dir.path().join("data-after-restart");
+    std::fs::create_dir_all(&second_data).unwrap();
+    let egress = SocketAddr::from(([127, 0, 0, 1], rig.uas_port));
+    rig.switch = SipSwitch::start(&second_data, egress, &env);
+    assert!(!second_data.join("pnswitch.db").exists());
+
+    // The binding is found by its subscriptionId, with what was stored.
+    let path = format!("{AXB_PATH}?subscriptionId={sub}");
+    let got = rig.switch.signed(Method::GET, &path, &app, None);
+    let body = ok(&got);
+    let text = body.to_string();
+    for wanted in [X, A, B, "pg"] {
+        assert!(text.contains(wanted), "{wanted} missing from {text}");
+    }
+
+    // And it routes: A calls X, B answers.
+    let b_side = rig.uas("uas_answer").spawn();
+    let a_side = rig.uac("uac_basic").pause_ms(200).inject(&[&[A, X]]).run_ok();
+    let b_side = b_side.finish_ok(Duration::from_secs(10));
+    assert_eq!(a_side.final_invite_response().status(), Some(200));
+    let invite = b_side.first_request("INVITE");
+    assert!(
+        invite.start_line().contains(&B[3..]),
+        "the call did not reach B: {}",
+        invite.text
+    );
+}
