@@ -14,20 +14,17 @@ for tool_pkg in sipp:sip-tester kamailio:kamailio; do
     tool=${tool_pkg%%:*}
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need_pkgs+=("${tool_pkg#*:}")
 done
-if ((${#need_pkgs[@]})); then
-    echo "== installing ${need_pkgs[*]}"
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
-fi
-
 # PostgreSQL's server binaries (Debian's `postgresql`) for pn-store's PostgreSQL conformance tests and
 # tests/tests/store_postgres.rs: each test process runs a throwaway cluster of its own in a temp directory (they
-# fail, never skip, without the binaries). Installed when no /usr/lib/postgresql/*/bin/initdb exists, WITHOUT
-# starting the system service: a /usr/sbin/policy-rc.d answering 101 (action forbidden) is in place during the
-# install; one that was there before is put back afterwards, else ours is removed.
+# fail, never skip, without the binaries). Needed when no /usr/lib/postgresql/*/bin/initdb exists.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-    echo "== installing postgresql (binaries only, its service not started)"
+    need_pkgs+=(postgresql)
+fi
+# Installed WITHOUT starting any system service (kamailio's or postgresql's): a /usr/sbin/policy-rc.d answering
+# 101 (action forbidden) is in place during the install; one that was there before is put back afterwards, else
+# ours is removed.
+if ((${#need_pkgs[@]})); then
+    echo "== installing ${need_pkgs[*]} (their services not started)"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     policy=/usr/sbin/policy-rc.d
     policy_backup=""
@@ -44,11 +41,11 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
         fi
     }
     trap restore_policy EXIT
-    printf '#!/bin/sh\n# tests/run-all.sh: no service starts while postgresql is installed.\nexit 101\n' |
+    printf '#!/bin/sh\n# tests/run-all.sh: no service starts while test tools are installed.\nexit 101\n' |
         $SUDO tee "$policy" >/dev/null
     $SUDO chmod 0755 "$policy"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
     restore_policy
     trap - EXIT
     compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
