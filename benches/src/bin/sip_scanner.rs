@@ -208,6 +208,9 @@ fn main() {
     socket
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap_or_else(|e| usage(&format!("socket: {e}")));
+    // 4 MiB of receive buffer (capped by net.core.rmem_max): the answers of a flood come in bursts, and what
+    // the kernel drops here would count as calls the switch never answered.
+    let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &(4 << 20));
     // usize: calls ≤ 100M.
     #[allow(clippy::cast_possible_truncation)]
     let state: Arc<[AtomicU8]> = (0..args.calls as usize).map(|_| AtomicU8::new(0)).collect();

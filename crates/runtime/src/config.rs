@@ -20,6 +20,11 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// Messages waiting in one shard's queue before new ones are dropped (`pn_sip_overload_drops_total`).
     pub shard_queue: usize,
+    /// The kernel receive buffer of each SIP UDP socket, in KiB (`SO_RCVBUF`; 0 keeps the system's default,
+    /// `net.core.rmem_default`). What arrives while the buffer is full is dropped by the kernel unseen, so a
+    /// burst larger than the buffer becomes retransmissions instead of 503s. Capped by `net.core.rmem_max`
+    /// (the switch warns when it got less than asked).
+    pub udp_recv_buffer_kib: usize,
     /// Call facts waiting for the outbox writer before new ones are dropped (`pn_outbox_dropped_total`).
     pub outbox_queue: usize,
     /// Overload: a new INVITE that waited longer than this in its shard's queue, in ms, is answered at once
@@ -50,6 +55,7 @@ impl Default for SipConfig {
             shards: 0,
             max_message_bytes: 65_535,
             shard_queue: 65_536,
+            udp_recv_buffer_kib: 4096,
             outbox_queue: 65_536,
             overload_queue_delay_ms: 200,
             overload_retry_after_secs: 2,

@@ -95,6 +95,32 @@ pub struct SipRuntime {
     active: prometheus::IntGauge,
 }
 
+/// Sets a SIP UDP socket's kernel receive buffer to `kib` KiB (0: the system default), warning when the
+/// kernel grants less (it caps the size at `net.core.rmem_max`; Linux reports twice the size asked, its
+/// bookkeeping included).
+fn set_recv_buffer(socket: &UdpSocket, local: SocketAddr, kib: usize) {
+    if kib == 0 {
+        return;
+    }
+    let asked = kib.saturating_mul(1024);
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(asked) {
+        tracing::warn!(%local, error = %e, "sip udp: could not set the receive buffer (sip.udp_recv_buffer_kib)");
+        return;
+    }
+    match sock.recv_buffer_size() {
+        Ok(got) if got < asked => tracing::warn!(
+            %local,
+            asked_kib = kib,
+            got_kib = got / 1024,
+            "sip udp: the kernel granted a smaller receive buffer than sip.udp_recv_buffer_kib; raise \
+             net.core.rmem_max"
+        ),
+        Ok(got) => tracing::debug!(%local, kib = got / 1024, "sip udp receive buffer"),
+        Err(_) => {}
+    }
+}
+
 /// Binds every configured address (UDP and TCP), prints `pnswitch: sip listening on udp|tcp ADDR` for each,
 /// starts the shards, the outbox writer and the receive loops. Must run inside the tokio runtime.
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
@@ -106,6 +132,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     for addr in &config.listen {
         let socket = UdpSocket::bind(addr).await?;
         let udp_local = socket.local_addr()?;
+        set_recv_buffer(&socket, udp_local, config.udp_recv_buffer_kib);
         // Port 0: take the same free port for TCP when it is free too.
         let listener = if addr.port() == 0 {
             match TcpListener::bind(udp_local).await {
