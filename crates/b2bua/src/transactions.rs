@@ -82,6 +82,8 @@ pub(crate) struct Waiting {
     /// A client INVITE's wait: a retransmitted 2xx goes to the transaction user (which re-sends its ACK).
     /// Otherwise every response is absorbed (a non-INVITE transaction's Timer K).
     pass_2xx: bool,
+    /// The state the full transaction was in (reported until the wait ends).
+    live_state: State,
 }
 
 impl Waiting {
@@ -91,13 +93,16 @@ impl Waiting {
             response: None,
             terminated: None,
             pass_2xx: true,
+            live_state: State::Accepted,
         }
     }
 
-    /// A wait that absorbs every response (a completed non-INVITE client transaction until Timer K).
-    fn absorbing(until: Instant) -> Self {
+    /// A wait that absorbs everything, for a transaction that was in `state` (a completed non-INVITE client
+    /// transaction until Timer K, a confirmed INVITE server transaction until Timer I).
+    fn absorbing(until: Instant, state: State) -> Self {
         Self {
             pass_2xx: false,
+            live_state: state,
             ..Self::new(until)
         }
     }
@@ -127,7 +132,7 @@ impl Waiting {
         if self.terminated.is_some() {
             State::Terminated
         } else {
-            State::Accepted
+            self.live_state
         }
     }
 }
@@ -236,10 +241,14 @@ impl ServerTx {
     }
 
     /// Once its outputs are drained: a non-INVITE transaction in `Completed` keeps only its final
-    /// response's bytes and its Timer J ([`Replaying`]).
+    /// response's bytes and its Timer J ([`Replaying`]); an INVITE transaction whose non-2xx final answer was
+    /// acknowledged (`Confirmed`) only absorbs ACK retransmissions until Timer I, without its request and
+    /// response (every INVITE refused under overload passes through it).
     pub(crate) fn settle_completed(&mut self) {
-        if let ServerTx::Live(tx) = self
-            && !tx.is_invite()
+        let ServerTx::Live(tx) = self else {
+            return;
+        };
+        if !tx.is_invite()
             && tx.state() == State::Completed
             && let (Some(until), Some(last)) = (tx.poll_timeout(), tx.last_response())
         {
@@ -248,6 +257,11 @@ impl ServerTx {
                 response: last.to_bytes().into_boxed_slice(),
                 resend: false,
             });
+        } else if tx.is_invite()
+            && tx.state() == State::Confirmed
+            && let Some(until) = tx.poll_timeout()
+        {
+            *self = ServerTx::Waiting(Waiting::absorbing(until, State::Confirmed));
         }
     }
 
@@ -342,7 +356,7 @@ impl ClientTx {
                     *self = ClientTx::Waiting(Waiting::new(until));
                 }
             } else if completed_non_invite && let Some(until) = tx.poll_timeout() {
-                *self = ClientTx::Waiting(Waiting::absorbing(until));
+                *self = ClientTx::Waiting(Waiting::absorbing(until, State::Completed));
             }
         }
     }

@@ -356,3 +356,75 @@ fn heap_per_finished_call_until_its_timers_end() {
     assert!(sim.b2b.load().is_idle(), "{:?}", sim.b2b.load());
     assert!(left < 64.0, "finished calls still hold {left:.0} B each");
 }
+
+/// The ACK of a non-2xx final answer `resp` to `invite` (same branch, RFC 3261 §17.1.1.3).
+fn non_2xx_ack(invite: &Request, resp: &Response) -> Request {
+    let h = invite.headers();
+    let raw = format!(
+        "ACK {} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n",
+        invite.uri(),
+        h.get("Via").unwrap(),
+        h.get("From").unwrap(),
+        resp.headers().get("To").unwrap(),
+        h.call_id().unwrap(),
+    );
+    Request::parse(raw.as_bytes()).unwrap()
+}
+
+/// What an INVITE refused under overload (503 + Retry-After, acknowledged at once as a trunk does) leaves until
+/// its transaction's Timer I: a flood refused at several thousand per second must not hold the INVITEs.
+#[test]
+fn heap_per_refused_invite_until_timer_i() {
+    #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
+    let now = Instant::now();
+    let config = B2buaConfig {
+        local_host: "127.0.0.1:5060".into(),
+        egress: vec![B.parse().unwrap()],
+        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
+        host_name: "pnswitch".into(),
+        ..B2buaConfig::default()
+    };
+    let mut sim = Sim {
+        b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
+        now,
+        wall: UnixTime(1_700_000_000),
+    };
+    sim.b2b.refuse_new_calls(Some(pn_b2bua::Refusal {
+        cause: pn_bindings::Cause(522),
+        retry_after_secs: 2,
+    }));
+    let mut refuse = |sim: &mut Sim, n: usize| {
+        let inv = invite(n);
+        let sent = sim.input(A, inv.clone().into());
+        let resp = sent
+            .into_iter()
+            .find_map(|m| match m {
+                SipMessage::Response(r) if r.status() == 503 => Some(r),
+                _ => None,
+            })
+            .expect("a 503");
+        assert!(sim.input(A, non_2xx_ack(&inv, &resp).into()).is_empty());
+    };
+    for n in 0..200 {
+        refuse(&mut sim, n);
+    }
+    let before = snapshot();
+    for n in 200..200 + CALLS {
+        refuse(&mut sim, n);
+        sim.now += Duration::from_micros(200);
+    }
+    let after = snapshot();
+    let per = (after.1 - before.1) as f64 / CALLS as f64;
+    println!(
+        "per refused INVITE, within Timer I: {per:.0} B malloc chunks, {:.1} blocks; load {:?}",
+        (after.2 - before.2) as f64 / CALLS as f64,
+        sim.b2b.load()
+    );
+    // 4,315 B each while a refused transaction kept its INVITE and 503 until Timer I; 769 B now.
+    assert!(per < 1024.0, "heap per refused INVITE over budget: {per:.0} B");
+    sim.now += Duration::from_secs(40);
+    sim.b2b.handle_timeout(sim.now, sim.wall, &Router);
+    while sim.b2b.poll_output().is_some() {}
+    assert!(sim.b2b.load().is_idle(), "{:?}", sim.b2b.load());
+}
