@@ -394,7 +394,7 @@ fn heap_per_refused_invite_until_timer_i() {
         cause: pn_bindings::Cause(522),
         retry_after_secs: 2,
     }));
-    let mut refuse = |sim: &mut Sim, n: usize| {
+    let refuse = |sim: &mut Sim, n: usize| {
         let inv = invite(n);
         let sent = sim.input(A, inv.clone().into());
         let resp = sent
