@@ -4,7 +4,11 @@
 //! egress trunk, and a disconnect event and a CDR with that cause in the outbox (what is pushed to the app).
 //! In relay mode such a refusal first plays the app's no-permission prompt in early media (checked sample for
 //! sample on an RTP socket the test owns). An international callee is refused with 8043 by the switch's
-//! policy or the app's `internationalOut`, and connects once both allow it.
+//! policy or the app's `internationalOut`, and connects once both allow it. Also: concurrent caps per X
+//! (7003) and per app (7002), frequency limits on X (8049) and callees (8048) that pass again after their
+//! window, the time window (8050, with a clock offset), callee blacklist (7004), prefix restriction (7500),
+//! international callers (8042), the caller allow-list (7005), and a limit refusing with the control cause it
+//! names (8057, 7001).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -487,5 +491,46 @@ fn an_international_callee_gets_8043_unless_the_switch_and_the_app_allow_it() {
             .filter(|f| f.kind == "cdr" && f.payload["ulFailReason"] == 0)
             .count()
             == 2
+    });
+}
+
+/// A limit may refuse with any control cause of the reference instead of its key's default (here 8057, the
+/// call-direction control, and 7001, the developer frequency): the refusal carries it (status, `Reason`, event,
+/// CDR). A cause that is not a control cause (8014) is refused by the admin API and changes nothing.
+#[test]
+fn a_limit_refuses_with_the_control_cause_it_names() {
+    let rig = Rig::start(&[]);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    let (status, body) = rig.switch.admin(
+        Method::PUT,
+        &format!("/admin/v1/apps/{}/controls", app.0),
+        Some(&json!({"limits": [{"key": "caller", "windowSecs": 60, "max": 1, "cause": 8014}]})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("control cause"), "{body}");
+    set_controls(
+        &rig,
+        &app,
+        &json!({"limits": [
+            {"key": "caller", "windowSecs": 10, "max": 1, "cause": 8057},
+            {"key": "callerX", "windowSecs": 10, "max": 1, "cause": 7001}
+        ]}),
+    );
+    at_window_start(10);
+    connects(&rig, A, X);
+    // Both limits are full; the first listed refuses.
+    refused_by_switch(&rig, A, X, 403, "8057");
+    // B's calls: its caller limit is free, so the caller-X pair limit (7001) is the first to refuse.
+    set_controls(
+        &rig,
+        &app,
+        &json!({"limits": [{"key": "callerX", "windowSecs": 10, "max": 1, "cause": 7001}]}),
+    );
+    at_window_start(10);
+    connects(&rig, B, X);
+    refused_by_switch(&rig, B, X, 403, "7001");
+    wait_for_outbox(&rig.switch.data_dir, "the refusals' events and CDRs", |facts| {
+        ended_with(facts, A, 8057) && ended_with(facts, B, 7001)
     });
 }

@@ -109,7 +109,9 @@ impl AppPrompts {
     pub fn for_rejection(&self, cause: u16) -> Option<&str> {
         match cause {
             8013 | 8014 | 8030 => self.no_binding.as_deref(),
-            8016 | 8023 | 8042 | 8043 | 7001..=7005 | 7500 | 8047..=8050 => self.no_permission.as_deref(),
+            8016 | 8023 | 7001..=7005 | 7500 | 8042..=8044 | 8046..=8050 | 8056 | 8057 => {
+                self.no_permission.as_deref()
+            }
             7508 | 8008 | 8055 | 8104 => self.service_error.as_deref(),
             _ => None,
         }

@@ -263,6 +263,16 @@ impl AppControls {
                 return Err(ControlsError::BadTimeWindow("utcOffsetMinutes is -840 to 840"));
             }
         }
+        let causes = self
+            .limits
+            .iter()
+            .filter_map(|l| l.cause)
+            .chain(self.concurrent.iter().filter_map(|c| c.cause));
+        if causes.into_iter().any(|c| !is_control_cause(c)) {
+            return Err(ControlsError::BadLimit(
+                "a limit's cause is a control cause: 7001-7005, 7500, 8042-8044, 8046-8050, 8056, 8057",
+            ));
+        }
         for l in &self.limits {
             if !(1..=604_800).contains(&l.window_secs) {
                 return Err(ControlsError::BadLimit("windowSecs is 1 to 604800"));
@@ -280,6 +290,15 @@ impl AppControls {
         }
         Ok(())
     }
+}
+
+/// Whether `cause` is one of the reference's call-control causes (§6.1), which a limit or cap may refuse
+/// with instead of its default: developer / app / display-number frequency (7001-7003), callee / caller
+/// blacklist (7004, 7005), prefix restriction (7500), international in / out (8042, 8043), abnormal call
+/// time (8044), abnormal connect rate (8046), caller / callee / service-number frequency (8047-8049), time
+/// window (8050), dial-test control (8056), call-direction control (8057).
+pub fn is_control_cause(cause: Cause) -> bool {
+    matches!(cause.0, 7001..=7005 | 7500 | 8042..=8044 | 8046..=8050 | 8056 | 8057)
 }
 
 /// The call a control looks at.

@@ -357,7 +357,29 @@ fn validation() {
     assert!(matches!(c.validate(), Err(ControlsError::BadLimit(_))));
     c.limits = vec![limit(LimitKey::X, 60, 70_000)];
     assert!(matches!(c.validate(), Err(ControlsError::BadLimit(_))));
-    c.limits.clear();
+    // A limit or cap may pick any control cause, and only those.
+    for (cause, ok) in [
+        (7001, true),
+        (8057, true),
+        (8056, true),
+        (8014, false),
+        (0, false),
+        (522, false),
+    ] {
+        c.limits = vec![FrequencyLimit {
+            cause: Some(Cause(cause)),
+            ..limit(LimitKey::Caller, 60, 1)
+        }];
+        assert_eq!(c.validate().is_ok(), ok, "limit cause {cause}");
+        c.limits.clear();
+        c.concurrent = vec![ConcurrentCap {
+            scope: CapScope::App,
+            max: 1,
+            cause: Some(Cause(cause)),
+        }];
+        assert_eq!(c.validate().is_ok(), ok, "cap cause {cause}");
+        c.concurrent.clear();
+    }
     c.time_window = Some(TimeWindow {
         utc_offset_minutes: 0,
         days: vec![0],
