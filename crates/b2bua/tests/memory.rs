@@ -58,6 +58,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counters are process-wide: the tests of this file take turns (the test harness runs them on
+/// parallel threads otherwise, and each would count the others' allocations).
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn snapshot() -> (i64, i64, i64) {
     (
         BYTES.load(Ordering::Relaxed),
@@ -191,6 +199,7 @@ const CALLS: usize = 4000;
 
 #[test]
 fn heap_per_answered_call() {
+    let _alone = alone();
     #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
     let now = Instant::now();
     let config = B2buaConfig {
@@ -305,6 +314,7 @@ impl Sim {
 /// plateau ≤ 64 MB + live calls × 8 KiB). After the timers, nothing is left.
 #[test]
 fn heap_per_finished_call_until_its_timers_end() {
+    let _alone = alone();
     #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
     let now = Instant::now();
     let config = B2buaConfig {
@@ -376,6 +386,7 @@ Content-Length: 0\r\n\r\n",
 /// its transaction's Timer I: a flood refused at several thousand per second must not hold the INVITEs.
 #[test]
 fn heap_per_refused_invite_until_timer_i() {
+    let _alone = alone();
     #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
     let now = Instant::now();
     let config = B2buaConfig {
