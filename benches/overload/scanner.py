@@ -71,6 +71,8 @@ def main() -> int:
                    help="who places the calls: SIPp (uac_answer_or_refusal, tops out near 8,000/s here) or "
                         "sip-scanner (benches/src/bin/sip_scanner.rs: one INVITE per caller, never retransmitted)")
     p.add_argument("--scanner", type=Path, default=driver.ROOT / "target" / "release" / "sip-scanner")
+    p.add_argument("--sipp-instances", type=int, default=1,
+                   help="SIPp UACs placing the calls together (each a share of the callers and of the rate)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pn-scanner-"))
     uas_port = driver.free_udp_port()
@@ -85,15 +87,20 @@ def main() -> int:
         sw.api.signed("POST", AX_PATH, app, {"origNum": A, "privateNum": X})
         sw.api.admin("PUT", f"/admin/v1/apps/{app[0]}/controls",
                      {"limits": [{"key": "caller", "windowSecs": 60, "max": 2}]})
-        csv = work / "scanner.csv"
-        with csv.open("w") as f:
+        n = max(1, args.sipp_instances)
+        csvs = [work / f"scanner{k}.csv" for k in range(n)]
+        files = [c.open("w") for c in csvs]
+        for f in files:
             f.write("SEQUENTIAL\n")
-            for i in range(args.calls):
-                f.write(f"+8613{100000000 + i:09d};{X};\n")
+        for i in range(args.calls):
+            files[i % n].write(f"+8613{100000000 + i:09d};{X};\n")
+        for f in files:
+            f.close()
         d = work / "sipp"
         d.mkdir()
         uas = driver.sipp(["-sf", str(driver.SCENARIOS / "uas_load.xml"), "-aa", "-i", "127.0.0.1", "-bind_local",
-                           "-p", str(uas_port), "-nostdin", "-timeout", str(args.limit + 20)], d, "uas.stderr")
+                           "-p", str(uas_port), "-nostdin", "-buff_size", str(4 << 20),
+                           "-timeout", str(args.limit + 20)], d, "uas.stderr")
         driver.wait_bound(uas_port, "sipp uas")
         report["rss_before_mib"] = driver.rss_kib(sw.proc.pid) // 1024
         answered_before = metric(sw, "pn_sip_calls_total", 'outcome="answered"')
@@ -110,23 +117,26 @@ def main() -> int:
             rust_scanner(args, sw, report, started, answered_before, peak, done)
             driver.stop(uas)
         else:
-            uac = driver.sipp(["-sf", str(driver.SCENARIOS / "uac_answer_or_refusal.xml"), "-aa", "-i", "127.0.0.1",
-                               "-bind_local", "-p", str(driver.free_udp_port()), "-nostdin", "-m", str(args.calls),
-                               "-r", str(args.rate), "-d", str(args.hold_ms), "-timeout", str(args.limit),
-                               "-inf", str(csv), "-trace_stat", "-fd", "1", "-stf", "uac_stat.csv", sw.target],
-                              d, "uac.stderr")
-            try:
-                uac.wait(args.limit + 20)
-            except Exception:  # noqa: BLE001
-                driver.stop(uac)
+            uacs = [driver.sipp(["-sf", str(driver.SCENARIOS / "uac_answer_or_refusal.xml"), "-aa", "-i",
+                                 "127.0.0.1", "-bind_local", "-p", str(driver.free_udp_port()), "-nostdin",
+                                 "-buff_size", str(4 << 20), "-m", str(args.calls // n + (k < args.calls % n)),
+                                 "-r", str(args.rate // n), "-d", str(args.hold_ms), "-timeout", str(args.limit),
+                                 "-inf", str(csvs[k]), "-trace_stat", "-fd", "1", "-stf", f"uac{k}_stat.csv",
+                                 sw.target], d, f"uac{k}.stderr")
+                    for k in range(n)]
+            for uac in uacs:
+                try:
+                    uac.wait(max(1.0, args.limit + 20 - (time.monotonic() - started)))
+                except Exception:  # noqa: BLE001
+                    driver.stop(uac)
             elapsed = time.monotonic() - started
             done.set()
             driver.stop(uas)
-            stats = driver.read_stats(d / "uac_stat.csv")
-            placed = stats.get("TotalCallCreated", 0)
+            stats = [driver.read_stats(d / f"uac{k}_stat.csv") for k in range(n)]
+            placed = sum(st.get("TotalCallCreated", 0) for st in stats)
             report.update({
                 "placed": placed, "elapsed_s": round(elapsed, 1), "placed_per_s": round(placed / elapsed),
-                "timeouts": stats.get("FailedCall(C)", 0),
+                "sipp_instances": n, "timeouts": sum(st.get("FailedCall(C)", 0) for st in stats),
                 "answered": int(metric(sw, "pn_sip_calls_total", 'outcome="answered"') - answered_before),
                 "refused_overload": int(metric(sw, "pn_sip_overload_refusals_total")),
                 "refused_8047": int(metric(sw, "pn_route_lookups_total", 'outcome="8047"')),
