@@ -115,6 +115,20 @@ impl Cluster {
             .inject(&[&[A, X]])
     }
 
+    /// `calls` calls at `rate` through the front, each held `hold_ms`, B answering:
+    /// every one must complete (`why` says what that shows); returns B's run.
+    fn batch(&self, calls: u32, rate: f64, hold_ms: u64, why: &str) -> SippRun {
+        let b = self.uas(calls);
+        let a = self.uac(calls, rate, hold_ms).run();
+        assert_eq!(
+            a.stats().map(|s| (s.successful, s.failed)),
+            Some((u64::from(calls), 0)),
+            "{why}\n{}",
+            self.diagnostics(&a)
+        );
+        b.finish_ok(Duration::from_secs(15))
+    }
+
     fn answered(&self) -> Vec<u64> {
         self.nodes.iter().map(answered).collect()
     }
@@ -148,15 +162,12 @@ fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[test]
 fn calls_spread_over_the_nodes_and_their_dialogs_stay_on_their_node() {
     let cluster = Cluster::start();
-    let b = cluster.uas(2 * CALLS);
-    let a = cluster.uac(2 * CALLS, 30.0, 200).run();
-    assert_eq!(
-        a.stats().map(|s| (s.successful, s.failed)),
-        Some((u64::from(2 * CALLS), 0)),
-        "every call through the front completes (ACK and BYE routed to their node)\n{}",
-        cluster.diagnostics(&a)
+    let b = cluster.batch(
+        2 * CALLS,
+        30.0,
+        200,
+        "every call through the front completes (ACK and BYE routed to their node)",
     );
-    let b = b.finish_ok(Duration::from_secs(15));
     assert_eq!(b.received_requests("BYE").len(), 2 * CALLS as usize);
     let per_node = cluster.answered();
     assert_eq!(per_node.iter().sum::<u64>(), u64::from(2 * CALLS), "{per_node:?}");
@@ -175,15 +186,12 @@ fn a_killed_node_is_taken_out_and_comes_back_after_a_restart() {
     // Calls hashed to the dead node before the probe notices: moved on after the front's fr_timer (2 s).
     let survivors = |c: &Cluster| answered(&c.nodes[0]) + answered(&c.nodes[2]);
     let before = survivors(&cluster);
-    let b = cluster.uas(CALLS);
-    let a = cluster.uac(CALLS, 10.0, 100).run();
-    assert_eq!(
-        a.stats().map(|s| (s.successful, s.failed)),
-        Some((u64::from(CALLS), 0)),
-        "with a node dead, every call completes on the others\n{}",
-        cluster.diagnostics(&a)
+    cluster.batch(
+        CALLS,
+        10.0,
+        100,
+        "with a node dead, every call completes on the others",
     );
-    b.finish_ok(Duration::from_secs(15));
     assert_eq!(survivors(&cluster) - before, u64::from(CALLS));
 
     // Restarted on its address (and its store: the binding is still there), it answers the probes again.
@@ -191,15 +199,7 @@ fn a_killed_node_is_taken_out_and_comes_back_after_a_restart() {
     cluster.nodes[1] = restarted;
     std::thread::sleep(Duration::from_secs(u64::from(PROBE_SECS) * 3));
     let before = cluster.answered();
-    let b = cluster.uas(CALLS);
-    let a = cluster.uac(CALLS, 15.0, 100).run();
-    assert_eq!(
-        a.stats().map(|s| (s.successful, s.failed)),
-        Some((u64::from(CALLS), 0)),
-        "{}",
-        cluster.diagnostics(&a)
-    );
-    b.finish_ok(Duration::from_secs(15));
+    cluster.batch(CALLS, 15.0, 100, "every call completes");
     let after = cluster.answered();
     assert!(
         after[1] > before[1],
@@ -215,15 +215,7 @@ fn calls_sent_to_a_dead_node_move_on_when_it_does_not_answer() {
     cluster.nodes[1].switch.kill9();
     let survivors = |c: &Cluster| answered(&c.nodes[0]) + answered(&c.nodes[2]);
     let before = survivors(&cluster);
-    let b = cluster.uas(CALLS);
-    let a = cluster.uac(CALLS, 10.0, 100).run();
-    assert_eq!(
-        a.stats().map(|s| (s.successful, s.failed)),
-        Some((u64::from(CALLS), 0)),
-        "{}",
-        cluster.diagnostics(&a)
-    );
-    b.finish_ok(Duration::from_secs(15));
+    cluster.batch(CALLS, 10.0, 100, "every call completes");
     assert_eq!(survivors(&cluster) - before, u64::from(CALLS));
     let log = cluster.front.log_text();
     let moved = log.matches("did not answer INVITE").count();
@@ -234,15 +226,7 @@ fn calls_sent_to_a_dead_node_move_on_when_it_does_not_answer() {
         tail(&log)
     );
     // Marked inactive by then: a second batch never tries it.
-    let b = cluster.uas(CALLS);
-    let a = cluster.uac(CALLS, 15.0, 100).run();
-    assert_eq!(
-        a.stats().map(|s| (s.successful, s.failed)),
-        Some((u64::from(CALLS), 0)),
-        "{}",
-        cluster.diagnostics(&a)
-    );
-    b.finish_ok(Duration::from_secs(15));
+    cluster.batch(CALLS, 15.0, 100, "every call completes");
     let log = cluster.front.log_text();
     assert_eq!(
         log.matches("did not answer INVITE").count(),

@@ -160,6 +160,24 @@ struct Sim {
 }
 
 impl Sim {
+    /// One shard of two, trusting A's and B's trunk, on a virtual clock.
+    fn new() -> Self {
+        #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
+        let now = Instant::now();
+        let config = B2buaConfig {
+            local_host: "127.0.0.1:5060".into(),
+            egress: vec![B.parse().unwrap()],
+            trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
+            host_name: "pnswitch".into(),
+            ..B2buaConfig::default()
+        };
+        Self {
+            b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
+            now,
+            wall: UnixTime(1_700_000_000),
+        }
+    }
+
     fn input(&mut self, from: &str, m: SipMessage) -> Vec<SipMessage> {
         self.b2b
             .handle_message(self.now, self.wall, peer(from), m, &Router);
@@ -172,8 +190,8 @@ impl Sim {
         sent
     }
 
-    /// One call up to the ACK relayed to B.
-    fn call(&mut self, n: usize) {
+    /// One call up to the ACK relayed to B; returns the 200 A got.
+    fn call(&mut self, n: usize) -> Response {
         let sent = self.input(A, invite(n).into());
         let b_invite = sent
             .into_iter()
@@ -192,6 +210,7 @@ impl Sim {
             .unwrap();
         let sent = self.input(A, a_ack(&ok, n).into());
         assert_eq!(sent.len(), 1, "the ACK goes to B");
+        ok
     }
 }
 
@@ -200,20 +219,7 @@ const CALLS: usize = 4000;
 #[test]
 fn heap_per_answered_call() {
     let _alone = alone();
-    #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
-    let now = Instant::now();
-    let config = B2buaConfig {
-        local_host: "127.0.0.1:5060".into(),
-        egress: vec![B.parse().unwrap()],
-        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
-        host_name: "pnswitch".into(),
-        ..B2buaConfig::default()
-    };
-    let mut sim = Sim {
-        b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
-        now,
-        wall: UnixTime(1_700_000_000),
-    };
+    let mut sim = Sim::new();
     // Warm-up: tables allocated once.
     for n in 0..200 {
         sim.call(n);
@@ -279,23 +285,7 @@ Call-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
 impl Sim {
     /// One whole call: set up, acknowledged, released by A (BYE), B's 200 to its BYE.
     fn finished_call(&mut self, n: usize) {
-        let sent = self.input(A, invite(n).into());
-        let b_invite = sent
-            .into_iter()
-            .find_map(|m| match m {
-                SipMessage::Request(r) => Some(r),
-                SipMessage::Response(_) => None,
-            })
-            .unwrap();
-        let sent = self.input(B, b_ok(&b_invite, n).into());
-        let ok = sent
-            .into_iter()
-            .find_map(|m| match m {
-                SipMessage::Response(r) if r.status() == 200 => Some(r),
-                _ => None,
-            })
-            .unwrap();
-        self.input(A, a_ack(&ok, n).into());
+        let ok = self.call(n);
         let sent = self.input(A, a_bye(&ok, n).into());
         let b_bye = sent
             .into_iter()
@@ -315,20 +305,7 @@ impl Sim {
 #[test]
 fn heap_per_finished_call_until_its_timers_end() {
     let _alone = alone();
-    #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
-    let now = Instant::now();
-    let config = B2buaConfig {
-        local_host: "127.0.0.1:5060".into(),
-        egress: vec![B.parse().unwrap()],
-        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
-        host_name: "pnswitch".into(),
-        ..B2buaConfig::default()
-    };
-    let mut sim = Sim {
-        b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
-        now,
-        wall: UnixTime(1_700_000_000),
-    };
+    let mut sim = Sim::new();
     for n in 0..200 {
         sim.finished_call(n);
     }
@@ -387,20 +364,7 @@ Content-Length: 0\r\n\r\n",
 #[test]
 fn heap_per_refused_invite_until_timer_i() {
     let _alone = alone();
-    #[allow(clippy::disallowed_methods)] // one real Instant to start the virtual clock
-    let now = Instant::now();
-    let config = B2buaConfig {
-        local_host: "127.0.0.1:5060".into(),
-        egress: vec![B.parse().unwrap()],
-        trusted_peers: vec!["127.0.0.1/32".parse().unwrap()],
-        host_name: "pnswitch".into(),
-        ..B2buaConfig::default()
-    };
-    let mut sim = Sim {
-        b2b: B2bua::new(config, Shard { index: 0, count: 2 }),
-        now,
-        wall: UnixTime(1_700_000_000),
-    };
+    let mut sim = Sim::new();
     sim.b2b.refuse_new_calls(Some(pn_b2bua::Refusal {
         cause: pn_bindings::Cause(522),
         retry_after_secs: 2,

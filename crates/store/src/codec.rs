@@ -4,7 +4,7 @@
 use pn_bindings::{Binding, BindingKind, NumberStatus};
 use pn_numbers::E164;
 
-use crate::{OutboxKind, OutboxState, StoreError};
+use crate::{BindingFilter, OutboxKind, OutboxState, StoreError};
 
 /// The query columns of a `bindings` row, derived from the binding.
 pub(crate) struct BindingColumns<'a> {
@@ -123,4 +123,74 @@ pub(crate) fn outbox_state_from(code: i64) -> Result<OutboxState, StoreError> {
         .into_iter()
         .find(|s| outbox_state_code(*s) == code)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox state {code}")))
+}
+
+/// A value a query binds, in the two SQL types the stores use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SqlValue {
+    /// An integer column (numbers, ids, times).
+    Int(i64),
+    /// A text column.
+    Text(String),
+}
+
+/// The conditions of a [`BindingFilter`], each with its one value: `?` marks where the value goes (twice in
+/// the `party` condition, which binds one parameter for both columns). Each backend spells the
+/// placeholders (`?N`, `$N`) and binds the values its way ([`where_clause`]).
+pub(crate) fn filter_conditions(filter: &BindingFilter) -> Vec<(&'static str, SqlValue)> {
+    let mut conds = Vec::new();
+    let int = SqlValue::Int;
+    if let Some(app) = filter.app {
+        conds.push(("app_id = ?", int(i64::from(app.0))));
+    }
+    if let Some(mode) = filter.mode {
+        conds.push(("mode = ?", SqlValue::Text(mode.as_str().to_owned())));
+    }
+    if let Some(sub) = &filter.subscription_id {
+        conds.push(("subscription_id = ?", SqlValue::Text(sub.clone())));
+    }
+    if let Some(x) = filter.x {
+        conds.push(("x = ?", int(num(x))));
+    }
+    if let Some(a) = filter.a {
+        conds.push(("a = ?", int(num(a))));
+    }
+    if let Some(b) = filter.b {
+        conds.push(("b = ?", int(num(b))));
+    }
+    if let Some(party) = filter.party {
+        conds.push(("(a = ? OR b = ?)", int(num(party))));
+    }
+    if let Some(y) = filter.y {
+        conds.push(("y = ?", int(num(y))));
+    }
+    if let Some(ext) = &filter.extension {
+        conds.push(("extension = ?", SqlValue::Text(ext.clone())));
+    }
+    if let Some(parent) = filter.parent {
+        conds.push(("parent = ?", int(id_sql(parent.0))));
+    }
+    if let Some(t) = filter.live_at {
+        conds.push(("(expires_at IS NULL OR expires_at > ?)", int(t.0)));
+    }
+    conds
+}
+
+/// The `WHERE` clause (empty or starting with ` WHERE`) of a filter and its values in parameter order, the
+/// n-th parameter written by `placeholder(n)` (1-based).
+pub(crate) fn where_clause(
+    filter: &BindingFilter,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<SqlValue>) {
+    let mut conds = Vec::new();
+    let mut values = Vec::new();
+    for (cond, value) in filter_conditions(filter) {
+        values.push(value);
+        conds.push(cond.replace('?', &placeholder(values.len())));
+    }
+    if conds.is_empty() {
+        (String::new(), values)
+    } else {
+        (format!(" WHERE {}", conds.join(" AND ")), values)
+    }
 }

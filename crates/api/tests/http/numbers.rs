@@ -26,6 +26,18 @@ fn assert_not_global(resp: &(u16, Value), field: &str) {
     );
 }
 
+/// Sends each `(method, path, body, field)` request as `app` and asserts it is refused for `field`.
+async fn refused_each(s: &Server, app: &TestApp, cases: Vec<(Method, String, Option<Value>, &str)>) {
+    for (method, path, body, field) in cases {
+        let r = s.call(app, method.clone(), &path, body.clone()).await;
+        assert!(
+            r.1["resultcode"] == "1010002",
+            "{method} {path} {body:?} should be refused for {field}: {r:?}"
+        );
+        assert_not_global(&r, field);
+    }
+}
+
 /// Sets the app's `allowNationalNumbers` through the admin API and checks the answer shows it.
 async fn allow_national(s: &Server, app: &TestApp, on: bool) {
     let r = s
@@ -179,103 +191,111 @@ async fn ax_axe_and_axyb_number_fields_must_be_global() {
         .await;
 
     // AX: bind, temp callee, query, unbind.
+    let ax_binding = |a: &str, x: &str| Some(json!({"origNum": a, "privateNum": x}));
+    refused_each(
+        &s,
+        &ax,
+        vec![
+            (
+                Method::POST,
+                AX.into(),
+                ax_binding("13800000011", "+8617020000001"),
+                "origNum",
+            ),
+            (
+                Method::POST,
+                AX.into(),
+                ax_binding("+8613800000011", "17020000001"),
+                "privateNum",
+            ),
+        ],
+    )
+    .await;
     let r = s
         .call(
             &ax,
             Method::POST,
             AX,
-            Some(json!({"origNum": "13800000011", "privateNum": "+8617020000001"})),
-        )
-        .await;
-    assert_not_global(&r, "origNum");
-    let r = s
-        .call(
-            &ax,
-            Method::POST,
-            AX,
-            Some(json!({"origNum": "+8613800000011", "privateNum": "17020000001"})),
-        )
-        .await;
-    assert_not_global(&r, "privateNum");
-    let r = s
-        .call(
-            &ax,
-            Method::POST,
-            AX,
-            Some(json!({"origNum": "+8613800000011", "privateNum": "+8617020000001"})),
+            ax_binding("+8613800000011", "+8617020000001"),
         )
         .await;
     assert_ok(&r);
-    let r = s
-        .call(
-            &ax,
-            Method::PUT,
-            CALLEE,
-            Some(json!({"privateNum": "+8617020000001", "calleeNum": "13900000011"})),
-        )
-        .await;
-    assert_not_global(&r, "calleeNum");
-    let r = s
-        .call(
-            &ax,
-            Method::PUT,
-            CALLEE,
-            Some(json!({"privateNum": "8617020000001", "calleeNum": "+8613900000011"})),
-        )
-        .await;
-    assert_not_global(&r, "privateNum");
-    for (query, field) in [
-        ("origNum=13800000011", "origNum"),
-        ("privateNum=17020000001", "privateNum"),
-    ] {
-        let r = s.call(&ax, Method::GET, &format!("{AX}?{query}"), None).await;
-        assert_not_global(&r, field);
-    }
-    for (query, field) in [
-        ("privateNum=17020000001", "privateNum"),
-        ("privateNum=%2B8617020000001&origNum=13800000011", "origNum"),
-    ] {
-        let r = s.call(&ax, Method::DELETE, &format!("{AX}?{query}"), None).await;
-        assert_not_global(&r, field);
-    }
+    let callee = |x: &str, b: &str| Some(json!({"privateNum": x, "calleeNum": b}));
+    refused_each(
+        &s,
+        &ax,
+        vec![
+            (
+                Method::PUT,
+                CALLEE.into(),
+                callee("+8617020000001", "13900000011"),
+                "calleeNum",
+            ),
+            (
+                Method::PUT,
+                CALLEE.into(),
+                callee("8617020000001", "+8613900000011"),
+                "privateNum",
+            ),
+            (Method::GET, format!("{AX}?origNum=13800000011"), None, "origNum"),
+            (
+                Method::GET,
+                format!("{AX}?privateNum=17020000001"),
+                None,
+                "privateNum",
+            ),
+            (
+                Method::DELETE,
+                format!("{AX}?privateNum=17020000001"),
+                None,
+                "privateNum",
+            ),
+            (
+                Method::DELETE,
+                format!("{AX}?privateNum=%2B8617020000001&origNum=13800000011"),
+                None,
+                "origNum",
+            ),
+        ],
+    )
+    .await;
 
     // AXE: bind (bindNum, virtualNum, callbackNum), query and unbind by virtualNum.
     let axe_bind = |a: &str, x: &str| json!({"bindNum": a, "virtualNum": x});
-    let r = s
-        .call(
-            &axe,
-            Method::POST,
-            AXE,
-            Some(axe_bind("13800000021", "+8617030000001")),
-        )
-        .await;
-    assert_not_global(&r, "bindNum");
-    let r = s
-        .call(
-            &axe,
-            Method::POST,
-            AXE,
-            Some(axe_bind("+8613800000021", "17030000001")),
-        )
-        .await;
-    assert_not_global(&r, "virtualNum");
     let mut with_callback = axe_bind("+8613800000021", "+8617030000001");
     with_callback["callbackNum"] = json!("13900000021");
-    let r = s.call(&axe, Method::POST, AXE, Some(with_callback)).await;
-    assert_not_global(&r, "callbackNum");
-    let r = s
-        .call(&axe, Method::GET, &format!("{AXE}?virtualNum=17030000001"), None)
-        .await;
-    assert_not_global(&r, "virtualNum");
-    let r = s
-        .call(
-            &axe,
-            Method::DELETE,
-            &format!("{AXE}?virtualNum=17030000001&extendNum=01"),
-            None,
-        )
-        .await;
-    assert_not_global(&r, "virtualNum");
+    refused_each(
+        &s,
+        &axe,
+        vec![
+            (
+                Method::POST,
+                AXE.into(),
+                Some(axe_bind("13800000021", "+8617030000001")),
+                "bindNum",
+            ),
+            (
+                Method::POST,
+                AXE.into(),
+                Some(axe_bind("+8613800000021", "17030000001")),
+                "virtualNum",
+            ),
+            (Method::POST, AXE.into(), Some(with_callback), "callbackNum"),
+            (
+                Method::GET,
+                format!("{AXE}?virtualNum=17030000001"),
+                None,
+                "virtualNum",
+            ),
+            (
+                Method::DELETE,
+                format!("{AXE}?virtualNum=17030000001&extendNum=01"),
+                None,
+                "virtualNum",
+            ),
+        ],
+    )
+    .await;
 
     // AXYB: bind (origNum, calleeNum, relationNum), query and unbind.
     let path = format!("{AXYB}?app_key={}", axyb.key);

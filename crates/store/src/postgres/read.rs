@@ -140,53 +140,20 @@ pub(crate) fn binding_by_subscription(
     )
 }
 
-/// The `WHERE` clause (empty or starting with ` WHERE`) and its parameters for a filter.
+/// The `WHERE` clause (empty or starting with ` WHERE`) and its parameters for a filter
+/// ([`crate::codec::where_clause`], `$N` placeholders).
 fn filter_clause(filter: &BindingFilter) -> (String, Vec<Param>) {
-    let mut conds: Vec<String> = Vec::new();
-    let mut params: Vec<Param> = Vec::new();
-    let mut push = |cond: &str, value: Param| {
-        params.push(value);
-        conds.push(cond.replace('?', &format!("${}", params.len())));
-    };
-    if let Some(app) = filter.app {
-        push("app_id = ?", Box::new(i64::from(app.0)));
-    }
-    if let Some(mode) = filter.mode {
-        push("mode = ?", Box::new(mode.as_str().to_owned()));
-    }
-    if let Some(sub) = &filter.subscription_id {
-        push("subscription_id = ?", Box::new(sub.clone()));
-    }
-    if let Some(x) = filter.x {
-        push("x = ?", Box::new(num(x)));
-    }
-    if let Some(a) = filter.a {
-        push("a = ?", Box::new(num(a)));
-    }
-    if let Some(b) = filter.b {
-        push("b = ?", Box::new(num(b)));
-    }
-    if let Some(party) = filter.party {
-        // One parameter used twice.
-        push("(a = ? OR b = ?)", Box::new(num(party)));
-    }
-    if let Some(y) = filter.y {
-        push("y = ?", Box::new(num(y)));
-    }
-    if let Some(ext) = &filter.extension {
-        push("extension = ?", Box::new(ext.clone()));
-    }
-    if let Some(parent) = filter.parent {
-        push("parent = ?", Box::new(id_sql(parent.0)));
-    }
-    if let Some(t) = filter.live_at {
-        push("(expires_at IS NULL OR expires_at > ?)", Box::new(t.0));
-    }
-    if conds.is_empty() {
-        (String::new(), params)
-    } else {
-        (format!(" WHERE {}", conds.join(" AND ")), params)
-    }
+    let (clause, values) = crate::codec::where_clause(filter, |n| format!("${n}"));
+    let params = values
+        .into_iter()
+        .map(|v| -> Param {
+            match v {
+                crate::codec::SqlValue::Int(i) => Box::new(i),
+                crate::codec::SqlValue::Text(t) => Box::new(t),
+            }
+        })
+        .collect();
+    (clause, params)
 }
 
 /// Bindings matching `filter`, one page by id, and the total count of matches.
