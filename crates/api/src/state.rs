@@ -142,9 +142,11 @@ impl ApiState {
         self.map(|i| i.ready = Some(ready))
     }
 
-    /// Whether the switch takes new work: the engine runs and, when a readiness flag is set, it is true.
+    /// Whether the switch takes new work: the engine runs, its routing table has caught up with a shared
+    /// store's change feed, and, when a readiness flag is set, it is true.
     pub fn is_ready(&self) -> bool {
         self.inner.engine.is_running()
+            && self.inner.engine.feed_caught_up()
             && self
                 .inner
                 .ready

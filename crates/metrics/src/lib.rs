@@ -3,9 +3,11 @@
 //! I/O contract: no I/O. Sans-IO crates never touch this; the runtime and the API count the facts they return.
 //! [`Metrics::encode`] renders the text exposition format served at `/metrics`.
 
+mod feed;
 mod process;
 mod push;
 
+pub use feed::FeedMetrics;
 pub use push::PushMetrics;
 
 /// How metrics name an app in their `app` label. `/metrics` is unauthenticated, and an app key is half of
@@ -69,6 +71,8 @@ pub struct Metrics {
     pub http: HttpMetrics,
     /// Push driver metrics (`pn_push_*`).
     pub push: PushMetrics,
+    /// The shared store's change feed and contention (`pn_store_feed_*`).
+    pub feed: FeedMetrics,
     /// How the `app` labels name apps (set once at start, before the metrics are shared).
     pub app_label: AppLabel,
 }
@@ -527,6 +531,7 @@ impl Metrics {
         );
         let http = HttpMetrics::new(&registry)?;
         let push = PushMetrics::new(&registry)?;
+        let feed = FeedMetrics::new(&registry)?;
         Ok(Self {
             registry,
             api_requests,
@@ -542,6 +547,7 @@ impl Metrics {
             sip,
             http,
             push,
+            feed,
             app_label: AppLabel::Name,
         })
     }

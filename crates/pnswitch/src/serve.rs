@@ -300,6 +300,27 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
     }
 }
 
+/// How long a node on a shared store waits at start for its table to catch up with the change feed.
+const FEED_CATCH_UP: Duration = Duration::from_secs(120);
+
+/// Waits until the routing table has caught up with a shared store's change feed (at once without one).
+async fn wait_for_feed(engine: &pn_provision::EngineHandle) -> Result<(), ServeError> {
+    let started = Instant::now();
+    while !engine.feed_caught_up() {
+        if started.elapsed() > FEED_CATCH_UP {
+            return Err(ServeError::Io(std::io::Error::other(format!(
+                "the routing table did not catch up with the store's change feed within {} s",
+                FEED_CATCH_UP.as_secs()
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(feed) = engine.feed_state() {
+        tracing::info!(applied = feed.applied(), "routing table caught up with the change feed");
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
 async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<(), ServeError> {
     let started = Instant::now();
@@ -335,12 +356,17 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         "routing table loaded"
     );
 
-    let engine = Provisioner::start(
+    let engine = Provisioner::start_loaded(
         Arc::clone(&store),
         Arc::clone(&table),
         metrics.clone(),
         config.api.engine.clone(),
+        loaded.feed_head,
     )?;
+    // A shared store: other nodes' commits wake the engine (LISTEN) and it polls the feed every second; the
+    // SIP side starts only once the table has caught up with the feed.
+    pn_provision::spawn_feed_follower(Arc::clone(&store), engine.clone())?;
+    wait_for_feed(&engine).await?;
     let mut housekeeping = spawn_housekeeping(&config, &engine);
     // The HTTP listener is bound before the media stores: the recording URLs default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;

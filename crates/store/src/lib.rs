@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The data directory or database file could not be used.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// Another writer holds what the statement needs (a deadlock broken by the server, a serialization
+    /// failure): the write changed nothing and may be retried.
+    #[error("contention: {0}")]
+    Contention(Box<dyn std::error::Error + Send + Sync>),
     /// The database schema is newer than this binary understands.
     #[error("schema version {found} is newer than supported {supported}")]
     SchemaTooNew {
@@ -45,6 +49,13 @@ pub enum StoreError {
         /// Highest version this binary migrates to.
         supported: u32,
     },
+}
+
+impl StoreError {
+    /// Whether the failed write may succeed when retried ([`StoreError::Contention`]).
+    pub fn is_contention(&self) -> bool {
+        matches!(self, StoreError::Contention(_))
+    }
 }
 
 /// A 1-based page of query results.
@@ -215,8 +226,88 @@ impl OutboxPurge {
     }
 }
 
+/// One committed write transaction of a shared store, as its change feed gives it to every node: its place in
+/// the commit order and what it changed, in the order it changed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedCommit {
+    /// Position in the commit order: 1, 2, 3, … without gaps (commits are numbered while they hold the feed's
+    /// head, so a commit with a higher number always became visible after every lower one).
+    pub seq: u64,
+    /// The rows it changed.
+    pub changes: Vec<Change>,
+}
+
+/// One row change of a [`FeedCommit`]: the row before and after (`None`: it did not exist / was deleted).
+// Built once by the feed's reader and moved once into the routing table: boxing bindings would only add two
+// allocations per change.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A binding.
+    Binding {
+        /// Before.
+        old: Option<Binding>,
+        /// After.
+        new: Option<Binding>,
+    },
+    /// An app (boxed: an app is much larger than the other rows).
+    App {
+        /// Before.
+        old: Option<Box<App>>,
+        /// After.
+        new: Option<Box<App>>,
+    },
+    /// A pool number.
+    Number {
+        /// Before.
+        old: Option<XNumber>,
+        /// After.
+        new: Option<XNumber>,
+    },
+    /// An AX temporary callee.
+    TempCallee {
+        /// Before.
+        old: Option<TempCallee>,
+        /// After.
+        new: Option<TempCallee>,
+    },
+    /// An AXE callback record.
+    Callback {
+        /// Before.
+        old: Option<CallbackRecord>,
+        /// After.
+        new: Option<CallbackRecord>,
+    },
+}
+
+/// Blocks until a shared store's change feed may have moved (a notification from another writer) or a
+/// timeout passes.
+pub trait FeedWaiter: Send {
+    /// Waits at most `timeout`; `true` when woken by a notification, `false` on the timeout.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, StoreError>;
+}
+
+/// A block of binding ids a shared store reserved for one node: `start..end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdBlock {
+    /// First id of the block.
+    pub start: u64,
+    /// One past the last id.
+    pub end: u64,
+}
+
 /// A durable store: one writer at a time, many readers.
 pub trait Store: Send + Sync + 'static {
+    /// Whether several nodes write this store at once (`PostgreSQL`): the database, not a node's own table,
+    /// decides the capacity rules; ids come from the database; every node follows the change feed
+    /// ([`ReadTx::feed_after`]). `false` (the default) for a store only this process writes.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// A waiter woken by other writers' commits (`None`: the store has no change feed).
+    fn feed_waiter(&self) -> Result<Option<Box<dyn FeedWaiter>>, StoreError> {
+        Ok(None)
+    }
     /// Starts the (single) write transaction; blocks while another writer holds it.
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
     /// A read view (a snapshot while it lives); many may be open at once, alongside the writer.
@@ -276,6 +367,16 @@ pub trait ReadTx {
     fn nonces_since(&mut self, since: i64) -> Result<Vec<SeenNonce>, StoreError>;
     /// How many rows the outbox holds, in every state (exact, O(1)).
     fn outbox_count(&mut self) -> Result<u64, StoreError>;
+    /// The change feed's head in this read's snapshot: every commit numbered up to it is visible here, none
+    /// after it (`None`: the store has no change feed).
+    fn feed_head(&mut self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    /// Commits numbered above `after`, in commit order, at most `limit` of them (empty: none yet, or no feed).
+    fn feed_after(&mut self, after: u64, limit: u32) -> Result<Vec<FeedCommit>, StoreError> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
 }
 
 /// One atomic write transaction. Dropping it without [`WriteTx::commit`] rolls it back.
@@ -331,4 +432,37 @@ pub trait WriteTx: ReadTx {
     ) -> Result<OutboxPurge, StoreError>;
     /// Makes every write of this transaction durable (fsync per the backend's policy) and visible.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// [`WriteTx::commit`], answering the commit's number in the change feed (`None`: no feed, or the
+    /// transaction changed nothing the feed carries).
+    fn commit_numbered(self: Box<Self>) -> Result<Option<u64>, StoreError> {
+        self.commit().map(|()| None)
+    }
+    /// Holds the pool number's row until the transaction ends, so writers on other nodes checking rules on
+    /// the same number wait for this one (no-op for a store only this process writes).
+    fn lock_number(&mut self, number: E164) -> Result<(), StoreError> {
+        let _ = number;
+        Ok(())
+    }
+    /// Holds a lock named by a user number until the transaction ends (rules counting one A's bindings over
+    /// several X); no-op for a store only this process writes.
+    fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {
+        let _ = number;
+        Ok(())
+    }
+    /// Reserves a block of binding ids unique across every node (`None`: the store leaves ids to the writer's
+    /// own counter).
+    fn reserve_binding_ids(&mut self) -> Result<Option<IdBlock>, StoreError> {
+        Ok(None)
+    }
+    /// A fresh app id unique across every node (`None`: the writer's own counter).
+    fn next_app_id(&mut self) -> Result<Option<u32>, StoreError> {
+        Ok(None)
+    }
+    /// Forgets at most `limit` of the change feed's oldest commits made before `before` (never the head's
+    /// own); answers how many. A node whose position is older than what is kept can no longer follow the
+    /// feed and must load a fresh snapshot. No-op without a feed.
+    fn prune_feed(&mut self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        let _ = (before, limit);
+        Ok(0)
+    }
 }

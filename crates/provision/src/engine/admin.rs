@@ -270,7 +270,7 @@ pub(crate) fn create_app(ctx: &mut Ctx<'_, '_>, req: &CreateApp) -> OpResult<App
         return Err(ProvisionError::RecordExists(format!("The record already exists: app {app_key}")).into());
     }
     let app = App {
-        id: ctx.new_app_id(),
+        id: ctx.new_app_id()?,
         name: req.name.clone(),
         mode: req.mode,
         app_key,

@@ -102,6 +102,8 @@ fn ax_on(x: E164) -> BindingFilter {
 
 /// Checks the "one A at most `max_x_per_a` X" rule.
 pub(crate) fn check_x_per_a(ctx: &mut Ctx<'_, '_>, app: &App, a: E164) -> Result<(), Fail> {
+    // Binds of one A on different X take different number locks: A's own lock orders them (shared store).
+    ctx.tx.lock_party(a)?;
     // AXYB relations carry A too: count only the A–X parts.
     let held = ctx
         .live_all(BindingFilter {

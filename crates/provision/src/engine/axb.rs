@@ -181,6 +181,7 @@ fn check_party_free(
     n: E164,
     except: Option<pn_bindings::BindingId>,
 ) -> Result<(), Fail> {
+    ctx.tx.lock_number(x)?;
     if !ctx.overlay.maybe_party(ctx.table, x, n) {
         return Ok(());
     }

@@ -239,6 +239,7 @@ fn allocate_y(ctx: &mut Ctx<'_, '_>, app: &App, x: E164, a: E164) -> Result<XNum
         .filter(|n| n.number != x && n.status.accepts_binds())
     {
         let y = n.number;
+        ctx.tx.lock_number(y)?;
         let as_x = ctx
             .live_all(axyb_on(y))?
             .iter()

@@ -74,12 +74,51 @@ pub(crate) enum Effect {
 }
 
 /// Id counters owned by the engine thread.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Ids {
     /// Next binding id.
     pub(crate) next_binding: u64,
-    /// Next app id.
+    /// One past the last binding id this engine may hand out: `u64::MAX` when it owns the store alone; the
+    /// end of the block the shared store reserved for it otherwise ([`Ids::refill`]).
+    pub(crate) binding_end: u64,
+    /// Next app id (a shared store hands out its own: [`Ctx::new_app_id`]).
     pub(crate) next_app: u32,
+}
+
+/// Binding ids a command may need at most (an AXYB bind with its first relation takes two).
+const IDS_PER_COMMAND: u64 = 16;
+
+impl Ids {
+    /// Counters for a store this engine writes alone: after the highest ids stored.
+    pub(crate) fn after(max_binding: u64, max_app: u32) -> Self {
+        Self {
+            next_binding: max_binding + 1,
+            binding_end: u64::MAX,
+            next_app: max_app + 1,
+        }
+    }
+
+    /// Counters for a shared store: empty, filled from the store's blocks before the first command.
+    pub(crate) fn shared() -> Self {
+        Self {
+            next_binding: 0,
+            binding_end: 0,
+            next_app: 0,
+        }
+    }
+
+    /// Makes sure the next command finds enough binding ids: reserves a new block from a shared store when
+    /// fewer than [`IDS_PER_COMMAND`] are left (the rest of the old block is never used).
+    pub(crate) fn refill(&mut self, tx: &mut dyn WriteTx) -> Result<(), StoreError> {
+        if self.binding_end.saturating_sub(self.next_binding) >= IDS_PER_COMMAND {
+            return Ok(());
+        }
+        if let Some(block) = tx.reserve_binding_ids()? {
+            self.next_binding = block.start;
+            self.binding_end = block.end;
+        }
+        Ok(())
+    }
 }
 
 /// How a bind picks its privacy number.
@@ -187,8 +226,10 @@ impl Ctx<'_, '_> {
             .filter(|b| b.app == app.id && b.kind.mode() == app.mode && !b.is_expired(self.now)))
     }
 
-    /// The pool number `x` if the app owns it (1011001 otherwise).
+    /// The pool number `x` if the app owns it (1011001 otherwise). Its row stays locked until the batch ends,
+    /// so writers on other nodes checking rules on `x` wait for this one (a shared store).
     pub(crate) fn owned_number(&mut self, app: &App, x: E164, field: &str) -> Result<XNumber, Fail> {
+        self.tx.lock_number(x)?;
         match self.tx.number(x)? {
             Some(n) if n.app == app.id => Ok(n),
             _ => Err(ProvisionError::NumberNotOwned(format!(
@@ -271,6 +312,7 @@ impl Ctx<'_, '_> {
         }
         for tier in tiers {
             for n in tier {
+                self.tx.lock_number(n.number)?;
                 if fits(self, n)? {
                     return Ok(n.clone());
                 }
@@ -284,6 +326,7 @@ impl Ctx<'_, '_> {
 
     /// A fresh binding id.
     pub(crate) fn new_binding_id(&mut self) -> BindingId {
+        debug_assert!(self.ids.next_binding < self.ids.binding_end, "binding id block used up");
         let id = BindingId(self.ids.next_binding);
         self.ids.next_binding += 1;
         id
@@ -311,11 +354,14 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// A fresh app id.
-    pub(crate) fn new_app_id(&mut self) -> AppId {
+    /// A fresh app id: the shared store's, else the engine's own counter.
+    pub(crate) fn new_app_id(&mut self) -> Result<AppId, Fail> {
+        if let Some(id) = self.tx.next_app_id()? {
+            return Ok(AppId(id));
+        }
         let id = AppId(self.ids.next_app);
         self.ids.next_app += 1;
-        id
+        Ok(id)
     }
 
     /// Stores a new binding.

@@ -24,6 +24,8 @@ pub struct LoadStats {
     pub callback_records: usize,
     /// Bindings that name at least one prompt (their [`pn_bindings::BindingMedia`] is in the table).
     pub with_media: usize,
+    /// A shared store: the change feed's head in the snapshot loaded (the engine follows the feed from it).
+    pub feed_head: Option<u64>,
 }
 
 /// The `mode` label of the bindings gauge: `AXB`, `AX`, `AXE`, `AXYB` (A–X parts) or `YB` (relations).
@@ -43,7 +45,11 @@ pub fn load_table(
     now: UnixTime,
 ) -> Result<LoadStats, ProvisionError> {
     let mut r = store.reader()?;
-    let mut stats = LoadStats::default();
+    let mut stats = LoadStats {
+        // Read in the same snapshot as every row below.
+        feed_head: r.feed_head()?,
+        ..LoadStats::default()
+    };
     let apps = r.apps()?;
     for app in &apps {
         table.upsert_app(app);
@@ -101,5 +107,7 @@ pub(crate) fn sweep(ctx: &mut Ctx<'_, '_>) -> OpResult<u64> {
             removed += 1;
         }
     }
+    let keep_from = ctx.now.plus_secs(-i64::from(ctx.config.feed_retention_secs));
+    ctx.tx.prune_feed(keep_from, ctx.config.sweep_limit)?;
     Ok(removed)
 }

@@ -18,6 +18,7 @@ pub mod axb;
 pub mod axe;
 pub mod axyb;
 mod ctx;
+mod feed;
 mod load;
 mod outbox;
 mod overlay;
@@ -35,6 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, not_found};
 pub use ctx::{XSelect, require_mode, status_name};
+pub use feed::{FEED_POLL, FeedState, spawn_feed_follower};
 pub use load::{LoadStats, load_table};
 pub use outbox::{OutboxRetention, OutboxRow, OutboxSignal, spawn_outbox_purger};
 
@@ -58,8 +60,11 @@ pub struct EngineConfig {
     pub max_x_per_a: u32,
     /// AXYB: relations per Y (reference: 1000).
     pub max_relations_per_y: u32,
-    /// Most expired bindings one sweep deletes.
+    /// Most expired bindings one sweep deletes (and most change-feed commits it forgets).
     pub sweep_limit: u32,
+    /// A shared store: how long the change feed keeps a commit (a node stalled or cut off longer than this
+    /// can no longer follow and must be restarted to load a fresh snapshot).
+    pub feed_retention_secs: u32,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +75,7 @@ impl Default for EngineConfig {
             max_x_per_a: 5,
             max_relations_per_y: 1000,
             sweep_limit: 1000,
+            feed_retention_secs: 3600,
         }
     }
 }
@@ -130,6 +136,8 @@ pub(crate) enum Op {
     PutCallbackRecord(CallbackRecord),
     /// Nothing but a batch: commits the queued API nonces.
     FlushNonces,
+    /// Read the change feed of a shared store (another node committed, or the poll interval passed).
+    FeedPoll,
 }
 
 /// The domain result of one write, as the engine thread answers it.
@@ -165,6 +173,9 @@ pub(crate) enum Reply {
     Marked(u64),
 }
 
+/// How often one command runs again after contention before it fails with 1010001.
+const CONTENTION_RETRIES: u32 = 5;
+
 /// The engine's answer to one command.
 type Answer = Result<Reply, ProvisionError>;
 
@@ -186,6 +197,8 @@ pub struct EngineHandle {
     nonces: Arc<NonceJournal>,
     /// Woken after commits that appended or replayed outbox rows.
     outbox_signal: Arc<OutboxSignal>,
+    /// The engine's place in a shared store's change feed (`None`: the store is this node's alone).
+    feed: Option<Arc<FeedState>>,
 }
 
 /// One typed [`EngineHandle`] method per write: the op it submits and the reply variant it answers with.
@@ -327,17 +340,38 @@ pub struct Provisioner;
 
 impl Provisioner {
     /// Spawns the one writer thread over `store`, keeping `table` (already loaded) and the bindings gauge in step.
+    ///
+    /// With a shared store the table follows the change feed from the head as it is now: use
+    /// [`Provisioner::start_loaded`] for a table [`load_table`] filled.
     pub fn start(
         store: Arc<dyn Store>,
         table: Arc<BindingTable>,
         metrics: Metrics,
         config: EngineConfig,
     ) -> Result<EngineHandle, ProvisionError> {
-        let (ids, apps, restored) = {
+        Self::start_loaded(store, table, metrics, config, None)
+    }
+
+    /// [`Provisioner::start`] for a table [`load_table`] filled from the snapshot whose feed head was
+    /// `loaded_at` ([`LoadStats::feed_head`]): a shared store's feed is followed from there.
+    pub fn start_loaded(
+        store: Arc<dyn Store>,
+        table: Arc<BindingTable>,
+        metrics: Metrics,
+        config: EngineConfig,
+        loaded_at: Option<u64>,
+    ) -> Result<EngineHandle, ProvisionError> {
+        let shared = store.is_shared();
+        let (ids, apps, restored, head) = {
             let mut r = store.reader()?;
-            let ids = ctx::Ids {
-                next_binding: r.max_binding_id()? + 1,
-                next_app: r.max_app_id()? + 1,
+            let ids = if shared {
+                ctx::Ids::shared()
+            } else {
+                ctx::Ids::after(r.max_binding_id()?, r.max_app_id()?)
+            };
+            let head = match loaded_at {
+                Some(seq) => Some(seq),
+                None => r.feed_head()?,
             };
             let apps: HashMap<String, App> = r.apps()?.into_iter().map(|a| (a.app_key.clone(), a)).collect();
             // Every stored nonce: the writer prunes those out of the window, so this is about one window's
@@ -345,8 +379,10 @@ impl Provisioner {
             let restored = r.nonces_since(i64::MIN)?;
             // The outbox gauges are true from the start, before the first commit touches the outbox.
             outbox::set_gauges(&metrics, r.outbox_counts()?);
-            (ids, apps, restored)
+            (ids, apps, restored, head)
         };
+        let feed = head.filter(|_| shared).map(feed::FeedCursor::at);
+        let feed_state = feed.as_ref().map(|c| Arc::clone(&c.state));
         let apps: AppDirectory = Arc::new(RwLock::new(apps));
         let nonces = Arc::new(NonceJournal::new(restored));
         let outbox_signal = Arc::new(OutboxSignal::default());
@@ -358,10 +394,15 @@ impl Provisioner {
             config,
             ids,
             apps: apps.clone(),
-            overlay: overlay::BatchOverlay::default(),
+            overlay: if shared {
+                overlay::BatchOverlay::shared()
+            } else {
+                overlay::BatchOverlay::default()
+            },
             nonces: nonces.clone(),
             pruned_floor: i64::MIN,
             outbox_signal: outbox_signal.clone(),
+            feed,
         };
         std::thread::Builder::new()
             .name("pn-provisioner".into())
@@ -371,6 +412,7 @@ impl Provisioner {
             apps,
             nonces,
             outbox_signal,
+            feed: feed_state,
         })
     }
 }
@@ -427,6 +469,8 @@ struct Engine {
     pruned_floor: i64,
     /// Woken after commits that appended or replayed outbox rows.
     outbox_signal: Arc<OutboxSignal>,
+    /// A shared store's change feed: the table applies every commit from it, this engine's own included.
+    feed: Option<feed::FeedCursor>,
 }
 
 type Outcome = (
@@ -436,6 +480,8 @@ type Outcome = (
 
 impl Engine {
     fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        // A shared store: catch up from the snapshot the table was loaded from before the first write.
+        self.follow_feed();
         let max = self.config.max_batch.max(1);
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
@@ -450,12 +496,20 @@ impl Engine {
     }
 
     fn process(&mut self, batch: Vec<Command>) {
+        if batch.iter().all(|c| matches!(c.op, Op::FeedPoll)) {
+            // Only wake-ups: read the feed, no transaction.
+            self.follow_feed();
+            for c in batch {
+                let _ = c.reply.send(Ok(Reply::Done(())));
+            }
+            return;
+        }
         let store = self.store.clone();
         let mut tx = match store.begin() {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|c| c.reply), &e),
         };
-        let saved_ids = (self.ids.next_binding, self.ids.next_app);
+        let saved_ids = self.ids;
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
         self.overlay.clear();
         let mut pending = batch.into_iter();
@@ -465,7 +519,7 @@ impl Engine {
                 Err(e) => {
                     // The transaction itself is unusable: nothing of this batch is committed.
                     drop(tx);
-                    (self.ids.next_binding, self.ids.next_app) = saved_ids;
+                    self.ids = saved_ids;
                     let replies = outcomes
                         .into_iter()
                         .map(|o| o.0)
@@ -480,17 +534,17 @@ impl Engine {
         let prune = floor > self.pruned_floor;
         if let Err(e) = persist_nonces(&mut *tx, &nonces, prune.then_some(floor)) {
             drop(tx);
-            (self.ids.next_binding, self.ids.next_app) = saved_ids;
+            self.ids = saved_ids;
             self.nonces.put_back(nonces);
             return fail_all(outcomes.into_iter().map(|o| o.0), &e);
         }
         let started = Instant::now();
-        let committed = tx.commit();
+        let committed = tx.commit_numbered();
         self.metrics
             .store_commit_latency
             .observe(started.elapsed().as_secs_f64());
         if let Err(e) = committed {
-            (self.ids.next_binding, self.ids.next_app) = saved_ids;
+            self.ids = saved_ids;
             self.nonces.put_back(nonces);
             return fail_all(outcomes.into_iter().map(|o| o.0), &e);
         }
@@ -498,10 +552,16 @@ impl Engine {
             self.pruned_floor = floor;
         }
         self.metrics.store_batch_size.observe(outcomes.len() as f64);
+        // A shared store: the table takes this commit (and any other node's before it) from the feed, in
+        // commit order; only the outbox's effects are this node's own.
+        let own_effects_only_outbox = self.feed.is_some();
+        self.follow_feed();
         for (reply, result) in outcomes {
             let answer = result.map(|(value, effects)| {
                 for effect in &effects {
-                    self.apply(effect);
+                    if !own_effects_only_outbox || matches!(effect, Effect::Outbox { .. }) {
+                        self.apply(effect);
+                    }
                 }
                 value
             });
@@ -517,33 +577,46 @@ impl Engine {
         op: &Op,
         now: UnixTime,
     ) -> Result<Result<(Reply, Vec<Effect>), ProvisionError>, StoreError> {
-        tx.savepoint()?;
-        let mut ctx = Ctx {
-            tx: &mut *tx,
-            config: &self.config,
-            ids: &mut self.ids,
-            table: &self.table,
-            overlay: &self.overlay,
-            now,
-            effects: Vec::new(),
-        };
-        let result = execute(&mut ctx, op);
-        let effects = std::mem::take(&mut ctx.effects);
-        match result {
-            Ok(value) => {
-                tx.release_savepoint()?;
-                self.overlay.record(&effects);
-                Ok(Ok((value, effects)))
-            }
-            Err(fail) => {
-                tx.rollback_savepoint()?;
-                Ok(Err(match fail {
-                    Fail::Refused(e) => e,
-                    Fail::Store(e) => {
-                        tracing::error!(error = %e, "store failed during a provisioning write");
-                        ProvisionError::Internal
-                    }
-                }))
+        let mut attempt = 0;
+        loop {
+            tx.savepoint()?;
+            self.ids.refill(tx)?;
+            let mut ctx = Ctx {
+                tx: &mut *tx,
+                config: &self.config,
+                ids: &mut self.ids,
+                table: &self.table,
+                overlay: &self.overlay,
+                now,
+                effects: Vec::new(),
+            };
+            let result = execute(&mut ctx, op);
+            let effects = std::mem::take(&mut ctx.effects);
+            match result {
+                Ok(value) => {
+                    tx.release_savepoint()?;
+                    self.overlay.record(&effects);
+                    return Ok(Ok((value, effects)));
+                }
+                // Another node's batch held what this command needed and the database broke the deadlock
+                // by failing this statement: the savepoint undoes the command (and frees its locks), and it
+                // runs again.
+                Err(Fail::Store(e)) if e.is_contention() && attempt < CONTENTION_RETRIES => {
+                    tx.rollback_savepoint()?;
+                    attempt += 1;
+                    self.metrics.feed.contention_retries.inc();
+                    tracing::debug!(error = %e, attempt, "provisioning write retried after contention");
+                }
+                Err(fail) => {
+                    tx.rollback_savepoint()?;
+                    return Ok(Err(match fail {
+                        Fail::Refused(e) => e,
+                        Fail::Store(e) => {
+                            tracing::error!(error = %e, "store failed during a provisioning write");
+                            ProvisionError::Internal
+                        }
+                    }));
+                }
             }
         }
     }
@@ -651,7 +724,7 @@ fn execute(ctx: &mut Ctx<'_, '_>, op: &Op) -> OpResult<Reply> {
         Op::PurgeOutbox(rule) => Reply::Purged(outbox::purge(ctx, *rule)?),
         Op::MarkOutbox { ids, state } => Reply::Marked(outbox::mark(ctx, ids, *state)?),
         Op::PutCallbackRecord(record) => Reply::Done(put_callback_record(ctx, record)?),
-        Op::FlushNonces => Reply::Done(()),
+        Op::FlushNonces | Op::FeedPoll => Reply::Done(()),
     })
 }
 

@@ -15,14 +15,28 @@ use pn_numbers::E164;
 use super::ctx::Effect;
 
 /// AXB effects of the batch's successful commands that the table does not show yet.
+///
+/// With a shared store the table follows other nodes' commits only through the change feed, so it is not a
+/// superset of what is committed: a shared overlay answers "maybe" to everything and every check goes to SQL
+/// (under the number's lock, `Ctx::owned_number`).
 #[derive(Debug, Default)]
 pub(crate) struct BatchOverlay {
+    /// Several nodes write the store: no fast answers.
+    shared: bool,
     added: HashSet<(E164, E164)>,
     removed: HashSet<(E164, E164)>,
     pairs_delta: HashMap<E164, i64>,
 }
 
 impl BatchOverlay {
+    /// The overlay of an engine on a shared store (never answers from the table).
+    pub(crate) fn shared() -> Self {
+        Self {
+            shared: true,
+            ..Self::default()
+        }
+    }
+
     /// Folds one successful command's effects in.
     pub(crate) fn record(&mut self, effects: &[Effect]) {
         for effect in effects {
@@ -67,11 +81,16 @@ impl BatchOverlay {
 
     /// `false` means `n` is certainly not a party of any AXB binding on `x` (committed or in this batch).
     pub(crate) fn maybe_party(&self, table: &BindingTable, x: E164, n: E164) -> bool {
-        self.added.contains(&(x, n)) || (table.is_party_on_x(x, n) && !self.removed.contains(&(x, n)))
+        self.shared
+            || self.added.contains(&(x, n))
+            || (table.is_party_on_x(x, n) && !self.removed.contains(&(x, n)))
     }
 
     /// An upper bound of the AXB pairs on `x`, counting expired ones not yet swept.
     pub(crate) fn max_pairs(&self, table: &BindingTable, x: E164) -> u64 {
+        if self.shared {
+            return u64::MAX;
+        }
         let committed = i64::from(table.pairs_on_x(x));
         let delta = self.pairs_delta.get(&x).copied().unwrap_or(0);
         u64::try_from(committed + delta).unwrap_or(0)

@@ -196,15 +196,13 @@ fn rig() -> Rig {
         table: table.clone(),
         metrics: Metrics::new().unwrap(),
         config: EngineConfig::default(),
-        ids: ctx::Ids {
-            next_binding: 1,
-            next_app: 1,
-        },
+        ids: ctx::Ids::after(0, 0),
         apps: Arc::default(),
         overlay: super::overlay::BatchOverlay::default(),
         nonces: Arc::new(NonceJournal::new(Vec::new())),
         pruned_floor: i64::MIN,
         outbox_signal: Arc::default(),
+        feed: None,
     };
     Rig {
         engine,

@@ -43,9 +43,18 @@ pub(crate) fn misuse(message: &str) -> StoreError {
     }
 }
 
-/// `PostgreSQL`'s errors become [`StoreError::Backend`]: the backend-neutral error names no `postgres` type.
+/// `PostgreSQL`'s errors become [`StoreError::Backend`] (the backend-neutral error names no `postgres` type),
+/// and a deadlock the server broke (`40P01`) or a serialization failure (`40001`) become
+/// [`StoreError::Contention`]: the statement changed nothing and may be retried.
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
+        let contention = e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code == "40P01" || code == "40001"
+        });
+        if contention {
+            return StoreError::Contention(Box::new(e));
+        }
         StoreError::Backend {
             backend: "postgres",
             source: Box::new(e),

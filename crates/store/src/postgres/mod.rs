@@ -1,6 +1,8 @@
 //! `PostgreSQL` backend: the same tables as the `SQLite` backend in a `PostgreSQL` database, through the
-//! sync `postgres` client. Single node for now: one process writes (several writers come with the change
-//! feed); connections are plain TCP or a unix socket, no TLS yet (`NoTls`; TLS is a later step).
+//! sync `postgres` client, shared by every node of a cluster (each node's single writer writes it; the
+//! database decides the capacity rules through row and advisory locks, hands out ids, and numbers every
+//! commit that changes routing state in a change feed the nodes follow: `feed.rs`). Connections are plain
+//! TCP or a unix socket, no TLS yet (`NoTls`; TLS is a later step).
 //!
 //! - **Writer**: one connection behind a mutex. [`Store::begin`] locks it and runs `BEGIN`; the returned
 //!   [`WriteTx`] holds the lock until it is committed or dropped (dropping rolls back). Savepoints nest
@@ -19,6 +21,9 @@
 //!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
 
 mod conn;
+mod feed;
+#[cfg(test)]
+mod feed_tests;
 mod read;
 mod schema;
 #[cfg(test)]
@@ -145,6 +150,7 @@ impl PgStore {
         Ok(PgWriteTx {
             conn: guard,
             depth: 0,
+            changed: false,
         })
     }
 
@@ -177,6 +183,16 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    /// Several nodes may write one database: it is always treated as shared (a single node is a cluster of
+    /// one).
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn feed_waiter(&self) -> Result<Option<Box<dyn crate::FeedWaiter>>, StoreError> {
+        Ok(Some(Box::new(feed::PgFeedWaiter::connect(&self.config)?)))
+    }
+
     fn begin(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
         Ok(Box::new(self.begin_tx()?))
     }
@@ -239,6 +255,8 @@ struct PgWriteTx<'a> {
     conn: MutexGuard<'a, Option<PgConn>>,
     /// Open savepoints (`sp1` … `sp{depth}`).
     depth: u32,
+    /// A write touched a table the change feed carries: the commit is numbered in the feed.
+    changed: bool,
 }
 
 impl PgWriteTx<'_> {
@@ -347,6 +365,12 @@ macro_rules! impl_read_tx {
             fn outbox_count(&mut self) -> Result<u64, StoreError> {
                 read::outbox_count(self.conn()?)
             }
+            fn feed_head(&mut self) -> Result<Option<u64>, StoreError> {
+                feed::head(self.conn()?).map(Some)
+            }
+            fn feed_after(&mut self, after: u64, limit: u32) -> Result<Vec<crate::FeedCommit>, StoreError> {
+                feed::after(self.conn()?, after, limit)
+            }
         }
     };
 }
@@ -388,31 +412,38 @@ impl WriteTx for PgWriteTx<'_> {
     }
 
     fn put_app(&mut self, app: &App) -> Result<(), StoreError> {
+        self.changed = true;
         write::put_app(self.active()?, app)
     }
 
     fn put_number(&mut self, number: &XNumber) -> Result<(), StoreError> {
+        self.changed = true;
         write::put_number(self.active()?, number)
     }
 
     fn delete_number(&mut self, number: E164) -> Result<(), StoreError> {
+        self.changed = true;
         write::delete_number(self.active()?, number)
     }
 
     fn put_binding(&mut self, binding: &Binding) -> Result<(), StoreError> {
+        self.changed = true;
         write::put_binding(self.active()?, binding)
     }
 
     /// Also deletes the Y–B relations of an AXYB A–X binding (rows whose `parent` is `id`).
     fn delete_binding(&mut self, id: BindingId) -> Result<bool, StoreError> {
+        self.changed = true;
         write::delete_binding(self.active()?, id)
     }
 
     fn put_temp_callee(&mut self, callee: &TempCallee) -> Result<(), StoreError> {
+        self.changed = true;
         write::put_temp_callee(self.active()?, callee)
     }
 
     fn put_callback_record(&mut self, record: &CallbackRecord) -> Result<(), StoreError> {
+        self.changed = true;
         write::put_callback_record(self.active()?, record)
     }
 
@@ -447,8 +478,48 @@ impl WriteTx for PgWriteTx<'_> {
         write::purge_outbox(self.active()?, created_before, max_rows, limit)
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        // Commits open savepoints too. On failure `Drop` rolls back whatever is still open.
-        self.active()?.commit()
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.commit_numbered().map(drop)
     }
+
+    /// Numbers the transaction in the change feed when it changed routing state (see `feed.rs`), then
+    /// commits (open savepoints too). On failure `Drop` rolls back whatever is still open.
+    fn commit_numbered(mut self: Box<Self>) -> Result<Option<u64>, StoreError> {
+        let changed = self.changed;
+        let conn = self.active()?;
+        let seq = if changed {
+            Some(feed::number_commit(conn, unix_now())?)
+        } else {
+            None
+        };
+        conn.commit()?;
+        Ok(seq)
+    }
+
+    fn lock_number(&mut self, number: E164) -> Result<(), StoreError> {
+        feed::lock_number(self.active()?, number)
+    }
+
+    fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {
+        feed::lock_party(self.active()?, number)
+    }
+
+    fn reserve_binding_ids(&mut self) -> Result<Option<crate::IdBlock>, StoreError> {
+        feed::reserve_binding_ids(self.active()?).map(Some)
+    }
+
+    fn next_app_id(&mut self) -> Result<Option<u32>, StoreError> {
+        feed::next_app_id(self.active()?).map(Some)
+    }
+
+    fn prune_feed(&mut self, before: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        feed::prune(self.active()?, before.0, limit)
+    }
+}
+
+/// Seconds since the Unix epoch (the feed's `committed_at`).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

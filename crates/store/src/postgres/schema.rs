@@ -133,6 +133,66 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
     ",
+    // 2: the change feed (`feed.rs`) and cluster-wide ids. Row triggers record every change of the rows the
+    // nodes' routing tables hold, with the row before and after, under the writing transaction's id; the
+    // writer numbers its transaction in `pn_commits` while holding `pn_feed_head`, just before `COMMIT`.
+    // Binding ids come in blocks of 256 per node, app ids one at a time.
+    r"
+    CREATE TABLE pn_feed_head (
+        id  BIGINT PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL
+    );
+    INSERT INTO pn_feed_head (id, seq) VALUES (1, 0);
+    CREATE TABLE pn_commits (
+        seq          BIGINT PRIMARY KEY,
+        xid          xid8 NOT NULL UNIQUE,
+        committed_at BIGINT NOT NULL
+    );
+    CREATE TABLE pn_changes (
+        xid      xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        ord      BIGINT GENERATED ALWAYS AS IDENTITY,
+        tbl      SMALLINT NOT NULL,
+        old_body TEXT,
+        new_body TEXT,
+        PRIMARY KEY (xid, ord)
+    );
+    CREATE FUNCTION pn_feed_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO pn_changes (tbl, old_body, new_body) VALUES (TG_ARGV[0]::smallint, NULL, NEW.body);
+        ELSIF TG_OP = 'UPDATE' THEN
+            IF OLD.body IS DISTINCT FROM NEW.body THEN
+                INSERT INTO pn_changes (tbl, old_body, new_body)
+                    VALUES (TG_ARGV[0]::smallint, OLD.body, NEW.body);
+            END IF;
+        ELSE
+            INSERT INTO pn_changes (tbl, old_body, new_body) VALUES (TG_ARGV[0]::smallint, OLD.body, NULL);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER bindings_feed AFTER INSERT OR UPDATE OR DELETE ON bindings
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_change('1');
+    CREATE TRIGGER apps_feed AFTER INSERT OR UPDATE OR DELETE ON apps
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_change('2');
+    CREATE TRIGGER numbers_feed AFTER INSERT OR UPDATE OR DELETE ON numbers
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_change('3');
+    CREATE TRIGGER temp_callees_feed AFTER INSERT OR UPDATE OR DELETE ON temp_callees
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_change('4');
+    CREATE TRIGGER callback_records_feed AFTER INSERT OR UPDATE OR DELETE ON callback_records
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_change('5');
+    CREATE SEQUENCE pn_binding_ids INCREMENT BY 256 MINVALUE 1;
+    SELECT setval('pn_binding_ids', COALESCE((SELECT MAX(id) FROM bindings), 0) + 1, false);
+    CREATE SEQUENCE pn_app_ids MINVALUE 1;
+    SELECT setval('pn_app_ids', COALESCE((SELECT MAX(id) FROM apps), 0) + 1, false);
+    CREATE INDEX bindings_b ON bindings(b) WHERE b IS NOT NULL;
+    CREATE FUNCTION pn_feed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('pn_feed', NEW.seq::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER pn_commits_notify AFTER INSERT ON pn_commits
+        FOR EACH ROW EXECUTE FUNCTION pn_feed_notify();
+    ",
 ];
 
 /// The schema version this binary migrates to.

@@ -1,0 +1,338 @@
+//! Several engines ("nodes") on one `PostgreSQL` database: the capacity rules hold exactly under concurrent
+//! binds on three nodes (the database decides, not a node's table), and every node's routing table follows
+//! the change feed (a write acknowledged on one node is routable there at once and on the others after their
+//! feed reader wakes).
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] fns
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pn_bindings::{App, BindingTable, CallControls, CallDirection, Mode, RecordSettings, UnixTime};
+use pn_metrics::Metrics;
+use pn_numbers::E164;
+use pn_provision::{
+    AppMediaPatch, AppPushPatch, AxBind, AxbBind, AxbModify, AxbUnbind, AxbUnbindBy, ControlsPatch,
+    CreateApp, EngineConfig, EngineHandle, ImportNumbers, NumberImport, ProvisionError, Provisioner,
+    XSelect, load_table, spawn_feed_follower,
+};
+use pn_store::Store;
+use pn_store::postgres::{PgOptions, PgStore, throwaway};
+
+/// One node: its routing table and its engine.
+struct Node {
+    table: Arc<BindingTable>,
+    engine: EngineHandle,
+}
+
+fn now() -> UnixTime {
+    UnixTime(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap(),
+    )
+}
+
+fn database() -> String {
+    let server = throwaway::server().unwrap_or_else(|e| panic!("throwaway PostgreSQL: {e}"));
+    server.create_database().unwrap()
+}
+
+/// A node on the database: its table loaded from a snapshot, its engine following the feed from there.
+fn node(url: &str, config: &EngineConfig) -> Node {
+    let store: Arc<dyn Store> = Arc::new(
+        PgStore::open(&PgOptions {
+            url: url.to_owned(),
+            ..PgOptions::default()
+        })
+        .unwrap(),
+    );
+    let table = Arc::new(BindingTable::new());
+    let metrics = Metrics::new().unwrap();
+    let loaded = load_table(store.as_ref(), &table, &metrics, now()).unwrap();
+    let engine = Provisioner::start_loaded(
+        Arc::clone(&store),
+        Arc::clone(&table),
+        metrics,
+        config.clone(),
+        loaded.feed_head,
+    )
+    .unwrap();
+    spawn_feed_follower(store, engine.clone()).unwrap().unwrap();
+    Node { table, engine }
+}
+
+fn n(text: &str) -> E164 {
+    pn_numbers::normalize(text).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits (bounded) until `done` holds; panics naming `what` otherwise.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Creates the app on the first node with `numbers` in its pool, and waits until every node knows both.
+async fn setup(nodes: &[Node], mode: Mode, numbers: &[E164]) -> App {
+    let first = &nodes[0].engine;
+    let app = first
+        .create_app(
+            CreateApp {
+                name: "shared".into(),
+                mode,
+                app_key: Some("shared-key".into()),
+                app_secret: Some("secretsecret".into()),
+                call_status_url: None,
+                cdr_url: None,
+                sms_url: None,
+                record_enabled: false,
+                sms_enabled: false,
+                extension_digits: 4,
+                collect_repeat: 3,
+                media: AppMediaPatch::default(),
+                push: AppPushPatch::default(),
+                allow_national_numbers: false,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    first
+        .import_numbers(
+            ImportNumbers {
+                app_key: app.app_key.clone(),
+                entries: numbers
+                    .iter()
+                    .map(|&number| NumberImport {
+                        number,
+                        area_code: "0755".into(),
+                        province: None,
+                    })
+                    .collect(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    for node in nodes {
+        eventually("every node knows the app and its numbers", || {
+            node.engine.app_by_key("shared-key").is_some()
+                && numbers.iter().all(|x| node.table.number(*x).is_some())
+        });
+    }
+    app
+}
+
+fn axb_bind(app: &App, x: E164, a: E164, b: E164) -> AxbBind {
+    AxbBind {
+        app: app.clone(),
+        x: XSelect::Number(x),
+        a,
+        b,
+        direction: CallDirection::Both,
+        duration: None,
+        record: RecordSettings::default(),
+        controls: CallControls::default(),
+        user_data: None,
+    }
+}
+
+type Task = tokio::task::JoinHandle<Result<(), ProvisionError>>;
+
+/// Runs every write at once (one task each, spread over the nodes) and answers their result codes.
+async fn race<T>(writes: Vec<(EngineHandle, T)>, run: impl Fn(EngineHandle, T) -> Task) -> Vec<&'static str> {
+    let tasks: Vec<Task> = writes.into_iter().map(|(e, req)| run(e, req)).collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap().map_or_else(|e| e.resultcode(), |()| "0"));
+    }
+    codes
+}
+
+fn count(codes: &[&str], code: &str) -> usize {
+    codes.iter().filter(|c| **c == code).count()
+}
+
+fn spawn_axb(e: EngineHandle, req: AxbBind) -> Task {
+    tokio::spawn(async move { e.axb_bind(req, now()).await.map(drop) })
+}
+
+#[test]
+fn three_nodes_binding_the_same_a_on_the_same_x_at_once_one_wins_each_time() {
+    let url = database();
+    let config = EngineConfig::default();
+    let nodes: Vec<Node> = (0..3).map(|_| node(&url, &config)).collect();
+    let x = n("+8617010000001");
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Axb, &[x]));
+    for round in 0..20 {
+        let a = n(&format!("+86138000{round:05}"));
+        let binds = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let b = n(&format!("+86139{i}00{round:05}"));
+                (node.engine.clone(), axb_bind(&app, x, a, b))
+            })
+            .collect();
+        let codes = rt.block_on(race(binds, spawn_axb));
+        assert_eq!(count(&codes, "0"), 1, "round {round}: {codes:?}");
+        assert_eq!(count(&codes, "1012010"), 2, "round {round}: {codes:?}");
+        for node in &nodes {
+            eventually("every node routes the winner", || node.table.is_party_on_x(x, a));
+        }
+    }
+    for node in &nodes {
+        eventually("every node counts 20 pairs on X", || node.table.pairs_on_x(x) == 20);
+    }
+}
+
+#[test]
+fn the_pairs_per_x_cap_holds_under_concurrent_binds_on_three_nodes() {
+    let url = database();
+    let config = EngineConfig {
+        max_pairs_per_x: 10,
+        ..EngineConfig::default()
+    };
+    let nodes: Vec<Node> = (0..3).map(|_| node(&url, &config)).collect();
+    let x = n("+8617010000002");
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Axb, &[x]));
+    let binds = (0..24)
+        .map(|i| {
+            let a = n(&format!("+86138100{i:05}"));
+            let b = n(&format!("+86139100{i:05}"));
+            (nodes[i % 3].engine.clone(), axb_bind(&app, x, a, b))
+        })
+        .collect();
+    let codes = rt.block_on(race(binds, spawn_axb));
+    assert_eq!(count(&codes, "0"), 10, "{codes:?}");
+    assert_eq!(count(&codes, "1011002"), 14, "{codes:?}");
+    for node in &nodes {
+        eventually("every node counts exactly the cap", || node.table.pairs_on_x(x) == 10);
+    }
+}
+
+#[test]
+fn the_x_per_a_cap_holds_under_concurrent_binds_on_three_nodes() {
+    let url = database();
+    let nodes: Vec<Node> = (0..3).map(|_| node(&url, &EngineConfig::default())).collect();
+    let pool: Vec<E164> = (0..12).map(|i| n(&format!("+86170200{i:05}"))).collect();
+    let a = n("+8613820000001");
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Ax, &pool));
+    let binds = pool
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let req = AxBind {
+                app: app.clone(),
+                x: XSelect::Number(x),
+                a,
+                direction: CallDirection::Both,
+                turn_on: false,
+                record: RecordSettings::default(),
+                controls: CallControls::default(),
+                user_data: None,
+            };
+            (nodes[i % 3].engine.clone(), req)
+        })
+        .collect();
+    let codes = rt.block_on(race(binds, |e, req| {
+        tokio::spawn(async move { e.ax_bind(req, now()).await.map(drop) })
+    }));
+    // The reference's limit: one A on at most 5 X.
+    assert_eq!(count(&codes, "0"), 5, "{codes:?}");
+    assert_eq!(count(&codes, "1011002"), 7, "{codes:?}");
+    for node in &nodes {
+        eventually("every node counts A on exactly 5 X", || node.table.x_count_of_a(a) == 5);
+    }
+}
+
+#[test]
+fn a_write_is_routable_on_its_node_when_acknowledged_and_every_node_follows_later_changes_in_order() {
+    let url = database();
+    let nodes: Vec<Node> = (0..3).map(|_| node(&url, &EngineConfig::default())).collect();
+    let x = n("+8617030000001");
+    let (a, b, b2) = (n("+8613830000001"), n("+8613830000002"), n("+8613830000003"));
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Axb, &[x]));
+    let bound = rt
+        .block_on(nodes[0].engine.axb_bind(axb_bind(&app, x, a, b), now()))
+        .unwrap();
+    // Acknowledged = committed and applied on this node: no wait.
+    assert!(nodes[0].table.is_party_on_x(x, b));
+    for node in &nodes[1..] {
+        eventually("the other nodes route the binding", || node.table.is_party_on_x(x, b));
+    }
+    // Node 2 changes B, node 3 unbinds: each acts on what the previous node committed.
+    rt.block_on(nodes[1].engine.axb_modify(
+        AxbModify {
+            app: app.clone(),
+            subscription_id: bound.subscription_id.clone(),
+            a: None,
+            b: Some(b2),
+            direction: None,
+            duration: None,
+            patch: ControlsPatch::default(),
+        },
+        now(),
+    ))
+    .unwrap();
+    assert!(nodes[1].table.is_party_on_x(x, b2) && !nodes[1].table.is_party_on_x(x, b));
+    eventually("node 3 sees the new B", || nodes[2].table.is_party_on_x(x, b2));
+    rt.block_on(nodes[2].engine.axb_unbind(
+        AxbUnbind {
+            app: app.clone(),
+            by: AxbUnbindBy::Subscription(bound.subscription_id),
+        },
+        now(),
+    ))
+    .unwrap();
+    for node in &nodes {
+        eventually("every node drops the binding", || {
+            !node.table.is_party_on_x(x, a)
+                && !node.table.is_party_on_x(x, b2)
+                && node.table.pairs_on_x(x) == 0
+        });
+        assert!(!node.table.is_party_on_x(x, b), "a stale route survived on a node");
+        assert!(node.engine.feed_caught_up());
+    }
+}
+
+#[test]
+fn a_node_started_later_loads_a_snapshot_and_follows_from_it() {
+    let url = database();
+    let first = node(&url, &EngineConfig::default());
+    let x = n("+8617040000001");
+    let rt = runtime();
+    let app = rt.block_on(setup(std::slice::from_ref(&first), Mode::Axb, &[x]));
+    for i in 0..30 {
+        let (a, b) = (n(&format!("+86138400{i:05}")), n(&format!("+86139400{i:05}")));
+        rt.block_on(first.engine.axb_bind(axb_bind(&app, x, a, b), now()))
+            .unwrap();
+    }
+    let late = node(&url, &EngineConfig::default());
+    eventually("the late node has caught up", || late.engine.feed_caught_up());
+    assert_eq!(late.table.pairs_on_x(x), 30);
+    let (a, b) = (n("+8613840099999"), n("+8613940099999"));
+    rt.block_on(first.engine.axb_bind(axb_bind(&app, x, a, b), now()))
+        .unwrap();
+    eventually("the late node follows new writes", || late.table.is_party_on_x(x, a));
+    assert_eq!(late.table.pairs_on_x(x), 31);
+}

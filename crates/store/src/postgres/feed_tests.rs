@@ -1,0 +1,332 @@
+//! The change feed and the several-writers primitives of the `PostgreSQL` store, with several `PgStore`s on
+//! one database standing for several nodes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use pn_bindings::{AppId, Mode, NumberStatus, TempCallee, UnixTime, XNumber};
+use rand::{Rng, SeedableRng};
+
+use super::PgStore;
+use crate::conformance::PgHarness;
+use crate::conformance::fixtures::{app, axb, binding, n};
+use crate::{Change, OutboxKind, Store};
+
+fn number(digits: u64) -> XNumber {
+    XNumber {
+        number: n(digits),
+        app: AppId(1),
+        area_code: "0755".into(),
+        province: None,
+        status: NumberStatus::Normal,
+    }
+}
+
+fn open(h: &PgHarness) -> PgStore {
+    PgStore::open(&h.options()).unwrap()
+}
+
+#[test]
+fn the_feed_carries_each_change_with_its_row_before_and_after() {
+    let h = PgHarness::new();
+    let store = open(&h);
+    assert!(store.is_shared());
+    let b1 = binding(7, 1, None, axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002));
+    let mut b2 = b1.clone();
+    b2.user_data = Some("changed".into());
+    let temp = TempCallee {
+        binding: b1.id,
+        x: n(8_613_800_000_001),
+        callee: n(8_613_900_000_003),
+        expires_at: UnixTime(1_900_000_000),
+        user_data: None,
+    };
+
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(1, Mode::Axb)).unwrap();
+    tx.put_number(&number(8_613_800_000_001)).unwrap();
+    tx.put_binding(&b1).unwrap();
+    let first = tx.commit_numbered().unwrap();
+    let mut tx = store.begin().unwrap();
+    tx.put_binding(&b2).unwrap();
+    tx.put_temp_callee(&temp).unwrap();
+    let second = tx.commit_numbered().unwrap();
+    // Outbox rows and nonces are not routing state: such a commit takes no number.
+    let mut tx = store.begin().unwrap();
+    tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(1)).unwrap();
+    assert_eq!(tx.commit_numbered().unwrap(), None);
+    let mut tx = store.begin().unwrap();
+    assert!(tx.delete_binding(b1.id).unwrap());
+    let third = tx.commit_numbered().unwrap();
+    assert_eq!((first, second, third), (Some(1), Some(2), Some(3)));
+
+    let mut r = store.reader().unwrap();
+    assert_eq!(r.feed_head().unwrap(), Some(3));
+    let feed = r.feed_after(0, 100).unwrap();
+    assert_eq!(feed.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        feed[0].changes,
+        [
+            Change::App {
+                old: None,
+                new: Some(Box::new(app(1, Mode::Axb)))
+            },
+            Change::Number {
+                old: None,
+                new: Some(number(8_613_800_000_001))
+            },
+            Change::Binding {
+                old: None,
+                new: Some(b1.clone())
+            },
+        ]
+    );
+    assert_eq!(
+        feed[1].changes,
+        [
+            Change::Binding {
+                old: Some(b1.clone()),
+                new: Some(b2.clone())
+            },
+            Change::TempCallee {
+                old: None,
+                new: Some(temp.clone())
+            },
+        ]
+    );
+    // Deleting a binding deletes its temporary callee with it, in statement order.
+    assert_eq!(
+        feed[2].changes,
+        [
+            Change::Binding {
+                old: Some(b2),
+                new: None
+            },
+            Change::TempCallee {
+                old: Some(temp),
+                new: None
+            },
+        ]
+    );
+    assert_eq!(r.feed_after(1, 1).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+    assert!(r.feed_after(3, 100).unwrap().is_empty());
+}
+
+/// Four writers commit transactions whose work interleaves (each waits a random moment between its writes and
+/// its commit, so transactions that began later often commit earlier) while a follower reads the feed. The
+/// follower must see every committed binding exactly once, numbers 1..=n without a gap, and never a number
+/// below one it already read.
+#[test]
+fn a_follower_never_skips_a_commit_whatever_order_concurrent_writers_commit_in() {
+    const WRITERS: u64 = 4;
+    const COMMITS: u64 = 40;
+    let h = PgHarness::new();
+    let stores: Vec<Arc<PgStore>> = (0..WRITERS).map(|_| Arc::new(open(&h))).collect();
+    let follower = open(&h);
+    let start = Arc::new(Barrier::new(WRITERS as usize));
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(w, store)| {
+            let (store, start) = (Arc::clone(store), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+                start.wait();
+                let mut written = Vec::new();
+                for i in 0..COMMITS {
+                    let mut tx = store.begin().unwrap();
+                    let ids = tx.reserve_binding_ids().unwrap().unwrap();
+                    let x = 8_613_800_000_000 + w as u64 * 1000 + i;
+                    tx.put_binding(&binding(ids.start, 1, None, axb(x, 8_613_900_000_001, 8_613_900_000_002)))
+                        .unwrap();
+                    std::thread::sleep(Duration::from_micros(rng.random_range(0..3000)));
+                    tx.commit_numbered().unwrap().unwrap();
+                    written.push(ids.start);
+                }
+                written
+            })
+        })
+        .collect();
+    let reader = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let (mut last, mut seen) = (0u64, Vec::new());
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let page = follower.reader().unwrap().feed_after(last, 7).unwrap();
+                for commit in &page {
+                    assert_eq!(commit.seq, last + 1, "a gap in the feed after {last}");
+                    last = commit.seq;
+                    for change in &commit.changes {
+                        if let Change::Binding { new: Some(b), .. } = change {
+                            seen.push(b.id.0);
+                        }
+                    }
+                }
+                if finished && page.is_empty() {
+                    return (last, seen);
+                }
+            }
+        })
+    };
+    let mut written: Vec<u64> = writers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    done.store(true, Ordering::Release);
+    let (last, mut seen) = reader.join().unwrap();
+    assert_eq!(last, WRITERS * COMMITS);
+    written.sort_unstable();
+    seen.sort_unstable();
+    assert_eq!(seen, written, "the follower saw each committed binding exactly once");
+}
+
+#[test]
+fn id_blocks_and_app_ids_are_unique_across_stores() {
+    let h = PgHarness::new();
+    let (one, two) = (open(&h), open(&h));
+    let mut ids = BTreeSet::new();
+    let mut apps = BTreeSet::new();
+    for _ in 0..20 {
+        for store in [&one, &two] {
+            let mut tx = store.begin().unwrap();
+            let block = tx.reserve_binding_ids().unwrap().unwrap();
+            assert_eq!(block.end - block.start, super::feed::BINDING_ID_BLOCK);
+            for id in block.start..block.end {
+                assert!(ids.insert(id), "binding id {id} handed out twice");
+            }
+            assert!(apps.insert(tx.next_app_id().unwrap().unwrap()));
+            // Ids are not transactional: a rolled-back block is never handed out again.
+            drop(tx);
+        }
+    }
+}
+
+#[test]
+fn ids_start_above_the_bindings_and_apps_already_stored() {
+    let h = PgHarness::new();
+    let store = open(&h);
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(41, Mode::Axb)).unwrap();
+    tx.put_binding(&binding(900, 41, None, axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002)))
+        .unwrap();
+    tx.commit().unwrap();
+    // A database migrated to the feed's schema with rows in it: the sequences start after them.
+    let mut raw = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
+    raw.batch_execute(
+        "SELECT setval('pn_binding_ids', COALESCE((SELECT MAX(id) FROM bindings), 0) + 1, false); \
+         SELECT setval('pn_app_ids', COALESCE((SELECT MAX(id) FROM apps), 0) + 1, false);",
+    )
+    .unwrap();
+    let mut tx = store.begin().unwrap();
+    assert!(tx.reserve_binding_ids().unwrap().unwrap().start > 900);
+    assert!(tx.next_app_id().unwrap().unwrap() > 41);
+}
+
+/// Two writers lock two numbers in opposite orders: the server breaks the deadlock by failing one statement,
+/// which the store reports as contention (retryable), and the other writer goes on.
+#[test]
+fn a_deadlock_between_two_writers_is_reported_as_contention() {
+    let h = PgHarness::new();
+    let setup = open(&h);
+    let mut tx = setup.begin().unwrap();
+    tx.put_number(&number(8_613_800_000_001)).unwrap();
+    tx.put_number(&number(8_613_800_000_002)).unwrap();
+    tx.commit().unwrap();
+    let both_hold_one = Arc::new(Barrier::new(2));
+    let run = |first: u64, second: u64| {
+        let store = open(&h);
+        let both_hold_one = Arc::clone(&both_hold_one);
+        std::thread::spawn(move || {
+            let mut tx = store.begin().unwrap();
+            tx.lock_number(n(first)).unwrap();
+            both_hold_one.wait();
+            let outcome = tx.lock_number(n(second));
+            let contention = outcome.as_ref().is_err_and(crate::StoreError::is_contention);
+            if outcome.is_ok() {
+                tx.commit().unwrap();
+            }
+            contention
+        })
+    };
+    let a = run(8_613_800_000_001, 8_613_800_000_002);
+    let b = run(8_613_800_000_002, 8_613_800_000_001);
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(a != b, "exactly one writer is the deadlock's victim: {a} {b}");
+}
+
+/// The advisory lock of a user number holds a second writer until the first one's transaction ends.
+#[test]
+fn a_party_lock_is_held_until_the_transaction_ends() {
+    let h = PgHarness::new();
+    let (one, two) = (open(&h), Arc::new(open(&h)));
+    let mut tx = one.begin().unwrap();
+    tx.lock_party(n(8_613_900_000_001)).unwrap();
+    let acquired = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (two, acquired) = (Arc::clone(&two), Arc::clone(&acquired));
+        std::thread::spawn(move || {
+            let mut tx = two.begin().unwrap();
+            tx.lock_party(n(8_613_900_000_001)).unwrap();
+            acquired.store(true, Ordering::Release);
+        })
+    };
+    // The second writer is blocked in the server: it shows in pg_locks as a lock not granted.
+    let mut raw = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
+    let waiting = (0..200).any(|_| {
+        let row = raw
+            .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[])
+            .unwrap();
+        let k: i64 = row.get(0);
+        k == 1 || {
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(waiting, "the second writer never waited for the lock");
+    assert!(!acquired.load(Ordering::Acquire));
+    tx.commit().unwrap();
+    waiter.join().unwrap();
+    assert!(acquired.load(Ordering::Acquire));
+}
+
+#[test]
+fn a_waiter_wakes_on_another_stores_commit_and_times_out_otherwise() {
+    let h = PgHarness::new();
+    let (one, two) = (open(&h), open(&h));
+    let mut waiter = one.feed_waiter().unwrap().unwrap();
+    assert!(!waiter.wait(Duration::from_millis(50)).unwrap());
+    let mut tx = two.begin().unwrap();
+    tx.put_number(&number(8_613_800_000_009)).unwrap();
+    tx.commit().unwrap();
+    assert!(waiter.wait(Duration::from_secs(10)).unwrap());
+    assert!(!waiter.wait(Duration::from_millis(50)).unwrap());
+}
+
+#[test]
+fn pruning_forgets_old_commits_but_never_the_heads_own() {
+    let h = PgHarness::new();
+    let store = open(&h);
+    for i in 0..3 {
+        let mut tx = store.begin().unwrap();
+        tx.put_number(&number(8_613_800_000_010 + i)).unwrap();
+        tx.commit().unwrap();
+    }
+    let mut tx = store.begin().unwrap();
+    // Nothing is older than the epoch.
+    assert_eq!(tx.prune_feed(UnixTime(0), 100).unwrap(), 0);
+    assert_eq!(tx.prune_feed(UnixTime(i64::MAX), 1).unwrap(), 1);
+    assert_eq!(tx.prune_feed(UnixTime(i64::MAX), 100).unwrap(), 1);
+    tx.commit().unwrap();
+    let mut r = store.reader().unwrap();
+    // A follower at 0 finds 3 first: the gap tells it the feed no longer holds what it needs.
+    let left = r.feed_after(0, 100).unwrap();
+    assert_eq!(left.iter().map(|c| c.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(left[0].changes.len(), 1);
+    let raw_changes: i64 = postgres::Client::connect(&h.url, postgres::NoTls)
+        .unwrap()
+        .query_one("SELECT count(*) FROM pn_changes", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(raw_changes, 1, "the pruned commits' changes are gone with them");
+}
