@@ -316,7 +316,10 @@ async fn wait_for_feed(engine: &pn_provision::EngineHandle) -> Result<(), ServeE
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     if let Some(feed) = engine.feed_state() {
-        tracing::info!(applied = feed.applied(), "routing table caught up with the change feed");
+        tracing::info!(
+            applied = feed.applied(),
+            "routing table caught up with the change feed"
+        );
     }
     Ok(())
 }

@@ -13,8 +13,8 @@ use pn_metrics::Metrics;
 use pn_numbers::E164;
 use pn_provision::{
     AppMediaPatch, AppPushPatch, AxBind, AxbBind, AxbModify, AxbUnbind, AxbUnbindBy, ControlsPatch,
-    CreateApp, EngineConfig, EngineHandle, ImportNumbers, NumberImport, ProvisionError, Provisioner,
-    XSelect, load_table, spawn_feed_follower,
+    CreateApp, EngineConfig, EngineHandle, ImportNumbers, NumberImport, ProvisionError, Provisioner, XSelect,
+    load_table, spawn_feed_follower,
 };
 use pn_store::Store;
 use pn_store::postgres::{PgOptions, PgStore, throwaway};
@@ -198,7 +198,9 @@ fn three_nodes_binding_the_same_a_on_the_same_x_at_once_one_wins_each_time() {
         }
     }
     for node in &nodes {
-        eventually("every node counts 20 pairs on X", || node.table.pairs_on_x(x) == 20);
+        eventually("every node counts 20 pairs on X", || {
+            node.table.pairs_on_x(x) == 20
+        });
     }
 }
 
@@ -224,7 +226,9 @@ fn the_pairs_per_x_cap_holds_under_concurrent_binds_on_three_nodes() {
     assert_eq!(count(&codes, "0"), 10, "{codes:?}");
     assert_eq!(count(&codes, "1011002"), 14, "{codes:?}");
     for node in &nodes {
-        eventually("every node counts exactly the cap", || node.table.pairs_on_x(x) == 10);
+        eventually("every node counts exactly the cap", || {
+            node.table.pairs_on_x(x) == 10
+        });
     }
 }
 
@@ -260,7 +264,9 @@ fn the_x_per_a_cap_holds_under_concurrent_binds_on_three_nodes() {
     assert_eq!(count(&codes, "0"), 5, "{codes:?}");
     assert_eq!(count(&codes, "1011002"), 7, "{codes:?}");
     for node in &nodes {
-        eventually("every node counts A on exactly 5 X", || node.table.x_count_of_a(a) == 5);
+        eventually("every node counts A on exactly 5 X", || {
+            node.table.x_count_of_a(a) == 5
+        });
     }
 }
 
@@ -278,7 +284,9 @@ fn a_write_is_routable_on_its_node_when_acknowledged_and_every_node_follows_late
     // Acknowledged = committed and applied on this node: no wait.
     assert!(nodes[0].table.is_party_on_x(x, b));
     for node in &nodes[1..] {
-        eventually("the other nodes route the binding", || node.table.is_party_on_x(x, b));
+        eventually("the other nodes route the binding", || {
+            node.table.is_party_on_x(x, b)
+        });
     }
     // Node 2 changes B, node 3 unbinds: each acts on what the previous node committed.
     rt.block_on(nodes[1].engine.axb_modify(
@@ -310,7 +318,10 @@ fn a_write_is_routable_on_its_node_when_acknowledged_and_every_node_follows_late
                 && !node.table.is_party_on_x(x, b2)
                 && node.table.pairs_on_x(x) == 0
         });
-        assert!(!node.table.is_party_on_x(x, b), "a stale route survived on a node");
+        assert!(
+            !node.table.is_party_on_x(x, b),
+            "a stale route survived on a node"
+        );
         assert!(node.engine.feed_caught_up());
     }
 }
@@ -333,6 +344,102 @@ fn a_node_started_later_loads_a_snapshot_and_follows_from_it() {
     let (a, b) = (n("+8613840099999"), n("+8613940099999"));
     rt.block_on(first.engine.axb_bind(axb_bind(&app, x, a, b), now()))
         .unwrap();
-    eventually("the late node follows new writes", || late.table.is_party_on_x(x, a));
+    eventually("the late node follows new writes", || {
+        late.table.is_party_on_x(x, a)
+    });
     assert_eq!(late.table.pairs_on_x(x), 31);
+}
+
+fn route(node: &Node, caller: E164, called: E164) -> Option<E164> {
+    match pn_bindings::decide(
+        &node.table,
+        &pn_bindings::RoutePolicy::default(),
+        Some(caller),
+        called,
+        None,
+        now(),
+    ) {
+        pn_bindings::RouteDecision::Connect(c) => Some(c.callee),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_temporary_callee_set_through_one_node_routes_a_on_another() {
+    let url = database();
+    let nodes: Vec<Node> = (0..2).map(|_| node(&url, &EngineConfig::default())).collect();
+    let x = n("+8617050000001");
+    let (a, callee) = (n("+8613850000001"), n("+8613950000001"));
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Ax, &[x]));
+    rt.block_on(nodes[0].engine.ax_bind(
+        AxBind {
+            app: app.clone(),
+            x: XSelect::Number(x),
+            a,
+            direction: CallDirection::Both,
+            turn_on: false,
+            record: RecordSettings::default(),
+            controls: CallControls::default(),
+            user_data: None,
+        },
+        now(),
+    ))
+    .unwrap();
+    rt.block_on(nodes[0].engine.ax_temp_callee(
+        pn_provision::AxTempCallee {
+            app: app.clone(),
+            target: pn_provision::AxTarget::Number(x, None),
+            callee,
+            duration: 600,
+            user_data: None,
+        },
+        now(),
+    ))
+    .unwrap();
+    // A dials X on the other node: the temporary callee set through the first.
+    eventually("node 2 routes A to the temporary callee", || {
+        route(&nodes[1], a, x) == Some(callee)
+    });
+}
+
+#[test]
+fn an_axe_callback_record_made_on_one_node_calls_back_through_another() {
+    let url = database();
+    let nodes: Vec<Node> = (0..2).map(|_| node(&url, &EngineConfig::default())).collect();
+    let x = n("+8617060000001");
+    let (a, caller) = (n("+8613860000001"), n("+8613960000001"));
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Axe, &[x]));
+    let bound = rt
+        .block_on(nodes[0].engine.axe_bind(
+            pn_provision::AxeBind {
+                app: app.clone(),
+                x: XSelect::Number(x),
+                a,
+                extension: None,
+                record: RecordSettings::default(),
+                fallback: pn_bindings::AxeFallback::Release,
+                time_unit: pn_bindings::TimeUnit::Hours,
+                expired_time: None,
+                callback_expired_time: Some(1),
+                user_data: None,
+            },
+            now(),
+        ))
+        .unwrap();
+    let binding = nodes[0].table.extension_binding(x, &bound.extension).unwrap();
+    // The caller reached A through node 1 (the call's record is stored through node 1's engine)…
+    rt.block_on(nodes[0].engine.put_callback_record(pn_bindings::CallbackRecord {
+        binding,
+        x,
+        a,
+        last_caller: caller,
+        expires_at: Some(UnixTime(now().0 + 3600)),
+    }))
+    .unwrap();
+    // …and A dials X through node 2: called back.
+    eventually("node 2 calls the last caller back", || {
+        route(&nodes[1], a, x) == Some(caller)
+    });
 }

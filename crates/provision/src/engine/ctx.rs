@@ -326,7 +326,10 @@ impl Ctx<'_, '_> {
 
     /// A fresh binding id.
     pub(crate) fn new_binding_id(&mut self) -> BindingId {
-        debug_assert!(self.ids.next_binding < self.ids.binding_end, "binding id block used up");
+        debug_assert!(
+            self.ids.next_binding < self.ids.binding_end,
+            "binding id block used up"
+        );
         let id = BindingId(self.ids.next_binding);
         self.ids.next_binding += 1;
         id

@@ -118,18 +118,30 @@ impl Engine {
     /// effects without a feed).
     fn apply_change(&self, change: Change) {
         match change {
-            Change::Binding { old: None, new: Some(b) } => self.apply(&Effect::Insert(b)),
+            Change::Binding {
+                old: None,
+                new: Some(b),
+            } => self.apply(&Effect::Insert(b)),
             Change::Binding {
                 old: Some(o),
                 new: Some(b),
             } => self.apply(&Effect::Replace(Box::new((o, b)))),
-            Change::Binding { old: Some(o), new: None } => self.apply(&Effect::Remove(o)),
+            Change::Binding {
+                old: Some(o),
+                new: None,
+            } => self.apply(&Effect::Remove(o)),
             Change::TempCallee { new: Some(t), .. } => self.apply(&Effect::TempCallee(t)),
-            Change::TempCallee { old: Some(t), new: None } => self.table.clear_temp_callee(t.x),
+            Change::TempCallee {
+                old: Some(t),
+                new: None,
+            } => self.table.clear_temp_callee(t.x),
             Change::Callback { new: Some(c), .. } => self.apply(&Effect::Callback(c)),
             Change::App { new: Some(a), .. } => self.apply(&Effect::App(a)),
             Change::Number { new: Some(n), .. } => self.apply(&Effect::Number(n)),
-            Change::Number { old: Some(n), new: None } => self.apply(&Effect::RemoveNumber(n.number)),
+            Change::Number {
+                old: Some(n),
+                new: None,
+            } => self.apply(&Effect::RemoveNumber(n.number)),
             // A callback record goes with its binding (routing checks the binding); an app row is only
             // deleted when another row takes its key, whose insert is applied.
             Change::Callback { new: None, .. }

@@ -139,7 +139,10 @@ pub(crate) fn prune(conn: &mut PgConn, before: i64, limit: u32) -> Result<u64, S
 /// Locks the pool number's row until the transaction ends (a missing number locks nothing: the rules refuse
 /// it anyway).
 pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreError> {
-    conn.query("SELECT 1 FROM numbers WHERE number = $1 FOR UPDATE", &[&num(number)])?;
+    conn.query(
+        "SELECT 1 FROM numbers WHERE number = $1 FOR UPDATE",
+        &[&num(number)],
+    )?;
     Ok(())
 }
 

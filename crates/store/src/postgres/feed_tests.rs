@@ -33,7 +33,12 @@ fn the_feed_carries_each_change_with_its_row_before_and_after() {
     let h = PgHarness::new();
     let store = open(&h);
     assert!(store.is_shared());
-    let b1 = binding(7, 1, None, axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002));
+    let b1 = binding(
+        7,
+        1,
+        None,
+        axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002),
+    );
     let mut b2 = b1.clone();
     b2.user_data = Some("changed".into());
     let temp = TempCallee {
@@ -55,7 +60,8 @@ fn the_feed_carries_each_change_with_its_row_before_and_after() {
     let second = tx.commit_numbered().unwrap();
     // Outbox rows and nonces are not routing state: such a commit takes no number.
     let mut tx = store.begin().unwrap();
-    tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(1)).unwrap();
+    tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(1))
+        .unwrap();
     assert_eq!(tx.commit_numbered().unwrap(), None);
     let mut tx = store.begin().unwrap();
     assert!(tx.delete_binding(b1.id).unwrap());
@@ -110,7 +116,14 @@ fn the_feed_carries_each_change_with_its_row_before_and_after() {
             },
         ]
     );
-    assert_eq!(r.feed_after(1, 1).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+    assert_eq!(
+        r.feed_after(1, 1)
+            .unwrap()
+            .iter()
+            .map(|c| c.seq)
+            .collect::<Vec<_>>(),
+        [2]
+    );
     assert!(r.feed_after(3, 100).unwrap().is_empty());
 }
 
@@ -140,8 +153,13 @@ fn a_follower_never_skips_a_commit_whatever_order_concurrent_writers_commit_in()
                     let mut tx = store.begin().unwrap();
                     let ids = tx.reserve_binding_ids().unwrap().unwrap();
                     let x = 8_613_800_000_000 + w as u64 * 1000 + i;
-                    tx.put_binding(&binding(ids.start, 1, None, axb(x, 8_613_900_000_001, 8_613_900_000_002)))
-                        .unwrap();
+                    tx.put_binding(&binding(
+                        ids.start,
+                        1,
+                        None,
+                        axb(x, 8_613_900_000_001, 8_613_900_000_002),
+                    ))
+                    .unwrap();
                     std::thread::sleep(Duration::from_micros(rng.random_range(0..3000)));
                     tx.commit_numbered().unwrap().unwrap();
                     written.push(ids.start);
@@ -178,7 +196,10 @@ fn a_follower_never_skips_a_commit_whatever_order_concurrent_writers_commit_in()
     assert_eq!(last, WRITERS * COMMITS);
     written.sort_unstable();
     seen.sort_unstable();
-    assert_eq!(seen, written, "the follower saw each committed binding exactly once");
+    assert_eq!(
+        seen, written,
+        "the follower saw each committed binding exactly once"
+    );
 }
 
 #[test]
@@ -208,8 +229,13 @@ fn ids_start_above_the_bindings_and_apps_already_stored() {
     let store = open(&h);
     let mut tx = store.begin().unwrap();
     tx.put_app(&app(41, Mode::Axb)).unwrap();
-    tx.put_binding(&binding(900, 41, None, axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002)))
-        .unwrap();
+    tx.put_binding(&binding(
+        900,
+        41,
+        None,
+        axb(8_613_800_000_001, 8_613_900_000_001, 8_613_900_000_002),
+    ))
+    .unwrap();
     tx.commit().unwrap();
     // A database migrated to the feed's schema with rows in it: the sequences start after them.
     let mut raw = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
@@ -275,7 +301,10 @@ fn a_party_lock_is_held_until_the_transaction_ends() {
     let mut raw = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
     let waiting = (0..200).any(|_| {
         let row = raw
-            .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
             .unwrap();
         let k: i64 = row.get(0);
         k == 1 || {

@@ -1,0 +1,329 @@
+//! Several nodes on one PostgreSQL database behind the Kamailio front (issue 13): a throwaway PostgreSQL
+//! (Debian's binaries, a cluster in a temp directory), three pnswitch nodes on 127.0.0.2–4 with
+//! `[store] backend = "postgres"` on that one database, `deploy/kamailio/pnswitch-front.cfg` on 127.0.0.1,
+//! `SIPp` as A through the front and as B.
+//!
+//! - Provisioned through node 1's API only, the bindings route calls on every node (each node's table follows
+//!   the change feed): calls spread over the three nodes all complete.
+//! - `kill -9` of one node under load through the front: only the calls that node held fail; the others and
+//!   the calls placed after all complete; every bind acknowledged meanwhile (through another node's API) is
+//!   there after the kill; the node restarts on the same database, catches up with the feed (`/readyz`), and
+//!   takes calls again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pn_e2e::front::Front;
+use pn_e2e::sipp::{AXB_PATH, SipSwitch, Sipp, SippRun, free_udp_port, ok};
+use reqwest::Method;
+use serde_json::json;
+
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const X: &str = "+8617000000001";
+
+/// Seconds between the front's OPTIONS probes of each node.
+const PROBE_SECS: u32 = 1;
+
+/// The load of the kill test: calls per second through the front (the issue's figure), overridable for a
+/// slow machine with `PN_E2E_CLUSTER_RATE`.
+fn load_rate() -> f64 {
+    std::env::var("PN_E2E_CLUSTER_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300.0)
+}
+
+/// Calls each node answered (`pn_sip_calls_total{outcome="answered"}`).
+fn answered(node: &SipSwitch) -> u64 {
+    node.metrics()
+        .lines()
+        .filter(|l| l.starts_with("pn_sip_calls_total{") && l.contains("outcome=\"answered\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Three nodes on one database, B's `SIPp` port, the front, the app made on node 1.
+struct Cluster {
+    dir: tempfile::TempDir,
+    url: String,
+    nodes: Vec<SipSwitch>,
+    uas_port: u16,
+    front: Front,
+    app: (String, String),
+}
+
+fn node(data: &Path, listen: &str, egress: SocketAddr, url: &str) -> SipSwitch {
+    std::fs::create_dir_all(data).expect("data dir");
+    SipSwitch::start_on(
+        data,
+        listen,
+        egress,
+        &[
+            ("PNSWITCH__MEDIA__MODE", "bypass"),
+            ("PNSWITCH__STORE__BACKEND", "postgres"),
+            ("PNSWITCH__STORE__URL", url),
+        ],
+    )
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let pg = pn_store::postgres::throwaway::server()
+            .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the cluster test: {e}"));
+        let url = pg.create_database().unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uas_port = free_udp_port();
+        let egress = SocketAddr::from(([127, 0, 0, 1], uas_port));
+        let nodes: Vec<SipSwitch> = (2..=4)
+            .map(|i| {
+                node(
+                    &dir.path().join(format!("node{i}")),
+                    &format!("127.0.0.{i}:0"),
+                    egress,
+                    &url,
+                )
+            })
+            .collect();
+        // Provisioned on node 1 only: the other nodes learn the app, the number and the binding from the feed.
+        let app = nodes[0].app_with_numbers("AXB", &[X]);
+        nodes[0].bind_axb(&app, X, A, B, &json!({}));
+        let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+        let front = Front::start(dir.path(), &addrs, PROBE_SECS);
+        Cluster {
+            dir,
+            url,
+            nodes,
+            uas_port,
+            front,
+            app,
+        }
+    }
+
+    fn egress(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.uas_port))
+    }
+
+    /// A: `calls` calls A → X at `rate` per second through the front, each up `hold_ms`.
+    fn uac(&self, calls: u32, rate: f64, hold_ms: u64) -> Sipp {
+        Sipp::uac(self.dir.path(), "uac_basic", self.front.addr)
+            .calls(calls)
+            .rate(rate)
+            .pause_ms(hold_ms)
+            .timeout_secs(90)
+            .inject(&[&[A, X]])
+    }
+
+    /// `calls` calls through the front, B answering: every one must complete.
+    fn batch(&self, calls: u32, rate: f64, hold_ms: u64, why: &str) -> SippRun {
+        let b = Sipp::uas(self.dir.path(), "uas_answer", self.uas_port)
+            .calls(calls)
+            .timeout_secs(90)
+            .spawn();
+        let a = self.uac(calls, rate, hold_ms).run();
+        assert_eq!(
+            a.stats().map(|s| (s.successful, s.failed)),
+            Some((u64::from(calls), 0)),
+            "{why}\n{}\n== kamailio log (tail)\n{}",
+            a.diagnostics(),
+            tail(&self.front.log_text())
+        );
+        b.finish_ok(Duration::from_secs(20))
+    }
+
+    fn answered(&self) -> Vec<u64> {
+        self.nodes.iter().map(answered).collect()
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Polls `cond` every 50 ms for up to `limit`.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+#[test]
+fn bindings_made_through_one_node_route_calls_on_every_node() {
+    let cluster = Cluster::start();
+    cluster.batch(
+        60,
+        30.0,
+        200,
+        "every call completes, whichever node the front picks (each follows the feed)",
+    );
+    let per_node = cluster.answered();
+    assert_eq!(per_node.iter().sum::<u64>(), 60, "{per_node:?}");
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "a node took no call: {per_node:?}"
+    );
+    // A change made through node 3 reaches the others too: node 3 unbinds, nobody routes A → X any more.
+    let (status, body) = cluster.nodes[2].signed(
+        Method::DELETE,
+        &format!("{AXB_PATH}?relationNum={}", X.replace('+', "%2B")),
+        &cluster.app,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    ok(&(status, body));
+    for node in &cluster.nodes {
+        assert!(
+            eventually(Duration::from_secs(5), || {
+                let (_, got) = node.signed(
+                    Method::GET,
+                    &format!("{AXB_PATH}?relationNum={}", X.replace('+', "%2B")),
+                    &cluster.app,
+                    None,
+                );
+                !got.to_string().contains(A)
+            }),
+            "a node still lists the binding"
+        );
+    }
+}
+
+#[test]
+fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind() {
+    let rate = load_rate();
+    let seconds = 10.0;
+    let load = (rate * seconds) as u32;
+    let mut cluster = Cluster::start();
+    let b = Sipp::uas(cluster.dir.path(), "uas_answer", cluster.uas_port)
+        .calls(load)
+        .timeout_secs(120)
+        .arg("-recv_timeout")
+        .arg("8000")
+        .spawn();
+    let a = cluster
+        .uac(load, rate, 1000)
+        .arg("-recv_timeout")
+        .arg("5000")
+        .spawn();
+    // Binds acknowledged through node 1 while the load runs and node 2 dies.
+    let stop = Arc::new(AtomicBool::new(false));
+    let binder = {
+        let stop = Arc::clone(&stop);
+        let client = cluster.nodes[0].switch.client().clone();
+        let base = cluster.nodes[0].switch.base.clone();
+        let app = cluster.app.clone();
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i = 0u32;
+            while !stop.load(Ordering::Acquire) {
+                i += 1;
+                let body = json!({
+                    "relationNum": X,
+                    "callerNum": format!("+861370{i:07}"),
+                    "calleeNum": format!("+861360{i:07}"),
+                });
+                let mut req = client.post(format!("{base}{AXB_PATH}")).json(&body);
+                for (name, value) in pn_e2e::aksk_headers(&app.0, &app.1) {
+                    req = req.header(name, value);
+                }
+                let Ok(resp) = req.send() else { continue };
+                let status = resp.status().as_u16();
+                let got: serde_json::Value = resp.json().unwrap_or_default();
+                if status == 200 && got["resultcode"] == "0" {
+                    acked.push(got["subscriptionId"].as_str().unwrap().to_owned());
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    let held = cluster.nodes[1].metric("pn_sip_active_calls").unwrap_or(0.0) as u64;
+    cluster.nodes[1].switch.kill9();
+    let mut a = a;
+    let a = a.wait_for(Duration::from_secs(120));
+    let mut b = b;
+    let _ = b.wait_for(Duration::from_secs(20));
+    stop.store(true, Ordering::Release);
+    let acked = binder.join().unwrap();
+    let stats = a.stats().expect("SIPp stats");
+    eprintln!(
+        "kill -9 at {rate} calls/s: the node held {held} calls; {} of {load} failed, {} completed; {} binds \
+         acknowledged during the run",
+        stats.failed,
+        stats.successful,
+        acked.len()
+    );
+    assert_eq!(
+        stats.successful + stats.failed,
+        u64::from(load),
+        "{}",
+        a.diagnostics()
+    );
+    assert!(
+        held >= 10,
+        "the killed node held only {held} calls: the load did not reach it"
+    );
+    // A call or two may start on it between the gauge read and the kill.
+    let slack = (rate / 50.0).ceil() as u64 + 3;
+    assert!(
+        (held..=held + slack).contains(&stats.failed),
+        "{} calls failed, the killed node held {held}\n{}\n== kamailio log (tail)\n{}",
+        stats.failed,
+        a.diagnostics(),
+        tail(&cluster.front.log_text())
+    );
+    // Every acknowledged bind is in the database: node 3 (never killed) finds each one.
+    assert!(acked.len() >= 10, "only {} binds were acknowledged", acked.len());
+    for sub in &acked {
+        let (status, got) = cluster.nodes[2].signed(
+            Method::GET,
+            &format!("{AXB_PATH}?subscriptionId={sub}"),
+            &cluster.app,
+            None,
+        );
+        assert!(
+            status == 200 && got.to_string().contains(sub.as_str()),
+            "acknowledged bind {sub} lost: {got}"
+        );
+    }
+
+    // Restarted on its address and the same database (a fresh data directory: nothing local survives), it
+    // loads a snapshot, catches up with the feed (binds made while it was dead included), and takes calls.
+    let listen = cluster.nodes[1].sip.to_string();
+    let data = cluster.dir.path().join("node3-restarted");
+    cluster.nodes[1] = node(&data, &listen, cluster.egress(), &cluster.url);
+    let ready = cluster.nodes[1]
+        .switch
+        .client()
+        .get(format!("{}/readyz", cluster.nodes[1].switch.base))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(ready, 200, "the restarted node is not ready");
+    let last = acked.last().unwrap();
+    let (status, got) = cluster.nodes[1].signed(
+        Method::GET,
+        &format!("{AXB_PATH}?subscriptionId={last}"),
+        &cluster.app,
+        None,
+    );
+    assert!(status == 200 && got.to_string().contains(last.as_str()), "{got}");
+    std::thread::sleep(Duration::from_secs(u64::from(PROBE_SECS) * 3));
+    let before = cluster.answered();
+    cluster.batch(30, 15.0, 100, "every call completes after the restart");
+    let after = cluster.answered();
+    assert!(
+        after[1] > before[1],
+        "the restarted node takes calls again: {before:?} -> {after:?}"
+    );
+}
