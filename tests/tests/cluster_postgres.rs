@@ -198,11 +198,56 @@ fn bindings_made_through_one_node_route_calls_on_every_node() {
     }
 }
 
+/// Binds distinct A/B pairs on X through `node` until `stop`; answers the acknowledged `subscriptionId`s.
+fn bind_until(
+    stop: &Arc<AtomicBool>,
+    node: &SipSwitch,
+    app: &(String, String),
+) -> std::thread::JoinHandle<Vec<String>> {
+    let stop = Arc::clone(stop);
+    let client = node.switch.client().clone();
+    let base = node.switch.base.clone();
+    let app = app.clone();
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut i = 0u32;
+        while !stop.load(Ordering::Acquire) {
+            i += 1;
+            let body = json!({
+                "relationNum": X,
+                "callerNum": format!("+861370{i:07}"),
+                "calleeNum": format!("+861360{i:07}"),
+            });
+            let mut req = client.post(format!("{base}{AXB_PATH}")).json(&body);
+            for (name, value) in pn_e2e::aksk_headers(&app.0, &app.1) {
+                req = req.header(name, value);
+            }
+            let Ok(resp) = req.send() else { continue };
+            let code = resp.status().as_u16();
+            let got: serde_json::Value = resp.json().unwrap_or_default();
+            if code == 200 && got["resultcode"] == "0" {
+                acked.push(got["subscriptionId"].as_str().unwrap().to_owned());
+            }
+        }
+        acked
+    })
+}
+
+/// Whether `node` finds the binding `sub` through the API.
+fn finds(node: &SipSwitch, app: &(String, String), sub: &str) -> bool {
+    let (code, got) = node.signed(
+        Method::GET,
+        &format!("{AXB_PATH}?subscriptionId={sub}"),
+        app,
+        None,
+    );
+    code == 200 && got.to_string().contains(sub)
+}
+
 #[test]
 fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind() {
     let rate = load_rate();
-    let seconds = 10.0;
-    let load = (rate * seconds) as u32;
+    let load = (rate * 10.0) as u32;
     let mut cluster = Cluster::start();
     let b = Sipp::uas(cluster.dir.path(), "uas_answer", cluster.uas_port)
         .calls(load)
@@ -217,35 +262,7 @@ fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind(
         .spawn();
     // Binds acknowledged through node 1 while the load runs and node 2 dies.
     let stop = Arc::new(AtomicBool::new(false));
-    let binder = {
-        let stop = Arc::clone(&stop);
-        let client = cluster.nodes[0].switch.client().clone();
-        let base = cluster.nodes[0].switch.base.clone();
-        let app = cluster.app.clone();
-        std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            let mut i = 0u32;
-            while !stop.load(Ordering::Acquire) {
-                i += 1;
-                let body = json!({
-                    "relationNum": X,
-                    "callerNum": format!("+861370{i:07}"),
-                    "calleeNum": format!("+861360{i:07}"),
-                });
-                let mut req = client.post(format!("{base}{AXB_PATH}")).json(&body);
-                for (name, value) in pn_e2e::aksk_headers(&app.0, &app.1) {
-                    req = req.header(name, value);
-                }
-                let Ok(resp) = req.send() else { continue };
-                let status = resp.status().as_u16();
-                let got: serde_json::Value = resp.json().unwrap_or_default();
-                if status == 200 && got["resultcode"] == "0" {
-                    acked.push(got["subscriptionId"].as_str().unwrap().to_owned());
-                }
-            }
-            acked
-        })
-    };
+    let binder = bind_until(&stop, &cluster.nodes[0], &cluster.app);
     std::thread::sleep(Duration::from_secs(4));
     let held = cluster.nodes[1].metric("pn_sip_active_calls").unwrap_or(0.0) as u64;
     cluster.nodes[1].switch.kill9();
@@ -255,16 +272,16 @@ fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind(
     let _ = b.wait_for(Duration::from_secs(20));
     stop.store(true, Ordering::Release);
     let acked = binder.join().unwrap();
-    let stats = a.stats().expect("SIPp stats");
+    let calls = a.stats().expect("SIPp stats");
     eprintln!(
         "kill -9 at {rate} calls/s: the node held {held} calls; {} of {load} failed, {} completed; {} binds \
          acknowledged during the run",
-        stats.failed,
-        stats.successful,
+        calls.failed,
+        calls.successful,
         acked.len()
     );
     assert_eq!(
-        stats.successful + stats.failed,
+        calls.successful + calls.failed,
         u64::from(load),
         "{}",
         a.diagnostics()
@@ -276,48 +293,42 @@ fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind(
     // A call or two may start on it between the gauge read and the kill.
     let slack = (rate / 50.0).ceil() as u64 + 3;
     assert!(
-        (held..=held + slack).contains(&stats.failed),
+        (held..=held + slack).contains(&calls.failed),
         "{} calls failed, the killed node held {held}\n{}\n== kamailio log (tail)\n{}",
-        stats.failed,
+        calls.failed,
         a.diagnostics(),
         tail(&cluster.front.log_text())
     );
     // Every acknowledged bind is in the database: node 3 (never killed) finds each one.
     assert!(acked.len() >= 10, "only {} binds were acknowledged", acked.len());
     for sub in &acked {
-        let (status, got) = cluster.nodes[2].signed(
-            Method::GET,
-            &format!("{AXB_PATH}?subscriptionId={sub}"),
-            &cluster.app,
-            None,
-        );
         assert!(
-            status == 200 && got.to_string().contains(sub.as_str()),
-            "acknowledged bind {sub} lost: {got}"
+            finds(&cluster.nodes[2], &cluster.app, sub),
+            "acknowledged bind {sub} lost"
         );
     }
+    restart_and_call(&mut cluster, acked.last().unwrap());
+}
 
-    // Restarted on its address and the same database (a fresh data directory: nothing local survives), it
-    // loads a snapshot, catches up with the feed (binds made while it was dead included), and takes calls.
+/// Restarts the killed node (index 1) on its address and the same database, with a fresh data directory
+/// (nothing local survives): it loads a snapshot, catches up with the feed (`last`, bound while it was dead,
+/// included), is ready, and takes calls through the front again.
+fn restart_and_call(cluster: &mut Cluster, last: &str) {
     let listen = cluster.nodes[1].sip.to_string();
     let data = cluster.dir.path().join("node3-restarted");
     cluster.nodes[1] = node(&data, &listen, cluster.egress(), &cluster.url);
-    let ready = cluster.nodes[1]
-        .switch
+    let restarted = &cluster.nodes[1].switch;
+    let ready = restarted
         .client()
-        .get(format!("{}/readyz", cluster.nodes[1].switch.base))
+        .get(format!("{}/readyz", restarted.base))
         .send()
         .unwrap()
         .status();
     assert_eq!(ready, 200, "the restarted node is not ready");
-    let last = acked.last().unwrap();
-    let (status, got) = cluster.nodes[1].signed(
-        Method::GET,
-        &format!("{AXB_PATH}?subscriptionId={last}"),
-        &cluster.app,
-        None,
+    assert!(
+        finds(&cluster.nodes[1], &cluster.app, last),
+        "{last} missing after the restart"
     );
-    assert!(status == 200 && got.to_string().contains(last.as_str()), "{got}");
     std::thread::sleep(Duration::from_secs(u64::from(PROBE_SECS) * 3));
     let before = cluster.answered();
     cluster.batch(30, 15.0, 100, "every call completes after the restart");

@@ -350,12 +350,12 @@ fn a_node_started_later_loads_a_snapshot_and_follows_from_it() {
     assert_eq!(late.table.pairs_on_x(x), 31);
 }
 
-fn route(node: &Node, caller: E164, called: E164) -> Option<E164> {
+fn route(node: &Node, caller: E164, dialled: E164) -> Option<E164> {
     match pn_bindings::decide(
         &node.table,
         &pn_bindings::RoutePolicy::default(),
         Some(caller),
-        called,
+        dialled,
         None,
         now(),
     ) {
