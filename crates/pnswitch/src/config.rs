@@ -119,7 +119,7 @@ pub enum Backend {
     /// Embedded SQLite in the data directory (default).
     #[default]
     Sqlite,
-    /// PostgreSQL at `store.url` (single node for now; no TLS yet).
+    /// PostgreSQL at `store.url`, shared by every node given the same URL (no TLS yet).
     Postgres,
 }
 
