@@ -88,8 +88,11 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 # After the cargo tests (each script fails loudly, stopping this one): the Debian package built from the
 # debug binary, installed, run and purged (tests/deb/run.sh); the alert rules checked and unit-tested with
-# promtool (tests/promtool/run.sh; installs Debian's prometheus without starting it when promtool is missing).
+# promtool (tests/promtool/run.sh; installs Debian's prometheus without starting it when promtool is missing);
+# the unit's hardening rated by systemd-analyze (tests/systemd/run.sh; installs Debian's systemd when missing).
 echo "== tests/deb/run.sh"
 tests/deb/run.sh
 echo "== tests/promtool/run.sh"
 tests/promtool/run.sh
+echo "== tests/systemd/run.sh"
+tests/systemd/run.sh
