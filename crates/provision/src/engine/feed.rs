@@ -67,6 +67,13 @@ impl FeedCursor {
 }
 
 impl Engine {
+    /// Lets the next wake-up queue a poll again.
+    pub(super) fn clear_poll_queued(&self) {
+        if let Some(cursor) = &self.feed {
+            cursor.state.poll_queued.store(false, Ordering::Release);
+        }
+    }
+
     /// Reads and applies every commit after the cursor, in order, until the feed's end. No-op without a feed.
     pub(super) fn follow_feed(&mut self) {
         let Some(state) = self.feed.as_ref().map(|c| Arc::clone(&c.state)) else {

@@ -504,6 +504,12 @@ impl Engine {
             }
             return;
         }
+        // A wake-up queued behind writes: the feed is read after their commit, whatever it changed.
+        let polled = batch.iter().any(|c| matches!(c.op, Op::FeedPoll));
+        if polled {
+            // Cleared before anything can fail, so that the next wake-up queues a poll again.
+            self.clear_poll_queued();
+        }
         let store = self.store.clone();
         let mut tx = match store.begin() {
             Ok(tx) => tx,
@@ -543,19 +549,26 @@ impl Engine {
         self.metrics
             .store_commit_latency
             .observe(started.elapsed().as_secs_f64());
-        if let Err(e) = committed {
-            self.ids = saved_ids;
-            self.nonces.put_back(nonces);
-            return fail_all(outcomes.into_iter().map(|o| o.0), &e);
-        }
+        let numbered = match committed {
+            Ok(numbered) => numbered,
+            Err(e) => {
+                self.ids = saved_ids;
+                self.nonces.put_back(nonces);
+                return fail_all(outcomes.into_iter().map(|o| o.0), &e);
+            }
+        };
         if prune {
             self.pruned_floor = floor;
         }
         self.metrics.store_batch_size.observe(outcomes.len() as f64);
         // A shared store: the table takes this commit (and any other node's before it) from the feed, in
-        // commit order; only the outbox's effects are this node's own.
+        // commit order; only the outbox's effects are this node's own. A commit that changed no routing
+        // state (call facts, delivery marks, nonces) took no number: other nodes' commits reach the table
+        // through the follower's wake-ups, not through a read after every commit.
         let own_effects_only_outbox = self.feed.is_some();
-        self.follow_feed();
+        if numbered.is_some() || polled {
+            self.follow_feed();
+        }
         for (reply, result) in outcomes {
             let answer = result.map(|(value, effects)| {
                 for effect in &effects {
