@@ -443,6 +443,11 @@ pub trait WriteTx: ReadTx {
         let _ = number;
         Ok(())
     }
+    /// [`WriteTx::lock_number`] then [`ReadTx::number`] (one statement where the backend can).
+    fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
+        self.lock_number(number)?;
+        self.number(number)
+    }
     /// Holds a lock named by a user number until the transaction ends (rules counting one A's bindings over
     /// several X); no-op for a store only this process writes.
     fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {

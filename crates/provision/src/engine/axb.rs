@@ -181,7 +181,6 @@ fn check_party_free(
     n: E164,
     except: Option<pn_bindings::BindingId>,
 ) -> Result<(), Fail> {
-    ctx.tx.lock_number(x)?;
     if !ctx.overlay.maybe_party(ctx.table, x, n) {
         return Ok(());
     }
@@ -275,6 +274,10 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &AxbModify) -> OpResult<String>
     }
     if new_axb.a == new_axb.b {
         return Err(ProvisionError::invalid("calleeNum", "must differ from callerNum").into());
+    }
+    if new_axb.a != axb.a || new_axb.b != axb.b {
+        // A new party is checked against X's other bindings: X's row is held like a bind holds it.
+        ctx.tx.lock_number(axb.x)?;
     }
     if new_axb.a != axb.a && new_axb.a != axb.b {
         check_party_free(ctx, axb.x, new_axb.a, Some(old.id))?;

@@ -229,8 +229,7 @@ impl Ctx<'_, '_> {
     /// The pool number `x` if the app owns it (1011001 otherwise). Its row stays locked until the batch ends,
     /// so writers on other nodes checking rules on `x` wait for this one (a shared store).
     pub(crate) fn owned_number(&mut self, app: &App, x: E164, field: &str) -> Result<XNumber, Fail> {
-        self.tx.lock_number(x)?;
-        match self.tx.number(x)? {
+        match self.tx.lock_and_read_number(x)? {
             Some(n) if n.app == app.id => Ok(n),
             _ => Err(ProvisionError::NumberNotOwned(format!(
                 "{field} {x} does not exist in the app's number pool"

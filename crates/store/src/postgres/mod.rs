@@ -500,6 +500,10 @@ impl WriteTx for PgWriteTx<'_> {
         feed::lock_number(self.active()?, number)
     }
 
+    fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
+        read::number_for_update(self.active()?, number)
+    }
+
     fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {
         feed::lock_party(self.active()?, number)
     }

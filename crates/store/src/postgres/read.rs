@@ -117,6 +117,16 @@ pub(crate) fn number(conn: &mut PgConn, number: E164) -> Result<Option<XNumber>,
     )
 }
 
+/// One pool number, its row locked until the transaction ends (`SELECT … FOR UPDATE`).
+pub(crate) fn number_for_update(conn: &mut PgConn, number: E164) -> Result<Option<XNumber>, StoreError> {
+    body(
+        conn,
+        "SELECT body FROM numbers WHERE number = $1 FOR UPDATE",
+        &[&num(number)],
+        "numbers",
+    )
+}
+
 /// One binding by id.
 pub(crate) fn binding(conn: &mut PgConn, id: BindingId) -> Result<Option<Binding>, StoreError> {
     body(
