@@ -18,6 +18,7 @@
 //! - **Threads**: every call blocks; called on a tokio runtime's thread it steps off the runtime
 //!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
 
+mod cluster;
 mod conn;
 mod read;
 mod schema;
@@ -56,6 +57,12 @@ pub struct PgOptions {
     /// Idle read connections kept in the pool (default 4). More readers may be open at once; the extra
     /// connections are closed when their [`ReadTx`] ends.
     pub read_connections: usize,
+    /// This node's name, unique among the nodes sharing the database (`[cluster] node`): the owner of the
+    /// outbox entries it appends, its row in `pn_nodes`. Empty: no name (entries without an owner).
+    pub node: String,
+    /// The base URL other nodes reach this node's HTTP API at (`[cluster] api_url`), announced with each
+    /// heartbeat.
+    pub api_url: String,
 }
 
 impl Default for PgOptions {
@@ -63,6 +70,8 @@ impl Default for PgOptions {
         Self {
             url: String::new(),
             read_connections: 4,
+            node: String::new(),
+            api_url: String::new(),
         }
     }
 }
@@ -72,6 +81,8 @@ impl fmt::Debug for PgOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgOptions")
             .field("read_connections", &self.read_connections)
+            .field("node", &self.node)
+            .field("api_url", &self.api_url)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +97,12 @@ pub struct PgStore {
     readers: Mutex<Vec<PgConn>>,
     /// Pool size bound.
     read_connections: usize,
+    /// This node's name (empty: none).
+    node: String,
+    /// This node's API base URL.
+    api_url: String,
+    /// The cluster jobs' own connection (heartbeats, the leader lock, takeovers), connected at first use.
+    jobs: Mutex<cluster::Jobs>,
 }
 
 impl fmt::Debug for PgStore {
@@ -94,6 +111,7 @@ impl fmt::Debug for PgStore {
             .field("hosts", &self.config.get_hosts())
             .field("dbname", &self.config.get_dbname())
             .field("read_connections", &self.read_connections)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +133,9 @@ impl PgStore {
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
+            node: options.node.clone(),
+            api_url: options.api_url.clone(),
+            jobs: Mutex::new(cluster::Jobs::default()),
         })
     }
 
@@ -145,6 +166,7 @@ impl PgStore {
         Ok(PgWriteTx {
             conn: guard,
             depth: 0,
+            node: &self.node,
         })
     }
 
@@ -188,6 +210,32 @@ impl Store for PgStore {
         Box::new(tx).commit()
     }
 
+    /// Upserts this node's `pn_nodes` row (its API URL, the database's time) on the jobs connection.
+    fn heartbeat(&self) -> Result<(), StoreError> {
+        self.jobs.lock().heartbeat(&self.config, &self.node, &self.api_url)
+    }
+
+    /// Holds (or tries to take) a session advisory lock on the jobs connection; a broken connection loses
+    /// it and is replaced at once (see `cluster.rs`).
+    fn try_lead(&self) -> Result<bool, StoreError> {
+        self.jobs.lock().try_lead(&self.config)
+    }
+
+    fn take_over_outbox(&self, lease_secs: u64, limit: u32) -> Result<u64, StoreError> {
+        if self.node.is_empty() {
+            return Ok(0);
+        }
+        self.jobs.lock().take_over(&self.config, &self.node, lease_secs, limit)
+    }
+
+    fn node(&self) -> Option<&str> {
+        (!self.node.is_empty()).then_some(self.node.as_str())
+    }
+
+    fn node_api_url(&self, node: &str) -> Result<Option<String>, StoreError> {
+        self.jobs.lock().api_url(&self.config, node)
+    }
+
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         let mut conn = self.take_reader()?;
         // On error the connection is closed here rather than pooled in an unknown state; a pooled one the
@@ -215,6 +263,11 @@ struct PgReadTx<'a> {
 }
 
 impl PgReadTx<'_> {
+    /// This node's name.
+    fn node(&self) -> &str {
+        &self.store.node
+    }
+
     /// The connection.
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
         self.conn
@@ -239,9 +292,16 @@ struct PgWriteTx<'a> {
     conn: MutexGuard<'a, Option<PgConn>>,
     /// Open savepoints (`sp1` … `sp{depth}`).
     depth: u32,
+    /// This node's name (the owner of appended outbox entries; empty: none).
+    node: &'a str,
 }
 
 impl PgWriteTx<'_> {
+    /// This node's name.
+    fn node(&self) -> &str {
+        self.node
+    }
+
     /// The connection.
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
         self.conn.as_mut().ok_or_else(|| misuse("no write connection"))
@@ -326,7 +386,8 @@ macro_rules! impl_read_tx {
                 read::expired_bindings(self.conn()?, now, limit)
             }
             fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-                read::outbox_pending(self.conn()?, after_id, limit)
+                let node = self.node().to_owned();
+                read::outbox_pending(self.conn()?, &node, after_id, limit)
             }
             fn outbox_query(
                 &mut self,
@@ -423,7 +484,8 @@ impl WriteTx for PgWriteTx<'_> {
         payload: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        write::append_outbox(self.active()?, kind, app, payload, now)
+        let node = self.node;
+        write::append_outbox(self.active()?, node, kind, app, payload, now)
     }
 
     fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError> {

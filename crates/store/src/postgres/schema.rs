@@ -133,6 +133,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
     ",
+    // 2: a placeholder on the `jobs` branch only. Main's version 2 (the change feed: `pn_feed_head`,
+    // `pn_commits`, `pn_changes`) takes this slot at the merge; version 3 below does not use its objects.
+    "-- version 2: the change feed (main)",
+    // 3 (after the change feed's version 2, independent of its objects): cluster-wide jobs. The node
+    // registry (heartbeats, each node's API URL) and the outbox's owner node (NULL: written before
+    // ownership, delivered by every node).
+    r"
+    CREATE TABLE pn_nodes (
+        node    TEXT PRIMARY KEY,
+        api_url TEXT,
+        seen_at BIGINT
+    );
+    ALTER TABLE outbox ADD COLUMN owner TEXT;
+    CREATE INDEX outbox_owner_pending ON outbox(owner, id) WHERE state = 0;
+    ",
 ];
 
 /// The schema version this binary migrates to.
