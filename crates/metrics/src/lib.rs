@@ -63,6 +63,12 @@ pub struct Metrics {
     /// `outbox.retention_secs`) or `cap` (younger, removed because the outbox held more than
     /// `outbox.max_rows`).
     pub outbox_purged: IntCounterVec,
+    /// `pn_cluster_leader`: 1 while this node leads the cluster-wide jobs (expiry sweep, outbox retention,
+    /// outbox takeover), 0 otherwise (a node on `SQLite` always leads).
+    pub cluster_leader: IntGauge,
+    /// `pn_outbox_taken_over_total`: pending outbox entries this node took over from nodes whose heartbeat
+    /// lease ended (delivered from here from then on).
+    pub outbox_taken_over: IntCounter,
     /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_*`).
     pub sip: SipMetrics,
     /// HTTP server metrics (`pn_http_*`).
@@ -510,6 +516,16 @@ impl Metrics {
             &["reason"],
         )?;
         preset(&outbox_purged, &["age", "cap"]);
+        let cluster_leader = IntGauge::with_opts(Opts::new(
+            "pn_cluster_leader",
+            "1 while this node leads the cluster-wide jobs, 0 otherwise",
+        ))?;
+        let outbox_taken_over = IntCounter::with_opts(Opts::new(
+            "pn_outbox_taken_over_total",
+            "Pending outbox entries taken over from nodes whose heartbeat lease ended",
+        ))?;
+        registry.register(Box::new(cluster_leader.clone()))?;
+        registry.register(Box::new(outbox_taken_over.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
@@ -539,6 +555,8 @@ impl Metrics {
             outbox_rows,
             push_dead_letters,
             outbox_purged,
+            cluster_leader,
+            outbox_taken_over,
             sip,
             http,
             push,
