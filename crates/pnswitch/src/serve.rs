@@ -19,6 +19,8 @@ use crate::config::{Backend, Config, MediaMode, redact_url_password};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Most outbox entries one takeover step moves (one `UPDATE`; steps repeat while full).
+const TAKEOVER_CHUNK: u32 = 1000;
 /// Name of the file in the data directory that holds the recording-URL signing key.
 pub const RECORD_KEY_FILE: &str = "record-url.key";
 /// How often expired recordings are deleted (also once at start).
@@ -292,6 +294,8 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
             let options = PgOptions {
                 url: config.store.url.clone(),
                 read_connections: config.store.read_connections,
+                node: config.node_name(),
+                api_url: config.node_api_url(),
             };
             let pg = PgStore::open(&options)?;
             tracing::info!(store = ?pg, "PostgreSQL store opened");
@@ -422,7 +426,8 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     Ok(())
 }
 
-/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention.
+/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention, and the
+/// cluster jobs (heartbeats, leadership, outbox takeover; on `SQLite` the node always leads, alone).
 fn spawn_housekeeping(
     config: &Config,
     engine: &pn_provision::EngineHandle,
@@ -437,6 +442,14 @@ fn spawn_housekeeping(
             engine.clone(),
             config.outbox.retention(),
             Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
+        ),
+        pn_provision::spawn_cluster_jobs(
+            engine.clone(),
+            pn_provision::ClusterJobs {
+                heartbeat: Duration::from_millis(config.cluster.heartbeat_ms.max(10)),
+                lease_secs: config.cluster.lease_secs.max(1),
+                takeover_chunk: TAKEOVER_CHUNK,
+            },
         ),
     ]
 }
