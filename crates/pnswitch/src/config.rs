@@ -332,6 +332,17 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(node) = &config.cluster.node {
+            let ok = (1..=64).contains(&node.len())
+                && node
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "[cluster] node {node:?}: 1 to 64 of A-Z a-z 0-9 _ . -"
+                )));
+            }
+        }
         config
             .push
             .validate()
@@ -437,7 +448,7 @@ mod tests {
             "cluster.api_url",
         ]
         .map(str::to_owned)
-            .to_vec();
+        .to_vec();
         walk(&printed, "", &mut keys);
         keys
     }
@@ -445,7 +456,10 @@ mod tests {
     #[test]
     fn the_node_name_and_api_url_default_from_the_listeners() {
         let env = vec![
-            ("PNSWITCH__SIP__LISTEN".to_owned(), "[\"127.0.0.1:5071\"]".to_owned()),
+            (
+                "PNSWITCH__SIP__LISTEN".to_owned(),
+                "[\"127.0.0.1:5071\"]".to_owned(),
+            ),
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "127.0.0.2:8081".to_owned()),
         ];
         let c = Config::load(None, env).unwrap();
@@ -454,7 +468,10 @@ mod tests {
         assert_eq!((c.cluster.lease_secs, c.cluster.heartbeat_ms), (10, 1000));
         let env = vec![
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
-            ("PNSWITCH__API__PUBLIC_URL".to_owned(), "https://pn.example.com/".to_owned()),
+            (
+                "PNSWITCH__API__PUBLIC_URL".to_owned(),
+                "https://pn.example.com/".to_owned(),
+            ),
         ];
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.node_api_url(), "https://pn.example.com");
@@ -465,8 +482,16 @@ mod tests {
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.node_name(), "n7");
         assert_eq!(c.node_api_url(), format!("http://{}:8082", host_name()));
-        let env = vec![("PNSWITCH__CLUSTER__API_URL".to_owned(), "http://10.0.0.7:8080".to_owned())];
-        assert_eq!(Config::load(None, env).unwrap().node_api_url(), "http://10.0.0.7:8080");
+        let env = vec![(
+            "PNSWITCH__CLUSTER__API_URL".to_owned(),
+            "http://10.0.0.7:8080".to_owned(),
+        )];
+        assert_eq!(
+            Config::load(None, env).unwrap().node_api_url(),
+            "http://10.0.0.7:8080"
+        );
+        let env = vec![("PNSWITCH__CLUSTER__NODE".to_owned(), "n 1/x".to_owned())];
+        assert!(Config::load(None, env).is_err(), "a node name must be URL-safe");
     }
 
     #[test]

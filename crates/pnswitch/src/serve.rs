@@ -19,6 +19,10 @@ use crate::config::{Backend, Config, MediaMode, redact_url_password};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// How long a node waits to connect to the node holding a recording it proxies.
+const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a proxied recording download waits for each read from the holder before giving up.
+const PROXY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most outbox entries one takeover step moves (one `UPDATE`; steps repeat while full).
 const TAKEOVER_CHUNK: u32 = 1000;
 /// Name of the file in the data directory that holds the recording-URL signing key.
@@ -372,13 +376,18 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     .await?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pusher = start_pusher(&config, &store, &engine, &table, &metrics, &recordings)?;
-    let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
+    let mut state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
         .with_recordings(recordings)
         .with_call_control(sip.call_control())
         .with_readiness(Arc::clone(&ready));
+    if config.store.backend == Backend::Postgres {
+        let proxy = pn_api::RecordingProxy::new(PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT)
+            .map_err(std::io::Error::other)?;
+        state = state.with_recording_proxy(proxy);
+    }
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
@@ -503,13 +512,18 @@ fn media_stores(
         }
         format!("http://{local}")
     });
-    let recordings = Arc::new(RecordingStore::open(
-        config.data_dir.join("recordings"),
-        &config.data_dir.join(RECORD_KEY_FILE),
-        public_base,
-        Duration::from_secs(u64::from(config.api.record_retention_days) * 86_400),
-        Duration::from_secs(config.api.record_url_ttl_secs),
-    )?);
+    // On a shared store the URLs name this node, the holder of the recordings it writes (docs/scale.md).
+    let node = (config.store.backend == Backend::Postgres).then(|| config.node_name());
+    let recordings = Arc::new(
+        RecordingStore::open(
+            config.data_dir.join("recordings"),
+            &config.data_dir.join(RECORD_KEY_FILE),
+            public_base,
+            Duration::from_secs(u64::from(config.api.record_retention_days) * 86_400),
+            Duration::from_secs(config.api.record_url_ttl_secs),
+        )?
+        .with_node(node),
+    );
     Ok((prompts, recordings))
 }
 

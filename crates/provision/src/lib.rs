@@ -52,8 +52,9 @@ pub use engine::axb::{AxbBind, AxbBound, AxbModify, AxbUnbind, AxbUnbindBy, Cont
 pub use engine::axe::{AxeBind, AxeBound, AxeModify, AxeTarget, AxeUnbind};
 pub use engine::axyb::{AxybBind, AxybBound, AxybRelation, AxybUnbind, YbBound};
 pub use engine::{
-    ClusterJobs, EngineConfig, EngineHandle, LoadStats, OutboxRetention, OutboxRow, OutboxSignal, Provisioner, XSelect,
-    load_table, require_mode, spawn_cluster_jobs, spawn_nonce_flusher, spawn_outbox_purger, spawn_sweeper, status_name,
+    ClusterJobs, EngineConfig, EngineHandle, LoadStats, OutboxRetention, OutboxRow, OutboxSignal,
+    Provisioner, XSelect, load_table, require_mode, spawn_cluster_jobs, spawn_nonce_flusher,
+    spawn_outbox_purger, spawn_sweeper, status_name,
 };
 pub use error::ProvisionError;
 pub use media::{Prompt, PromptInfo, PromptLibrary, RecordingStore};

@@ -109,7 +109,10 @@ impl EngineHandle {
             }
         }
         if moved > 0 {
-            tracing::info!(moved, "took over the pending outbox entries of nodes whose lease ended");
+            tracing::info!(
+                moved,
+                "took over the pending outbox entries of nodes whose lease ended"
+            );
         }
         Ok(moved)
     }
@@ -131,7 +134,10 @@ pub fn spawn_cluster_jobs(handle: EngineHandle, jobs: ClusterJobs) -> tokio::tas
                 tracing::warn!(error = %e, "cluster heartbeat failed");
             }
             if handle.try_lead().await {
-                if let Err(e) = handle.take_over_outbox(jobs.lease_secs, jobs.takeover_chunk).await {
+                if let Err(e) = handle
+                    .take_over_outbox(jobs.lease_secs, jobs.takeover_chunk)
+                    .await
+                {
                     tracing::warn!(error = %e, "outbox takeover failed");
                 }
             }

@@ -31,7 +31,9 @@ impl Jobs {
             self.leading = false;
             self.conn = Some(PgConn::connect(config)?);
         }
-        self.conn.as_mut().ok_or_else(|| super::conn::misuse("no jobs connection"))
+        self.conn
+            .as_mut()
+            .ok_or_else(|| super::conn::misuse("no jobs connection"))
     }
 
     /// Runs `f` on the connection; when it fails because the session ended, forgets the connection (and
@@ -109,11 +111,17 @@ impl Jobs {
                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
         );
         let lease = i64::try_from(lease_secs).unwrap_or(i64::MAX);
-        self.with(config, |conn| conn.execute(&sql, &[&node, &lease, &i64::from(limit)]))
+        self.with(config, |conn| {
+            conn.execute(&sql, &[&node, &lease, &i64::from(limit)])
+        })
     }
 
     /// The API URL `node` last announced (`None`: unknown node, or none announced).
-    pub(crate) fn api_url(&mut self, config: &postgres::Config, node: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn api_url(
+        &mut self,
+        config: &postgres::Config,
+        node: &str,
+    ) -> Result<Option<String>, StoreError> {
         self.with(config, |conn| {
             let row = conn.query_opt("SELECT api_url FROM pn_nodes WHERE node = $1", &[&node])?;
             Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))

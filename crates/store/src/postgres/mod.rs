@@ -212,7 +212,9 @@ impl Store for PgStore {
 
     /// Upserts this node's `pn_nodes` row (its API URL, the database's time) on the jobs connection.
     fn heartbeat(&self) -> Result<(), StoreError> {
-        self.jobs.lock().heartbeat(&self.config, &self.node, &self.api_url)
+        self.jobs
+            .lock()
+            .heartbeat(&self.config, &self.node, &self.api_url)
     }
 
     /// Holds (or tries to take) a session advisory lock on the jobs connection; a broken connection loses
@@ -225,7 +227,9 @@ impl Store for PgStore {
         if self.node.is_empty() {
             return Ok(0);
         }
-        self.jobs.lock().take_over(&self.config, &self.node, lease_secs, limit)
+        self.jobs
+            .lock()
+            .take_over(&self.config, &self.node, lease_secs, limit)
     }
 
     fn node(&self) -> Option<&str> {

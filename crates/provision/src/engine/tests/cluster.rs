@@ -160,15 +160,30 @@ async fn a_dead_nodes_pending_entries_are_taken_over_once_and_wake_the_driver_wi
     // The sync client runs a runtime of its own: off this one.
     let aged = tokio::task::block_in_place(|| {
         let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        raw.execute("UPDATE pn_nodes SET seen_at = seen_at - 11 WHERE node = 'n1'", &[])
-            .unwrap()
+        raw.execute(
+            "UPDATE pn_nodes SET seen_at = seen_at - 11 WHERE node = 'n1'",
+            &[],
+        )
+        .unwrap()
     });
     assert_eq!(aged, 1);
-    assert_eq!(e2.take_over_outbox(10, 2).await.unwrap(), 5, "in steps of 2, to the end");
+    assert_eq!(
+        e2.take_over_outbox(10, 2).await.unwrap(),
+        5,
+        "in steps of 2, to the end"
+    );
     assert!(signal.take_rescan());
     assert_eq!(e2.cluster.metrics.outbox_taken_over.get(), 5);
     assert_eq!(e2.take_over_outbox(10, 2).await.unwrap(), 0, "once");
     let mine = e2.cluster.store.reader().unwrap().outbox_pending(0, 100).unwrap();
     assert_eq!(mine.len(), 5);
-    assert!(e1.cluster.store.reader().unwrap().outbox_pending(0, 100).unwrap().is_empty());
+    assert!(
+        e1.cluster
+            .store
+            .reader()
+            .unwrap()
+            .outbox_pending(0, 100)
+            .unwrap()
+            .is_empty()
+    );
 }

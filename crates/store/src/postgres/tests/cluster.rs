@@ -25,8 +25,13 @@ fn append(store: &PgStore, n: usize) -> Vec<u64> {
     let mut tx = store.begin().unwrap();
     let ids = (0..n)
         .map(|i| {
-            tx.append_outbox(OutboxKind::CallEvent, AppId(1), &format!("{{\"i\":{i}}}"), UnixTime(100))
-                .unwrap()
+            tx.append_outbox(
+                OutboxKind::CallEvent,
+                AppId(1),
+                &format!("{{\"i\":{i}}}"),
+                UnixTime(100),
+            )
+            .unwrap()
         })
         .collect();
     tx.commit().unwrap();
@@ -48,7 +53,10 @@ fn pending(store: &PgStore) -> Vec<u64> {
 /// Makes `node`'s last heartbeat `secs` older (the database's clock is the only clock of the lease).
 fn age(h: &PgHarness, node: &str, secs: i64) {
     let n = raw(h)
-        .execute("UPDATE pn_nodes SET seen_at = seen_at - $2 WHERE node = $1", &[&node, &secs])
+        .execute(
+            "UPDATE pn_nodes SET seen_at = seen_at - $2 WHERE node = $1",
+            &[&node, &secs],
+        )
         .unwrap();
     assert_eq!(n, 1, "{node} has a heartbeat row");
 }
@@ -81,8 +89,14 @@ fn heartbeats_record_the_node_and_its_api_url() {
     assert_eq!(n1.node_api_url("n1").unwrap(), None);
     n1.heartbeat().unwrap();
     assert_eq!(n1.node(), Some("n1"));
-    assert_eq!(n1.node_api_url("n1").unwrap().as_deref(), Some("http://n1.test:8080"));
-    assert_eq!(node(&h, "n2").node_api_url("n1").unwrap().as_deref(), Some("http://n1.test:8080"));
+    assert_eq!(
+        n1.node_api_url("n1").unwrap().as_deref(),
+        Some("http://n1.test:8080")
+    );
+    assert_eq!(
+        node(&h, "n2").node_api_url("n1").unwrap().as_deref(),
+        Some("http://n1.test:8080")
+    );
     assert_eq!(n1.node_api_url("n9").unwrap(), None);
 }
 
@@ -95,7 +109,8 @@ fn a_stale_nodes_pending_entries_are_taken_over_once_its_lease_ended() {
     let of_n1 = append(&n1, 5);
     // One of them already delivered: only pending entries move.
     let mut tx = n1.begin().unwrap();
-    tx.mark_outbox(&of_n1[..1], OutboxState::Delivered, UnixTime(101)).unwrap();
+    tx.mark_outbox(&of_n1[..1], OutboxState::Delivered, UnixTime(101))
+        .unwrap();
     tx.commit().unwrap();
 
     // Within the lease: nothing moves.
