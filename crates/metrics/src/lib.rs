@@ -455,6 +455,21 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// `pn_cluster_leader` and `pn_outbox_taken_over_total`, registered in `registry`.
+fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter), MetricsError> {
+    let leader = IntGauge::with_opts(Opts::new(
+        "pn_cluster_leader",
+        "1 while this node leads the cluster-wide jobs, 0 otherwise",
+    ))?;
+    let taken_over = IntCounter::with_opts(Opts::new(
+        "pn_outbox_taken_over_total",
+        "Pending outbox entries taken over from nodes whose heartbeat lease ended",
+    ))?;
+    registry.register(Box::new(leader.clone()))?;
+    registry.register(Box::new(taken_over.clone()))?;
+    Ok((leader, taken_over))
+}
+
 impl Metrics {
     /// Creates the registry with every metric registered.
     pub fn new() -> Result<Self, MetricsError> {
@@ -516,16 +531,7 @@ impl Metrics {
             &["reason"],
         )?;
         preset(&outbox_purged, &["age", "cap"]);
-        let cluster_leader = IntGauge::with_opts(Opts::new(
-            "pn_cluster_leader",
-            "1 while this node leads the cluster-wide jobs, 0 otherwise",
-        ))?;
-        let outbox_taken_over = IntCounter::with_opts(Opts::new(
-            "pn_outbox_taken_over_total",
-            "Pending outbox entries taken over from nodes whose heartbeat lease ended",
-        ))?;
-        registry.register(Box::new(cluster_leader.clone()))?;
-        registry.register(Box::new(outbox_taken_over.clone()))?;
+        let (cluster_leader, outbox_taken_over) = cluster_metrics(&registry)?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;

@@ -67,7 +67,7 @@ impl EngineHandle {
     /// Whether this node leads the cluster-wide jobs now (see [`Store::try_lead`]); a store error counts as
     /// not leading. Sets `pn_cluster_leader` and logs each change.
     pub async fn try_lead(&self) -> bool {
-        let leads = match blocking(&self.cluster, |s| s.try_lead()).await {
+        let leads = match blocking(&self.cluster, Store::try_lead).await {
             Ok(leads) => leads,
             Err(e) => {
                 tracing::warn!(error = %e, "cluster leadership: the store failed; not leading");
@@ -130,7 +130,7 @@ pub fn spawn_cluster_jobs(handle: EngineHandle, jobs: ClusterJobs) -> tokio::tas
             if !handle.is_running() {
                 return;
             }
-            if let Err(e) = blocking(&handle.cluster, |s| s.heartbeat()).await {
+            if let Err(e) = blocking(&handle.cluster, Store::heartbeat).await {
                 tracing::warn!(error = %e, "cluster heartbeat failed");
             }
             if handle.try_lead().await {

@@ -15,6 +15,10 @@
 //! - **Durability**: a commit returns once `PostgreSQL` reports it durable (its `synchronous_commit`).
 //! - **Schema**: migrated at [`PgStore::open`] (a `schema_version` table); a newer database is refused with
 //!   [`StoreError::SchemaTooNew`].
+//! - **Cluster jobs** (`cluster.rs`): with a node name ([`PgOptions::node`]) the outbox entries this store
+//!   appends carry it as their owner and [`ReadTx::outbox_pending`] returns only this node's (and owner-less)
+//!   entries; [`Store::heartbeat`], [`Store::try_lead`] (a session advisory lock) and
+//!   [`Store::take_over_outbox`] run on a connection of their own, connected at first use.
 //! - **Threads**: every call blocks; called on a tokio runtime's thread it steps off the runtime
 //!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
 

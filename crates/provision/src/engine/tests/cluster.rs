@@ -93,12 +93,13 @@ fn stored_bindings(url: &str) -> u64 {
         ..PgOptions::default()
     })
     .unwrap();
-    let total = store
-        .reader()
-        .unwrap()
+    let mut reader = store.reader().unwrap();
+    let total = reader
         .query_bindings(&BindingFilter::default(), Page { index: 1, size: 1 })
         .unwrap()
         .0;
+    // The reader borrows the store: both end here.
+    drop(reader);
     total
 }
 
