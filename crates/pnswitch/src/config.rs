@@ -161,7 +161,7 @@ pub struct ClusterConfig {
     /// This node's name, unique in the cluster (unset: the host name, `-`, the first SIP listen port).
     pub node: Option<String>,
     /// The base URL other nodes reach this node's HTTP API at (unset: `api.public_url`, else
-    /// `http://<http.listen>`, an unspecified address replaced by the host name).
+    /// `http://<the bound http.listen address>`, an unspecified address replaced by the host name).
     pub api_url: Option<String>,
     /// A node whose last heartbeat is older than this (seconds) is dead: the leader takes over its pending
     /// outbox entries.
@@ -200,15 +200,16 @@ impl Config {
     }
 
     /// The base URL other nodes reach this node's API at: `cluster.api_url`, else `api.public_url`, else
-    /// `http://<http.listen>` (an unspecified address replaced by the host name). No trailing `/`.
-    pub fn node_api_url(&self) -> String {
+    /// `http://<local>` (`local`: the bound HTTP address; an unspecified address replaced by the host
+    /// name). No trailing `/`.
+    pub fn node_api_url(&self, local: SocketAddr) -> String {
         let url = self
             .cluster
             .api_url
             .clone()
             .or_else(|| self.api.public_url.clone())
             .unwrap_or_else(|| {
-                let listen = self.http.listen;
+                let listen = local;
                 if listen.ip().is_unspecified() {
                     format!("http://{}:{}", host_name(), listen.port())
                 } else {
@@ -464,7 +465,7 @@ mod tests {
         ];
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.node_name(), format!("{}-5071", host_name()));
-        assert_eq!(c.node_api_url(), "http://127.0.0.2:8081");
+        assert_eq!(c.node_api_url(c.http.listen), "http://127.0.0.2:8081");
         assert_eq!((c.cluster.lease_secs, c.cluster.heartbeat_ms), (10, 1000));
         let env = vec![
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
@@ -474,20 +475,25 @@ mod tests {
             ),
         ];
         let c = Config::load(None, env).unwrap();
-        assert_eq!(c.node_api_url(), "https://pn.example.com");
+        assert_eq!(c.node_api_url(c.http.listen), "https://pn.example.com");
         let env = vec![
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
             ("PNSWITCH__CLUSTER__NODE".to_owned(), "n7".to_owned()),
         ];
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.node_name(), "n7");
-        assert_eq!(c.node_api_url(), format!("http://{}:8082", host_name()));
+        assert_eq!(
+            c.node_api_url(c.http.listen),
+            format!("http://{}:8082", host_name())
+        );
         let env = vec![(
             "PNSWITCH__CLUSTER__API_URL".to_owned(),
             "http://10.0.0.7:8080".to_owned(),
         )];
         assert_eq!(
-            Config::load(None, env).unwrap().node_api_url(),
+            Config::load(None, env)
+                .unwrap()
+                .node_api_url("127.0.0.1:1".parse().unwrap()),
             "http://10.0.0.7:8080"
         );
         let env = vec![("PNSWITCH__CLUSTER__NODE".to_owned(), "n 1/x".to_owned())];

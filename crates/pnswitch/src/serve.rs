@@ -299,7 +299,6 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
                 url: config.store.url.clone(),
                 read_connections: config.store.read_connections,
                 node: config.node_name(),
-                api_url: config.node_api_url(),
             };
             let pg = PgStore::open(&options)?;
             tracing::info!(store = ?pg, "PostgreSQL store opened");
@@ -349,10 +348,11 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         metrics.clone(),
         config.api.engine.clone(),
     )?;
-    let mut housekeeping = spawn_housekeeping(&config, &engine);
-    // The HTTP listener is bound before the media stores: the recording URLs default to its address.
+    // The HTTP listener is bound before the media stores and the cluster jobs: the recording URLs and the
+    // URL announced to the other nodes default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
+    let mut housekeeping = spawn_housekeeping(&config, &engine, local);
     let (prompts, recordings) = media_stores(&config, local)?;
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
@@ -440,6 +440,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
 fn spawn_housekeeping(
     config: &Config,
     engine: &pn_provision::EngineHandle,
+    local: std::net::SocketAddr,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         pn_provision::spawn_sweeper(
@@ -458,6 +459,7 @@ fn spawn_housekeeping(
                 heartbeat: Duration::from_millis(config.cluster.heartbeat_ms.max(10)),
                 lease_secs: config.cluster.lease_secs.max(1),
                 takeover_chunk: TAKEOVER_CHUNK,
+                api_url: config.node_api_url(local),
             },
         ),
     ]

@@ -226,9 +226,11 @@ pub trait Store: Send + Sync + 'static {
     /// opened read-only, or a lock held by another process beyond the busy timeout.
     fn check_writable(&self) -> Result<(), StoreError>;
 
-    /// Cluster: records that this node is alive now (and the API URL other nodes reach it at). A store
-    /// shared by several nodes keeps one row per node; the default (a store of one node) does nothing.
-    fn heartbeat(&self) -> Result<(), StoreError> {
+    /// Cluster: records that this node is alive now, and `api_url`, the base URL the other nodes reach its
+    /// HTTP API at. A store shared by several nodes keeps one row per node; the default (a store of one
+    /// node) does nothing.
+    fn heartbeat(&self, api_url: &str) -> Result<(), StoreError> {
+        let _ = api_url;
         Ok(())
     }
 

@@ -45,12 +45,11 @@ async fn node(url: &str, dir: &Path, name: &str) -> Node {
         PgStore::open(&PgOptions {
             url: url.to_owned(),
             node: name.to_owned(),
-            api_url: base.clone(),
             ..PgOptions::default()
         })
         .unwrap(),
     );
-    store.heartbeat().unwrap();
+    store.heartbeat(&base).unwrap();
     let table = Arc::new(BindingTable::new());
     let metrics = Metrics::new().unwrap();
     let dyn_store: Arc<dyn Store> = store.clone();

@@ -40,7 +40,7 @@ impl Cluster {
 }
 
 /// Timing of [`spawn_cluster_jobs`] (`[cluster]` config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterJobs {
     /// How often the node sends its heartbeat, tries to lead and (leading) takes over stale outboxes.
     pub heartbeat: Duration,
@@ -49,6 +49,8 @@ pub struct ClusterJobs {
     pub lease_secs: u64,
     /// Most outbox entries one takeover step moves (one statement); steps repeat while they move this many.
     pub takeover_chunk: u32,
+    /// The base URL the other nodes reach this node's HTTP API at, announced with every heartbeat.
+    pub api_url: String,
 }
 
 /// Runs `f` on the store on tokio's blocking pool.
@@ -130,7 +132,8 @@ pub fn spawn_cluster_jobs(handle: EngineHandle, jobs: ClusterJobs) -> tokio::tas
             if !handle.is_running() {
                 return;
             }
-            if let Err(e) = blocking(&handle.cluster, Store::heartbeat).await {
+            let api_url = jobs.api_url.clone();
+            if let Err(e) = blocking(&handle.cluster, move |s| s.heartbeat(&api_url)).await {
                 tracing::warn!(error = %e, "cluster heartbeat failed");
             }
             if handle.try_lead().await {

@@ -64,9 +64,6 @@ pub struct PgOptions {
     /// This node's name, unique among the nodes sharing the database (`[cluster] node`): the owner of the
     /// outbox entries it appends, its row in `pn_nodes`. Empty: no name (entries without an owner).
     pub node: String,
-    /// The base URL other nodes reach this node's HTTP API at (`[cluster] api_url`), announced with each
-    /// heartbeat.
-    pub api_url: String,
 }
 
 impl Default for PgOptions {
@@ -75,7 +72,6 @@ impl Default for PgOptions {
             url: String::new(),
             read_connections: 4,
             node: String::new(),
-            api_url: String::new(),
         }
     }
 }
@@ -86,7 +82,6 @@ impl fmt::Debug for PgOptions {
         f.debug_struct("PgOptions")
             .field("read_connections", &self.read_connections)
             .field("node", &self.node)
-            .field("api_url", &self.api_url)
             .finish_non_exhaustive()
     }
 }
@@ -103,8 +98,6 @@ pub struct PgStore {
     read_connections: usize,
     /// This node's name (empty: none).
     node: String,
-    /// This node's API base URL.
-    api_url: String,
     /// The cluster jobs' own connection (heartbeats, the leader lock, takeovers), connected at first use.
     jobs: Mutex<cluster::Jobs>,
 }
@@ -138,7 +131,6 @@ impl PgStore {
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
             node: options.node.clone(),
-            api_url: options.api_url.clone(),
             jobs: Mutex::new(cluster::Jobs::default()),
         })
     }
@@ -215,10 +207,8 @@ impl Store for PgStore {
     }
 
     /// Upserts this node's `pn_nodes` row (its API URL, the database's time) on the jobs connection.
-    fn heartbeat(&self) -> Result<(), StoreError> {
-        self.jobs
-            .lock()
-            .heartbeat(&self.config, &self.node, &self.api_url)
+    fn heartbeat(&self, api_url: &str) -> Result<(), StoreError> {
+        self.jobs.lock().heartbeat(&self.config, &self.node, api_url)
     }
 
     /// Holds (or tries to take) a session advisory lock on the jobs connection; a broken connection loses

@@ -149,8 +149,8 @@ async fn a_dead_nodes_pending_entries_are_taken_over_once_and_wake_the_driver_wi
         .map(|i| (OutboxKind::CallEvent, AppId(1), format!("{{\"i\":{i}}}")))
         .collect();
     e1.append_outbox(rows.into()).await.unwrap();
-    e1.cluster.store.heartbeat().unwrap();
-    e2.cluster.store.heartbeat().unwrap();
+    e1.cluster.store.heartbeat("http://n1.test").unwrap();
+    e2.cluster.store.heartbeat("http://n2.test").unwrap();
     let signal = e2.outbox_signal();
     let _ = signal.take_rescan();
 

@@ -14,10 +14,15 @@ use crate::{OutboxKind, OutboxState, Store};
 fn node(h: &PgHarness, node: &str) -> PgStore {
     PgStore::open(&PgOptions {
         node: node.to_owned(),
-        api_url: format!("http://{node}.test:8080"),
         ..h.options()
     })
     .unwrap()
+}
+
+/// `store`'s heartbeat, announcing `http://<node>.test:8080`.
+fn beat(store: &PgStore) {
+    let url = format!("http://{}.test:8080", store.node().unwrap());
+    store.heartbeat(&url).unwrap();
 }
 
 /// Appends `n` call events through `store`; returns their ids.
@@ -87,7 +92,7 @@ fn heartbeats_record_the_node_and_its_api_url() {
     let h = PgHarness::new();
     let n1 = node(&h, "n1");
     assert_eq!(n1.node_api_url("n1").unwrap(), None);
-    n1.heartbeat().unwrap();
+    beat(&n1);
     assert_eq!(n1.node(), Some("n1"));
     assert_eq!(
         n1.node_api_url("n1").unwrap().as_deref(),
@@ -104,8 +109,8 @@ fn heartbeats_record_the_node_and_its_api_url() {
 fn a_stale_nodes_pending_entries_are_taken_over_once_its_lease_ended() {
     let h = PgHarness::new();
     let (n1, n2) = (node(&h, "n1"), node(&h, "n2"));
-    n1.heartbeat().unwrap();
-    n2.heartbeat().unwrap();
+    beat(&n1);
+    beat(&n2);
     let of_n1 = append(&n1, 5);
     // One of them already delivered: only pending entries move.
     let mut tx = n1.begin().unwrap();
@@ -133,9 +138,9 @@ fn two_racing_takers_move_each_entry_exactly_once() {
     let h = PgHarness::new();
     let n1 = node(&h, "n1");
     let takers = [node(&h, "n2"), node(&h, "n3")];
-    n1.heartbeat().unwrap();
+    beat(&n1);
     for t in &takers {
-        t.heartbeat().unwrap();
+        beat(t);
     }
     let of_n1 = append(&n1, 600);
     age(&h, "n1", 60);
