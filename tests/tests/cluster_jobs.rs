@@ -38,12 +38,15 @@ fn start(dir: &Path, name: &str, url: &str) -> SipSwitch {
 fn signed(app: u32, object: &str, expires: i64, node: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&KEY).unwrap();
     mac.update(format!("{app}/{object}/{expires}/{node}").as_bytes());
-    let sig: String = mac
+    let sig = mac
         .finalize()
         .into_bytes()
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::new(), |mut hex, b| {
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
     format!("{FILE_PATH}/{app}/{object}?expires={expires}&node={node}&signature={sig}")
 }
 
