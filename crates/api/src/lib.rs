@@ -27,6 +27,7 @@ mod extract;
 mod handlers;
 pub mod limits;
 pub mod openapi;
+mod proxy;
 pub mod result;
 mod router;
 mod state;
@@ -36,6 +37,7 @@ mod validate;
 use pn_provision::EngineConfig;
 use serde::{Deserialize, Serialize};
 
+pub use proxy::RecordingProxy;
 pub use result::{ApiFailure, ResultCode};
 pub use router::router;
 pub use state::{ApiState, Clock};

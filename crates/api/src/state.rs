@@ -31,6 +31,7 @@ struct Inner {
     media_relay: bool,
     prompts: Option<Arc<PromptLibrary>>,
     recordings: Option<Arc<RecordingStore>>,
+    recording_proxy: Option<crate::proxy::RecordingProxy>,
     call_control: Option<Arc<dyn CallControl>>,
     ready: Option<Arc<std::sync::atomic::AtomicBool>>,
     limiters: Arc<crate::limits::AppLimiters>,
@@ -66,6 +67,7 @@ impl ApiState {
                 media_relay: true,
                 prompts: None,
                 recordings: None,
+                recording_proxy: None,
                 call_control: None,
                 ready: None,
                 limiters: Arc::default(),
@@ -88,6 +90,7 @@ impl ApiState {
             media_relay: shared.media_relay,
             prompts: shared.prompts.clone(),
             recordings: shared.recordings.clone(),
+            recording_proxy: shared.recording_proxy.clone(),
             call_control: shared.call_control.clone(),
             ready: shared.ready.clone(),
             limiters: shared.limiters.clone(),
@@ -127,6 +130,13 @@ impl ApiState {
     #[must_use]
     pub fn with_recordings(self, recordings: Arc<RecordingStore>) -> Self {
         self.map(|i| i.recordings = Some(recordings))
+    }
+
+    /// Fetches recordings this node does not hold from the node named in their signed URL (a cluster on a
+    /// shared store; see `proxy.rs`). Without it a recording missing here is 1012007.
+    #[must_use]
+    pub fn with_recording_proxy(self, proxy: crate::proxy::RecordingProxy) -> Self {
+        self.map(|i| i.recording_proxy = Some(proxy))
     }
 
     /// The SIP runtime's call control (the call-stop API). Without it every call stop answers 1020152: no
@@ -172,6 +182,11 @@ impl ApiState {
     /// The prompt library, when configured.
     pub fn prompts(&self) -> Option<&Arc<PromptLibrary>> {
         self.inner.prompts.as_ref()
+    }
+
+    /// The recording proxy, when configured.
+    pub(crate) fn recording_proxy(&self) -> Option<&crate::proxy::RecordingProxy> {
+        self.inner.recording_proxy.as_ref()
     }
 
     /// The recording store, when configured.

@@ -65,6 +65,12 @@ pub struct Metrics {
     /// `outbox.retention_secs`) or `cap` (younger, removed because the outbox held more than
     /// `outbox.max_rows`).
     pub outbox_purged: IntCounterVec,
+    /// `pn_cluster_leader`: 1 while this node leads the cluster-wide jobs (expiry sweep, outbox retention,
+    /// outbox takeover), 0 otherwise (a node on `SQLite` always leads).
+    pub cluster_leader: IntGauge,
+    /// `pn_outbox_taken_over_total`: pending outbox entries this node took over from nodes whose heartbeat
+    /// lease ended (delivered from here from then on).
+    pub outbox_taken_over: IntCounter,
     /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_*`).
     pub sip: SipMetrics,
     /// HTTP server metrics (`pn_http_*`).
@@ -453,6 +459,21 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// `pn_cluster_leader` and `pn_outbox_taken_over_total`, registered in `registry`.
+fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter), MetricsError> {
+    let leader = IntGauge::with_opts(Opts::new(
+        "pn_cluster_leader",
+        "1 while this node leads the cluster-wide jobs, 0 otherwise",
+    ))?;
+    let taken_over = IntCounter::with_opts(Opts::new(
+        "pn_outbox_taken_over_total",
+        "Pending outbox entries taken over from nodes whose heartbeat lease ended",
+    ))?;
+    registry.register(Box::new(leader.clone()))?;
+    registry.register(Box::new(taken_over.clone()))?;
+    Ok((leader, taken_over))
+}
+
 impl Metrics {
     /// Creates the registry with every metric registered.
     pub fn new() -> Result<Self, MetricsError> {
@@ -514,6 +535,7 @@ impl Metrics {
             &["reason"],
         )?;
         preset(&outbox_purged, &["age", "cap"]);
+        let (cluster_leader, outbox_taken_over) = cluster_metrics(&registry)?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
@@ -544,6 +566,8 @@ impl Metrics {
             outbox_rows,
             push_dead_letters,
             outbox_purged,
+            cluster_leader,
+            outbox_taken_over,
             sip,
             http,
             push,

@@ -54,6 +54,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Pushes to the apps' URLs: timeouts, retry schedule, per-app concurrency, CDR merging.
     pub push: pn_push::PushConfig,
+    /// Several nodes on one shared store: this node's name and API URL, heartbeats, the takeover lease.
+    pub cluster: ClusterConfig,
     /// Logging settings.
     pub log: LogConfig,
 }
@@ -70,6 +72,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             outbox: OutboxConfig::default(),
             push: pn_push::PushConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -148,6 +151,72 @@ impl Default for StoreConfig {
             read_connections: 4,
             writer_cache_mib: 16,
         }
+    }
+}
+
+/// Several nodes on one shared store (`[store] backend = "postgres"`; a `SQLite` node ignores all of it).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster (unset: the host name, `-`, the first SIP listen port).
+    pub node: Option<String>,
+    /// The base URL other nodes reach this node's HTTP API at (unset: `api.public_url`, else
+    /// `http://<the bound http.listen address>`, an unspecified address replaced by the host name).
+    pub api_url: Option<String>,
+    /// A node whose last heartbeat is older than this (seconds) is dead: the leader takes over its pending
+    /// outbox entries.
+    pub lease_secs: u64,
+    /// How often the node sends its heartbeat and tries to lead (milliseconds).
+    pub heartbeat_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node: None,
+            api_url: None,
+            lease_secs: 10,
+            heartbeat_ms: 1000,
+        }
+    }
+}
+
+/// The host name (`/proc/sys/kernel/hostname`; `pnswitch` when it cannot be read).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "pnswitch".to_owned())
+}
+
+impl Config {
+    /// This node's name: `cluster.node`, else the host name, `-`, the first SIP listen port.
+    pub fn node_name(&self) -> String {
+        self.cluster.node.clone().unwrap_or_else(|| {
+            let port = self.sip.listen.first().map_or(5060, SocketAddr::port);
+            format!("{}-{port}", host_name())
+        })
+    }
+
+    /// The base URL other nodes reach this node's API at: `cluster.api_url`, else `api.public_url`, else
+    /// `http://<local>` (`local`: the bound HTTP address; an unspecified address replaced by the host
+    /// name). No trailing `/`.
+    pub fn node_api_url(&self, local: SocketAddr) -> String {
+        let url = self
+            .cluster
+            .api_url
+            .clone()
+            .or_else(|| self.api.public_url.clone())
+            .unwrap_or_else(|| {
+                let listen = local;
+                if listen.ip().is_unspecified() {
+                    format!("http://{}:{}", host_name(), listen.port())
+                } else {
+                    format!("http://{listen}")
+                }
+            });
+        url.trim_end_matches('/').to_owned()
     }
 }
 
@@ -264,6 +333,17 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(node) = &config.cluster.node {
+            let ok = (1..=64).contains(&node.len())
+                && node
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "[cluster] node {node:?}: 1 to 64 of A-Z a-z 0-9 _ . -"
+                )));
+            }
+        }
         config
             .push
             .validate()
@@ -361,11 +441,63 @@ mod tests {
             }
         }
         let printed: toml::Table = Config::default().to_toml_redacted().unwrap().parse().unwrap();
-        let mut keys: Vec<String> = ["api.admin_token", "api.public_url", "media.public_ip"]
-            .map(str::to_owned)
-            .to_vec();
+        let mut keys: Vec<String> = [
+            "api.admin_token",
+            "api.public_url",
+            "media.public_ip",
+            "cluster.node",
+            "cluster.api_url",
+        ]
+        .map(str::to_owned)
+        .to_vec();
         walk(&printed, "", &mut keys);
         keys
+    }
+
+    #[test]
+    fn the_node_name_and_api_url_default_from_the_listeners() {
+        let env = vec![
+            (
+                "PNSWITCH__SIP__LISTEN".to_owned(),
+                "[\"127.0.0.1:5071\"]".to_owned(),
+            ),
+            ("PNSWITCH__HTTP__LISTEN".to_owned(), "127.0.0.2:8081".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.node_name(), format!("{}-5071", host_name()));
+        assert_eq!(c.node_api_url(c.http.listen), "http://127.0.0.2:8081");
+        assert_eq!((c.cluster.lease_secs, c.cluster.heartbeat_ms), (10, 1000));
+        let env = vec![
+            ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
+            (
+                "PNSWITCH__API__PUBLIC_URL".to_owned(),
+                "https://pn.example.com/".to_owned(),
+            ),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.node_api_url(c.http.listen), "https://pn.example.com");
+        let env = vec![
+            ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
+            ("PNSWITCH__CLUSTER__NODE".to_owned(), "n7".to_owned()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.node_name(), "n7");
+        assert_eq!(
+            c.node_api_url(c.http.listen),
+            format!("http://{}:8082", host_name())
+        );
+        let env = vec![(
+            "PNSWITCH__CLUSTER__API_URL".to_owned(),
+            "http://10.0.0.7:8080".to_owned(),
+        )];
+        assert_eq!(
+            Config::load(None, env)
+                .unwrap()
+                .node_api_url("127.0.0.1:1".parse().unwrap()),
+            "http://10.0.0.7:8080"
+        );
+        let env = vec![("PNSWITCH__CLUSTER__NODE".to_owned(), "n 1/x".to_owned())];
+        assert!(Config::load(None, env).is_err(), "a node name must be URL-safe");
     }
 
     #[test]

@@ -19,6 +19,12 @@ use crate::config::{Backend, Config, MediaMode, redact_url_password};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// How long a node waits to connect to the node holding a recording it proxies.
+const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a proxied recording download waits for each read from the holder before giving up.
+const PROXY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most outbox entries one takeover step moves (one `UPDATE`; steps repeat while full).
+const TAKEOVER_CHUNK: u32 = 1000;
 /// Name of the file in the data directory that holds the recording-URL signing key.
 pub const RECORD_KEY_FILE: &str = "record-url.key";
 /// How often expired recordings are deleted (also once at start).
@@ -292,6 +298,7 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
             let options = PgOptions {
                 url: config.store.url.clone(),
                 read_connections: config.store.read_connections,
+                node: config.node_name(),
             };
             let pg = PgStore::open(&options)?;
             tracing::info!(store = ?pg, "PostgreSQL store opened");
@@ -370,10 +377,11 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     // SIP side starts only once the table has caught up with the feed.
     pn_provision::spawn_feed_follower(Arc::clone(&store), engine.clone())?;
     wait_for_feed(&engine).await?;
-    let mut housekeeping = spawn_housekeeping(&config, &engine);
-    // The HTTP listener is bound before the media stores: the recording URLs default to its address.
+    // The HTTP listener is bound before the media stores and the cluster jobs: the recording URLs and the
+    // URL announced to the other nodes default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;
     let local = listener.local_addr()?;
+    let mut housekeeping = spawn_housekeeping(&config, &engine, local);
     let (prompts, recordings) = media_stores(&config, local)?;
     probe_dir("prompts directory", &config.data_dir.join("prompts"))?;
     probe_dir("recordings directory", &config.data_dir.join("recordings"))?;
@@ -397,13 +405,18 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     .await?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pusher = start_pusher(&config, &store, &engine, &table, &metrics, &recordings)?;
-    let state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
+    let mut state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
         .with_route_policy(config.routing.policy)
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
         .with_recordings(recordings)
         .with_call_control(sip.call_control())
         .with_readiness(Arc::clone(&ready));
+    if config.store.backend == Backend::Postgres {
+        let proxy = pn_api::RecordingProxy::new(PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT)
+            .map_err(std::io::Error::other)?;
+        state = state.with_recording_proxy(proxy);
+    }
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
     println!("pnswitch: http listening on {local}");
@@ -451,10 +464,12 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     Ok(())
 }
 
-/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention.
+/// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention, and the
+/// cluster jobs (heartbeats, leadership, outbox takeover; on `SQLite` the node always leads, alone).
 fn spawn_housekeeping(
     config: &Config,
     engine: &pn_provision::EngineHandle,
+    local: std::net::SocketAddr,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         pn_provision::spawn_sweeper(
@@ -466,6 +481,15 @@ fn spawn_housekeeping(
             engine.clone(),
             config.outbox.retention(),
             Duration::from_secs(config.outbox.purge_interval_secs.max(1)),
+        ),
+        pn_provision::spawn_cluster_jobs(
+            engine.clone(),
+            pn_provision::ClusterJobs {
+                heartbeat: Duration::from_millis(config.cluster.heartbeat_ms.max(10)),
+                lease_secs: config.cluster.lease_secs.max(1),
+                takeover_chunk: TAKEOVER_CHUNK,
+                api_url: config.node_api_url(local),
+            },
         ),
     ]
 }
@@ -519,13 +543,18 @@ fn media_stores(
         }
         format!("http://{local}")
     });
-    let recordings = Arc::new(RecordingStore::open(
-        config.data_dir.join("recordings"),
-        &config.data_dir.join(RECORD_KEY_FILE),
-        public_base,
-        Duration::from_secs(u64::from(config.api.record_retention_days) * 86_400),
-        Duration::from_secs(config.api.record_url_ttl_secs),
-    )?);
+    // On a shared store the URLs name this node, the holder of the recordings it writes (docs/scale.md).
+    let node = (config.store.backend == Backend::Postgres).then(|| config.node_name());
+    let recordings = Arc::new(
+        RecordingStore::open(
+            config.data_dir.join("recordings"),
+            &config.data_dir.join(RECORD_KEY_FILE),
+            public_base,
+            Duration::from_secs(u64::from(config.api.record_retention_days) * 86_400),
+            Duration::from_secs(config.api.record_url_ttl_secs),
+        )?
+        .with_node(node),
+    );
     Ok((prompts, recordings))
 }
 

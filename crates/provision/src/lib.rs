@@ -8,7 +8,9 @@
 //! effects to the in-memory [`pn_bindings::BindingTable`] and answers the callers (acknowledged = committed).
 //! [`load_table`] fills the table from the store at start; [`spawn_sweeper`] deletes expired bindings,
 //! [`spawn_outbox_purger`] applies the outbox retention and [`spawn_nonce_flusher`] commits the API nonces
-//! of requests that wrote nothing (tokio tasks around the engine handle).
+//! of requests that wrote nothing (tokio tasks around the engine handle). With several nodes on one shared
+//! store the sweeper and the purger work only on the cluster's leader, and [`spawn_cluster_jobs`] sends the
+//! node's heartbeats and takes over the pending outbox entries of dead nodes (`engine/cluster.rs`).
 //!
 //! The prompt library and the recordings store ([`media`]) live here too rather than in a crate of their own:
 //! they are provisioned state of an app with exactly the same two users as the engine (the API writes and
@@ -50,9 +52,9 @@ pub use engine::axb::{AxbBind, AxbBound, AxbModify, AxbUnbind, AxbUnbindBy, Cont
 pub use engine::axe::{AxeBind, AxeBound, AxeModify, AxeTarget, AxeUnbind};
 pub use engine::axyb::{AxybBind, AxybBound, AxybRelation, AxybUnbind, YbBound};
 pub use engine::{
-    EngineConfig, EngineHandle, FEED_POLL, FeedState, LoadStats, OutboxRetention, OutboxRow, OutboxSignal,
-    Provisioner, XSelect, load_table, require_mode, spawn_feed_follower, spawn_nonce_flusher,
-    spawn_outbox_purger, spawn_sweeper, status_name,
+    ClusterJobs, EngineConfig, EngineHandle, FEED_POLL, FeedState, LoadStats, OutboxRetention, OutboxRow,
+    OutboxSignal, Provisioner, XSelect, load_table, require_mode, spawn_cluster_jobs, spawn_feed_follower,
+    spawn_nonce_flusher, spawn_outbox_purger, spawn_sweeper, status_name,
 };
 pub use error::ProvisionError;
 pub use media::{Prompt, PromptInfo, PromptLibrary, RecordingStore};

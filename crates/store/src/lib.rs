@@ -316,6 +316,41 @@ pub trait Store: Send + Sync + 'static {
     /// (through the same path and fsync as every commit). `Err` on a read-only or full disk, a database
     /// opened read-only, or a lock held by another process beyond the busy timeout.
     fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// Cluster: records that this node is alive now, and `api_url`, the base URL the other nodes reach its
+    /// HTTP API at. A store shared by several nodes keeps one row per node; the default (a store of one
+    /// node) does nothing.
+    fn heartbeat(&self, api_url: &str) -> Result<(), StoreError> {
+        let _ = api_url;
+        Ok(())
+    }
+
+    /// Cluster: whether this node leads the cluster-wide jobs (expiry sweep, outbox retention, outbox
+    /// takeover) right now. At most one node of a shared store leads at a time; when it dies another takes
+    /// over at its next try. The default (a store of one node) always leads.
+    fn try_lead(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Cluster: moves at most `limit` pending outbox entries of the nodes whose last heartbeat is older than
+    /// `lease_secs` to this node, so [`ReadTx::outbox_pending`] returns them here; returns how many moved.
+    /// Concurrent takers never move one entry twice. The default (a store of one node) moves nothing.
+    fn take_over_outbox(&self, lease_secs: u64, limit: u32) -> Result<u64, StoreError> {
+        let _ = (lease_secs, limit);
+        Ok(0)
+    }
+
+    /// Cluster: this node's name (`None` for a store of one node).
+    fn node(&self) -> Option<&str> {
+        None
+    }
+
+    /// Cluster: the API base URL `node` announced with its heartbeats (`None`: unknown, or a store of one
+    /// node).
+    fn node_api_url(&self, node: &str) -> Result<Option<String>, StoreError> {
+        let _ = node;
+        Ok(None)
+    }
 }
 
 /// Reads of the durable state.
@@ -355,7 +390,8 @@ pub trait ReadTx {
     /// Bindings whose `expires_at` is at or before `now`, oldest first, at most `limit`.
     fn expired_bindings(&mut self, now: UnixTime, limit: u32) -> Result<Vec<Binding>, StoreError>;
     /// Pending outbox entries ([`OutboxState::Pending`]) with an id above `after_id`, in id order, at most
-    /// `limit`.
+    /// `limit`. A store shared by several nodes returns only this node's entries and those without an owner
+    /// (written before ownership existed).
     fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Outbox entries matching `filter` (ids above `filter.after_id`), in id order, at most `limit`.
     fn outbox_query(&mut self, filter: &OutboxFilter, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
@@ -401,7 +437,8 @@ pub trait WriteTx: ReadTx {
     fn put_temp_callee(&mut self, callee: &TempCallee) -> Result<(), StoreError>;
     /// Inserts or replaces the callback record of (X, A).
     fn put_callback_record(&mut self, record: &CallbackRecord) -> Result<(), StoreError>;
-    /// Appends an outbox entry; returns its id.
+    /// Appends an outbox entry; returns its id. A store shared by several nodes records this node as its
+    /// owner (see [`ReadTx::outbox_pending`], [`Store::take_over_outbox`]).
     fn append_outbox(
         &mut self,
         kind: OutboxKind,

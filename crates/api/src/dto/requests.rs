@@ -609,7 +609,10 @@ pub(crate) struct RecordUrlParams {
 pub(crate) struct RecordFileParams {
     /// Unix time the URL stops working.
     expires: i64,
-    /// Hex HMAC-SHA256 of app/object/expires.
+    /// The cluster node holding the recording (a shared store only; covered by the signature): another
+    /// node fetches the file from it.
+    node: Option<String>,
+    /// Hex HMAC-SHA256 of app/object/expires (and `/node` when a node is named).
     signature: String,
 }
 

@@ -18,6 +18,7 @@ use super::admin::check_admin;
 use crate::dto::{DeletedPromptBody, PromptBody, PromptView, PromptsBody};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate_any, body_bytes, failure, query_fields, respond, tagged_ok};
+use crate::proxy::{self, SignedRecording};
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
 use crate::validate::param_error;
@@ -306,8 +307,13 @@ fn url_denied() -> ApiFailure {
     responses((status = 200, description = "The recording", content_type = "audio/wav", body = crate::dto::WavFile)),
     extensions(("x-resultcodes" = json!(["0", "1020176", "1012007"]))),
 )]
-pub(crate) async fn record_file(State(s): State<ApiState>, path: PairPath, query: QueryParams) -> Response {
-    match record_file_inner(&s, path, query).await {
+pub(crate) async fn record_file(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    path: PairPath,
+    query: QueryParams,
+) -> Response {
+    match record_file_inner(&s, &headers, path, query).await {
         Ok(resp) => tagged_ok(resp),
         Err(f) => failure(f),
     }
@@ -318,7 +324,7 @@ fn signed_target(
     path: PairPath,
     query: QueryParams,
     now: UnixTime,
-) -> Result<(AppId, String), ApiFailure> {
+) -> Result<SignedRecording, ApiFailure> {
     let (app, object) = pair(path).map_err(|_| url_denied())?;
     let q = query_fields(query).map_err(|_| url_denied())?;
     let app = app.parse::<u32>().map(AppId).map_err(|_| url_denied())?;
@@ -333,20 +339,47 @@ fn signed_target(
         .ok()
         .flatten()
         .ok_or_else(url_denied)?;
-    if store.verify(app, &object, expires, &signature, now) {
-        Ok((app, object))
+    let node = match q.str_opt("node", 1, 64).ok().flatten() {
+        Some(node) if proxy::node_name_ok(&node) => Some(node),
+        Some(_) => return Err(url_denied()),
+        None => None,
+    };
+    if store.verify(app, &object, expires, node.as_deref(), &signature, now) {
+        Ok(SignedRecording {
+            app,
+            object,
+            expires,
+            signature,
+            node,
+        })
     } else {
         Err(url_denied())
     }
 }
 
-async fn record_file_inner(s: &ApiState, path: PairPath, query: QueryParams) -> Result<Response, ApiFailure> {
+/// The signature is checked first: only a valid, unexpired URL is answered from disk or, when the file is
+/// not here and the URL names another node as its holder, fetched from that node (`proxy.rs`).
+async fn record_file_inner(
+    s: &ApiState,
+    headers: &HeaderMap,
+    path: PairPath,
+    query: QueryParams,
+) -> Result<Response, ApiFailure> {
     let store = s.recordings().cloned().ok_or_else(url_denied)?;
     let now = s.now();
-    let (app, object) = signed_target(&store, path, query, now)?;
+    let target = signed_target(&store, path, query, now)?;
     let gone = || ApiFailure::new(ResultCode::FILE_NOT_FOUND, "The record does not exist.");
+    let (app, object) = (target.app, target.object.clone());
     let found = blocking(move || Ok(store.find(app, &object, system_time(now)))).await?;
-    let file_path = found.ok_or_else(gone)?;
+    let file_path = match found {
+        Some(path) => path,
+        None if pn_provision::media::recordings::recording_name_ok(&target.object)
+            && proxy::should_proxy(s, headers, &target) =>
+        {
+            return proxy::fetch(s, &target).await;
+        }
+        None => return Err(gone()),
+    };
     let file = tokio::fs::File::open(&file_path).await.map_err(|_| gone())?;
     let len = file.metadata().await.map_err(|_| gone())?.len();
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));

@@ -16,6 +16,7 @@ mod axb;
 mod axe;
 mod axyb;
 mod calls;
+mod cluster;
 mod controls;
 mod harness;
 mod media;

@@ -17,6 +17,7 @@ pub mod ax;
 pub mod axb;
 pub mod axe;
 pub mod axyb;
+mod cluster;
 mod ctx;
 mod feed;
 mod load;
@@ -34,6 +35,7 @@ use pn_store::{OutboxPurge, Store, StoreError, WriteTx};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+pub use cluster::{ClusterJobs, spawn_cluster_jobs};
 pub(crate) use ctx::{Ctx, Effect, Fail, OpResult, not_found};
 pub use ctx::{XSelect, require_mode, status_name};
 pub use feed::{FEED_POLL, FeedState, spawn_feed_follower};
@@ -199,6 +201,8 @@ pub struct EngineHandle {
     outbox_signal: Arc<OutboxSignal>,
     /// The engine's place in a shared store's change feed (`None`: the store is this node's alone).
     feed: Option<Arc<FeedState>>,
+    /// The cluster jobs' store and metrics.
+    cluster: Arc<cluster::Cluster>,
 }
 
 /// One typed [`EngineHandle`] method per write: the op it submits and the reply variant it answers with.
@@ -386,6 +390,7 @@ impl Provisioner {
         let apps: AppDirectory = Arc::new(RwLock::new(apps));
         let nonces = Arc::new(NonceJournal::new(restored));
         let outbox_signal = Arc::new(OutboxSignal::default());
+        let cluster = Arc::new(cluster::Cluster::new(store.clone(), metrics.clone()));
         let (tx, rx) = mpsc::unbounded_channel();
         let mut engine = Engine {
             store,
@@ -413,6 +418,7 @@ impl Provisioner {
             nonces,
             outbox_signal,
             feed: feed_state,
+            cluster,
         })
     }
 }
@@ -439,14 +445,18 @@ pub fn spawn_nonce_flusher(handle: EngineHandle, every: Duration) -> tokio::task
     })
 }
 
-/// Runs [`EngineHandle::sweep`] every `every` on the tokio runtime (until the engine stops).
+/// Runs [`EngineHandle::sweep`] every `every` on the tokio runtime (until the engine stops), on the ticks
+/// where this node leads the cluster ([`EngineHandle::sweep_as_leader`]; a store of one node always leads).
 pub fn spawn_sweeper(handle: EngineHandle, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match handle.sweep(crate::system_now()).await {
+            if !handle.is_running() {
+                return;
+            }
+            match handle.sweep_as_leader(crate::system_now()).await {
                 Ok(_) => {}
                 Err(e) if e.is_internal() && handle.tx.is_closed() => return,
                 Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),

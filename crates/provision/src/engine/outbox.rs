@@ -171,7 +171,8 @@ impl EngineHandle {
     }
 }
 
-/// Applies `rule` every `every` on the tokio runtime (also once at start), until the engine stops: purge
+/// Applies `rule` every `every` on the tokio runtime (also once at start), on the ticks where this node leads
+/// the cluster ([`EngineHandle::try_lead`]; a store of one node always leads), until the engine stops: purge
 /// steps of at most `rule.chunk` rows, each its own transaction, repeated at once while a step removes a full
 /// chunk (so a large backlog drains in bounded transactions without waiting for the next tick). A failed
 /// step (full disk…) is logged and retried at the next tick.
@@ -185,6 +186,12 @@ pub fn spawn_outbox_purger(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
+            if !handle.is_running() {
+                return;
+            }
+            if !handle.try_lead().await {
+                continue;
+            }
             loop {
                 match handle.purge_outbox(rule).await {
                     Ok(step) if step.total() >= u64::from(rule.chunk.max(1)) => {

@@ -684,6 +684,7 @@ fn allow_national_numbers_is_set_at_create_changed_by_update_and_stored() {
     assert!(kn.allow_national_numbers);
 }
 
+mod cluster;
 mod echo;
 mod num_status;
 mod outbox;

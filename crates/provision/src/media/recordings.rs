@@ -45,6 +45,8 @@ pub struct RecordingStore {
     domain: String,
     retention: Duration,
     url_ttl: Duration,
+    /// The cluster node that holds the recordings written here (named in, and signed with, their URLs).
+    node: Option<String>,
 }
 
 impl std::fmt::Debug for RecordingStore {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for RecordingStore {
             .field("public_base", &self.public_base)
             .field("retention", &self.retention)
             .field("url_ttl", &self.url_ttl)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -148,7 +151,22 @@ impl RecordingStore {
             domain,
             retention,
             url_ttl,
+            node: None,
         })
+    }
+
+    /// Names this node (`[cluster] node`, `[A-Za-z0-9_.-]`) in the download URLs it signs, so any node of
+    /// the cluster sharing the signing key can find the holder of a recording (`&node=…`, covered by the
+    /// signature). Without it (one node) URLs carry no node.
+    #[must_use]
+    pub fn with_node(mut self, node: Option<String>) -> Self {
+        self.node = node.filter(|n| !n.is_empty());
+        self
+    }
+
+    /// The node named in the URLs this store signs (see [`RecordingStore::with_node`]).
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// Where the runtime writes the finished recording `object` of `app` (creates
@@ -175,38 +193,53 @@ impl RecordingStore {
         self.retention
     }
 
-    /// The MAC over `"{app}/{object}/{expires}"`. HMAC accepts keys of any length, so this is always `Some`;
-    /// were the library ever to refuse the key, URLs would carry an empty signature that never verifies.
-    fn signature(&self, app: AppId, object: &str, expires: i64) -> Option<Hmac<Sha256>> {
+    /// The MAC over `"{app}/{object}/{expires}"`, and `"/{node}"` after it when a holder node is named.
+    /// HMAC accepts keys of any length, so this is always `Some`; were the library ever to refuse the key,
+    /// URLs would carry an empty signature that never verifies.
+    fn signature(&self, app: AppId, object: &str, expires: i64, node: Option<&str>) -> Option<Hmac<Sha256>> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).ok()?;
         mac.update(format!("{}/{object}/{expires}", app.0).as_bytes());
+        if let Some(node) = node {
+            mac.update(format!("/{node}").as_bytes());
+        }
         Some(mac)
     }
 
     /// A signed download URL valid `url_ttl` from `now`:
     /// `{public_base}/rest/provision/voice/record/v1.0/file/{app id}/{object}?expires=<unix>&signature=<hex
-    /// HMAC-SHA256(key, "{app}/{object}/{expires}")>`.
+    /// HMAC-SHA256(key, "{app}/{object}/{expires}")>`; with a node name (a cluster),
+    /// `?expires=<unix>&node=<node>&signature=<hex HMAC-SHA256(key, "{app}/{object}/{expires}/{node}")>`.
     pub fn download_url(&self, app: AppId, object: &str, now: UnixTime) -> String {
         let expires = now
             .plus_secs(i64::try_from(self.url_ttl.as_secs()).unwrap_or(i64::MAX))
             .0;
+        let node = self.node.as_deref();
         let sig = self
-            .signature(app, object, expires)
+            .signature(app, object, expires, node)
             .map(|mac| hex(&mac.finalize().into_bytes()))
             .unwrap_or_default();
+        let node = node.map(|n| format!("&node={n}")).unwrap_or_default();
         format!(
-            "{}{FILE_PATH}/{}/{object}?expires={expires}&signature={sig}",
+            "{}{FILE_PATH}/{}/{object}?expires={expires}{node}&signature={sig}",
             self.public_base, app.0
         )
     }
 
-    /// Whether `signature` (hex) signs (`app`, `object`, `expires`) and `now` is before `expires`. The
-    /// signature is compared in constant time.
-    pub fn verify(&self, app: AppId, object: &str, expires: i64, signature: &str, now: UnixTime) -> bool {
+    /// Whether `signature` (hex) signs (`app`, `object`, `expires`, and the holder `node` when the URL names
+    /// one) and `now` is before `expires`. The signature is compared in constant time.
+    pub fn verify(
+        &self,
+        app: AppId,
+        object: &str,
+        expires: i64,
+        node: Option<&str>,
+        signature: &str,
+        now: UnixTime,
+    ) -> bool {
         if now.0 >= expires {
             return false;
         }
-        match (unhex(signature), self.signature(app, object, expires)) {
+        match (unhex(signature), self.signature(app, object, expires, node)) {
             (Some(sig), Some(mac)) => mac.verify_slice(&sig).is_ok(),
             _ => false,
         }
@@ -359,24 +392,50 @@ mod tests {
             "http://example.com:8080/rest/provision/voice/record/v1.0/file/2/rec.wav?expires=1060&signature="
         ));
         let sig = url.rsplit('=').next().unwrap();
-        assert!(s.verify(AppId(2), "rec.wav", 1060, sig, UnixTime(1059)));
+        assert!(s.verify(AppId(2), "rec.wav", 1060, None, sig, UnixTime(1059)));
         assert!(
-            !s.verify(AppId(2), "rec.wav", 1060, sig, UnixTime(1060)),
+            !s.verify(AppId(2), "rec.wav", 1060, None, sig, UnixTime(1060)),
             "expired"
         );
         assert!(
-            !s.verify(AppId(3), "rec.wav", 1060, sig, UnixTime(1000)),
+            !s.verify(AppId(3), "rec.wav", 1060, None, sig, UnixTime(1000)),
             "other app"
         );
-        assert!(!s.verify(AppId(2), "rec2.wav", 1060, sig, UnixTime(1000)));
+        assert!(!s.verify(AppId(2), "rec2.wav", 1060, None, sig, UnixTime(1000)));
         assert!(
-            !s.verify(AppId(2), "rec.wav", 1061, sig, UnixTime(1000)),
+            !s.verify(AppId(2), "rec.wav", 1061, None, sig, UnixTime(1000)),
             "extended expiry"
         );
-        assert!(!s.verify(AppId(2), "rec.wav", 1060, "zz", UnixTime(1000)));
+        assert!(!s.verify(AppId(2), "rec.wav", 1060, None, "zz", UnixTime(1000)));
         let mut tampered = sig.to_owned();
         tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
-        assert!(!s.verify(AppId(2), "rec.wav", 1060, &tampered, UnixTime(1000)));
+        assert!(!s.verify(AppId(2), "rec.wav", 1060, None, &tampered, UnixTime(1000)));
+    }
+
+    #[test]
+    fn a_cluster_nodes_urls_name_it_under_the_signature() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let s = store(dir.path(), 60).with_node(Some("n1".into()));
+        let url = s.download_url(AppId(2), "rec.wav", UnixTime(1000));
+        assert!(
+            url.starts_with(
+                "http://example.com:8080/rest/provision/voice/record/v1.0/file/2/rec.wav?expires=1060&node=n1&signature="
+            ),
+            "{url}"
+        );
+        let sig = url.rsplit('=').next().unwrap();
+        assert!(s.verify(AppId(2), "rec.wav", 1060, Some("n1"), sig, UnixTime(1000)));
+        assert!(
+            !s.verify(AppId(2), "rec.wav", 1060, Some("n2"), sig, UnixTime(1000)),
+            "other holder"
+        );
+        assert!(
+            !s.verify(AppId(2), "rec.wav", 1060, None, sig, UnixTime(1000)),
+            "holder dropped"
+        );
+        // Another node with the same key verifies it (the key file is shared across the cluster).
+        let other = store(dir.path(), 60).with_node(Some("n2".into()));
+        assert!(other.verify(AppId(2), "rec.wav", 1060, Some("n1"), sig, UnixTime(1000)));
     }
 
     #[test]

@@ -17,9 +17,14 @@
 //! - **Durability**: a commit returns once `PostgreSQL` reports it durable (its `synchronous_commit`).
 //! - **Schema**: migrated at [`PgStore::open`] (a `schema_version` table); a newer database is refused with
 //!   [`StoreError::SchemaTooNew`].
+//! - **Cluster jobs** (`cluster.rs`): with a node name ([`PgOptions::node`]) the outbox entries this store
+//!   appends carry it as their owner and [`ReadTx::outbox_pending`] returns only this node's (and owner-less)
+//!   entries; [`Store::heartbeat`], [`Store::try_lead`] (a session advisory lock) and
+//!   [`Store::take_over_outbox`] run on a connection of their own, connected at first use.
 //! - **Threads**: every call blocks; called on a tokio runtime's thread it steps off the runtime
 //!   (`block_in_place`, or a scoped thread) rather than panicking (see `conn.rs`).
 
+mod cluster;
 mod conn;
 mod feed;
 #[cfg(test)]
@@ -61,6 +66,9 @@ pub struct PgOptions {
     /// Idle read connections kept in the pool (default 4). More readers may be open at once; the extra
     /// connections are closed when their [`ReadTx`] ends.
     pub read_connections: usize,
+    /// This node's name, unique among the nodes sharing the database (`[cluster] node`): the owner of the
+    /// outbox entries it appends, its row in `pn_nodes`. Empty: no name (entries without an owner).
+    pub node: String,
 }
 
 impl Default for PgOptions {
@@ -68,6 +76,7 @@ impl Default for PgOptions {
         Self {
             url: String::new(),
             read_connections: 4,
+            node: String::new(),
         }
     }
 }
@@ -77,6 +86,7 @@ impl fmt::Debug for PgOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgOptions")
             .field("read_connections", &self.read_connections)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +101,10 @@ pub struct PgStore {
     readers: Mutex<Vec<PgConn>>,
     /// Pool size bound.
     read_connections: usize,
+    /// This node's name (empty: none).
+    node: String,
+    /// The cluster jobs' own connection (heartbeats, the leader lock, takeovers), connected at first use.
+    jobs: Mutex<cluster::Jobs>,
 }
 
 impl fmt::Debug for PgStore {
@@ -99,6 +113,7 @@ impl fmt::Debug for PgStore {
             .field("hosts", &self.config.get_hosts())
             .field("dbname", &self.config.get_dbname())
             .field("read_connections", &self.read_connections)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +135,8 @@ impl PgStore {
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
+            node: options.node.clone(),
+            jobs: Mutex::new(cluster::Jobs::default()),
         })
     }
 
@@ -151,6 +168,7 @@ impl PgStore {
             conn: guard,
             depth: 0,
             changed: false,
+            node: &self.node,
         })
     }
 
@@ -204,6 +222,34 @@ impl Store for PgStore {
         Box::new(tx).commit()
     }
 
+    /// Upserts this node's `pn_nodes` row (its API URL, the database's time) on the jobs connection.
+    fn heartbeat(&self, api_url: &str) -> Result<(), StoreError> {
+        self.jobs.lock().heartbeat(&self.config, &self.node, api_url)
+    }
+
+    /// Holds (or tries to take) a session advisory lock on the jobs connection; a broken connection loses
+    /// it and is replaced at once (see `cluster.rs`).
+    fn try_lead(&self) -> Result<bool, StoreError> {
+        self.jobs.lock().try_lead(&self.config)
+    }
+
+    fn take_over_outbox(&self, lease_secs: u64, limit: u32) -> Result<u64, StoreError> {
+        if self.node.is_empty() {
+            return Ok(0);
+        }
+        self.jobs
+            .lock()
+            .take_over(&self.config, &self.node, lease_secs, limit)
+    }
+
+    fn node(&self) -> Option<&str> {
+        (!self.node.is_empty()).then_some(self.node.as_str())
+    }
+
+    fn node_api_url(&self, node: &str) -> Result<Option<String>, StoreError> {
+        self.jobs.lock().api_url(&self.config, node)
+    }
+
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
         let mut conn = self.take_reader()?;
         // On error the connection is closed here rather than pooled in an unknown state; a pooled one the
@@ -231,6 +277,11 @@ struct PgReadTx<'a> {
 }
 
 impl PgReadTx<'_> {
+    /// This node's name.
+    fn node(&self) -> &str {
+        &self.store.node
+    }
+
     /// The connection.
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
         self.conn
@@ -257,9 +308,16 @@ struct PgWriteTx<'a> {
     depth: u32,
     /// A write touched a table the change feed carries: the commit is numbered in the feed.
     changed: bool,
+    /// This node's name (the owner of appended outbox entries; empty: none).
+    node: &'a str,
 }
 
 impl PgWriteTx<'_> {
+    /// This node's name.
+    fn node(&self) -> &str {
+        self.node
+    }
+
     /// The connection.
     fn conn(&mut self) -> Result<&mut PgConn, StoreError> {
         self.conn.as_mut().ok_or_else(|| misuse("no write connection"))
@@ -344,7 +402,8 @@ macro_rules! impl_read_tx {
                 read::expired_bindings(self.conn()?, now, limit)
             }
             fn outbox_pending(&mut self, after_id: u64, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-                read::outbox_pending(self.conn()?, after_id, limit)
+                let node = self.node().to_owned();
+                read::outbox_pending(self.conn()?, &node, after_id, limit)
             }
             fn outbox_query(
                 &mut self,
@@ -454,7 +513,8 @@ impl WriteTx for PgWriteTx<'_> {
         payload: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        write::append_outbox(self.active()?, kind, app, payload, now)
+        let node = self.node;
+        write::append_outbox(self.active()?, node, kind, app, payload, now)
     }
 
     fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError> {

@@ -301,13 +301,17 @@ fn outbox_rows(
 /// Pending outbox entries after `after_id`, in id order, at most `limit` (the `(state, id)` index).
 pub(crate) fn outbox_pending(
     conn: &mut PgConn,
+    node: &str,
     after_id: u64,
     limit: u32,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
     outbox_rows(
         conn,
-        &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 0 AND id > $1 ORDER BY id LIMIT $2"),
-        &[&id_sql(after_id), &i64::from(limit)],
+        &format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 0 AND id > $1 \
+             AND (owner IS NULL OR owner = $3) ORDER BY id LIMIT $2"
+        ),
+        &[&id_sql(after_id), &i64::from(limit), &node],
     )
 }
 

@@ -193,6 +193,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER pn_commits_notify AFTER INSERT ON pn_commits
         FOR EACH ROW EXECUTE FUNCTION pn_feed_notify();
     ",
+    // 3: cluster-wide jobs. The node
+    // registry (heartbeats, each node's API URL) and the outbox's owner node (NULL: written before
+    // ownership, delivered by every node).
+    r"
+    CREATE TABLE pn_nodes (
+        node    TEXT PRIMARY KEY,
+        api_url TEXT,
+        seen_at BIGINT
+    );
+    ALTER TABLE outbox ADD COLUMN owner TEXT;
+    CREATE INDEX outbox_owner_pending ON outbox(owner, id) WHERE state = 0;
+    ",
 ];
 
 /// The schema version this binary migrates to.

@@ -140,15 +140,16 @@ pub(crate) fn put_callback_record(conn: &mut PgConn, record: &CallbackRecord) ->
 /// Appends an outbox entry; returns its id (from the identity sequence: never reused).
 pub(crate) fn append_outbox(
     conn: &mut PgConn,
+    node: &str,
     kind: OutboxKind,
     app: AppId,
     payload: &str,
     now: UnixTime,
 ) -> Result<u64, StoreError> {
     let row = conn.query_one(
-        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts) VALUES ($1, $2, $3, $4, 0) \
-         RETURNING id",
-        &[&outbox_kind_str(kind), &i64::from(app.0), &payload, &now.0],
+        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts, owner) \
+         VALUES ($1, $2, $3, $4, 0, NULLIF($5, '')) RETURNING id",
+        &[&outbox_kind_str(kind), &i64::from(app.0), &payload, &now.0, &node],
     )?;
     Ok(id_from_sql(row.try_get(0)?))
 }
