@@ -120,3 +120,24 @@ impl Tally {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Outcome, Tally};
+
+    #[test]
+    fn refusals_count_by_resultcode_and_acks_are_not_counted() {
+        let mut one = Tally::default();
+        one.count(&Outcome::Acked(std::time::Duration::from_millis(1)));
+        one.count(&Outcome::Refused("1011002".into()));
+        one.count(&Outcome::Refused("1011002".into()));
+        let mut two = Tally::default();
+        two.count(&Outcome::Refused("1012010".into()));
+        two.count(&Outcome::Failed("connection reset".into()));
+        one.merge(two);
+        assert_eq!(one.refused.get("1011002"), Some(&2));
+        assert_eq!(one.refused.get("1012010"), Some(&1));
+        assert_eq!((one.failed, one.total()), (1, 4));
+        assert_eq!(one.failures, ["connection reset"]);
+    }
+}

@@ -57,3 +57,19 @@ impl Sample {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_of_the_sorted_values() {
+        let sample = Sample::new((1..=100).rev().map(Duration::from_millis).collect());
+        assert_eq!(sample.len(), 100);
+        assert!((sample.ms(0.0) - 1.0).abs() < 1e-9);
+        assert!((sample.ms(0.50) - 51.0).abs() < 1e-9, "{}", sample.ms(0.50));
+        assert!((sample.ms(0.99) - 99.0).abs() < 1e-9, "{}", sample.ms(0.99));
+        assert!((sample.max_ms() - 100.0).abs() < 1e-9);
+        assert!(Sample::default().ms(0.99).abs() < 1e-9);
+    }
+}

@@ -65,3 +65,29 @@ pub async fn stored(
         unanswered: unanswered as u64,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Stored;
+
+    fn check(held: u64, acked: u64, unanswered: u64) -> bool {
+        Stored {
+            held,
+            acked,
+            unanswered,
+        }
+        .ok()
+    }
+
+    #[test]
+    fn every_ack_must_be_stored_and_only_unanswered_binds_may_add() {
+        assert!(check(10, 10, 0));
+        assert!(!check(9, 10, 0), "an acknowledged bind missing");
+        assert!(
+            !check(11, 10, 0),
+            "a bind stored that was neither acknowledged nor unanswered"
+        );
+        assert!(check(11, 10, 1));
+        assert!(check(10, 10, 1));
+    }
+}
