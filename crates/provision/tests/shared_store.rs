@@ -443,3 +443,26 @@ fn an_axe_callback_record_made_on_one_node_calls_back_through_another() {
         route(&nodes[1], a, x) == Some(caller)
     });
 }
+
+/// Many binds at once on three nodes, each batch touching many of the same X numbers in different orders:
+/// the batches queue on the X rows (taken in one order on every node) instead of deadlocking, and every bind
+/// is acknowledged.
+#[test]
+fn concurrent_batches_on_three_nodes_over_shared_numbers_all_commit() {
+    let url = database();
+    let nodes: Vec<Node> = (0..3).map(|_| node(&url, &EngineConfig::default())).collect();
+    let pool: Vec<E164> = (0..20).map(|i| n(&format!("+86170700{i:05}"))).collect();
+    let rt = runtime();
+    let app = rt.block_on(setup(&nodes, Mode::Axb, &pool));
+    let binds = (0..600)
+        .map(|i| {
+            // Each node walks the pool in its own order.
+            let x = pool[(i * (i % 3 + 7)) % pool.len()];
+            let a = n(&format!("+86138700{i:05}"));
+            let b = n(&format!("+86139700{i:05}"));
+            (nodes[i % 3].engine.clone(), axb_bind(&app, x, a, b))
+        })
+        .collect();
+    let codes = rt.block_on(race(binds, spawn_axb));
+    assert_eq!(count(&codes, "0"), 600, "{codes:?}");
+}

@@ -480,6 +480,23 @@ pub trait WriteTx: ReadTx {
         let _ = number;
         Ok(())
     }
+    /// [`WriteTx::lock_number`] for several numbers at once, taken in ascending order (every node takes a
+    /// batch's locks in the same order, so two batches never wait on each other in a cycle).
+    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
+        let _ = numbers;
+        Ok(())
+    }
+    /// [`WriteTx::lock_party`] for several numbers at once, in ascending order.
+    fn lock_parties(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
+        let _ = numbers;
+        Ok(())
+    }
+    /// [`WriteTx::lock_number`] without waiting: `false` when another writer holds the row now (an allocator
+    /// then tries another number first).
+    fn try_lock_number(&mut self, number: E164) -> Result<bool, StoreError> {
+        let _ = number;
+        Ok(true)
+    }
     /// [`WriteTx::lock_number`] then [`ReadTx::number`] (one statement where the backend can).
     fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
         self.lock_number(number)?;

@@ -309,12 +309,24 @@ impl Ctx<'_, '_> {
                     .collect(),
             );
         }
-        for tier in tiers {
+        // A number another node's batch holds right now is tried last (waiting for it then), so that
+        // concurrent allocations on several nodes spread over the pool instead of queueing on one number.
+        let mut held_elsewhere = Vec::new();
+        for tier in &tiers {
             for n in tier {
-                self.tx.lock_number(n.number)?;
-                if fits(self, n)? {
-                    return Ok(n.clone());
+                if !self.tx.try_lock_number(n.number)? {
+                    held_elsewhere.push(*n);
+                    continue;
                 }
+                if fits(self, n)? {
+                    return Ok((*n).clone());
+                }
+            }
+        }
+        for n in held_elsewhere {
+            self.tx.lock_number(n.number)?;
+            if fits(self, n)? {
+                return Ok(n.clone());
             }
         }
         Err(ProvisionError::InsufficientResources(format!(

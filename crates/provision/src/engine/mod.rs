@@ -525,6 +525,9 @@ impl Engine {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|c| c.reply), &e),
         };
+        if self.feed.is_some() {
+            lock_in_order(&mut *tx, &batch);
+        }
         let saved_ids = self.ids;
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
         self.overlay.clear();
@@ -703,6 +706,44 @@ impl Engine {
             .bindings
             .with_label_values(&[load::kind_label(&b.kind), app.as_str()])
             .add(delta);
+    }
+}
+
+/// A shared store: takes, before the batch's commands run, the locks its binds will take (the named X rows,
+/// then the A locks of the "X per A" rule), each kind in ascending order. Every node's batches take them in
+/// that one order, so two nodes' batches binding on the same numbers queue instead of deadlocking (a
+/// deadlock costs the server's `deadlock_timeout`, and a retry). Locks a command takes later (an allocated
+/// X, a modify's X) are still taken as it runs. When taking them fails (a cycle with such a later lock), the
+/// batch runs without them: each command then locks as it goes and is retried after contention.
+fn lock_in_order(tx: &mut dyn WriteTx, batch: &[Command]) {
+    let mut numbers = std::collections::BTreeSet::new();
+    let mut parties = std::collections::BTreeSet::new();
+    for cmd in batch {
+        let (x, a) = match &cmd.op {
+            Op::AxbBind(b) => (&b.x, None),
+            Op::AxBind(b) => (&b.x, Some(b.a)),
+            Op::AxeBind(b) => (&b.x, None),
+            Op::AxybBind(b) => (&b.x, Some(b.a)),
+            _ => continue,
+        };
+        if let XSelect::Number(x) = x {
+            numbers.insert(*x);
+        }
+        parties.extend(a);
+    }
+    if numbers.is_empty() && parties.is_empty() {
+        return;
+    }
+    let numbers: Vec<_> = numbers.into_iter().collect();
+    let parties: Vec<_> = parties.into_iter().collect();
+    let locked = tx.savepoint().and_then(|()| {
+        tx.lock_numbers(&numbers)?;
+        tx.lock_parties(&parties)?;
+        tx.release_savepoint()
+    });
+    if let Err(e) = locked {
+        tracing::debug!(error = %e, "the batch's locks could not be taken in order; its commands lock as they run");
+        let _ = tx.rollback_savepoint();
     }
 }
 

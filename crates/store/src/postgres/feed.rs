@@ -146,13 +146,55 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Takes the transaction-scoped advisory lock of a user number, in the two-key space (`classid` = the high
-/// 32 bits, `objid` = the low 32 bits), which never meets a single-key advisory lock.
-pub(crate) fn lock_party(conn: &mut PgConn, number: E164) -> Result<(), StoreError> {
+/// Locks the rows of these pool numbers in ascending order.
+pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<(), StoreError> {
+    let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
+    conn.query(
+        "SELECT number FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
+        &[&keys],
+    )?;
+    Ok(())
+}
+
+/// Locks the row of a pool number unless another transaction holds it: whether it is now held.
+pub(crate) fn try_lock_number(conn: &mut PgConn, number: E164) -> Result<bool, StoreError> {
+    let rows = conn.query(
+        "SELECT 1 FROM numbers WHERE number = $1 FOR UPDATE SKIP LOCKED",
+        &[&num(number)],
+    )?;
+    if !rows.is_empty() {
+        return Ok(true);
+    }
+    // No row: either it is locked elsewhere, or the number does not exist (nothing to hold: the rules
+    // refuse it).
+    let exists = conn.query("SELECT 1 FROM numbers WHERE number = $1", &[&num(number)])?;
+    Ok(exists.is_empty())
+}
+
+/// Takes the advisory locks of these user numbers in ascending order (volatile output expressions are
+/// evaluated after the sort).
+pub(crate) fn lock_parties(conn: &mut PgConn, numbers: &[E164]) -> Result<(), StoreError> {
+    let (high, low): (Vec<i32>, Vec<i32>) = numbers.iter().map(|n| halves(*n)).unzip();
+    conn.query(
+        "SELECT pg_advisory_xact_lock(h, l) FROM unnest($1::int4[], $2::int4[]) AS t(h, l) ORDER BY h, l",
+        &[&high, &low],
+    )?;
+    Ok(())
+}
+
+/// A user number's advisory-lock key in the two-key space: its high and low 32 bits.
+fn halves(number: E164) -> (i32, i32) {
     let n = num(number);
     // The casts split the number into its two 32-bit halves on purpose.
     #[allow(clippy::cast_possible_truncation)]
-    let (high, low) = ((n >> 32) as i32, n as i32);
+    let halves = ((n >> 32) as i32, n as i32);
+    halves
+}
+
+/// Takes the transaction-scoped advisory lock of a user number, in the two-key space (`classid` = the high
+/// 32 bits, `objid` = the low 32 bits), which never meets a single-key advisory lock.
+pub(crate) fn lock_party(conn: &mut PgConn, number: E164) -> Result<(), StoreError> {
+    let (high, low) = halves(number);
     conn.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&high, &low])?;
     Ok(())
 }

@@ -560,6 +560,18 @@ impl WriteTx for PgWriteTx<'_> {
         feed::lock_number(self.active()?, number)
     }
 
+    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
+        feed::lock_numbers(self.active()?, numbers)
+    }
+
+    fn lock_parties(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
+        feed::lock_parties(self.active()?, numbers)
+    }
+
+    fn try_lock_number(&mut self, number: E164) -> Result<bool, StoreError> {
+        feed::try_lock_number(self.active()?, number)
+    }
+
     fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
         read::number_for_update(self.active()?, number)
     }

@@ -241,6 +241,8 @@ fn start() -> io::Result<ThrowawayPg> {
             "full_page_writes=off",
         ])
         .args(["-c", "max_connections=300", "-c", "shared_buffers=32MB"])
+        // What docs/operations.md advises for pnswitch nodes sharing a database.
+        .args(["-c", "deadlock_timeout=100ms"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
