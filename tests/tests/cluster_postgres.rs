@@ -58,22 +58,24 @@ struct Cluster {
     app: (String, String),
 }
 
-fn node(data: &Path, listen: &str, egress: SocketAddr, url: &str) -> SipSwitch {
+fn node(data: &Path, listen: &str, egress: SocketAddr, url: &str, extra: &[(&str, &str)]) -> SipSwitch {
     std::fs::create_dir_all(data).expect("data dir");
-    SipSwitch::start_on(
-        data,
-        listen,
-        egress,
-        &[
-            ("PNSWITCH__MEDIA__MODE", "bypass"),
-            ("PNSWITCH__STORE__BACKEND", "postgres"),
-            ("PNSWITCH__STORE__URL", url),
-        ],
-    )
+    let mut env = vec![
+        ("PNSWITCH__MEDIA__MODE", "bypass"),
+        ("PNSWITCH__STORE__BACKEND", "postgres"),
+        ("PNSWITCH__STORE__URL", url),
+    ];
+    env.extend_from_slice(extra);
+    SipSwitch::start_on(data, listen, egress, &env)
 }
 
 impl Cluster {
     fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    /// With extra environment for every node.
+    fn start_with(extra: &[(&str, &str)]) -> Cluster {
         let pg = pn_store::postgres::throwaway::server()
             .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the cluster test: {e}"));
         let url = pg.create_database().unwrap();
@@ -87,6 +89,7 @@ impl Cluster {
                     &format!("127.0.0.{i}:0"),
                     egress,
                     &url,
+                    extra,
                 )
             })
             .collect();
@@ -316,7 +319,7 @@ fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind(
 fn restart_and_call(cluster: &mut Cluster, last: &str) {
     let listen = cluster.nodes[1].sip.to_string();
     let data = cluster.dir.path().join("node3-restarted");
-    cluster.nodes[1] = node(&data, &listen, cluster.egress(), &cluster.url);
+    cluster.nodes[1] = node(&data, &listen, cluster.egress(), &cluster.url, &[]);
     let restarted = &cluster.nodes[1].switch;
     let ready = restarted
         .client()

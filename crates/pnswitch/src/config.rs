@@ -158,7 +158,8 @@ impl Default for StoreConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// This node's name, unique in the cluster (unset: the host name, `-`, the first SIP listen port).
+    /// This node's name, unique in the cluster (unset: the host name, `-`, the first SIP listen address
+    /// unless unspecified, `-`, its port).
     pub node: Option<String>,
     /// The base URL other nodes reach this node's HTTP API at (unset: `api.public_url`, else
     /// `http://<the bound http.listen address>`, an unspecified address replaced by the host name).
@@ -191,11 +192,17 @@ fn host_name() -> String {
 }
 
 impl Config {
-    /// This node's name: `cluster.node`, else the host name, `-`, the first SIP listen port.
+    /// This node's name: `cluster.node`, else the host name, `-`, the first SIP listen address when it is a
+    /// specific one (nodes on one host differ by address, e.g. behind a front on 127.0.0.2–4; `:` of an
+    /// IPv6 address as `.`) and `-`, its port.
     pub fn node_name(&self) -> String {
         self.cluster.node.clone().unwrap_or_else(|| {
-            let port = self.sip.listen.first().map_or(5060, SocketAddr::port);
-            format!("{}-{port}", host_name())
+            let listen = self.sip.listen.first().copied();
+            let port = listen.map_or(5060, |a| a.port());
+            match listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified()) {
+                Some(ip) => format!("{}-{}-{port}", host_name(), ip.to_string().replace(':', ".")),
+                None => format!("{}-{port}", host_name()),
+            }
         })
     }
 
@@ -464,7 +471,7 @@ mod tests {
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "127.0.0.2:8081".to_owned()),
         ];
         let c = Config::load(None, env).unwrap();
-        assert_eq!(c.node_name(), format!("{}-5071", host_name()));
+        assert_eq!(c.node_name(), format!("{}-127.0.0.1-5071", host_name()));
         assert_eq!(c.node_api_url(c.http.listen), "http://127.0.0.2:8081");
         assert_eq!((c.cluster.lease_secs, c.cluster.heartbeat_ms), (10, 1000));
         let env = vec![
