@@ -20,7 +20,7 @@ use crate::state::ApiState;
 /// The header a proxied request carries; a node receiving it answers from its own disk only.
 pub(crate) const PROXIED: &str = "x-pnswitch-proxied";
 
-/// The HTTP client that fetches recordings from the nodes holding them (see the [module docs](self)).
+/// The HTTP client that fetches recordings from the nodes holding them (see the `proxy` module's docs).
 #[derive(Clone, Debug)]
 pub struct RecordingProxy {
     /// No redirects; connect and per-read timeouts.
