@@ -341,3 +341,58 @@ fn restart_and_call(cluster: &mut Cluster, last: &str) {
         "the restarted node takes calls again: {before:?} -> {after:?}"
     );
 }
+
+/// The CDRs of the calls a node ended, still pending when it is killed (the receiver refused them until
+/// then), are taken over by the cluster's leader once the dead node's lease ends and delivered: the receiver
+/// gets a CDR for every call, the dead node's included.
+#[test]
+fn a_killed_nodes_pending_cdrs_are_delivered_by_the_others() {
+    use pn_e2e::receiver::{Answer, Receiver, delivered_cdrs, icids, point_app_at};
+    const CALLS: u32 = 60;
+    let receiver = Receiver::start(&[]);
+    let refuse = Answer {
+        status: 503,
+        delay: Duration::ZERO,
+    };
+    receiver.answer("/cdr", refuse);
+    let cluster = Cluster::start_with(&[
+        ("PNSWITCH__CLUSTER__LEASE_SECS", "2"),
+        (
+            "PNSWITCH__PUSH__RETRY_SCHEDULE_MS",
+            "[500, 1000, 2000, 4000, 8000, 15000, 30000, 60000]",
+        ),
+    ]);
+    receiver.add_app(&cluster.app.0, &cluster.app.1);
+    point_app_at(
+        &cluster.nodes[0].switch,
+        &cluster.app.0,
+        &receiver,
+        None,
+        Some("/cdr"),
+    );
+    // The app's new CDR URL reaches the other nodes through the feed.
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.batch(CALLS, 30.0, 100, "every call completes");
+    let per_node = cluster.answered();
+    receiver.wait_for(
+        "refused CDR pushes from every node",
+        Duration::from_secs(20),
+        |got| got.iter().filter(|r| r.path == "/cdr").count() >= 3,
+    );
+    let victim = (0..3).max_by_key(|&i| per_node[i]).unwrap();
+    assert!(per_node[victim] > 0, "{per_node:?}");
+    let mut cluster = cluster;
+    cluster.nodes[victim].switch.kill9();
+    receiver.answer("/cdr", Answer::ok());
+    let got = receiver.wait_for(
+        "a CDR for every call, the killed node's included",
+        Duration::from_secs(60),
+        |got| icids(&delivered_cdrs(got, "/cdr")).len() >= CALLS as usize,
+    );
+    let delivered = icids(&delivered_cdrs(&got, "/cdr")).len();
+    eprintln!(
+        "calls per node {per_node:?}; node {victim} killed with its CDRs pending; {delivered} distinct CDRs \
+         delivered"
+    );
+    assert_eq!(delivered, CALLS as usize);
+}

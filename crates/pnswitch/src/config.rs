@@ -192,6 +192,15 @@ fn host_name() -> String {
 }
 
 impl Config {
+    /// Defaults that depend on the whole configuration, flags included (call it last): on a shared store,
+    /// nodes must not share the node part of CDR `icid`s and `sessionId`s (their counters repeat from node
+    /// to node), so a host name left at its default becomes this node's cluster name.
+    pub fn finish_node_defaults(&mut self) {
+        if self.store.backend == Backend::Postgres && self.sip.b2bua.host_name == "pnswitch" {
+            self.sip.b2bua.host_name = self.node_name();
+        }
+    }
+
     /// This node's name: `cluster.node`, else the host name, `-`, the first SIP listen address when it is a
     /// specific one (nodes on one host differ by address, e.g. behind a front on 127.0.0.2–4; `:` of an
     /// IPv6 address as `.`) and `-`, its port.
@@ -459,6 +468,33 @@ mod tests {
         .to_vec();
         walk(&printed, "", &mut keys);
         keys
+    }
+
+    #[test]
+    fn on_a_shared_store_the_default_host_name_is_the_node_name() {
+        let env = |host: Option<&str>| {
+            let mut env = vec![
+                ("PNSWITCH__STORE__BACKEND".to_owned(), "postgres".to_owned()),
+                (
+                    "PNSWITCH__STORE__URL".to_owned(),
+                    "postgres://u@127.0.0.1/db".to_owned(),
+                ),
+                ("PNSWITCH__CLUSTER__NODE".to_owned(), "n2".to_owned()),
+            ];
+            if let Some(h) = host {
+                env.push(("PNSWITCH__SIP__B2BUA__HOST_NAME".to_owned(), h.to_owned()));
+            }
+            env
+        };
+        let finished = |env| {
+            let mut c = Config::load(None, env).unwrap();
+            c.finish_node_defaults();
+            c.sip.b2bua.host_name
+        };
+        assert_eq!(finished(env(None)), "n2");
+        assert_eq!(finished(env(Some("pn2.example.com"))), "pn2.example.com");
+        // SQLite: one node, the default stays.
+        assert_eq!(finished(Vec::new()), "pnswitch");
     }
 
     #[test]

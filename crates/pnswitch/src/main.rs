@@ -78,6 +78,7 @@ fn load(sources: &Sources) -> Result<config::Config, config::ConfigError> {
     if !sources.sip_listen.is_empty() {
         config.sip.listen.clone_from(&sources.sip_listen);
     }
+    config.finish_node_defaults();
     Ok(config)
 }
 
