@@ -132,3 +132,30 @@ impl Drop for Front {
         let _ = self.child.wait();
     }
 }
+
+/// Calls a node answered (`pn_sip_calls_total{outcome="answered"}`, every cause).
+pub fn answered(node: &crate::sipp::SipSwitch) -> u64 {
+    node.metrics()
+        .lines()
+        .filter(|l| l.starts_with("pn_sip_calls_total{") && l.contains("outcome=\"answered\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The last 40 lines of `text` (a log, for failure messages).
+pub fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Polls `cond` every 50 ms for up to `limit`; whether it held.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}

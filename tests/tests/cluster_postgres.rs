@@ -16,9 +16,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pn_e2e::front::Front;
+use pn_e2e::front::{Front, answered, eventually, tail};
 use pn_e2e::sipp::{AXB_PATH, SipSwitch, Sipp, SippRun, free_udp_port, ok};
 use reqwest::Method;
 use serde_json::json;
@@ -37,15 +37,6 @@ fn load_rate() -> f64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300.0)
-}
-
-/// Calls each node answered (`pn_sip_calls_total{outcome="answered"}`).
-fn answered(node: &SipSwitch) -> u64 {
-    node.metrics()
-        .lines()
-        .filter(|l| l.starts_with("pn_sip_calls_total{") && l.contains("outcome=\"answered\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 /// Three nodes on one database, B's `SIPp` port, the front, the app made on node 1.
@@ -142,23 +133,6 @@ impl Cluster {
     fn answered(&self) -> Vec<u64> {
         self.nodes.iter().map(answered).collect()
     }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// Polls `cond` every 50 ms for up to `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
 }
 
 #[test]

@@ -14,9 +14,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pn_e2e::front::Front;
+use pn_e2e::front::{Front, answered, eventually, tail};
 use pn_e2e::sipp::{SipSwitch, Sipp, SippRun, free_udp_port};
 use serde_json::json;
 
@@ -29,15 +29,6 @@ const CALLS: u32 = 30;
 
 /// Seconds between the front's OPTIONS probes of each node.
 const PROBE_SECS: u32 = 1;
-
-/// Calls each node answered (`pn_sip_calls_total{outcome="answered"}`, every cause).
-fn answered(node: &SipSwitch) -> u64 {
-    node.metrics()
-        .lines()
-        .filter(|l| l.starts_with("pn_sip_calls_total{") && l.contains("outcome=\"answered\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
 
 /// A node on `listen` (`127.0.0.N:PORT`, port 0 for a free one) with the AXB binding A ↔ B on X, its B legs
 /// to `egress`, trusting the front (127.0.0.1).
@@ -140,23 +131,6 @@ impl Cluster {
             tail(&self.front.log_text())
         )
     }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// Polls `cond` every 100 ms for up to `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
 }
 
 #[test]

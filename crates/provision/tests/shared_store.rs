@@ -152,6 +152,19 @@ fn axb_bind(app: &App, x: E164, a: E164, b: E164) -> AxbBind {
     }
 }
 
+fn ax_bind(app: &App, x: E164, a: E164) -> AxBind {
+    AxBind {
+        app: app.clone(),
+        x: XSelect::Number(x),
+        a,
+        direction: CallDirection::Both,
+        turn_on: false,
+        record: RecordSettings::default(),
+        controls: CallControls::default(),
+        user_data: None,
+    }
+}
+
 type Task = tokio::task::JoinHandle<Result<(), ProvisionError>>;
 
 /// Runs every write at once (one task each, spread over the nodes) and answers their result codes.
@@ -243,19 +256,7 @@ fn the_x_per_a_cap_holds_under_concurrent_binds_on_three_nodes() {
     let binds = pool
         .iter()
         .enumerate()
-        .map(|(i, &x)| {
-            let req = AxBind {
-                app: app.clone(),
-                x: XSelect::Number(x),
-                a,
-                direction: CallDirection::Both,
-                turn_on: false,
-                record: RecordSettings::default(),
-                controls: CallControls::default(),
-                user_data: None,
-            };
-            (nodes[i % 3].engine.clone(), req)
-        })
+        .map(|(i, &x)| (nodes[i % 3].engine.clone(), ax_bind(&app, x, a)))
         .collect();
     let codes = rt.block_on(race(binds, |e, req| {
         tokio::spawn(async move { e.ax_bind(req, now()).await.map(drop) })
@@ -372,20 +373,8 @@ fn a_temporary_callee_set_through_one_node_routes_a_on_another() {
     let (a, callee) = (n("+8613850000001"), n("+8613950000001"));
     let rt = runtime();
     let app = rt.block_on(setup(&nodes, Mode::Ax, &[x]));
-    rt.block_on(nodes[0].engine.ax_bind(
-        AxBind {
-            app: app.clone(),
-            x: XSelect::Number(x),
-            a,
-            direction: CallDirection::Both,
-            turn_on: false,
-            record: RecordSettings::default(),
-            controls: CallControls::default(),
-            user_data: None,
-        },
-        now(),
-    ))
-    .unwrap();
+    rt.block_on(nodes[0].engine.ax_bind(ax_bind(&app, x, a), now()))
+        .unwrap();
     rt.block_on(nodes[0].engine.ax_temp_callee(
         pn_provision::AxTempCallee {
             app: app.clone(),
