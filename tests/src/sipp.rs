@@ -456,6 +456,16 @@ impl Sipp {
         self
     }
 
+    /// Goes on with a call when a message it does not expect arrives (`-default_behaviors all,-abortunexp`;
+    /// the message is still counted and logged) instead of aborting it. For calls through a proxy with
+    /// several UDP workers, such as the Kamailio front's children: two responses sent back to back (a 180
+    /// and the 200) may be forwarded in either order, and RFC 3261 has a UAC ignore the 180 that arrives
+    /// after the 200; `SIPp` would abort the call and send an out-of-dialog BYE.
+    #[must_use]
+    pub fn tolerate_reordered_responses(self) -> Sipp {
+        self.arg("-default_behaviors").arg("all,-abortunexp")
+    }
+
     /// One more raw `SIPp` argument.
     #[must_use]
     pub fn arg(mut self, a: impl Into<String>) -> Sipp {

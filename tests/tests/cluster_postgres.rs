@@ -106,6 +106,7 @@ impl Cluster {
     /// A: `calls` calls A → X at `rate` per second through the front, each up `hold_ms`.
     fn uac(&self, calls: u32, rate: f64, hold_ms: u64) -> Sipp {
         Sipp::uac(self.dir.path(), "uac_basic", self.front.addr)
+            .tolerate_reordered_responses()
             .calls(calls)
             .rate(rate)
             .pause_ms(hold_ms)

@@ -359,3 +359,80 @@ fn pruning_forgets_old_commits_but_never_the_heads_own() {
         .get(0);
     assert_eq!(raw_changes, 1, "the pruned commits' changes are gone with them");
 }
+
+/// Rows in `outbox_counts` kept for sessions other than slot 0 (the folded one).
+fn session_count_slots(h: &PgHarness) -> i64 {
+    let mut c = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
+    c.query_one("SELECT COUNT(*) FROM outbox_counts WHERE slot <> 0", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Two nodes' call facts and delivery marks, interleaved as they were when the counts lived in shared rows:
+/// node 2's mark held the pending and delivered counts, node 1's append then held the total and waited for
+/// pending, and node 2's next append waited for the total: a deadlock, and a CDR commit failing after its
+/// retries. Each session now counts in its own rows: nobody waits, the summed counts stay exact, and the
+/// slots of ended sessions fold into one without changing them.
+#[test]
+fn outbox_appends_and_marks_of_two_writers_never_wait_on_each_other() {
+    use crate::OutboxState;
+    use std::sync::mpsc;
+    let h = PgHarness::new();
+    let (one, two) = (open(&h), open(&h));
+    let append = |tx: &mut Box<dyn crate::WriteTx + '_>| {
+        tx.append_outbox(OutboxKind::Cdr, AppId(1), "{}", UnixTime(1))
+            .unwrap()
+    };
+    let mut tx = two.begin().unwrap();
+    let delivered = append(&mut tx);
+    tx.commit().unwrap();
+
+    let mut t2 = two.begin().unwrap();
+    assert_eq!(
+        t2.mark_outbox(&[delivered], OutboxState::Delivered, UnixTime(2))
+            .unwrap(),
+        1
+    );
+    std::thread::scope(|s| {
+        let (appended, wait_appended) = mpsc::channel();
+        let (go, wait_go) = mpsc::channel::<()>();
+        let one = &one;
+        let node1 = s.spawn(move || {
+            let mut t1 = one.begin().unwrap();
+            append(&mut t1);
+            appended.send(()).unwrap();
+            wait_go.recv().unwrap();
+            t1.commit().unwrap();
+        });
+        if wait_appended.recv_timeout(Duration::from_secs(5)).is_err() {
+            drop(t2);
+            panic!("node 1's outbox append waited for node 2's open transaction");
+        }
+        append(&mut t2);
+        t2.commit().unwrap();
+        go.send(()).unwrap();
+        node1.join().unwrap();
+    });
+
+    let expected = crate::OutboxCounts {
+        total: 3,
+        pending: 2,
+        dead: 0,
+    };
+    assert_eq!(two.reader().unwrap().outbox_counts().unwrap(), expected);
+    assert!(session_count_slots(&h) >= 2);
+    // Node 2's sessions end: a purge step folds their slots into slot 0, the counts unchanged.
+    drop(two);
+    let folded = (0..50).any(|_| {
+        let mut tx = one.begin().unwrap();
+        tx.purge_outbox(UnixTime(0), u64::MAX, 100).unwrap();
+        tx.commit().unwrap();
+        if session_count_slots(&h) <= 1 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        false
+    });
+    assert!(folded, "the ended session's count slots were not folded");
+    assert_eq!(one.reader().unwrap().outbox_counts().unwrap(), expected);
+}

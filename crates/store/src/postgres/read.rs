@@ -361,15 +361,16 @@ pub(crate) fn outbox_entries(conn: &mut PgConn, ids: &[u64]) -> Result<Vec<Outbo
     )
 }
 
-/// Exact counts: the total and the pending and dead rows (the trigger-kept count rows).
+/// Exact counts: the total and the pending and dead rows (sums of the trigger-kept count slots).
 pub(crate) fn outbox_counts(conn: &mut PgConn) -> Result<OutboxCounts, StoreError> {
-    let mut counts = OutboxCounts {
-        total: outbox_count(conn)?,
-        ..OutboxCounts::default()
-    };
-    for row in conn.query("SELECT state, n FROM outbox_state_count", &[])? {
+    let mut counts = OutboxCounts::default();
+    for row in conn.query(
+        "SELECT state, SUM(n)::bigint FROM outbox_counts GROUP BY state",
+        &[],
+    )? {
         let (state, n): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         let n = count(n, "outbox count")?;
+        counts.total += n;
         match outbox_state_from(state)? {
             OutboxState::Pending => counts.pending = n,
             OutboxState::Dead => counts.dead = n,
@@ -379,10 +380,10 @@ pub(crate) fn outbox_counts(conn: &mut PgConn) -> Result<OutboxCounts, StoreErro
     Ok(counts)
 }
 
-/// Rows in the outbox (the trigger-kept count).
+/// Rows in the outbox (the sum of the trigger-kept count slots).
 pub(crate) fn outbox_count(conn: &mut PgConn) -> Result<u64, StoreError> {
     let n: i64 = conn
-        .query_one("SELECT n FROM outbox_count WHERE id = 1", &[])?
+        .query_one("SELECT COALESCE(SUM(n), 0)::bigint FROM outbox_counts", &[])?
         .try_get(0)?;
     count(n, "outbox count")
 }

@@ -13,8 +13,10 @@ use crate::StoreError;
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Append only, never edit.
 ///
-/// The outbox's exact counts (all rows, and per state) are kept by statement-level triggers over transition
-/// tables, so a `mark_outbox` of thousands of ids updates each count row once, not once per row.
+/// The outbox's exact counts per state are kept by statement-level triggers over transition tables, so a
+/// `mark_outbox` of thousands of ids updates each count row once, not once per row; since migration 4 each
+/// writing session keeps its own count rows (the counts are their sums), so no two nodes' writes ever wait
+/// on, or deadlock over, a shared count row.
 pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the schema of SQLite migration 7.
     r"
@@ -205,7 +207,82 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN owner TEXT;
     CREATE INDEX outbox_owner_pending ON outbox(owner, id) WHERE state = 0;
     ",
+    // 4: no row every writer updates. Migration 1's outbox count rows (one for the total, one per state) were
+    // updated by every node's call facts and delivery marks: cross-node commits queued on them, and two
+    // transactions updating them in different orders deadlocked (a CDR commit failing after its retries,
+    // new calls refused with 7102 meanwhile). The counts are now kept per writing session
+    // (`slot` = `pg_backend_pid()`, which no two live sessions share), the total and per-state counts are the
+    // sums over the slots, and [`FOLD_OUTBOX_COUNTS`] folds the slots of ended sessions into slot 0. The write
+    // probe gets the same treatment (one row per session).
+    r"
+    CREATE TABLE outbox_counts (
+        slot  BIGINT NOT NULL,
+        state BIGINT NOT NULL,
+        n     BIGINT NOT NULL,
+        PRIMARY KEY (slot, state)
+    );
+    INSERT INTO outbox_counts (slot, state, n) SELECT 0, state, n FROM outbox_state_count WHERE n <> 0;
+    DROP TRIGGER outbox_counts_insert ON outbox;
+    DROP TRIGGER outbox_counts_delete ON outbox;
+    DROP TRIGGER outbox_counts_update ON outbox;
+    DROP FUNCTION outbox_counts_insert();
+    DROP FUNCTION outbox_counts_delete();
+    DROP FUNCTION outbox_counts_update();
+    DROP TABLE outbox_count;
+    DROP TABLE outbox_state_count;
+    CREATE FUNCTION outbox_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO outbox_counts (slot, state, n)
+            SELECT pg_backend_pid(), state, COUNT(*) FROM new_rows GROUP BY state
+            ON CONFLICT (slot, state) DO UPDATE SET n = outbox_counts.n + EXCLUDED.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION outbox_counts_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO outbox_counts (slot, state, n)
+            SELECT pg_backend_pid(), state, -COUNT(*) FROM old_rows GROUP BY state
+            ON CONFLICT (slot, state) DO UPDATE SET n = outbox_counts.n + EXCLUDED.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION outbox_counts_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO outbox_counts (slot, state, n)
+            SELECT pg_backend_pid(), d.state, SUM(d.k)::bigint FROM (
+                SELECT o.state, -1 AS k FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE o.state <> w.state
+                UNION ALL
+                SELECT w.state, 1 AS k FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE o.state <> w.state
+            ) d GROUP BY d.state
+            ON CONFLICT (slot, state) DO UPDATE SET n = outbox_counts.n + EXCLUDED.n;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_insert();
+    CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_delete();
+    CREATE TRIGGER outbox_counts_update AFTER UPDATE ON outbox
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
+    ALTER TABLE write_probe DROP CONSTRAINT write_probe_id_check;
+    ",
 ];
+
+/// Folds the outbox count slots of sessions that have ended into slot 0 (the sums are unchanged). A live
+/// session only ever writes its own slot, so this waits on nobody but a session that has just reused an
+/// ended one's pid (which then writes a fresh row after this commits). The write probe rows of ended
+/// sessions go too.
+pub(crate) const FOLD_OUTBOX_COUNTS: &str = "
+    WITH gone AS (
+        DELETE FROM outbox_counts
+        WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+        RETURNING state, n
+    )
+    INSERT INTO outbox_counts (slot, state, n)
+        SELECT 0, state, SUM(n)::bigint FROM gone GROUP BY state
+        ON CONFLICT (slot, state) DO UPDATE SET n = outbox_counts.n + EXCLUDED.n";
+
+/// Removes the write probe rows of ended sessions (see [`FOLD_OUTBOX_COUNTS`]).
+pub(crate) const PRUNE_WRITE_PROBES: &str =
+    "DELETE FROM write_probe WHERE id NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)";
 
 /// The schema version this binary migrates to.
 pub(crate) fn supported_version() -> u32 {

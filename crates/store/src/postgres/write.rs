@@ -189,6 +189,8 @@ pub(crate) fn purge_outbox(
     max_rows: u64,
     limit: u32,
 ) -> Result<OutboxPurge, StoreError> {
+    conn.execute(super::schema::FOLD_OUTBOX_COUNTS, &[])?;
+    conn.execute(super::schema::PRUNE_WRITE_PROBES, &[])?;
     let over_cap = super::read::outbox_count(conn)?.saturating_sub(max_rows);
     let mut purge = OutboxPurge::default();
     let mut last = None;
@@ -228,8 +230,13 @@ pub(crate) fn prune_nonces(conn: &mut PgConn, before: i64) -> Result<u64, StoreE
     conn.execute("DELETE FROM api_nonces WHERE created < $1", &[&before])
 }
 
-/// Changes the write-probe row (a real write, committed like any other).
+/// Changes this session's write-probe row (a real write, committed like any other; one row per session,
+/// so the nodes' probes never queue on each other).
 pub(crate) fn probe(conn: &mut PgConn) -> Result<(), StoreError> {
-    conn.execute("UPDATE write_probe SET writes = writes + 1 WHERE id = 1", &[])?;
+    conn.execute(
+        "INSERT INTO write_probe (id, writes) VALUES (pg_backend_pid(), 1) \
+         ON CONFLICT (id) DO UPDATE SET writes = write_probe.writes + 1",
+        &[],
+    )?;
     Ok(())
 }
