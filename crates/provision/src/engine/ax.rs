@@ -148,8 +148,7 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxBind) -> OpResult<AxBound> {
     let x = match &req.x {
         XSelect::Number(x) => {
             ctx.bindable_number(app, *x, "privateNum")?;
-            ctx.purge_expired(&ax_on(*x))?;
-            if let Some(existing) = ctx.live_one(ax_on(*x))? {
+            if let Some(existing) = ctx.purge_expired(&ax_on(*x))?.into_iter().next() {
                 let same_a = matches!(&existing.kind, BindingKind::Ax(ax) if ax.a == req.a);
                 return Err(if same_a {
                     ProvisionError::RecordExists("The record already exists".into())
@@ -164,8 +163,7 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxBind) -> OpResult<AxBound> {
         XSelect::Area { code, widen } => {
             check_x_per_a(ctx, app, req.a)?;
             ctx.allocate(app, code, *widen, |ctx, n| {
-                ctx.purge_expired(&ax_on(n.number))?;
-                Ok(ctx.count(ax_on(n.number))? == 0)
+                Ok(ctx.purge_expired(&ax_on(n.number))?.is_empty())
             })?
             .number
         }

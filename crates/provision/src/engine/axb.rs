@@ -185,8 +185,7 @@ fn check_party_free(
         return Ok(());
     }
     let f = party_filter(x, n);
-    ctx.purge_expired(&f)?;
-    if ctx.live_all(f)?.iter().any(|b| Some(b.id) != except) {
+    if ctx.purge_expired(&f)?.iter().any(|b| Some(b.id) != except) {
         return Err(already_bound(n, x));
     }
     Ok(())
@@ -218,9 +217,7 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxbBind) -> OpResult<AxbBound> {
                     if !ctx.overlay.maybe_party(ctx.table, x, party) {
                         continue;
                     }
-                    let f = party_filter(x, party);
-                    ctx.purge_expired(&f)?;
-                    if ctx.count(f)? > 0 {
+                    if !ctx.purge_expired(&party_filter(x, party))?.is_empty() {
                         return Ok(false);
                     }
                 }

@@ -130,8 +130,7 @@ fn lowest_free(ctx: &mut Ctx<'_, '_>, x: E164, digits: u8) -> Result<Option<Stri
 
 /// Whether `ext` is free on `x` (expired holders are removed).
 fn ext_free(ctx: &mut Ctx<'_, '_>, x: E164, ext: &str) -> Result<bool, Fail> {
-    ctx.purge_expired(&ext_filter(x, ext))?;
-    Ok(ctx.count(ext_filter(x, ext))? == 0)
+    Ok(ctx.purge_expired(&ext_filter(x, ext))?.is_empty())
 }
 
 /// `now + t × unit`, or None for 0/None (permanent).

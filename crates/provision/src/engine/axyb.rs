@@ -98,9 +98,8 @@ fn axyb_on(x: E164) -> BindingFilter {
 
 /// Whether `n` serves as the X of an A–X binding or as some relation's Y (live).
 fn x_in_use(ctx: &mut Ctx<'_, '_>, n: E164) -> Result<bool, Fail> {
-    ctx.purge_expired(&axyb_on(n))?;
     let as_x = ctx
-        .live_all(axyb_on(n))?
+        .purge_expired(&axyb_on(n))?
         .iter()
         .any(|b| matches!(b.kind, BindingKind::Axyb(_)));
     Ok(as_x
@@ -247,17 +246,12 @@ fn allocate_y(ctx: &mut Ctx<'_, '_>, app: &App, x: E164, a: E164) -> Result<XNum
         if as_x {
             continue;
         }
-        ctx.purge_expired(&BindingFilter {
+        let relations = ctx.purge_expired(&BindingFilter {
             y: Some(y),
             a: Some(a),
             ..BindingFilter::default()
         })?;
-        if ctx.count(BindingFilter {
-            y: Some(y),
-            a: Some(a),
-            ..BindingFilter::default()
-        })? > 0
-        {
+        if !relations.is_empty() {
             continue;
         }
         if ctx.count(BindingFilter {

@@ -208,14 +208,18 @@ impl Ctx<'_, '_> {
             .next())
     }
 
-    /// Removes the expired bindings matching `filter`, so a new binding never shadows a stale one.
-    pub(crate) fn purge_expired(&mut self, filter: &BindingFilter) -> Result<(), Fail> {
+    /// Removes the expired bindings matching `filter`, so a new binding never shadows a stale one; answers
+    /// the live ones (what [`Ctx::live_all`] would answer next, without asking the store again).
+    pub(crate) fn purge_expired(&mut self, filter: &BindingFilter) -> Result<Vec<Binding>, Fail> {
+        let mut live = Vec::new();
         for b in self.scan(filter)? {
             if b.is_expired(self.now) {
                 self.remove(&b)?;
+            } else {
+                live.push(b);
             }
         }
-        Ok(())
+        Ok(live)
     }
 
     /// The live binding with this `subscriptionId`, if it belongs to `app` and `mode` (never leaks others).

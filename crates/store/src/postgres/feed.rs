@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use super::conn::{PgConn, off_runtime};
 use crate::codec::num;
 use crate::{Change, FeedCommit, FeedWaiter, IdBlock, StoreError};
+use pn_bindings::XNumber;
 
 /// Binding ids per reserved block (the `pn_binding_ids` sequence's increment).
 pub(crate) const BINDING_ID_BLOCK: u64 = 256;
@@ -146,14 +147,16 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Locks the rows of these pool numbers in ascending order.
-pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<(), StoreError> {
+/// Locks the rows of these pool numbers in ascending order; answers them as read under the lock.
+pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<XNumber>, StoreError> {
     let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
     conn.query(
-        "SELECT number FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
+        "SELECT body FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
         &[&keys],
-    )?;
-    Ok(())
+    )?
+    .iter()
+    .map(|row| super::read::from_body(row, "numbers"))
+    .collect()
 }
 
 /// Locks the row of a pool number unless another transaction holds it: whether it is now held.

@@ -436,3 +436,40 @@ fn outbox_appends_and_marks_of_two_writers_never_wait_on_each_other() {
     assert!(folded, "the ended session's count slots were not folded");
     assert_eq!(one.reader().unwrap().outbox_counts().unwrap(), expected);
 }
+
+/// A number locked by the batch's ordered locks is read from what the lock read, until the transaction
+/// writes it: then the write is what a later read sees. A lock taken inside a savepoint is not kept.
+#[test]
+fn a_locked_number_reads_as_last_written_in_the_transaction() {
+    let h = PgHarness::new();
+    let store = open(&h);
+    let x = number(8_613_800_000_001);
+    let mut tx = store.begin().unwrap();
+    tx.put_number(&x).unwrap();
+    tx.commit().unwrap();
+
+    let mut tx = store.begin().unwrap();
+    tx.lock_numbers(&[x.number]).unwrap();
+    assert_eq!(tx.lock_and_read_number(x.number).unwrap(), Some(x.clone()));
+    let paused = XNumber {
+        status: NumberStatus::Paused,
+        ..x.clone()
+    };
+    tx.put_number(&paused).unwrap();
+    assert_eq!(tx.lock_and_read_number(x.number).unwrap(), Some(paused.clone()));
+    tx.delete_number(x.number).unwrap();
+    assert_eq!(tx.lock_and_read_number(x.number).unwrap(), None);
+    drop(tx);
+
+    // Taken inside a savepoint that is rolled back, the lock is gone: another store changes the row
+    // meanwhile, and the read locks again and answers what that store committed.
+    let mut tx = store.begin().unwrap();
+    tx.savepoint().unwrap();
+    tx.lock_numbers(&[x.number]).unwrap();
+    tx.rollback_savepoint().unwrap();
+    let other = open(&h);
+    let mut theirs = other.begin().unwrap();
+    theirs.put_number(&paused).unwrap();
+    theirs.commit().unwrap();
+    assert_eq!(tx.lock_and_read_number(x.number).unwrap(), Some(paused));
+}

@@ -167,6 +167,8 @@ impl PgStore {
         Ok(PgWriteTx {
             conn: guard,
             depth: 0,
+            release_pending: false,
+            locked_numbers: std::collections::HashMap::new(),
             changed: false,
             node: &self.node,
         })
@@ -306,6 +308,14 @@ struct PgWriteTx<'a> {
     conn: MutexGuard<'a, Option<PgConn>>,
     /// Open savepoints (`sp1` … `sp{depth}`).
     depth: u32,
+    /// The outermost savepoint `sp1` was released by the caller but not yet on the server: the release goes
+    /// out with the next `SAVEPOINT` in one round trip (one command after another in a batch), or `COMMIT`
+    /// takes it along.
+    release_pending: bool,
+    /// Pool number rows [`WriteTx::lock_numbers`] locked outside any savepoint (held to the end of the
+    /// transaction), as read under that lock; a later [`WriteTx::lock_and_read_number`] of one of them
+    /// answers from here instead of a round trip. A write of the row forgets it.
+    locked_numbers: std::collections::HashMap<E164, XNumber>,
     /// A write touched a table the change feed carries: the commit is numbered in the feed.
     changed: bool,
     /// This node's name (the owner of appended outbox entries; empty: none).
@@ -440,7 +450,12 @@ impl_read_tx!(PgWriteTx<'_>);
 impl WriteTx for PgWriteTx<'_> {
     fn savepoint(&mut self) -> Result<(), StoreError> {
         let depth = self.depth + 1;
-        self.active()?.batch(&format!("SAVEPOINT sp{depth}"))?;
+        let release = if std::mem::take(&mut self.release_pending) {
+            "RELEASE SAVEPOINT sp1; "
+        } else {
+            ""
+        };
+        self.active()?.batch(&format!("{release}SAVEPOINT sp{depth}"))?;
         self.depth = depth;
         Ok(())
     }
@@ -465,7 +480,12 @@ impl WriteTx for PgWriteTx<'_> {
         if depth == 0 {
             return Err(misuse("no open savepoint to release"));
         }
-        self.active()?.batch(&format!("RELEASE SAVEPOINT sp{depth}"))?;
+        if depth == 1 {
+            // Statements until the next savepoint run inside `sp1` still: nothing rolls back to it.
+            self.release_pending = true;
+        } else {
+            self.active()?.batch(&format!("RELEASE SAVEPOINT sp{depth}"))?;
+        }
         self.depth = depth - 1;
         Ok(())
     }
@@ -477,11 +497,13 @@ impl WriteTx for PgWriteTx<'_> {
 
     fn put_number(&mut self, number: &XNumber) -> Result<(), StoreError> {
         self.changed = true;
+        self.locked_numbers.remove(&number.number);
         write::put_number(self.active()?, number)
     }
 
     fn delete_number(&mut self, number: E164) -> Result<(), StoreError> {
         self.changed = true;
+        self.locked_numbers.remove(&number);
         write::delete_number(self.active()?, number)
     }
 
@@ -561,7 +583,13 @@ impl WriteTx for PgWriteTx<'_> {
     }
 
     fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
-        feed::lock_numbers(self.active()?, numbers)
+        let rows = feed::lock_numbers(self.active()?, numbers)?;
+        // A lock taken inside a savepoint goes with it when it is rolled back: only top-level ones are kept.
+        if self.depth == 0 {
+            self.locked_numbers
+                .extend(rows.into_iter().map(|n| (n.number, n)));
+        }
+        Ok(())
     }
 
     fn lock_parties(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
@@ -573,6 +601,9 @@ impl WriteTx for PgWriteTx<'_> {
     }
 
     fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
+        if let Some(held) = self.locked_numbers.get(&number) {
+            return Ok(Some(held.clone()));
+        }
         read::number_for_update(self.active()?, number)
     }
 

@@ -66,14 +66,15 @@ pub(crate) fn put_binding(conn: &mut PgConn, binding: &Binding) -> Result<(), St
     let body = to_body(binding)?;
     let cols = binding_columns(binding);
     let id = id_sql(binding.id.0);
+    // One round trip: the main query reads the count of the delete's rows, so the delete runs to the end
+    // before the insert checks `subscription_id`'s uniqueness (an unreferenced data-modifying `WITH` would
+    // run after it).
     conn.execute(
-        "DELETE FROM bindings WHERE subscription_id = $1 AND id <> $2",
-        &[&binding.subscription_id, &id],
-    )?;
-    conn.execute(
-        "INSERT INTO bindings \
+        "WITH gone AS (DELETE FROM bindings WHERE subscription_id = $2 AND id <> $1 RETURNING 1) \
+         INSERT INTO bindings \
          (id, subscription_id, app_id, mode, kind, x, a, b, y, extension, parent, expires_at, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         SELECT $1::bigint, $2::text, $3::bigint, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint, \
+         $9::bigint, $10::text, $11::bigint, $12::bigint, $13::text FROM (SELECT COUNT(*) FROM gone) g \
          ON CONFLICT (id) DO UPDATE SET subscription_id = EXCLUDED.subscription_id, \
          app_id = EXCLUDED.app_id, mode = EXCLUDED.mode, kind = EXCLUDED.kind, x = EXCLUDED.x, \
          a = EXCLUDED.a, b = EXCLUDED.b, y = EXCLUDED.y, extension = EXCLUDED.extension, \
@@ -216,12 +217,18 @@ pub(crate) fn purge_outbox(
 
 /// Remembers `list` (a row already there is kept once).
 pub(crate) fn put_nonces(conn: &mut PgConn, list: &[SeenNonce]) -> Result<(), StoreError> {
-    for n in list {
-        conn.execute(
-            "INSERT INTO api_nonces (created, app_key, nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&n.created, &n.app_key, &n.nonce],
-        )?;
+    if list.is_empty() {
+        return Ok(());
     }
+    // One statement for the batch's nonces (one per signed request), not one round trip each.
+    let created: Vec<i64> = list.iter().map(|n| n.created).collect();
+    let keys: Vec<&str> = list.iter().map(|n| n.app_key.as_str()).collect();
+    let nonces: Vec<&str> = list.iter().map(|n| n.nonce.as_str()).collect();
+    conn.execute(
+        "INSERT INTO api_nonces (created, app_key, nonce) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+        &[&created, &keys, &nonces],
+    )?;
     Ok(())
 }
 
