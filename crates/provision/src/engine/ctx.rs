@@ -73,6 +73,15 @@ pub(crate) enum Effect {
     },
 }
 
+impl Effect {
+    /// Whether the table applies this effect from the effect alone: a new binding, or an upsert by key. A
+    /// replaced or removed binding carries the row as this command read it, which another node may have
+    /// changed before this commit: only the feed's row before is exact for those.
+    pub(crate) fn needs_no_prior_row(&self) -> bool {
+        !matches!(self, Effect::Replace(_) | Effect::Remove(_))
+    }
+}
+
 /// Id counters owned by the engine thread.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ids {

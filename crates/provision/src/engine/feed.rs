@@ -2,8 +2,9 @@
 //! routing state (bindings, temporary callees, callback records, apps, numbers), its own and other nodes',
 //! in commit order, on the engine thread (the table's only writer).
 //!
-//! With a shared store the engine does not apply its own effects to the table after a commit: it reads the
-//! feed up to (at least) its own commit and applies that, then answers. Applying every change in commit
+//! With a shared store the engine does not apply its own effects to the table after a commit unless its
+//! commit directly follows the last one applied: it reads the feed up to (at least) its own commit and
+//! applies that, then answers. Applying every change in commit
 //! order, each with the row before and after, keeps the table exact even when two nodes change the same
 //! binding one after the other; an engine that applied its own effects at once could apply them before an
 //! earlier change of another node it had not read yet. An acknowledged write is therefore routable on the
@@ -83,6 +84,22 @@ impl Engine {
         if let Err(e) = self.catch_up(&state) {
             tracing::warn!(error = %e, applied = state.applied(), "reading the change feed failed");
         }
+    }
+
+    /// When `seq` (this engine's commit) directly follows the last commit applied, moves the cursor to it
+    /// and answers true: the caller applies the commit's own effects (the same rows the feed would bring
+    /// back, with nothing of another node's between). False without a feed, or when other commits came
+    /// between (then the feed is read).
+    pub(super) fn take_own_commit(&self, seq: u64) -> bool {
+        let Some(state) = self.feed.as_ref().map(|c| &c.state) else {
+            return false;
+        };
+        if state.behind.load(Ordering::Acquire) || state.applied() + 1 != seq {
+            return false;
+        }
+        state.applied.store(seq, Ordering::Release);
+        self.metrics.feed.applied.set(gauge(seq));
+        true
     }
 
     fn catch_up(&self, state: &FeedState) -> Result<(), StoreError> {

@@ -577,9 +577,18 @@ impl Engine {
         // A shared store: the table takes this commit (and any other node's before it) from the feed, in
         // commit order; only the outbox's effects are this node's own. A commit that changed no routing
         // state (call facts, delivery marks, nonces) took no number: other nodes' commits reach the table
-        // through the follower's wake-ups, not through a read after every commit.
-        let own_effects_only_outbox = self.feed.is_some();
-        if numbered.is_some() || polled {
+        // through the follower's wake-ups, not through a read after every commit. A commit numbered right
+        // after the last one applied has no other node's commit before it: when its effects are new rows
+        // and upserts by key, they are exactly what the feed would bring back, and the table takes them
+        // without the read.
+        let keyed_only = outcomes.iter().all(|(_, result)| {
+            result.as_ref().map_or(true, |(_, effects)| {
+                effects.iter().all(Effect::needs_no_prior_row)
+            })
+        });
+        let own_commit_next = !polled && keyed_only && numbered.is_some_and(|seq| self.take_own_commit(seq));
+        let own_effects_only_outbox = self.feed.is_some() && !own_commit_next;
+        if (numbered.is_some() || polled) && !own_commit_next {
             self.follow_feed();
         }
         for (reply, result) in outcomes {
