@@ -502,6 +502,14 @@ pub trait WriteTx: ReadTx {
         self.lock_number(number)?;
         self.number(number)
     }
+    /// An upper bound of the AXB pairs on `x` (expired ones not yet swept included) that the store keeps
+    /// without counting them, exact as of the lock on `x` this transaction holds ([`WriteTx::lock_number`]
+    /// and friends; pairs this transaction added since may be counted twice). `None`: the store keeps none,
+    /// count them.
+    fn axb_pairs_upper_bound(&mut self, x: E164) -> Result<Option<u64>, StoreError> {
+        let _ = x;
+        Ok(None)
+    }
     /// Holds a lock named by a user number until the transaction ends (rules counting one A's bindings over
     /// several X); no-op for a store only this process writes.
     fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {

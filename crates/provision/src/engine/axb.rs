@@ -162,9 +162,13 @@ fn pairs_filter(x: E164) -> BindingFilter {
     }
 }
 
-/// Whether X carries `cap` live pairs or more: the table's upper bound first, SQL only when it is reached.
+/// Whether X carries `cap` live pairs or more: an upper bound first (the table's, or a shared store's count
+/// kept under the X lock this command holds), a count only when the bound reaches the cap.
 fn pairs_at_cap(ctx: &mut Ctx<'_, '_>, x: E164, cap: u64) -> Result<bool, Fail> {
     if ctx.overlay.max_pairs(ctx.table, x) < cap {
+        return Ok(false);
+    }
+    if ctx.tx.axb_pairs_upper_bound(x)?.is_some_and(|bound| bound < cap) {
         return Ok(false);
     }
     Ok(ctx.count(pairs_filter(x))? >= cap)

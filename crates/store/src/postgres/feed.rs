@@ -147,16 +147,28 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Locks the rows of these pool numbers in ascending order; answers them as read under the lock.
-pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<XNumber>, StoreError> {
+/// Locks the rows of these pool numbers in ascending order; answers them as read under the lock, each with
+/// its AXB pairs.
+pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(XNumber, u64)>, StoreError> {
     let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
     conn.query(
-        "SELECT body FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
+        "SELECT body, axb_pairs FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
         &[&keys],
     )?
     .iter()
-    .map(|row| super::read::from_body(row, "numbers"))
+    .map(|row| Ok((super::read::from_body(row, "numbers")?, pairs(row.try_get(1)?)?)))
     .collect()
+}
+
+/// The AXB pairs on `x` (the trigger-kept count).
+pub(crate) fn axb_pairs(conn: &mut PgConn, x: E164) -> Result<Option<u64>, StoreError> {
+    conn.query_opt("SELECT axb_pairs FROM numbers WHERE number = $1", &[&num(x)])?
+        .map(|row| pairs(row.try_get(0)?))
+        .transpose()
+}
+
+fn pairs(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("numbers: negative axb_pairs {n}")))
 }
 
 /// Locks the row of a pool number unless another transaction holds it: whether it is now held.

@@ -473,3 +473,65 @@ fn a_locked_number_reads_as_last_written_in_the_transaction() {
     theirs.commit().unwrap();
     assert_eq!(tx.lock_and_read_number(x.number).unwrap(), Some(paused));
 }
+
+/// Each number's AXB pairs follow its bindings (a trigger): added, moved to another X, changed in place,
+/// removed; AX bindings are not pairs. Under the batch's lock the bound is the count read with the lock plus
+/// the pairs written since.
+#[test]
+fn the_axb_pairs_bound_follows_inserts_moves_and_deletes() {
+    use crate::conformance::fixtures::ax;
+    let h = PgHarness::new();
+    let store = open(&h);
+    let (x1, x2) = (8_613_800_000_001, 8_613_800_000_002);
+    let pairs = |store: &PgStore, x: u64| {
+        let mut tx = store.begin().unwrap();
+        let bound = tx.axb_pairs_upper_bound(n(x)).unwrap();
+        drop(tx);
+        bound
+    };
+    let mut tx = store.begin().unwrap();
+    tx.put_number(&number(x1)).unwrap();
+    tx.put_number(&number(x2)).unwrap();
+    for id in 1..=3 {
+        tx.put_binding(&binding(
+            id,
+            1,
+            None,
+            axb(x1, 8_613_900_000_000 + id, 8_613_910_000_000 + id),
+        ))
+        .unwrap();
+    }
+    tx.put_binding(&binding(4, 1, None, ax(x1, 8_613_900_000_009)))
+        .unwrap();
+    tx.commit().unwrap();
+    assert_eq!((pairs(&store, x1), pairs(&store, x2)), (Some(3), Some(0)));
+    assert_eq!(pairs(&store, 8_613_800_000_009), None, "not a pool number");
+
+    let mut tx = store.begin().unwrap();
+    let mut changed = binding(1, 1, None, axb(x1, 8_613_900_000_001, 8_613_910_000_001));
+    changed.user_data = Some("in place".into());
+    tx.put_binding(&changed).unwrap();
+    tx.put_binding(&binding(
+        2,
+        1,
+        None,
+        axb(x2, 8_613_900_000_002, 8_613_910_000_002),
+    ))
+    .unwrap();
+    assert!(tx.delete_binding(pn_bindings::BindingId(3)).unwrap());
+    tx.commit().unwrap();
+    assert_eq!((pairs(&store, x1), pairs(&store, x2)), (Some(1), Some(1)));
+
+    let mut tx = store.begin().unwrap();
+    tx.lock_numbers(&[n(x1)]).unwrap();
+    tx.put_binding(&binding(
+        5,
+        1,
+        None,
+        axb(x1, 8_613_900_000_005, 8_613_910_000_005),
+    ))
+    .unwrap();
+    assert_eq!(tx.axb_pairs_upper_bound(n(x1)).unwrap(), Some(2));
+    tx.commit().unwrap();
+    assert_eq!(pairs(&store, x1), Some(2));
+}

@@ -42,7 +42,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
-use pn_bindings::{App, AppId, Binding, BindingId, CallbackRecord, TempCallee, UnixTime, XNumber};
+use pn_bindings::{
+    App, AppId, Binding, BindingId, BindingKind, CallbackRecord, TempCallee, UnixTime, XNumber,
+};
 use pn_numbers::E164;
 
 use self::conn::{PgConn, misuse};
@@ -315,7 +317,9 @@ struct PgWriteTx<'a> {
     /// Pool number rows [`WriteTx::lock_numbers`] locked outside any savepoint (held to the end of the
     /// transaction), as read under that lock; a later [`WriteTx::lock_and_read_number`] of one of them
     /// answers from here instead of a round trip. A write of the row forgets it.
-    locked_numbers: std::collections::HashMap<E164, XNumber>,
+    /// The AXB pairs count read with it rises with every AXB binding this transaction writes on it (an upper
+    /// bound: a rolled-back one stays counted).
+    locked_numbers: std::collections::HashMap<E164, (XNumber, u64)>,
     /// A write touched a table the change feed carries: the commit is numbered in the feed.
     changed: bool,
     /// This node's name (the owner of appended outbox entries; empty: none).
@@ -509,6 +513,11 @@ impl WriteTx for PgWriteTx<'_> {
 
     fn put_binding(&mut self, binding: &Binding) -> Result<(), StoreError> {
         self.changed = true;
+        if let BindingKind::Axb(axb) = &binding.kind
+            && let Some((_, pairs)) = self.locked_numbers.get_mut(&axb.x)
+        {
+            *pairs += 1;
+        }
         write::put_binding(self.active()?, binding)
     }
 
@@ -587,7 +596,7 @@ impl WriteTx for PgWriteTx<'_> {
         // A lock taken inside a savepoint goes with it when it is rolled back: only top-level ones are kept.
         if self.depth == 0 {
             self.locked_numbers
-                .extend(rows.into_iter().map(|n| (n.number, n)));
+                .extend(rows.into_iter().map(|(n, pairs)| (n.number, (n, pairs))));
         }
         Ok(())
     }
@@ -601,10 +610,17 @@ impl WriteTx for PgWriteTx<'_> {
     }
 
     fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
-        if let Some(held) = self.locked_numbers.get(&number) {
+        if let Some((held, _)) = self.locked_numbers.get(&number) {
             return Ok(Some(held.clone()));
         }
         read::number_for_update(self.active()?, number)
+    }
+
+    fn axb_pairs_upper_bound(&mut self, x: E164) -> Result<Option<u64>, StoreError> {
+        if let Some((_, pairs)) = self.locked_numbers.get(&x) {
+            return Ok(Some(*pairs));
+        }
+        feed::axb_pairs(self.active()?, x)
     }
 
     fn lock_party(&mut self, number: E164) -> Result<(), StoreError> {

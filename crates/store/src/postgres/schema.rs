@@ -264,6 +264,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
     ALTER TABLE write_probe DROP CONSTRAINT write_probe_id_check;
     ",
+    // 5: each pool number's AXB pairs (expired ones until swept included), kept by a row trigger on
+    // `bindings`. The "5,000 pairs per X" rule reads it from the X row it holds locked instead of counting
+    // up to 5,000 index entries per bind; it counts only when the bound reaches the cap. A binding on X
+    // changes X's row, so it waits for a writer holding X (which every bind on X does anyway).
+    r"
+    ALTER TABLE numbers ADD COLUMN axb_pairs BIGINT NOT NULL DEFAULT 0;
+    UPDATE numbers n SET axb_pairs = c.k
+        FROM (SELECT x, COUNT(*) AS k FROM bindings WHERE mode = 'AXB' GROUP BY x) c
+        WHERE n.number = c.x;
+    CREATE FUNCTION pn_axb_pairs() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND OLD.x = NEW.x AND OLD.mode = NEW.mode THEN
+            RETURN NULL;
+        END IF;
+        IF TG_OP <> 'INSERT' AND OLD.mode = 'AXB' THEN
+            UPDATE numbers SET axb_pairs = axb_pairs - 1 WHERE number = OLD.x;
+        END IF;
+        IF TG_OP <> 'DELETE' AND NEW.mode = 'AXB' THEN
+            UPDATE numbers SET axb_pairs = axb_pairs + 1 WHERE number = NEW.x;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER bindings_axb_pairs AFTER INSERT OR DELETE OR UPDATE OF x, mode ON bindings
+        FOR EACH ROW EXECUTE FUNCTION pn_axb_pairs();
+    ",
 ];
 
 /// Folds the outbox count slots of sessions that have ended into slot 0 (the sums are unchanged). A live

@@ -25,6 +25,8 @@ const PG_ONLY: &[(&str, &str)] = &[
     ("pn_nodes", "api_url"),
     ("pn_nodes", "node"),
     ("pn_nodes", "seen_at"),
+    // Each number's AXB pairs, kept by a trigger (migration 5: the pairs rule without counting).
+    ("numbers", "axb_pairs"),
     // The outbox counts per writing session (migration 4: several nodes write at once).
     ("outbox_counts", "n"),
     ("outbox_counts", "slot"),
@@ -212,4 +214,67 @@ fn a_store_called_from_inside_a_tokio_runtime_works() {
     multi
         .block_on(async move { tokio::task::spawn_blocking(move || use_store(&PgHarness { url }, 5)).await })
         .unwrap();
+}
+
+/// Migration 5 counts the AXB pairs already stored on each number, and migration 4 carries the outbox
+/// counts over: a database left at version 3 with bindings and outbox rows opens with exact figures.
+#[test]
+fn migrations_4_and_5_carry_the_outbox_counts_and_count_the_stored_pairs() {
+    use crate::conformance::fixtures::{axb, binding, n};
+    let h = PgHarness::new();
+    let store = PgStore::open(&h.options()).unwrap();
+    let mut tx = store.begin().unwrap();
+    for x in [8_613_800_000_001, 8_613_800_000_002] {
+        tx.put_number(&pn_bindings::XNumber {
+            number: n(x),
+            app: AppId(1),
+            area_code: "0755".into(),
+            province: None,
+            status: pn_bindings::NumberStatus::Normal,
+        })
+        .unwrap();
+    }
+    for id in 1..=3 {
+        tx.put_binding(&binding(
+            id,
+            1,
+            None,
+            axb(8_613_800_000_001, 8_613_900_000_000 + id, 8_613_910_000_000 + id),
+        ))
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(store);
+    // Back to version 3: the single count rows of migration 1 (its triggers stand-ins), no pairs column.
+    raw(&h)
+        .batch_execute(
+            "DROP TRIGGER bindings_axb_pairs ON bindings; DROP FUNCTION pn_axb_pairs();
+             ALTER TABLE numbers DROP COLUMN axb_pairs;
+             DROP TRIGGER outbox_counts_insert ON outbox; DROP TRIGGER outbox_counts_delete ON outbox;
+             DROP TRIGGER outbox_counts_update ON outbox; DROP FUNCTION outbox_counts_insert();
+             DROP FUNCTION outbox_counts_delete(); DROP FUNCTION outbox_counts_update();
+             DROP TABLE outbox_counts;
+             CREATE TABLE outbox_count (id BIGINT PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+             INSERT INTO outbox_count VALUES (1, 5);
+             CREATE TABLE outbox_state_count (state BIGINT PRIMARY KEY, n BIGINT NOT NULL);
+             INSERT INTO outbox_state_count VALUES (0, 2), (1, 1), (2, 2), (3, 0);
+             CREATE FUNCTION outbox_counts_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE FUNCTION outbox_counts_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE FUNCTION outbox_counts_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER outbox_counts_insert AFTER INSERT ON outbox
+                 FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_insert();
+             CREATE TRIGGER outbox_counts_delete AFTER DELETE ON outbox
+                 FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_delete();
+             CREATE TRIGGER outbox_counts_update AFTER UPDATE ON outbox
+                 FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
+             ALTER TABLE write_probe ADD CONSTRAINT write_probe_id_check CHECK (id = 1);
+             UPDATE schema_version SET version = 3",
+        )
+        .unwrap();
+    let store = PgStore::open(&h.options()).unwrap();
+    let counts = store.reader().unwrap().outbox_counts().unwrap();
+    assert_eq!((counts.total, counts.pending, counts.dead), (5, 2, 2));
+    let mut tx = store.begin().unwrap();
+    assert_eq!(tx.axb_pairs_upper_bound(n(8_613_800_000_001)).unwrap(), Some(3));
+    assert_eq!(tx.axb_pairs_upper_bound(n(8_613_800_000_002)).unwrap(), Some(0));
 }
