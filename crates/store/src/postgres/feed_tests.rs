@@ -461,13 +461,30 @@ fn a_locked_number_reads_as_last_written_in_the_transaction() {
     assert_eq!(tx.lock_and_read_number(x.number).unwrap(), None);
     drop(tx);
 
+    // Taken inside a savepoint that is released, the lock stays with the transaction, and so does the row
+    // read under it.
+    let mut tx = store.begin().unwrap();
+    tx.savepoint().unwrap();
+    tx.lock_numbers(&[x.number]).unwrap();
+    tx.release_savepoint().unwrap();
+    tx.savepoint().unwrap();
+    tx.rollback_savepoint().unwrap();
+    assert_eq!(tx.lock_and_read_number(x.number).unwrap(), Some(x.clone()));
+    let other = open(&h);
+    let mut theirs = other.begin().unwrap();
+    assert!(
+        !theirs.try_lock_number(x.number).unwrap(),
+        "the released savepoint's lock is held"
+    );
+    drop(theirs);
+    drop(tx);
+
     // Taken inside a savepoint that is rolled back, the lock is gone: another store changes the row
     // meanwhile, and the read locks again and answers what that store committed.
     let mut tx = store.begin().unwrap();
     tx.savepoint().unwrap();
     tx.lock_numbers(&[x.number]).unwrap();
     tx.rollback_savepoint().unwrap();
-    let other = open(&h);
     let mut theirs = other.begin().unwrap();
     theirs.put_number(&paused).unwrap();
     theirs.commit().unwrap();

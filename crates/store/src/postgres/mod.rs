@@ -314,16 +314,27 @@ struct PgWriteTx<'a> {
     /// out with the next `SAVEPOINT` in one round trip (one command after another in a batch), or `COMMIT`
     /// takes it along.
     release_pending: bool,
-    /// Pool number rows [`WriteTx::lock_numbers`] locked outside any savepoint (held to the end of the
-    /// transaction), as read under that lock; a later [`WriteTx::lock_and_read_number`] of one of them
-    /// answers from here instead of a round trip. A write of the row forgets it.
-    /// The AXB pairs count read with it rises with every AXB binding this transaction writes on it (an upper
-    /// bound: a rolled-back one stays counted).
-    locked_numbers: std::collections::HashMap<E164, (XNumber, u64)>,
+    /// Pool number rows [`WriteTx::lock_numbers`] locked, as read under that lock; a later
+    /// [`WriteTx::lock_and_read_number`] of one of them answers from here instead of a round trip. A write
+    /// of the row forgets it, and so does rolling back the savepoint the lock was taken in (the lock goes
+    /// with it).
+    locked_numbers: std::collections::HashMap<E164, LockedNumber>,
     /// A write touched a table the change feed carries: the commit is numbered in the feed.
     changed: bool,
     /// This node's name (the owner of appended outbox entries; empty: none).
     node: &'a str,
+}
+
+/// A pool number row this transaction holds locked (see `PgWriteTx::locked_numbers`).
+#[derive(Debug)]
+struct LockedNumber {
+    /// The row as read under the lock.
+    number: XNumber,
+    /// Its AXB pairs as read, plus every AXB binding this transaction wrote on it since (an upper bound: a
+    /// rolled-back one stays counted).
+    pairs: u64,
+    /// The savepoint depth the lock belongs to (0: the transaction itself).
+    depth: u32,
 }
 
 impl PgWriteTx<'_> {
@@ -475,6 +486,7 @@ impl WriteTx for PgWriteTx<'_> {
         ))?;
         // Whatever failed after the savepoint is undone: the transaction is usable again.
         conn.failed = false;
+        self.locked_numbers.retain(|_, held| held.depth < depth);
         self.depth = depth - 1;
         Ok(())
     }
@@ -489,6 +501,9 @@ impl WriteTx for PgWriteTx<'_> {
             self.release_pending = true;
         } else {
             self.active()?.batch(&format!("RELEASE SAVEPOINT sp{depth}"))?;
+        }
+        for held in self.locked_numbers.values_mut() {
+            held.depth = held.depth.min(depth - 1);
         }
         self.depth = depth - 1;
         Ok(())
@@ -514,9 +529,9 @@ impl WriteTx for PgWriteTx<'_> {
     fn put_binding(&mut self, binding: &Binding) -> Result<(), StoreError> {
         self.changed = true;
         if let BindingKind::Axb(axb) = &binding.kind
-            && let Some((_, pairs)) = self.locked_numbers.get_mut(&axb.x)
+            && let Some(held) = self.locked_numbers.get_mut(&axb.x)
         {
-            *pairs += 1;
+            held.pairs += 1;
         }
         write::put_binding(self.active()?, binding)
     }
@@ -593,10 +608,12 @@ impl WriteTx for PgWriteTx<'_> {
 
     fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
         let rows = feed::lock_numbers(self.active()?, numbers)?;
-        // A lock taken inside a savepoint goes with it when it is rolled back: only top-level ones are kept.
-        if self.depth == 0 {
+        let depth = self.depth;
+        for (number, pairs) in rows {
+            // Already held from an outer level: that lock outlives this one.
             self.locked_numbers
-                .extend(rows.into_iter().map(|(n, pairs)| (n.number, (n, pairs))));
+                .entry(number.number)
+                .or_insert(LockedNumber { number, pairs, depth });
         }
         Ok(())
     }
@@ -610,15 +627,15 @@ impl WriteTx for PgWriteTx<'_> {
     }
 
     fn lock_and_read_number(&mut self, number: E164) -> Result<Option<XNumber>, StoreError> {
-        if let Some((held, _)) = self.locked_numbers.get(&number) {
-            return Ok(Some(held.clone()));
+        if let Some(held) = self.locked_numbers.get(&number) {
+            return Ok(Some(held.number.clone()));
         }
         read::number_for_update(self.active()?, number)
     }
 
     fn axb_pairs_upper_bound(&mut self, x: E164) -> Result<Option<u64>, StoreError> {
-        if let Some((_, pairs)) = self.locked_numbers.get(&x) {
-            return Ok(Some(*pairs));
+        if let Some(held) = self.locked_numbers.get(&x) {
+            return Ok(Some(held.pairs));
         }
         feed::axb_pairs(self.active()?, x)
     }
