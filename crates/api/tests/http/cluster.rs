@@ -41,8 +41,9 @@ fn recordings(dir: &Path, node: &str, base: &str) -> RecordingStore {
     .with_node(Some(node.to_owned()))
 }
 
-/// Starts node `name` on the database `url`, recordings under `dir`.
-async fn node(url: &str, dir: &Path, name: &str) -> Node {
+/// Starts node `name` on the database `url`, recordings under `dir`; its proxy gives up on a holder silent
+/// for `read`.
+async fn node_reading(url: &str, dir: &Path, name: &str, read: Duration) -> Node {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(
@@ -67,7 +68,7 @@ async fn node(url: &str, dir: &Path, name: &str) -> Node {
     // Apps created through one node are known to the other through the change feed.
     pn_provision::spawn_feed_follower(dyn_store.clone(), engine.clone()).unwrap();
     let recordings = Arc::new(recordings(dir, name, &base));
-    let proxy = RecordingProxy::new(Duration::from_secs(1), Duration::from_secs(1))
+    let proxy = RecordingProxy::new(Duration::from_secs(1), read)
         .unwrap()
         .with_lookup(PeerLookup {
             timeout: LOOKUP_TIMEOUT,
@@ -89,6 +90,11 @@ async fn node(url: &str, dir: &Path, name: &str) -> Node {
 
 /// How long a node searches the other nodes for a recording asked for by name.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Starts node `name` on the database `url`, recordings under `dir` (proxy read timeout 1 s).
+async fn node(url: &str, dir: &Path, name: &str) -> Node {
+    node_reading(url, dir, name, Duration::from_secs(1)).await
+}
 
 /// `url` (signed by any node) asked of `node` instead; returns (status, content type, body).
 async fn get(node: &Node, url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
@@ -279,8 +285,9 @@ async fn a_recording_is_found_by_name_through_the_node_that_does_not_hold_it() {
             .unwrap()
     });
     let dir = tempfile::TempDir::new().unwrap();
-    let n1 = node(&url, dir.path(), "n1").await;
-    let n2 = node(&url, dir.path(), "n2").await;
+    // Reads wait up to 30 s: only the lookup timeout bounds the search.
+    let n1 = node_reading(&url, dir.path(), "n1", Duration::from_secs(30)).await;
+    let n2 = node_reading(&url, dir.path(), "n2", Duration::from_secs(30)).await;
     let (owner, other) = (app(&n1, "owner").await, app(&n1, "other").await);
     let deadline = Instant::now() + Duration::from_secs(10);
     while n2.engine.app_by_key(&other.app_key).is_none() {
