@@ -64,12 +64,11 @@ pub(crate) async fn search(
 ) -> Search {
     let lookup = proxy.lookup();
     let asked = ask_all(s, proxy, recordings, app, object);
-    match tokio::time::timeout(lookup.timeout, asked).await {
-        Ok(found) => found,
-        Err(_) => {
-            tracing::warn!(%object, timeout = ?lookup.timeout, "recording search: the other nodes did not all answer in time");
-            Search::Unknown
-        }
+    if let Ok(found) = tokio::time::timeout(lookup.timeout, asked).await {
+        found
+    } else {
+        tracing::warn!(%object, timeout = ?lookup.timeout, "recording search: the other nodes did not all answer in time");
+        Search::Unknown
     }
 }
 
