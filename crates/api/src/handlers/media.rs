@@ -297,7 +297,14 @@ async fn record_url_inner(
     if !pn_provision::media::recordings::recording_name_ok(&object) {
         return Err(no_record());
     }
-    match peers::search(s, proxy, &store, app.id, &object).await {
+    let found = peers::search(s, proxy, &store, app.id, &object).await;
+    let outcome = match &found {
+        Search::Held(_) => "held",
+        Search::Nowhere => "nowhere",
+        Search::Unknown => "unknown",
+    };
+    s.metrics().recording_searches.with_label_values(&[outcome]).inc();
+    match found {
         Search::Held(holder) => Ok(format!(
             "{}{}",
             store.public_base(),

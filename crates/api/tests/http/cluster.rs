@@ -26,6 +26,7 @@ struct Node {
     recordings: Arc<RecordingStore>,
     store: Arc<PgStore>,
     engine: EngineHandle,
+    metrics: Metrics,
 }
 
 /// The recordings store of `node` in `dir` (the key file is `dir/../record-url.key`: shared).
@@ -75,9 +76,15 @@ async fn node_reading(url: &str, dir: &Path, name: &str, read: Duration) -> Node
             fan_out: 4,
             lease_secs: 10,
         });
-    let state = ApiState::new(ApiConfig::default(), dyn_store, table, metrics, engine.clone())
-        .with_recordings(recordings.clone())
-        .with_recording_proxy(proxy);
+    let state = ApiState::new(
+        ApiConfig::default(),
+        dyn_store,
+        table,
+        metrics.clone(),
+        engine.clone(),
+    )
+    .with_recordings(recordings.clone())
+    .with_recording_proxy(proxy);
     let app = pn_api::router(state);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Node {
@@ -85,6 +92,7 @@ async fn node_reading(url: &str, dir: &Path, name: &str, read: Duration) -> Node
         recordings,
         store,
         engine,
+        metrics,
     }
 }
 
@@ -344,5 +352,11 @@ async fn a_recording_is_found_by_name_through_the_node_that_does_not_hold_it() {
     let (status, _, code_of, _) = by_name(&n2, &owner, "call-2.wav").await;
     assert_eq!((status, code_of.as_str()), (200, "1012007"));
     assert_eq!(seen.load(Ordering::SeqCst), asked);
+    // n2 searched 6 times (the held name twice, a missing or foreign one three times, unknown once).
+    let searches = |outcome: &str| n2.metrics.recording_searches.with_label_values(&[outcome]).get();
+    assert_eq!(
+        (searches("held"), searches("nowhere"), searches("unknown")),
+        (2, 3, 1)
+    );
     drop((n1.store, n2.store));
 }
