@@ -44,7 +44,7 @@ impl Default for PeerLookup {
 /// What the search found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Search {
-    /// This node holds the recording.
+    /// The named node holds the recording.
     Held(String),
     /// Every live node answered that it does not hold it (or there is none).
     Nowhere,
