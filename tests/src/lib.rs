@@ -200,6 +200,17 @@ impl Switch {
         self.signal("HUP");
     }
 
+    /// Sends SIGSTOP: the process hangs (its sockets still accept connections, nothing answers) until
+    /// [`Switch::resume`] or a kill.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Sends SIGCONT: a frozen process runs on.
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
     /// Sends SIGTERM and returns at once (the switch drains, then exits: see [`Switch::wait_exit`]).
     pub fn terminate(&self) {
         self.signal("TERM");

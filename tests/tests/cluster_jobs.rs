@@ -2,9 +2,11 @@
 //! `n2`, the same `record-url.key` in both data directories): exactly one node leads (`pn_cluster_leader`),
 //! the other leads once the leader is killed; a recording on `n1`'s disk downloads through `n2` with the
 //! URL `n1` signs (holder named under the signature), an invalid URL is refused by `n2` itself, and with
-//! `n1` dead the proxied download fails instead of answering from anywhere else. A pending push written by
-//! `n1` (which pushes nothing: `push.enabled = false`) is taken over by `n2` once `n1` is dead and its lease
-//! ended, and delivered from there, once.
+//! `n1` dead the proxied download fails instead of answering from anywhere else. The authenticated download
+//! by name through `n2` finds the recording on `n1` (301 to a URL naming `n1`, then the bytes through `n2`),
+//! another app's key gets 1012007 on both, and with `n1` hung (SIGSTOP) the search and the download answer
+//! 1010001 within their timeouts. A pending push written by `n1` (which pushes nothing: `push.enabled =
+//! false`) is taken over by `n2` once `n1` is dead and its lease ended, and delivered from there, once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -13,6 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use pn_e2e::aksk_headers;
 use pn_e2e::receiver::Receiver;
 use pn_e2e::sipp::SipSwitch;
 use pn_store::postgres::{PgOptions, PgStore};
@@ -116,6 +119,109 @@ fn one_leader_and_a_recording_downloads_through_the_node_that_does_not_hold_it()
     let (status, body) = get(&n2, &path);
     assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("1010001"));
+}
+
+/// The authenticated download by name of `object` as `app` through `node`, redirects not followed: status,
+/// Location, resultcode, and how long the answer took.
+fn by_name(node: &SipSwitch, app: &(String, String), object: &str) -> (u16, String, String, Duration) {
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut req = client.get(format!(
+        "{}/rest/provision/voice/record/v1.0?fileName={object}&recordDomain=any",
+        node.base
+    ));
+    for (k, v) in aksk_headers(&app.0, &app.1) {
+        req = req.header(k, v);
+    }
+    let started = Instant::now();
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: serde_json::Value = resp.json().unwrap();
+    let code = body["resultcode"].as_str().unwrap_or_default().to_owned();
+    (status, location, code, started.elapsed())
+}
+
+#[test]
+fn a_recording_is_found_by_name_through_another_node_and_a_hung_holder_is_bounded() {
+    let pg = pn_store::postgres::throwaway::server()
+        .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the e2e test: {e}"));
+    let url = pg.create_database().unwrap();
+    let tmp = tempfile::TempDir::new().unwrap();
+    // A long lease: a hung n1 stays live (asked), so only the timeouts bound the answers.
+    let extra = [
+        ("PNSWITCH__CLUSTER__LEASE_SECS", "60"),
+        ("PNSWITCH__CLUSTER__LOOKUP_TIMEOUT_MS", "1000"),
+        ("PNSWITCH__CLUSTER__PROXY_READ_TIMEOUT_MS", "3000"),
+    ];
+    let mut n1 = start_with(&tmp.path().join("n1"), "n1", &url, &extra);
+    let owner = n1.create_app("owner", "AXB");
+    let other = n1.create_app("other", "AXB");
+    // n2 starts after the apps exist and after n1's first heartbeat (its table catches up at start).
+    let n2 = start_with(&tmp.path().join("n2"), "n2", &url, &extra);
+    let probe = PgStore::open(&PgOptions {
+        url: url.clone(),
+        ..PgOptions::default()
+    })
+    .unwrap();
+    let id = probe
+        .reader()
+        .unwrap()
+        .app_by_key(&owner.0)
+        .unwrap()
+        .unwrap()
+        .id
+        .0;
+    let audio: Vec<u8> = (0..150_000u32).map(|i| (i % 239) as u8).collect();
+    let held = n1.data_dir.join("recordings").join(id.to_string());
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("call-1.wav"), &audio).unwrap();
+
+    // Through n2: 301 to a URL on n2 naming n1; following it through n2 gives n1's bytes.
+    let (status, location, code, _) = by_name(&n2, &owner, "call-1.wav");
+    assert_eq!((status, code.as_str()), (301, "0"), "{location}");
+    let prefix = format!("{}{FILE_PATH}/{id}/call-1.wav?expires=", n2.base);
+    assert!(location.starts_with(&prefix), "{location}");
+    assert!(location.contains("&node=n1&"), "{location}");
+    let path = location[n2.base.len()..].to_owned();
+    let (status, body) = get(&n2, &path);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, audio);
+    // Another app's key: 1012007 on both nodes; so is a name no node holds.
+    for node in [&n1, &n2] {
+        let (status, _, code, _) = by_name(node, &other, "call-1.wav");
+        assert_eq!((status, code.as_str()), (200, "1012007"));
+        let (status, _, code, _) = by_name(node, &owner, "call-2.wav");
+        assert_eq!((status, code.as_str()), (200, "1012007"));
+    }
+
+    // n1 hangs: live by its lease, reachable by TCP, silent. The search answers 1010001 (the recording may
+    // be there) once its timeout (1 s) ran out, before the read timeout (3 s); the download once the read
+    // timeout did; neither hangs.
+    n1.freeze();
+    let (status, _, code, took) = by_name(&n2, &owner, "call-1.wav");
+    assert_eq!((status, code.as_str()), (500, "1010001"));
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+    let started = Instant::now();
+    let (status, body) = get(&n2, &path);
+    assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    n1.resume();
+    n1.switch.kill9();
 }
 
 #[test]

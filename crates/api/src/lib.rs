@@ -27,6 +27,7 @@ mod extract;
 mod handlers;
 pub mod limits;
 pub mod openapi;
+mod peers;
 mod proxy;
 pub mod result;
 mod router;
@@ -37,6 +38,7 @@ mod validate;
 use pn_provision::EngineConfig;
 use serde::{Deserialize, Serialize};
 
+pub use peers::PeerLookup;
 pub use proxy::RecordingProxy;
 pub use result::{ApiFailure, ResultCode};
 pub use router::router;

@@ -25,17 +25,40 @@ pub(crate) const PROXIED: &str = "x-pnswitch-proxied";
 pub struct RecordingProxy {
     /// No redirects; connect and per-read timeouts.
     client: reqwest::Client,
+    /// How a recording asked for by name is searched for on the other nodes (`peers.rs`).
+    lookup: crate::peers::PeerLookup,
 }
 
 impl RecordingProxy {
-    /// A proxy whose fetches give up after `connect` to reach the holder, or `read` without a byte from it.
+    /// A proxy whose fetches give up after `connect` to reach the holder, or `read` without a byte from it;
+    /// the search of the other nodes has [`PeerLookup::default`](crate::PeerLookup) settings.
     pub fn new(connect: Duration, read: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect)
             .read_timeout(read)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            lookup: crate::peers::PeerLookup::default(),
+        })
+    }
+
+    /// The same proxy searching the other nodes with `lookup`.
+    #[must_use]
+    pub fn with_lookup(mut self, lookup: crate::peers::PeerLookup) -> Self {
+        self.lookup = lookup;
+        self
+    }
+
+    /// The search settings.
+    pub(crate) fn lookup(&self) -> crate::peers::PeerLookup {
+        self.lookup
+    }
+
+    /// The HTTP client.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Metrics {
     /// `pn_outbox_taken_over_total`: pending outbox entries this node took over from nodes whose heartbeat
     /// lease ended (delivered from here from then on).
     pub outbox_taken_over: IntCounter,
+    /// `pn_cluster_recording_searches_total{outcome}`: recordings asked for by name that were not on this
+    /// node, searched for on the other live nodes: `held` (a node holds it: 301 naming it), `nowhere` (every
+    /// live node said no: 1012007), `unknown` (a node did not answer in time and none held it: 1010001).
+    pub recording_searches: IntCounterVec,
     /// SIP call-path metrics (`pn_sip_*`, `pn_outbox_*`).
     pub sip: SipMetrics,
     /// HTTP server metrics (`pn_http_*`).
@@ -459,8 +463,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// `pn_cluster_leader` and `pn_outbox_taken_over_total`, registered in `registry`.
-fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter), MetricsError> {
+/// `pn_cluster_leader`, `pn_outbox_taken_over_total` and `pn_cluster_recording_searches_total`, registered
+/// in `registry`.
+fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter, IntCounterVec), MetricsError> {
     let leader = IntGauge::with_opts(Opts::new(
         "pn_cluster_leader",
         "1 while this node leads the cluster-wide jobs, 0 otherwise",
@@ -469,9 +474,18 @@ fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter), Metric
         "pn_outbox_taken_over_total",
         "Pending outbox entries taken over from nodes whose heartbeat lease ended",
     ))?;
+    let searches = IntCounterVec::new(
+        Opts::new(
+            "pn_cluster_recording_searches_total",
+            "Recordings asked for by name, not held here, searched for on the other nodes, by outcome",
+        ),
+        &["outcome"],
+    )?;
+    preset(&searches, &["held", "nowhere", "unknown"]);
     registry.register(Box::new(leader.clone()))?;
     registry.register(Box::new(taken_over.clone()))?;
-    Ok((leader, taken_over))
+    registry.register(Box::new(searches.clone()))?;
+    Ok((leader, taken_over, searches))
 }
 
 impl Metrics {
@@ -535,7 +549,7 @@ impl Metrics {
             &["reason"],
         )?;
         preset(&outbox_purged, &["age", "cap"]);
-        let (cluster_leader, outbox_taken_over) = cluster_metrics(&registry)?;
+        let (cluster_leader, outbox_taken_over, recording_searches) = cluster_metrics(&registry)?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
@@ -568,6 +582,7 @@ impl Metrics {
             outbox_purged,
             cluster_leader,
             outbox_taken_over,
+            recording_searches,
             sip,
             http,
             push,

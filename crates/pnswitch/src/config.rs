@@ -169,6 +169,19 @@ pub struct ClusterConfig {
     pub lease_secs: u64,
     /// How often the node sends its heartbeat and tries to lead (milliseconds).
     pub heartbeat_ms: u64,
+    /// How long a node waits to connect to another node it fetches a recording from or asks whether it
+    /// holds one (milliseconds).
+    pub proxy_connect_timeout_ms: u64,
+    /// How long a proxied recording download waits for each read from the holder (milliseconds).
+    pub proxy_read_timeout_ms: u64,
+    /// How long a recording asked for by name and not held here is searched for on the other live nodes,
+    /// all questions included (milliseconds); a node that has not answered by then makes it 1010001.
+    pub lookup_timeout_ms: u64,
+    /// How many other nodes are asked at once when a recording is searched for by name.
+    pub lookup_fan_out: usize,
+    /// The `statement_timeout` of the cluster jobs' database connection (heartbeats, leadership, outbox
+    /// takeover, node lookups), milliseconds; 0: the server's setting.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -178,6 +191,11 @@ impl Default for ClusterConfig {
             api_url: None,
             lease_secs: 10,
             heartbeat_ms: 1000,
+            proxy_connect_timeout_ms: 3000,
+            proxy_read_timeout_ms: 10_000,
+            lookup_timeout_ms: 2000,
+            lookup_fan_out: 8,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -510,6 +528,16 @@ mod tests {
         assert_eq!(c.node_name(), format!("{}-127.0.0.1-5071", host_name()));
         assert_eq!(c.node_api_url(c.http.listen), "http://127.0.0.2:8081");
         assert_eq!((c.cluster.lease_secs, c.cluster.heartbeat_ms), (10, 1000));
+        assert_eq!(
+            (
+                c.cluster.proxy_connect_timeout_ms,
+                c.cluster.proxy_read_timeout_ms,
+                c.cluster.lookup_timeout_ms,
+                c.cluster.lookup_fan_out,
+                c.cluster.statement_timeout_ms
+            ),
+            (3000, 10_000, 2000, 8, 5000)
+        );
         let env = vec![
             ("PNSWITCH__HTTP__LISTEN".to_owned(), "0.0.0.0:8082".to_owned()),
             (

@@ -19,10 +19,6 @@ use crate::config::{Backend, Config, MediaMode, redact_url_password};
 
 /// Name of the file in the data directory that holds the generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
-/// How long a node waits to connect to the node holding a recording it proxies.
-const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a proxied recording download waits for each read from the holder before giving up.
-const PROXY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most outbox entries one takeover step moves (one `UPDATE`; steps repeat while full).
 const TAKEOVER_CHUNK: u32 = 1000;
 /// Name of the file in the data directory that holds the recording-URL signing key.
@@ -299,6 +295,8 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
                 url: config.store.url.clone(),
                 read_connections: config.store.read_connections,
                 node: config.node_name(),
+                jobs_statement_timeout: (config.cluster.statement_timeout_ms > 0)
+                    .then(|| Duration::from_millis(config.cluster.statement_timeout_ms)),
             };
             let pg = PgStore::open(&options)?;
             tracing::info!(store = ?pg, "PostgreSQL store opened");
@@ -413,9 +411,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         .with_call_control(sip.call_control())
         .with_readiness(Arc::clone(&ready));
     if config.store.backend == Backend::Postgres {
-        let proxy = pn_api::RecordingProxy::new(PROXY_CONNECT_TIMEOUT, PROXY_READ_TIMEOUT)
-            .map_err(std::io::Error::other)?;
-        state = state.with_recording_proxy(proxy);
+        state = state.with_recording_proxy(recording_proxy(&config)?);
     }
     let app = pn_api::router(state);
     // Tests and operators read this line to learn the bound port (e.g. with --http-listen 127.0.0.1:0).
@@ -462,6 +458,20 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The cluster's HTTP client between nodes: recordings fetched from their holder, and searched for by name
+/// on the other live nodes (`[cluster]` timeouts; every timeout at least 1 ms, at least one node asked).
+fn recording_proxy(config: &Config) -> Result<pn_api::RecordingProxy, ServeError> {
+    let ms = |v: u64| Duration::from_millis(v.max(1));
+    let c = &config.cluster;
+    let proxy = pn_api::RecordingProxy::new(ms(c.proxy_connect_timeout_ms), ms(c.proxy_read_timeout_ms))
+        .map_err(std::io::Error::other)?;
+    Ok(proxy.with_lookup(pn_api::PeerLookup {
+        timeout: ms(c.lookup_timeout_ms),
+        fan_out: c.lookup_fan_out.max(1),
+        lease_secs: c.lease_secs.max(1),
+    }))
 }
 
 /// The writer's periodic jobs: the expiry sweeper, the nonce flusher and the outbox retention, and the

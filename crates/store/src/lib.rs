@@ -351,6 +351,22 @@ pub trait Store: Send + Sync + 'static {
         let _ = node;
         Ok(None)
     }
+
+    /// Cluster: the other nodes whose last heartbeat (the database's clock) is at most `lease_secs` old,
+    /// with the API base URL each announced, by name. The default (a store of one node) has none.
+    fn live_nodes(&self, lease_secs: u64) -> Result<Vec<LiveNode>, StoreError> {
+        let _ = lease_secs;
+        Ok(Vec::new())
+    }
+}
+
+/// Another live node of a shared store ([`Store::live_nodes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveNode {
+    /// Its name (`[cluster] node`).
+    pub node: String,
+    /// The base URL of its HTTP API, as announced with its heartbeats.
+    pub api_url: String,
 }
 
 /// Reads of the durable state.

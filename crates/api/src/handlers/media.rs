@@ -18,6 +18,7 @@ use super::admin::check_admin;
 use crate::dto::{DeletedPromptBody, PromptBody, PromptView, PromptsBody};
 use crate::extract::answer;
 use crate::extract::{Outcome, authenticate_any, body_bytes, failure, query_fields, respond, tagged_ok};
+use crate::peers::{self, Search};
 use crate::proxy::{self, SignedRecording};
 use crate::result::{ApiFailure, ResultCode};
 use crate::state::ApiState;
@@ -230,7 +231,9 @@ fn no_record() -> ApiFailure {
 }
 
 /// GET /rest/provision/voice/record/v1.0?fileName=&recordDomain=: 301 to a signed download URL of the
-/// authenticated app's recording (reference §5); another app's, a missing or a purged file is 1012007.
+/// authenticated app's recording (reference §5); another app's, a missing or a purged file is 1012007. In a
+/// cluster a recording not on this node is searched for on the other live nodes (`peers.rs`): found, the
+/// URL names its holder; a node that did not answer in time makes it 1010001 (HTTP 500), not 1012007.
 #[utoipa::path(
     get,
     path = "/rest/provision/voice/record/v1.0",
@@ -283,10 +286,36 @@ async fn record_url_inner(
         move || Ok(store.find(app.id, &object, system_time(now)).is_some())
     })
     .await?;
-    if !found {
+    if found {
+        return Ok(store.download_url(app.id, &object, now));
+    }
+    // Not here: in a cluster, another live node may hold it (`peers.rs`); the URL then names that node and
+    // downloads through any node (`proxy.rs`).
+    let Some(proxy) = s.recording_proxy() else {
+        return Err(no_record());
+    };
+    if !pn_provision::media::recordings::recording_name_ok(&object) {
         return Err(no_record());
     }
-    Ok(store.download_url(app.id, &object, now))
+    let found = peers::search(s, proxy, &store, app.id, &object).await;
+    let outcome = match &found {
+        Search::Held(_) => "held",
+        Search::Nowhere => "nowhere",
+        Search::Unknown => "unknown",
+    };
+    s.metrics().recording_searches.with_label_values(&[outcome]).inc();
+    match found {
+        Search::Held(holder) => Ok(format!(
+            "{}{}",
+            store.public_base(),
+            store.signed_path(app.id, &object, now, Some(&holder))
+        )),
+        Search::Nowhere => Err(no_record()),
+        Search::Unknown => Err(ApiFailure::new(
+            ResultCode::INTERNAL,
+            "Internal system error: a node that may hold the recording did not answer",
+        )),
+    }
 }
 
 fn url_denied() -> ApiFailure {

@@ -210,19 +210,32 @@ impl RecordingStore {
     /// HMAC-SHA256(key, "{app}/{object}/{expires}")>`; with a node name (a cluster),
     /// `?expires=<unix>&node=<node>&signature=<hex HMAC-SHA256(key, "{app}/{object}/{expires}/{node}")>`.
     pub fn download_url(&self, app: AppId, object: &str, now: UnixTime) -> String {
+        let path = self.signed_path(app, object, now, self.node.as_deref());
+        format!("{}{path}", self.public_base)
+    }
+
+    /// The path and query of a download URL of `object` of `app` naming `holder` as the node that holds
+    /// it (`None`: no node named), signed and expiring like [`RecordingStore::download_url`]'s:
+    /// `{FILE_PATH}/{app}/{object}?expires=…[&node=…]&signature=…`. A node that found the recording on
+    /// another node signs this for that node, and asks that node with it whether it holds the file.
+    pub fn signed_path(&self, app: AppId, object: &str, now: UnixTime, holder: Option<&str>) -> String {
         let expires = now
             .plus_secs(i64::try_from(self.url_ttl.as_secs()).unwrap_or(i64::MAX))
             .0;
-        let node = self.node.as_deref();
         let sig = self
-            .signature(app, object, expires, node)
+            .signature(app, object, expires, holder)
             .map(|mac| hex(&mac.finalize().into_bytes()))
             .unwrap_or_default();
-        let node = node.map(|n| format!("&node={n}")).unwrap_or_default();
+        let node = holder.map(|n| format!("&node={n}")).unwrap_or_default();
         format!(
-            "{}{FILE_PATH}/{}/{object}?expires={expires}{node}&signature={sig}",
-            self.public_base, app.0
+            "{FILE_PATH}/{}/{object}?expires={expires}{node}&signature={sig}",
+            app.0
         )
+    }
+
+    /// The public base URL of the download URLs (`api.public_url` or the bound address), no trailing `/`.
+    pub fn public_base(&self) -> &str {
+        &self.public_base
     }
 
     /// Whether `signature` (hex) signs (`app`, `object`, `expires`, and the holder `node` when the URL names

@@ -4,8 +4,10 @@
 //! Times come from the database's clock (`clock_timestamp()`), never a node's: a node whose clock is off
 //! neither looks dead nor keeps a dead node alive.
 
+use std::time::Duration;
+
 use super::conn::PgConn;
-use crate::StoreError;
+use crate::{LiveNode, StoreError};
 
 /// The advisory lock key of the cluster's leader (`pnswlead` in ASCII). Advisory locks are per database:
 /// clusters on other databases of one server do not contend.
@@ -13,6 +15,21 @@ pub(crate) const LEADER_KEY: i64 = 0x706e_7377_6c65_6164;
 
 /// The database's clock in Unix seconds, as SQL.
 const DB_NOW: &str = "EXTRACT(EPOCH FROM clock_timestamp())::BIGINT";
+
+/// The settings of the jobs connection: `config`, with `statement_timeout` set (milliseconds, at least 1)
+/// in the startup options when `timeout` is given (kept over reconnects; options of the URL kept too).
+pub(crate) fn jobs_config(config: &postgres::Config, timeout: Option<Duration>) -> postgres::Config {
+    let mut jobs = config.clone();
+    if let Some(timeout) = timeout {
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+        let options = match config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} -c statement_timeout={ms}"),
+            _ => format!("-c statement_timeout={ms}"),
+        };
+        jobs.options(&options);
+    }
+    jobs
+}
 
 /// The dedicated connection of the cluster jobs and whether its session holds the leader lock.
 #[derive(Default)]
@@ -125,6 +142,32 @@ impl Jobs {
         self.with(config, |conn| {
             let row = conn.query_opt("SELECT api_url FROM pn_nodes WHERE node = $1", &[&node])?;
             Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+    }
+
+    /// The nodes other than `me` whose last heartbeat is at most `lease_secs` old and that announced an API
+    /// URL, by name.
+    pub(crate) fn live_nodes(
+        &mut self,
+        config: &postgres::Config,
+        me: &str,
+        lease_secs: u64,
+    ) -> Result<Vec<LiveNode>, StoreError> {
+        let sql = format!(
+            "SELECT node, api_url FROM pn_nodes WHERE node <> $1 AND api_url IS NOT NULL \
+             AND seen_at >= {DB_NOW} - $2 ORDER BY node"
+        );
+        let lease = i64::try_from(lease_secs).unwrap_or(i64::MAX);
+        self.with(config, |conn| {
+            let rows = conn.query(&sql, &[&me, &lease])?;
+            rows.iter()
+                .map(|r| {
+                    Ok(LiveNode {
+                        node: r.try_get(0)?,
+                        api_url: r.try_get(1)?,
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -71,6 +71,10 @@ pub struct PgOptions {
     /// This node's name, unique among the nodes sharing the database (`[cluster] node`): the owner of the
     /// outbox entries it appends, its row in `pn_nodes`. Empty: no name (entries without an owner).
     pub node: String,
+    /// The `statement_timeout` of the cluster jobs' connection (`[cluster] statement_timeout_ms`): a stuck
+    /// statement there (heartbeat, leader lock, takeover, node lookups) fails after this long instead of
+    /// wedging the jobs and the requests that look nodes up. `None`: the server's setting.
+    pub jobs_statement_timeout: Option<Duration>,
 }
 
 impl Default for PgOptions {
@@ -79,6 +83,7 @@ impl Default for PgOptions {
             url: String::new(),
             read_connections: 4,
             node: String::new(),
+            jobs_statement_timeout: None,
         }
     }
 }
@@ -89,6 +94,7 @@ impl fmt::Debug for PgOptions {
         f.debug_struct("PgOptions")
             .field("read_connections", &self.read_connections)
             .field("node", &self.node)
+            .field("jobs_statement_timeout", &self.jobs_statement_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +113,8 @@ pub struct PgStore {
     node: String,
     /// The cluster jobs' own connection (heartbeats, the leader lock, takeovers), connected at first use.
     jobs: Mutex<cluster::Jobs>,
+    /// The settings of the jobs connection: `config` with its `statement_timeout`.
+    jobs_config: postgres::Config,
 }
 
 impl fmt::Debug for PgStore {
@@ -132,8 +140,10 @@ impl PgStore {
         }
         let mut writer = PgConn::connect(&config)?;
         schema::migrate(&mut writer)?;
+        let jobs_config = cluster::jobs_config(&config, options.jobs_statement_timeout);
         Ok(Self {
             config,
+            jobs_config,
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
@@ -228,13 +238,13 @@ impl Store for PgStore {
 
     /// Upserts this node's `pn_nodes` row (its API URL, the database's time) on the jobs connection.
     fn heartbeat(&self, api_url: &str) -> Result<(), StoreError> {
-        self.jobs.lock().heartbeat(&self.config, &self.node, api_url)
+        self.jobs.lock().heartbeat(&self.jobs_config, &self.node, api_url)
     }
 
     /// Holds (or tries to take) a session advisory lock on the jobs connection; a broken connection loses
     /// it and is replaced at once (see `cluster.rs`).
     fn try_lead(&self) -> Result<bool, StoreError> {
-        self.jobs.lock().try_lead(&self.config)
+        self.jobs.lock().try_lead(&self.jobs_config)
     }
 
     fn take_over_outbox(&self, lease_secs: u64, limit: u32) -> Result<u64, StoreError> {
@@ -243,7 +253,7 @@ impl Store for PgStore {
         }
         self.jobs
             .lock()
-            .take_over(&self.config, &self.node, lease_secs, limit)
+            .take_over(&self.jobs_config, &self.node, lease_secs, limit)
     }
 
     fn node(&self) -> Option<&str> {
@@ -251,7 +261,13 @@ impl Store for PgStore {
     }
 
     fn node_api_url(&self, node: &str) -> Result<Option<String>, StoreError> {
-        self.jobs.lock().api_url(&self.config, node)
+        self.jobs.lock().api_url(&self.jobs_config, node)
+    }
+
+    fn live_nodes(&self, lease_secs: u64) -> Result<Vec<crate::LiveNode>, StoreError> {
+        self.jobs
+            .lock()
+            .live_nodes(&self.jobs_config, &self.node, lease_secs)
     }
 
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {

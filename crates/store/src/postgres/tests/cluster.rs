@@ -219,3 +219,63 @@ fn a_leader_whose_connection_broke_loses_the_lead_and_retakes_it_on_a_new_one() 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn live_nodes_are_the_other_nodes_seen_within_the_lease() {
+    let h = PgHarness::new();
+    let (n1, n2, n3) = (node(&h, "n1"), node(&h, "n2"), node(&h, "n3"));
+    for n in [&n1, &n2, &n3] {
+        beat(n);
+    }
+    let names = |store: &PgStore| -> Vec<(String, String)> {
+        store
+            .live_nodes(10)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.node, n.api_url))
+            .collect()
+    };
+    let url = |n: &str| (n.to_owned(), format!("http://{n}.test:8080"));
+    assert_eq!(names(&n1), [url("n2"), url("n3")]);
+    assert_eq!(names(&n2), [url("n1"), url("n3")]);
+    // n3 silent for longer than the lease: no longer live for anyone.
+    age(&h, "n3", 30);
+    assert_eq!(names(&n1), [url("n2")]);
+    assert_eq!(n3.live_nodes(10).unwrap().len(), 2, "n3 still sees the others");
+}
+
+#[test]
+fn a_stuck_statement_on_the_jobs_connection_fails_after_its_statement_timeout() {
+    let h = PgHarness::new();
+    let n1 = PgStore::open(&PgOptions {
+        node: "n1".to_owned(),
+        jobs_statement_timeout: Some(Duration::from_millis(300)),
+        ..h.options()
+    })
+    .unwrap();
+    beat(&n1);
+    // Another session holds the row lock of n1's heartbeat row for 8 s: the next heartbeat waits for it
+    // (without the timeout it would succeed once the lock is released).
+    let (locked, url) = (std::sync::mpsc::channel(), h.url.clone());
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.execute("SELECT 1 FROM pn_nodes WHERE node = 'n1' FOR UPDATE", &[])
+            .unwrap();
+        locked.0.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(8));
+        tx.rollback().unwrap();
+    });
+    locked.1.recv().unwrap();
+    let started = Instant::now();
+    let stuck = n1.heartbeat("http://n1.test:8080");
+    let waited = started.elapsed();
+    assert!(
+        stuck.is_err(),
+        "the heartbeat waited {waited:?} for the lock and succeeded"
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    holder.join().unwrap();
+    // The connection is usable again (a statement timeout does not end the session).
+    beat(&n1);
+}
