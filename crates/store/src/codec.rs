@@ -134,44 +134,51 @@ pub(crate) enum SqlValue {
     Text(String),
 }
 
-/// The conditions of a [`BindingFilter`], each with its one value: `?` marks where the value goes (twice in
-/// the `party` condition, which binds one parameter for both columns). Each backend spells the
-/// placeholders (`?N`, `$N`) and binds the values its way ([`where_clause`]).
-pub(crate) fn filter_conditions(filter: &BindingFilter) -> Vec<(&'static str, SqlValue)> {
+/// The conditions of a [`BindingFilter`], each with its values: `{0}` (and `{1}`) mark where they go, each
+/// as often as the condition needs it (the `party` condition binds one parameter for both columns). Each
+/// backend spells the placeholders (`?N`, `$N`) and binds the values its way ([`where_clause`]).
+pub(crate) fn filter_conditions(filter: &BindingFilter) -> Vec<(&'static str, Vec<SqlValue>)> {
     let mut conds = Vec::new();
     let int = SqlValue::Int;
     if let Some(app) = filter.app {
-        conds.push(("app_id = ?", int(i64::from(app.0))));
+        conds.push(("app_id = {0}", vec![int(i64::from(app.0))]));
     }
     if let Some(mode) = filter.mode {
-        conds.push(("mode = ?", SqlValue::Text(mode.as_str().to_owned())));
+        conds.push(("mode = {0}", vec![SqlValue::Text(mode.as_str().to_owned())]));
     }
     if let Some(sub) = &filter.subscription_id {
-        conds.push(("subscription_id = ?", SqlValue::Text(sub.clone())));
+        conds.push(("subscription_id = {0}", vec![SqlValue::Text(sub.clone())]));
     }
     if let Some(x) = filter.x {
-        conds.push(("x = ?", int(num(x))));
+        conds.push(("x = {0}", vec![int(num(x))]));
     }
     if let Some(a) = filter.a {
-        conds.push(("a = ?", int(num(a))));
+        conds.push(("a = {0}", vec![int(num(a))]));
     }
     if let Some(b) = filter.b {
-        conds.push(("b = ?", int(num(b))));
+        conds.push(("b = {0}", vec![int(num(b))]));
     }
-    if let Some(party) = filter.party {
-        conds.push(("(a = ? OR b = ?)", int(num(party))));
+    match (filter.party, filter.other_party) {
+        (Some(party), Some(other)) => conds.push((
+            "(a = {0} OR b = {0} OR a = {1} OR b = {1})",
+            vec![int(num(party)), int(num(other))],
+        )),
+        (Some(party), None) | (None, Some(party)) => {
+            conds.push(("(a = {0} OR b = {0})", vec![int(num(party))]));
+        }
+        (None, None) => {}
     }
     if let Some(y) = filter.y {
-        conds.push(("y = ?", int(num(y))));
+        conds.push(("y = {0}", vec![int(num(y))]));
     }
     if let Some(ext) = &filter.extension {
-        conds.push(("extension = ?", SqlValue::Text(ext.clone())));
+        conds.push(("extension = {0}", vec![SqlValue::Text(ext.clone())]));
     }
     if let Some(parent) = filter.parent {
-        conds.push(("parent = ?", int(id_sql(parent.0))));
+        conds.push(("parent = {0}", vec![int(id_sql(parent.0))]));
     }
     if let Some(t) = filter.live_at {
-        conds.push(("(expires_at IS NULL OR expires_at > ?)", int(t.0)));
+        conds.push(("(expires_at IS NULL OR expires_at > {0})", vec![int(t.0)]));
     }
     conds
 }
@@ -184,9 +191,13 @@ pub(crate) fn where_clause(
 ) -> (String, Vec<SqlValue>) {
     let mut conds = Vec::new();
     let mut values = Vec::new();
-    for (cond, value) in filter_conditions(filter) {
-        values.push(value);
-        conds.push(cond.replace('?', &placeholder(values.len())));
+    for (cond, own) in filter_conditions(filter) {
+        let mut cond = cond.to_owned();
+        for (i, value) in own.into_iter().enumerate() {
+            values.push(value);
+            cond = cond.replace(&format!("{{{i}}}"), &placeholder(values.len()));
+        }
+        conds.push(cond);
     }
     if conds.is_empty() {
         (String::new(), values)

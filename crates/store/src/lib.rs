@@ -84,6 +84,8 @@ pub struct BindingFilter {
     pub b: Option<E164>,
     /// Either A or B equals this number.
     pub party: Option<E164>,
+    /// With `party`: either A or B equals `party` or this number (alone: as `party`).
+    pub other_party: Option<E164>,
     /// AXYB relation's Y.
     pub y: Option<E164>,
     /// AXE extension.

@@ -178,21 +178,35 @@ fn already_bound(n: E164, x: E164) -> Fail {
     ProvisionError::AlreadyBound(format!("The number {n} has been bound on {x}")).into()
 }
 
-/// Checks that `n` is not yet a party of a live AXB binding on `x` (other than `except`).
-fn check_party_free(
+/// Checks that none of `parties` (one or two numbers) is yet a party of a live AXB binding on `x` (other
+/// than `except`): one scan for all of them, which also purges the expired ones it meets. The first party
+/// found bound (in the order given) is the one the refusal names.
+fn check_parties_free(
     ctx: &mut Ctx<'_, '_>,
     x: E164,
-    n: E164,
+    parties: &[E164],
     except: Option<pn_bindings::BindingId>,
 ) -> Result<(), Fail> {
-    if !ctx.overlay.maybe_party(ctx.table, x, n) {
+    let maybe: Vec<E164> = parties
+        .iter()
+        .copied()
+        .filter(|&n| ctx.overlay.maybe_party(ctx.table, x, n))
+        .collect();
+    let Some(&first) = maybe.first() else {
         return Ok(());
+    };
+    let filter = BindingFilter {
+        other_party: maybe.get(1).copied(),
+        ..party_filter(x, first)
+    };
+    let live = ctx.purge_expired(&filter)?;
+    let has_party = |b: &Binding, n: E164| {
+        Some(b.id) != except && matches!(&b.kind, BindingKind::Axb(k) if k.a == n || k.b == n)
+    };
+    match maybe.into_iter().find(|&n| live.iter().any(|b| has_party(b, n))) {
+        Some(n) => Err(already_bound(n, x)),
+        None => Ok(()),
     }
-    let f = party_filter(x, n);
-    if ctx.purge_expired(&f)?.iter().any(|b| Some(b.id) != except) {
-        return Err(already_bound(n, x));
-    }
-    Ok(())
 }
 
 /// Binds A–X–B.
@@ -202,8 +216,7 @@ pub(crate) fn bind(ctx: &mut Ctx<'_, '_>, req: &AxbBind) -> OpResult<AxbBound> {
     let x = match &req.x {
         XSelect::Number(x) => {
             ctx.bindable_number(app, *x, "relationNum")?;
-            check_party_free(ctx, *x, req.a, None)?;
-            check_party_free(ctx, *x, req.b, None)?;
+            check_parties_free(ctx, *x, &[req.a, req.b], None)?;
             if pairs_at_cap(ctx, *x, cap)? {
                 let pairs = ctx.count(pairs_filter(*x))?;
                 return Err(ProvisionError::InsufficientResources(format!(
@@ -280,12 +293,14 @@ pub(crate) fn modify(ctx: &mut Ctx<'_, '_>, req: &AxbModify) -> OpResult<String>
         // A new party is checked against X's other bindings: X's row is held like a bind holds it.
         ctx.tx.lock_number(axb.x)?;
     }
-    if new_axb.a != axb.a && new_axb.a != axb.b {
-        check_party_free(ctx, axb.x, new_axb.a, Some(old.id))?;
-    }
-    if new_axb.b != axb.b && new_axb.b != axb.a {
-        check_party_free(ctx, axb.x, new_axb.b, Some(old.id))?;
-    }
+    let new_parties: Vec<E164> = [
+        (new_axb.a != axb.a && new_axb.a != axb.b).then_some(new_axb.a),
+        (new_axb.b != axb.b && new_axb.b != axb.a).then_some(new_axb.b),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    check_parties_free(ctx, axb.x, &new_parties, Some(old.id))?;
     if let Some(d) = req.direction {
         new_axb.direction = d;
     }

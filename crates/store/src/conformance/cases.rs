@@ -285,6 +285,21 @@ pub(crate) fn query_filters(h: &dyn Harness) {
         ..BindingFilter::default()
     };
     assert_eq!(q(r, &f, 1, 10), (1, vec![1]));
+    // With another party: either number, as A or as B.
+    let f = BindingFilter {
+        x: Some(n(861_000_100)),
+        party: Some(n(861_390_110)),
+        other_party: Some(n(861_390_113)),
+        ..BindingFilter::default()
+    };
+    assert_eq!(q(r, &f, 1, 10), (2, vec![10, 13]));
+    let f = BindingFilter {
+        x: Some(n(861_000_100)),
+        party: Some(n(861_390_110)),
+        other_party: Some(n(861_380_101)),
+        ..BindingFilter::default()
+    };
+    assert_eq!(q(r, &f, 1, 3), (11, vec![10, 11, 13]));
     // Live at 1_000: expiry is exclusive, so expires_at = 1_000 is gone and permanent ones stay.
     let f = BindingFilter {
         live_at: Some(UnixTime(1_000)),
