@@ -89,19 +89,13 @@ impl Engine {
         let mut applied = state.applied();
         loop {
             let page = self.store.reader()?.feed_after(applied, FEED_PAGE)?;
-            let end = page.len() < FEED_PAGE as usize;
+            let mut end = page.len() < FEED_PAGE as usize;
             for commit in page {
                 if commit.seq != applied + 1 {
-                    state.behind.store(true, Ordering::Release);
-                    state.caught_up.store(false, Ordering::Release);
-                    self.metrics.feed.caught_up.set(0);
-                    tracing::error!(
-                        applied,
-                        next = commit.seq,
-                        "the change feed no longer holds the commits this node needs: not ready; restart \
-                         the node to load a fresh snapshot"
-                    );
-                    return Ok(());
+                    // The feed was pruned past this node's position: a fresh snapshot, then on from its head.
+                    applied = self.fall_behind_and_resync(state, applied, commit.seq)?;
+                    end = false;
+                    break;
                 }
                 for change in commit.changes {
                     self.apply_change(change);
@@ -112,13 +106,45 @@ impl Engine {
             }
             if end {
                 self.metrics.feed.head.set(gauge(applied));
-                if !state.behind.load(Ordering::Acquire) {
-                    state.caught_up.store(true, Ordering::Release);
-                    self.metrics.feed.caught_up.set(1);
-                }
+                state.caught_up.store(true, Ordering::Release);
+                self.metrics.feed.caught_up.set(1);
                 return Ok(());
             }
         }
+    }
+
+    /// The feed no longer holds commit `applied + 1` (its next is `next`): the node is not ready (new calls
+    /// refused, `/readyz` false) while its table is brought to a fresh snapshot in place
+    /// ([`Engine::resync`]); answers the snapshot's head, from which the feed is followed. A failed resync
+    /// leaves the node behind: the next poll tries again.
+    fn fall_behind_and_resync(&self, state: &FeedState, applied: u64, next: u64) -> Result<u64, StoreError> {
+        state.behind.store(true, Ordering::Release);
+        state.caught_up.store(false, Ordering::Release);
+        self.metrics.feed.caught_up.set(0);
+        tracing::warn!(
+            applied,
+            next,
+            "the change feed no longer holds the commits this node needs: not ready; resyncing the routing \
+             table from a fresh snapshot"
+        );
+        let started = std::time::Instant::now();
+        let done = self.resync().inspect_err(|e| {
+            tracing::error!(error = %e, applied, "resyncing the routing table failed; retrying at the next poll");
+        })?;
+        state.applied.store(done.head, Ordering::Release);
+        state.behind.store(false, Ordering::Release);
+        self.metrics.feed.applied.set(gauge(done.head));
+        self.metrics.feed.resyncs.inc();
+        tracing::warn!(
+            from = applied,
+            to = done.head,
+            bindings = done.bindings,
+            routes_removed = done.routes_removed,
+            others_removed = done.others_removed,
+            millis = started.elapsed().as_millis(),
+            "routing table resynced from a snapshot; following the change feed from its head"
+        );
+        Ok(done.head)
     }
 
     /// Applies one committed change to the table (through the same [`Engine::apply`] as a node's own

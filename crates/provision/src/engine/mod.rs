@@ -23,6 +23,7 @@ mod feed;
 mod load;
 mod outbox;
 mod overlay;
+mod resync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +66,7 @@ pub struct EngineConfig {
     /// Most expired bindings one sweep deletes (and most change-feed commits it forgets).
     pub sweep_limit: u32,
     /// A shared store: how long the change feed keeps a commit (a node stalled or cut off longer than this
-    /// can no longer follow and must be restarted to load a fresh snapshot).
+    /// can no longer follow: it refuses new calls while it resyncs its table from a fresh snapshot in place).
     pub feed_retention_secs: u32,
 }
 
