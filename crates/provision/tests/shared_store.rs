@@ -659,3 +659,62 @@ fn a_node_behind_the_pruned_feed_resyncs_its_table_in_place_and_follows_on() {
     });
     assert_eq!(metrics.feed.resyncs.get(), 1);
 }
+
+/// Whether a session waits for a lock on the `bindings` table (the lock a test holds).
+fn waits_on_bindings(client: &mut postgres::Client) -> bool {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bindings'::regclass",
+            &[],
+        )
+        .unwrap();
+    row.get::<_, i64>(0) > 0
+}
+
+#[test]
+fn a_node_started_empty_is_not_caught_up_until_its_engine_has_loaded_the_snapshot() {
+    let url = database();
+    let writer = node(&url, &EngineConfig::default());
+    let x = n("+8617090000001");
+    let (a, b) = (n("+8613890000001"), n("+8613990000001"));
+    let rt = runtime();
+    let app = rt.block_on(setup(std::slice::from_ref(&writer), Mode::Axb, &[x]));
+    rt.block_on(writer.engine.axb_bind(axb_bind(&app, x, a, b), now()))
+        .unwrap();
+    // The snapshot load waits on this lock until the test lets it go.
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE bindings IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        PgStore::open(&PgOptions {
+            url: url.clone(),
+            ..PgOptions::default()
+        })
+        .unwrap(),
+    );
+    let table = Arc::new(BindingTable::new());
+    let metrics = Metrics::new().unwrap();
+    let engine = Provisioner::start_unloaded(
+        store,
+        Arc::clone(&table),
+        metrics.clone(),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    eventually("the engine's load waits on the lock", || {
+        waits_on_bindings(&mut watcher)
+    });
+    assert!(!engine.feed_caught_up(), "caught up before the table was loaded");
+    assert!(!table.is_party_on_x(x, a));
+    lock.rollback().unwrap();
+    eventually("the engine loads the snapshot and catches up", || {
+        engine.feed_caught_up()
+    });
+    assert!(table.is_party_on_x(x, a) && table.is_party_on_x(x, b));
+    assert_eq!(table.pairs_on_x(x), 1);
+    assert_eq!(engine.app_by_key("shared-key").unwrap().id, app.id);
+    // The start-up load is not a resync.
+    assert_eq!(metrics.feed.resyncs.get(), 0);
+}

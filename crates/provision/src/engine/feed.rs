@@ -31,8 +31,12 @@ pub struct FeedState {
     applied: AtomicU64,
     /// The last read reached the feed's end, with no gap.
     caught_up: AtomicBool,
-    /// The feed no longer holds the commits after `applied` (the node was behind more than the retention).
+    /// The table must be brought to a fresh snapshot before the feed is followed: the feed no longer holds the
+    /// commits after `applied` (the node was behind more than the retention), a resync failed, or the table
+    /// was never loaded ([`super::Provisioner::start_unloaded`]).
     behind: AtomicBool,
+    /// The table was loaded at least once (a resync before that is the start-up load, not counted).
+    loaded: AtomicBool,
     /// A poll is queued on the engine (coalesces wake-ups).
     poll_queued: AtomicBool,
 }
@@ -60,6 +64,16 @@ impl FeedCursor {
     pub(super) fn at(applied: u64) -> Self {
         let state = FeedState::default();
         state.applied.store(applied, Ordering::Release);
+        state.loaded.store(true, Ordering::Release);
+        Self {
+            state: Arc::new(state),
+        }
+    }
+
+    /// A cursor whose table is still empty: the engine loads it from a snapshot before it follows the feed.
+    pub(super) fn unloaded() -> Self {
+        let state = FeedState::default();
+        state.behind.store(true, Ordering::Release);
         Self {
             state: Arc::new(state),
         }
@@ -87,6 +101,10 @@ impl Engine {
 
     fn catch_up(&self, state: &FeedState) -> Result<(), StoreError> {
         let mut applied = state.applied();
+        if state.behind.load(Ordering::Acquire) {
+            // Not loaded yet, or an earlier resync failed.
+            applied = self.resync_from_snapshot(state, applied)?;
+        }
         loop {
             let page = self.store.reader()?.feed_after(applied, FEED_PAGE)?;
             let mut end = page.len() < FEED_PAGE as usize;
@@ -127,6 +145,12 @@ impl Engine {
             "the change feed no longer holds the commits this node needs: not ready; resyncing the routing \
              table from a fresh snapshot"
         );
+        self.resync_from_snapshot(state, applied)
+    }
+
+    /// Brings the table to a fresh snapshot ([`Engine::resync`]) and answers its feed head; counts and logs
+    /// it (the first load of a table started empty is logged as a load, not counted).
+    fn resync_from_snapshot(&self, state: &FeedState, applied: u64) -> Result<u64, StoreError> {
         let started = std::time::Instant::now();
         let done = self.resync().inspect_err(|e| {
             tracing::error!(error = %e, applied, "resyncing the routing table failed; retrying at the next poll");
@@ -134,6 +158,15 @@ impl Engine {
         state.applied.store(done.head, Ordering::Release);
         state.behind.store(false, Ordering::Release);
         self.metrics.feed.applied.set(gauge(done.head));
+        if !state.loaded.swap(true, Ordering::AcqRel) {
+            tracing::info!(
+                head = done.head,
+                bindings = done.bindings,
+                millis = started.elapsed().as_millis(),
+                "routing table loaded from a snapshot; following the change feed from its head"
+            );
+            return Ok(done.head);
+        }
         self.metrics.feed.resyncs.inc();
         tracing::warn!(
             from = applied,
