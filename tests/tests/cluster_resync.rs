@@ -1,0 +1,154 @@
+//! A node on a shared store (issue 13) whose routing table has not caught up with the change feed refuses
+//! new calls and the front's probes, and takes calls once it has: a throwaway PostgreSQL, node 1 provisioned
+//! (app, number, binding), node 2 started while a session of the test holds `LOCK TABLE bindings` (a real
+//! condition: node 2's engine loads its table from a snapshot and that read waits on the lock; the test
+//! sees the wait in `pg_locks` before it sends anything). Meanwhile node 2 answers an INVITE 503 with
+//! `Retry-After` and cause 7510, an OPTIONS 503, `/readyz` 503. The lock goes: node 2 loads, is ready, its
+//! probes answer 200, and a call A → X through it completes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use pn_e2e::front::eventually;
+use pn_e2e::sipp::{SipSwitch, Sipp, free_udp_port, reason};
+use serde_json::json;
+
+const A: &str = "+8613800000001";
+const B: &str = "+8613900000002";
+const X: &str = "+8617000000001";
+
+fn node(data: &Path, name: &str, egress: SocketAddr, url: &str) -> SipSwitch {
+    std::fs::create_dir_all(data).expect("data dir");
+    SipSwitch::start_on(
+        data,
+        "127.0.0.1:0",
+        egress,
+        &[
+            ("PNSWITCH__MEDIA__MODE", "bypass"),
+            ("PNSWITCH__STORE__BACKEND", "postgres"),
+            ("PNSWITCH__STORE__URL", url),
+            ("PNSWITCH__CLUSTER__NODE", name),
+        ],
+    )
+}
+
+fn readyz(node: &SipSwitch) -> Option<u16> {
+    node.switch
+        .client()
+        .get(format!("{}/readyz", node.switch.base))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// An out-of-dialog OPTIONS (what the front's dispatcher probes with); answers the status line.
+fn probe(node: &SipSwitch, n: u32) -> String {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let me = socket.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:{sw} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-probe-{n}\r\n\
+         From: <sip:probe@{me}>;tag=p{n}\r\nTo: <sip:{sw}>\r\nCall-ID: probe-{n}@127.0.0.1\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        sw = node.sip,
+    );
+    socket.send_to(options.as_bytes(), node.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    let len = socket.recv(&mut buf).expect("an answer to OPTIONS");
+    String::from_utf8_lossy(&buf[..len])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Whether some session waits for a lock on the `bindings` table.
+fn load_waits(watcher: &mut postgres::Client) -> bool {
+    let row = watcher
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bindings'::regclass",
+            &[],
+        )
+        .unwrap();
+    row.get::<_, i64>(0) > 0
+}
+
+#[test]
+fn a_node_not_caught_up_refuses_invites_and_probes_with_503_then_takes_calls() {
+    let pg = pn_store::postgres::throwaway::server()
+        .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the resync test: {e}"));
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uas_port = free_udp_port();
+    let egress = SocketAddr::from(([127, 0, 0, 1], uas_port));
+    let first = node(&dir.path().join("node1"), "n1", egress, &url);
+    let app = first.app_with_numbers("AXB", &[X]);
+    first.bind_axb(&app, X, A, B, &json!({}));
+
+    // Node 2 starts while its snapshot load must wait.
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE bindings IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let second = node(&dir.path().join("node2"), "n2", egress, &url);
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || load_waits(&mut watcher)),
+        "node 2's snapshot load never waited on the lock"
+    );
+    assert_eq!(readyz(&second), Some(503), "/readyz while not caught up");
+    assert!(
+        probe(&second, 1).starts_with("SIP/2.0 503 "),
+        "OPTIONS while not caught up"
+    );
+    let refused = Sipp::uac(dir.path(), "uac_expect_reject", second.sip)
+        .inject(&[&[A, X]])
+        .timeout_secs(20)
+        .run_ok();
+    let fin = refused.final_invite_response();
+    assert_eq!(fin.status(), Some(503), "{}", fin.text);
+    assert!(
+        reason(&fin).contains("Q.850;cause=41;text=\"7510 Routing table not caught up\""),
+        "{}",
+        fin.text
+    );
+    assert_eq!(fin.header("Retry-After").as_deref(), Some("2"), "{}", fin.text);
+    assert!(
+        load_waits(&mut watcher),
+        "the load stopped waiting before the checks ended"
+    );
+
+    // The lock goes: node 2 loads its table, is ready, and takes calls.
+    lock.rollback().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || readyz(&second) == Some(200)),
+        "node 2 never became ready"
+    );
+    assert!(
+        probe(&second, 2).starts_with("SIP/2.0 200 "),
+        "OPTIONS once caught up"
+    );
+    let b = Sipp::uas(dir.path(), "uas_answer", uas_port)
+        .calls(1)
+        .timeout_secs(20)
+        .spawn();
+    let a = Sipp::uac(dir.path(), "uac_basic", second.sip)
+        .calls(1)
+        .pause_ms(200)
+        .timeout_secs(20)
+        .inject(&[&[A, X]])
+        .run();
+    assert_eq!(
+        a.stats().map(|s| (s.successful, s.failed)),
+        Some((1, 0)),
+        "a call through node 2 once caught up\n{}",
+        a.diagnostics()
+    );
+    b.finish_ok(Duration::from_secs(10));
+    assert_eq!(second.metric("pn_store_feed_caught_up"), Some(1.0));
+    assert_eq!(second.metric("pn_store_feed_resyncs_total"), Some(0.0));
+}
