@@ -679,7 +679,8 @@ impl Runner {
                 m.dialog_events.with_label_values(&[event]).inc_by(new - old);
             }
         }
-        // Refused at once (facts cannot be stored, or the shard is behind): no CDR, so counted here.
+        // Refused at once (table not caught up, facts cannot be stored, or the shard is behind): no CDR, so
+        // counted here.
         for (cause, n) in self.refused.drain() {
             self.calls
                 .entry(("rejected", cause))
