@@ -57,7 +57,12 @@ fn node(data: &Path, listen: &str, egress: SocketAddr, url: &str, extra: &[(&str
         ("PNSWITCH__STORE__URL", url),
     ];
     env.extend_from_slice(extra);
-    SipSwitch::start_on(data, listen, egress, &env)
+    let node = SipSwitch::start_on(data, listen, egress, &env);
+    assert!(
+        node.wait_ready(Duration::from_secs(10)),
+        "a node never caught up with the change feed"
+    );
+    node
 }
 
 impl Cluster {
@@ -294,20 +299,7 @@ fn restart_and_call(cluster: &mut Cluster, last: &str) {
     let listen = cluster.nodes[1].sip.to_string();
     let data = cluster.dir.path().join("node3-restarted");
     cluster.nodes[1] = node(&data, &listen, cluster.egress(), &cluster.url, &[]);
-    let restarted = &cluster.nodes[1].switch;
-    // Its sockets are bound at once; it is ready once its table is loaded and caught up (it refuses calls
-    // with 503, cause 7510, until then).
-    let ready = || {
-        restarted
-            .client()
-            .get(format!("{}/readyz", restarted.base))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-    };
-    assert!(
-        eventually(Duration::from_secs(10), ready),
-        "the restarted node is not ready"
-    );
+    // `node` waited until it was ready: its table loaded from a snapshot and caught up with the feed.
     assert!(
         finds(&cluster.nodes[1], &cluster.app, last),
         "{last} missing after the restart"
