@@ -535,9 +535,8 @@ fn app_media_follows_the_app() {
     );
 }
 
-/// A table brought to a snapshot with `retain_bindings` + inserts answers like a table loaded from it.
-#[test]
-fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
+/// The table's bindings before a resync, and the snapshot's.
+fn resync_fixture() -> (Vec<Binding>, Vec<Binding>) {
     let ax = binding(
         1,
         BindingKind::Ax(AxBinding {
@@ -583,7 +582,7 @@ fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
             }),
         )
     };
-    let held = [
+    let held = vec![
         ax.clone(),
         axyb.clone(),
         yb,
@@ -594,7 +593,7 @@ fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
     ];
     // The snapshot: AXB 6 moved to another B, AXB 7 and the Y–B relation gone, AXE 4 on another extension,
     // AXB 8 new.
-    let snapshot = [
+    let snapshot = vec![
         ax,
         axyb,
         axe(4, "02"),
@@ -602,6 +601,13 @@ fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
         axb(6, 5, m(1), m(9), 3),
         axb(8, 6, m(5), m(6), 0),
     ];
+    (held, snapshot)
+}
+
+/// A table brought to a snapshot with `retain_bindings` + inserts answers like a table loaded from it.
+#[test]
+fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
+    let (held, snapshot) = resync_fixture();
     let t = BindingTable::new();
     for b in &held {
         t.insert_binding(b);
