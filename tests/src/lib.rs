@@ -200,6 +200,16 @@ impl Switch {
         }
     }
 
+    /// Sends SIGSTOP: the process stalls (sockets and database sessions stay open) until [`Switch::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Sends SIGCONT after [`Switch::pause`].
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
     /// Sends SIGKILL and waits for the process to be gone.
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill -9");

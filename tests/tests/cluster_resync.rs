@@ -6,6 +6,11 @@
 //! `Retry-After` and cause 7510, an OPTIONS 503, `/readyz` 503, and calls through the Kamailio front
 //! (`deploy/kamailio/pnswitch-front.cfg`) all complete on node 1. The lock goes: node 2 loads, is ready,
 //! its probes answer 200, and the front gives it calls again, which complete.
+//!
+//! And a node that fell behind: node 2 is stalled (`SIGSTOP`) while bindings change through node 1 and the
+//! leader (node 1) prunes the feed past node 2's position (a 1 s retention; the test waits until
+//! `pn_commits` no longer holds node 2's next commit). Resumed, node 2 resyncs in place
+//! (`pn_store_feed_resyncs_total` 1, no restart): the unbound X is refused, the rebound X reaches the new B.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -14,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pn_e2e::front::{Front, answered, eventually, tail};
-use pn_e2e::sipp::{SipSwitch, Sipp, free_udp_port, reason};
+use pn_e2e::sipp::{AXB_PATH, SipSwitch, Sipp, free_udp_port, reason};
 use serde_json::json;
 
 const A: &str = "+8613800000001";
@@ -22,21 +27,27 @@ const B: &str = "+8613900000002";
 const X: &str = "+8617000000001";
 
 fn node(data: &Path, name: &str, egress: SocketAddr, url: &str) -> SipSwitch {
-    std::fs::create_dir_all(data).expect("data dir");
-    SipSwitch::start_on(
+    // The leader's sweep reads `bindings`: it would wait on the test's lock too, and hold node 1's writer
+    // (and with it its call facts) meanwhile.
+    node_with(
         data,
-        "127.0.0.1:0",
+        name,
         egress,
-        &[
-            ("PNSWITCH__MEDIA__MODE", "bypass"),
-            ("PNSWITCH__STORE__BACKEND", "postgres"),
-            ("PNSWITCH__STORE__URL", url),
-            ("PNSWITCH__CLUSTER__NODE", name),
-            // The leader's sweep reads `bindings`: it would wait on the test's lock too, and hold node 1's
-            // writer (and with it its call facts) meanwhile.
-            ("PNSWITCH__ROUTING__SWEEP_INTERVAL_SECS", "3600"),
-        ],
+        url,
+        &[("PNSWITCH__ROUTING__SWEEP_INTERVAL_SECS", "3600")],
     )
+}
+
+fn node_with(data: &Path, name: &str, egress: SocketAddr, url: &str, extra: &[(&str, &str)]) -> SipSwitch {
+    std::fs::create_dir_all(data).expect("data dir");
+    let mut env = vec![
+        ("PNSWITCH__MEDIA__MODE", "bypass"),
+        ("PNSWITCH__STORE__BACKEND", "postgres"),
+        ("PNSWITCH__STORE__URL", url),
+        ("PNSWITCH__CLUSTER__NODE", name),
+    ];
+    env.extend_from_slice(extra);
+    SipSwitch::start_on(data, "127.0.0.1:0", egress, &env)
 }
 
 /// Seconds between the front's OPTIONS probes of each node.
@@ -184,4 +195,99 @@ fn a_node_not_caught_up_refuses_invites_and_probes_with_503_then_takes_calls() {
     );
     assert_eq!(second.metric("pn_store_feed_caught_up"), Some(1.0));
     assert_eq!(second.metric("pn_store_feed_resyncs_total"), Some(0.0));
+}
+
+#[test]
+fn a_node_stalled_past_the_feed_retention_resyncs_in_place_and_routes_the_new_bindings() {
+    const X2: &str = "+8617000000002";
+    const B2: &str = "+8613900000003";
+    let pg = pn_store::postgres::throwaway::server()
+        .unwrap_or_else(|e| panic!("throwaway PostgreSQL for the resync test: {e}"));
+    let url = pg.create_database().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uas_port = free_udp_port();
+    let egress = SocketAddr::from(([127, 0, 0, 1], uas_port));
+    let short = [
+        ("PNSWITCH__ROUTING__SWEEP_INTERVAL_SECS", "1"),
+        ("PNSWITCH__API__ENGINE__FEED_RETENTION_SECS", "1"),
+    ];
+    let first = node_with(&dir.path().join("node1"), "n1", egress, &url, &short);
+    assert!(
+        eventually(Duration::from_secs(10), || first.metric("pn_cluster_leader")
+            == Some(1.0)),
+        "node 1 never led the cluster (its sweep prunes the feed)"
+    );
+    let second = node_with(&dir.path().join("node2"), "n2", egress, &url, &short);
+    assert!(
+        second.wait_ready(Duration::from_secs(10)),
+        "node 2 never became ready"
+    );
+    let app = first.app_with_numbers("AXB", &[X, X2]);
+    first.bind_axb(&app, X, A, B, &json!({}));
+    first.bind_axb(&app, X2, A, B, &json!({}));
+    let head = |node: &SipSwitch| node.metric("pn_store_feed_applied").unwrap_or(0.0);
+    assert!(
+        eventually(Duration::from_secs(10), || head(&second) >= head(&first)
+            && head(&first) > 0.0),
+        "node 2 never followed node 1's writes"
+    );
+    let position = head(&second) as i64;
+
+    // Node 2 stalls; X is unbound and X2 rebound to B2 through node 1; the feed is pruned past node 2.
+    second.pause();
+    for x in [X, X2] {
+        let (status, body) = first.signed(
+            reqwest::Method::DELETE,
+            &format!("{AXB_PATH}?relationNum={}", x.replace('+', "%2B")),
+            &app,
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    first.bind_axb(&app, X2, A, B2, &json!({}));
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let pruned = eventually(Duration::from_secs(15), || {
+        let row = watcher
+            .query_one("SELECT coalesce(min(seq), 0) FROM pn_commits", &[])
+            .unwrap();
+        row.get::<_, i64>(0) > position + 1
+    });
+    assert!(
+        pruned,
+        "the feed was never pruned past node 2's position {position}"
+    );
+    second.resume();
+
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            second.metric("pn_store_feed_resyncs_total") == Some(1.0) && readyz(&second) == Some(200)
+        }),
+        "node 2 did not resync in place"
+    );
+    // A → X: unbound, refused; A → X2: the new B.
+    let refused = Sipp::uac(dir.path(), "uac_expect_reject", second.sip)
+        .inject(&[&[A, X]])
+        .timeout_secs(20)
+        .run_ok();
+    let fin = refused.final_invite_response();
+    assert_eq!(fin.status(), Some(404), "{}", fin.text);
+    let b = Sipp::uas(dir.path(), "uas_answer", uas_port)
+        .calls(1)
+        .timeout_secs(20)
+        .spawn();
+    let a = Sipp::uac(dir.path(), "uac_basic", second.sip)
+        .calls(1)
+        .pause_ms(100)
+        .timeout_secs(20)
+        .inject(&[&[A, X2]])
+        .run_ok();
+    assert_eq!(a.final_invite_response().status(), Some(200));
+    let b = b.finish_ok(Duration::from_secs(10));
+    let invite = b.first_request("INVITE");
+    assert!(
+        invite.start_line().contains(&B2[3..]),
+        "the call went to {}, not the new B",
+        invite.start_line()
+    );
+    assert_eq!(second.metric("pn_store_feed_resyncs_total"), Some(1.0));
 }
