@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -180,6 +180,34 @@ impl Switch {
             admin_token,
             client,
         }
+    }
+
+    /// Waits up to `limit` until `/readyz` answers 200 (a node on a shared store binds its sockets before its
+    /// table has caught up with the change feed, and refuses calls until then); whether it did.
+    pub fn wait_ready(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .is_ok_and(|r| r.status() == 200);
+            if ready || Instant::now() >= deadline {
+                return ready;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGSTOP: the process stalls (sockets and database sessions stay open) until [`Switch::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Sends SIGCONT after [`Switch::pause`].
+    pub fn resume(&self) {
+        self.signal("CONT");
     }
 
     /// Sends SIGKILL and waits for the process to be gone.

@@ -41,6 +41,10 @@ fn a_binding_in_postgresql_survives_kill_9_and_routes_a_call_after_the_restart()
     std::fs::create_dir_all(&second_data).unwrap();
     let egress = SocketAddr::from(([127, 0, 0, 1], rig.uas_port));
     rig.switch = SipSwitch::start(&second_data, egress, &env);
+    assert!(
+        rig.switch.wait_ready(Duration::from_secs(10)),
+        "the restarted node never became ready"
+    );
     assert!(!second_data.join("pnswitch.db").exists());
 
     // The binding is found by its subscriptionId, with what was stored.

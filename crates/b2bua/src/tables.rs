@@ -15,6 +15,7 @@
 //! | 7500 | 403 Forbidden | 21 | Call prefix restricted |
 //! | 7508 | 503 Service Unavailable | 38 | Routing failure |
 //! | 7509 | 503 Service Unavailable | 41 | Switch shutting down |
+//! | 7510 | 503 Service Unavailable | 41 | Routing table not caught up |
 //! | 8008 | 500 Server Internal Error | 41 | Play and collect failed |
 //! | 8013 | 480 Temporarily Unavailable | 20 | No temporary callee |
 //! | 8014 | 404 Not Found | 1 | Invalid call: no binding |
@@ -117,6 +118,8 @@ pub fn reject_mapping(cause: Cause) -> RejectMapping {
         7508 => ((503, "Service Unavailable"), 38, "Routing failure"),
         // pnswitch's own: new calls while the switch drains before it stops (with Retry-After).
         7509 => ((503, "Service Unavailable"), 41, "Switch shutting down"),
+        // pnswitch's own: new calls while a node's table has not caught up with a shared store's change feed.
+        7510 => ((503, "Service Unavailable"), 41, "Routing table not caught up"),
         8008 => ((500, "Server Internal Error"), 41, "Play and collect failed"),
         8013 => (UNAVAILABLE, 20, "No temporary callee"),
         8014 => (NOT_FOUND, 1, "Invalid call: no binding"),
@@ -220,6 +223,7 @@ pub fn state_desc(code: u16) -> &'static str {
         7506 => "Callee-side network error.",
         7508 => "Routing failure.",
         7509 => "The switch is shutting down.",
+        7510 => "The switch's routing table has not caught up with the store.",
         522 => "The switch is overloaded.",
         7001 => "The developer's call frequency limit was reached.",
         7002 => "The app's call frequency limit was reached.",

@@ -30,6 +30,10 @@ impl Cause {
     /// 7509 (pnswitch's own; the reference has none): the switch is shutting down. New calls get 503 with
     /// `Retry-After` while it drains; calls still up when the drain time runs out are released with it.
     pub const SHUTTING_DOWN: Cause = Cause(7509);
+    /// 7510 (pnswitch's own; the reference has none): with a shared store, this node's routing table has not
+    /// caught up with the change feed (the node is starting, or resyncing after it fell behind). New calls
+    /// get 503 with `Retry-After`, OPTIONS probes 503, until it has.
+    pub const TABLE_NOT_CAUGHT_UP: Cause = Cause(7510);
     /// 7500: the callee starts with a prefix the app restricts (call controls).
     pub const PREFIX_RESTRICTED: Cause = Cause(7500);
     /// 7508: routing failure (no egress trunk, no media port pair, a B-leg INVITE that cannot be built).

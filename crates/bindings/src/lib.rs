@@ -19,4 +19,4 @@ pub use decide::{
     SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
 };
 pub use model::*;
-pub use table::{BindingEcho, BindingTable};
+pub use table::{BindingEcho, BindingTable, RouteKeys};

@@ -1,4 +1,4 @@
-//! The shared store's metrics (`pn_store_feed_*`, `pn_store_contention_retries_total`): filled by
+//! The shared store's metrics (`pn_store_feed_*`, `pn_store_contention_retries_total`, `pn_store_feed_resyncs_total`): filled by
 //! pn-provision's engine when the store is shared (`PostgreSQL`).
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
@@ -18,6 +18,9 @@ pub struct FeedMetrics {
     /// `pn_store_contention_retries_total`: provisioning writes retried after another node held what they
     /// needed (a deadlock the database broke).
     pub contention_retries: IntCounter,
+    /// `pn_store_feed_resyncs_total`: times this node's routing table was brought to a fresh snapshot of the
+    /// store in place, because the feed no longer held the commits it needed.
+    pub resyncs: IntCounter,
 }
 
 impl FeedMetrics {
@@ -38,7 +41,12 @@ impl FeedMetrics {
             "pn_store_contention_retries_total",
             "Provisioning writes retried because another node held what they needed",
         ))?;
+        let resyncs = IntCounter::with_opts(Opts::new(
+            "pn_store_feed_resyncs_total",
+            "Routing table brought to a fresh store snapshot in place after falling behind the change feed",
+        ))?;
         registry.register(Box::new(applied.clone()))?;
+        registry.register(Box::new(resyncs.clone()))?;
         registry.register(Box::new(head.clone()))?;
         registry.register(Box::new(caught_up.clone()))?;
         registry.register(Box::new(contention_retries.clone()))?;
@@ -47,6 +55,7 @@ impl FeedMetrics {
             head,
             caught_up,
             contention_retries,
+            resyncs,
         })
     }
 }

@@ -305,28 +305,45 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
     }
 }
 
-/// How long a node on a shared store waits at start for its table to catch up with the change feed.
-const FEED_CATCH_UP: Duration = Duration::from_secs(120);
-
-/// Waits until the routing table has caught up with a shared store's change feed (at once without one).
-async fn wait_for_feed(engine: &pn_provision::EngineHandle) -> Result<(), ServeError> {
-    let started = Instant::now();
-    while !engine.feed_caught_up() {
-        if started.elapsed() > FEED_CATCH_UP {
-            return Err(ServeError::Io(std::io::Error::other(format!(
-                "the routing table did not catch up with the store's change feed within {} s",
-                FEED_CATCH_UP.as_secs()
-            ))));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// Starts the single writer over `table`. A store of one node: the table is loaded here first. A shared
+/// store: the engine thread loads it from a snapshot itself ([`Provisioner::start_unloaded`]), so a database
+/// that is slow to answer (or holds a lock the load waits on) does not keep the node from binding its sockets;
+/// the node is not ready and refuses calls until the table has caught up.
+async fn start_engine(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    table: &Arc<BindingTable>,
+    metrics: &Metrics,
+    started: Instant,
+) -> Result<pn_provision::EngineHandle, ServeError> {
+    if store.is_shared() {
+        return Ok(Provisioner::start_unloaded(
+            Arc::clone(store),
+            Arc::clone(table),
+            metrics.clone(),
+            config.api.engine.clone(),
+        )?);
     }
-    if let Some(feed) = engine.feed_state() {
-        tracing::info!(
-            applied = feed.applied(),
-            "routing table caught up with the change feed"
-        );
-    }
-    Ok(())
+    let load_store = Arc::clone(store);
+    let load_table = Arc::clone(table);
+    let load_metrics = metrics.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        pn_provision::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    tracing::info!(
+        ?loaded,
+        elapsed_ms = started.elapsed().as_millis(),
+        "routing table loaded"
+    );
+    Ok(Provisioner::start_loaded(
+        Arc::clone(store),
+        Arc::clone(table),
+        metrics.clone(),
+        config.api.engine.clone(),
+        loaded.feed_head,
+    )?)
 }
 
 #[allow(clippy::too_many_lines)] // the start-up sequence, in order
@@ -350,31 +367,11 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
             reason: e.to_string(),
         })?;
     let table = Arc::new(BindingTable::with_capacity(config.routing.capacity_hint));
-    let load_store = Arc::clone(&store);
-    let load_table = Arc::clone(&table);
-    let load_metrics = metrics.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        pn_provision::load_table(load_store.as_ref(), &load_table, &load_metrics, unix_now())
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    tracing::info!(
-        ?loaded,
-        elapsed_ms = started.elapsed().as_millis(),
-        "routing table loaded"
-    );
-
-    let engine = Provisioner::start_loaded(
-        Arc::clone(&store),
-        Arc::clone(&table),
-        metrics.clone(),
-        config.api.engine.clone(),
-        loaded.feed_head,
-    )?;
-    // A shared store: other nodes' commits wake the engine (LISTEN) and it polls the feed every second; the
-    // SIP side starts only once the table has caught up with the feed.
+    let engine = start_engine(&config, &store, &table, &metrics, started).await?;
+    // A shared store: other nodes' commits wake the engine (LISTEN) and it polls the feed every second. The
+    // SIP side starts at once: until the table has caught up (loaded, then followed to the feed's end), and
+    // again while a node that fell behind resyncs, new calls get 503 (cause 7510) and OPTIONS probes 503.
     pn_provision::spawn_feed_follower(Arc::clone(&store), engine.clone())?;
-    wait_for_feed(&engine).await?;
     // The HTTP listener is bound before the media stores and the cluster jobs: the recording URLs and the
     // URL announced to the other nodes default to its address.
     let listener = tokio::net::TcpListener::bind(config.http.listen).await?;

@@ -89,13 +89,24 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Creates the app on the first node with `numbers` in its pool, and waits until every node knows both.
 async fn setup(nodes: &[Node], mode: Mode, numbers: &[E164]) -> App {
-    let first = &nodes[0].engine;
-    let app = first
+    let app = app_with(&nodes[0].engine, "shared-key", mode, numbers).await;
+    for node in nodes {
+        eventually("every node knows the app and its numbers", || {
+            node.engine.app_by_key("shared-key").is_some()
+                && numbers.iter().all(|x| node.table.number(*x).is_some())
+        });
+    }
+    app
+}
+
+/// Creates an app (key `app_key`) through `engine` with `numbers` in its pool.
+async fn app_with(engine: &EngineHandle, app_key: &str, mode: Mode, numbers: &[E164]) -> App {
+    let app = engine
         .create_app(
             CreateApp {
-                name: "shared".into(),
+                name: app_key.into(),
                 mode,
-                app_key: Some("shared-key".into()),
+                app_key: Some(app_key.into()),
                 app_secret: Some("secretsecret".into()),
                 call_status_url: None,
                 cdr_url: None,
@@ -112,7 +123,7 @@ async fn setup(nodes: &[Node], mode: Mode, numbers: &[E164]) -> App {
         )
         .await
         .unwrap();
-    first
+    engine
         .import_numbers(
             ImportNumbers {
                 app_key: app.app_key.clone(),
@@ -129,12 +140,6 @@ async fn setup(nodes: &[Node], mode: Mode, numbers: &[E164]) -> App {
         )
         .await
         .unwrap();
-    for node in nodes {
-        eventually("every node knows the app and its numbers", || {
-            node.engine.app_by_key("shared-key").is_some()
-                && numbers.iter().all(|x| node.table.number(*x).is_some())
-        });
-    }
     app
 }
 
@@ -454,4 +459,264 @@ fn concurrent_batches_on_three_nodes_over_shared_numbers_all_commit() {
         .collect();
     let codes = rt.block_on(race(binds, spawn_axb));
     assert_eq!(count(&codes, "0"), 600, "{codes:?}");
+}
+
+/// A node without a feed follower: its table moves only when the test polls it (a node held behind).
+fn held_node(url: &str, config: &EngineConfig) -> (Node, Metrics) {
+    let store: Arc<dyn Store> = Arc::new(
+        PgStore::open(&PgOptions {
+            url: url.to_owned(),
+            ..PgOptions::default()
+        })
+        .unwrap(),
+    );
+    let table = Arc::new(BindingTable::new());
+    let metrics = Metrics::new().unwrap();
+    let loaded = load_table(store.as_ref(), &table, &metrics, now()).unwrap();
+    let engine = Provisioner::start_loaded(
+        store,
+        Arc::clone(&table),
+        metrics.clone(),
+        config.clone(),
+        loaded.feed_head,
+    )
+    .unwrap();
+    (Node { table, engine }, metrics)
+}
+
+/// Polls the held node's feed until `done` holds (bounded).
+fn poll_until(node: &Node, what: &str, mut done: impl FnMut() -> bool) {
+    eventually(what, || {
+        node.engine.poll_feed();
+        done()
+    });
+}
+
+fn sorted_numbers(node: &Node) -> Vec<(E164, String)> {
+    let mut numbers: Vec<_> = node
+        .table
+        .numbers()
+        .into_iter()
+        .map(|n| (n.number, format!("{n:?}")))
+        .collect();
+    numbers.sort();
+    numbers
+}
+
+/// The bindings of the resync test, bound through the writer while the held node still follows.
+struct Bound {
+    gone: String,
+    moved: String,
+}
+
+async fn bind_before(writer: &Node, axb: &App, ax: &App, numbers: &[E164]) -> Bound {
+    let [x1, _, x2, a1, b1, a2, b2, a3] = numbers else {
+        panic!("numbers")
+    };
+    let gone = writer
+        .engine
+        .axb_bind(axb_bind(axb, *x1, *a1, *b1), now())
+        .await
+        .unwrap();
+    let moved = writer
+        .engine
+        .axb_bind(axb_bind(axb, *x1, *a2, *b2), now())
+        .await
+        .unwrap();
+    writer.engine.ax_bind(ax_bind(ax, *x2, *a3), now()).await.unwrap();
+    Bound {
+        gone: gone.subscription_id,
+        moved: moved.subscription_id,
+    }
+}
+
+/// While the held node reads nothing: a binding deleted, one moved to another B, one added, a temporary
+/// callee set, an app renamed.
+async fn write_while_held(writer: &Node, axb: &App, ax: &App, bound: Bound, numbers: &[E164]) {
+    let [x3, x2, a4, b4, b3, callee] = numbers else {
+        panic!("numbers")
+    };
+    let e = &writer.engine;
+    e.axb_unbind(
+        AxbUnbind {
+            app: axb.clone(),
+            by: AxbUnbindBy::Subscription(bound.gone),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    e.axb_modify(
+        AxbModify {
+            app: axb.clone(),
+            subscription_id: bound.moved,
+            a: None,
+            b: Some(*b3),
+            direction: None,
+            duration: None,
+            patch: ControlsPatch::default(),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    e.axb_bind(axb_bind(axb, *x3, *a4, *b4), now()).await.unwrap();
+    e.ax_temp_callee(
+        pn_provision::AxTempCallee {
+            app: ax.clone(),
+            target: pn_provision::AxTarget::Number(*x2, None),
+            callee: *callee,
+            duration: 600,
+            user_data: None,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    e.update_app(
+        pn_provision::UpdateApp {
+            app_key: axb.app_key.clone(),
+            name: Some("renamed".into()),
+            ..pn_provision::UpdateApp::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+}
+
+#[test]
+fn a_node_behind_the_pruned_feed_resyncs_its_table_in_place_and_follows_on() {
+    let url = database();
+    // Commits are forgotten at the first sweep after they were made.
+    let config = EngineConfig {
+        feed_retention_secs: 0,
+        ..EngineConfig::default()
+    };
+    let writer = node(&url, &config);
+    let (held, metrics) = held_node(&url, &config);
+    let (x1, x2, x3) = (n("+8617080000001"), n("+8617080000002"), n("+8617080000003"));
+    let [a1, b1, a2, b2, b3, a3, a4, b4, callee] =
+        ["01", "02", "03", "04", "05", "06", "07", "08", "09"].map(|s| n(&format!("+86138800000{s}")));
+    let rt = runtime();
+    let axb = rt.block_on(app_with(&writer.engine, "resync-axb", Mode::Axb, &[x1, x3]));
+    let ax = rt.block_on(app_with(&writer.engine, "resync-ax", Mode::Ax, &[x2]));
+    let bound = rt.block_on(bind_before(&writer, &axb, &ax, &[x1, x3, x2, a1, b1, a2, b2, a3]));
+    poll_until(&held, "the held node follows while it is polled", || {
+        held.table.is_party_on_x(x1, b1)
+            && held.table.is_party_on_x(x1, b2)
+            && held.table.ax_binding_on_x(x2).is_some()
+    });
+    // A command behind any poll still queued: once it is answered, the held node reads nothing more.
+    rt.block_on(held.engine.flush_nonces()).unwrap();
+    rt.block_on(write_while_held(
+        &writer,
+        &axb,
+        &ax,
+        bound,
+        &[x3, x2, a4, b4, b3, callee],
+    ));
+    // The leader's sweep prunes every commit but the head, so the held node's next commit is gone.
+    rt.block_on(writer.engine.sweep(UnixTime(now().0 + 5))).unwrap();
+    assert!(
+        held.table.is_party_on_x(x1, a1) && held.table.is_party_on_x(x1, b2),
+        "the held node must still hold the old table"
+    );
+    assert_eq!(metrics.feed.resyncs.get(), 0);
+    poll_until(&held, "the held node resyncs from a snapshot", || {
+        metrics.feed.resyncs.get() == 1 && held.engine.feed_caught_up()
+    });
+    // Deleted, moved, added bindings; the temporary callee; the app change.
+    for gone in [a1, b1, b2] {
+        assert!(
+            !held.table.is_party_on_x(x1, gone),
+            "a deleted or moved route survived"
+        );
+    }
+    assert_eq!(route(&held, a2, x1), Some(b3));
+    assert_eq!(route(&held, a4, x3), Some(b4));
+    assert_eq!(route(&held, a3, x2), Some(callee));
+    assert_eq!(held.table.app(axb.id).unwrap().name, "renamed");
+    assert_eq!(held.engine.app_by_key("resync-axb").unwrap().name, "renamed");
+    // Its table equals the writer's.
+    for x in [x1, x2, x3] {
+        assert_eq!(held.table.pairs_on_x(x), writer.table.pairs_on_x(x));
+    }
+    for a in [a1, a2, a3, a4] {
+        assert_eq!(held.table.x_count_of_a(a), writer.table.x_count_of_a(a));
+    }
+    assert_eq!(held.table.len(), writer.table.len());
+    assert_eq!(held.table.echo_entries(), writer.table.echo_entries());
+    assert_eq!(sorted_numbers(&held), sorted_numbers(&writer));
+    assert_eq!(
+        held.engine.feed_state().unwrap().applied(),
+        writer.engine.feed_state().unwrap().applied()
+    );
+    // And it follows later commits from the snapshot's head, without another resync.
+    let (a5, b5) = (n("+8613880000010"), n("+8613880000011"));
+    rt.block_on(writer.engine.axb_bind(axb_bind(&axb, x3, a5, b5), now()))
+        .unwrap();
+    poll_until(&held, "the resynced node follows new writes", || {
+        route(&held, a5, x3) == Some(b5)
+    });
+    assert_eq!(metrics.feed.resyncs.get(), 1);
+}
+
+/// Whether a session waits for a lock on the `bindings` table (the lock a test holds).
+fn waits_on_bindings(client: &mut postgres::Client) -> bool {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'bindings'::regclass",
+            &[],
+        )
+        .unwrap();
+    row.get::<_, i64>(0) > 0
+}
+
+#[test]
+fn a_node_started_empty_is_not_caught_up_until_its_engine_has_loaded_the_snapshot() {
+    let url = database();
+    let writer = node(&url, &EngineConfig::default());
+    let x = n("+8617090000001");
+    let (a, b) = (n("+8613890000001"), n("+8613990000001"));
+    let rt = runtime();
+    let app = rt.block_on(setup(std::slice::from_ref(&writer), Mode::Axb, &[x]));
+    rt.block_on(writer.engine.axb_bind(axb_bind(&app, x, a, b), now()))
+        .unwrap();
+    // The snapshot load waits on this lock until the test lets it go.
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE bindings IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        PgStore::open(&PgOptions {
+            url: url.clone(),
+            ..PgOptions::default()
+        })
+        .unwrap(),
+    );
+    let table = Arc::new(BindingTable::new());
+    let metrics = Metrics::new().unwrap();
+    let engine = Provisioner::start_unloaded(
+        store,
+        Arc::clone(&table),
+        metrics.clone(),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    eventually("the engine's load waits on the lock", || {
+        waits_on_bindings(&mut watcher)
+    });
+    assert!(!engine.feed_caught_up(), "caught up before the table was loaded");
+    assert!(!table.is_party_on_x(x, a));
+    lock.rollback().unwrap();
+    eventually("the engine loads the snapshot and catches up", || {
+        engine.feed_caught_up()
+    });
+    assert!(table.is_party_on_x(x, a) && table.is_party_on_x(x, b));
+    assert_eq!(table.pairs_on_x(x), 1);
+    assert_eq!(engine.app_by_key("shared-key").unwrap().id, app.id);
+    // The start-up load is not a resync.
+    assert_eq!(metrics.feed.resyncs.get(), 0);
 }

@@ -31,7 +31,8 @@ pub struct SipConfig {
     /// with 503, cause 522 and `Retry-After` (default 200): the shard is behind and would answer it too late
     /// (the caller retransmits after 500 ms). In-dialog requests and responses are always handled.
     pub overload_queue_delay_ms: u64,
-    /// The `Retry-After` (seconds) of those 503s (default 2).
+    /// The `Retry-After` (seconds) of those 503s (default 2), and of the 503s (cause 7510) refusing new calls
+    /// while a node's routing table has not caught up with a shared store's change feed.
     pub overload_retry_after_secs: u32,
     /// SIGTERM: seconds the calls in progress have to end while new calls are refused (503, cause 7509,
     /// `Retry-After` = this) and OPTIONS probes answered 503 (default 20); the calls still up then are

@@ -10,7 +10,10 @@
 //! ```
 //!
 //! While call facts cannot be stored (the outbox task's commits fail), the shards refuse new calls (503,
-//! cause 7102, `Retry-After`) through [`pn_b2bua::B2bua::refuse_new_calls`]; see `outbox`.
+//! cause 7102, `Retry-After`) through [`pn_b2bua::B2bua::refuse_new_calls`]; see `outbox`. With a shared
+//! store, while the routing table has not caught up with the change feed (the node is starting, or resyncing
+//! after it fell behind: [`pn_provision::EngineHandle::feed_caught_up`]), they refuse new calls with 503, cause
+//! 7510, `Retry-After` = `sip.overload_retry_after_secs`, and answer OPTIONS probes 503.
 //!
 //! Responses go back to the real source address of the request (RFC 3581 `rport`): the [`pn_b2bua::Peer`]
 //! handed to the core is the datagram's or connection's source; the core does the Via handling.
@@ -200,6 +203,10 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         cause: pn_bindings::Cause::OVERLOADED,
         retry_after_secs: config.overload_retry_after_secs.max(1),
     };
+    let unsynced = pn_b2bua::Refusal {
+        cause: pn_bindings::Cause::TABLE_NOT_CAUGHT_UP,
+        retry_after_secs: config.overload_retry_after_secs.max(1),
+    };
     let udp_errors = metrics.parse_errors.with_label_values(&["udp"]);
     let tcp_errors = metrics.parse_errors.with_label_values(&["tcp"]);
     let (hub, hub_task) = tcp::start_hub(dispatch.clone(), config.max_message_bytes, tcp_errors.clone());
@@ -235,6 +242,8 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             facts: facts.clone(),
             refusal,
             overload,
+            feed: deps.engine.feed_state().cloned(),
+            unsynced,
             overload_delay: Duration::from_millis(config.overload_queue_delay_ms),
             behind: behind.clone(),
             metrics: metrics.clone(),

@@ -51,6 +51,10 @@ pub(crate) struct ShardParts {
     pub(crate) refusal: pn_b2bua::Refusal,
     /// How new calls are refused while the shard is behind (cause 522).
     pub(crate) overload: pn_b2bua::Refusal,
+    /// A shared store: where the routing table is in the change feed (`None`: the store is this node's).
+    pub(crate) feed: Option<std::sync::Arc<pn_provision::FeedState>>,
+    /// How new calls (and OPTIONS probes) are refused while the table has not caught up (cause 7510).
+    pub(crate) unsynced: pn_b2bua::Refusal,
     /// A new INVITE that waited longer than this in the queue is refused with `overload`, and the shard is
     /// behind (see `behind`) until a message waited less than a quarter of it.
     pub(crate) overload_delay: Duration,
@@ -426,8 +430,9 @@ impl Runner {
         let _ = reply.send(result);
     }
 
-    /// Handles one message that waited in the queue since `queued_at`: while call facts cannot be stored, or
-    /// when it waited longer than the overload delay (the shard is behind), new INVITEs are refused at once.
+    /// Handles one message that waited in the queue since `queued_at`: while the routing table has not caught
+    /// up with a shared store's change feed, while call facts cannot be stored, or when it waited longer than
+    /// the overload delay (the shard is behind), new INVITEs are refused at once.
     fn handle(&mut self, from: pn_b2bua::Peer, message: SipMessage, queued_at: Instant) {
         let span = tracing::debug_span!(
             "sip",
@@ -449,6 +454,8 @@ impl Runner {
         }
         let refusal = if self.draining.is_some() {
             self.draining
+        } else if self.parts.feed.as_ref().is_some_and(|f| !f.caught_up()) {
+            Some(self.parts.unsynced)
         } else if self.parts.facts.degraded() {
             Some(self.parts.refusal)
         } else if late {
@@ -672,7 +679,8 @@ impl Runner {
                 m.dialog_events.with_label_values(&[event]).inc_by(new - old);
             }
         }
-        // Refused at once (facts cannot be stored, or the shard is behind): no CDR, so counted here.
+        // Refused at once (table not caught up, facts cannot be stored, or the shard is behind): no CDR, so
+        // counted here.
         for (cause, n) in self.refused.drain() {
             self.calls
                 .entry(("rejected", cause))

@@ -351,6 +351,42 @@ fn refused_new_calls_get_503_with_retry_after_while_calls_up_continue() {
 }
 
 #[test]
+fn a_node_whose_table_is_not_caught_up_refuses_invites_and_probes_but_keeps_its_calls() {
+    let (mut sim, _b_inv, ok) = answered(0);
+    let refusal = pn_b2bua::Refusal {
+        cause: pn_bindings::Cause::TABLE_NOT_CAUGHT_UP,
+        retry_after_secs: 2,
+    };
+    sim.b2b.refuse_new_calls(Some(refusal));
+    let sent = sim.send_a(a_invite("z9hG4bKu1", "c-unsynced"));
+    assert_eq!(summary(&sent), ["A<-503 INVITE"]);
+    let r = response(&sent[0].1);
+    assert_eq!(
+        r.headers().get("Reason"),
+        Some("Q.850;cause=41;text=\"7510 Routing table not caught up\"")
+    );
+    assert_eq!(r.headers().get("Retry-After"), Some("2"));
+    // The front's probe takes the node out.
+    let raw = "OPTIONS sip:192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKo7\r\n\
+From: <sip:ping@192.0.2.1>;tag=1\r\nTo: <sip:192.0.2.10>\r\nCall-ID: ka-7\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let sent = sim.send_a(Request::parse(raw.as_bytes()).unwrap());
+    assert_eq!(summary(&sent), ["A<-503 OPTIONS"]);
+    assert_eq!(response(&sent[0].1).headers().get("Retry-After"), Some("2"));
+    // The call already up goes on.
+    let sent = sim.send_a(a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKa3"));
+    assert_eq!(summary(&sent), ["A<-200 BYE", "B<-BYE"]);
+    // Caught up: probes and calls are taken again.
+    sim.b2b.refuse_new_calls(None);
+    let raw = raw.replace("z9hG4bKo7", "z9hG4bKo8").replace("ka-7", "ka-8");
+    assert_eq!(
+        summary(&sim.send_a(Request::parse(raw.as_bytes()).unwrap())),
+        ["A<-200 OPTIONS"]
+    );
+    let sent = sim.send_a(a_invite("z9hG4bKu2", "c-synced"));
+    assert_eq!(summary(&sent), ["A<-100 INVITE", "B<-INVITE"]);
+}
+
+#[test]
 fn axb_answered_then_bye_from_a() {
     let (mut sim, b_inv, ok) = answered(0);
     // The B-leg INVITE is built from scratch.

@@ -145,8 +145,9 @@ impl B2bua {
 
     /// While `Some`, every new INVITE (from a trusted trunk, past validation) is answered at once with the
     /// refusal's cause and `Retry-After`, before any route decision: no B leg, no call facts (counted in
-    /// [`Stats::calls_refused`]). Calls already in progress, in-dialog requests, CANCEL and OPTIONS are not
-    /// affected. `None` accepts new calls again. The runtime calls this when its state changes (the outbox
+    /// [`Stats::calls_refused`]). Calls already in progress, in-dialog requests and CANCEL are not affected;
+    /// OPTIONS are answered with the refusal (503) when its cause is [`pn_bindings::Cause::SHUTTING_DOWN`] or
+    /// [`pn_bindings::Cause::TABLE_NOT_CAUGHT_UP`], so a front's probes take the node out. `None` accepts new calls again. The runtime calls this when its state changes (the outbox
     /// cannot store call facts, or can again); the core reads no clock and no flag of its own.
     pub fn refuse_new_calls(&mut self, refusal: Option<Refusal>) {
         self.refusal = refusal;
@@ -590,11 +591,12 @@ impl B2bua {
             }
             Method::Message => self.on_message(c, from, r, router),
             Method::Options => {
-                // A draining switch tells the front's probes to send new calls elsewhere.
-                if let Some(refusal) = self
-                    .refusal
-                    .filter(|r| r.cause == pn_bindings::Cause::SHUTTING_DOWN)
-                {
+                // A draining switch, or a node whose table has not caught up with the store, tells the
+                // front's probes to send new calls elsewhere.
+                if let Some(refusal) = self.refusal.filter(|r| {
+                    r.cause == pn_bindings::Cause::SHUTTING_DOWN
+                        || r.cause == pn_bindings::Cause::TABLE_NOT_CAUGHT_UP
+                }) {
                     let (m, reason) = crate::tables::reason_header(refusal.cause);
                     let b = self
                         .response_to(c, &r, m.status)

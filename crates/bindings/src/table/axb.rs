@@ -386,6 +386,25 @@ impl AxbIndex {
         w.live = live;
     }
 
+    /// Every indexed pair, once each (writers only: a resync walks them).
+    pub(crate) fn routes(&self) -> Vec<AxbRoute> {
+        let _w = self.lock();
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        self.slots.with(|array| {
+            for pos in 0..array.capacity() {
+                let slot = array.slot(pos).load(Ordering::Acquire);
+                if slot == EMPTY || slot == TOMB || !seen.insert(slot_record(slot)) {
+                    continue;
+                }
+                if let Some(route) = self.arena.get(slot_record(slot)).and_then(Record::read) {
+                    out.push(route);
+                }
+            }
+        });
+        out
+    }
+
     /// Slot-array statistics: (capacity, live slots, tombstones).
     #[cfg(test)]
     pub(crate) fn stats(&self) -> (usize, usize, usize) {

@@ -26,6 +26,7 @@ mod echo;
 pub(crate) mod hash;
 mod raw;
 mod read;
+mod resync;
 mod write;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +43,7 @@ use axb::AxbIndex;
 pub(crate) use axb::AxbRoute;
 pub use echo::BindingEcho;
 use hash::FoldHash;
+pub use resync::RouteKeys;
 
 type Map<K, V> = papaya::HashMap<K, V, FoldHash>;
 

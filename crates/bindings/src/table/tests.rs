@@ -534,3 +534,125 @@ fn app_media_follows_the_app() {
         (None, Some("nb.wav"))
     );
 }
+
+/// The table's bindings before a resync, and the snapshot's.
+fn resync_fixture() -> (Vec<Binding>, Vec<Binding>) {
+    let ax = binding(
+        1,
+        BindingKind::Ax(AxBinding {
+            x: x(1),
+            a: m(1),
+            direction: CallDirection::Both,
+            turn_on: true,
+            controls: CallControls::default(),
+        }),
+    );
+    let axyb = binding(
+        2,
+        BindingKind::Axyb(AxybBinding {
+            x: x(2),
+            a: m(1),
+            direction: CallDirection::Both,
+            yb_duration_secs: None,
+            pre_voice_x: None,
+            pre_voice_y: None,
+        }),
+    );
+    let yb = binding(
+        3,
+        BindingKind::Yb(YbRelation {
+            parent: BindingId(2),
+            x: x(2),
+            a: m(1),
+            y: x(9),
+            b: m(7),
+        }),
+    );
+    let axe = |id, ext: &str| {
+        binding(
+            id,
+            BindingKind::Axe(AxeBinding {
+                x: x(3),
+                extension: ext.into(),
+                a: m(2),
+                fallback: AxeFallback::Release,
+                time_unit: TimeUnit::Hours,
+                bind_expired_time: None,
+                callback_expired_time: None,
+            }),
+        )
+    };
+    let held = vec![
+        ax.clone(),
+        axyb.clone(),
+        yb,
+        axe(4, "01"),
+        axe(5, "1"),
+        axb(6, 5, m(1), m(2), 0),
+        axb(7, 5, m(3), m(4), 0),
+    ];
+    // The snapshot: AXB 6 moved to another B, AXB 7 and the Y–B relation gone, AXE 4 on another extension,
+    // AXB 8 new.
+    let snapshot = vec![
+        ax,
+        axyb,
+        axe(4, "02"),
+        axe(5, "1"),
+        axb(6, 5, m(1), m(9), 3),
+        axb(8, 6, m(5), m(6), 0),
+    ];
+    (held, snapshot)
+}
+
+/// A table brought to a snapshot with `retain_bindings` + inserts answers like a table loaded from it.
+#[test]
+fn retain_then_insert_equals_a_fresh_load_of_the_snapshot() {
+    let (held, snapshot) = resync_fixture();
+    let t = BindingTable::new();
+    for b in &held {
+        t.insert_binding(b);
+    }
+    let keys: std::collections::HashMap<_, _> = snapshot.iter().map(|b| (b.id, RouteKeys::of(b))).collect();
+    assert_eq!(t.retain_bindings(&keys), 4, "AXB 6 and 7, the relation, AXE 4");
+    for b in &snapshot {
+        t.insert_binding(b);
+    }
+    let fresh = BindingTable::new();
+    for b in &snapshot {
+        fresh.insert_binding(b);
+    }
+    assert_eq!(t.len(), fresh.len());
+    assert_eq!(t.echo_entries(), fresh.echo_entries());
+    for (xi, party) in [
+        (5, m(1)),
+        (5, m(2)),
+        (5, m(3)),
+        (5, m(4)),
+        (5, m(9)),
+        (6, m(5)),
+        (6, m(6)),
+    ] {
+        assert_eq!(
+            t.axb.get(x(xi), party),
+            fresh.axb.get(x(xi), party),
+            "AXB ({xi}, {party:?})"
+        );
+    }
+    for xi in [1, 2, 3, 5, 6, 9] {
+        assert_eq!(t.pairs_on_x(x(xi)), fresh.pairs_on_x(x(xi)));
+        assert_eq!(t.ax_binding_on_x(x(xi)), fresh.ax_binding_on_x(x(xi)));
+        assert_eq!(t.extensions_on_x(x(xi)), fresh.extensions_on_x(x(xi)));
+        assert_eq!(t.relations_on_y(x(xi)), fresh.relations_on_y(x(xi)));
+    }
+    for i in 1..=9 {
+        assert_eq!(t.x_count_of_a(m(i)), fresh.x_count_of_a(m(i)));
+        assert_eq!(t.y_relation(x(9), m(i)), fresh.y_relation(x(9), m(i)));
+        assert_eq!(
+            t.binding_echo(BindingId(i)).is_some(),
+            fresh.binding_echo(BindingId(i)).is_some()
+        );
+    }
+    for ext in ["01", "02", "1"] {
+        assert_eq!(t.extension_binding(x(3), ext), fresh.extension_binding(x(3), ext));
+    }
+}

@@ -8,7 +8,7 @@ use crate::model::{Binding, BindingId, BindingKind};
 
 /// One key a binding occupies in a papaya map (AXB keys live in the AXB index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Key {
+pub(super) enum Key {
     Ax(E164),
     Axyb(E164),
     Axe(E164, u64),
@@ -212,7 +212,7 @@ impl BindingTable {
         }
     }
 
-    fn remove_key(&self, key: Key, id: BindingId) {
+    pub(super) fn remove_key(&self, key: Key, id: BindingId) {
         match key {
             Key::Ax(x) => {
                 let ax = self.ax.pin();

@@ -32,8 +32,12 @@ pub struct FeedState {
     applied: AtomicU64,
     /// The last read reached the feed's end, with no gap.
     caught_up: AtomicBool,
-    /// The feed no longer holds the commits after `applied` (the node was behind more than the retention).
+    /// The table must be brought to a fresh snapshot before the feed is followed: the feed no longer holds the
+    /// commits after `applied` (the node was behind more than the retention), a resync failed, or the table
+    /// was never loaded ([`super::Provisioner::start_unloaded`]).
     behind: AtomicBool,
+    /// The table was loaded at least once (a resync before that is the start-up load, not counted).
+    loaded: AtomicBool,
     /// A poll is queued on the engine (coalesces wake-ups).
     poll_queued: AtomicBool,
 }
@@ -61,6 +65,16 @@ impl FeedCursor {
     pub(super) fn at(applied: u64) -> Self {
         let state = FeedState::default();
         state.applied.store(applied, Ordering::Release);
+        state.loaded.store(true, Ordering::Release);
+        Self {
+            state: Arc::new(state),
+        }
+    }
+
+    /// A cursor whose table is still empty: the engine loads it from a snapshot before it follows the feed.
+    pub(super) fn unloaded() -> Self {
+        let state = FeedState::default();
+        state.behind.store(true, Ordering::Release);
         Self {
             state: Arc::new(state),
         }
@@ -104,21 +118,19 @@ impl Engine {
 
     fn catch_up(&self, state: &FeedState) -> Result<(), StoreError> {
         let mut applied = state.applied();
+        if state.behind.load(Ordering::Acquire) {
+            // Not loaded yet, or an earlier resync failed.
+            applied = self.resync_from_snapshot(state, applied)?;
+        }
         loop {
             let page = self.store.reader()?.feed_after(applied, FEED_PAGE)?;
-            let end = page.len() < FEED_PAGE as usize;
+            let mut end = page.len() < FEED_PAGE as usize;
             for commit in page {
                 if commit.seq != applied + 1 {
-                    state.behind.store(true, Ordering::Release);
-                    state.caught_up.store(false, Ordering::Release);
-                    self.metrics.feed.caught_up.set(0);
-                    tracing::error!(
-                        applied,
-                        next = commit.seq,
-                        "the change feed no longer holds the commits this node needs: not ready; restart \
-                         the node to load a fresh snapshot"
-                    );
-                    return Ok(());
+                    // The feed was pruned past this node's position: a fresh snapshot, then on from its head.
+                    applied = self.fall_behind_and_resync(state, applied, commit.seq)?;
+                    end = false;
+                    break;
                 }
                 for change in commit.changes {
                     self.apply_change(change);
@@ -129,13 +141,60 @@ impl Engine {
             }
             if end {
                 self.metrics.feed.head.set(gauge(applied));
-                if !state.behind.load(Ordering::Acquire) {
-                    state.caught_up.store(true, Ordering::Release);
-                    self.metrics.feed.caught_up.set(1);
-                }
+                state.caught_up.store(true, Ordering::Release);
+                self.metrics.feed.caught_up.set(1);
                 return Ok(());
             }
         }
+    }
+
+    /// The feed no longer holds commit `applied + 1` (its next is `next`): the node is not ready (new calls
+    /// refused, `/readyz` false) while its table is brought to a fresh snapshot in place
+    /// ([`Engine::resync`]); answers the snapshot's head, from which the feed is followed. A failed resync
+    /// leaves the node behind: the next poll tries again.
+    fn fall_behind_and_resync(&self, state: &FeedState, applied: u64, next: u64) -> Result<u64, StoreError> {
+        state.behind.store(true, Ordering::Release);
+        state.caught_up.store(false, Ordering::Release);
+        self.metrics.feed.caught_up.set(0);
+        tracing::warn!(
+            applied,
+            next,
+            "the change feed no longer holds the commits this node needs: not ready; resyncing the routing \
+             table from a fresh snapshot"
+        );
+        self.resync_from_snapshot(state, applied)
+    }
+
+    /// Brings the table to a fresh snapshot ([`Engine::resync`]) and answers its feed head; counts and logs
+    /// it (the first load of a table started empty is logged as a load, not counted).
+    fn resync_from_snapshot(&self, state: &FeedState, applied: u64) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
+        let done = self.resync().inspect_err(|e| {
+            tracing::error!(error = %e, applied, "resyncing the routing table failed; retrying at the next poll");
+        })?;
+        state.applied.store(done.head, Ordering::Release);
+        state.behind.store(false, Ordering::Release);
+        self.metrics.feed.applied.set(gauge(done.head));
+        if !state.loaded.swap(true, Ordering::AcqRel) {
+            tracing::info!(
+                head = done.head,
+                bindings = done.bindings,
+                millis = started.elapsed().as_millis(),
+                "routing table loaded from a snapshot; following the change feed from its head"
+            );
+            return Ok(done.head);
+        }
+        self.metrics.feed.resyncs.inc();
+        tracing::warn!(
+            from = applied,
+            to = done.head,
+            bindings = done.bindings,
+            routes_removed = done.routes_removed,
+            others_removed = done.others_removed,
+            millis = started.elapsed().as_millis(),
+            "routing table resynced from a snapshot; following the change feed from its head"
+        );
+        Ok(done.head)
     }
 
     /// Applies one committed change to the table (through the same [`Engine::apply`] as a node's own

@@ -23,6 +23,7 @@ mod feed;
 mod load;
 mod outbox;
 mod overlay;
+mod resync;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +66,7 @@ pub struct EngineConfig {
     /// Most expired bindings one sweep deletes (and most change-feed commits it forgets).
     pub sweep_limit: u32,
     /// A shared store: how long the change feed keeps a commit (a node stalled or cut off longer than this
-    /// can no longer follow and must be restarted to load a fresh snapshot).
+    /// can no longer follow: it refuses new calls while it resyncs its table from a fresh snapshot in place).
     pub feed_retention_secs: u32,
 }
 
@@ -342,6 +343,17 @@ impl EngineHandle {
 /// Starts the engine thread.
 pub struct Provisioner;
 
+/// Where the engine's table is when its thread starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Filled by [`load_table`] from the snapshot whose feed head was this.
+    Loaded(u64),
+    /// Filled as the store is now (the feed, if any, followed from its head as it is now).
+    AtHead,
+    /// Empty: the thread loads it from a snapshot first (shared store).
+    Unloaded,
+}
+
 impl Provisioner {
     /// Spawns the one writer thread over `store`, keeping `table` (already loaded) and the bindings gauge in step.
     ///
@@ -365,6 +377,39 @@ impl Provisioner {
         config: EngineConfig,
         loaded_at: Option<u64>,
     ) -> Result<EngineHandle, ProvisionError> {
+        Self::spawn(
+            store,
+            table,
+            metrics,
+            config,
+            loaded_at.map_or(Start::AtHead, Start::Loaded),
+        )
+    }
+
+    /// [`Provisioner::start`] for an empty table: with a shared store the engine thread loads it from a
+    /// snapshot first (the resync of `engine/resync.rs`, whose snapshot's feed head it follows from), and
+    /// [`EngineHandle::feed_caught_up`] is false until it has, so the node can bind its sockets and refuse
+    /// calls meanwhile. A store of one node is loaded here ([`load_table`]) before the thread starts.
+    pub fn start_unloaded(
+        store: Arc<dyn Store>,
+        table: Arc<BindingTable>,
+        metrics: Metrics,
+        config: EngineConfig,
+    ) -> Result<EngineHandle, ProvisionError> {
+        if !store.is_shared() {
+            load_table(store.as_ref(), &table, &metrics, crate::system_now())?;
+            return Self::start(store, table, metrics, config);
+        }
+        Self::spawn(store, table, metrics, config, Start::Unloaded)
+    }
+
+    fn spawn(
+        store: Arc<dyn Store>,
+        table: Arc<BindingTable>,
+        metrics: Metrics,
+        config: EngineConfig,
+        start: Start,
+    ) -> Result<EngineHandle, ProvisionError> {
         let shared = store.is_shared();
         let (ids, apps, restored, head) = {
             let mut r = store.reader()?;
@@ -373,9 +418,10 @@ impl Provisioner {
             } else {
                 ctx::Ids::after(r.max_binding_id()?, r.max_app_id()?)
             };
-            let head = match loaded_at {
-                Some(seq) => Some(seq),
-                None => r.feed_head()?,
+            let head = match start {
+                Start::Loaded(seq) => Some(seq),
+                Start::AtHead => r.feed_head()?,
+                Start::Unloaded => None,
             };
             let apps: HashMap<String, App> = r.apps()?.into_iter().map(|a| (a.app_key.clone(), a)).collect();
             // Every stored nonce: the writer prunes those out of the window, so this is about one window's
@@ -385,7 +431,10 @@ impl Provisioner {
             outbox::set_gauges(&metrics, r.outbox_counts()?);
             (ids, apps, restored, head)
         };
-        let feed = head.filter(|_| shared).map(feed::FeedCursor::at);
+        let feed = match start {
+            Start::Unloaded => Some(feed::FeedCursor::unloaded()),
+            _ => head.filter(|_| shared).map(feed::FeedCursor::at),
+        };
         let feed_state = feed.as_ref().map(|c| Arc::clone(&c.state));
         let apps: AppDirectory = Arc::new(RwLock::new(apps));
         let nonces = Arc::new(NonceJournal::new(restored));
