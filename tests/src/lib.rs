@@ -200,7 +200,8 @@ impl Switch {
         }
     }
 
-    /// Sends SIGSTOP: the process stalls (sockets and database sessions stay open) until [`Switch::resume`].
+    /// Sends SIGSTOP: the process stalls (sockets and database sessions stay open, connections are accepted,
+    /// nothing answers) until [`Switch::resume`] or a kill.
     pub fn pause(&self) {
         self.signal("STOP");
     }
@@ -226,17 +227,6 @@ impl Switch {
     /// Sends SIGHUP (reload the configuration) and returns at once.
     pub fn hangup(&self) {
         self.signal("HUP");
-    }
-
-    /// Sends SIGSTOP: the process hangs (its sockets still accept connections, nothing answers) until
-    /// [`Switch::resume`] or a kill.
-    pub fn freeze(&self) {
-        self.signal("STOP");
-    }
-
-    /// Sends SIGCONT: a frozen process runs on.
-    pub fn resume(&self) {
-        self.signal("CONT");
     }
 
     /// Sends SIGTERM and returns at once (the switch drains, then exits: see [`Switch::wait_exit`]).

@@ -205,7 +205,7 @@ fn a_recording_is_found_by_name_through_another_node_and_a_hung_holder_is_bounde
     // n1 hangs: live by its lease, reachable by TCP, silent. The search answers 1010001 (the recording may
     // be there) once its timeout (1 s) ran out, before the read timeout (3 s); the download once the read
     // timeout did; neither hangs.
-    n1.freeze();
+    n1.pause();
     let (status, _, code, took) = by_name(&n2, &owner, "call-1.wav");
     assert_eq!((status, code.as_str()), (500, "1010001"));
     assert!(
