@@ -152,7 +152,8 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
 pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(XNumber, u64)>, StoreError> {
     let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
     conn.query(
-        "SELECT body, axb_pairs FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
+        "SELECT n.body, COALESCE(p.n, 0) FROM numbers n LEFT JOIN pn_x_pairs p ON p.x = n.number \
+         WHERE n.number = ANY($1) ORDER BY n.number FOR UPDATE OF n",
         &[&keys],
     )?
     .iter()
@@ -160,15 +161,19 @@ pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(X
     .collect()
 }
 
-/// The AXB pairs on `x` (the trigger-kept count).
+/// The AXB pairs on `x` (the trigger-kept count; `None`: not a pool number).
 pub(crate) fn axb_pairs(conn: &mut PgConn, x: E164) -> Result<Option<u64>, StoreError> {
-    conn.query_opt("SELECT axb_pairs FROM numbers WHERE number = $1", &[&num(x)])?
-        .map(|row| pairs(row.try_get(0)?))
-        .transpose()
+    conn.query_opt(
+        "SELECT COALESCE(p.n, 0) FROM numbers n LEFT JOIN pn_x_pairs p ON p.x = n.number \
+         WHERE n.number = $1",
+        &[&num(x)],
+    )?
+    .map(|row| pairs(row.try_get(0)?))
+    .transpose()
 }
 
 fn pairs(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("numbers: negative axb_pairs {n}")))
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("pn_x_pairs: negative count {n}")))
 }
 
 /// Locks the row of a pool number unless another transaction holds it: whether it is now held.

@@ -25,8 +25,6 @@ const PG_ONLY: &[(&str, &str)] = &[
     ("pn_nodes", "api_url"),
     ("pn_nodes", "node"),
     ("pn_nodes", "seen_at"),
-    // Each number's AXB pairs, kept by a trigger (migration 5: the pairs rule without counting).
-    ("numbers", "axb_pairs"),
     // The outbox counts per writing session (migration 4: several nodes write at once).
     ("outbox_counts", "n"),
     ("outbox_counts", "slot"),
@@ -216,10 +214,11 @@ fn a_store_called_from_inside_a_tokio_runtime_works() {
         .unwrap();
 }
 
-/// Migration 5 counts the AXB pairs already stored on each number, and migration 4 carries the outbox
-/// counts over: a database left at version 3 with bindings and outbox rows opens with exact figures.
+/// Migration 5 counts the AXB pairs already stored on each number, migration 4 carries the outbox counts
+/// over, migration 6 replaces two indexes: a database left at version 3 with bindings and outbox rows opens
+/// with exact figures.
 #[test]
-fn migrations_4_and_5_carry_the_outbox_counts_and_count_the_stored_pairs() {
+fn migrations_from_version_3_carry_the_outbox_counts_and_count_the_stored_pairs() {
     use crate::conformance::fixtures::{axb, binding, n};
     let h = PgHarness::new();
     let store = PgStore::open(&h.options()).unwrap();
@@ -245,11 +244,11 @@ fn migrations_4_and_5_carry_the_outbox_counts_and_count_the_stored_pairs() {
     }
     tx.commit().unwrap();
     drop(store);
-    // Back to version 3: the single count rows of migration 1 (its triggers stand-ins), no pairs column.
+    // Back to version 3: the single count rows of migration 1 (its triggers stand-ins), no pairs table.
     raw(&h)
         .batch_execute(
             "DROP TRIGGER bindings_axb_pairs ON bindings; DROP FUNCTION pn_axb_pairs();
-             ALTER TABLE numbers DROP COLUMN axb_pairs;
+             DROP TABLE pn_x_pairs;
              DROP TRIGGER outbox_counts_insert ON outbox; DROP TRIGGER outbox_counts_delete ON outbox;
              DROP TRIGGER outbox_counts_update ON outbox; DROP FUNCTION outbox_counts_insert();
              DROP FUNCTION outbox_counts_delete(); DROP FUNCTION outbox_counts_update();
@@ -268,6 +267,8 @@ fn migrations_4_and_5_carry_the_outbox_counts_and_count_the_stored_pairs() {
              CREATE TRIGGER outbox_counts_update AFTER UPDATE ON outbox
                  FOR EACH STATEMENT EXECUTE FUNCTION outbox_counts_update();
              ALTER TABLE write_probe ADD CONSTRAINT write_probe_id_check CHECK (id = 1);
+             DROP INDEX bindings_x_a; DROP INDEX bindings_b_x;
+             CREATE INDEX bindings_x ON bindings(x); CREATE INDEX bindings_b ON bindings(b) WHERE b IS NOT NULL;
              UPDATE schema_version SET version = 3",
         )
         .unwrap();
