@@ -151,14 +151,28 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
 /// its AXB pairs.
 pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(XNumber, u64)>, StoreError> {
     let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
-    conn.query(
-        "SELECT n.body, COALESCE(p.n, 0) FROM numbers n LEFT JOIN pn_x_pairs p ON p.x = n.number \
-         WHERE n.number = ANY($1) ORDER BY n.number FOR UPDATE OF n",
-        &[&keys],
-    )?
-    .iter()
-    .map(|row| Ok((super::read::from_body(row, "numbers")?, pairs(row.try_get(1)?)?)))
-    .collect()
+    let locked: Vec<XNumber> = conn
+        .query(
+            "SELECT body FROM numbers WHERE number = ANY($1) ORDER BY number FOR UPDATE",
+            &[&keys],
+        )?
+        .iter()
+        .map(|row| super::read::from_body(row, "numbers"))
+        .collect::<Result<_, _>>()?;
+    // The counts in a statement of their own, after the locks: a statement that waited for a lock sees the
+    // locked rows as the holder committed them, but every other row as it was when the statement began (a
+    // count joined into the locking query missed the pairs of the binds that held X before it).
+    let mut pairs: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    for row in conn.query("SELECT x, n FROM pn_x_pairs WHERE x = ANY($1)", &[&keys])? {
+        pairs.insert(row.try_get(0)?, count_of(row.try_get(1)?)?);
+    }
+    Ok(locked
+        .into_iter()
+        .map(|n| {
+            let p = pairs.get(&num(n.number)).copied().unwrap_or(0);
+            (n, p)
+        })
+        .collect())
 }
 
 /// The AXB pairs on `x` (the trigger-kept count; `None`: not a pool number).
@@ -168,11 +182,11 @@ pub(crate) fn axb_pairs(conn: &mut PgConn, x: E164) -> Result<Option<u64>, Store
          WHERE n.number = $1",
         &[&num(x)],
     )?
-    .map(|row| pairs(row.try_get(0)?))
+    .map(|row| count_of(row.try_get(0)?))
     .transpose()
 }
 
-fn pairs(n: i64) -> Result<u64, StoreError> {
+fn count_of(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("pn_x_pairs: negative count {n}")))
 }
 

@@ -552,3 +552,47 @@ fn the_axb_pairs_bound_follows_inserts_moves_and_deletes() {
     tx.commit().unwrap();
     assert_eq!(pairs(&store, x1), Some(2));
 }
+
+/// A batch whose ordered X lock waited for another node's batch sees that batch's pairs in its bound: the
+/// count is read after the lock, not in the statement that waited (whose snapshot predates the other
+/// commit; with the count joined into it, 23 binds passed a cap of 10 in the three-node race).
+#[test]
+fn a_pairs_bound_read_after_waiting_for_the_lock_counts_the_holders_binds() {
+    let h = PgHarness::new();
+    let (one, two) = (open(&h), open(&h));
+    let x = 8_613_800_000_001;
+    let mut tx = one.begin().unwrap();
+    tx.put_number(&number(x)).unwrap();
+    tx.commit().unwrap();
+
+    let mut holder = one.begin().unwrap();
+    holder.lock_numbers(&[n(x)]).unwrap();
+    holder
+        .put_binding(&binding(1, 1, None, axb(x, 8_613_900_000_001, 8_613_910_000_001)))
+        .unwrap();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut tx = two.begin().unwrap();
+            tx.lock_numbers(&[n(x)]).unwrap();
+            tx.axb_pairs_upper_bound(n(x)).unwrap()
+        });
+        // The waiter is queued on X's row before the holder commits.
+        let mut raw = postgres::Client::connect(&h.url, postgres::NoTls).unwrap();
+        let queued = (0..200).any(|_| {
+            let waiting: i64 = raw
+                .query_one("SELECT COUNT(*) FROM pg_locks WHERE NOT granted", &[])
+                .unwrap()
+                .get(0);
+            waiting > 0 || {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        });
+        assert!(
+            queued && !waiter.is_finished(),
+            "the second lock did not wait for the first"
+        );
+        holder.commit().unwrap();
+        assert_eq!(waiter.join().unwrap(), Some(1));
+    });
+}
