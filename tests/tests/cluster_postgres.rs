@@ -273,10 +273,11 @@ fn a_node_killed_under_load_fails_only_its_calls_and_loses_no_acknowledged_bind(
         held >= 10,
         "the killed node held only {held} calls: the load did not reach it"
     );
-    // A call or two may start on it between the gauge read and the kill.
+    // Between the gauge read and the kill a call or two may start on it, and a call or two may end (the
+    // node takes a third of the load, its calls end at the rate they start): the count moves either way.
     let slack = (rate / 50.0).ceil() as u64 + 3;
     assert!(
-        (held..=held + slack).contains(&calls.failed),
+        (held.saturating_sub(slack)..=held + slack).contains(&calls.failed),
         "{} calls failed, the killed node held {held}\n{}\n== kamailio log (tail)\n{}",
         calls.failed,
         a.diagnostics(),

@@ -252,9 +252,9 @@ fn a_node_killed_under_load_fails_only_its_own_calls() {
         held >= 10,
         "the killed node held only {held} calls: the load did not reach it"
     );
-    // A call or two may start on it between the gauge read and the kill.
+    // Between the gauge read and the kill a call may start on it and a call may end: either way.
     assert!(
-        (held..=held + 3).contains(&stats.failed),
+        (held.saturating_sub(3)..=held + 3).contains(&stats.failed),
         "{} calls failed, the killed node held {held}\n{}",
         stats.failed,
         cluster.diagnostics(&a)
