@@ -1,6 +1,6 @@
 //! SIGHUP through the real binary: the trunk list is read again from the configuration file while a call is
 //! up; the call goes on to its end on the old trunk, the next call goes to the new one; a file that does not
-//! load changes nothing.
+//! load changes nothing. The switch-wide call policy (`routing.policy`) is replaced the same way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -103,5 +103,55 @@ fn sighup_moves_new_calls_to_the_new_trunk_and_the_call_up_survives() {
         .run_ok();
     let again_b = again_b.finish_ok(SETTLE);
     assert_eq!(again_b.received_requests("INVITE").len(), 1);
+    assert!(switch.switch.stop(Duration::from_secs(40)), "clean exit");
+}
+
+/// The final answer to one call from `caller` to X through the switch, placed with `scenario` (the
+/// refusal or the answer it expects).
+fn call_status(dir: &std::path::Path, sip: SocketAddr, caller: &str, scenario: &str) -> Option<u16> {
+    let run = Sipp::uac(dir, scenario, sip)
+        .pause_ms(200)
+        .inject(&[&[caller, X]])
+        .timeout_secs(20)
+        .run_ok();
+    run.final_invite_response().status()
+}
+
+#[test]
+fn sighup_replaces_the_switch_wide_policy_for_the_next_call() {
+    // A fixed-line A (a landline bound as A): refused with 8023 while `reject_fixed_line_caller` holds.
+    const FIXED: &str = "+8675582345678";
+    const REFUSED: &str = "uac_expect_reject";
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let config = dir.path().join("pnswitch.toml");
+    let with_policy = |reject: bool| {
+        format!(
+            "{}[routing.policy]\nreject_fixed_line_caller = {reject}\n",
+            trunk_config(port)
+        )
+    };
+    std::fs::write(&config, with_policy(true)).unwrap();
+    let mut switch = SipSwitch::start_with_config(&dir.path().join("data"), &config, &[]);
+    let app = switch.app_with_numbers("AXB", &[X]);
+    switch.bind_axb(&app, X, FIXED, B, &json!({}));
+    let b = Sipp::uas(dir.path(), "uas_answer", port).timeout_secs(30).spawn();
+    assert_eq!(call_status(dir.path(), switch.sip, FIXED, REFUSED), Some(403));
+
+    std::fs::write(&config, with_policy(false)).unwrap();
+    switch.hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        call_status(dir.path(), switch.sip, FIXED, "uac_basic"),
+        Some(200),
+        "the reloaded policy lets the fixed-line A through"
+    );
+    let b = b.finish_ok(SETTLE);
+    assert_eq!(b.received_requests("INVITE").len(), 1, "{}", b.diagnostics());
+
+    std::fs::write(&config, with_policy(true)).unwrap();
+    switch.hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(call_status(dir.path(), switch.sip, FIXED, REFUSED), Some(403));
     assert!(switch.switch.stop(Duration::from_secs(40)), "clean exit");
 }

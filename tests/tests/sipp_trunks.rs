@@ -2,7 +2,8 @@
 //! calls complete on the second. The first is dead (nothing listening): calls complete on the second after
 //! `failover_timeout_ms`, and once its OPTIONS probes have failed it is down and skipped at once. A UAS that
 //! answers OPTIONS and INVITE is started on the first: after a probe interval it is up and new calls go to it
-//! again. And one call over a TCP trunk.
+//! again. One call over a TCP trunk, and one over a trunk that takes national numbers and a
+//! P-Asserted-Identity (X).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -172,5 +173,56 @@ fn a_call_over_a_tcp_trunk() {
     assert!(via.starts_with("SIP/2.0/TCP"), "{via}");
     assert!(invite.header("Contact").unwrap().contains(";transport=tcp"));
     assert_eq!(run.received_requests("BYE").len(), 1, "{}", run.diagnostics());
+    assert!(switch.switch.stop(Duration::from_secs(40)), "clean exit");
+}
+
+#[test]
+fn a_national_format_trunk_with_pai_gets_x_and_b_in_its_format_and_nothing_of_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let config = dir.path().join("pnswitch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nmode = \"bypass\"\n[sip.b2bua]\ntrusted_peers = [\"127.0.0.1\"]\n\
+             [[sip.trunks]]\nname = \"national\"\naddress = \"127.0.0.1:{port}\"\n\
+             number_format = \"national\"\npai = true\n"
+        ),
+    )
+    .unwrap();
+    let mut switch = SipSwitch::start_with_config(&dir.path().join("data"), &config, &[]);
+    let app = switch.app_with_numbers("AXB", &[X]);
+    switch.bind_axb(&app, X, A, B, &json!({}));
+    let uas = Sipp::uas(dir.path(), "uas_answer", port).timeout_secs(30).spawn();
+    call(dir.path(), switch.sip);
+    let run = uas.finish_ok(SETTLE);
+    let invite = run.first_request("INVITE");
+    let (b_national, x_national) = ("13900000002", "17000000001");
+    assert!(
+        invite
+            .start_line()
+            .starts_with(&format!("INVITE sip:{b_national}@")),
+        "{}",
+        invite.start_line()
+    );
+    assert!(
+        invite
+            .header("To")
+            .unwrap()
+            .contains(&format!("sip:{b_national}@"))
+    );
+    assert!(
+        invite
+            .header("From")
+            .unwrap()
+            .contains(&format!("sip:{x_national}@"))
+    );
+    let pai = invite.header("P-Asserted-Identity").expect("PAI on this trunk");
+    assert!(pai.contains(&format!("sip:{x_national}@")), "{pai}");
+    assert!(
+        !invite.text.contains("13800000001"),
+        "A's number reached the trunk:\n{}",
+        invite.text
+    );
     assert!(switch.switch.stop(Duration::from_secs(40)), "clean exit");
 }

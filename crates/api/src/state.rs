@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pn_bindings::{App, BindingTable, RoutePolicy, UnixTime};
+use pn_bindings::{App, BindingTable, RoutePolicy, SharedRoutePolicy, UnixTime};
 use pn_metrics::Metrics;
 use pn_provision::{CallControl, EngineHandle, PromptLibrary, RecordingStore};
 use pn_store::Store;
@@ -27,7 +27,7 @@ struct Inner {
     engine: EngineHandle,
     authenticator: Arc<Authenticator>,
     clock: Clock,
-    route_policy: RoutePolicy,
+    route_policy: SharedRoutePolicy,
     media_relay: bool,
     prompts: Option<Arc<PromptLibrary>>,
     recordings: Option<Arc<RecordingStore>>,
@@ -63,7 +63,7 @@ impl ApiState {
                 engine,
                 authenticator,
                 clock: Arc::new(crate::time::system_now),
-                route_policy: RoutePolicy::default(),
+                route_policy: SharedRoutePolicy::default(),
                 media_relay: true,
                 prompts: None,
                 recordings: None,
@@ -86,7 +86,7 @@ impl ApiState {
             engine: shared.engine.clone(),
             authenticator: shared.authenticator.clone(),
             clock: shared.clock.clone(),
-            route_policy: shared.route_policy,
+            route_policy: shared.route_policy.clone(),
             media_relay: shared.media_relay,
             prompts: shared.prompts.clone(),
             recordings: shared.recordings.clone(),
@@ -107,9 +107,10 @@ impl ApiState {
         self.map(|i| i.clock = clock)
     }
 
-    /// The same state with the call path's routing policy (used by the admin route trace).
+    /// The same state with the call path's routing policy (used by the admin route trace; the cell the
+    /// shards read, so a reload shows here too).
     #[must_use]
-    pub fn with_route_policy(self, route_policy: RoutePolicy) -> Self {
+    pub fn with_route_policy(self, route_policy: SharedRoutePolicy) -> Self {
         self.map(|i| i.route_policy = route_policy)
     }
 
@@ -203,8 +204,8 @@ impl ApiState {
     }
 
     /// The call path's routing policy.
-    pub fn route_policy(&self) -> &RoutePolicy {
-        &self.inner.route_policy
+    pub fn route_policy(&self) -> RoutePolicy {
+        self.inner.route_policy.get()
     }
 
     /// The current time, from the configured clock.

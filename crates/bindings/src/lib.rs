@@ -16,7 +16,8 @@ pub use cause::Cause;
 pub use controls::{AppControls, ControlCounters, LiveSlot};
 pub use decide::{
     Ask, CdrDirection, CollectDigits, Connect, Controlled, Counting, Reject, RouteDecision, RoutePolicy,
-    SendResult, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled, decide_sms,
+    SendResult, SharedRoutePolicy, SmsBlock, SmsDecision, SmsRefusal, SmsRelay, decide, decide_controlled,
+    decide_sms,
 };
 pub use model::*;
 pub use table::{BindingEcho, BindingTable, RouteKeys};

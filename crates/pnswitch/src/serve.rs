@@ -139,13 +139,14 @@ static LOG_FILTER: std::sync::OnceLock<FilterReload> = std::sync::OnceLock::new(
 pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
 
 /// SIGHUP: reads the configuration again and applies what can change without a restart: the trunks
-/// (`sip.trunks`, `sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs) and the
+/// (`sip.trunks`, `sip.b2bua.egress`, `sip.b2bua.trusted_peers`: calls placed from then on; calls up keep theirs), the
+/// switch-wide call controls (`routing.policy`: the next INVITE or MESSAGE is decided by the new one) and the
 /// log filter (`log.filter`, unless `RUST_LOG` is set). Other changed sections are named in a warning: they
 /// need a restart. A configuration that does not load is reported and nothing changes. (Call controls and
 /// app settings change through the admin API, live.)
 fn spawn_reloader(
     reload: Reload,
-    sip: Arc<pn_runtime::SipRuntime>,
+    (sip, policy): (Arc<pn_runtime::SipRuntime>, pn_bindings::SharedRoutePolicy),
     mut current: Config,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -163,6 +164,7 @@ fn spawn_reloader(
             };
             let (egress, trusted) = (&new.sip.b2bua.egress, &new.sip.b2bua.trusted_peers);
             sip.set_trunks(&new.sip.trunks, egress, trusted.clone()).await;
+            policy.set(new.routing.policy);
             if std::env::var_os("RUST_LOG").is_none() {
                 match (EnvFilter::try_new(&new.log.filter), LOG_FILTER.get()) {
                     (Ok(filter), Some(set)) => {
@@ -179,7 +181,8 @@ fn spawn_reloader(
                 tracing::warn!(sections = ?restart, "SIGHUP: these changes need a restart and were not applied");
             }
             let trunks: Vec<&str> = new.sip.trunks.iter().map(|t| t.name.as_str()).collect();
-            tracing::info!(trunks = ?trunks, egress = ?egress, trusted = ?trusted, log = %new.log.filter, "SIGHUP: configuration reloaded");
+            tracing::info!(trunks = ?trunks, egress = ?egress, trusted = ?trusted, policy = ?new.routing.policy,
+                log = %new.log.filter, "SIGHUP: configuration reloaded");
             current = new;
         }
     })
@@ -193,6 +196,7 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
         c.sip.trunks.clear();
         c.sip.b2bua.trusted_peers.clear();
         c.log.filter.clear();
+        c.routing.policy = pn_bindings::RoutePolicy::default();
         c.to_toml_redacted()
             .ok()
             .and_then(|t| t.parse::<toml::Table>().ok())
@@ -384,11 +388,13 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         Arc::clone(&recordings),
         RECORDING_PURGE_EVERY,
     ));
+    // The switch-wide policy, one cell for the shards and the API's route trace; a SIGHUP replaces it.
+    let policy = pn_bindings::SharedRoutePolicy::new(config.routing.policy);
     let sip = pn_runtime::start(
         &config.sip,
         pn_runtime::SipDeps {
             table: Arc::clone(&table),
-            policy: config.routing.policy,
+            policy: policy.clone(),
             engine: engine.clone(),
             metrics: metrics.clone(),
             prompts: Some(Arc::clone(&prompts)),
@@ -401,7 +407,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pusher = start_pusher(&config, &store, &engine, &table, &metrics, &recordings)?;
     let mut state = ApiState::new(config.api.clone(), store, table, metrics.clone(), engine.clone())
-        .with_route_policy(config.routing.policy)
+        .with_route_policy(policy.clone())
         .with_media_relay(config.media.mode == MediaMode::Relay)
         .with_prompts(prompts)
         .with_recordings(recordings)
@@ -420,7 +426,7 @@ async fn serve(config: Config, (reload, as_loaded): (Reload, Config)) -> Result<
         housekeeping.push(watchdog);
     }
     let sip = Arc::new(sip);
-    let reloader = spawn_reloader(reload, Arc::clone(&sip), as_loaded);
+    let reloader = spawn_reloader(reload, (Arc::clone(&sip), policy), as_loaded);
     // SIGTERM: not ready (`/readyz` 503), SIP drains (new calls and probes 503, calls in progress go on up to
     // `sip.drain_secs`, then are released), then HTTP stops.
     let drain_for = Duration::from_secs(config.sip.drain_secs);

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pn_b2bua::{B2buaConfig, Shard};
-use pn_bindings::{BindingTable, RoutePolicy};
+use pn_bindings::{BindingTable, SharedRoutePolicy};
 use pn_metrics::Metrics;
 use pn_provision::EngineHandle;
 use tokio::net::{TcpListener, UdpSocket};
@@ -72,7 +72,7 @@ pub struct SipDeps {
     /// The routing table (shared with the provisioning engine, lock-free reads).
     pub table: Arc<BindingTable>,
     /// Call-path policy.
-    pub policy: RoutePolicy,
+    pub policy: SharedRoutePolicy,
     /// The single writer, for call facts.
     pub engine: EngineHandle,
     /// The metrics registry.
@@ -236,7 +236,11 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             },
             config: b2bua.clone(),
             trunks: Arc::clone(&trunks),
-            router: route::TableRouter::new(Arc::clone(&deps.table), deps.policy, deps.metrics.clone()),
+            router: route::TableRouter::new(
+                Arc::clone(&deps.table),
+                deps.policy.clone(),
+                deps.metrics.clone(),
+            ),
             udp: udp_sockets.clone(),
             tcp: hub.clone(),
             facts: facts.clone(),

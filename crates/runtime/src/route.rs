@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use pn_b2bua::{AppEcho, AppPrompts, CallPrompts, Subscription};
 use pn_bindings::{
-    AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, RoutePolicy, SmsDecision, UnixTime,
+    AppId, BindingEcho, BindingId, BindingTable, Connect, RouteDecision, SharedRoutePolicy, SmsDecision,
+    UnixTime,
 };
 use pn_numbers::E164;
 use prometheus::IntCounter;
@@ -18,7 +19,7 @@ use prometheus::IntCounter;
 /// One shard's route lookup (each shard owns one; the outcome counters are resolved once per label).
 pub(crate) struct TableRouter {
     table: Arc<BindingTable>,
-    policy: RoutePolicy,
+    policy: SharedRoutePolicy,
     lookups: pn_metrics::Metrics,
     counters: RefCell<HashMap<&'static str, IntCounter>>,
     /// The echo of the last connected decision, taken with it (the B2BUA asks for it right after).
@@ -29,7 +30,11 @@ pub(crate) struct TableRouter {
 
 impl TableRouter {
     /// A router over `table` with `policy`, counting into `metrics`.
-    pub(crate) fn new(table: Arc<BindingTable>, policy: RoutePolicy, metrics: pn_metrics::Metrics) -> Self {
+    pub(crate) fn new(
+        table: Arc<BindingTable>,
+        policy: SharedRoutePolicy,
+        metrics: pn_metrics::Metrics,
+    ) -> Self {
         Self {
             table,
             policy,
@@ -60,7 +65,7 @@ impl pn_b2bua::RouteLookup for TableRouter {
         // The app's call controls apply here, on every INVITE; admitted calls are counted in its limits.
         let pn_bindings::Controlled { decision, live, .. } = pn_bindings::decide_controlled(
             &self.table,
-            &self.policy,
+            &self.policy.get(),
             a_number,
             x_number,
             extension,
@@ -114,7 +119,7 @@ impl pn_b2bua::RouteLookup for TableRouter {
     }
 
     fn decide_sms(&self, sender: E164, x: E164, body: &str, now: UnixTime) -> SmsDecision {
-        pn_bindings::decide_sms(&self.table, &self.policy, sender, x, body, now)
+        pn_bindings::decide_sms(&self.table, &self.policy.get(), sender, x, body, now)
     }
 
     fn sms_content(&self, app: AppId) -> bool {
@@ -244,7 +249,7 @@ mod tests {
         table.insert_binding(&binding);
         let router = TableRouter::new(
             Arc::clone(&table),
-            RoutePolicy::default(),
+            SharedRoutePolicy::default(),
             pn_metrics::Metrics::new().unwrap(),
         );
         let want = Some(Subscription {

@@ -566,7 +566,7 @@ fn route_trace_inner(s: &ApiState, headers: &HeaderMap, query: QueryParams) -> O
         decision, refusal, ..
     } = pn_bindings::decide_controlled(
         s.table(),
-        s.route_policy(),
+        &s.route_policy(),
         calling,
         dialled,
         extension.as_deref(),

@@ -47,6 +47,55 @@ impl Default for RoutePolicy {
     }
 }
 
+impl RoutePolicy {
+    fn to_bits(self) -> u8 {
+        u8::from(self.allow_international_in)
+            | u8::from(self.allow_international_out) << 1
+            | u8::from(self.reject_fixed_line_caller) << 2
+    }
+
+    fn from_bits(bits: u8) -> Self {
+        Self {
+            allow_international_in: bits & 1 != 0,
+            allow_international_out: bits & 2 != 0,
+            reject_fixed_line_caller: bits & 4 != 0,
+        }
+    }
+}
+
+/// The operator's [`RoutePolicy`] as every shard and the API read it, replaceable while calls run (a SIGHUP
+/// reload): clones share one value, read with one atomic load per decision.
+#[derive(Clone, Debug)]
+pub struct SharedRoutePolicy(std::sync::Arc<std::sync::atomic::AtomicU8>);
+
+impl SharedRoutePolicy {
+    /// A shared cell holding `policy`.
+    #[must_use]
+    pub fn new(policy: RoutePolicy) -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU8::new(
+            policy.to_bits(),
+        )))
+    }
+
+    /// The policy now.
+    #[must_use]
+    pub fn get(&self) -> RoutePolicy {
+        RoutePolicy::from_bits(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Replaces the policy for the decisions made from now on.
+    pub fn set(&self, policy: RoutePolicy) {
+        self.0
+            .store(policy.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Default for SharedRoutePolicy {
+    fn default() -> Self {
+        Self::new(RoutePolicy::default())
+    }
+}
+
 /// The CDR `callDirection` of a connected call (reference §4): who called whom through X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CdrDirection {
