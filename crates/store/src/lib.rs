@@ -499,10 +499,13 @@ pub trait WriteTx: ReadTx {
         Ok(())
     }
     /// [`WriteTx::lock_number`] for several numbers at once, taken in ascending order (every node takes a
-    /// batch's locks in the same order, so two batches never wait on each other in a cycle).
-    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
+    /// batch's locks in the same order, so two batches never wait on each other in a cycle). Answers the
+    /// change feed's head as committed once the locks were held (`None`: the store has no feed): every
+    /// commit that changed these numbers' AXB parties held one of these locks, so it is numbered at or
+    /// below that head, and a table that has applied the feed up to it shows them all.
+    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<Option<u64>, StoreError> {
         let _ = numbers;
-        Ok(())
+        Ok(None)
     }
     /// [`WriteTx::lock_party`] for several numbers at once, in ascending order.
     fn lock_parties(&mut self, numbers: &[E164]) -> Result<(), StoreError> {

@@ -100,6 +100,13 @@ impl Engine {
         }
     }
 
+    /// Whether the table has applied every commit up to `head` (and is not waiting for a resync).
+    pub(super) fn table_has_applied(&self, head: u64) -> bool {
+        self.feed
+            .as_ref()
+            .is_some_and(|c| !c.state.behind.load(Ordering::Acquire) && c.state.applied() >= head)
+    }
+
     /// When `seq` (this engine's commit) directly follows the last commit applied, moves the cursor to it
     /// and answers true: the caller applies the commit's own effects (the same rows the feed would bring
     /// back, with nothing of another node's between). False without a feed, or when other commits came

@@ -574,12 +574,22 @@ impl Engine {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|c| c.reply), &e),
         };
-        if self.feed.is_some() {
-            lock_in_order(&mut *tx, &batch);
-        }
+        let locked = if self.feed.is_some() {
+            lock_in_order(&mut *tx, &batch)
+        } else {
+            None
+        };
         let saved_ids = self.ids;
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
         self.overlay.clear();
+        if let Some((numbers, head)) = locked
+            && self.table_has_applied(head)
+        {
+            // Every commit that changed these numbers' AXB parties is in the table, and no other can
+            // commit while the batch holds them: the table (with this batch's overlay) answers their party
+            // checks without a query.
+            self.overlay.set_exact(numbers);
+        }
         let mut pending = batch.into_iter();
         while let Some(cmd) = pending.next() {
             match self.run_one(&mut *tx, &cmd.op, cmd.now) {
@@ -772,8 +782,9 @@ impl Engine {
 /// that one order, so two nodes' batches binding on the same numbers queue instead of deadlocking (a
 /// deadlock costs the server's `deadlock_timeout`, and a retry). Locks a command takes later (an allocated
 /// X, a modify's X) are still taken as it runs. When taking them fails (a cycle with such a later lock), the
-/// batch runs without them: each command then locks as it goes and is retried after contention.
-fn lock_in_order(tx: &mut dyn WriteTx, batch: &[Command]) {
+/// batch runs without them: each command then locks as it goes and is retried after contention. Answers
+/// the pool numbers now held and the feed's head once they were (see [`WriteTx::lock_numbers`]).
+fn lock_in_order(tx: &mut dyn WriteTx, batch: &[Command]) -> Option<(Vec<pn_numbers::E164>, u64)> {
     let mut numbers = std::collections::BTreeSet::new();
     let mut parties = std::collections::BTreeSet::new();
     for cmd in batch {
@@ -790,18 +801,27 @@ fn lock_in_order(tx: &mut dyn WriteTx, batch: &[Command]) {
         parties.extend(a);
     }
     if numbers.is_empty() && parties.is_empty() {
-        return;
+        return None;
     }
     let numbers: Vec<_> = numbers.into_iter().collect();
     let parties: Vec<_> = parties.into_iter().collect();
     let locked = tx.savepoint().and_then(|()| {
-        tx.lock_numbers(&numbers)?;
+        let head = if numbers.is_empty() {
+            None
+        } else {
+            tx.lock_numbers(&numbers)?
+        };
         tx.lock_parties(&parties)?;
-        tx.release_savepoint()
+        tx.release_savepoint()?;
+        Ok(head)
     });
-    if let Err(e) = locked {
-        tracing::debug!(error = %e, "the batch's locks could not be taken in order; its commands lock as they run");
-        let _ = tx.rollback_savepoint();
+    match locked {
+        Ok(head) => head.map(|head| (numbers, head)),
+        Err(e) => {
+            tracing::debug!(error = %e, "the batch's locks could not be taken in order; its commands lock as they run");
+            let _ = tx.rollback_savepoint();
+            None
+        }
     }
 }
 

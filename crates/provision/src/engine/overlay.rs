@@ -21,8 +21,12 @@ use super::ctx::Effect;
 /// (under the number's lock, `Ctx::owned_number`).
 #[derive(Debug, Default)]
 pub(crate) struct BatchOverlay {
-    /// Several nodes write the store: no fast answers.
+    /// Several nodes write the store: no fast answers, except for the numbers in `exact`.
     shared: bool,
+    /// Pool numbers this batch holds locked whose every committed AXB party the table already shows (it
+    /// has applied the feed up to the head read once the locks were held): their party checks are
+    /// answered from the table, as with a single writer.
+    exact: HashSet<E164>,
     added: HashSet<(E164, E164)>,
     removed: HashSet<(E164, E164)>,
     pairs_delta: HashMap<E164, i64>,
@@ -52,8 +56,14 @@ impl BatchOverlay {
         }
     }
 
+    /// Marks `numbers` exact for this batch (see `exact`); [`BatchOverlay::clear`] forgets them.
+    pub(crate) fn set_exact(&mut self, numbers: Vec<E164>) {
+        self.exact.extend(numbers);
+    }
+
     /// Forgets everything (the batch was committed and applied, or abandoned).
     pub(crate) fn clear(&mut self) {
+        self.exact.clear();
         self.added.clear();
         self.removed.clear();
         self.pairs_delta.clear();
@@ -81,7 +91,7 @@ impl BatchOverlay {
 
     /// `false` means `n` is certainly not a party of any AXB binding on `x` (committed or in this batch).
     pub(crate) fn maybe_party(&self, table: &BindingTable, x: E164, n: E164) -> bool {
-        self.shared
+        (self.shared && !self.exact.contains(&x))
             || self.added.contains(&(x, n))
             || (table.is_party_on_x(x, n) && !self.removed.contains(&(x, n)))
     }

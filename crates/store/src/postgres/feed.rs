@@ -148,8 +148,11 @@ pub(crate) fn lock_number(conn: &mut PgConn, number: E164) -> Result<(), StoreEr
 }
 
 /// Locks the rows of these pool numbers in ascending order; answers them as read under the lock, each with
-/// its AXB pairs.
-pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(XNumber, u64)>, StoreError> {
+/// its AXB pairs, and the feed's head as committed once the locks were held.
+pub(crate) fn lock_numbers(
+    conn: &mut PgConn,
+    numbers: &[E164],
+) -> Result<(Vec<(XNumber, u64)>, u64), StoreError> {
     let keys: Vec<i64> = numbers.iter().map(|n| num(*n)).collect();
     let locked: Vec<XNumber> = conn
         .query(
@@ -161,18 +164,30 @@ pub(crate) fn lock_numbers(conn: &mut PgConn, numbers: &[E164]) -> Result<Vec<(X
         .collect::<Result<_, _>>()?;
     // The counts in a statement of their own, after the locks: a statement that waited for a lock sees the
     // locked rows as the holder committed them, but every other row as it was when the statement began (a
-    // count joined into the locking query missed the pairs of the binds that held X before it).
+    // count joined into the locking query missed the pairs of the binds that held X before it). The feed's
+    // head rides along (the row whose `x` is NULL), read from the same snapshot taken after the locks.
     let mut pairs: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
-    for row in conn.query("SELECT x, n FROM pn_x_pairs WHERE x = ANY($1)", &[&keys])? {
-        pairs.insert(row.try_get(0)?, count_of(row.try_get(1)?)?);
+    let mut head = None;
+    for row in conn.query(
+        "SELECT x, n FROM pn_x_pairs WHERE x = ANY($1) UNION ALL SELECT NULL, seq FROM pn_feed_head WHERE id = 1",
+        &[&keys],
+    )? {
+        match row.try_get::<_, Option<i64>>(0)? {
+            Some(x) => {
+                pairs.insert(x, count_of(row.try_get(1)?)?);
+            }
+            None => head = Some(u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or(0)),
+        }
     }
-    Ok(locked
+    let head = head.ok_or_else(|| StoreError::Corrupt("pn_feed_head: no row".into()))?;
+    let locked = locked
         .into_iter()
         .map(|n| {
             let p = pairs.get(&num(n.number)).copied().unwrap_or(0);
             (n, p)
         })
-        .collect())
+        .collect();
+    Ok((locked, head))
 }
 
 /// The AXB pairs on `x` (the trigger-kept count; `None`: not a pool number).

@@ -622,8 +622,8 @@ impl WriteTx for PgWriteTx<'_> {
         feed::lock_number(self.active()?, number)
     }
 
-    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
-        let rows = feed::lock_numbers(self.active()?, numbers)?;
+    fn lock_numbers(&mut self, numbers: &[E164]) -> Result<Option<u64>, StoreError> {
+        let (rows, head) = feed::lock_numbers(self.active()?, numbers)?;
         let depth = self.depth;
         for (number, pairs) in rows {
             // Already held from an outer level: that lock outlives this one.
@@ -631,7 +631,7 @@ impl WriteTx for PgWriteTx<'_> {
                 .entry(number.number)
                 .or_insert(LockedNumber { number, pairs, depth });
         }
-        Ok(())
+        Ok(Some(head))
     }
 
     fn lock_parties(&mut self, numbers: &[E164]) -> Result<(), StoreError> {
