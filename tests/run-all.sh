@@ -9,8 +9,9 @@ need_pkgs=()
 # Tools the test suite uses, as tool:Debian package: sipp (Debian's sip-tester) for the SIP end-to-end tests
 # (tests/tests/sipp_*.rs fail, never skip, without it); kamailio for the front of several nodes
 # (tests/tests/kamailio_front.rs, deploy/kamailio/; it fails without it). The tests start their own instances on
-# free loopback ports, never the package's service.
-for tool_pkg in sipp:sip-tester kamailio:kamailio; do
+# free loopback ports, never the package's service. openssl makes the throwaway PostgreSQL server's TLS
+# certificates (pn-store's TLS tests fail without it).
+for tool_pkg in sipp:sip-tester kamailio:kamailio openssl:openssl; do
     tool=${tool_pkg%%:*}
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || need_pkgs+=("${tool_pkg#*:}")
 done

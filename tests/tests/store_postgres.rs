@@ -2,7 +2,8 @@
 //! throwaway PostgreSQL server (Debian's binaries, a cluster in a temp directory), an app, a number and an
 //! AXB binding created through the HTTP API, `kill -9`, a restart on the same database with an EMPTY data
 //! directory (so nothing can come from a SQLite file), and the binding is still there and routes a `SIPp`
-//! call to B.
+//! call to B. The restarted node connects over TLS (`[store] tls`, the throwaway server's CA): every one of
+//! its connections is encrypted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -40,12 +41,44 @@ fn a_binding_in_postgresql_survives_kill_9_and_routes_a_call_after_the_restart()
     let second_data = rig.dir.path().join("data-after-restart");
     std::fs::create_dir_all(&second_data).unwrap();
     let egress = SocketAddr::from(([127, 0, 0, 1], rig.uas_port));
-    rig.switch = SipSwitch::start(&second_data, egress, &env);
+    let ca = pg
+        .ca_file()
+        .unwrap_or_else(|e| panic!("the throwaway server has no TLS: {e}"));
+    let ca = ca.to_str().unwrap();
+    let tls_env = [
+        env[0],
+        env[1],
+        ("PNSWITCH__STORE__TLS", "true"),
+        ("PNSWITCH__STORE__TLS_CA_FILE", ca),
+    ];
+    rig.switch = SipSwitch::start(&second_data, egress, &tls_env);
     assert!(
         rig.switch.wait_ready(Duration::from_secs(10)),
         "the restarted node never became ready"
     );
     assert!(!second_data.join("pnswitch.db").exists());
+
+    // Every connection of the restarted node (the only pnswitch on this database once the killed node's
+    // backends have seen their sockets close) uses TLS.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (all, encrypted) = loop {
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+                 JOIN pg_stat_ssl s USING (pid) \
+                 WHERE a.datname = current_database() AND a.application_name = 'pnswitch'",
+                &[],
+            )
+            .unwrap();
+        let counts: (i64, i64) = (row.get(0), row.get(1));
+        if counts.0 == counts.1 || std::time::Instant::now() > deadline {
+            break counts;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(all >= 2, "the node's connections: {all}");
+    assert_eq!(encrypted, all, "a connection of the node is not encrypted");
 
     // The binding is found by its subscriptionId, with what was stored.
     let path = format!("{AXB_PATH}?subscriptionId={sub}");

@@ -140,6 +140,11 @@ pub struct StoreConfig {
     pub read_connections: usize,
     /// The write connection's `SQLite` page cache, MiB.
     pub writer_cache_mib: u32,
+    /// PostgreSQL over TLS: required (never the clear text), the server's certificate verified against
+    /// `tls_ca_file` (or the Mozilla roots) and the host name or address of the URL.
+    pub tls: bool,
+    /// PEM file of the CA certificates that sign the PostgreSQL server's certificate (with `tls`).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -150,6 +155,8 @@ impl Default for StoreConfig {
             synchronous_full: true,
             read_connections: 4,
             writer_cache_mib: 16,
+            tls: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -481,6 +488,7 @@ mod tests {
             "media.public_ip",
             "cluster.node",
             "cluster.api_url",
+            "store.tls_ca_file",
         ]
         .map(str::to_owned)
         .to_vec();

@@ -301,6 +301,8 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, std::path::PathBuf), S
                 node: config.node_name(),
                 jobs_statement_timeout: (config.cluster.statement_timeout_ms > 0)
                     .then(|| Duration::from_millis(config.cluster.statement_timeout_ms)),
+                tls: config.store.tls,
+                tls_ca_file: config.store.tls_ca_file.clone(),
             };
             let pg = PgStore::open(&options)?;
             tracing::info!(store = ?pg, "PostgreSQL store opened");

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::conn::PgConn;
+use super::conn::{PgConn, Target};
 use crate::{LiveNode, StoreError};
 
 /// The advisory lock key of the cluster's leader (`pnswlead` in ASCII). Advisory locks are per database:
@@ -18,15 +18,15 @@ const DB_NOW: &str = "EXTRACT(EPOCH FROM clock_timestamp())::BIGINT";
 
 /// The settings of the jobs connection: `config`, with `statement_timeout` set (milliseconds, at least 1)
 /// in the startup options when `timeout` is given (kept over reconnects; options of the URL kept too).
-pub(crate) fn jobs_config(config: &postgres::Config, timeout: Option<Duration>) -> postgres::Config {
+pub(crate) fn jobs_config(config: &Target, timeout: Option<Duration>) -> Target {
     let mut jobs = config.clone();
     if let Some(timeout) = timeout {
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
-        let options = match config.get_options() {
+        let options = match config.config.get_options() {
             Some(given) if !given.trim().is_empty() => format!("{given} -c statement_timeout={ms}"),
             _ => format!("-c statement_timeout={ms}"),
         };
-        jobs.options(&options);
+        jobs.config.options(&options);
     }
     jobs
 }
@@ -42,7 +42,7 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     /// The connection, reconnected when missing or broken (a broken one loses the lock with its session).
-    fn conn(&mut self, config: &postgres::Config) -> Result<&mut PgConn, StoreError> {
+    fn conn(&mut self, config: &Target) -> Result<&mut PgConn, StoreError> {
         if self.conn.as_ref().is_none_or(PgConn::is_closed) {
             self.conn = None;
             self.leading = false;
@@ -57,7 +57,7 @@ impl Jobs {
     /// the leadership), so the next call reconnects.
     fn with<T>(
         &mut self,
-        config: &postgres::Config,
+        config: &Target,
         f: impl FnOnce(&mut PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.conn(config)?;
@@ -70,12 +70,7 @@ impl Jobs {
     }
 
     /// Upserts `node`'s row with `api_url` and the database's time.
-    pub(crate) fn heartbeat(
-        &mut self,
-        config: &postgres::Config,
-        node: &str,
-        api_url: &str,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn heartbeat(&mut self, config: &Target, node: &str, api_url: &str) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO pn_nodes (node, api_url, seen_at) VALUES ($1, $2, {DB_NOW}) \
              ON CONFLICT (node) DO UPDATE SET api_url = EXCLUDED.api_url, seen_at = EXCLUDED.seen_at"
@@ -86,7 +81,7 @@ impl Jobs {
     /// Whether this session leads: proves a held lock's session is still alive (one round trip), or tries
     /// to take the lock. A connection found broken loses the leadership with its session; a new one is
     /// connected at once and tries to take the lock again.
-    pub(crate) fn try_lead(&mut self, config: &postgres::Config) -> Result<bool, StoreError> {
+    pub(crate) fn try_lead(&mut self, config: &Target) -> Result<bool, StoreError> {
         match self.lead_once(config) {
             // The session ended (and the lock with it): one new connection, one more try.
             Err(_) if self.conn.is_none() => self.lead_once(config),
@@ -95,7 +90,7 @@ impl Jobs {
     }
 
     /// One try of [`Jobs::try_lead`] on the current connection.
-    fn lead_once(&mut self, config: &postgres::Config) -> Result<bool, StoreError> {
+    fn lead_once(&mut self, config: &Target) -> Result<bool, StoreError> {
         let leading = self.leading;
         let held = self.with(config, |conn| {
             if leading {
@@ -116,7 +111,7 @@ impl Jobs {
     /// many moved.
     pub(crate) fn take_over(
         &mut self,
-        config: &postgres::Config,
+        config: &Target,
         node: &str,
         lease_secs: u64,
         limit: u32,
@@ -134,11 +129,7 @@ impl Jobs {
     }
 
     /// The API URL `node` last announced (`None`: unknown node, or none announced).
-    pub(crate) fn api_url(
-        &mut self,
-        config: &postgres::Config,
-        node: &str,
-    ) -> Result<Option<String>, StoreError> {
+    pub(crate) fn api_url(&mut self, config: &Target, node: &str) -> Result<Option<String>, StoreError> {
         self.with(config, |conn| {
             let row = conn.query_opt("SELECT api_url FROM pn_nodes WHERE node = $1", &[&node])?;
             Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
@@ -149,7 +140,7 @@ impl Jobs {
     /// URL, by name.
     pub(crate) fn live_nodes(
         &mut self,
-        config: &postgres::Config,
+        config: &Target,
         me: &str,
         lease_secs: u64,
     ) -> Result<Vec<LiveNode>, StoreError> {

@@ -35,6 +35,77 @@ pub(crate) fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// Where and how to connect: the parsed URL and, when `[store] tls` is on, the TLS client (rustls,
+/// verifying the server's certificate against the configured CA file or the Mozilla roots).
+#[derive(Clone)]
+pub(crate) struct Target {
+    /// The parsed connection settings.
+    pub(crate) config: postgres::Config,
+    /// The TLS connector; `None`: plain TCP (or a unix socket).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Target {
+    /// `config` as given, plain (no TLS).
+    pub(crate) fn plain(config: postgres::Config) -> Self {
+        Self { config, tls: None }
+    }
+
+    /// `config` over TLS, required (`sslmode=require` whatever the URL said: a server that refuses TLS is
+    /// refused, never used in the clear), the server's certificate verified against the PEM certificates
+    /// of `ca_file`, or the Mozilla roots (webpki-roots) without one; its name or IP address must match
+    /// the host connected to.
+    pub(crate) fn tls(
+        mut config: postgres::Config,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, StoreError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_file {
+            Some(path) => {
+                let named =
+                    |e: &dyn std::fmt::Display| misuse(&format!("store.tls_ca_file {}: {e}", path.display()));
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| named(&e))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| named(&e))?;
+                if certs.is_empty() {
+                    return Err(named(&"no PEM certificate in the file"));
+                }
+                for cert in certs {
+                    roots.add(cert).map_err(|e| named(&e))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| misuse(&format!("TLS client: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.ssl_mode(postgres::config::SslMode::Require);
+        Ok(Self {
+            config,
+            tls: Some(tokio_postgres_rustls::MakeRustlsConnect::new(client)),
+        })
+    }
+
+    /// Whether connections use TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Opens a client (blocking; call it through [`off_runtime`]).
+    pub(crate) fn connect(&self) -> Result<Client, postgres::Error> {
+        match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
+        }
+    }
+}
+
 /// A backend error of this backend built from a message (API misuse or a broken invariant it detected).
 pub(crate) fn misuse(message: &str) -> StoreError {
     StoreError::Backend {
@@ -87,9 +158,9 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    /// Connects (TLS is not supported yet: `NoTls`).
-    pub(crate) fn connect(config: &postgres::Config) -> Result<Self, StoreError> {
-        let client = off_runtime(|| config.connect(NoTls))?;
+    /// Connects to `target` (over TLS when it says so).
+    pub(crate) fn connect(target: &Target) -> Result<Self, StoreError> {
+        let client = off_runtime(|| target.connect())?;
         Ok(Self {
             client: Some(client),
             statements: HashMap::new(),

@@ -20,8 +20,8 @@
 use std::time::Duration;
 
 use pn_numbers::E164;
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
 use serde::de::DeserializeOwned;
 
 use super::conn::{PgConn, off_runtime};
@@ -272,8 +272,8 @@ pub(crate) struct PgFeedWaiter {
 
 impl PgFeedWaiter {
     /// Connects and starts listening.
-    pub(crate) fn connect(config: &postgres::Config) -> Result<Self, StoreError> {
-        let mut client = off_runtime(|| config.connect(NoTls))?;
+    pub(crate) fn connect(target: &super::conn::Target) -> Result<Self, StoreError> {
+        let mut client = off_runtime(|| target.connect())?;
         off_runtime(|| client.batch_execute(&format!("LISTEN {CHANNEL}")))?;
         Ok(Self { client })
     }

@@ -75,6 +75,12 @@ pub struct PgOptions {
     /// statement there (heartbeat, leader lock, takeover, node lookups) fails after this long instead of
     /// wedging the jobs and the requests that look nodes up. `None`: the server's setting.
     pub jobs_statement_timeout: Option<Duration>,
+    /// Connect over TLS (`[store] tls`), required whatever the URL's `sslmode` says, the server's
+    /// certificate verified.
+    pub tls: bool,
+    /// The PEM file of the CA certificates the server's certificate is verified against (`[store]
+    /// tls_ca_file`); `None`: the Mozilla roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -84,6 +90,8 @@ impl Default for PgOptions {
             read_connections: 4,
             node: String::new(),
             jobs_statement_timeout: None,
+            tls: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -95,6 +103,8 @@ impl fmt::Debug for PgOptions {
             .field("read_connections", &self.read_connections)
             .field("node", &self.node)
             .field("jobs_statement_timeout", &self.jobs_statement_timeout)
+            .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +112,7 @@ impl fmt::Debug for PgOptions {
 /// The `PostgreSQL` store (see the [module docs](self)).
 pub struct PgStore {
     /// Parsed connection settings (for new and replacement connections).
-    config: postgres::Config,
+    config: conn::Target,
     /// The one write connection (`None` after it was found broken, until the next `begin` reconnects).
     writer: Mutex<Option<PgConn>>,
     /// Idle read connections.
@@ -114,14 +124,15 @@ pub struct PgStore {
     /// The cluster jobs' own connection (heartbeats, the leader lock, takeovers), connected at first use.
     jobs: Mutex<cluster::Jobs>,
     /// The settings of the jobs connection: `config` with its `statement_timeout`.
-    jobs_config: postgres::Config,
+    jobs_config: conn::Target,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
-            .field("hosts", &self.config.get_hosts())
-            .field("dbname", &self.config.get_dbname())
+            .field("hosts", &self.config.config.get_hosts())
+            .field("dbname", &self.config.config.get_dbname())
+            .field("tls", &self.config.uses_tls())
             .field("read_connections", &self.read_connections)
             .field("node", &self.node)
             .finish_non_exhaustive()
@@ -138,6 +149,11 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("pnswitch");
         }
+        let config = if options.tls {
+            conn::Target::tls(config, options.tls_ca_file.as_deref())?
+        } else {
+            conn::Target::plain(config)
+        };
         let mut writer = PgConn::connect(&config)?;
         schema::migrate(&mut writer)?;
         let jobs_config = cluster::jobs_config(&config, options.jobs_statement_timeout);

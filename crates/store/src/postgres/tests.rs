@@ -279,3 +279,66 @@ fn migrations_from_version_3_carry_the_outbox_counts_and_count_the_stored_pairs(
     assert_eq!(tx.axb_pairs_upper_bound(n(8_613_800_000_001)).unwrap(), Some(3));
     assert_eq!(tx.axb_pairs_upper_bound(n(8_613_800_000_002)).unwrap(), Some(0));
 }
+
+/// The throwaway server's CA file (its TLS is part of what these tests check: no `openssl` fails them).
+fn throwaway_ca() -> std::path::PathBuf {
+    super::throwaway::server()
+        .unwrap()
+        .ca_file()
+        .unwrap_or_else(|e| panic!("the throwaway server has no TLS: {e}"))
+        .to_owned()
+}
+
+#[test]
+fn with_tls_every_connection_of_the_store_is_encrypted_and_verified() {
+    let h = PgHarness::new();
+    let store = PgStore::open(&PgOptions {
+        tls: true,
+        tls_ca_file: Some(throwaway_ca()),
+        ..h.options()
+    })
+    .unwrap();
+    // The writer, a reader and the feed's listener are open: a write, a read, a waiter.
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(1, Mode::Axb)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().apps().unwrap().len(), 1);
+    let _waiter = store.feed_waiter().unwrap().expect("a shared store has a feed");
+    let row = raw(&h)
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE a.datname = current_database() AND a.application_name = 'pnswitch'",
+            &[],
+        )
+        .unwrap();
+    let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all >= 3, "writer, reader and listener connected: {all}");
+    assert_eq!(encrypted, all, "every connection of the store uses TLS");
+}
+
+#[test]
+fn with_tls_a_server_certificate_not_signed_by_the_configured_ca_is_refused() {
+    let h = PgHarness::new();
+    let ca = throwaway_ca();
+    // The server's own certificate is not a CA: nothing it signed is trusted, the server's included.
+    let wrong = ca.with_file_name("server.pem");
+    for (what, ca_file) in [("another CA file", Some(wrong)), ("the Mozilla roots", None)] {
+        let err = PgStore::open(&PgOptions {
+            tls: true,
+            tls_ca_file: ca_file,
+            ..h.options()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:?}").to_lowercase().contains("certificate"),
+            "{what}: {err:?}"
+        );
+    }
+    let missing = PgStore::open(&PgOptions {
+        tls: true,
+        tls_ca_file: Some(ca.with_file_name("absent.pem")),
+        ..h.options()
+    })
+    .unwrap_err();
+    assert!(missing.to_string().contains("store.tls_ca_file"), "{missing}");
+}

@@ -11,6 +11,10 @@
 //! `PostgreSQL` refuses to run as root: under uid 0 the cluster belongs to the `postgres` user (created by
 //! the Debian package) and `initdb` / `postgres` run as that user. Missing binaries are an error naming the
 //! package to install (`postgresql`): tests fail, they never skip.
+//!
+//! The server also accepts TLS (`ssl=on`) with a certificate for `127.0.0.1` and `localhost` signed by a CA
+//! made for it (`openssl`, two days), whose certificate is [`ThrowawayPg::ca_file`]; plain connections
+//! work as before. Without `openssl` the server runs without TLS and `ca_file` says why.
 
 use std::fs;
 use std::io;
@@ -40,6 +44,8 @@ pub struct ThrowawayPg {
     dir: PathBuf,
     /// The `postgres` database, for `CREATE DATABASE`.
     admin: Mutex<Client>,
+    /// The CA certificate (PEM) of the server's TLS certificate, or why the server has no TLS.
+    ca: Result<PathBuf, String>,
 }
 
 impl std::fmt::Debug for ThrowawayPg {
@@ -64,6 +70,12 @@ impl ThrowawayPg {
     /// The server's TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The PEM file of the CA that signed the server's TLS certificate (for `127.0.0.1` and `localhost`);
+    /// an error when the certificates could not be made (no `openssl`) and the server runs without TLS.
+    pub fn ca_file(&self) -> io::Result<&Path> {
+        self.ca.as_deref().map_err(|why| io::Error::other(why.clone()))
     }
 
     /// The server's temp directory (its log is `postgres.log` there).
@@ -185,6 +197,136 @@ fn setpriv(program: &Path, owner: Option<(u32, u32)>, pdeathsig: bool) -> Comman
     cmd
 }
 
+/// Makes a CA and a server certificate for `127.0.0.1` / `localhost` in `dir/tls` with `openssl` (P-256 keys,
+/// two days), the server's key readable by `owner` only; answers the CA certificate's path and the
+/// server's `ssl_*` settings.
+fn make_tls(dir: &Path, owner: Option<(u32, u32)>) -> Result<(PathBuf, Vec<String>), String> {
+    let tls = dir.join("tls");
+    fs::create_dir_all(&tls).map_err(|e| format!("{}: {e}", tls.display()))?;
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&tls)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("openssl (Debian package `openssl`) for the throwaway server's TLS: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pnswitch throwaway CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat())?;
+    run(&[
+        &["req"][..],
+        &key,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat())?;
+    fs::write(
+        tls.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    let server_key = tls.join("server.key");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&server_key, fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    }
+    if let Some((uid, gid)) = owner {
+        for f in ["server.key", "server.pem"] {
+            std::os::unix::fs::chown(tls.join(f), Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        }
+    }
+    let settings = vec![
+        "ssl=on".to_owned(),
+        format!("ssl_cert_file={}", tls.join("server.pem").display()),
+        format!("ssl_key_file={}", server_key.display()),
+    ];
+    Ok((tls.join("ca.pem"), settings))
+}
+
+/// `initdb` of a cluster in `data` (trust authentication, UTF8, no fsync), run in `dir` as `owner`.
+fn initdb(bin: &Path, owner: Option<(u32, u32)>, dir: &Path, data: &Path) -> io::Result<()> {
+    let out = setpriv(&bin.join("initdb"), owner, false)
+        .current_dir(dir)
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "-D",
+        ])
+        .arg(data)
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "initdb failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
 /// Initialises the cluster and starts the server from a thread that never ends (see the module docs).
 fn start() -> io::Result<ThrowawayPg> {
     let bin = bin_dir()?;
@@ -201,31 +343,13 @@ fn start() -> io::Result<ThrowawayPg> {
         None
     };
     let data = dir.join("data");
-    let out = setpriv(&bin.join("initdb"), owner, false)
-        .current_dir(&dir)
-        .args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-            "-D",
-        ])
-        .arg(&data)
-        .output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "initdb failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
+    initdb(&bin, owner, &dir, &data)?;
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = fs::File::create(dir.join("postgres.log"))?;
+    let (ca, ssl) = match make_tls(&dir, owner) {
+        Ok((ca, settings)) => (Ok(ca), settings),
+        Err(why) => (Err(why), Vec::new()),
+    };
     let mut cmd = setpriv(&bin.join("postgres"), owner, true);
     cmd.current_dir(&dir)
         .arg("-D")
@@ -243,6 +367,7 @@ fn start() -> io::Result<ThrowawayPg> {
         .args(["-c", "max_connections=300", "-c", "shared_buffers=32MB"])
         // What docs/operations.md advises for pnswitch nodes sharing a database.
         .args(["-c", "deadlock_timeout=100ms"])
+        .args(ssl.iter().flat_map(|setting| ["-c", setting.as_str()]))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -273,6 +398,7 @@ fn start() -> io::Result<ThrowawayPg> {
                     port,
                     dir,
                     admin: Mutex::new(admin),
+                    ca,
                 });
             }
             Err(e) => {
