@@ -41,7 +41,11 @@ impl Cluster {
     pub fn start(binary: &str, count: usize, url: &str, token: &str) -> Result<Self, String> {
         let mut cluster = Self::default();
         for index in 0..count {
-            let dir = tempfile::tempdir().map_err(|e| format!("data dir: {e}"))?;
+            // 0700, as `serve` wants a data directory holding secrets and numbers (it warns otherwise).
+            let dir = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()
+                .map_err(|e| format!("data dir: {e}"))?;
             let mut child = Command::new("setpriv")
                 .args(["--pdeathsig", "KILL", "--"])
                 .arg(binary)
