@@ -100,10 +100,7 @@ def main() -> int:
         for system, _ in systems:
             system.close()
     driver.log(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return driver.finish(report, args.json, work)
 
 
 if __name__ == "__main__":

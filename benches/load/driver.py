@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import shutil
 import os
 import queue
 import signal
@@ -88,6 +89,14 @@ def stop(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def finish(report: dict, json_path: Path | None, work: Path) -> int:
+    """A harness's last step: its report to `json_path` (when given), its scratch directory removed; exit 0."""
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 def rss_kib(pid: int) -> int:

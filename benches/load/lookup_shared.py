@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -121,10 +120,7 @@ def main() -> int:
         for node, _ in nodes:
             node.close()
     driver.log(json.dumps(report.get("median", {}), indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return driver.finish(report, args.json, work)
 
 
 if __name__ == "__main__":

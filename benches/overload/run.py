@@ -20,7 +20,6 @@ Run: benches/overload/run.sh --capacity 2400 (builds the release binary first); 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -233,11 +232,7 @@ def main() -> int:
         driver.log(f"   {s['multiple']:>8g} {s['rate']:>8} {s['goodput_cps']:>8} {s['goodput_share']:>6.2f} "
                    f"{sum(s['refused_503'].values()):>6} {s['timeouts']:>9} {s['rss_peak_mib']:>6} MiB "
                    f"{s['cpu_share']:>4} {s['queue_delay_p99_s']} {s['queue_depth_max']:>6}")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    import shutil
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return driver.finish(report, args.json, work)
 
 
 if __name__ == "__main__":

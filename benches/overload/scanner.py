@@ -147,11 +147,7 @@ def main() -> int:
     finally:
         sw.close()
     driver.log(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    import shutil
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return driver.finish(report, args.json, work)
 
 
 if __name__ == "__main__":

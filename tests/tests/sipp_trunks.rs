@@ -52,6 +52,24 @@ fn call(dir: &Path, sip: SocketAddr) -> Duration {
     start.elapsed()
 }
 
+/// A switch (media in bypass, 127.0.0.1 trusted) whose one trunk is on `port` with the extra `trunk` keys,
+/// and A–X–B bound.
+fn bound_with_one_trunk(dir: &Path, port: u16, trunk: &str) -> SipSwitch {
+    let config = dir.join("pnswitch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[media]\nmode = \"bypass\"\n[sip.b2bua]\ntrusted_peers = [\"127.0.0.1\"]\n\
+             [[sip.trunks]]\naddress = \"127.0.0.1:{port}\"\n{trunk}"
+        ),
+    )
+    .unwrap();
+    let switch = SipSwitch::start_with_config(&dir.join("data"), &config, &[]);
+    let app = switch.app_with_numbers("AXB", &[X]);
+    switch.bind_axb(&app, X, A, B, &json!({}));
+    switch
+}
+
 #[test]
 fn failover_to_the_second_trunk_and_the_probe_brings_the_first_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,20 +161,8 @@ fn failover_to_the_second_trunk_and_the_probe_brings_the_first_back() {
 
 #[test]
 fn a_call_over_a_tcp_trunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let config = dir.path().join("pnswitch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[media]\nmode = \"bypass\"\n[sip.b2bua]\ntrusted_peers = [\"127.0.0.1\"]\n\
-             [[sip.trunks]]\nname = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\n"
-        ),
-    )
-    .unwrap();
-    let mut switch = SipSwitch::start_with_config(&dir.path().join("data"), &config, &[]);
-    let app = switch.app_with_numbers("AXB", &[X]);
-    switch.bind_axb(&app, X, A, B, &json!({}));
+    let (dir, port) = (tempfile::tempdir().unwrap(), free_udp_port());
+    let mut switch = bound_with_one_trunk(dir.path(), port, "name = \"tcp\"\ntransport = \"tcp\"\n");
     let uas = Sipp::uas(dir.path(), "uas_answer", port)
         .tcp()
         .timeout_secs(30)
@@ -178,21 +184,12 @@ fn a_call_over_a_tcp_trunk() {
 
 #[test]
 fn a_national_format_trunk_with_pai_gets_x_and_b_in_its_format_and_nothing_of_a() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let config = dir.path().join("pnswitch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[media]\nmode = \"bypass\"\n[sip.b2bua]\ntrusted_peers = [\"127.0.0.1\"]\n\
-             [[sip.trunks]]\nname = \"national\"\naddress = \"127.0.0.1:{port}\"\n\
-             number_format = \"national\"\npai = true\n"
-        ),
-    )
-    .unwrap();
-    let mut switch = SipSwitch::start_with_config(&dir.path().join("data"), &config, &[]);
-    let app = switch.app_with_numbers("AXB", &[X]);
-    switch.bind_axb(&app, X, A, B, &json!({}));
+    let (dir, port) = (tempfile::tempdir().unwrap(), free_udp_port());
+    let mut switch = bound_with_one_trunk(
+        dir.path(),
+        port,
+        "name = \"national\"\nnumber_format = \"national\"\npai = true\n",
+    );
     let uas = Sipp::uas(dir.path(), "uas_answer", port).timeout_secs(30).spawn();
     call(dir.path(), switch.sip);
     let run = uas.finish_ok(SETTLE);
