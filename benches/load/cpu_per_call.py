@@ -7,8 +7,9 @@ a dialog-stateful proxy doing the same X -> B translation from an htable (benche
 `--rounds` rounds, each system in turn gets `--calls` calls at `--rate` calls/s (SIPp UAC `uac_load`, calls held
 `--hold-ms`): the CPU each system's process tree spent over its step (user + system, /proc/PID/stat of every
 process of its group: Kamailio forks workers) is divided by the calls completed. Interleaving the rounds spreads
-whatever else the box does over every system alike. Reported: per system the median of the rounds in CPU-ms per
-1,000 calls, every round's figure, and the ratios to Kamailio's median.
+whatever else the box does over every system alike. `--baseline PATH` adds another build's bypass and relay
+systems to the same rounds (before/after figures from one invocation). Reported: per system the median of the
+rounds in CPU-ms per 1,000 calls, every round's figure, and the ratios to Kamailio's median.
 
 A step only counts when every call completed (the rate is one both systems sustain; the default 1,000 calls/s
 is). `--perf DIR` also records each pnswitch step's call path with `perf record -g` (Debian's linux-perf) and
@@ -21,6 +22,7 @@ Run: python3 benches/load/cpu_per_call.py --pnswitch target/release/pnswitch (se
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import statistics
@@ -41,6 +43,9 @@ def main() -> int:
     p.add_argument("--hold-ms", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--bindings", type=int, default=10000)
+    p.add_argument("--baseline", type=Path,
+                   help="another pnswitch build (e.g. the commit before a change), run as two more systems "
+                        "(bypass and relay) interleaved with the others")
     p.add_argument("--perf", type=Path, help="record pnswitch's steps with perf into this directory")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -55,11 +60,16 @@ def main() -> int:
             f.write(f"{a};{x};\n")
     systems = []
     try:
-        for name, env in (("pnswitch-bypass", {"PNSWITCH__MEDIA__MODE": "bypass"}), ("pnswitch-relay", {})):
+        builds = [("pnswitch", args.pnswitch)]
+        if args.baseline:
+            builds.append(("pnswitch-baseline", args.baseline))
+        for (build, binary), (mode, env) in itertools.product(
+                builds, (("bypass", {"PNSWITCH__MEDIA__MODE": "bypass"}), ("relay", {}))):
+            name = f"{build}-{mode}"
             port = driver.free_udp_port()
             d = work / name
             d.mkdir()
-            sw = driver.Pnswitch(args.pnswitch, d, port, triples, env)
+            sw = driver.Pnswitch(binary, d, port, triples, env)
             sw.name = name
             systems.append((sw, port))
         port = driver.free_udp_port()

@@ -212,6 +212,8 @@ pub(crate) struct Call {
     pub scheduled: Option<Instant>,
     /// Transactions still referring to this call.
     pub live_tx: u32,
+    /// Its transactions that only wait out their RFC timers: tombs once the call is gone.
+    pub waiting: Vec<WaitingTx>,
     /// RFC 3262: A's `RSeq` space, the reliable provisional awaiting A's PRACK, B's last `RSeq`.
     pub prack: PrackState,
     /// The negotiated session timer (RFC 4028), once answered.
@@ -319,4 +321,22 @@ pub(crate) struct Placement<'a> {
     pub prompts: Option<&'a crate::CallPrompts>,
     /// Max-Forwards for the B leg.
     pub hops: u8,
+}
+
+/// A transaction of a call that only waits out its RFC timer (see [`crate::tombs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitingTx {
+    /// A server transaction.
+    Server(crate::transactions::Id),
+    /// A client transaction.
+    Client(crate::transactions::Id),
+}
+
+impl Call {
+    /// Lists a transaction of this call that now only waits (once).
+    pub(crate) fn list_waiting(&mut self, tx: WaitingTx) {
+        if !self.waiting.contains(&tx) {
+            self.waiting.push(tx);
+        }
+    }
 }

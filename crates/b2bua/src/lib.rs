@@ -87,6 +87,7 @@ pub mod sms;
 pub mod sms_block;
 mod stats;
 pub mod tables;
+mod tombs;
 mod tones;
 mod transactions;
 pub mod trunks;

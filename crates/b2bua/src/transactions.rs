@@ -14,6 +14,7 @@ use pn_sip::{Method, Request, Response, SipMessage};
 
 use crate::Peer;
 use crate::dialog::Side;
+use crate::tombs::{ServerDuty, Tombs};
 
 /// Transaction and call ids (per shard, never reused).
 pub(crate) type Id = u64;
@@ -137,33 +138,48 @@ impl Waiting {
     }
 }
 
-/// A non-INVITE server transaction in `Completed` (RFC 3261 §17.2.2), kept as its final response's bytes
-/// only: a retransmitted request gets that response again until Timer J. A call's BYE spends 32 s there, so
-/// the full transaction (request, parsed response, output queue) would otherwise stay per finished call and
-/// the memory follow the call rate.
+/// A non-INVITE server transaction in `Completed` (RFC 3261 §17.2.2), kept as its final response only: a
+/// retransmitted request gets that response again until Timer J. A call's BYE spends 32 s there, so the full
+/// transaction (request, parsed response, output queue) would otherwise stay per finished call and the memory
+/// follow the call rate.
 #[derive(Debug)]
 pub(crate) struct Replaying {
     /// Timer J's wait, as a [`Waiting`] (it never holds a response).
     wait: Waiting,
-    response: Box<[u8]>,
-    resend: bool,
+    response: Replay,
+    /// The response to send again, for a retransmission just received (boxed: rare, and it would size every
+    /// server transaction like a message).
+    resend: Option<Box<SipMessage>>,
+}
+
+/// How a [`Replaying`] transaction keeps its final response.
+#[derive(Debug)]
+enum Replay {
+    /// It was the plain response of this status to the request (`Response::for_request`, as a BYE's 200 is):
+    /// built again from the retransmission, which is the same request.
+    Plain(u16),
+    /// Anything else, as printed.
+    Bytes(Box<[u8]>),
 }
 
 impl Replaying {
     fn handle_input(&mut self, now: Instant, input: &Input) {
         match input {
             Input::Timeout => self.wait.timeout(now),
-            Input::Received(SipMessage::Request(_)) if self.wait.terminated.is_none() => self.resend = true,
+            Input::Received(SipMessage::Request(r)) if self.wait.terminated.is_none() => {
+                self.resend = match &self.response {
+                    Replay::Plain(status) => Some(Box::new(Response::for_request(r, *status).build().into())),
+                    // The bytes were printed from a valid response: they parse back.
+                    Replay::Bytes(bytes) => SipMessage::parse(bytes).ok().map(Box::new),
+                };
+            }
             _ => {}
         }
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        if std::mem::take(&mut self.resend) {
-            // The bytes were printed from a valid response: they parse back.
-            if let Ok(m) = SipMessage::parse(&self.response) {
-                return Some(Output::Transmit(m));
-            }
+        if let Some(m) = self.resend.take() {
+            return Some(Output::Transmit(*m));
         }
         self.wait.poll_output()
     }
@@ -252,16 +268,44 @@ impl ServerTx {
             && tx.state() == State::Completed
             && let (Some(until), Some(last)) = (tx.poll_timeout(), tx.last_response())
         {
+            let status = last.status();
+            let response = if Response::for_request(tx.request(), status).build() == *last {
+                Replay::Plain(status)
+            } else {
+                Replay::Bytes(last.to_bytes().into_boxed_slice())
+            };
             *self = ServerTx::Replaying(Replaying {
                 wait: Waiting::new(until),
-                response: last.to_bytes().into_boxed_slice(),
-                resend: false,
+                response,
+                resend: None,
             });
         } else if tx.is_invite()
             && tx.state() == State::Confirmed
             && let Some(until) = tx.poll_timeout()
         {
             *self = ServerTx::Waiting(Waiting::absorbing(until, State::Confirmed));
+        }
+    }
+
+    /// What it still does once its call is gone, and until when: a wait with nothing pending
+    /// ([`crate::tombs`]); `None` for a live transaction, one whose wait ended, or one replaying a response
+    /// that is not plain.
+    pub(crate) fn tomb(&self) -> Option<(ServerDuty, Instant)> {
+        match self {
+            ServerTx::Waiting(w) if w.terminated.is_none() => {
+                let duty = if w.live_state == State::Confirmed {
+                    ServerDuty::Confirmed
+                } else {
+                    ServerDuty::Accepted
+                };
+                Some((duty, w.until))
+            }
+            ServerTx::Replaying(Replaying {
+                wait,
+                response: Replay::Plain(status),
+                resend: None,
+            }) if wait.terminated.is_none() => Some((ServerDuty::Replay(*status), wait.until)),
+            _ => None,
         }
     }
 
@@ -333,6 +377,15 @@ impl ClientTx {
         match self {
             ClientTx::Live(tx) => Some(tx.request()),
             ClientTx::Waiting(_) => None,
+        }
+    }
+
+    /// Until when it still absorbs responses once its call is gone, if it only waits with nothing pending
+    /// ([`crate::tombs`]).
+    pub(crate) fn tomb(&self) -> Option<Instant> {
+        match self {
+            ClientTx::Waiting(w) if w.terminated.is_none() && w.response.is_none() => Some(w.until),
+            _ => None,
         }
     }
 
@@ -447,6 +500,19 @@ pub(crate) struct Transactions {
     server_keys: HashMap<TransactionKey, Id>,
     clients: HashMap<Id, ClientEntry>,
     client_keys: HashMap<(String, Method), Id>,
+    /// Finished transactions whose call is gone, reduced to their last duty.
+    pub(crate) tombs: Tombs,
+}
+
+/// What a received request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestMatch {
+    /// A server transaction in the table.
+    Live(Id),
+    /// A finished transaction whose call is gone.
+    Tomb(ServerDuty),
+    /// No transaction: a new request (or the ACK of a 2xx).
+    New,
 }
 
 /// Gives a map's memory back once it holds less than a quarter of its capacity: a hash map keeps the
@@ -464,16 +530,17 @@ impl Transactions {
         shrink_map(&mut self.server_keys);
         shrink_map(&mut self.clients);
         shrink_map(&mut self.client_keys);
+        self.tombs.shrink();
     }
 
-    /// How many server transactions are held.
+    /// How many server transactions are held (tombs included).
     pub(crate) fn server_count(&self) -> usize {
-        self.servers.len()
+        self.servers.len() + self.tombs.server_count()
     }
 
-    /// How many client transactions are held.
+    /// How many client transactions are held (tombs included).
     pub(crate) fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.len() + self.tombs.client_count()
     }
 
     /// The server transaction `id`.
@@ -498,16 +565,32 @@ impl Transactions {
 
     /// The server transaction a received request belongs to (RFC 3261 §17.2.3): a retransmission, or
     /// the ACK of a non-2xx final response.
-    pub(crate) fn match_request(&self, request: &Request) -> Option<Id> {
-        let key = TransactionKey::for_request(request).ok()?;
-        self.server_keys.get(&key).copied()
+    pub(crate) fn match_request(&self, request: &Request) -> RequestMatch {
+        let Ok(key) = TransactionKey::for_request(request) else {
+            return RequestMatch::New;
+        };
+        match self.server_keys.get(&key) {
+            Some(id) => RequestMatch::Live(*id),
+            None => self
+                .tombs
+                .server(&key)
+                .map_or(RequestMatch::New, RequestMatch::Tomb),
+        }
     }
 
     /// The INVITE server transaction a CANCEL cancels (same key, method INVITE).
-    pub(crate) fn match_cancelled_invite(&self, cancel: &Request) -> Option<Id> {
-        let mut key = TransactionKey::for_request(cancel).ok()?;
+    pub(crate) fn match_cancelled_invite(&self, cancel: &Request) -> RequestMatch {
+        let Ok(mut key) = TransactionKey::for_request(cancel) else {
+            return RequestMatch::New;
+        };
         key.method = Method::Invite;
-        self.server_keys.get(&key).copied()
+        match self.server_keys.get(&key) {
+            Some(id) => RequestMatch::Live(*id),
+            None => self
+                .tombs
+                .server(&key)
+                .map_or(RequestMatch::New, RequestMatch::Tomb),
+        }
     }
 
     /// The client transaction a received response belongs to: the top Via's branch (made here) and
@@ -517,6 +600,16 @@ impl Transactions {
         let (via, cseq) = (h.top_via().ok()?, h.cseq().ok()?);
         let branch = via.branch()?;
         self.client_keys.get(&(branch.to_owned(), cseq.method)).copied()
+    }
+
+    /// Whether a response no live transaction took belongs to a client tomb (it is then absorbed).
+    pub(crate) fn absorbed_by_tomb(&self, response: &Response) -> bool {
+        let h = response.headers();
+        let (Ok(via), Ok(cseq)) = (h.top_via(), h.cseq()) else {
+            return false;
+        };
+        via.branch()
+            .is_some_and(|branch| self.tombs.has_client(branch, &cseq.method))
     }
 
     pub(crate) fn insert_server(&mut self, id: Id, entry: ServerEntry) {

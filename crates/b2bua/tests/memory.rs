@@ -328,9 +328,10 @@ fn heap_per_finished_call_until_its_timers_end() {
         sim.b2b.load()
     );
     // 7.5 kB before the waiting transactions dropped their parsed ACK, their boxed-less response slot and a
-    // completed BYE's request and response; about 3.5 kB now (the four transactions' table entries and keys,
-    // the BYE's 200 and the ACK as bytes, their deadlines).
-    assert!(per < 4096.0, "heap per finished call over budget: {per:.0} B");
+    // completed BYE's request and response; 3.5 kB before the call's waiting transactions became tombs once
+    // it was gone (the four transactions' table entries and keys, the BYE's 200 and the ACK as bytes, their
+    // deadlines); about 340 B now (four hashed keys, their duties and deadlines).
+    assert!(per < 512.0, "heap per finished call over budget: {per:.0} B");
     sim.now += Duration::from_secs(40);
     sim.b2b.handle_timeout(sim.now, sim.wall, &Router);
     while sim.b2b.poll_output().is_some() {}
@@ -396,8 +397,9 @@ fn heap_per_refused_invite_until_timer_i() {
         (after.2 - before.2) as f64 / CALLS as f64,
         sim.b2b.load()
     );
-    // 4,315 B each while a refused transaction kept its INVITE and 503 until Timer I; 769 B now.
-    assert!(per < 1024.0, "heap per refused INVITE over budget: {per:.0} B");
+    // 4,315 B each while a refused transaction kept its INVITE and 503 until Timer I; 769 B while it kept its
+    // table entry; about 80 B as a tomb.
+    assert!(per < 256.0, "heap per refused INVITE over budget: {per:.0} B");
     sim.now += Duration::from_secs(40);
     sim.b2b.handle_timeout(sim.now, sim.wall, &Router);
     while sim.b2b.poll_output().is_some() {}

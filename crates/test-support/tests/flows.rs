@@ -642,3 +642,51 @@ fn a_retransmitted_bye_gets_the_same_200_until_timer_j() {
     );
     assert_all_gone(&mut sim);
 }
+
+/// Once a call is gone, what its transactions still owe the network is done by their tombs: a retransmitted
+/// BYE gets the very same 200 again (Timer J), a retransmitted INVITE is absorbed (Timer L), B's retransmitted
+/// 2xx and its 200 to the BYE are absorbed, not counted as strays (Timers M and K), a late CANCEL of the answered
+/// INVITE gets 200 (it matched a transaction, RFC 3261 §9.2); nothing reaches the other leg. Afterwards, nothing.
+#[test]
+fn a_finished_calls_transactions_still_answer_their_retransmissions() {
+    let (mut sim, b_inv, ok) = answered(0);
+    let bye = a_in_dialog(&Method::Bye, &ok, 11, "z9hG4bKa-tomb");
+    let sent = sim.send_a(bye.clone());
+    assert_eq!(summary(&sent), ["A<-200 BYE", "B<-BYE"]);
+    let first = sent[0].1.to_bytes();
+    let b_bye = request(&sent[1].1).clone();
+    assert!(sim.send_b(b_response(&b_bye, 200, false)).is_empty());
+    let load = sim.b2b.load();
+    assert_eq!((load.calls, load.dialogs), (0, 0), "the call is gone: {load:?}");
+    assert_eq!(
+        (load.server_transactions, load.client_transactions),
+        (2, 2),
+        "A's INVITE and BYE, the B-leg INVITE and BYE wait out their timers: {load:?}"
+    );
+    sim.advance(Duration::from_secs(1));
+    let again = sim.send_a(bye.clone());
+    assert_eq!(summary(&again), ["A<-200 BYE"]);
+    assert_eq!(again[0].1.to_bytes(), first, "the very same response");
+    assert!(
+        sim.send_a(a_invite("z9hG4bKa1", "call-a-1")).is_empty(),
+        "INVITE absorbed"
+    );
+    assert!(
+        sim.send_b(b_response(&b_inv, 200, true)).is_empty(),
+        "2xx absorbed"
+    );
+    assert!(
+        sim.send_b(b_response(&b_bye, 200, false)).is_empty(),
+        "BYE's 200 absorbed"
+    );
+    assert_eq!(sim.b2b.stats().stray_responses, 0);
+    assert_eq!(
+        summary(&sim.send_a(cancel_for(&a_invite("z9hG4bKa1", "call-a-1")))),
+        ["A<-200 CANCEL"]
+    );
+    assert_eq!(sim.b2b.stats().retransmissions_received, 2);
+    // Timer J (32 s) ends: the BYE is a new request for no dialog.
+    sim.advance(Duration::from_secs(32));
+    assert_eq!(summary(&sim.send_a(bye)), ["A<-481 BYE"]);
+    assert_all_gone(&mut sim);
+}

@@ -18,6 +18,7 @@ mod setup;
 mod sms;
 mod sms_block;
 mod stop;
+mod tombs;
 mod tones;
 mod trunk;
 mod trunk_probe;
@@ -32,13 +33,14 @@ use pn_sip::transaction::{self, ClientTransaction, Input, ServerTransaction, Tim
 use pn_sip::validate::{ValidationPolicy, validate_request, validate_response};
 use pn_sip::{Method, NameAddr, Request, Response, ResponseBuilder, SipMessage, Uri, Via};
 
-use crate::call::Call;
+use crate::call::{Call, WaitingTx};
 use crate::clock::Clock;
 use crate::dialog::Side;
 use crate::shard::{BRANCH_PREFIX, CALL_ID_PREFIX};
 use crate::tables::reason_value;
+use crate::tombs::ServerDuty;
 use crate::transactions::{
-    ClientEntry, ClientRole, ClientTx, Deadlines, Id, ServerEntry, ServerTx, Slot, Transactions,
+    ClientEntry, ClientRole, ClientTx, Deadlines, Id, RequestMatch, ServerEntry, ServerTx, Slot, Transactions,
 };
 use crate::{B2buaConfig, B2buaError, Output, Peer, RouteLookup, Shard, Stats, Transport};
 pub use stop::StopResult;
@@ -229,6 +231,7 @@ impl B2bua {
                 Slot::TrunkProbe => self.trunk_probe_timer(c),
             }
         }
+        self.txs.tombs.expire(now);
         // Timers end most transactions and calls: the tables give back what a past burst made them grow to.
         self.txs.shrink();
         crate::transactions::shrink_map(&mut self.calls);
@@ -242,7 +245,10 @@ impl B2bua {
 
     /// When [`B2bua::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.first()
+        match (self.deadlines.first(), self.txs.tombs.first()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Calls in progress (not yet ended).
@@ -416,7 +422,7 @@ impl B2bua {
                     self.send(peer, m);
                 }
                 transaction::Output::Timeout => self.on_server_timeout(c, id, call),
-                transaction::Output::Terminated => self.remove_server(id),
+                transaction::Output::Terminated => drop(self.remove_server(id)),
                 transaction::Output::Response(_) | transaction::Output::Ack(_) => {}
             }
         }
@@ -424,15 +430,16 @@ impl B2bua {
         if let Some(e) = self.txs.server_mut(id) {
             e.tx.settle_completed();
         }
+        self.settled_server(id);
     }
 
-    fn remove_server(&mut self, id: Id) {
-        if let Some(mut e) = self.txs.remove_server(id) {
-            self.deadlines.update(Slot::Server(id), &mut e.scheduled, None);
-            if let Some((call, _)) = e.call {
-                self.release_tx(call);
-            }
+    fn remove_server(&mut self, id: Id) -> Option<ServerEntry> {
+        let mut e = self.txs.remove_server(id)?;
+        self.deadlines.update(Slot::Server(id), &mut e.scheduled, None);
+        if let Some((call, _)) = e.call {
+            self.release_tx(call);
         }
+        Some(e)
     }
 
     /// Starts a client transaction sending `request` to `peer`.
@@ -497,7 +504,7 @@ impl B2bua {
                 }
                 transaction::Output::Response(r) => self.on_client_response(c, id, call, role, &r),
                 transaction::Output::Timeout => self.on_client_timeout(c, id, call, role),
-                transaction::Output::Terminated => self.remove_client(id),
+                transaction::Output::Terminated => drop(self.remove_client(id)),
                 transaction::Output::Ack(_) => {}
             }
         }
@@ -505,15 +512,16 @@ impl B2bua {
         if let Some(e) = self.txs.client_mut(id) {
             e.tx.settle();
         }
+        self.settled_client(id);
     }
 
-    fn remove_client(&mut self, id: Id) {
-        if let Some(mut e) = self.txs.remove_client(id) {
-            self.deadlines.update(Slot::Client(id), &mut e.scheduled, None);
-            if let Some((call, _)) = e.call {
-                self.release_tx(call);
-            }
+    fn remove_client(&mut self, id: Id) -> Option<ClientEntry> {
+        let mut e = self.txs.remove_client(id)?;
+        self.deadlines.update(Slot::Client(id), &mut e.scheduled, None);
+        if let Some((call, _)) = e.call {
+            self.release_tx(call);
         }
+        Some(e)
     }
 
     /// A transaction of `call` is gone: an ended call without transactions is dropped.
@@ -533,6 +541,7 @@ impl B2bua {
         }
         match self.txs.match_response(&r) {
             Some(id) => self.drive_client(c, id, Input::Received(SipMessage::Response(r))),
+            None if self.txs.absorbed_by_tomb(&r) => {}
             None => self.stats.stray_responses += 1,
         }
     }
@@ -554,19 +563,26 @@ impl B2bua {
             return;
         }
         // Retransmissions and non-2xx ACKs belong to an existing server transaction.
-        if let Some(id) = self.txs.match_request(&r) {
-            let absorbed = !is_ack
-                || self
-                    .txs
-                    .server(id)
-                    .is_some_and(|e| e.tx.state() == transaction::State::Completed);
-            if absorbed {
-                if !is_ack {
-                    self.stats.retransmissions_received += 1;
+        match self.txs.match_request(&r) {
+            RequestMatch::Live(id) => {
+                let absorbed = !is_ack
+                    || self
+                        .txs
+                        .server(id)
+                        .is_some_and(|e| e.tx.state() == transaction::State::Completed);
+                if absorbed {
+                    if !is_ack {
+                        self.stats.retransmissions_received += 1;
+                    }
+                    self.drive_server(c, id, Input::Received(SipMessage::Request(r)));
+                    return;
                 }
-                self.drive_server(c, id, Input::Received(SipMessage::Request(r)));
+            }
+            RequestMatch::Tomb(duty) if !(is_ack && duty == ServerDuty::Accepted) => {
+                self.tomb_request(from, &r, duty);
                 return;
             }
+            RequestMatch::Tomb(_) | RequestMatch::New => {}
         }
         if is_ack {
             self.on_ack(c, &r);
@@ -652,6 +668,13 @@ impl B2bua {
             for call_id in [&call.a.call_id, &call.b.call_id] {
                 if self.dialogs.get(call_id).is_some_and(|(c, _)| *c == id) {
                     self.dialogs.remove(call_id);
+                }
+            }
+            // What its transactions still owe the network no longer needs the call.
+            for waiting in call.waiting {
+                match waiting {
+                    WaitingTx::Server(tx) => self.entomb_server(tx),
+                    WaitingTx::Client(tx) => self.entomb_client(tx),
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::dialog::Side;
 use crate::engine::B2bua;
 use crate::engine::{ACCEPT, ALLOW};
 use crate::privacy::{copy_whitelisted, rewrite_body_media};
-use crate::transactions::{ClientRole, Id};
+use crate::transactions::{ClientRole, Id, RequestMatch};
 use crate::{Peer, RouteLookup};
 
 impl B2bua {
@@ -44,6 +44,7 @@ impl B2bua {
         if let Some(e) = self.txs.server_mut(pending.server) {
             e.tx.settle();
         }
+        self.settled_server(pending.server);
         if self.calls.get(&id).is_some_and(|call| !call.b_placed) {
             return; // the switch's own 2xx (AXE answerBeforeCollect): nothing to relay
         }
@@ -73,7 +74,16 @@ impl B2bua {
 
     /// CANCEL: 200 to it; if it cancels A's pending INVITE, 487 to that INVITE and CANCEL to B.
     pub(super) fn on_cancel(&mut self, c: Clock, from: Peer, r: Request) {
-        let invite = self.txs.match_cancelled_invite(&r);
+        let invite = match self.txs.match_cancelled_invite(&r) {
+            RequestMatch::Live(id) => Some(id),
+            // The INVITE was answered and its call is gone: the CANCEL matched it, and has no effect.
+            RequestMatch::Tomb(_) => {
+                let b = Response::for_request(&r, 200);
+                self.reply(c, from, r, b);
+                return;
+            }
+            RequestMatch::New => None,
+        };
         let Some(invite) = invite else {
             self.stats.unmatched_requests += 1;
             let b = self.response_to(c, &r, 481);

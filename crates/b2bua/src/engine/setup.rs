@@ -333,6 +333,7 @@ impl B2bua {
                 last_minute: None,
                 scheduled: None,
                 live_tx: 1, // A's INVITE transaction
+                waiting: Vec::new(),
                 prack: PrackState::new(r.headers(), &a_local_tag),
                 session: None,
                 probe_at: None,
