@@ -252,6 +252,12 @@ impl PortAllocator {
 mod tests {
     use super::*;
 
+    /// The tests' origin of time (only the differences matter).
+    #[allow(clippy::disallowed_methods)] // a test's fixed starting point, not the core reading a clock
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     const REST: Duration = Duration::from_secs(2);
     const IDLE: Duration = Duration::from_secs(10);
 
@@ -270,7 +276,7 @@ mod tests {
 
     #[test]
     fn allocates_even_pairs_in_order_and_refuses_bad_releases() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = PortAllocator::new(30001, 30008).unwrap();
         assert_eq!(pool.capacity(), 3); // 30002, 30004, 30006 (30008 has no 30009)
         let a = pool.allocate(t0).unwrap();
@@ -295,7 +301,7 @@ mod tests {
 
     #[test]
     fn defaults_are_two_and_ten_seconds() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         let a = pool.allocate(t0).unwrap();
         pool.release(a, t0);
@@ -305,7 +311,7 @@ mod tests {
 
     #[test]
     fn cold_pairs_come_before_resting_ones_fifo() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         let a = pool.allocate(t0).unwrap();
         assert_eq!(a, pair(40_000));
@@ -317,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_rested_pair_comes_first_the_most_recently_released() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         let [a, b, c] = [(); 3].map(|()| pool.allocate(t0).unwrap());
         pool.release(a, t0);
@@ -335,7 +341,7 @@ mod tests {
 
     #[test]
     fn without_rested_or_cold_pairs_the_longest_resting_comes_first() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         let pairs = [(); 4].map(|()| pool.allocate(t0).unwrap());
         for (i, p) in pairs.iter().enumerate().rev() {
@@ -349,7 +355,7 @@ mod tests {
 
     #[test]
     fn pairs_set_aside_come_back_only_when_nothing_else_is_free() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = PortAllocator::new(40_000, 40_005).unwrap();
         let a = pool.allocate(t0).unwrap();
         let b = pool.allocate(t0).unwrap();
@@ -370,7 +376,7 @@ mod tests {
 
     #[test]
     fn idle_pairs_cool_then_come_back_cold_last_in_line() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         assert_eq!(pool.next_idle(), None, "nothing warm");
         let [a, b] = [(); 2].map(|()| pool.allocate(t0).unwrap());
@@ -405,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_reused_pair_does_not_go_idle_and_timing_is_configurable() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool().with_timing(Duration::from_millis(100), Duration::from_secs(1));
         let a = pool.allocate(t0).unwrap();
         pool.release(a, t0);
@@ -418,7 +424,7 @@ mod tests {
 
     #[test]
     fn counts_add_up() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut pool = pool();
         let [a, b, c] = [(); 3].map(|()| pool.allocate(t0).unwrap());
         pool.release(a, t0);
