@@ -17,7 +17,12 @@
 //! - **set aside**: the runtime could not bind it although the pool thought it free (another process holds one
 //!   of its ports, [`PortAllocator::set_aside`]).
 //!
-//! Resting and rested pairs are *warm*; warm and cold pairs are *free*.
+//! Resting and rested pairs are *warm*; warm and cold pairs are *free*. The `now` given to successive calls must
+//! never go backwards (one shard's monotonic clock): the queues are kept in release order.
+//!
+//! The pool's idea of "warm" is a promise about order, not a record of the runtime's sockets: a warm pair the
+//! runtime never bound (its call ended before the relay opened) is simply bound when next used, and has nothing
+//! to close when it goes idle.
 //!
 //! # Allocation order
 //!
