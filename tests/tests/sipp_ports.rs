@@ -1,8 +1,11 @@
-//! The relay's port pool through the real binary (issue 8, item 9): a port pair goes back to the pool only once
-//! its sockets are closed. Many short relayed calls in quick succession through one shard with a small port range
-//! (20 pairs): before the fix a pair freed by one call was handed to the next while the receive tasks of the
-//! first still held its sockets, and the new call failed with "Address already in use" (503, stateCode 7508).
-//! Afterwards no call fails, and every port of the range is free again.
+//! The relay's port pool through the real binary (issue 8, item 9; issue 14): many short relayed calls in quick
+//! succession through one shard with a small port range (20 pairs). Issue 8: a pair freed by one call was handed
+//! to the next while the receive tasks of the first still held its sockets, and the new call failed with "Address
+//! already in use" (503, stateCode 7508). Issue 14: an ended call's sockets stay bound (parked) and are reused by
+//! a later call, resting `media.port_rest_ms` first; with 9 calls up at once and 20 pairs the pool runs out of
+//! rested and cold pairs and hands out resting ones, bound or not, which must never fail either. No call fails,
+//! and every port of the range is free again once the parked pairs went idle (`media.port_idle_secs`, 1 s here)
+//! and the switch closed them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
@@ -46,6 +49,8 @@ fn short_calls_in_quick_succession_never_get_a_port_still_bound() {
         ("PNSWITCH__MEDIA__PORT_MAX", last_s.as_str()),
         // One shard owns the whole range: every call competes for the same 20 pairs.
         ("PNSWITCH__SIP__SHARDS", "1"),
+        // Parked pairs are closed 2 s (rest) + 1 s after their last call.
+        ("PNSWITCH__MEDIA__PORT_IDLE_SECS", "1"),
     ]);
     let app = rig.switch.app_with_numbers("AXB", &[X]);
     rig.switch.bind_axb(&app, X, A, B, &json!({}));
@@ -90,8 +95,9 @@ fn short_calls_in_quick_succession_never_get_a_port_still_bound() {
     let stats = a_side.stats().expect("uac statistics");
     assert_eq!(stats.successful, u64::from(CALLS), "{stats:?}");
 
-    // Every call ended: no relay is left and every port of the range is free again.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Every call ended: no relay is left, and once the parked pairs rested (2 s) and idled (1 s), and the switch's
+    // once-a-second look closed them, every port of the range is free again.
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let held = bound_ports(first);
         let relays = rig.switch.metric("pn_media_relays").unwrap_or(-1.0);

@@ -31,19 +31,25 @@ impl Load {
 
 /// The relay port pool (relay mode), in RTP/RTCP pairs.
 ///
-/// Every pair of the range is in exactly one of four states, so
-/// `free + set_aside + closing + in_use == capacity`.
+/// Every pair of the range is in exactly one of five states, so
+/// `free + set_aside + closing + cooling + in_use == capacity`; `warm` counts the free pairs whose sockets the
+/// runtime keeps bound between calls (see [`pn_media::PortAllocator`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RelayPorts {
     /// Pairs the configured range holds.
     pub capacity: usize,
-    /// Pairs free to hand out.
+    /// Pairs free to hand out: warm (sockets still bound, resting or rested since their last call) or cold.
     pub free: usize,
+    /// Of the free pairs, those whose sockets the runtime keeps bound (parked) since their last call.
+    pub warm: usize,
     /// Pairs set aside because their sockets could not be bound: handed out only when none is free.
     pub set_aside: usize,
-    /// Pairs of ended calls whose sockets the runtime is still closing: back in the pool once it reports
-    /// them closed.
+    /// Pairs of ended calls the runtime has not yet reported closed (their relay is gone at once, so this is
+    /// only between a `Close` and its `Closed`).
     pub closing: usize,
+    /// Warm pairs unused for the idle time whose sockets the runtime is closing: cold again once it reports
+    /// them cooled ([`crate::B2bua::ports_cooled`]).
+    pub cooling: usize,
     /// Pairs held by calls in progress.
     pub in_use: usize,
 }

@@ -25,10 +25,17 @@
 //!   dead-media event the runtime calls [`B2bua::handle_media_timeout`](crate::B2bua::handle_media_timeout): an answered
 //!   call gets a BYE on both legs with `Reason: Q.850;cause=102;text="<stateCode> …"` and ends with
 //!   stateCode 7505 (A's media died) or 7506 (B's media died). Before answer the timeout is ignored.
-//! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool only when the
-//!   runtime answers [`MediaEvent::Closed`], once the call's sockets are closed: a pair handed to the next
-//!   call while the last one's sockets are still open could not be bound. A pair the runtime could not
-//!   bind ([`MediaEvent::OpenFailed`]) is set aside ([`PortAllocator::set_aside`]) when it comes back.
+//! - when the call ends, [`MediaCommand::Close`]. The call's pairs return to the pool when the runtime
+//!   answers [`MediaEvent::Closed`], once no datagram reaches the call any more (the runtime keeps the
+//!   sockets bound, "parked", for a later call). There they first rest ([`PortAllocator`]: stray packets of
+//!   the ended call are dropped by the runtime, not delivered to the next one), then are the first choice of
+//!   new calls, so a busy shard reuses bound sockets instead of binding new ones. A pair the runtime could
+//!   not bind ([`MediaEvent::OpenFailed`]) is set aside ([`PortAllocator::set_aside`]) when it comes back.
+//! - warm pairs unused for the pool's idle time are handed to the runtime for closing
+//!   ([`B2bua::take_idle_ports`](crate::B2bua::take_idle_ports), polled by the runtime, e.g. once a second or
+//!   at [`B2bua::next_idle_ports_at`](crate::B2bua::next_idle_ports_at)); they are not handed out until the
+//!   runtime reports their sockets closed ([`B2bua::ports_cooled`](crate::B2bua::ports_cooled)) and are then
+//!   bound anew when next used.
 
 use std::collections::{HashMap, HashSet};
 
@@ -138,8 +145,9 @@ pub enum MediaCommand {
         /// The file name (the CDR's `recordObjectName`).
         object: String,
     },
-    /// The call ended: close the sockets and drop the relay, then report [`MediaEvent::Closed`] (also for a
-    /// call the runtime has no relay for): only then do the call's port pairs return to the pool.
+    /// The call ended: drop the relay (no datagram reaches the call any more; the sockets may stay bound,
+    /// parked for a later call), then report [`MediaEvent::Closed`] (also for a call the runtime has no relay
+    /// for): only then do the call's port pairs return to the pool.
     Close {
         /// The call.
         call: MediaCall,
@@ -226,7 +234,8 @@ pub enum MediaEvent {
         digit: char,
     },
     /// The sockets of [`MediaCommand::Open`] could not be bound: the call cannot have media and is released
-    /// with 7508 (503 before answer). The runtime keeps none of the call's sockets open.
+    /// with 7508 (503 before answer). No datagram reaches the call (a pair that did bind stays parked for a
+    /// later call; nothing of a pair that failed stays bound).
     OpenFailed {
         /// The call.
         call: MediaCall,
@@ -234,8 +243,8 @@ pub enum MediaEvent {
         /// they come back, so the next calls get other pairs.
         unbindable: [Option<PortPair>; 2],
     },
-    /// The sockets of a call named by [`MediaCommand::Close`] are closed: its port pairs may be handed out
-    /// again.
+    /// The relay of a call named by [`MediaCommand::Close`] is gone (nothing more is delivered to the call):
+    /// its port pairs go back to the pool, to rest before they are handed out again.
     Closed {
         /// The call.
         call: MediaCall,
@@ -256,7 +265,7 @@ pub enum MediaEvent {
 pub(crate) struct MediaPlane {
     pub public_ip: String,
     pub ports: PortAllocator,
-    /// The pairs of ended calls whose sockets the runtime is closing: back to `ports` on
+    /// The pairs of ended calls whose relay the runtime is closing: back to `ports` on
     /// [`MediaEvent::Closed`].
     pub closing: HashMap<Id, [PortPair; 2]>,
     /// Pairs the runtime could not bind: set aside rather than freed when they come back.
@@ -264,8 +273,8 @@ pub(crate) struct MediaPlane {
 }
 
 impl MediaPlane {
-    /// The runtime closed the sockets of `id`: its pairs go back to the pool.
-    pub(crate) fn closed(&mut self, id: Id) {
+    /// The runtime closed the relay of `id` at `now`: its pairs go back to the pool (to rest, or set aside).
+    pub(crate) fn closed(&mut self, id: Id, now: std::time::Instant) {
         let Some(pairs) = self.closing.remove(&id) else {
             return;
         };
@@ -273,7 +282,7 @@ impl MediaPlane {
             if self.unbindable.remove(&pair) {
                 self.ports.set_aside(pair);
             } else {
-                self.ports.release(pair);
+                self.ports.release(pair, now);
             }
         }
     }

@@ -31,8 +31,8 @@ fn relay(c: &mut Criterion) {
     let mut ports = PortAllocator::new(20_000, 29_999).expect("range");
     let mut sessions: Vec<RelaySession> = (0..calls)
         .map(|i| {
-            let a = ports.allocate().expect("port");
-            let b = ports.allocate().expect("port");
+            let a = ports.allocate(now).expect("port");
+            let b = ports.allocate(now).expect("port");
             let mut s = RelaySession::new(now, RelayConfig::default(), a, b);
             let host = |n: u16| SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8], n));
             s.set_remote(Leg::A, RemoteMedia::from_sdp(host(4000)));

@@ -174,7 +174,8 @@ pub struct SipMetrics {
     /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
     pub media_relays: IntGauge,
     /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
-    /// (malformed, no destination yet, wrong source, or the party hears a prompt), `played` (prompt frames the
+    /// (malformed, no destination yet, wrong source, the party hears a prompt, or a parked port: the call
+    /// ended), `played` (prompt frames the
     /// switch sent), `busy` (a receive task found the relays in use: should stay 0).
     pub media_packets: IntCounterVec,
     /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`

@@ -105,6 +105,13 @@ pub struct MediaConfig {
     pub port_max: u16,
     /// Seconds without RTP from a party (while it should send) before the call is released; 0 = never (default 60).
     pub timeout_secs: u64,
+    /// Milliseconds a port pair rests after its call ended before it is the first choice of a new call
+    /// (default 2000): its sockets stay bound meanwhile and stray packets of the ended call are dropped. A pair
+    /// still resting is handed out only when no other pair is free.
+    pub port_rest_ms: u64,
+    /// Seconds a rested port pair may stay unused before its sockets are closed (default 10); until then a new
+    /// call reuses its bound sockets.
+    pub port_idle_secs: u64,
     /// The address written into `c=` (default: the IP of the first SIP listen address).
     pub public_ip: Option<IpAddr>,
     /// Besides the mono mix, write one recording file per party (`<name>_a.wav`, `<name>_b.wav`; default false).
@@ -118,6 +125,8 @@ impl Default for MediaConfig {
             port_min: 16_384,
             port_max: 32_767,
             timeout_secs: 60,
+            port_rest_ms: 2000,
+            port_idle_secs: 10,
             public_ip: None,
             record_per_party: false,
         }

@@ -355,7 +355,12 @@ fn media_parts(
     Ok(Some(shard::MediaParts {
         public_ip,
         bind_ip,
-        ports: pn_media::PortAllocator::new(first, last).map_err(|e| invalid(e.to_string()))?,
+        ports: pn_media::PortAllocator::new(first, last)
+            .map_err(|e| invalid(e.to_string()))?
+            .with_timing(
+                Duration::from_millis(m.port_rest_ms),
+                Duration::from_secs(m.port_idle_secs),
+            ),
         timeout: Duration::from_secs(m.timeout_secs),
         services: services.clone(),
     }))

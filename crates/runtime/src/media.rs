@@ -1,22 +1,35 @@
 //! The media plane of one shard (`[media] mode = "relay"`): the sockets and the loop around the shard's
-//! sans-IO [`MediaEngine`]. The shard's [`B2bua`](pn_b2bua::B2bua) emits [`MediaCommand`]s; this binds,
-//! per call, the four UDP sockets of the two port pairs, resolves prompts to audio (an app's upload from
-//! the [`PromptLibrary`] or a shipped default) and passes the command on to the engine, which owns all the
-//! per-call media logic (relay, prompt queues and muting, RTP continuity, DTMF, recording). Each socket has
-//! a receive task on the shard's own single-threaded event loop (a `LocalSet`): it reads a datagram and
-//! hands it at once to the engine (the relays are shared with the shard loop through an `Rc<RefCell<…>>`,
-//! never borrowed across an await), then sends what the engine emits from the named socket in the same
-//! wake-up. The engine's recording audio goes to the writer thread ([`RecordingSink`]); its reports for the
-//! core (dead media, digits, prompts played) are collected as [`MediaEvent`]s and the shard loop is woken
-//! to hand them to [`pn_b2bua::B2bua::handle_media_event`]. The shard sleeps until the engine's next
-//! deadline ([`Relays::poll_timeout`]). Everything for a call lives on the call's shard thread: no locks.
+//! sans-IO [`MediaEngine`]. The shard's [`B2bua`](pn_b2bua::B2bua) emits [`MediaCommand`]s; this gives each call
+//! the four UDP sockets of its two port pairs, resolves prompts to audio (an app's upload from the
+//! [`PromptLibrary`] or a shipped default) and passes the command on to the engine, which owns all the per-call
+//! media logic (relay, prompt queues and muting, RTP continuity, DTMF, recording). The engine's recording audio
+//! goes to the writer thread ([`RecordingSink`]); its reports for the core (dead media, digits, prompts played)
+//! are collected as [`MediaEvent`]s and the shard loop is woken to hand them to
+//! [`pn_b2bua::B2bua::handle_media_event`]. The shard sleeps until the engine's next deadline
+//! ([`Relays::poll_timeout`]). Everything for a call lives on the call's shard thread: no locks.
 //!
-//! Closing a call's relay ([`MediaCommand::Close`]) aborts its receive tasks, but each task owns its socket
-//! and an aborted task is only dropped when the `LocalSet` next runs it: until then the ports are still bound.
-//! So the tasks are kept ([`Relays::take_closing`]) and the shard awaits them before it reports
-//! [`MediaEvent::Closed`], which is what returns the call's port pairs to the core's pool.
+//! **The park.** Sockets outlive calls: binding four sockets per call (socket, bind, epoll registration, the
+//! sender dup, and the closes) cost more than the rest of the relay's per-call work, so a port, once bound, stays
+//! bound in the shard's park with its sender dup and its receive task, and the next call given that pair (the
+//! core's `PortAllocator` hands out warm pairs first) reuses them without a syscall. Each port has an owner cell,
+//! `(call, leg, channel)` or none; [`MediaCommand::Open`] binds only the ports not parked (cold) and sets the
+//! owners, [`MediaCommand::Close`] clears them and reports [`MediaEvent::Closed`] at once. A datagram on a port
+//! with no owner (the call ended: a stray packet) is dropped and counted as dropped; the core lets a released
+//! pair rest before handing it out again, so the ended call's last packets meet an ownerless port.
+//!
+//! **Receiving.** Each port's receive task runs on the shard's own single-threaded event loop (a `LocalSet`):
+//! it waits until its socket is readable, then, with the relays borrowed (an `Rc<RefCell<…>>`, never across an
+//! await), reads the waiting datagrams into the shard's one receive buffer, hands each to the engine under the
+//! port's current owner and sends what the engine emits from the named socket in the same wake-up.
+//!
+//! **Cooling.** Warm pairs unused for the pool's idle time are taken from the core
+//! ([`pn_b2bua::B2bua::take_idle_ports`], polled by the shard loop): [`Relays::cool`] removes them from the park
+//! and aborts their receive tasks; each task owns its socket and an aborted task is only dropped when the
+//! `LocalSet` next runs it, so the shard awaits the tasks (then the ports are really unbound) before it reports
+//! the pairs cooled ([`pn_b2bua::B2bua::ports_cooled`]). When the shard stops, every task and socket goes with
+//! its `LocalSet`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
@@ -37,6 +50,9 @@ use super::record::RecordingSink;
 
 /// Largest datagram relayed.
 const MAX_DATAGRAM: usize = 2048;
+
+/// Most datagrams one receive task reads per wake-up before it lets the other tasks run.
+const READ_BATCH: usize = 32;
 
 /// How often a recording's finalised audio is handed to the writer.
 const RECORD_FLUSH: Duration = Duration::from_millis(100);
@@ -78,29 +94,41 @@ pub(crate) struct MediaCounts {
     pub(crate) recordings: u64,
 }
 
-/// One call's sockets.
-struct CallSockets {
-    /// For sending (by leg, then channel): plain non-blocking sends, because tokio's `try_send_to` answers
+/// Who a port's datagrams go to now: `(call, leg, channel)`, or `None` while the port is parked.
+type Owner = Rc<Cell<Option<(MediaCall, Leg, Channel)>>>;
+
+/// One bound port of the park: its receive task (which owns the tokio socket), the sender and the owner cell.
+struct Port {
+    /// For sending: plain non-blocking sends on a dup of the socket, because tokio's `try_send_to` answers
     /// `WouldBlock` until the reactor has first seen a socket writable, which lost the first frames sent in
     /// the same turn as the call's relay was opened (a prompt before a rejection, AXE).
-    senders: [[std::net::UdpSocket; 2]; 2],
-    /// The receive tasks, each owning a socket.
-    tasks: Vec<JoinHandle<()>>,
+    sender: Rc<std::net::UdpSocket>,
+    /// Shared with the receive task.
+    owner: Owner,
+    /// The receive task, owning the socket.
+    task: JoinHandle<()>,
 }
 
-impl Drop for CallSockets {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+/// A call's ports: its pairs (A's, B's) and their senders (by leg, then channel).
+struct CallPorts {
+    pairs: [PortPair; 2],
+    senders: [[Rc<std::net::UdpSocket>; 2]; 2],
 }
 
 /// The relays of one shard: the sockets around the shard's [`MediaEngine`].
 pub(crate) struct Relays {
     bind_ip: IpAddr,
     engine: MediaEngine<MediaCall>,
-    sockets: HashMap<MediaCall, CallSockets>,
+    /// The calls with a relay, and their ports.
+    calls: HashMap<MediaCall, CallPorts>,
+    /// Every bound pair, by RTP port: owned by a call, or parked between calls.
+    park: HashMap<u16, [Port; 2]>,
+    /// The receive buffer every task of the shard reads into (never held across an await).
+    buf: Vec<u8>,
+    /// Datagrams read on a parked port (dropped).
+    parked_drops: u64,
+    /// Ports bound so far.
+    binds: u64,
     /// This object, for the receive tasks it spawns.
     me: Weak<RefCell<Relays>>,
     /// Wakes the shard loop: events are pending, or a deadline moved earlier.
@@ -112,12 +140,10 @@ pub(crate) struct Relays {
     defaults: HashMap<String, Option<PromptAudio>>,
     /// Makes recording keys unique across shards.
     shard: u16,
-    /// Relays closed by the core whose receive tasks (each owning a socket) are aborted but maybe not yet
-    /// dropped: the shard awaits them, then reports [`MediaEvent::Closed`].
-    closing: Vec<(MediaCall, Vec<JoinHandle<()>>)>,
     /// Relays that could not be bound, recordings started.
     opened: (u64, u64),
-    /// `pn_media_packets_total{outcome="busy"}`: datagrams a receive task found the relays borrowed for.
+    /// `pn_media_packets_total{outcome="busy"}`: wake-ups a receive task found the relays borrowed (it reads its
+    /// datagrams on the next).
     busy: prometheus::IntCounter,
 }
 
@@ -146,14 +172,17 @@ impl Relays {
             RefCell::new(Self {
                 bind_ip,
                 engine: MediaEngine::new(config),
-                sockets: HashMap::new(),
+                calls: HashMap::new(),
+                park: HashMap::new(),
+                buf: vec![0; MAX_DATAGRAM],
+                parked_drops: 0,
+                binds: 0,
                 me: me.clone(),
                 wake,
                 pending: Vec::new(),
                 services,
                 defaults: HashMap::new(),
                 shard,
-                closing: Vec::new(),
                 opened: (0, 0),
                 busy,
             })
@@ -170,7 +199,7 @@ impl Relays {
         let engine = self.engine.counts();
         MediaCounts {
             forwarded: engine.forwarded,
-            dropped: engine.dropped,
+            dropped: engine.dropped + self.parked_drops,
             played: engine.played,
             digits: engine.digits,
             open_failed: self.opened.0,
@@ -182,8 +211,8 @@ impl Relays {
     pub(crate) fn command(&mut self, now: Instant, command: MediaCommand, events: &mut Vec<MediaEvent>) {
         let command = match command {
             MediaCommand::Open { call, a, b } => match self.open(call, a, b) {
-                Ok(sockets) => {
-                    self.sockets.insert(call, sockets);
+                Ok(ports) => {
+                    self.calls.insert(call, ports);
                     MediaEngineCommand::Open { call, a, b }
                 }
                 Err((e, unbindable)) => {
@@ -196,17 +225,15 @@ impl Relays {
             MediaCommand::Close { call, keep_recording } => {
                 self.engine
                     .handle_command(now, MediaEngineCommand::Close { call, keep_recording });
-                match self.sockets.remove(&call) {
-                    Some(mut sockets) => {
-                        let tasks = std::mem::take(&mut sockets.tasks);
-                        for task in &tasks {
-                            task.abort();
+                // The ports stay bound, parked: from now on their datagrams are dropped.
+                if let Some(ports) = self.calls.remove(&call) {
+                    for pair in ports.pairs {
+                        for port in self.park.get(&pair.rtp).into_iter().flatten() {
+                            port.owner.set(None);
                         }
-                        self.closing.push((call, tasks));
                     }
-                    // No relay (its open failed): no socket of the call is open.
-                    None => self.pending.push(MediaEvent::Closed { call }),
                 }
+                self.pending.push(MediaEvent::Closed { call });
                 self.drain();
                 events.append(&mut self.pending);
                 return;
@@ -251,46 +278,114 @@ impl Relays {
         events.append(&mut self.pending);
     }
 
-    /// Binds the four sockets of a call and starts their receive tasks. On failure nothing stays bound, and the
-    /// error comes with the pairs a port of which is in use outside the pool.
+    /// Gives a call its two pairs: parked ones as they are, cold ones bound (and their receive tasks started).
+    /// On failure no port delivers to the call, a pair that did bind stays parked, nothing of a pair that failed
+    /// stays bound, and the error comes with the pairs a port of which is in use outside the pool.
     fn open(
-        &self,
+        &mut self,
         call: MediaCall,
         a: PortPair,
         b: PortPair,
-    ) -> Result<CallSockets, (std::io::Error, [Option<PortPair>; 2])> {
-        type Bound = (Arc<UdpSocket>, std::net::UdpSocket);
-        let bind = |port: u16| -> std::io::Result<Bound> {
+    ) -> Result<CallPorts, (std::io::Error, [Option<PortPair>; 2])> {
+        let (ra, rb) = (self.park_pair(a), self.park_pair(b));
+        let in_use = |r: &std::io::Result<()>, p: PortPair| {
+            matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse).then_some(p)
+        };
+        let unbindable = [in_use(&ra, a), in_use(&rb, b)];
+        if let (Err(e), _) | (_, Err(e)) = (ra, rb) {
+            return Err((e, unbindable));
+        }
+        for (leg, pair) in [(Leg::A, a), (Leg::B, b)] {
+            for (channel, port) in [Channel::Rtp, Channel::Rtcp]
+                .into_iter()
+                .zip(self.park.get(&pair.rtp).into_iter().flatten())
+            {
+                port.owner.set(Some((call, leg, channel)));
+            }
+        }
+        let senders = |pair: PortPair| {
+            let ports = self.park.get(&pair.rtp)?;
+            Some(ports.each_ref().map(|port| Rc::clone(&port.sender)))
+        };
+        let (Some(sa), Some(sb)) = (senders(a), senders(b)) else {
+            return Err((std::io::Error::other("a pair just parked is gone"), [None; 2]));
+        };
+        Ok(CallPorts {
+            pairs: [a, b],
+            senders: [sa, sb],
+        })
+    }
+
+    /// Makes sure `pair` is in the park: nothing to do when it is (no syscall), else binds both its ports and
+    /// starts their receive tasks, with no owner yet. On failure nothing of the pair stays bound.
+    fn park_pair(&mut self, pair: PortPair) -> std::io::Result<()> {
+        if self.park.contains_key(&pair.rtp) {
+            return Ok(());
+        }
+        let bind = |port: u16| -> std::io::Result<(UdpSocket, std::net::UdpSocket)> {
             let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
             socket.set_nonblocking(true)?;
             let sender = socket.try_clone()?;
-            Ok((Arc::new(UdpSocket::from_std(socket)?), sender))
+            Ok((UdpSocket::from_std(socket)?, sender))
         };
-        let pair = |p: PortPair| -> std::io::Result<[Bound; 2]> { Ok([bind(p.rtp)?, bind(p.rtcp)?]) };
-        let (pa, pb) = (pair(a), pair(b));
-        let in_use = |r: &std::io::Result<[Bound; 2]>, p: PortPair| {
-            matches!(r, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse).then_some(p)
-        };
-        let unbindable = [in_use(&pa, a), in_use(&pb, b)];
-        let [[ar, ac], [br, bc]] = match (pa, pb) {
-            (Ok(pa), Ok(pb)) => [pa, pb],
-            (Err(e), _) | (_, Err(e)) => return Err((e, unbindable)),
-        };
-        let sockets = [[ar.0, ac.0], [br.0, bc.0]];
-        let senders = [[ar.1, ac.1], [br.1, bc.1]];
-        let mut tasks = Vec::with_capacity(4);
-        for (leg, pair) in [(Leg::A, &sockets[0]), (Leg::B, &sockets[1])] {
-            for (channel, socket) in [(Channel::Rtp, &pair[0]), (Channel::Rtcp, &pair[1])] {
-                tasks.push(tokio::task::spawn_local(receive(
-                    Arc::clone(socket),
-                    (call, leg, channel),
-                    self.me.clone(),
-                    Rc::clone(&self.wake),
-                    self.busy.clone(),
-                )));
+        // Both bound before any task owns a socket: a failed pair closes at once.
+        let bound = [bind(pair.rtp)?, bind(pair.rtcp)?];
+        self.binds += 2;
+        let ports = bound.map(|(socket, sender)| {
+            let owner: Owner = Rc::new(Cell::new(None));
+            let task = tokio::task::spawn_local(receive(
+                socket,
+                Rc::clone(&owner),
+                self.me.clone(),
+                Rc::clone(&self.wake),
+                self.busy.clone(),
+            ));
+            Port {
+                sender: Rc::new(sender),
+                owner,
+                task,
+            }
+        });
+        self.park.insert(pair.rtp, ports);
+        Ok(())
+    }
+
+    /// Reads the datagrams waiting on `socket` (at most [`READ_BATCH`]) into the shared buffer and hands each to
+    /// the engine under the port's owner (none: dropped). `Ok(true)` when the shard loop must run.
+    fn read(
+        &mut self,
+        socket: &UdpSocket,
+        owner: &Cell<Option<(MediaCall, Leg, Channel)>>,
+    ) -> std::io::Result<bool> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut wake = Ok(false);
+        for _ in 0..READ_BATCH {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let Some((call, leg, channel)) = owner.get() else {
+                        self.parked_drops += 1;
+                        continue;
+                    };
+                    let packet = Packet {
+                        call,
+                        leg,
+                        channel,
+                        from,
+                        bytes: &buf[..n],
+                    };
+                    if self.packet(Instant::now(), &packet) {
+                        wake = Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    wake = wake.and(Err(e));
+                    break;
+                }
             }
         }
-        Ok(CallSockets { senders, tasks })
+        self.buf = buf;
+        wake
     }
 
     /// A datagram from a call's socket, handed to the engine. True when the shard loop must run (events or
@@ -329,8 +424,8 @@ impl Relays {
             let event = match self.engine.poll_output() {
                 MediaEngineOutput::Timeout(at) => return at,
                 MediaEngineOutput::Transmit(t) => {
-                    if let Some(sockets) = self.sockets.get(&t.call) {
-                        let socket = &sockets.senders[leg_idx(t.leg)][channel_idx(t.channel)];
+                    if let Some(ports) = self.calls.get(&t.call) {
+                        let socket = &ports.senders[leg_idx(t.leg)][channel_idx(t.channel)];
                         if let Err(e) = socket.send_to(t.bytes, t.to) {
                             tracing::trace!(to = %t.to, error = %e, "media send failed");
                         }
@@ -406,13 +501,49 @@ impl Relays {
 
     /// Calls with a relay.
     pub(crate) fn len(&self) -> usize {
-        self.sockets.len()
+        self.calls.len()
     }
 
-    /// The relays closed since the last call, each with its aborted receive tasks: once they have all ended,
-    /// their sockets are closed.
-    pub(crate) fn take_closing(&mut self) -> Vec<(MediaCall, Vec<JoinHandle<()>>)> {
-        std::mem::take(&mut self.closing)
+    /// Pairs bound (owned by a call or parked).
+    pub(crate) fn bound_pairs(&self) -> usize {
+        self.park.len()
+    }
+
+    /// Ports bound so far.
+    #[cfg(test)]
+    fn binds(&self) -> u64 {
+        self.binds
+    }
+
+    /// Closes the parked pairs the core found idle: they leave the park and their receive tasks are aborted.
+    /// Each task owns its socket and is only dropped when the `LocalSet` next runs it: the ports are unbound
+    /// once every returned task has ended. A pair not in the park (its bind failed) has nothing to close; a pair
+    /// a call still owns (the core would not name one) is left alone.
+    pub(crate) fn cool(&mut self, pairs: &[PortPair]) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::with_capacity(pairs.len() * 2);
+        for pair in pairs {
+            let owned = self
+                .park
+                .get(&pair.rtp)
+                .is_some_and(|ports| ports.iter().any(|port| port.owner.get().is_some()));
+            if owned {
+                tracing::warn!(?pair, "an idle pair is owned by a call: kept");
+                continue;
+            }
+            for port in self.park.remove(&pair.rtp).into_iter().flatten() {
+                port.task.abort();
+                tasks.push(port.task);
+            }
+        }
+        tasks
+    }
+}
+
+impl Drop for Relays {
+    fn drop(&mut self) {
+        for port in self.park.values().flatten() {
+            port.task.abort();
+        }
     }
 }
 
@@ -430,38 +561,37 @@ fn channel_idx(channel: Channel) -> usize {
     }
 }
 
-/// Reads datagrams of one socket and relays each at once, until aborted (or the relays are gone).
+/// Waits until the port's socket is readable, then reads and relays what waits there
+/// ([`Relays::read`]), until aborted (or the relays are gone).
 async fn receive(
-    socket: Arc<UdpSocket>,
-    (call, leg, channel): (MediaCall, Leg, Channel),
+    socket: UdpSocket,
+    owner: Owner,
     relays: Weak<RefCell<Relays>>,
     wake: Rc<Notify>,
     busy: prometheus::IntCounter,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let Some(relays) = relays.upgrade() else {
-                    return;
-                };
-                let packet = Packet {
-                    call,
-                    leg,
-                    channel,
-                    from,
-                    bytes: &buf[..n],
-                };
-                // Never borrowed across an await, on one thread: a failed borrow cannot happen; counted if it did.
-                let Ok(mut relays) = relays.try_borrow_mut() else {
-                    busy.inc();
-                    continue;
-                };
-                if relays.packet(std::time::Instant::now(), &packet) {
-                    wake.notify_one();
-                }
+        if let Err(e) = socket.readable().await {
+            tracing::trace!(error = %e, "media receive error");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        // Never borrowed across an await, on one thread: a failed borrow cannot happen; counted if it did.
+        let read = match relays.upgrade() {
+            None => return,
+            Some(relays) => relays
+                .try_borrow_mut()
+                .map(|mut borrowed| borrowed.read(&socket, &owner))
+                .ok(),
+        };
+        match read {
+            None => {
+                busy.inc();
+                tokio::task::yield_now().await;
             }
-            Err(e) => {
+            Some(Ok(true)) => wake.notify_one(),
+            Some(Ok(false)) => {}
+            Some(Err(e)) => {
                 tracing::trace!(error = %e, "media receive error");
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -550,29 +680,75 @@ mod tests {
             .all(|&p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
     }
 
-    #[test]
-    fn closed_is_reported_only_once_the_sockets_are_closed() {
+    /// A shard's relays on loopback, for a test inside a `LocalSet`.
+    fn relays() -> Rc<RefCell<Relays>> {
+        let services = MediaServices {
+            prompts: None,
+            recordings: None,
+            per_party: false,
+        };
+        let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
+        Relays::shared(
+            "127.0.0.1".parse().unwrap(),
+            Duration::ZERO,
+            Rc::new(Notify::new()),
+            services,
+            0,
+            busy,
+        )
+    }
+
+    /// Runs `test` on a current-thread runtime inside a `LocalSet`, as a shard does.
+    fn on_a_shard<F: std::future::Future<Output = ()>>(test: impl FnOnce() -> F) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        tokio::task::LocalSet::new().block_on(&runtime, async {
-            let services = MediaServices {
-                prompts: None,
-                recordings: None,
-                per_party: false,
-            };
-            let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
-            let relays = Relays::shared(
-                "127.0.0.1".parse().unwrap(),
-                Duration::ZERO,
-                Rc::new(Notify::new()),
-                services,
-                0,
-                busy,
-            );
-            let a = free_pair();
-            let b = std::iter::repeat_with(free_pair).find(|b| *b != a).unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, test());
+    }
+
+    /// Two distinct free pairs.
+    fn two_pairs() -> (PortPair, PortPair) {
+        let a = free_pair();
+        let b = std::iter::repeat_with(free_pair)
+            .find(|b| b.rtp.abs_diff(a.rtp) > 1)
+            .unwrap();
+        (a, b)
+    }
+
+    fn close(call: MediaCall) -> MediaCommand {
+        MediaCommand::Close {
+            call,
+            keep_recording: false,
+        }
+    }
+
+    /// A 20 ms PCMU RTP packet of stream `ssrc`.
+    fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[0xff; 160]);
+        p
+    }
+
+    /// Lets the receive tasks run until `done` holds (at most a second).
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("timed out");
+    }
+
+    #[test]
+    fn a_closed_relay_parks_its_sockets_and_a_reused_pair_is_not_bound_again() {
+        on_a_shard(|| async {
+            let relays = relays();
+            let (a, b) = two_pairs();
             let call = MediaCall(7);
             let now = Instant::now();
             let mut events = Vec::new();
@@ -582,63 +758,138 @@ mod tests {
             assert!(events.is_empty(), "{events:?}");
             tokio::task::yield_now().await; // the receive tasks start and own their sockets
             assert!(!bindable(a) && !bindable(b));
-            let close = MediaCommand::Close {
-                call,
-                keep_recording: false,
-            };
-            relays.borrow_mut().command(now, close, &mut events);
-            // Closing aborted the receive tasks, but their sockets stay open until the tasks are dropped: no
-            // `Closed` yet, the tasks are handed over to be awaited.
+            assert_eq!((relays.borrow().binds(), relays.borrow().len()), (4, 1));
+            // Closed at once; the sockets stay bound, parked.
+            relays.borrow_mut().command(now, close(call), &mut events);
+            assert_eq!(events, [MediaEvent::Closed { call }]);
+            events.clear();
+            tokio::task::yield_now().await;
+            assert!(!bindable(a) && !bindable(b), "parked ports stay bound");
+            assert_eq!((relays.borrow().len(), relays.borrow().bound_pairs()), (0, 2));
+            // The next call given these pairs reuses the parked sockets: no bind.
+            let next = MediaCall(8);
+            relays.borrow_mut().command(
+                now,
+                MediaCommand::Open {
+                    call: next,
+                    a: b,
+                    b: a,
+                },
+                &mut events,
+            );
             assert!(events.is_empty(), "{events:?}");
-            assert!(!bindable(a), "the ports are still bound right after the close");
-            let closing = relays.borrow_mut().take_closing();
-            assert_eq!(closing.len(), 1);
-            for (closed, tasks) in closing {
-                assert_eq!(closed, call);
-                assert_eq!(tasks.len(), 4);
-                for task in tasks {
-                    assert!(task.await.is_err_and(|e| e.is_cancelled()));
-                }
+            assert_eq!((relays.borrow().binds(), relays.borrow().len()), (4, 1));
+            // A call with one parked pair and one cold pair binds only the cold one.
+            relays.borrow_mut().command(now, close(next), &mut events);
+            let (c, _) = std::iter::repeat_with(two_pairs)
+                .find(|(c, _)| ![a.rtp, b.rtp].contains(&c.rtp))
+                .unwrap();
+            let third = MediaCall(9);
+            relays
+                .borrow_mut()
+                .command(now, MediaCommand::Open { call: third, a, b: c }, &mut events);
+            assert_eq!(relays.borrow().binds(), 6);
+            // A relay that never opened is reported closed at once too.
+            events.clear();
+            relays
+                .borrow_mut()
+                .command(now, close(MediaCall(10)), &mut events);
+            assert_eq!(events, [MediaEvent::Closed { call: MediaCall(10) }]);
+        });
+    }
+
+    #[test]
+    fn a_datagram_to_a_parked_port_is_dropped_not_delivered_to_the_next_call() {
+        on_a_shard(|| async {
+            let relays = relays();
+            let (a, b) = two_pairs();
+            let party_a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let party_b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            party_b.set_nonblocking(true).unwrap();
+            let now = Instant::now();
+            let mut events = Vec::new();
+            let open = |call| MediaCommand::Open { call, a, b };
+            let remote_b = |call| MediaCommand::Remote {
+                call,
+                leg: Leg::B,
+                remote: Some(pn_media::RemoteMedia::from_sdp(party_b.local_addr().unwrap())),
+                direction: pn_media::MediaDirection::SendRecv,
+            };
+            let first = MediaCall(1);
+            relays.borrow_mut().command(now, open(first), &mut events);
+            relays.borrow_mut().command(now, close(first), &mut events);
+            // A stray packet of the ended call reaches the parked port: dropped.
+            let dropped = relays.borrow().counts().dropped;
+            party_a.send_to(&rtp(1, 1), ("127.0.0.1", a.rtp)).unwrap();
+            until(|| relays.borrow().counts().dropped > dropped).await;
+            // The next call of the pair gets only its own packets.
+            let second = MediaCall(2);
+            relays.borrow_mut().command(now, open(second), &mut events);
+            relays.borrow_mut().command(now, remote_b(second), &mut events);
+            party_a.send_to(&rtp(2, 1), ("127.0.0.1", a.rtp)).unwrap();
+            until(|| relays.borrow().counts().forwarded == 1).await;
+            let mut buf = [0u8; 2048];
+            let (n, from) = party_b.recv_from(&mut buf).unwrap();
+            assert_eq!(from.port(), b.rtp, "relayed from B's side");
+            assert_eq!(
+                &buf[..n],
+                rtp(2, 1).as_slice(),
+                "the new call's packet, not the stray one"
+            );
+            assert!(party_b.recv_from(&mut buf).is_err(), "nothing else arrived");
+            assert_eq!(relays.borrow().counts().forwarded, 1);
+        });
+    }
+
+    #[test]
+    fn cooled_pairs_are_unbound_and_bound_anew_when_used_again() {
+        on_a_shard(|| async {
+            let relays = relays();
+            let (a, b) = two_pairs();
+            let call = MediaCall(3);
+            let now = Instant::now();
+            let mut events = Vec::new();
+            relays
+                .borrow_mut()
+                .command(now, MediaCommand::Open { call, a, b }, &mut events);
+            // A pair owned by a call is never closed.
+            assert!(relays.borrow_mut().cool(&[a]).is_empty());
+            relays.borrow_mut().command(now, close(call), &mut events);
+            tokio::task::yield_now().await;
+            let tasks = relays.borrow_mut().cool(&[a, b]);
+            assert_eq!(tasks.len(), 4);
+            // The tasks own the sockets: the ports are unbound once they ended.
+            for task in tasks {
+                assert!(task.await.is_err_and(|e| e.is_cancelled()));
             }
             assert!(
                 bindable(a) && bindable(b),
                 "the sockets are closed once the tasks ended"
             );
-            // A relay that never opened is reported closed at once.
-            let other = MediaCall(8);
-            let close = MediaCommand::Close {
-                call: other,
-                keep_recording: false,
-            };
-            relays.borrow_mut().command(now, close, &mut events);
-            assert_eq!(events, [MediaEvent::Closed { call: other }]);
-            assert!(relays.borrow_mut().take_closing().is_empty());
+            assert_eq!(relays.borrow().bound_pairs(), 0);
+            assert!(relays.borrow_mut().cool(&[a]).is_empty(), "nothing left to close");
+            relays.borrow_mut().command(
+                now,
+                MediaCommand::Open {
+                    call: MediaCall(4),
+                    a,
+                    b,
+                },
+                &mut events,
+            );
+            assert_eq!(relays.borrow().binds(), 8, "bound anew");
+            assert!(
+                events.iter().all(|e| matches!(e, MediaEvent::Closed { .. })),
+                "{events:?}"
+            );
         });
     }
 
     #[test]
-    fn a_pair_held_elsewhere_is_reported_unbindable() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        tokio::task::LocalSet::new().block_on(&runtime, async {
-            let services = MediaServices {
-                prompts: None,
-                recordings: None,
-                per_party: false,
-            };
-            let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
-            let relays = Relays::shared(
-                "127.0.0.1".parse().unwrap(),
-                Duration::ZERO,
-                Rc::new(Notify::new()),
-                services,
-                0,
-                busy,
-            );
-            let a = free_pair();
-            let b = std::iter::repeat_with(free_pair).find(|b| *b != a).unwrap();
+    fn a_pair_held_elsewhere_is_reported_unbindable_and_the_other_parked() {
+        on_a_shard(|| async {
+            let relays = relays();
+            let (a, b) = two_pairs();
             let _held = std::net::UdpSocket::bind(("127.0.0.1", b.rtcp)).unwrap();
             let call = MediaCall(9);
             let mut events = Vec::new();
@@ -653,7 +904,13 @@ mod tests {
                 }]
             );
             assert_eq!(relays.borrow().len(), 0);
-            assert!(bindable(a), "nothing of a failed open stays bound");
+            assert!(
+                std::net::UdpSocket::bind(("127.0.0.1", b.rtp)).is_ok(),
+                "nothing of the failed pair stays bound"
+            );
+            tokio::task::yield_now().await;
+            assert!(!bindable(a), "the pair that bound is parked");
+            assert_eq!((relays.borrow().bound_pairs(), relays.borrow().binds()), (1, 2));
         });
     }
 

@@ -31,6 +31,9 @@ use super::udp::UdpSockets;
 /// Messages taken from the queue before outputs are flushed.
 const BURST: usize = 64;
 
+/// Relay mode: how often at most the loop closes the sockets of idle port pairs.
+const COOL_EVERY: Duration = Duration::from_secs(1);
+
 /// Everything a shard owns.
 pub(crate) struct ShardParts {
     /// Which shard, of how many.
@@ -124,6 +127,8 @@ struct Runner {
     media: Option<(IpAddr, Duration, MediaServices)>,
     /// Media reports (dead media, digits, prompts played) waiting for the core.
     media_events: Vec<MediaEvent>,
+    /// When the loop last looked for idle port pairs to close.
+    cooled_at: Instant,
     /// Media counts already exported, and the relays already in the gauge.
     media_seen: (MediaCounts, i64),
     /// The refusal of new calls in force in the core (set per message: outbox degraded, or the shard behind).
@@ -183,6 +188,7 @@ impl Runner {
             media_wake: Rc::new(Notify::new()),
             media,
             media_events: Vec::new(),
+            cooled_at: Instant::now(),
             media_seen: (MediaCounts::default(), 0),
             refusing: None,
             refused: HashMap::new(),
@@ -241,13 +247,7 @@ impl Runner {
         let depth = self.queue_depth_gauge();
         loop {
             self.fire_timers().await;
-            let deadline = [
-                self.b2bua.poll_timeout(),
-                self.relays.as_ref().and_then(|r| r.borrow().poll_timeout()),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = self.next_deadline();
             let media_on = self.relays.is_some();
             let wake = tokio::select! {
                 m = rx.recv() => Wake::Sip(m),
@@ -339,6 +339,9 @@ impl Runner {
             relays.borrow_mut().handle_timeout(now, &mut self.media_events);
             self.deliver_media_events();
             self.flush().await;
+        }
+        if self.cool_at().is_some_and(|at| at <= now) {
+            self.cool_idle_ports(now).await;
         }
     }
 
@@ -483,7 +486,6 @@ impl Runner {
         self.sync_stats();
         loop {
             self.flush_outputs().await;
-            self.await_closed().await;
             if self.media_events.is_empty() {
                 break;
             }
@@ -492,22 +494,46 @@ impl Runner {
         self.sync_stats();
     }
 
-    /// Waits until the receive tasks of the relays just closed have ended (an aborted task, and the socket it
-    /// owns, is dropped when the `LocalSet` next runs it), then reports each relay [`MediaEvent::Closed`]: only
-    /// then does the core hand its port pairs out again. Done before the next message is taken, so a call
-    /// never gets a port whose socket is still open.
-    async fn await_closed(&mut self) {
+    /// The earliest of the core's, the relays' and the port cooling's deadlines.
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.b2bua.poll_timeout(),
+            self.relays.as_ref().and_then(|r| r.borrow().poll_timeout()),
+            self.cool_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When the loop next looks for idle port pairs to close: when the core's first warm pair goes idle, at
+    /// most once every [`COOL_EVERY`] (`None`: no warm pair, or bypass mode).
+    fn cool_at(&self) -> Option<Instant> {
+        self.relays.as_ref()?;
+        let idle = self.b2bua.next_idle_ports_at()?;
+        Some(idle.max(self.cooled_at + COOL_EVERY))
+    }
+
+    /// Closes the sockets of the port pairs the core found idle, then gives them back to it as cold: the
+    /// relays drop them from the park and abort their receive tasks, and the loop awaits the tasks (an aborted
+    /// task, and the socket it owns, is dropped when the `LocalSet` next runs it), so a cooled pair's ports are
+    /// really unbound.
+    async fn cool_idle_ports(&mut self, now: Instant) {
+        self.cooled_at = now;
         let Some(relays) = &self.relays else {
             return;
         };
-        let closing = relays.borrow_mut().take_closing();
-        for (call, tasks) in closing {
-            for task in tasks {
-                // Err(cancelled) is the expected outcome: the task was aborted.
-                let _ = task.await;
-            }
-            self.media_events.push(MediaEvent::Closed { call });
+        let pairs = self.b2bua.take_idle_ports(now);
+        if pairs.is_empty() {
+            return;
         }
+        let tasks = relays.borrow_mut().cool(&pairs);
+        for task in tasks {
+            // Err(cancelled) is the expected outcome: the task was aborted.
+            let _ = task.await;
+        }
+        self.b2bua.ports_cooled(&pairs);
+        tracing::debug!(pairs = pairs.len(), "idle media ports closed");
     }
 
     /// Shard 0: publishes the trunks' up/down state when the probes changed it (`pn_sip_trunk_up`).
@@ -561,7 +587,11 @@ impl Runner {
                     if let Some(relays) = &self.relays {
                         let mut relays = relays.borrow_mut();
                         relays.command(Instant::now(), command, &mut self.media_events);
-                        tracing::trace!(relays = relays.len(), "media command");
+                        tracing::trace!(
+                            relays = relays.len(),
+                            bound_pairs = relays.bound_pairs(),
+                            "media command"
+                        );
                     }
                 }
                 Output::Callback(record) => self.parts.callbacks.push(record),

@@ -9,6 +9,7 @@ use pn_b2bua::{MediaCall, MediaCommand};
 use pn_media::{Leg, MediaDirection, PortAllocator, PortPair, RemoteMedia};
 use pn_sip::{Method, SipMessage};
 use pn_test_support::script::*;
+use std::time::Duration;
 
 fn relay_sim(first: u16, last: u16) -> Switch {
     let mut sim = Switch::new(router(0));
@@ -244,15 +245,38 @@ fn relay_ports_count_every_pair_once() {
     let counts = |sim: &Switch| {
         let p = sim.b2b.relay_ports().unwrap();
         assert_eq!(p.capacity, 3);
-        assert_eq!(p.free + p.set_aside + p.closing + p.in_use, p.capacity, "{p:?}");
-        (p.free, p.in_use, p.closing, p.set_aside)
+        assert_eq!(
+            p.free + p.set_aside + p.closing + p.cooling + p.in_use,
+            p.capacity,
+            "{p:?}"
+        );
+        assert!(p.warm <= p.free, "{p:?}");
+        (p.free, p.in_use, p.closing, p.set_aside, p.warm, p.cooling)
     };
-    assert_eq!(counts(&sim), (3, 0, 0, 0));
+    assert_eq!(counts(&sim), (3, 0, 0, 0, 0, 0));
     let sent = sim.send_a(a_invite("z9hG4bKr0", "call-r-0"));
-    assert_eq!(counts(&sim), (1, 2, 0, 0));
-    let (call, _) = last_open(&sim);
+    assert_eq!(counts(&sim), (1, 2, 0, 0, 0, 0));
+    let (call, pairs) = last_open(&sim);
     sim.send_b(b_response(request(&sent[1].1), 486, false));
-    assert_eq!(counts(&sim), (1, 0, 2, 0));
+    assert_eq!(counts(&sim), (1, 0, 2, 0, 0, 0));
     sim.closed(call);
-    assert_eq!(counts(&sim), (3, 0, 0, 0));
+    // Free again, and warm: the runtime keeps their sockets bound for a later call.
+    assert_eq!(counts(&sim), (3, 0, 0, 0, 2, 0));
+    let released = sim.now;
+    assert_eq!(
+        sim.b2b.next_idle_ports_at(),
+        Some(released + pn_media::DEFAULT_PORT_REST + pn_media::DEFAULT_PORT_IDLE)
+    );
+    assert!(
+        sim.b2b
+            .take_idle_ports(released + Duration::from_secs(11))
+            .is_empty()
+    );
+    // Unused for the rest and idle times: handed to the runtime for closing, not allocatable meanwhile.
+    let idle = sim.b2b.take_idle_ports(released + Duration::from_secs(12));
+    assert_eq!(idle, pairs);
+    assert_eq!(counts(&sim), (1, 0, 0, 0, 0, 2));
+    assert_eq!(sim.b2b.next_idle_ports_at(), None);
+    sim.b2b.ports_cooled(&idle);
+    assert_eq!(counts(&sim), (3, 0, 0, 0, 0, 0));
 }

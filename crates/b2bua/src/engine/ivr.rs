@@ -35,11 +35,11 @@ impl B2bua {
         let Some(offer) = AudioOffer::of(r.headers(), r.body()) else {
             return Err(Box::new(record));
         };
-        let Ok(Some(media)) = self.allocate_media() else {
+        let Ok(Some(media)) = self.allocate_media(c.now) else {
             return Err(Box::new(record));
         };
         let Some(a) = self.new_a_leg(c, id, from, r, Some(media)) else {
-            self.release_pairs(media);
+            self.release_pairs(c.now, media);
             return Err(Box::new(record));
         };
         let remote = a

@@ -41,13 +41,41 @@ impl B2bua {
         let free = plane.ports.available();
         let set_aside = plane.ports.set_aside_count();
         let closing = plane.closing.len() * 2;
+        let cooling = plane.ports.cooling();
         Some(crate::load::RelayPorts {
             capacity,
             free,
+            warm: plane.ports.warm(),
             set_aside,
             closing,
-            in_use: capacity.saturating_sub(free + set_aside + closing),
+            cooling,
+            in_use: capacity.saturating_sub(free + set_aside + closing + cooling),
         })
+    }
+
+    /// Relay mode: the free port pairs whose sockets the runtime keeps bound (warm) and that stayed unused for
+    /// the pool's idle time at `now` (see [`PortAllocator`]). They are not handed out until the runtime closes
+    /// their sockets and gives them back with [`Self::ports_cooled`]. Empty in bypass mode.
+    pub fn take_idle_ports(&mut self, now: std::time::Instant) -> Vec<PortPair> {
+        self.media
+            .as_mut()
+            .map(|plane| plane.ports.take_idle(now))
+            .unwrap_or_default()
+    }
+
+    /// The runtime closed the sockets of pairs from [`Self::take_idle_ports`]: they are cold again (bound anew
+    /// when next handed out).
+    pub fn ports_cooled(&mut self, pairs: &[PortPair]) {
+        if let Some(plane) = self.media.as_mut() {
+            for &pair in pairs {
+                plane.ports.cooled(pair);
+            }
+        }
+    }
+
+    /// When [`Self::take_idle_ports`] will next have pairs to give (`None`: no warm pair, or bypass mode).
+    pub fn next_idle_ports_at(&self) -> Option<std::time::Instant> {
+        self.media.as_ref()?.ports.next_idle()
     }
 
     /// Something the relay reports: a dead-media timeout, a DTMF digit, the end of a prompt.
@@ -77,7 +105,7 @@ impl B2bua {
             }
             MediaEvent::Closed { call } => {
                 if let Some(plane) = self.media.as_mut() {
-                    plane.closed(call.0);
+                    plane.closed(call.0, now);
                 }
             }
         }
@@ -140,15 +168,15 @@ impl B2bua {
     }
 
     /// Two pairs for a new call: `Ok(None)` in bypass mode, `Err` when the pool is exhausted.
-    pub(super) fn allocate_media(&mut self) -> Result<Option<[PortPair; 2]>, ()> {
+    pub(super) fn allocate_media(&mut self, now: std::time::Instant) -> Result<Option<[PortPair; 2]>, ()> {
         let Some(plane) = self.media.as_mut() else {
             return Ok(None);
         };
-        let a = plane.ports.allocate().map_err(|_| ())?;
-        if let Ok(b) = plane.ports.allocate() {
+        let a = plane.ports.allocate(now).map_err(|_| ())?;
+        if let Ok(b) = plane.ports.allocate(now) {
             Ok(Some([a, b]))
         } else {
-            plane.ports.release(a);
+            plane.ports.release(a, now);
             Err(())
         }
     }

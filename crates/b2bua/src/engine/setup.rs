@@ -116,7 +116,7 @@ impl B2bua {
                 record.mode = Some(conn.mode);
                 record.binding = Some(conn.binding);
                 record.subscription = router.subscription(conn.binding);
-                match (self.trunks.any_up(), self.allocate_media()) {
+                match (self.trunks.any_up(), self.allocate_media(c.now)) {
                     (true, Ok(media)) => {
                         self.fact(record.event(EventType::Callin, c.wall, None));
                         let place = Placement {
@@ -130,7 +130,7 @@ impl B2bua {
                     // No egress, or relay mode without a free port pair: a routing failure.
                     (false, media) => {
                         if let Ok(Some(pairs)) = media {
-                            self.release_pairs(pairs);
+                            self.release_pairs(c.now, pairs);
                         }
                         (Cause::ROUTING_FAILURE, Some(conn.app), Some(conn.binding), None)
                     }
@@ -240,11 +240,11 @@ impl B2bua {
         self.fact(cdr);
     }
 
-    /// Returns two port pairs to the pool.
-    pub(super) fn release_pairs(&mut self, pairs: [PortPair; 2]) {
+    /// Returns two port pairs to the pool (a call that got them ended at `now` before its relay opened).
+    pub(super) fn release_pairs(&mut self, now: std::time::Instant, pairs: [PortPair; 2]) {
         if let Some(plane) = self.media.as_mut() {
             for pair in pairs {
-                plane.ports.release(pair);
+                plane.ports.release(pair, now);
             }
         }
     }
@@ -377,7 +377,7 @@ impl B2bua {
     ) {
         let Some(a) = self.new_a_leg(c, id, from, r, media) else {
             if let Some(pairs) = media {
-                self.release_pairs(pairs);
+                self.release_pairs(c.now, pairs);
             }
             return;
         };

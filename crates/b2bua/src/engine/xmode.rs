@@ -286,7 +286,7 @@ impl B2bua {
         record.x_user_data = info.user_data;
         // Moved into the call by `insert_call`, or given back at the end of the reply's handling.
         self.pending_live = live;
-        match (self.trunks.any_up(), self.allocate_media()) {
+        match (self.trunks.any_up(), self.allocate_media(c.now)) {
             (true, Ok(media)) => {
                 let place = Placement {
                     conn: &conn,
@@ -297,7 +297,7 @@ impl B2bua {
             }
             (false, media) => {
                 if let Ok(Some(pairs)) = media {
-                    self.release_pairs(pairs);
+                    self.release_pairs(c.now, pairs);
                 }
                 let cause = (Cause::ROUTING_FAILURE, None);
                 self.refuse_new(c, id, (from, a_tx), &invite, record, cause, router);

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use ports::{PortAllocator, PortPair};
+pub use ports::{DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, PortAllocator, PortPair};
 
 use crate::rtp::{self, RtpPacket};
 
