@@ -63,9 +63,12 @@ def main() -> int:
         builds = [("pnswitch", args.pnswitch)]
         if args.baseline:
             builds.append(("pnswitch-baseline", args.baseline))
-        for (build, binary), (mode, env) in itertools.product(
-                builds, (("bypass", {"PNSWITCH__MEDIA__MODE": "bypass"}), ("relay", {}))):
+        for n, ((build, binary), (mode, env)) in enumerate(itertools.product(
+                builds, (("bypass", {"PNSWITCH__MEDIA__MODE": "bypass"}), ("relay", {})))):
             name = f"{build}-{mode}"
+            # Each relay its own port range: a switch keeps a pair bound a while after its call (the park).
+            env = {**env, "PNSWITCH__MEDIA__PORT_MIN": str(16384 + 4096 * n),
+                   "PNSWITCH__MEDIA__PORT_MAX": str(16384 + 4096 * n + 4095)}
             port = driver.free_udp_port()
             d = work / name
             d.mkdir()

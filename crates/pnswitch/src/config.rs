@@ -735,7 +735,7 @@ mod tests {
             (c.media.port_min, c.media.port_max, c.media.timeout_secs),
             (16_384, 32_767, 60)
         );
-        assert_eq!((c.media.port_rest_ms, c.media.port_idle_secs), (2000, 10));
+        assert_eq!((c.media.port_rest_ms, c.media.port_idle_secs), (1000, 10));
         let env = vec![
             ("PNSWITCH__MEDIA__PORT_REST_MS".to_owned(), "500".to_owned()),
             ("PNSWITCH__MEDIA__PORT_IDLE_SECS".to_owned(), "1".to_owned()),

@@ -125,7 +125,7 @@ impl Default for MediaConfig {
             port_min: 16_384,
             port_max: 32_767,
             timeout_secs: 60,
-            port_rest_ms: 2000,
+            port_rest_ms: 1000,
             port_idle_secs: 10,
             public_ip: None,
             record_per_party: false,

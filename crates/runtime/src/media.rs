@@ -10,7 +10,7 @@
 //!
 //! **The park.** Sockets outlive calls: binding four sockets per call (socket, bind, epoll registration, the
 //! sender dup, and the closes) cost more than the rest of the relay's per-call work, so a port, once bound, stays
-//! bound in the shard's park with its sender dup and its receive task, and the next call given that pair (the
+//! bound in the shard's park with its receive task, and the next call given that pair (the
 //! core's `PortAllocator` hands out warm pairs first) reuses them without a syscall. Each port has an owner cell,
 //! `(call, leg, channel)` or none; [`MediaCommand::Open`] binds only the ports not parked (cold) and sets the
 //! owners, [`MediaCommand::Close`] clears them and reports [`MediaEvent::Closed`] at once. A datagram on a port
@@ -97,22 +97,23 @@ pub(crate) struct MediaCounts {
 /// Who a port's datagrams go to now: `(call, leg, channel)`, or `None` while the port is parked.
 type Owner = Rc<Cell<Option<(MediaCall, Leg, Channel)>>>;
 
-/// One bound port of the park: its receive task (which owns the tokio socket), the sender and the owner cell.
+/// One bound port of the park: its socket (shared with its receive task), the owner cell and the task.
 struct Port {
-    /// For sending: plain non-blocking sends on a dup of the socket, because tokio's `try_send_to` answers
-    /// `WouldBlock` until the reactor has first seen a socket writable, which lost the first frames sent in
-    /// the same turn as the call's relay was opened (a prompt before a rejection, AXE).
-    sender: Rc<std::net::UdpSocket>,
+    /// The socket, also for sending: sends go straight to the kernel ([`send_now`]), because tokio's
+    /// `try_send_to` answers `WouldBlock` until the reactor has first seen a socket writable, which lost the
+    /// first frames sent in the same turn as the call's relay was opened (a prompt before a rejection, AXE).
+    /// No dup of the socket: a parked port costs one file descriptor.
+    socket: Rc<UdpSocket>,
     /// Shared with the receive task.
     owner: Owner,
-    /// The receive task, owning the socket.
+    /// The receive task, holding the socket too (it closes once both are dropped).
     task: JoinHandle<()>,
 }
 
 /// A call's ports: its pairs (A's, B's) and their senders (by leg, then channel).
 struct CallPorts {
     pairs: [PortPair; 2],
-    senders: [[Rc<std::net::UdpSocket>; 2]; 2],
+    senders: [[Rc<UdpSocket>; 2]; 2],
 }
 
 /// The relays of one shard: the sockets around the shard's [`MediaEngine`].
@@ -305,7 +306,7 @@ impl Relays {
         }
         let senders = |pair: PortPair| {
             let ports = self.park.get(&pair.rtp)?;
-            Some(ports.each_ref().map(|port| Rc::clone(&port.sender)))
+            Some(ports.each_ref().map(|port| Rc::clone(&port.socket)))
         };
         let (Some(sa), Some(sb)) = (senders(a), senders(b)) else {
             return Err((std::io::Error::other("a pair just parked is gone"), [None; 2]));
@@ -322,26 +323,25 @@ impl Relays {
         if self.park.contains_key(&pair.rtp) {
             return Ok(());
         }
-        let bind = |port: u16| -> std::io::Result<(UdpSocket, std::net::UdpSocket)> {
+        let bind = |port: u16| -> std::io::Result<Rc<UdpSocket>> {
             let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
             socket.set_nonblocking(true)?;
-            let sender = socket.try_clone()?;
-            Ok((UdpSocket::from_std(socket)?, sender))
+            Ok(Rc::new(UdpSocket::from_std(socket)?))
         };
         // Both bound before any task owns a socket: a failed pair closes at once.
         let bound = [bind(pair.rtp)?, bind(pair.rtcp)?];
         self.binds += 2;
-        let ports = bound.map(|(socket, sender)| {
+        let ports = bound.map(|socket| {
             let owner: Owner = Rc::new(Cell::new(None));
             let task = tokio::task::spawn_local(receive(
-                socket,
+                Rc::clone(&socket),
                 Rc::clone(&owner),
                 self.me.clone(),
                 Rc::clone(&self.wake),
                 self.busy.clone(),
             ));
             Port {
-                sender: Rc::new(sender),
+                socket,
                 owner,
                 task,
             }
@@ -426,7 +426,7 @@ impl Relays {
                 MediaEngineOutput::Transmit(t) => {
                     if let Some(ports) = self.calls.get(&t.call) {
                         let socket = &ports.senders[leg_idx(t.leg)][channel_idx(t.channel)];
-                        if let Err(e) = socket.send_to(t.bytes, t.to) {
+                        if let Err(e) = send_now(socket, t.bytes, t.to) {
                             tracing::trace!(to = %t.to, error = %e, "media send failed");
                         }
                     }
@@ -561,10 +561,16 @@ fn channel_idx(channel: Channel) -> usize {
     }
 }
 
+/// Sends one datagram from `socket` at once, with no readiness bookkeeping (a full socket buffer drops it, as
+/// any UDP send may be lost).
+fn send_now(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    socket2::SockRef::from(socket).send_to(bytes, &to.into())
+}
+
 /// Waits until the port's socket is readable, then reads and relays what waits there
 /// ([`Relays::read`]), until aborted (or the relays are gone).
 async fn receive(
-    socket: UdpSocket,
+    socket: Rc<UdpSocket>,
     owner: Owner,
     relays: Weak<RefCell<Relays>>,
     wake: Rc<Notify>,
@@ -733,6 +739,25 @@ mod tests {
         p
     }
 
+    /// How many of this process's file descriptors refer to the UDP socket bound to 127.0.0.1:`port`.
+    fn descriptors_of(port: u16) -> usize {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+        let local = format!("0100007F:{port:04X}");
+        let inode = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.get(1) == Some(&local.as_str()))
+            .and_then(|f| f.get(9).map(|i| (*i).to_owned()))
+            .unwrap_or_else(|| panic!("port {port} is not bound"));
+        let target = format!("socket:[{inode}]");
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == target))
+            .count()
+    }
+
     /// Lets the receive tasks run until `done` holds (at most a second).
     async fn until(mut done: impl FnMut() -> bool) {
         for _ in 0..1000 {
@@ -759,6 +784,11 @@ mod tests {
             tokio::task::yield_now().await; // the receive tasks start and own their sockets
             assert!(!bindable(a) && !bindable(b));
             assert_eq!((relays.borrow().binds(), relays.borrow().len()), (4, 1));
+            // One file descriptor per port (no dup for sending): a switch parking thousands of pairs at a high
+            // call rate ran out of descriptors with two.
+            for port in [a.rtp, a.rtcp, b.rtp, b.rtcp] {
+                assert_eq!(descriptors_of(port), 1, "port {port}");
+            }
             // Closed at once; the sockets stay bound, parked.
             relays.borrow_mut().command(now, close(call), &mut events);
             assert_eq!(events, [MediaEvent::Closed { call }]);

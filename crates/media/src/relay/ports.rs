@@ -8,7 +8,7 @@
 //! - **cold**: never handed out, or its sockets were closed. The runtime binds them when the pair is next used.
 //! - **in use**: handed out by [`PortAllocator::allocate`] to a call.
 //! - **resting**: the call ended ([`PortAllocator::release`]); the runtime keeps the pair's sockets bound
-//!   ("parked", with no call to deliver to) and the pair waits for the *rest* time (default 2 s) so that stray
+//!   ("parked", with no call to deliver to) and the pair waits for the *rest* time (default 1 s) so that stray
 //!   packets of the ended call do not reach the next one.
 //! - **rested**: the rest is over; still bound, the first choice of the next call.
 //! - **cooling**: rested and unused for the *idle* time (default 10 s): handed to the runtime for closing
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use crate::MediaError;
 
 /// How long a released pair rests before it is the first choice again ([`PortAllocator::with_timing`]).
-pub const DEFAULT_PORT_REST: Duration = Duration::from_secs(2);
+pub const DEFAULT_PORT_REST: Duration = Duration::from_secs(1);
 
 /// How long a rested pair may stay unused before its sockets are closed ([`PortAllocator::with_timing`]).
 pub const DEFAULT_PORT_IDLE: Duration = Duration::from_secs(10);
@@ -270,9 +270,9 @@ mod tests {
         PortPair { rtp, rtcp: rtp + 1 }
     }
 
-    /// Four pairs: 40000, 40002, 40004, 40006.
+    /// Four pairs: 40000, 40002, 40004, 40006, resting `REST` and cooling after `IDLE`.
     fn pool() -> PortAllocator {
-        PortAllocator::new(40_000, 40_007).unwrap()
+        PortAllocator::new(40_000, 40_007).unwrap().with_timing(REST, IDLE)
     }
 
     fn secs(t0: Instant, s: f64) -> Instant {
@@ -305,13 +305,16 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_two_and_ten_seconds() {
+    fn defaults_are_one_and_ten_seconds() {
         let t0 = origin();
-        let mut pool = pool();
+        let mut pool = PortAllocator::new(40_000, 40_007).unwrap();
         let a = pool.allocate(t0).unwrap();
         pool.release(a, t0);
         assert_eq!(pool.next_idle(), Some(t0 + DEFAULT_PORT_REST + DEFAULT_PORT_IDLE));
-        assert_eq!((DEFAULT_PORT_REST, DEFAULT_PORT_IDLE), (REST, IDLE));
+        assert_eq!(
+            (DEFAULT_PORT_REST, DEFAULT_PORT_IDLE),
+            (Duration::from_secs(1), Duration::from_secs(10))
+        );
     }
 
     #[test]
