@@ -340,11 +340,7 @@ impl Relays {
                 Rc::clone(&self.wake),
                 self.busy.clone(),
             ));
-            Port {
-                socket,
-                owner,
-                task,
-            }
+            Port { socket, owner, task }
         });
         self.park.insert(pair.rtp, ports);
         Ok(())

@@ -272,7 +272,9 @@ mod tests {
 
     /// Four pairs: 40000, 40002, 40004, 40006, resting `REST` and cooling after `IDLE`.
     fn pool() -> PortAllocator {
-        PortAllocator::new(40_000, 40_007).unwrap().with_timing(REST, IDLE)
+        PortAllocator::new(40_000, 40_007)
+            .unwrap()
+            .with_timing(REST, IDLE)
     }
 
     fn secs(t0: Instant, s: f64) -> Instant {
