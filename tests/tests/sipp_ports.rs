@@ -49,7 +49,7 @@ fn short_calls_in_quick_succession_never_get_a_port_still_bound() {
         ("PNSWITCH__MEDIA__PORT_MAX", last_s.as_str()),
         // One shard owns the whole range: every call competes for the same 20 pairs.
         ("PNSWITCH__SIP__SHARDS", "1"),
-        // Parked pairs are closed 2 s (rest) + 1 s after their last call.
+        // Parked pairs are closed 1 s (rest) + 1 s after their last call.
         ("PNSWITCH__MEDIA__PORT_IDLE_SECS", "1"),
     ]);
     let app = rig.switch.app_with_numbers("AXB", &[X]);
@@ -95,7 +95,7 @@ fn short_calls_in_quick_succession_never_get_a_port_still_bound() {
     let stats = a_side.stats().expect("uac statistics");
     assert_eq!(stats.successful, u64::from(CALLS), "{stats:?}");
 
-    // Every call ended: no relay is left, and once the parked pairs rested (2 s) and idled (1 s), and the switch's
+    // Every call ended: no relay is left, and once the parked pairs rested (1 s) and idled (1 s), and the switch's
     // once-a-second look closed them, every port of the range is free again.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
