@@ -95,18 +95,25 @@ fn short_calls_in_quick_succession_never_get_a_port_still_bound() {
     let stats = a_side.stats().expect("uac statistics");
     assert_eq!(stats.successful, u64::from(CALLS), "{stats:?}");
 
+    // The calls' ports stay bound for a while, parked for reuse, and the gauge says how many.
+    let parked = rig.switch.metric("pn_media_ports_bound").unwrap_or(-1.0);
+    assert!(
+        parked > 0.0 && parked <= f64::from(2 * PAIRS),
+        "pn_media_ports_bound {parked} right after the calls"
+    );
     // Every call ended: no relay is left, and once the parked pairs rested (1 s) and idled (1 s), and the switch's
-    // once-a-second look closed them, every port of the range is free again.
+    // once-a-second look closed them, every port of the range is free again, and the gauge is back to 0.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let held = bound_ports(first);
         let relays = rig.switch.metric("pn_media_relays").unwrap_or(-1.0);
-        if held.is_empty() && relays == 0.0 {
+        let bound = rig.switch.metric("pn_media_ports_bound").unwrap_or(-1.0);
+        if held.is_empty() && relays == 0.0 && bound == 0.0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "after the run the switch still holds ports {held:?} ({relays} relays open)"
+            "after the run the switch still holds ports {held:?} ({relays} relays open, pn_media_ports_bound {bound})"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

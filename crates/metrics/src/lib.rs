@@ -173,6 +173,10 @@ pub struct SipMetrics {
     pub overload_refusals: IntCounterVec,
     /// `pn_media_relays`: calls with an open media relay (relay mode, all shards).
     pub media_relays: IntGauge,
+    /// `pn_media_ports_bound`: UDP ports the relays hold bound (relay mode, all shards): the ports of the calls
+    /// with a relay and the parked ones, kept for reuse after their call (`media.port_rest_ms`,
+    /// `media.port_idle_secs`). One file descriptor each.
+    pub media_ports_bound: IntGauge,
     /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
     /// (malformed, no destination yet, wrong source, the party hears a prompt, or a parked port: the call
     /// ended), `played` (prompt frames the
@@ -309,6 +313,10 @@ impl SipMetrics {
         preset(&overload_refusals, &["shard", "behind", "queue_full"]);
         let media_relays =
             IntGauge::with_opts(Opts::new("pn_media_relays", "Calls with an open media relay"))?;
+        let media_ports_bound = IntGauge::with_opts(Opts::new(
+            "pn_media_ports_bound",
+            "UDP ports the media relays hold bound: their calls' and the parked ones (one file descriptor each)",
+        ))?;
         let media_packets = registered_vec(
             registry,
             "pn_media_packets_total",
@@ -322,6 +330,7 @@ impl SipMetrics {
             "kind",
         )?;
         registry.register(Box::new(media_relays.clone()))?;
+        registry.register(Box::new(media_ports_bound.clone()))?;
         let dialog_events = registered_vec(
             registry,
             "pn_sip_dialog_events_total",
@@ -379,6 +388,7 @@ impl SipMetrics {
             overload_drops,
             overload_refusals,
             media_relays,
+            media_ports_bound,
             media_packets,
             media_events,
             dialog_events,

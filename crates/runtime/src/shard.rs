@@ -130,7 +130,7 @@ struct Runner {
     /// When the loop last looked for idle port pairs to close.
     cooled_at: Instant,
     /// Media counts already exported, and the relays already in the gauge.
-    media_seen: (MediaCounts, i64),
+    media_seen: (MediaCounts, i64, i64),
     /// The refusal of new calls in force in the core (set per message: outbox degraded, or the shard behind).
     refusing: Option<pn_b2bua::Refusal>,
     /// New calls refused at once since the last export, by cause.
@@ -189,7 +189,7 @@ impl Runner {
             media,
             media_events: Vec::new(),
             cooled_at: Instant::now(),
-            media_seen: (MediaCounts::default(), 0),
+            media_seen: (MediaCounts::default(), 0, 0),
             refusing: None,
             refused: HashMap::new(),
             draining: None,
@@ -321,6 +321,7 @@ impl Runner {
         self.sync_stats();
         self.parts.metrics.active_calls.sub(self.active);
         self.parts.metrics.media_relays.sub(self.media_seen.1);
+        self.parts.metrics.media_ports_bound.sub(self.media_seen.2);
     }
 
     /// Fires the core's and the relays' due timers.
@@ -534,6 +535,8 @@ impl Runner {
         }
         self.b2bua.ports_cooled(&pairs);
         tracing::debug!(pairs = pairs.len(), "idle media ports closed");
+        // The loop may sleep long now: `pn_media_ports_bound` shows the closed ports gone at once.
+        self.sync_stats();
     }
 
     /// Shard 0: publishes the trunks' up/down state when the probes changed it (`pn_sip_trunk_up`).
@@ -725,7 +728,7 @@ impl Runner {
         }
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
-            let (counts, relays_seen) = &mut self.media_seen;
+            let (counts, relays_seen, ports_seen) = &mut self.media_seen;
             let now = relays.counts();
             let packets = &m.media_packets;
             let events = &m.media_events;
@@ -751,6 +754,9 @@ impl Runner {
             let open = i64::try_from(relays.len()).unwrap_or(i64::MAX);
             m.media_relays.add(open - *relays_seen);
             *relays_seen = open;
+            let bound = i64::try_from(relays.bound_pairs() * 2).unwrap_or(i64::MAX);
+            m.media_ports_bound.add(bound - *ports_seen);
+            *ports_seen = bound;
         }
         seen.server_transactions = s.server_transactions;
         seen.client_transactions = s.client_transactions;
