@@ -566,29 +566,24 @@ impl Transactions {
     /// The server transaction a received request belongs to (RFC 3261 §17.2.3): a retransmission, or
     /// the ACK of a non-2xx final response.
     pub(crate) fn match_request(&self, request: &Request) -> RequestMatch {
-        let Ok(key) = TransactionKey::for_request(request) else {
-            return RequestMatch::New;
-        };
-        match self.server_keys.get(&key) {
-            Some(id) => RequestMatch::Live(*id),
-            None => self
-                .tombs
-                .server(&key)
-                .map_or(RequestMatch::New, RequestMatch::Tomb),
-        }
+        TransactionKey::for_request(request).map_or(RequestMatch::New, |key| self.match_key(&key))
     }
 
     /// The INVITE server transaction a CANCEL cancels (same key, method INVITE).
     pub(crate) fn match_cancelled_invite(&self, cancel: &Request) -> RequestMatch {
-        let Ok(mut key) = TransactionKey::for_request(cancel) else {
-            return RequestMatch::New;
-        };
-        key.method = Method::Invite;
-        match self.server_keys.get(&key) {
+        TransactionKey::for_request(cancel).map_or(RequestMatch::New, |mut key| {
+            key.method = Method::Invite;
+            self.match_key(&key)
+        })
+    }
+
+    /// The server transaction or tomb `key` names.
+    fn match_key(&self, key: &TransactionKey) -> RequestMatch {
+        match self.server_keys.get(key) {
             Some(id) => RequestMatch::Live(*id),
             None => self
                 .tombs
-                .server(&key)
+                .server(key)
                 .map_or(RequestMatch::New, RequestMatch::Tomb),
         }
     }

@@ -10,32 +10,29 @@ use crate::tombs::ServerDuty;
 use crate::transactions::Id;
 
 impl B2bua {
-    /// After server transaction `id` was driven: one that now only waits becomes a tomb if its call is gone,
-    /// or is listed in its call, to become one when the call goes.
+    /// After server transaction `id` was driven: see [`B2bua::settled`].
     pub(super) fn settled_server(&mut self, id: Id) {
-        let Some(e) = self.txs.server(id) else {
-            return;
-        };
-        if e.tx.tomb().is_none() {
-            return;
-        }
-        match e.call.and_then(|(call, _)| self.calls.get_mut(&call)) {
-            Some(call) => call.list_waiting(WaitingTx::Server(id)),
-            None => self.entomb_server(id),
+        if let Some(call) = self.txs.server(id).and_then(|e| e.tx.tomb().map(|_| e.call)) {
+            self.settled(WaitingTx::Server(id), call);
         }
     }
 
-    /// After client transaction `id` was driven: as [`B2bua::settled_server`].
+    /// After client transaction `id` was driven: see [`B2bua::settled`].
     pub(super) fn settled_client(&mut self, id: Id) {
-        let Some(e) = self.txs.client(id) else {
-            return;
-        };
-        if e.tx.tomb().is_none() {
-            return;
+        if let Some(call) = self.txs.client(id).and_then(|e| e.tx.tomb().map(|_| e.call)) {
+            self.settled(WaitingTx::Client(id), call);
         }
-        match e.call.and_then(|(call, _)| self.calls.get_mut(&call)) {
-            Some(call) => call.list_waiting(WaitingTx::Client(id)),
-            None => self.entomb_client(id),
+    }
+
+    /// A transaction that now only waits (of `call`, if any) becomes a tomb if its call is gone, or is listed in
+    /// its call, to become one when the call goes.
+    fn settled(&mut self, tx: WaitingTx, call: Option<(Id, crate::dialog::Side)>) {
+        match call.and_then(|(call, _)| self.calls.get_mut(&call)) {
+            Some(call) => call.list_waiting(tx),
+            None => match tx {
+                WaitingTx::Server(id) => self.entomb_server(id),
+                WaitingTx::Client(id) => self.entomb_client(id),
+            },
         }
     }
 
