@@ -49,8 +49,9 @@ pub use g711::G711Law;
 pub use player::PromptPlayer;
 pub use recorder::{RecordChunk, Recorder, RecorderConfig};
 pub use relay::{
-    Channel, DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, DropReason, Forward, Leg, MediaDirection, PortAllocator,
-    PortPair, RelayConfig, RelayEvent, RelayOutcome, RelayOutput, RelaySession, RemoteMedia, StreamCounters,
+    Channel, DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, DEFAULT_STALE_FOR, DropReason, Forward, Leg,
+    MediaDirection, PortAllocator, PortPair, RelayConfig, RelayEvent, RelayOutcome, RelayOutput,
+    RelaySession, RemoteMedia, SourcePolicy, StaleSource, StreamCounters,
 };
 pub use rtp::{RtcpCompound, RtcpPacket, RtcpType, RtpHeader, RtpPacket, is_rtcp};
 pub use wav::{WavAudio, parse_prompt, parse_wav, write_wav};

@@ -742,6 +742,15 @@ mod tests {
         ];
         let c = Config::load(None, env).unwrap();
         assert_eq!((c.sip.media.port_rest_ms, c.sip.media.port_idle_secs), (500, 1));
+        assert_eq!(c.media.latch_sources, pn_runtime::config::LatchSources::SdpHost);
+        let env = vec![("PNSWITCH__MEDIA__LATCH_SOURCES".to_owned(), "any".to_owned())];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.sip.media.latch_sources, pn_runtime::config::LatchSources::Any);
+        let env = vec![("PNSWITCH__MEDIA__LATCH_SOURCES".to_owned(), "everyone".to_owned())];
+        assert!(
+            Config::load(None, env).is_err(),
+            "an unknown policy is refused at start"
+        );
         let env = vec![
             ("PNSWITCH__MEDIA__MODE".to_owned(), "bypass".to_owned()),
             ("PNSWITCH__MEDIA__PUBLIC_IP".to_owned(), "192.0.2.7".to_owned()),

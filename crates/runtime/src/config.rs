@@ -91,6 +91,27 @@ pub enum MediaMode {
     Relay,
 }
 
+/// Which source addresses the relay may latch a party's media from (`media.latch_sources`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatchSources {
+    /// Only the host the party's SDP named (its address, or another port of its IP): media sprayed at the
+    /// relay's ports from anywhere else is dropped and never learns where the other party's audio goes.
+    #[default]
+    SdpHost,
+    /// Any host, for parties behind NAT whose SDP names a private address; the SDP's host still outranks.
+    Any,
+}
+
+impl From<LatchSources> for pn_media::SourcePolicy {
+    fn from(sources: LatchSources) -> Self {
+        match sources {
+            LatchSources::SdpHost => Self::SdpHost,
+            LatchSources::Any => Self::Any,
+        }
+    }
+}
+
 /// The `[media]` section.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -106,12 +127,14 @@ pub struct MediaConfig {
     /// Seconds without RTP from a party (while it should send) before the call is released; 0 = never (default 60).
     pub timeout_secs: u64,
     /// Milliseconds a port pair rests after its call ended before it is the first choice of a new call
-    /// (default 2000): its sockets stay bound meanwhile and stray packets of the ended call are dropped. A pair
+    /// (default 1000): its sockets stay bound meanwhile and stray packets of the ended call are dropped. A pair
     /// still resting is handed out only when no other pair is free.
     pub port_rest_ms: u64,
     /// Seconds a rested port pair may stay unused before its sockets are closed (default 10); until then a new
     /// call reuses its bound sockets.
     pub port_idle_secs: u64,
+    /// Which source addresses the relay may latch a party's media from (default `sdp-host`).
+    pub latch_sources: LatchSources,
     /// The address written into `c=` (default: the IP of the first SIP listen address).
     pub public_ip: Option<IpAddr>,
     /// Besides the mono mix, write one recording file per party (`<name>_a.wav`, `<name>_b.wav`; default false).
@@ -127,6 +150,7 @@ impl Default for MediaConfig {
             timeout_secs: 60,
             port_rest_ms: 1000,
             port_idle_secs: 10,
+            latch_sources: LatchSources::SdpHost,
             public_ip: None,
             record_per_party: false,
         }

@@ -361,7 +361,11 @@ fn media_parts(
                 Duration::from_millis(m.port_rest_ms),
                 Duration::from_secs(m.port_idle_secs),
             ),
-        timeout: Duration::from_secs(m.timeout_secs),
+        relay: pn_media::RelayConfig {
+            media_timeout: (m.timeout_secs > 0).then(|| Duration::from_secs(m.timeout_secs)),
+            sources: m.latch_sources.into(),
+            ..pn_media::RelayConfig::default()
+        },
         services: services.clone(),
     }))
 }

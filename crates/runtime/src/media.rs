@@ -149,22 +149,19 @@ pub(crate) struct Relays {
 }
 
 impl Relays {
-    /// Relays binding on `bind_ip`, with dead-media timeout `timeout` (zero: off); `wake` is notified when
+    /// Relays binding on `bind_ip`, their sessions set up by `relay`; `wake` is notified when
     /// received packets produced events (or moved a deadline earlier). Must be used inside the shard's
     /// `LocalSet` (receive tasks are spawned locally).
     pub(crate) fn shared(
         bind_ip: IpAddr,
-        timeout: Duration,
+        relay: RelayConfig,
         wake: Rc<Notify>,
         services: MediaServices,
         shard: u16,
         busy: prometheus::IntCounter,
     ) -> Rc<RefCell<Self>> {
         let config = EngineConfig {
-            relay: RelayConfig {
-                media_timeout: (!timeout.is_zero()).then_some(timeout),
-                ..RelayConfig::default()
-            },
+            relay,
             record_flush: RECORD_FLUSH,
             per_party: services.per_party,
             seed: u64::from(shard) << 48,
@@ -692,7 +689,10 @@ mod tests {
         let busy = prometheus::IntCounter::new("busy", "busy").unwrap();
         Relays::shared(
             "127.0.0.1".parse().unwrap(),
-            Duration::ZERO,
+            RelayConfig {
+                media_timeout: None,
+                ..RelayConfig::default()
+            },
             Rc::new(Notify::new()),
             services,
             0,
@@ -835,10 +835,10 @@ mod tests {
             let now = Instant::now();
             let mut events = Vec::new();
             let open = |call| MediaCommand::Open { call, a, b };
-            let remote_b = |call| MediaCommand::Remote {
+            let remote = |call, leg, party: &std::net::UdpSocket| MediaCommand::Remote {
                 call,
-                leg: Leg::B,
-                remote: Some(pn_media::RemoteMedia::from_sdp(party_b.local_addr().unwrap())),
+                leg,
+                remote: Some(pn_media::RemoteMedia::from_sdp(party.local_addr().unwrap())),
                 direction: pn_media::MediaDirection::SendRecv,
             };
             let first = MediaCall(1);
@@ -851,7 +851,11 @@ mod tests {
             // The next call of the pair gets only its own packets.
             let second = MediaCall(2);
             relays.borrow_mut().command(now, open(second), &mut events);
-            relays.borrow_mut().command(now, remote_b(second), &mut events);
+            for (leg, party) in [(Leg::A, &party_a), (Leg::B, &party_b)] {
+                relays
+                    .borrow_mut()
+                    .command(now, remote(second, leg, party), &mut events);
+            }
             party_a.send_to(&rtp(2, 1), ("127.0.0.1", a.rtp)).unwrap();
             until(|| relays.borrow().counts().forwarded == 1).await;
             let mut buf = [0u8; 2048];

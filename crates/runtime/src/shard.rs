@@ -82,8 +82,8 @@ pub(crate) struct MediaParts {
     pub(crate) bind_ip: IpAddr,
     /// This shard's slice of the port range.
     pub(crate) ports: PortAllocator,
-    /// Dead-media timeout (zero: off).
-    pub(crate) timeout: Duration,
+    /// The relay sessions' settings (dead-media timeout, which sources latch).
+    pub(crate) relay: pn_media::RelayConfig,
     /// Prompts and the recording writer.
     pub(crate) services: MediaServices,
 }
@@ -124,7 +124,7 @@ struct Runner {
     /// Notified by receive tasks when the relays have events for the core.
     media_wake: Rc<Notify>,
     /// Relay mode: where relay sockets bind, the dead-media timeout, prompts and recordings.
-    media: Option<(IpAddr, Duration, MediaServices)>,
+    media: Option<(IpAddr, pn_media::RelayConfig, MediaServices)>,
     /// Media reports (dead media, digits, prompts played) waiting for the core.
     media_events: Vec<MediaEvent>,
     /// When the loop last looked for idle port pairs to close.
@@ -169,7 +169,7 @@ impl Runner {
         b2bua.start_trunk_probes(Instant::now());
         let media = parts.media.take().map(|media| {
             b2bua.enable_media_relay(media.public_ip, media.ports);
-            (media.bind_ip, media.timeout, media.services)
+            (media.bind_ip, media.relay, media.services)
         });
         let (replies, replies_rx) = mpsc::unbounded_channel();
         let shard = parts.shard.index.to_string();
@@ -228,12 +228,12 @@ impl Runner {
     }
 
     async fn run(&mut self, mut rx: mpsc::Receiver<Inbound>) {
-        if let Some((bind_ip, timeout, services)) = self.media.take() {
+        if let Some((bind_ip, relay, services)) = self.media.take() {
             let shard = self.parts.shard.index;
             let busy = self.parts.metrics.media_packets.with_label_values(&["busy"]);
             self.relays = Some(Relays::shared(
                 bind_ip,
-                timeout,
+                relay,
                 Rc::clone(&self.media_wake),
                 services,
                 shard,

@@ -75,6 +75,14 @@ impl CallMedia {
         }
     }
 
+    pub(super) fn session(&self) -> &RelaySession {
+        &self.session
+    }
+
+    pub(super) fn session_mut(&mut self) -> &mut RelaySession {
+        &mut self.session
+    }
+
     pub(super) fn is_recording(&self) -> bool {
         self.recording.is_some()
     }

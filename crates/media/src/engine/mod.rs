@@ -23,6 +23,7 @@
 //! borrowed [`Transmit::bytes`] live until the next `poll_output`.
 
 mod call;
+mod stale;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -39,6 +40,7 @@ use crate::recorder::RecordChunk;
 use crate::relay::{Channel, Leg, MediaDirection, PortPair, RelayConfig, RemoteMedia};
 
 use call::CallMedia;
+use stale::StalePorts;
 
 /// Decoded prompt audio: G.711 bytes (one per sample, 8 kHz) in `law`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,6 +331,8 @@ pub struct MediaEngine<C> {
     /// The bytes of queued datagrams; emptied once the queue is drained.
     arena: Vec<u8>,
     counts: EngineCounts,
+    /// What closed calls had latched on their ports, refused by the ports' next calls for a while.
+    stale: StalePorts,
 }
 
 impl<C: Copy + Eq + Hash + Ord> MediaEngine<C> {
@@ -341,6 +345,7 @@ impl<C: Copy + Eq + Hash + Ord> MediaEngine<C> {
             queue: VecDeque::new(),
             arena: Vec::with_capacity(4096),
             counts: EngineCounts::default(),
+            stale: StalePorts::default(),
         }
     }
 
@@ -364,6 +369,11 @@ impl<C: Copy + Eq + Hash + Ord> MediaEngine<C> {
         self.calls.get(&call).is_some_and(|c| !c.is_recording())
     }
 
+    /// Port pairs whose previous call's latched streams are still remembered (bounded by the port range).
+    pub fn stale_ports(&self) -> usize {
+        self.stale.len()
+    }
+
     /// What was counted so far.
     pub fn counts(&self) -> EngineCounts {
         self.counts
@@ -374,11 +384,14 @@ impl<C: Copy + Eq + Hash + Ord> MediaEngine<C> {
         let call = command.call();
         match command {
             Command::Open { call, a, b } => {
-                let media = CallMedia::new(now, &self.config, a, b);
+                let mut media = CallMedia::new(now, &self.config, a, b);
+                self.stale.hand_over(now, media.session_mut());
                 self.calls.insert(call, media);
             }
             Command::Close { call, keep_recording } => {
                 if let Some(mut media) = self.calls.remove(&call) {
+                    let stale_for = self.config.relay.stale_for;
+                    self.stale.remember(now, stale_for, media.session());
                     let mut sink = self.sink(call);
                     media.stop_recording(now, keep_recording, &mut sink);
                 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::dtmf::TelephoneEvent;
+use crate::relay::DEFAULT_STALE_FOR;
 use crate::rtp::{RtpHeader, RtpPacket};
 
 const CALL: u32 = 7;
@@ -658,4 +659,119 @@ fn media_timeout_reports_the_silent_party_at_its_deadline_once() {
         drain(&mut e);
     }
     assert_eq!(timeouts, [(2000, CALL, Leg::B)]);
+}
+
+/// Opens call [`CALL`] again on pairs `a` and `b`, its caller's SDP naming `a_addr`.
+fn reopen(e: &mut MediaEngine<u32>, now: Instant, (a, b): (PortPair, PortPair), a_addr: &str) {
+    e.handle_command(now, Command::Open { call: CALL, a, b });
+    for (leg, at) in [(Leg::A, a_addr), (Leg::B, B_ADDR)] {
+        let remote = Some(RemoteMedia::from_sdp(addr(at)));
+        let direction = MediaDirection::SendRecv;
+        e.handle_command(
+            now,
+            Command::Remote {
+                call: CALL,
+                leg,
+                remote,
+                direction,
+            },
+        );
+    }
+    drain(e);
+}
+
+#[test]
+fn a_reused_pairs_next_call_refuses_the_ended_calls_streams_for_a_while() {
+    let t0 = epoch();
+    let mut e = engine(t0, EngineConfig::default());
+    let (a, b) = (
+        PortPair {
+            rtp: 30000,
+            rtcp: 30001,
+        },
+        PortPair {
+            rtp: 30002,
+            rtcp: 30003,
+        },
+    );
+    e.handle_packet(
+        t0,
+        CALL,
+        Leg::A,
+        Channel::Rtp,
+        addr(A_ADDR),
+        &frame(1, 0xA1, 0xD5),
+    );
+    e.handle_packet(
+        t0,
+        CALL,
+        Leg::B,
+        Channel::Rtp,
+        addr(B_ADDR),
+        &frame(1, 0xB1, 0xD5),
+    );
+    drain(&mut e);
+    let close = Command::Close {
+        call: CALL,
+        keep_recording: false,
+    };
+    e.handle_command(t0 + ms(100), close.clone());
+    drain(&mut e);
+    assert_eq!(e.stale_ports(), 2, "both legs' pairs remember their streams");
+    // The next call on the same pairs: its caller on the same host, another port.
+    let t1 = t0 + ms(1_500);
+    let a2 = "10.0.0.1:4010";
+    reopen(&mut e, t1, (a, b), a2);
+    assert_eq!(e.stale_ports(), 0, "handed over to the new call");
+    // The ended call's caller keeps sending (its BYE was lost): nothing reaches B.
+    e.handle_packet(
+        t1,
+        CALL,
+        Leg::A,
+        Channel::Rtp,
+        addr(A_ADDR),
+        &frame(50, 0xA1, 0xD5),
+    );
+    assert!(drain(&mut e).sent.is_empty());
+    assert_eq!(e.counts().dropped, 1);
+    // The new call's caller, from the same address with a new stream, is relayed; the stray still is not.
+    e.handle_packet(
+        t1 + ms(20),
+        CALL,
+        Leg::A,
+        Channel::Rtp,
+        addr(A_ADDR),
+        &frame(1, 0xA2, 0xD5),
+    );
+    e.handle_packet(
+        t1 + ms(20),
+        CALL,
+        Leg::A,
+        Channel::Rtp,
+        addr(A_ADDR),
+        &frame(51, 0xA1, 0xD5),
+    );
+    let out = drain(&mut e);
+    assert_eq!(out.sent_to(B_ADDR), vec![frame(1, 0xA2, 0xD5)]);
+    // The new call ends with A latched: its pair remembers the new stream.
+    let t2 = t1 + ms(10_000);
+    e.handle_command(t2, close.clone());
+    drain(&mut e);
+    assert_eq!(e.stale_ports(), 1);
+    // A call on other pairs ends after the deadline: the expired entry is forgotten (the map is bounded).
+    let others = (
+        PortPair {
+            rtp: 30004,
+            rtcp: 30005,
+        },
+        PortPair {
+            rtp: 30006,
+            rtcp: 30007,
+        },
+    );
+    let t3 = t2 + DEFAULT_STALE_FOR;
+    reopen(&mut e, t3, others, A_ADDR);
+    e.handle_command(t3, close);
+    drain(&mut e);
+    assert_eq!(e.stale_ports(), 0);
 }

@@ -6,12 +6,27 @@
 //! leg's local port to the other party. Payloads, sequence numbers, timestamps and SSRCs are never touched.
 //!
 //! **Latching (symmetric RTP).** Until a leg's party has sent anything, packets for it go to the address from
-//! its SDP ([`RelaySession::set_remote`]). The first valid packet from the party latches its source address,
-//! separately for RTP and RTCP; from then on packets for the party go to the latched address. A packet from
-//! another address re-latches only if (a) it carries the SSRC of the latched stream (a NAT rebinding), or
-//! (b) the latched source has been silent for [`RelayConfig::relatch_after`]; otherwise it is dropped
-//! ([`DropReason::UnlatchedSource`]), so a stray sender cannot hijack the call. A new SDP address for the
-//! leg (re-INVITE) clears that leg's latches.
+//! its SDP ([`RelaySession::set_remote`]). A valid packet from an *eligible* source latches that source,
+//! separately for RTP and RTCP; from then on packets for the party go to the latched address. Which sources
+//! are eligible is a whitelist, [`RelayConfig::sources`]: by default ([`SourcePolicy::SdpHost`]) only the
+//! host the party's SDP named, so a packet sprayed at the relay's ports from anywhere else is dropped
+//! ([`DropReason::ForeignSource`]) and never learns where the other party's audio goes (the "RTP bleed"
+//! attack); [`SourcePolicy::Any`] also admits other hosts, for parties behind NAT whose SDP names a private
+//! address. Sources rank: the SDP's address exactly, then another port of the SDP's host, then another host.
+//! A packet from another address than the latched one re-latches if (a) it ranks higher, (b) it carries the
+//! SSRC of the latched stream (a NAT rebinding), or (c) it ranks the same and the latched source has been
+//! silent for [`RelayConfig::relatch_after`]; otherwise it is dropped ([`DropReason::UnlatchedSource`]),
+//! so a stray sender cannot hijack the call. A new SDP address for the leg (re-INVITE) clears that leg's
+//! latches.
+//!
+//! **A reused port's previous call.** A port pair is reused by a later call once its call ended. A party of
+//! the ended call that keeps sending (its BYE lost) must not be latched by the next one: the runtime hands
+//! the new session the sources the previous call had latched on those ports ([`RelaySession::refuse_stale`],
+//! [`RelaySession::latched_sources`]), and until their deadline a packet from such an address *with that
+//! stream's SSRC* is dropped ([`DropReason::StaleSource`]), also once the new call latched that address. A new
+//! stream from that address (RFC 3550 draws a fresh random SSRC per session) latches as usual, and so does
+//! anything from the address the new party's SDP names: a device that offers that address to the new call
+//! has taken it off the old one.
 //!
 //! **Dead media.** A stream from leg X's party is *expected* when X's direction sends and the other leg's
 //! direction receives ([`RelaySession::set_direction`], from the SDP `a=sendrecv/sendonly/recvonly/inactive`);
@@ -26,6 +41,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use ports::{DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, PortAllocator, PortPair};
+
+/// How long a port pair refuses the streams its previous call had latched ([`RelayConfig::stale_for`]): a
+/// SIP transaction's lifetime (64·T1), the time a party whose BYE is lost keeps retransmitting it.
+pub const DEFAULT_STALE_FOR: Duration = Duration::from_secs(32);
 
 use crate::rtp::{self, RtpPacket};
 
@@ -149,8 +168,33 @@ impl RemoteMedia {
 pub struct RelayConfig {
     /// No RTP for this long on an expected stream raises [`RelayEvent::MediaTimeout`]; `None` disables it.
     pub media_timeout: Option<Duration>,
-    /// A latched source silent for this long may be replaced by a new source address.
+    /// A latched source silent for this long may be replaced by a new source address of the same rank.
     pub relatch_after: Duration,
+    /// Which source addresses may be latched.
+    pub sources: SourcePolicy,
+    /// How long after a call ended its ports refuse the streams it had latched ([`DEFAULT_STALE_FOR`]).
+    pub stale_for: Duration,
+}
+
+/// Which source addresses a party's media may be latched from (module docs, "Latching").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourcePolicy {
+    /// Only the host the party's SDP named: its address exactly, or another port of the same IP.
+    #[default]
+    SdpHost,
+    /// Any host; a source on the SDP's host still outranks the others. For parties behind NAT.
+    Any,
+}
+
+/// A stream a port's previous call had latched: refused on that port until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleSource {
+    /// Its source address.
+    pub addr: SocketAddr,
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// Refused until this instant.
+    pub until: Instant,
 }
 
 impl Default for RelayConfig {
@@ -158,6 +202,8 @@ impl Default for RelayConfig {
         Self {
             media_timeout: Some(Duration::from_secs(60)),
             relatch_after: Duration::from_secs(2),
+            sources: SourcePolicy::SdpHost,
+            stale_for: DEFAULT_STALE_FOR,
         }
     }
 }
@@ -187,6 +233,10 @@ pub enum DropReason {
     NoDestination,
     /// It came from an address other than the latched source, and re-latching is not allowed.
     UnlatchedSource,
+    /// It came from a host the party's SDP did not name ([`SourcePolicy::SdpHost`]), or before its SDP.
+    ForeignSource,
+    /// It belongs to a stream the previous call on this port had latched ([`RelaySession::refuse_stale`]).
+    StaleSource,
 }
 
 /// What [`RelaySession::handle_packet`] decided.
@@ -242,10 +292,22 @@ pub struct StreamCounters {
     pub dropped: u64,
 }
 
+/// How well a source matches the party's SDP; a higher rank replaces a lower one at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    /// Another host (or no SDP yet).
+    Foreign,
+    /// The SDP's IP, another port.
+    SameHost,
+    /// The SDP's RTP or RTCP address.
+    Exact,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Latch {
     addr: SocketAddr,
-    ssrc: Option<u32>,
+    ssrc: u32,
+    rank: Rank,
     last_seen: Instant,
 }
 
@@ -254,6 +316,8 @@ struct LegState {
     ports: PortPair,
     remote: Option<RemoteMedia>,
     latch: [Option<Latch>; 2],
+    /// Per channel, the stream the previous call on these ports had latched.
+    stale: [Option<StaleSource>; 2],
     direction: MediaDirection,
     last_rtp: Instant,
     timed_out: bool,
@@ -266,6 +330,7 @@ impl LegState {
             ports,
             remote: None,
             latch: [None, None],
+            stale: [None, None],
             direction: MediaDirection::SendRecv,
             last_rtp: now,
             timed_out: false,
@@ -336,6 +401,17 @@ impl RelaySession {
     /// The latched source of `leg`'s party on `channel`, if any.
     pub fn latched(&self, leg: Leg, channel: Channel) -> Option<SocketAddr> {
         self.legs[leg.idx()].latch[channel.idx()].map(|l| l.addr)
+    }
+
+    /// The source address and SSRC latched for `leg`'s party, per channel (RTP, RTCP): what the next call on
+    /// these ports should refuse ([`Self::refuse_stale`]).
+    pub fn latched_sources(&self, leg: Leg) -> [Option<(SocketAddr, u32)>; 2] {
+        self.legs[leg.idx()].latch.map(|l| l.map(|l| (l.addr, l.ssrc)))
+    }
+
+    /// Refuses `stale` (a stream the previous call on `leg`'s ports had latched) on `channel` until its deadline.
+    pub fn refuse_stale(&mut self, leg: Leg, channel: Channel, stale: StaleSource) {
+        self.legs[leg.idx()].stale[channel.idx()] = Some(stale);
     }
 
     /// Where RTP for `leg`'s party goes: its latched source, else the address its SDP declared (the
@@ -444,40 +520,51 @@ impl RelaySession {
         from: SocketAddr,
         ssrc: u32,
     ) -> Result<(), DropReason> {
-        let relatch_after = self.config.relatch_after;
+        let config = self.config;
         let state = &mut self.legs[leg.idx()];
-        let slot = &mut state.latch[kind.idx()];
-        let relatched = match slot {
+        // Set only on a reused port for a while after its previous call: one branch per packet otherwise.
+        // The address the party's SDP names is exempt: a device that gives it to the new call has moved it
+        // off the old one (and may well keep its SSRC, as a pcap replay does).
+        let previous = state.stale[kind.idx()];
+        if previous.is_some_and(|p| p.addr == from && p.ssrc == ssrc && now < p.until)
+            && rank(state.remote, from) != Rank::Exact
+        {
+            return Err(DropReason::StaleSource);
+        }
+        match &mut state.latch[kind.idx()] {
+            // The hot path: the latched source again.
             Some(latch) if latch.addr == from => {
                 latch.last_seen = now;
-                latch.ssrc = Some(ssrc);
-                false
+                latch.ssrc = ssrc;
             }
-            Some(latch)
-                if latch.ssrc != Some(ssrc)
-                    && now.saturating_duration_since(latch.last_seen) < relatch_after =>
-            {
-                return Err(DropReason::UnlatchedSource);
-            }
-            _ => {
+            slot => {
+                let rank = rank(state.remote, from);
+                if rank == Rank::Foreign && config.sources == SourcePolicy::SdpHost {
+                    return Err(DropReason::ForeignSource);
+                }
+                if let Some(latch) = slot {
+                    let silent = now.saturating_duration_since(latch.last_seen) >= config.relatch_after;
+                    let replaces = rank > latch.rank || ssrc == latch.ssrc || (rank == latch.rank && silent);
+                    if !replaces {
+                        return Err(DropReason::UnlatchedSource);
+                    }
+                }
                 *slot = Some(Latch {
                     addr: from,
-                    ssrc: Some(ssrc),
+                    ssrc,
+                    rank,
                     last_seen: now,
                 });
-                true
+                self.events.push_back(RelayEvent::Latched {
+                    leg,
+                    channel: kind,
+                    addr: from,
+                });
             }
-        };
+        }
         if kind == Channel::Rtp {
             state.last_rtp = now;
             state.timed_out = false;
-        }
-        if relatched {
-            self.events.push_back(RelayEvent::Latched {
-                leg,
-                channel: kind,
-                addr: from,
-            });
         }
         Ok(())
     }
@@ -512,6 +599,23 @@ impl RelaySession {
     fn drop<'b>(&mut self, leg: Leg, reason: DropReason) -> RelayOutcome<'b> {
         self.legs[leg.idx()].counters.dropped += 1;
         RelayOutcome::Dropped(reason)
+    }
+}
+
+/// How `from` matches the SDP of its party (`remote`).
+fn rank(remote: Option<RemoteMedia>, from: SocketAddr) -> Rank {
+    let Some(remote) = remote else {
+        return Rank::Foreign;
+    };
+    let same = |a: SocketAddr| a.ip().to_canonical() == from.ip().to_canonical();
+    if (same(remote.rtp) && remote.rtp.port() == from.port())
+        || (same(remote.rtcp) && remote.rtcp.port() == from.port())
+    {
+        Rank::Exact
+    } else if same(remote.rtp) || same(remote.rtcp) {
+        Rank::SameHost
+    } else {
+        Rank::Foreign
     }
 }
 

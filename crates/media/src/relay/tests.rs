@@ -51,6 +51,25 @@ fn session(now: Instant) -> RelaySession {
     s
 }
 
+/// A session admitting any source host (parties behind NAT: their SDP names 10.0.0.x, they send from 192.0.2.x).
+fn nat_session(now: Instant) -> RelaySession {
+    let config = RelayConfig {
+        sources: SourcePolicy::Any,
+        ..RelayConfig::default()
+    };
+    let mut s = RelaySession::new(now, config, A_PORTS, B_PORTS);
+    s.set_remote(Leg::A, RemoteMedia::from_sdp(addr("10.0.0.1:4000")));
+    s.set_remote(Leg::B, RemoteMedia::from_sdp(addr("10.0.0.2:5000")));
+    s
+}
+
+fn dropped(outcome: RelayOutcome<'_>) -> DropReason {
+    match outcome {
+        RelayOutcome::Forward(f) => panic!("forwarded to {}", f.to),
+        RelayOutcome::Dropped(r) => r,
+    }
+}
+
 fn forwarded(outcome: RelayOutcome<'_>) -> Forward<'_> {
     match outcome {
         RelayOutcome::Forward(f) => f,
@@ -65,7 +84,7 @@ fn events(s: &mut RelaySession) -> Vec<RelayEvent> {
 #[test]
 fn forwards_rtp_both_ways_to_sdp_then_latched_addresses_bytes_intact() {
     let t0 = epoch();
-    let mut s = session(t0);
+    let mut s = nat_session(t0);
     // A speaks first from a NATed address; B not latched yet: goes to B's SDP address from B's local port.
     let pkt = rtp(7, 1600, 0xAAAA);
     let f = forwarded(s.handle_packet(t0, Leg::A, Channel::Rtp, addr("192.0.2.1:6000"), &pkt));
@@ -109,7 +128,7 @@ fn forwards_rtp_both_ways_to_sdp_then_latched_addresses_bytes_intact() {
 #[test]
 fn rtcp_passes_on_its_own_ports_and_latches_separately() {
     let t0 = epoch();
-    let mut s = session(t0);
+    let mut s = nat_session(t0);
     let report = rr(0xAAAA);
     let f = forwarded(s.handle_packet(t0, Leg::A, Channel::Rtcp, addr("192.0.2.1:6001"), &report));
     assert_eq!(
@@ -129,7 +148,7 @@ fn rtcp_passes_on_its_own_ports_and_latches_separately() {
 #[test]
 fn rtcp_mux_demuxes_on_the_rtp_port() {
     let t0 = epoch();
-    let mut s = session(t0);
+    let mut s = nat_session(t0);
     s.set_remote(Leg::B, RemoteMedia::muxed(addr("10.0.0.2:5000")));
     // RTCP from A arrives on A's RTP port (A muxes too): recognised by RFC 5761, sent muxed to B.
     let pkt_in = rr(1);
@@ -145,7 +164,17 @@ fn rtcp_mux_demuxes_on_the_rtp_port() {
 #[test]
 fn drops_malformed_and_undeliverable_packets_as_values() {
     let t0 = epoch();
-    let mut s = RelaySession::new(t0, RelayConfig::default(), A_PORTS, B_PORTS);
+    let any = RelayConfig {
+        sources: SourcePolicy::Any,
+        ..RelayConfig::default()
+    };
+    // By default a party that has not given its SDP yet has no eligible source at all.
+    let mut strict = RelaySession::new(t0, RelayConfig::default(), A_PORTS, B_PORTS);
+    let pkt = rtp(1, 0, 1);
+    let reason = dropped(strict.handle_packet(t0, Leg::A, Channel::Rtp, addr("192.0.2.1:6000"), &pkt));
+    assert_eq!(reason, DropReason::ForeignSource);
+    assert_eq!(strict.latched(Leg::A, Channel::Rtp), None);
+    let mut s = RelaySession::new(t0, any, A_PORTS, B_PORTS);
     let garbage = [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42]; // a STUN header, not RTP
     assert_eq!(
         s.handle_packet(t0, Leg::A, Channel::Rtp, addr("192.0.2.1:6000"), &garbage),
@@ -161,7 +190,7 @@ fn drops_malformed_and_undeliverable_packets_as_values() {
         RelayOutcome::Dropped(DropReason::NoDestination)
     );
     assert_eq!(s.counters(Leg::A).dropped, 3);
-    // A was latched anyway, so B's first packet can reach A even before A's SDP is known.
+    // With any source admitted, A was latched anyway, so B's first packet can reach A before A's SDP is known.
     s.set_remote(Leg::B, RemoteMedia::from_sdp(addr("10.0.0.2:5000")));
     let f = forwarded(s.handle_packet(t0, Leg::B, Channel::Rtp, addr("10.0.0.2:5000"), &pkt));
     assert_eq!(f.to, addr("192.0.2.1:6000"));
@@ -170,7 +199,7 @@ fn drops_malformed_and_undeliverable_packets_as_values() {
 #[test]
 fn relatch_only_on_same_ssrc_or_after_silence() {
     let t0 = epoch();
-    let mut s = session(t0);
+    let mut s = nat_session(t0);
     let first = addr("192.0.2.1:6000");
     forwarded(s.handle_packet(t0, Leg::A, Channel::Rtp, first, &rtp(1, 0, 0xAAAA)));
     // Another source with another SSRC: a hijack attempt, dropped.
@@ -341,4 +370,141 @@ fn timeout_can_be_disabled() {
     assert_eq!(s.poll_output(), RelayOutput::Timeout(None));
     assert_eq!(s.ports(Leg::B), B_PORTS);
     assert_eq!(Leg::A.other(), Leg::B);
+}
+
+#[test]
+fn by_default_only_the_sdp_host_is_latched_and_the_exact_address_wins() {
+    let t0 = epoch();
+    let mut s = session(t0);
+    // An attacker sprays the relay's ports before the party speaks: dropped, never latched, and B's audio
+    // keeps going to A's SDP address (RTP bleed).
+    let spray = addr("203.0.113.9:7000");
+    let reason = dropped(s.handle_packet(t0, Leg::A, Channel::Rtp, spray, &rtp(1, 0, 0xEEEE)));
+    assert_eq!(reason, DropReason::ForeignSource);
+    let reason = dropped(s.handle_packet(t0, Leg::A, Channel::Rtcp, addr("203.0.113.9:7001"), &rr(0xEEEE)));
+    assert_eq!(reason, DropReason::ForeignSource);
+    let back = rtp(1, 0, 0xBBBB);
+    let f = forwarded(s.handle_packet(t0, Leg::B, Channel::Rtp, addr("10.0.0.2:5000"), &back));
+    assert_eq!(f.to, addr("10.0.0.1:4000"));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), None);
+    // Another port of A's SDP host latches...
+    let side = addr("10.0.0.1:4100");
+    forwarded(s.handle_packet(t0 + ms(20), Leg::A, Channel::Rtp, side, &rtp(1, 0, 0x1111)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(side));
+    // ...until the SDP's exact address speaks: it outranks it at once, with no silence needed.
+    let exact = addr("10.0.0.1:4000");
+    forwarded(s.handle_packet(t0 + ms(40), Leg::A, Channel::Rtp, exact, &rtp(1, 0, 0xAAAA)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(exact));
+    // The lower rank cannot take it back while the exact source talks, nor after its silence.
+    let reason = dropped(s.handle_packet(t0 + ms(60), Leg::A, Channel::Rtp, side, &rtp(2, 160, 0x1111)));
+    assert_eq!(reason, DropReason::UnlatchedSource);
+    let late = t0 + ms(40) + ms(5_000);
+    let reason = dropped(s.handle_packet(late, Leg::A, Channel::Rtp, side, &rtp(3, 320, 0x1111)));
+    assert_eq!(reason, DropReason::UnlatchedSource);
+    // The sprayer stays out after any silence.
+    let reason = dropped(s.handle_packet(late, Leg::A, Channel::Rtp, spray, &rtp(2, 0, 0xEEEE)));
+    assert_eq!(reason, DropReason::ForeignSource);
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(exact));
+    // The exact stream moving to another port of its host (same SSRC) follows it.
+    let moved = addr("10.0.0.1:4200");
+    forwarded(s.handle_packet(late, Leg::A, Channel::Rtp, moved, &rtp(4, 480, 0xAAAA)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(moved));
+    // IPv4-mapped IPv6 is the same host.
+    let mapped = addr("[::ffff:10.0.0.1]:4000");
+    forwarded(s.handle_packet(late + ms(20), Leg::A, Channel::Rtp, mapped, &rtp(5, 640, 0xAAAA)));
+}
+
+#[test]
+fn with_any_source_the_sdp_host_still_outranks_and_silence_does_not_hand_it_to_another_host() {
+    let t0 = epoch();
+    let mut s = nat_session(t0);
+    let nat = addr("192.0.2.1:6000");
+    forwarded(s.handle_packet(t0, Leg::A, Channel::Rtp, nat, &rtp(1, 0, 0xAAAA)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(nat));
+    let exact = addr("10.0.0.1:4000");
+    forwarded(s.handle_packet(t0 + ms(20), Leg::A, Channel::Rtp, exact, &rtp(1, 0, 0xCCCC)));
+    assert_eq!(
+        s.latched(Leg::A, Channel::Rtp),
+        Some(exact),
+        "the SDP address outranks"
+    );
+    let later = t0 + ms(10_000);
+    let spray = addr("203.0.113.9:7000");
+    let reason = dropped(s.handle_packet(later, Leg::A, Channel::Rtp, spray, &rtp(9, 0, 0xEEEE)));
+    assert_eq!(
+        reason,
+        DropReason::UnlatchedSource,
+        "silence does not lower the rank"
+    );
+}
+
+#[test]
+fn a_reused_ports_previous_stream_is_refused_until_its_deadline() {
+    let t0 = epoch();
+    // The previous call on A's ports had latched the gateway at 10.0.0.1:4000 with SSRC 0x0D0D.
+    let mut before = session(t0);
+    let gateway = addr("10.0.0.1:4000");
+    let gateway_rtcp = addr("10.0.0.1:4001");
+    forwarded(before.handle_packet(t0, Leg::A, Channel::Rtp, gateway, &rtp(1, 0, 0x0D0D)));
+    forwarded(before.handle_packet(t0, Leg::A, Channel::Rtcp, gateway_rtcp, &rr(0x0D0D)));
+    let sources = before.latched_sources(Leg::A);
+    assert_eq!(sources, [Some((gateway, 0x0D0D)), Some((gateway_rtcp, 0x0D0D))]);
+    assert_eq!(before.latched_sources(Leg::B), [None, None]);
+    // The next call on those ports comes from the same gateway host, another port of it.
+    let t1 = t0 + ms(1_500);
+    let mut s = session(t1);
+    let new_port = addr("10.0.0.1:4010");
+    s.set_remote(Leg::A, RemoteMedia::from_sdp(new_port));
+    let until = t1 + ms(30_000);
+    for (channel, source) in [Channel::Rtp, Channel::Rtcp].into_iter().zip(sources) {
+        let (addr, ssrc) = source.unwrap();
+        s.refuse_stale(Leg::A, channel, StaleSource { addr, ssrc, until });
+    }
+    // The ended call's stream keeps coming (its BYE was lost): refused on both channels, not latched,
+    // although its host is the SDP's.
+    let reason = dropped(s.handle_packet(t1, Leg::A, Channel::Rtp, gateway, &rtp(99, 0, 0x0D0D)));
+    assert_eq!(reason, DropReason::StaleSource);
+    let reason = dropped(s.handle_packet(t1, Leg::A, Channel::Rtcp, gateway_rtcp, &rr(0x0D0D)));
+    assert_eq!(reason, DropReason::StaleSource);
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), None);
+    let back = rtp(1, 0, 0xBBBB);
+    let f = forwarded(s.handle_packet(t1, Leg::B, Channel::Rtp, addr("10.0.0.2:5000"), &back));
+    assert_eq!(
+        f.to, new_port,
+        "B's audio goes to A's SDP address, not to the stray"
+    );
+    // A new stream from the stray's very address (a fresh SSRC) is an ordinary source of the SDP's host.
+    forwarded(s.handle_packet(t1 + ms(20), Leg::A, Channel::Rtp, gateway, &rtp(1, 0, 0x5EED)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(gateway));
+    // With that address latched, the old stream from it (the old SSRC) is still refused.
+    let reason = dropped(s.handle_packet(t1 + ms(40), Leg::A, Channel::Rtp, gateway, &rtp(100, 0, 0x0D0D)));
+    assert_eq!(reason, DropReason::StaleSource);
+    // The new party's exact address outranks, as always.
+    forwarded(s.handle_packet(t1 + ms(60), Leg::A, Channel::Rtp, new_port, &rtp(1, 0, 0x7777)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(new_port));
+    // After the deadline the old stream is an ordinary source again: a host the SDP names, nothing latched
+    // on RTCP yet.
+    let after = t1 + ms(30_000);
+    forwarded(s.handle_packet(after, Leg::A, Channel::Rtcp, gateway_rtcp, &rr(0x0D0D)));
+}
+
+#[test]
+fn the_address_the_new_sdp_names_is_never_stale() {
+    // A device that offers the new call the address its ended call used has moved it off that call, and may
+    // keep its SSRC (a pcap replay does): relayed at once.
+    let t0 = epoch();
+    let mut s = session(t0);
+    let exact = addr("10.0.0.1:4000");
+    let until = t0 + ms(30_000);
+    s.refuse_stale(
+        Leg::A,
+        Channel::Rtp,
+        StaleSource {
+            addr: exact,
+            ssrc: 0x0D0D,
+            until,
+        },
+    );
+    forwarded(s.handle_packet(t0, Leg::A, Channel::Rtp, exact, &rtp(1, 0, 0x0D0D)));
+    assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(exact));
 }
