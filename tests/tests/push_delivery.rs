@@ -340,6 +340,34 @@ fn cdrs_of_a_burst_are_merged_at_most_50_per_push() {
         "a burst fills pushes of 50: {sizes:?}"
     );
     assert!(sizes.len() <= 6, "the burst's CDRs were not merged: {sizes:?}");
+    // The app has no call-status URL: its events were written settled, `no_receiver`, never pushed, and
+    // counted once each.
+    let (status, listed) = rig
+        .switch
+        .admin(Method::GET, "/admin/v1/outbox?kind=event&limit=1000", None);
+    assert_eq!(status, 200, "{listed}");
+    let events = listed["entries"].as_array().unwrap();
+    assert!(events.len() >= 4 * CALLS as usize, "{} events", events.len());
+    for e in events {
+        assert_eq!(
+            (e["state"].as_str(), e["attempts"].as_u64(), &e["doneAt"]),
+            (Some("no_receiver"), Some(0), &e["createdAt"]),
+            "{e}"
+        );
+    }
+    let counted = rig.switch.metric("pn_push_no_receiver_total{kind=\"event\"}");
+    assert_eq!(counted, Some(events.len() as f64));
+    assert!(
+        got.iter().all(|r| r.path.starts_with("/cdr")),
+        "{}",
+        summary(&got)
+    );
+    // Nothing pending once the CDRs' delivery marks are committed (they follow the pushes).
+    let deadline = std::time::Instant::now() + PUSHED;
+    while rig.switch.metric("pn_store_outbox_pending") != Some(0.0) {
+        assert!(std::time::Instant::now() < deadline, "entries still pending");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A free UDP port with room for the `SIPp` RTP and RTCP ports (`-mp`).

@@ -578,21 +578,16 @@ pub(crate) fn kind_label(kind: PushKind) -> &'static str {
     }
 }
 
-/// Where `app` wants pushes of `kind` (§0.2): events to the call-status URL, CDRs to the CDR URL, SMS
-/// notifications to the SMS URL, number status to its own URL or else the call-status URL.
+/// Where `app` wants pushes of `kind` (§0.2; the outbox writer asks the same of new rows,
+/// [`OutboxKind::receiver_url`]).
 pub(crate) fn url_for(app: &App, kind: PushKind) -> Option<&str> {
-    let url = match kind {
-        PushKind::CallEvent => app.call_status_url.as_deref(),
-        PushKind::Cdr => app.cdr_url.as_deref(),
-        PushKind::Sms => app.sms_url.as_deref(),
-        PushKind::NumStatus => {
-            if !app.push.num_status {
-                return None;
-            }
-            app.push.status_url.as_deref().or(app.call_status_url.as_deref())
-        }
+    let kind = match kind {
+        PushKind::CallEvent => OutboxKind::CallEvent,
+        PushKind::Cdr => OutboxKind::Cdr,
+        PushKind::Sms => OutboxKind::Sms,
+        PushKind::NumStatus => OutboxKind::NumberStatus,
     };
-    url.filter(|u| !u.is_empty())
+    kind.receiver_url(app)
 }
 
 /// A call event's `statusInfo.sessionId`: its order key (the events of one call go one at a time, in order).

@@ -168,12 +168,19 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let (facts, outbox) = outbox::start(outbox::OutboxDeps {
         engine: deps.engine.clone(),
         recordings: deps.recordings.clone(),
+        receives: {
+            let table = Arc::clone(&deps.table);
+            Arc::new(move |app, kind: pn_store::OutboxKind| {
+                table.app(app).is_some_and(|a| kind.receiver_url(&a).is_some())
+            })
+        },
         queue: config.outbox_queue,
         buffer: deps.outbox.buffer_facts,
         metrics: outbox::OutboxMetrics {
             dropped: metrics.outbox_dropped.clone(),
             buffered: metrics.outbox_buffered.clone(),
             failures: metrics.outbox_write_failures.clone(),
+            no_receiver: deps.metrics.push.no_receiver.clone(),
         },
         degraded: metrics.outbox_degraded.clone(),
     });

@@ -10,6 +10,11 @@
 //! Facts without an app (a call to an unknown X, cause 8025, or to a number whose app is gone) are written
 //! with app id 0: they are kept for the record and for operators, and pn-notify has no app to push them to.
 //!
+//! **Written once.** A fact its app has no URL for (or that has no app) is inserted in its final state,
+//! `no_receiver` (counted in `pn_push_no_receiver_total`), and does not wake the push driver: it is never
+//! read back and marked. Only facts someone receives are inserted pending. Whether an app receives a kind
+//! is asked once per (app, kind) per batch ([`Receives`]).
+//!
 //! # When facts cannot be stored (full or failing disk)
 //!
 //! A batch leaves memory only once its commit succeeded. A failed commit keeps the batch (and every fact
@@ -24,7 +29,7 @@
 //! whole JSON under the target [`LOST_FACT_TARGET`], so an operator can recover it from the log. Those log
 //! lines carry phone numbers in full (the fact itself), whatever `log.show_numbers` says.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -32,8 +37,8 @@ use std::time::Duration;
 use pn_b2bua::CallFact;
 use pn_bindings::AppId;
 use pn_provision::{EngineHandle, OutboxRow, ProvisionError, RecordingStore};
-use pn_store::OutboxKind;
-use prometheus::{IntCounter, IntGauge};
+use pn_store::{OutboxKind, OutboxState};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -50,6 +55,9 @@ pub(crate) const LOST_FACT_TARGET: &str = "pnswitch::lost_fact";
 
 /// The app id written for facts that have none.
 pub(crate) const NO_APP: AppId = AppId(0);
+
+/// Whether an app takes pushes of a kind now (in the switch: the routing table's app has a URL for it).
+pub(crate) type Receives = Arc<dyn Fn(AppId, OutboxKind) -> bool + Send + Sync>;
 
 /// Whether call facts can be stored: shared by the outbox task (which sets and clears it) and the shards
 /// (which read it on every message and refuse new calls while it is set, and set it when the queue is full).
@@ -99,6 +107,8 @@ pub(crate) struct OutboxMetrics {
     pub(crate) buffered: IntGauge,
     /// `pn_outbox_write_failures_total`.
     pub(crate) failures: IntCounter,
+    /// `pn_push_no_receiver_total{kind}`: facts written with no receiver.
+    pub(crate) no_receiver: IntCounterVec,
 }
 
 /// A shard's handle on the outbox queue.
@@ -136,7 +146,7 @@ fn entry_for(fact: &CallFact) -> Option<OutboxRow> {
         CallFact::Sms(sms) => (OutboxKind::Sms, sms.app, serde_json::to_string(sms)),
     };
     match payload {
-        Ok(json) => Some((kind, app.unwrap_or(NO_APP), json)),
+        Ok(json) => Some(OutboxRow::pending(kind, app.unwrap_or(NO_APP), json)),
         Err(e) => {
             tracing::error!(error = %e, "a call fact could not be serialised");
             None
@@ -159,9 +169,9 @@ fn lose_row(row: &OutboxRow, why: &str, dropped: &IntCounter) {
     dropped.inc();
     tracing::error!(
         target: LOST_FACT_TARGET,
-        kind = kind_name(row.0),
-        app = row.1.0,
-        fact = %row.2,
+        kind = kind_name(row.kind),
+        app = row.app.0,
+        fact = %row.payload,
         why,
         "call fact not stored"
     );
@@ -200,6 +210,8 @@ pub(crate) struct OutboxDeps<A> {
     pub(crate) engine: A,
     /// Fills the CDRs' recording URLs.
     pub(crate) recordings: Option<Arc<RecordingStore>>,
+    /// Whether a fact's app receives it (else it is written `no_receiver`).
+    pub(crate) receives: Receives,
     /// Facts waiting in the queue at most (the shards' side).
     pub(crate) queue: usize,
     /// Facts held in memory at most while they cannot be committed.
@@ -223,6 +235,7 @@ pub(crate) fn start<A: Appender>(deps: OutboxDeps<A>) -> (FactSink, tokio::task:
     let writer = Writer {
         engine: deps.engine,
         recordings: deps.recordings,
+        receives: deps.receives,
         rx,
         raw: Vec::new(),
         pending: VecDeque::new(),
@@ -241,6 +254,7 @@ pub(crate) fn start<A: Appender>(deps: OutboxDeps<A>) -> (FactSink, tokio::task:
 struct Writer<A> {
     engine: A,
     recordings: Option<Arc<RecordingStore>>,
+    receives: Receives,
     rx: mpsc::Receiver<CallFact>,
     /// Facts received, not yet serialised.
     raw: Vec<CallFact>,
@@ -332,7 +346,8 @@ impl<A: Appender> Writer<A> {
             if let Some(recordings) = &self.recordings {
                 fill_recordings(recordings, &mut facts);
             }
-            let rows: Vec<OutboxRow> = facts.iter().filter_map(entry_for).collect();
+            let mut rows: Vec<OutboxRow> = facts.iter().filter_map(entry_for).collect();
+            self.settle_unreceived(&mut rows);
             // Unserialisable facts (logged by `entry_for`) are counted.
             self.metrics.dropped.inc_by((n - rows.len()) as u64);
             self.buffered -= n - rows.len();
@@ -341,6 +356,20 @@ impl<A: Appender> Writer<A> {
             }
         }
         self.export();
+    }
+
+    /// Marks the rows nobody receives `no_receiver` (asking once per app and kind).
+    fn settle_unreceived(&self, rows: &mut [OutboxRow]) {
+        let mut known: HashMap<(AppId, OutboxKind), bool> = HashMap::new();
+        for row in rows {
+            let receives = row.app != NO_APP
+                && *known
+                    .entry((row.app, row.kind))
+                    .or_insert_with(|| (self.receives)(row.app, row.kind));
+            if !receives {
+                row.state = OutboxState::NoReceiver;
+            }
+        }
     }
 
     /// Commits the oldest batch; on failure keeps it and schedules a retry (or, once every sink is gone,
@@ -353,6 +382,12 @@ impl<A: Appender> Writer<A> {
             Ok(()) => {
                 self.pending.pop_front();
                 self.buffered -= batch.len();
+                for row in batch.iter().filter(|r| r.state == OutboxState::NoReceiver) {
+                    self.metrics
+                        .no_receiver
+                        .with_label_values(&[row.kind.push_label()])
+                        .inc();
+                }
                 self.export();
                 if self.retry_at.take().is_some() {
                     tracing::info!(buffered = self.buffered, "outbox commit succeeded after failures");
@@ -455,8 +490,8 @@ mod tests {
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|(_, _, json)| {
-                    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+                .map(|row| {
+                    let v: serde_json::Value = serde_json::from_str(&row.payload).unwrap();
                     v["statusInfo"]["sessionId"].as_str().unwrap().to_owned()
                 })
                 .collect()
@@ -500,11 +535,14 @@ mod tests {
             dropped: IntCounter::new("dropped", "d").unwrap(),
             buffered: IntGauge::new("buffered", "b").unwrap(),
             failures: IntCounter::new("failures", "f").unwrap(),
+            no_receiver: IntCounterVec::new(prometheus::Opts::new("no_receiver", "n"), &["kind"]).unwrap(),
         };
         let degraded = IntGauge::new("degraded", "g").unwrap();
         let (sink, task) = start(OutboxDeps {
             engine: fake.clone(),
             recordings: None,
+            // App 1 receives call events only; every other app nothing.
+            receives: Arc::new(|app, kind| app == AppId(1) && kind == OutboxKind::CallEvent),
             queue: 1024,
             buffer,
             metrics: metrics.clone(),
@@ -560,6 +598,44 @@ mod tests {
         r.sink.push(fact(5));
         until("the next fact", || r.fake.sessions().len() == 6).await;
         assert!(!r.sink.degraded());
+    }
+
+    #[tokio::test]
+    async fn facts_nobody_receives_are_written_settled_and_counted_once_committed() {
+        let r = rig(1000);
+        let for_app = |i: usize, app: Option<AppId>| match fact(i) {
+            CallFact::Event(mut e) => {
+                e.app = app;
+                CallFact::Event(e)
+            }
+            other => other,
+        };
+        r.fake.fail.store(true, Ordering::SeqCst);
+        r.sink.push(fact(0)); // app 1 takes call events: pending
+        r.sink.push(for_app(1, Some(AppId(2)))); // app 2 takes nothing
+        r.sink.push(for_app(2, None)); // no app (an unknown X)
+        until("a failed attempt", || r.fake.attempts.load(Ordering::SeqCst) >= 1).await;
+        let counted = || r.metrics.no_receiver.with_label_values(&["event"]).get();
+        assert_eq!(counted(), 0, "counted only once committed");
+        r.fake.fail.store(false, Ordering::SeqCst);
+        until("committed", || r.fake.committed.lock().unwrap().len() == 3).await;
+        let states: Vec<(AppId, OutboxState)> = r
+            .fake
+            .committed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|row| (row.app, row.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (AppId(1), OutboxState::Pending),
+                (AppId(2), OutboxState::NoReceiver),
+                (NO_APP, OutboxState::NoReceiver)
+            ]
+        );
+        assert_eq!(counted(), 2);
     }
 
     #[derive(Clone, Default)]

@@ -97,7 +97,7 @@ pub struct BindingFilter {
 }
 
 /// What an outbox entry carries to pn-notify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutboxKind {
     /// A call event (`callin`, `callout`, `alerting`, `answer`, `disconnect`, `collectInfo`).
     CallEvent,
@@ -107,6 +107,36 @@ pub enum OutboxKind {
     Sms,
     /// An X-number status notification.
     NumberStatus,
+}
+
+impl OutboxKind {
+    /// Where `app` wants its entries of this kind pushed (reference §0.2), if anywhere: call events to the
+    /// call-status URL, CDRs to the CDR URL, SMS notifications to the SMS URL, number status (when the app
+    /// asked for it) to its own URL or else the call-status URL. An empty URL is none.
+    pub fn receiver_url(self, app: &App) -> Option<&str> {
+        let url = match self {
+            Self::CallEvent => app.call_status_url.as_deref(),
+            Self::Cdr => app.cdr_url.as_deref(),
+            Self::Sms => app.sms_url.as_deref(),
+            Self::NumberStatus => {
+                if !app.push.num_status {
+                    return None;
+                }
+                app.push.status_url.as_deref().or(app.call_status_url.as_deref())
+            }
+        };
+        url.filter(|u| !u.is_empty())
+    }
+
+    /// The `kind` label of the push metrics (`event`, `cdr`, `sms`, `numstatus`).
+    pub fn push_label(self) -> &'static str {
+        match self {
+            Self::CallEvent => "event",
+            Self::Cdr => "cdr",
+            Self::Sms => "sms",
+            Self::NumberStatus => "numstatus",
+        }
+    }
 }
 
 /// Where an outbox entry is in its life.
@@ -455,13 +485,26 @@ pub trait WriteTx: ReadTx {
     fn put_temp_callee(&mut self, callee: &TempCallee) -> Result<(), StoreError>;
     /// Inserts or replaces the callback record of (X, A).
     fn put_callback_record(&mut self, record: &CallbackRecord) -> Result<(), StoreError>;
-    /// Appends an outbox entry; returns its id. A store shared by several nodes records this node as its
-    /// owner (see [`ReadTx::outbox_pending`], [`Store::take_over_outbox`]).
+    /// Appends a pending outbox entry; returns its id. A store shared by several nodes records this node as
+    /// its owner (see [`ReadTx::outbox_pending`], [`Store::take_over_outbox`]).
     fn append_outbox(
         &mut self,
         kind: OutboxKind,
         app: AppId,
         payload: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        self.append_outbox_in(kind, app, payload, OutboxState::Pending, now)
+    }
+    /// Appends an outbox entry already in `state` (a row nobody receives is written
+    /// [`OutboxState::NoReceiver`] at once, instead of pending and then marked); a state other than `Pending`
+    /// sets `done_at` to `now`, with no attempt counted. Returns its id.
+    fn append_outbox_in(
+        &mut self,
+        kind: OutboxKind,
+        app: AppId,
+        payload: &str,
+        state: OutboxState,
         now: UnixTime,
     ) -> Result<u64, StoreError>;
     /// Moves outbox entries to `state`; returns how many rows changed (missing ids are skipped).

@@ -17,16 +17,16 @@ async fn fixture(s: &Server) -> (Vec<u64>, String, String) {
     let a1 = s.engine.app_by_key(&k1).unwrap().id;
     let a2 = s.engine.app_by_key(&k2).unwrap().id;
     let rows = vec![
-        (
+        pn_provision::OutboxRow::pending(
             OutboxKind::CallEvent,
             a1,
             r#"{"eventType":"callin","n":0}"#.to_owned(),
         ),
-        (OutboxKind::Cdr, a1, r#"{"eventType":"fee","n":1}"#.to_owned()),
-        (OutboxKind::Cdr, a2, r#"{"eventType":"fee","n":2}"#.to_owned()),
-        (OutboxKind::Sms, a1, r#"{"smsEvent":{},"n":3}"#.to_owned()),
-        (OutboxKind::Cdr, a1, r#"{"eventType":"fee","n":4}"#.to_owned()),
-        (
+        pn_provision::OutboxRow::pending(OutboxKind::Cdr, a1, r#"{"eventType":"fee","n":1}"#.to_owned()),
+        pn_provision::OutboxRow::pending(OutboxKind::Cdr, a2, r#"{"eventType":"fee","n":2}"#.to_owned()),
+        pn_provision::OutboxRow::pending(OutboxKind::Sms, a1, r#"{"smsEvent":{},"n":3}"#.to_owned()),
+        pn_provision::OutboxRow::pending(OutboxKind::Cdr, a1, r#"{"eventType":"fee","n":4}"#.to_owned()),
+        pn_provision::OutboxRow::pending(
             OutboxKind::NumberStatus,
             AppId(0),
             r#"{"numStatus":[],"n":5}"#.to_owned(),

@@ -414,7 +414,7 @@ pub fn num_status_body(number: E164, status: NumberStatus, cause: Option<u8>) ->
 fn push_num_status(ctx: &mut Ctx<'_, '_>, n: &XNumber, cause: Option<u8>) -> OpResult<()> {
     let wants = ctx.tx.app(n.app)?.is_some_and(|a| a.push.num_status);
     if wants {
-        let row = (
+        let row = super::outbox::OutboxRow::pending(
             OutboxKind::NumberStatus,
             n.app,
             num_status_body(n.number, n.status, cause),

@@ -19,8 +19,31 @@ use super::ctx::{Ctx, Effect, OpResult};
 use super::{EngineHandle, Op, Reply};
 use crate::ProvisionError;
 
-/// One outbox row to append: kind, app, JSON payload.
-pub type OutboxRow = (OutboxKind, AppId, String);
+/// One outbox row to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// What it carries.
+    pub kind: OutboxKind,
+    /// Its app (`AppId(0)`: none).
+    pub app: AppId,
+    /// The JSON payload.
+    pub payload: String,
+    /// Its state from the start: `Pending` for the push driver, or `NoReceiver` when its app has no URL
+    /// for it (then it is written once and never read back by the driver).
+    pub state: OutboxState,
+}
+
+impl OutboxRow {
+    /// A row waiting for the push driver.
+    pub fn pending(kind: OutboxKind, app: AppId, payload: String) -> Self {
+        Self {
+            kind,
+            app,
+            payload,
+            state: OutboxState::Pending,
+        }
+    }
+}
 
 /// The outbox retention rule: what one purge step may remove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,12 +110,14 @@ fn effect(ctx: &mut Ctx<'_, '_>, purged: OutboxPurge, wake: bool, rescan: bool) 
     Ok(())
 }
 
-/// Appends `rows`, all or nothing.
+/// Appends `rows`, all or nothing; wakes the push driver only when one of them is pending.
 pub(crate) fn append(ctx: &mut Ctx<'_, '_>, rows: &[OutboxRow]) -> OpResult<()> {
-    for (kind, app, payload) in rows {
-        ctx.tx.append_outbox(*kind, *app, payload, ctx.now)?;
+    for row in rows {
+        ctx.tx
+            .append_outbox_in(row.kind, row.app, &row.payload, row.state, ctx.now)?;
     }
-    effect(ctx, OutboxPurge::default(), !rows.is_empty(), false)
+    let wake = rows.iter().any(|r| r.state == OutboxState::Pending);
+    effect(ctx, OutboxPurge::default(), wake, false)
 }
 
 /// Moves `ids` to `state` at the command's time (see [`pn_store::WriteTx::mark_outbox`]); returns the rows

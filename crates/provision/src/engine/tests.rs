@@ -17,7 +17,7 @@ use pn_store::{
 use tokio::sync::oneshot;
 
 use super::admin::{CreateApp, ImportNumbers, NumberImport};
-use super::{Answer, Command, Engine, EngineConfig, Op, Reply, XSelect, axb, ctx};
+use super::{Answer, Command, Engine, EngineConfig, Op, OutboxRow, Reply, XSelect, axb, ctx};
 use crate::ProvisionError;
 use crate::nonces::NonceJournal;
 
@@ -144,8 +144,15 @@ impl WriteTx for FlakyTx<'_> {
     fn put_callback_record(&mut self, r: &CallbackRecord) -> Result<(), StoreError> {
         self.inner.put_callback_record(r)
     }
-    fn append_outbox(&mut self, k: OutboxKind, a: AppId, p: &str, now: UnixTime) -> Result<u64, StoreError> {
-        self.inner.append_outbox(k, a, p, now)
+    fn append_outbox_in(
+        &mut self,
+        k: OutboxKind,
+        a: AppId,
+        p: &str,
+        s: OutboxState,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        self.inner.append_outbox_in(k, a, p, s, now)
     }
     fn mark_outbox(&mut self, ids: &[u64], s: OutboxState, now: UnixTime) -> Result<u64, StoreError> {
         self.inner.mark_outbox(ids, s, now)
@@ -369,8 +376,8 @@ fn outbox_appends_commit_with_the_batch() {
         &mut r.engine,
         vec![
             Op::AppendOutbox(Arc::from(vec![
-                (OutboxKind::CallEvent, app.id, "{\"event\":\"callin\"}".into()),
-                (OutboxKind::Cdr, AppId(0), "{\"cdr\":1}".into()),
+                OutboxRow::pending(OutboxKind::CallEvent, app.id, "{\"event\":\"callin\"}".into()),
+                OutboxRow::pending(OutboxKind::Cdr, AppId(0), "{\"cdr\":1}".into()),
             ])),
             bind(&app, "+8613800000001", "+8613800000002"),
         ],
@@ -393,7 +400,7 @@ fn outbox_appends_commit_with_the_batch() {
     r.fail.store(true, Ordering::SeqCst);
     let out = run(
         &mut r.engine,
-        vec![Op::AppendOutbox(Arc::from(vec![(
+        vec![Op::AppendOutbox(Arc::from(vec![OutboxRow::pending(
             OutboxKind::Cdr,
             app.id,
             "{}".into(),
@@ -409,7 +416,7 @@ fn outbox_appends_commit_with_the_batch() {
 fn rows(n: usize) -> Op {
     Op::AppendOutbox(
         (0..n)
-            .map(|i| (OutboxKind::Cdr, AppId(1), format!("{{\"i\":{i}}}")))
+            .map(|i| OutboxRow::pending(OutboxKind::Cdr, AppId(1), format!("{{\"i\":{i}}}")))
             .collect::<Vec<_>>()
             .into(),
     )

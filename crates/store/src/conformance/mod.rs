@@ -127,6 +127,7 @@ conformance!(
     outbox::purge_removes_expired_rows_oldest_first_and_stops_at_the_first_young_one,
     outbox::purge_enforces_the_row_cap_in_bounded_steps,
     outbox::pending_pages_by_after_id_and_skips_done_rows,
+    outbox::a_row_appended_settled_is_never_pending_and_counts_in_its_state,
     outbox::dead_letters_replay_and_the_counts_stay_exact,
     outbox::purge_keeps_the_per_state_counts_exact,
     outbox::query_filters_by_state_kind_app_and_time_and_pages,

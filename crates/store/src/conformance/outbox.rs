@@ -209,6 +209,48 @@ pub(crate) fn pending_pages_by_after_id_and_skips_done_rows(h: &dyn Harness) {
     assert_eq!(counts(&*store), (6, 3, 1));
 }
 
+pub(crate) fn a_row_appended_settled_is_never_pending_and_counts_in_its_state(h: &dyn Harness) {
+    let store = h.open();
+    let mut tx = store.begin().unwrap();
+    let pending = tx
+        .append_outbox(OutboxKind::Cdr, AppId(1), "{\"p\":1}", UnixTime(7))
+        .unwrap();
+    let settled = tx
+        .append_outbox_in(
+            OutboxKind::CallEvent,
+            AppId(2),
+            "{\"s\":1}",
+            OutboxState::NoReceiver,
+            UnixTime(8),
+        )
+        .unwrap();
+    tx.commit().unwrap();
+    assert!(settled > pending, "ids keep their order");
+    assert_eq!(pending_ids(&*store), vec![pending]);
+    assert_eq!(counts(&*store), (2, 1, 0));
+    let e = entry(&*store, settled);
+    assert_eq!(
+        (e.kind, e.app, e.payload.as_str(), e.state, e.done_at, e.attempts),
+        (
+            OutboxKind::CallEvent,
+            AppId(2),
+            "{\"s\":1}",
+            OutboxState::NoReceiver,
+            Some(UnixTime(8)),
+            0
+        )
+    );
+    assert_eq!(entry(&*store, pending).done_at, None);
+    // A settled row is final like a marked one: a later mark to the same state changes nothing.
+    assert_eq!(mark(&*store, &[settled], OutboxState::NoReceiver, 9), 0);
+    let filter = OutboxFilter {
+        state: Some(OutboxState::NoReceiver),
+        ..OutboxFilter::default()
+    };
+    let listed = store.reader().unwrap().outbox_query(&filter, 10).unwrap();
+    assert_eq!(listed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![settled]);
+}
+
 pub(crate) fn dead_letters_replay_and_the_counts_stay_exact(h: &dyn Harness) {
     let store = h.open();
     let ids = append_rows(&*store, &[1, 2, 3, 4]);

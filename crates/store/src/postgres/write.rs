@@ -138,19 +138,27 @@ pub(crate) fn put_callback_record(conn: &mut PgConn, record: &CallbackRecord) ->
     Ok(())
 }
 
-/// Appends an outbox entry; returns its id (from the identity sequence: never reused).
+/// Appends an outbox entry (`kind`, `app`, `payload`) in `state` (`done_at` = `now` unless pending); returns
+/// its id (from the identity sequence: never reused).
 pub(crate) fn append_outbox(
     conn: &mut PgConn,
     node: &str,
-    kind: OutboxKind,
-    app: AppId,
-    payload: &str,
+    (kind, app, payload, state): (OutboxKind, AppId, &str, OutboxState),
     now: UnixTime,
 ) -> Result<u64, StoreError> {
+    let done_at = (state != OutboxState::Pending).then_some(now.0);
     let row = conn.query_one(
-        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts, owner) \
-         VALUES ($1, $2, $3, $4, 0, NULLIF($5, '')) RETURNING id",
-        &[&outbox_kind_str(kind), &i64::from(app.0), &payload, &now.0, &node],
+        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts, owner, state, done_at) \
+         VALUES ($1, $2, $3, $4, 0, NULLIF($5, ''), $6, $7) RETURNING id",
+        &[
+            &outbox_kind_str(kind),
+            &i64::from(app.0),
+            &payload,
+            &now.0,
+            &node,
+            &outbox_state_code(state),
+            &done_at,
+        ],
     )?;
     Ok(id_from_sql(row.try_get(0)?))
 }

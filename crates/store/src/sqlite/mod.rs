@@ -448,14 +448,15 @@ impl WriteTx for SqliteWriteTx<'_> {
         write::put_callback_record(self.active()?, record)
     }
 
-    fn append_outbox(
+    fn append_outbox_in(
         &mut self,
         kind: OutboxKind,
         app: AppId,
         payload: &str,
+        state: OutboxState,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        write::append_outbox(self.active()?, kind, app, payload, now)
+        write::append_outbox(self.active()?, kind, app, payload, state, now)
     }
 
     fn mark_outbox(&mut self, ids: &[u64], state: OutboxState, now: UnixTime) -> Result<u64, StoreError> {

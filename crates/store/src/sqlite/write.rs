@@ -115,18 +115,28 @@ pub(crate) fn put_callback_record(conn: &Connection, record: &CallbackRecord) ->
     Ok(())
 }
 
-/// Appends an outbox entry; returns its id.
+/// Appends an outbox entry in `state` (`done_at` = `now` unless pending); returns its id.
 pub(crate) fn append_outbox(
     conn: &Connection,
     kind: OutboxKind,
     app: AppId,
     payload: &str,
+    state: OutboxState,
     now: UnixTime,
 ) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts) VALUES (?1, ?2, ?3, ?4, 0)",
+        "INSERT INTO outbox (kind, app_id, payload, created_at, attempts, state, done_at) \
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
     )?;
-    stmt.execute(params![outbox_kind_str(kind), app.0, payload, now.0])?;
+    let done_at = (state != OutboxState::Pending).then_some(now.0);
+    stmt.execute(params![
+        outbox_kind_str(kind),
+        app.0,
+        payload,
+        now.0,
+        outbox_state_code(state),
+        done_at
+    ])?;
     Ok(id_from_sql(conn.last_insert_rowid()))
 }
 

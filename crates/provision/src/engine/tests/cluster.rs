@@ -146,7 +146,7 @@ async fn a_dead_nodes_pending_entries_are_taken_over_once_and_wake_the_driver_wi
     let url = database();
     let (e1, e2) = (engine(&url, "n1"), engine(&url, "n2"));
     let rows: Vec<crate::engine::OutboxRow> = (0..5)
-        .map(|i| (OutboxKind::CallEvent, AppId(1), format!("{{\"i\":{i}}}")))
+        .map(|i| crate::engine::OutboxRow::pending(OutboxKind::CallEvent, AppId(1), format!("{{\"i\":{i}}}")))
         .collect();
     e1.append_outbox(rows.into()).await.unwrap();
     e1.cluster.store.heartbeat("http://n1.test").unwrap();

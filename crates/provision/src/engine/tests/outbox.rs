@@ -53,6 +53,33 @@ fn state_of(r: &Rig, id: u64) -> OutboxState {
 }
 
 #[test]
+fn rows_nobody_receives_are_appended_settled_without_a_wake() {
+    let mut r = rig();
+    let signal = r.engine.outbox_signal.clone();
+    let settled = |i: usize| OutboxRow {
+        state: OutboxState::NoReceiver,
+        ..OutboxRow::pending(OutboxKind::CallEvent, AppId(2), format!("{{\"i\":{i}}}"))
+    };
+    let batch: Vec<OutboxRow> = (0..3).map(settled).collect();
+    assert!(run(&mut r.engine, vec![Op::AppendOutbox(batch.into())])[0].is_ok());
+    assert!(!woken(&signal), "nothing for the driver to read");
+    assert_eq!(gauges(&r), (0, 3, 0));
+    assert!(
+        ids(&r)
+            .iter()
+            .all(|&id| state_of(&r, id) == OutboxState::NoReceiver)
+    );
+    // One pending row among them: one wake.
+    let mixed: Vec<OutboxRow> = vec![
+        settled(3),
+        OutboxRow::pending(OutboxKind::Cdr, AppId(1), "{}".into()),
+    ];
+    assert!(run(&mut r.engine, vec![Op::AppendOutbox(mixed.into())])[0].is_ok());
+    assert!(woken(&signal));
+    assert_eq!(gauges(&r), (1, 5, 0));
+}
+
+#[test]
 fn marks_and_replays_commit_move_the_gauges_and_wake_the_signal() {
     let mut r = rig();
     let signal = r.engine.outbox_signal.clone();
