@@ -178,9 +178,10 @@ pub struct SipMetrics {
     /// `media.port_idle_secs`). One file descriptor each.
     pub media_ports_bound: IntGauge,
     /// `pn_media_packets_total{outcome}`: RTP/RTCP datagrams the relays handled: `forwarded`, `dropped`
-    /// (malformed, no destination yet, wrong source, the party hears a prompt, or a parked port: the call
-    /// ended), `played` (prompt frames the
-    /// switch sent), `busy` (a receive task found the relays in use: should stay 0).
+    /// (malformed, no destination yet, the party hears a prompt, or a parked port: the call ended),
+    /// `refused` (a source the latching whitelist refused: another host than the party's SDP names, another
+    /// source while the latched one talks, a stream of the port's previous call), `played` (prompt frames
+    /// the switch sent), `busy` (a receive task found the relays in use: should stay 0).
     pub media_packets: IntCounterVec,
     /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`
     /// (a call's ports could not be bound), `recording` (recordings started).
@@ -576,6 +577,7 @@ impl Metrics {
             &sip.media_events,
             &["digit", "timeout", "open_failed", "recording"],
         );
+        preset(&sip.media_packets, &["forwarded", "dropped", "refused", "played"]);
         let http = HttpMetrics::new(&registry)?;
         let push = PushMetrics::new(&registry)?;
         let feed = FeedMetrics::new(&registry)?;
@@ -673,6 +675,12 @@ mod tests {
             assert!(
                 text.contains(&format!("pn_media_events_total{{kind=\"{kind}\"}} 0")),
                 "{kind}: {text}"
+            );
+        }
+        for outcome in ["forwarded", "dropped", "refused", "played"] {
+            assert!(
+                text.contains(&format!("pn_media_packets_total{{outcome=\"{outcome}\"}} 0")),
+                "{outcome}: {text}"
             );
         }
     }

@@ -82,8 +82,10 @@ pub(crate) struct MediaServices {
 pub(crate) struct MediaCounts {
     /// Datagrams relayed to the other party.
     pub(crate) forwarded: u64,
-    /// Datagrams not relayed (malformed, no destination yet, wrong source, the receiver hears a prompt).
+    /// Datagrams not relayed (malformed, no destination yet, the receiver hears a prompt, a parked port).
     pub(crate) dropped: u64,
+    /// Datagrams from a source the latching whitelist refused.
+    pub(crate) refused: u64,
     /// Prompt frames the switch sent.
     pub(crate) played: u64,
     /// DTMF digits detected in RTP.
@@ -198,6 +200,7 @@ impl Relays {
         MediaCounts {
             forwarded: engine.forwarded,
             dropped: engine.dropped + self.parked_drops,
+            refused: engine.refused,
             played: engine.played,
             digits: engine.digits,
             open_failed: self.opened.0,

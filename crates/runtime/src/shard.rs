@@ -735,6 +735,7 @@ impl Runner {
             for (label, new, old) in [
                 ("forwarded", now.forwarded, counts.forwarded),
                 ("dropped", now.dropped, counts.dropped),
+                ("refused", now.refused, counts.refused),
                 ("played", now.played, counts.played),
             ] {
                 if new > old {

@@ -200,8 +200,12 @@ impl CallMedia {
         sink: &mut Sink<'_, C>,
     ) {
         let outcome = self.session.handle_packet(now, leg, channel, from, bytes);
-        if matches!(outcome, RelayOutcome::Dropped(_)) {
-            sink.counts.dropped += 1;
+        match outcome {
+            RelayOutcome::Dropped(
+                DropReason::ForeignSource | DropReason::StaleSource | DropReason::UnlatchedSource,
+            ) => sink.counts.refused += 1,
+            RelayOutcome::Dropped(_) => sink.counts.dropped += 1,
+            RelayOutcome::Forward(_) => {}
         }
         // What the session accepted from the party (even with nowhere to forward it yet) is watched.
         let accepted = matches!(

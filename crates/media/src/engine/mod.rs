@@ -272,8 +272,11 @@ pub enum Output<'a, C> {
 pub struct EngineCounts {
     /// Datagrams relayed to the other party.
     pub forwarded: u64,
-    /// Datagrams not relayed (malformed, no destination yet, wrong source, the receiver hears a prompt).
+    /// Datagrams not relayed (malformed, no destination yet, the receiver hears a prompt).
     pub dropped: u64,
+    /// Datagrams from a source the latching whitelist refused: another host than the party's SDP names,
+    /// another source while the latched one talks, or a stream of the port's previous call.
+    pub refused: u64,
     /// Prompt frames the switch sent.
     pub played: u64,
     /// DTMF digits detected in RTP.

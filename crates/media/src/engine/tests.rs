@@ -733,7 +733,7 @@ fn a_reused_pairs_next_call_refuses_the_ended_calls_streams_for_a_while() {
         &frame(50, 0xA1, 0xD5),
     );
     assert!(drain(&mut e).sent.is_empty());
-    assert_eq!(e.counts().dropped, 1);
+    assert_eq!((e.counts().refused, e.counts().dropped), (1, 0));
     // The new call's caller, from the same address with a new stream, is relayed; the stray still is not.
     e.handle_packet(
         t1 + ms(20),
