@@ -9,6 +9,9 @@
 //!   as the second call's parties. They are not latched by the second call: they hear nothing of it, and its
 //!   parties hear only each other.
 //!
+//! - **Parties behind NAT**: a party whose SDP names another host than its packets come from (its private
+//!   address) is refused by default, and latched with `media.latch_sources = "any"`: the operator's choice.
+//!
 //! The switch runs one shard with exactly two pairs, so a fresh switch's first call has leg A on the range's
 //! first pair and leg B on the second (the pool hands cold pairs out in order): the test's own RTP sockets
 //! ([`RtpSink`]) know where to send without reading the SDP.
@@ -49,17 +52,26 @@ fn port_block(which: u16) -> u16 {
     first
 }
 
-/// A switch with one shard owning exactly the two pairs at `first`.
-fn start_rig(first: u16) -> Rig {
+/// Serialises the tests that share block 0 (one switch on it at a time).
+static BLOCK0: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A switch with one shard owning exactly the two pairs at `first`, with `extra` env overrides.
+fn start_rig_with(first: u16, extra: &[(&str, &str)]) -> Rig {
     let (min, max) = (first.to_string(), (first + 3).to_string());
-    let rig = Rig::start(&[
+    let mut env = vec![
         ("PNSWITCH__MEDIA__PORT_MIN", min.as_str()),
         ("PNSWITCH__MEDIA__PORT_MAX", max.as_str()),
         ("PNSWITCH__SIP__SHARDS", "1"),
-    ]);
+    ];
+    env.extend_from_slice(extra);
+    let rig = Rig::start(&env);
     let app = rig.switch.app_with_numbers("AXB", &[X]);
     rig.switch.bind_axb(&app, X, A, B, &json!({}));
     rig
+}
+
+fn start_rig(first: u16) -> Rig {
+    start_rig_with(first, &[])
 }
 
 fn relay(port: u16) -> SocketAddr {
@@ -170,6 +182,7 @@ fn call_with_sinks(rig: &Rig, first: u16, sink_a: &mut RtpSink, sink_b: &mut Rtp
 
 #[test]
 fn a_sender_spraying_the_relay_ports_from_another_host_never_hears_the_call() {
+    let _block = BLOCK0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let first = port_block(0);
     let rig = start_rig(first);
     // The sprayer starts first: it is the first source on every port of the call.
@@ -261,5 +274,47 @@ fn a_party_of_an_ended_call_is_not_latched_by_the_next_call_on_its_ports() {
     assert!(
         heard.is_disjoint(&strays),
         "call 2's B heard a stray: {heard:?} ∩ {strays:?}"
+    );
+}
+
+/// A's SDP names 127.0.0.3 (its "private address"); its packets come from the test's socket on 127.0.0.1 (the
+/// NAT's public side). Returns how many packets A's socket and B's socket heard.
+fn call_from_behind_nat(latch_sources: Option<&str>) -> (usize, usize) {
+    let first = port_block(0);
+    let extra: Vec<(&str, &str)> = latch_sources
+        .map(|v| ("PNSWITCH__MEDIA__LATCH_SOURCES", v))
+        .into_iter()
+        .collect();
+    let rig = start_rig_with(first, &extra);
+    let (mut sink_a, mut sink_b) = (RtpSink::bind(), RtpSink::bind());
+    let b_side = answer_into(&rig, &sink_b);
+    let private = "127.0.0.3".to_owned();
+    let a_side = rig
+        .uac("uac_media_addr")
+        .inject(&[&[A.to_owned(), X.to_owned(), sink_a.port().to_string(), private]])
+        .pause_ms(3_000)
+        .timeout_secs(60)
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    sink_a.keep_sending(relay(first));
+    sink_b.keep_sending(relay(first + 2));
+    a_side.finish_ok(Duration::from_secs(3) + SETTLE);
+    b_side.finish_ok(SETTLE);
+    (sink_a.packets().len(), sink_b.packets().len())
+}
+
+#[test]
+fn a_party_behind_nat_is_refused_by_default_and_latched_with_any_source() {
+    let _block = BLOCK0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (a_heard, b_heard) = call_from_behind_nat(None);
+    assert_eq!(
+        (a_heard, b_heard),
+        (0, 0),
+        "by default A's packets from another host than its SDP names are refused, and B's audio goes to A's SDP address"
+    );
+    let (a_heard, b_heard) = call_from_behind_nat(Some("any"));
+    assert!(
+        a_heard >= 50 && b_heard >= 50,
+        "with media.latch_sources = any, A is latched at its public address: A heard {a_heard}, B heard {b_heard}"
     );
 }
