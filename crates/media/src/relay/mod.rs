@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 
 pub use ports::{DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, PortAllocator, PortPair};
 
+use crate::rtp::{self, RtpPacket};
+
 /// How long a port pair refuses the streams its previous call had latched ([`RelayConfig::stale_for`]): a
 /// SIP transaction's lifetime (64·T1), the time a party whose BYE is lost keeps retransmitting it.
 pub const DEFAULT_STALE_FOR: Duration = Duration::from_secs(32);
-
-use crate::rtp::{self, RtpPacket};
 
 /// One side of the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
