@@ -568,26 +568,25 @@ pub(crate) fn push_kind(kind: OutboxKind) -> PushKind {
     }
 }
 
-/// The metric label of a kind.
+/// The metric label of a kind (the outbox writer counts its settled rows under the same labels).
 pub(crate) fn kind_label(kind: PushKind) -> &'static str {
+    outbox_kind(kind).push_label()
+}
+
+/// The outbox's kind of a push kind (the inverse of [`push_kind`]).
+fn outbox_kind(kind: PushKind) -> OutboxKind {
     match kind {
-        PushKind::CallEvent => "event",
-        PushKind::Cdr => "cdr",
-        PushKind::Sms => "sms",
-        PushKind::NumStatus => "numstatus",
+        PushKind::CallEvent => OutboxKind::CallEvent,
+        PushKind::Cdr => OutboxKind::Cdr,
+        PushKind::Sms => OutboxKind::Sms,
+        PushKind::NumStatus => OutboxKind::NumberStatus,
     }
 }
 
 /// Where `app` wants pushes of `kind` (§0.2; the outbox writer asks the same of new rows,
 /// [`OutboxKind::receiver_url`]).
 pub(crate) fn url_for(app: &App, kind: PushKind) -> Option<&str> {
-    let kind = match kind {
-        PushKind::CallEvent => OutboxKind::CallEvent,
-        PushKind::Cdr => OutboxKind::Cdr,
-        PushKind::Sms => OutboxKind::Sms,
-        PushKind::NumStatus => OutboxKind::NumberStatus,
-    };
-    kind.receiver_url(app)
+    outbox_kind(kind).receiver_url(app)
 }
 
 /// A call event's `statusInfo.sessionId`: its order key (the events of one call go one at a time, in order).

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::relay::{Channel, Leg, RelaySession, StaleSource};
 
-/// The latched streams of closed calls, by the RTP port of their leg's pair. Bounded by the shard's port
-/// range: one entry per pair, dropped when the pair is reused or when its streams' deadlines pass.
+/// The latched streams of closed calls, by the RTP port of their leg's pair. The map is bounded by the
+/// shard's port range (one entry per pair, dropped when the pair is reused or its streams' deadlines pass);
+/// the expiry queue by the closes of the last [`RelayConfig::stale_for`](crate::RelayConfig::stale_for)
+/// (two per call at most, popped as their deadlines pass).
 #[derive(Debug, Default)]
 pub(super) struct StalePorts {
     by_port: HashMap<u16, [Option<StaleSource>; 2]>,
