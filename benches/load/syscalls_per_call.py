@@ -7,6 +7,7 @@ SIPp UAS behind it, places 5,000 calls at 500/s held 100 ms (SIPp UAC), and coun
 the calls. The tracepoints slow the switch: its CPU figure here is not comparable with cpu_per_call.py's.
 Bounded in calls and time; every process started is stopped.
 Run: python3 benches/load/syscalls_per_call.py target/release/pnswitch bypass
+     python3 benches/load/syscalls_per_call.py target/release/pnswitch bypass --per-thread   # counts by thread
 """
 
 import subprocess
@@ -23,6 +24,7 @@ SYSCALLS = ["recvfrom", "sendto", "futex", "epoll_wait", "write", "read", "pwrit
 
 def main() -> int:
     binary, mode = Path(sys.argv[1]), sys.argv[2]
+    per_thread = ["--per-thread"] if "--per-thread" in sys.argv[3:] else []
     work = Path(tempfile.mkdtemp(prefix="pn-sc-"))
     triples = driver.numbers(2000)
     csv = work / "calls.csv"
@@ -38,7 +40,8 @@ def main() -> int:
     sw.name = "pnswitch"
     try:
         events = ",".join("syscalls:sys_enter_" + s for s in SYSCALLS)
-        perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(sw.proc.pid), "-o", str(work / "perf.txt")])
+        perf = subprocess.Popen(["perf", "stat", *per_thread, "-e", events, "-p", str(sw.proc.pid), "-o",
+                                 str(work / "perf.txt")])
         res = driver.step(sw, port, csv, work, "s", 500, 5000, 100, 60)
         perf.send_signal(2)
         perf.wait(30)

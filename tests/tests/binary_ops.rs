@@ -12,7 +12,13 @@ use std::time::Duration;
 use pn_e2e::{Switch, pnswitch_bin};
 
 fn second_serve(data: &std::path::Path) -> std::process::Output {
+    serve_expecting_exit(data, &[])
+}
+
+/// Runs `serve` on `data` with `env`, expecting it to exit by itself (stopped after 15 s if it serves).
+fn serve_expecting_exit(data: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
     let mut child = Command::new(pnswitch_bin())
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--http-listen",
@@ -36,6 +42,25 @@ fn second_serve(data: &std::path::Path) -> std::process::Output {
         child.kill().unwrap();
     }
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_sip_start_that_fails_after_the_shards_event_loops_exist_is_a_clear_error_not_a_panic() {
+    // Four shards cannot split two relay ports: the SIP start fails after it built the shards' event loops
+    // and registered the UDP socket with one of them (a runtime dropped on that path must not panic).
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve_expecting_exit(
+        &dir.path().join("data"),
+        &[
+            ("PNSWITCH__SIP__SHARDS", "4"),
+            ("PNSWITCH__MEDIA__PORT_MIN", "40000"),
+            ("PNSWITCH__MEDIA__PORT_MAX", "40001"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it served: {stderr}");
+    assert!(stderr.contains("port range too small for the shards"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

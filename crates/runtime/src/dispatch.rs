@@ -207,6 +207,18 @@ impl Dispatch {
     /// the bytes of its 503 back for the caller to send to `from`; anything else is dropped (counted).
     #[must_use = "the 503 of a refused INVITE must be sent"]
     pub(crate) fn dispatch(&self, from: Peer, message: SipMessage) -> Option<Vec<u8>> {
+        self.dispatch_received(from, message, Instant::now())
+    }
+
+    /// [`Dispatch::dispatch`] for a message that arrived at `received_at` (its queue delay starts there: the
+    /// UDP receive loops give the kernel's receive time).
+    #[must_use = "the 503 of a refused INVITE must be sent"]
+    pub(crate) fn dispatch_received(
+        &self,
+        from: Peer,
+        message: SipMessage,
+        received_at: Instant,
+    ) -> Option<Vec<u8>> {
         let count = u16::try_from(self.shards.len()).unwrap_or(u16::MAX);
         let index = usize::from(pn_b2bua::shard_for(&message, count));
         let shard = self.shards.get(index).or_else(|| self.shards.first())?;
@@ -229,7 +241,7 @@ impl Dispatch {
         let queued = Inbound::Message {
             from,
             message,
-            queued_at: Instant::now(),
+            queued_at: received_at,
         };
         let Err(full) = shard.try_send(queued) else {
             if let Some(Some(key)) = new_invite {

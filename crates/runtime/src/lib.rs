@@ -28,6 +28,7 @@ pub mod mask;
 mod media;
 mod outbox;
 mod record;
+mod recv_batch;
 mod route;
 mod shard;
 mod tcp;
@@ -58,9 +59,6 @@ pub fn unix_now() -> pn_bindings::UnixTime {
         .map_or(0, |d| d.as_secs());
     pn_bindings::UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }
-
-/// UDP receive tasks per socket at most (they parse in parallel on the runtime's workers).
-const MAX_RECEIVERS_PER_SOCKET: usize = 4;
 
 /// How often a drain looks whether the calls are over.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
@@ -101,7 +99,7 @@ pub struct SipRuntime {
 /// Sets a SIP UDP socket's kernel receive buffer to `kib` KiB (0: the system default), warning when the
 /// kernel grants less (it caps the size at `net.core.rmem_max`; Linux reports twice the size asked, its
 /// bookkeeping included).
-fn set_recv_buffer(socket: &UdpSocket, local: SocketAddr, kib: usize) {
+fn set_recv_buffer(socket: &std::net::UdpSocket, local: SocketAddr, kib: usize) {
     if kib == 0 {
         return;
     }
@@ -133,7 +131,9 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let mut sockets = Vec::new();
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        let socket = UdpSocket::bind(addr).await?;
+        // Registered with its reading shard's event loop below, not with this runtime.
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
         let udp_local = socket.local_addr()?;
         set_recv_buffer(&socket, udp_local, config.udp_recv_buffer_kib);
         // Port 0: take the same free port for TCP when it is free too.
@@ -149,7 +149,7 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
         // Tests and operators read these lines to learn the bound ports.
         println!("pnswitch: sip listening on udp {udp_local}");
         println!("pnswitch: sip listening on tcp {tcp_local}");
-        sockets.push(Arc::new(socket));
+        sockets.push(socket);
         listeners.push(listener);
     }
     let mut b2bua = config.b2bua.clone();
@@ -217,12 +217,32 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     let udp_errors = metrics.parse_errors.with_label_values(&["udp"]);
     let tcp_errors = metrics.parse_errors.with_label_values(&["tcp"]);
     let (hub, hub_task) = tcp::start_hub(dispatch.clone(), config.max_message_bytes, tcp_errors.clone());
+    // Each shard's event loop, built here so that the UDP sockets can be registered with their readers' loops
+    // before any shard sends through them.
+    let runtimes = (0..count)
+        .map(|_| shard::ShardLoop::new())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let mut udp_sockets = udp::UdpSockets::default();
-    for s in &sockets {
-        udp_sockets.push(Arc::clone(s))?;
+    let mut readers: Vec<Vec<shard::UdpReader>> = (0..count).map(|_| Vec::new()).collect();
+    // Socket i is read by shard i mod count, on that shard's thread: a message for that shard is handled
+    // without a thread hand-off, one for another shard goes to its queue. No receive task on this runtime's
+    // workers, so no worker wakes per datagram only to hand it over (docs/benchmarks.md, issue 14).
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let reader = i % count.max(1);
+        let socket = {
+            let _context = runtimes[reader].enter();
+            Arc::new(UdpSocket::from_std(socket)?)
+        };
+        udp_sockets.push(Arc::clone(&socket))?;
+        readers[reader].push(shard::UdpReader {
+            socket,
+            dispatch: dispatch.clone(),
+            max_bytes: config.max_message_bytes,
+            parse_errors: udp_errors.clone(),
+        });
     }
 
-    let media_bind = sockets.first().and_then(|s| s.local_addr().ok()).map(|a| a.ip());
+    let media_bind = udp_sockets.first_local().map(|a| a.ip());
     let media_bind = media_bind.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let services = media::MediaServices {
         prompts: deps.prompts.clone(),
@@ -234,7 +254,10 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     };
     let (callback_sink, callbacks) = callbacks::start(deps.engine.clone(), config.outbox_queue);
     let mut threads = Vec::with_capacity(count);
-    for (index, rx) in (0..shard_count).zip(receivers) {
+    for ((index, rx), (runtime, readers)) in (0..shard_count)
+        .zip(receivers)
+        .zip(runtimes.into_iter().zip(readers))
+    {
         let media = media_parts(config, media_bind, index, shard_count, &services)?;
         let parts = shard::ShardParts {
             shard: Shard {
@@ -262,23 +285,12 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             callbacks: callback_sink.clone(),
             asker: deps.customer_ask.clone(),
         };
-        threads.push(shard::spawn(parts, rx)?);
+        threads.push(shard::spawn(parts, rx, runtime, readers)?);
     }
     drop(facts);
     drop(callback_sink);
 
     let mut tasks = vec![hub_task];
-    let receivers_per_socket = count.clamp(1, MAX_RECEIVERS_PER_SOCKET);
-    for socket in &sockets {
-        for _ in 0..receivers_per_socket {
-            tasks.push(tokio::spawn(udp::receive(
-                Arc::clone(socket),
-                dispatch.clone(),
-                config.max_message_bytes,
-                udp_errors.clone(),
-            )));
-        }
-    }
     for listener in listeners {
         tasks.push(tokio::spawn(tcp::accept(
             listener,
@@ -446,7 +458,8 @@ impl SipRuntime {
         left
     }
 
-    /// Stops receiving, lets every shard finish its queue, and waits (up to 5 s) until the call facts
+    /// Stops receiving (TCP here; each UDP receive loop ends with the shard that runs it), lets every shard
+    /// finish its queue, and waits (up to 5 s) until the call facts
     /// produced so far are committed to the outbox. Calls still up are abandoned.
     pub async fn shutdown(self) {
         for task in &self.tasks {

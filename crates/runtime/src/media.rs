@@ -19,8 +19,9 @@
 //!
 //! **Receiving.** Each port's receive task runs on the shard's own single-threaded event loop (a `LocalSet`):
 //! it waits until its socket is readable, then, with the relays borrowed (an `Rc<RefCell<…>>`, never across an
-//! await), reads the waiting datagrams into the shard's one receive buffer, hands each to the engine under the
-//! port's current owner and sends what the engine emits from the named socket in the same wake-up.
+//! await), reads the waiting datagrams into the shard's receive buffers in one `recvmmsg` (no empty read after
+//! it: [`RecvBatch`]), hands each to the engine under the port's current owner and sends what the engine emits
+//! from the named socket in the same wake-up.
 //!
 //! **Cooling.** Warm pairs unused for the pool's idle time are taken from the core
 //! ([`pn_b2bua::B2bua::take_idle_ports`], polled by the shard loop): [`Relays::cool`] removes them from the park
@@ -47,6 +48,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::record::RecordingSink;
+use super::recv_batch::{BATCH, Headers, RecvBatch};
 
 /// Largest datagram relayed.
 const MAX_DATAGRAM: usize = 2048;
@@ -126,8 +128,11 @@ pub(crate) struct Relays {
     calls: HashMap<MediaCall, CallPorts>,
     /// Every bound pair, by RTP port: owned by a call, or parked between calls.
     park: HashMap<u16, [Port; 2]>,
-    /// The receive buffer every task of the shard reads into (never held across an await).
-    buf: Vec<u8>,
+    /// The receive buffers every task of the shard reads into (never held across an await; taken while a
+    /// read hands its datagrams to the engine).
+    batch: Option<RecvBatch>,
+    /// Their `recvmmsg` headers (kept: this runs on the shard's thread only).
+    headers: Headers,
     /// Datagrams read on a parked port (dropped).
     parked_drops: u64,
     /// Ports bound so far.
@@ -174,7 +179,8 @@ impl Relays {
                 engine: MediaEngine::new(config),
                 calls: HashMap::new(),
                 park: HashMap::new(),
-                buf: vec![0; MAX_DATAGRAM],
+                batch: Some(RecvBatch::new(MAX_DATAGRAM)),
+                headers: RecvBatch::headers(false),
                 parked_drops: 0,
                 binds: 0,
                 me: me.clone(),
@@ -346,41 +352,50 @@ impl Relays {
         Ok(())
     }
 
-    /// Reads the datagrams waiting on `socket` (at most [`READ_BATCH`]) into the shared buffer and hands each to
-    /// the engine under the port's owner (none: dropped). `Ok(true)` when the shard loop must run.
+    /// Reads the datagrams waiting on `socket` (at most [`READ_BATCH`], one `recvmmsg` per [`BATCH`] and no
+    /// empty read after a short one: [`RecvBatch`]) and hands each to the engine under the port's owner (none:
+    /// dropped). `Ok(true)` when the shard loop must run.
     fn read(
         &mut self,
         socket: &UdpSocket,
         owner: &Cell<Option<(MediaCall, Leg, Channel)>>,
     ) -> std::io::Result<bool> {
-        let mut buf = std::mem::take(&mut self.buf);
+        let Some(mut batch) = self.batch.take() else {
+            return Ok(false);
+        };
         let mut wake = Ok(false);
-        for _ in 0..READ_BATCH {
-            match socket.try_recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let Some((call, leg, channel)) = owner.get() else {
-                        self.parked_drops += 1;
-                        continue;
-                    };
-                    let packet = Packet {
-                        call,
-                        leg,
-                        channel,
-                        from,
-                        bytes: &buf[..n],
-                    };
-                    if self.packet(Instant::now(), &packet) {
-                        wake = Ok(true);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+        for _ in 0..READ_BATCH / BATCH {
+            let read = match batch.read(socket, &mut self.headers) {
+                Ok(read) => read,
                 Err(e) => {
                     wake = wake.and(Err(e));
                     break;
                 }
+            };
+            for index in 0..read.count {
+                let Some(datagram) = batch.datagram(index) else {
+                    continue;
+                };
+                let Some((call, leg, channel)) = owner.get() else {
+                    self.parked_drops += 1;
+                    continue;
+                };
+                let packet = Packet {
+                    call,
+                    leg,
+                    channel,
+                    from: datagram.from,
+                    bytes: datagram.bytes,
+                };
+                if self.packet(Instant::now(), &packet) {
+                    wake = Ok(true);
+                }
+            }
+            if read.drained {
+                break;
             }
         }
-        self.buf = buf;
+        self.batch = Some(batch);
         wake
     }
 

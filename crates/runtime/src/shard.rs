@@ -88,24 +88,71 @@ pub(crate) struct MediaParts {
     pub(crate) services: MediaServices,
 }
 
-/// Starts the shard's thread, which runs until it receives [`Inbound::Stop`] or its queue closes.
+/// A UDP socket whose receive loop ([`super::udp::receive`]) runs on a shard's thread, for every shard.
+pub(crate) struct UdpReader {
+    /// The socket, registered with that shard's event loop.
+    pub(crate) socket: std::sync::Arc<tokio::net::UdpSocket>,
+    /// Where its messages go.
+    pub(crate) dispatch: super::dispatch::Dispatch,
+    /// `sip.max_message_bytes`.
+    pub(crate) max_bytes: usize,
+    /// `pn_sip_parse_errors_total{transport="udp"}`.
+    pub(crate) parse_errors: IntCounter,
+}
+
+/// A shard's event loop (a current-thread tokio runtime), built before its thread starts so that sockets can be
+/// registered with it. Dropped, it shuts down in the background: it may be dropped on the async start-up path (a
+/// later start-up step failed, or the thread could not be spawned), where a plain drop of a runtime panics.
+pub(crate) struct ShardLoop(Option<tokio::runtime::Runtime>);
+
+impl ShardLoop {
+    /// A new event loop.
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    /// Enters its context (to register a socket with its reactor) while the guard lives.
+    pub(crate) fn enter(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.0.as_ref().map(tokio::runtime::Runtime::enter)
+    }
+}
+
+impl Drop for ShardLoop {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Starts the shard's thread on `event_loop`, which runs until it receives [`Inbound::Stop`] or its queue
+/// closes; the receive loops of `readers` run on it too, until then.
 pub(crate) fn spawn(
     parts: ShardParts,
     rx: mpsc::Receiver<Inbound>,
+    event_loop: ShardLoop,
+    readers: Vec<UdpReader>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("pn-shard-{}", parts.shard.index))
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, shard = parts.shard.index, "cannot start the shard's event loop");
-                    return;
-                }
-            };
             let mut runner = Runner::new(parts);
             // A LocalSet: the media receive tasks share the shard's relays (`Rc<RefCell<…>>`).
-            tokio::task::LocalSet::new().block_on(&runtime, runner.run(rx));
+            let local = tokio::task::LocalSet::new();
+            for reader in readers {
+                local.spawn_local(super::udp::receive(
+                    reader.socket,
+                    reader.dispatch,
+                    reader.max_bytes,
+                    reader.parse_errors,
+                ));
+            }
+            if let Some(runtime) = &event_loop.0 {
+                local.block_on(runtime, runner.run(rx));
+            }
         })
 }
 
