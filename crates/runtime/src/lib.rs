@@ -4,10 +4,16 @@
 //! provisioning engine's single writer.
 //!
 //! ```text
-//! UDP recv tasks ─┐                       ┌─ shard 0 thread: B2bua ─┬─ SIP → UDP socket / TCP hub
-//! TCP conn tasks ─┴─ parse, shard_for ────┼─ shard 1 thread: B2bua ─┤
-//!                    (bounded queues)     └─ …                      └─ facts → outbox task → engine
+//! UDP socket i ── recvmmsg, parse, shard_for ─┐  (on shard i mod n's thread; its own messages stay there)
+//! TCP conn tasks ── parse, shard_for ─────────┤
+//!                    (bounded queues)         ├─ shard 0 thread: B2bua ─┬─ SIP → UDP socket / TCP hub
+//!                                             ├─ shard 1 thread: B2bua ─┤
+//!                                             └─ …                      └─ facts → outbox task → engine
 //! ```
+//!
+//! Each UDP socket's receive loop runs on a shard's thread (`udp::receive`, spawned on that shard's `LocalSet`):
+//! a message for that shard is handled without a thread hand-off, and a message's queue delay starts at the
+//! kernel's receive time. The TCP loops run on the runtime's workers.
 //!
 //! While call facts cannot be stored (the outbox task's commits fail), the shards refuse new calls (503,
 //! cause 7102, `Retry-After`) through [`pn_b2bua::B2bua::refuse_new_calls`]; see `outbox`. With a shared
