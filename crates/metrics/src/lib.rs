@@ -52,6 +52,9 @@ pub struct Metrics {
     pub store_commit_latency: Histogram,
     /// `pn_store_commit_batch_size`: writes acknowledged by one commit.
     pub store_batch_size: Histogram,
+    /// `pn_store_memory_releases_total`: times the single writer, idle for `api.engine.idle_release_ms`, gave
+    /// back the store's page caches (SQLite).
+    pub store_memory_releases: IntCounter,
     /// `pn_store_outbox_pending`: outbox entries waiting for delivery (state pending), after the last commit
     /// that changed the outbox (and at start).
     pub outbox_pending: IntGauge,
@@ -500,6 +503,32 @@ fn cluster_metrics(registry: &Registry) -> Result<(IntGauge, IntCounter, IntCoun
     Ok((leader, taken_over, searches))
 }
 
+/// The single writer's store metrics: commit latency, commit batch size, idle memory releases (registered).
+fn store_metrics(registry: &Registry) -> Result<(Histogram, Histogram, IntCounter), MetricsError> {
+    let store_commit_latency = Histogram::with_opts(
+        HistogramOpts::new(
+            "pn_store_commit_duration_seconds",
+            "Duration of one durable store commit",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+    )?;
+    let store_batch_size = Histogram::with_opts(
+        HistogramOpts::new(
+            "pn_store_commit_batch_size",
+            "Writes acknowledged by one store commit",
+        )
+        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+    )?;
+    let store_memory_releases = IntCounter::with_opts(Opts::new(
+        "pn_store_memory_releases_total",
+        "Times the idle single writer gave back the store's page caches",
+    ))?;
+    registry.register(Box::new(store_commit_latency.clone()))?;
+    registry.register(Box::new(store_batch_size.clone()))?;
+    registry.register(Box::new(store_memory_releases.clone()))?;
+    Ok((store_commit_latency, store_batch_size, store_memory_releases))
+}
+
 impl Metrics {
     /// Creates the registry with every metric registered.
     pub fn new() -> Result<Self, MetricsError> {
@@ -527,20 +556,7 @@ impl Metrics {
             Opts::new("pn_route_lookups_total", "Route decisions by outcome"),
             &["outcome"],
         )?;
-        let store_commit_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "pn_store_commit_duration_seconds",
-                "Duration of one durable store commit",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )?;
-        let store_batch_size = Histogram::with_opts(
-            HistogramOpts::new(
-                "pn_store_commit_batch_size",
-                "Writes acknowledged by one store commit",
-            )
-            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
-        )?;
+        let (store_commit_latency, store_batch_size, store_memory_releases) = store_metrics(&registry)?;
         let outbox_pending = IntGauge::with_opts(Opts::new(
             "pn_store_outbox_pending",
             "Outbox entries waiting for delivery",
@@ -566,8 +582,6 @@ impl Metrics {
         registry.register(Box::new(api_latency.clone()))?;
         registry.register(Box::new(bindings.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
-        registry.register(Box::new(store_commit_latency.clone()))?;
-        registry.register(Box::new(store_batch_size.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
         registry.register(Box::new(outbox_rows.clone()))?;
         registry.register(Box::new(push_dead_letters.clone()))?;
@@ -589,6 +603,7 @@ impl Metrics {
             lookups,
             store_commit_latency,
             store_batch_size,
+            store_memory_releases,
             outbox_pending,
             outbox_rows,
             push_dead_letters,

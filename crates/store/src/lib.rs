@@ -349,6 +349,15 @@ pub trait Store: Send + Sync + 'static {
     /// opened read-only, or a lock held by another process beyond the busy timeout.
     fn check_writable(&self) -> Result<(), StoreError>;
 
+    /// Gives back what the store's caches hold while it is idle: `Ok(true)` when something was released
+    /// (SQLite: the page caches of the write connection and of the pooled read connections, then the free
+    /// pages of the C allocator they were taken from); `Ok(false)` for a store that keeps nothing worth it in
+    /// this process (the default; PostgreSQL caches in the server). The next statements read their pages
+    /// again, from the operating system's file cache.
+    fn release_memory(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// Cluster: records that this node is alive now, and `api_url`, the base URL the other nodes reach its
     /// HTTP API at. A store shared by several nodes keeps one row per node; the default (a store of one
     /// node) does nothing.

@@ -20,6 +20,7 @@ pub mod axyb;
 mod cluster;
 mod ctx;
 mod feed;
+mod idle;
 mod load;
 mod outbox;
 mod overlay;
@@ -68,6 +69,10 @@ pub struct EngineConfig {
     /// A shared store: how long the change feed keeps a commit (a node stalled or cut off longer than this
     /// can no longer follow: it refuses new calls while it resyncs its table from a fresh snapshot in place).
     pub feed_retention_secs: u32,
+    /// After writes, how long the writer waits without another write (housekeeping such as the expiry sweep
+    /// does not count) before it gives back the store's page caches (`Store::release_memory`), in ms; 0 =
+    /// never.
+    pub idle_release_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +84,7 @@ impl Default for EngineConfig {
             max_relations_per_y: 1000,
             sweep_limit: 1000,
             feed_retention_secs: 3600,
+            idle_release_ms: 10_000,
         }
     }
 }
@@ -141,6 +147,17 @@ pub(crate) enum Op {
     FlushNonces,
     /// Read the change feed of a shared store (another node committed, or the poll interval passed).
     FeedPoll,
+}
+
+impl Op {
+    /// The engine's own periodic work (the expiry sweep, the outbox purge, nonce flushes, feed polls): not a
+    /// write that starts the quiet period before the caches are released ([`idle`]).
+    fn is_housekeeping(&self) -> bool {
+        matches!(
+            self,
+            Op::Sweep | Op::PurgeOutbox(_) | Op::FlushNonces | Op::FeedPoll
+        )
+    }
 }
 
 /// The domain result of one write, as the engine thread answers it.
@@ -542,7 +559,8 @@ impl Engine {
         // A shared store: catch up from the snapshot the table was loaded from before the first write.
         self.follow_feed();
         let max = self.config.max_batch.max(1);
-        while let Some(first) = rx.blocking_recv() {
+        let mut idle = idle::IdleRelease::new(self.config.idle_release_ms);
+        while let Some(first) = idle.next(&mut rx, || self.release_memory()) {
             let mut batch = vec![first];
             while batch.len() < max {
                 match rx.try_recv() {
@@ -550,7 +568,20 @@ impl Engine {
                     Err(_) => break,
                 }
             }
+            let wrote = batch.iter().any(|c| !c.op.is_housekeeping());
             self.process(batch);
+            if wrote {
+                idle.worked();
+            }
+        }
+    }
+
+    /// The quiet period after a burst: gives back the store's caches ([`idle`]).
+    fn release_memory(&self) {
+        match self.store.release_memory() {
+            Ok(true) => self.metrics.store_memory_releases.inc(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the store's caches could not be released"),
         }
     }
 

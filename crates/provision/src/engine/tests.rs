@@ -693,5 +693,6 @@ fn allow_national_numbers_is_set_at_create_changed_by_update_and_stored() {
 
 mod cluster;
 mod echo;
+mod idle;
 mod num_status;
 mod outbox;

@@ -143,6 +143,23 @@ impl SqliteStore {
     }
 }
 
+/// Hands the C allocator's free pages back to the kernel. SQLite allocates through the C library's `malloc`
+/// (glibc here: the switch's own heap is jemalloc's, under prefixed names), and glibc keeps the small chunks a
+/// released page cache freed inside its arenas, resident, until `malloc_trim` returns their whole free pages.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn trim_c_heap() {
+    // SAFETY: `malloc_trim` has no preconditions: it only returns free memory of glibc's arenas to the kernel
+    // (taking each arena's lock), whatever other threads allocate meanwhile.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Elsewhere the C allocator's own policy applies.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_c_heap() {}
+
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -188,6 +205,15 @@ impl Store for SqliteStore {
         let tx = self.begin_tx()?;
         write::probe(tx.active()?)?;
         Box::new(tx).commit()
+    }
+
+    fn release_memory(&self) -> Result<bool, StoreError> {
+        self.writer.lock().release_memory()?;
+        for conn in self.readers.lock().iter() {
+            conn.release_memory()?;
+        }
+        trim_c_heap();
+        Ok(true)
     }
 
     fn reader(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {

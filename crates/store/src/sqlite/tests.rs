@@ -217,3 +217,21 @@ fn check_writable_commits_a_real_write() {
         .unwrap();
     assert_eq!(writes, 2);
 }
+
+/// Releasing the caches (the writer's and the pooled readers') leaves the store as it was: what was committed
+/// reads back, and writing goes on.
+#[test]
+fn released_caches_leave_the_store_working() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(1, Mode::Axb)).unwrap();
+    tx.commit().unwrap();
+    drop(store.reader().unwrap().apps().unwrap()); // a pooled reader with a warm cache
+    assert!(store.release_memory().unwrap(), "SQLite releases");
+    assert_eq!(store.reader().unwrap().apps().unwrap().len(), 1);
+    let mut tx = store.begin().unwrap();
+    tx.put_app(&app(2, Mode::Axb)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(store.reader().unwrap().apps().unwrap().len(), 2);
+}
