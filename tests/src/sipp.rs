@@ -324,12 +324,12 @@ impl Rig {
 
     /// B's side: `scenario` on the egress port (call `.spawn()` on it before placing the call).
     pub fn uas(&self, scenario_name: &str) -> Sipp {
-        Sipp::uas(self.dir.path(), scenario_name, self.uas_port)
+        Sipp::uas(self.dir.path(), scenario_name, self.uas_port).watching(&self.switch.base)
     }
 
     /// The caller's trunk: `scenario` sending to the switch's SIP address.
     pub fn uac(&self, scenario_name: &str) -> Sipp {
-        Sipp::uac(self.dir.path(), scenario_name, self.switch.sip)
+        Sipp::uac(self.dir.path(), scenario_name, self.switch.sip).watching(&self.switch.base)
     }
 }
 
@@ -360,6 +360,8 @@ pub struct Sipp {
     extra: Vec<String>,
     auto_answer: bool,
     tcp: bool,
+    /// The switch under test's base URL (`Rig::uac`/`Rig::uas`): a failed run shows its `/metrics`.
+    switch_base: Option<String>,
 }
 
 impl Sipp {
@@ -399,6 +401,7 @@ impl Sipp {
             extra: Vec::new(),
             auto_answer: true,
             tcp: false,
+            switch_base: None,
         }
     }
 
@@ -572,6 +575,14 @@ impl Sipp {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// Shows the `pn_sip_*` series of the switch at `base` (`http://127.0.0.1:PORT`) when this run fails,
+    /// read the moment `SIPp` ended, while the switch still runs (what its shards hold, their queues).
+    #[must_use]
+    pub fn watching(mut self, base: &str) -> Sipp {
+        self.switch_base = Some(base.to_owned());
+        self
+    }
+
     /// Runs `SIPp` to completion and returns what it did (without judging its exit status).
     pub fn run(self) -> SippRun {
         let mut proc = SippProcess {
@@ -651,8 +662,14 @@ impl SippProcess {
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
         }
+        let failed = stopped || !status.success();
+        let switch_metrics = match &self.sipp.switch_base {
+            Some(base) if failed => switch_sip_metrics(base),
+            _ => String::new(),
+        };
         SippRun {
             label: self.sipp.label.clone(),
+            switch_metrics,
             role: self.sipp.role,
             status,
             stopped,
@@ -688,6 +705,23 @@ impl Drop for SippProcess {
         if let Some(mut child) = self.child.take() {
             terminate(&mut child);
         }
+    }
+}
+
+/// The non-zero `pn_sip_*` series of the switch at `base`, or why they could not be read.
+fn switch_sip_metrics(base: &str) -> String {
+    let text = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .and_then(|client| client.get(format!("{base}/metrics")).send())
+        .and_then(reqwest::blocking::Response::text);
+    match text {
+        Ok(text) => text
+            .lines()
+            .filter(|l| l.starts_with("pn_sip_") && !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("(GET {base}/metrics failed: {e})"),
     }
 }
 
@@ -853,6 +887,8 @@ pub struct Stats {
 pub struct SippRun {
     /// Its label (file name prefix).
     pub label: String,
+    /// A failed run: the switch's non-zero `pn_sip_*` series when `SIPp` ended (empty otherwise).
+    pub switch_metrics: String,
     /// UAC or UAS.
     pub role: Role,
     /// Its exit status (0: every call succeeded; 1: some failed; 97/99: stopped/no calls; 255: fatal).
@@ -942,8 +978,8 @@ impl SippRun {
             trace[start..].to_owned()
         };
         format!(
-            "== sipp {} exited {:?}{}\n== stderr\n{}\n== errors\n{}\n== stats {:?}\n== screen\n{}\n== message \
-             trace (tail)\n{tail}",
+            "== sipp {} exited {:?}{}\n== stderr\n{}\n== errors\n{}\n== stats {:?}\n== screen\n{}\n== the \
+             switch's pn_sip_* series when sipp ended\n{}\n== message trace (tail)\n{tail}",
             self.label,
             self.status.code(),
             if self.stopped {
@@ -955,6 +991,7 @@ impl SippRun {
             self.errors.trim(),
             self.stats(),
             self.screen.trim(),
+            self.switch_metrics,
         )
     }
 
