@@ -194,7 +194,6 @@ pub(crate) struct Tombs {
     /// By the status they answer with: a handful (the 200 of a BYE, mostly).
     replays: Vec<(u16, Graves)>,
     clients: Graves,
-    servers: usize,
 }
 
 impl Tombs {
@@ -224,9 +223,7 @@ impl Tombs {
                 &mut self.replays[at].1
             }
         };
-        let before = graves.len();
         graves.bury(hash, until);
-        self.servers += graves.len() - before;
     }
 
     /// Keeps a finished client transaction (`branch`, `method`) absorbing responses until `until`.
@@ -237,7 +234,7 @@ impl Tombs {
 
     /// The duty of the server transaction `key` belongs to, if it is a tomb.
     pub(crate) fn server(&self, key: &TransactionKey) -> Option<ServerDuty> {
-        if self.servers == 0 {
+        if self.server_count() == 0 {
             return None;
         }
         let hash = self.server_hash(key);
@@ -258,33 +255,32 @@ impl Tombs {
         self.clients.len() > 0 && self.clients.contains(self.client_hash(branch, method))
     }
 
-    fn all(&self) -> impl Iterator<Item = &Graves> {
-        [&self.accepted, &self.confirmed, &self.clients]
+    /// The server duties' graves.
+    fn servers(&self) -> impl Iterator<Item = &Graves> {
+        [&self.accepted, &self.confirmed]
             .into_iter()
             .chain(self.replays.iter().map(|(_, graves)| graves))
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut Graves> {
+        [&mut self.accepted, &mut self.confirmed, &mut self.clients]
+            .into_iter()
+            .chain(self.replays.iter_mut().map(|(_, graves)| graves))
     }
 
     /// The earliest deadline.
     pub(crate) fn first(&self) -> Option<Instant> {
-        self.all().filter_map(Graves::first).min()
+        self.servers()
+            .chain([&self.clients])
+            .filter_map(Graves::first)
+            .min()
     }
 
     /// Removes the tombs whose timer ended at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        let mut servers = 0;
-        for graves in [&mut self.accepted, &mut self.confirmed, &mut self.clients]
-            .into_iter()
-            .chain(self.replays.iter_mut().map(|(_, graves)| graves))
-        {
+        for graves in self.all_mut() {
             graves.expire(now);
         }
-        for graves in [&self.accepted, &self.confirmed]
-            .into_iter()
-            .chain(self.replays.iter().map(|(_, graves)| graves))
-        {
-            servers += graves.len();
-        }
-        self.servers = servers;
     }
 
     /// Gives back the memory of a past burst once under a quarter full (as the transaction tables do), and
@@ -292,17 +288,14 @@ impl Tombs {
     pub(crate) fn shrink(&mut self) {
         self.replays
             .retain(|(_, graves)| graves.len() > 0 || graves.lanes.iter().any(|lane| !lane.runs.is_empty()));
-        for graves in [&mut self.accepted, &mut self.confirmed, &mut self.clients]
-            .into_iter()
-            .chain(self.replays.iter_mut().map(|(_, graves)| graves))
-        {
+        for graves in self.all_mut() {
             graves.shrink();
         }
     }
 
     /// Server tombs held.
     pub(crate) fn server_count(&self) -> usize {
-        self.servers
+        self.servers().map(Graves::len).sum()
     }
 
     /// Client tombs held.
