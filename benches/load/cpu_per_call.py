@@ -35,6 +35,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import driver  # noqa: E402
 
 
+def flame_graph(data: Path, svg: Path, title: str) -> None:
+    """The recording as a flame graph (inferno's `inferno-collapse-perf` and `inferno-flamegraph`, `cargo install
+    inferno`), when those are installed; the `perf report` summary is written either way."""
+    collapse, draw = shutil.which("inferno-collapse-perf"), shutil.which("inferno-flamegraph")
+    if not (collapse and draw):
+        driver.log("   no flame graph: install inferno (cargo install inferno)")
+        return
+    script = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, check=False)
+    folded = subprocess.run([collapse], input=script.stdout, capture_output=True, check=False)
+    graph = subprocess.run([draw, "--title", title, "--width", "1400", "--minwidth", "2"], input=folded.stdout,
+                           capture_output=True, check=False)
+    svg.write_bytes(graph.stdout)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pnswitch", type=Path, default=driver.ROOT / "target" / "release" / "pnswitch")
@@ -87,8 +101,9 @@ def main() -> int:
                 if args.perf and system.name.startswith("pnswitch"):
                     args.perf.mkdir(parents=True, exist_ok=True)
                     data = args.perf / f"{system.name}-r{r}.data"
-                    perf = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", str(data), "-p",
-                                             str(system.proc.pid)], stdout=subprocess.DEVNULL,
+                    # DWARF unwinding: release builds keep no frame pointers, so `-g` alone sees one frame.
+                    perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-o",
+                                             str(data), "-p", str(system.proc.pid)], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                 res = driver.step(system, port, csv, work, f"round{r}", args.rate, args.calls, args.hold_ms, limit)
                 if perf:
@@ -97,6 +112,7 @@ def main() -> int:
                     report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
                                              "--percent-limit", "1"], capture_output=True, text=True, check=False)
                     (args.perf / f"{system.name}-r{r}.txt").write_text(report.stdout)
+                    flame_graph(data, args.perf / f"{system.name}-r{r}.svg", f"{system.name} round {r}")
                 if res["failed"] or res["successful"] < args.calls:
                     driver.log(f"   {system.name} round {r}: {res['failed']} failed: not counted")
                     continue

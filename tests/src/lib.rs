@@ -224,6 +224,11 @@ impl Switch {
         self.wait_exit(limit)
     }
 
+    /// The process id (for `/proc/PID/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGHUP (reload the configuration) and returns at once.
     pub fn hangup(&self) {
         self.signal("HUP");

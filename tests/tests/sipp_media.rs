@@ -17,7 +17,7 @@ use pn_e2e::rtp::{
     Received, RtpSink, alaw_tone, concat_payloads, decode_alaw, find, level, outbox, read_pcap_rtp,
     record_download, tone_share, wait_cdrs, write_rtp_pcap,
 };
-use pn_e2e::sipp::{Rig, free_udp_port};
+use pn_e2e::sipp::{Rig, free_udp_port, metric_value};
 use pn_media::G711Law;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -306,7 +306,198 @@ fn prompt_before_rejection_plays_in_early_media_then_404_8014() {
 
 #[test]
 fn relay_passes_sipp_rtp_through_intact() {
-    let rig = start_rig(&[]);
+    relay_sipp_rtp(&start_rig(&[]));
+}
+
+/// A callee whose SDP names the relay's own first port (a hard-coded SDP, or an attacker): relaying A's media
+/// there would send it to the relay itself, which would relay it again, for ever, with the shard's thread spent
+/// on it and the call's BYE left unanswered (seen in `sipp_axe` when a test switch's range began at the fixed
+/// port of `uas_axe_answer`). The relay sends nothing to its own ports: the call runs and ends normally and not
+/// one datagram is forwarded, where the loop forwarded thousands a second.
+#[test]
+fn a_callee_sdp_naming_the_relays_own_port_makes_no_media_loop() {
+    // One shard: its first pair is the range's first port, the one B's SDP names.
+    let env = media_env(&[("PNSWITCH__SIP__SHARDS", "1".to_owned())]);
+    let own = env
+        .iter()
+        .find(|(k, _)| *k == "PNSWITCH__MEDIA__PORT_MIN")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rig = Rig::start(&env);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    let b_side = rig
+        .uas("uas_media_port")
+        .inject(&[&[own.as_str()]])
+        .timeout_secs(60)
+        .spawn();
+    let a_side = rig
+        .uac("uac_media_pcap")
+        .arg("-mp")
+        .arg(media_port().to_string())
+        .pause_ms(3000)
+        .timeout_secs(30)
+        .inject(&[&[A, X]])
+        .run_ok();
+    b_side.finish_ok(SETTLE);
+    assert_eq!(a_side.final_invite_response().status(), Some(200));
+    let metrics = rig.switch.metrics();
+    let packets = |outcome: &str| {
+        metric_value(
+            &metrics,
+            &format!("pn_media_packets_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(
+        packets("forwarded"),
+        Some(0.0),
+        "media relayed to the relay itself:\n{metrics}"
+    );
+    let sent = read_pcap_rtp(Path::new(G711A_PCAP)).len();
+    #[allow(clippy::cast_precision_loss)] // a few hundred packets
+    let sent = sent as f64;
+    // A's packets until its BYE (its pcap lasts longer) are each dropped once, with nowhere to go.
+    let dropped = packets("dropped").unwrap_or(0.0);
+    assert!(
+        (50.0..=sent).contains(&dropped),
+        "A's packets (the pcap has {sent}) are each dropped once:\n{metrics}"
+    );
+}
+
+/// A relay port that never stops being readable (a flood of datagrams at it, here garbage at a parked port of an
+/// ended call, as anyone may send) must not starve the SIP that the same shard reads: while a thread floods the
+/// port for 3 s, the switch answers every OPTIONS within a second (the relay's own loop, which starved it, is
+/// `a_callee_sdp_naming_the_relays_own_port_makes_no_media_loop`; pn-runtime's
+/// `a_self_feeding_relay_leaves_the_shards_other_tasks_their_turn` covers the receive tasks' yield).
+#[test]
+fn a_flooded_relay_port_does_not_starve_the_shards_signalling() {
+    let env = media_env(&[("PNSWITCH__SIP__SHARDS", "1".to_owned())]);
+    let first: u16 = env
+        .iter()
+        .find(|(k, _)| *k == "PNSWITCH__MEDIA__PORT_MIN")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rig = Rig::start(&env);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    // One call binds the shard's first pairs; they stay bound, parked, after it.
+    let b_side = rig.uas("uas_answer").spawn();
+    rig.uac("uac_basic").pause_ms(200).inject(&[&[A, X]]).run_ok();
+    b_side.finish_ok(SETTLE);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let garbage = [0xffu8; 64];
+            let until = Instant::now() + Duration::from_secs(3);
+            let mut sent = 0u64;
+            while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if socket.send_to(&garbage, ("127.0.0.1", first)).is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let local = probe.local_addr().unwrap();
+    let mut answered = Vec::new();
+    for i in 0..5 {
+        let options = format!(
+            "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-flood{i}\r\n\
+             From: <sip:probe@{local}>;tag=f{i}\r\nTo: <sip:{sip}>\r\nCall-ID: flood-{i}@{local}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            sip = rig.switch.sip
+        );
+        let sent = Instant::now();
+        probe.send_to(options.as_bytes(), rig.switch.sip).unwrap();
+        let mut buf = [0u8; 2048];
+        let answer = probe.recv_from(&mut buf).ok().map(|(n, _)| {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            (text.lines().next().unwrap_or_default().to_owned(), sent.elapsed())
+        });
+        answered.push(answer);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flooded = flood.join().unwrap();
+    let dropped = rig
+        .switch
+        .metric("pn_media_packets_total{outcome=\"dropped\"}")
+        .unwrap_or(0.0);
+    assert!(
+        answered.iter().all(|a| a
+            .as_ref()
+            .is_some_and(|(line, _)| line.starts_with("SIP/2.0 200"))),
+        "OPTIONS unanswered within 1 s while {flooded} datagrams flooded port {first} ({dropped} read and \
+         dropped): {answered:?}"
+    );
+    #[allow(clippy::cast_precision_loss)] // a count for a message
+    let flooded_f = flooded as f64;
+    assert!(
+        dropped > 1000.0 && dropped <= flooded_f,
+        "the flood reached the port: {dropped} of {flooded}"
+    );
+}
+
+/// `sip.pin_shards`: each shard thread runs on the CPU of its index among those the switch may use (the test's
+/// own set: the switch inherits it), and the pinned relay passes `SIPp`'s RTP intact, its datagrams counted by
+/// how they left (`pn_media_sends_total`).
+#[test]
+fn pinned_shards_run_each_on_its_own_cpu_and_relay_intact() {
+    let rig = start_rig(&[
+        ("PNSWITCH__SIP__PIN_SHARDS", "true".to_owned()),
+        ("PNSWITCH__SIP__SHARDS", "3".to_owned()),
+    ]);
+    let allowed = cpu_list(&status_field("/proc/self/status", "Cpus_allowed_list"));
+    let mut shards = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", rig.switch.pid())).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if let Some(index) = name.trim().strip_prefix("pn-shard-") {
+            let index: usize = index.parse().unwrap();
+            let cpus = cpu_list(&status_field(task.join("status"), "Cpus_allowed_list"));
+            shards.push((index, cpus));
+        }
+    }
+    shards.sort();
+    let expected: Vec<(usize, Vec<usize>)> = (0..3).map(|i| (i, vec![allowed[i % allowed.len()]])).collect();
+    assert_eq!(shards, expected, "the switch may use CPUs {allowed:?}");
+    relay_sipp_rtp(&rig);
+    let metrics = rig.switch.metrics();
+    let sends = |kind: &str| metric_value(&metrics, &format!("pn_media_sends_total{{kind=\"{kind}\"}}"));
+    let sent = sends("sendto").unwrap_or(0.0) + sends("sendmmsg").unwrap_or(0.0);
+    assert!(sent > 0.0, "no send counted:\n{metrics}");
+    assert_eq!(sends("failed"), Some(0.0), "{metrics}");
+}
+
+/// A field of a `/proc/…/status` file.
+fn status_field(path: impl AsRef<Path>, field: &str) -> String {
+    let text = std::fs::read_to_string(path.as_ref()).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{field} missing in {}", path.as_ref().display()))
+        .trim()
+        .to_owned()
+}
+
+/// The CPUs of a list like `0-2,5`.
+fn cpu_list(text: &str) -> Vec<usize> {
+    text.split(',')
+        .flat_map(|item| {
+            let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+            lo.trim().parse::<usize>().unwrap()..=hi.trim().parse::<usize>().unwrap()
+        })
+        .collect()
+}
+
+/// A over X to B with the relay: `SIPp`'s pcap RTP reaches B byte for byte, in order.
+fn relay_sipp_rtp(rig: &Rig) {
     let app = rig.switch.app_with_numbers("AXB", &[X]);
     rig.switch.bind_axb(&app, X, A, B, &json!({}));
     let sink_b = RtpSink::bind();

@@ -50,7 +50,7 @@ pub use player::PromptPlayer;
 pub use recorder::{RecordChunk, Recorder, RecorderConfig};
 pub use relay::{
     Channel, DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, DEFAULT_STALE_FOR, DropReason, Forward, Leg,
-    MediaDirection, PortAllocator, PortPair, RelayConfig, RelayEvent, RelayOutcome, RelayOutput,
+    MediaDirection, OwnPorts, PortAllocator, PortPair, RelayConfig, RelayEvent, RelayOutcome, RelayOutput,
     RelaySession, RemoteMedia, SourcePolicy, StaleSource, StreamCounters,
 };
 pub use rtp::{RtcpCompound, RtcpPacket, RtcpType, RtpHeader, RtpPacket, is_rtcp};

@@ -189,6 +189,10 @@ pub struct SipMetrics {
     /// `pn_media_events_total{kind}`: `digit` (DTMF detected in RTP), `timeout` (dead media), `open_failed`
     /// (a call's ports could not be bound), `recording` (recordings started).
     pub media_events: IntCounterVec,
+    /// `pn_media_sends_total{kind}`: how the relays' datagrams left: `sendto` (system calls sending one
+    /// datagram), `sendmmsg` (system calls sending a run of datagrams through one port at once), `failed`
+    /// (datagrams the kernel refused to send: dropped).
+    pub media_sends: IntCounterVec,
     /// `pn_sip_dialog_events_total{event}`: what the B2BUA did to keep dialogs honest: `probe` (in-dialog
     /// OPTIONS sent to a leg of an answered call), `dead_dialog` (a call released because a leg's probe got
     /// 481/408 or no answer), `session_timer` (a call released because its RFC 4028 session expired),
@@ -333,6 +337,12 @@ impl SipMetrics {
             "Media plane events: digits, dead media, bind failures, recordings",
             "kind",
         )?;
+        let media_sends = registered_vec(
+            registry,
+            "pn_media_sends_total",
+            "How the media relays sent their datagrams: sendto and sendmmsg system calls, datagrams the kernel refused",
+            "kind",
+        )?;
         registry.register(Box::new(media_relays.clone()))?;
         registry.register(Box::new(media_ports_bound.clone()))?;
         let dialog_events = registered_vec(
@@ -394,6 +404,7 @@ impl SipMetrics {
             media_relays,
             media_ports_bound,
             media_packets,
+            media_sends,
             media_events,
             dialog_events,
             xmode_decisions,
@@ -592,6 +603,7 @@ impl Metrics {
             &["digit", "timeout", "open_failed", "recording"],
         );
         preset(&sip.media_packets, &["forwarded", "dropped", "refused", "played"]);
+        preset(&sip.media_sends, &["sendto", "sendmmsg", "failed"]);
         let http = HttpMetrics::new(&registry)?;
         let push = PushMetrics::new(&registry)?;
         let feed = FeedMetrics::new(&registry)?;
@@ -696,6 +708,12 @@ mod tests {
             assert!(
                 text.contains(&format!("pn_media_packets_total{{outcome=\"{outcome}\"}} 0")),
                 "{outcome}: {text}"
+            );
+        }
+        for kind in ["sendto", "sendmmsg", "failed"] {
+            assert!(
+                text.contains(&format!("pn_media_sends_total{{kind=\"{kind}\"}} 0")),
+                "{kind}: {text}"
             );
         }
     }

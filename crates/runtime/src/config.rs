@@ -16,6 +16,10 @@ pub struct SipConfig {
     pub listen: Vec<SocketAddr>,
     /// Call shards (one thread each, calls spread by Call-ID); 0 or absent = one per available core.
     pub shards: usize,
+    /// Pin shard *i* to the *i*-th CPU the process may use (wrapping when there are more shards than CPUs).
+    /// Default off: a pinned shard cannot move to an idle core when other work takes its own, so pin only on a
+    /// box the switch has to itself (docs/benchmarks.md measures both).
+    pub pin_shards: bool,
     /// Largest SIP message accepted (UDP datagram or TCP-framed message), in bytes.
     pub max_message_bytes: usize,
     /// Messages waiting in one shard's queue before new ones are dropped (`pn_sip_overload_drops_total`).
@@ -54,6 +58,7 @@ impl Default for SipConfig {
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             shards: 0,
+            pin_shards: false,
             max_message_bytes: 65_535,
             shard_queue: 65_536,
             udp_recv_buffer_kib: 4096,

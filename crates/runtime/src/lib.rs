@@ -13,7 +13,8 @@
 //!
 //! Each UDP socket's receive loop runs on a shard's thread (`udp::receive`, spawned on that shard's `LocalSet`):
 //! a message for that shard is handled without a thread hand-off, and a message's queue delay starts at the
-//! kernel's receive time. The TCP loops run on the runtime's workers.
+//! kernel's receive time. The TCP loops run on the runtime's workers. With `sip.pin_shards` each shard thread
+//! runs only on its CPU (`pin`: shard *i* on the *i*-th CPU of the process's affinity mask).
 //!
 //! While call facts cannot be stored (the outbox task's commits fail), the shards refuse new calls (503,
 //! cause 7102, `Retry-After`) through [`pn_b2bua::B2bua::refuse_new_calls`]; see `outbox`. With a shared
@@ -33,9 +34,11 @@ mod malformed;
 pub mod mask;
 mod media;
 mod outbox;
+mod pin;
 mod record;
 mod recv_batch;
 mod route;
+mod send_batch;
 mod shard;
 mod tcp;
 mod udp;
@@ -260,6 +263,11 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
     };
     let (callback_sink, callbacks) = callbacks::start(deps.engine.clone(), config.outbox_queue);
     let mut threads = Vec::with_capacity(count);
+    let cpus = if config.pin_shards {
+        pin::allowed_cpus()
+    } else {
+        Vec::new()
+    };
     for ((index, rx), (runtime, readers)) in (0..shard_count)
         .zip(receivers)
         .zip(runtimes.into_iter().zip(readers))
@@ -291,7 +299,8 @@ pub async fn start(config: &SipConfig, deps: SipDeps) -> std::io::Result<SipRunt
             callbacks: callback_sink.clone(),
             asker: deps.customer_ask.clone(),
         };
-        threads.push(shard::spawn(parts, rx, runtime, readers)?);
+        let cpu = pin::cpu_for_shard(&cpus, usize::from(index));
+        threads.push(shard::spawn(parts, rx, runtime, readers, cpu)?);
     }
     drop(facts);
     drop(callback_sink);
@@ -389,6 +398,13 @@ fn media_parts(
         relay: pn_media::RelayConfig {
             media_timeout: (m.timeout_secs > 0).then(|| Duration::from_secs(m.timeout_secs)),
             sources: m.latch_sources.into(),
+            // Never relay to, nor latch, the relay's own ports (every shard's): a loop.
+            own: Some(pn_media::OwnPorts {
+                bind_ip,
+                public_ip,
+                first: m.port_min,
+                last: m.port_max,
+            }),
             ..pn_media::RelayConfig::default()
         },
         services: services.clone(),

@@ -21,7 +21,12 @@
 //! it waits until its socket is readable, then, with the relays borrowed (an `Rc<RefCell<…>>`, never across an
 //! await), reads the waiting datagrams into the shard's receive buffers in one `recvmmsg` (no empty read after
 //! it: [`RecvBatch`]), hands each to the engine under the port's current owner and sends what the engine emits
-//! from the named socket in the same wake-up.
+//! from the named socket at the end of the same wake-up ([`SendBatch`]: the datagrams of one read leave through
+//! the other leg's port in one `sendmmsg` when there are several, by `sendto` when alone). A port found readable
+//! without a wait [`FAIR_READS`] times in a row (a flood, or media that feeds itself) yields once: on a
+//! current-thread loop its readiness would otherwise stay set and the shard's SIP reader never run. The relay
+//! itself never sends to the switch's own ports (pn-media's `RelayConfig::own`), which is how such a loop
+//! arose: a party's SDP naming one of them.
 //!
 //! **Cooling.** Warm pairs unused for the pool's idle time are taken from the core
 //! ([`pn_b2bua::B2bua::take_idle_ports`], polled by the shard loop): [`Relays::cool`] removes them from the park
@@ -49,12 +54,17 @@ use tokio::task::JoinHandle;
 
 use super::record::RecordingSink;
 use super::recv_batch::{BATCH, Headers, RecvBatch};
+use super::send_batch::{SendBatch, SendCounts};
 
 /// Largest datagram relayed.
 const MAX_DATAGRAM: usize = 2048;
 
 /// Most datagrams one receive task reads per wake-up before it lets the other tasks run.
 const READ_BATCH: usize = 32;
+
+/// Reads in a row a port's receive task makes while its socket stays readable, before it yields to the shard's
+/// other tasks (its SIP reader among them) and to the event loop's poll of the sockets.
+const FAIR_READS: u32 = 16;
 
 /// How often a recording's finalised audio is handed to the writer.
 const RECORD_FLUSH: Duration = Duration::from_millis(100);
@@ -94,6 +104,8 @@ pub(crate) struct MediaCounts {
     pub(crate) digits: u64,
     /// Relays whose sockets could not be bound.
     pub(crate) open_failed: u64,
+    /// How the datagrams left: `sendto`s, `sendmmsg`s, datagrams the kernel refused.
+    pub(crate) sends: SendCounts,
     /// Recordings started.
     pub(crate) recordings: u64,
 }
@@ -103,7 +115,7 @@ type Owner = Rc<Cell<Option<(MediaCall, Leg, Channel)>>>;
 
 /// One bound port of the park: its socket (shared with its receive task), the owner cell and the task.
 struct Port {
-    /// The socket, also for sending: sends go straight to the kernel ([`send_now`]), because tokio's
+    /// The socket, also for sending: sends go straight to the kernel ([`SendBatch`]), because tokio's
     /// `try_send_to` answers `WouldBlock` until the reactor has first seen a socket writable, which lost the
     /// first frames sent in the same turn as the call's relay was opened (a prompt before a rejection, AXE).
     /// No dup of the socket: a parked port costs one file descriptor.
@@ -133,6 +145,8 @@ pub(crate) struct Relays {
     batch: Option<RecvBatch>,
     /// Their `recvmmsg` headers (kept: this runs on the shard's thread only).
     headers: Headers,
+    /// The datagrams of this wake-up waiting to be sent, run by run of one socket.
+    sends: SendBatch,
     /// Datagrams read on a parked port (dropped).
     parked_drops: u64,
     /// Ports bound so far.
@@ -181,6 +195,7 @@ impl Relays {
                 park: HashMap::new(),
                 batch: Some(RecvBatch::new(MAX_DATAGRAM)),
                 headers: RecvBatch::headers(false),
+                sends: SendBatch::new(),
                 parked_drops: 0,
                 binds: 0,
                 me: me.clone(),
@@ -210,6 +225,7 @@ impl Relays {
             played: engine.played,
             digits: engine.digits,
             open_failed: self.opened.0,
+            sends: self.sends.counts(),
             recordings: self.opened.1,
         }
     }
@@ -241,7 +257,7 @@ impl Relays {
                     }
                 }
                 self.pending.push(MediaEvent::Closed { call });
-                self.drain();
+                self.drain_and_send();
                 events.append(&mut self.pending);
                 return;
             }
@@ -281,7 +297,7 @@ impl Relays {
             }
         };
         self.engine.handle_command(now, command);
-        self.drain();
+        self.drain_and_send();
         events.append(&mut self.pending);
     }
 
@@ -396,6 +412,8 @@ impl Relays {
             }
         }
         self.batch = Some(batch);
+        // The datagrams relayed from this port leave through the other leg's port: one system call.
+        self.sends.flush();
         wake
     }
 
@@ -424,12 +442,19 @@ impl Relays {
     /// Runs due work: dead-media timers, prompt frames, recording flushes.
     pub(crate) fn handle_timeout(&mut self, now: Instant, events: &mut Vec<MediaEvent>) {
         self.engine.handle_timeout(now);
-        self.drain();
+        self.drain_and_send();
         events.append(&mut self.pending);
     }
 
-    /// Sends the engine's datagrams, hands recordings to the writer, queues its reports for the core;
-    /// answers the next deadline.
+    /// [`Relays::drain`], then sends the datagrams at once.
+    fn drain_and_send(&mut self) -> Option<Instant> {
+        let next = self.drain();
+        self.sends.flush();
+        next
+    }
+
+    /// Queues the engine's datagrams for sending ([`SendBatch`]: the caller flushes), hands recordings to the
+    /// writer, queues its reports for the core; answers the next deadline.
     fn drain(&mut self) -> Option<Instant> {
         loop {
             let event = match self.engine.poll_output() {
@@ -437,9 +462,7 @@ impl Relays {
                 MediaEngineOutput::Transmit(t) => {
                     if let Some(ports) = self.calls.get(&t.call) {
                         let socket = &ports.senders[leg_idx(t.leg)][channel_idx(t.channel)];
-                        if let Err(e) = send_now(socket, t.bytes, t.to) {
-                            tracing::trace!(to = %t.to, error = %e, "media send failed");
-                        }
+                        self.sends.push(socket, t.bytes, t.to);
                     }
                     continue;
                 }
@@ -572,12 +595,6 @@ fn channel_idx(channel: Channel) -> usize {
     }
 }
 
-/// Sends one datagram from `socket` at once, with no readiness bookkeeping (a full socket buffer drops it, as
-/// any UDP send may be lost).
-fn send_now(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
-    socket2::SockRef::from(socket).send_to(bytes, &to.into())
-}
-
 /// Waits until the port's socket is readable, then reads and relays what waits there
 /// ([`Relays::read`]), until aborted (or the relays are gone).
 async fn receive(
@@ -587,11 +604,21 @@ async fn receive(
     wake: Rc<Notify>,
     busy: prometheus::IntCounter,
 ) {
+    // Reads in a row that found the socket readable without waiting.
+    let mut streak = 0u32;
     loop {
-        if let Err(e) = socket.readable().await {
+        let (readable, waited) = readable_now_or_later(&socket).await;
+        if let Err(e) = readable {
             tracing::trace!(error = %e, "media receive error");
             tokio::time::sleep(Duration::from_millis(1)).await;
             continue;
+        }
+        // A port that stays readable (a flood, or a media loop) must not starve the shard's SIP: every
+        // `FAIR_READS` reads without a wait it lets the event loop poll the sockets and run the other tasks.
+        streak = if waited { 0 } else { streak + 1 };
+        if streak >= FAIR_READS {
+            streak = 0;
+            tokio::task::yield_now().await;
         }
         // Never borrowed across an await, on one thread: a failed borrow cannot happen; counted if it did.
         let read = match relays.upgrade() {
@@ -614,6 +641,19 @@ async fn receive(
             }
         }
     }
+}
+
+/// Waits until `socket` is readable; also answers whether that took a wait (false: it was readable at once).
+async fn readable_now_or_later(socket: &UdpSocket) -> (std::io::Result<()>, bool) {
+    let mut ready = std::pin::pin!(socket.readable());
+    let mut waited = false;
+    let readable = std::future::poll_fn(|cx| {
+        let poll = ready.as_mut().poll(cx);
+        waited |= poll.is_pending();
+        poll
+    })
+    .await;
+    (readable, waited)
 }
 
 /// Where Linux says which ports it picks for sockets bound to port 0 (`"32768\t60999"` by default).
@@ -886,6 +926,79 @@ mod tests {
             );
             assert!(party_b.recv_from(&mut buf).is_err(), "nothing else arrived");
             assert_eq!(relays.borrow().counts().forwarded, 1);
+        });
+    }
+
+    /// A relay that feeds itself (here a loop with no own-address check: B's SDP names A's own port, so each
+    /// packet comes back for ever, always readable without the event loop polling) must leave the shard's
+    /// other tasks their turn: a task waiting on another socket, as the shard's SIP reader does, still
+    /// receives within a second. Before the receive tasks yielded after a run of reads it never ran.
+    #[test]
+    fn a_self_feeding_relay_leaves_the_shards_other_tasks_their_turn() {
+        // On a thread of its own, watched: a starved shard never gets back to this test's own future.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            self_feeding_relay();
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "the shard's event loop starved behind the looping relay"
+        );
+    }
+
+    fn self_feeding_relay() {
+        on_a_shard(|| async {
+            let relays = relays();
+            let (a, b) = two_pairs();
+            let party_a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let call = MediaCall(5);
+            let now = Instant::now();
+            let mut events = Vec::new();
+            relays
+                .borrow_mut()
+                .command(now, MediaCommand::Open { call, a, b }, &mut events);
+            for (leg, to) in [
+                (Leg::A, party_a.local_addr().unwrap()),
+                (Leg::B, SocketAddr::from(([127, 0, 0, 1], a.rtp))),
+            ] {
+                let remote = MediaCommand::Remote {
+                    call,
+                    leg,
+                    remote: Some(pn_media::RemoteMedia::from_sdp(to)),
+                    direction: pn_media::MediaDirection::SendRecv,
+                };
+                relays.borrow_mut().command(now, remote, &mut events);
+            }
+            // The "SIP" socket of the shard and its reader task.
+            let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let sip_addr = sip.local_addr().unwrap();
+            let got = Rc::new(Cell::new(false));
+            let reader = {
+                let got = Rc::clone(&got);
+                tokio::task::spawn_local(async move {
+                    let mut buf = [0u8; 64];
+                    if sip.recv_from(&mut buf).await.is_ok() {
+                        got.set(true);
+                    }
+                })
+            };
+            for seq in 0..300 {
+                party_a.send_to(&rtp(9, seq), ("127.0.0.1", a.rtp)).unwrap();
+            }
+            until(|| relays.borrow().counts().forwarded > 1000).await;
+            let sent_at = Instant::now();
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .send_to(b"OPTIONS", sip_addr)
+                .unwrap();
+            while !got.get() && sent_at.elapsed() < Duration::from_secs(1) {
+                tokio::task::yield_now().await;
+            }
+            let looped = relays.borrow().counts().forwarded;
+            assert!(got.get(), "the other task starved ({looped} datagrams looped)");
+            reader.abort();
+            relays.borrow_mut().command(now, close(call), &mut events);
         });
     }
 

@@ -129,16 +129,27 @@ impl Drop for ShardLoop {
 }
 
 /// Starts the shard's thread on `event_loop`, which runs until it receives [`Inbound::Stop`] or its queue
-/// closes; the receive loops of `readers` run on it too, until then.
+/// closes; the receive loops of `readers` run on it too, until then. With a `cpu` (`sip.pin_shards`) the
+/// thread runs only there; a failed pin is logged and the shard runs unpinned.
 pub(crate) fn spawn(
     parts: ShardParts,
     rx: mpsc::Receiver<Inbound>,
     event_loop: ShardLoop,
     readers: Vec<UdpReader>,
+    cpu: Option<usize>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("pn-shard-{}", parts.shard.index))
         .spawn(move || {
+            if let Some(cpu) = cpu {
+                let shard = parts.shard.index;
+                match super::pin::pin_current_thread(cpu) {
+                    Ok(()) => tracing::info!(shard, cpu, "shard pinned"),
+                    Err(e) => {
+                        tracing::warn!(shard, cpu, error = %e, "cannot pin the shard: it runs unpinned");
+                    }
+                }
+            }
             let mut runner = Runner::new(parts);
             // A LocalSet: the media receive tasks share the shard's relays (`Rc<RefCell<…>>`).
             let local = tokio::task::LocalSet::new();
@@ -725,6 +736,7 @@ impl Runner {
     fn sync_stats(&mut self) {
         self.sync_decisions_and_sms();
         self.sync_held();
+        self.sync_media_stats();
         let m = &self.parts.metrics;
         let active = i64::try_from(self.b2bua.active_calls()).unwrap_or(i64::MAX);
         if active != self.active {
@@ -773,6 +785,22 @@ impl Runner {
                 m.overload_refusals.with_label_values(&["shard"]).inc_by(n);
             }
         }
+        seen.server_transactions = s.server_transactions;
+        seen.client_transactions = s.client_transactions;
+        seen.retransmissions_sent = s.retransmissions_sent;
+        seen.acl_rejects = s.acl_rejects;
+        seen.calls_refused = s.calls_refused;
+        seen.dialog_probes = s.dialog_probes;
+        seen.dead_dialogs = s.dead_dialogs;
+        seen.session_timer_expiries = s.session_timer_expiries;
+        seen.validation_rejects = s.validation_rejects;
+        seen.unmatched_requests = s.unmatched_requests;
+        seen.stray_responses = s.stray_responses;
+    }
+
+    /// Exports what the relays counted since the last export (relay mode).
+    fn sync_media_stats(&mut self) {
+        let m = &self.parts.metrics;
         if let Some(relays) = &self.relays {
             let relays = relays.borrow();
             let (counts, relays_seen, ports_seen) = &mut self.media_seen;
@@ -798,6 +826,15 @@ impl Runner {
                     events.with_label_values(&[label]).inc_by(new - old);
                 }
             }
+            for (label, new, old) in [
+                ("sendto", now.sends.single, counts.sends.single),
+                ("sendmmsg", now.sends.batched, counts.sends.batched),
+                ("failed", now.sends.failed, counts.sends.failed),
+            ] {
+                if new > old {
+                    m.media_sends.with_label_values(&[label]).inc_by(new - old);
+                }
+            }
             *counts = now;
             let open = i64::try_from(relays.len()).unwrap_or(i64::MAX);
             m.media_relays.add(open - *relays_seen);
@@ -806,17 +843,6 @@ impl Runner {
             m.media_ports_bound.add(bound - *ports_seen);
             *ports_seen = bound;
         }
-        seen.server_transactions = s.server_transactions;
-        seen.client_transactions = s.client_transactions;
-        seen.retransmissions_sent = s.retransmissions_sent;
-        seen.acl_rejects = s.acl_rejects;
-        seen.calls_refused = s.calls_refused;
-        seen.dialog_probes = s.dialog_probes;
-        seen.dead_dialogs = s.dead_dialogs;
-        seen.session_timer_expiries = s.session_timer_expiries;
-        seen.validation_rejects = s.validation_rejects;
-        seen.unmatched_requests = s.unmatched_requests;
-        seen.stray_responses = s.stray_responses;
     }
 
     /// Adds the X-mode decisions and SMS outcomes counted since the last call to the metrics.

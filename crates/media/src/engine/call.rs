@@ -202,7 +202,10 @@ impl CallMedia {
         let outcome = self.session.handle_packet(now, leg, channel, from, bytes);
         match outcome {
             RelayOutcome::Dropped(
-                DropReason::ForeignSource | DropReason::StaleSource | DropReason::UnlatchedSource,
+                DropReason::ForeignSource
+                | DropReason::StaleSource
+                | DropReason::UnlatchedSource
+                | DropReason::OwnAddress,
             ) => sink.counts.refused += 1,
             RelayOutcome::Dropped(_) => sink.counts.dropped += 1,
             RelayOutcome::Forward(_) => {}

@@ -37,7 +37,7 @@
 mod ports;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use ports::{DEFAULT_PORT_IDLE, DEFAULT_PORT_REST, PortAllocator, PortPair};
@@ -174,6 +174,42 @@ pub struct RelayConfig {
     pub sources: SourcePolicy,
     /// How long after a call ended its ports refuse the streams it had latched ([`DEFAULT_STALE_FOR`]).
     pub stale_for: Duration,
+    /// The switch's own relay addresses (`None`: not known, no check). Media is never sent to one, and a
+    /// datagram from one is refused ([`DropReason::OwnAddress`]): a party's SDP naming the relay's own port
+    /// would otherwise make the relay send to itself, a loop that never ends and takes its thread.
+    pub own: Option<OwnPorts>,
+}
+
+/// The addresses the switch's relay ports answer on ([`RelayConfig::own`]): its bind and public IPs (and, for a
+/// relay bound to every address, the loopback ones) with a port of the relay's whole range. An unspecified
+/// address (`0.0.0.0`, `::`: RFC 2543 hold) is never a destination either: Linux delivers what is sent there to
+/// the host itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnPorts {
+    /// The address the relay's sockets are bound to.
+    pub bind_ip: IpAddr,
+    /// The address the switch's SDP offers (another one behind NAT).
+    pub public_ip: IpAddr,
+    /// The first port of the relay's range (every shard's).
+    pub first: u16,
+    /// The last port of the relay's range.
+    pub last: u16,
+}
+
+impl OwnPorts {
+    /// Whether sending to `addr` would reach the relay itself.
+    #[must_use]
+    pub fn contains(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
+        if ip.is_unspecified() {
+            return true;
+        }
+        if !(self.first..=self.last).contains(&addr.port()) {
+            return false;
+        }
+        let bind = self.bind_ip.to_canonical();
+        ip == bind || ip == self.public_ip.to_canonical() || (bind.is_unspecified() && ip.is_loopback())
+    }
 }
 
 /// Which source addresses a party's media may be latched from (module docs, "Latching").
@@ -204,6 +240,7 @@ impl Default for RelayConfig {
             relatch_after: Duration::from_secs(2),
             sources: SourcePolicy::SdpHost,
             stale_for: DEFAULT_STALE_FOR,
+            own: None,
         }
     }
 }
@@ -237,6 +274,8 @@ pub enum DropReason {
     ForeignSource,
     /// It belongs to a stream the previous call on this port had latched ([`RelaySession::refuse_stale`]).
     StaleSource,
+    /// It came from one of the relay's own ports ([`RelayConfig::own`]): a media loop.
+    OwnAddress,
 }
 
 /// What [`RelaySession::handle_packet`] decided.
@@ -418,7 +457,14 @@ impl RelaySession {
     /// destination of prompts the switch plays to it).
     pub fn rtp_destination(&self, leg: Leg) -> Option<SocketAddr> {
         let state = &self.legs[leg.idx()];
-        state.latch[0].map(|l| l.addr).or(state.remote.map(|r| r.rtp))
+        state.latch[0]
+            .map(|l| l.addr)
+            .or(self.declared(state.remote.map(|r| r.rtp)))
+    }
+
+    /// An address a party's SDP declared, unless it is the relay's own (a latched source never is).
+    fn declared(&self, addr: Option<SocketAddr>) -> Option<SocketAddr> {
+        addr.filter(|&a| !self.config.own.is_some_and(|own| own.contains(a)))
     }
 
     /// Counters of the stream from `leg`'s party.
@@ -538,6 +584,10 @@ impl RelaySession {
                 latch.ssrc = ssrc;
             }
             slot => {
+                // Off the hot path: a latched source is never the relay's own.
+                if config.own.is_some_and(|own| own.contains(from)) {
+                    return Err(DropReason::OwnAddress);
+                }
                 let rank = rank(state.remote, from);
                 if rank == Rank::Foreign && config.sources == SourcePolicy::SdpHost {
                     return Err(DropReason::ForeignSource);
@@ -573,12 +623,16 @@ impl RelaySession {
         let state = &self.legs[out.idx()];
         let mux = state.remote.is_some_and(|r| r.rtcp_mux);
         let to = match kind {
-            Channel::Rtp => state.latch[0].map(|l| l.addr).or(state.remote.map(|r| r.rtp)),
+            Channel::Rtp => state.latch[0]
+                .map(|l| l.addr)
+                .or_else(|| self.declared(state.remote.map(|r| r.rtp))),
             Channel::Rtcp => state.latch[1].map(|l| l.addr).or_else(|| {
                 if mux {
-                    state.latch[0].map(|l| l.addr).or(state.remote.map(|r| r.rtp))
+                    state.latch[0]
+                        .map(|l| l.addr)
+                        .or_else(|| self.declared(state.remote.map(|r| r.rtp)))
                 } else {
-                    state.remote.map(|r| r.rtcp)
+                    self.declared(state.remote.map(|r| r.rtcp))
                 }
             }),
         }?;

@@ -508,3 +508,103 @@ fn the_address_the_new_sdp_names_is_never_stale() {
     forwarded(s.handle_packet(t0, Leg::A, Channel::Rtp, exact, &rtp(1, 0, 0x0D0D)));
     assert_eq!(s.latched(Leg::A, Channel::Rtp), Some(exact));
 }
+
+/// The relay's own addresses in these tests: bound on 10.9.9.9, ports 30000–30099 (A's and B's pairs among them).
+fn own() -> OwnPorts {
+    OwnPorts {
+        bind_ip: "10.9.9.9".parse().unwrap(),
+        public_ip: "203.0.113.9".parse().unwrap(),
+        first: 30000,
+        last: 30099,
+    }
+}
+
+fn guarded(now: Instant, sources: SourcePolicy) -> RelaySession {
+    let config = RelayConfig {
+        sources,
+        own: Some(own()),
+        ..RelayConfig::default()
+    };
+    RelaySession::new(now, config, A_PORTS, B_PORTS)
+}
+
+#[test]
+fn own_ports_are_the_relays_range_on_its_addresses_and_every_unspecified_address() {
+    let own = own();
+    for yes in [
+        "10.9.9.9:30000",
+        "10.9.9.9:30099",
+        "203.0.113.9:30050",
+        "0.0.0.0:4000",
+        "[::]:30000",
+    ] {
+        assert!(own.contains(addr(yes)), "{yes}");
+    }
+    for no in [
+        "10.9.9.9:29999",
+        "10.9.9.9:30100",
+        "10.0.0.1:30000",
+        "127.0.0.1:30000",
+    ] {
+        assert!(!own.contains(addr(no)), "{no}");
+    }
+    // IPv4-mapped IPv6 is the same address.
+    assert!(own.contains(addr("[::ffff:10.9.9.9]:30002")));
+    // A relay bound to every address also answers on loopback.
+    let any = OwnPorts {
+        bind_ip: "0.0.0.0".parse().unwrap(),
+        public_ip: "203.0.113.9".parse().unwrap(),
+        ..own
+    };
+    assert!(any.contains(addr("127.0.0.1:30000")));
+    assert!(!any.contains(addr("127.0.0.1:4000")));
+}
+
+/// The loop of a party whose SDP names the relay's own port: never a first hop, and a datagram that does come
+/// from an own port (another call's, another shard's) is refused, even with any source admitted.
+#[test]
+fn an_sdp_naming_the_relays_own_port_gets_nothing_and_own_ports_never_latch() {
+    let t0 = epoch();
+    for sources in [SourcePolicy::SdpHost, SourcePolicy::Any] {
+        let mut s = guarded(t0, sources);
+        s.set_remote(Leg::A, RemoteMedia::from_sdp(addr("10.0.0.1:4000")));
+        // B answered with the relay's own A port (a hard-coded SDP, or an attacker): relaying would loop.
+        s.set_remote(Leg::B, RemoteMedia::from_sdp(addr("10.9.9.9:30000")));
+        let pkt = rtp(1, 160, 0xA);
+        assert_eq!(
+            dropped(s.handle_packet(t0, Leg::A, Channel::Rtp, addr("10.0.0.1:4000"), &pkt)),
+            DropReason::NoDestination
+        );
+        assert_eq!(s.rtp_destination(Leg::B), None, "no prompt to the relay itself");
+        // What arrives from an own port (here B's own pair, as a loop would send it) is refused, not latched.
+        let own_b = addr("10.9.9.9:30002");
+        assert_eq!(
+            dropped(s.handle_packet(t0, Leg::B, Channel::Rtp, own_b, &rtp(1, 160, 0xB))),
+            DropReason::OwnAddress
+        );
+        assert_eq!(
+            dropped(s.handle_packet(t0, Leg::A, Channel::Rtcp, addr("203.0.113.9:30001"), &rr(0xB))),
+            DropReason::OwnAddress
+        );
+        assert_eq!(s.latched(Leg::B, Channel::Rtp), None);
+        // The real party still latches and gets the other side's media.
+        let b_real = addr("10.9.9.9:5000");
+        forwarded(s.handle_packet(t0, Leg::B, Channel::Rtp, b_real, &rtp(2, 320, 0xB)));
+        let back = forwarded(s.handle_packet(t0 + ms(20), Leg::A, Channel::Rtp, addr("10.0.0.1:4000"), &pkt));
+        assert_eq!(back.to, b_real);
+    }
+}
+
+/// RFC 2543 hold (`c=0.0.0.0`): Linux would deliver a datagram sent there to the host itself.
+#[test]
+fn an_unspecified_sdp_address_is_no_destination() {
+    let t0 = epoch();
+    let mut s = guarded(t0, SourcePolicy::SdpHost);
+    s.set_remote(Leg::A, RemoteMedia::from_sdp(addr("10.0.0.1:4000")));
+    s.set_remote(Leg::B, RemoteMedia::from_sdp(addr("0.0.0.0:5000")));
+    assert_eq!(
+        dropped(s.handle_packet(t0, Leg::A, Channel::Rtp, addr("10.0.0.1:4000"), &rtp(1, 160, 0xA))),
+        DropReason::NoDestination
+    );
+    assert_eq!(s.rtp_destination(Leg::B), None);
+}
