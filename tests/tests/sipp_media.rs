@@ -17,7 +17,7 @@ use pn_e2e::rtp::{
     Received, RtpSink, alaw_tone, concat_payloads, decode_alaw, find, level, outbox, read_pcap_rtp,
     record_download, tone_share, wait_cdrs, write_rtp_pcap,
 };
-use pn_e2e::sipp::{Rig, free_udp_port, metric_value};
+use pn_e2e::sipp::{Rig, SippRun, free_udp_port, metric_value};
 use pn_media::G711Law;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -75,6 +75,32 @@ fn start_rig(extra: &[(&'static str, String)]) -> Rig {
     let env = media_env(extra);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Rig::start(&env)
+}
+
+/// A rig with one shard, whose first relay pair is the range's first port (returned), and X bound to A ↔ B.
+fn one_shard_axb_rig() -> (Rig, u16) {
+    let env = media_env(&[("PNSWITCH__SIP__SHARDS", "1".to_owned())]);
+    let first = env
+        .iter()
+        .find(|(k, _)| *k == "PNSWITCH__MEDIA__PORT_MIN")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rig = Rig::start(&env);
+    let app = rig.switch.app_with_numbers("AXB", &[X]);
+    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    (rig, first)
+}
+
+/// A calls X and plays `SIPp`'s sample speech (about 7 s), hangs up after `pause_ms`, within `timeout_secs`.
+fn a_plays_speech(rig: &Rig, pause_ms: u64, timeout_secs: u64) -> SippRun {
+    rig.uac("uac_media_pcap")
+        .arg("-mp")
+        .arg(media_port().to_string())
+        .pause_ms(pause_ms)
+        .timeout_secs(timeout_secs)
+        .inject(&[&[A, X]])
+        .run_ok()
 }
 
 /// Asserts `packets` carry `prompt` (A-law, as the shipped file holds it) in full, byte for byte, as one
@@ -140,14 +166,7 @@ fn recorded_call_holds_both_parties_and_downloads_through_the_signed_api() {
         .arg(media_port().to_string())
         .timeout_secs(60)
         .spawn();
-    let a_side = rig
-        .uac("uac_media_pcap")
-        .arg("-mp")
-        .arg(media_port().to_string())
-        .pause_ms(8500)
-        .timeout_secs(60)
-        .inject(&[&[A, X]])
-        .run_ok();
+    let a_side = a_plays_speech(&rig, 8500, 60);
     b_side.finish_ok(SETTLE);
     assert_eq!(a_side.final_invite_response().status(), Some(200));
 
@@ -317,29 +336,13 @@ fn relay_passes_sipp_rtp_through_intact() {
 #[test]
 fn a_callee_sdp_naming_the_relays_own_port_makes_no_media_loop() {
     // One shard: its first pair is the range's first port, the one B's SDP names.
-    let env = media_env(&[("PNSWITCH__SIP__SHARDS", "1".to_owned())]);
-    let own = env
-        .iter()
-        .find(|(k, _)| *k == "PNSWITCH__MEDIA__PORT_MIN")
-        .map(|(_, v)| v.clone())
-        .unwrap();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let rig = Rig::start(&env);
-    let app = rig.switch.app_with_numbers("AXB", &[X]);
-    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    let (rig, own) = one_shard_axb_rig();
     let b_side = rig
         .uas("uas_media_port")
-        .inject(&[&[own.as_str()]])
+        .inject(&[&[own.to_string().as_str()]])
         .timeout_secs(60)
         .spawn();
-    let a_side = rig
-        .uac("uac_media_pcap")
-        .arg("-mp")
-        .arg(media_port().to_string())
-        .pause_ms(3000)
-        .timeout_secs(30)
-        .inject(&[&[A, X]])
-        .run_ok();
+    let a_side = a_plays_speech(&rig, 3000, 30);
     b_side.finish_ok(SETTLE);
     assert_eq!(a_side.final_invite_response().status(), Some(200));
     let metrics = rig.switch.metrics();
@@ -372,16 +375,7 @@ fn a_callee_sdp_naming_the_relays_own_port_makes_no_media_loop() {
 /// `a_self_feeding_relay_leaves_the_shards_other_tasks_their_turn` covers the receive tasks' yield).
 #[test]
 fn a_flooded_relay_port_does_not_starve_the_shards_signalling() {
-    let env = media_env(&[("PNSWITCH__SIP__SHARDS", "1".to_owned())]);
-    let first: u16 = env
-        .iter()
-        .find(|(k, _)| *k == "PNSWITCH__MEDIA__PORT_MIN")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let rig = Rig::start(&env);
-    let app = rig.switch.app_with_numbers("AXB", &[X]);
-    rig.switch.bind_axb(&app, X, A, B, &json!({}));
+    let (rig, first) = one_shard_axb_rig();
     // One call binds the shard's first pairs; they stay bound, parked, after it.
     let b_side = rig.uas("uas_answer").spawn();
     rig.uac("uac_basic").pause_ms(200).inject(&[&[A, X]]).run_ok();
@@ -506,13 +500,7 @@ fn relay_sipp_rtp(rig: &Rig) {
         .inject(&[&[sink_b.port().to_string()]])
         .timeout_secs(60)
         .spawn();
-    rig.uac("uac_media_pcap")
-        .arg("-mp")
-        .arg(media_port().to_string())
-        .pause_ms(8000)
-        .timeout_secs(60)
-        .inject(&[&[A, X]])
-        .run_ok();
+    a_plays_speech(rig, 8000, 60);
     b_side.finish_ok(SETTLE);
 
     let sent = read_pcap_rtp(Path::new(G711A_PCAP));

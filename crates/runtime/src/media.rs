@@ -447,10 +447,9 @@ impl Relays {
     }
 
     /// [`Relays::drain`], then sends the datagrams at once.
-    fn drain_and_send(&mut self) -> Option<Instant> {
-        let next = self.drain();
+    fn drain_and_send(&mut self) {
+        self.drain();
         self.sends.flush();
-        next
     }
 
     /// Queues the engine's datagrams for sending ([`SendBatch`]: the caller flushes), hands recordings to the

@@ -29,7 +29,7 @@ pub(crate) struct SendBatch {
     /// The datagrams' bytes, back to back.
     bytes: Vec<u8>,
     /// Each datagram: its end in `bytes` and its destination.
-    ends: Vec<(usize, SockaddrStorage)>,
+    ends: Vec<(usize, SocketAddr)>,
     /// The `sendmmsg` headers, kept between runs (they hold raw pointers: this lives on one shard thread).
     headers: MultiHeaders<SockaddrStorage>,
     /// What the runs cost, for tests and the syscall counts in docs/benchmarks.md.
@@ -67,7 +67,7 @@ impl SendBatch {
             self.socket = Some(Rc::clone(socket));
         }
         self.bytes.extend_from_slice(bytes);
-        self.ends.push((self.bytes.len(), SockaddrStorage::from(to)));
+        self.ends.push((self.bytes.len(), to));
     }
 
     /// Sends the waiting run: `sendto` for one datagram, `sendmmsg` for more.
@@ -79,7 +79,7 @@ impl SendBatch {
             [] => {}
             [(end, to)] => {
                 self.counts.single += 1;
-                let sent = socket2::SockRef::from(&*socket).send_to(&self.bytes[..*end], &sockaddr(to));
+                let sent = socket2::SockRef::from(&*socket).send_to(&self.bytes[..*end], &(*to).into());
                 if let Err(e) = sent {
                     self.counts.failed += 1;
                     tracing::trace!(error = %e, "media send failed");
@@ -106,8 +106,10 @@ impl SendBatch {
                 .skip(first)
                 .map(|(start, &(end, _))| [IoSlice::new(&self.bytes[start..end])])
                 .collect();
-            let addrs: Vec<Option<SockaddrStorage>> =
-                self.ends[first..].iter().map(|&(_, to)| Some(to)).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = self.ends[first..]
+                .iter()
+                .map(|&(_, to)| Some(SockaddrStorage::from(to)))
+                .collect();
             self.counts.batched += 1;
             let sent = socket::sendmmsg(fd, &mut self.headers, &slices, &addrs, [], MsgFlags::MSG_DONTWAIT)
                 .map(Iterator::count);
@@ -126,19 +128,6 @@ impl SendBatch {
             }
         }
     }
-}
-
-/// A destination back as socket2's address type.
-fn sockaddr(to: &SockaddrStorage) -> socket2::SockAddr {
-    let addr = to
-        .as_sockaddr_in()
-        .map(|v4| SocketAddr::from(*v4))
-        .or_else(|| to.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6)));
-    // Every destination was made from a `SocketAddr` in `push`.
-    addr.map_or_else(
-        || socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0))),
-        Into::into,
-    )
 }
 
 #[cfg(test)]

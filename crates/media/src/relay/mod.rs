@@ -459,7 +459,7 @@ impl RelaySession {
         let state = &self.legs[leg.idx()];
         state.latch[0]
             .map(|l| l.addr)
-            .or(self.declared(state.remote.map(|r| r.rtp)))
+            .or_else(|| self.declared(state.remote.map(|r| r.rtp)))
     }
 
     /// An address a party's SDP declared, unless it is the relay's own (a latched source never is).
